@@ -1,0 +1,129 @@
+"""Model catalog: the architecture numbers the memory plan needs, as data.
+
+Figures are from the models' `config.json` on Hugging Face (swiss-ai/Apertus-8B-2509,
+swiss-ai/Apertus-70B-2509, as summarised in shared/reference/apertus-and-vllm.md); the
+parameter counts follow from them (8B: 32 x 218.1 M + 2 x 537 M embeddings = 8.05 B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+# bytes per parameter / per KV element for the dtypes a custom model may declare
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One servable model. ``hf_id`` is also the name clients put in ``"model"``."""
+
+    hf_id: str
+    params_billion: float
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    max_context: int
+    gated: bool = True
+    dtype: str = "bfloat16"
+    tool_call_parser: str | None = None
+    image: str | None = None
+
+    @property
+    def bytes_per_param(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def weight_bytes(self) -> float:
+        return self.params_billion * 1e9 * self.bytes_per_param
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        # K and V, for every layer and KV head, head_dim elements each
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.bytes_per_param
+
+
+_APERTUS_8B = dict(params_billion=8.05, layers=32, attention_heads=32, kv_heads=8, head_dim=128,
+                   max_context=65536, tool_call_parser="apertus")
+_APERTUS_70B = dict(params_billion=70.6, layers=80, attention_heads=64, kv_heads=8, head_dim=128,
+                    max_context=65536, tool_call_parser="apertus")
+
+MODELS: dict[str, ModelSpec] = {
+    "apertus-8b-instruct": ModelSpec("swiss-ai/Apertus-8B-Instruct-2509", **_APERTUS_8B),
+    "apertus-8b": ModelSpec("swiss-ai/Apertus-8B-2509", **_APERTUS_8B),
+    "apertus-70b-instruct": ModelSpec("swiss-ai/Apertus-70B-Instruct-2509", **_APERTUS_70B),
+    "apertus-70b": ModelSpec("swiss-ai/Apertus-70B-2509", **_APERTUS_70B),
+}
+DEFAULT_MODEL = "apertus-8b-instruct"
+
+# camelCase config field -> (ModelSpec field, type)
+_CUSTOM_FIELDS: dict[str, tuple[str, type]] = {
+    "id": ("hf_id", str),
+    "paramsBillion": ("params_billion", float),
+    "layers": ("layers", int),
+    "attentionHeads": ("attention_heads", int),
+    "kvHeads": ("kv_heads", int),
+    "headDim": ("head_dim", int),
+    "maxContext": ("max_context", int),
+}
+_CUSTOM_OPTIONAL: dict[str, tuple[str, type]] = {
+    "image": ("image", str),
+    "dtype": ("dtype", str),
+    "gated": ("gated", bool),
+    "toolCallParser": ("tool_call_parser", str),
+}
+
+
+def resolve_model(value: str | Mapping[str, Any] | None) -> ModelSpec:
+    """A catalog name, the Hugging Face id of a catalog model, or a custom-model object."""
+    if value is None:
+        return MODELS[DEFAULT_MODEL]
+    if isinstance(value, str):
+        if value in MODELS:
+            return MODELS[value]
+        for spec in MODELS.values():
+            if spec.hf_id.lower() == value.lower():
+                return spec
+        raise ConfigError("model", value, "not a catalog model",
+                          f"use one of {', '.join(MODELS)}, their Hugging Face ids, or an object "
+                          "{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}")
+    if isinstance(value, Mapping):
+        return _custom_model(value)
+    raise ConfigError("model", value, "must be a catalog name or an object",
+                      f"use one of {', '.join(MODELS)}")
+
+
+def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
+    known = set(_CUSTOM_FIELDS) | set(_CUSTOM_OPTIONAL)
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}", value[unknown[0]], "unknown field",
+                          f"custom model fields are {', '.join(sorted(known))}")
+    missing = [key for key in _CUSTOM_FIELDS if key not in value]
+    if missing:
+        raise ConfigError(f"model.{missing[0]}", None, "is required for a custom model",
+                          "give all of " + ", ".join(_CUSTOM_FIELDS))
+    fields: dict[str, Any] = {"gated": False}  # a custom model is public unless it says so
+    for key, (field, kind) in {**_CUSTOM_FIELDS, **_CUSTOM_OPTIONAL}.items():
+        if key not in value:
+            continue
+        raw = value[key]
+        if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = float(raw)
+        if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+            raise ConfigError(f"model.{key}", raw, f"must be {kind.__name__}",
+                              f"give a {kind.__name__} value")
+        if kind in (int, float) and raw <= 0:
+            raise ConfigError(f"model.{key}", raw, "must be positive", "give a number above 0")
+        fields[field] = raw
+    spec = ModelSpec(**fields)
+    if spec.dtype not in DTYPE_BYTES:
+        raise ConfigError("model.dtype", spec.dtype, "not a supported dtype",
+                          f"use one of {', '.join(DTYPE_BYTES)}")
+    if spec.attention_heads % spec.kv_heads:
+        raise ConfigError("model.kvHeads", spec.kv_heads, "must divide attentionHeads "
+                          f"({spec.attention_heads})", "check the model's config.json")
+    return spec

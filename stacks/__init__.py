@@ -1,0 +1,1 @@
+"""Stack configuration and the program that turns it into one serving host."""

@@ -1,0 +1,83 @@
+"""The Pulumi program: read and validate config, plan, build the selected host, export outputs.
+
+Each host has a module here (``stacks/containerapp.py``, ``stacks/vm.py``, ``stacks/aks.py``) with:
+- ``KEYS``: its own config keys, besides ``COMMON_KEYS``;
+- ``NETWORK_CACHE``: whether its model cache is network storage (picks vLLM's load strategy);
+- ``read(reader, settings, plan)``: read and validate its keys, return the component's args
+  (a frozen dataclass; no resource is created);
+- ``build(name, args)``: create the component; it has ``endpoint``, ``api_key`` and
+  ``stack_outputs`` (extra outputs for the stack, possibly empty).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from types import ModuleType
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.serving import ConfigError, ServingPlan, plan_serving
+
+from .config import NAMESPACE, ConfigReader, StackSettings, read_settings
+
+COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "spot",
+               "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
+               "vllmImage", "tags")
+COMPONENT_NAME = "apertus"
+
+
+def host_module(host: str) -> ModuleType:
+    return importlib.import_module(f"stacks.{host}")
+
+
+def check_unknown_keys(known: tuple[str, ...]) -> None:
+    """A misspelt key would otherwise be ignored silently; name the closest known key."""
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    for full in sorted(keys):
+        namespace, _, key = full.partition(":")
+        if namespace == NAMESPACE and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(key, runtime_config.get_config(full), "is not a known setting",
+                              f"did you mean '{close[0]}'?" if close else
+                              f"known settings: {', '.join(known)}")
+
+
+def make_plan(settings: StackSettings, host: ModuleType) -> ServingPlan:
+    return plan_serving(
+        host=settings.host, model=settings.model, gpu=settings.gpu,
+        max_model_len=settings.max_model_len,
+        gpu_memory_utilization=settings.gpu_memory_utilization, image=settings.vllm_image,
+        region=settings.location, hf_token=settings.hf_token is not None,
+        network_cache=host.NETWORK_CACHE)
+
+
+def plan_outputs(plan: ServingPlan) -> dict[str, Any]:
+    return {
+        "model": plan.model.hf_id,
+        "host": plan.host,
+        "gpu": plan.gpu.name,
+        "tensorParallelSize": plan.tensor_parallel_size,
+        "maxModelLen": plan.max_model_len,
+        "kvCacheTokens": plan.kv_cache_tokens,
+        "hourlyCostUsd": plan.cost.hourly_usd,
+    }
+
+
+def run() -> None:
+    reader = ConfigReader()
+    settings = read_settings(reader)
+    host = host_module(settings.host)
+    check_unknown_keys(COMMON_KEYS + tuple(host.KEYS))
+    plan = make_plan(settings, host)
+    for warning in plan.warnings:
+        pulumi.log.warn(warning)
+    args = host.read(reader, settings, plan)
+    # everything is validated: from here on resources are registered
+    component = host.build(COMPONENT_NAME, args)
+    pulumi.export("endpoint", component.endpoint)
+    pulumi.export("apiKey", pulumi.Output.secret(component.api_key))
+    for key, value in {**plan_outputs(plan), **component.stack_outputs}.items():
+        pulumi.export(key, value)

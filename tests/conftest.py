@@ -1,0 +1,65 @@
+"""Shared test harness: the real program, run offline under one set of recording mocks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+os.environ["PULUMI_ERROR_OUTPUT_STRING"] = "1"  # an Output in an f-string fails loudly
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+from stacks.offline import OfflineRun, Registered, is_secret, run_program, unwrap_secret  # noqa: E402
+from stacks.program import run  # noqa: E402
+
+PROJECT = "apertus-azure"
+HF_TOKEN = "hf_offlineTestToken0123456789abcdef"
+API_KEY = "offline-test-api-key-5f1c9e2a7b"
+LOCATION = "swedencentral"
+
+
+def stack_config(host: str, **overrides: Any) -> dict[str, Any]:
+    """A minimal valid stack config for ``host``; ``None`` removes a key."""
+    config: dict[str, Any] = {"host": host, "azure-native:location": LOCATION, "hfToken": HF_TOKEN}
+    config.update(overrides)
+    return {key: value for key, value in config.items() if value is not None}
+
+
+def run_stack(config: dict[str, Any], stack: str = "test") -> OfflineRun:
+    """Run the whole program with this config, as ``pulumi up`` would; secrets marked secret."""
+    secret_keys = {key for key in ("hfToken", "apiKey") if key in config}
+    return run_program(run, PROJECT, stack, config, secret_keys)
+
+
+def unwrap(value: Any) -> Any:
+    return unwrap_secret(value)
+
+
+def plain_occurrences(resources: list[Registered], needle: str) -> list[str]:
+    """Where ``needle`` appears in a resource input that is not marked secret."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if is_secret(value):
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(value, str) and needle in value:
+            found.append(path)
+
+    for resource in resources:
+        walk(resource.inputs, f"{resource.type}::{resource.name}")
+    return found
+
+
+__all__ = ["API_KEY", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
+           "unwrap"]
