@@ -92,6 +92,10 @@ def resource_tree(resources: list[Registered]) -> list[dict[str, Any]]:
     nodes = {r.urn: {"type": r.type, "name": r.name, "children": []} for r in resources}
     roots: list[dict[str, Any]] = []
     for r in resources:
+        if r.parent and r.parent not in nodes:  # the stack itself: the mocks never see it
+            nodes[r.parent] = {"type": r.parent.split("::")[2], "name": r.parent.split("::")[3],
+                               "children": []}
+            roots.append(nodes[r.parent])
         parent = nodes.get(r.parent)
         (parent["children"] if parent else roots).append(nodes[r.urn])
     return roots
@@ -108,6 +112,11 @@ def render_tree(tree: list[dict[str, Any]], prefix: str = "") -> list[str]:
         lines.append(f"{prefix}{'└─ ' if last else '├─ '}{node['type']}  {node['name']}")
         lines += render_tree(node["children"], prefix + ("   " if last else "│  "))
     return lines
+
+
+def whole(value: Any) -> Any:
+    """The engine hands numbers over as floats; show 65536, not 65536.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def money(value: float | None, digits: int = 2) -> str:
@@ -135,7 +144,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"  cost          {money(p['hourlyCostUsd'], 3)}/h, {money(p['monthlyCostUsd'])}/month (730 h), "
         f"{money(p['hourlyCostUsdPerSequence'], 4)}/h per concurrent sequence, per running replica",
         f"                source: {p['priceSource']}",
-        f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}'",
+        f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas",
         f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
     ]
     for warning in p["warnings"]:
@@ -143,9 +152,9 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
     lines += ["", "vLLM command line:", f"  {' '.join(p['vllmCommand'])}", f"  image {p['vllmImage']}",
               "", f"Resources pulumi up would create ({count(data['resources'])}):"]
     lines += ["  " + line for line in render_tree(data["resources"])]
-    lines += ["", "Stack outputs:"]
+    lines += ["", "Stack outputs (names and addresses are offline stand-ins for Azure's):"]
     for key, value in data["outputs"].items():
-        lines.append(f"  {key:20s} {value}")
+        lines.append(f"  {key:24s} {value}")
     return "\n".join(lines)
 
 
@@ -170,8 +179,10 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
         secret_keys.add(token_key)
     run: OfflineRun = run_program(program_with_plan, project, stack, values, secret_keys)
     captured["plan"]["warnings"] += notes
-    outputs = {key: ("[secret]" if key in run.secret_outputs else value)
-               for key, value in run.outputs.items()}
+    first = ["endpoint", "apiKey", "model", "host", "gpu"]
+    order = sorted(run.outputs, key=lambda key: (first.index(key) if key in first else len(first), key))
+    outputs = {key: ("[secret]" if key in run.secret_outputs else whole(run.outputs[key]))
+               for key in order}
     return {"stack": stack, "plan": captured["plan"], "outputs": outputs,
             "resources": resource_tree(run.resources)}
 
@@ -184,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(argv)
     try:
-        data = plan_stack(args.stack)
+        data = plan_stack(args.stack, ROOT)
     except (ConfigError, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

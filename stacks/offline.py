@@ -21,6 +21,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 FAKE_TENANT = "11111111-1111-1111-1111-111111111111"
+OFFLINE_WORKSPACE_KEY = "offline-log-analytics-shared-key-0123456789=="  # a secret: tests look for leaks
 
 _KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -74,7 +75,13 @@ def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any
             "latestRevisionFqdn": f"{name}--rev1.offline.{location}.azurecontainerapps.io",
             "configuration": {**inputs.get("configuration", {}),
                               "ingress": {**inputs.get("configuration", {}).get("ingress", {}),
-                                          "fqdn": f"{name}.offline.{location}.azurecontainerapps.io"}}},
+                                          "fqdn": f"{name}.offline.{location}.azurecontainerapps.io"}},
+            # the input lists identity ids; Azure answers with a map id -> {principalId, clientId}
+            **({"identity": {**inputs["identity"], "userAssignedIdentities": {
+                identity_id: {"principalId": _uuid("principal" + identity_id),
+                              "clientId": _uuid("client" + identity_id)}
+                for identity_id in inputs["identity"].get("userAssignedIdentities", [])}}}
+               if "identity" in inputs else {})},
         "azure-native:app:ManagedEnvironment": {
             "defaultDomain": f"offline.{location}.azurecontainerapps.io", "staticIp": "10.0.0.10"},
         "azure-native:network:PublicIPAddress": {
@@ -94,6 +101,12 @@ def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any
             "nodeResourceGroup": f"MC_{name}"},
         "azure-native:storage:StorageAccount": {
             "primaryEndpoints": {"file": f"https://{inputs.get('accountName', name)}.file.core.windows.net/"}},
+        # Azure answers with a map of identity id -> {principalId, clientId}; inputs send a list
+        "azure-native:compute:VirtualMachine": {
+            "identity": {**inputs.get("identity", {}), "userAssignedIdentities": {
+                identity: {"principalId": _uuid("principal" + identity),
+                           "clientId": _uuid("client" + identity)}
+                for identity in inputs.get("identity", {}).get("userAssignedIdentities", [])}}},
     }
 
 
@@ -102,12 +115,16 @@ def _invoke_results() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         "azure-native:authorization:getClientConfig": lambda args: {
             "clientId": _uuid("deployer"), "objectId": _uuid("deployer-object"),
             "subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_TENANT},
+        "azure-native:authorization:getClientToken": lambda args: {
+            "token": f"offline-entra-token-for-{args.get('endpoint') or 'arm'}"},
         "azure-native:containerservice:listManagedClusterUserCredentials": lambda args: {
             "kubeconfigs": [{"name": "clusterUser",
                              "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},
         "azure-native:containerservice:listManagedClusterAdminCredentials": lambda args: {
             "kubeconfigs": [{"name": "clusterAdmin",
                              "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},
+        "azure-native:operationalinsights:getSharedKeys": lambda args: {
+            "primarySharedKey": OFFLINE_WORKSPACE_KEY, "secondarySharedKey": OFFLINE_WORKSPACE_KEY[::-1]},
     }
 
 
@@ -142,7 +159,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         self.calls.append((args.token, dict(args.args)))
         result = _invoke_results().get(args.token)
-        return (result(args.args) if result else {}), None
+        return (result(args.args) if result else {}), []  # the SDK iterates failures: None breaks invokes
 
     def note_parent(self, typ: str, name: str, urn: str, parent: str) -> None:
         self._parents[(typ, name)] = (urn, parent)
@@ -234,7 +251,11 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
             root._finish()
         await runtime_stack.wait_for_rpcs()
 
-    _sync_await(in_stack())
+    try:
+        _sync_await(in_stack())
+    except Exception as error:
+        error.registered = list(mocks.resources)  # what was registered before it failed
+        raise
     outputs = {key: unwrap_secret(value) for key, value in mocks.stack_outputs.items()}
     secret = {key for key, value in mocks.stack_outputs.items() if is_secret(value)}
     return OfflineRun(mocks, outputs, secret)

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
+from components.serving import ConfigError  # noqa: E402
 from stacks.offline import OfflineRun, Registered, is_secret, run_program, unwrap_secret  # noqa: E402
 from stacks.program import run  # noqa: E402
 
@@ -34,6 +35,13 @@ def run_stack(config: dict[str, Any], stack: str = "test") -> OfflineRun:
     """Run the whole program with this config, as ``pulumi up`` would; secrets marked secret."""
     secret_keys = {key for key in ("hfToken", "apiKey") if key in config}
     return run_program(run, PROJECT, stack, config, secret_keys)
+
+
+def config_error(config: dict[str, Any]) -> tuple[ConfigError, list[Registered]]:
+    """Run a config that must fail; return the error and what was registered before it."""
+    with pytest.raises(ConfigError) as caught:
+        run_stack(config)
+    return caught.value, caught.value.registered
 
 
 def unwrap(value: Any) -> Any:
@@ -61,5 +69,5 @@ def plain_occurrences(resources: list[Registered], needle: str) -> list[str]:
     return found
 
 
-__all__ = ["API_KEY", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
+__all__ = ["API_KEY", "config_error", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
            "unwrap"]

@@ -1,0 +1,380 @@
+"""Apertus on Azure Container Apps serverless GPU: scales to zero, weights kept on Azure Files NFS.
+
+What it creates, in one resource group: a Log Analytics workspace; a VNet whose subnet is
+delegated to Microsoft.App/environments; a workload-profiles environment injected into it
+(``Consumption`` plus the plan's GPU profile); the identity + Key Vault of ``ModelSecrets``; a
+Premium FileStorage account with an NFS share reachable only from that subnet, linked to the
+environment as the model cache; the container app running ``plan.launch`` on the GPU profile
+behind HTTPS ingress; for an internal environment, the private DNS zone that resolves its apps.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import app, network, operationalinsights, privatedns, storage
+
+from . import base, monitoring
+from .base import ServingArgs, dns_safe
+from .secrets import ModelSecrets, ModelSecretsArgs
+from .serving import ConfigError, GpuSku, Probe
+from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
+
+HOST = "containerapp"
+
+# Scale limits: "Maximum replicas configurable are 1,000" (learn.microsoft.com/azure/container-apps/scale-app)
+MAX_REPLICAS = 1000
+# Container Apps' own default is 10 in-flight requests (scale-app); one vLLM replica batches far more
+DEFAULT_CONCURRENT_REQUESTS = 32
+
+# Probe limits of the Microsoft.App API (2025-02-02-preview, the version azure-native 3.x uses;
+# quoted in the SDK's ContainerAppProbe docs): failureThreshold 1-10, periodSeconds 1-240,
+# timeoutSeconds 1-240, initialDelaySeconds 1-60.
+PROBE_MAX_FAILURE_THRESHOLD = 10
+PROBE_MAX_PERIOD_SECONDS = 240
+PROBE_MAX_TIMEOUT_SECONDS = 240
+PROBE_MIN_INITIAL_DELAY_SECONDS = 1
+PROBE_MAX_INITIAL_DELAY_SECONDS = 60
+
+# Network: a workload-profiles environment needs a subnet of /27 or larger, delegated to
+# Microsoft.App/environments; Container Apps takes 12 addresses and Azure 5 of every subnet; a
+# GPU replica uses one address, and a revision change briefly doubles the need
+# (learn.microsoft.com/azure/container-apps/custom-virtual-networks, gpu-serverless-overview).
+DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"
+SUBNET_PREFIX = 23  # 495 usable addresses: room for 247 GPU replicas; subnets cannot be resized later
+MIN_SUBNET_PREFIX = 27
+ACA_INFRASTRUCTURE_IPS = 12
+AZURE_SUBNET_RESERVED_IPS = 5
+MAX_REPLICAS_IN_SUBNET = (2 ** (32 - SUBNET_PREFIX) - ACA_INFRASTRUCTURE_IPS - AZURE_SUBNET_RESERVED_IPS) // 2
+# Ranges a workload-profiles subnet must not overlap (custom-virtual-networks, "Subnet address
+# range restrictions"): reserved by AKS, and by the environment itself.
+RESERVED_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24",
+    "100.100.0.0/17", "100.100.128.0/19", "100.100.160.0/19", "100.100.192.0/19"))
+
+CONSUMPTION_PROFILE = "Consumption"
+# Profile names are length-limited: "Consumption-GPU-NC8as-T4" as a name is rejected with
+# WorkloadProfileInvalidNameTooLong (Azure/azure-cli#31239); the type carries the SKU.
+GPU_PROFILE_NAME = "gpu"
+# Dedicated nodes keep part of their capacity for the Container Apps runtime ("slightly less than
+# the profile's allocation", workload-profiles-overview); the amount is not documented
+# (MicrosoftDocs/azure-docs#114350): this reserve is an estimate, unverified.
+DEDICATED_RESERVED_VCPUS = 2
+DEDICATED_RESERVED_GIB = 16
+
+# Model cache: Premium (SSD) file shares are provisioned from 100 GiB (Azure Files scale targets,
+# provisioned v1; the same minimum in kubernetes/kubernetes#99122); NFS needs a Premium FileStorage account.
+PREMIUM_SHARE_MIN_GIB = 100
+CACHE_VOLUME = "model-cache"
+CACHE_SHARE = "model-cache"
+CONTAINER_NAME = "vllm"
+
+
+@dataclass(frozen=True)
+class ContainerAppGpuArgs(ServingArgs):
+    """Host settings besides ``ServingArgs``; the defaults scale 0..1 behind public HTTPS ingress.
+
+    ``min_replicas``/``max_replicas`` bound the app (and size a dedicated GPU profile);
+    ``concurrent_requests`` is the in-flight request count per replica above which another
+    replica starts; ``vnet_address_space`` is the VNet's IPv4 range (the environment gets its
+    first /23).
+    """
+
+    min_replicas: int = 0
+    max_replicas: int = 1
+    concurrent_requests: int = DEFAULT_CONCURRENT_REQUESTS
+    vnet_address_space: str = DEFAULT_VNET_ADDRESS_SPACE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        gpu = self.plan.gpu
+        if HOST not in gpu.hosts:
+            raise ConfigError("gpu", gpu.name, "is not a Container Apps workload profile",
+                              "use Consumption-GPU-NC24-A100, Consumption-GPU-NC8as-T4 or NC24/48/96-A100")
+        if set(self.plan.launch.secret_env.values()) - self._vault_secret_names():
+            raise ConfigError("hfToken", None, "is not set but the vLLM launch spec reads HF_TOKEN",
+                              "run: pulumi config set --secret hfToken <token>")
+        if self.min_replicas < 0 or self.min_replicas > self.max_replicas:
+            raise ConfigError("minReplicas", self.min_replicas,
+                              f"must be between 0 and maxReplicas ({self.max_replicas})",
+                              "set 0 to scale to zero when idle, or 1 to keep one replica warm")
+        if not 1 <= self.max_replicas <= MAX_REPLICAS:
+            raise ConfigError("maxReplicas", self.max_replicas,
+                              f"Container Apps allows 1 to {MAX_REPLICAS} replicas per app",
+                              f"set maxReplicas between 1 and {MAX_REPLICAS}")
+        if self.max_replicas > MAX_REPLICAS_IN_SUBNET:
+            raise ConfigError("maxReplicas", self.max_replicas,
+                              f"the environment's /{SUBNET_PREFIX} subnet has addresses for "
+                              f"{MAX_REPLICAS_IN_SUBNET} GPU replicas (one address each, doubled "
+                              "during a revision change)",
+                              f"set maxReplicas to {MAX_REPLICAS_IN_SUBNET} or less")
+        if self.concurrent_requests < 1:
+            raise ConfigError("scaleConcurrentRequests", self.concurrent_requests, "must be at least 1",
+                              f"use {DEFAULT_CONCURRENT_REQUESTS} or the in-flight requests one replica "
+                              "should take")
+        infrastructure_subnet(self.vnet_address_space)
+        startup_probe(self.plan.launch, self.plan.model.hf_id)
+
+    def _vault_secret_names(self) -> set[str]:
+        return {SECRET_API_KEY} | ({SECRET_HF_TOKEN} if self.hf_token is not None else set())
+
+
+def infrastructure_subnet(address_space: str) -> ipaddress.IPv4Network:
+    """The environment's subnet: the first /23 of the VNet's range, clear of reserved ranges."""
+    key = "vnetAddressSpace"
+    try:
+        space = ipaddress.ip_network(address_space, strict=True)
+    except ValueError as error:
+        raise ConfigError(key, address_space, f"is not a valid network ({error})",
+                          f"give an IPv4 range like {DEFAULT_VNET_ADDRESS_SPACE}") from None
+    if space.version != 4 or space.prefixlen > SUBNET_PREFIX:
+        raise ConfigError(key, address_space,
+                          f"must be an IPv4 range of /{SUBNET_PREFIX} or larger: the environment's "
+                          f"subnet is a /{SUBNET_PREFIX} (Container Apps' minimum is /{MIN_SUBNET_PREFIX})",
+                          f"give a range like {DEFAULT_VNET_ADDRESS_SPACE}")
+    subnet = next(space.subnets(new_prefix=SUBNET_PREFIX))
+    clash = next((reserved for reserved in RESERVED_RANGES if subnet.overlaps(reserved)), None)
+    if clash is not None:
+        raise ConfigError(key, address_space,
+                          f"overlaps {clash}, which a Container Apps environment reserves",
+                          f"give a range clear of it, like {DEFAULT_VNET_ADDRESS_SPACE}")
+    return subnet
+
+
+def container_app_probe(kind: app.Type, probe: Probe) -> app.ContainerAppProbeArgs:
+    """A launch-spec probe as a Container Apps HTTP probe; the API's minimum initial delay is 1 s."""
+    if (probe.failure_threshold > PROBE_MAX_FAILURE_THRESHOLD
+            or probe.period_seconds > PROBE_MAX_PERIOD_SECONDS
+            or probe.timeout_seconds > PROBE_MAX_TIMEOUT_SECONDS
+            or probe.initial_delay_seconds > PROBE_MAX_INITIAL_DELAY_SECONDS):
+        raise ValueError(f"the launch spec's {kind.value.lower()} probe {probe} exceeds "
+                         "Container Apps limits")
+    return app.ContainerAppProbeArgs(
+        type=kind,
+        http_get=app.ContainerAppProbeHttpGetArgs(path=probe.path, port=probe.port, scheme=app.Scheme.HTTP),
+        initial_delay_seconds=max(probe.initial_delay_seconds, PROBE_MIN_INITIAL_DELAY_SECONDS),
+        period_seconds=probe.period_seconds,
+        timeout_seconds=probe.timeout_seconds,
+        failure_threshold=probe.failure_threshold)
+
+
+def startup_probe(launch: LaunchSpec, model_id: str) -> Probe:
+    """A startup probe whose window covers loading the weights, or a ConfigError if none can."""
+    probe = launch.startup_probe(max_failure_threshold=PROBE_MAX_FAILURE_THRESHOLD,
+                                 max_period_seconds=PROBE_MAX_PERIOD_SECONDS)
+    longest = PROBE_MAX_FAILURE_THRESHOLD * PROBE_MAX_PERIOD_SECONDS
+    if probe.period_seconds * probe.failure_threshold < launch.startup_window_seconds:
+        raise ConfigError("model", model_id,
+                          f"needs a {launch.startup_window_seconds} s startup window but Container Apps "
+                          f"startup probes cover at most {longest} s (failureThreshold <= "
+                          f"{PROBE_MAX_FAILURE_THRESHOLD}, periodSeconds <= {PROBE_MAX_PERIOD_SECONDS})",
+                          "use host 'vm' or 'aks', whose probes have no such limit")
+    return probe
+
+
+def replica_resources(sku: GpuSku) -> app.ContainerResourcesArgs:
+    """CPU and memory of the one container of a replica, sized to its share of the profile."""
+    if sku.serverless:
+        # a serverless GPU replica gets the whole profile: 24 vCPU / 220 GiB (A100), 8 / 56 GiB (T4)
+        # (workload-profiles-overview: "8-24 vCPU, 56-220 GiB ... per replica")
+        return app.ContainerResourcesArgs(cpu=float(sku.vcpus), memory=f"{sku.ram_gib}Gi")
+    replicas_per_node = sku.gpu_count // sku.gpus_per_replica
+    cpu = (sku.vcpus - DEDICATED_RESERVED_VCPUS) // replicas_per_node
+    memory = (sku.ram_gib - DEDICATED_RESERVED_GIB) // replicas_per_node
+    return app.ContainerResourcesArgs(cpu=float(cpu), memory=f"{memory}Gi")
+
+
+def workload_profiles(sku: GpuSku, min_replicas: int, max_replicas: int) -> list[app.WorkloadProfileArgs]:
+    """Consumption plus the GPU profile; only a dedicated profile takes node counts."""
+    consumption = app.WorkloadProfileArgs(name=CONSUMPTION_PROFILE, workload_profile_type=CONSUMPTION_PROFILE)
+    if sku.serverless:
+        # minimumCount/maximumCount on a Consumption GPU profile: WorkloadProfilePropertyNotSupported
+        return [consumption, app.WorkloadProfileArgs(name=GPU_PROFILE_NAME, workload_profile_type=sku.name)]
+    replicas_per_node = sku.gpu_count // sku.gpus_per_replica
+    return [consumption, app.WorkloadProfileArgs(
+        name=GPU_PROFILE_NAME, workload_profile_type=sku.name,
+        minimum_count=math.ceil(min_replicas / replicas_per_node),
+        maximum_count=max(1, math.ceil(max_replicas / replicas_per_node)))]
+
+
+def ingress_fqdn(configuration: app.outputs.ConfigurationResponse | None) -> str:
+    """The app's ingress FQDN as Azure reports it (on the environment's domain, internal or not)."""
+    fqdn = configuration.ingress.fqdn if configuration and configuration.ingress else None
+    if not fqdn:
+        raise ValueError("Azure reported no ingress FQDN for the container app")
+    return fqdn
+
+
+def cache_share_gib(cache_size_gib: int) -> int:
+    return max(PREMIUM_SHARE_MIN_GIB, cache_size_gib)
+
+
+class ContainerAppGpu(pulumi.ComponentResource):
+    """vLLM serving Apertus on a Container Apps GPU workload profile, secure by default."""
+
+    endpoint: pulumi.Output[str]
+    """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
+    api_key: pulumi.Output[str]
+    stack_outputs: dict[str, pulumi.Input]
+
+    def __init__(self, name: str, args: ContainerAppGpuArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan, launch, tags = args.plan, args.plan.launch, args.all_tags
+        group = base.resource_group(name, args, self)
+        self.api_key = base.api_key(name, args, self)
+
+        workspace = monitoring.log_analytics_workspace(name, group, args.location, tags, child)
+        workspace_keys = operationalinsights.get_shared_keys_output(
+            resource_group_name=group, workspace_name=workspace.name,
+            opts=pulumi.InvokeOutputOptions(parent=self))
+
+        vnet = network.VirtualNetwork(
+            f"{name}-vnet", resource_group_name=group, location=args.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[args.vnet_address_space]),
+            tags=tags, opts=child)
+        subnet = network.Subnet(
+            f"{name}-aca-subnet", resource_group_name=group, virtual_network_name=vnet.name,
+            address_prefix=str(infrastructure_subnet(args.vnet_address_space)),
+            delegations=[network.DelegationArgs(name="container-apps",
+                                                service_name="Microsoft.App/environments")],
+            # the NFS share admits this subnet only, through a service endpoint
+            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
+            opts=child)
+
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=tags), opts=child)
+
+        environment = app.ManagedEnvironment(
+            f"{name}-env", resource_group_name=group, location=args.location,
+            app_logs_configuration=app.AppLogsConfigurationArgs(
+                destination="log-analytics",
+                log_analytics_configuration=app.LogAnalyticsConfigurationArgs(
+                    customer_id=workspace.customer_id,
+                    shared_key=pulumi.Output.secret(workspace_keys.primary_shared_key))),
+            vnet_configuration=app.VnetConfigurationArgs(infrastructure_subnet_id=subnet.id,
+                                                         internal=args.internal),
+            workload_profiles=workload_profiles(plan.gpu, args.min_replicas, args.max_replicas),
+            tags=tags, opts=child)
+
+        cache = self._model_cache(name, args, group, subnet, environment, child)
+        if args.internal:
+            self._private_dns(name, group, vnet, environment, tags, child)
+
+        container_app = app.ContainerApp(
+            f"{name}-app", resource_group_name=group, location=args.location,
+            managed_environment_id=environment.id, workload_profile_name=GPU_PROFILE_NAME,
+            identity=app.ManagedServiceIdentityArgs(
+                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[secrets.identity.id]),
+            configuration=app.ConfigurationArgs(
+                active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
+                # Key Vault references, resolved by the app through its identity: no secret values here
+                secrets=[app.SecretArgs(name=vault_name, key_vault_url=secrets.secret_uris[vault_name],
+                                        identity=secrets.identity.id)
+                         for vault_name in sorted(set(launch.secret_env.values()))],
+                ingress=app.IngressArgs(
+                    # in an internal environment "external" means reachable from the VNet only
+                    external=True,
+                    target_port=launch.port,
+                    transport=app.IngressTransportMethod.HTTP,
+                    allow_insecure=False,
+                    ip_security_restrictions=[
+                        app.IpSecurityRestrictionRuleArgs(name=f"allow-{index}", action=app.Action.ALLOW,
+                                                          ip_address_range=cidr)
+                        for index, cidr in enumerate(args.allowed_cidrs)] or None)),
+            template=app.TemplateArgs(
+                containers=[app.ContainerArgs(
+                    name=CONTAINER_NAME,
+                    image=launch.image,
+                    command=list(launch.command),
+                    args=list(launch.args),
+                    env=[app.EnvironmentVarArgs(name=key, value=value) for key, value in launch.env.items()]
+                    + [app.EnvironmentVarArgs(name=key, secret_ref=vault_name)
+                       for key, vault_name in launch.secret_env.items()],
+                    resources=replica_resources(plan.gpu),
+                    # GPU apps get no default probes; the startup window covers loading the weights
+                    probes=[container_app_probe(app.Type.STARTUP, startup_probe(launch, plan.model.hf_id)),
+                            container_app_probe(app.Type.READINESS, launch.readiness),
+                            container_app_probe(app.Type.LIVENESS, launch.liveness)],
+                    volume_mounts=[app.VolumeMountArgs(volume_name=CACHE_VOLUME,
+                                                       mount_path=launch.cache_mount)])],
+                volumes=[app.VolumeArgs(name=CACHE_VOLUME, storage_type=app.StorageType.NFS_AZURE_FILE,
+                                        storage_name=cache.name)],
+                scale=app.ScaleArgs(
+                    min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+                    rules=[app.ScaleRuleArgs(name="http-concurrency", http=app.HttpScaleRuleArgs(
+                        metadata={"concurrentRequests": str(args.concurrent_requests)}))])),
+            tags=tags,
+            # the secrets resolve at creation: the identity must be able to read them by then
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets.role_assignment]))
+
+        fqdn = container_app.configuration.apply(ingress_fqdn)
+        self.endpoint = pulumi.Output.concat("https://", fqdn, "/v1")
+        self.stack_outputs = {
+            "resourceGroupName": group,
+            "containerAppName": container_app.name,
+            "logAnalyticsWorkspaceId": workspace.customer_id,
+        }
+        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+
+    def _model_cache(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
+                     subnet: network.Subnet, environment: app.ManagedEnvironment,
+                     child: pulumi.ResourceOptions) -> app.ManagedEnvironmentsStorage:
+        """A Premium NFS share, open to the environment's subnet only, linked to the environment."""
+        # account names are global, 3-24 lowercase letters and digits
+        suffix = random.RandomString(f"{name}-st-suffix", length=8, special=False, upper=False, opts=child)
+        prefix = "".join(ch for ch in dns_safe(name, 12) if ch.isalnum())
+        account = storage.StorageAccount(
+            f"{name}-cache-st", resource_group_name=group, location=args.location,
+            account_name=pulumi.Output.concat("st", prefix, suffix.result),
+            kind=storage.Kind.FILE_STORAGE,
+            sku=storage.SkuArgs(name=storage.SkuName.PREMIUM_LRS),
+            # NFS has no in-transit encryption on this path: with secure transfer required the
+            # mount fails with "access denied" (azureossd.github.io, 2025-10-17); the network
+            # rules below are what keep it private
+            enable_https_traffic_only=False,
+            allow_shared_key_access=False,  # NFS mounts use no key; nothing here needs one
+            allow_blob_public_access=False,
+            minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+            network_rule_set=storage.NetworkRuleSetArgs(
+                default_action=storage.DefaultAction.DENY,
+                virtual_network_rules=[storage.VirtualNetworkRuleArgs(
+                    virtual_network_resource_id=subnet.id, action=storage.Action.ALLOW)]),
+            tags=args.all_tags, opts=child)
+        share = storage.FileShare(
+            f"{name}-cache-share", resource_group_name=group, account_name=account.name,
+            share_name=CACHE_SHARE, enabled_protocols=storage.EnabledProtocols.NFS,
+            root_squash=storage.RootSquashType.NO_ROOT_SQUASH,  # vLLM runs as root and writes the cache
+            share_quota=cache_share_gib(args.plan.cache_size_gib), opts=child)
+        server = account.primary_endpoints.apply(lambda endpoints: urlparse(endpoints.file).hostname)
+        return app.ManagedEnvironmentsStorage(
+            f"{name}-cache", resource_group_name=group, environment_name=environment.name,
+            storage_name=CACHE_VOLUME,
+            properties=app.ManagedEnvironmentStoragePropertiesArgs(
+                nfs_azure_file=app.NfsAzureFilePropertiesArgs(
+                    server=server, share_name=pulumi.Output.concat("/", account.name, "/", share.name),
+                    access_mode=app.AccessMode.READ_WRITE)),
+            opts=child)
+
+    def _private_dns(self, name: str, group: pulumi.Output[str], vnet: network.VirtualNetwork,
+                     environment: app.ManagedEnvironment, tags: dict[str, str],
+                     child: pulumi.ResourceOptions) -> None:
+        """An internal environment's apps resolve in the VNet through a zone named after its domain
+        (learn.microsoft.com/azure/container-apps/vnet-custom-internal: zone, VNet link, ``*`` A record)."""
+        zone = privatedns.PrivateZone(f"{name}-env-dns", resource_group_name=group, location="Global",
+                                      private_zone_name=environment.default_domain, tags=tags, opts=child)
+        privatedns.VirtualNetworkLink(
+            f"{name}-env-dns-link", resource_group_name=group, private_zone_name=zone.name,
+            location="Global", registration_enabled=False,
+            virtual_network=privatedns.SubResourceArgs(id=vnet.id), tags=tags, opts=child)
+        privatedns.PrivateRecordSet(
+            f"{name}-env-dns-apps", resource_group_name=group, private_zone_name=zone.name,
+            record_type="A", relative_record_set_name="*", ttl=300,
+            a_records=[privatedns.ARecordArgs(ipv4_address=environment.static_ip)], opts=child)

@@ -1,0 +1,40 @@
+"""Host module for ``host: containerapp`` (protocol in stacks/program.py)."""
+
+from __future__ import annotations
+
+from components.containerapp import (
+    DEFAULT_CONCURRENT_REQUESTS,
+    DEFAULT_VNET_ADDRESS_SPACE,
+    ContainerAppGpu,
+    ContainerAppGpuArgs,
+)
+from components.serving import ServingPlan
+
+from .config import ConfigReader, StackSettings
+
+KEYS = ("scaleConcurrentRequests", "vnetAddressSpace")
+NETWORK_CACHE = True  # weights live on an Azure Files NFS share
+
+
+def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> ContainerAppGpuArgs:
+    """The component's args; its ``__post_init__`` checks replica limits, the VNet range and probes."""
+    concurrent_requests = reader.integer("scaleConcurrentRequests", DEFAULT_CONCURRENT_REQUESTS, minimum=1)
+    vnet_address_space = reader.string("vnetAddressSpace", DEFAULT_VNET_ADDRESS_SPACE)
+    assert concurrent_requests is not None and vnet_address_space is not None  # both have defaults
+    return ContainerAppGpuArgs(
+        plan=plan,
+        location=settings.location,
+        hf_token=settings.hf_token,
+        api_key=settings.api_key,
+        allowed_cidrs=settings.allowed_cidrs,
+        internal=settings.internal,
+        tags=settings.tags,
+        min_replicas=settings.min_replicas,
+        max_replicas=settings.max_replicas,
+        concurrent_requests=concurrent_requests,
+        vnet_address_space=vnet_address_space,
+    )
+
+
+def build(name: str, args: ContainerAppGpuArgs) -> ContainerAppGpu:
+    return ContainerAppGpu(name, args)

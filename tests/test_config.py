@@ -1,0 +1,57 @@
+"""Stack configuration: every mistake is a one-line error before any resource is registered."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import config_error, stack_config
+
+HOSTS = ("containerapp", "vm", "aks")
+
+
+@pytest.mark.parametrize("overrides,key,words", [
+    ({"host": "kubernetes"}, "host", ["containerapp, vm, aks"]),
+    ({"host": None}, "host", ["is required", "pulumi config set host"]),
+    ({"azure-native:location": None}, "azure-native:location", ["pulumi config set azure-native:location"]),
+    ({"model": "apertus-9b"}, "model", ["apertus-8b-instruct", "apertus-70b-instruct"]),
+    ({"hfToken": None}, "hfToken", ["gated", "pulumi config set --secret hfToken"]),
+    ({"spot": True}, "spot", ["no spot capacity", "'vm' or 'aks'"]),
+    ({"spot": "yes"}, "spot", ["true or false"]),
+    ({"minReplicas": 3, "maxReplicas": 2}, "minReplicas", ["above maxReplicas (2)"]),
+    ({"minReplicas": -1}, "minReplicas", ["at least 0"]),
+    ({"maxReplicas": 0}, "maxReplicas", ["at least 1"]),
+    ({"maxReplicas": 1.5}, "maxReplicas", ["whole number"]),
+    ({"maxModelLen": -5}, "maxModelLen", ["at least 1"]),
+    ({"allowedCidrs": ["10.0.0.1/24"]}, "allowedCidrs", ["10.0.0.0/24"]),
+    ({"allowedCidrs": ["not-an-ip"]}, "allowedCidrs", ["not a valid CIDR"]),
+    ({"allowedCidrs": "{\"a\": 1}"}, "allowedCidrs", ["list of strings"]),
+    ({"tags": ["a"]}, "tags", ["map of strings"]),
+    ({"maxModelLenght": 4096}, "maxModelLenght", ["did you mean 'maxModelLen'"]),
+])
+def test_common_config_errors(overrides, key, words):
+    overrides = dict(overrides)
+    config = {**stack_config("containerapp"), **overrides}
+    error, registered = config_error({k: v for k, v in config.items() if v is not None})
+    message = str(error)
+    assert error.key == key and key in message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert registered == []  # nothing was created
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("overrides,key", [
+    ({"model": "apertus-9b"}, "model"),
+    ({"maxModelLen": 100000}, "maxModelLen"),
+    ({"gpuMemoryUtilization": 0.3}, "gpuMemoryUtilization"),
+    ({"gpu": "Standard_D4s_v5"}, "gpu"),
+    ({"allowedCidrs": ["300.1.1.1/32"]}, "allowedCidrs"),
+])
+def test_errors_on_every_host(host, overrides, key):
+    error, registered = config_error(stack_config(host, **overrides))
+    assert error.key == key and registered == []
+
+
+def test_vm_runs_exactly_one_server():
+    error, registered = config_error(stack_config("vm", maxReplicas=2))
+    assert error.key == "maxReplicas" and "'aks'" in str(error) and registered == []

@@ -1,0 +1,350 @@
+"""host: containerapp — the whole program under mocks, asserting what `pulumi up` would send Azure."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from conftest import (
+    API_KEY,
+    HF_TOKEN,
+    LOCATION,
+    config_error,
+    plain_occurrences,
+    run_stack,
+    stack_config,
+    unwrap,
+)
+
+from components import containerapp
+from components.containerapp import (
+    MAX_REPLICAS,
+    MAX_REPLICAS_IN_SUBNET,
+    PREMIUM_SHARE_MIN_GIB,
+    cache_share_gib,
+    replica_resources,
+)
+from components.secrets import KEY_VAULT_SECRETS_USER
+from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
+from components.serving import launch as launch_module
+from stacks import offline
+from stacks.offline import OFFLINE_WORKSPACE_KEY, is_secret
+
+APP = "azure-native:app:ContainerApp"
+ENV = "azure-native:app:ManagedEnvironment"
+ENV_STORAGE = "azure-native:app:ManagedEnvironmentsStorage"
+
+
+def default_plan():
+    """The plan the program makes for the default containerapp stack (8B, NFS cache, HF token)."""
+    return plan_serving(host="containerapp", model=resolve_model(None), image=DEFAULT_IMAGE,
+                        region=LOCATION, hf_token=True, network_cache=True)
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return run_stack(stack_config("containerapp"))
+
+
+def container(run):
+    [only] = unwrap(run.mocks.one(APP).inputs)["template"]["containers"]
+    return only
+
+
+def gpu_profile(run):
+    profiles = unwrap(run.mocks.one(ENV).inputs)["workloadProfiles"]
+    [gpu] = [p for p in profiles if p["workloadProfileType"] != "Consumption"]
+    return profiles, gpu
+
+
+def test_every_resource_is_a_child_of_the_component(default_run):
+    by_urn = {r.urn: r for r in default_run.resources}
+    [component] = default_run.mocks.of_type("apertus:index:ContainerAppGpu")
+    for resource in default_run.resources:
+        node = resource
+        while node.parent in by_urn and node is not component:
+            node = by_urn[node.parent]
+        assert node is component, f"{resource.type} {resource.name} is outside the component"
+
+
+def test_log_analytics_workspace_receives_the_environment_logs(default_run):
+    workspace = default_run.mocks.one("azure-native:operationalinsights:Workspace")
+    recorded = default_run.mocks.one(ENV).inputs["appLogsConfiguration"]
+    assert is_secret(recorded)  # it carries the workspace's shared key
+    logs = unwrap(recorded)
+    assert logs["destination"] == "log-analytics"
+    assert logs["logAnalyticsConfiguration"] == {"customerId": workspace.outputs["customerId"],
+                                                 "sharedKey": OFFLINE_WORKSPACE_KEY}
+    assert default_run.outputs["logAnalyticsWorkspaceId"] == workspace.outputs["customerId"]
+
+
+def test_environment_is_injected_into_a_delegated_subnet_sized_for_workload_profiles(default_run):
+    vnet = default_run.mocks.one("azure-native:network:VirtualNetwork")
+    subnet = default_run.mocks.one("azure-native:network:Subnet")
+    space = ipaddress.IPv4Network(vnet.inputs["addressSpace"]["addressPrefixes"][0])
+    prefix = ipaddress.IPv4Network(subnet.inputs["addressPrefix"])
+    assert prefix.subnet_of(space)
+    assert prefix.prefixlen <= 27  # workload-profiles minimum (custom-virtual-networks docs)
+    assert prefix.num_addresses - 12 - 5 >= 2 * MAX_REPLICAS_IN_SUBNET  # ACA 12 + Azure 5 reserved
+    assert subnet.inputs["virtualNetworkName"] == vnet.outputs["name"]
+    assert [d["serviceName"] for d in subnet.inputs["delegations"]] == ["Microsoft.App/environments"]
+    assert [e["service"] for e in subnet.inputs["serviceEndpoints"]] == ["Microsoft.Storage"]
+    vnet_config = default_run.mocks.one(ENV).inputs["vnetConfiguration"]
+    assert vnet_config == {"infrastructureSubnetId": subnet.outputs["id"], "internal": False}
+
+
+def test_environment_has_consumption_and_the_planned_serverless_gpu_profile_without_counts(default_run):
+    profiles, gpu = gpu_profile(default_run)
+    assert [(p["name"], p["workloadProfileType"]) for p in profiles] == [
+        ("Consumption", "Consumption"), (gpu["name"], gpu["workloadProfileType"])]
+    assert gpu["workloadProfileType"] == default_plan().gpu.name == "Consumption-GPU-NC24-A100"
+    # Azure rejects counts on Consumption GPU profiles (WorkloadProfilePropertyNotSupported)
+    assert "minimumCount" not in gpu and "maximumCount" not in gpu
+    assert len(gpu["name"]) <= 15
+    assert default_run.mocks.one(APP).inputs["workloadProfileName"] == gpu["name"]
+
+
+def test_dedicated_profile_gets_node_counts_and_fits_its_node():
+    run = run_stack(stack_config("containerapp", gpu="NC24-A100", minReplicas=1))
+    _, gpu = gpu_profile(run)
+    assert gpu["workloadProfileType"] == "NC24-A100"
+    assert (gpu["minimumCount"], gpu["maximumCount"]) == (1, 1)
+    app = unwrap(run.mocks.one(APP).inputs)
+    assert app["workloadProfileName"] == gpu["name"]
+    assert (app["template"]["scale"]["minReplicas"], app["template"]["scale"]["maxReplicas"]) == (1, 1)
+    resources = container(run)["resources"]
+    sku = GPUS["NC24-A100"]
+    assert 0 < resources["cpu"] < sku.vcpus
+    assert 0 < float(resources["memory"].removesuffix("Gi")) < sku.ram_gib
+
+
+def test_dedicated_multi_gpu_nodes_count_nodes_not_replicas():
+    # one GPU per replica: an NC48-A100 node holds two replicas, so 3 replicas need 2 nodes
+    run = run_stack(stack_config("containerapp", gpu="NC48-A100", minReplicas=1, maxReplicas=3))
+    _, gpu = gpu_profile(run)
+    assert (gpu["minimumCount"], gpu["maximumCount"]) == (1, 2)
+    resources = container(run)["resources"]
+    assert 2 * resources["cpu"] <= GPUS["NC48-A100"].vcpus
+
+
+def test_container_resources_take_the_whole_serverless_profile():
+    for name, cpu, memory in [("Consumption-GPU-NC24-A100", 24, "220Gi"),
+                              ("Consumption-GPU-NC8as-T4", 8, "56Gi")]:
+        resources = replica_resources(GPUS[name])
+        assert (resources.cpu, resources.memory) == (cpu, memory)
+
+
+def test_app_runs_the_launch_spec_on_the_gpu_profile(default_run):
+    launch = default_plan().launch
+    main = container(default_run)
+    assert main["image"] == launch.image == DEFAULT_IMAGE
+    assert main["command"] + main["args"] == list(launch.argv)
+    assert "--safetensors-load-strategy" in main["args"]  # NETWORK_CACHE: weights come over NFS
+    plain = {e["name"]: e["value"] for e in main["env"] if "value" in e}
+    assert plain == launch.env
+    refs = {e["name"]: e["secretRef"] for e in main["env"] if "secretRef" in e}
+    assert refs == launch.secret_env == {"VLLM_API_KEY": "api-key", "HF_TOKEN": "hf-token"}
+    assert main["resources"] == {"cpu": 24, "memory": "220Gi"}
+
+
+def test_app_secrets_are_key_vault_references_read_through_the_assigned_identity(default_run):
+    identity = default_run.mocks.one("azure-native:managedidentity:UserAssignedIdentity")
+    vault = default_run.mocks.one("azure-native:keyvault:Vault")
+    uris = {s.inputs["secretName"]: s.outputs["properties"]["secretUri"]
+            for s in default_run.mocks.of_type("azure-native:keyvault:Secret")}
+    app = unwrap(default_run.mocks.one(APP).inputs)
+    assert app["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity.outputs["id"]]}
+    assert app["configuration"]["secrets"] == [
+        {"name": name, "keyVaultUrl": uris[name], "identity": identity.outputs["id"]}
+        for name in ("api-key", "hf-token")]  # references only: no "value"
+    role = default_run.mocks.one("azure-native:authorization:RoleAssignment")
+    assert role.inputs["principalId"] == identity.outputs["principalId"]
+    assert role.inputs["scope"] == vault.outputs["id"]
+    assert role.inputs["roleDefinitionId"].endswith(KEY_VAULT_SECRETS_USER)
+    assert vault.inputs["properties"]["enableRbacAuthorization"] is True
+    assert vault.inputs["properties"]["enableSoftDelete"] is True
+
+
+def test_app_is_created_after_its_identity_may_read_the_vault(monkeypatch):
+    dependencies = {}
+    original = offline.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        dependencies[request.name] = list(request.dependencies)
+        return original(self, request)
+
+    monkeypatch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+    run = run_stack(stack_config("containerapp"))
+    role = run.mocks.one("azure-native:authorization:RoleAssignment")
+    assert role.urn in dependencies[run.mocks.one(APP).name]
+
+
+def test_no_secret_appears_in_plain_text():
+    run = run_stack(stack_config("containerapp", apiKey=API_KEY))
+    for secret in (HF_TOKEN, API_KEY, OFFLINE_WORKSPACE_KEY):
+        assert plain_occurrences(run.resources, secret) == []
+        assert all(secret not in str(value) for key, value in run.outputs.items() if key != "apiKey")
+    assert "apiKey" in run.secret_outputs and run.outputs["apiKey"] == API_KEY
+
+
+def test_model_cache_is_a_premium_nfs_share_open_to_the_environment_subnet_only(default_run):
+    subnet = default_run.mocks.one("azure-native:network:Subnet")
+    account = default_run.mocks.one("azure-native:storage:StorageAccount")
+    inputs = account.inputs
+    assert (inputs["kind"], inputs["sku"]["name"]) == ("FileStorage", "Premium_LRS")
+    assert inputs["enableHttpsTrafficOnly"] is False  # NFS mounts fail with secure transfer required
+    assert inputs["allowSharedKeyAccess"] is False and inputs["allowBlobPublicAccess"] is False
+    rules = inputs["networkRuleSet"]
+    assert rules["defaultAction"] == "Deny"
+    assert rules["virtualNetworkRules"] == [{"virtualNetworkResourceId": subnet.outputs["id"],
+                                             "action": "Allow"}]
+    assert 3 <= len(inputs["accountName"]) <= 24 and inputs["accountName"].isalnum()
+
+    share = default_run.mocks.one("azure-native:storage:FileShare")
+    assert share.inputs["accountName"] == account.outputs["name"]
+    assert share.inputs["enabledProtocols"] == "NFS" and share.inputs["rootSquash"] == "NoRootSquash"
+    assert default_plan().cache_size_gib < PREMIUM_SHARE_MIN_GIB == share.inputs["shareQuota"] == 100
+
+    link = default_run.mocks.one(ENV_STORAGE)
+    env = default_run.mocks.one(ENV)
+    assert link.inputs["environmentName"] == env.outputs["name"]
+    assert link.inputs["properties"] == {"nfsAzureFile": {
+        "server": f"{inputs['accountName']}.file.core.windows.net",
+        "shareName": f"/{account.outputs['name']}/{share.outputs['name']}",
+        "accessMode": "ReadWrite"}}
+    assert "azureFile" not in link.inputs["properties"]  # the SMB variant needs an account key
+
+    template = unwrap(default_run.mocks.one(APP).inputs)["template"]
+    [volume] = template["volumes"]
+    assert volume["storageType"] == "NfsAzureFile" and volume["storageName"] == link.outputs["name"]
+    [mount] = container(default_run)["volumeMounts"]
+    launch = default_plan().launch
+    assert mount == {"volumeName": volume["name"], "mountPath": launch.cache_mount}
+    hf_home = {e["name"]: e.get("value") for e in container(default_run)["env"]}["HF_HOME"]
+    assert hf_home.startswith(mount["mountPath"] + "/")
+
+
+def test_cache_share_is_at_least_the_premium_minimum_and_grows_with_the_model():
+    assert cache_share_gib(35) == PREMIUM_SHARE_MIN_GIB
+    assert cache_share_gib(180) == 180
+
+
+def test_probes_check_health_within_container_apps_limits(default_run):
+    launch = default_plan().launch
+    probes = {p["type"]: p for p in container(default_run)["probes"]}
+    assert set(probes) == {"Startup", "Readiness", "Liveness"}
+    for probe in probes.values():
+        assert probe["httpGet"] == {"path": "/health", "port": 8000, "scheme": "HTTP"}
+        assert 1 <= probe["failureThreshold"] <= 10 and 1 <= probe["periodSeconds"] <= 240
+        assert 1 <= probe["timeoutSeconds"] <= 240 and 1 <= probe["initialDelaySeconds"] <= 60
+    startup = probes["Startup"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= launch.startup_window_seconds
+    for kind, spec in (("Readiness", launch.readiness), ("Liveness", launch.liveness)):
+        assert (probes[kind]["periodSeconds"], probes[kind]["timeoutSeconds"],
+                probes[kind]["failureThreshold"]) == (spec.period_seconds, spec.timeout_seconds,
+                                                      spec.failure_threshold)
+
+
+def test_ingress_is_https_only_to_vllm_with_allow_rules_from_allowed_cidrs(default_run):
+    ingress = unwrap(default_run.mocks.one(APP).inputs)["configuration"]["ingress"]
+    assert ingress["external"] is True and ingress["targetPort"] == 8000
+    assert ingress["allowInsecure"] is False
+    assert "ipSecurityRestrictions" not in ingress  # none asked for
+
+    cidrs = ["203.0.113.0/24", "198.51.100.7/32"]
+    run = run_stack(stack_config("containerapp", allowedCidrs=cidrs))
+    rules = unwrap(run.mocks.one(APP).inputs)["configuration"]["ingress"]["ipSecurityRestrictions"]
+    assert [(r["action"], r["ipAddressRange"]) for r in rules] == [("Allow", c) for c in cidrs]
+    assert len({r["name"] for r in rules}) == len(rules)
+
+
+def test_scale_defaults_to_zero_and_one_with_an_http_concurrency_rule(default_run):
+    scale = unwrap(default_run.mocks.one(APP).inputs)["template"]["scale"]
+    assert (scale["minReplicas"], scale["maxReplicas"]) == (0, 1)
+    assert scale["rules"] == [{"name": "http-concurrency",
+                               "http": {"metadata": {"concurrentRequests": "32"}}}]
+
+    run = run_stack(stack_config("containerapp", minReplicas=1, maxReplicas=4, scaleConcurrentRequests=64))
+    scale = unwrap(run.mocks.one(APP).inputs)["template"]["scale"]
+    assert (scale["minReplicas"], scale["maxReplicas"]) == (1, 4)
+    assert scale["rules"][0]["http"]["metadata"] == {"concurrentRequests": "64"}
+
+
+def test_endpoint_is_https_on_the_app_fqdn_ending_in_v1(default_run):
+    fqdn = default_run.mocks.one(APP).outputs["configuration"]["ingress"]["fqdn"]
+    assert default_run.outputs["endpoint"] == f"https://{fqdn}/v1"
+    assert default_run.outputs["containerAppName"] == default_run.mocks.one(APP).outputs["name"]
+
+
+def test_internal_environment_has_no_public_ingress_and_resolves_in_the_vnet():
+    run = run_stack(stack_config("containerapp", internal=True))
+    env = run.mocks.one(ENV)
+    assert env.inputs["vnetConfiguration"]["internal"] is True
+    zone = run.mocks.one("azure-native:privatedns:PrivateZone")
+    assert zone.inputs["privateZoneName"] == env.outputs["defaultDomain"]
+    record = run.mocks.one("azure-native:privatedns:PrivateRecordSet")
+    assert (record.inputs["recordType"], record.inputs["relativeRecordSetName"]) == ("A", "*")
+    assert record.inputs["aRecords"] == [{"ipv4Address": env.outputs["staticIp"]}]
+    assert record.inputs["privateZoneName"] == zone.outputs["name"]
+    link = run.mocks.one("azure-native:privatedns:VirtualNetworkLink")
+    vnet = run.mocks.one("azure-native:network:VirtualNetwork")
+    assert link.inputs["virtualNetwork"] == {"id": vnet.outputs["id"]}
+    assert link.inputs["privateZoneName"] == zone.outputs["name"]
+    endpoint = run.outputs["endpoint"]
+    assert endpoint.startswith("https://") and endpoint.endswith(f".{env.outputs['defaultDomain']}/v1")
+
+
+def test_external_environment_has_no_private_dns(default_run):
+    assert default_run.mocks.of_type("azure-native:privatedns:PrivateZone") == []
+
+
+def test_region_without_documented_gpu_profile_warns_and_still_deploys(caplog):
+    run = run_stack(stack_config("containerapp", **{"azure-native:location": "switzerlandnorth"}))
+    assert run.mocks.one(APP).inputs["location"] == "switzerlandnorth"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("Consumption-GPU-NC24-A100 is not documented in region 'switzerlandnorth'" in w
+               for w in warnings), warnings
+
+
+@pytest.mark.parametrize("overrides,key,words", [
+    ({"model": "apertus-70b-instruct"}, "model", ["141.2 GB", "1 x 80 GB per replica", "host 'aks' or 'vm'"]),
+    ({"gpu": "Consumption-GPU-NC8as-T4"}, "gpu", ["no bf16", "16 GB", "Consumption-GPU-NC24-A100"]),
+    ({"spot": True}, "spot", ["no spot capacity"]),
+    ({"maxReplicas": MAX_REPLICAS + 1}, "maxReplicas", [f"1 to {MAX_REPLICAS} replicas per app"]),
+    ({"maxReplicas": MAX_REPLICAS_IN_SUBNET + 1}, "maxReplicas",
+     ["/23 subnet", f"{MAX_REPLICAS_IN_SUBNET} or less"]),
+    ({"scaleConcurrentRequests": 0}, "scaleConcurrentRequests", ["at least 1"]),
+    ({"vnetAddressSpace": "10.0.0.0/25"}, "vnetAddressSpace", ["/23 or larger"]),
+    ({"vnetAddressSpace": "100.100.0.0/16"}, "vnetAddressSpace", ["overlaps 100.100.0.0/17"]),
+    ({"vnetAddressSpace": "fd00::/48"}, "vnetAddressSpace", ["IPv4"]),
+    ({"vnetAddressSpace": "10.0.0.1/16"}, "vnetAddressSpace", ["not a valid network"]),
+])
+def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
+    error, registered = config_error(stack_config("containerapp", **overrides))
+    message = str(error)
+    assert error.key == key and f"apertus-azure:{key}" in message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert registered == []
+
+
+def test_a_startup_window_longer_than_probes_allow_is_a_config_error(monkeypatch):
+    # the longest Container Apps startup probe: failureThreshold 10 x periodSeconds 240 = 2400 s
+    monkeypatch.setattr(launch_module, "STARTUP_BASE_SECONDS", 2400)
+    error, registered = config_error(stack_config("containerapp"))
+    assert error.key == "model" and "2400 s" in str(error) and "host 'vm' or 'aks'" in str(error)
+    assert "\n" not in str(error) and registered == []
+
+
+def test_the_longest_window_that_fits_is_accepted(monkeypatch):
+    weights_seconds = default_plan().launch.startup_window_seconds - launch_module.STARTUP_BASE_SECONDS
+    monkeypatch.setattr(launch_module, "STARTUP_BASE_SECONDS", 2400 - weights_seconds)
+    probes = {p["type"]: p for p in container(run_stack(stack_config("containerapp")))["probes"]}
+    assert (probes["Startup"]["periodSeconds"], probes["Startup"]["failureThreshold"]) == (240, 10)
+
+
+def test_host_module_declares_its_keys_and_network_cache():
+    from stacks import containerapp as host
+    assert host.KEYS == ("scaleConcurrentRequests", "vnetAddressSpace")
+    assert host.NETWORK_CACHE is True
+    assert containerapp.HOST == "containerapp"

@@ -1,0 +1,98 @@
+"""`python -m stacks plan`: the offline plan a user runs before `pulumi up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks import __main__ as plan_cli
+from stacks.program import COMMON_KEYS, host_module
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTS = ("containerapp", "vm", "aks")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run([sys.executable, "-m", "stacks", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
+    started = time.monotonic()
+    result = run_cli("plan")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in ["host          containerapp", "region        swedencentral",
+                     "swiss-ai/Apertus-8B-Instruct-2509", "Consumption-GPU-NC24-A100", "why: cheapest",
+                     "tensor-parallel size 1", "65,536 tokens", "411,224 tokens", "$3.673/h",
+                     "/month (730 h)", "quota", "vllm serve --model swiss-ai/Apertus-8B-Instruct-2509",
+                     "--tool-call-parser apertus", "apertus:index:ContainerAppGpu",
+                     "azure-native:app:ContainerApp", "hfToken is not set"]:
+        assert expected in out, f"{expected!r} missing from the plan:\n{out}"
+    assert elapsed < 10, f"plan took {elapsed:.1f} s; the README promises under 10 s"
+
+
+def test_json_plan_has_the_same_figures():
+    result = run_cli("plan", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["plan"]["gpu"] == "Consumption-GPU-NC24-A100"
+    assert data["plan"]["kvCacheTokens"] == 411_224
+    assert data["outputs"]["apiKey"] == "[secret]"
+    assert data["outputs"]["endpoint"].startswith("https://") and data["outputs"]["endpoint"].endswith("/v1")
+    [stack] = data["resources"]
+    assert stack["type"] == "pulumi:pulumi:Stack"
+    assert any(child["type"] == "apertus:index:ContainerAppGpu" for child in stack["children"])
+
+
+@pytest.mark.parametrize("stack_file", sorted(p.name for p in ROOT.glob("Pulumi.*.yaml")))
+def test_every_stack_file_in_the_repo_plans(stack_file):
+    stack = stack_file[len("Pulumi."):-len(".yaml")]
+    data = plan_cli.plan_stack(stack)
+    assert data["plan"]["host"] in HOSTS and data["resources"]
+
+
+def test_bad_stack_config_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": {
+        "azure-native:location": "swedencentral", "apertus-azure:host": "containerapp",
+        "apertus-azure:model": "apertus-70b-instruct"}}))
+    monkeypatch.setattr(plan_cli, "ROOT", tmp_path)
+    assert plan_cli.main(["plan", "--stack", "bad"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: apertus-azure:model")
+    assert "Standard_NC80adis_H100_v5" in err
+
+
+def test_unknown_stack_exits_2(capsys):
+    assert plan_cli.main(["plan", "--stack", "no-such-stack"]) == 2
+    assert "stacks here: dev" in capsys.readouterr().err
+
+
+def test_pulumi_yaml_declares_exactly_the_keys_the_program_reads():
+    declared = {key.split(":", 1)[1] for key in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]}
+    read = set(COMMON_KEYS)
+    for host in HOSTS:
+        read |= set(host_module(host).KEYS)
+    assert declared == read
+
+
+def test_readme_documents_every_key_and_both_commands():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    for host in HOSTS:
+        for key in host_module(host).KEYS:
+            assert f"`{key}`" in readme, f"README does not document {key}"
+    for key in COMMON_KEYS:
+        assert f"`{key}`" in readme or f"`{key}`," in readme, key
+    assert "python -m stacks plan" in readme and "python -m pytest" in readme
+    assert "python -m pytest" in ci
