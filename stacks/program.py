@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.serving import ConfigError, ServingPlan, plan_serving
+from components.serving import HOSTS, ConfigError, ServingPlan, plan_serving
 
 from .config import NAMESPACE, ConfigReader, StackSettings, read_settings
 
@@ -33,16 +33,22 @@ def host_module(host: str) -> ModuleType:
     return importlib.import_module(f"stacks.{host}")
 
 
-def check_unknown_keys(known: tuple[str, ...]) -> None:
-    """A misspelt key would otherwise be ignored silently; name the closest known key."""
+def check_unknown_keys(host: str) -> None:
+    """A misspelt key, or one for another host, would otherwise be ignored silently."""
+    own = COMMON_KEYS + tuple(host_module(host).KEYS)
+    other_hosts = {key: other for other in HOSTS if other != host for key in host_module(other).KEYS}
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     for full in sorted(keys):
         namespace, _, key = full.partition(":")
-        if namespace == NAMESPACE and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            raise ConfigError(key, runtime_config.get_config(full), "is not a known setting",
-                              f"did you mean '{close[0]}'?" if close else
-                              f"known settings: {', '.join(known)}")
+        if namespace != NAMESPACE or key in own:
+            continue
+        value = runtime_config.get_config(full)
+        if key in other_hosts:
+            raise ConfigError(key, value, f"applies only to host '{other_hosts[key]}', not '{host}'",
+                              f"remove it (pulumi config rm {key}) or set host {other_hosts[key]}")
+        close = difflib.get_close_matches(key, own, n=1)
+        raise ConfigError(key, value, "is not a known setting",
+                          f"did you mean '{close[0]}'?" if close else f"known settings: {', '.join(own)}")
 
 
 def make_plan(settings: StackSettings, host: ModuleType) -> ServingPlan:
@@ -70,7 +76,7 @@ def run() -> None:
     reader = ConfigReader()
     settings = read_settings(reader)
     host = host_module(settings.host)
-    check_unknown_keys(COMMON_KEYS + tuple(host.KEYS))
+    check_unknown_keys(settings.host)
     plan = make_plan(settings, host)
     for warning in plan.warnings:
         pulumi.log.warn(warning)

@@ -52,6 +52,11 @@ def test_errors_on_every_host(host, overrides, key):
     assert error.key == key and registered == []
 
 
+def test_a_key_of_another_host_is_named_as_such():
+    error, registered = config_error(stack_config("vm", scaleConcurrentRequests=8))
+    assert "applies only to host 'containerapp'" in str(error) and registered == []
+
+
 def test_vm_runs_exactly_one_server():
     error, registered = config_error(stack_config("vm", maxReplicas=2))
     assert error.key == "maxReplicas" and "'aks'" in str(error) and registered == []

@@ -1,0 +1,409 @@
+"""cloud-init user data for the GPU VM: driver, container runtime, model-cache disk, secrets, vLLM, TLS.
+
+Pure rendering: plain values in, YAML text out. No Pulumi resource and no secret value passes
+through here; the VM reads its secrets from Key Vault at boot (``apertus-secrets``).
+
+Boot sequence. First boot (cloud-init ``runcmd``): ``apertus-setup`` installs the Canonical-signed
+NVIDIA driver, Docker and the NVIDIA container toolkit, pulls the images and enables the units;
+then cloud-init reboots (``power_state``) so the driver loads. Every boot after that, systemd runs
+``apertus-cache-disk`` (mount the data disk by LUN) and ``apertus-secrets`` (Key Vault -> /run),
+then ``apertus-vllm`` (the container from the serving plan, ``Restart=always``) and
+``apertus-caddy`` (TLS on 443, forwarding ``/v1/*`` and ``/health`` to vLLM on loopback).
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass
+
+import yaml
+
+from .serving import LaunchSpec
+
+CADDY_IMAGE = "caddy:2.10"  # official Docker Hub image, Caddy 2.10 (2025; tag not checked from here)
+PROXIED_PATHS = ("/v1/*", "/health")  # /metrics, /tokenize etc. stay on loopback (no API key on them)
+
+SCRIPT_DIR = "/usr/local/sbin"
+UNIT_DIR = "/etc/systemd/system"
+CONFIG_DIR = "/etc/apertus"
+SECRETS_DIR = "/run/apertus"  # tmpfs: the secrets never touch a disk
+SECRETS_ENV_FILE = f"{SECRETS_DIR}/secrets.env"
+PLAIN_ENV_FILE = f"{CONFIG_DIR}/vllm.env"
+CADDYFILE = f"{CONFIG_DIR}/Caddyfile"
+VLLM_CONTAINER = "apertus-vllm"
+CADDY_CONTAINER = "apertus-caddy"
+
+SETUP = "apertus-setup"
+DISK = "apertus-cache-disk"
+SECRETS = "apertus-secrets"
+VLLM = "apertus-vllm"
+CADDY = "apertus-caddy"
+SERVICES = (DISK, SECRETS, VLLM, CADDY)
+
+IMDS_TOKEN_API = "2018-02-01"  # IMDS managed-identity token endpoint (Azure "managed identities" docs)
+KEY_VAULT_API = "7.4"  # Key Vault REST "Get Secret" API version
+SECRETS_ATTEMPTS, SECRETS_RETRY_SECONDS = 60, 20  # RBAC role assignments can take minutes to apply
+DISK_WAIT_ATTEMPTS, DISK_WAIT_SECONDS = 60, 5
+MAX_CUSTOM_DATA_BYTES = 64 * 1024  # Azure: custom data must be under 64 KB, base64-encoded
+
+
+@dataclass(frozen=True)
+class BootConfig:
+    """Everything the VM needs to know at boot; secrets are fetched, never included."""
+
+    launch: LaunchSpec
+    vault_uri: str
+    identity_client_id: str
+    site_address: str
+    """The public FQDN, or the private IP address when the VM has no public IP."""
+    public_certificate: bool
+    """True: a publicly trusted certificate through ACME HTTP-01; False: Caddy's internal CA."""
+    data_disk_lun: int
+    ssh_enabled: bool
+
+
+def _script(description: str, body: str) -> str:
+    return f"#!/bin/bash\n# {description}\nset -euo pipefail\n\n{body.strip()}\n"
+
+
+def _array(name: str, items: tuple[str, ...] | list[str]) -> str:
+    """A bash array, one option per line with its value beside it."""
+    lines: list[list[str]] = []
+    for item in items:
+        pairs_with_flag = (lines and len(lines[-1]) == 1 and lines[-1][0].startswith("--")
+                           and "=" not in lines[-1][0] and not item.startswith("-"))
+        if pairs_with_flag:
+            lines[-1].append(item)
+        else:
+            lines.append([item])
+    body = "\n".join("  " + " ".join(shlex.quote(part) for part in line) for line in lines)
+    return f"{name}=(\n{body}\n)"
+
+
+def _unit(description: str, unit: dict[str, str], service: dict[str, str]) -> str:
+    def section(title: str, values: dict[str, str]) -> str:
+        return f"[{title}]\n" + "".join(f"{key}={value}\n" for key, value in values.items())
+
+    return (section("Unit", {"Description": description, **unit}) + "\n"
+            + section("Service", service) + "\n" + section("Install", {"WantedBy": "multi-user.target"}))
+
+
+def setup_script(config: BootConfig) -> str:
+    ssh = ("" if config.ssh_enabled else
+           "\n# SSH is not enabled for this VM: no daemon listens (the NSG denies port 22 as well)\n"
+           "systemctl disable --now ssh.socket ssh.service || echo \"apertus: could not stop sshd\" >&2\n")
+    units = " ".join(f"{unit}.service" for unit in SERVICES)
+    return _script("First boot only (cloud-init runcmd): NVIDIA driver, Docker, NVIDIA container "
+                   "toolkit, enable the units", f"""
+export DEBIAN_FRONTEND=noninteractive
+
+apt_get() {{
+  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y "$@"
+}}
+
+apt_get update
+apt_get install --no-install-recommends ca-certificates curl gpg docker.io ubuntu-drivers-common
+
+# Canonical-built and Canonical-signed kernel modules: they load with secure boot on
+ubuntu-drivers install --gpgpu
+# nvidia-smi, for diagnosis, from the same driver branch ubuntu-drivers chose
+# shellcheck disable=SC2016  # dpkg-query's own format string
+branch=$(dpkg-query -W -f '${{db:Status-Abbrev}} ${{Package}}\\n' 'libnvidia-compute-*' 2>/dev/null \\
+  | awk '$1 == "ii" {{print $2}}' | sed -n 's/^libnvidia-compute-//p' | head -n 1 || true)
+if [[ -n "$branch" ]]; then
+  apt_get install --no-install-recommends "nvidia-utils-${{branch}}"
+fi
+
+# NVIDIA container toolkit from NVIDIA's apt repository, registered as a Docker runtime
+keyring=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg
+curl -fsSL --retry 5 https://nvidia.github.io/libnvidia-container/gpgkey \\
+  | gpg --dearmor --yes -o "$keyring"
+curl -fsSL --retry 5 https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list \\
+  | sed "s#deb https://#deb [signed-by=${{keyring}}] https://#g" \\
+  > /etc/apt/sources.list.d/nvidia-container-toolkit.list
+apt_get update
+apt_get install --no-install-recommends nvidia-container-toolkit
+nvidia-ctk runtime configure --runtime=docker
+systemctl restart docker.service
+
+# Pull now, so the first start after the reboot only downloads and loads the model
+for image in {shlex.quote(config.launch.image)} {shlex.quote(CADDY_IMAGE)}; do
+  docker pull "$image" || echo "apertus: pulling $image failed; the service pulls it after the reboot" >&2
+done
+
+systemctl enable docker.service {units}
+{ssh}
+echo "apertus: setup done; cloud-init reboots now so the NVIDIA driver loads"
+""")
+
+
+def disk_script(config: BootConfig) -> str:
+    lun, mount = config.data_disk_lun, config.launch.cache_mount
+    links = (f"/dev/disk/azure/data/by-lun/{lun}",  # azure-vm-utils udev rules (SCSI and NVMe)
+             f"/dev/disk/azure/scsi1/lun{lun}")  # WALinuxAgent udev rules
+    cache_dirs = sorted({value for key, value in config.launch.env.items()
+                         if key in ("HF_HOME", "VLLM_CACHE_ROOT") and value.startswith(mount)})
+    return _script(f"Every boot: find the model-cache data disk at LUN {lun}, format it the first "
+                   f"time only, mount it at {mount}", f"""
+readonly MOUNT={shlex.quote(mount)}
+{_array("links", list(links))}
+
+device=""
+for _ in $(seq 1 {DISK_WAIT_ATTEMPTS}); do
+  for link in "${{links[@]}}"; do
+    if [[ -e "$link" ]]; then
+      device=$(readlink -f "$link")
+      break 2
+    fi
+  done
+  sleep {DISK_WAIT_SECONDS}
+done
+if [[ -z "$device" ]]; then
+  echo "apertus: no data disk at LUN {lun} (looked for ${{links[*]}})" >&2
+  exit 1
+fi
+
+if ! mountpoint -q "$MOUNT"; then
+  # blkid exits 2 when the device holds no filesystem or partition table: only then format it
+  status=0
+  blkid -p "$device" >/dev/null || status=$?
+  if [[ $status -eq 2 ]]; then
+    mkfs.ext4 -q -L apertus-cache -m 0 "$device"
+  elif [[ $status -ne 0 ]]; then
+    echo "apertus: blkid failed on $device (exit $status); not formatting it" >&2
+    exit 1
+  fi
+  uuid=$(blkid -s UUID -o value "$device")
+  sed -i "\\#[[:space:]]${{MOUNT}}[[:space:]]#d" /etc/fstab
+  echo "UUID=${{uuid}} ${{MOUNT}} ext4 defaults,nofail,noatime 0 2" >> /etc/fstab
+  mkdir -p "$MOUNT"
+  mount "$MOUNT"
+fi
+# a larger model grows the disk (pulumi up); ext4 grows online to match, and is a no-op otherwise
+resize2fs "$device"
+mkdir -p {" ".join(shlex.quote(d) for d in cache_dirs) or '"$MOUNT"'}
+echo "apertus: $device mounted at $MOUNT"
+""")
+
+
+def secrets_script(config: BootConfig) -> str:
+    vault = config.vault_uri.rstrip("/")
+    pairs = [f"{env}={secret}" for env, secret in sorted(config.launch.secret_env.items())]
+    token_url = (f"http://169.254.169.254/metadata/identity/oauth2/token?api-version={IMDS_TOKEN_API}"
+                 f"&resource=https%3A%2F%2Fvault.azure.net&client_id={config.identity_client_id}")
+    return _script("Every boot: read the serving secrets from Key Vault with the VM's user-assigned "
+                   f"identity into {SECRETS_ENV_FILE} (root only, tmpfs)", f"""
+readonly VAULT_URI={shlex.quote(vault)}
+readonly TOKEN_URL={shlex.quote(token_url)}
+readonly ENV_FILE={shlex.quote(SECRETS_ENV_FILE)}
+# environment variable=Key Vault secret name
+{_array("secrets", pairs)}
+
+json_field() {{
+  python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}}
+
+fetch_all() {{
+  local token entry name value
+  token=$(curl -fsS --max-time 10 -H Metadata:true "$TOKEN_URL" | json_field access_token) || return 1
+  : > "$tmp"
+  for entry in "${{secrets[@]}}"; do
+    name=${{entry#*=}}
+    # the bearer token goes in on stdin, so it never shows in the process list
+    value=$(printf 'Authorization: Bearer %s\\n' "$token" \\
+      | curl -fsS --max-time 10 -H @- "${{VAULT_URI}}/secrets/${{name}}?api-version={KEY_VAULT_API}" \\
+      | json_field value) || return 1
+    if [[ -z "$value" || "$value" == *$'\\n'* ]]; then
+      echo "apertus: Key Vault secret ${{name}} is empty or spans several lines" >&2
+      return 1
+    fi
+    printf '%s=%s\\n' "${{entry%%=*}}" "$value" >> "$tmp"
+  done
+}}
+
+umask 077
+install -d -m 0700 {shlex.quote(SECRETS_DIR)}
+tmp=$(mktemp {shlex.quote(SECRETS_DIR)}/secrets.XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+for attempt in $(seq 1 {SECRETS_ATTEMPTS}); do
+  if fetch_all; then
+    mv "$tmp" "$ENV_FILE"
+    echo "apertus: secrets read from ${{VAULT_URI}}"
+    exit 0
+  fi
+  # right after the first deployment the identity's role assignment may not be effective yet
+  echo "apertus: Key Vault not readable yet (attempt ${{attempt}}/{SECRETS_ATTEMPTS}); retrying" >&2
+  sleep {SECRETS_RETRY_SECONDS}
+done
+exit 1
+""")
+
+
+def vllm_docker_args(config: BootConfig) -> list[str]:
+    """``docker run`` options for the vLLM container (before the image name)."""
+    launch = config.launch
+    args = ["--rm", "--name", VLLM_CONTAINER, "--gpus", "all"]
+    # TP > 1: NCCL and vLLM's workers exchange tensors through /dev/shm (vLLM docker docs use --ipc=host)
+    args += ["--ipc=host"] if launch.shm_needed else ["--shm-size=2g"]
+    args += ["--publish", f"127.0.0.1:{launch.port}:{launch.port}",  # reachable through Caddy only
+             "--volume", f"{launch.cache_mount}:{launch.cache_mount}",
+             "--env-file", PLAIN_ENV_FILE, "--env-file", SECRETS_ENV_FILE,
+             "--log-opt", "max-size=100m", "--log-opt", "max-file=3",
+             "--entrypoint", launch.command[0]]
+    return args
+
+
+def vllm_script(config: BootConfig) -> str:
+    launch = config.launch
+    return _script("Started by apertus-vllm.service: the vLLM container exactly as the serving plan "
+                   "describes it", f"""
+if [[ ! -s {shlex.quote(SECRETS_ENV_FILE)} ]]; then
+  echo "apertus: secrets not read from Key Vault yet (see journalctl -u {SECRETS})" >&2
+  exit 1
+fi
+if ! mountpoint -q {shlex.quote(launch.cache_mount)}; then
+  echo "apertus: model cache {launch.cache_mount} is not mounted (see journalctl -u {DISK})" >&2
+  exit 1
+fi
+docker rm -f {VLLM_CONTAINER} >/dev/null 2>&1 || true
+
+{_array("docker_args", vllm_docker_args(config))}
+{_array("vllm_args", list(launch.command[1:] + launch.args))}
+exec docker run "${{docker_args[@]}}" {shlex.quote(launch.image)} "${{vllm_args[@]}}"
+""")
+
+
+def caddy_data_dir(launch: LaunchSpec) -> str:
+    """Caddy's certificates and CA: on the data disk, which outlives a replaced VM, so a new VM
+    does not ask Let's Encrypt again (5 certificates per name per week, letsencrypt.org rate limits)."""
+    return f"{launch.cache_mount}/caddy"
+
+
+def caddy_script(config: BootConfig) -> str:
+    data = shlex.quote(caddy_data_dir(config.launch))
+    return _script("Started by apertus-caddy.service: Caddy terminates TLS on 443 and forwards to "
+                   "vLLM on loopback", f"""
+if ! mountpoint -q {shlex.quote(config.launch.cache_mount)}; then
+  echo "apertus: {config.launch.cache_mount} is not mounted (see journalctl -u {DISK})" >&2
+  exit 1
+fi
+install -d -m 0700 {data}
+docker rm -f {CADDY_CONTAINER} >/dev/null 2>&1 || true
+exec docker run --rm --name {CADDY_CONTAINER} --network host \\
+  --volume {CADDYFILE}:/etc/caddy/Caddyfile:ro \\
+  --volume {data}:/data \\
+  --log-opt max-size=20m --log-opt max-file=3 \\
+  {shlex.quote(CADDY_IMAGE)}
+""")
+
+
+def caddyfile(config: BootConfig) -> str:
+    """Only the API and the health check go through; everything else gets 404."""
+    upstream = f"127.0.0.1:{config.launch.port}"
+    if config.public_certificate:
+        # HTTP-01 on port 80 (open to any source) still works when allowedCidrs narrows 443,
+        # which TLS-ALPN-01 would not; port 80 serves challenges and a redirect to HTTPS only
+        global_options: list[str] = []
+        site = config.site_address
+        tls = ["    tls {", "        issuer acme {", "            disable_tlsalpn_challenge",
+               "        }", "    }"]
+    else:
+        # no public name to certify: Caddy's own CA signs a certificate for the private IP
+        global_options = ["{", "    skip_install_trust", f"    default_sni {config.site_address}",
+                          "    auto_https disable_redirects", "}", ""]
+        site = f"https://{config.site_address}"
+        tls = ["    tls internal"]
+    lines = [*global_options, f"{site} {{", *tls,
+             f"    @api path {' '.join(PROXIED_PATHS)}",
+             "    handle @api {", f"        reverse_proxy {upstream}", "    }",
+             "    handle {", '        respond "not found" 404', "    }",
+             "}"]
+    return "\n".join(lines) + "\n"
+
+
+def units(config: BootConfig) -> dict[str, str]:
+    network = {"Wants": "network-online.target", "After": "network-online.target"}
+    container = {"Restart": "always", "RestartSec": "15", "TimeoutStopSec": "90"}
+    return {
+        DISK: _unit("Apertus: mount the model-cache data disk", {},
+                    {"Type": "oneshot", "RemainAfterExit": "yes",
+                     "ExecStart": f"{SCRIPT_DIR}/{DISK}"}),
+        SECRETS: _unit("Apertus: read the API key and HF token from Key Vault", network,
+                       {"Type": "oneshot", "RemainAfterExit": "yes",
+                        "ExecStart": f"{SCRIPT_DIR}/{SECRETS}", "Restart": "on-failure",
+                        "RestartSec": "60"}),
+        VLLM: _unit("Apertus: vLLM OpenAI-compatible server (container)",
+                    {"Wants": f"network-online.target {SECRETS}.service {DISK}.service",
+                     "Requires": "docker.service",
+                     "After": f"network-online.target docker.service {SECRETS}.service {DISK}.service",
+                     "StartLimitIntervalSec": "0"},
+                    {"ExecStart": f"{SCRIPT_DIR}/{VLLM}",
+                     "ExecStop": f"/usr/bin/docker stop --time 60 {VLLM_CONTAINER}", **container}),
+        CADDY: _unit("Apertus: Caddy TLS reverse proxy in front of vLLM",
+                     {"Wants": f"network-online.target {DISK}.service", "Requires": "docker.service",
+                      "After": f"network-online.target docker.service {DISK}.service",
+                      "StartLimitIntervalSec": "0"},
+                     {"ExecStart": f"{SCRIPT_DIR}/{CADDY}",
+                      "ExecStop": f"/usr/bin/docker stop --time 10 {CADDY_CONTAINER}", **container}),
+    }
+
+
+def _env_file(env: dict[str, str]) -> str:
+    for key, value in env.items():
+        if "\n" in value or "=" in key:
+            raise ValueError(f"environment variable {key!r} cannot go into a Docker env file")
+    return "".join(f"{key}={value}\n" for key, value in sorted(env.items()))
+
+
+def user_data(config: BootConfig) -> str:
+    """The ``#cloud-config`` document."""
+    executable = {SETUP: setup_script(config), DISK: disk_script(config),
+                  SECRETS: secrets_script(config), VLLM: vllm_script(config), CADDY: caddy_script(config)}
+    files = [{"path": f"{SCRIPT_DIR}/{name}", "permissions": "0755", "content": text}
+             for name, text in executable.items()]
+    files += [{"path": f"{UNIT_DIR}/{name}.service", "permissions": "0644", "content": text}
+              for name, text in units(config).items()]
+    files += [{"path": PLAIN_ENV_FILE, "permissions": "0644", "content": _env_file(config.launch.env)},
+              {"path": CADDYFILE, "permissions": "0644", "content": caddyfile(config)}]
+    document = {
+        "ssh_pwauth": False,
+        "write_files": files,
+        "runcmd": [[f"{SCRIPT_DIR}/{SETUP}"]],
+        # the NVIDIA kernel modules load after a reboot; the enabled units start then
+        "power_state": {"mode": "reboot", "delay": "now", "condition": True,
+                        "message": "apertus: rebooting to load the NVIDIA driver"},
+    }
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
+
+
+def custom_data(config: BootConfig) -> str:
+    """Base64 user data for ``osProfile.customData``; raises if Azure would refuse its size."""
+    encoded = base64.b64encode(user_data(config).encode()).decode()
+    if len(encoded) >= MAX_CUSTOM_DATA_BYTES:
+        raise ValueError(f"cloud-init user data is {len(encoded)} bytes base64; Azure allows "
+                         f"less than {MAX_CUSTOM_DATA_BYTES}")
+    return encoded
+
+
+def embedded_scripts(document: str) -> dict[str, str]:
+    """Every shell script in a rendered document, by path (``runcmd`` included), for shellcheck."""
+    parsed = yaml.safe_load(document)
+    scripts = {entry["path"]: entry["content"] for entry in parsed.get("write_files", [])
+               if entry["content"].startswith("#!/bin/bash")}
+    commands = [" ".join(shlex.quote(part) for part in cmd) if isinstance(cmd, list) else cmd
+                for cmd in parsed.get("runcmd", [])]
+    scripts["runcmd"] = "#!/bin/bash\nset -euo pipefail\n" + "\n".join(commands) + "\n"
+    return scripts
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as ``|`` blocks, so the decoded custom data reads like the files it writes."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _represent_str)

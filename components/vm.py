@@ -1,0 +1,432 @@
+"""GpuVirtualMachine: one Azure GPU VM that serves the plan's model over HTTPS by itself.
+
+vLLM runs in Docker under systemd (``Restart=always``), behind Caddy, which gets a publicly trusted
+certificate for the public IP's DNS name (or, with ``internal``, signs one for the private IP with
+its own CA). The model cache is a Premium SSD data disk that outlives reboots, deallocation and VM
+replacement. Secrets reach the VM only through Key Vault and the VM's user-assigned identity.
+What the VM runs at boot is rendered by ``components/cloudinit.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import re
+import struct
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import compute, devtestlab, network
+
+from . import cloudinit
+from .base import ServingArgs, api_key, dns_safe, resource_group
+from .secrets import ModelSecrets, ModelSecretsArgs
+from .serving import ConfigError
+
+VNET_CIDR = "10.42.0.0/16"
+SUBNET_CIDR = "10.42.1.0/24"
+PRIVATE_IP = "10.42.1.4"  # first usable address: Azure reserves .0-.3 of every subnet (VNet FAQ)
+ADMIN_USERNAME = "azureuser"
+DATA_DISK_LUN = 0
+# Ubuntu image 30 GiB + driver/toolkit ~3 GB + the vLLM image (~10 GB compressed, roughly twice that
+# unpacked; estimate) + Caddy, with room for one image update; 128 GiB is billed as a P10
+OS_DISK_GIB = 128
+UBUNTU_2404 = compute.ImageReferenceArgs(publisher="Canonical", offer="ubuntu-24_04-lts",
+                                         sku="server", version="latest")  # Gen2 image
+
+
+@dataclass(frozen=True)
+class PremiumSsdTier:
+    name: str
+    size_gib: int
+    mb_per_second: int
+
+
+# Premium SSD (v1) tiers: a disk is billed as the smallest tier that holds it, so the data disk takes
+# the whole tier. Sizes and throughput from Microsoft Learn "Azure managed disk types"; P1-P20 also
+# burst to 170 MB/s for up to 30 minutes ("Managed disk bursting").
+PREMIUM_SSD_TIERS = [PremiumSsdTier(*tier) for tier in [
+    ("P4", 32, 25), ("P6", 64, 50), ("P10", 128, 100), ("P15", 256, 125), ("P20", 512, 150),
+    ("P30", 1024, 200), ("P40", 2048, 250), ("P50", 4096, 250)]]
+
+# Accelerated networking per the "Feature support" tables of the sizes' Microsoft Learn pages
+# (NCasT4_v3 and NDasrA100_v4 read 2026-11; the others from the same series pages). A size missing
+# here gets a plain NIC rather than a deployment error.
+ACCELERATED_NETWORKING = frozenset({
+    "Standard_NC4as_T4_v3", "Standard_NC8as_T4_v3", "Standard_NC16as_T4_v3", "Standard_NC64as_T4_v3",
+    "Standard_NV36ads_A10_v5", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4",
+    "Standard_NC96ads_A100_v4", "Standard_NC40ads_H100_v5", "Standard_NC80adis_H100_v5",
+    "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4", "Standard_ND96isr_H100_v5",
+    "Standard_ND96isr_H200_v5"})
+
+ANY_SOURCE = frozenset({"*", "0.0.0.0/0", "::/0", "internet", "any"})
+# Azure VMs take RSA (>= 2048 bits) and Ed25519 keys (compute API SshEncryptionTypes: RSA, Ed25519;
+# SshPublicKey.keyData: "at least 2048-bit")
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
+MIN_RSA_BITS = 2048
+SHUTDOWN_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+DEFAULT_TIME_ZONE = "UTC"
+
+
+def data_disk_tier(cache_size_gib: int) -> PremiumSsdTier:
+    for tier in PREMIUM_SSD_TIERS:
+        if tier.size_gib >= cache_size_gib:
+            return tier
+    raise ConfigError("model", f"{cache_size_gib} GiB cache", "is larger than the largest Premium "
+                      f"SSD tier this host uses ({PREMIUM_SSD_TIERS[-1].size_gib} GiB)",
+                      "use a smaller model")
+
+
+def _short(key: str) -> str:
+    return key if len(key) <= 40 else f"{key[:32]}...{key[-6:]}"
+
+
+def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
+    """SSH is opened to named networks only, never to every source."""
+    for value in values:
+        if value.strip().lower() in ANY_SOURCE:
+            raise ConfigError(key, value, "would open SSH to every address on the internet",
+                              "give your own address or network, e.g. 203.0.113.7/32")
+        try:
+            network_ = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(key, value, "is not an IP address or CIDR",
+                              "give networks like 203.0.113.0/24 or addresses like 198.51.100.7"
+                              ) from None
+        if network_.prefixlen == 0:
+            raise ConfigError(key, value, "would open SSH to every address on the internet",
+                              "give your own address or network, e.g. 203.0.113.7/32")
+
+
+def _ssh_fields(blob: bytes) -> list[bytes]:
+    """The length-prefixed fields of an OpenSSH public-key blob (RFC 4253 section 6.6)."""
+    fields, offset = [], 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise ValueError("truncated")
+        (length,) = struct.unpack(">I", blob[offset:offset + 4])
+        offset += 4
+        if offset + length > len(blob):
+            raise ValueError("truncated")
+        fields.append(blob[offset:offset + length])
+        offset += length
+    return fields
+
+
+def check_ssh_public_key(key: str) -> str:
+    """The key as one line, if it is an OpenSSH RSA (>= 2048 bits) or Ed25519 public key."""
+    text = key.strip()
+    fix = "give the one line from your .pub file, e.g. ~/.ssh/id_ed25519.pub (ssh-keygen -t ed25519)"
+    if "PRIVATE KEY" in text:
+        raise ConfigError("sshPublicKey", "<a private key>", "is a private key, which must never leave "
+                          "your machine", fix)
+    parts = text.split()
+    if "\n" in text or len(parts) < 2:
+        raise ConfigError("sshPublicKey", _short(text), "is not an OpenSSH public key", fix)
+    kind = parts[0]
+    if kind not in SSH_KEY_TYPES:
+        raise ConfigError("sshPublicKey", _short(text), f"has key type '{kind}'; Azure VMs accept "
+                          "ssh-ed25519 and ssh-rsa keys only", fix)
+    try:
+        fields = _ssh_fields(base64.b64decode(parts[1], validate=True))
+    except (binascii.Error, ValueError):
+        raise ConfigError("sshPublicKey", _short(text), "has a key body that is not valid base64 "
+                          "OpenSSH key data", fix) from None
+    if not fields or fields[0] != kind.encode():
+        raise ConfigError("sshPublicKey", _short(text), f"says '{kind}' but its key data is not an "
+                          f"{kind} key", fix)
+    if kind == "ssh-ed25519" and (len(fields) != 2 or len(fields[1]) != 32):
+        raise ConfigError("sshPublicKey", _short(text), "is not a valid Ed25519 public key", fix)
+    if kind == "ssh-rsa":
+        bits = int.from_bytes(fields[2], "big").bit_length() if len(fields) == 3 else 0
+        if bits < MIN_RSA_BITS:
+            raise ConfigError("sshPublicKey", _short(text), f"is a {bits}-bit RSA key; Azure requires "
+                              f"at least {MIN_RSA_BITS} bits", fix)
+    return text
+
+
+def shutdown_time(value: str) -> str:
+    """'19:30' -> '1930', the format of the DevTest Labs schedule."""
+    match = SHUTDOWN_TIME.match(value)
+    if not match:
+        raise ConfigError("autoShutdown", value, "is not a time of day as HH:MM (24-hour)",
+                          "give e.g. \"19:30\"")
+    return match.group(1) + match.group(2)
+
+
+def sealed_ssh_key() -> str:
+    """An Ed25519 public key that no private key is known for, for VMs without SSH.
+
+    Azure refuses a Linux VM that has neither a password nor an SSH key. Instead of a key
+    someone generated (and might keep), this is a "nothing up my sleeve" curve point: the first
+    valid point whose y coordinate is a SHA-256 of a fixed text. Finding its private key is the
+    Ed25519 discrete-log problem. Port 22 is denied anyway and sshd is disabled on these VMs.
+    """
+    p = 2**255 - 19
+    d = -121665 * pow(121666, -1, p) % p  # curve constants, RFC 8032 section 5.1
+    counter = 0
+    while True:
+        seed = f"apertus-azure: SSH disabled, no private key exists ({counter})".encode()
+        y = int.from_bytes(hashlib.sha256(seed).digest(), "little") % p
+        x_squared = (y * y - 1) * pow(d * y * y + 1, -1, p) % p
+        if pow(x_squared, (p - 1) // 2, p) == 1:  # a square: (x, y) is on the curve
+            break
+        counter += 1
+    point = y.to_bytes(32, "little")  # encoding with the sign bit of x clear (RFC 8032 5.1.2)
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", point))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} apertus-no-ssh"
+
+
+@dataclass(frozen=True)
+class GpuVirtualMachineArgs(ServingArgs):
+    """Host settings for one GPU VM; the common ones come from ``ServingArgs``.
+
+    ``spot``: Spot priority, evicted by deallocation. ``ssh_public_key`` and ``ssh_allowed_cidrs``:
+    SSH only when both are given. ``auto_shutdown``: a daily "HH:MM" deallocation in
+    ``auto_shutdown_time_zone`` (a Windows time zone id, default UTC).
+    """
+
+    spot: bool = False
+    ssh_public_key: str | None = None
+    ssh_allowed_cidrs: tuple[str, ...] = ()
+    auto_shutdown: str | None = None
+    auto_shutdown_time_zone: str | None = None
+    admin_username: str = ADMIN_USERNAME
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if "vm" not in self.plan.gpu.hosts:
+            raise ConfigError("gpu", self.plan.gpu.name, "is not a VM size",
+                              "use a VM size such as Standard_NC24ads_A100_v4")
+        check_ssh_sources("sshAllowedCidrs", self.ssh_allowed_cidrs)
+        if self.ssh_public_key is not None:
+            check_ssh_public_key(self.ssh_public_key)
+            if not self.ssh_allowed_cidrs:
+                raise ConfigError("sshAllowedCidrs", [], "is empty but sshPublicKey is set: SSH is "
+                                  "never opened to every source", "set sshAllowedCidrs to your "
+                                  "address, e.g. [203.0.113.7/32], or remove sshPublicKey")
+        elif self.ssh_allowed_cidrs:
+            raise ConfigError("sshAllowedCidrs", list(self.ssh_allowed_cidrs), "has no effect "
+                              "without sshPublicKey", "set sshPublicKey too, or remove sshAllowedCidrs")
+        if self.auto_shutdown is not None:
+            shutdown_time(self.auto_shutdown)
+        elif self.auto_shutdown_time_zone is not None:
+            raise ConfigError("autoShutdownTimeZone", self.auto_shutdown_time_zone, "has no effect "
+                              "without autoShutdown", "set autoShutdown (\"HH:MM\") too, or remove it")
+        if self.auto_shutdown_time_zone is not None and not self.auto_shutdown_time_zone.strip():
+            raise ConfigError("autoShutdownTimeZone", self.auto_shutdown_time_zone, "is empty",
+                              "give a Windows time zone id such as 'W. Europe Standard Time'")
+
+    @property
+    def ssh_enabled(self) -> bool:
+        return self.ssh_public_key is not None
+
+
+def inbound_rules(args: GpuVirtualMachineArgs) -> list[network.SecurityRuleArgs]:
+    """HTTPS from allowedCidrs, ACME on 80 (public only), SSH when enabled, then deny all."""
+    https_from = list(args.allowed_cidrs) or ["VirtualNetwork" if args.internal else "*"]
+    rules = [_allow("allow-https", 100, "443", https_from, "the API (Caddy, TLS)")]
+    if not args.internal:
+        # Let's Encrypt validates from addresses it does not publish: HTTP-01 needs port 80 from any
+        rules.append(_allow("allow-acme-http", 110, "80", ["*"],
+                            "ACME HTTP-01 challenges and the redirect to HTTPS, nothing else"))
+    if args.ssh_enabled:
+        rules.append(_allow("allow-ssh", 120, "22", list(args.ssh_allowed_cidrs), "SSH, named sources only"))
+    rules.append(network.SecurityRuleArgs(
+        name="deny-all-inbound", priority=4096,  # 4096: the lowest priority a rule can have
+        direction=network.SecurityRuleDirection.INBOUND, access=network.SecurityRuleAccess.DENY,
+        protocol=network.SecurityRuleProtocol.ASTERISK, source_address_prefix="*",
+        source_port_range="*", destination_address_prefix="*", destination_port_range="*",
+        description="everything not allowed above"))
+    return rules
+
+
+def _allow(name: str, priority: int, port: str, sources: list[str],
+           description: str) -> network.SecurityRuleArgs:
+    source = ({"source_address_prefix": sources[0]} if len(sources) == 1
+              else {"source_address_prefixes": sources})
+    return network.SecurityRuleArgs(
+        name=name, priority=priority, direction=network.SecurityRuleDirection.INBOUND,
+        access=network.SecurityRuleAccess.ALLOW, protocol=network.SecurityRuleProtocol.TCP,
+        source_port_range="*", destination_address_prefix="*", destination_port_range=port,
+        description=description, **source)
+
+
+class GpuVirtualMachine(pulumi.ComponentResource):
+    """A GPU VM serving the plan's model with vLLM over HTTPS, restarting by itself after any boot."""
+
+    endpoint: pulumi.Output[str]
+    """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
+    api_key: pulumi.Output[str]
+    stack_outputs: dict[str, pulumi.Output]
+    vm: compute.VirtualMachine
+
+    def __init__(self, name: str, args: GpuVirtualMachineArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan, tags = args.plan, args.all_tags
+        group = resource_group(name, args, self)
+        where = {"resource_group_name": group, "location": args.location, "tags": tags}
+        self.api_key = api_key(name, args, self)
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=tags), opts=child)
+
+        nsg = network.NetworkSecurityGroup(f"{name}-nsg", security_rules=inbound_rules(args),
+                                           **where, opts=child)
+        nat_gateway = self._nat_gateway(name, where, child) if args.internal else None
+        vnet = network.VirtualNetwork(
+            f"{name}-vnet", address_space=network.AddressSpaceArgs(address_prefixes=[VNET_CIDR]),
+            **where, opts=child)
+        subnet = network.Subnet(
+            f"{name}-subnet", resource_group_name=group, virtual_network_name=vnet.name,
+            address_prefix=SUBNET_CIDR,
+            network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            nat_gateway=network.SubResourceArgs(id=nat_gateway.id) if nat_gateway else None,
+            # outbound goes through the VM's public IP, or the NAT gateway when internal
+            default_outbound_access=False,
+            opts=child)
+
+        public_ip = None
+        if not args.internal:
+            # DNS labels are unique per region across all of Azure: a random suffix avoids clashes
+            suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False,
+                                         opts=child)
+            public_ip = network.PublicIPAddress(
+                f"{name}-ip",
+                sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD,
+                                                   tier=network.PublicIPAddressSkuTier.REGIONAL),
+                public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+                public_ip_address_version=network.IPVersion.I_PV4,
+                dns_settings=network.PublicIPAddressDnsSettingsArgs(
+                    domain_name_label=pulumi.Output.concat(dns_safe(name, 50), "-", suffix.result)),
+                **where, opts=child)
+            host = public_ip.dns_settings.apply(lambda dns: dns.fqdn)
+        else:
+            host = pulumi.Output.from_input(PRIVATE_IP)
+
+        nic = network.NetworkInterface(
+            f"{name}-nic",
+            ip_configurations=[network.NetworkInterfaceIPConfigurationArgs(
+                name="primary", primary=True, subnet=network.SubnetArgs(id=subnet.id),
+                private_ip_allocation_method=network.IPAllocationMethod.STATIC,
+                private_ip_address=PRIVATE_IP,
+                public_ip_address=network.PublicIPAddressArgs(id=public_ip.id) if public_ip else None)],
+            enable_accelerated_networking=plan.gpu.name in ACCELERATED_NETWORKING,
+            **where, opts=child)
+
+        tier = data_disk_tier(plan.cache_size_gib)
+        cache_disk = compute.Disk(
+            f"{name}-model-cache", disk_size_gb=tier.size_gib,
+            sku=compute.DiskSkuArgs(name=compute.DiskStorageAccountTypes.PREMIUM_LRS),
+            creation_data=compute.CreationDataArgs(create_option=compute.DiskCreateOption.EMPTY),
+            **where, opts=child)
+
+        custom_data = pulumi.Output.all(secrets.vault_uri, secrets.identity.client_id, host).apply(
+            lambda values: cloudinit.custom_data(cloudinit.BootConfig(
+                launch=plan.launch, vault_uri=values[0], identity_client_id=values[1],
+                site_address=values[2], public_certificate=not args.internal,
+                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled)))
+        ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
+
+        spot = ({"priority": compute.VirtualMachinePriorityTypes.SPOT,
+                 "eviction_policy": compute.VirtualMachineEvictionPolicyTypes.DEALLOCATE,
+                 "billing_profile": compute.BillingProfileArgs(max_price=-1)}  # -1: never evicted for price
+                if args.spot else {})
+        trusted_launch = ({"security_profile": compute.SecurityProfileArgs(
+            security_type=compute.SecurityTypes.TRUSTED_LAUNCH,
+            uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True))}
+            if plan.gpu.trusted_launch else {})
+        self.vm = compute.VirtualMachine(
+            f"{name}-vm",
+            hardware_profile=compute.HardwareProfileArgs(vm_size=plan.gpu.name),
+            storage_profile=compute.StorageProfileArgs(
+                image_reference=UBUNTU_2404,
+                os_disk=compute.OSDiskArgs(
+                    create_option=compute.DiskCreateOptionTypes.FROM_IMAGE, disk_size_gb=OS_DISK_GIB,
+                    caching=compute.CachingTypes.READ_WRITE,
+                    managed_disk=compute.ManagedDiskParametersArgs(
+                        storage_account_type=compute.StorageAccountTypes.PREMIUM_LRS),
+                    delete_option=compute.DiskDeleteOptionTypes.DELETE),
+                data_disks=[compute.DataDiskArgs(
+                    lun=DATA_DISK_LUN, create_option=compute.DiskCreateOptionTypes.ATTACH,
+                    managed_disk=compute.ManagedDiskParametersArgs(id=cache_disk.id),
+                    # model files are written once and read at every start
+                    caching=compute.CachingTypes.READ_ONLY,
+                    delete_option=compute.DiskDeleteOptionTypes.DETACH)]),
+            os_profile=compute.OSProfileArgs(
+                computer_name=dns_safe(name, 63), admin_username=args.admin_username,
+                custom_data=custom_data,
+                linux_configuration=compute.LinuxConfigurationArgs(
+                    disable_password_authentication=True, provision_vm_agent=True,
+                    ssh=compute.SshConfigurationArgs(public_keys=[compute.SshPublicKeyArgs(
+                        path=f"/home/{args.admin_username}/.ssh/authorized_keys",
+                        key_data=ssh_key)]))),
+            network_profile=compute.NetworkProfileArgs(network_interfaces=[
+                compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]),
+            diagnostics_profile=compute.DiagnosticsProfileArgs(
+                boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)),  # managed storage
+            identity=compute.VirtualMachineIdentityArgs(
+                type=compute.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[secrets.identity.id]),
+            **spot, **trusted_launch, **where,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[secrets.role_assignment],
+                # Azure cannot change custom data or SSH keys in place; the separate data disk
+                # must detach from the old VM before the new one attaches it
+                replace_on_changes=["osProfile"], delete_before_replace=True))
+
+        if args.auto_shutdown is not None:
+            devtestlab.GlobalSchedule(
+                f"{name}-auto-shutdown",
+                # the name Azure's own auto-shutdown feature uses, so the portal shows it on the VM
+                name=pulumi.Output.concat("shutdown-computevm-", self.vm.name),
+                status=devtestlab.EnableStatus.ENABLED, task_type="ComputeVmShutdownTask",
+                daily_recurrence=devtestlab.DayDetailsArgs(time=shutdown_time(args.auto_shutdown)),
+                time_zone_id=args.auto_shutdown_time_zone or DEFAULT_TIME_ZONE,
+                target_resource_id=self.vm.id,
+                notification_settings=devtestlab.NotificationSettingsArgs(
+                    status=devtestlab.EnableStatus.DISABLED),
+                **where, opts=child)
+
+        self.endpoint = pulumi.Output.concat("https://", host, "/v1")
+        az = {"--resource-group": group, "--name": self.vm.name}
+        self.stack_outputs = {
+            "vmName": self.vm.name,
+            "resourceGroupName": group,
+            "startCommand": _az("az vm start", az),
+            "bootLogCommand": _az("az vm boot-diagnostics get-boot-log", az),
+        }
+        if args.ssh_enabled:
+            self.stack_outputs["sshCommand"] = pulumi.Output.concat(
+                "ssh ", args.admin_username, "@", host)
+        if args.internal:
+            # clients must trust Caddy's own root CA; run-command works without SSH
+            self.stack_outputs["caCertificateCommand"] = _az(
+                "az vm run-command invoke --command-id RunShellScript --query 'value[0].message' "
+                "--output tsv --scripts 'cat "
+                f"{cloudinit.caddy_data_dir(plan.launch)}/caddy/pki/authorities/local/root.crt'",
+                az)
+        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+
+    @staticmethod
+    def _nat_gateway(name: str, where: dict, child: pulumi.ResourceOptions) -> network.NatGateway:
+        """Outbound only (apt, container images, Hugging Face) for a VM without a public IP."""
+        address = network.PublicIPAddress(
+            f"{name}-nat-ip",
+            sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
+            public_ip_allocation_method=network.IPAllocationMethod.STATIC, **where, opts=child)
+        return network.NatGateway(
+            f"{name}-nat", sku=network.NatGatewaySkuArgs(name=network.NatGatewaySkuName.STANDARD),
+            public_ip_addresses=[network.SubResourceArgs(id=address.id)], **where, opts=child)
+
+
+def _az(command: str, options: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    parts: list[pulumi.Input[str]] = [command]
+    for flag, value in options.items():
+        parts += [f" {flag} ", value]
+    return pulumi.Output.concat(*parts)
