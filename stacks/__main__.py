@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,11 +51,10 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     return name, values, secret_keys
 
 
-def describe(plan: ServingPlan, settings: stack_config.StackSettings) -> dict[str, Any]:
-    machines = settings.max_replicas
-    if not plan.gpu.serverless and plan.host == "aks":
-        per_node = plan.gpu.gpu_count // plan.tensor_parallel_size
-        machines = math.ceil(settings.max_replicas / per_node)
+def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
+    # GPU machines at most: AKS sizes its node pools itself (room for a rolling update included)
+    bounds = getattr(host_args, "gpu_node_bounds", None)
+    machines = bounds[1] if bounds else settings.max_replicas
     quota = quota_request(plan, machines)
     model = plan.model
     return {
@@ -165,8 +163,9 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
 
     def program_with_plan() -> None:
         settings = stack_config.read_settings()
-        captured["plan"] = describe(program.make_plan(settings, program.host_module(settings.host)),
-                                    settings)
+        host = program.host_module(settings.host)
+        plan = program.make_plan(settings, host)
+        captured["plan"] = describe(plan, settings, host.read(stack_config.ConfigReader(), settings, plan))
         program.run()
 
     notes = []

@@ -99,6 +99,12 @@ def test_spec_for_apertus_8b():
     assert spec.readiness.path == spec.liveness.path == HEALTH_PATH
 
 
+def test_network_storage_with_tensor_parallel_prefetches_instead_of_copying_per_rank():
+    spec = plan_serving(host="aks", model=MODELS["apertus-70b"], image=DEFAULT_IMAGE,
+                        network_cache=True).launch
+    assert spec.args[spec.args.index("--safetensors-load-strategy") + 1] == "prefetch"
+
+
 def test_local_disk_keeps_the_default_load_strategy():
     spec = plan_serving(host="vm", model=MODELS["apertus-8b-instruct"], image=DEFAULT_IMAGE).launch
     assert "--safetensors-load-strategy" not in spec.args

@@ -94,8 +94,10 @@ def build_launch_spec(*, hf_id: str, image: str, tensor_parallel_size: int, max_
     if tool_call_parser:
         args += ["--enable-auto-tool-choice", "--tool-call-parser", tool_call_parser]
     if network_cache:
-        # mmap ('lazy') over NFS/SMB pages in slowly; reading whole files is much faster there
-        args += ["--safetensors-load-strategy", "eager"]
+        # mmap ('lazy') over NFS/SMB pages in slowly. 'eager' reads whole files into each worker's
+        # memory, so with TP > 1 every rank would hold all the weights: 'prefetch' warms the shared
+        # page cache once instead (vllm/config/load.py)
+        args += ["--safetensors-load-strategy", "eager" if tensor_parallel_size == 1 else "prefetch"]
     secret_env = {ENV_API_KEY: SECRET_API_KEY}
     if hf_token:
         secret_env[ENV_HF_TOKEN] = SECRET_HF_TOKEN
