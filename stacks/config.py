@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pulumi
 
-from components.serving import DEFAULT_IMAGE, HOSTS, ConfigError, ModelSpec, resolve_model
+from components.serving import DEFAULT_IMAGE, HOSTS, ConfigError, ModelSpec, ServingPlan, resolve_model
 
 NAMESPACE = "apertus-azure"
 
@@ -195,3 +195,10 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
         api_key=reader.secret("apiKey"),
         tags=tags,
     )
+
+
+def serving_args(settings: StackSettings, plan: ServingPlan) -> dict[str, Any]:
+    """The ``ServingArgs`` fields every host's args take, from the common settings."""
+    return dict(plan=plan, location=settings.location, hf_token=settings.hf_token,
+                api_key=settings.api_key, allowed_cidrs=settings.allowed_cidrs,
+                internal=settings.internal, tags=settings.tags)

@@ -10,7 +10,7 @@ from components.containerapp import (
 )
 from components.serving import ServingPlan
 
-from .config import ConfigReader, StackSettings
+from .config import ConfigReader, StackSettings, serving_args
 
 KEYS = ("scaleConcurrentRequests", "vnetAddressSpace")
 NETWORK_CACHE = True  # weights live on an Azure Files NFS share
@@ -22,13 +22,7 @@ def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> Co
     vnet_address_space = reader.string("vnetAddressSpace", DEFAULT_VNET_ADDRESS_SPACE)
     assert concurrent_requests is not None and vnet_address_space is not None  # both have defaults
     return ContainerAppGpuArgs(
-        plan=plan,
-        location=settings.location,
-        hf_token=settings.hf_token,
-        api_key=settings.api_key,
-        allowed_cidrs=settings.allowed_cidrs,
-        internal=settings.internal,
-        tags=settings.tags,
+        **serving_args(settings, plan),
         min_replicas=settings.min_replicas,
         max_replicas=settings.max_replicas,
         concurrent_requests=concurrent_requests,

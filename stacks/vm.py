@@ -5,7 +5,7 @@ from __future__ import annotations
 from components.serving import ServingPlan
 from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs, check_ssh_sources
 
-from .config import ConfigReader, StackSettings, parse_cidrs
+from .config import ConfigReader, StackSettings, parse_cidrs, serving_args
 
 KEYS = ("sshPublicKey", "sshAllowedCidrs", "autoShutdown", "autoShutdownTimeZone")
 NETWORK_CACHE = False  # the model cache is a Premium SSD attached to the VM
@@ -15,13 +15,7 @@ def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> Gp
     ssh_cidrs = reader.string_list("sshAllowedCidrs")
     check_ssh_sources("sshAllowedCidrs", ssh_cidrs)  # first: '*' deserves more than "not a CIDR"
     return GpuVirtualMachineArgs(
-        plan=plan,
-        location=settings.location,
-        hf_token=settings.hf_token,
-        api_key=settings.api_key,
-        allowed_cidrs=settings.allowed_cidrs,
-        internal=settings.internal,
-        tags=settings.tags,
+        **serving_args(settings, plan),
         spot=settings.spot,
         ssh_public_key=reader.string("sshPublicKey"),
         ssh_allowed_cidrs=parse_cidrs("sshAllowedCidrs", ssh_cidrs),
