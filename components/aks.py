@@ -1,0 +1,364 @@
+"""AKS host: Apertus on GPU node pools, scaled on vLLM's queue depth, optionally on spot.
+
+Azure side (this file): an AKS cluster (managed identity, OIDC issuer + workload identity, Azure
+CNI overlay with Cilium network policy, Azure RBAC for Kubernetes, local accounts disabled,
+Container Insights, KEDA and Key Vault CSI add-ons), a small zonal system pool, the GPU pool(s),
+the identity federated with the vLLM service account, and cluster-admin on the cluster for the
+identity running Pulumi. Kubernetes side: components/k8s_workload.py.
+
+Entry point: the Caddy gateway, HTTPS only. Public: a Let's Encrypt certificate for the public
+IP's Azure DNS name. ``internal=True``: an internal load balancer on the fixed private IP
+``INTERNAL_GATEWAY_IP`` of the AKS-managed node subnet, with a certificate for that IP from
+Caddy's own CA; the ``caCertificateCommand`` output prints the root clients must trust.
+
+Spot (``spot=True``): a Spot GPU pool (Delete on eviction, max price -1) plus an on-demand GPU
+pool with minimum 0. The vLLM pods tolerate spot and prefer it; the cluster autoscaler's priority
+expander tries the spot pool first and falls back to on-demand when spot capacity cannot be had.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+from pulumi_azure_native import authorization, containerservice, managedidentity
+
+from . import base, k8s_workload, monitoring
+from .secrets import ModelSecrets, ModelSecretsArgs
+from .serving import ConfigError
+
+# AKS supports three GA minor versions for 12 months each ("Supported Kubernetes versions in
+# AKS"); 1.35 (upstream Dec 2025) is inside that window through 2026. `az aks get-versions -l <region>`
+DEFAULT_KUBERNETES_VERSION = "1.35"
+SYSTEM_VM_SIZE = "Standard_D4ds_v5"  # 4 vCPU / 16 GiB general purpose: KEDA, Caddy, Prometheus, add-ons
+SYSTEM_NODES = (2, 3)  # AKS system pool guidance: at least two nodes so one can be upgraded at a time
+# zones 1-3: the system pool survives a zone outage where the region has zones; GPU pools stay
+# regional because GPU sizes are often offered in only some zones
+SYSTEM_ZONES = ["1", "2", "3"]
+GPU_POOL, SPOT_POOL = "gpu", "gpuspot"  # Linux pool names: lowercase alphanumeric, at most 12
+MAX_NODES_PER_POOL = 1000  # AKS quotas and limits: 1,000 nodes per node pool
+DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds one
+
+# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference)
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+# Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
+# (Azure/kubelogin docs, "--server-id"); getClientToken asks for "<endpoint>/.default"
+AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
+
+# The cluster has no vnetSubnetID, so AKS creates its managed VNet: 10.224.0.0/12 since the AKS
+# release of 2022-02-24 (github.com/Azure/AKS/releases/tag/2022-02-24), nodes in its subnet
+# aks-subnet, 10.224.0.0/16. An internal load balancer's fixed IP must lie in the node subnet and be
+# unused ("Use an internal load balancer with AKS", Specify an IP address); nodes are numbered from
+# the bottom, so one near the top stays free. Fixed, so Caddy's certificate can name it up front.
+MANAGED_NODE_SUBNET = "10.224.0.0/16"
+INTERNAL_GATEWAY_IP = "10.224.255.250"
+
+
+@dataclass(frozen=True)
+class AksGpuClusterArgs(base.ServingArgs):
+    """Host fields for AKS. GPU node bounds default to what the replica bounds need.
+
+    ``gpu_nodes_min``/``gpu_nodes_max`` of None: minReplicas' nodes, and maxReplicas' nodes plus
+    room for one more replica, so a rolling update can start the new pod before the old one stops.
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 1
+    spot: bool = False
+    gpu_nodes_min: int | None = None
+    gpu_nodes_max: int | None = None
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    queue_depth_target: int = DEFAULT_QUEUE_DEPTH_TARGET
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        plan = self.plan
+        if plan.tensor_parallel_size > plan.gpu.gpu_count:
+            raise ConfigError("gpu", plan.gpu.name,
+                              f"has {plan.gpu.gpu_count} GPU(s) per node but the plan needs tensor "
+                              f"parallel size {plan.tensor_parallel_size} on one node",
+                              "use a size with at least that many GPUs, e.g. Standard_NC96ads_A100_v4")
+        if not re.fullmatch(r"1\.\d+", self.kubernetes_version):
+            raise ConfigError("kubernetesVersion", self.kubernetes_version,
+                              "must be a Kubernetes minor version like '1.35'",
+                              "give major.minor; AKS picks the latest patch and keeps it patched")
+        if self.min_replicas < 1:
+            raise ConfigError("minReplicas", self.min_replicas,
+                              "host 'aks' scales on the queue depth its running replicas report, so with "
+                              "0 replicas nothing would ever scale it up",
+                              "set minReplicas to 1 or more, or use host 'containerapp' to scale to zero")
+        if self.queue_depth_target < 1:
+            raise ConfigError("queueDepthTarget", self.queue_depth_target, "must be at least 1",
+                              f"use {DEFAULT_QUEUE_DEPTH_TARGET} (waiting requests per replica)")
+        low, high = self.gpu_node_bounds
+        per_node = self.replicas_per_node
+        for key, value in (("gpuNodesMin", low), ("gpuNodesMax", high)):
+            if not 0 <= value <= MAX_NODES_PER_POOL:
+                raise ConfigError(key, value, f"must be between 0 and {MAX_NODES_PER_POOL}",
+                                  "AKS allows at most 1,000 nodes per node pool")
+        if low > high:
+            raise ConfigError("gpuNodesMin", low, f"is above gpuNodesMax ({high})",
+                              f"set gpuNodesMin <= {high} or raise gpuNodesMax")
+        if self.max_replicas > high * per_node:
+            raise ConfigError("maxReplicas", self.max_replicas,
+                              f"needs {math.ceil(self.max_replicas / per_node)} GPU nodes of {plan.gpu.name} "
+                              f"({per_node} replica(s) per node at TP {plan.tensor_parallel_size}) but "
+                              f"gpuNodesMax is {high}",
+                              f"raise gpuNodesMax to at least {math.ceil(self.max_replicas / per_node)} "
+                              f"or lower maxReplicas to {high * per_node}")
+
+    @property
+    def replicas_per_node(self) -> int:
+        return k8s_workload.replicas_per_node(self.plan.gpu, self.plan.tensor_parallel_size)
+
+    @property
+    def gpu_node_bounds(self) -> tuple[int, int]:
+        per_node = self.replicas_per_node
+        low = (self.gpu_nodes_min if self.gpu_nodes_min is not None
+               else math.ceil(self.min_replicas / per_node))
+        high = (self.gpu_nodes_max if self.gpu_nodes_max is not None
+                else max(low, math.ceil((self.max_replicas + 1) / per_node)))
+        return low, high
+
+
+def bearer_kubeconfig(user_kubeconfig_b64: str, token: str) -> str:
+    """A kubeconfig for the cluster's API server that authenticates with a Microsoft Entra token.
+
+    The user kubeconfig AKS hands out for Entra-only clusters calls the kubelogin plugin; this one
+    keeps its server and CA and uses a bearer token instead, so Pulumi needs no extra binary.
+    """
+    source = yaml.safe_load(base64.b64decode(user_kubeconfig_b64))
+    cluster = source["clusters"][0]["cluster"]
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "aks", "cluster": {
+            key: cluster[key] for key in ("server", "certificate-authority-data") if key in cluster}}],
+        "users": [{"name": "pulumi", "user": {"token": token}}],
+        "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "pulumi"}}],
+        "current-context": "aks",
+    })
+
+
+class AksGpuCluster(pulumi.ComponentResource):
+    """Apertus served by vLLM on AKS GPU node pools behind an HTTPS gateway."""
+
+    endpoint: pulumi.Output[str]
+    """HTTPS base URL of the OpenAI-compatible API, ending in /v1 (a private IP when internal)."""
+    api_key: pulumi.Output[str]
+    stack_outputs: dict[str, pulumi.Input]
+
+    def __init__(self, name: str, args: AksGpuClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("apertus:index:AksGpuCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan = args.plan
+        tags = args.all_tags
+        rg = base.resource_group(name, args, self)
+        self.api_key = base.api_key(name, args, self)
+        client = authorization.get_client_config_output()
+
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=rg, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=tags), opts=child)
+        workspace = monitoring.log_analytics_workspace(name, rg, args.location, tags, child)
+
+        cluster = containerservice.ManagedCluster(
+            f"{name}-aks",
+            resource_group_name=rg,
+            location=args.location,
+            dns_prefix=base.dns_safe(name, 54),
+            kubernetes_version=args.kubernetes_version,
+            identity=containerservice.ManagedClusterIdentityArgs(
+                type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED),
+            sku=containerservice.ManagedClusterSKUArgs(
+                name=containerservice.ManagedClusterSKUName.BASE,
+                # Free: no uptime SLA; Standard adds one for an hourly cluster fee (AKS pricing tiers)
+                tier=containerservice.ManagedClusterSKUTier.FREE),
+            enable_rbac=True,
+            aad_profile=containerservice.ManagedClusterAADProfileArgs(
+                managed=True, enable_azure_rbac=True, tenant_id=client.tenant_id),
+            disable_local_accounts=True,
+            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(
+                    enabled=True)),
+            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
+                network_plugin=containerservice.NetworkPlugin.AZURE,
+                network_plugin_mode=containerservice.NetworkPluginMode.OVERLAY,
+                network_dataplane=containerservice.NetworkDataplane.CILIUM,
+                network_policy=containerservice.NetworkPolicy.CILIUM,  # enforces the NetworkPolicies
+                load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
+                outbound_type=containerservice.OutboundType.LOAD_BALANCER),
+            addon_profiles={
+                "omsagent": containerservice.ManagedClusterAddonProfileArgs(enabled=True, config={
+                    "logAnalyticsWorkspaceResourceID": workspace.id, "useAADAuth": "true"}),
+                "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+                    enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}),
+            },
+            workload_auto_scaler_profile=containerservice.ManagedClusterWorkloadAutoScalerProfileArgs(
+                keda=containerservice.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)),
+            # priority expander: scale the spot pool first (kube-system/cluster-autoscaler-priority-expander)
+            auto_scaler_profile=containerservice.ManagedClusterPropertiesAutoScalerProfileArgs(
+                expander=containerservice.Expander.PRIORITY) if args.spot else None,
+            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=containerservice.UpgradeChannel.PATCH,
+                node_os_upgrade_channel=containerservice.NodeOSUpgradeChannel.NODE_IMAGE),
+            agent_pool_profiles=[containerservice.ManagedClusterAgentPoolProfileArgs(
+                name="system",
+                mode=containerservice.AgentPoolMode.SYSTEM,
+                vm_size=SYSTEM_VM_SIZE,
+                os_type=containerservice.OSType.LINUX,
+                os_sku=containerservice.OSSKU.UBUNTU,
+                type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                availability_zones=SYSTEM_ZONES,
+                enable_auto_scaling=True,
+                min_count=SYSTEM_NODES[0],
+                max_count=SYSTEM_NODES[1],
+                count=SYSTEM_NODES[0])],
+            tags=tags,
+            # the autoscaler moves the count; do not reset it on the next `pulumi up`
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"]))
+
+        self._gpu_pools(name, args, rg, cluster, tags)
+
+        # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts)
+        admin = authorization.RoleAssignment(
+            f"{name}-cluster-admin",
+            scope=cluster.id,
+            principal_id=client.object_id,
+            role_definition_id=pulumi.Output.concat(
+                "/subscriptions/", client.subscription_id,
+                "/providers/Microsoft.Authorization/roleDefinitions/", AKS_RBAC_CLUSTER_ADMIN),
+            opts=child)
+
+        namespace = base.dns_safe(name, 63)
+        federation = managedidentity.FederatedIdentityCredential(
+            f"{name}-vllm-federation",
+            resource_group_name=rg,
+            resource_name_=secrets.identity.name,
+            federated_identity_credential_resource_name=f"{namespace}-{k8s_workload.SERVICE_ACCOUNT}",
+            issuer=cluster.oidc_issuer_profile.issuer_url,
+            subject=f"system:serviceaccount:{namespace}:{k8s_workload.SERVICE_ACCOUNT}",
+            audiences=[WORKLOAD_IDENTITY_AUDIENCE],
+            opts=child)
+
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=rg, resource_name=cluster.name)
+        token = authorization.get_client_token_output(endpoint=AKS_AAD_SERVER_APP_ID).token
+        kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            credentials.kubeconfigs[0].value, token).apply(lambda values: bearer_kubeconfig(*values)))
+        provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=kubeconfig,
+            # the token changes on every run: only a different cluster replaces the objects
+            cluster_identifier=cluster.id,
+            delete_unreachable=True,
+            # objects go in once Pulumi may use the API and the vLLM pods may read the vault
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[admin, federation, secrets.role_assignment]))
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        if args.spot:
+            k8s.core.v1.ConfigMap(
+                f"{name}-autoscaler-priorities",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-autoscaler-priority-expander",
+                                                    namespace="kube-system",
+                                                    labels=dict(k8s_workload.PART_OF)),
+                # node groups are the pools' scale sets (aks-<pool>-<id>-vmss); the highest number wins
+                data={"priorities": f"50:\n  - .*{SPOT_POOL}.*\n10:\n  - .*\n"},
+                opts=k8s_opts)
+
+        dns_label = None
+        fqdn = None
+        if not args.internal:
+            suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False,
+                                         opts=child)
+            dns_label = pulumi.Output.concat(base.dns_safe(name, 50), "-", suffix.result)
+            fqdn = pulumi.Output.concat(dns_label, ".", args.location, ".cloudapp.azure.com")
+        workload = k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
+            plan=plan,
+            namespace=namespace,
+            gpu_pools=tuple(pool for pool, _ in gpu_pools_named(args.spot)),
+            spot=args.spot,
+            min_replicas=args.min_replicas,
+            max_replicas=args.max_replicas,
+            queue_depth_target=args.queue_depth_target,
+            internal=args.internal,
+            allowed_cidrs=args.allowed_cidrs,
+            identity_client_id=secrets.identity.client_id,
+            tenant_id=client.tenant_id,
+            vault_name=secrets.vault.name,
+            dns_label=dns_label,
+            public_fqdn=fqdn,
+            internal_ip=INTERNAL_GATEWAY_IP if args.internal else None,
+        ), k8s_opts)
+
+        # the certificate names this host; resolved once its load balancer is there
+        host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: INTERNAL_GATEWAY_IP)
+                if args.internal else fqdn)
+        self.endpoint = pulumi.Output.concat("https://", host, "/v1")
+        low, high = args.gpu_node_bounds
+        quota = high * plan.gpu.vcpus
+        self.stack_outputs = {
+            "aksCluster": cluster.name,
+            "kubeconfigCommand": pulumi.Output.concat(
+                "az aks get-credentials --resource-group ", rg, " --name ", cluster.name,
+                " && kubelogin convert-kubeconfig -l azurecli"),
+            "logsCommand": f"kubectl logs -n {namespace} deployment/{k8s_workload.VLLM} -f",
+            "gpuNodes": f"{low}-{high} x {plan.gpu.name}",
+            # regional vCPU quota the GPU pools may use at most (spot draws on the low-priority quota)
+            "gpuQuotaVcpus": (f"{plan.gpu.quota_family}: {quota}; low-priority (spot): {quota}"
+                              if args.spot else f"{plan.gpu.quota_family}: {quota}"),
+        }
+        if args.internal:
+            # the root of Caddy's own CA, on the gateway's shared volume: clients must trust it
+            self.stack_outputs["caCertificateCommand"] = (
+                f"kubectl exec -n {namespace} statefulset/{k8s_workload.GATEWAY} -c caddy -- "
+                f"cat {k8s_workload.CADDY_ROOT_CERT}")
+        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+
+    def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+                   cluster: containerservice.ManagedCluster, tags: dict[str, str]
+                   ) -> list[containerservice.AgentPool]:
+        low, high = args.gpu_node_bounds
+        pools = []
+        for pool, spot in gpu_pools_named(args.spot):
+            # the on-demand pool behind a spot pool waits at 0 nodes until spot fails
+            pool_min = 0 if args.spot and not spot else low
+            pools.append(containerservice.AgentPool(
+                f"{name}-{pool}",
+                agent_pool_name=pool,
+                resource_group_name=rg,
+                resource_name_=cluster.name,
+                mode=containerservice.AgentPoolMode.USER,
+                vm_size=args.plan.gpu.name,
+                os_type=containerservice.OSType.LINUX,
+                os_sku=containerservice.OSSKU.UBUNTU,
+                type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                gpu_profile=containerservice.GPUProfileArgs(driver=containerservice.GPUDriver.INSTALL),
+                node_taints=[f"{k8s_workload.GPU_TAINT_KEY}={k8s_workload.GPU_TAINT_VALUE}:NoSchedule"],
+                enable_auto_scaling=True,
+                min_count=pool_min,
+                max_count=high,
+                count=pool_min,
+                scale_set_priority=(containerservice.ScaleSetPriority.SPOT if spot
+                                    else containerservice.ScaleSetPriority.REGULAR),
+                scale_set_eviction_policy=containerservice.ScaleSetEvictionPolicy.DELETE if spot else None,
+                # -1: pay up to the on-demand price; evictions then come from capacity, never price
+                spot_max_price=-1 if spot else None,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"])))
+        return pools
+
+
+def gpu_pools_named(spot: bool) -> list[tuple[str, bool]]:
+    """(pool name, is spot): spot first, since the priority expander and the pods prefer it."""
+    return [(SPOT_POOL, True), (GPU_POOL, False)] if spot else [(GPU_POOL, False)]

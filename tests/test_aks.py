@@ -1,0 +1,656 @@
+"""host: aks — the whole program under mocks: Azure resources, and every Kubernetes object it
+registers dumped as a manifest and checked by kubernetes-validate (strict) and checkov."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import (
+    API_KEY,
+    HF_TOKEN,
+    LOCATION,
+    config_error,
+    plain_occurrences,
+    run_stack,
+    stack_config,
+    unwrap,
+)
+
+from components import aks, k8s_workload
+from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs, bearer_kubeconfig
+from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
+from stacks import offline
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+POOL = "azure-native:containerservice:AgentPool"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
+CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject"}  # add-on CRDs: kubernetes-validate has no schema
+ENTRA_TOKEN = offline._invoke_results()["azure-native:authorization:getClientToken"](
+    {"endpoint": aks.AKS_AAD_SERVER_APP_ID})["token"]
+CIDR = "203.0.113.0/24"
+
+CONFIGS = {
+    # 8B on the cheapest A100 size, autoscaled 1..3, public with an allow-list
+    "8b": stack_config("aks", minReplicas=1, maxReplicas=3, allowedCidrs=[CIDR], apiKey=API_KEY),
+    # 70B tensor-parallel on a 4 x A100 node, on spot with an on-demand fallback
+    "70b": stack_config("aks", model="apertus-70b-instruct", gpu="Standard_NC96ads_A100_v4", spot=True),
+    "internal": stack_config("aks", internal=True),
+}
+
+
+def expected_plan(name: str):
+    config = CONFIGS[name]
+    return plan_serving(host="aks", model=resolve_model(config.get("model")), gpu=config.get("gpu"),
+                        image=DEFAULT_IMAGE, region=LOCATION, hf_token=True, network_cache=True)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {name: run_stack(config) for name, config in CONFIGS.items()}
+
+
+# ---- manifests: recorded inputs of kubernetes:* resources ----
+
+def plain_numbers(value: Any) -> Any:
+    """The mocks turn numbers into floats; whole ones go back to ints, None fields are dropped."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: plain_numbers(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [plain_numbers(item) for item in value]
+    return value
+
+
+def manifests(run) -> list[dict]:
+    found = []
+    for resource in run.resources:
+        if not resource.type.startswith("kubernetes:"):
+            continue
+        _, group_version, kind = resource.type.split(":")
+        api_version = group_version.removeprefix("core/")
+        body = plain_numbers(unwrap(resource.inputs))
+        assert body.get("apiVersion", api_version) == api_version and body.get("kind", kind) == kind
+        found.append({"apiVersion": api_version, "kind": kind, **body})
+    return found
+
+
+def objects(run, kind: str, namespace: str | None = None) -> dict[str, dict]:
+    return {m["metadata"]["name"]: m for m in manifests(run) if m["kind"] == kind
+            and (namespace is None or m["metadata"].get("namespace") == namespace)}
+
+
+def pod(run, name: str, kind: str = "Deployment") -> dict:
+    return objects(run, kind)[name]["spec"]["template"]["spec"]
+
+
+def vllm_container(run) -> dict:
+    [container] = pod(run, k8s_workload.VLLM)["containers"]
+    return container
+
+
+@pytest.fixture(scope="module")
+def manifest_dir(runs, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("aks-manifests")
+    for name, run in runs.items():
+        folder = root / name
+        folder.mkdir()
+        for index, manifest in enumerate(manifests(run)):
+            path = folder / f"{index:02d}-{manifest['kind']}-{manifest['metadata']['name']}.yaml"
+            path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return root
+
+
+# ---- Azure: cluster, pools, identities ----
+
+def test_cluster_uses_entra_rbac_workload_identity_overlay_cilium_and_managed_add_ons(runs):
+    cluster = unwrap(runs["8b"].mocks.one(CLUSTER).inputs)
+    assert cluster["identity"]["type"] == "SystemAssigned"
+    assert cluster["disableLocalAccounts"] is True
+    assert cluster["aadProfile"]["managed"] is True and cluster["aadProfile"]["enableAzureRBAC"] is True
+    assert cluster["oidcIssuerProfile"]["enabled"] is True
+    assert cluster["securityProfile"]["workloadIdentity"]["enabled"] is True
+    network = cluster["networkProfile"]
+    assert (network["networkPlugin"], network["networkPluginMode"]) == ("azure", "overlay")
+    assert network["networkPolicy"] == "cilium"  # something must enforce the NetworkPolicies
+    workspace = runs["8b"].mocks.one("azure-native:operationalinsights:Workspace")
+    assert cluster["addonProfiles"]["omsagent"] == {"enabled": True, "config": {
+        "logAnalyticsWorkspaceResourceID": workspace.outputs["id"], "useAADAuth": "true"}}
+    assert cluster["addonProfiles"]["azureKeyvaultSecretsProvider"]["enabled"] is True
+    assert cluster["workloadAutoScalerProfile"]["keda"]["enabled"] is True
+    assert cluster["kubernetesVersion"] == aks.DEFAULT_KUBERNETES_VERSION
+
+
+def test_system_pool_is_small_zonal_and_autoscaled(runs):
+    [system] = unwrap(runs["8b"].mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
+    assert system["mode"] == "System" and system["vmSize"] == "Standard_D4ds_v5"
+    assert system["availabilityZones"] == ["1", "2", "3"]
+    assert (system["enableAutoScaling"], system["minCount"], system["maxCount"]) == (True, 2, 3)
+    assert "nodeTaints" not in system  # gateway, Prometheus and add-ons run here
+
+
+def test_deploying_identity_is_cluster_admin_through_azure_rbac(runs):
+    run = runs["8b"]
+    cluster = run.mocks.one(CLUSTER)
+    [admin] = [r for r in run.mocks.of_type("azure-native:authorization:RoleAssignment")
+               if r.inputs["scope"] == cluster.outputs["id"]]
+    assert admin.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}")
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    assert admin.inputs["principalId"] == deployer["objectId"]
+
+
+def test_one_on_demand_gpu_pool_without_spot(runs):
+    [pool] = [unwrap(r.inputs) for r in runs["8b"].mocks.of_type(POOL)]
+    assert pool["agentPoolName"] == aks.GPU_POOL and pool["vmSize"] == "Standard_NC24ads_A100_v4"
+    assert pool["mode"] == "User" and pool["scaleSetPriority"] == "Regular"
+    assert pool["nodeTaints"] == ["sku=gpu:NoSchedule"]
+    # 1 GPU per node, TP 1: 1 replica per node; max 3 replicas + 1 for the rolling update's new pod
+    assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"]) == (True, 1, 4)
+    assert "expander" not in (unwrap(runs["8b"].mocks.one(CLUSTER).inputs).get("autoScalerProfile") or {})
+
+
+def test_spot_pool_first_and_on_demand_fallback_from_zero(runs):
+    run = runs["70b"]
+    pools = {p["agentPoolName"]: p for p in (unwrap(r.inputs) for r in run.mocks.of_type(POOL))}
+    spot, fallback = pools[aks.SPOT_POOL], pools[aks.GPU_POOL]
+    assert (spot["scaleSetPriority"], spot["scaleSetEvictionPolicy"], spot["spotMaxPrice"]) == (
+        "Spot", "Delete", -1)
+    assert (spot["minCount"], spot["maxCount"]) == (1, 2)
+    assert fallback["scaleSetPriority"] == "Regular"
+    assert (fallback["minCount"], fallback["maxCount"]) == (0, 2)
+    for pool in (spot, fallback):
+        assert pool["vmSize"] == "Standard_NC96ads_A100_v4" and pool["nodeTaints"] == ["sku=gpu:NoSchedule"]
+    # the cluster autoscaler expands the spot pool first, the rest only when spot fails
+    assert unwrap(run.mocks.one(CLUSTER).inputs)["autoScalerProfile"]["expander"] == "priority"
+    priorities = objects(run, "ConfigMap", "kube-system")["cluster-autoscaler-priority-expander"]["data"]
+    ranked = yaml.safe_load(priorities["priorities"])
+    assert ranked[max(ranked)] == [f".*{aks.SPOT_POOL}.*"] and ranked[min(ranked)] == [".*"]
+    # the pods prefer spot nodes but may land on either pool
+    affinity = pod(run, k8s_workload.VLLM)["affinity"]["nodeAffinity"]
+    [required] = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert required["matchExpressions"] == [{"key": "kubernetes.azure.com/agentpool", "operator": "In",
+                                             "values": [aks.SPOT_POOL, aks.GPU_POOL]}]
+    [preferred] = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["preference"]["matchExpressions"] == [
+        {"key": "kubernetes.azure.com/scalesetpriority", "operator": "In", "values": ["spot"]}]
+    assert run.outputs["gpuQuotaVcpus"] == "StandardNCADSA100v4Family: 192; low-priority (spot): 192"
+
+
+def parse_taint(text: str) -> dict:
+    key_value, effect = text.split(":")
+    key, value = key_value.split("=")
+    return {"key": key, "value": value, "effect": effect}
+
+
+def tolerates(tolerations: list[dict], taint: dict) -> bool:
+    return any(t.get("key") == taint["key"] and t.get("effect") == taint["effect"] and
+               (t.get("operator") == "Exists" or t.get("value") == taint["value"]) for t in tolerations)
+
+
+@pytest.mark.parametrize("name", ["8b", "70b"])
+def test_gpu_pods_tolerate_every_taint_of_the_gpu_pools(runs, name):
+    run = runs[name]
+    taints = []
+    for pool in (unwrap(r.inputs) for r in run.mocks.of_type(POOL)):
+        taints += [parse_taint(t) for t in pool["nodeTaints"]]
+        if pool["scaleSetPriority"] == "Spot":  # AKS adds this taint to every spot node
+            taints.append({"key": "kubernetes.azure.com/scalesetpriority", "value": "spot",
+                           "effect": "NoSchedule"})
+    plugin = pod(run, "nvidia-device-plugin-daemonset", "DaemonSet")
+    for taint in taints:
+        assert tolerates(pod(run, k8s_workload.VLLM)["tolerations"], taint), taint
+        assert tolerates(plugin["tolerations"], taint), taint
+    pools = {p["agentPoolName"] for p in (unwrap(r.inputs) for r in run.mocks.of_type(POOL))}
+    [term] = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert set(term["matchExpressions"][0]["values"]) == pools
+    assert plugin["containers"][0]["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v0.18.")
+
+
+def test_vllm_identity_is_federated_with_the_service_account(runs):
+    run = runs["8b"]
+    federation = unwrap(run.mocks.one("azure-native:managedidentity:FederatedIdentityCredential").inputs)
+    identity = run.mocks.one("azure-native:managedidentity:UserAssignedIdentity")
+    cluster = run.mocks.one(CLUSTER)
+    assert federation["resourceName"] == identity.outputs["name"]
+    assert federation["issuer"] == cluster.outputs["oidcIssuerProfile"]["issuerURL"]
+    assert federation["subject"] == "system:serviceaccount:apertus:vllm"
+    assert federation["audiences"] == ["api://AzureADTokenExchange"]
+    account = objects(run, "ServiceAccount")["vllm"]
+    client_id = account["metadata"]["annotations"]["azure.workload.identity/client-id"]
+    assert client_id == identity.outputs["clientId"]
+    assert pod(run, k8s_workload.VLLM)["serviceAccountName"] == "vllm"
+
+
+# ---- Kubernetes: the vLLM workload ----
+
+@pytest.mark.parametrize("name", ["8b", "70b"])
+def test_vllm_container_is_the_launch_spec_with_tp_gpus(runs, name):
+    plan = expected_plan(name)
+    container = vllm_container(runs[name])
+    assert container["image"] == plan.launch.image
+    assert container["command"] == list(plan.launch.command) and container["args"] == list(plan.launch.args)
+    plain_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert plain_env == plan.launch.env
+    assert runs[name].outputs["tensorParallelSize"] == plan.tensor_parallel_size
+    resources = container["resources"]
+    assert resources["requests"] == resources["limits"]  # Guaranteed QoS
+    assert resources["limits"]["nvidia.com/gpu"] == str(plan.tensor_parallel_size)
+    assert plan.tensor_parallel_size == {"8b": 1, "70b": 4}[name]
+    budget = k8s_workload.replica_budget(plan.gpu, plan.tensor_parallel_size)
+    assert resources["limits"]["cpu"] == str(budget.cpu) and budget.cpu <= plan.gpu.vcpus - 2
+    assert resources["limits"]["memory"] == f"{budget.memory_gib}Gi" and budget.memory_gib < plan.gpu.ram_gib
+
+
+@pytest.mark.parametrize("name", ["8b", "70b"])
+def test_probes_come_from_the_launch_spec(runs, name):
+    launch = expected_plan(name).launch
+    container = vllm_container(runs[name])
+    startup = launch.startup_probe()
+    for field, probe in (("startupProbe", startup), ("readinessProbe", launch.readiness),
+                         ("livenessProbe", launch.liveness)):
+        got = container[field]
+        assert got["httpGet"] == {"path": "/health", "port": launch.port}
+        assert (got["periodSeconds"], got["failureThreshold"], got["timeoutSeconds"]) == (
+            probe.period_seconds, probe.failure_threshold, probe.timeout_seconds)
+    assert startup.period_seconds * startup.failure_threshold >= launch.startup_window_seconds
+
+
+def test_shared_memory_only_for_tensor_parallel(runs):
+    big = pod(runs["70b"], k8s_workload.VLLM)
+    [shm] = [v for v in big["volumes"] if v["name"] == "shm"]
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "shm", "mountPath": "/dev/shm"} in big["containers"][0]["volumeMounts"]
+    assert "shm" not in {v["name"] for v in pod(runs["8b"], k8s_workload.VLLM)["volumes"]}
+
+
+@pytest.mark.parametrize("name", ["8b", "70b"])
+def test_vllm_runs_restricted_and_rolls_without_downtime(runs, name):
+    deployment = objects(runs[name], "Deployment")[k8s_workload.VLLM]
+    spec = deployment["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    context = vllm_container(runs[name])["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False and context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"} and context["privileged"] is False
+    assert spec["template"]["spec"]["automountServiceAccountToken"] is False
+    pdb = objects(runs[name], "PodDisruptionBudget")[k8s_workload.VLLM]["spec"]
+    assert pdb["maxUnavailable"] == 1
+    assert pdb["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("name", ["8b", "70b"])
+def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, name):
+    plan = expected_plan(name)
+    claim = objects(runs[name], "PersistentVolumeClaim")["model-cache"]["spec"]
+    assert claim["accessModes"] == ["ReadWriteMany"]
+    size = int(claim["resources"]["requests"]["storage"].removesuffix("Gi"))
+    assert size == max(plan.cache_size_gib, k8s_workload.PREMIUM_FILES_MIN_GIB)
+    storage_class = objects(runs[name], "StorageClass")[claim["storageClassName"]]
+    assert storage_class["provisioner"] == "file.csi.azure.com"
+    assert storage_class["parameters"] == {"skuName": "Premium_LRS"}
+    assert "mfsymlinks" in storage_class["mountOptions"]  # the Hugging Face cache is made of symlinks
+    mounts = {m["name"]: m["mountPath"] for m in vllm_container(runs[name])["volumeMounts"]}
+    assert mounts["model-cache"] == plan.launch.cache_mount
+    assert plan.launch.env["HF_HOME"].startswith(plan.launch.cache_mount + "/")
+
+
+def test_70b_cache_is_larger_than_the_premium_minimum():
+    assert expected_plan("70b").cache_size_gib > k8s_workload.PREMIUM_FILES_MIN_GIB
+
+
+def test_secrets_reach_vllm_from_key_vault_through_the_csi_driver(runs):
+    run = runs["8b"]
+    launch = expected_plan("8b").launch
+    identity = run.mocks.one("azure-native:managedidentity:UserAssignedIdentity")
+    vault = run.mocks.one("azure-native:keyvault:Vault")
+    provider_class = objects(run, "SecretProviderClass")["model-secrets"]["spec"]
+    parameters = provider_class["parameters"]
+    assert parameters["usePodIdentity"] == "false" and parameters["clientID"] == identity.outputs["clientId"]
+    assert parameters["keyvaultName"] == vault.outputs["name"]
+    assert parameters["tenantId"] == offline.FAKE_TENANT
+    listed = [yaml.safe_load(item)["objectName"] for item in yaml.safe_load(parameters["objects"])["array"]]
+    assert sorted(listed) == sorted(launch.secret_env.values())
+    [synced] = provider_class["secretObjects"]
+    assert {d["key"] for d in synced["data"]} == set(launch.secret_env.values())
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in vllm_container(run)["env"] if "valueFrom" in e}
+    assert refs == {var: {"name": synced["secretName"], "key": secret}
+                    for var, secret in launch.secret_env.items()}
+    [csi] = [v["csi"] for v in pod(run, k8s_workload.VLLM)["volumes"] if "csi" in v]
+    assert csi["driver"] == "secrets-store.csi.k8s.io"
+    assert csi["volumeAttributes"] == {"secretProviderClass": "model-secrets"}
+    assert "Secret" not in {m["kind"] for m in manifests(run)}  # no Secret object ever passes through Pulumi
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_no_secret_value_in_a_plain_property(runs, name):
+    run = runs[name]
+    api_key = run.outputs["apiKey"]
+    for value in (HF_TOKEN, api_key, ENTRA_TOKEN):
+        assert plain_occurrences(run.resources, value) == [], value
+    assert "apiKey" in run.secret_outputs
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    kubeconfig = json.loads(unwrap(provider.inputs["kubeconfig"]))
+    assert kubeconfig["users"] == [{"name": "pulumi", "user": {"token": ENTRA_TOKEN}}]
+
+
+def test_configured_api_key_is_what_vllm_gets_and_stays_secret(runs):
+    run = runs["8b"]
+    assert run.outputs["apiKey"] == API_KEY
+    [secret] = [r for r in run.mocks.of_type("azure-native:keyvault:Secret")
+                if r.inputs["secretName"] == "api-key"]
+    assert unwrap(secret.inputs["properties"])["value"] == API_KEY
+
+
+def test_kubeconfig_keeps_server_and_ca_and_uses_a_bearer_token():
+    source = ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n"
+              "    server: https://x.hcp.swedencentral.azmk8s.io:443\n  name: x\nusers:\n- name: u\n"
+              "  user:\n    exec: {command: kubelogin}\n")
+    import base64
+    config = json.loads(bearer_kubeconfig(base64.b64encode(source.encode()).decode(), "tok"))
+    assert config["clusters"][0]["cluster"] == {"server": "https://x.hcp.swedencentral.azmk8s.io:443",
+                                                "certificate-authority-data": "Q0E="}
+    assert config["users"][0]["user"] == {"token": "tok"}  # no exec plugin needed
+
+
+# ---- scaling ----
+
+def test_queue_depth_autoscaling_through_keda_and_an_in_cluster_prometheus(runs):
+    run = runs["8b"]
+    deployment = objects(run, "Deployment")
+    assert "replicas" not in deployment[k8s_workload.VLLM]["spec"]  # KEDA's HPA owns the count
+    scaler = objects(run, "ScaledObject")[k8s_workload.VLLM]["spec"]
+    assert scaler["scaleTargetRef"] == {"name": k8s_workload.VLLM}
+    assert (scaler["minReplicaCount"], scaler["maxReplicaCount"]) == (1, 3)
+    [trigger] = scaler["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["query"] == "sum(vllm:num_requests_waiting)"
+    assert trigger["metadata"]["threshold"] == str(aks.DEFAULT_QUEUE_DEPTH_TARGET)
+    assert trigger["metadata"]["serverAddress"] == "http://prometheus.apertus.svc.cluster.local:9090"
+    assert "prometheus" in objects(run, "Service") and "prometheus" in deployment
+    # Prometheus discovers every ready vLLM pod through the headless Service
+    scrape = yaml.safe_load(objects(run, "ConfigMap")["prometheus-config"]["data"]["prometheus.yml"])
+    [job] = scrape["scrape_configs"]
+    assert job["dns_sd_configs"][0]["names"] == ["vllm-metrics.apertus.svc.cluster.local"]
+    assert job["dns_sd_configs"][0]["port"] == 8000 and job["metrics_path"] == "/metrics"
+    headless = objects(run, "Service")["vllm-metrics"]["spec"]
+    assert headless["clusterIP"] == "None"
+    assert headless["selector"].items() <= deployment[k8s_workload.VLLM]["spec"]["template"]["metadata"][
+        "labels"].items()
+    behavior = scaler["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert behavior["stabilizationWindowSeconds"] >= 600  # longer than a replica takes to load
+
+
+def test_fixed_replicas_have_no_autoscaler(runs):
+    run = runs["70b"]
+    assert objects(run, "Deployment")[k8s_workload.VLLM]["spec"]["replicas"] == 1
+    assert not objects(run, "ScaledObject") and "prometheus" not in objects(run, "Deployment")
+
+
+def test_queue_depth_target_is_configurable():
+    run = run_stack(stack_config("aks", maxReplicas=2, queueDepthTarget=12))
+    [trigger] = objects(run, "ScaledObject")[k8s_workload.VLLM]["spec"]["triggers"]
+    assert trigger["metadata"]["threshold"] == "12"
+
+
+def test_explicit_gpu_node_bounds_are_used():
+    run = run_stack(stack_config("aks", maxReplicas=2, gpuNodesMin=0, gpuNodesMax=2))
+    [pool] = [unwrap(r.inputs) for r in run.mocks.of_type(POOL)]
+    assert (pool["minCount"], pool["maxCount"], pool["count"]) == (0, 2, 0)
+
+
+# ---- entry point and network policy ----
+
+def assert_forwards_only_the_api(caddyfile: str, allowed: str | None) -> None:
+    """The site ends in one `route` (Caddy keeps its order): allow-list first, then /v1/* and
+    /health to vLLM, 404 for the rest (/metrics, /tokenize ...)."""
+    deny = f"\t@outside not remote_ip {allowed}\n" if allowed else ""
+    assert caddyfile.endswith(
+        f"{deny}\t@api path /v1/* /health\n\troute {{\n"
+        + ("\t\trespond @outside 403\n" if allowed else "")
+        + "\t\treverse_proxy @api vllm.apertus.svc.cluster.local:8000\n\t\trespond 404\n\t}\n}\n")
+    if not allowed:
+        assert "remote_ip" not in caddyfile
+
+
+def test_https_gateway_on_the_azure_dns_name_forwards_only_the_api(runs):
+    run = runs["8b"]
+    service = objects(run, "Service")["gateway"]
+    label = service["metadata"]["annotations"]["service.beta.kubernetes.io/azure-dns-label-name"]
+    fqdn = f"{label}.{LOCATION}.cloudapp.azure.com"
+    assert run.outputs["endpoint"] == f"https://{fqdn}/v1"
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
+    assert {p["port"] for p in service["spec"]["ports"]} == {80, 443}
+    caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
+    assert f"\n{fqdn} {{\n" in caddyfile
+    assert_forwards_only_the_api(caddyfile, CIDR)
+    open_to_all = objects(runs["70b"], "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
+    assert_forwards_only_the_api(open_to_all, None)
+    assert objects(run, "Service")["vllm"]["spec"]["type"] == "ClusterIP"
+    assert "tls internal" not in caddyfile  # a publicly trusted certificate
+    gateway = pod(run, "gateway", "StatefulSet")
+    assert gateway["securityContext"]["runAsNonRoot"] is True
+    assert gateway["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("name", ["8b", "internal"])
+def test_gateway_replicas_share_their_certificates_and_start_one_after_the_other(runs, name):
+    run = runs[name]
+    spec = objects(run, "StatefulSet")["gateway"]["spec"]
+    assert spec["replicas"] == 2
+    # the second replica waits until the first has created the CA / ACME account on the empty volume
+    assert spec["podManagementPolicy"] == "OrderedReady"
+    data = objects(run, "PersistentVolumeClaim")["gateway-data"]["spec"]
+    assert data["accessModes"] == ["ReadWriteMany"]
+    [volume] = [v for v in spec["template"]["spec"]["volumes"] if v["name"] == "data"]
+    assert volume["persistentVolumeClaim"]["claimName"] == "gateway-data"
+    [container] = spec["template"]["spec"]["containers"]
+    assert {"name": "XDG_DATA_HOME", "value": "/data"} in container["env"]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+    assert k8s_workload.CADDY_ROOT_CERT.startswith("/data/caddy/")  # $XDG_DATA_HOME/caddy
+
+
+def test_only_the_gateway_and_the_scraper_reach_vllm(runs):
+    run = runs["8b"]
+    policies = objects(run, "NetworkPolicy")
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    [rule] = policies["vllm-ingress"]["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]] == [
+        "gateway", "prometheus"]
+    http, https = policies["gateway-ingress"]["spec"]["ingress"]
+    assert http["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]  # ACME HTTP-01 and the redirect
+    assert https["from"] == [{"ipBlock": {"cidr": CIDR}}]
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+    [scrape] = policies["prometheus-ingress"]["spec"]["ingress"]
+    assert scrape["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    no_cidrs = objects(runs["70b"], "NetworkPolicy")
+    assert no_cidrs["gateway-ingress"]["spec"]["ingress"][1]["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    [only] = no_cidrs["vllm-ingress"]["spec"]["ingress"][0]["from"]
+    assert only["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+
+
+def test_internal_endpoint_is_https_on_a_fixed_private_ip_of_the_internal_load_balancer(runs):
+    run = runs["internal"]
+    ip = aks.INTERNAL_GATEWAY_IP
+    assert run.outputs["endpoint"] == f"https://{ip}/v1"
+    service = objects(run, "Service")["gateway"]
+    assert service["metadata"]["annotations"] == {
+        "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+        "service.beta.kubernetes.io/azure-load-balancer-ipv4": ip}
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
+    assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https",
+                                         "protocol": "TCP"}]  # no plain-HTTP port at all
+    assert "loadBalancerSourceRanges" not in service["spec"]
+    # vLLM itself is not exposed; only the gateway reaches it
+    assert objects(run, "Service")["vllm"]["spec"]["type"] == "ClusterIP"
+    [rule] = objects(run, "NetworkPolicy")["vllm-ingress"]["spec"]["ingress"]
+    assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [
+        {"app.kubernetes.io/name": "gateway"}]
+    # the gateway takes HTTPS from private ranges only
+    [https] = objects(run, "NetworkPolicy")["gateway-ingress"]["spec"]["ingress"]
+    assert [peer["ipBlock"]["cidr"] for peer in https["from"]] == list(k8s_workload.PRIVATE_RANGES)
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_internal_gateway_serves_tls_from_caddys_own_ca_for_that_ip(runs):
+    run = runs["internal"]
+    ip = aks.INTERNAL_GATEWAY_IP
+    caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
+    options = caddyfile.split("\n}\n", 1)[0]
+    # clients connecting to an IP send no SNI; the pod sees its own address, not the LB's
+    assert f"\tdefault_sni {ip}\n" in options
+    assert "\tauto_https disable_redirects\n" in options and "\tskip_install_trust\n" in options
+    assert f"\nhttps://{ip} {{\n\ttls internal\n" in caddyfile
+    # no allow-list given: the NetworkPolicy keeps the gateway to private ranges
+    assert_forwards_only_the_api(caddyfile, None)
+    assert run.outputs["caCertificateCommand"] == (
+        "kubectl exec -n apertus statefulset/gateway -c caddy -- "
+        "cat /data/caddy/pki/authorities/local/root.crt")
+    assert "caCertificateCommand" not in runs["8b"].outputs
+
+
+def test_internal_gateway_enforces_allowed_cidrs():
+    run = run_stack(stack_config("aks", internal=True, allowedCidrs=["10.1.0.0/16", "192.168.7.0/24"]))
+    caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
+    assert_forwards_only_the_api(caddyfile, "10.1.0.0/16 192.168.7.0/24")
+    [https] = objects(run, "NetworkPolicy")["gateway-ingress"]["spec"]["ingress"]
+    assert [peer["ipBlock"]["cidr"] for peer in https["from"]] == ["10.1.0.0/16", "192.168.7.0/24"]
+    service = objects(run, "Service")["gateway"]["spec"]
+    assert service["loadBalancerSourceRanges"] == ["10.1.0.0/16", "192.168.7.0/24"]
+    assert run.outputs["endpoint"] == f"https://{aks.INTERNAL_GATEWAY_IP}/v1"
+
+
+def test_internal_gateway_ip_is_a_usable_address_of_the_managed_node_subnet(runs):
+    run = runs["internal"]
+    # the fixed IP assumes AKS's managed VNet: no pool may name a subnet of its own
+    [system] = unwrap(run.mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
+    pools = [system] + [unwrap(r.inputs) for r in run.mocks.of_type(POOL)]
+    assert all("vnetSubnetID" not in pool for pool in pools)
+    subnet = ipaddress.ip_network(aks.MANAGED_NODE_SUBNET)
+    ip = ipaddress.ip_address(aks.INTERNAL_GATEWAY_IP)
+    assert ip in subnet
+    # Azure keeps the first four addresses and the last one of every subnet
+    assert subnet.network_address + 3 < ip < subnet.broadcast_address
+    # nodes are numbered from the bottom: far above what 1,000 nodes per pool would take
+    assert int(ip) - int(subnet.network_address) > 10 * aks.MAX_NODES_PER_POOL
+
+
+def test_stack_outputs_explain_kubectl_access(runs):
+    outputs = runs["8b"].outputs
+    assert outputs["kubeconfigCommand"] == ("az aks get-credentials --resource-group apertus-rg --name "
+                                            "apertus-aks && kubelogin convert-kubeconfig -l azurecli")
+    assert outputs["gpuNodes"] == "1-4 x Standard_NC24ads_A100_v4"
+
+
+def test_every_resource_is_a_child_of_the_component(runs):
+    run = runs["8b"]
+    by_urn = {r.urn: r for r in run.resources}
+    component = run.mocks.one("apertus:index:AksGpuCluster")
+    for resource in run.resources:
+        node = resource
+        while node.parent in by_urn and node is not component:
+            node = by_urn[node.parent]
+        assert node is component, f"{resource.type} {resource.name} is outside the component"
+
+
+# ---- what real tools say about the objects ----
+
+def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(runs):
+    version = unwrap(runs["8b"].mocks.one(CLUSTER).inputs)["kubernetesVersion"]
+    checked = set()
+    for run in runs.values():
+        for manifest in manifests(run):
+            if manifest["kind"] in CUSTOM_KINDS:
+                continue  # add-on CRDs: their fields are asserted in the tests above
+            kubernetes_validate.validate(manifest, version, strict=True)
+            checked.add(manifest["kind"])
+    assert {"Deployment", "DaemonSet", "Service", "NetworkPolicy", "PodDisruptionBudget", "StorageClass",
+            "PersistentVolumeClaim", "ConfigMap", "ServiceAccount", "Namespace"} <= checked
+    kinds = {m["kind"] for run in runs.values() for m in manifests(run)}
+    assert kinds - checked == CUSTOM_KINDS
+
+
+def find_checkov() -> str:
+    found = shutil.which("checkov") or shutil.which("checkov", path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.fail("checkov not found on PATH or next to the Python running the tests; "
+                    "pip install checkov (or put its bin directory on PATH)")
+    return found
+
+
+def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
+    command = [find_checkov(), "--framework", "kubernetes", "--skip-download", "-o", "json",
+               "-d", str(manifest_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = {(check["check_id"], check["resource"])
+              for report in reports for check in report["results"]["failed_checks"]}
+    passed = sum(len(report["results"]["passed_checks"]) for report in reports)
+    assert passed > 50, result.stderr[-2000:]
+    skips = yaml.safe_load(SKIPS_FILE.read_text())
+    explained = {(skip["check"], resource) for skip in skips for resource in skip["resources"]}
+    assert all(skip["reason"].strip() for skip in skips)
+    assert sorted(failed - explained) == [], "failed checks with no reason in tests/checkov-skips.yaml"
+    assert sorted(explained - failed) == [], "skips that no longer fail: remove them"
+
+
+# ---- bad input: one line, before any resource ----
+
+@pytest.mark.parametrize("overrides,key,words", [
+    ({"gpu": "Standard_D4ds_v5"}, "gpu", ["not a GPU"]),
+    ({"gpuNodesMin": 3, "gpuNodesMax": 2}, "gpuNodesMin", ["above gpuNodesMax (2)"]),
+    ({"maxReplicas": 5, "gpuNodesMax": 2}, "maxReplicas", ["needs 5 GPU nodes", "gpuNodesMax is 2"]),
+    ({"model": "apertus-70b-instruct", "gpu": "Standard_NC96ads_A100_v4", "maxReplicas": 3, "gpuNodesMax": 2},
+     "maxReplicas", ["needs 3 GPU nodes", "1 replica(s) per node at TP 4"]),
+    ({"minReplicas": 0, "maxReplicas": 2}, "minReplicas", ["nothing would ever scale it up"]),
+    ({"kubernetesVersion": "1.35.2"}, "kubernetesVersion", ["minor version"]),
+    ({"gpuNodesMax": 1001}, "gpuNodesMax", ["between 0 and 1000"]),
+    ({"queueDepthTarget": 0}, "queueDepthTarget", ["at least 1"]),
+    ({"gpuNodesMinn": 1}, "gpuNodesMinn", ["gpuNodesMin"]),
+])
+def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
+    error, registered = config_error(stack_config("aks", **overrides))
+    message = str(error)
+    assert error.key == key and f"apertus-azure:{key}" in message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert registered == []
+
+
+def test_tensor_parallel_wider_than_a_node_is_refused():
+    plan = expected_plan("70b")
+    too_wide = dataclasses.replace(plan, tensor_parallel_size=plan.gpu.gpu_count * 2)
+    with pytest.raises(ConfigError) as caught:
+        AksGpuClusterArgs(plan=too_wide, location=LOCATION, hf_token="token")
+    assert caught.value.key == "gpu" and "tensor parallel size 8" in str(caught.value)
+
+
+def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
+    plan = plan_serving(host="aks", model=resolve_model(None), gpu="Standard_ND96asr_v4",
+                        image=DEFAULT_IMAGE, region=LOCATION, network_cache=True)
+    per_node = plan.gpu.gpu_count // plan.tensor_parallel_size
+    args = AksGpuClusterArgs(plan=plan, location=LOCATION, hf_token="token", min_replicas=3, max_replicas=17)
+    assert args.replicas_per_node == per_node
+    assert args.gpu_node_bounds == (math.ceil(3 / per_node), math.ceil(18 / per_node))
+
+
+def test_host_module_declares_its_keys_and_network_cache():
+    from stacks import aks as host
+    assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget")
+    assert host.NETWORK_CACHE is True
+    assert "--safetensors-load-strategy" in expected_plan("8b").launch.args
