@@ -21,6 +21,9 @@ import yaml
 
 from .serving import LaunchSpec
 
+# vllm/vllm-openai tags from v0.20.0 on are CUDA 13 builds (CUDA 12 ones carry -cu129), and CUDA 13
+# needs driver >= 580 (NVIDIA CUDA release notes); Ubuntu's signed server branch of that series:
+NVIDIA_DRIVER_BRANCH = "580-server"
 CADDY_IMAGE = "caddy:2.10"  # official Docker Hub image, Caddy 2.10 (2025; tag not checked from here)
 PROXIED_PATHS = ("/v1/*", "/health")  # /metrics, /tokenize etc. stay on loopback (no API key on them)
 
@@ -105,15 +108,10 @@ apt_get() {{
 apt_get update
 apt_get install --no-install-recommends ca-certificates curl gpg docker.io ubuntu-drivers-common
 
-# Canonical-built and Canonical-signed kernel modules: they load with secure boot on
-ubuntu-drivers install --gpgpu
-# nvidia-smi, for diagnosis, from the same driver branch ubuntu-drivers chose
-# shellcheck disable=SC2016  # dpkg-query's own format string
-branch=$(dpkg-query -W -f '${{db:Status-Abbrev}} ${{Package}}\\n' 'libnvidia-compute-*' 2>/dev/null \\
-  | awk '$1 == "ii" {{print $2}}' | sed -n 's/^libnvidia-compute-//p' | head -n 1 || true)
-if [[ -n "$branch" ]]; then
-  apt_get install --no-install-recommends "nvidia-utils-${{branch}}"
-fi
+# Canonical-built and Canonical-signed kernel modules: they load with secure boot on. The branch
+# is pinned: the vLLM image is a CUDA 13 build, which needs driver 580 or newer
+ubuntu-drivers install --gpgpu nvidia:{NVIDIA_DRIVER_BRANCH}
+apt_get install --no-install-recommends nvidia-utils-{NVIDIA_DRIVER_BRANCH}  # nvidia-smi, for diagnosis
 
 # NVIDIA container toolkit from NVIDIA's apt repository, registered as a Docker runtime
 keyring=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg

@@ -214,7 +214,8 @@ def test_image_security_profile_nic_and_boot_diagnostics(run_8b):
     assert nic["enableAcceleratedNetworking"] is True
     assert vm["networkProfile"]["networkInterfaces"][0]["id"].endswith("/apertus-nic")
     setup = files(run_8b)["/usr/local/sbin/apertus-setup"]
-    assert "ubuntu-drivers install --gpgpu" in setup  # Canonical-signed: loads under secure boot
+    # Canonical-signed (loads under secure boot), a branch new enough for the image's CUDA 13
+    assert "ubuntu-drivers install --gpgpu nvidia:580-server" in setup
 
 
 def test_sizes_without_trusted_launch_get_no_security_profile():
