@@ -57,16 +57,6 @@ def gpu_profile(run):
     return profiles, gpu
 
 
-def test_every_resource_is_a_child_of_the_component(default_run):
-    by_urn = {r.urn: r for r in default_run.resources}
-    [component] = default_run.mocks.of_type("apertus:index:ContainerAppGpu")
-    for resource in default_run.resources:
-        node = resource
-        while node.parent in by_urn and node is not component:
-            node = by_urn[node.parent]
-        assert node is component, f"{resource.type} {resource.name} is outside the component"
-
-
 def test_log_analytics_workspace_receives_the_environment_logs(default_run):
     workspace = default_run.mocks.one("azure-native:operationalinsights:Workspace")
     recorded = default_run.mocks.one(ENV).inputs["appLogsConfiguration"]

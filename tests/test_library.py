@@ -10,7 +10,7 @@ import pytest
 import components
 from components import ContainerAppGpu, ContainerAppGpuArgs, GpuVirtualMachine, GpuVirtualMachineArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
-from conftest import HF_TOKEN, plain_occurrences
+from conftest import HF_TOKEN, plain_occurrences, run_stack, stack_config
 from stacks.offline import run_program
 
 MODEL = resolve_model("apertus-8b-instruct")
@@ -63,3 +63,16 @@ def test_gated_model_without_token_is_refused_by_the_args():
     plan = plan_serving(host="containerapp", model=MODEL, image=DEFAULT_IMAGE)
     with pytest.raises(ConfigError, match="hfToken"):
         ContainerAppGpuArgs(plan=plan, location="westus3")
+
+
+@pytest.mark.parametrize("host,component", [("containerapp", "ContainerAppGpu"),
+                                            ("vm", "GpuVirtualMachine"), ("aks", "AksGpuCluster")])
+def test_every_resource_of_a_stack_belongs_to_the_host_component(host, component):
+    run = run_stack(stack_config(host))
+    by_urn = {r.urn: r for r in run.resources}
+    root = run.mocks.one(f"apertus:index:{component}")
+    for resource in run.resources:
+        node = resource
+        while node.parent in by_urn and node is not root:
+            node = by_urn[node.parent]
+        assert node is root, f"{resource.type} {resource.name} is outside {component}"
