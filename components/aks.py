@@ -1,15 +1,18 @@
 """AKS host: Apertus on GPU node pools, scaled on vLLM's queue depth, optionally on spot.
 
-Azure side (this file): an AKS cluster (managed identity, OIDC issuer + workload identity, Azure
-CNI overlay with Cilium network policy, Azure RBAC for Kubernetes, local accounts disabled,
-Container Insights, KEDA and Key Vault CSI add-ons), a small zonal system pool, the GPU pool(s),
-the identity federated with the vLLM service account, and cluster-admin on the cluster for the
-identity running Pulumi. Kubernetes side: components/k8s_workload.py.
+Azure side (this file): a VNet of the component's own (``vnet_address_space``, laid out by
+``cluster_network``) with the node subnet, an AKS cluster (a user-assigned control-plane identity
+holding Network Contributor on that VNet, OIDC issuer + workload identity, Azure CNI overlay with
+Cilium network policy and explicit pod/service ranges, Azure RBAC for Kubernetes, local accounts
+disabled, Container Insights, KEDA and Key Vault CSI add-ons), a small zonal system pool, the GPU
+pool(s), the identity federated with the vLLM service account, and cluster-admin on the cluster
+for the identity running Pulumi. Kubernetes side: components/k8s_workload.py.
 
 Entry point: the Caddy gateway, HTTPS only. Public: a Let's Encrypt certificate for the public
-IP's Azure DNS name. ``internal=True``: an internal load balancer on the fixed private IP
-``INTERNAL_GATEWAY_IP`` of the AKS-managed node subnet, with a certificate for that IP from
-Caddy's own CA; the ``caCertificateCommand`` output prints the root clients must trust.
+IP's Azure DNS name. ``internal=True``: an internal load balancer on a fixed private IP in a
+subnet of its own (the first usable address of the /28 after the node subnet), with a certificate
+for that IP from Caddy's own CA; the ``caCertificateCommand`` output prints the root clients must
+trust.
 
 Spot (``spot=True``): a Spot GPU pool (Delete on eviction, max price -1) plus an on-demand GPU
 pool with minimum 0. The vLLM pods tolerate spot and prefer it; the cluster autoscaler's priority
@@ -19,6 +22,7 @@ expander tries the spot pool first and falls back to on-demand when spot capacit
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import math
 import re
@@ -28,7 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity
+from pulumi_azure_native import authorization, containerservice, managedidentity, network
 
 from . import base, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs
@@ -53,13 +57,69 @@ AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 
-# The cluster has no vnetSubnetID, so AKS creates its managed VNet: 10.224.0.0/12 since the AKS
-# release of 2022-02-24 (github.com/Azure/AKS/releases/tag/2022-02-24), nodes in its subnet
-# aks-subnet, 10.224.0.0/16. An internal load balancer's fixed IP must lie in the node subnet and be
-# unused ("Use an internal load balancer with AKS", Specify an IP address); nodes are numbered from
-# the bottom, so one near the top stays free. Fixed, so Caddy's certificate can name it up front.
-MANAGED_NODE_SUBNET = "10.224.0.0/16"
-INTERNAL_GATEWAY_IP = "10.224.255.250"
+# Built-in role "Network Contributor" (Azure built-in roles reference). With its own subnet the
+# cluster identity needs at least this on the subnet ("Configure Azure CNI Overlay networking",
+# prerequisites), and on the VNet for internal load balancers ("Use an internal load balancer with
+# AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
+# managed identity in AKS" recommends when not using the Azure CLI.
+NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+
+# ---- network: the component's own VNet, so every range is known before anything exists ----
+# Azure CNI overlay: pods get addresses from POD_CIDR, a fixed /24 per node; Services from
+# SERVICE_CIDR. Both are AKS's defaults ("Configure Azure CNI Overlay networking", az aks create),
+# set explicitly so the checks below hold. Neither may overlap the VNet, nor networks that reach it.
+POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
+SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/16")
+DNS_SERVICE_IP = "10.0.0.10"  # inside SERVICE_CIDR, not its first address (kubernetes.default)
+NODE_POD_PREFIX = 24  # overlay gives every node a /24 of POD_CIDR; the size is fixed
+MAX_CLUSTER_NODES = 2 ** (NODE_POD_PREFIX - POD_CIDR.prefixlen)  # 256 nodes, surge nodes included
+# A pool upgrade adds up to 10% more nodes (rounded up) while it runs: AKS's default max surge
+# (maxSurge in the AKS agent pool API and Az.Aks -MaxSurge: "If not specified, the default is 10%")
+UPGRADE_SURGE_PERCENT = 10
+# AKS may not use these for the VNet, pod or service ranges (Azure CNI networking, prerequisites)
+AKS_RESERVED_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24"))
+# Nodes take the VNet's first /23: 507 usable addresses (Azure keeps 5 per subnet), more than the
+# 256 nodes POD_CIDR allows. The internal load balancer takes the /28 after it ("Use an internal
+# load balancer with AKS": a fixed IP must not be one the node subnet hands out; a subnet of its
+# own is the documented way). /29 is Azure's smallest subnet.
+NODE_SUBNET_PREFIX = 23
+GATEWAY_SUBNET_PREFIX = 28
+MIN_VNET_PREFIX = 22  # the node /23 and the gateway /28 after it
+NODE_SUBNET_NAME = "nodes"
+GATEWAY_SUBNET_NAME = "internal-lb"  # the Service names it in azure-load-balancer-internal-subnet
+AZURE_RESERVED_LOW = 4  # Azure keeps the first four addresses and the last one of every subnet
+
+
+@dataclass(frozen=True)
+class ClusterNetwork:
+    """Where the cluster's addresses come from, all inside ``vnet`` and fixed before deployment."""
+
+    vnet: ipaddress.IPv4Network
+    nodes: ipaddress.IPv4Network
+    gateway_subnet: ipaddress.IPv4Network
+    gateway_ip: ipaddress.IPv4Address
+    """The internal load balancer's address: the first usable one of ``gateway_subnet``."""
+
+
+def cluster_network(address_space: str) -> ClusterNetwork:
+    """The VNet's layout: nodes in its first /23, the internal load balancer in the /28 after it."""
+    vnet = base.vnet_range(address_space, MIN_VNET_PREFIX,
+                           f"nodes take its first /{NODE_SUBNET_PREFIX}, the internal load balancer "
+                           f"the /{GATEWAY_SUBNET_PREFIX} after it")
+    base.reject_overlaps(address_space, vnet, [
+        (POD_CIDR, "the cluster's pod range (Azure CNI overlay)"),
+        (SERVICE_CIDR, "the cluster's Kubernetes service range"),
+        *((cidr, "a range AKS reserves") for cidr in AKS_RESERVED_RANGES)])
+    nodes = next(vnet.subnets(new_prefix=NODE_SUBNET_PREFIX))
+    gateway_subnet = ipaddress.ip_network(f"{nodes.broadcast_address + 1}/{GATEWAY_SUBNET_PREFIX}")
+    return ClusterNetwork(vnet=vnet, nodes=nodes, gateway_subnet=gateway_subnet,
+                          gateway_ip=gateway_subnet.network_address + AZURE_RESERVED_LOW)
+
+
+def with_upgrade_surge(nodes: int) -> int:
+    """A pool's node count while an upgrade adds its surge nodes (10%, rounded up)."""
+    return nodes + (nodes * UPGRADE_SURGE_PERCENT + 99) // 100
 
 
 @dataclass(frozen=True)
@@ -68,6 +128,7 @@ class AksGpuClusterArgs(base.ServingArgs):
 
     ``gpu_nodes_min``/``gpu_nodes_max`` of None: minReplicas' nodes, and maxReplicas' nodes plus
     room for one more replica, so a rolling update can start the new pod before the old one stops.
+    ``vnet_address_space``: the IPv4 range of the component's VNet (see ``cluster_network``).
     """
 
     min_replicas: int = 1
@@ -77,6 +138,7 @@ class AksGpuClusterArgs(base.ServingArgs):
     gpu_nodes_max: int | None = None
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     queue_depth_target: int = DEFAULT_QUEUE_DEPTH_TARGET
+    vnet_address_space: str = base.DEFAULT_VNET_ADDRESS_SPACE
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,6 +176,29 @@ class AksGpuClusterArgs(base.ServingArgs):
                               f"gpuNodesMax is {high}",
                               f"raise gpuNodesMax to at least {math.ceil(self.max_replicas / per_node)} "
                               f"or lower maxReplicas to {high * per_node}")
+        peak = self.peak_nodes(high)
+        if peak > MAX_CLUSTER_NODES:
+            pools = len(gpu_pools_named(self.spot))
+            fits = max(n for n in range(high + 1) if self.peak_nodes(n) <= MAX_CLUSTER_NODES)
+            key, value, fix = (
+                ("gpuNodesMax", high, f"set gpuNodesMax to {fits} or less") if self.gpu_nodes_max is not None
+                else ("maxReplicas", self.max_replicas,
+                      f"lower maxReplicas to {fits * per_node - 1}, or set gpuNodesMax to {fits} or less"))
+            raise ConfigError(key, value,
+                              f"lets the cluster reach {peak} nodes ({pools} GPU pool(s) of up to {high} and "
+                              f"{SYSTEM_NODES[1]} system nodes, plus {UPGRADE_SURGE_PERCENT}% upgrade surge) "
+                              f"but the pod range {POD_CIDR} has a /{NODE_POD_PREFIX} for only "
+                              f"{MAX_CLUSTER_NODES} nodes", fix)
+        cluster_network(self.vnet_address_space)
+
+    @property
+    def network(self) -> ClusterNetwork:
+        return cluster_network(self.vnet_address_space)
+
+    def peak_nodes(self, gpu_nodes_max: int) -> int:
+        """Nodes the cluster can hold at once: every pool at its maximum, upgrading with surge."""
+        gpu = with_upgrade_surge(gpu_nodes_max) * len(gpu_pools_named(self.spot))
+        return with_upgrade_surge(SYSTEM_NODES[1]) + gpu
 
     @property
     def replicas_per_node(self) -> int:
@@ -169,6 +254,35 @@ class AksGpuCluster(pulumi.ComponentResource):
             resource_group_name=rg, location=args.location, api_key=self.api_key,
             hf_token=args.hf_token, tags=tags), opts=child)
         workspace = monitoring.log_analytics_workspace(name, rg, args.location, tags, child)
+        addresses = args.network
+
+        vnet = network.VirtualNetwork(
+            f"{name}-vnet", resource_group_name=rg, location=args.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[str(addresses.vnet)]),
+            tags=tags, opts=child)
+        nodes = network.Subnet(
+            f"{name}-nodes", subnet_name=NODE_SUBNET_NAME, resource_group_name=rg,
+            virtual_network_name=vnet.name, address_prefix=str(addresses.nodes), opts=child)
+        gateway_subnet = None
+        if args.internal:
+            gateway_subnet = network.Subnet(
+                f"{name}-internal-lb", subnet_name=GATEWAY_SUBNET_NAME, resource_group_name=rg,
+                virtual_network_name=vnet.name, address_prefix=str(addresses.gateway_subnet),
+                # one subnet operation at a time on a VNet: Azure rejects concurrent ones
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[nodes]))
+
+        # the control plane manages load balancers and node NICs in the VNet: its identity must hold
+        # Network Contributor there before the cluster exists, hence user-assigned
+        cluster_identity = managedidentity.UserAssignedIdentity(
+            f"{name}-cluster-identity", resource_group_name=rg, location=args.location, tags=tags,
+            opts=child)
+        network_role = authorization.RoleAssignment(
+            f"{name}-cluster-network",
+            scope=vnet.id,
+            principal_id=cluster_identity.principal_id,
+            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+            role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
+            opts=child)
 
         cluster = containerservice.ManagedCluster(
             f"{name}-aks",
@@ -177,7 +291,8 @@ class AksGpuCluster(pulumi.ComponentResource):
             dns_prefix=base.dns_safe(name, 54),
             kubernetes_version=args.kubernetes_version,
             identity=containerservice.ManagedClusterIdentityArgs(
-                type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED),
+                type=containerservice.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[cluster_identity.id]),
             sku=containerservice.ManagedClusterSKUArgs(
                 name=containerservice.ManagedClusterSKUName.BASE,
                 # Free: no uptime SLA; Standard adds one for an hourly cluster fee (AKS pricing tiers)
@@ -195,6 +310,9 @@ class AksGpuCluster(pulumi.ComponentResource):
                 network_plugin_mode=containerservice.NetworkPluginMode.OVERLAY,
                 network_dataplane=containerservice.NetworkDataplane.CILIUM,
                 network_policy=containerservice.NetworkPolicy.CILIUM,  # enforces the NetworkPolicies
+                pod_cidr=str(POD_CIDR),
+                service_cidr=str(SERVICE_CIDR),
+                dns_service_ip=DNS_SERVICE_IP,
                 load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
                 outbound_type=containerservice.OutboundType.LOAD_BALANCER),
             addon_profiles={
@@ -218,6 +336,7 @@ class AksGpuCluster(pulumi.ComponentResource):
                 os_type=containerservice.OSType.LINUX,
                 os_sku=containerservice.OSSKU.UBUNTU,
                 type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                vnet_subnet_id=nodes.id,
                 availability_zones=SYSTEM_ZONES,
                 enable_auto_scaling=True,
                 min_count=SYSTEM_NODES[0],
@@ -225,18 +344,17 @@ class AksGpuCluster(pulumi.ComponentResource):
                 count=SYSTEM_NODES[0])],
             tags=tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"]))
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
+                                        depends_on=[network_role]))
 
-        self._gpu_pools(name, args, rg, cluster, tags)
+        self._gpu_pools(name, args, rg, cluster, nodes, tags)
 
         # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts)
         admin = authorization.RoleAssignment(
             f"{name}-cluster-admin",
             scope=cluster.id,
             principal_id=client.object_id,
-            role_definition_id=pulumi.Output.concat(
-                "/subscriptions/", client.subscription_id,
-                "/providers/Microsoft.Authorization/roleDefinitions/", AKS_RBAC_CLUSTER_ADMIN),
+            role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
 
         namespace = base.dns_safe(name, 63)
@@ -261,9 +379,11 @@ class AksGpuCluster(pulumi.ComponentResource):
             # the token changes on every run: only a different cluster replaces the objects
             cluster_identifier=cluster.id,
             delete_unreachable=True,
-            # objects go in once Pulumi may use the API and the vLLM pods may read the vault
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[admin, federation, secrets.role_assignment]))
+            # objects go in once Pulumi may use the API, the vLLM pods may read the vault and the
+            # internal load balancer's subnet exists
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                admin, federation, secrets.role_assignment,
+                *([gateway_subnet] if gateway_subnet is not None else [])]))
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
 
         if args.spot:
@@ -276,6 +396,7 @@ class AksGpuCluster(pulumi.ComponentResource):
                 data={"priorities": f"50:\n  - .*{SPOT_POOL}.*\n10:\n  - .*\n"},
                 opts=k8s_opts)
 
+        gateway_ip = str(addresses.gateway_ip)
         dns_label = None
         fqdn = None
         if not args.internal:
@@ -298,17 +419,19 @@ class AksGpuCluster(pulumi.ComponentResource):
             vault_name=secrets.vault.name,
             dns_label=dns_label,
             public_fqdn=fqdn,
-            internal_ip=INTERNAL_GATEWAY_IP if args.internal else None,
+            internal_ip=gateway_ip if args.internal else None,
+            internal_subnet=GATEWAY_SUBNET_NAME if args.internal else None,
         ), k8s_opts)
 
         # the certificate names this host; resolved once its load balancer is there
-        host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: INTERNAL_GATEWAY_IP)
+        host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)
                 if args.internal else fqdn)
         self.endpoint = pulumi.Output.concat("https://", host, "/v1")
         low, high = args.gpu_node_bounds
         quota = high * plan.gpu.vcpus
         self.stack_outputs = {
             "aksCluster": cluster.name,
+            "aksVnet": vnet.name,  # peer with it to reach an internal endpoint
             "kubeconfigCommand": pulumi.Output.concat(
                 "az aks get-credentials --resource-group ", rg, " --name ", cluster.name,
                 " && kubelogin convert-kubeconfig -l azurecli"),
@@ -326,8 +449,8 @@ class AksGpuCluster(pulumi.ComponentResource):
         self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
 
     def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
-                   cluster: containerservice.ManagedCluster, tags: dict[str, str]
-                   ) -> list[containerservice.AgentPool]:
+                   cluster: containerservice.ManagedCluster, nodes: network.Subnet,
+                   tags: dict[str, str]) -> list[containerservice.AgentPool]:
         low, high = args.gpu_node_bounds
         pools = []
         for pool, spot in gpu_pools_named(args.spot):
@@ -343,6 +466,7 @@ class AksGpuCluster(pulumi.ComponentResource):
                 os_type=containerservice.OSType.LINUX,
                 os_sku=containerservice.OSSKU.UBUNTU,
                 type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                vnet_subnet_id=nodes.id,
                 gpu_profile=containerservice.GPUProfileArgs(driver=containerservice.GPUDriver.INSTALL),
                 node_taints=[f"{k8s_workload.GPU_TAINT_KEY}={k8s_workload.GPU_TAINT_VALUE}:NoSchedule"],
                 enable_auto_scaling=True,
@@ -357,6 +481,12 @@ class AksGpuCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"])))
         return pools
+
+
+def role_definition(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
+    """The full id of a built-in role definition in the subscription."""
+    return pulumi.Output.concat("/subscriptions/", subscription_id,
+                                "/providers/Microsoft.Authorization/roleDefinitions/", role)
 
 
 def gpu_pools_named(spot: bool) -> list[tuple[str, bool]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -13,6 +14,8 @@ from pulumi_azure_native import resources
 from .serving import ConfigError, ServingPlan
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
+DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
+VNET_KEY = "vnetAddressSpace"
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,27 @@ def api_key(name: str, args: ServingArgs, parent: pulumi.Resource) -> pulumi.Out
     generated = random.RandomPassword(f"{name}-api-key", length=48, special=False,
                                       opts=pulumi.ResourceOptions(parent=parent))
     return pulumi.Output.secret(generated.result)
+
+
+def vnet_range(address_space: str, largest_prefix: int, layout: str) -> ipaddress.IPv4Network:
+    """The ``vnetAddressSpace`` setting as an IPv4 network of at least ``/largest_prefix``."""
+    try:
+        vnet = ipaddress.ip_network(address_space, strict=True)
+    except ValueError as error:
+        raise ConfigError(VNET_KEY, address_space, f"is not a valid network ({error})",
+                          f"give an IPv4 range like {DEFAULT_VNET_ADDRESS_SPACE}") from None
+    if vnet.version != 4 or vnet.prefixlen > largest_prefix:
+        raise ConfigError(VNET_KEY, address_space,
+                          f"must be an IPv4 range of /{largest_prefix} or larger: {layout}",
+                          f"give a range like {DEFAULT_VNET_ADDRESS_SPACE}")
+    return vnet
+
+
+def reject_overlaps(address_space: str, network: ipaddress.IPv4Network,
+                    reserved: list[tuple[ipaddress.IPv4Network, str]]) -> None:
+    """A ConfigError naming the first reserved range ``network`` overlaps, and why it is reserved."""
+    for other, why in reserved:
+        if network.overlaps(other):
+            raise ConfigError(VNET_KEY, address_space, f"overlaps {other}, {why}",
+                              f"give a range clear of {', '.join(str(r) for r, _ in reserved)}, "
+                              f"like {DEFAULT_VNET_ADDRESS_SPACE}")

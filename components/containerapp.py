@@ -20,7 +20,7 @@ import pulumi_random as random
 from pulumi_azure_native import app, network, operationalinsights, privatedns, storage
 
 from . import base, monitoring
-from .base import ServingArgs, dns_safe
+from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError, GpuSku, Probe
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
@@ -45,7 +45,6 @@ PROBE_MAX_INITIAL_DELAY_SECONDS = 60
 # Microsoft.App/environments; Container Apps takes 12 addresses and Azure 5 of every subnet; a
 # GPU replica uses one address, and a revision change briefly doubles the need
 # (learn.microsoft.com/azure/container-apps/custom-virtual-networks, gpu-serverless-overview).
-DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"
 SUBNET_PREFIX = 23  # 495 usable addresses: room for 247 GPU replicas; subnets cannot be resized later
 MIN_SUBNET_PREFIX = 27
 ACA_INFRASTRUCTURE_IPS = 12
@@ -126,23 +125,13 @@ class ContainerAppGpuArgs(ServingArgs):
 
 def infrastructure_subnet(address_space: str) -> ipaddress.IPv4Network:
     """The environment's subnet: the first /23 of the VNet's range, clear of reserved ranges."""
-    key = "vnetAddressSpace"
-    try:
-        space = ipaddress.ip_network(address_space, strict=True)
-    except ValueError as error:
-        raise ConfigError(key, address_space, f"is not a valid network ({error})",
-                          f"give an IPv4 range like {DEFAULT_VNET_ADDRESS_SPACE}") from None
-    if space.version != 4 or space.prefixlen > SUBNET_PREFIX:
-        raise ConfigError(key, address_space,
-                          f"must be an IPv4 range of /{SUBNET_PREFIX} or larger: the environment's "
-                          f"subnet is a /{SUBNET_PREFIX} (Container Apps' minimum is /{MIN_SUBNET_PREFIX})",
-                          f"give a range like {DEFAULT_VNET_ADDRESS_SPACE}")
+    space = base.vnet_range(address_space, SUBNET_PREFIX,
+                            f"the environment's subnet is a /{SUBNET_PREFIX} (Container Apps' minimum "
+                            f"is /{MIN_SUBNET_PREFIX})")
     subnet = next(space.subnets(new_prefix=SUBNET_PREFIX))
-    clash = next((reserved for reserved in RESERVED_RANGES if subnet.overlaps(reserved)), None)
-    if clash is not None:
-        raise ConfigError(key, address_space,
-                          f"overlaps {clash}, which a Container Apps environment reserves",
-                          f"give a range clear of it, like {DEFAULT_VNET_ADDRESS_SPACE}")
+    base.reject_overlaps(address_space, subnet,
+                         [(reserved, "which a Container Apps environment reserves")
+                          for reserved in RESERVED_RANGES])
     return subnet
 
 

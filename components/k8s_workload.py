@@ -6,8 +6,9 @@ What runs (namespace ``apertus`` unless the component is named otherwise):
   identity), synced into a Kubernetes Secret that only exists in the cluster, never in Pulumi state.
 - ``gateway`` (Caddy, 2 replicas): the only entry point, HTTPS only; forwards only ``/v1/*`` and
   ``/health``; ``allowedCidrs`` enforced on 443. Public: a Let's Encrypt certificate for the Azure
-  DNS label of its public IP. ``internal``: an internal load balancer on a fixed private IP, with a
-  certificate for that IP signed by Caddy's own CA (``tls internal``), whose root clients must trust.
+  DNS label of its public IP. ``internal``: an internal load balancer on a fixed private IP in a
+  subnet of its own, with a certificate for that IP signed by Caddy's own CA (``tls internal``),
+  whose root clients must trust.
 - ``prometheus`` + KEDA ``ScaledObject`` (when maxReplicas > minReplicas): scale on
   ``vllm:num_requests_waiting``; the cluster autoscaler then adds GPU nodes for pending pods.
 - NVIDIA device plugin DaemonSet (kube-system), model-cache PVC on premium Azure Files,
@@ -87,8 +88,10 @@ CADDY_DATA = "/data"  # XDG_DATA_HOME: Caddy keeps certificates, the ACME accoun
 # where `tls internal` keeps the root certificate of Caddy's own CA ("local"), on the shared volume
 CADDY_ROOT_CERT = f"{CADDY_DATA}/caddy/pki/authorities/local/root.crt"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
-# AKS "Use an internal load balancer": a fixed private address for the frontend, in the node subnet
+# AKS "Use an internal load balancer": a fixed private address for the frontend (Specify an IP
+# address), taken from a subnet other than the nodes' (Specify a different subnet)
 INTERNAL_IP_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+INTERNAL_SUBNET_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal-subnet"
 DNS_LABEL_ANNOTATION = "service.beta.kubernetes.io/azure-dns-label-name"
 
 
@@ -135,10 +138,12 @@ class WorkloadArgs:
     dns_label: pulumi.Input[str] | None = None  # public entry point only
     public_fqdn: pulumi.Input[str] | None = None
     internal_ip: str | None = None  # internal entry point only: the load balancer's fixed private IP
+    internal_subnet: str | None = None  # ... and the name of the subnet that IP belongs to
 
     def __post_init__(self) -> None:
-        if self.internal and not self.internal_ip:
-            raise ValueError("an internal gateway needs internal_ip: its certificate names that address")
+        if self.internal and not (self.internal_ip and self.internal_subnet):
+            raise ValueError("an internal gateway needs internal_ip (its certificate names that address) "
+                             "and internal_subnet (the subnet holding it)")
         if not self.internal and (self.dns_label is None or self.public_fqdn is None):
             raise ValueError("a public gateway needs dns_label and public_fqdn")
 
@@ -496,8 +501,9 @@ def gateway(name: str, args: WorkloadArgs, upstream: str, opts: pulumi.ResourceO
     """Caddy terminating TLS in front of vLLM, behind a public or an internal load balancer.
 
     Public: a Let's Encrypt certificate for the public IP's Azure DNS name. Internal: the internal
-    load balancer gets the fixed private IP ``internal_ip`` (the certificate must name the address
-    clients connect to before the load balancer exists), and Caddy's own CA signs for it.
+    load balancer gets the fixed private IP ``internal_ip`` in the subnet ``internal_subnet`` (the
+    certificate must name the address clients connect to before the load balancer exists), and
+    Caddy's own CA signs for it.
     """
     def md(object_name: str, annotations: dict | None = None) -> meta.ObjectMetaArgs:
         return object_meta(object_name, args.namespace, GATEWAY, annotations)
@@ -543,7 +549,8 @@ def gateway(name: str, args: WorkloadArgs, upstream: str, opts: pulumi.ResourceO
         opts=opts)
     https_port = core.ServicePortArgs(name="https", port=443, target_port="https", protocol="TCP")
     if args.internal:
-        service_annotations = {INTERNAL_LB_ANNOTATION: "true", INTERNAL_IP_ANNOTATION: args.internal_ip}
+        service_annotations = {INTERNAL_LB_ANNOTATION: "true", INTERNAL_IP_ANNOTATION: args.internal_ip,
+                               INTERNAL_SUBNET_ANNOTATION: args.internal_subnet}
         # nothing listens on 80: no ACME challenge, no redirect
         ports = [https_port]
         https_sources = args.allowed_cidrs or PRIVATE_RANGES

@@ -8,6 +8,7 @@ resource tree ``pulumi up`` would create. A bad config exits 2 with its one-line
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -199,7 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(data, indent=2) if args.json else render_text(args.stack, data))
+    close_event_loop()
     return 0
+
+
+def close_event_loop() -> None:
+    """Close the loop the offline run used, so nothing complains about it at interpreter exit."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
 
 
 if __name__ == "__main__":

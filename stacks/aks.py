@@ -8,31 +8,32 @@ from components.aks import (
     AksGpuCluster,
     AksGpuClusterArgs,
 )
+from components.base import DEFAULT_VNET_ADDRESS_SPACE
 from components.serving import ServingPlan
 
-from .config import ConfigReader, StackSettings
+from .config import ConfigReader, StackSettings, serving_args
 
-KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget")
+KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace")
 NETWORK_CACHE = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
 
 
 def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> AksGpuClusterArgs:
-    """The component's args; its ``__post_init__`` checks TP per node, node and replica bounds."""
+    """The component's args; its ``__post_init__`` checks TP per node, node and replica bounds and
+    the VNet range."""
+    kubernetes_version = reader.string("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)
+    queue_depth_target = reader.integer("queueDepthTarget", DEFAULT_QUEUE_DEPTH_TARGET, minimum=1)
+    vnet_address_space = reader.string("vnetAddressSpace", DEFAULT_VNET_ADDRESS_SPACE)
+    assert None not in (kubernetes_version, queue_depth_target, vnet_address_space)  # all have defaults
     return AksGpuClusterArgs(
-        plan=plan,
-        location=settings.location,
-        hf_token=settings.hf_token,
-        api_key=settings.api_key,
-        allowed_cidrs=settings.allowed_cidrs,
-        internal=settings.internal,
-        tags=settings.tags,
+        **serving_args(settings, plan),
         min_replicas=settings.min_replicas,
         max_replicas=settings.max_replicas,
         spot=settings.spot,
         gpu_nodes_min=reader.integer("gpuNodesMin", minimum=0),
         gpu_nodes_max=reader.integer("gpuNodesMax", minimum=0),
-        kubernetes_version=reader.string("kubernetesVersion", DEFAULT_KUBERNETES_VERSION),
-        queue_depth_target=reader.integer("queueDepthTarget", DEFAULT_QUEUE_DEPTH_TARGET, minimum=1),
+        kubernetes_version=kubernetes_version,
+        queue_depth_target=queue_depth_target,
+        vnet_address_space=vnet_address_space,
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from components.containerapp import (
     DEFAULT_CONCURRENT_REQUESTS,
-    DEFAULT_VNET_ADDRESS_SPACE,
     ContainerAppGpu,
     ContainerAppGpuArgs,
 )
+from components.base import DEFAULT_VNET_ADDRESS_SPACE
 from components.serving import ServingPlan
 
 from .config import ConfigReader, StackSettings, serving_args

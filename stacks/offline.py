@@ -98,7 +98,13 @@ def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any
                                   "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{FAKE_TENANT}/{name}/"},
             "identityProfile": {"kubeletidentity": {"objectId": _uuid("kubelet" + name),
                                                     "clientId": _uuid("kubeletclient" + name)}},
-            "nodeResourceGroup": f"MC_{name}"},
+            "nodeResourceGroup": f"MC_{name}",
+            # a user-assigned cluster identity: inputs list ids, Azure answers with a map
+            **({"identity": {**inputs["identity"], "userAssignedIdentities": {
+                identity_id: {"principalId": _uuid("principal" + identity_id),
+                              "clientId": _uuid("client" + identity_id)}
+                for identity_id in inputs["identity"]["userAssignedIdentities"]}}}
+               if "userAssignedIdentities" in inputs.get("identity", {}) else {})},
         "azure-native:storage:StorageAccount": {
             "primaryEndpoints": {"file": f"https://{inputs.get('accountName', name)}.file.core.windows.net/"}},
         # Azure answers with a map of identity id -> {principalId, clientId}; inputs send a list

@@ -36,7 +36,10 @@ def host_module(host: str) -> ModuleType:
 def check_unknown_keys(host: str) -> None:
     """A misspelt key, or one for another host, would otherwise be ignored silently."""
     own = COMMON_KEYS + tuple(host_module(host).KEYS)
-    other_hosts = {key: other for other in HOSTS if other != host for key in host_module(other).KEYS}
+    other_hosts: dict[str, list[str]] = {}
+    for other in HOSTS:
+        for key in host_module(other).KEYS if other != host else ():
+            other_hosts.setdefault(key, []).append(other)
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     for full in sorted(keys):
         namespace, _, key = full.partition(":")
@@ -44,8 +47,9 @@ def check_unknown_keys(host: str) -> None:
             continue
         value = runtime_config.get_config(full)
         if key in other_hosts:
-            raise ConfigError(key, value, f"applies only to host '{other_hosts[key]}', not '{host}'",
-                              f"remove it (pulumi config rm {key}) or set host {other_hosts[key]}")
+            hosts = " or ".join(f"'{other}'" for other in other_hosts[key])
+            raise ConfigError(key, value, f"applies only to host {hosts}, not '{host}'",
+                              f"remove it (pulumi config rm {key}) or change host")
         close = difflib.get_close_matches(key, own, n=1)
         raise ConfigError(key, value, "is not a known setting",
                           f"did you mean '{close[0]}'?" if close else f"known settings: {', '.join(own)}")

@@ -27,13 +27,17 @@ from conftest import (
     unwrap,
 )
 
-from components import aks, k8s_workload
+from components import aks, base, k8s_workload
 from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs, bearer_kubeconfig
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 from stacks import offline
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
+VNET = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+ROLE = "azure-native:authorization:RoleAssignment"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
 CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject"}  # add-on CRDs: kubernetes-validate has no schema
@@ -117,7 +121,6 @@ def manifest_dir(runs, tmp_path_factory) -> Path:
 
 def test_cluster_uses_entra_rbac_workload_identity_overlay_cilium_and_managed_add_ons(runs):
     cluster = unwrap(runs["8b"].mocks.one(CLUSTER).inputs)
-    assert cluster["identity"]["type"] == "SystemAssigned"
     assert cluster["disableLocalAccounts"] is True
     assert cluster["aadProfile"]["managed"] is True and cluster["aadProfile"]["enableAzureRBAC"] is True
     assert cluster["oidcIssuerProfile"]["enabled"] is True
@@ -125,6 +128,9 @@ def test_cluster_uses_entra_rbac_workload_identity_overlay_cilium_and_managed_ad
     network = cluster["networkProfile"]
     assert (network["networkPlugin"], network["networkPluginMode"]) == ("azure", "overlay")
     assert network["networkPolicy"] == "cilium"  # something must enforce the NetworkPolicies
+    # AKS's defaults, set explicitly so the VNet range can be checked against them
+    assert (network["podCidr"], network["serviceCidr"], network["dnsServiceIP"]) == (
+        "10.244.0.0/16", "10.0.0.0/16", "10.0.0.10")
     workspace = runs["8b"].mocks.one("azure-native:operationalinsights:Workspace")
     assert cluster["addonProfiles"]["omsagent"] == {"enabled": True, "config": {
         "logAnalyticsWorkspaceResourceID": workspace.outputs["id"], "useAADAuth": "true"}}
@@ -141,11 +147,67 @@ def test_system_pool_is_small_zonal_and_autoscaled(runs):
     assert "nodeTaints" not in system  # gateway, Prometheus and add-ons run here
 
 
+# ---- Azure: the VNet and the cluster identity that manages it ----
+
+def subnet_named(run, subnet_name: str):
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.inputs["subnetName"] == subnet_name]
+    return subnet
+
+
+def test_every_pool_joins_the_node_subnet_of_the_components_vnet(runs):
+    for run in runs.values():
+        [vnet] = run.mocks.of_type(VNET)
+        assert vnet.inputs["addressSpace"]["addressPrefixes"] == [base.DEFAULT_VNET_ADDRESS_SPACE]
+        nodes = subnet_named(run, aks.NODE_SUBNET_NAME)
+        assert nodes.inputs["virtualNetworkName"] == vnet.outputs["name"]
+        assert nodes.inputs["addressPrefix"] == "10.240.0.0/23"  # the range the README documents
+        [system] = unwrap(run.mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
+        gpu_pools = [unwrap(r.inputs) for r in run.mocks.of_type(POOL)]
+        assert gpu_pools and all(pool["vnetSubnetID"] == nodes.outputs["id"] for pool in [system, *gpu_pools])
+
+
+def test_node_subnet_holds_every_node_the_pod_range_allows_and_overlaps_no_cluster_range(runs):
+    run = runs["8b"]
+    network = unwrap(run.mocks.one(CLUSTER).inputs)["networkProfile"]
+    vnet = ipaddress.ip_network(run.mocks.one(VNET).inputs["addressSpace"]["addressPrefixes"][0])
+    nodes = ipaddress.ip_network(subnet_named(run, aks.NODE_SUBNET_NAME).inputs["addressPrefix"])
+    pods, services = ipaddress.ip_network(network["podCidr"]), ipaddress.ip_network(network["serviceCidr"])
+    assert nodes.subnet_of(vnet)
+    assert not vnet.overlaps(pods) and not vnet.overlaps(services) and not pods.overlaps(services)
+    assert ipaddress.ip_address(network["dnsServiceIP"]) in services
+    # overlay gives every node a /24 of the pod range: that bounds the nodes; Azure keeps 5 per subnet
+    assert nodes.num_addresses - 5 >= 2 ** (24 - pods.prefixlen) == aks.MAX_CLUSTER_NODES
+
+
+def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(monkeypatch):
+    dependencies: dict[str, set[str]] = {}
+    register = offline.RecordingMonitor.RegisterResource
+
+    def recording(monitor, request):  # the URNs each resource waits for
+        dependencies[request.name] = set(request.dependencies)
+        return register(monitor, request)
+
+    monkeypatch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+    run = run_stack(CONFIGS["8b"])
+    [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
+    cluster = run.mocks.one(CLUSTER)
+    assert unwrap(cluster.inputs)["identity"] == {"type": "UserAssigned",
+                                                  "userAssignedIdentities": [identity.outputs["id"]]}
+    vnet = run.mocks.one(VNET)
+    [role] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == vnet.outputs["id"]]
+    assert role.inputs["roleDefinitionId"].endswith(
+        "/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7")  # Network Contributor
+    assert aks.NETWORK_CONTRIBUTOR == "4d97b98b-1d4f-4787-a291-c67834d212e7"
+    assert role.inputs["principalId"] == identity.outputs["principalId"]
+    assert role.inputs["principalType"] == "ServicePrincipal"
+    # the role is in place before AKS first uses the identity on the subnet
+    assert role.urn in dependencies[cluster.name]
+
+
 def test_deploying_identity_is_cluster_admin_through_azure_rbac(runs):
     run = runs["8b"]
     cluster = run.mocks.one(CLUSTER)
-    [admin] = [r for r in run.mocks.of_type("azure-native:authorization:RoleAssignment")
-               if r.inputs["scope"] == cluster.outputs["id"]]
+    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == cluster.outputs["id"]]
     assert admin.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
@@ -219,10 +281,16 @@ def test_gpu_pods_tolerate_every_taint_of_the_gpu_pools(runs, name):
     assert plugin["containers"][0]["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v0.18.")
 
 
+def vllm_identity(run):
+    """The Key Vault reader of components/secrets.py, not the cluster's own identity."""
+    [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-secrets-identity"]
+    return identity
+
+
 def test_vllm_identity_is_federated_with_the_service_account(runs):
     run = runs["8b"]
     federation = unwrap(run.mocks.one("azure-native:managedidentity:FederatedIdentityCredential").inputs)
-    identity = run.mocks.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = vllm_identity(run)
     cluster = run.mocks.one(CLUSTER)
     assert federation["resourceName"] == identity.outputs["name"]
     assert federation["issuer"] == cluster.outputs["oidcIssuerProfile"]["issuerURL"]
@@ -313,7 +381,7 @@ def test_70b_cache_is_larger_than_the_premium_minimum():
 def test_secrets_reach_vllm_from_key_vault_through_the_csi_driver(runs):
     run = runs["8b"]
     launch = expected_plan("8b").launch
-    identity = run.mocks.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = vllm_identity(run)
     vault = run.mocks.one("azure-native:keyvault:Vault")
     provider_class = objects(run, "SecretProviderClass")["model-secrets"]["spec"]
     parameters = provider_class["parameters"]
@@ -483,14 +551,18 @@ def test_only_the_gateway_and_the_scraper_reach_vllm(runs):
     assert only["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
 
 
+INTERNAL_IP = "10.240.2.4"  # what the README documents for the default vnetAddressSpace
+
+
 def test_internal_endpoint_is_https_on_a_fixed_private_ip_of_the_internal_load_balancer(runs):
     run = runs["internal"]
-    ip = aks.INTERNAL_GATEWAY_IP
+    ip = INTERNAL_IP
     assert run.outputs["endpoint"] == f"https://{ip}/v1"
     service = objects(run, "Service")["gateway"]
     assert service["metadata"]["annotations"] == {
         "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
-        "service.beta.kubernetes.io/azure-load-balancer-ipv4": ip}
+        "service.beta.kubernetes.io/azure-load-balancer-ipv4": ip,
+        "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": aks.GATEWAY_SUBNET_NAME}
     assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
     assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https",
                                          "protocol": "TCP"}]  # no plain-HTTP port at all
@@ -508,7 +580,7 @@ def test_internal_endpoint_is_https_on_a_fixed_private_ip_of_the_internal_load_b
 
 def test_internal_gateway_serves_tls_from_caddys_own_ca_for_that_ip(runs):
     run = runs["internal"]
-    ip = aks.INTERNAL_GATEWAY_IP
+    ip = INTERNAL_IP
     caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
     options = caddyfile.split("\n}\n", 1)[0]
     # clients connecting to an IP send no SNI; the pod sees its own address, not the LB's
@@ -531,22 +603,47 @@ def test_internal_gateway_enforces_allowed_cidrs():
     assert [peer["ipBlock"]["cidr"] for peer in https["from"]] == ["10.1.0.0/16", "192.168.7.0/24"]
     service = objects(run, "Service")["gateway"]["spec"]
     assert service["loadBalancerSourceRanges"] == ["10.1.0.0/16", "192.168.7.0/24"]
-    assert run.outputs["endpoint"] == f"https://{aks.INTERNAL_GATEWAY_IP}/v1"
+    assert run.outputs["endpoint"] == f"https://{INTERNAL_IP}/v1"
 
 
-def test_internal_gateway_ip_is_a_usable_address_of_the_managed_node_subnet(runs):
-    run = runs["internal"]
-    # the fixed IP assumes AKS's managed VNet: no pool may name a subnet of its own
-    [system] = unwrap(run.mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
-    pools = [system] + [unwrap(r.inputs) for r in run.mocks.of_type(POOL)]
-    assert all("vnetSubnetID" not in pool for pool in pools)
-    subnet = ipaddress.ip_network(aks.MANAGED_NODE_SUBNET)
-    ip = ipaddress.ip_address(aks.INTERNAL_GATEWAY_IP)
-    assert ip in subnet
+def assert_usable_address_outside_the_nodes(ip, subnet, nodes) -> None:
+    assert ip in subnet and not subnet.overlaps(nodes)
     # Azure keeps the first four addresses and the last one of every subnet
     assert subnet.network_address + 3 < ip < subnet.broadcast_address
-    # nodes are numbered from the bottom: far above what 1,000 nodes per pool would take
-    assert int(ip) - int(subnet.network_address) > 10 * aks.MAX_NODES_PER_POOL
+
+
+def test_internal_gateway_ip_is_a_usable_address_of_a_subnet_of_its_own(runs):
+    run = runs["internal"]
+    vnet = ipaddress.ip_network(run.mocks.one(VNET).inputs["addressSpace"]["addressPrefixes"][0])
+    gateway_subnet = subnet_named(run, aks.GATEWAY_SUBNET_NAME)
+    subnet = ipaddress.ip_network(gateway_subnet.inputs["addressPrefix"])
+    nodes = ipaddress.ip_network(subnet_named(run, aks.NODE_SUBNET_NAME).inputs["addressPrefix"])
+    annotations = objects(run, "Service")["gateway"]["metadata"]["annotations"]
+    ip = ipaddress.ip_address(annotations["service.beta.kubernetes.io/azure-load-balancer-ipv4"])
+    assert annotations["service.beta.kubernetes.io/azure-load-balancer-internal-subnet"] == (
+        gateway_subnet.inputs["subnetName"])
+    assert subnet.subnet_of(vnet)
+    assert_usable_address_outside_the_nodes(ip, subnet, nodes)
+    assert run.outputs["endpoint"] == f"https://{ip}/v1"
+    # a public gateway needs no such subnet
+    assert [r.inputs["subnetName"] for r in runs["8b"].mocks.of_type(SUBNET)] == [aks.NODE_SUBNET_NAME]
+
+
+@pytest.mark.parametrize("space", ["10.240.0.0/16", "172.16.0.0/22", "192.168.0.0/20", "10.64.0.0/12"])
+def test_the_address_plan_fits_any_accepted_vnet_range(space):
+    plan = aks.cluster_network(space)
+    vnet = ipaddress.ip_network(space)
+    assert plan.nodes.subnet_of(vnet) and plan.gateway_subnet.subnet_of(vnet)
+    assert plan.nodes.num_addresses - 5 >= aks.MAX_CLUSTER_NODES
+    assert_usable_address_outside_the_nodes(plan.gateway_ip, plan.gateway_subnet, plan.nodes)
+
+
+def test_vnet_address_space_sets_the_vnet_the_subnets_and_the_internal_endpoint():
+    run = run_stack(stack_config("aks", internal=True, vnetAddressSpace="172.16.0.0/20"))
+    assert run.mocks.one(VNET).inputs["addressSpace"]["addressPrefixes"] == ["172.16.0.0/20"]
+    assert subnet_named(run, aks.NODE_SUBNET_NAME).inputs["addressPrefix"] == "172.16.0.0/23"
+    assert subnet_named(run, aks.GATEWAY_SUBNET_NAME).inputs["addressPrefix"] == "172.16.2.0/28"
+    assert run.outputs["endpoint"] == "https://172.16.2.4/v1"
 
 
 def test_stack_outputs_explain_kubectl_access(runs):
@@ -554,17 +651,7 @@ def test_stack_outputs_explain_kubectl_access(runs):
     assert outputs["kubeconfigCommand"] == ("az aks get-credentials --resource-group apertus-rg --name "
                                             "apertus-aks && kubelogin convert-kubeconfig -l azurecli")
     assert outputs["gpuNodes"] == "1-4 x Standard_NC24ads_A100_v4"
-
-
-def test_every_resource_is_a_child_of_the_component(runs):
-    run = runs["8b"]
-    by_urn = {r.urn: r for r in run.resources}
-    component = run.mocks.one("apertus:index:AksGpuCluster")
-    for resource in run.resources:
-        node = resource
-        while node.parent in by_urn and node is not component:
-            node = by_urn[node.parent]
-        assert node is component, f"{resource.type} {resource.name} is outside the component"
+    assert outputs["aksVnet"] == runs["8b"].mocks.one(VNET).outputs["name"]  # what to peer with
 
 
 # ---- what real tools say about the objects ----
@@ -622,6 +709,16 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"gpuNodesMax": 1001}, "gpuNodesMax", ["between 0 and 1000"]),
     ({"queueDepthTarget": 0}, "queueDepthTarget", ["at least 1"]),
     ({"gpuNodesMinn": 1}, "gpuNodesMinn", ["gpuNodesMin"]),
+    # overlay gives each node a /24 of 10.244.0.0/16: 256 nodes, counting 3 system nodes and 10% surge
+    ({"gpuNodesMax": 230}, "gpuNodesMax", ["reach 257 nodes", "only 256 nodes", "229 or less"]),
+    ({"spot": True, "gpuNodesMax": 115}, "gpuNodesMax", ["2 GPU pool(s)", "114 or less"]),
+    ({"maxReplicas": 250}, "maxReplicas", ["reach 281 nodes", "lower maxReplicas to 228"]),
+    ({"vnetAddressSpace": "10.240.0.0/23"}, "vnetAddressSpace", ["/22 or larger"]),
+    ({"vnetAddressSpace": "fd00::/48"}, "vnetAddressSpace", ["IPv4"]),
+    ({"vnetAddressSpace": "10.240.0.1/16"}, "vnetAddressSpace", ["not a valid network"]),
+    ({"vnetAddressSpace": "10.0.0.0/8"}, "vnetAddressSpace", ["overlaps 10.244.0.0/16", "pod range"]),
+    ({"vnetAddressSpace": "10.0.0.0/16"}, "vnetAddressSpace", ["overlaps 10.0.0.0/16", "service range"]),
+    ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     error, registered = config_error(stack_config("aks", **overrides))
@@ -651,6 +748,7 @@ def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
 
 def test_host_module_declares_its_keys_and_network_cache():
     from stacks import aks as host
-    assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget")
+    assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget",
+                         "vnetAddressSpace")
     assert host.NETWORK_CACHE is True
     assert "--safetensors-load-strategy" in expected_plan("8b").launch.args

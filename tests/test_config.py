@@ -55,6 +55,8 @@ def test_errors_on_every_host(host, overrides, key):
 def test_a_key_of_another_host_is_named_as_such():
     error, registered = config_error(stack_config("vm", scaleConcurrentRequests=8))
     assert "applies only to host 'containerapp'" in str(error) and registered == []
+    error, _ = config_error(stack_config("vm", vnetAddressSpace="10.1.0.0/16"))
+    assert "applies only to host 'containerapp' or 'aks', not 'vm'" in str(error)
 
 
 def test_vm_runs_exactly_one_server():
