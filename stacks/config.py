@@ -124,8 +124,28 @@ def parse_cidrs(key: str, values: list[str]) -> tuple[str, ...]:
                 pass
             raise ConfigError(key, value, f"is not a valid CIDR ({error}{hint})",
                               "give networks like 203.0.113.0/24 or single addresses like 198.51.100.7")
+        if network.version == 6:
+            raise ConfigError(key, value, "is IPv6, but no host here takes IPv6 traffic (and Azure "
+                              "rejects IPv4 and IPv6 prefixes in one network security rule)",
+                              "give IPv4 networks or addresses")
         cidrs.append(str(network))
     return tuple(cidrs)
+
+
+# Azure resource tags: name at most 512 characters (storage accounts 128) without < > % & \ ? /,
+# value at most 256 (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources)
+TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
+
+
+def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    for name, value in tags.items():
+        if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
+            raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
+                              "none of < > % & \\ ? /)", "rename the tag")
+        if len(value) > TAG_VALUE_MAX:
+            raise ConfigError(f"tags.{name}", value[:40] + "...", f"is longer than {TAG_VALUE_MAX} characters",
+                              "shorten the value")
+    return tags
 
 
 @dataclass(frozen=True)
@@ -177,7 +197,7 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
         raise ConfigError("hfToken", None, f"is required: {model.hf_id} is gated on Hugging Face",
                           "accept the model's terms on huggingface.co, then run: "
                           "pulumi config set --secret hfToken <token>")
-    tags = reader.string_map("tags")
+    tags = check_tags(reader.string_map("tags"))
     return StackSettings(
         host=host,
         location=location,

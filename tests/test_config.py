@@ -26,6 +26,9 @@ HOSTS = ("containerapp", "vm", "aks")
     ({"allowedCidrs": ["not-an-ip"]}, "allowedCidrs", ["not a valid CIDR"]),
     ({"allowedCidrs": "{\"a\": 1}"}, "allowedCidrs", ["list of strings"]),
     ({"tags": ["a"]}, "tags", ["map of strings"]),
+    ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
+    ({"tags": {"team": "x" * 300}}, "tags.team", ["longer than 256"]),
+    ({"allowedCidrs": ["2001:db8::/32"]}, "allowedCidrs", ["IPv6", "IPv4"]),
     ({"maxModelLenght": 4096}, "maxModelLenght", ["did you mean 'maxModelLen'"]),
 ])
 def test_common_config_errors(overrides, key, words):

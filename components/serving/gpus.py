@@ -2,12 +2,16 @@
 
 Sources (shared/reference/azure-gpu.md, which cites them):
 - sizes, vCPUs, RAM, GPUs, quota families: Microsoft Learn "Sizes for virtual machines in Azure"
-  (NCasT4_v3, NC A100 v4, NCads H100 v5, ND A100 v4, NDm A100 v4, ND H100 v5, ND H200 v5, NVadsA10 v5),
+  (NCasT4_v3, NC A100 v4, NCads H100 v5, ND A100 v4, NDm A100 v4, ND H100 v5, ND H200 v5),
   MicrosoftDocs/azure-compute-docs;
 - Container Apps profiles: Microsoft Learn "Workload profiles in Azure Container Apps" and
   "Serverless GPUs in Azure Container Apps", MicrosoftDocs/azure-docs;
 - prices: East US, Linux, pay-as-you-go list prices from a public price catalog (date of the
   copy unknown, read 2026-11); indicative only, regional prices differ.
+
+Not listed: NVadsA10 v5 (A10). Those sizes are vGPU machines that need NVIDIA's GRID driver
+(Azure/AgentBaker#7986; Azure's driver extension defaults them to GRID 550), which neither the
+VM's datacenter driver nor the CUDA 13 vLLM image (driver >= 580) works with.
 
 GPU memory is Microsoft's marketed figure taken as 10^9 bytes. The device shows a little more
 (an "80 GB" A100 reports 79.15 GiB = 85.0e9 bytes to PyTorch), so plans err on the safe side.
@@ -83,7 +87,6 @@ GPUS: dict[str, GpuSku] = {sku.name: sku for sku in [
     _vm("Standard_NC8as_T4_v3",            "T4",       1, 16,  7.5,   8,  56, "StandardNCASv3_T4Family",    0.752),
     _vm("Standard_NC16as_T4_v3",           "T4",       1, 16,  7.5,  16, 110, "StandardNCASv3_T4Family",    1.204),
     _vm("Standard_NC64as_T4_v3",           "T4",       4, 16,  7.5,  64, 440, "StandardNCASv3_T4Family",    4.352),
-    _vm("Standard_NV36ads_A10_v5",         "A10",      1, 24,  8.6,  36, 440, "StandardNVADSA10v5Family",   3.20),
     _vm("Standard_NC24ads_A100_v4",        "A100",     1, 80,  8.0,  24, 220, "StandardNCADSA100v4Family",  3.673),
     _vm("Standard_NC48ads_A100_v4",        "A100",     2, 80,  8.0,  48, 440, "StandardNCADSA100v4Family",  7.346),
     _vm("Standard_NC96ads_A100_v4",        "A100",     4, 80,  8.0,  96, 880, "StandardNCADSA100v4Family", 14.692),
