@@ -5,7 +5,9 @@ delegated to Microsoft.App/environments; a workload-profiles environment injecte
 (``Consumption`` plus the plan's GPU profile); the identity + Key Vault of ``ModelSecrets``; a
 Premium FileStorage account with an NFS share reachable only from that subnet, linked to the
 environment as the model cache; the container app running ``plan.launch`` on the GPU profile
-behind HTTPS ingress; for an internal environment, the private DNS zone that resolves its apps.
+plus a small Caddy proxy beside it, the only target of the HTTPS ingress, passing on ``/v1/*`` and
+``/health`` alone (vLLM's ``--api-key`` does not cover ``/invocations``, ``/metrics``, ``/tokenize``);
+for an internal environment, the private DNS zone that resolves its apps.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pulumi_azure_native import app, network, operationalinsights, privatedns, s
 
 from . import base, monitoring
 from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
+from .cloudinit import CADDY_IMAGE, PROXIED_PATHS  # the same image and paths as the VM host's proxy
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError, GpuSku, Probe
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
@@ -71,7 +74,22 @@ DEDICATED_RESERVED_GIB = 16
 PREMIUM_SHARE_MIN_GIB = 100
 CACHE_VOLUME = "model-cache"
 CACHE_SHARE = "model-cache"
+# vLLM stays the first container: only the first container of a replica gets the GPU
+# (Container Apps GPU docs, as summarised in the project's reference/azure-gpu.md)
 CONTAINER_NAME = "vllm"
+
+# The proxy in front of vLLM: the ingress terminates TLS and talks plain HTTP to it.
+PROXY_CONTAINER_NAME = "proxy"
+PROXY_PORT = 8080
+# Its share of the replica, taken from vLLM's so the total stays the profile's allocation:
+# 0.25 vCPU / 0.5 GiB is the smallest container size Container Apps lists (containers docs,
+# "Consumption" allocations); Caddy proxying a few requests at a time needs far less.
+PROXY_CPU = 0.25
+PROXY_MEMORY_GIB = 0.5
+PROXY_CADDYFILE_ENV = "CADDYFILE"
+# the Caddyfile arrives as an env var (no secret in it) and is written out before Caddy starts
+PROXY_COMMAND = ("sh", "-c", f'printf "%s" "${PROXY_CADDYFILE_ENV}" > /tmp/Caddyfile '
+                 "&& exec caddy run --config /tmp/Caddyfile --adapter caddyfile")
 
 
 @dataclass(frozen=True)
@@ -166,16 +184,55 @@ def startup_probe(launch: LaunchSpec, model_id: str) -> Probe:
     return probe
 
 
-def replica_resources(sku: GpuSku) -> app.ContainerResourcesArgs:
-    """CPU and memory of the one container of a replica, sized to its share of the profile."""
+def replica_allocation(sku: GpuSku) -> tuple[float, float]:
+    """vCPUs and GiB of one replica (all its containers together), its share of the profile."""
     if sku.serverless:
         # a serverless GPU replica gets the whole profile: 24 vCPU / 220 GiB (A100), 8 / 56 GiB (T4)
-        # (workload-profiles-overview: "8-24 vCPU, 56-220 GiB ... per replica")
-        return app.ContainerResourcesArgs(cpu=float(sku.vcpus), memory=f"{sku.ram_gib}Gi")
+        # (workload-profiles-overview: "8-24 vCPU, 56-220 GiB ... per replica"); the profile is
+        # the ceiling for the sum of the replica's containers (Microsoft Q&A 5736611, answered by
+        # Microsoft staff); whether Azure also accepts less for a GPU profile is not documented
+        return float(sku.vcpus), float(sku.ram_gib)
     replicas_per_node = sku.gpu_count // sku.gpus_per_replica
-    cpu = (sku.vcpus - DEDICATED_RESERVED_VCPUS) // replicas_per_node
-    memory = (sku.ram_gib - DEDICATED_RESERVED_GIB) // replicas_per_node
-    return app.ContainerResourcesArgs(cpu=float(cpu), memory=f"{memory}Gi")
+    return (float((sku.vcpus - DEDICATED_RESERVED_VCPUS) // replicas_per_node),
+            float((sku.ram_gib - DEDICATED_RESERVED_GIB) // replicas_per_node))
+
+
+def gib(amount: float) -> str:
+    return f"{amount:g}Gi"
+
+
+def vllm_resources(sku: GpuSku) -> app.ContainerResourcesArgs:
+    """The replica's allocation minus the proxy's share."""
+    cpu, memory = replica_allocation(sku)
+    return app.ContainerResourcesArgs(cpu=cpu - PROXY_CPU, memory=gib(memory - PROXY_MEMORY_GIB))
+
+
+def proxy_caddyfile(upstream_port: int) -> str:
+    """Plain HTTP on PROXY_PORT; only PROXIED_PATHS reach vLLM on loopback, the rest gets 404."""
+    lines = ["{", "    admin off", "    auto_https off", "}", "",
+             f":{PROXY_PORT} {{",
+             f"    @api path {' '.join(PROXIED_PATHS)}",
+             "    handle @api {", f"        reverse_proxy 127.0.0.1:{upstream_port}", "    }",
+             "    handle {", '        respond "not found" 404', "    }",
+             "}"]
+    return "\n".join(lines) + "\n"
+
+
+def proxy_container(upstream_port: int) -> app.ContainerArgs:
+    """Caddy beside vLLM in the same replica (shared network namespace), ingress's only target."""
+    if upstream_port == PROXY_PORT:
+        raise ValueError(f"vLLM's port {upstream_port} is the proxy's port")
+    return app.ContainerArgs(
+        name=PROXY_CONTAINER_NAME,
+        image=CADDY_IMAGE,
+        command=list(PROXY_COMMAND),
+        env=[app.EnvironmentVarArgs(name=PROXY_CADDYFILE_ENV, value=proxy_caddyfile(upstream_port))],
+        resources=app.ContainerResourcesArgs(cpu=PROXY_CPU, memory=gib(PROXY_MEMORY_GIB)),
+        # Caddy listening is all this checks; vLLM's own probes decide when the replica is ready
+        probes=[app.ContainerAppProbeArgs(
+            type=app.Type.READINESS, tcp_socket=app.ContainerAppProbeTcpSocketArgs(port=PROXY_PORT),
+            initial_delay_seconds=PROBE_MIN_INITIAL_DELAY_SECONDS, period_seconds=10,
+            timeout_seconds=5, failure_threshold=3)])
 
 
 def workload_profiles(sku: GpuSku, min_replicas: int, max_replicas: int) -> list[app.WorkloadProfileArgs]:
@@ -271,7 +328,7 @@ class ContainerAppGpu(pulumi.ComponentResource):
                 ingress=app.IngressArgs(
                     # in an internal environment "external" means reachable from the VNet only
                     external=True,
-                    target_port=launch.port,
+                    target_port=PROXY_PORT,  # the proxy, never vLLM's port directly
                     transport=app.IngressTransportMethod.HTTP,
                     allow_insecure=False,
                     ip_security_restrictions=[
@@ -280,20 +337,21 @@ class ContainerAppGpu(pulumi.ComponentResource):
                         for index, cidr in enumerate(args.allowed_cidrs)] or None)),
             template=app.TemplateArgs(
                 containers=[app.ContainerArgs(
-                    name=CONTAINER_NAME,
+                    name=CONTAINER_NAME,  # first: the GPU goes to the first container
                     image=launch.image,
                     command=list(launch.command),
                     args=list(launch.args),
                     env=[app.EnvironmentVarArgs(name=key, value=value) for key, value in launch.env.items()]
                     + [app.EnvironmentVarArgs(name=key, secret_ref=vault_name)
                        for key, vault_name in launch.secret_env.items()],
-                    resources=replica_resources(plan.gpu),
+                    resources=vllm_resources(plan.gpu),
                     # GPU apps get no default probes; the startup window covers loading the weights
                     probes=[container_app_probe(app.Type.STARTUP, startup_probe(launch, plan.model.hf_id)),
                             container_app_probe(app.Type.READINESS, launch.readiness),
                             container_app_probe(app.Type.LIVENESS, launch.liveness)],
                     volume_mounts=[app.VolumeMountArgs(volume_name=CACHE_VOLUME,
-                                                       mount_path=launch.cache_mount)])],
+                                                       mount_path=launch.cache_mount)]),
+                    proxy_container(launch.port)],
                 volumes=[app.VolumeArgs(name=CACHE_VOLUME, storage_type=app.StorageType.NFS_AZURE_FILE,
                                         storage_name=cache.name)],
                 scale=app.ScaleArgs(

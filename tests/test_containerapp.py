@@ -21,8 +21,9 @@ from components.containerapp import (
     MAX_REPLICAS,
     MAX_REPLICAS_IN_SUBNET,
     PREMIUM_SHARE_MIN_GIB,
+    PROXY_PORT,
     cache_share_gib,
-    replica_resources,
+    replica_allocation,
 )
 from components.secrets import KEY_VAULT_SECRETS_USER
 from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
@@ -46,9 +47,24 @@ def default_run():
     return run_stack(stack_config("containerapp"))
 
 
+def containers(run):
+    """vLLM (first: only the first container of a replica gets the GPU) and the proxy."""
+    vllm, proxy = unwrap(run.mocks.one(APP).inputs)["template"]["containers"]
+    return vllm, proxy
+
+
 def container(run):
-    [only] = unwrap(run.mocks.one(APP).inputs)["template"]["containers"]
-    return only
+    return containers(run)[0]
+
+
+def gib(memory: str) -> float:
+    return float(memory.removesuffix("Gi"))
+
+
+def replica_total(run):
+    """vCPUs and GiB of all containers of one replica together."""
+    parts = [c["resources"] for c in containers(run)]
+    return sum(r["cpu"] for r in parts), sum(gib(r["memory"]) for r in parts)
 
 
 def gpu_profile(run):
@@ -102,10 +118,10 @@ def test_dedicated_profile_gets_node_counts_and_fits_its_node():
     app = unwrap(run.mocks.one(APP).inputs)
     assert app["workloadProfileName"] == gpu["name"]
     assert (app["template"]["scale"]["minReplicas"], app["template"]["scale"]["maxReplicas"]) == (1, 1)
-    resources = container(run)["resources"]
+    cpu, memory = replica_total(run)
     sku = GPUS["NC24-A100"]
-    assert 0 < resources["cpu"] < sku.vcpus
-    assert 0 < float(resources["memory"].removesuffix("Gi")) < sku.ram_gib
+    assert 0 < cpu < sku.vcpus and 0 < memory < sku.ram_gib
+    assert (cpu, memory) == replica_allocation(sku)
 
 
 def test_dedicated_multi_gpu_nodes_count_nodes_not_replicas():
@@ -113,15 +129,14 @@ def test_dedicated_multi_gpu_nodes_count_nodes_not_replicas():
     run = run_stack(stack_config("containerapp", gpu="NC48-A100", minReplicas=1, maxReplicas=3))
     _, gpu = gpu_profile(run)
     assert (gpu["minimumCount"], gpu["maximumCount"]) == (1, 2)
-    resources = container(run)["resources"]
-    assert 2 * resources["cpu"] <= GPUS["NC48-A100"].vcpus
+    cpu, memory = replica_total(run)
+    assert 2 * cpu <= GPUS["NC48-A100"].vcpus and 2 * memory <= GPUS["NC48-A100"].ram_gib
 
 
 def test_container_resources_take_the_whole_serverless_profile():
-    for name, cpu, memory in [("Consumption-GPU-NC24-A100", 24, "220Gi"),
-                              ("Consumption-GPU-NC8as-T4", 8, "56Gi")]:
-        resources = replica_resources(GPUS[name])
-        assert (resources.cpu, resources.memory) == (cpu, memory)
+    for name, cpu, memory in [("Consumption-GPU-NC24-A100", 24, 220),
+                              ("Consumption-GPU-NC8as-T4", 8, 56)]:
+        assert replica_allocation(GPUS[name]) == (cpu, memory)
 
 
 def test_app_runs_the_launch_spec_on_the_gpu_profile(default_run):
@@ -134,7 +149,10 @@ def test_app_runs_the_launch_spec_on_the_gpu_profile(default_run):
     assert plain == launch.env
     refs = {e["name"]: e["secretRef"] for e in main["env"] if "secretRef" in e}
     assert refs == launch.secret_env == {"VLLM_API_KEY": "api-key", "HF_TOKEN": "hf-token"}
-    assert main["resources"] == {"cpu": 24, "memory": "220Gi"}
+    # the profile's 24 vCPU / 220 GiB, less the proxy's 0.25 / 0.5
+    assert main["resources"] == {"cpu": 23.75, "memory": "219.5Gi"}
+    assert replica_total(default_run) == (24, 220)
+    assert container(default_run)["name"] == "vllm"
 
 
 def test_app_secrets_are_key_vault_references_read_through_the_assigned_identity(default_run):
@@ -235,9 +253,9 @@ def test_probes_check_health_within_container_apps_limits(default_run):
                                                       spec.failure_threshold)
 
 
-def test_ingress_is_https_only_to_vllm_with_allow_rules_from_allowed_cidrs(default_run):
+def test_ingress_is_https_only_to_the_proxy_with_allow_rules_from_allowed_cidrs(default_run):
     ingress = unwrap(default_run.mocks.one(APP).inputs)["configuration"]["ingress"]
-    assert ingress["external"] is True and ingress["targetPort"] == 8000
+    assert ingress["external"] is True and ingress["targetPort"] == PROXY_PORT == 8080
     assert ingress["allowInsecure"] is False
     assert "ipSecurityRestrictions" not in ingress  # none asked for
 
@@ -338,3 +356,33 @@ def test_host_module_declares_its_keys_and_network_cache():
     assert host.KEYS == ("scaleConcurrentRequests", "vnetAddressSpace")
     assert host.NETWORK_CACHE is True
     assert containerapp.HOST == "containerapp"
+
+
+def caddyfile_of(proxy) -> str:
+    """The Caddyfile the proxy's command writes out, checking that it is the one it writes."""
+    [caddyfile] = [e["value"] for e in proxy["env"] if e["name"] == "CADDYFILE"]
+    command = " ".join(proxy["command"])
+    assert '"$CADDYFILE" > /tmp/Caddyfile' in command and "caddy run --config /tmp/Caddyfile" in command
+    return caddyfile
+
+
+def test_proxy_forwards_only_the_api_and_health_to_vllm_on_loopback(default_run):
+    vllm, proxy = containers(default_run)
+    assert proxy["image"].startswith("caddy:")
+    lines = [line.strip() for line in caddyfile_of(proxy).splitlines()]
+    assert f":{PROXY_PORT} {{" in lines  # plain HTTP: the ingress terminates TLS
+    assert "auto_https off" in lines and "admin off" in lines
+    # exactly one matcher, exactly these paths, one upstream: vLLM's port on loopback
+    assert [line for line in lines if line.startswith("@")] == ["@api path /v1/* /health"]
+    assert [line for line in lines if "reverse_proxy" in line] == ["reverse_proxy 127.0.0.1:8000"]
+    assert 'respond "not found" 404' in lines  # /invocations, /metrics, /tokenize, ...
+    assert vllm["args"][vllm["args"].index("--port") + 1] == "8000"
+
+
+def test_proxy_is_small_has_no_gpu_volume_or_secret_and_a_readiness_probe(default_run):
+    _, proxy = containers(default_run)
+    assert proxy["resources"] == {"cpu": 0.25, "memory": "0.5Gi"}
+    assert "volumeMounts" not in proxy
+    assert all("secretRef" not in e for e in proxy["env"])
+    assert [p["type"] for p in proxy["probes"]] == ["Readiness"]
+    assert proxy["probes"][0]["tcpSocket"] == {"port": PROXY_PORT}
