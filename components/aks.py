@@ -4,9 +4,11 @@ Azure side (this file): a VNet of the component's own (``vnet_address_space``, l
 ``cluster_network``) with the node subnet, an AKS cluster (a user-assigned control-plane identity
 holding Network Contributor on that VNet, OIDC issuer + workload identity, Azure CNI overlay with
 Cilium network policy and explicit pod/service ranges, Azure RBAC for Kubernetes, local accounts
-disabled, Container Insights, KEDA and Key Vault CSI add-ons), a small zonal system pool, the GPU
-pool(s), the identity federated with the vLLM service account, and cluster-admin on the cluster
-for the identity running Pulumi. Kubernetes side: components/k8s_workload.py.
+disabled, Container Insights with its data collection rule, KEDA and Key Vault CSI add-ons), a
+small system pool (zonal where the region has zones), the GPU pool(s), a weekly node OS upgrade
+window, the identity federated with the vLLM service account, and AKS cluster admin for the
+identity running Pulumi, on the resource group and assigned before the cluster so it has reached
+AKS by the time Pulumi first calls the Kubernetes API. Kubernetes side: components/k8s_workload.py.
 
 Entry point: the Caddy gateway, HTTPS only. Public: a Let's Encrypt certificate for the public
 IP's Azure DNS name. ``internal=True``: an internal load balancer on a fixed private IP in a
@@ -32,7 +34,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity, network
+from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
 
 from . import base, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs
@@ -44,13 +46,35 @@ DEFAULT_KUBERNETES_VERSION = "1.35"
 SYSTEM_VM_SIZE = "Standard_D4ds_v5"  # 4 vCPU / 16 GiB general purpose: KEDA, Caddy, Prometheus, add-ons
 SYSTEM_NODES = (2, 3)  # AKS system pool guidance: at least two nodes so one can be upgraded at a time
 # zones 1-3: the system pool survives a zone outage where the region has zones; GPU pools stay
-# regional because GPU sizes are often offered in only some zones
+# regional because GPU sizes are often offered in only some zones. AKS rejects zones in a region
+# without them, so the pool is zonal only in these (public-cloud regions listed with three zones in
+# Microsoft's "Azure regions with availability zone support" / "Azure regions list"; written from
+# that list, not checked against a live subscription: `az account list-locations --query
+# "[?availabilityZoneMappings]"` shows yours). A region missing here just gets a regional pool.
 SYSTEM_ZONES = ["1", "2", "3"]
+ZONAL_REGIONS = frozenset({
+    # Americas
+    "brazilsouth", "canadacentral", "centralus", "chilecentral", "eastus", "eastus2", "mexicocentral",
+    "southcentralus", "westus2", "westus3",
+    # Europe
+    "austriaeast", "belgiumcentral", "francecentral", "germanywestcentral", "italynorth", "northeurope",
+    "norwayeast", "polandcentral", "spaincentral", "swedencentral", "switzerlandnorth", "uksouth",
+    "westeurope",
+    # Middle East and Africa
+    "israelcentral", "qatarcentral", "southafricanorth", "uaenorth",
+    # Asia Pacific
+    "australiaeast", "centralindia", "eastasia", "indonesiacentral", "japaneast", "japanwest",
+    "koreacentral", "malaysiawest", "newzealandnorth", "southeastasia",
+})
 GPU_POOL, SPOT_POOL = "gpu", "gpuspot"  # Linux pool names: lowercase alphanumeric, at most 12
 MAX_NODES_PER_POOL = 1000  # AKS quotas and limits: 1,000 nodes per node pool
 DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds one
 
-# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference)
+# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference).
+# Assigned on the resource group, before the cluster: Azure RBAC reaches AKS minutes after an
+# assignment ("Use Azure role-based access control for Kubernetes Authorization": new role
+# assignments "can take up to five minutes to propagate and be updated by the authorization server"),
+# and cluster creation (~5-10 min) covers that wait, where a cluster-scoped one made afterwards did not.
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 # Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
 # (Azure/kubelogin docs, "--server-id"); getClientToken asks for "<endpoint>/.default"
@@ -63,6 +87,21 @@ WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 # AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
 # managed identity in AKS" recommends when not using the Azure CLI.
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+
+# Container Insights with managed-identity auth (omsagent `useAADAuth`) sends data only where a data
+# collection rule says; the portal and CLI create it, IaC must (microsoft/Docker-Provider,
+# scripts/onboarding/aks/onboarding-msi-terraform: DCR "MSCI-<region>-<cluster>", extension
+# ContainerInsights, association "ContainerInsightsExtension" on the cluster)
+CONTAINER_INSIGHTS_STREAMS = ["Microsoft-ContainerInsights-Group-Default"]
+CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
+CONTAINER_INSIGHTS_DESTINATION = "ciworkspace"
+DCR_NAME_MAX = 64  # data collection rule names: 64 characters at most (Docker-Provider trims to it)
+
+# Node OS image upgrades (node_os_upgrade_channel NodeImage) run only in this window: weekly, Sunday
+# from 02:00 UTC for 4 hours ("Use planned maintenance to schedule and control upgrades": the
+# aksManagedNodeOSUpgradeSchedule configuration; windows are at least 4 hours)
+NODE_OS_MAINTENANCE = "aksManagedNodeOSUpgradeSchedule"
+MAINTENANCE_DAY, MAINTENANCE_START, MAINTENANCE_HOURS = containerservice.WeekDay.SUNDAY, "02:00", 4
 
 # ---- network: the component's own VNet, so every range is known before anything exists ----
 # Azure CNI overlay: pods get addresses from POD_CIDR, a fixed /24 per node; Services from
@@ -283,6 +322,16 @@ class AksGpuCluster(pulumi.ComponentResource):
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
             opts=child)
+        # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts).
+        # On the resource group (admin on every AKS cluster in it) so it can exist before the
+        # cluster and propagate while the cluster is created
+        rg_id = pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", rg)
+        admin = authorization.RoleAssignment(
+            f"{name}-cluster-admin",
+            scope=rg_id,
+            principal_id=client.object_id,
+            role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
+            opts=child)
 
         cluster = containerservice.ManagedCluster(
             f"{name}-aks",
@@ -337,7 +386,7 @@ class AksGpuCluster(pulumi.ComponentResource):
                 os_sku=containerservice.OSSKU.UBUNTU,
                 type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
                 vnet_subnet_id=nodes.id,
-                availability_zones=SYSTEM_ZONES,
+                availability_zones=system_zones(args.location),
                 enable_auto_scaling=True,
                 min_count=SYSTEM_NODES[0],
                 max_count=SYSTEM_NODES[1],
@@ -345,16 +394,19 @@ class AksGpuCluster(pulumi.ComponentResource):
             tags=tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
-                                        depends_on=[network_role]))
+                                        depends_on=[network_role, admin]))
 
-        self._gpu_pools(name, args, rg, cluster, nodes, tags)
-
-        # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts)
-        admin = authorization.RoleAssignment(
-            f"{name}-cluster-admin",
-            scope=cluster.id,
-            principal_id=client.object_id,
-            role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
+        gpu_pools = self._gpu_pools(name, args, rg, cluster, nodes, tags)
+        self._container_insights(name, args, rg, cluster, workspace, tags)
+        containerservice.MaintenanceConfiguration(
+            f"{name}-node-os-window",
+            config_name=NODE_OS_MAINTENANCE,
+            resource_group_name=rg,
+            resource_name_=cluster.name,
+            maintenance_window=containerservice.MaintenanceWindowArgs(
+                schedule=containerservice.ScheduleArgs(weekly=containerservice.WeeklyScheduleArgs(
+                    interval_weeks=1, day_of_week=MAINTENANCE_DAY)),
+                start_time=MAINTENANCE_START, utc_offset="+00:00", duration_hours=MAINTENANCE_HOURS),
             opts=child)
 
         namespace = base.dns_safe(name, 63)
@@ -379,10 +431,10 @@ class AksGpuCluster(pulumi.ComponentResource):
             # the token changes on every run: only a different cluster replaces the objects
             cluster_identifier=cluster.id,
             delete_unreachable=True,
-            # objects go in once Pulumi may use the API, the vLLM pods may read the vault and the
-            # internal load balancer's subnet exists
+            # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
+            # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                admin, federation, secrets.role_assignment,
+                admin, *gpu_pools, federation, secrets.role_assignment,
                 *([gateway_subnet] if gateway_subnet is not None else [])]))
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
 
@@ -430,6 +482,7 @@ class AksGpuCluster(pulumi.ComponentResource):
         low, high = args.gpu_node_bounds
         quota = high * plan.gpu.vcpus
         self.stack_outputs = {
+            "resourceGroupName": rg,
             "aksCluster": cluster.name,
             "aksVnet": vnet.name,  # peer with it to reach an internal endpoint
             "kubeconfigCommand": pulumi.Output.concat(
@@ -447,6 +500,40 @@ class AksGpuCluster(pulumi.ComponentResource):
                 f"kubectl exec -n {namespace} statefulset/{k8s_workload.GATEWAY} -c caddy -- "
                 f"cat {k8s_workload.CADDY_ROOT_CERT}")
         self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+
+    def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+                            cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,
+                            tags: dict[str, str]) -> monitor.DataCollectionRuleAssociation:
+        """The data collection rule Container Insights (managed-identity auth) sends through."""
+        rule_name = pulumi.Output.concat("MSCI-", args.location, "-", cluster.name).apply(
+            lambda full: full[:DCR_NAME_MAX])
+        rule = monitor.DataCollectionRule(
+            f"{name}-container-insights",
+            data_collection_rule_name=rule_name,
+            resource_group_name=rg,
+            location=args.location,  # the workspace's region
+            kind=monitor.KnownDataCollectionRuleResourceKind.LINUX,
+            description="Container Insights for the Apertus AKS cluster",
+            data_sources=monitor.DataCollectionRuleDataSourcesArgs(extensions=[
+                monitor.ExtensionDataSourceArgs(
+                    name=CONTAINER_INSIGHTS_ASSOCIATION, extension_name="ContainerInsights",
+                    streams=CONTAINER_INSIGHTS_STREAMS,
+                    extension_settings={"dataCollectionSettings": {
+                        "interval": "1m", "namespaceFilteringMode": "Off", "enableContainerLogV2": True}})]),
+            destinations=monitor.DataCollectionRuleDestinationsArgs(log_analytics=[
+                monitor.LogAnalyticsDestinationArgs(name=CONTAINER_INSIGHTS_DESTINATION,
+                                                    workspace_resource_id=workspace.id)]),
+            data_flows=[monitor.DataFlowArgs(streams=CONTAINER_INSIGHTS_STREAMS,
+                                             destinations=[CONTAINER_INSIGHTS_DESTINATION])],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self))
+        return monitor.DataCollectionRuleAssociation(
+            f"{name}-container-insights-link",
+            association_name=CONTAINER_INSIGHTS_ASSOCIATION,
+            resource_uri=cluster.id,
+            data_collection_rule_id=rule.id,
+            description="Container Insights data for this cluster; deleting it stops the logs",
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
                    cluster: containerservice.ManagedCluster, nodes: network.Subnet,
@@ -487,6 +574,11 @@ def role_definition(subscription_id: pulumi.Input[str], role: str) -> pulumi.Out
     """The full id of a built-in role definition in the subscription."""
     return pulumi.Output.concat("/subscriptions/", subscription_id,
                                 "/providers/Microsoft.Authorization/roleDefinitions/", role)
+
+
+def system_zones(location: str) -> list[str] | None:
+    """Zones 1-3 where the region has availability zones, else None (a regional pool)."""
+    return SYSTEM_ZONES if location.replace(" ", "").lower() in ZONAL_REGIONS else None
 
 
 def gpu_pools_named(spot: bool) -> list[tuple[str, bool]]:

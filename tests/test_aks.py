@@ -142,9 +142,48 @@ def test_cluster_uses_entra_rbac_workload_identity_overlay_cilium_and_managed_ad
 def test_system_pool_is_small_zonal_and_autoscaled(runs):
     [system] = unwrap(runs["8b"].mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
     assert system["mode"] == "System" and system["vmSize"] == "Standard_D4ds_v5"
-    assert system["availabilityZones"] == ["1", "2", "3"]
+    assert LOCATION == "swedencentral" and system["availabilityZones"] == ["1", "2", "3"]
     assert (system["enableAutoScaling"], system["minCount"], system["maxCount"]) == (True, 2, 3)
     assert "nodeTaints" not in system  # gateway, Prometheus and add-ons run here
+
+
+def test_system_pool_has_no_zones_in_a_region_without_them():
+    # West US has no availability zones ("Azure regions list"); AKS rejects a zonal pool there
+    run = run_stack(stack_config("aks", **{"azure-native:location": "westus"}))
+    [system] = unwrap(run.mocks.one(CLUSTER).inputs)["agentPoolProfiles"]
+    assert "availabilityZones" not in system
+    assert aks.system_zones("West US 2") == ["1", "2", "3"] and aks.system_zones("westus") is None
+
+
+def test_container_insights_sends_to_the_workspace_through_a_data_collection_rule(runs):
+    run = runs["8b"]
+    workspace = run.mocks.one("azure-native:operationalinsights:Workspace")
+    cluster = run.mocks.one(CLUSTER)
+    rule = run.mocks.one("azure-native:monitor:DataCollectionRule")
+    inputs = unwrap(rule.inputs)
+    assert inputs["dataCollectionRuleName"] == f"MSCI-{LOCATION}-{cluster.outputs['name']}"
+    assert inputs["location"] == LOCATION
+    [extension] = inputs["dataSources"]["extensions"]
+    assert extension["extensionName"] == "ContainerInsights"
+    assert extension["streams"] == ["Microsoft-ContainerInsights-Group-Default"]
+    [destination] = inputs["destinations"]["logAnalytics"]
+    assert destination["workspaceResourceId"] == workspace.outputs["id"]
+    assert inputs["dataFlows"] == [{"streams": ["Microsoft-ContainerInsights-Group-Default"],
+                                    "destinations": [destination["name"]]}]
+    link = run.mocks.one("azure-native:monitor:DataCollectionRuleAssociation")
+    assert link.inputs["associationName"] == "ContainerInsightsExtension"
+    assert link.inputs["resourceUri"] == cluster.outputs["id"]
+    assert link.inputs["dataCollectionRuleId"] == rule.outputs["id"]
+
+
+def test_node_os_upgrades_wait_for_a_weekly_sunday_night_window(runs):
+    run = runs["8b"]
+    config = unwrap(run.mocks.one("azure-native:containerservice:MaintenanceConfiguration").inputs)
+    assert config["configName"] == "aksManagedNodeOSUpgradeSchedule"
+    assert config["resourceName"] == run.mocks.one(CLUSTER).outputs["name"]
+    window = config["maintenanceWindow"]
+    assert window["schedule"] == {"weekly": {"intervalWeeks": 1, "dayOfWeek": "Sunday"}}
+    assert (window["startTime"], window["utcOffset"], window["durationHours"]) == ("02:00", "+00:00", 4)
 
 
 # ---- Azure: the VNet and the cluster identity that manages it ----
@@ -179,16 +218,24 @@ def test_node_subnet_holds_every_node_the_pod_range_allows_and_overlaps_no_clust
     assert nodes.num_addresses - 5 >= 2 ** (24 - pods.prefixlen) == aks.MAX_CLUSTER_NODES
 
 
-def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(monkeypatch):
+@pytest.fixture(scope="module")
+def with_dependencies():
+    """The 8b stack run again, with the URNs each resource waits for, by resource name."""
     dependencies: dict[str, set[str]] = {}
     register = offline.RecordingMonitor.RegisterResource
 
-    def recording(monitor, request):  # the URNs each resource waits for
+    def recording(monitor, request):
         dependencies[request.name] = set(request.dependencies)
         return register(monitor, request)
 
-    monkeypatch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
-    run = run_stack(CONFIGS["8b"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+        run = run_stack(CONFIGS["8b"])
+    return run, dependencies
+
+
+def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(with_dependencies):
+    run, dependencies = with_dependencies
     [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
     cluster = run.mocks.one(CLUSTER)
     assert unwrap(cluster.inputs)["identity"] == {"type": "UserAssigned",
@@ -204,13 +251,20 @@ def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_f
     assert role.urn in dependencies[cluster.name]
 
 
-def test_deploying_identity_is_cluster_admin_through_azure_rbac(runs):
-    run = runs["8b"]
+def test_deploying_identity_is_cluster_admin_on_the_group_before_the_cluster_exists(with_dependencies):
+    run, dependencies = with_dependencies
     cluster = run.mocks.one(CLUSTER)
-    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == cluster.outputs["id"]]
+    group = run.mocks.one("azure-native:resources:ResourceGroup")
+    group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
+    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == group_id]
     assert admin.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
+    # Azure RBAC takes minutes to reach AKS: the assignment propagates while the cluster is created
+    assert admin.urn in dependencies[cluster.name]
+    # the Kubernetes provider waits for the admin role and for the GPU pools its objects target
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    assert {admin.urn, *(pool.urn for pool in run.mocks.of_type(POOL))} <= dependencies[provider.name]
 
 
 def test_one_on_demand_gpu_pool_without_spot(runs):
@@ -652,6 +706,7 @@ def test_stack_outputs_explain_kubectl_access(runs):
                                             "apertus-aks && kubelogin convert-kubeconfig -l azurecli")
     assert outputs["gpuNodes"] == "1-4 x Standard_NC24ads_A100_v4"
     assert outputs["aksVnet"] == runs["8b"].mocks.one(VNET).outputs["name"]  # what to peer with
+    assert outputs["resourceGroupName"] == "apertus-rg"  # for `az aks stop -g ...`
 
 
 # ---- what real tools say about the objects ----
