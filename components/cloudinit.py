@@ -3,12 +3,15 @@
 Pure rendering: plain values in, YAML text out. No Pulumi resource and no secret value passes
 through here; the VM reads its secrets from Key Vault at boot (``apertus-secrets``).
 
-Boot sequence. First boot (cloud-init ``runcmd``): ``apertus-setup`` installs the Canonical-signed
-NVIDIA driver, Docker and the NVIDIA container toolkit, pulls the images and enables the units;
-then cloud-init reboots (``power_state``) so the driver loads. Every boot after that, systemd runs
-``apertus-cache-disk`` (mount the data disk by LUN) and ``apertus-secrets`` (Key Vault -> /run),
-then ``apertus-vllm`` (the container from the serving plan, ``Restart=always``) and
-``apertus-caddy`` (TLS on 443, forwarding ``/v1/*`` and ``/health`` to vLLM on loopback).
+Boot sequence. First boot (cloud-init ``runcmd``): enable every unit and start
+``apertus-setup.service``, which installs the Canonical-signed NVIDIA driver, Docker and the NVIDIA
+container toolkit and pulls the images. It is retried until it succeeds (``Restart=on-failure``, also
+after a reboot that interrupts it); only then does it write ``SETUP_DONE`` and reboot once so the
+driver loads. The serving units are ordered after setup and skipped while ``SETUP_DONE`` is missing.
+Every boot after that, setup is skipped and systemd runs ``apertus-cache-disk`` (mount the data disk
+by LUN) and ``apertus-secrets`` (Key Vault -> /run), then ``apertus-vllm`` (the container from the
+serving plan, ``Restart=always``) and ``apertus-caddy`` (TLS on 443, forwarding ``/v1/*`` and
+``/health`` to vLLM on loopback).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ CONFIG_DIR = "/etc/apertus"
 SECRETS_DIR = "/run/apertus"  # tmpfs: the secrets never touch a disk
 SECRETS_ENV_FILE = f"{SECRETS_DIR}/secrets.env"
 PLAIN_ENV_FILE = f"{CONFIG_DIR}/vllm.env"
+SETUP_DONE = "/var/lib/apertus/setup-done"  # on the OS disk: written once setup has succeeded
 CADDYFILE = f"{CONFIG_DIR}/Caddyfile"
 VLLM_CONTAINER = "apertus-vllm"
 CADDY_CONTAINER = "apertus-caddy"
@@ -46,6 +50,7 @@ SERVICES = (DISK, SECRETS, VLLM, CADDY)
 
 IMDS_TOKEN_API = "2018-02-01"  # IMDS managed-identity token endpoint (Azure "managed identities" docs)
 KEY_VAULT_API = "7.4"  # Key Vault REST "Get Secret" API version
+SETUP_RETRY_SECONDS = 60  # a mirror or nvidia.github.io blip: try the whole (idempotent) setup again
 SECRETS_ATTEMPTS, SECRETS_RETRY_SECONDS = 60, 20  # RBAC role assignments can take minutes to apply
 DISK_WAIT_ATTEMPTS, DISK_WAIT_SECONDS = 60, 5
 MAX_CUSTOM_DATA_BYTES = 64 * 1024  # Azure: custom data must be under 64 KB, base64-encoded
@@ -96,9 +101,10 @@ def setup_script(config: BootConfig) -> str:
     ssh = ("" if config.ssh_enabled else
            "\n# SSH is not enabled for this VM: no daemon listens (the NSG denies port 22 as well)\n"
            "systemctl disable --now ssh.socket ssh.service || echo \"apertus: could not stop sshd\" >&2\n")
-    units = " ".join(f"{unit}.service" for unit in SERVICES)
-    return _script("First boot only (cloud-init runcmd): NVIDIA driver, Docker, NVIDIA container "
-                   "toolkit, enable the units", f"""
+    done = shlex.quote(SETUP_DONE)
+    return _script(f"Run by {SETUP}.service until it succeeds once: NVIDIA driver, Docker, NVIDIA "
+                   "container toolkit, images; then the done-marker and one reboot. Every step is "
+                   "safe to repeat", f"""
 export DEBIAN_FRONTEND=noninteractive
 
 apt_get() {{
@@ -117,9 +123,11 @@ apt_get install --no-install-recommends nvidia-utils-{NVIDIA_DRIVER_BRANCH}  # n
 keyring=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg
 curl -fsSL --retry 5 https://nvidia.github.io/libnvidia-container/gpgkey \\
   | gpg --dearmor --yes -o "$keyring"
+list=/etc/apt/sources.list.d/nvidia-container-toolkit.list
+# through a temporary file: a failed download must not leave a broken list for the next attempt
 curl -fsSL --retry 5 https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list \\
-  | sed "s#deb https://#deb [signed-by=${{keyring}}] https://#g" \\
-  > /etc/apt/sources.list.d/nvidia-container-toolkit.list
+  | sed "s#deb https://#deb [signed-by=${{keyring}}] https://#g" > "$list.tmp"
+mv "$list.tmp" "$list"
 apt_get update
 apt_get install --no-install-recommends nvidia-container-toolkit
 nvidia-ctk runtime configure --runtime=docker
@@ -130,9 +138,15 @@ for image in {shlex.quote(config.launch.image)} {shlex.quote(CADDY_IMAGE)}; do
   docker pull "$image" || echo "apertus: pulling $image failed; the service pulls it after the reboot" >&2
 done
 
-systemctl enable docker.service {units}
+systemctl enable docker.service
 {ssh}
-echo "apertus: setup done; cloud-init reboots now so the NVIDIA driver loads"
+# last: the marker says every step above succeeded; then one reboot, so the NVIDIA driver loads
+# and the serving units (enabled by cloud-init, skipped until the marker exists) start
+install -d -m 0755 "$(dirname {done})"
+touch {done}
+sync
+echo "apertus: setup done; rebooting so the NVIDIA driver loads"
+systemctl --no-block reboot
 """)
 
 
@@ -323,25 +337,37 @@ def caddyfile(config: BootConfig) -> str:
 def units(config: BootConfig) -> dict[str, str]:
     network = {"Wants": "network-online.target", "After": "network-online.target"}
     container = {"Restart": "always", "RestartSec": "15", "TimeoutStopSec": "90"}
+    # the serving units wait for a running setup and are skipped until it has succeeded once
+    gated = {"ConditionPathExists": SETUP_DONE}
+    setup = f"{SETUP}.service"
     return {
-        DISK: _unit("Apertus: mount the model-cache data disk", {},
+        SETUP: _unit("Apertus: first-boot setup (NVIDIA driver, Docker, container toolkit), "
+                     "retried until it succeeds",
+                     {**network, "ConditionPathExists": f"!{SETUP_DONE}", "StartLimitIntervalSec": "0"},
+                     {"Type": "oneshot", "ExecStart": f"{SCRIPT_DIR}/{SETUP}",
+                      "Restart": "on-failure", "RestartSec": str(SETUP_RETRY_SECONDS),
+                      "TimeoutStartSec": "infinity"}),
+        DISK: _unit("Apertus: mount the model-cache data disk", {"After": setup, **gated},
                     {"Type": "oneshot", "RemainAfterExit": "yes",
                      "ExecStart": f"{SCRIPT_DIR}/{DISK}"}),
-        SECRETS: _unit("Apertus: read the API key and HF token from Key Vault", network,
+        SECRETS: _unit("Apertus: read the API key and HF token from Key Vault",
+                       {"Wants": "network-online.target",
+                        "After": f"network-online.target {setup}", **gated},
                        {"Type": "oneshot", "RemainAfterExit": "yes",
                         "ExecStart": f"{SCRIPT_DIR}/{SECRETS}", "Restart": "on-failure",
                         "RestartSec": "60"}),
         VLLM: _unit("Apertus: vLLM OpenAI-compatible server (container)",
                     {"Wants": f"network-online.target {SECRETS}.service {DISK}.service",
                      "Requires": "docker.service",
-                     "After": f"network-online.target docker.service {SECRETS}.service {DISK}.service",
-                     "StartLimitIntervalSec": "0"},
+                     "After": f"network-online.target docker.service {setup} {SECRETS}.service "
+                              f"{DISK}.service",
+                     "StartLimitIntervalSec": "0", **gated},
                     {"ExecStart": f"{SCRIPT_DIR}/{VLLM}",
                      "ExecStop": f"/usr/bin/docker stop --time 60 {VLLM_CONTAINER}", **container}),
         CADDY: _unit("Apertus: Caddy TLS reverse proxy in front of vLLM",
                      {"Wants": f"network-online.target {DISK}.service", "Requires": "docker.service",
-                      "After": f"network-online.target docker.service {DISK}.service",
-                      "StartLimitIntervalSec": "0"},
+                      "After": f"network-online.target docker.service {setup} {DISK}.service",
+                      "StartLimitIntervalSec": "0", **gated},
                      {"ExecStart": f"{SCRIPT_DIR}/{CADDY}",
                       "ExecStop": f"/usr/bin/docker stop --time 10 {CADDY_CONTAINER}", **container}),
     }
@@ -367,10 +393,11 @@ def user_data(config: BootConfig) -> str:
     document = {
         "ssh_pwauth": False,
         "write_files": files,
-        "runcmd": [[f"{SCRIPT_DIR}/{SETUP}"]],
-        # the NVIDIA kernel modules load after a reboot; the enabled units start then
-        "power_state": {"mode": "reboot", "delay": "now", "condition": True,
-                        "message": "apertus: rebooting to load the NVIDIA driver"},
+        # runcmd runs once per instance, so it only hands over to systemd: the units are enabled
+        # here, and setup (retried, rebooting once when it has succeeded) starts in the background
+        "runcmd": [["systemctl", "daemon-reload"],
+                   ["systemctl", "enable", *(f"{name}.service" for name in (SETUP, *SERVICES))],
+                   ["systemctl", "start", "--no-block", f"{SETUP}.service"]],
     }
     return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import ipaddress
 import re
@@ -69,6 +70,65 @@ SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
 MIN_RSA_BITS = 2048
 SHUTDOWN_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 DEFAULT_TIME_ZONE = "UTC"
+# DevTest Labs schedules take Windows time zone ids (Microsoft Learn, DevTestLabSchedule TimeZoneId:
+# "the possible values ... TimeZoneConverter.TZConvert.KnownWindowsTimeZoneIds", which is built from
+# CLDR). These are the ids of CLDR common/supplemental/windowsZones.xml (unicode-org/cldr commit
+# 062dc06d, otherVersion 7e11800), one per Windows zone; an id Windows adds later is missing here.
+WINDOWS_TIME_ZONES = frozenset({
+    "Dateline Standard Time", "UTC-11", "Aleutian Standard Time", "Hawaiian Standard Time",
+    "Marquesas Standard Time", "Alaskan Standard Time", "UTC-09", "Pacific Standard Time (Mexico)",
+    "UTC-08", "Pacific Standard Time", "US Mountain Standard Time", "Mountain Standard Time (Mexico)",
+    "Mountain Standard Time", "Yukon Standard Time", "Central America Standard Time",
+    "Central Standard Time", "Easter Island Standard Time", "Central Standard Time (Mexico)",
+    "Canada Central Standard Time", "SA Pacific Standard Time", "Eastern Standard Time (Mexico)",
+    "Eastern Standard Time", "Haiti Standard Time", "Cuba Standard Time", "US Eastern Standard Time",
+    "Turks And Caicos Standard Time", "Paraguay Standard Time", "Atlantic Standard Time",
+    "Venezuela Standard Time", "Central Brazilian Standard Time", "SA Western Standard Time",
+    "Pacific SA Standard Time", "Newfoundland Standard Time", "Tocantins Standard Time",
+    "E. South America Standard Time", "SA Eastern Standard Time", "Argentina Standard Time",
+    "Greenland Standard Time", "Montevideo Standard Time", "Magallanes Standard Time",
+    "Saint Pierre Standard Time", "Bahia Standard Time", "UTC-02", "Azores Standard Time",
+    "Cape Verde Standard Time", "UTC", "GMT Standard Time", "Greenwich Standard Time",
+    "Sao Tome Standard Time", "Morocco Standard Time", "W. Europe Standard Time",
+    "Central Europe Standard Time", "Romance Standard Time", "Central European Standard Time",
+    "W. Central Africa Standard Time", "Jordan Standard Time", "GTB Standard Time",
+    "Middle East Standard Time", "Egypt Standard Time", "E. Europe Standard Time",
+    "Syria Standard Time", "West Bank Standard Time", "South Africa Standard Time",
+    "FLE Standard Time", "Israel Standard Time", "South Sudan Standard Time",
+    "Kaliningrad Standard Time", "Sudan Standard Time", "Libya Standard Time",
+    "Namibia Standard Time", "Arabic Standard Time", "Turkey Standard Time", "Arab Standard Time",
+    "Belarus Standard Time", "Russian Standard Time", "E. Africa Standard Time", "Iran Standard Time",
+    "Arabian Standard Time", "Astrakhan Standard Time", "Azerbaijan Standard Time",
+    "Russia Time Zone 3", "Mauritius Standard Time", "Saratov Standard Time",
+    "Georgian Standard Time", "Volgograd Standard Time", "Caucasus Standard Time",
+    "Afghanistan Standard Time", "West Asia Standard Time", "Ekaterinburg Standard Time",
+    "Pakistan Standard Time", "Qyzylorda Standard Time", "India Standard Time",
+    "Sri Lanka Standard Time", "Nepal Standard Time", "Central Asia Standard Time",
+    "Bangladesh Standard Time", "Omsk Standard Time", "Myanmar Standard Time",
+    "SE Asia Standard Time", "Altai Standard Time", "W. Mongolia Standard Time",
+    "North Asia Standard Time", "N. Central Asia Standard Time", "Tomsk Standard Time",
+    "China Standard Time", "North Asia East Standard Time", "Singapore Standard Time",
+    "W. Australia Standard Time", "Taipei Standard Time", "Ulaanbaatar Standard Time",
+    "Aus Central W. Standard Time", "Transbaikal Standard Time", "Tokyo Standard Time",
+    "North Korea Standard Time", "Korea Standard Time", "Yakutsk Standard Time",
+    "Cen. Australia Standard Time", "AUS Central Standard Time", "E. Australia Standard Time",
+    "AUS Eastern Standard Time", "West Pacific Standard Time", "Tasmania Standard Time",
+    "Vladivostok Standard Time", "Lord Howe Standard Time", "Bougainville Standard Time",
+    "Russia Time Zone 10", "Magadan Standard Time", "Norfolk Standard Time",
+    "Sakhalin Standard Time", "Central Pacific Standard Time", "Russia Time Zone 11",
+    "New Zealand Standard Time", "UTC+12", "Fiji Standard Time", "Chatham Islands Standard Time",
+    "UTC+13", "Tonga Standard Time", "Samoa Standard Time", "Line Islands Standard Time"})
+
+
+def check_time_zone(zone: str) -> str:
+    """A Windows time zone id, spelt exactly as DevTest Labs expects it."""
+    if zone in WINDOWS_TIME_ZONES:
+        return zone
+    close = difflib.get_close_matches(zone, WINDOWS_TIME_ZONES, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise ConfigError("autoShutdownTimeZone", zone, "is not a Windows time zone id",
+                      f"{hint}use one such as 'UTC', 'W. Europe Standard Time' or "
+                      "'Pacific Standard Time' (tzutil /l lists them)")
 
 
 def data_disk_tier(cache_size_gib: int) -> PremiumSsdTier:
@@ -216,9 +276,8 @@ class GpuVirtualMachineArgs(ServingArgs):
         elif self.auto_shutdown_time_zone is not None:
             raise ConfigError("autoShutdownTimeZone", self.auto_shutdown_time_zone, "has no effect "
                               "without autoShutdown", "set autoShutdown (\"HH:MM\") too, or remove it")
-        if self.auto_shutdown_time_zone is not None and not self.auto_shutdown_time_zone.strip():
-            raise ConfigError("autoShutdownTimeZone", self.auto_shutdown_time_zone, "is empty",
-                              "give a Windows time zone id such as 'W. Europe Standard Time'")
+        if self.auto_shutdown_time_zone is not None:
+            check_time_zone(self.auto_shutdown_time_zone)
 
     @property
     def ssh_enabled(self) -> bool:

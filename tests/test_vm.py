@@ -17,8 +17,8 @@ from conftest import API_KEY, HF_TOKEN, LOCATION, plain_occurrences, run_stack, 
 from components import cloudinit
 from components.secrets import KEY_VAULT_SECRETS_USER
 from components.serving import ConfigError, plan_serving, resolve_model
-from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, check_ssh_public_key, sealed_ssh_key,
-                           shutdown_time)
+from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, check_ssh_public_key, check_time_zone,
+                           sealed_ssh_key, shutdown_time)
 from stacks import offline
 
 VM = "azure-native:compute:VirtualMachine"
@@ -263,19 +263,55 @@ def test_vm_identity_reads_key_vault_through_imds(run_8b):
 
 
 def test_services_start_in_order_and_restart_by_themselves(run_8b):
-    document = yaml.safe_load(user_data(run_8b))
-    assert document["power_state"]["mode"] == "reboot"
-    assert document["runcmd"] == [["/usr/local/sbin/apertus-setup"]]
     vllm = unit(run_8b, "apertus-vllm")
     assert vllm["Restart"] == "always" and vllm["StartLimitIntervalSec"] == "0"
     assert "apertus-secrets.service" in vllm["After"] and "apertus-cache-disk.service" in vllm["After"]
     assert unit(run_8b, "apertus-caddy")["Restart"] == "always"
     assert unit(run_8b, "apertus-secrets")["Type"] == "oneshot"
-    for name in cloudinit.SERVICES:
+    for name in (cloudinit.SETUP, *cloudinit.SERVICES):
         assert unit(run_8b, name)["WantedBy"] == "multi-user.target"
-    enable = next(line for line in files(run_8b)["/usr/local/sbin/apertus-setup"].splitlines()
-                  if line.startswith("systemctl enable "))
-    assert set(enable.split()[2:]) == {"docker.service", *(f"{n}.service" for n in cloudinit.SERVICES)}
+
+
+def test_cloud_init_enables_every_unit_up_front_and_hands_setup_to_systemd(run_8b):
+    document = yaml.safe_load(user_data(run_8b))
+    # no unconditional reboot from cloud-init: setup reboots by itself, after it has succeeded
+    assert "power_state" not in document
+    enable = next(cmd for cmd in document["runcmd"] if cmd[:2] == ["systemctl", "enable"])
+    assert set(enable[2:]) == {f"{name}.service" for name in (cloudinit.SETUP, *cloudinit.SERVICES)}
+    start = document["runcmd"].index(["systemctl", "start", "--no-block", "apertus-setup.service"])
+    assert start > document["runcmd"].index(enable)
+
+
+def test_setup_is_retried_until_it_succeeds_then_skipped_for_good(run_8b):
+    setup = unit(run_8b, "apertus-setup")
+    assert (setup["Type"], setup["ExecStart"]) == ("oneshot", "/usr/local/sbin/apertus-setup")
+    assert setup["Restart"] == "on-failure" and int(setup["RestartSec"]) > 0
+    assert setup["StartLimitIntervalSec"] == "0"  # never gives up
+    assert setup["ConditionPathExists"] == f"!{cloudinit.SETUP_DONE}"
+    assert "network-online.target" in setup["After"]
+    # the serving units wait for a running setup and are skipped until it has succeeded once
+    for name in cloudinit.SERVICES:
+        served = unit(run_8b, name)
+        assert "apertus-setup.service" in served["After"].split()
+        assert served["ConditionPathExists"] == cloudinit.SETUP_DONE
+
+
+def test_setup_marks_success_only_at_the_end_then_reboots_once(run_8b):
+    script = files(run_8b)["/usr/local/sbin/apertus-setup"]
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script  # any failure exits
+    lines = [line for line in script.splitlines() if line and not line.startswith("#")]
+    touch = lines.index(f"touch {cloudinit.SETUP_DONE}")
+    reboot = lines.index("systemctl --no-block reboot")
+    assert reboot == len(lines) - 1 and touch < reboot
+    commands = [line.strip() for line in lines]
+    assert [line for line in commands if line.startswith(("reboot", "shutdown", "systemctl"))
+            and re.search(r"\b(reboot|poweroff|shutdown)\b", line)] == ["systemctl --no-block reboot"]
+    work = [i for i, line in enumerate(lines)
+            if line.startswith(("apt_get ", "ubuntu-drivers ", "curl ", "nvidia-ctk ", "systemctl "))
+            and i != reboot]
+    assert work and max(work) < touch
+    # a failed download cannot leave a half-written apt source behind for the retry
+    assert 'mv "$list.tmp" "$list"' in script
 
 
 def test_proxy_exposes_only_the_api_and_health(run_8b):
@@ -406,6 +442,9 @@ ECDSA = _ssh_key(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + b"\x11" * 64)
     ({"autoShutdown": "7pm"}, "autoShutdown"),
     ({"autoShutdown": "24:00"}, "autoShutdown"),
     ({"autoShutdownTimeZone": "UTC"}, "autoShutdownTimeZone"),
+    ({"autoShutdown": "19:00", "autoShutdownTimeZone": "Europe/Zurich"}, "autoShutdownTimeZone"),
+    ({"autoShutdown": "19:00", "autoShutdownTimeZone": "W Europe Standard Time"}, "autoShutdownTimeZone"),
+    ({"autoShutdown": "19:00", "autoShutdownTimeZone": " "}, "autoShutdownTimeZone"),
     ({"sshPublicKy": ED25519_KEY}, "sshPublicKy"),
 ])
 def test_bad_input_is_one_line_naming_the_key_before_any_resource(overrides, key, registered):
@@ -423,3 +462,7 @@ def test_key_and_time_checks_accept_what_users_paste():
     rsa_2048 = _ssh_key(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xc3" * 256)
     assert check_ssh_public_key(rsa_2048) == rsa_2048
     assert shutdown_time("00:00") == "0000" and shutdown_time("23:59") == "2359"
+    for zone in ("UTC", "W. Europe Standard Time", "Pacific Standard Time", "UTC+12"):
+        assert check_time_zone(zone) == zone
+    with pytest.raises(ConfigError, match="did you mean 'W. Europe Standard Time'"):
+        check_time_zone("W Europe Standard Time")
