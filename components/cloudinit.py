@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import yaml
 
+from .gateway import CADDY_IMAGE, PROXIED_PATHS
 from .serving import LaunchSpec
 
 # vllm/vllm-openai tags from v0.20.0 on are CUDA 13 builds (CUDA 12 ones carry -cu129), and CUDA 13
 # needs driver >= 580 (NVIDIA CUDA release notes); Ubuntu's signed server branch of that series:
 NVIDIA_DRIVER_BRANCH = "580-server"
-CADDY_IMAGE = "caddy:2.10"  # official Docker Hub image, Caddy 2.10 (2025; tag not checked from here)
-PROXIED_PATHS = ("/v1/*", "/health")  # /metrics, /tokenize etc. stay on loopback (no API key on them)
 
 SCRIPT_DIR = "/usr/local/sbin"
 UNIT_DIR = "/etc/systemd/system"

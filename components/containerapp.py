@@ -23,7 +23,7 @@ from pulumi_azure_native import app, network, operationalinsights, privatedns, s
 
 from . import base, monitoring
 from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
-from .cloudinit import CADDY_IMAGE, PROXIED_PATHS  # the same image and paths as the VM host's proxy
+from .gateway import CADDY_IMAGE, PROXIED_PATHS
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError, GpuSku, Probe
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec

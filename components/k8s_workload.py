@@ -35,11 +35,11 @@ from pulumi_kubernetes.networking import v1 as networking
 from pulumi_kubernetes.policy import v1 as policy
 from pulumi_kubernetes.storage import v1 as storage
 
+from .gateway import CADDY_IMAGE, PROXIED_PATHS
 from .serving import GpuSku, Probe, ServingPlan
 
 # ---- images (one pin each) ----
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.18.0"  # AKS GPU docs: v0.18.x static manifest
-CADDY_IMAGE = "caddy:2.10.2"  # official image; automatic HTTPS (ACME HTTP-01 / TLS-ALPN-01)
 PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"  # 3.5 is the 2025 long-term-support release
 
 # ---- scheduling: the GPU pools' taints and labels ----
@@ -303,7 +303,7 @@ def caddyfile(site: pulumi.Input[str] | None, allowed_cidrs: tuple[str, ...], up
         outside = f"\t@outside not remote_ip {' '.join(allowed_cidrs)}\n"
         deny = "\t\trespond @outside 403\n"
     block = (f" {{\n{tls}{outside}"
-             "\t@api path /v1/* /health\n"
+             f"\t@api path {' '.join(PROXIED_PATHS)}\n"
              f"\troute {{\n{deny}"
              f"\t\treverse_proxy @api {upstream}\n"
              "\t\trespond 404\n\t}\n}\n")

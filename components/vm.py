@@ -58,7 +58,7 @@ PREMIUM_SSD_TIERS = [PremiumSsdTier(*tier) for tier in [
 # here gets a plain NIC rather than a deployment error.
 ACCELERATED_NETWORKING = frozenset({
     "Standard_NC4as_T4_v3", "Standard_NC8as_T4_v3", "Standard_NC16as_T4_v3", "Standard_NC64as_T4_v3",
-    "Standard_NV36ads_A10_v5", "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4",
+    "Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4",
     "Standard_NC96ads_A100_v4", "Standard_NC40ads_H100_v5", "Standard_NC80adis_H100_v5",
     "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4", "Standard_ND96isr_H100_v5",
     "Standard_ND96isr_H200_v5"})
