@@ -44,6 +44,18 @@ def config_error(config: dict[str, Any]) -> tuple[ConfigError, list[Registered]]
     return caught.value, caught.value.registered
 
 
+def assert_config_error(config: dict[str, Any], key: str, words: tuple[str, ...] | list[str] = ()
+                        ) -> ConfigError:
+    """The config fails with one line naming ``key`` (and ``words``), before any resource exists."""
+    error, registered = config_error(config)
+    message = str(error)
+    assert error.key == key and key in message and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    assert registered == [], [r.name for r in registered]
+    return error
+
+
 def unwrap(value: Any) -> Any:
     return unwrap_secret(value)
 
@@ -69,5 +81,5 @@ def plain_occurrences(resources: list[Registered], needle: str) -> list[str]:
     return found
 
 
-__all__ = ["API_KEY", "config_error", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
+__all__ = ["API_KEY", "assert_config_error", "config_error", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
            "unwrap"]

@@ -20,7 +20,7 @@ from conftest import (
     API_KEY,
     HF_TOKEN,
     LOCATION,
-    config_error,
+    assert_config_error,
     plain_occurrences,
     run_stack,
     stack_config,
@@ -776,12 +776,7 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
-    error, registered = config_error(stack_config("aks", **overrides))
-    message = str(error)
-    assert error.key == key and f"apertus-azure:{key}" in message and "\n" not in message
-    for word in words:
-        assert word in message, message
-    assert registered == []
+    assert_config_error(stack_config("aks", **overrides), key, words)
 
 
 def test_tensor_parallel_wider_than_a_node_is_refused():

@@ -9,6 +9,7 @@ from conftest import (
     API_KEY,
     HF_TOKEN,
     LOCATION,
+    assert_config_error,
     config_error,
     plain_occurrences,
     run_stack,
@@ -328,12 +329,7 @@ def test_region_without_documented_gpu_profile_warns_and_still_deploys(caplog):
     ({"vnetAddressSpace": "10.0.0.1/16"}, "vnetAddressSpace", ["not a valid network"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
-    error, registered = config_error(stack_config("containerapp", **overrides))
-    message = str(error)
-    assert error.key == key and f"apertus-azure:{key}" in message and "\n" not in message
-    for word in words:
-        assert word in message, message
-    assert registered == []
+    assert_config_error(stack_config("containerapp", **overrides), key, words)
 
 
 def test_a_startup_window_longer_than_probes_allow_is_a_config_error(monkeypatch):
