@@ -505,7 +505,8 @@ class AksGpuCluster(pulumi.ComponentResource):
                             cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,
                             tags: dict[str, str]) -> monitor.DataCollectionRuleAssociation:
         """The data collection rule Container Insights (managed-identity auth) sends through."""
-        rule_name = pulumi.Output.concat("MSCI-", args.location, "-", cluster.name).apply(
+        region = args.location.replace(" ", "").lower()  # "West Europe" -> "westeurope", as Azure names it
+        rule_name = pulumi.Output.concat("MSCI-", region, "-", cluster.name).apply(
             lambda full: full[:DCR_NAME_MAX])
         rule = monitor.DataCollectionRule(
             f"{name}-container-insights",

@@ -145,7 +145,8 @@ install -d -m 0755 "$(dirname {done})"
 touch {done}
 sync
 echo "apertus: setup done; rebooting so the NVIDIA driver loads"
-systemctl --no-block reboot
+# the marker is written: if this reboot request failed, no retry would reboot later
+systemctl --no-block reboot || systemctl --force reboot
 """)
 
 

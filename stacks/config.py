@@ -137,8 +137,19 @@ def parse_cidrs(key: str, values: list[str]) -> tuple[str, ...]:
 TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
 
 
+# at most 50 tags per resource (same page); the components add "managed-by" and "model"
+OWN_TAGS = ("managed-by", "model")
+TAG_COUNT_MAX = 50 - len(OWN_TAGS)
+
+
 def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > TAG_COUNT_MAX:
+        raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
+                          f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
     for name, value in tags.items():
+        if name.lower() in OWN_TAGS and name not in OWN_TAGS:
+            raise ConfigError("tags", name, f"differs from the components' own tag '{name.lower()}' only "
+                              "by case, and Azure tag names ignore case", f"spell it '{name.lower()}'")
         if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
             raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
                               "none of < > % & \\ ? /)", "rename the tag")
