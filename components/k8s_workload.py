@@ -173,6 +173,31 @@ def selector(app: str) -> meta.LabelSelectorArgs:
     return meta.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": app})
 
 
+def cluster_service(resource_name: str, metadata: meta.ObjectMetaArgs, app: str, port: int,
+                    opts: pulumi.ResourceOptions) -> core.Service:
+    """A ClusterIP Service for ``app``'s container port named ``http``."""
+    return core.Service(
+        resource_name, metadata=metadata,
+        spec=core.ServiceSpecArgs(type="ClusterIP", selector={"app.kubernetes.io/name": app},
+                                  ports=[core.ServicePortArgs(name="http", port=port, target_port="http",
+                                                              protocol="TCP")]),
+        opts=opts)
+
+
+def allow_ingress(resource_name: str, metadata: meta.ObjectMetaArgs, app: str,
+                  peers: list[networking.NetworkPolicyPeerArgs], port: int,
+                  opts: pulumi.ResourceOptions) -> networking.NetworkPolicy:
+    """Let only ``peers`` reach ``app`` pods, on ``port`` only (the namespace denies the rest)."""
+    return networking.NetworkPolicy(
+        resource_name, metadata=metadata,
+        spec=networking.NetworkPolicySpecArgs(
+            pod_selector=selector(app),
+            policy_types=["Ingress"],
+            ingress=[networking.NetworkPolicyIngressRuleArgs(
+                from_=peers, ports=[networking.NetworkPolicyPortArgs(port=port, protocol="TCP")])]),
+        opts=opts)
+
+
 def restricted_container_context(run_as_non_root: bool = True,
                                  add: list[str] | None = None) -> core.SecurityContextArgs:
     return core.SecurityContextArgs(
@@ -425,13 +450,7 @@ def deploy_workload(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions)
         opts=in_ns)
 
     # vLLM stays inside the cluster; the gateway is the only way in, public or internal
-    core.Service(
-        f"{name}-vllm-service",
-        metadata=md(VLLM, VLLM),
-        spec=core.ServiceSpecArgs(type="ClusterIP", selector={"app.kubernetes.io/name": VLLM},
-                                  ports=[core.ServicePortArgs(name="http", port=port, target_port="http",
-                                                              protocol="TCP")]),
-        opts=in_ns)
+    cluster_service(f"{name}-vllm-service", md(VLLM, VLLM), VLLM, port, in_ns)
     entry = gateway(name, args, f"{VLLM}.{ns}.svc.cluster.local:{port}", in_ns)
 
     vllm_sources = [networking.NetworkPolicyPeerArgs(pod_selector=selector(GATEWAY))]
@@ -446,16 +465,7 @@ def deploy_workload(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions)
         spec=networking.NetworkPolicySpecArgs(pod_selector=meta.LabelSelectorArgs(),
                                               policy_types=["Ingress"]),
         opts=in_ns)
-    networking.NetworkPolicy(
-        f"{name}-vllm-ingress",
-        metadata=md(f"{VLLM}-ingress", VLLM),
-        spec=networking.NetworkPolicySpecArgs(
-            pod_selector=selector(VLLM),
-            policy_types=["Ingress"],
-            ingress=[networking.NetworkPolicyIngressRuleArgs(
-                from_=vllm_sources,
-                ports=[networking.NetworkPolicyPortArgs(port=port, protocol="TCP")])]),
-        opts=in_ns)
+    allow_ingress(f"{name}-vllm-ingress", md(f"{VLLM}-ingress", VLLM), VLLM, vllm_sources, port, in_ns)
     return Workload(entry_service=entry, deployment=deployment)
 
 
@@ -663,25 +673,12 @@ def autoscaling(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> 
                                              annotations={CONFIG_HASH: content_hash(scrape_config)}),
                 spec=prometheus_pod_spec())),
         opts=opts)
-    core.Service(
-        f"{name}-prometheus-service",
-        metadata=md(PROMETHEUS, PROMETHEUS),
-        spec=core.ServiceSpecArgs(type="ClusterIP", selector={"app.kubernetes.io/name": PROMETHEUS},
-                                  ports=[core.ServicePortArgs(name="http", port=PROMETHEUS_PORT,
-                                                              target_port="http", protocol="TCP")]),
-        opts=opts)
-    networking.NetworkPolicy(
-        f"{name}-prometheus-ingress",
-        metadata=md(f"{PROMETHEUS}-ingress", PROMETHEUS),
-        spec=networking.NetworkPolicySpecArgs(
-            pod_selector=selector(PROMETHEUS),
-            policy_types=["Ingress"],
-            ingress=[networking.NetworkPolicyIngressRuleArgs(
-                # the KEDA operator queries it
-                from_=[networking.NetworkPolicyPeerArgs(namespace_selector=meta.LabelSelectorArgs(
-                    match_labels={"kubernetes.io/metadata.name": KEDA_NAMESPACE}))],
-                ports=[networking.NetworkPolicyPortArgs(port=PROMETHEUS_PORT, protocol="TCP")])]),
-        opts=opts)
+    cluster_service(f"{name}-prometheus-service", md(PROMETHEUS, PROMETHEUS), PROMETHEUS,
+                    PROMETHEUS_PORT, opts)
+    keda_operator = networking.NetworkPolicyPeerArgs(namespace_selector=meta.LabelSelectorArgs(
+        match_labels={"kubernetes.io/metadata.name": KEDA_NAMESPACE}))  # the KEDA operator queries it
+    allow_ingress(f"{name}-prometheus-ingress", md(f"{PROMETHEUS}-ingress", PROMETHEUS), PROMETHEUS,
+                  [keda_operator], PROMETHEUS_PORT, opts)
     CustomResource(
         f"{name}-vllm-scaler",
         api_version="keda.sh/v1alpha1",
