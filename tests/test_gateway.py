@@ -30,6 +30,7 @@ import yaml
 
 from conftest import API_KEY, run_stack, stack_config, unwrap
 from components import k8s_workload
+from components.serving import DEFAULT_IMAGE, MODELS, plan_serving
 from components.vm import PRIVATE_IP
 from vllm_standin import VllmStandIn
 
@@ -371,3 +372,13 @@ def test_sources_outside_the_allow_list_get_403_where_caddy_enforces_it(gateway)
         assert gateway.request(method, target, key=key, source=OUTSIDE_SOURCE)[0] == 403, target
     assert len(gateway.standin.requests) == before  # nothing from outside was forwarded
     assert gateway.request("GET", "/health", source="127.0.0.1")[0] == 200
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_vllm_itself_serves_no_api_docs(host):
+    # behind the gateway as well: no /docs, /redoc or /openapi.json mapping every open route
+    # (test_launch.py checks every emitted flag against the pinned vLLM's --help=all)
+    launch = plan_serving(host=host, model=MODELS["apertus-8b-instruct"], image=DEFAULT_IMAGE,
+                          network_cache=True).launch
+    assert "--disable-fastapi-docs" in launch.args
+    assert "--enable-fastapi-docs" not in launch.args
