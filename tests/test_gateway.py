@@ -31,7 +31,7 @@ import yaml
 from conftest import API_KEY, run_stack, stack_config, unwrap
 from components import k8s_workload
 from components.serving import DEFAULT_IMAGE, MODELS, plan_serving
-from components.vm import PRIVATE_IP
+from components.containerapp import PROXY_PORT
 from vllm_standin import VllmStandIn
 
 LOOPBACK_ALLOWED = "127.0.0.1/32"  # the allow-list the AKS variant admits; 127.0.0.2 is outside it
@@ -151,14 +151,12 @@ def local_internal_site(text: str, ip: str, port: int) -> str:
 
 
 def local_upstream(text: str, upstream: str, standin: VllmStandIn) -> str:
-    return substitute(text, f"reverse_proxy {upstream}\n", f"reverse_proxy 127.0.0.1:{standin.port}\n") \
-        if f"reverse_proxy {upstream}\n" in text else \
-        substitute(text, f"reverse_proxy @api {upstream}\n", f"reverse_proxy @api 127.0.0.1:{standin.port}\n")
+    """vLLM's address (loopback on Container Apps and the VM, a Service on AKS) becomes the stand-in's."""
+    return substitute(text, re.escape(f" {upstream}\n"), f" 127.0.0.1:{standin.port}\n", regex=True)
 
 
 # -- rendered Caddyfiles, as the program registers them ------------------------------------------
-def containerapp_caddyfile() -> str:
-    run = run_stack(stack_config("containerapp", apiKey=API_KEY))
+def containerapp_caddyfile(run) -> str:
     app = unwrap(run.mocks.one("azure-native:app:ContainerApp").inputs)
     [proxy] = [c for c in app["template"]["containers"] if c["image"].startswith("caddy:")]
     [text] = [e["value"] for e in proxy["env"] if e["name"] == "CADDYFILE"]
@@ -178,80 +176,58 @@ def aks_caddyfile(run) -> str:
     return unwrap(config_map.inputs)["data"]["Caddyfile"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Variant:
+    """One host's gateway as a stack renders it, and how it is brought onto 127.0.0.1."""
+
     name: str
-    render: Callable[[], str]
-    adapt: Callable[[str, int, VllmStandIn], str]  # (rendered, port, stand-in) -> runnable Caddyfile
-    https: bool = False
-    allow_list: bool = False
+    config: dict
+    extract: Callable[..., str]  # the Caddyfile from the recorded resources
+    upstream: str  # vLLM's address as the Caddyfile names it
+    site: str  # "plain" (Container Apps, HTTP on its port), "public" (ACME) or "internal" (tls internal)
+    allow_list: bool = False  # Caddy itself checks the source address
+
+    @property
+    def https(self) -> bool:
+        return self.site == "internal"
+
+    def render(self) -> tuple[str, str]:
+        """The Caddyfile and the site's host name or IP, from one run of the program."""
+        run = run_stack(self.config)
+        return self.extract(run), run.outputs["endpoint"].removeprefix("https://").removesuffix("/v1")
+
+    def runnable(self, rendered: tuple[str, str], port: int, standin: VllmStandIn) -> str:
+        text, host = rendered
+        if self.site == "plain":
+            text = substitute(text, f":{PROXY_PORT} {{\n", f":{port} {{\n")
+        elif self.site == "public":
+            text = local_public_site(text, host, port)
+        else:
+            text = local_internal_site(text, host, port)
+        return with_global_options(local_upstream(text, self.upstream, standin),
+                                   "admin off", "default_bind 127.0.0.1")
 
 
-def _containerapp_adapt(text: str, port: int, standin: VllmStandIn) -> str:
-    from components.containerapp import PROXY_PORT
-    text = substitute(text, f":{PROXY_PORT} {{\n", f":{port} {{\n")
-    return local_upstream(text, "127.0.0.1:8000", standin)
-
-
-def _vm_public() -> tuple[str, str]:
-    run = run_stack(stack_config("vm", apiKey=API_KEY))
-    return vm_caddyfile(run), run.outputs["endpoint"].removeprefix("https://").removesuffix("/v1")
-
-
-def _aks_public() -> tuple[str, str]:
-    run = run_stack(stack_config("aks", apiKey=API_KEY,
-                                 allowedCidrs=[LOOPBACK_ALLOWED, "203.0.113.0/24"]))
-    return aks_caddyfile(run), run.outputs["endpoint"].removeprefix("https://").removesuffix("/v1")
-
-
-def _aks_internal() -> tuple[str, str]:
-    run = run_stack(stack_config("aks", apiKey=API_KEY, internal=True))
-    return aks_caddyfile(run), run.outputs["endpoint"].removeprefix("https://").removesuffix("/v1")
-
-
-def _public_variant(name: str, render: Callable[[], tuple[str, str]], upstream: str, **kw) -> Variant:
-    rendered: dict[str, tuple[str, str]] = {}
-
-    def text() -> str:
-        rendered.setdefault("it", render())
-        return rendered["it"][0]
-
-    def adapt(caddyfile: str, port: int, standin: VllmStandIn) -> str:
-        site = rendered["it"][1]
-        return local_upstream(local_public_site(caddyfile, site, port), upstream, standin)
-
-    return Variant(name, text, adapt, **kw)
-
-
-def _internal_variant(name: str, render: Callable[[], tuple[str, str]], upstream: str) -> Variant:
-    rendered: dict[str, tuple[str, str]] = {}
-
-    def text() -> str:
-        rendered.setdefault("it", render())
-        return rendered["it"][0]
-
-    def adapt(caddyfile: str, port: int, standin: VllmStandIn) -> str:
-        return local_upstream(local_internal_site(caddyfile, rendered["it"][1], port), upstream, standin)
-
-    return Variant(name, text, adapt, https=True)
-
-
-AKS_UPSTREAM = "vllm.apertus.svc.cluster.local:8000"
-VARIANTS = {
-    "containerapp": Variant("containerapp", containerapp_caddyfile, _containerapp_adapt),
-    "vm-public": _public_variant("vm-public", _vm_public, "127.0.0.1:8000"),
-    "vm-internal": _internal_variant(
-        "vm-internal", lambda: (vm_caddyfile(run_stack(stack_config("vm", apiKey=API_KEY, internal=True))),
-                                PRIVATE_IP), "127.0.0.1:8000"),
-    "aks-public": _public_variant("aks-public", _aks_public, AKS_UPSTREAM, allow_list=True),
-    "aks-internal": _internal_variant("aks-internal", _aks_internal, AKS_UPSTREAM),
-}
+LOOPBACK_VLLM = "127.0.0.1:8000"
+AKS_VLLM = "vllm.apertus.svc.cluster.local:8000"
+VARIANTS = {variant.name: variant for variant in (
+    Variant("containerapp", stack_config("containerapp", apiKey=API_KEY), containerapp_caddyfile,
+            LOOPBACK_VLLM, "plain"),
+    Variant("vm-public", stack_config("vm", apiKey=API_KEY), vm_caddyfile, LOOPBACK_VLLM, "public"),
+    Variant("vm-internal", stack_config("vm", apiKey=API_KEY, internal=True), vm_caddyfile,
+            LOOPBACK_VLLM, "internal"),
+    Variant("aks-public", stack_config("aks", apiKey=API_KEY, allowedCidrs=[LOOPBACK_ALLOWED, "203.0.113.0/24"]),
+            aks_caddyfile, AKS_VLLM, "public", allow_list=True),
+    Variant("aks-internal", stack_config("aks", apiKey=API_KEY, internal=True), aks_caddyfile,
+            AKS_VLLM, "internal"),
+)}
 
 
 # -- a running gateway ----------------------------------------------------------------------------
 @dataclass
 class Gateway:
     variant: Variant
+    rendered: str  # the Caddyfile exactly as the program renders it
     port: int
     standin: VllmStandIn
     root_cert: Path | None
@@ -301,9 +277,8 @@ def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp(variant.name)
     with VllmStandIn() as standin:
         port = free_port()
-        text = with_global_options(variant.adapt(variant.render(), port, standin),
-                                   "admin off", "default_bind 127.0.0.1")
-        (home / "Caddyfile").write_text(text)
+        rendered = variant.render()
+        (home / "Caddyfile").write_text(variant.runnable(rendered, port, standin))
         env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
                "XDG_CONFIG_HOME": str(home / "config")}
         log = home / "caddy.log"
@@ -312,13 +287,24 @@ def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
                                         "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
         try:
             root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-            running = Gateway(variant, port, standin, root if variant.https else None)
+            running = Gateway(variant, rendered[0], port, standin, root if variant.https else None)
             _wait_until_serving(process, running, log)
             standin.requests.clear()
             yield running
         finally:
             process.kill()
             process.wait(timeout=5)
+
+
+def test_the_rendered_caddyfile_is_valid_and_formatted(gateway, tmp_path):
+    # the file as deployed, ACME site and all, not only the local adaptation that runs here
+    (tmp_path / "Caddyfile").write_text(gateway.rendered)
+    caddy = caddy_binary()
+    adapted = subprocess.run([caddy, "adapt", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"],
+                             capture_output=True, text=True, timeout=30)
+    assert adapted.returncode == 0, adapted.stderr
+    assert "not formatted" not in adapted.stderr, adapted.stderr
+    assert '"admin":{"disabled":true}' in adapted.stdout
 
 
 def forwarded_paths(standin: VllmStandIn) -> list[str]:
