@@ -214,6 +214,13 @@ def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
                quantization: str = "none", kv_cache_dtype: str = "auto") -> tuple[GpuSku, str]:
     """The cheapest GPU valid for the host that holds the weights and one full sequence."""
     candidates = sorted(gpus_for_host(host), key=_price_order)
+    runnable = [sku for sku in candidates if not unsupported(model, sku, "none", "auto")]
+    for key, value, option in (("quantization", quantization, (quantization, "auto")),
+                               ("kvCacheDtype", kv_cache_dtype, ("none", kv_cache_dtype))):
+        if runnable and all(unsupported(model, sku, *option) for sku in runnable):
+            others = _fitting_gpus(model, utilization, min(tokens, CONTEXT_STEP * 4), host, *option)
+            raise ConfigError(key, value, f"no '{host}' GPU runs it: {unsupported(model, runnable[0], *option)}",
+                              f"remove {key}, or use {' or '.join(others) or 'another host'}")
     weights = model.weight_bytes_for(quantization)
     kv_per_token = model.kv_bytes_per_token_for(kv_cache_dtype)
     for sku in candidates:
@@ -304,7 +311,7 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         sku = _lookup_gpu(gpu, host)
         reason = "set in the stack config (gpu)"
         why_not = unsupported(model, sku, *options)
-        if why_not and model.dtype == "bfloat16" and sku.bf16:  # the model runs; the option does not
+        if why_not and not unsupported(model, sku, "none", "auto"):  # the model runs; the option does not
             key, value = (("quantization", quantization) if "FP8 weights" in why_not
                           else ("kvCacheDtype", kv_cache_dtype))
             others = _fitting_gpus(model, gpu_memory_utilization, min(tokens, CONTEXT_STEP * 4), host,
