@@ -255,3 +255,15 @@ def test_alternatives_name_other_hosts_and_skip_the_same_hardware():
     assert ("A100", "none") not in hardware  # Container Apps' A100 is the same GPU at the same price
     assert ("A100", "fp8") in hardware
     assert all(set(alt.hosts) <= {"containerapp", "vm", "aks"} for alt in result.alternatives)
+
+
+def test_plan_json_carries_alternatives_and_the_fp8_keys():
+    from stacks.__main__ import plan_stack
+
+    described = plan_stack("vm-70b")["plan"]
+    assert (described["quantization"], described["kvCacheDtype"]) == ("none", "auto")
+    alternatives = described["alternatives"]
+    assert 1 <= len(alternatives) <= 3
+    assert set(alternatives[0]) == {"gpu", "hosts", "tensorParallelSize", "maxModelLen", "kvCacheTokens",
+                                    "hourlyCostUsd", "quantization"}
+    assert alternatives[0]["hourlyCostUsd"] < described["hourlyCostUsd"]
