@@ -267,3 +267,48 @@ def test_plan_json_carries_alternatives_and_the_fp8_keys():
     assert set(alternatives[0]) == {"gpu", "hosts", "tensorParallelSize", "maxModelLen", "kvCacheTokens",
                                     "hourlyCostUsd", "quantization"}
     assert alternatives[0]["hourlyCostUsd"] < described["hourlyCostUsd"]
+
+
+def test_custom_model_architecture_figures_and_their_defaults():
+    base = {"id": "org/m", "paramsBillion": 7, "layers": 32, "attentionHeads": 32, "kvHeads": 8,
+            "headDim": 128, "maxContext": 32768}
+    bare = resolve_model(base)
+    # documented defaults: hidden = heads x head dim, MLP 6 x hidden, vocabulary 256,000 (Gemma's)
+    assert (bare.hidden, bare.intermediate, bare.vocab) == (4096, 6 * 4096, 256_000)
+    given = resolve_model({**base, "hiddenSize": 3584, "intermediateSize": 18944, "vocabSize": 152064,
+                           "tieWordEmbeddings": True})
+    assert (given.hidden, given.intermediate, given.vocab, given.tie_word_embeddings) == (
+        3584, 18944, 152064, True)
+    # the defaults err on the safe side: never more KV room than the model's own figures give
+    a100 = GPUS["Standard_NC24ads_A100_v4"]
+    assert memory_plan(bare, a100, 0.9, 1).kv_cache_tokens <= memory_plan(
+        resolve_model({**base, "hiddenSize": 4096, "intermediateSize": 14336, "vocabSize": 128256}),
+        a100, 0.9, 1).kv_cache_tokens
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("quantization", "int4", ["none, fp8"]),
+    ("kvCacheDtype", "fp16", ["auto, fp8"]),
+])
+def test_fp8_keys_are_read_from_the_stack_config(key, value, words):
+    from conftest import assert_config_error, stack_config
+
+    assert_config_error(stack_config("vm", **{key: value}), key, words)
+
+
+def test_stack_config_fp8_reaches_the_vllm_command(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from stacks.__main__ import plan_stack
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.fp8.yaml").write_text(
+        "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+        "  apertus-azure:gpu: Standard_NC40ads_H100_v5\n  apertus-azure:quantization: fp8\n"
+        "  apertus-azure:kvCacheDtype: fp8\n")
+    described = plan_stack("fp8", tmp_path)["plan"]
+    command = " ".join(described["vllmCommand"])
+    assert "--quantization fp8" in command and "--kv-cache-dtype fp8" in command
+    assert (described["quantization"], described["kvCacheDtype"]) == ("fp8", "fp8")

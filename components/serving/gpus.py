@@ -51,8 +51,8 @@ DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
         round(14.74 * GIB), "PyTorch OOM on a T4 (Colab): 'GPU 0 has a total capacity of 14.74 GiB' "
         "(nvidia-smi shows 15360MiB)"),
     ("A100", 40): DeviceMemory(
-        round(39.39 * GIB), "PyTorch OOM on an A100 40GB: 'GPU 2 has a total capacity of 39.39 GiB' "
-        "(the lowest of the 39.39-39.56 GiB A100 40GB reports seen)"),
+        round(39.39 * GIB), "'Used 38.61/39.39 GiB on A100-40GB' (PyTorch, Vertex AI); other A100 "
+        "40GB OOM messages report 39.42-39.56 GiB, the lowest is kept"),
     ("A100", 80): DeviceMemory(
         round(79.15 * GIB), "vLLM 'Memory profiling results: total_gpu_memory=79.15GiB' on an "
         "A100 80GB (nvidia-smi shows 81920MiB)"),
