@@ -155,7 +155,8 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "
-                     f"TP {alt['tensorParallelSize']}, {alt['kvCacheTokens']:,} KV tokens, "
+                     f"TP {alt['tensorParallelSize']}, context {alt['maxModelLen']:,}, "
+                     f"{alt['kvCacheTokens']:,} KV tokens, "
                      f"${alt['hourlyCostUsd']:.3f}/h, quantization {alt['quantization']}")
     for warning in p["warnings"]:
         lines.append(f"  WARNING       {warning}")
