@@ -83,6 +83,13 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
         "vllmCommand": list(plan.launch.argv),
         "startupWindowSeconds": plan.launch.startup_window_seconds,
         "warnings": list(plan.warnings),
+        "quantization": plan.quantization,
+        "kvCacheDtype": plan.kv_cache_dtype,
+        "alternatives": [{"gpu": alt.gpu, "hosts": list(alt.hosts),
+                          "tensorParallelSize": alt.tensor_parallel_size,
+                          "maxModelLen": alt.max_model_len, "kvCacheTokens": alt.kv_cache_tokens,
+                          "hourlyCostUsd": alt.hourly_usd, "quantization": alt.quantization}
+                         for alt in plan.alternatives],
     }
 
 
@@ -146,6 +153,11 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas",
         f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
     ]
+    for index, alt in enumerate(p.get("alternatives", [])):
+        lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "
+                     f"TP {alt['tensorParallelSize']}, context {alt['maxModelLen']:,}, "
+                     f"{alt['kvCacheTokens']:,} KV tokens, "
+                     f"${alt['hourlyCostUsd']:.3f}/h, quantization {alt['quantization']}")
     for warning in p["warnings"]:
         lines.append(f"  WARNING       {warning}")
     lines += ["", "vLLM command line:", f"  {' '.join(p['vllmCommand'])}", f"  image {p['vllmImage']}",

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import pulumi
 
-from components.serving import DEFAULT_IMAGE, HOSTS, ConfigError, ModelSpec, ServingPlan, resolve_model
+from components.serving import (DEFAULT_IMAGE, HOSTS, KV_CACHE_DTYPES, QUANTIZATIONS, ConfigError, ModelSpec,
+                                ServingPlan, resolve_model)
 
 NAMESPACE = "apertus-azure"
 
@@ -169,6 +170,8 @@ class StackSettings:
     gpu: str | None
     max_model_len: int | None
     gpu_memory_utilization: float
+    quantization: str
+    kv_cache_dtype: str
     spot: bool
     min_replicas: int
     max_replicas: int
@@ -216,6 +219,8 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
         gpu=reader.string("gpu"),
         max_model_len=reader.integer("maxModelLen", minimum=1),
         gpu_memory_utilization=reader.number("gpuMemoryUtilization", 0.9),
+        quantization=reader.choice("quantization", QUANTIZATIONS, "none"),
+        kv_cache_dtype=reader.choice("kvCacheDtype", KV_CACHE_DTYPES, "auto"),
         spot=spot,
         min_replicas=min_replicas,
         max_replicas=max_replicas,

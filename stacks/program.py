@@ -23,7 +23,8 @@ from components.serving import HOSTS, ConfigError, ServingPlan, plan_serving
 
 from .config import NAMESPACE, ConfigReader, StackSettings, read_settings
 
-COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "spot",
+COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
+               "kvCacheDtype", "spot",
                "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
                "vllmImage", "tags")
 COMPONENT_NAME = "apertus"
@@ -61,7 +62,8 @@ def make_plan(settings: StackSettings, host: ModuleType) -> ServingPlan:
         max_model_len=settings.max_model_len,
         gpu_memory_utilization=settings.gpu_memory_utilization, image=settings.vllm_image,
         region=settings.location, hf_token=settings.hf_token is not None,
-        network_cache=host.NETWORK_CACHE)
+        network_cache=host.NETWORK_CACHE, quantization=settings.quantization,
+        kv_cache_dtype=settings.kv_cache_dtype)
 
 
 def plan_outputs(plan: ServingPlan) -> dict[str, Any]:

@@ -49,6 +49,10 @@ def all_specs():
                 except ConfigError:  # 70B on containerapp: rejected, nothing to launch
                     continue
                 yield plan.launch
+    # the FP8 options, on a GPU that runs both
+    for model in MODELS.values():
+        yield plan_serving(host="vm", model=model, image=DEFAULT_IMAGE, gpu="Standard_NC80adis_H100_v5",
+                           max_model_len=16384, quantization="fp8", kv_cache_dtype="fp8").launch
 
 
 def test_fixture_is_the_pinned_vllm(vllm_flags):
@@ -73,7 +77,8 @@ def test_every_emitted_flag_and_choice_exists_in_the_pinned_vllm(vllm_flags):
     # the flags the issue asks for were all exercised
     assert {"--model", "--served-model-name", "--tensor-parallel-size", "--max-model-len",
             "--gpu-memory-utilization", "--enable-prefix-caching", "--enable-auto-tool-choice",
-            "--tool-call-parser", "--safetensors-load-strategy"} <= seen
+            "--tool-call-parser", "--safetensors-load-strategy", "--quantization",
+            "--kv-cache-dtype"} <= seen
     assert "--enforce-eager" not in seen
 
 

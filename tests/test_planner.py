@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, plan_serving, quota_request,
-                                 resolve_model)
-from components.serving.plan import NON_KV_OVERHEAD_BYTES
+from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, memory_plan, plan_serving,
+                                 quota_request, resolve_model)
+from components.serving.gpus import GIB
+from components.serving.plan import CUDAGRAPH_BYTES, NON_TORCH_BYTES_TP, NON_TORCH_BYTES_TP1
 
 A8B, A70B = resolve_model("apertus-8b-instruct"), resolve_model("apertus-70b-instruct")
 
@@ -22,25 +23,71 @@ def test_architecture_figures_follow_from_the_config():
     assert A70B.weight_bytes == pytest.approx(141.2e9)
     assert A70B.kv_bytes_per_token == 327_680  # 2 x 80 x 8 x 128 x 2
     assert A8B.max_context == A70B.max_context == 65_536
-    assert NON_KV_OVERHEAD_BYTES == 2e9  # the hand computations below use it
+    # config.json: hidden 4096 / 8192, MLP 21504 / 43008, vocabulary 131072, untied embeddings
+    assert (A8B.hidden, A8B.intermediate, A8B.vocab) == (4096, 21504, 131072)
+    assert (A70B.hidden, A70B.intermediate, A70B.vocab) == (8192, 43008, 131072)
+    # FP8 keeps the embedding and LM head (2 x 131072 x 4096 = 1.07e9 params) in bf16
+    assert A8B.weight_bytes_for("fp8") == pytest.approx(8.05e9 - 1.074e9 + 2 * 1.074e9, rel=1e-3)
+    assert A70B.weight_bytes_for("fp8") == pytest.approx(72.75e9, rel=1e-3)
+    assert A8B.kv_bytes_per_token_for("fp8") == 65_536
+
+
+def test_gpu_memory_is_what_the_device_reports():
+    # an "80 GB" A100 reports 79.15 GiB = 85.0e9 bytes; the plan requests utilization x that
+    a100 = GPUS["Standard_NC24ads_A100_v4"]
+    assert a100.device_memory_bytes == pytest.approx(85.0e9, rel=1e-3)
+    assert memory_plan(A8B, a100, 0.9, 1).requested_bytes_per_gpu == pytest.approx(0.9 * 85.0e9, rel=1e-3)
+    for sku in GPUS.values():
+        assert sku.gpu_memory_gb * 0.9e9 < sku.device_memory_bytes < sku.gpu_memory_gb * 1.1e9
+        assert sku.device_memory.source
+
+
+def test_vllm_default_batch_follows_the_gpu():
+    # vLLM: >= 70 GiB and not an A100 -> 8192 tokens / 1024 sequences, else 2048 / 256
+    assert GPUS["Standard_NC40ads_H100_v5"].vllm_default_batch == (8192, 1024)
+    assert GPUS["Standard_NC24ads_A100_v4"].vllm_default_batch == (2048, 256)
+    assert GPUS["Standard_NC4as_T4_v3"].vllm_default_batch == (2048, 256)
+
+
+def test_memory_plan_is_none_when_the_weights_do_not_fit():
+    assert memory_plan(A70B, GPUS["Standard_NC24ads_A100_v4"], 0.9, 1) is None
+    assert memory_plan(A8B, GPUS["Standard_NC24ads_A100_v4"], 0.9, 1).kv_cache_tokens > 0
+
+
+def test_non_kv_memory_per_gpu():
+    # 8B on one A100: sampler peak 8 x 256 seqs x 131072 vocab x 4 bytes = 1 GiB beats the layer
+    # peak (2048 tokens x 2 bytes x (2 x 4096 + 48 x 128 + 3 x 21504) = 0.32e9)
+    plan = memory_plan(A8B, GPUS["Standard_NC24ads_A100_v4"], 0.9, 1)
+    assert plan.activation_bytes_per_gpu == 8 * 256 * 131072 * 4
+    assert plan.non_torch_bytes_per_gpu == NON_TORCH_BYTES_TP1 and plan.cudagraph_bytes_per_gpu == CUDAGRAPH_BYTES
+    # on an H100 vLLM profiles 1024 sequences; at TP 2 NCCL buffers join the non-torch memory
+    h100 = memory_plan(A70B, GPUS["Standard_NC80adis_H100_v5"], 0.9, 2)
+    assert h100.activation_bytes_per_gpu == 8 * 1024 * 131072 * 4
+    assert h100.non_torch_bytes_per_gpu == NON_TORCH_BYTES_TP
+    assert h100.weight_bytes_per_gpu == pytest.approx(141.2e9 / 2)
 
 
 # (model, host, gpu, utilization, expected gpu, TP, max context, KV tokens)
-# KV tokens by hand: (util x GB x 1e9 - 2e9 overhead - weights/TP) x TP / KV bytes per token
+# KV tokens by hand: (util x device bytes - weights/TP - activation - non-torch - 1 GiB CUDA graphs)
+# / (KV bytes per token / TP), whole 16-token blocks. A100 80 GB: 84.99e9 bytes, activation 1.07e9;
+# H100 NVL: 99.95e9 bytes, activation 8 x 1024 x 131072 x 4 = 4.29e9; non-torch 0.27e9 (TP 1) or
+# 2.29e9 (TP > 1)
 CASES = [
-    # 8B on one A100 80 GB: (72e9 - 2e9 - 16.1e9) / 131072 = 411,224.4
-    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 411_224),
-    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 411_224),
-    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 411_224),
-    # 8B on one H100 NVL 94 GB: (84.6e9 - 2e9 - 16.1e9) / 131072 = 507,354.7
-    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 507_354),
-    # 70B, cheapest fit: 2 x H100 NVL, TP 2: (84.6e9 - 2e9 - 70.6e9) x 2 / 327680 = 73,242.2
-    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 73_242),
-    # 70B on 4 x A100 80 GB: TP 2 leaves no room (70e9 < 70.6e9), TP 4: 34.7e9 x 4 / 327680 = 423,583.9
-    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 423_583),
-    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (78.4e9 - 2e9 - 70.6e9) x 2 / 327680
-    # = 35,400.4 tokens, so the context shrinks to 34 x 1024 = 34,816
-    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 34816, 35_400),
+    # 8B on one A100 80 GB: (76.49e9 - 16.1e9 - 1.07e9 - 0.27e9 - 1.07e9) / 131072 = 442,292
+    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 442_288),
+    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 442_288),
+    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 442_288),
+    # 8B on one H100 NVL: (89.96e9 - 16.1e9 - 4.29e9 - 0.27e9 - 1.07e9) / 131072 = 520,492
+    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 520_480),
+    # 70B, cheapest fit: 2 x H100 NVL, TP 2, 141.2e9 / 2 of weights per GPU:
+    # (89.96e9 - 70.6e9 - 4.29e9 - 2.29e9 - 1.07e9) / 163840 per GPU = 71,431
+    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 71_424),
+    # 70B on 4 x A100 80 GB: TP 2 holds the weights but not one 65,536-token sequence; TP 4:
+    # (76.49e9 - 35.3e9 - 1.07e9 - 2.29e9 - 1.07e9) / 81920 = 448,650
+    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 448_640),
+    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (83.29e9 - 70.6e9 - 1.07e9 - 2.29e9
+    # - 1.07e9) / 163840 = 50,368 tokens, so the context shrinks to 49 x 1024 = 50,176
+    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 50176, 50_368),
 ]
 
 
@@ -56,7 +103,7 @@ def test_plan_figures(model, host, gpu, util, want_gpu, want_tp, want_len, want_
 
 def test_shortened_context_is_a_warning_not_silence():
     result = plan("apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98)
-    assert any("context shortened to 34,816" in w for w in result.warnings)
+    assert any("context shortened to 50,176" in w for w in result.warnings)
 
 
 def test_cost_per_hour_month_and_sequence():
@@ -91,8 +138,10 @@ def test_region_without_documented_serverless_gpu_warns():
     (dict(host="containerapp", gpu="Consumption-GPU-NC8as-T4"), "gpu",
      ["no bf16", "16.1 GB", "Consumption-GPU-NC24-A100"]),
     (dict(gpu="Standard_NC4as_T4_v3"), "gpu", ["no bf16", "1 x 16 GB"]),
-    (dict(model="apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4"), "gpu",
-     ["cannot hold 141.2 GB", "gpuMemoryUtilization 0.98"]),
+    (dict(model="apertus-70b-instruct", gpu="Standard_NC24ads_A100_v4"), "gpu",
+     ["cannot hold 141.2 GB", "Standard_NC80adis_H100_v5"]),
+    (dict(model="apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5"), "gpu",
+     ["cannot hold 141.2 GB", "set quantization fp8"]),
     (dict(gpu="Standard_D4s_v5"), "gpu", ["not a GPU VM size", "Standard_NC24ads_A100_v4"]),
     (dict(gpu="Consumption-GPU-NC24-A100"), "gpu", ["not valid for host 'vm'"]),
     (dict(host="containerapp", gpu="Standard_NC24ads_A100_v4"), "gpu",
@@ -100,7 +149,13 @@ def test_region_without_documented_serverless_gpu_warns():
     (dict(max_model_len=70000), "maxModelLen", ["max context 65,536"]),
     (dict(max_model_len=0), "maxModelLen", ["between 1"]),
     (dict(model="apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98,
-          max_model_len=65536), "maxModelLen", ["35,400 tokens", "at most 34816"]),
+          max_model_len=65536), "maxModelLen", ["50,368 tokens", "at most 50176"]),
+    (dict(quantization="int4"), "quantization", ["none, fp8"]),
+    (dict(kv_cache_dtype="fp16"), "kvCacheDtype", ["auto, fp8"]),
+    (dict(host="containerapp", kv_cache_dtype="fp8"), "kvCacheDtype",
+     ["no 'containerapp' GPU runs it", "no FP8 KV cache", "Standard_NC40ads_H100_v5"]),
+    (dict(gpu="Standard_NC24ads_A100_v4", kv_cache_dtype="fp8"), "kvCacheDtype",
+     ["A100 (compute capability 8) has no FP8 KV cache", "remove kvCacheDtype"]),
     (dict(gpu_memory_utilization=1.2), "gpuMemoryUtilization", ["between 0.5 and 0.99"]),
     (dict(host="kubernetes"), "host", ["containerapp, vm, aks"]),
 ])
@@ -148,3 +203,112 @@ def test_hugging_face_id_resolves_to_catalog_model():
 def test_every_catalog_gpu_has_a_price_source():
     for sku in GPUS.values():
         assert sku.price_source and sku.quota_family and sku.gpu_memory_gb > 0
+
+
+def test_fp8_kv_cache_halves_kv_bytes_where_the_gpu_has_it():
+    auto = plan(gpu="Standard_NC40ads_H100_v5")
+    fp8 = plan(gpu="Standard_NC40ads_H100_v5", kv_cache_dtype="fp8")
+    assert fp8.kv_cache_tokens == pytest.approx(2 * auto.kv_cache_tokens, abs=16)
+    assert fp8.launch.args[fp8.launch.args.index("--kv-cache-dtype") + 1] == "fp8"
+    assert "--kv-cache-dtype" not in auto.launch.args
+    # without a gpu, the cheapest that runs an FP8 KV cache is chosen (the A100 cannot)
+    assert plan(kv_cache_dtype="fp8").gpu.name == "Standard_NC40ads_H100_v5"
+
+
+def test_fp8_weights_halve_weight_memory_and_run_weight_only_on_ampere():
+    result = plan(gpu="Standard_NC24ads_A100_v4", quantization="fp8")
+    assert result.launch.args[result.launch.args.index("--quantization") + 1] == "fp8"
+    assert result.weights_gb == pytest.approx(9.12, abs=0.01)
+    assert result.kv_cache_tokens > plan().kv_cache_tokens
+    assert any("weight-only (FP8 Marlin" in w for w in result.warnings)
+    assert not any("weight-only" in w for w in plan(gpu="Standard_NC40ads_H100_v5", quantization="fp8").warnings)
+    # a float16 model runs FP8 weights on a T4 (compute capability 7.5: FP8 Marlin) but no FP8 KV cache
+    tiny = resolve_model({"id": "org/tiny", "paramsBillion": 1, "layers": 16, "attentionHeads": 32,
+                          "kvHeads": 8, "headDim": 64, "maxContext": 8192, "dtype": "float16"})
+    t4 = plan_serving(host="vm", model=tiny, image="x", gpu="Standard_NC4as_T4_v3", quantization="fp8")
+    assert t4.quantization == "fp8"
+    with pytest.raises(ConfigError) as caught:
+        plan_serving(host="vm", model=tiny, image="x", gpu="Standard_NC4as_T4_v3", kv_cache_dtype="fp8")
+    assert caught.value.key == "kvCacheDtype" and "T4 (compute capability 7.5)" in str(caught.value)
+
+
+def test_alternatives_are_offered_never_applied():
+    # 70B at 32k on a VM: bf16 needs two H100 NVL; FP8 weights fit one for half the price
+    result = plan("apertus-70b-instruct", max_model_len=32768)
+    assert (result.gpu.name, result.quantization) == ("Standard_NC80adis_H100_v5", "none")
+    assert "--quantization" not in result.launch.args
+    first = result.alternatives[0]
+    assert (first.gpu, first.quantization, first.tensor_parallel_size) == ("Standard_NC40ads_H100_v5", "fp8", 1)
+    assert first.hourly_usd == pytest.approx(result.cost.hourly_usd / 2)
+    assert first.max_model_len == 32768 and first.kv_cache_tokens >= 32768
+    assert len(result.alternatives) <= 3
+    prices = [alt.hourly_usd for alt in result.alternatives]
+    assert prices == sorted(prices)
+    for alt in result.alternatives:  # each really holds the model and context
+        assert alt.kv_cache_tokens >= 32768 and alt.hosts
+        assert (alt.gpu, alt.quantization) != ("Standard_NC80adis_H100_v5", "none")
+
+
+def test_alternatives_name_other_hosts_and_skip_the_same_hardware():
+    result = plan()  # 8B on a VM's A100
+    hardware = {(GPUS[alt.gpu].gpu_model, alt.quantization) for alt in result.alternatives}
+    assert ("A100", "none") not in hardware  # Container Apps' A100 is the same GPU at the same price
+    assert ("A100", "fp8") in hardware
+    assert all(set(alt.hosts) <= {"containerapp", "vm", "aks"} for alt in result.alternatives)
+
+
+def test_plan_json_carries_alternatives_and_the_fp8_keys():
+    from stacks.__main__ import plan_stack
+
+    described = plan_stack("vm-70b")["plan"]
+    assert (described["quantization"], described["kvCacheDtype"]) == ("none", "auto")
+    alternatives = described["alternatives"]
+    assert 1 <= len(alternatives) <= 3
+    assert set(alternatives[0]) == {"gpu", "hosts", "tensorParallelSize", "maxModelLen", "kvCacheTokens",
+                                    "hourlyCostUsd", "quantization"}
+    assert alternatives[0]["hourlyCostUsd"] < described["hourlyCostUsd"]
+
+
+def test_custom_model_architecture_figures_and_their_defaults():
+    base = {"id": "org/m", "paramsBillion": 7, "layers": 32, "attentionHeads": 32, "kvHeads": 8,
+            "headDim": 128, "maxContext": 32768}
+    bare = resolve_model(base)
+    # documented defaults: hidden = heads x head dim, MLP 6 x hidden, vocabulary 256,000 (Gemma's)
+    assert (bare.hidden, bare.intermediate, bare.vocab) == (4096, 6 * 4096, 256_000)
+    given = resolve_model({**base, "hiddenSize": 3584, "intermediateSize": 18944, "vocabSize": 152064,
+                           "tieWordEmbeddings": True})
+    assert (given.hidden, given.intermediate, given.vocab, given.tie_word_embeddings) == (
+        3584, 18944, 152064, True)
+    # the defaults err on the safe side: never more KV room than the model's own figures give
+    a100 = GPUS["Standard_NC24ads_A100_v4"]
+    assert memory_plan(bare, a100, 0.9, 1).kv_cache_tokens <= memory_plan(
+        resolve_model({**base, "hiddenSize": 4096, "intermediateSize": 14336, "vocabSize": 128256}),
+        a100, 0.9, 1).kv_cache_tokens
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("quantization", "int4", ["none, fp8"]),
+    ("kvCacheDtype", "fp16", ["auto, fp8"]),
+])
+def test_fp8_keys_are_read_from_the_stack_config(key, value, words):
+    from conftest import assert_config_error, stack_config
+
+    assert_config_error(stack_config("vm", **{key: value}), key, words)
+
+
+def test_stack_config_fp8_reaches_the_vllm_command(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from stacks.__main__ import plan_stack
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.fp8.yaml").write_text(
+        "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+        "  apertus-azure:gpu: Standard_NC40ads_H100_v5\n  apertus-azure:quantization: fp8\n"
+        "  apertus-azure:kvCacheDtype: fp8\n")
+    described = plan_stack("fp8", tmp_path)["plan"]
+    command = " ".join(described["vllmCommand"])
+    assert "--quantization fp8" in command and "--kv-cache-dtype fp8" in command
+    assert (described["quantization"], described["kvCacheDtype"]) == ("fp8", "fp8")

@@ -6,9 +6,11 @@ Plain Python: imports no Pulumi resource module, so every figure can be tested d
 from .errors import ConfigError
 from .gpus import GPUS, HOSTS, GpuSku, gpus_for_host
 from .launch import DEFAULT_IMAGE, LaunchSpec, Probe
-from .models import DEFAULT_MODEL, MODELS, ModelSpec, resolve_model
-from .plan import Cost, QuotaRequest, ServingPlan, plan_serving, quota_request
+from .models import DEFAULT_MODEL, KV_CACHE_DTYPES, MODELS, QUANTIZATIONS, ModelSpec, resolve_model
+from .plan import (Alternative, Cost, MemoryPlan, QuotaRequest, ServingPlan, memory_plan, plan_serving,
+                   quota_request)
 
-__all__ = ["ConfigError", "Cost", "DEFAULT_IMAGE", "DEFAULT_MODEL", "GPUS", "GpuSku", "HOSTS",
-           "LaunchSpec", "MODELS", "ModelSpec", "Probe", "ServingPlan", "gpus_for_host",
-           "plan_serving", "QuotaRequest", "quota_request", "resolve_model"]
+__all__ = ["Alternative", "ConfigError", "Cost", "DEFAULT_IMAGE", "DEFAULT_MODEL", "GPUS", "GpuSku",
+           "HOSTS", "KV_CACHE_DTYPES", "LaunchSpec", "MODELS", "MemoryPlan", "ModelSpec", "Probe",
+           "QUANTIZATIONS", "ServingPlan", "gpus_for_host", "memory_plan", "plan_serving",
+           "QuotaRequest", "quota_request", "resolve_model"]

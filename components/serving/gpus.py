@@ -13,8 +13,9 @@ Not listed: NVadsA10 v5 (A10). Those sizes are vGPU machines that need NVIDIA's 
 (Azure/AgentBaker#7986; Azure's driver extension defaults them to GRID 550), which neither the
 VM's datacenter driver nor the CUDA 13 vLLM image (driver >= 580) works with.
 
-GPU memory is Microsoft's marketed figure taken as 10^9 bytes. The device shows a little more
-(an "80 GB" A100 reports 79.15 GiB = 85.0e9 bytes to PyTorch), so plans err on the safe side.
+The memory plan works from the memory each GPU reports to PyTorch/vLLM (``DEVICE_MEMORY``, one
+cited log line per card), not from the marketed GB: an "80 GB" A100 reports 79.15 GiB = 85.0e9
+bytes, 6% more than 80e9.
 """
 
 from __future__ import annotations
@@ -31,6 +32,54 @@ PRICE_SOURCE_ACA = ("estimate: Container Apps GPU seconds are not in our sources
 # elsewhere the plan warns instead of refusing, since Microsoft adds regions over time.
 _ACA_A100_REGIONS = frozenset({"westus", "westus3", "australiaeast", "swedencentral"})
 _ACA_T4_REGIONS = frozenset({"westus3", "australiaeast", "swedencentral", "westeurope"})
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    """Total memory one GPU reports (torch.cuda.mem_get_info, the total vLLM multiplies by
+    gpu_memory_utilization), with the log line it is read from."""
+
+    total_bytes: int
+    source: str
+
+
+# (GPU model, marketed GB) -> what the device reports. Each source is a public log line.
+DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
+    ("T4", 16): DeviceMemory(
+        round(14.74 * GIB), "PyTorch OOM on a T4 (Colab): 'GPU 0 has a total capacity of 14.74 GiB' "
+        "(nvidia-smi shows 15360MiB)"),
+    ("A100", 40): DeviceMemory(
+        round(39.39 * GIB), "'Used 38.61/39.39 GiB on A100-40GB' (PyTorch, Vertex AI); other A100 "
+        "40GB OOM messages report 39.42-39.56 GiB, the lowest is kept"),
+    ("A100", 80): DeviceMemory(
+        round(79.15 * GIB), "vLLM 'Memory profiling results: total_gpu_memory=79.15GiB' on an "
+        "A100 80GB (nvidia-smi shows 81920MiB)"),
+    ("H100", 80): DeviceMemory(
+        round(79.18 * GIB), "vLLM 'Free memory on device: 78.57/79.18 GiB on startup' on an H100 80GB "
+        "(llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md); deviceQuery "
+        "'81106 MBytes (85045477376 bytes)' (thamada/nvidia-smi nvsim/H100SXMx8_deviceQuery.py)"),
+    ("H100 NVL", 94): DeviceMemory(
+        round(93.09 * GIB), "PyTorch OOM on an H100 NVL: 'GPU 0 has a total capacity of 93.09 GiB' "
+        "(nvidia-smi shows 95830MiB)"),
+    ("H200", 141): DeviceMemory(
+        round(139.80 * GIB), "vLLM 'total_gpu_memory=139.80GiB' on an H200; PyTorch 'GPU 0 has a "
+        "total capacity of 139.81 GiB' (sungwon-chae/arxiv_confi etu_logging.md)"),
+}
+
+# vLLM's default scheduler budget for `vllm serve` (vllm/engine/arg_utils.py, checked by
+# tests/engine/test_arg_utils.py::test_defaults_with_usage_context): GPUs with >= 70 GiB that are
+# not A100s get max_num_batched_tokens 8192 and max_num_seqs 1024, every other GPU 2048 and 256.
+LARGE_GPU_BATCH, SMALL_GPU_BATCH = (8192, 1024), (2048, 256)
+
+# Compute capability needed (vLLM 0.32 docs, features/quantization/fp8 "FP8 W8A8"): FP8 weights
+# run natively (W8A8) from 8.9, and weight-only (W8A16, FP8 Marlin) from 7.5.
+FP8_NATIVE_CC, FP8_MARLIN_CC = 8.9, 7.5
+# FP8 KV cache: the Triton attention backend vLLM V1 falls back to on pre-Hopper GPUs fails with
+# "type fp8e4nv not supported in this architecture" below 8.9 (vllm-project/vllm#26431, open,
+# reported on RTX 3090 and A100); FlashAttention 3 needs Hopper.
+FP8_KV_CC = 8.9
 
 
 @dataclass(frozen=True)
@@ -59,6 +108,32 @@ class GpuSku:
     @property
     def bf16(self) -> bool:
         return self.compute_capability >= 8.0  # bf16 needs Ampere (sm_80) or newer
+
+    @property
+    def device_memory(self) -> DeviceMemory:
+        return DEVICE_MEMORY[(self.gpu_model, int(self.gpu_memory_gb))]
+
+    @property
+    def device_memory_bytes(self) -> int:
+        """Memory one GPU reports; vLLM's gpu_memory_utilization is a share of this."""
+        return self.device_memory.total_bytes
+
+    @property
+    def vllm_default_batch(self) -> tuple[int, int]:
+        """(max_num_batched_tokens, max_num_seqs) vLLM picks for this GPU when neither is set."""
+        large = self.device_memory_bytes >= 70 * GIB and self.gpu_model != "A100"
+        return LARGE_GPU_BATCH if large else SMALL_GPU_BATCH
+
+    @property
+    def fp8_weights(self) -> str | None:
+        """How vLLM runs FP8 weights here: 'native' (W8A8), 'weight-only' (Marlin) or None."""
+        if self.compute_capability >= FP8_NATIVE_CC:
+            return "native"
+        return "weight-only" if self.compute_capability >= FP8_MARLIN_CC else None
+
+    @property
+    def fp8_kv_cache(self) -> bool:
+        return self.compute_capability >= FP8_KV_CC
 
     @property
     def gpus_per_replica(self) -> int:

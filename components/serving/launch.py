@@ -80,7 +80,8 @@ def startup_window_seconds(weight_bytes: float) -> int:
 
 def build_launch_spec(*, hf_id: str, image: str, tensor_parallel_size: int, max_model_len: int,
                       gpu_memory_utilization: float, tool_call_parser: str | None,
-                      weight_bytes: float, network_cache: bool, hf_token: bool) -> LaunchSpec:
+                      weight_bytes: float, network_cache: bool, hf_token: bool,
+                      quantization: str = "none", kv_cache_dtype: str = "auto") -> LaunchSpec:
     args = [
         "--model", hf_id,
         "--served-model-name", hf_id,
@@ -94,6 +95,10 @@ def build_launch_spec(*, hf_id: str, image: str, tensor_parallel_size: int, max_
         # every open route helps nobody but a prober (vllm serve --help=all, "--disable-fastapi-docs")
         "--disable-fastapi-docs",
     ]
+    if quantization != "none":
+        args += ["--quantization", quantization]  # fp8: Linear weights quantized at load time
+    if kv_cache_dtype != "auto":
+        args += ["--kv-cache-dtype", kv_cache_dtype]
     if tool_call_parser:
         args += ["--enable-auto-tool-choice", "--tool-call-parser", tool_call_parser]
     if network_cache:

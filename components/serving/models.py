@@ -1,8 +1,10 @@
 """Model catalog: the architecture numbers the memory plan needs, as data.
 
-Figures are from the models' `config.json` on Hugging Face (swiss-ai/Apertus-8B-2509,
-swiss-ai/Apertus-70B-2509, as summarised in shared/reference/apertus-and-vllm.md); the
-parameter counts follow from them (8B: 32 x 218.1 M + 2 x 537 M embeddings = 8.05 B).
+Figures are from the models' `config.json` on Hugging Face (swiss-ai/Apertus-8B-2509 and
+swiss-ai/Apertus-70B-2509: num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
+hidden_size, intermediate_size, vocab_size, tie_word_embeddings, max_position_embeddings; as
+summarised in shared/reference/apertus-and-vllm.md); the parameter counts follow from them
+(8B: 32 x 218.1 M + 2 x 537 M embeddings = 8.05 B).
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from .errors import ConfigError
 
 # bytes per parameter / per KV element for the dtypes a custom model may declare
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2}
+QUANTIZATIONS = ("none", "fp8")  # --quantization: none, or vLLM's on-the-fly FP8 weights
+KV_CACHE_DTYPES = ("auto", "fp8")  # --kv-cache-dtype: the model's dtype, or FP8 (1 byte)
+
+# Defaults for a custom model that leaves these out. Each errs on the side of less KV cache: a
+# larger vocabulary or MLP only raises the profile run's activation peak in the plan.
+DEFAULT_VOCAB_SIZE = 256_000  # the largest vocabulary of common open models (Gemma)
+DEFAULT_MLP_RATIO = 6  # intermediate_size / hidden_size; Llama 3 uses 3.5, Qwen2 5.3
 
 
 @dataclass(frozen=True)
@@ -31,25 +40,63 @@ class ModelSpec:
     dtype: str = "bfloat16"
     tool_call_parser: str | None = None
     image: str | None = None
+    # config.json figures for the profile run's activation peak; None: the documented defaults
+    hidden_size: int | None = None
+    intermediate_size: int | None = None
+    vocab_size: int | None = None
+    tie_word_embeddings: bool = False
 
     @property
     def bytes_per_param(self) -> int:
         return DTYPE_BYTES[self.dtype]
 
     @property
+    def hidden(self) -> int:
+        return self.hidden_size or self.attention_heads * self.head_dim  # true for Llama, Qwen2, Apertus
+
+    @property
+    def intermediate(self) -> int:
+        return self.intermediate_size or DEFAULT_MLP_RATIO * self.hidden
+
+    @property
+    def vocab(self) -> int:
+        return self.vocab_size or DEFAULT_VOCAB_SIZE
+
+    @property
+    def embedding_params(self) -> float:
+        """Input embedding plus, unless tied, the LM head: the parameters FP8 leaves in bf16."""
+        return min(self.vocab * self.hidden * (1 if self.tie_word_embeddings else 2),
+                   self.params_billion * 1e9)
+
+    @property
     def weight_bytes(self) -> float:
-        return self.params_billion * 1e9 * self.bytes_per_param
+        return self.weight_bytes_for("none")
+
+    def weight_bytes_for(self, quantization: str) -> float:
+        """Weight memory; FP8 stores every Linear layer in 1 byte and leaves the embedding and LM
+        head in the model's dtype (vLLM docs, FP8 "online dynamic quantization": all Linear
+        modules except the final lm_head)."""
+        params = self.params_billion * 1e9
+        if quantization == "fp8":
+            return (params - self.embedding_params) + self.embedding_params * self.bytes_per_param
+        return params * self.bytes_per_param
 
     @property
     def kv_bytes_per_token(self) -> int:
+        return self.kv_bytes_per_token_for("auto")
+
+    def kv_bytes_per_token_for(self, kv_cache_dtype: str) -> int:
         # K and V, for every layer and KV head, head_dim elements each
-        return 2 * self.layers * self.kv_heads * self.head_dim * self.bytes_per_param
+        element = 1 if kv_cache_dtype == "fp8" else self.bytes_per_param
+        return 2 * self.layers * self.kv_heads * self.head_dim * element
 
 
 _APERTUS_8B = dict(params_billion=8.05, layers=32, attention_heads=32, kv_heads=8, head_dim=128,
-                   max_context=65536, tool_call_parser="apertus")
+                   max_context=65536, tool_call_parser="apertus", hidden_size=4096,
+                   intermediate_size=21504, vocab_size=131072, tie_word_embeddings=False)
 _APERTUS_70B = dict(params_billion=70.6, layers=80, attention_heads=64, kv_heads=8, head_dim=128,
-                    max_context=65536, tool_call_parser="apertus")
+                    max_context=65536, tool_call_parser="apertus", hidden_size=8192,
+                    intermediate_size=43008, vocab_size=131072, tie_word_embeddings=False)
 
 MODELS: dict[str, ModelSpec] = {
     "apertus-8b-instruct": ModelSpec("swiss-ai/Apertus-8B-Instruct-2509", **_APERTUS_8B),
@@ -74,6 +121,10 @@ _CUSTOM_OPTIONAL: dict[str, tuple[str, type]] = {
     "dtype": ("dtype", str),
     "gated": ("gated", bool),
     "toolCallParser": ("tool_call_parser", str),
+    "hiddenSize": ("hidden_size", int),
+    "intermediateSize": ("intermediate_size", int),
+    "vocabSize": ("vocab_size", int),
+    "tieWordEmbeddings": ("tie_word_embeddings", bool),
 }
 
 

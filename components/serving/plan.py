@@ -1,9 +1,20 @@
 """The serving planner: does the model fit, on which GPU, with what TP size and context, at what cost.
 
-Memory model (vLLM's own accounting, simplified): vLLM takes ``gpu_memory_utilization`` of each
-GPU, subtracts its share of the weights and the memory that is neither weights nor KV cache
-(CUDA context, cuBLAS/NCCL workspaces, the activation peak of its profiling run), and gives the
-rest to the KV cache (vllm/v1/worker/gpu_worker.py, ``determine_available_memory``).
+Memory model: vLLM 0.33's own accounting (vllm/v1/worker/gpu_worker.py,
+``Worker.determine_available_memory``). Per GPU, vLLM requests ``gpu_memory_utilization`` x the
+memory the device reports, and gives the KV cache what is left after
+  - the weights (its share at TP > 1; FP8 stores Linear layers in 1 byte),
+  - the non-torch memory the profile run adds (cuBLAS workspaces; NCCL and custom all-reduce
+    buffers at TP > 1),
+  - the torch activation peak of the profile run: a dummy forward pass of max_num_batched_tokens
+    tokens, then a dummy sampler pass over max_num_seqs rows of float32 logits (vLLM's defaults
+    for the GPU: gpus.vllm_default_batch),
+  - the CUDA-graph memory estimate, counted by default since vLLM 0.21
+    (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1; vllm-project/vllm#30515 added it off by default,
+    and 0.2x logs say "CUDA graph memory profiling is enabled (default since v0.21.0)",
+    gpustack/runner#251 on 0.27.1).
+The three constants below are fitted on public start-up logs (tests/data/vllm_kv_cache_logs.csv;
+tests/test_planner.py::test_kv_estimate_against_public_vllm_logs prints the errors).
 """
 
 from __future__ import annotations
@@ -12,24 +23,60 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
-from .gpus import GPUS, HOSTS, GpuSku, gpus_for_host
+from .gpus import GIB, GPUS, HOSTS, GpuSku, gpus_for_host
 from .launch import LaunchSpec, build_launch_spec
-from .models import ModelSpec
+from .models import KV_CACHE_DTYPES, QUANTIZATIONS, ModelSpec
 
-# Per-GPU memory that is neither weights nor KV cache. Estimate: CUDA context and non-torch
-# allocations ~0.5-1 GB, activation peak of the profiling run at vLLM's default batch ~1 GB.
-NON_KV_OVERHEAD_BYTES = 2e9
+# Non-torch memory the profile run adds per GPU: 0.24-0.25 GiB at TP 1 and 2.06-2.13 GiB at TP 2-4
+# ("non-torch forward increase memory", vLLM 0.19.0 on H100; llm-d-incubation/llm-d-planner
+# docs/accuracy/vllm-v0.19.0-accuracy-report.md). The largest of each is used.
+NON_TORCH_BYTES_TP1 = 0.25 * GIB
+NON_TORCH_BYTES_TP = 2.13 * GIB
+# The sampler's dummy pass holds this many float32 [max_num_seqs, vocab] tensors at its peak.
+# Measured: 9.6-9.7 for vLLM 0.15-0.16 (Llama-3.1-8B 4.76 GiB, Qwen3-32B 5.64 GiB, max_num_seqs
+# 1024, H100; llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md), 3.8-3.9
+# for 0.17-0.19 (Llama-3.1-8B 1.89 GiB, Qwen2.5-7B 2.21 GiB; llm-d-planner accuracy report).
+# Fitted: the smallest whole number that keeps every calibration row at most 10% optimistic
+# (older releases did not count CUDA graphs, which covers the rest of their larger peak).
+SAMPLER_FP32_COPIES = 8
+# CUDA-graph memory per GPU: graph pools of 0.51-1.85 GiB, mean 1.04 GiB, over 49 runs of
+# vLLM 0.19.0 on H100 (llm-d-planner accuracy report, "CUDA Graph Memory"); 0.2x estimates for
+# dense models were 0.13-0.36 GiB (gpustack/runner#251, noonghunna/club-3090#127, #1087).
+CUDAGRAPH_BYTES = 1.0 * GIB
+KV_BLOCK_TOKENS = 16  # vLLM's default KV block size on CUDA: the cache holds whole blocks
 CONTEXT_STEP = 1024  # a shortened context is a multiple of this
 HOURS_PER_MONTH = 730  # Azure's pricing calculator convention
 MIN_UTILIZATION, MAX_UTILIZATION = 0.5, 0.99
+ALTERNATIVES = 3
 
 
 @dataclass(frozen=True)
 class MemoryPlan:
+    """One GPU's budget at one TP size, as vLLM accounts it; kv_cache_tokens is for the replica."""
+
     tensor_parallel_size: int
     weight_bytes_per_gpu: float
     kv_bytes_per_gpu: float
     kv_cache_tokens: int
+    requested_bytes_per_gpu: float = 0.0
+    activation_bytes_per_gpu: float = 0.0
+    non_torch_bytes_per_gpu: float = 0.0
+    cudagraph_bytes_per_gpu: float = 0.0
+    quantization: str = "none"
+    kv_cache_dtype: str = "auto"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another GPU (or FP8 weights) that holds the same model and context; offered, never applied."""
+
+    gpu: str
+    hosts: tuple[str, ...]
+    tensor_parallel_size: int
+    max_model_len: int
+    kv_cache_tokens: int
+    hourly_usd: float
+    quantization: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +102,9 @@ class ServingPlan:
     cost: Cost
     launch: LaunchSpec
     warnings: tuple[str, ...] = field(default=())
+    quantization: str = "none"
+    kv_cache_dtype: str = "auto"
+    alternatives: tuple[Alternative, ...] = field(default=())
 
     @property
     def max_concurrent_sequences(self) -> int:
@@ -63,7 +113,7 @@ class ServingPlan:
 
     @property
     def weights_gb(self) -> float:
-        return self.model.weight_bytes / 1e9
+        return self.model.weight_bytes_for(self.quantization) / 1e9
 
     @property
     def cache_size_gib(self) -> int:
@@ -71,19 +121,53 @@ class ServingPlan:
         return math.ceil(self.model.weight_bytes * 1.25 / 2**30) + 16
 
 
-def usable_bytes_per_gpu(sku: GpuSku, utilization: float) -> float:
-    return utilization * sku.gpu_memory_gb * 1e9 - NON_KV_OVERHEAD_BYTES
+def activation_bytes(model: ModelSpec, sku: GpuSku, tensor_parallel_size: int) -> float:
+    """Torch peak of vLLM's profile run on one GPU: the larger of one decoder layer's bf16
+    activations for max_num_batched_tokens tokens (residual and normed hidden states, the q/k/v
+    projection, the MLP's up/gate and activation outputs) and the sampler's float32 logits copies
+    for max_num_seqs rows (logits are gathered to the full vocabulary on every rank)."""
+    tokens, seqs = sku.vllm_default_batch
+    seqs = min(seqs, tokens)
+    tp = tensor_parallel_size
+    qkv = (model.attention_heads + 2 * model.kv_heads) * model.head_dim / tp
+    layer = tokens * 2 * (2 * model.hidden + qkv + 3 * model.intermediate / tp)
+    sampler = SAMPLER_FP32_COPIES * seqs * model.vocab * 4
+    return max(layer, sampler)
 
 
-def memory_plan(model: ModelSpec, sku: GpuSku, utilization: float,
-                tensor_parallel_size: int) -> MemoryPlan | None:
-    """KV-cache room at one TP size; None when the weights do not fit."""
-    weights_per_gpu = model.weight_bytes / tensor_parallel_size
-    kv_per_gpu = usable_bytes_per_gpu(sku, utilization) - weights_per_gpu
+def kv_bytes_per_token_per_gpu(model: ModelSpec, tensor_parallel_size: int, kv_cache_dtype: str) -> float:
+    """Each GPU holds its share of the KV heads (all of one head when there are fewer heads than GPUs)."""
+    heads_per_gpu = max(model.kv_heads / tensor_parallel_size, 1)
+    return model.kv_bytes_per_token_for(kv_cache_dtype) * heads_per_gpu / model.kv_heads
+
+
+def memory_plan(model: ModelSpec, sku: GpuSku, utilization: float, tensor_parallel_size: int,
+                quantization: str = "none", kv_cache_dtype: str = "auto") -> MemoryPlan | None:
+    """KV-cache room at one TP size; None when the weights and runtime memory do not fit."""
+    tp = tensor_parallel_size
+    requested = utilization * sku.device_memory_bytes
+    weights = model.weight_bytes_for(quantization) / tp
+    activation = activation_bytes(model, sku, tp)
+    non_torch = NON_TORCH_BYTES_TP1 if tp == 1 else NON_TORCH_BYTES_TP
+    kv_per_gpu = requested - weights - activation - non_torch - CUDAGRAPH_BYTES
     if kv_per_gpu <= 0:
         return None
-    tokens = int(kv_per_gpu * tensor_parallel_size // model.kv_bytes_per_token)
-    return MemoryPlan(tensor_parallel_size, weights_per_gpu, kv_per_gpu, tokens)
+    tokens = int(kv_per_gpu // kv_bytes_per_token_per_gpu(model, tp, kv_cache_dtype))
+    return MemoryPlan(tp, weights, kv_per_gpu, tokens // KV_BLOCK_TOKENS * KV_BLOCK_TOKENS,
+                      requested, activation, non_torch, CUDAGRAPH_BYTES, quantization, kv_cache_dtype)
+
+
+def unsupported(model: ModelSpec, sku: GpuSku, quantization: str, kv_cache_dtype: str) -> str | None:
+    """Why vLLM cannot run this model with these settings on this GPU, or None."""
+    cc = f"compute capability {sku.compute_capability:g}"
+    if model.dtype == "bfloat16" and not sku.bf16:
+        return f"{sku.gpu_model} has no bf16 ({cc}) for {model.hf_id}'s bfloat16 weights"
+    if quantization == "fp8" and sku.fp8_weights is None:
+        return f"{sku.gpu_model} ({cc}) cannot run FP8 weights; vLLM needs 7.5 (weight-only) or 8.9"
+    if kv_cache_dtype == "fp8" and not sku.fp8_kv_cache:
+        return (f"{sku.gpu_model} ({cc}) has no FP8 KV cache in vLLM (needs 8.9, Ada/Hopper; "
+                "vllm-project/vllm#26431)")
+    return None
 
 
 def tp_candidates(model: ModelSpec, sku: GpuSku) -> list[int]:
@@ -96,20 +180,24 @@ def tp_candidates(model: ModelSpec, sku: GpuSku) -> list[int]:
     return sizes
 
 
-def fit(model: ModelSpec, sku: GpuSku, utilization: float, tokens_wanted: int) -> MemoryPlan | None:
+def fit(model: ModelSpec, sku: GpuSku, utilization: float, tokens_wanted: int,
+        quantization: str = "none", kv_cache_dtype: str = "auto") -> MemoryPlan | None:
     """The smallest TP that holds one ``tokens_wanted`` sequence; else the smallest holding the weights."""
-    if model.dtype == "bfloat16" and not sku.bf16:
+    if unsupported(model, sku, quantization, kv_cache_dtype):
         return None
-    plans = [p for tp in tp_candidates(model, sku) if (p := memory_plan(model, sku, utilization, tp))]
+    plans = [p for tp in tp_candidates(model, sku)
+             if (p := memory_plan(model, sku, utilization, tp, quantization, kv_cache_dtype))]
     full = [p for p in plans if p.kv_cache_tokens >= tokens_wanted]
     return (full or plans or [None])[0]
 
 
-def _fitting_gpus(model: ModelSpec, utilization: float, tokens: int, host: str = "") -> list[str]:
+def _fitting_gpus(model: ModelSpec, utilization: float, tokens: int, host: str = "",
+                  quantization: str = "none", kv_cache_dtype: str = "auto") -> list[str]:
     """Catalog GPUs that hold one ``tokens`` sequence, this host's first, cheapest first, for errors."""
     fitting = [(host not in sku.hosts, sku.price_usd_hour or math.inf, sku.name, sorted(sku.hosts))
                for sku in GPUS.values()
-               if (p := fit(model, sku, utilization, tokens)) and p.kv_cache_tokens >= tokens]
+               if (p := fit(model, sku, utilization, tokens, quantization, kv_cache_dtype))
+               and p.kv_cache_tokens >= tokens]
     return [f"host {' or '.join(repr(h) for h in hosts)} with gpu '{name}'"
             for _, _, name, hosts in sorted(fitting)[:2]]
 
@@ -118,41 +206,91 @@ def _gb(value: float) -> str:
     return f"{value / 1e9:.1f} GB"
 
 
-def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int) -> tuple[GpuSku, str]:
+def _price_order(sku: GpuSku) -> tuple:
+    return (sku.price_usd_hour is None, sku.price_usd_hour or 0, sku.name)
+
+
+def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
+               quantization: str = "none", kv_cache_dtype: str = "auto") -> tuple[GpuSku, str]:
     """The cheapest GPU valid for the host that holds the weights and one full sequence."""
-    candidates = sorted(gpus_for_host(host), key=lambda s: (s.price_usd_hour is None,
-                                                            s.price_usd_hour or 0, s.name))
+    candidates = sorted(gpus_for_host(host), key=_price_order)
+    runnable = [sku for sku in candidates if not unsupported(model, sku, "none", "auto")]
+    for key, value, option in (("quantization", quantization, (quantization, "auto")),
+                               ("kvCacheDtype", kv_cache_dtype, ("none", kv_cache_dtype))):
+        if runnable and all(unsupported(model, sku, *option) for sku in runnable):
+            others = _fitting_gpus(model, utilization, min(tokens, CONTEXT_STEP * 4), host, *option)
+            raise ConfigError(key, value, f"no '{host}' GPU runs it: {unsupported(model, runnable[0], *option)}",
+                              f"remove {key}, or use {' or '.join(others) or 'another host'}")
+    weights = model.weight_bytes_for(quantization)
+    kv_per_token = model.kv_bytes_per_token_for(kv_cache_dtype)
     for sku in candidates:
-        plan = fit(model, sku, utilization, tokens)
+        plan = fit(model, sku, utilization, tokens, quantization, kv_cache_dtype)
         if plan and plan.kv_cache_tokens >= tokens:
             price = f"${sku.price_usd_hour:.3f}/h" if sku.price_usd_hour is not None else "unpriced"
             return sku, (f"cheapest of {len(candidates)} {host} GPU options ({price}) that holds the "
-                         f"{_gb(model.weight_bytes)} of weights and one {tokens:,}-token sequence "
-                         f"({_gb(tokens * model.kv_bytes_per_token)} of KV cache)")
-    weights_fit = any(fit(model, sku, utilization, 1) for sku in candidates)
+                         f"{_gb(weights)} of weights and one {tokens:,}-token sequence "
+                         f"({_gb(tokens * kv_per_token)} of KV cache)")
+    weights_fit = any(fit(model, sku, utilization, 1, quantization, kv_cache_dtype) for sku in candidates)
     largest = max(candidates, key=lambda s: s.gpus_per_replica * s.gpu_memory_gb)
     offer = f"{largest.gpus_per_replica} x {largest.gpu_memory_gb:g} GB"
+    elsewhere = " or ".join(_fitting_gpus(model, utilization, tokens, host, quantization, kv_cache_dtype))
     if weights_fit:
         raise ConfigError(
             "maxModelLen", tokens,
-            f"no '{host}' GPU holds {model.hf_id}'s {_gb(model.weight_bytes)} of weights plus "
-            f"{_gb(tokens * model.kv_bytes_per_token)} of KV cache for one {tokens:,}-token sequence",
+            f"no '{host}' GPU holds {model.hf_id}'s {_gb(weights)} of weights plus "
+            f"{_gb(tokens * kv_per_token)} of KV cache for one {tokens:,}-token sequence",
             "set a smaller maxModelLen, a higher gpuMemoryUtilization, or use "
-            + (" or ".join(_fitting_gpus(model, utilization, tokens, host)) or "a smaller model"))
+            + (elsewhere or "a smaller model"))
     raise ConfigError(
         "model", model.hf_id,
-        f"needs {_gb(model.weight_bytes)} for weights but host '{host}' offers at most {offer} "
-        "per replica",
-        f"use {' or '.join(_fitting_gpus(model, utilization, tokens, host)) or 'a smaller model'}")
+        f"needs {_gb(weights)} for weights but host '{host}' offers at most {offer} per replica",
+        f"use {elsewhere or 'a smaller model'}")
+
+
+def find_alternatives(model: ModelSpec, tokens: int, utilization: float, kv_cache_dtype: str,
+                      host: str, chosen: tuple[str, str], limit: int = ALTERNATIVES) -> tuple[Alternative, ...]:
+    """The cheapest other catalog GPUs (any host) and quantizations that hold one ``tokens``
+    sequence; one entry per GPU hardware, the chosen host's SKU preferred."""
+    def hardware(sku: GpuSku, quantization: str) -> tuple:
+        return (sku.gpu_model, sku.gpus_per_replica, sku.price_usd_hour, quantization)
+
+    current = hardware(GPUS[chosen[0]], chosen[1])  # the same GPUs elsewhere are no alternative
+    found: dict[tuple, tuple] = {}
+    for sku in GPUS.values():
+        if sku.price_usd_hour is None:
+            continue
+        for quantization in QUANTIZATIONS:
+            if hardware(sku, quantization) == current:
+                continue
+            plan = fit(model, sku, utilization, tokens, quantization, kv_cache_dtype)
+            if not plan or plan.kv_cache_tokens < tokens:
+                continue
+            if plan.tensor_parallel_size < sku.gpus_per_replica:  # idle GPUs: a smaller size is cheaper
+                continue
+            rank = (sku.price_usd_hour, host not in sku.hosts, quantization != "none", sku.name)
+            key = hardware(sku, quantization)
+            if key not in found or rank < found[key][0]:
+                found[key] = (rank, Alternative(
+                    sku.name, tuple(h for h in HOSTS if h in sku.hosts), plan.tensor_parallel_size,
+                    tokens, plan.kv_cache_tokens, sku.price_usd_hour, quantization))
+    return tuple(alt for _, alt in sorted(found.values(), key=lambda item: item[0])[:limit])
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...], fix: str) -> None:
+    if value not in choices:
+        raise ConfigError(key, value, "is not a supported value", f"use one of {', '.join(choices)}; {fix}")
 
 
 def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9,
                  image: str, region: str | None = None, hf_token: bool = True,
-                 network_cache: bool = False) -> ServingPlan:
+                 network_cache: bool = False, quantization: str = "none",
+                 kv_cache_dtype: str = "auto") -> ServingPlan:
     """Check that the model fits, pick GPU, TP size and context, price it; raise ConfigError if not."""
     if host not in HOSTS:
         raise ConfigError("host", host, "unknown host", f"use one of {', '.join(HOSTS)}")
+    _check_choice("quantization", quantization, QUANTIZATIONS, "fp8 halves weight memory")
+    _check_choice("kvCacheDtype", kv_cache_dtype, KV_CACHE_DTYPES, "fp8 halves KV memory per token")
     if not MIN_UTILIZATION <= gpu_memory_utilization <= MAX_UTILIZATION:
         raise ConfigError("gpuMemoryUtilization", gpu_memory_utilization,
                           f"must be between {MIN_UTILIZATION} and {MAX_UTILIZATION}",
@@ -162,33 +300,47 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
                           f"must be between 1 and the model's max context {model.max_context:,}",
                           f"use at most {model.max_context}, or leave it unset")
     tokens = max_model_len or model.max_context
+    options = (quantization, kv_cache_dtype)
+    weights = model.weight_bytes_for(quantization)
+    kv_per_token = model.kv_bytes_per_token_for(kv_cache_dtype)
     warnings: list[str] = []
 
     if gpu is None:
-        sku, reason = choose_gpu(model, host, gpu_memory_utilization, tokens)
+        sku, reason = choose_gpu(model, host, gpu_memory_utilization, tokens, *options)
     else:
         sku = _lookup_gpu(gpu, host)
         reason = "set in the stack config (gpu)"
-    plan = fit(model, sku, gpu_memory_utilization, tokens)
+        why_not = unsupported(model, sku, *options)
+        if why_not and not unsupported(model, sku, "none", "auto"):  # the model runs; the option does not
+            key, value = (("quantization", quantization) if "FP8 weights" in why_not
+                          else ("kvCacheDtype", kv_cache_dtype))
+            others = _fitting_gpus(model, gpu_memory_utilization, min(tokens, CONTEXT_STEP * 4), host,
+                                   *options)
+            raise ConfigError(key, value, f"{why_not}, and gpu is '{sku.name}'",
+                              f"remove {key}, or use {' or '.join(others) or 'a newer GPU'}")
+    plan = fit(model, sku, gpu_memory_utilization, tokens, *options)
     if plan is None:
         why = (f"{sku.gpus_per_replica} x {sku.gpu_memory_gb:g} GB per replica cannot hold "
-               f"{_gb(model.weight_bytes)} of {model.hf_id} weights plus runtime overhead")
+               f"{_gb(weights)} of {model.hf_id} weights plus runtime memory")
         if model.dtype == "bfloat16" and not sku.bf16:
-            why = (f"{sku.gpu_model} has no bf16 (compute capability {sku.compute_capability}) for "
-                   f"{model.hf_id}'s bfloat16 weights" + (
-                       f", and {why}" if not memory_plan(model, sku, gpu_memory_utilization,
-                                                         sku.gpus_per_replica) else ""))
-        elsewhere = _fitting_gpus(model, gpu_memory_utilization, min(tokens, CONTEXT_STEP * 4), host)
+            why = unsupported(model, sku, *options) + (
+                f", and {why}" if not memory_plan(model, sku, gpu_memory_utilization,
+                                                  sku.gpus_per_replica, *options) else "")
+        elsewhere = _fitting_gpus(model, gpu_memory_utilization, min(tokens, CONTEXT_STEP * 4), host,
+                                  *options)
         fix = f"use {' or '.join(elsewhere) if elsewhere else 'a smaller model'}"
-        if sku.bf16 and fit(model, sku, MAX_UTILIZATION - 0.01, CONTEXT_STEP * 4):
+        if sku.bf16 and fit(model, sku, MAX_UTILIZATION - 0.01, CONTEXT_STEP * 4, *options):
             fix = f"set gpuMemoryUtilization {MAX_UTILIZATION - 0.01:g}, or {fix}"
+        elif sku.bf16 and quantization == "none" and fit(model, sku, gpu_memory_utilization,
+                                                         CONTEXT_STEP * 4, "fp8", kv_cache_dtype):
+            fix = f"set quantization fp8 (halves the weights), or {fix}"
         raise ConfigError("gpu", sku.name, why, fix)
 
     if max_model_len is not None:
         if plan.kv_cache_tokens < max_model_len:
             largest = plan.kv_cache_tokens // CONTEXT_STEP * CONTEXT_STEP
             raise ConfigError("maxModelLen", max_model_len,
-                              f"one sequence needs {_gb(max_model_len * model.kv_bytes_per_token)} of "
+                              f"one sequence needs {_gb(max_model_len * kv_per_token)} of "
                               f"KV cache but {sku.name} at TP {plan.tensor_parallel_size} leaves room "
                               f"for {plan.kv_cache_tokens:,} tokens",
                               f"use at most {largest}, a larger gpu, or a higher gpuMemoryUtilization")
@@ -200,7 +352,7 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         if context < CONTEXT_STEP:
             raise ConfigError("gpu", sku.name,
                               f"leaves room for only {plan.kv_cache_tokens:,} KV-cache tokens after "
-                              f"{_gb(model.weight_bytes)} of weights",
+                              f"{_gb(weights)} of weights",
                               "use a larger gpu or a higher gpuMemoryUtilization")
         warnings.append(f"context shortened to {context:,} tokens (model max {model.max_context:,}): "
                         f"that is all the KV cache {sku.name} leaves for one sequence")
@@ -212,18 +364,24 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
     if plan.tensor_parallel_size < sku.gpus_per_replica:
         warnings.append(f"{sku.name} has {sku.gpus_per_replica} GPUs; TP {plan.tensor_parallel_size} "
                         "uses only some of them")
+    if quantization == "fp8" and sku.fp8_weights == "weight-only":
+        warnings.append(f"{sku.gpu_model} runs FP8 weights weight-only (FP8 Marlin, W8A16): memory "
+                        "halves, compute stays bf16")
 
     launch = build_launch_spec(
         hf_id=model.hf_id, image=image, tensor_parallel_size=plan.tensor_parallel_size,
         max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
         tool_call_parser=model.tool_call_parser, weight_bytes=model.weight_bytes,
-        network_cache=network_cache, hf_token=hf_token)
+        network_cache=network_cache, hf_token=hf_token, quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype)
     return ServingPlan(
         host=host, model=model, gpu=sku, gpu_reason=reason,
         tensor_parallel_size=plan.tensor_parallel_size, max_model_len=context,
         gpu_memory_utilization=gpu_memory_utilization, kv_cache_tokens=plan.kv_cache_tokens,
         cost=estimate_cost(sku, plan.kv_cache_tokens // context), launch=launch,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+        alternatives=find_alternatives(model, context, gpu_memory_utilization, kv_cache_dtype, host,
+                                       (sku.name, quantization)))
 
 
 def estimate_cost(sku: GpuSku, concurrent_sequences: int) -> Cost:
