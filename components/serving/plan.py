@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .gpus import GPUS, HOSTS, GpuSku, gpus_for_host
+from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
 from .launch import LaunchSpec, build_launch_spec
 from .models import ModelSpec
 
@@ -55,6 +56,7 @@ class ServingPlan:
     cost: Cost
     launch: LaunchSpec
     warnings: tuple[str, ...] = field(default=())
+    cold_start: ColdStart | None = None  # first/warm start estimate and the model cache's size
 
     @property
     def max_concurrent_sequences(self) -> int:
@@ -68,7 +70,7 @@ class ServingPlan:
     @property
     def cache_size_gib(self) -> int:
         """Room for the weights (25% spare for a revision) and the compile cache."""
-        return math.ceil(self.model.weight_bytes * 1.25 / 2**30) + 16
+        return cache_needed_gib(self.model.weight_bytes)
 
 
 def usable_bytes_per_gpu(sku: GpuSku, utilization: float) -> float:
@@ -213,17 +215,22 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         warnings.append(f"{sku.name} has {sku.gpus_per_replica} GPUs; TP {plan.tensor_parallel_size} "
                         "uses only some of them")
 
+    # ---- cold start (components/serving/coldstart.py): sizes the cache, sets the startup window ----
+    cold_start = estimate_cold_start(
+        host=host, weight_bytes=model.weight_bytes, gpu_model=sku.gpu_model,
+        tensor_parallel_size=plan.tensor_parallel_size,
+        gpu_monthly_usd=sku.price_usd_hour * HOURS_PER_MONTH if sku.price_usd_hour else None)
     launch = build_launch_spec(
         hf_id=model.hf_id, image=image, tensor_parallel_size=plan.tensor_parallel_size,
         max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
-        tool_call_parser=model.tool_call_parser, weight_bytes=model.weight_bytes,
+        tool_call_parser=model.tool_call_parser, startup_window_seconds=cold_start.startup_window_seconds,
         network_cache=network_cache, hf_token=hf_token)
     return ServingPlan(
         host=host, model=model, gpu=sku, gpu_reason=reason,
         tensor_parallel_size=plan.tensor_parallel_size, max_model_len=context,
         gpu_memory_utilization=gpu_memory_utilization, kv_cache_tokens=plan.kv_cache_tokens,
         cost=estimate_cost(sku, plan.kv_cache_tokens // context), launch=launch,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), cold_start=cold_start)
 
 
 def estimate_cost(sku: GpuSku, concurrent_sequences: int) -> Cost:
@@ -247,15 +254,22 @@ def _lookup_gpu(name: str, host: str) -> GpuSku:
     return sku
 
 
+# Spot VMs and spot node pools draw on the regional low-priority vCPU quota, whose usage name in
+# the Compute usages API (`az vm list-usage`) is "lowPriorityCores" ("Total Regional Low-priority vCPUs")
+LOW_PRIORITY_QUOTA = "lowPriorityCores"
+
+
 @dataclass(frozen=True)
 class QuotaRequest:
     family: str
     amount: int
     unit: str
+    low_priority_cores: int = 0  # spot: vCPUs of LOW_PRIORITY_QUOTA as well
 
 
-def quota_request(plan: ServingPlan, machines: int) -> QuotaRequest:
+def quota_request(plan: ServingPlan, machines: int, spot: bool = False) -> QuotaRequest:
     """What to ask Azure for: serverless Container Apps count GPUs, everything else counts vCPUs."""
     if plan.gpu.serverless:
         return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.gpus_per_replica, "GPUs")
-    return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.vcpus, "vCPUs")
+    return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.vcpus, "vCPUs",
+                        machines * plan.gpu.vcpus if spot else 0)
