@@ -49,6 +49,7 @@ TP_INIT_SECONDS = 15
 # 580-server driver, Docker, the NVIDIA container toolkit; the README measured the whole setup at
 # 10-15 min including the image pull counted separately here) and the one reboot that loads the driver.
 ACA_REPLICA_SECONDS = 60
+ACA_REQUEST_TIMEOUT_SECONDS = 240  # Container Apps ingress request timeout (ingress overview)
 AKS_POD_SECONDS = 10
 VM_BOOT_SECONDS = 90
 VM_SETUP_SECONDS = 420
@@ -289,4 +290,9 @@ def estimate_cold_start(*, host: str, weight_bytes: float, gpu_model: str, tenso
                       if compile_cache else "20-70 s; no persistent compile cache"),
         ColdStartPart("CUDA-graph capture", CUDA_GRAPH_SECONDS, CUDA_GRAPH_SECONDS, "10-60 s, every start"),
     ]
-    return ColdStart(host, tuple(parts), cache, warm_means)
+    cold = ColdStart(host, tuple(parts), cache, warm_means)
+    if host == "containerapp" and cold.warm_seconds > ACA_REQUEST_TIMEOUT_SECONDS:
+        cold = ColdStart(host, cold.parts, cache, warm_means, (
+            f"a request that wakes the app from zero waits ~{cold.warm_seconds} s, longer than the ingress's "
+            f"{ACA_REQUEST_TIMEOUT_SECONDS} s request timeout: poll /health first, or keep minReplicas 1",))
+    return cold

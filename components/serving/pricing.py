@@ -9,15 +9,18 @@ All prices are USD, Linux, pay-as-you-go, East US unless the line says otherwise
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 HOURS_PER_MONTH = 730  # Azure's pricing calculator convention
 # Stated duty cycle for "monthly at duty": 8 hours a day on 22 workdays
 DUTY_HOURS_PER_MONTH = 8 * 22
 DUTY_CYCLE = "8 h/day on 22 workdays (176 h/month)"
 
-RETAIL_SNAPSHOT = ("Azure Retail Prices API snapshot of 2026-06-18T03:43:41Z (eastus, on-demand), as generated "
-                   "in Azure/karpenter-provider-azure pkg/providers/pricing/zz_generated.pricing.go")
+RETAIL_SNAPSHOT = ("Azure Retail Prices API snapshot 2026-06-18 (Azure/karpenter-provider-azure "
+                   "zz_generated.pricing.go), on-demand")
 RETAIL_SNAPSHOT_DATE = "2026-06-18"
 SPOT_SNAPSHOT = ("Azure Retail Prices API, 'NC24ads A100 v4 Spot' / 'NC96ads A100 v4 Spot' meters, eastus2, "
                  "as queried 2026-06 in a public cost workbook; spot prices move with demand")
@@ -125,11 +128,12 @@ class CostBreakdown:
                 "dutyCycle": self.duty_cycle, "notes": list(self.notes)}
 
 
-def spot_price(sku) -> Price | None:
+def spot_price(sku, region: str | None = None) -> Price | None:
     """The spot price of a VM size: a dated figure where we have one, else an estimate from the ratio."""
-    if sku.name in SPOT_PRICES:
+    where = (region or "eastus").replace(" ", "").lower()
+    if sku.name in SPOT_PRICES and where in ("eastus", "eastus2"):
         return SPOT_PRICES[sku.name]
-    if (list_price := on_demand_price(sku)) is None:
+    if (list_price := on_demand_price(sku, region)) is None:
         return None
     return Price(round(list_price.usd * SPOT_RATIO, 4), "hour",
                  f"estimate: list price x {SPOT_RATIO:.3f}, the NC A100 v4 spot/list ratio of the "
@@ -146,32 +150,46 @@ def _fixed(item: str, price: Price, amount: float = 1.0, note: str = "") -> Cost
     return CostLine(item + note, hourly, _monthly(price, amount), price.source, price.as_of, price.kind, True)
 
 
-# On-demand hourly prices of the catalog's VM sizes in the snapshot above (eastus); they match the
-# catalog's list prices, and add ND96isr_H100_v5, which the catalog leaves unpriced
-ON_DEMAND_SNAPSHOT = {
-    "Standard_NC4as_T4_v3": 0.526, "Standard_NC8as_T4_v3": 0.752, "Standard_NC16as_T4_v3": 1.204,
-    "Standard_NC64as_T4_v3": 4.352, "Standard_NC24ads_A100_v4": 3.673, "Standard_NC48ads_A100_v4": 7.346,
-    "Standard_NC96ads_A100_v4": 14.692, "Standard_NC40ads_H100_v5": 6.98, "Standard_NC80adis_H100_v5": 13.96,
-    "Standard_ND96asr_v4": 27.197, "Standard_ND96amsr_A100_v4": 32.77, "Standard_ND96isr_H100_v5": 98.32,
-}
+# On-demand hourly prices per region of the sizes this project uses, from the dated snapshot above
+# (data/retail_prices_2026-06-18.json, extracted from it; 57 regions). They match the catalog's East US
+# list prices, and add ND96isr_H100_v5, which the catalog leaves unpriced.
+SNAPSHOT_FILE = Path(__file__).parent / "data" / "retail_prices_2026-06-18.json"
 
 
-def on_demand_price(sku) -> Price | None:
+@lru_cache(maxsize=1)
+def _snapshot() -> dict[str, dict[str, float]]:
+    return json.loads(SNAPSHOT_FILE.read_text())["pricesUsdPerHour"]
+
+
+def snapshot_price(size: str, region: str | None) -> Price | None:
+    """The snapshot's hourly price of a VM size in the region (East US when the region is not in it)."""
+    regions = _snapshot()
+    where = (region or "eastus").replace(" ", "").lower()
+    if size in regions.get(where, {}):
+        return Price(regions[where][size], "hour", f"{RETAIL_SNAPSHOT} ({where})", RETAIL_SNAPSHOT_DATE,
+                     "snapshot")
+    if size in regions["eastus"]:
+        return Price(regions["eastus"][size], "hour", f"{RETAIL_SNAPSHOT} (eastus: no {where} price in it)",
+                     RETAIL_SNAPSHOT_DATE, "snapshot")
+    return None
+
+
+def on_demand_price(sku, region: str | None = None) -> Price | None:
     """A GPU machine's on-demand price: the dated snapshot for VM sizes, the catalog's note otherwise."""
-    if sku.serverless or "containerapp" in sku.hosts:
+    if "containerapp" in sku.hosts:
         if sku.price_usd_hour is None:
             return None
         return Price(sku.price_usd_hour, "hour", sku.price_source, "read 2026-11", "estimate")
-    if sku.name in ON_DEMAND_SNAPSHOT:
-        return Price(ON_DEMAND_SNAPSHOT[sku.name], "hour", RETAIL_SNAPSHOT, RETAIL_SNAPSHOT_DATE, "snapshot")
+    if (price := snapshot_price(sku.name, region)) is not None:
+        return price
     if sku.price_usd_hour is None:
         return None
     return Price(sku.price_usd_hour, "hour", sku.price_source, "read 2026-11", "list")
 
 
-def _gpu_line(plan, spot: bool, count_text: str) -> tuple[CostLine, float | None]:
+def _gpu_line(plan, spot: bool, count_text: str, region: str | None) -> tuple[CostLine, float | None]:
     sku = plan.gpu
-    price = spot_price(sku) if spot else on_demand_price(sku)
+    price = spot_price(sku, region) if spot else on_demand_price(sku, region)
     label = f"GPU {sku.name}{' (spot)' if spot else ''}, per running {count_text}"
     if price is None:
         return CostLine(label, None, 0.0, "no price in our sources", "", "estimate", False), None
@@ -196,8 +214,8 @@ def _logs_line(host: str) -> CostLine | None:
                     None, billed * price.usd, price.source, price.as_of, "estimate", True)
 
 
-def whole_cost(plan, *, spot: bool = False, min_machines: int = 1, internal: bool = False,
-               auto_shutdown: bool = False) -> CostBreakdown:
+def whole_cost(plan, *, region: str | None = None, spot: bool = False, min_machines: int = 1,
+               internal: bool = False, auto_shutdown: bool = False) -> CostBreakdown:
     """Every line that bills for this plan's host, and monthly totals at the duty cycle and 24/7.
 
     ``min_machines``: GPU machines that run all the time (VM: 1; Container Apps: minReplicas; AKS: the
@@ -207,7 +225,7 @@ def whole_cost(plan, *, spot: bool = False, min_machines: int = 1, internal: boo
     lines: list[CostLine] = []
     notes: list[str] = []
     if host == "vm":
-        gpu, gpu_hourly = _gpu_line(plan, spot, "VM")
+        gpu, gpu_hourly = _gpu_line(plan, spot, "VM", region)
         lines.append(gpu)
         os_tier = "P10"  # components/vm.py OS_DISK_GIB = 128 is billed as a P10
         lines.append(CostLine(f"OS disk, Premium SSD {os_tier} (128 GiB)", None, PREMIUM_SSD_MONTHLY[os_tier],
@@ -224,7 +242,7 @@ def whole_cost(plan, *, spot: bool = False, min_machines: int = 1, internal: boo
                      + ("; autoShutdown deallocates it daily (start it again with startCommand)"
                         if auto_shutdown else "; at the duty cycle it is deallocated outside working hours"))
     elif host == "containerapp":
-        gpu, gpu_hourly = _gpu_line(plan, False, "replica")
+        gpu, gpu_hourly = _gpu_line(plan, False, "replica", region)
         lines.append(gpu)
         lines.append(_cache_line(plan))
         if not plan.gpu.serverless:
@@ -237,10 +255,10 @@ def whole_cost(plan, *, spot: bool = False, min_machines: int = 1, internal: boo
                             PRICES["public_ip"]))
         duty_machines = min_machines
     else:  # aks
-        gpu, gpu_hourly = _gpu_line(plan, spot, "GPU node")
+        gpu, gpu_hourly = _gpu_line(plan, spot, "GPU node", region)
         lines.append(gpu)
         # components/aks.py: SYSTEM_VM_SIZE x SYSTEM_NODES (2..3); the autoscaler keeps at least 2
-        system = PRICES["Standard_D4ds_v5"]
+        system = snapshot_price("Standard_D4ds_v5", region) or PRICES["Standard_D4ds_v5"]
         lines.append(_fixed("system pool: 2 x Standard_D4ds_v5 (autoscales to 3)", system, 2))
         lines.append(_fixed("Standard load balancer (AKS outbound + gateway service)", PRICES["load_balancer"]))
         ips = 1 if internal else 2
