@@ -27,7 +27,7 @@ from .base import ServingArgs, api_key, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
-from .serving.coldstart import PREMIUM_SSD_TIERS, PremiumSsdTier, data_disk_tier  # noqa: F401
+from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
 
 VNET_CIDR = "10.42.0.0/16"
 SUBNET_CIDR = "10.42.1.0/24"

@@ -92,7 +92,8 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
 def _cold_start_and_costs(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict:
     bounds = getattr(host_args, "gpu_node_bounds", None)
     always = bounds[0] if bounds else (1 if plan.host == "vm" else settings.min_replicas)
-    costs = whole_cost(plan, region=settings.location, spot=settings.spot, min_machines=always, internal=settings.internal,
+    costs = whole_cost(plan, region=settings.location, spot=settings.spot, min_machines=always,
+                       internal=settings.internal,
                        auto_shutdown=getattr(host_args, "auto_shutdown", None) is not None)
     return {"coldStart": plan.cold_start.to_json() if plan.cold_start else None, "costs": costs.to_json()}
 
@@ -100,10 +101,12 @@ def _cold_start_and_costs(plan: ServingPlan, settings: stack_config.StackSetting
 def _render_cold_start_and_costs(p: dict[str, Any]) -> list[str]:
     lines = []
     if cold := p.get("coldStart"):
-        lines += [f"  cold start    first ~{cold['firstSeconds'] / 60:.0f} min, warm ~{cold['warmSeconds'] / 60:.0f} min "
+        lines += [f"  cold start    first ~{cold['firstSeconds'] / 60:.0f} min, "
+                  f"warm ~{cold['warmSeconds'] / 60:.0f} min "
                   f"(warm: {cold['warmMeans']}); startup window {cold['startupWindowSeconds'] // 60} min "
                   f"= first x {cold['safetyFactor']:g}"]
-        lines += [f"                {part['firstSeconds']:>5} s / {part['warmSeconds']:>5} s  {part['name']}: "
+        lines += [f"                {part['firstSeconds']:>5} s / {part['warmSeconds']:>5} s  "
+                  f"{part['name']}: "
                   f"{part['assumption']}" for part in cold["parts"]]
         lines.append(f"                cache: {cold['cache']['sizing']}")
         lines += [f"                note: {note}" for note in cold["notes"]]
@@ -114,8 +117,9 @@ def _render_cold_start_and_costs(p: dict[str, Any]) -> list[str]:
         monthly = f"${line['usdPerMonth']:,.2f}/month" if line["always"] else "-"
         lines.append(f"                {line['item']}: {hourly or '-'} | {monthly} | {line['source']} "
                      f"({line['asOf'] or 'no date'}, {line['kind']})")
-    lines.append(f"                always billed: {money(costs['fixedUsdPerMonth'])}/month; at {costs['dutyCycle']}: "
-                 f"{money(costs['monthlyAtDutyCycleUsd'])}/month; 24/7: {money(costs['monthly24x7Usd'])}/month")
+    lines.append(f"                always billed: {money(costs['fixedUsdPerMonth'])}/month; "
+                 f"at {costs['dutyCycle']}: {money(costs['monthlyAtDutyCycleUsd'])}/month; "
+                 f"24/7: {money(costs['monthly24x7Usd'])}/month")
     lines += [f"                note: {note}" for note in costs["notes"]]
     return lines
 
@@ -178,7 +182,8 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"{money(p['hourlyCostUsdPerSequence'], 4)}/h per concurrent sequence, per running replica",
         f"                source: {p['priceSource']}",
         f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas"
-        + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores'" if "lowPriorityCores" in quota else ""),
+        + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores'"
+           if "lowPriorityCores" in quota else ""),
         f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
         *_render_cold_start_and_costs(p),
     ]

@@ -121,8 +121,9 @@ def test_the_plan_uses_the_sized_cache_for_the_host():
     assert plan("vm").cold_start.cache.kind == "premium-ssd"
 
 
-@pytest.mark.parametrize("host,model", [("vm", "apertus-8b-instruct"), ("vm", "apertus-70b-instruct"),
-                                        ("aks", "apertus-70b-instruct"), ("containerapp", "apertus-8b-instruct")])
+@pytest.mark.parametrize("host,model", [
+    ("vm", "apertus-8b-instruct"), ("vm", "apertus-70b-instruct"), ("aks", "apertus-70b-instruct"),
+    ("containerapp", "apertus-8b-instruct")])
 def test_probe_windows_derive_from_the_first_start_estimate(host, model):
     p = plan(host, model)
     assert p.launch.startup_window_seconds == math.ceil(p.cold_start.first_seconds * SAFETY_FACTOR)

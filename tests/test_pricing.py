@@ -59,7 +59,8 @@ def test_spot_is_cheaper_and_cited_where_a_dated_spot_price_exists():
 def test_region_prices_come_from_the_dated_snapshot():
     sweden = snapshot_price("Standard_NC24ads_A100_v4", "swedencentral")
     assert sweden.usd == 4.775 and sweden.as_of == "2026-06-18" and "swedencentral" in sweden.source
-    assert snapshot_price("Standard_NC24ads_A100_v4", "eastus").usd == GPUS["Standard_NC24ads_A100_v4"].price_usd_hour
+    a100 = GPUS["Standard_NC24ads_A100_v4"]
+    assert snapshot_price(a100.name, "eastus").usd == a100.price_usd_hour
     fallback = snapshot_price("Standard_NC24ads_A100_v4", "nowhere")
     assert fallback.usd == 3.673 and "no nowhere price" in fallback.source
     # the snapshot agrees with the catalog's East US list prices wherever both have one
@@ -115,7 +116,8 @@ def test_vm_bills_disks_and_ip_when_deallocated_and_nat_when_internal():
 def test_a_grown_cache_costs_what_the_sizing_says():
     p = plan("containerapp")
     line = next(line for line in whole_cost(p).lines if line.item.startswith("model cache"))
-    assert line.usd_per_month == pytest.approx(p.cold_start.cache.size_gib * pricing.PRICES["premium_files_gib"].usd)
+    per_gib = pricing.PRICES["premium_files_gib"].usd
+    assert line.usd_per_month == pytest.approx(p.cold_start.cache.size_gib * per_gib)
 
 
 def test_spot_quota_names_the_low_priority_family():
@@ -130,7 +132,8 @@ def test_plan_json_carries_cold_start_and_costs():
     p = data["plan"]
     cold = p["coldStart"]
     assert {"firstSeconds", "warmSeconds", "parts", "startupWindowSeconds"} <= set(cold)
-    assert cold["warmSeconds"] < cold["firstSeconds"] and p["startupWindowSeconds"] == cold["startupWindowSeconds"]
+    assert cold["warmSeconds"] < cold["firstSeconds"]
+    assert p["startupWindowSeconds"] == cold["startupWindowSeconds"]
     assert all({"name", "firstSeconds", "warmSeconds", "assumption"} <= set(part) for part in cold["parts"])
     costs = p["costs"]
     assert {"lines", "fixedUsdPerMonth", "monthlyAtDutyCycleUsd", "monthly24x7Usd", "dutyCycle"} <= set(costs)

@@ -244,12 +244,14 @@ def estimate_cold_start(*, host: str, weight_bytes: float, gpu_model: str, tenso
     parts: list[ColdStartPart] = []
     if host == "vm":
         parts += [
-            ColdStartPart("VM boot", VM_BOOT_SECONDS, VM_BOOT_SECONDS, "estimate; warm: start after deallocation"),
-            ColdStartPart("first-boot setup: apt, NVIDIA driver, Docker, container toolkit", VM_SETUP_SECONDS, 0,
-                          "estimate (components/cloudinit.py setup; once per VM)"),
+            ColdStartPart("VM boot", VM_BOOT_SECONDS, VM_BOOT_SECONDS,
+                          "estimate; warm: start after deallocation"),
+            ColdStartPart("first-boot setup: apt, NVIDIA driver, Docker, container toolkit",
+                          VM_SETUP_SECONDS, 0, "estimate (components/cloudinit.py setup; once per VM)"),
             ColdStartPart("reboot so the NVIDIA driver loads", VM_REBOOT_SECONDS, 0, "estimate; once per VM"),
         ]
-        warm_means = "the VM started again after a deallocation (image on the OS disk, weights on the data disk)"
+        warm_means = ("the VM started again after a deallocation (image on the OS disk, weights on the "
+                      "data disk)")
     elif host == "containerapp":
         parts.append(ColdStartPart("serverless GPU replica placed", ACA_REPLICA_SECONDS, ACA_REPLICA_SECONDS,
                                    "estimate"))
@@ -259,12 +261,13 @@ def estimate_cold_start(*, host: str, weight_bytes: float, gpu_model: str, tenso
                                    "estimate; a node the autoscaler adds first takes minutes to join"))
         warm_means = ("a pod restart on a node that has the image (weights and compile cache on the share); "
                       "a new node adds its provisioning and the image pull")
-    pull = IMAGE_COMPRESSED_BYTES / REGISTRY_BYTES_PER_SECOND + IMAGE_UNPACKED_BYTES / EXTRACT_BYTES_PER_SECOND
+    pull = (IMAGE_COMPRESSED_BYTES / REGISTRY_BYTES_PER_SECOND
+            + IMAGE_UNPACKED_BYTES / EXTRACT_BYTES_PER_SECOND)
     parts.append(ColdStartPart(
         "vLLM image pull", pull, pull if host == "containerapp" else 0,
         f"{_gb(IMAGE_COMPRESSED_BYTES)} compressed at {REGISTRY_BYTES_PER_SECOND / 1e6:g} MB/s, "
-        f"{_gb(IMAGE_UNPACKED_BYTES)} unpacked at {EXTRACT_BYTES_PER_SECOND / 1e6:g} MB/s (sizes: vllm#27154, "
-        "vllm#22377; rates assumed)"))
+        f"{_gb(IMAGE_UNPACKED_BYTES)} unpacked at {EXTRACT_BYTES_PER_SECOND / 1e6:g} MB/s "
+        "(sizes: vllm#27154, vllm#22377; rates assumed)"))
     download_rate = min(HF_BYTES_PER_SECOND, weight_bytes / cache.seconds_for(weight_bytes))
     parts.append(ColdStartPart(
         "weights downloaded from Hugging Face", weight_bytes / download_rate, 0,
@@ -285,7 +288,8 @@ def estimate_cold_start(*, host: str, weight_bytes: float, gpu_model: str, tenso
     parts += [
         ColdStartPart("engine start, profiling run, KV-cache allocation", ENGINE_INIT_SECONDS,
                       ENGINE_INIT_SECONDS, "estimate"),
-        ColdStartPart("torch.compile", COMPILE_SECONDS, COMPILE_CACHED_SECONDS if compile_cache else COMPILE_SECONDS,
+        ColdStartPart("torch.compile", COMPILE_SECONDS,
+                      COMPILE_CACHED_SECONDS if compile_cache else COMPILE_SECONDS,
                       "20-70 s cold; warm from the compile cache on the cache volume (VLLM_CACHE_ROOT)"
                       if compile_cache else "20-70 s; no persistent compile cache"),
         ColdStartPart("CUDA-graph capture", CUDA_GRAPH_SECONDS, CUDA_GRAPH_SECONDS, "10-60 s, every start"),

@@ -246,7 +246,8 @@ def whole_cost(plan, *, region: str | None = None, spot: bool = False, min_machi
         lines.append(gpu)
         lines.append(_cache_line(plan))
         if not plan.gpu.serverless:
-            lines.append(_fixed("Container Apps dedicated plan management", PRICES["aca_dedicated_management"]))
+            lines.append(_fixed("Container Apps dedicated plan management",
+                                PRICES["aca_dedicated_management"]))
             notes.append("dedicated GPU profiles bill per node while nodes run; minReplicas keeps nodes up")
         else:
             notes.append("serverless GPU: billed per second while a replica runs, nothing for the GPU at "
@@ -260,12 +261,14 @@ def whole_cost(plan, *, region: str | None = None, spot: bool = False, min_machi
         # components/aks.py: SYSTEM_VM_SIZE x SYSTEM_NODES (2..3); the autoscaler keeps at least 2
         system = snapshot_price("Standard_D4ds_v5", region) or PRICES["Standard_D4ds_v5"]
         lines.append(_fixed("system pool: 2 x Standard_D4ds_v5 (autoscales to 3)", system, 2))
-        lines.append(_fixed("Standard load balancer (AKS outbound + gateway service)", PRICES["load_balancer"]))
+        lines.append(_fixed("Standard load balancer (AKS outbound + gateway service)",
+                            PRICES["load_balancer"]))
         ips = 1 if internal else 2
         lines.append(_fixed(f"{ips} public IP(s): outbound" + ("" if internal else " + gateway"),
                             PRICES["public_ip"], ips))
         lines.append(_cache_line(plan))
-        lines.append(_fixed("gateway certificate share, standard Azure Files 1 GiB", PRICES["standard_files_gib"]))
+        lines.append(_fixed("gateway certificate share, standard Azure Files 1 GiB",
+                            PRICES["standard_files_gib"]))
         notes.append("AKS Free tier: no control-plane charge; node OS disks are ephemeral (no disk charge) "
                      "where the size's local disk holds them")
         duty_machines = min_machines
