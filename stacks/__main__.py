@@ -182,7 +182,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"{money(p['hourlyCostUsdPerSequence'], 4)}/h per concurrent sequence, per running replica",
         f"                source: {p['priceSource']}",
         f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas"
-        + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores'"
+        + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores' (regional, all families)"
            if "lowPriorityCores" in quota else ""),
         f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
         *_render_cold_start_and_costs(p),

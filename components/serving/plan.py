@@ -254,8 +254,9 @@ def _lookup_gpu(name: str, host: str) -> GpuSku:
     return sku
 
 
-# Spot VMs and spot node pools draw on the regional low-priority vCPU quota, whose usage name in
-# the Compute usages API (`az vm list-usage`) is "lowPriorityCores" ("Total Regional Low-priority vCPUs")
+# Spot VMs and spot node pools draw on the regional low-priority vCPU quota, shared by all VM
+# families, whose usage name in the Compute usages API (`az vm list-usage`) is "lowPriorityCores"
+# ("Total Regional Low-priority vCPUs"); the family quota stays for on-demand (AKS's fallback pool)
 LOW_PRIORITY_QUOTA = "lowPriorityCores"
 
 
