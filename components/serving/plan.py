@@ -15,13 +15,13 @@ from .errors import ConfigError
 from .gpus import GPUS, HOSTS, GpuSku, gpus_for_host
 from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
 from .launch import LaunchSpec, build_launch_spec
+from .pricing import HOURS_PER_MONTH
 from .models import ModelSpec
 
 # Per-GPU memory that is neither weights nor KV cache. Estimate: CUDA context and non-torch
 # allocations ~0.5-1 GB, activation peak of the profiling run at vLLM's default batch ~1 GB.
 NON_KV_OVERHEAD_BYTES = 2e9
 CONTEXT_STEP = 1024  # a shortened context is a multiple of this
-HOURS_PER_MONTH = 730  # Azure's pricing calculator convention
 MIN_UTILIZATION, MAX_UTILIZATION = 0.5, 0.99
 
 
