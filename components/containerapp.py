@@ -26,6 +26,7 @@ from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
 from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError, GpuSku, Probe
+from .serving.coldstart import PREMIUM_FILES_MIN_GIB
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
 HOST = "containerapp"
@@ -71,7 +72,8 @@ DEDICATED_RESERVED_GIB = 16
 
 # Model cache: Premium (SSD) file shares are provisioned from 100 GiB (Azure Files scale targets,
 # provisioned v1; the same minimum in kubernetes/kubernetes#99122); NFS needs a Premium FileStorage account.
-PREMIUM_SHARE_MIN_GIB = 100
+# The share's size comes from the cold-start estimate (a larger share reads faster).
+PREMIUM_SHARE_MIN_GIB = PREMIUM_FILES_MIN_GIB
 CACHE_VOLUME = "model-cache"
 CACHE_SHARE = "model-cache"
 # vLLM stays the first container: only the first container of a replica gets the GPU
@@ -394,7 +396,7 @@ class ContainerAppGpu(pulumi.ComponentResource):
             f"{name}-cache-share", resource_group_name=group, account_name=account.name,
             share_name=CACHE_SHARE, enabled_protocols=storage.EnabledProtocols.NFS,
             root_squash=storage.RootSquashType.NO_ROOT_SQUASH,  # vLLM runs as root and writes the cache
-            share_quota=cache_share_gib(args.plan.cache_size_gib), opts=child)
+            share_quota=cache_share_gib(args.plan.cold_start.cache.size_gib), opts=child)
         server = account.primary_endpoints.apply(lambda endpoints: urlparse(endpoints.file).hostname)
         return app.ManagedEnvironmentsStorage(
             f"{name}-cache", resource_group_name=group, environment_name=environment.name,

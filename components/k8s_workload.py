@@ -116,7 +116,8 @@ def replica_budget(sku: GpuSku, tensor_parallel_size: int) -> ReplicaBudget:
 
 
 def model_cache_gib(plan: ServingPlan) -> int:
-    return max(plan.cache_size_gib, PREMIUM_FILES_MIN_GIB)
+    """The share size the cold-start estimate chose (a larger premium share reads faster)."""
+    return max(plan.cold_start.cache.size_gib, PREMIUM_FILES_MIN_GIB)
 
 
 @dataclass(frozen=True)

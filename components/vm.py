@@ -26,6 +26,8 @@ from . import cloudinit
 from .base import ServingArgs, api_key, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError
+# Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
+from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
 
 VNET_CIDR = "10.42.0.0/16"
 SUBNET_CIDR = "10.42.1.0/24"
@@ -38,20 +40,6 @@ OS_DISK_GIB = 128
 UBUNTU_2404 = compute.ImageReferenceArgs(publisher="Canonical", offer="ubuntu-24_04-lts",
                                          sku="server", version="latest")  # Gen2 image
 
-
-@dataclass(frozen=True)
-class PremiumSsdTier:
-    name: str
-    size_gib: int
-    mb_per_second: int
-
-
-# Premium SSD (v1) tiers: a disk is billed as the smallest tier that holds it, so the data disk takes
-# the whole tier. Sizes and throughput from Microsoft Learn "Azure managed disk types"; P1-P20 also
-# burst to 170 MB/s for up to 30 minutes ("Managed disk bursting").
-PREMIUM_SSD_TIERS = [PremiumSsdTier(*tier) for tier in [
-    ("P4", 32, 25), ("P6", 64, 50), ("P10", 128, 100), ("P15", 256, 125), ("P20", 512, 150),
-    ("P30", 1024, 200), ("P40", 2048, 250), ("P50", 4096, 250)]]
 
 # Accelerated networking per the "Feature support" tables of the sizes' Microsoft Learn pages
 # (NCasT4_v3 and NDasrA100_v4 read 2026-11; the others from the same series pages). A size missing
@@ -129,15 +117,6 @@ def check_time_zone(zone: str) -> str:
     raise ConfigError("autoShutdownTimeZone", zone, "is not a Windows time zone id",
                       f"{hint}use one such as 'UTC', 'W. Europe Standard Time' or "
                       "'Pacific Standard Time' (tzutil /l lists them)")
-
-
-def data_disk_tier(cache_size_gib: int) -> PremiumSsdTier:
-    for tier in PREMIUM_SSD_TIERS:
-        if tier.size_gib >= cache_size_gib:
-            return tier
-    raise ConfigError("model", f"{cache_size_gib} GiB cache", "is larger than the largest Premium "
-                      f"SSD tier this host uses ({PREMIUM_SSD_TIERS[-1].size_gib} GiB)",
-                      "use a smaller model")
 
 
 def _short(key: str) -> str:
@@ -378,7 +357,7 @@ class GpuVirtualMachine(pulumi.ComponentResource):
             enable_accelerated_networking=plan.gpu.name in ACCELERATED_NETWORKING,
             **where, opts=child)
 
-        tier = data_disk_tier(plan.cache_size_gib)
+        tier = data_disk_tier(plan.cold_start.cache.size_gib)  # sized by the cold-start estimate
         cache_disk = compute.Disk(
             f"{name}-model-cache", disk_size_gb=tier.size_gib,
             sku=compute.DiskSkuArgs(name=compute.DiskStorageAccountTypes.PREMIUM_LRS),

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from components.serving import ConfigError, ServingPlan, quota_request
+from components.serving.pricing import whole_cost
 
 from . import config as stack_config
 from . import program
@@ -56,9 +57,9 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
     # GPU machines at most: AKS sizes its node pools itself (room for a rolling update included)
     bounds = getattr(host_args, "gpu_node_bounds", None)
     machines = bounds[1] if bounds else settings.max_replicas
-    quota = quota_request(plan, machines)
+    quota = quota_request(plan, machines, spot=settings.spot)
     model = plan.model
-    return {
+    return {**_cold_start_and_costs(plan, settings, host_args), **{
         "host": plan.host,
         "region": settings.location,
         "model": model.hf_id,
@@ -78,7 +79,8 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
         "monthlyCostUsd": plan.cost.monthly_usd,
         "hourlyCostUsdPerSequence": plan.cost.hourly_usd_per_sequence,
         "priceSource": plan.cost.source,
-        "quota": {"family": quota.family, "amount": quota.amount, "unit": quota.unit},
+        "quota": {"family": quota.family, "amount": quota.amount, "unit": quota.unit,
+                  **({"lowPriorityCores": quota.low_priority_cores} if quota.low_priority_cores else {})},
         "vllmImage": plan.launch.image,
         "vllmCommand": list(plan.launch.argv),
         "startupWindowSeconds": plan.launch.startup_window_seconds,
@@ -90,7 +92,43 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
                           "maxModelLen": alt.max_model_len, "kvCacheTokens": alt.kv_cache_tokens,
                           "hourlyCostUsd": alt.hourly_usd, "quantization": alt.quantization}
                          for alt in plan.alternatives],
-    }
+    }}
+
+
+# ---- cold start and whole cost (components/serving/coldstart.py, pricing.py) ----
+def _cold_start_and_costs(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict:
+    bounds = getattr(host_args, "gpu_node_bounds", None)
+    always = bounds[0] if bounds else (1 if plan.host == "vm" else settings.min_replicas)
+    costs = whole_cost(plan, region=settings.location, spot=settings.spot, min_machines=always,
+                       internal=settings.internal,
+                       auto_shutdown=getattr(host_args, "auto_shutdown", None) is not None)
+    return {"coldStart": plan.cold_start.to_json() if plan.cold_start else None, "costs": costs.to_json()}
+
+
+def _render_cold_start_and_costs(p: dict[str, Any]) -> list[str]:
+    lines = []
+    if cold := p.get("coldStart"):
+        lines += [f"  cold start    first ~{cold['firstSeconds'] / 60:.0f} min, "
+                  f"warm ~{cold['warmSeconds'] / 60:.0f} min "
+                  f"(warm: {cold['warmMeans']}); startup window {cold['startupWindowSeconds'] // 60} min "
+                  f"= first x {cold['safetyFactor']:g}"]
+        lines += [f"                {part['firstSeconds']:>5} s / {part['warmSeconds']:>5} s  "
+                  f"{part['name']}: "
+                  f"{part['assumption']}" for part in cold["parts"]]
+        lines.append(f"                cache: {cold['cache']['sizing']}")
+        lines += [f"                note: {note}" for note in cold["notes"]]
+    costs = p["costs"]
+    lines.append("  costs         item: $/h while running | $/month always | source (date, kind)")
+    for line in costs["lines"]:
+        hourly = "" if line["usdPerHour"] is None else f"${line['usdPerHour']:,.3f}/h"
+        monthly = f"${line['usdPerMonth']:,.2f}/month" if line["always"] else "-"
+        lines.append(f"                {line['item']}: {hourly or '-'} | {monthly} | {line['source']} "
+                     f"({line['asOf'] or 'no date'}, {line['kind']})")
+    lines.append(f"                always billed: {money(costs['fixedUsdPerMonth'])}/month; "
+                 f"at {costs['dutyCycle']}: {money(costs['monthlyAtDutyCycleUsd'])}/month; "
+                 f"24/7: {money(costs['monthly24x7Usd'])}/month")
+    lines += [f"                note: {note}" for note in costs["notes"]]
+    return lines
 
 
 def resource_tree(resources: list[Registered]) -> list[dict[str, Any]]:
@@ -150,8 +188,11 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"  cost          {money(p['hourlyCostUsd'], 3)}/h, {money(p['monthlyCostUsd'])}/month (730 h), "
         f"{money(p['hourlyCostUsdPerSequence'], 4)}/h per concurrent sequence, per running replica",
         f"                source: {p['priceSource']}",
-        f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas",
+        f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas"
+        + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores' (regional, all families)"
+           if "lowPriorityCores" in quota else ""),
         f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
+        *_render_cold_start_and_costs(p),
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "

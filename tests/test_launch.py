@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import pytest
 
 from components.serving import DEFAULT_IMAGE, GPUS, MODELS, ConfigError, plan_serving
+from components.serving.coldstart import SAFETY_FACTOR
 from components.serving.launch import CACHE_MOUNT, HEALTH_PATH, PORT
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -115,11 +117,14 @@ def test_local_disk_keeps_the_default_load_strategy():
     assert "--safetensors-load-strategy" not in spec.args
 
 
-def test_startup_window_grows_with_the_weights():
-    small = plan_serving(host="vm", model=MODELS["apertus-8b"], image=DEFAULT_IMAGE).launch
-    large = plan_serving(host="vm", model=MODELS["apertus-70b"], image=DEFAULT_IMAGE).launch
-    assert small.startup_window_seconds == 600 + 322  # 10 min + 20 s per GB x 16.1 GB
-    assert large.startup_window_seconds == 600 + 2824  # 10 min + 20 s per GB x 141.2 GB
+def test_startup_window_is_the_first_start_estimate_and_grows_with_the_weights():
+    # was 10 min + 20 s per GB; now one source of truth: the cold-start estimate x its safety factor
+    small_plan = plan_serving(host="vm", model=MODELS["apertus-8b"], image=DEFAULT_IMAGE)
+    large_plan = plan_serving(host="vm", model=MODELS["apertus-70b"], image=DEFAULT_IMAGE)
+    small, large = small_plan.launch, large_plan.launch
+    assert small.startup_window_seconds == math.ceil(small_plan.cold_start.first_seconds * SAFETY_FACTOR)
+    assert large.startup_window_seconds == math.ceil(large_plan.cold_start.first_seconds * SAFETY_FACTOR)
+    assert small.startup_window_seconds < large.startup_window_seconds
     probe = small.startup_probe()
     assert probe.window_seconds >= small.startup_window_seconds and probe.period_seconds == 10
 

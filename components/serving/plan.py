@@ -23,9 +23,11 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
 from .gpus import GIB, GPUS, HOSTS, GpuSku, gpus_for_host
 from .launch import LaunchSpec, build_launch_spec
 from .models import KV_CACHE_DTYPES, QUANTIZATIONS, ModelSpec
+from .pricing import HOURS_PER_MONTH
 
 # Non-torch memory the profile run adds per GPU: 0.24-0.25 GiB at TP 1 and 2.06-2.13 GiB at TP 2-4
 # ("non-torch forward increase memory", vLLM 0.19.0 on H100; llm-d-incubation/llm-d-planner
@@ -45,7 +47,6 @@ SAMPLER_FP32_COPIES = 8
 CUDAGRAPH_BYTES = 1.0 * GIB
 KV_BLOCK_TOKENS = 16  # vLLM's default KV block size on CUDA: the cache holds whole blocks
 CONTEXT_STEP = 1024  # a shortened context is a multiple of this
-HOURS_PER_MONTH = 730  # Azure's pricing calculator convention
 MIN_UTILIZATION, MAX_UTILIZATION = 0.5, 0.99
 ALTERNATIVES = 3
 
@@ -105,6 +106,7 @@ class ServingPlan:
     quantization: str = "none"
     kv_cache_dtype: str = "auto"
     alternatives: tuple[Alternative, ...] = field(default=())
+    cold_start: ColdStart | None = None  # first/warm start estimate and the model cache's size
 
     @property
     def max_concurrent_sequences(self) -> int:
@@ -118,7 +120,7 @@ class ServingPlan:
     @property
     def cache_size_gib(self) -> int:
         """Room for the weights (25% spare for a revision) and the compile cache."""
-        return math.ceil(self.model.weight_bytes * 1.25 / 2**30) + 16
+        return cache_needed_gib(self.model.weight_bytes)
 
 
 def activation_bytes(model: ModelSpec, sku: GpuSku, tensor_parallel_size: int) -> float:
@@ -368,10 +370,15 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         warnings.append(f"{sku.gpu_model} runs FP8 weights weight-only (FP8 Marlin, W8A16): memory "
                         "halves, compute stays bf16")
 
+    # ---- cold start (components/serving/coldstart.py): sizes the cache, sets the startup window ----
+    cold_start = estimate_cold_start(
+        host=host, weight_bytes=model.weight_bytes, gpu_model=sku.gpu_model,
+        tensor_parallel_size=plan.tensor_parallel_size,
+        gpu_monthly_usd=sku.price_usd_hour * HOURS_PER_MONTH if sku.price_usd_hour else None)
     launch = build_launch_spec(
         hf_id=model.hf_id, image=image, tensor_parallel_size=plan.tensor_parallel_size,
         max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
-        tool_call_parser=model.tool_call_parser, weight_bytes=model.weight_bytes,
+        tool_call_parser=model.tool_call_parser, startup_window_seconds=cold_start.startup_window_seconds,
         network_cache=network_cache, hf_token=hf_token, quantization=quantization,
         kv_cache_dtype=kv_cache_dtype)
     return ServingPlan(
@@ -381,7 +388,8 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         cost=estimate_cost(sku, plan.kv_cache_tokens // context), launch=launch,
         warnings=tuple(warnings), quantization=quantization, kv_cache_dtype=kv_cache_dtype,
         alternatives=find_alternatives(model, context, gpu_memory_utilization, kv_cache_dtype, host,
-                                       (sku.name, quantization)))
+                                       (sku.name, quantization)),
+        cold_start=cold_start)
 
 
 def estimate_cost(sku: GpuSku, concurrent_sequences: int) -> Cost:
@@ -405,15 +413,23 @@ def _lookup_gpu(name: str, host: str) -> GpuSku:
     return sku
 
 
+# Spot VMs and spot node pools draw on the regional low-priority vCPU quota, shared by all VM
+# families, whose usage name in the Compute usages API (`az vm list-usage`) is "lowPriorityCores"
+# ("Total Regional Low-priority vCPUs"); the family quota stays for on-demand (AKS's fallback pool)
+LOW_PRIORITY_QUOTA = "lowPriorityCores"
+
+
 @dataclass(frozen=True)
 class QuotaRequest:
     family: str
     amount: int
     unit: str
+    low_priority_cores: int = 0  # spot: vCPUs of LOW_PRIORITY_QUOTA as well
 
 
-def quota_request(plan: ServingPlan, machines: int) -> QuotaRequest:
+def quota_request(plan: ServingPlan, machines: int, spot: bool = False) -> QuotaRequest:
     """What to ask Azure for: serverless Container Apps count GPUs, everything else counts vCPUs."""
     if plan.gpu.serverless:
         return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.gpus_per_replica, "GPUs")
-    return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.vcpus, "vCPUs")
+    return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.vcpus, "vCPUs",
+                        machines * plan.gpu.vcpus if spot else 0)
