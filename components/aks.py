@@ -77,8 +77,32 @@ DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds 
 # and cluster creation (~5-10 min) covers that wait, where a cluster-scoped one made afterwards did not.
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 # Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
-# (Azure/kubelogin docs, "--server-id"); getClientToken asks for "<endpoint>/.default"
+# (Azure/kubelogin docs, "--server-id")
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+
+# The principal type of a role assignment must match the principal, or Azure refuses it
+# (UnmatchedPrincipalType); azure-native sends none unless told. A person signs in to ARM through a
+# first-party public client, whose app id is then the client id Pulumi reports: Microsoft Azure CLI
+# and Microsoft Azure PowerShell (Microsoft Learn, "Verify first-party Microsoft applications in
+# sign-in reports"; the same ids in Azure Stack Hub's "Azure Stack Hub REST API" token examples).
+# Any other client id is an application: a service principal or managed identity, as CI runs.
+USER_SIGN_IN_CLIENTS = frozenset({
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # Microsoft Azure CLI
+    "1950a258-227b-4e31-a9cf-717495945fc2",  # Microsoft Azure PowerShell
+})
+# authorization.PrincipalType values a deployer can be (Microsoft.Authorization roleAssignments API)
+DEPLOYER_PRINCIPAL_TYPES = ("User", "ServicePrincipal", "Group")
+
+# How the Kubernetes provider signs in: kubelogin's login modes for a non-interactive run
+# (Azure/kubelogin docs, "Login Modes" and "get-token"); each call of the exec plugin gets a fresh
+# token, so nothing expires in state. azurecli: the `az login` session; spn: a service principal
+# with AZURE_CLIENT_SECRET (or AAD_SERVICE_PRINCIPAL_CLIENT_SECRET) in the environment;
+# workloadidentity: a federated token in AZURE_FEDERATED_TOKEN_FILE; msi: the machine's managed identity.
+KUBELOGIN_MODES = ("azurecli", "spn", "workloadidentity", "msi")
+DEFAULT_KUBELOGIN_MODE = "azurecli"
+# modes that sign in as an application: they name its client id and tenant (not secrets)
+KUBELOGIN_APP_MODES = frozenset({"spn", "workloadidentity", "msi"})
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 
 # Built-in role "Network Contributor" (Azure built-in roles reference). With its own subnet the
@@ -178,10 +202,21 @@ class AksGpuClusterArgs(base.ServingArgs):
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     queue_depth_target: int = DEFAULT_QUEUE_DEPTH_TARGET
     vnet_address_space: str = base.DEFAULT_VNET_ADDRESS_SPACE
+    deployer_principal_type: str | None = None
+    """``User``, ``ServicePrincipal`` or ``Group``; None: from the client id Pulumi signs in with."""
+    kubelogin_mode: str = DEFAULT_KUBELOGIN_MODE
 
     def __post_init__(self) -> None:
         super().__post_init__()
         plan = self.plan
+        if self.deployer_principal_type is not None and \
+                self.deployer_principal_type not in DEPLOYER_PRINCIPAL_TYPES:
+            raise ConfigError("deployerPrincipalType", self.deployer_principal_type,
+                              "is not a principal type Azure role assignments take",
+                              f"use one of {', '.join(DEPLOYER_PRINCIPAL_TYPES)}, or remove it to detect it")
+        if self.kubelogin_mode not in KUBELOGIN_MODES:
+            raise ConfigError("kubeloginMode", self.kubelogin_mode, "is not a kubelogin login mode "
+                              "this program supports", f"use one of {', '.join(KUBELOGIN_MODES)}")
         if plan.tensor_parallel_size > plan.gpu.gpu_count:
             raise ConfigError("gpu", plan.gpu.name,
                               f"has {plan.gpu.gpu_count} GPU(s) per node but the plan needs tensor "
@@ -253,20 +288,40 @@ class AksGpuClusterArgs(base.ServingArgs):
         return low, high
 
 
-def bearer_kubeconfig(user_kubeconfig_b64: str, token: str) -> str:
-    """A kubeconfig for the cluster's API server that authenticates with a Microsoft Entra token.
+def deployer_principal_type(client_id: str) -> str:
+    """``User`` when Pulumi signs in through the Azure CLI or PowerShell, else ``ServicePrincipal``."""
+    return "User" if client_id.lower() in USER_SIGN_IN_CLIENTS else "ServicePrincipal"
 
-    The user kubeconfig AKS hands out for Entra-only clusters calls the kubelogin plugin; this one
-    keeps its server and CA and uses a bearer token instead, so Pulumi needs no extra binary.
+
+def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, client_id: str) -> str:
+    """A kubeconfig for the cluster's API server whose user runs ``kubelogin get-token``.
+
+    Keeps the server and CA of the user kubeconfig AKS hands out; the exec plugin gets a fresh
+    Microsoft Entra token on every use, so no token is stored. App modes name the signed-in
+    application's client id and tenant; secrets stay in the environment of the process.
     """
     source = yaml.safe_load(base64.b64decode(user_kubeconfig_b64))
     cluster = source["clusters"][0]["cluster"]
+    args = ["get-token", "--login", mode, "--server-id", AKS_AAD_SERVER_APP_ID]
+    if mode in KUBELOGIN_APP_MODES and client_id:  # a system-assigned identity may report none
+        args += ["--client-id", client_id]
+    if mode in ("spn", "workloadidentity"):
+        args += ["--tenant-id", tenant_id]
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "aks", "cluster": {
             key: cluster[key] for key in ("server", "certificate-authority-data") if key in cluster}}],
-        "users": [{"name": "pulumi", "user": {"token": token}}],
+        "users": [{"name": "pulumi", "user": {"exec": {
+            "apiVersion": EXEC_API_VERSION,
+            "command": "kubelogin",
+            "args": args,
+            "env": None,
+            "interactiveMode": "Never",  # Pulumi has no terminal to prompt on
+            "provideClusterInfo": False,
+            "installHint": "kubelogin is required for host 'aks': run `az aks install-cli` "
+                           "(github.com/Azure/kubelogin)",
+        }}}],
         "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "pulumi"}}],
         "current-context": "aks",
     })
@@ -330,6 +385,8 @@ class AksGpuCluster(pulumi.ComponentResource):
             f"{name}-cluster-admin",
             scope=rg_id,
             principal_id=client.object_id,
+            principal_type=(args.deployer_principal_type if args.deployer_principal_type is not None
+                            else client.client_id.apply(deployer_principal_type)),
             role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
 
@@ -422,15 +479,15 @@ class AksGpuCluster(pulumi.ComponentResource):
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
-        token = authorization.get_client_token_output(endpoint=AKS_AAD_SERVER_APP_ID).token
-        kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            credentials.kubeconfigs[0].value, token).apply(lambda values: bearer_kubeconfig(*values)))
+        # no token and no delete_unreachable: an unreachable cluster fails the run, it never empties state
+        kubeconfig = pulumi.Output.all(
+            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id).apply(
+                lambda values: kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]))
         provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,
-            # the token changes on every run: only a different cluster replaces the objects
+            # only a different cluster replaces the objects, not a changed kubeconfig
             cluster_identifier=cluster.id,
-            delete_unreachable=True,
             # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
             # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
             opts=pulumi.ResourceOptions(parent=self, depends_on=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.aks import (
+    DEFAULT_KUBELOGIN_MODE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_QUEUE_DEPTH_TARGET,
     AksGpuCluster,
@@ -13,7 +14,8 @@ from components.serving import ServingPlan
 
 from .config import ConfigReader, StackSettings, serving_args
 
-KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace")
+KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace",
+        "deployerPrincipalType", "kubeloginMode")
 NETWORK_CACHE = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
 
 
@@ -34,6 +36,8 @@ def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> Ak
         kubernetes_version=kubernetes_version,
         queue_depth_target=queue_depth_target,
         vnet_address_space=vnet_address_space,
+        deployer_principal_type=reader.string("deployerPrincipalType"),
+        kubelogin_mode=reader.string("kubeloginMode", DEFAULT_KUBELOGIN_MODE),
     )
 
 

@@ -28,7 +28,7 @@ from conftest import (
 )
 
 from components import aks, base, k8s_workload
-from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs, bearer_kubeconfig
+from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 from stacks import offline
 
@@ -41,8 +41,7 @@ ROLE = "azure-native:authorization:RoleAssignment"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
 CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject"}  # add-on CRDs: kubernetes-validate has no schema
-ENTRA_TOKEN = offline._invoke_results()["azure-native:authorization:getClientToken"](
-    {"endpoint": aks.AKS_AAD_SERVER_APP_ID})["token"]
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # Microsoft Azure CLI, a first-party public client
 CIDR = "203.0.113.0/24"
 
 CONFIGS = {
@@ -260,6 +259,8 @@ def test_deploying_identity_is_cluster_admin_on_the_group_before_the_cluster_exi
     assert admin.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
+    # the mocks sign in as an application (a CI service principal): Azure refuses "User" for it
+    assert admin.inputs["principalType"] == "ServicePrincipal"
     # Azure RBAC takes minutes to reach AKS: the assignment propagates while the cluster is created
     assert admin.urn in dependencies[cluster.name]
     # the Kubernetes provider waits for the admin role and for the GPU pools its objects target
@@ -459,12 +460,9 @@ def test_secrets_reach_vllm_from_key_vault_through_the_csi_driver(runs):
 def test_no_secret_value_in_a_plain_property(runs, name):
     run = runs[name]
     api_key = run.outputs["apiKey"]
-    for value in (HF_TOKEN, api_key, ENTRA_TOKEN):
+    for value in (HF_TOKEN, api_key):
         assert plain_occurrences(run.resources, value) == [], value
     assert "apiKey" in run.secret_outputs
-    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
-    kubeconfig = json.loads(unwrap(provider.inputs["kubeconfig"]))
-    assert kubeconfig["users"] == [{"name": "pulumi", "user": {"token": ENTRA_TOKEN}}]
 
 
 def test_configured_api_key_is_what_vllm_gets_and_stays_secret(runs):
@@ -475,15 +473,66 @@ def test_configured_api_key_is_what_vllm_gets_and_stays_secret(runs):
     assert unwrap(secret.inputs["properties"])["value"] == API_KEY
 
 
-def test_kubeconfig_keeps_server_and_ca_and_uses_a_bearer_token():
-    source = ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n"
-              "    server: https://x.hcp.swedencentral.azmk8s.io:443\n  name: x\nusers:\n- name: u\n"
-              "  user:\n    exec: {command: kubelogin}\n")
-    import base64
-    config = json.loads(bearer_kubeconfig(base64.b64encode(source.encode()).decode(), "tok"))
-    assert config["clusters"][0]["cluster"] == {"server": "https://x.hcp.swedencentral.azmk8s.io:443",
-                                                "certificate-authority-data": "Q0E="}
-    assert config["users"][0]["user"] == {"token": "tok"}  # no exec plugin needed
+def deployer_assignments(run) -> list:
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    return [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == deployer["objectId"]]
+
+
+@pytest.mark.parametrize("client_id,override,expected", [
+    (AZURE_CLI_APP_ID, None, "User"),  # `az login` as a person
+    ("1950a258-227b-4e31-a9cf-717495945fc2", None, "User"),  # Azure PowerShell
+    ("0f3e5d7c-1111-4222-8333-944455556666", None, "ServicePrincipal"),  # a CI app registration
+    (AZURE_CLI_APP_ID, "Group", "Group"),  # the key wins over detection
+    ("0f3e5d7c-1111-4222-8333-944455556666", "User", "User"),
+])
+def test_every_role_assignment_to_the_deployer_names_its_principal_type(monkeypatch, client_id, override,
+                                                                      expected):
+    monkeypatch.setattr(offline, "DEPLOYER_CLIENT_ID", client_id)
+    run = run_stack(stack_config("aks", deployerPrincipalType=override))
+    found = deployer_assignments(run)
+    assert found and all(r.inputs.get("principalType") == expected for r in found), \
+        [(r.name, r.inputs.get("principalType")) for r in found]
+    # and every other assignment in the stack is to a managed identity, typed as such
+    others = [r for r in run.mocks.of_type(ROLE) if r not in found]
+    assert others and all(r.inputs["principalType"] == "ServicePrincipal" for r in others)
+
+
+def provider_kubeconfig(run) -> dict:
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    return json.loads(unwrap(provider.inputs["kubeconfig"]))
+
+
+@pytest.mark.parametrize("mode,extra", [
+    ("azurecli", []),
+    ("spn", ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT]),
+    ("workloadidentity", ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT]),
+    ("msi", ["--client-id", "CLIENT"]),
+])
+def test_kubernetes_provider_signs_in_through_kubelogin_on_every_use(mode, extra):
+    run = run_stack(stack_config("aks", kubeloginMode=mode))
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    # an unreachable cluster must fail the run, never silently drop every object from state
+    assert not provider.inputs.get("deleteUnreachable")
+    config = provider_kubeconfig(run)
+    # server and CA come from the user kubeconfig AKS hands out
+    offline_cluster = yaml.safe_load(offline._KUBECONFIG)["clusters"][0]["cluster"]
+    assert config["clusters"][0]["cluster"]["server"] == offline_cluster["server"]
+    [user] = config["users"]
+    assert set(user["user"]) == {"exec"}  # no token, no client key or certificate
+    plugin = user["user"]["exec"]
+    assert plugin["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert plugin["command"] == "kubelogin"
+    client_id = offline.DEPLOYER_CLIENT_ID
+    assert plugin["args"] == ["get-token", "--login", mode, "--server-id",
+                              "6dae42f8-4368-4678-94ff-3960e28e3630",
+                              *[client_id if arg == "CLIENT" else arg for arg in extra]]
+    assert plugin["interactiveMode"] == "Never"
+    # no Entra token is fetched at deploy time, so none can land in state
+    assert not [token for token, _ in run.mocks.calls if token.endswith(":getClientToken")]
+
+
+def test_offline_kubeconfig_token_is_not_passed_on(runs):
+    assert "offline" not in json.dumps(provider_kubeconfig(runs["8b"])["users"])
 
 
 # ---- scaling ----
@@ -774,6 +823,8 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"vnetAddressSpace": "10.0.0.0/8"}, "vnetAddressSpace", ["overlaps 10.244.0.0/16", "pod range"]),
     ({"vnetAddressSpace": "10.0.0.0/16"}, "vnetAddressSpace", ["overlaps 10.0.0.0/16", "service range"]),
     ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
+    ({"deployerPrincipalType": "user"}, "deployerPrincipalType", ["User, ServicePrincipal, Group"]),
+    ({"kubeloginMode": "devicecode"}, "kubeloginMode", ["azurecli, spn, workloadidentity, msi"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     assert_config_error(stack_config("aks", **overrides), key, words)
@@ -799,6 +850,6 @@ def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
 def test_host_module_declares_its_keys_and_network_cache():
     from stacks import aks as host
     assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget",
-                         "vnetAddressSpace")
+                         "vnetAddressSpace", "deployerPrincipalType", "kubeloginMode")
     assert host.NETWORK_CACHE is True
     assert "--safetensors-load-strategy" in expected_plan("8b").launch.args
