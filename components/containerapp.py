@@ -307,7 +307,12 @@ class ContainerAppGpu(pulumi.ComponentResource):
             vnet_configuration=app.VnetConfigurationArgs(infrastructure_subnet_id=subnet.id,
                                                          internal=args.internal),
             workload_profiles=workload_profiles(plan.gpu, args.min_replicas, args.max_replicas),
-            tags=tags, opts=child)
+            tags=tags, opts=pulumi.ResourceOptions(
+                parent=self,
+                # Azure applies a GPU profile only when the environment is created: a new gpu means a
+                # new environment. Its delegated subnet takes one environment at a time, so the old one
+                # goes first (delete before replace), and the app in it with it (below).
+                replace_on_changes=["workloadProfiles"], delete_before_replace=True))
 
         cache = self._model_cache(name, args, group, subnet, environment, child)
         if args.internal:
@@ -359,8 +364,12 @@ class ContainerAppGpu(pulumi.ComponentResource):
                     rules=[app.ScaleRuleArgs(name="http-concurrency", http=app.HttpScaleRuleArgs(
                         metadata={"concurrentRequests": str(args.concurrent_requests)}))])),
             tags=tags,
-            # the secrets resolve at creation: the identity must be able to read them by then
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets.role_assignment]))
+            # the secrets resolve at creation: the identity must be able to read them by then.
+            # An app cannot move to another environment: a new environment means a new app, and the
+            # old one must go before its environment can be deleted
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets.role_assignment],
+                                        replace_on_changes=["managedEnvironmentId"],
+                                        delete_before_replace=True))
 
         fqdn = container_app.configuration.apply(ingress_fqdn)
         self.endpoint = pulumi.Output.concat("https://", fqdn, "/v1")

@@ -188,6 +188,22 @@ def test_app_is_created_after_its_identity_may_read_the_vault(monkeypatch):
     assert role.urn in dependencies[run.mocks.one(APP).name]
 
 
+def test_a_new_gpu_profile_replaces_the_environment_and_its_app_old_ones_first(monkeypatch):
+    """Azure applies a GPU workload profile only at environment creation, and a delegated subnet
+    holds one environment: a profile change must delete the app and environment, then recreate."""
+    options = {}
+    original = offline.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        options[request.type] = (set(request.replaceOnChanges), request.deleteBeforeReplace)
+        return original(self, request)
+
+    monkeypatch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+    run_stack(stack_config("containerapp"))
+    assert options[ENV] == ({"workloadProfiles"}, True)
+    assert options[APP] == ({"managedEnvironmentId"}, True)
+
+
 def test_no_secret_appears_in_plain_text():
     run = run_stack(stack_config("containerapp", apiKey=API_KEY))
     for secret in (HF_TOKEN, API_KEY, OFFLINE_WORKSPACE_KEY):
