@@ -389,7 +389,7 @@ class GpuVirtualMachine(pulumi.ComponentResource):
             lambda values: cloudinit.custom_data(cloudinit.BootConfig(
                 launch=plan.launch, vault_uri=values[0], identity_client_id=values[1],
                 site_address=values[2], public_certificate=not args.internal,
-                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled)))
+                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled, vm_size=plan.gpu.name)))
         ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
 
         spot = ({"priority": compute.VirtualMachinePriorityTypes.SPOT,
