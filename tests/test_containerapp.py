@@ -31,6 +31,8 @@ from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
 from components.serving import launch as launch_module
 from stacks import offline
 from stacks.offline import OFFLINE_WORKSPACE_KEY, is_secret
+from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
+                          dns_ready_urns, run_recording_dependencies)
 
 APP = "azure-native:app:ContainerApp"
 ENV = "azure-native:app:ManagedEnvironment"
@@ -305,18 +307,37 @@ def test_internal_environment_has_no_public_ingress_and_resolves_in_the_vnet():
     run = run_stack(stack_config("containerapp", internal=True))
     env = run.mocks.one(ENV)
     assert env.inputs["vnetConfiguration"]["internal"] is True
-    zone = run.mocks.one("azure-native:privatedns:PrivateZone")
-    assert zone.inputs["privateZoneName"] == env.outputs["defaultDomain"]
+    [zone] = [z for z in run.mocks.of_type("azure-native:privatedns:PrivateZone")
+              if z.inputs["privateZoneName"] == env.outputs["defaultDomain"]]
     record = run.mocks.one("azure-native:privatedns:PrivateRecordSet")
     assert (record.inputs["recordType"], record.inputs["relativeRecordSetName"]) == ("A", "*")
     assert record.inputs["aRecords"] == [{"ipv4Address": env.outputs["staticIp"]}]
     assert record.inputs["privateZoneName"] == zone.outputs["name"]
-    link = run.mocks.one("azure-native:privatedns:VirtualNetworkLink")
+    [link] = [r for r in run.mocks.of_type("azure-native:privatedns:VirtualNetworkLink")
+              if r.inputs["privateZoneName"] == zone.outputs["name"]]
     vnet = run.mocks.one("azure-native:network:VirtualNetwork")
     assert link.inputs["virtualNetwork"] == {"id": vnet.outputs["id"]}
     assert link.inputs["privateZoneName"] == zone.outputs["name"]
     endpoint = run.outputs["endpoint"]
     assert endpoint.startswith("https://") and endpoint.endswith(f".{env.outputs['defaultDomain']}/v1")
+
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(default_run):
+    assert_vault_is_public_with_purge_protection(default_run)
+
+
+def test_internal_vault_is_private_and_the_app_resolves_it_before_it_is_created(monkeypatch):
+    run, dependencies = run_recording_dependencies(monkeypatch, stack_config("containerapp", internal=True))
+    vnet = run.mocks.one("azure-native:network:VirtualNetwork")
+    endpoint = assert_vault_is_private_in(run, vnet)
+    subnets = {r.outputs["id"]: r for r in run.mocks.of_type("azure-native:network:Subnet")}
+    endpoint_subnet = ipaddress.ip_network(subnets[endpoint.inputs["subnet"]["id"]].inputs["addressPrefix"])
+    environment_subnet = ipaddress.ip_network(
+        subnets[run.mocks.one(ENV).inputs["vnetConfiguration"]["infrastructureSubnetId"]].inputs["addressPrefix"])
+    # not in the delegated subnet, which holds only the environment
+    assert endpoint_subnet != environment_subnet and not endpoint_subnet.overlaps(environment_subnet)
+    # the app resolves its Key Vault references at creation: through the endpoint, by name
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[run.mocks.one(APP).name]
 
 
 def test_external_environment_has_no_private_dns(default_run):
@@ -340,6 +361,8 @@ def test_region_without_documented_gpu_profile_warns_and_still_deploys(caplog):
      ["/23 subnet", f"{MAX_REPLICAS_IN_SUBNET} or less"]),
     ({"scaleConcurrentRequests": 0}, "scaleConcurrentRequests", ["at least 1"]),
     ({"vnetAddressSpace": "10.0.0.0/25"}, "vnetAddressSpace", ["/23 or larger"]),
+    # internal: the vault's private endpoint needs a /28 after the environment's /23
+    ({"vnetAddressSpace": "10.0.0.0/23", "internal": True}, "vnetAddressSpace", ["/22 or larger", "private endpoints"]),
     ({"vnetAddressSpace": "100.100.0.0/16"}, "vnetAddressSpace", ["overlaps 100.100.0.0/17"]),
     ({"vnetAddressSpace": "fd00::/48"}, "vnetAddressSpace", ["IPv4"]),
     ({"vnetAddressSpace": "10.0.0.1/16"}, "vnetAddressSpace", ["not a valid network"]),

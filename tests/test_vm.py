@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import shlex
 import shutil
@@ -17,9 +18,11 @@ from conftest import API_KEY, HF_TOKEN, LOCATION, plain_occurrences, run_stack, 
 from components import cloudinit
 from components.secrets import KEY_VAULT_SECRETS_USER
 from components.serving import GPUS, ConfigError, plan_serving, resolve_model
-from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, check_ssh_public_key, check_time_zone,
-                           sealed_ssh_key, shutdown_time)
+from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, SUBNET_CIDR, VNET_CIDR, check_ssh_public_key,
+                           check_time_zone, sealed_ssh_key, shutdown_time)
 from stacks import offline
+from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
+                          dns_ready_urns, run_recording_dependencies)
 
 VM = "azure-native:compute:VirtualMachine"
 NSG = "azure-native:network:NetworkSecurityGroup"
@@ -373,7 +376,7 @@ def test_internal_has_no_public_ip_and_uses_caddys_own_ca(run_internal):
     assert [ip.name for ip in ips] == ["apertus-nat-ip"]  # outbound only, through the NAT gateway
     nic = unwrap(run_internal.mocks.one(NIC).inputs)
     assert "publicIPAddress" not in nic["ipConfigurations"][0]
-    subnet = unwrap(run_internal.mocks.one(SUBNET).inputs)
+    [subnet] = [unwrap(r.inputs) for r in run_internal.mocks.of_type(SUBNET) if r.name == "apertus-subnet"]
     assert subnet["natGateway"]["id"].endswith("/apertus-nat")
     assert run_internal.outputs["endpoint"] == f"https://{PRIVATE_IP}/v1"
     caddyfile = files(run_internal)["/etc/apertus/Caddyfile"]
@@ -510,3 +513,20 @@ def test_key_and_time_checks_accept_what_users_paste():
         assert check_time_zone(zone) == zone
     with pytest.raises(ConfigError, match="did you mean 'W. Europe Standard Time'"):
         check_time_zone("W Europe Standard Time")
+
+
+# ---- Key Vault: purge protection always; private when internal ----
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(run_8b):
+    assert_vault_is_public_with_purge_protection(run_8b)
+
+
+def test_internal_vault_is_reached_only_through_a_private_endpoint_in_the_vms_vnet(monkeypatch):
+    run, dependencies = run_recording_dependencies(monkeypatch, stack_config("vm", internal=True))
+    vnet = run.mocks.one("azure-native:network:VirtualNetwork")
+    endpoint = assert_vault_is_private_in(run, vnet)
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert ipaddress.ip_network(subnet.inputs["addressPrefix"]).subnet_of(ipaddress.ip_network(VNET_CIDR))
+    assert not ipaddress.ip_network(subnet.inputs["addressPrefix"]).overlaps(ipaddress.ip_network(SUBNET_CIDR))
+    # the first boot reads the vault: the VM waits until the endpoint's name resolves in the VNet
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[run.mocks.one(VM).name]
