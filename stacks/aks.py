@@ -12,10 +12,10 @@ from components.aks import (
 from components.base import DEFAULT_VNET_ADDRESS_SPACE
 from components.serving import ServingPlan
 
-from .config import ConfigReader, StackSettings, serving_args
+from .config import ConfigReader, StackSettings, parse_cidrs, serving_args
 
 KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace",
-        "deployerPrincipalType", "kubeloginMode")
+        "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs")
 NETWORK_CACHE = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
 
 
@@ -38,6 +38,7 @@ def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> Ak
         vnet_address_space=vnet_address_space,
         deployer_principal_type=reader.string("deployerPrincipalType"),
         kubelogin_mode=reader.string("kubeloginMode", DEFAULT_KUBELOGIN_MODE),
+        api_allowed_cidrs=parse_cidrs("apiAllowedCidrs", reader.string_list("apiAllowedCidrs")),
     )
 
 

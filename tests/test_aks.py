@@ -31,6 +31,8 @@ from components import aks, base, k8s_workload
 from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 from stacks import offline
+from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
+                          dns_ready_urns, run_recording_dependencies)
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -49,7 +51,8 @@ CONFIGS = {
     "8b": stack_config("aks", minReplicas=1, maxReplicas=3, allowedCidrs=[CIDR], apiKey=API_KEY),
     # 70B tensor-parallel on a 4 x A100 node, on spot with an on-demand fallback
     "70b": stack_config("aks", model="apertus-70b-instruct", gpu="Standard_NC96ads_A100_v4", spot=True),
-    "internal": stack_config("aks", internal=True),
+    # internal: the API server only from this public range
+    "internal": stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"]),
 }
 
 
@@ -422,11 +425,70 @@ def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, n
     assert size == max(plan.cache_size_gib, k8s_workload.PREMIUM_FILES_MIN_GIB)
     storage_class = objects(runs[name], "StorageClass")[claim["storageClassName"]]
     assert storage_class["provisioner"] == "file.csi.azure.com"
-    assert storage_class["parameters"] == {"skuName": "Premium_LRS"}
-    assert "mfsymlinks" in storage_class["mountOptions"]  # the Hugging Face cache is made of symlinks
+    assert storage_class["parameters"]["skuName"] == "Premium_LRS"
+    if storage_class["parameters"].get("protocol") != "nfs":  # public stacks: SMB
+        assert "mfsymlinks" in storage_class["mountOptions"]  # the Hugging Face cache is made of symlinks
     mounts = {m["name"]: m["mountPath"] for m in vllm_container(runs[name])["volumeMounts"]}
     assert mounts["model-cache"] == plan.launch.cache_mount
     assert plan.launch.env["HF_HOME"].startswith(plan.launch.cache_mount + "/")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, name):
+    """Every Azure Files volume the CSI driver provisions: internal -> private endpoint, no shared
+    key, no public access (driver-parameters.md); public stacks keep premium SMB and the built-in class."""
+    run = runs[name]
+    classes = objects(run, "StorageClass")
+    claims = objects(run, "PersistentVolumeClaim")
+    used = {claim["spec"]["storageClassName"] for claim in claims.values()}
+    if name == "internal":
+        assert used <= set(classes)  # no built-in class: those are SMB with a key, on a public endpoint
+        for class_name in used:
+            parameters = classes[class_name]["parameters"]
+            assert parameters == {"skuName": "Premium_LRS", "protocol": "nfs",
+                                  "networkEndpointType": "privateEndpoint",
+                                  "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
+            assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(classes[class_name]["mountOptions"])
+        # premium shares start at 100 GiB: the gateway's small volume asks for that much
+        gateway = claims[f"{k8s_workload.GATEWAY}-data"]["spec"]["resources"]["requests"]["storage"]
+        assert int(gateway.removesuffix("Gi")) >= k8s_workload.PREMIUM_FILES_MIN_GIB
+        # the driver names the endpoints it creates in a private DNS zone of the VNet's group
+        cluster_identity = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"][0]
+        group = run.mocks.one("azure-native:resources:ResourceGroup")
+        group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
+        assert [r for r in run.mocks.of_type(ROLE)
+                if r.inputs["principalId"] == cluster_identity.outputs["principalId"]
+                and r.inputs["scope"] == group_id
+                and r.inputs["roleDefinitionId"].endswith("/b12aa53e-6015-4669-85d0-8515ebb3ae7f")]
+    else:
+        assert k8s_workload.GATEWAY_STORAGE_CLASS in used
+        assert all(c["parameters"] == {"skuName": "Premium_LRS"} for c in classes.values())
+
+
+def test_internal_api_server_takes_only_the_allowed_ranges(runs):
+    profile = unwrap(runs["internal"].mocks.one(CLUSTER).inputs).get("apiServerAccessProfile")
+    assert profile == {"authorizedIPRanges": ["198.51.100.0/24"]}
+    assert "apiServerAccessProfile" not in unwrap(runs["8b"].mocks.one(CLUSTER).inputs)
+
+
+def test_a_public_stack_may_limit_its_api_server_too():
+    run = run_stack(stack_config("aks", apiAllowedCidrs=["203.0.113.7", "198.51.100.0/24"]))
+    profile = unwrap(run.mocks.one(CLUSTER).inputs)["apiServerAccessProfile"]
+    assert profile["authorizedIPRanges"] == ["203.0.113.7/32", "198.51.100.0/24"]
+
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(runs):
+    assert_vault_is_public_with_purge_protection(runs["8b"])
+
+
+def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monkeypatch):
+    run, dependencies = run_recording_dependencies(monkeypatch, CONFIGS["internal"])
+    endpoint = assert_vault_is_private_in(run, run.mocks.one(VNET))
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert subnet.inputs["subnetName"] == aks.ENDPOINT_SUBNET_NAME
+    # the vLLM pods read the vault through the CSI driver: every Kubernetes object waits for the DNS
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[provider.name]
 
 
 def test_70b_cache_is_larger_than_the_premium_minimum():
@@ -699,7 +761,8 @@ def test_internal_gateway_serves_tls_from_caddys_own_ca_for_that_ip(runs):
 
 
 def test_internal_gateway_enforces_allowed_cidrs():
-    run = run_stack(stack_config("aks", internal=True, allowedCidrs=["10.1.0.0/16", "192.168.7.0/24"]))
+    run = run_stack(stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"],
+                                 allowedCidrs=["10.1.0.0/16", "192.168.7.0/24"]))
     caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
     assert_forwards_only_the_api(caddyfile, "10.1.0.0/16 192.168.7.0/24")
     [https] = objects(run, "NetworkPolicy")["gateway-ingress"]["spec"]["ingress"]
@@ -728,7 +791,7 @@ def test_internal_gateway_ip_is_a_usable_address_of_a_subnet_of_its_own(runs):
     assert subnet.subnet_of(vnet)
     assert_usable_address_outside_the_nodes(ip, subnet, nodes)
     assert run.outputs["endpoint"] == f"https://{ip}/v1"
-    # a public gateway needs no such subnet
+    # a public gateway needs no such subnet (nor one for private endpoints)
     assert [r.inputs["subnetName"] for r in runs["8b"].mocks.of_type(SUBNET)] == [aks.NODE_SUBNET_NAME]
 
 
@@ -737,12 +800,15 @@ def test_the_address_plan_fits_any_accepted_vnet_range(space):
     plan = aks.cluster_network(space)
     vnet = ipaddress.ip_network(space)
     assert plan.nodes.subnet_of(vnet) and plan.gateway_subnet.subnet_of(vnet)
+    assert plan.endpoint_subnet.subnet_of(vnet)
+    subnets = [plan.nodes, plan.gateway_subnet, plan.endpoint_subnet]
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
     assert plan.nodes.num_addresses - 5 >= aks.MAX_CLUSTER_NODES
     assert_usable_address_outside_the_nodes(plan.gateway_ip, plan.gateway_subnet, plan.nodes)
 
 
 def test_vnet_address_space_sets_the_vnet_the_subnets_and_the_internal_endpoint():
-    run = run_stack(stack_config("aks", internal=True, vnetAddressSpace="172.16.0.0/20"))
+    run = run_stack(stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"], vnetAddressSpace="172.16.0.0/20"))
     assert run.mocks.one(VNET).inputs["addressSpace"]["addressPrefixes"] == ["172.16.0.0/20"]
     assert subnet_named(run, aks.NODE_SUBNET_NAME).inputs["addressPrefix"] == "172.16.0.0/23"
     assert subnet_named(run, aks.GATEWAY_SUBNET_NAME).inputs["addressPrefix"] == "172.16.2.0/28"
@@ -825,6 +891,12 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
     ({"deployerPrincipalType": "user"}, "deployerPrincipalType", ["User, ServicePrincipal, Group"]),
     ({"kubeloginMode": "devicecode"}, "kubeloginMode", ["azurecli, spn, workloadidentity, msi"]),
+    ({"internal": True}, "apiAllowedCidrs", ["required with internal: true"]),
+    ({"apiAllowedCidrs": ["10.0.0.0/8"]}, "apiAllowedCidrs", ["not a public range"]),
+    ({"apiAllowedCidrs": ["0.0.0.0/0"]}, "apiAllowedCidrs", ["every address"]),
+    ({"apiAllowedCidrs": [f"203.0.{i // 256}.{i % 256}" for i in range(201)]}, "apiAllowedCidrs",
+     ["at most 200"]),
+    ({"apiAllowedCidrs": ["203.0.113.1/24"]}, "apiAllowedCidrs", ["did you mean 203.0.113.0/24"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     assert_config_error(stack_config("aks", **overrides), key, words)
@@ -850,6 +922,6 @@ def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
 def test_host_module_declares_its_keys_and_network_cache():
     from stacks import aks as host
     assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget",
-                         "vnetAddressSpace", "deployerPrincipalType", "kubeloginMode")
+                         "vnetAddressSpace", "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs")
     assert host.NETWORK_CACHE is True
     assert "--safetensors-load-strategy" in expected_plan("8b").launch.args
