@@ -3,6 +3,7 @@ registers dumped as a manifest and checked by kubernetes-validate (strict) and c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import json
@@ -540,12 +541,13 @@ def deployer_assignments(run) -> list:
     return [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == deployer["objectId"]]
 
 
+CI_APP_ID = "0f3e5d7c-1111-4222-8333-944455556666"  # a CI app registration / managed identity
+
+
 @pytest.mark.parametrize("client_id,override,expected", [
     (AZURE_CLI_APP_ID, None, "User"),  # `az login` as a person
-    ("1950a258-227b-4e31-a9cf-717495945fc2", None, "User"),  # Azure PowerShell
-    ("0f3e5d7c-1111-4222-8333-944455556666", None, "ServicePrincipal"),  # a CI app registration
+    (CI_APP_ID, None, "ServicePrincipal"),  # Azure refuses "User" for it (UnmatchedPrincipalType)
     (AZURE_CLI_APP_ID, "Group", "Group"),  # the key wins over detection
-    ("0f3e5d7c-1111-4222-8333-944455556666", "User", "User"),
 ])
 def test_every_role_assignment_to_the_deployer_names_its_principal_type(monkeypatch, client_id, override,
                                                                       expected):
@@ -559,18 +561,30 @@ def test_every_role_assignment_to_the_deployer_names_its_principal_type(monkeypa
     assert others and all(r.inputs["principalType"] == "ServicePrincipal" for r in others)
 
 
+def test_principal_type_follows_the_client_a_person_signs_in_with():
+    assert aks.deployer_principal_type(AZURE_CLI_APP_ID.upper()) == "User"
+    assert aks.deployer_principal_type("1950a258-227b-4e31-a9cf-717495945fc2") == "User"  # Azure PowerShell
+    assert aks.deployer_principal_type(CI_APP_ID) == "ServicePrincipal"
+    # what Azure's PrincipalType takes (Microsoft.Authorization role assignments API)
+    assert set(aks.DEPLOYER_PRINCIPAL_TYPES) <= {t.value for t in aks.authorization.PrincipalType}
+
+
 def provider_kubeconfig(run) -> dict:
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     return json.loads(unwrap(provider.inputs["kubeconfig"]))
 
 
-@pytest.mark.parametrize("mode,extra", [
-    ("azurecli", []),
-    ("spn", ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT]),
-    ("workloadidentity", ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT]),
-    ("msi", ["--client-id", "CLIENT"]),
-])
-def test_kubernetes_provider_signs_in_through_kubelogin_on_every_use(mode, extra):
+KUBELOGIN_EXTRA_ARGS = {
+    "azurecli": [],
+    "spn": ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT],
+    "workloadidentity": ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT],
+    "msi": ["--client-id", "CLIENT"],
+}
+
+
+@pytest.mark.parametrize("mode", ["azurecli", "spn"])
+def test_kubernetes_provider_signs_in_through_kubelogin_on_every_use(mode):
+    extra = KUBELOGIN_EXTRA_ARGS[mode]
     run = run_stack(stack_config("aks", kubeloginMode=mode))
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     # an unreachable cluster must fail the run, never silently drop every object from state
@@ -591,6 +605,18 @@ def test_kubernetes_provider_signs_in_through_kubelogin_on_every_use(mode, extra
     assert plugin["interactiveMode"] == "Never"
     # no Entra token is fetched at deploy time, so none can land in state
     assert not [token for token, _ in run.mocks.calls if token.endswith(":getClientToken")]
+
+
+@pytest.mark.parametrize("mode", ["workloadidentity", "msi"])
+def test_every_kubelogin_mode_names_what_it_signs_in_as(mode):
+    source = base64.b64encode(offline._KUBECONFIG.encode()).decode()
+    config = json.loads(aks.kubelogin_kubeconfig(source, mode, offline.FAKE_TENANT, "app-id"))
+    args = config["users"][0]["user"]["exec"]["args"]
+    assert args[:5] == ["get-token", "--login", mode, "--server-id", aks.AKS_AAD_SERVER_APP_ID]
+    assert args[5:] == [("app-id" if arg == "CLIENT" else arg) for arg in KUBELOGIN_EXTRA_ARGS[mode]]
+    # a system-assigned identity may report no client id: kubelogin then finds it itself
+    assert "--client-id" not in json.loads(aks.kubelogin_kubeconfig(source, mode, offline.FAKE_TENANT, ""))[
+        "users"][0]["user"]["exec"]["args"]
 
 
 def test_offline_kubeconfig_token_is_not_passed_on(runs):
