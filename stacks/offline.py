@@ -126,8 +126,6 @@ def _invoke_results() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         "azure-native:authorization:getClientConfig": lambda args: {
             "clientId": DEPLOYER_CLIENT_ID, "objectId": _uuid("deployer-object"),
             "subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_TENANT},
-        "azure-native:authorization:getClientToken": lambda args: {
-            "token": f"offline-entra-token-for-{args.get('endpoint') or 'arm'}"},
         "azure-native:containerservice:listManagedClusterUserCredentials": lambda args: {
             "kubeconfigs": [{"name": "clusterUser",
                              "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},

@@ -31,8 +31,7 @@ from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
 from components.serving import launch as launch_module
 from stacks import offline
 from stacks.offline import OFFLINE_WORKSPACE_KEY, is_secret
-from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
-                          dns_ready_urns, run_recording_dependencies)
+from vault_access import assert_vault_is_private_in, assert_vault_is_public_with_purge_protection, dns_ready_urns
 
 APP = "azure-native:app:ContainerApp"
 ENV = "azure-native:app:ManagedEnvironment"
@@ -190,18 +189,27 @@ def test_app_is_created_after_its_identity_may_read_the_vault(monkeypatch):
     assert role.urn in dependencies[run.mocks.one(APP).name]
 
 
-def test_a_new_gpu_profile_replaces_the_environment_and_its_app_old_ones_first(monkeypatch):
-    """Azure applies a GPU workload profile only at environment creation, and a delegated subnet
-    holds one environment: a profile change must delete the app and environment, then recreate."""
-    options = {}
+@pytest.fixture(scope="module")
+def internal_recorded():
+    """The internal stack, with what each resource waits for and its replacement options, by type."""
+    dependencies, options = {}, {}
     original = offline.RecordingMonitor.RegisterResource
 
     def recording(self, request):
+        dependencies[request.name] = set(request.dependencies)
         options[request.type] = (set(request.replaceOnChanges), request.deleteBeforeReplace)
         return original(self, request)
 
-    monkeypatch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
-    run_stack(stack_config("containerapp"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+        run = run_stack(stack_config("containerapp", internal=True))
+    return run, dependencies, options
+
+
+def test_a_new_gpu_profile_replaces_the_environment_and_its_app_old_ones_first(internal_recorded):
+    """Azure applies a GPU workload profile only at environment creation, and a delegated subnet
+    holds one environment: a profile change must delete the app and environment, then recreate."""
+    _, _, options = internal_recorded
     assert options[ENV] == ({"workloadProfiles"}, True)
     assert options[APP] == ({"managedEnvironmentId"}, True)
 
@@ -326,8 +334,8 @@ def test_vault_has_purge_protection_and_stays_public_when_not_internal(default_r
     assert_vault_is_public_with_purge_protection(default_run)
 
 
-def test_internal_vault_is_private_and_the_app_resolves_it_before_it_is_created(monkeypatch):
-    run, dependencies = run_recording_dependencies(monkeypatch, stack_config("containerapp", internal=True))
+def test_internal_vault_is_private_and_the_app_resolves_it_before_it_is_created(internal_recorded):
+    run, dependencies, _ = internal_recorded
     vnet = run.mocks.one("azure-native:network:VirtualNetwork")
     endpoint = assert_vault_is_private_in(run, vnet)
     subnets = {r.outputs["id"]: r for r in run.mocks.of_type("azure-native:network:Subnet")}
@@ -421,3 +429,15 @@ def test_proxy_is_small_has_no_gpu_volume_or_secret_and_a_readiness_probe(defaul
     assert all("secretRef" not in e for e in proxy["env"])
     assert [p["type"] for p in proxy["probes"]] == ["Readiness"]
     assert proxy["probes"][0]["tcpSocket"] == {"port": PROXY_PORT}
+
+
+def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(default_run):
+    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
+    this host assigns roles only to its managed identity, typed ServicePrincipal."""
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    roles = default_run.mocks.of_type("azure-native:authorization:RoleAssignment")
+    identities = {r.outputs["principalId"] for r in default_run.mocks.of_type(
+        "azure-native:managedidentity:UserAssignedIdentity")}
+    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
+    assert deployer["objectId"] not in identities
+    assert all(r.inputs["principalId"] in identities for r in roles)

@@ -530,3 +530,15 @@ def test_internal_vault_is_reached_only_through_a_private_endpoint_in_the_vms_vn
     assert not ipaddress.ip_network(subnet.inputs["addressPrefix"]).overlaps(ipaddress.ip_network(SUBNET_CIDR))
     # the first boot reads the vault: the VM waits until the endpoint's name resolves in the VNet
     assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[run.mocks.one(VM).name]
+
+
+def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(run_8b):
+    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
+    this host assigns roles only to its managed identity, typed ServicePrincipal."""
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    roles = run_8b.mocks.of_type("azure-native:authorization:RoleAssignment")
+    identities = {r.outputs["principalId"] for r in run_8b.mocks.of_type(
+        "azure-native:managedidentity:UserAssignedIdentity")}
+    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
+    assert deployer["objectId"] not in identities
+    assert all(r.inputs["principalId"] in identities for r in roles)
