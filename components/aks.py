@@ -37,7 +37,7 @@ import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
 
 from . import base, k8s_workload, monitoring
-from .secrets import ModelSecrets, ModelSecretsArgs
+from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError
 
 # AKS supports three GA minor versions for 12 months each ("Supported Kubernetes versions in
@@ -77,8 +77,32 @@ DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds 
 # and cluster creation (~5-10 min) covers that wait, where a cluster-scoped one made afterwards did not.
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 # Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
-# (Azure/kubelogin docs, "--server-id"); getClientToken asks for "<endpoint>/.default"
+# (Azure/kubelogin docs, "--server-id")
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+
+# The principal type of a role assignment must match the principal, or Azure refuses it
+# (UnmatchedPrincipalType); azure-native sends none unless told. A person signs in to ARM through a
+# first-party public client, whose app id is then the client id Pulumi reports: Microsoft Azure CLI
+# and Microsoft Azure PowerShell (Microsoft Learn, "Verify first-party Microsoft applications in
+# sign-in reports"; the same ids in Azure Stack Hub's "Azure Stack Hub REST API" token examples).
+# Any other client id is an application: a service principal or managed identity, as CI runs.
+USER_SIGN_IN_CLIENTS = frozenset({
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # Microsoft Azure CLI
+    "1950a258-227b-4e31-a9cf-717495945fc2",  # Microsoft Azure PowerShell
+})
+# authorization.PrincipalType values a deployer can be (Microsoft.Authorization roleAssignments API)
+DEPLOYER_PRINCIPAL_TYPES = ("User", "ServicePrincipal", "Group")
+
+# How the Kubernetes provider signs in: kubelogin's login modes for a non-interactive run
+# (Azure/kubelogin docs, "Login Modes" and "get-token"); each call of the exec plugin gets a fresh
+# token, so nothing expires in state. azurecli: the `az login` session; spn: a service principal
+# with AZURE_CLIENT_SECRET (or AAD_SERVICE_PRINCIPAL_CLIENT_SECRET) in the environment;
+# workloadidentity: a federated token in AZURE_FEDERATED_TOKEN_FILE; msi: the machine's managed identity.
+KUBELOGIN_MODES = ("azurecli", "spn", "workloadidentity", "msi")
+DEFAULT_KUBELOGIN_MODE = "azurecli"
+# modes that sign in as an application: they name its client id and tenant (not secrets)
+KUBELOGIN_APP_MODES = frozenset({"spn", "workloadidentity", "msi"})
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 
 # Built-in role "Network Contributor" (Azure built-in roles reference). With its own subnet the
@@ -87,6 +111,22 @@ WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 # AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
 # managed identity in AKS" recommends when not using the Azure CLI.
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+# Built-in role "Private DNS Zone Contributor" (Azure built-in roles reference). internal: the Azure
+# Files CSI driver creates private endpoints for the storage it provisions, with a
+# privatelink.file.core.windows.net zone in the VNet's resource group, as the cluster identity
+# (azurefile-csi-driver driver-parameters.md, networkEndpointType; it asks for Contributor on that
+# group: this grants the DNS part of it, the VNet part is Network Contributor above)
+PRIVATE_DNS_ZONE_CONTRIBUTOR = "b12aa53e-6015-4669-85d0-8515ebb3ae7f"
+
+# API server authorized IP ranges: "You can specify up to 200 authorized IP ranges"; not with private
+# clusters (Microsoft Learn, "Secure access to the API server using authorized IP address ranges").
+# They are matched against the public address a request comes from: a private range never matches.
+API_ALLOWED_CIDRS_KEY = "apiAllowedCidrs"
+MAX_API_ALLOWED_CIDRS = 200
+# never a public source address: private (RFC 1918), shared carrier-grade NAT (RFC 6598), loopback
+# and link-local (RFC 1122, RFC 3927)
+NON_PUBLIC_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16"))
 
 # Container Insights with managed-identity auth (omsagent `useAADAuth`) sends data only where a data
 # collection rule says; the portal and CLI create it, IaC must (microsoft/Docker-Provider,
@@ -124,9 +164,11 @@ AKS_RESERVED_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
 # own is the documented way). /29 is Azure's smallest subnet.
 NODE_SUBNET_PREFIX = 23
 GATEWAY_SUBNET_PREFIX = 28
-MIN_VNET_PREFIX = 22  # the node /23 and the gateway /28 after it
+ENDPOINT_SUBNET_PREFIX = 28  # internal: the Key Vault's private endpoint, the /28 after the gateway's
+MIN_VNET_PREFIX = 22  # the node /23, then the gateway /28 and the endpoints /28
 NODE_SUBNET_NAME = "nodes"
 GATEWAY_SUBNET_NAME = "internal-lb"  # the Service names it in azure-load-balancer-internal-subnet
+ENDPOINT_SUBNET_NAME = "private-endpoints"
 AZURE_RESERVED_LOW = 4  # Azure keeps the first four addresses and the last one of every subnet
 
 
@@ -139,6 +181,8 @@ class ClusterNetwork:
     gateway_subnet: ipaddress.IPv4Network
     gateway_ip: ipaddress.IPv4Address
     """The internal load balancer's address: the first usable one of ``gateway_subnet``."""
+    endpoint_subnet: ipaddress.IPv4Network
+    """internal: the Key Vault's private endpoint, the /28 after ``gateway_subnet``."""
 
 
 def cluster_network(address_space: str) -> ClusterNetwork:
@@ -152,8 +196,10 @@ def cluster_network(address_space: str) -> ClusterNetwork:
         *((cidr, "a range AKS reserves") for cidr in AKS_RESERVED_RANGES)])
     nodes = next(vnet.subnets(new_prefix=NODE_SUBNET_PREFIX))
     gateway_subnet = ipaddress.ip_network(f"{nodes.broadcast_address + 1}/{GATEWAY_SUBNET_PREFIX}")
+    endpoint_subnet = ipaddress.ip_network(f"{gateway_subnet.broadcast_address + 1}/{ENDPOINT_SUBNET_PREFIX}")
     return ClusterNetwork(vnet=vnet, nodes=nodes, gateway_subnet=gateway_subnet,
-                          gateway_ip=gateway_subnet.network_address + AZURE_RESERVED_LOW)
+                          gateway_ip=gateway_subnet.network_address + AZURE_RESERVED_LOW,
+                          endpoint_subnet=endpoint_subnet)
 
 
 def with_upgrade_surge(nodes: int) -> int:
@@ -178,10 +224,24 @@ class AksGpuClusterArgs(base.ServingArgs):
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     queue_depth_target: int = DEFAULT_QUEUE_DEPTH_TARGET
     vnet_address_space: str = base.DEFAULT_VNET_ADDRESS_SPACE
+    deployer_principal_type: str | None = None
+    """``User``, ``ServicePrincipal`` or ``Group``; None: from the client id Pulumi signs in with."""
+    kubelogin_mode: str = DEFAULT_KUBELOGIN_MODE
+    api_allowed_cidrs: tuple[str, ...] = ()
+    """Public IPv4 networks that may reach the Kubernetes API server (required when internal)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         plan = self.plan
+        check_api_allowed_cidrs(self.api_allowed_cidrs, self.internal)
+        if self.deployer_principal_type is not None and \
+                self.deployer_principal_type not in DEPLOYER_PRINCIPAL_TYPES:
+            raise ConfigError("deployerPrincipalType", self.deployer_principal_type,
+                              "is not a principal type Azure role assignments take",
+                              f"use one of {', '.join(DEPLOYER_PRINCIPAL_TYPES)}, or remove it to detect it")
+        if self.kubelogin_mode not in KUBELOGIN_MODES:
+            raise ConfigError("kubeloginMode", self.kubelogin_mode, "is not a kubelogin login mode "
+                              "this program supports", f"use one of {', '.join(KUBELOGIN_MODES)}")
         if plan.tensor_parallel_size > plan.gpu.gpu_count:
             raise ConfigError("gpu", plan.gpu.name,
                               f"has {plan.gpu.gpu_count} GPU(s) per node but the plan needs tensor "
@@ -253,20 +313,63 @@ class AksGpuClusterArgs(base.ServingArgs):
         return low, high
 
 
-def bearer_kubeconfig(user_kubeconfig_b64: str, token: str) -> str:
-    """A kubeconfig for the cluster's API server that authenticates with a Microsoft Entra token.
+def check_api_allowed_cidrs(cidrs: tuple[str, ...], internal: bool) -> None:
+    """The API server's allow-list: required when internal, public IPv4 ranges, at most 200."""
+    if internal and not cidrs:
+        raise ConfigError(API_ALLOWED_CIDRS_KEY, None,
+                          "is required with internal: true (otherwise the cluster's API server is open "
+                          "to the internet)",
+                          "list the public networks Pulumi and kubectl run from, e.g. [203.0.113.0/24]; "
+                          "Pulumi must reach the API from one of them")
+    if len(cidrs) > MAX_API_ALLOWED_CIDRS:
+        raise ConfigError(API_ALLOWED_CIDRS_KEY, f"{len(cidrs)} ranges",
+                          f"AKS takes at most {MAX_API_ALLOWED_CIDRS} authorized IP ranges",
+                          "merge neighbouring ranges")
+    for cidr in cidrs:
+        network_ = ipaddress.ip_network(cidr)
+        if network_.prefixlen == 0:
+            raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr, "allows every address, which is no limit",
+                              "give the networks Pulumi and kubectl run from")
+        if any(network_.overlaps(other) for other in NON_PUBLIC_RANGES):
+            raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr,
+                              "is not a public range; the API server sees only public source addresses",
+                              "give the public address your traffic leaves from (e.g. your NAT's)")
 
-    The user kubeconfig AKS hands out for Entra-only clusters calls the kubelogin plugin; this one
-    keeps its server and CA and uses a bearer token instead, so Pulumi needs no extra binary.
+
+def deployer_principal_type(client_id: str) -> str:
+    """``User`` when Pulumi signs in through the Azure CLI or PowerShell, else ``ServicePrincipal``."""
+    return "User" if client_id.lower() in USER_SIGN_IN_CLIENTS else "ServicePrincipal"
+
+
+def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, client_id: str) -> str:
+    """A kubeconfig for the cluster's API server whose user runs ``kubelogin get-token``.
+
+    Keeps the server and CA of the user kubeconfig AKS hands out; the exec plugin gets a fresh
+    Microsoft Entra token on every use, so no token is stored. App modes name the signed-in
+    application's client id and tenant; secrets stay in the environment of the process.
     """
     source = yaml.safe_load(base64.b64decode(user_kubeconfig_b64))
     cluster = source["clusters"][0]["cluster"]
+    args = ["get-token", "--login", mode, "--server-id", AKS_AAD_SERVER_APP_ID]
+    if mode in KUBELOGIN_APP_MODES and client_id:  # a system-assigned identity may report none
+        args += ["--client-id", client_id]
+    if mode in ("spn", "workloadidentity"):
+        args += ["--tenant-id", tenant_id]
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "aks", "cluster": {
             key: cluster[key] for key in ("server", "certificate-authority-data") if key in cluster}}],
-        "users": [{"name": "pulumi", "user": {"token": token}}],
+        "users": [{"name": "pulumi", "user": {"exec": {
+            "apiVersion": EXEC_API_VERSION,
+            "command": "kubelogin",
+            "args": args,
+            "env": None,
+            "interactiveMode": "Never",  # Pulumi has no terminal to prompt on
+            "provideClusterInfo": False,
+            "installHint": "kubelogin is required for host 'aks': run `az aks install-cli` "
+                           "(github.com/Azure/kubelogin)",
+        }}}],
         "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "pulumi"}}],
         "current-context": "aks",
     })
@@ -289,9 +392,6 @@ class AksGpuCluster(pulumi.ComponentResource):
         self.api_key = base.api_key(name, args, self)
         client = authorization.get_client_config_output()
 
-        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=rg, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags), opts=child)
         workspace = monitoring.log_analytics_workspace(name, rg, args.location, tags, child)
         addresses = args.network
 
@@ -309,6 +409,16 @@ class AksGpuCluster(pulumi.ComponentResource):
                 virtual_network_name=vnet.name, address_prefix=str(addresses.gateway_subnet),
                 # one subnet operation at a time on a VNet: Azure rejects concurrent ones
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[nodes]))
+        private_access = None
+        if args.internal:
+            endpoints = network.Subnet(
+                f"{name}-endpoints", subnet_name=ENDPOINT_SUBNET_NAME, resource_group_name=rg,
+                virtual_network_name=vnet.name, address_prefix=str(addresses.endpoint_subnet),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_subnet]))
+            private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=rg, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
 
         # the control plane manages load balancers and node NICs in the VNet: its identity must hold
         # Network Contributor there before the cluster exists, hence user-assigned
@@ -322,14 +432,26 @@ class AksGpuCluster(pulumi.ComponentResource):
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
             opts=child)
+        cluster_roles = [network_role]
         # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts).
         # On the resource group (admin on every AKS cluster in it) so it can exist before the
         # cluster and propagate while the cluster is created
         rg_id = pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", rg)
+        if args.internal:
+            # the Azure Files CSI driver puts its storage behind private endpoints named in this group
+            cluster_roles.append(authorization.RoleAssignment(
+                f"{name}-cluster-private-dns",
+                scope=rg_id,
+                principal_id=cluster_identity.principal_id,
+                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                role_definition_id=role_definition(client.subscription_id, PRIVATE_DNS_ZONE_CONTRIBUTOR),
+                opts=child))
         admin = authorization.RoleAssignment(
             f"{name}-cluster-admin",
             scope=rg_id,
             principal_id=client.object_id,
+            principal_type=(args.deployer_principal_type if args.deployer_principal_type is not None
+                            else client.client_id.apply(deployer_principal_type)),
             role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
 
@@ -347,6 +469,9 @@ class AksGpuCluster(pulumi.ComponentResource):
                 # Free: no uptime SLA; Standard adds one for an hourly cluster fee (AKS pricing tiers)
                 tier=containerservice.ManagedClusterSKUTier.FREE),
             enable_rbac=True,
+            # the API server stays public (Pulumi and kubectl reach it), limited to these ranges when set
+            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                authorized_ip_ranges=list(args.api_allowed_cidrs)) if args.api_allowed_cidrs else None,
             aad_profile=containerservice.ManagedClusterAADProfileArgs(
                 managed=True, enable_azure_rbac=True, tenant_id=client.tenant_id),
             disable_local_accounts=True,
@@ -394,7 +519,7 @@ class AksGpuCluster(pulumi.ComponentResource):
             tags=tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
-                                        depends_on=[network_role, admin]))
+                                        depends_on=[*cluster_roles, admin]))
 
         gpu_pools = self._gpu_pools(name, args, rg, cluster, nodes, tags)
         self._container_insights(name, args, rg, cluster, workspace, tags)
@@ -422,19 +547,19 @@ class AksGpuCluster(pulumi.ComponentResource):
 
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
-        token = authorization.get_client_token_output(endpoint=AKS_AAD_SERVER_APP_ID).token
-        kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            credentials.kubeconfigs[0].value, token).apply(lambda values: bearer_kubeconfig(*values)))
+        # no token and no delete_unreachable: an unreachable cluster fails the run, it never empties state
+        kubeconfig = pulumi.Output.all(
+            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id).apply(
+                lambda values: kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]))
         provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,
-            # the token changes on every run: only a different cluster replaces the objects
+            # only a different cluster replaces the objects, not a changed kubeconfig
             cluster_identifier=cluster.id,
-            delete_unreachable=True,
             # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
             # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                admin, *gpu_pools, federation, secrets.role_assignment,
+                admin, *gpu_pools, federation, *secrets.readers_wait_for,
                 *([gateway_subnet] if gateway_subnet is not None else [])]))
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
 

@@ -29,6 +29,26 @@ from .serving import LaunchSpec
 # needs driver >= 580 (NVIDIA CUDA release notes); Ubuntu's signed server branch of that series:
 NVIDIA_DRIVER_BRANCH = "580-server"
 
+# Sizes whose eight GPUs meet through NVSwitch: CUDA initialises there only once NVIDIA Fabric
+# Manager has configured the switches ("NVIDIA Fabric Manager User Guide": NVSwitch-based HGX A100 /
+# H100 baseboards; Azure's ND A100 v4 / ND H100 v5 docs require it with a plain driver install).
+NVSWITCH_SIZES = frozenset({
+    "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4",  # HGX A100
+    "Standard_ND96isr_H100_v5", "Standard_ND96isr_H200_v5",  # HGX H100 / H200 (Hopper)
+})
+HOPPER_NVSWITCH_SIZES = frozenset({"Standard_ND96isr_H100_v5", "Standard_ND96isr_H200_v5"})
+# Ubuntu 24.04 (multiverse) builds them per driver series with no "-server" variant:
+# nvidia-fabricmanager-580 and libnvidia-nscq-580 each depend on
+# nvidia-kernel-common-580-server-<exact version> (packages.ubuntu.com, fabric-manager-580 and
+# libnvidia-nscq-580), so apt installs the version of the loaded server driver, as Fabric Manager requires
+FABRIC_MANAGER_SERIES = NVIDIA_DRIVER_BRANCH.removesuffix("-server")
+FABRIC_MANAGER_PACKAGES = (f"nvidia-fabricmanager-{FABRIC_MANAGER_SERIES}",
+                           f"libnvidia-nscq-{FABRIC_MANAGER_SERIES}")
+FABRIC_MANAGER_SERVICE = "nvidia-fabricmanager.service"  # the unit the package ships
+# NVLink Subnet Manager, for switch generations Fabric Manager drives through it; no Ubuntu archive
+# package was found for it, so it is installed only where the configured sources offer it
+NVLINK_SUBNET_MANAGER_PACKAGE = "nvlsm"
+
 SCRIPT_DIR = "/usr/local/sbin"
 UNIT_DIR = "/etc/systemd/system"
 CONFIG_DIR = "/etc/apertus"
@@ -68,6 +88,12 @@ class BootConfig:
     """True: a publicly trusted certificate through ACME HTTP-01; False: Caddy's internal CA."""
     data_disk_lun: int
     ssh_enabled: bool
+    vm_size: str = ""
+    """The VM size: NVSwitch sizes (``NVSWITCH_SIZES``) get NVIDIA Fabric Manager."""
+
+    @property
+    def nvswitch(self) -> bool:
+        return self.vm_size in NVSWITCH_SIZES
 
 
 def _script(description: str, body: str) -> str:
@@ -96,6 +122,28 @@ def _unit(description: str, unit: dict[str, str], service: dict[str, str]) -> st
             + section("Service", service) + "\n" + section("Install", {"WantedBy": "multi-user.target"}))
 
 
+def fabric_manager_setup(config: BootConfig) -> str:
+    """NVSwitch sizes: Fabric Manager (and NSCQ) of the driver's series, enabled now so systemd
+    starts it after the reboot, once the driver is loaded; before that it has nothing to manage."""
+    if not config.nvswitch:
+        return ""
+    nvlsm = NVLINK_SUBNET_MANAGER_PACKAGE
+    hopper = (f"""
+# Hopper's NVSwitch generation can also need the NVLink Subnet Manager where the sources offer it
+if apt-cache show {nvlsm} >/dev/null 2>&1; then
+  apt_get install --no-install-recommends {nvlsm}
+else
+  echo "apertus: no {nvlsm} package in the configured sources; Fabric Manager runs without it" >&2
+fi
+""" if config.vm_size in HOPPER_NVSWITCH_SIZES else "")
+    return f"""
+# {config.vm_size} connects its GPUs through NVSwitch: CUDA starts only once Fabric Manager has set
+# the switches up. Its version must match the driver's: Ubuntu's packages of the same series
+apt_get install --no-install-recommends {' '.join(FABRIC_MANAGER_PACKAGES)}
+{hopper}systemctl enable {FABRIC_MANAGER_SERVICE}
+"""
+
+
 def setup_script(config: BootConfig) -> str:
     ssh = ("" if config.ssh_enabled else
            "\n# SSH is not enabled for this VM: no daemon listens (the NSG denies port 22 as well)\n"
@@ -117,7 +165,7 @@ apt_get install --no-install-recommends ca-certificates curl gpg docker.io ubunt
 # is pinned: the vLLM image is a CUDA 13 build, which needs driver 580 or newer
 ubuntu-drivers install --gpgpu nvidia:{NVIDIA_DRIVER_BRANCH}
 apt_get install --no-install-recommends nvidia-utils-{NVIDIA_DRIVER_BRANCH}  # nvidia-smi, for diagnosis
-
+{fabric_manager_setup(config)}
 # NVIDIA container toolkit from NVIDIA's apt repository, registered as a Docker runtime
 keyring=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg
 curl -fsSL --retry 5 https://nvidia.github.io/libnvidia-container/gpgkey \\
@@ -327,6 +375,8 @@ def units(config: BootConfig) -> dict[str, str]:
     # the serving units wait for a running setup and are skipped until it has succeeded once
     gated = {"ConditionPathExists": SETUP_DONE}
     setup = f"{SETUP}.service"
+    # on NVSwitch sizes CUDA needs Fabric Manager running before vLLM starts
+    fabric = f" {FABRIC_MANAGER_SERVICE}" if config.nvswitch else ""
     return {
         SETUP: _unit("Apertus: first-boot setup (NVIDIA driver, Docker, container toolkit), "
                      "retried until it succeeds",
@@ -344,10 +394,10 @@ def units(config: BootConfig) -> dict[str, str]:
                         "ExecStart": f"{SCRIPT_DIR}/{SECRETS}", "Restart": "on-failure",
                         "RestartSec": "60"}),
         VLLM: _unit("Apertus: vLLM OpenAI-compatible server (container)",
-                    {"Wants": f"network-online.target {SECRETS}.service {DISK}.service",
+                    {"Wants": f"network-online.target {SECRETS}.service {DISK}.service{fabric}",
                      "Requires": "docker.service",
                      "After": f"network-online.target docker.service {setup} {SECRETS}.service "
-                              f"{DISK}.service",
+                              f"{DISK}.service{fabric}",
                      "StartLimitIntervalSec": "0", **gated},
                     {"ExecStart": f"{SCRIPT_DIR}/{VLLM}",
                      "ExecStop": f"/usr/bin/docker stop --time 60 {VLLM_CONTAINER}", **container}),

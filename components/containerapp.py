@@ -24,7 +24,7 @@ from pulumi_azure_native import app, network, operationalinsights, privatedns, s
 from . import base, monitoring
 from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
 from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
-from .secrets import ModelSecrets, ModelSecretsArgs
+from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, GpuSku, Probe
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
@@ -50,6 +50,9 @@ PROBE_MAX_INITIAL_DELAY_SECONDS = 60
 # GPU replica uses one address, and a revision change briefly doubles the need
 # (learn.microsoft.com/azure/container-apps/custom-virtual-networks, gpu-serverless-overview).
 SUBNET_PREFIX = 23  # 495 usable addresses: room for 247 GPU replicas; subnets cannot be resized later
+# internal: the Key Vault's private endpoint takes the /28 after the environment's /23 (a delegated
+# subnet holds nothing but the environment; /29 is Azure's smallest subnet, /28 leaves room)
+ENDPOINT_SUBNET_PREFIX = 28
 MIN_SUBNET_PREFIX = 27
 ACA_INFRASTRUCTURE_IPS = 12
 AZURE_SUBNET_RESERVED_IPS = 5
@@ -137,6 +140,8 @@ class ContainerAppGpuArgs(ServingArgs):
                               f"use {DEFAULT_CONCURRENT_REQUESTS} or the in-flight requests one replica "
                               "should take")
         infrastructure_subnet(self.vnet_address_space)
+        if self.internal:
+            endpoint_subnet(self.vnet_address_space)
         startup_probe(self.plan.launch, self.plan.model.hf_id)
 
     def _vault_secret_names(self) -> set[str]:
@@ -153,6 +158,21 @@ def infrastructure_subnet(address_space: str) -> ipaddress.IPv4Network:
                          [(reserved, "which a Container Apps environment reserves")
                           for reserved in RESERVED_RANGES])
     return subnet
+
+
+def endpoint_subnet(address_space: str) -> ipaddress.IPv4Network:
+    """internal: the private endpoints' subnet, the /28 right after the environment's /23."""
+    environment = infrastructure_subnet(address_space)
+    space = ipaddress.ip_network(address_space)
+    endpoints = ipaddress.ip_network(f"{environment.broadcast_address + 1}/{ENDPOINT_SUBNET_PREFIX}")
+    if not endpoints.subnet_of(space):
+        raise ConfigError(base.VNET_KEY, address_space,
+                          f"has no room for the private endpoints' /{ENDPOINT_SUBNET_PREFIX} after the "
+                          f"environment's /{SUBNET_PREFIX}, which internal: true needs",
+                          f"give a /22 or larger range, like {DEFAULT_VNET_ADDRESS_SPACE}")
+    base.reject_overlaps(address_space, endpoints, [(reserved, "which a Container Apps environment reserves")
+                                                    for reserved in RESERVED_RANGES])
+    return endpoints
 
 
 def container_app_probe(kind: app.Type, probe: Probe) -> app.ContainerAppProbeArgs:
@@ -290,9 +310,17 @@ class ContainerAppGpu(pulumi.ComponentResource):
             service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
             opts=child)
 
+        private_access = None
+        if args.internal:
+            endpoints = network.Subnet(
+                f"{name}-endpoints", resource_group_name=group, virtual_network_name=vnet.name,
+                address_prefix=str(endpoint_subnet(args.vnet_address_space)),
+                # one subnet operation at a time on a VNet: Azure rejects concurrent ones
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
+            private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
         secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
             resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags), opts=child)
+            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
 
         environment = app.ManagedEnvironment(
             f"{name}-env", resource_group_name=group, location=args.location,
@@ -304,7 +332,12 @@ class ContainerAppGpu(pulumi.ComponentResource):
             vnet_configuration=app.VnetConfigurationArgs(infrastructure_subnet_id=subnet.id,
                                                          internal=args.internal),
             workload_profiles=workload_profiles(plan.gpu, args.min_replicas, args.max_replicas),
-            tags=tags, opts=child)
+            tags=tags, opts=pulumi.ResourceOptions(
+                parent=self,
+                # Azure applies a GPU profile only when the environment is created: a new gpu means a
+                # new environment. Its delegated subnet takes one environment at a time, so the old one
+                # goes first (delete before replace), and the app in it with it (below).
+                replace_on_changes=["workloadProfiles"], delete_before_replace=True))
 
         cache = self._model_cache(name, args, group, subnet, environment, child)
         if args.internal:
@@ -356,8 +389,13 @@ class ContainerAppGpu(pulumi.ComponentResource):
                     rules=[app.ScaleRuleArgs(name="http-concurrency", http=app.HttpScaleRuleArgs(
                         metadata={"concurrentRequests": str(args.concurrent_requests)}))])),
             tags=tags,
-            # the secrets resolve at creation: the identity must be able to read them by then
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets.role_assignment]))
+            # the secrets resolve at creation: the identity must be able to read them by then (and,
+            # internal, reach the vault through its private endpoint and resolve its name).
+            # An app cannot move to another environment: a new environment means a new app, and the
+            # old one must go before its environment can be deleted
+            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets.readers_wait_for,
+                                        replace_on_changes=["managedEnvironmentId"],
+                                        delete_before_replace=True))
 
         fqdn = container_app.configuration.apply(ingress_fqdn)
         self.endpoint = pulumi.Output.concat("https://", fqdn, "/v1")

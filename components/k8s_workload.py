@@ -65,6 +65,22 @@ MODEL_CACHE_CLASS = "apertus-model-cache"
 PREMIUM_FILES_MIN_GIB = 100  # AKS Azure Files CSI docs: premium shares are at least 100 GiB
 GATEWAY_STORAGE_CLASS = "azurefile-csi"  # AKS built-in class (standard Azure Files, RWX)
 GATEWAY_CERT_GIB = 1
+# Azure Files CSI driver StorageClass parameters (kubernetes-sigs/azurefile-csi-driver,
+# docs/driver-parameters.md). Public: premium SMB; SMB mounts authenticate with the account key.
+SMB_CACHE_PARAMETERS = {"skuName": "Premium_LRS"}
+SMB_MOUNT_OPTIONS = ("dir_mode=0755", "file_mode=0644", "uid=0", "gid=0",
+                     # the Hugging Face cache links snapshots to blobs, which SMB cannot store otherwise
+                     "mfsymlinks", "cache=strict", "actimeo=30", "nosharesock")
+# internal: premium NFS (NFS mounts use no key, so the account allows no shared-key access), reached
+# through a private endpoint the driver creates in the node subnet, and closed to public networks.
+# NFS shares exist only on premium accounts; the driver chmods the mount root to 0777 by default
+# (mountPermissions), so non-root pods can write too.
+PRIVATE_NFS_PARAMETERS = {"skuName": "Premium_LRS", "protocol": "nfs",
+                          "networkEndpointType": "privateEndpoint",
+                          "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
+# AKS's recommended NFS options for Azure Files ("Azure Files CSI driver" / NFS performance docs)
+NFS_MOUNT_OPTIONS = ("nconnect=4", "noresvport", "actimeo=30")
+PRIVATE_FILES_CLASS = "apertus-private-files"  # internal: the gateway's volume (key-less NFS too)
 
 # ---- pod sizing ----
 # NCCL shared memory for TP > 1 (vLLM's Kubernetes guide uses 2Gi); counts toward the memory limit
@@ -393,18 +409,7 @@ def deploy_workload(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions)
         opts=in_ns)
 
     # ---- model cache: premium Azure Files, shared by every replica (RWX) ----
-    model_class = storage.StorageClass(
-        f"{name}-model-cache-class",
-        metadata=meta.ObjectMetaArgs(name=MODEL_CACHE_CLASS, labels=dict(PART_OF)),
-        provisioner="file.csi.azure.com",
-        parameters={"skuName": "Premium_LRS"},
-        # mfsymlinks: the Hugging Face cache links snapshots to blobs, which SMB cannot store otherwise
-        mount_options=["dir_mode=0755", "file_mode=0644", "uid=0", "gid=0", "mfsymlinks",
-                       "cache=strict", "actimeo=30", "nosharesock"],
-        reclaim_policy="Delete",
-        allow_volume_expansion=True,
-        volume_binding_mode="Immediate",
-        opts=opts)
+    model_class = files_storage_class(f"{name}-model-cache-class", MODEL_CACHE_CLASS, args.internal, opts)
     core.PersistentVolumeClaim(
         f"{name}-model-cache",
         metadata=md("model-cache", VLLM, annotations={"pulumi.com/skipAwait": "true"}),
@@ -455,6 +460,21 @@ def deploy_workload(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions)
         opts=in_ns)
     allow_ingress(f"{name}-vllm-ingress", md(f"{VLLM}-ingress", VLLM), VLLM, vllm_sources, port, in_ns)
     return Workload(entry_service=entry, deployment=deployment)
+
+
+def files_storage_class(resource_name: str, class_name: str, private: bool,
+                        opts: pulumi.ResourceOptions) -> storage.StorageClass:
+    """Premium Azure Files: SMB, or (private) key-less NFS behind a private endpoint."""
+    return storage.StorageClass(
+        resource_name,
+        metadata=meta.ObjectMetaArgs(name=class_name, labels=dict(PART_OF)),
+        provisioner="file.csi.azure.com",
+        parameters=dict(PRIVATE_NFS_PARAMETERS if private else SMB_CACHE_PARAMETERS),
+        mount_options=list(NFS_MOUNT_OPTIONS if private else SMB_MOUNT_OPTIONS),
+        reclaim_policy="Delete",
+        allow_volume_expansion=True,
+        volume_binding_mode="Immediate",
+        opts=opts)
 
 
 def device_plugin(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> apps.DaemonSet:
@@ -513,6 +533,13 @@ def gateway(name: str, args: WorkloadArgs, upstream: str, opts: pulumi.ResourceO
         metadata=md(f"{GATEWAY}-config"),
         data={"Caddyfile": caddy_config},
         opts=opts)
+    # internal: the built-in class is SMB (an account key) on a public endpoint; a private key-less
+    # NFS share instead, at the premium minimum of 100 GiB
+    gateway_class, gateway_gib, gateway_opts = GATEWAY_STORAGE_CLASS, GATEWAY_CERT_GIB, opts
+    if args.internal:
+        private_class = files_storage_class(f"{name}-private-files-class", PRIVATE_FILES_CLASS, True, opts)
+        gateway_class, gateway_gib = PRIVATE_FILES_CLASS, PREMIUM_FILES_MIN_GIB
+        gateway_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[private_class]))
     core.PersistentVolumeClaim(
         f"{name}-gateway-data",
         # shared by both replicas, kept across restarts: the certificates, the ACME account (Let's
@@ -520,9 +547,9 @@ def gateway(name: str, args: WorkloadArgs, upstream: str, opts: pulumi.ResourceO
         metadata=md(f"{GATEWAY}-data", annotations={"pulumi.com/skipAwait": "true"}),
         spec=core.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteMany"],
-            storage_class_name=GATEWAY_STORAGE_CLASS,
-            resources=core.VolumeResourceRequirementsArgs(requests={"storage": f"{GATEWAY_CERT_GIB}Gi"})),
-        opts=opts)
+            storage_class_name=gateway_class,
+            resources=core.VolumeResourceRequirementsArgs(requests={"storage": f"{gateway_gib}Gi"})),
+        opts=gateway_opts)
     apps.StatefulSet(
         f"{name}-gateway",
         metadata=md(GATEWAY),

@@ -24,13 +24,14 @@ from pulumi_azure_native import compute, devtestlab, network
 
 from . import cloudinit
 from .base import ServingArgs, api_key, dns_safe, resource_group
-from .secrets import ModelSecrets, ModelSecretsArgs
+from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
 from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
 
 VNET_CIDR = "10.42.0.0/16"
 SUBNET_CIDR = "10.42.1.0/24"
+ENDPOINT_SUBNET_CIDR = "10.42.2.0/28"  # internal: the Key Vault's private endpoint
 PRIVATE_IP = "10.42.1.4"  # first usable address: Azure reserves .0-.3 of every subnet (VNet FAQ)
 ADMIN_USERNAME = "azureuser"
 DATA_DISK_LUN = 0
@@ -310,10 +311,6 @@ class GpuVirtualMachine(pulumi.ComponentResource):
         group = resource_group(name, args, self)
         where = {"resource_group_name": group, "location": args.location, "tags": tags}
         self.api_key = api_key(name, args, self)
-        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags), opts=child)
-
         nsg = network.NetworkSecurityGroup(f"{name}-nsg", security_rules=inbound_rules(args),
                                            **where, opts=child)
         nat_gateway = self._nat_gateway(name, where, child) if args.internal else None
@@ -328,6 +325,17 @@ class GpuVirtualMachine(pulumi.ComponentResource):
             # outbound goes through the VM's public IP, or the NAT gateway when internal
             default_outbound_access=False,
             opts=child)
+        private_access = None
+        if args.internal:
+            endpoints = network.Subnet(
+                f"{name}-endpoints", resource_group_name=group, virtual_network_name=vnet.name,
+                address_prefix=ENDPOINT_SUBNET_CIDR, default_outbound_access=False,
+                # one subnet operation at a time on a VNet: Azure rejects concurrent ones
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
+            private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
 
         public_ip = None
         if not args.internal:
@@ -368,7 +376,7 @@ class GpuVirtualMachine(pulumi.ComponentResource):
             lambda values: cloudinit.custom_data(cloudinit.BootConfig(
                 launch=plan.launch, vault_uri=values[0], identity_client_id=values[1],
                 site_address=values[2], public_certificate=not args.internal,
-                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled)))
+                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled, vm_size=plan.gpu.name)))
         ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
 
         spot = ({"priority": compute.VirtualMachinePriorityTypes.SPOT,
@@ -413,7 +421,8 @@ class GpuVirtualMachine(pulumi.ComponentResource):
                 user_assigned_identities=[secrets.identity.id]),
             **spot, **trusted_launch, **where,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[secrets.role_assignment],
+                # the first boot reads the vault: the role, and for a private vault its endpoint and DNS
+                parent=self, depends_on=secrets.readers_wait_for,
                 # Azure cannot change custom data or SSH keys in place; the separate data disk
                 # must detach from the old VM before the new one attaches it
                 replace_on_changes=["osProfile"], delete_before_replace=True))

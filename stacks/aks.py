@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.aks import (
+    DEFAULT_KUBELOGIN_MODE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_QUEUE_DEPTH_TARGET,
     AksGpuCluster,
@@ -11,9 +12,10 @@ from components.aks import (
 from components.base import DEFAULT_VNET_ADDRESS_SPACE
 from components.serving import ServingPlan
 
-from .config import ConfigReader, StackSettings, serving_args
+from .config import ConfigReader, StackSettings, parse_cidrs, serving_args
 
-KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace")
+KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace",
+        "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs")
 NETWORK_CACHE = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
 
 
@@ -34,6 +36,9 @@ def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> Ak
         kubernetes_version=kubernetes_version,
         queue_depth_target=queue_depth_target,
         vnet_address_space=vnet_address_space,
+        deployer_principal_type=reader.string("deployerPrincipalType"),
+        kubelogin_mode=reader.string("kubeloginMode", DEFAULT_KUBELOGIN_MODE),
+        api_allowed_cidrs=parse_cidrs("apiAllowedCidrs", reader.string_list("apiAllowedCidrs")),
     )
 
 

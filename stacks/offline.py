@@ -56,6 +56,11 @@ def _uuid(seed: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
+# The client id getClientConfig reports: by default an application's (a CI service principal);
+# set it to the Azure CLI's app id (components.aks.USER_SIGN_IN_CLIENTS) to deploy as a person
+DEPLOYER_CLIENT_ID = _uuid("deployer")
+
+
 # Outputs Azure computes that the program reads back, by type token. Anything not listed
 # echoes its inputs, which is what most programs read back anyway.
 def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -119,10 +124,8 @@ def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any
 def _invoke_results() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     return {
         "azure-native:authorization:getClientConfig": lambda args: {
-            "clientId": _uuid("deployer"), "objectId": _uuid("deployer-object"),
+            "clientId": DEPLOYER_CLIENT_ID, "objectId": _uuid("deployer-object"),
             "subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_TENANT},
-        "azure-native:authorization:getClientToken": lambda args: {
-            "token": f"offline-entra-token-for-{args.get('endpoint') or 'arm'}"},
         "azure-native:containerservice:listManagedClusterUserCredentials": lambda args: {
             "kubeconfigs": [{"name": "clusterUser",
                              "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},

@@ -3,6 +3,7 @@ registers dumped as a manifest and checked by kubernetes-validate (strict) and c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import json
@@ -29,9 +30,11 @@ from conftest import (
 )
 
 from components import aks, base, k8s_workload
-from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs, bearer_kubeconfig
+from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 from stacks import offline
+from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
+                          dns_ready_urns, run_recording_dependencies)
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -42,8 +45,7 @@ ROLE = "azure-native:authorization:RoleAssignment"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
 CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject"}  # add-on CRDs: kubernetes-validate has no schema
-ENTRA_TOKEN = offline._invoke_results()["azure-native:authorization:getClientToken"](
-    {"endpoint": aks.AKS_AAD_SERVER_APP_ID})["token"]
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # Microsoft Azure CLI, a first-party public client
 CIDR = "203.0.113.0/24"
 
 CONFIGS = {
@@ -51,7 +53,8 @@ CONFIGS = {
     "8b": stack_config("aks", minReplicas=1, maxReplicas=3, allowedCidrs=[CIDR], apiKey=API_KEY),
     # 70B tensor-parallel on a 4 x A100 node, on spot with an on-demand fallback
     "70b": stack_config("aks", model="apertus-70b-instruct", gpu="Standard_NC96ads_A100_v4", spot=True),
-    "internal": stack_config("aks", internal=True),
+    # internal: the API server only from this public range
+    "internal": stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"]),
 }
 
 
@@ -261,6 +264,8 @@ def test_deploying_identity_is_cluster_admin_on_the_group_before_the_cluster_exi
     assert admin.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
+    # the mocks sign in as an application (a CI service principal): Azure refuses "User" for it
+    assert admin.inputs["principalType"] == "ServicePrincipal"
     # Azure RBAC takes minutes to reach AKS: the assignment propagates while the cluster is created
     assert admin.urn in dependencies[cluster.name]
     # the Kubernetes provider waits for the admin role and for the GPU pools its objects target
@@ -425,11 +430,70 @@ def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, n
     assert size == plan.cold_start.cache.size_gib >= smallest
     storage_class = objects(runs[name], "StorageClass")[claim["storageClassName"]]
     assert storage_class["provisioner"] == "file.csi.azure.com"
-    assert storage_class["parameters"] == {"skuName": "Premium_LRS"}
-    assert "mfsymlinks" in storage_class["mountOptions"]  # the Hugging Face cache is made of symlinks
+    assert storage_class["parameters"]["skuName"] == "Premium_LRS"
+    if storage_class["parameters"].get("protocol") != "nfs":  # public stacks: SMB
+        assert "mfsymlinks" in storage_class["mountOptions"]  # the Hugging Face cache is made of symlinks
     mounts = {m["name"]: m["mountPath"] for m in vllm_container(runs[name])["volumeMounts"]}
     assert mounts["model-cache"] == plan.launch.cache_mount
     assert plan.launch.env["HF_HOME"].startswith(plan.launch.cache_mount + "/")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, name):
+    """Every Azure Files volume the CSI driver provisions: internal -> private endpoint, no shared
+    key, no public access (driver-parameters.md); public stacks keep premium SMB and the built-in class."""
+    run = runs[name]
+    classes = objects(run, "StorageClass")
+    claims = objects(run, "PersistentVolumeClaim")
+    used = {claim["spec"]["storageClassName"] for claim in claims.values()}
+    if name == "internal":
+        assert used <= set(classes)  # no built-in class: those are SMB with a key, on a public endpoint
+        for class_name in used:
+            parameters = classes[class_name]["parameters"]
+            assert parameters == {"skuName": "Premium_LRS", "protocol": "nfs",
+                                  "networkEndpointType": "privateEndpoint",
+                                  "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
+            assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(classes[class_name]["mountOptions"])
+        # premium shares start at 100 GiB: the gateway's small volume asks for that much
+        gateway = claims[f"{k8s_workload.GATEWAY}-data"]["spec"]["resources"]["requests"]["storage"]
+        assert int(gateway.removesuffix("Gi")) >= k8s_workload.PREMIUM_FILES_MIN_GIB
+        # the driver names the endpoints it creates in a private DNS zone of the VNet's group
+        cluster_identity = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"][0]
+        group = run.mocks.one("azure-native:resources:ResourceGroup")
+        group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
+        assert [r for r in run.mocks.of_type(ROLE)
+                if r.inputs["principalId"] == cluster_identity.outputs["principalId"]
+                and r.inputs["scope"] == group_id
+                and r.inputs["roleDefinitionId"].endswith("/b12aa53e-6015-4669-85d0-8515ebb3ae7f")]
+    else:
+        assert k8s_workload.GATEWAY_STORAGE_CLASS in used
+        assert all(c["parameters"] == {"skuName": "Premium_LRS"} for c in classes.values())
+
+
+def test_internal_api_server_takes_only_the_allowed_ranges(runs):
+    profile = unwrap(runs["internal"].mocks.one(CLUSTER).inputs).get("apiServerAccessProfile")
+    assert profile == {"authorizedIPRanges": ["198.51.100.0/24"]}
+    assert "apiServerAccessProfile" not in unwrap(runs["8b"].mocks.one(CLUSTER).inputs)
+
+
+def test_a_public_stack_may_limit_its_api_server_too():
+    run = run_stack(stack_config("aks", apiAllowedCidrs=["203.0.113.7", "198.51.100.0/24"]))
+    profile = unwrap(run.mocks.one(CLUSTER).inputs)["apiServerAccessProfile"]
+    assert profile["authorizedIPRanges"] == ["203.0.113.7/32", "198.51.100.0/24"]
+
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(runs):
+    assert_vault_is_public_with_purge_protection(runs["8b"])
+
+
+def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monkeypatch):
+    run, dependencies = run_recording_dependencies(monkeypatch, CONFIGS["internal"])
+    endpoint = assert_vault_is_private_in(run, run.mocks.one(VNET))
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert subnet.inputs["subnetName"] == aks.ENDPOINT_SUBNET_NAME
+    # the vLLM pods read the vault through the CSI driver: every Kubernetes object waits for the DNS
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[provider.name]
 
 
 def test_70b_cache_is_larger_than_the_premium_minimum():
@@ -463,12 +527,9 @@ def test_secrets_reach_vllm_from_key_vault_through_the_csi_driver(runs):
 def test_no_secret_value_in_a_plain_property(runs, name):
     run = runs[name]
     api_key = run.outputs["apiKey"]
-    for value in (HF_TOKEN, api_key, ENTRA_TOKEN):
+    for value in (HF_TOKEN, api_key):
         assert plain_occurrences(run.resources, value) == [], value
     assert "apiKey" in run.secret_outputs
-    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
-    kubeconfig = json.loads(unwrap(provider.inputs["kubeconfig"]))
-    assert kubeconfig["users"] == [{"name": "pulumi", "user": {"token": ENTRA_TOKEN}}]
 
 
 def test_configured_api_key_is_what_vllm_gets_and_stays_secret(runs):
@@ -479,15 +540,91 @@ def test_configured_api_key_is_what_vllm_gets_and_stays_secret(runs):
     assert unwrap(secret.inputs["properties"])["value"] == API_KEY
 
 
-def test_kubeconfig_keeps_server_and_ca_and_uses_a_bearer_token():
-    source = ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n"
-              "    server: https://x.hcp.swedencentral.azmk8s.io:443\n  name: x\nusers:\n- name: u\n"
-              "  user:\n    exec: {command: kubelogin}\n")
-    import base64
-    config = json.loads(bearer_kubeconfig(base64.b64encode(source.encode()).decode(), "tok"))
-    assert config["clusters"][0]["cluster"] == {"server": "https://x.hcp.swedencentral.azmk8s.io:443",
-                                                "certificate-authority-data": "Q0E="}
-    assert config["users"][0]["user"] == {"token": "tok"}  # no exec plugin needed
+def deployer_assignments(run) -> list:
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    return [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == deployer["objectId"]]
+
+
+CI_APP_ID = "0f3e5d7c-1111-4222-8333-944455556666"  # a CI app registration / managed identity
+
+
+@pytest.mark.parametrize("client_id,override,expected", [
+    (AZURE_CLI_APP_ID, None, "User"),  # `az login` as a person
+    (CI_APP_ID, None, "ServicePrincipal"),  # Azure refuses "User" for it (UnmatchedPrincipalType)
+    (AZURE_CLI_APP_ID, "Group", "Group"),  # the key wins over detection
+])
+def test_every_role_assignment_to_the_deployer_names_its_principal_type(monkeypatch, client_id, override,
+                                                                      expected):
+    monkeypatch.setattr(offline, "DEPLOYER_CLIENT_ID", client_id)
+    run = run_stack(stack_config("aks", deployerPrincipalType=override))
+    found = deployer_assignments(run)
+    assert found and all(r.inputs.get("principalType") == expected for r in found), \
+        [(r.name, r.inputs.get("principalType")) for r in found]
+    # and every other assignment in the stack is to a managed identity, typed as such
+    others = [r for r in run.mocks.of_type(ROLE) if r not in found]
+    assert others and all(r.inputs["principalType"] == "ServicePrincipal" for r in others)
+
+
+def test_principal_type_follows_the_client_a_person_signs_in_with():
+    assert aks.deployer_principal_type(AZURE_CLI_APP_ID.upper()) == "User"
+    assert aks.deployer_principal_type("1950a258-227b-4e31-a9cf-717495945fc2") == "User"  # Azure PowerShell
+    assert aks.deployer_principal_type(CI_APP_ID) == "ServicePrincipal"
+    # what Azure's PrincipalType takes (Microsoft.Authorization role assignments API)
+    assert set(aks.DEPLOYER_PRINCIPAL_TYPES) <= {t.value for t in aks.authorization.PrincipalType}
+
+
+def provider_kubeconfig(run) -> dict:
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    return json.loads(unwrap(provider.inputs["kubeconfig"]))
+
+
+KUBELOGIN_EXTRA_ARGS = {
+    "azurecli": [],
+    "spn": ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT],
+    "workloadidentity": ["--client-id", "CLIENT", "--tenant-id", offline.FAKE_TENANT],
+    "msi": ["--client-id", "CLIENT"],
+}
+
+
+@pytest.mark.parametrize("mode", ["azurecli", "spn"])
+def test_kubernetes_provider_signs_in_through_kubelogin_on_every_use(mode):
+    extra = KUBELOGIN_EXTRA_ARGS[mode]
+    run = run_stack(stack_config("aks", kubeloginMode=mode))
+    [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
+    # an unreachable cluster must fail the run, never silently drop every object from state
+    assert not provider.inputs.get("deleteUnreachable")
+    config = provider_kubeconfig(run)
+    # server and CA come from the user kubeconfig AKS hands out
+    offline_cluster = yaml.safe_load(offline._KUBECONFIG)["clusters"][0]["cluster"]
+    assert config["clusters"][0]["cluster"]["server"] == offline_cluster["server"]
+    [user] = config["users"]
+    assert set(user["user"]) == {"exec"}  # no token, no client key or certificate
+    plugin = user["user"]["exec"]
+    assert plugin["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert plugin["command"] == "kubelogin"
+    client_id = offline.DEPLOYER_CLIENT_ID
+    assert plugin["args"] == ["get-token", "--login", mode, "--server-id",
+                              "6dae42f8-4368-4678-94ff-3960e28e3630",
+                              *[client_id if arg == "CLIENT" else arg for arg in extra]]
+    assert plugin["interactiveMode"] == "Never"
+    # no Entra token is fetched at deploy time, so none can land in state
+    assert not [token for token, _ in run.mocks.calls if token.endswith(":getClientToken")]
+
+
+@pytest.mark.parametrize("mode", ["workloadidentity", "msi"])
+def test_every_kubelogin_mode_names_what_it_signs_in_as(mode):
+    source = base64.b64encode(offline._KUBECONFIG.encode()).decode()
+    config = json.loads(aks.kubelogin_kubeconfig(source, mode, offline.FAKE_TENANT, "app-id"))
+    args = config["users"][0]["user"]["exec"]["args"]
+    assert args[:5] == ["get-token", "--login", mode, "--server-id", aks.AKS_AAD_SERVER_APP_ID]
+    assert args[5:] == [("app-id" if arg == "CLIENT" else arg) for arg in KUBELOGIN_EXTRA_ARGS[mode]]
+    # a system-assigned identity may report no client id: kubelogin then finds it itself
+    assert "--client-id" not in json.loads(aks.kubelogin_kubeconfig(source, mode, offline.FAKE_TENANT, ""))[
+        "users"][0]["user"]["exec"]["args"]
+
+
+def test_offline_kubeconfig_token_is_not_passed_on(runs):
+    assert "offline" not in json.dumps(provider_kubeconfig(runs["8b"])["users"])
 
 
 # ---- scaling ----
@@ -659,7 +796,8 @@ def test_internal_gateway_serves_tls_from_caddys_own_ca_for_that_ip(runs):
 
 
 def test_internal_gateway_enforces_allowed_cidrs():
-    run = run_stack(stack_config("aks", internal=True, allowedCidrs=["10.1.0.0/16", "192.168.7.0/24"]))
+    run = run_stack(stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"],
+                                 allowedCidrs=["10.1.0.0/16", "192.168.7.0/24"]))
     caddyfile = objects(run, "ConfigMap")["gateway-config"]["data"]["Caddyfile"]
     assert_forwards_only_the_api(caddyfile, "10.1.0.0/16 192.168.7.0/24")
     [https] = objects(run, "NetworkPolicy")["gateway-ingress"]["spec"]["ingress"]
@@ -688,7 +826,7 @@ def test_internal_gateway_ip_is_a_usable_address_of_a_subnet_of_its_own(runs):
     assert subnet.subnet_of(vnet)
     assert_usable_address_outside_the_nodes(ip, subnet, nodes)
     assert run.outputs["endpoint"] == f"https://{ip}/v1"
-    # a public gateway needs no such subnet
+    # a public gateway needs no such subnet (nor one for private endpoints)
     assert [r.inputs["subnetName"] for r in runs["8b"].mocks.of_type(SUBNET)] == [aks.NODE_SUBNET_NAME]
 
 
@@ -697,12 +835,15 @@ def test_the_address_plan_fits_any_accepted_vnet_range(space):
     plan = aks.cluster_network(space)
     vnet = ipaddress.ip_network(space)
     assert plan.nodes.subnet_of(vnet) and plan.gateway_subnet.subnet_of(vnet)
+    assert plan.endpoint_subnet.subnet_of(vnet)
+    subnets = [plan.nodes, plan.gateway_subnet, plan.endpoint_subnet]
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
     assert plan.nodes.num_addresses - 5 >= aks.MAX_CLUSTER_NODES
     assert_usable_address_outside_the_nodes(plan.gateway_ip, plan.gateway_subnet, plan.nodes)
 
 
 def test_vnet_address_space_sets_the_vnet_the_subnets_and_the_internal_endpoint():
-    run = run_stack(stack_config("aks", internal=True, vnetAddressSpace="172.16.0.0/20"))
+    run = run_stack(stack_config("aks", internal=True, apiAllowedCidrs=["198.51.100.0/24"], vnetAddressSpace="172.16.0.0/20"))
     assert run.mocks.one(VNET).inputs["addressSpace"]["addressPrefixes"] == ["172.16.0.0/20"]
     assert subnet_named(run, aks.NODE_SUBNET_NAME).inputs["addressPrefix"] == "172.16.0.0/23"
     assert subnet_named(run, aks.GATEWAY_SUBNET_NAME).inputs["addressPrefix"] == "172.16.2.0/28"
@@ -783,6 +924,14 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"vnetAddressSpace": "10.0.0.0/8"}, "vnetAddressSpace", ["overlaps 10.244.0.0/16", "pod range"]),
     ({"vnetAddressSpace": "10.0.0.0/16"}, "vnetAddressSpace", ["overlaps 10.0.0.0/16", "service range"]),
     ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
+    ({"deployerPrincipalType": "user"}, "deployerPrincipalType", ["User, ServicePrincipal, Group"]),
+    ({"kubeloginMode": "devicecode"}, "kubeloginMode", ["azurecli, spn, workloadidentity, msi"]),
+    ({"internal": True}, "apiAllowedCidrs", ["required with internal: true"]),
+    ({"apiAllowedCidrs": ["10.0.0.0/8"]}, "apiAllowedCidrs", ["not a public range"]),
+    ({"apiAllowedCidrs": ["0.0.0.0/0"]}, "apiAllowedCidrs", ["every address"]),
+    ({"apiAllowedCidrs": [f"203.0.{i // 256}.{i % 256}" for i in range(201)]}, "apiAllowedCidrs",
+     ["at most 200"]),
+    ({"apiAllowedCidrs": ["203.0.113.1/24"]}, "apiAllowedCidrs", ["did you mean 203.0.113.0/24"]),
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     assert_config_error(stack_config("aks", **overrides), key, words)
@@ -808,6 +957,6 @@ def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
 def test_host_module_declares_its_keys_and_network_cache():
     from stacks import aks as host
     assert host.KEYS == ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget",
-                         "vnetAddressSpace")
+                         "vnetAddressSpace", "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs")
     assert host.NETWORK_CACHE is True
     assert "--safetensors-load-strategy" in expected_plan("8b").launch.args

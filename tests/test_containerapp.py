@@ -31,6 +31,7 @@ from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
 from components.serving import coldstart
 from stacks import offline
 from stacks.offline import OFFLINE_WORKSPACE_KEY, is_secret
+from vault_access import assert_vault_is_private_in, assert_vault_is_public_with_purge_protection, dns_ready_urns
 
 APP = "azure-native:app:ContainerApp"
 ENV = "azure-native:app:ManagedEnvironment"
@@ -188,6 +189,31 @@ def test_app_is_created_after_its_identity_may_read_the_vault(monkeypatch):
     assert role.urn in dependencies[run.mocks.one(APP).name]
 
 
+@pytest.fixture(scope="module")
+def internal_recorded():
+    """The internal stack, with what each resource waits for and its replacement options, by type."""
+    dependencies, options = {}, {}
+    original = offline.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        dependencies[request.name] = set(request.dependencies)
+        options[request.type] = (set(request.replaceOnChanges), request.deleteBeforeReplace)
+        return original(self, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+        run = run_stack(stack_config("containerapp", internal=True))
+    return run, dependencies, options
+
+
+def test_a_new_gpu_profile_replaces_the_environment_and_its_app_old_ones_first(internal_recorded):
+    """Azure applies a GPU workload profile only at environment creation, and a delegated subnet
+    holds one environment: a profile change must delete the app and environment, then recreate."""
+    _, _, options = internal_recorded
+    assert options[ENV] == ({"workloadProfiles"}, True)
+    assert options[APP] == ({"managedEnvironmentId"}, True)
+
+
 def test_no_secret_appears_in_plain_text():
     run = run_stack(stack_config("containerapp", apiKey=API_KEY))
     for secret in (HF_TOKEN, API_KEY, OFFLINE_WORKSPACE_KEY):
@@ -291,18 +317,37 @@ def test_internal_environment_has_no_public_ingress_and_resolves_in_the_vnet():
     run = run_stack(stack_config("containerapp", internal=True))
     env = run.mocks.one(ENV)
     assert env.inputs["vnetConfiguration"]["internal"] is True
-    zone = run.mocks.one("azure-native:privatedns:PrivateZone")
-    assert zone.inputs["privateZoneName"] == env.outputs["defaultDomain"]
+    [zone] = [z for z in run.mocks.of_type("azure-native:privatedns:PrivateZone")
+              if z.inputs["privateZoneName"] == env.outputs["defaultDomain"]]
     record = run.mocks.one("azure-native:privatedns:PrivateRecordSet")
     assert (record.inputs["recordType"], record.inputs["relativeRecordSetName"]) == ("A", "*")
     assert record.inputs["aRecords"] == [{"ipv4Address": env.outputs["staticIp"]}]
     assert record.inputs["privateZoneName"] == zone.outputs["name"]
-    link = run.mocks.one("azure-native:privatedns:VirtualNetworkLink")
+    [link] = [r for r in run.mocks.of_type("azure-native:privatedns:VirtualNetworkLink")
+              if r.inputs["privateZoneName"] == zone.outputs["name"]]
     vnet = run.mocks.one("azure-native:network:VirtualNetwork")
     assert link.inputs["virtualNetwork"] == {"id": vnet.outputs["id"]}
     assert link.inputs["privateZoneName"] == zone.outputs["name"]
     endpoint = run.outputs["endpoint"]
     assert endpoint.startswith("https://") and endpoint.endswith(f".{env.outputs['defaultDomain']}/v1")
+
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(default_run):
+    assert_vault_is_public_with_purge_protection(default_run)
+
+
+def test_internal_vault_is_private_and_the_app_resolves_it_before_it_is_created(internal_recorded):
+    run, dependencies, _ = internal_recorded
+    vnet = run.mocks.one("azure-native:network:VirtualNetwork")
+    endpoint = assert_vault_is_private_in(run, vnet)
+    subnets = {r.outputs["id"]: r for r in run.mocks.of_type("azure-native:network:Subnet")}
+    endpoint_subnet = ipaddress.ip_network(subnets[endpoint.inputs["subnet"]["id"]].inputs["addressPrefix"])
+    environment_subnet = ipaddress.ip_network(
+        subnets[run.mocks.one(ENV).inputs["vnetConfiguration"]["infrastructureSubnetId"]].inputs["addressPrefix"])
+    # not in the delegated subnet, which holds only the environment
+    assert endpoint_subnet != environment_subnet and not endpoint_subnet.overlaps(environment_subnet)
+    # the app resolves its Key Vault references at creation: through the endpoint, by name
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[run.mocks.one(APP).name]
 
 
 def test_external_environment_has_no_private_dns(default_run):
@@ -326,6 +371,8 @@ def test_region_without_documented_gpu_profile_warns_and_still_deploys(caplog):
      ["/23 subnet", f"{MAX_REPLICAS_IN_SUBNET} or less"]),
     ({"scaleConcurrentRequests": 0}, "scaleConcurrentRequests", ["at least 1"]),
     ({"vnetAddressSpace": "10.0.0.0/25"}, "vnetAddressSpace", ["/23 or larger"]),
+    # internal: the vault's private endpoint needs a /28 after the environment's /23
+    ({"vnetAddressSpace": "10.0.0.0/23", "internal": True}, "vnetAddressSpace", ["/22 or larger", "private endpoints"]),
     ({"vnetAddressSpace": "100.100.0.0/16"}, "vnetAddressSpace", ["overlaps 100.100.0.0/17"]),
     ({"vnetAddressSpace": "fd00::/48"}, "vnetAddressSpace", ["IPv4"]),
     ({"vnetAddressSpace": "10.0.0.1/16"}, "vnetAddressSpace", ["not a valid network"]),
@@ -390,3 +437,15 @@ def test_proxy_is_small_has_no_gpu_volume_or_secret_and_a_readiness_probe(defaul
     assert all("secretRef" not in e for e in proxy["env"])
     assert [p["type"] for p in proxy["probes"]] == ["Readiness"]
     assert proxy["probes"][0]["tcpSocket"] == {"port": PROXY_PORT}
+
+
+def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(default_run):
+    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
+    this host assigns roles only to its managed identity, typed ServicePrincipal."""
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    roles = default_run.mocks.of_type("azure-native:authorization:RoleAssignment")
+    identities = {r.outputs["principalId"] for r in default_run.mocks.of_type(
+        "azure-native:managedidentity:UserAssignedIdentity")}
+    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
+    assert deployer["objectId"] not in identities
+    assert all(r.inputs["principalId"] in identities for r in roles)

@@ -220,7 +220,8 @@ VARIANTS = {variant.name: variant for variant in (
     Variant("aks-public",
             stack_config("aks", apiKey=API_KEY, allowedCidrs=[LOOPBACK_ALLOWED, "203.0.113.0/24"]),
             aks_caddyfile, AKS_VLLM, "public", allow_list=True),
-    Variant("aks-internal", stack_config("aks", apiKey=API_KEY, internal=True), aks_caddyfile,
+    Variant("aks-internal", stack_config("aks", apiKey=API_KEY, internal=True,
+                                         apiAllowedCidrs=["203.0.113.0/24"]), aks_caddyfile,
             AKS_VLLM, "internal"),
 )}
 

