@@ -144,12 +144,20 @@ def _short(key: str) -> str:
     return key if len(key) <= 40 else f"{key[:32]}...{key[-6:]}"
 
 
+# SSH is opened to a named network, never a large part of the internet: no entry broader than a
+# /8, and all entries together at most a /8's worth of addresses (2**24), so the rule cannot be
+# split into pieces (0.0.0.0/1 + 128.0.0.0/1) that add up to every address.
+SSH_BROADEST_PREFIX = 8
+SSH_MAX_ADDRESSES = 2 ** (32 - SSH_BROADEST_PREFIX)
+
+
 def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
-    """SSH is opened to named networks only, never to every source."""
+    """SSH is opened to named networks only, never to every source, whole or in pieces."""
+    fix = "give your own address or network, e.g. 203.0.113.7/32"
+    networks = []
     for value in values:
         if value.strip().lower() in ANY_SOURCE:
-            raise ConfigError(key, value, "would open SSH to every address on the internet",
-                              "give your own address or network, e.g. 203.0.113.7/32")
+            raise ConfigError(key, value, "would open SSH to every address on the internet", fix)
         try:
             network_ = ipaddress.ip_network(value, strict=False)
         except ValueError:
@@ -157,8 +165,16 @@ def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
                               "give networks like 203.0.113.0/24 or addresses like 198.51.100.7"
                               ) from None
         if network_.prefixlen == 0:
-            raise ConfigError(key, value, "would open SSH to every address on the internet",
-                              "give your own address or network, e.g. 203.0.113.7/32")
+            raise ConfigError(key, value, "would open SSH to every address on the internet", fix)
+        if network_.prefixlen < SSH_BROADEST_PREFIX:
+            raise ConfigError(key, value, f"is broader than a /{SSH_BROADEST_PREFIX} "
+                              f"({network_.num_addresses:,} addresses) for SSH", fix)
+        networks.append(network_)
+    union = list(ipaddress.collapse_addresses(n for n in networks if n.version == 4))
+    total = sum(n.num_addresses for n in union)
+    if total > SSH_MAX_ADDRESSES:
+        raise ConfigError(key, ", ".join(str(n) for n in union), f"together open SSH to {total:,} "
+                          f"addresses, more than a /{SSH_BROADEST_PREFIX} ({SSH_MAX_ADDRESSES:,})", fix)
 
 
 def _ssh_fields(blob: bytes) -> list[bytes]:
