@@ -294,10 +294,34 @@ class GpuVirtualMachineArgs(ServingArgs):
                               "without autoShutdown", "set autoShutdown (\"HH:MM\") too, or remove it")
         if self.auto_shutdown_time_zone is not None:
             check_time_zone(self.auto_shutdown_time_zone)
+        check_custom_data_fits(self)
 
     @property
     def ssh_enabled(self) -> bool:
         return self.ssh_public_key is not None
+
+
+# The longest values Azure can compute for what the VM's cloud-init embeds: a vault name is at most
+# 24 characters, a client id a 36-character GUID (Key Vault and managed identity naming rules), a
+# DNS label at most 63 (RFC 1035), a private IPv4 address at most 15 characters.
+_LONGEST_VAULT_URI = "https://" + "v" * 24 + ".vault.azure.net/"
+_LONGEST_CLIENT_ID = "0" * 8 + "-" + "-".join(["0" * 4] * 3) + "-" + "0" * 12
+_LONGEST_PRIVATE_IP = "255.255.255.255"
+
+
+def check_custom_data_fits(args: GpuVirtualMachineArgs) -> None:
+    """Render the cloud-init with the longest values Azure could fill in and compare with the
+    custom-data limit, so a too-large document fails before any resource is registered."""
+    site = _LONGEST_PRIVATE_IP if args.internal else f"{'a' * 63}.{args.location}.cloudapp.azure.com"
+    config = cloudinit.BootConfig(
+        launch=args.plan.launch, vault_uri=_LONGEST_VAULT_URI, identity_client_id=_LONGEST_CLIENT_ID,
+        site_address=site, public_certificate=not args.internal, data_disk_lun=DATA_DISK_LUN,
+        ssh_enabled=args.ssh_enabled)
+    size = len(base64.b64encode(cloudinit.user_data(config).encode()))
+    if size >= cloudinit.MAX_CUSTOM_DATA_BYTES:
+        raise ConfigError("host", "vm", f"the VM's cloud-init would be {size:,} bytes base64, and "
+                          f"Azure takes less than {cloudinit.MAX_CUSTOM_DATA_BYTES:,} as custom data",
+                          "shorten vllmImage or model.id, or use host 'aks'")
 
 
 def inbound_rules(args: GpuVirtualMachineArgs) -> list[network.SecurityRuleArgs]:
