@@ -298,16 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    finally:
-        close_event_loop()
     print(json.dumps(data, indent=2) if args.json else render_text(args.stack, data))
     return 0
 
 
 def close_event_loop() -> None:
     """Close every loop the offline run used (its own, and those of the mock monitor's executor
-    threads), so nothing complains about them at interpreter exit."""
+    threads), so nothing complains about them at interpreter exit. Only when the process ends:
+    a later run in the same process would need them."""
     loop = asyncio.get_event_loop_policy().get_event_loop()
+    if loop.is_closed():
+        return
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
@@ -318,4 +319,8 @@ def close_event_loop() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        exit_code = main()
+    finally:
+        close_event_loop()
+    sys.exit(exit_code)
