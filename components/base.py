@@ -12,7 +12,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from .serving import ConfigError, ServingPlan
-from .serving.references import check_hf_repo_id
+from .serving.references import check_hf_repo_id, check_image_reference
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
@@ -72,6 +72,7 @@ class ServingArgs:
                               "pass a Hugging Face token with access to the model")
         object.__setattr__(self, "location", normalize_region(self.location))
         check_hf_repo_id("model.id", self.plan.model.hf_id)
+        check_image_reference("vllmImage", self.plan.launch.image)
         if isinstance(self.api_key, str):
             check_api_key(self.api_key)
         elif self.api_key is not None:

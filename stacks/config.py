@@ -240,6 +240,8 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     vllm_image = reader.string("vllmImage")
     if vllm_image is not None:
         check_image_reference("vllmImage", vllm_image)
+    elif model.image is not None:
+        check_image_reference("model.image", model.image)
     tags = check_tags(reader.string_map("tags"))
     return StackSettings(
         host=host,

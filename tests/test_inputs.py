@@ -215,6 +215,18 @@ def test_a_custom_model_with_an_invalid_repo_id_is_refused():
     assert_config_error(stack_config("vm", model=model), "model.id", ["Hugging Face repo id"])
 
 
+def test_a_custom_models_own_image_is_checked_too():
+    model = {"id": "org/model", "paramsBillion": 1, "layers": 2, "attentionHeads": 2, "kvHeads": 2,
+             "headDim": 64, "maxContext": 4096, "image": "Org/Image:v1 "}
+    assert_config_error(stack_config("vm", model=model), "model.image", ["image reference"])
+
+
+def test_library_args_check_the_image_and_repo_id_of_the_plan():
+    plan = plan_serving(host="vm", model=MODEL, image="vllm/vllm-openai:bad tag")
+    with pytest.raises(ConfigError, match="vllmImage"):
+        GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN)
+
+
 def test_a_custom_data_overflow_is_a_config_error_before_any_resource():
     # a valid reference (the grammar allows any digest length) that would not fit Azure's 64 KB
     huge = "vllm/vllm-openai@sha256:" + "a" * 40_000
