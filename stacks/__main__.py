@@ -37,6 +37,9 @@ class PulumiYamlLoader(yaml.SafeLoader):
     So ``19:00`` stays the string "19:00" (YAML 1.1 reads base-60 1140), ``yes``/``no``/``on``/
     ``off`` stay strings, ``0o17`` is 15 and dates stay strings (yaml.v3 hands a timestamp to an
     untyped value as its text). Resolvers from the YAML 1.2.2 spec, section 10.3.2 (core schema).
+    A top-level setting is handed over as its text anyway (``stack_value``); the schema matters
+    inside map and list values. yaml.v3 also reads ``0777`` as octal and ``0b11``/``1_000`` as
+    numbers there, which the core schema leaves decimal and strings.
     """
 
     yaml_implicit_resolvers: dict = {}
