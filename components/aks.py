@@ -39,6 +39,7 @@ from pulumi_azure_native import authorization, containerservice, managedidentity
 from . import base, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError
+from .serving.regions import normalize_region
 
 # AKS supports three GA minor versions for 12 months each ("Supported Kubernetes versions in
 # AKS"); 1.35 (upstream Dec 2025) is inside that window through 2026. `az aks get-versions -l <region>`
@@ -630,8 +631,8 @@ class AksGpuCluster(pulumi.ComponentResource):
                             cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,
                             tags: dict[str, str]) -> monitor.DataCollectionRuleAssociation:
         """The data collection rule Container Insights (managed-identity auth) sends through."""
-        region = args.location.replace(" ", "").lower()  # "West Europe" -> "westeurope", as Azure names it
-        rule_name = pulumi.Output.concat("MSCI-", region, "-", cluster.name).apply(
+        # args.location is Azure's region name already (ServingArgs normalises "West Europe")
+        rule_name = pulumi.Output.concat("MSCI-", args.location, "-", cluster.name).apply(
             lambda full: full[:DCR_NAME_MAX])
         rule = monitor.DataCollectionRule(
             f"{name}-container-insights",
@@ -704,7 +705,7 @@ def role_definition(subscription_id: pulumi.Input[str], role: str) -> pulumi.Out
 
 def system_zones(location: str) -> list[str] | None:
     """Zones 1-3 where the region has availability zones, else None (a regional pool)."""
-    return SYSTEM_ZONES if location.replace(" ", "").lower() in ZONAL_REGIONS else None
+    return SYSTEM_ZONES if normalize_region(location) in ZONAL_REGIONS else None
 
 
 def gpu_pools_named(spot: bool) -> list[tuple[str, bool]]:

@@ -12,10 +12,37 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from .serving import ConfigError, ServingPlan
+from .serving.references import check_hf_repo_id, check_image_reference
+from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
+
+# The key is the only gate in front of vLLM's /v1 (a bearer token compared with --api-key). At
+# least 32 characters (random letters and digits: 32 x log2(62) ~ 190 bits), in the characters of
+# RFC 6750's b64token (bearer token syntax: A-Z a-z 0-9 - . _ ~ + / and "="), so it travels as is.
+API_KEY_MIN_LENGTH = 32
+API_KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
+TAG_VALUE_MAX = 256  # Azure tag values: at most 256 characters (tag-resources, Microsoft Learn)
+
+
+def check_api_key(key: str) -> str:
+    """The API key if it is strong enough to be the only gate; a ConfigError that never shows it."""
+    def refuse(why: str) -> ConfigError:
+        return ConfigError("apiKey", None, f"is refused ({len(key)} characters): {why}",
+                           "set a random key of at least 32 characters, e.g. pulumi config set "
+                           "--secret apiKey \"$(openssl rand -base64 36)\", or remove apiKey to "
+                           "have one generated")
+    if not key:
+        raise refuse("it is empty, which would leave the API open")
+    if any(character.isspace() for character in key):
+        raise refuse("it contains whitespace")
+    if API_KEY_ALPHABET.fullmatch(key) is None:
+        raise refuse("it has characters outside A-Z a-z 0-9 . _ ~ + / = -")
+    if len(key) < API_KEY_MIN_LENGTH:
+        raise refuse(f"it is shorter than {API_KEY_MIN_LENGTH} characters")
+    return key
 
 
 @dataclass(frozen=True)
@@ -36,9 +63,25 @@ class ServingArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Checks every host needs. The region is stored normalised (``West Europe`` ->
+        ``westeurope``), so every name derived from it is Azure's. A plain ``str`` API key is
+        checked here; an ``Output`` one is checked when its value is known, so a weak key given as
+        an Output fails at deploy, not at construction."""
         if self.plan.model.gated and self.hf_token is None:
             raise ConfigError("hfToken", None, f"is required: {self.plan.model.hf_id} is gated",
                               "pass a Hugging Face token with access to the model")
+        object.__setattr__(self, "location", normalize_region(self.location))
+        check_hf_repo_id("model.id", self.plan.model.hf_id)
+        check_image_reference("vllmImage", self.plan.launch.image)
+        if isinstance(self.api_key, str):
+            check_api_key(self.api_key)
+        elif self.api_key is not None:
+            object.__setattr__(self, "api_key", pulumi.Output.from_input(self.api_key).apply(check_api_key))
+        for name, value in self.all_tags.items():
+            if len(value) > TAG_VALUE_MAX:
+                raise ConfigError(f"tags.{name}", value[:40] + "...",
+                                  f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
+                                  "shorten the value")
 
     @property
     def all_tags(self) -> dict[str, str]:

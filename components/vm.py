@@ -124,12 +124,20 @@ def _short(key: str) -> str:
     return key if len(key) <= 40 else f"{key[:32]}...{key[-6:]}"
 
 
+# SSH is opened to a named network, never a large part of the internet: no entry broader than a
+# /8, and all entries together at most a /8's worth of addresses (2**24), so the rule cannot be
+# split into pieces (0.0.0.0/1 + 128.0.0.0/1) that add up to every address.
+SSH_BROADEST_PREFIX = 8
+SSH_MAX_ADDRESSES = 2 ** (32 - SSH_BROADEST_PREFIX)
+
+
 def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
-    """SSH is opened to named networks only, never to every source."""
+    """SSH is opened to named networks only, never to every source, whole or in pieces."""
+    fix = "give your own address or network, e.g. 203.0.113.7/32"
+    networks = []
     for value in values:
         if value.strip().lower() in ANY_SOURCE:
-            raise ConfigError(key, value, "would open SSH to every address on the internet",
-                              "give your own address or network, e.g. 203.0.113.7/32")
+            raise ConfigError(key, value, "would open SSH to every address on the internet", fix)
         try:
             network_ = ipaddress.ip_network(value, strict=False)
         except ValueError:
@@ -137,8 +145,16 @@ def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
                               "give networks like 203.0.113.0/24 or addresses like 198.51.100.7"
                               ) from None
         if network_.prefixlen == 0:
-            raise ConfigError(key, value, "would open SSH to every address on the internet",
-                              "give your own address or network, e.g. 203.0.113.7/32")
+            raise ConfigError(key, value, "would open SSH to every address on the internet", fix)
+        if network_.prefixlen < SSH_BROADEST_PREFIX:
+            raise ConfigError(key, value, f"is broader than a /{SSH_BROADEST_PREFIX} "
+                              f"({network_.num_addresses:,} addresses) for SSH", fix)
+        networks.append(network_)
+    union = list(ipaddress.collapse_addresses(n for n in networks if n.version == 4))
+    total = sum(n.num_addresses for n in union)
+    if total > SSH_MAX_ADDRESSES:
+        raise ConfigError(key, ", ".join(str(n) for n in union), f"together open SSH to {total:,} "
+                          f"addresses, more than a /{SSH_BROADEST_PREFIX} ({SSH_MAX_ADDRESSES:,})", fix)
 
 
 def _ssh_fields(blob: bytes) -> list[bytes]:
@@ -258,10 +274,34 @@ class GpuVirtualMachineArgs(ServingArgs):
                               "without autoShutdown", "set autoShutdown (\"HH:MM\") too, or remove it")
         if self.auto_shutdown_time_zone is not None:
             check_time_zone(self.auto_shutdown_time_zone)
+        check_custom_data_fits(self)
 
     @property
     def ssh_enabled(self) -> bool:
         return self.ssh_public_key is not None
+
+
+# The longest values Azure can compute for what the VM's cloud-init embeds: a vault name is at most
+# 24 characters, a client id a 36-character GUID (Key Vault and managed identity naming rules), a
+# DNS label at most 63 (RFC 1035), a private IPv4 address at most 15 characters.
+_LONGEST_VAULT_URI = "https://" + "v" * 24 + ".vault.azure.net/"
+_LONGEST_CLIENT_ID = "0" * 8 + "-" + "-".join(["0" * 4] * 3) + "-" + "0" * 12
+_LONGEST_PRIVATE_IP = "255.255.255.255"
+
+
+def check_custom_data_fits(args: GpuVirtualMachineArgs) -> None:
+    """Render the cloud-init with the longest values Azure could fill in and compare with the
+    custom-data limit, so a too-large document fails before any resource is registered."""
+    site = _LONGEST_PRIVATE_IP if args.internal else f"{'a' * 63}.{args.location}.cloudapp.azure.com"
+    config = cloudinit.BootConfig(
+        launch=args.plan.launch, vault_uri=_LONGEST_VAULT_URI, identity_client_id=_LONGEST_CLIENT_ID,
+        site_address=site, public_certificate=not args.internal, data_disk_lun=DATA_DISK_LUN,
+        ssh_enabled=args.ssh_enabled)
+    size = len(base64.b64encode(cloudinit.user_data(config).encode()))
+    if size >= cloudinit.MAX_CUSTOM_DATA_BYTES:
+        raise ConfigError("host", "vm", f"the VM's cloud-init would be {size:,} bytes base64, and "
+                          f"Azure takes less than {cloudinit.MAX_CUSTOM_DATA_BYTES:,} as custom data",
+                          "shorten vllmImage or model.id, or use host 'aks'")
 
 
 def inbound_rules(args: GpuVirtualMachineArgs) -> list[network.SecurityRuleArgs]:

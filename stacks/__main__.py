@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,99 @@ from components.serving.pricing import whole_cost
 
 from . import config as stack_config
 from . import program
-from .offline import OfflineRun, Registered, run_program
+from .offline import OfflineRun, Registered, close_thread_loops, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET_PLACEHOLDER = "offline-placeholder-secret"
+SECRET_PLACEHOLDER = "offline-placeholder-secret-0123456789abcdef"  # passes the apiKey rules
 
 
 class StackFileError(Exception):
     pass
+
+
+class PulumiYamlLoader(yaml.SafeLoader):
+    """YAML as Pulumi reads it (Go yaml.v3): the YAML 1.2 core schema, not PyYAML's YAML 1.1.
+
+    So ``19:00`` stays the string "19:00" (YAML 1.1 reads base-60 1140), ``yes``/``no``/``on``/
+    ``off`` stay strings, ``0o17`` is 15 and dates stay strings (yaml.v3 hands a timestamp to an
+    untyped value as its text). Resolvers from the YAML 1.2.2 spec, section 10.3.2 (core schema).
+    A top-level setting is handed over as its text anyway (``stack_value``); the schema matters
+    inside map and list values. yaml.v3 also reads ``0777`` as octal and ``0b11``/``1_000`` as
+    numbers there, which the core schema leaves decimal and strings.
+    """
+
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _pattern, _first in [
+    ("null", r"^(?:~|null|Null|NULL|)$", list("~nN") + [""]),
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
+]:
+    PulumiYamlLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), _first)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    return int(text[2:], 8) if text.startswith("0o") else int(text, 0 if text.startswith("0x") else 10)
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+PulumiYamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+PulumiYamlLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
+def _where(path: Path, mark: Any) -> str:
+    return f"{path.name}, line {mark.line + 1}" if mark is not None else path.name
+
+
+def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
+    """The composed document of a YAML file; a syntax error is one line naming file and line."""
+    loader = PulumiYamlLoader(path.read_text())
+    try:
+        return loader, loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        raise StackFileError(f"{_where(path, mark)}: {problem}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name}: {' '.join(str(error).split())}") from None
+
+
+def config_entries(path: Path) -> list[tuple[str, yaml.Node, PulumiYamlLoader]]:
+    """The (key, value node) pairs under ``config:``, which must be a map with string keys."""
+    loader, root = read_yaml(path)
+    if root is None:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        raise StackFileError(f"{_where(path, root.start_mark)}: the file must be a map with a "
+                             "'config:' key")
+    config = next((value for key, value in root.value if key.value == "config"), None)
+    if config is None or (isinstance(config, yaml.ScalarNode) and config.tag.endswith(":null")):
+        return []
+    if not isinstance(config, yaml.MappingNode):
+        raise StackFileError(f"{_where(path, config.start_mark)}: 'config:' must be a map of "
+                             "settings (key: value), not a list or a single value")
+    entries = []
+    for key, value in config.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise StackFileError(f"{_where(path, key.start_mark)}: a config key must be a name")
+        entries.append((key.value, value, loader))
+    return entries
+
+
+def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
+    """A config value as the engine hands it over: a top-level scalar is its text as written
+    (Pulumi decodes it into a string), a map or list is decoded with the YAML 1.2 core schema."""
+    if isinstance(node, yaml.ScalarNode):
+        return "" if node.tag.endswith(":null") and node.style is None else node.value
+    return loader.construct_object(node, deep=True)
 
 
 def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any], set[str]]:
@@ -37,20 +123,34 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     if not stack_file.exists():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {stack_file.name}; stacks here: {', '.join(known)}")
-    project = yaml.safe_load(project_file.read_text())
+    loader, project_node = read_yaml(project_file)
+    project = loader.construct_document(project_node) if project_node is not None else {}
     name = project["name"]
     values: dict[str, Any] = {}
     for key, declared in (project.get("config") or {}).items():
         if isinstance(declared, dict) and "default" in declared:
             values[key if ":" in key else f"{name}:{key}"] = declared["default"]
     secret_keys: set[str] = set()
-    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+    for key, node, stack_loader in config_entries(stack_file):
         key = key if ":" in key else f"{name}:{key}"
+        value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:
             value = SECRET_PLACEHOLDER
             secret_keys.add(key)
         values[key] = value
     return name, values, secret_keys
+
+
+def exposure(settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
+    """Who can reach what: public or internal, HTTPS sources, SSH sources (VM only)."""
+    https_from = (list(settings.allowed_cidrs) or
+                  ["the virtual network" if settings.internal else "any source"])
+    ssh_from = list(getattr(host_args, "ssh_allowed_cidrs", ())) if getattr(
+        host_args, "ssh_enabled", False) else []
+    network = "internal" if settings.internal else "public"
+    summary = (f"{network}, HTTPS from {', '.join(https_from)}, "
+               f"SSH {'from ' + ', '.join(ssh_from) if ssh_from else 'off'}")
+    return {"network": network, "httpsFrom": https_from, "sshFrom": ssh_from, "summary": summary}
 
 
 def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
@@ -62,6 +162,7 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
     return {**_cold_start_and_costs(plan, settings, host_args), **{
         "host": plan.host,
         "region": settings.location,
+        "exposure": exposure(settings, host_args),
         "model": model.hf_id,
         "weightsGb": round(plan.weights_gb, 1),
         "kvBytesPerToken": model.kv_bytes_per_token,
@@ -175,6 +276,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         "",
         f"  host          {p['host']}{' (spot)' if p['spot'] else ''}",
         f"  region        {p['region']}",
+        f"  exposure      {p['exposure']['summary']}",
         f"  model         {p['model']} ({p['weightsGb']} GB of weights, "
         f"{p['kvBytesPerToken'] // 1024} KiB of KV cache per token)",
         f"  gpu           {p['gpu']} ({p['gpuHardware']})",
@@ -253,19 +355,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(data, indent=2) if args.json else render_text(args.stack, data))
-    close_event_loop()
     return 0
 
 
 def close_event_loop() -> None:
-    """Close the loop the offline run used, so nothing complains about it at interpreter exit."""
+    """Close every loop the offline run used (its own, and those of the mock monitor's executor
+    threads), so nothing complains about them at interpreter exit. Only when the process ends:
+    a later run in the same process would need them."""
     loop = asyncio.get_event_loop_policy().get_event_loop()
+    if loop.is_closed():
+        return
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
     loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    close_thread_loops()
     loop.close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        exit_code = main()
+    finally:
+        close_event_loop()
+    sys.exit(exit_code)

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from components.serving import (DEFAULT_IMAGE, HOSTS, KV_CACHE_DTYPES, QUANTIZATIONS, ConfigError, ModelSpec,
                                 ServingPlan, resolve_model)
+from components.base import check_api_key
+from components.serving.references import check_hf_repo_id, check_image_reference
+from components.serving.regions import LOCATION_KEY, normalize_region
 
 NAMESPACE = "apertus-azure"
 
@@ -108,7 +112,27 @@ class ConfigReader:
         return value
 
     def secret(self, key: str) -> pulumi.Output[str] | None:
+        """A key that must be a secret: stored in plain text in the stack file it is refused."""
+        if self._config.get(key) is None:
+            return None
+        if not is_secret_key(self._config.full_key(key)):
+            raise ConfigError(key, None, "is stored in plain text in the stack file",
+                              f"store it encrypted: pulumi config set --secret {key} <value> "
+                              "(and rotate it: the plain text is in the file's history)")
         return self._config.get_secret(key)
+
+    def secret_text(self, key: str) -> str | None:
+        """The plain text of a secret key, for validation only; never store or print it."""
+        return self._config.get(key)
+
+
+def is_secret_key(full_key: str) -> bool:
+    """Whether the engine marked a config key secret (``pulumi config set --secret``).
+
+    Under ``pulumi up`` the language host passes the secret keys in PULUMI_CONFIG_SECRET_KEYS and
+    pulumi-language-python-exec hands them to ``set_all_config``; both are consulted."""
+    return (runtime_config.is_config_secret(full_key)
+            or full_key in runtime_config.get_config_secret_keys_env())
 
 
 def parse_cidrs(key: str, values: list[str]) -> tuple[str, ...]:
@@ -188,9 +212,11 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     host = reader.choice("host", HOSTS)
     location = pulumi.Config("azure-native").get("location")
     if not location:
-        raise ConfigError("azure-native:location", None, "is required (the Azure region)",
+        raise ConfigError(LOCATION_KEY, None, "is required (the Azure region)",
                           "run: pulumi config set azure-native:location swedencentral")
+    location = normalize_region(location)
     model = resolve_model(reader.raw("model"))
+    check_hf_repo_id("model.id", model.hf_id)
     spot = reader.boolean("spot")
     if spot and host == "containerapp":
         raise ConfigError("spot", True, "Container Apps serverless GPUs have no spot capacity",
@@ -211,6 +237,14 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
         raise ConfigError("hfToken", None, f"is required: {model.hf_id} is gated on Hugging Face",
                           "accept the model's terms on huggingface.co, then run: "
                           "pulumi config set --secret hfToken <token>")
+    api_key = reader.secret("apiKey")
+    if api_key is not None:
+        check_api_key(reader.secret_text("apiKey") or "")
+    vllm_image = reader.string("vllmImage")
+    if vllm_image is not None:
+        check_image_reference("vllmImage", vllm_image)
+    elif model.image is not None:
+        check_image_reference("model.image", model.image)
     tags = check_tags(reader.string_map("tags"))
     return StackSettings(
         host=host,
@@ -226,9 +260,9 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
         max_replicas=max_replicas,
         allowed_cidrs=parse_cidrs("allowedCidrs", reader.string_list("allowedCidrs")),
         internal=reader.boolean("internal"),
-        vllm_image=reader.string("vllmImage") or model.image or DEFAULT_IMAGE,
+        vllm_image=vllm_image or model.image or DEFAULT_IMAGE,
         hf_token=hf_token,
-        api_key=reader.secret("apiKey"),
+        api_key=api_key,
         tags=tags,
     )
 

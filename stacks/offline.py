@@ -6,6 +6,7 @@ resource graph that ``pulumi up`` would create, without Azure or the Pulumi CLI.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -198,8 +199,42 @@ def unwrap_secret(value: Any) -> Any:
     return value
 
 
+# The SDK calls the mock monitor on executor threads, and the mock monitor gives each of those threads
+# an event loop of its own (pulumi.runtime.mocks: _ensure_event_loop) that nothing closes; collected
+# at interpreter exit after their self-pipe sockets, they print "Exception ignored ... Invalid file
+# descriptor: -1". They are remembered here so a process that is done can close them.
+_THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
+
+
+def _remember_thread_loop() -> None:
+    try:
+        _THREAD_LOOPS.add(asyncio.get_event_loop_policy().get_event_loop())
+    except RuntimeError:  # no loop on this thread: nothing to close later
+        pass
+
+
+def close_thread_loops() -> None:
+    """Close the loops the mock monitor made on executor threads; only once no program runs."""
+    while _THREAD_LOOPS:
+        loop = _THREAD_LOOPS.pop()
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock mock monitor, telling the mocks each resource's URN and parent URN."""
+
+    def Invoke(self, request):
+        try:
+            return super().Invoke(request)
+        finally:
+            _remember_thread_loop()
+
+    def ReadResource(self, request):
+        try:
+            return super().ReadResource(request)
+        finally:
+            _remember_thread_loop()
 
     def RegisterResourceOutputs(self, request):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
@@ -210,7 +245,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:Stack":
             self.mocks.note_parent(request.type, request.name, urn, request.parent)
-        return super().RegisterResource(request)
+        try:
+            return super().RegisterResource(request)
+        finally:
+            _remember_thread_loop()
 
 
 def install_mocks(project: str, stack: str) -> RecordingMocks:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from types import ModuleType
 from typing import Any
 
@@ -21,13 +22,18 @@ from pulumi.runtime import config as runtime_config
 
 from components.serving import HOSTS, ConfigError, ServingPlan, plan_serving
 
-from .config import NAMESPACE, ConfigReader, StackSettings, read_settings
+from .config import NAMESPACE, ConfigReader, StackSettings, is_secret_key, read_settings
 
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
                "kvCacheDtype", "spot",
                "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
                "vllmImage", "tags")
 COMPONENT_NAME = "apertus"
+SECRET_KEYS = ("hfToken", "apiKey")
+# a key whose name looks like a credential, or a value that looks like a Hugging Face token
+# (hf_ followed by letters and digits), is never shown in an error, even when misspelt
+SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORECASE)
+HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
 def host_module(host: str) -> ModuleType:
@@ -46,7 +52,7 @@ def check_unknown_keys(host: str) -> None:
         namespace, _, key = full.partition(":")
         if namespace != NAMESPACE or key in own:
             continue
-        value = runtime_config.get_config(full)
+        value = shown_value(full, runtime_config.get_config(full))
         if key in other_hosts:
             hosts = " or ".join(f"'{other}'" for other in other_hosts[key])
             raise ConfigError(key, value, f"applies only to host {hosts}, not '{host}'",
@@ -54,6 +60,16 @@ def check_unknown_keys(host: str) -> None:
         close = difflib.get_close_matches(key, own, n=1)
         raise ConfigError(key, value, "is not a known setting",
                           f"did you mean '{close[0]}'?" if close else f"known settings: {', '.join(own)}")
+
+
+def shown_value(full_key: str, value: Any) -> Any:
+    """The value to put in an error message: None (not shown) when it may be a secret."""
+    key = full_key.partition(":")[2]
+    if (is_secret_key(full_key) or SECRET_LOOKING_NAME.search(key)
+            or difflib.get_close_matches(key, SECRET_KEYS, n=1, cutoff=0.6)
+            or HF_TOKEN_LOOKING.search(str(value))):
+        return None
+    return value
 
 
 def make_plan(settings: StackSettings, host: ModuleType) -> ServingPlan:

@@ -20,7 +20,7 @@ from stacks.program import run  # noqa: E402
 
 PROJECT = "apertus-azure"
 HF_TOKEN = "hf_offlineTestToken0123456789abcdef"
-API_KEY = "offline-test-api-key-5f1c9e2a7b"
+API_KEY = "offline-test-api-key-5f1c9e2a7b0d4c8e"  # 37 characters: apiKey needs >= 32
 LOCATION = "swedencentral"
 
 

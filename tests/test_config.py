@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_config_error, config_error, stack_config
+from conftest import PROJECT, assert_config_error, config_error, stack_config
+from stacks.config import ConfigReader, read_settings
+from stacks.offline import run_program
+from stacks.program import COMMON_KEYS, host_module, make_plan
 
 HOSTS = ("containerapp", "vm", "aks")
 
@@ -62,3 +65,37 @@ def test_a_key_of_another_host_is_named_as_such():
 def test_vm_runs_exactly_one_server():
     error, registered = config_error(stack_config("vm", maxReplicas=2))
     assert error.key == "maxReplicas" and "'aks'" in str(error) and registered == []
+
+
+class RecordingConfig:
+    """A pulumi.Config that notes every key the program asks for."""
+
+    def __init__(self, real, asked: list[str]):
+        self._real, self._asked = real, asked
+
+    def get(self, key):
+        self._asked.append(key)
+        return self._real.get(key)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_the_program_reads_exactly_the_keys_it_declares(host):
+    """COMMON_KEYS and each host's KEYS are what check_unknown_keys accepts: a key declared but never
+    read would be accepted and ignored, a key read but not declared refused as unknown."""
+    common, own = [], []
+
+    def program():
+        reader = ConfigReader()
+        reader._config = RecordingConfig(reader._config, common)
+        settings = read_settings(reader)
+        module = host_module(host)
+        host_reader = ConfigReader()
+        host_reader._config = RecordingConfig(host_reader._config, own)
+        module.read(host_reader, settings, make_plan(settings, module))
+
+    run_program(program, PROJECT, "test", stack_config(host), {"hfToken"})
+    assert set(common) == set(COMMON_KEYS)
+    assert set(own) == set(host_module(host).KEYS)

@@ -26,7 +26,6 @@ from components.containerapp import (
     cache_share_gib,
     replica_allocation,
 )
-from components.secrets import KEY_VAULT_SECRETS_USER
 from components.serving import DEFAULT_IMAGE, GPUS, plan_serving, resolve_model
 from components.serving import coldstart
 from stacks import offline
@@ -170,7 +169,9 @@ def test_app_secrets_are_key_vault_references_read_through_the_assigned_identity
     role = default_run.mocks.one("azure-native:authorization:RoleAssignment")
     assert role.inputs["principalId"] == identity.outputs["principalId"]
     assert role.inputs["scope"] == vault.outputs["id"]
-    assert role.inputs["roleDefinitionId"].endswith(KEY_VAULT_SECRETS_USER)
+    # Azure's built-in "Key Vault Secrets User" role id (Azure built-in roles reference)
+    assert role.inputs["roleDefinitionId"].endswith(
+        "/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6")
     assert vault.inputs["properties"]["enableRbacAuthorization"] is True
     assert vault.inputs["properties"]["enableSoftDelete"] is True
 
@@ -401,7 +402,6 @@ def test_the_longest_window_that_fits_is_accepted(monkeypatch):
 
 def test_host_module_declares_its_keys_and_network_cache():
     from stacks import containerapp as host
-    assert host.KEYS == ("scaleConcurrentRequests", "vnetAddressSpace")
     assert host.NETWORK_CACHE is True
     assert containerapp.HOST == "containerapp"
 

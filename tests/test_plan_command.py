@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
-    started = time.monotonic()
     result = run_cli("plan")
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in ["host          containerapp", "region        swedencentral",
@@ -38,7 +35,42 @@ def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
                      "--tool-call-parser apertus", "apertus:index:ContainerAppGpu",
                      "azure-native:app:ContainerApp", "hfToken is not set"]:
         assert expected in out, f"{expected!r} missing from the plan:\n{out}"
-    assert elapsed < 10, f"plan took {elapsed:.1f} s; the README promises under 10 s"
+    assert "  exposure      public, HTTPS from any source, SSH off" in out.splitlines()
+    assert result.stderr == "", result.stderr
+
+
+# azure-native has ~260 modules that take minutes to import together; the plan stays fast (the
+# README's "under 10 s") as long as it imports only the ones the components use. Counted instead of
+# timed, so a slow machine cannot fail it.
+PLAN_PROBE = """
+import asyncio, gc, json, runpy, sys, types
+sys.argv = ["stacks", "plan", "--stack", "vm-70b"]
+try:
+    runpy.run_module("stacks", run_name="__main__")
+except SystemExit:
+    pass
+loaded = sorted(name.split(".")[1] for name, module in sys.modules.items()
+                if name.startswith("pulumi_azure_native.") and name.count(".") == 1
+                and type(module) is types.ModuleType)
+open_loops = sum(1 for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed())
+print(json.dumps({"loaded": loaded, "openLoops": open_loops}), file=sys.stderr)
+"""
+
+
+def test_the_plan_process_imports_only_what_it_uses_and_exits_clean():
+    result = subprocess.run([sys.executable, "-c", PLAN_PROBE], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    *noise, last = result.stderr.strip().splitlines()
+    probe = json.loads(last)
+    used = {"_utilities", "provider"}  # the package's own plumbing
+    for source in (ROOT / "components").glob("*.py"):
+        for line in source.read_text().splitlines():
+            if line.startswith("from pulumi_azure_native import "):
+                used |= {name.strip() for name in line.split(" import ", 1)[1].split(",")}
+    assert set(probe["loaded"]) <= used, sorted(set(probe["loaded"]) - used)
+    # the event loops of the mock monitor's threads are closed: left open, they print "Exception
+    # ignored ... Invalid file descriptor" at interpreter exit
+    assert probe["openLoops"] == 0 and noise == [], result.stderr
 
 
 def test_json_plan_has_the_same_figures():

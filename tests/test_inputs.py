@@ -1,0 +1,332 @@
+"""Bad input that used to get through (issue 8 items 2, 5, 6, 10): each is a one-line error before
+any resource, in the stack and in the library args alike."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pulumi
+import pytest
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from components.aks import ZONAL_REGIONS
+from components.base import check_api_key
+from components.serving import DEFAULT_IMAGE, GPUS, ConfigError, plan_serving, resolve_model
+from components.serving.references import check_hf_repo_id, check_image_reference
+from components.serving.regions import REGIONS, normalize_region
+from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs, check_ssh_sources
+from conftest import API_KEY, HF_TOKEN, PROJECT, assert_config_error, run_stack, stack_config, unwrap
+from stacks import __main__ as plan_cli
+from stacks.config import is_secret_key
+from stacks.offline import run_program
+from stacks.program import run
+
+ROOT = Path(__file__).resolve().parents[1]
+ED25519_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2sBXL5pNBrfm8aXZhx0wZQ0HUgZ2hZHeS9kQ2eMcO/ "
+               "you@laptop")
+MODEL = resolve_model("apertus-8b-instruct")
+
+
+# ---- item 2: the API key ----
+
+WEAK_KEYS = {
+    "": "empty",
+    "x" * 31: "shorter than 32",
+    "a" * 20 + " " + "b" * 20: "whitespace",
+    "a" * 40 + "\t": "whitespace",
+    "a" * 40 + "\"": "characters outside",
+    "ключ" * 10: "characters outside",
+}
+
+
+@pytest.mark.parametrize("weak,rule", WEAK_KEYS.items())
+def test_a_weak_api_key_is_refused_without_showing_it(weak, rule):
+    error = assert_config_error(stack_config("aks", apiKey=weak), "apiKey",
+                                [rule, f"({len(weak)} characters)", "pulumi config set --secret apiKey"])
+    assert weak not in str(error).replace("apiKey", "") or weak == ""
+
+
+@pytest.mark.parametrize("good", [API_KEY, "A" * 32, "abc.DEF_ghi~jkl+mno/pqr-stu012345==",
+                                  "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"])
+def test_a_strong_api_key_is_taken(good):
+    assert check_api_key(good) == good
+
+
+def test_library_args_refuse_a_weak_plain_key_at_construction():
+    plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
+    with pytest.raises(ConfigError, match=r"apiKey is refused \(5 characters\)"):
+        GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, api_key="short")
+
+
+def test_library_args_refuse_a_weak_output_key_when_its_value_is_known():
+    plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
+
+    def program():
+        GpuVirtualMachine("lib", GpuVirtualMachineArgs(
+            plan=plan, location="westus3", hf_token=pulumi.Output.secret(HF_TOKEN),
+            api_key=pulumi.Output.secret("short")))
+
+    with pytest.raises(Exception) as caught:
+        run_program(program, "someone-else", "prod", {})
+    assert "apiKey is refused (5 characters)" in str(caught.value)
+    assert "short" not in str(caught.value).replace("shorter", "")
+
+
+# ---- item 5: regions as Azure names them ----
+
+@pytest.mark.parametrize("given", ["West Europe", "westeurope", "WestEurope", " west europe ", "WEST EUROPE"])
+def test_region_spellings_normalise_to_azures_name(given):
+    assert normalize_region(given) == "westeurope"
+
+
+@pytest.mark.parametrize("given,suggestion", [("sweden-central", "swedencentral"),
+                                              ("swedencentrall", "swedencentral"),
+                                              ("westeuropa", "westeurope")])
+def test_a_near_miss_gets_a_did_you_mean(given, suggestion):
+    assert_config_error(stack_config("vm", **{"azure-native:location": given}), "azure-native:location",
+                        ["not an Azure public-cloud region", f"did you mean '{suggestion}'"])
+
+
+def test_a_region_far_from_any_is_refused_with_where_to_look():
+    assert_config_error(stack_config("vm", **{"azure-native:location": "mars-north"}),
+                        "azure-native:location", ["az account list-locations"])
+
+
+def test_every_region_the_catalogs_name_is_in_the_table():
+    assert ZONAL_REGIONS <= set(REGIONS)
+    for sku in GPUS.values():
+        assert sku.documented_regions is None or sku.documented_regions <= set(REGIONS), sku.name
+    assert all(name == name.lower().replace(" ", "") and normalize_region(display) == name
+               for name, display in REGIONS.items())
+
+
+@pytest.mark.parametrize("host", ["vm", "aks"])
+def test_a_display_name_region_is_deployed_under_azures_name(host):
+    run = run_stack(stack_config(host, **{"azure-native:location": "West Europe"}))
+    locations = {unwrap(r.inputs).get("location") for r in run.resources if r.type.startswith("azure-native:")}
+    assert locations - {None, "Global", "global"} == {"westeurope"}, locations
+    endpoint = run.outputs["endpoint"]
+    assert ".westeurope." in endpoint and " " not in endpoint and "West" not in endpoint, endpoint
+    if host == "aks":
+        [rule] = run.mocks.of_type("azure-native:monitor:DataCollectionRule")
+        assert unwrap(rule.inputs)["dataCollectionRuleName"].startswith("MSCI-westeurope-")
+        [cluster] = run.mocks.of_type("azure-native:containerservice:ManagedCluster")
+        system = [p for p in unwrap(cluster.inputs)["agentPoolProfiles"] if p["mode"] == "System"]
+        assert system[0]["availabilityZones"] == ["1", "2", "3"]  # westeurope has zones
+
+
+# ---- item 6: SSH cannot be opened to the world in pieces ----
+
+@pytest.mark.parametrize("cidrs,words", [
+    (["0.0.0.0/1", "128.0.0.0/1"], ["broader than a /8"]),
+    (["10.0.0.0/7"], ["broader than a /8", "33,554,432 addresses"]),
+    (["10.0.0.0/8", "11.0.0.0/8"], ["together open SSH to 33,554,432 addresses", "10.0.0.0/7"]),
+    (["10.0.0.0/8", "12.0.0.0/8", "14.0.0.0/8"], ["more than a /8 (16,777,216)"]),
+    (["10.0.0.0/8", "203.0.113.7/32"], ["more than a /8"]),
+])
+def test_ssh_sources_broader_than_a_slash_8_are_refused(cidrs, words):
+    assert_config_error(stack_config("vm", sshPublicKey=ED25519_KEY, sshAllowedCidrs=cidrs),
+                        "sshAllowedCidrs", words)
+
+
+def test_ssh_from_one_slash_8_or_overlapping_pieces_of_it_is_allowed():
+    check_ssh_sources("sshAllowedCidrs", ["10.0.0.0/8", "10.1.0.0/16", "10.2.3.4/32"])  # union: one /8
+    plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
+    args = GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN,
+                                 ssh_public_key=ED25519_KEY, ssh_allowed_cidrs=("10.0.0.0/8",))
+    assert args.ssh_enabled
+
+
+# ---- item 10: secrets stored in plain text, and never echoed ----
+
+@pytest.mark.parametrize("key,value", [("hfToken", HF_TOKEN), ("apiKey", API_KEY)])
+def test_a_secret_stored_in_plain_text_is_refused_under_pulumi_up(key, value):
+    # what the engine hands over for `pulumi config set key value` without --secret
+    config = stack_config("aks", **{key: value})
+    with pytest.raises(ConfigError) as caught:
+        run_program(run, PROJECT, "test", config, {k for k in ("hfToken", "apiKey") if k != key and k in config})
+    message = str(caught.value)
+    assert caught.value.key == key and "plain text" in message
+    assert f"pulumi config set --secret {key}" in message and value not in message
+
+
+def test_the_engines_secret_keys_variable_counts_as_secret(monkeypatch):
+    # `pulumi up` passes the secret keys as PULUMI_CONFIG_SECRET_KEYS; the exec script hands them on
+    pulumi.runtime.set_all_config({}, [])  # forget the secret keys an earlier run set
+    assert not is_secret_key(f"{PROJECT}:hfToken")
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", f'["{PROJECT}:hfToken"]')
+    assert is_secret_key(f"{PROJECT}:hfToken") and not is_secret_key(f"{PROJECT}:host")
+
+
+@pytest.mark.parametrize("key,value", [("hfTokn", HF_TOKEN), ("hf_token", "hf_" + "x" * 30),
+                                       ("apiKye", API_KEY), ("myPassword", "hunter2-hunter2"),
+                                       ("notes", "hf_AbCdEf0123456789AbCdEf")])
+def test_a_misspelt_secret_looking_key_is_named_but_its_value_never_shown(key, value):
+    error = assert_config_error(stack_config("vm", **{key: value}), key, ["not a known setting"])
+    assert value not in str(error)
+
+
+def test_an_ordinary_misspelt_key_still_shows_its_value():
+    error = assert_config_error(stack_config("vm", maxModelLenght=4096), "maxModelLenght", ["4096"])
+    assert "did you mean 'maxModelLen'" in str(error)
+
+
+# ---- item 10: names other systems parse ----
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai:latest latest", "vllm/Vllm-openai:v1", "vllm/vllm-openai:",
+                                   "vllm//openai", "-vllm/openai", "vllm/openai:" + "t" * 129,
+                                   "vllm/openai@sha256:abc"])
+def test_an_invalid_image_reference_is_refused(image):
+    assert_config_error(stack_config("vm", vllmImage=image), "vllmImage", ["image reference"])
+
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai:v0.33.0", "myregistry.azurecr.io/ml/vllm:v1",
+                                   "localhost:5000/vllm", "ghcr.io/a/b_c/d-e:1.0-cu129",
+                                   "vllm/vllm-openai@sha256:" + "a" * 64,
+                                   "vllm/vllm-openai:v1@sha256:" + "0" * 64])
+def test_valid_image_references_pass(image):
+    assert check_image_reference("vllmImage", image) == image
+
+
+HF_IDS = ["swiss-ai/Apertus-8B-Instruct-2509", "gpt2", "a/b", "Foo-BAR_foo.bar123", "foo--bar", "a..b",
+          "foo.git", ".repo", "repo-", "a/b/c", "name with space", "café/x", "x" * 96, "x" * 97,
+          "ns/" + "y" * 96, "-a/b", "a_/_b", ""]
+
+
+@pytest.mark.parametrize("repo_id", HF_IDS)
+def test_hf_repo_ids_are_judged_as_huggingface_hub_judges_them(repo_id):
+    try:
+        validate_repo_id(repo_id)
+        hub_accepts = bool(repo_id)
+    except HFValidationError:
+        hub_accepts = False
+    try:
+        check_hf_repo_id("model.id", repo_id)
+        we_accept = True
+    except ConfigError:
+        we_accept = False
+    assert we_accept == hub_accepts
+
+
+def test_a_custom_model_with_an_invalid_repo_id_is_refused():
+    model = {"id": "my org/model", "paramsBillion": 1, "layers": 2, "attentionHeads": 2, "kvHeads": 2,
+             "headDim": 64, "maxContext": 4096}
+    assert_config_error(stack_config("vm", model=model), "model.id", ["Hugging Face repo id"])
+
+
+def test_a_custom_models_own_image_is_checked_too():
+    model = {"id": "org/model", "paramsBillion": 1, "layers": 2, "attentionHeads": 2, "kvHeads": 2,
+             "headDim": 64, "maxContext": 4096, "image": "Org/Image:v1 "}
+    assert_config_error(stack_config("vm", model=model), "model.image", ["image reference"])
+
+
+def test_library_args_check_the_image_and_repo_id_of_the_plan():
+    plan = plan_serving(host="vm", model=MODEL, image="vllm/vllm-openai:bad tag")
+    with pytest.raises(ConfigError, match="vllmImage"):
+        GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN)
+
+
+def test_a_custom_data_overflow_is_a_config_error_before_any_resource():
+    # a valid reference (the grammar allows any digest length) that would not fit Azure's 64 KB
+    huge = "vllm/vllm-openai@sha256:" + "a" * 40_000
+    assert check_image_reference("vllmImage", huge) == huge
+    assert_config_error(stack_config("vm", vllmImage=huge), "host", ["cloud-init would be", "65,536"])
+
+
+def test_a_tag_value_over_256_characters_is_refused_by_the_library_args():
+    plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
+    with pytest.raises(ConfigError, match="tags.team"):
+        GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, tags={"team": "x" * 257})
+
+
+# ---- item 10: stack files read like Pulumi reads them ----
+
+PROJECT_FILE = (ROOT / "Pulumi.yaml").read_text()
+
+
+def write_stack(tmp_path: Path, monkeypatch, text: str) -> None:
+    (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE)
+    (tmp_path / "Pulumi.t.yaml").write_text(textwrap.dedent(text))
+    monkeypatch.setattr(plan_cli, "ROOT", tmp_path)
+
+
+@pytest.mark.parametrize("text,line", [
+    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: [vm\n", 4),
+    ("config:\n  azure-native:location: swedencentral\n\tapertus-azure:host: vm\n", 3),
+    ("config:\n  - azure-native:location: swedencentral\n", 2),
+    ("config: vm\n", 1),
+    ("- config\n", 1),
+])
+def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypatch, capsys, text, line):
+    write_stack(tmp_path, monkeypatch, text)
+    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"error: Pulumi.t.yaml, line {line}: "), err
+
+
+def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
+    write_stack(tmp_path, monkeypatch, """\
+        config:
+          azure-native:location: swedencentral
+          apertus-azure:host: vm
+          apertus-azure:autoShutdown: 19:00
+          apertus-azure:spot: yes
+          apertus-azure:tags:
+            window: 19:00
+            enabled: on
+            mode: 0o17
+            hex: 0x1F
+            date: 2026-11-28
+            truth: true
+            ratio: 1.5e3
+            nothing: ~
+          apertus-azure:hfToken:
+            secure: v1:abc
+        """)
+    _, values, secret_keys = plan_cli.load_stack_file("t", tmp_path)
+    assert values["apertus-azure:autoShutdown"] == "19:00"  # PyYAML (YAML 1.1) made it 1140
+    assert values["apertus-azure:spot"] == "yes"
+    assert values["apertus-azure:tags"] == {"window": "19:00", "enabled": "on", "mode": 15, "hex": 31,
+                                            "date": "2026-11-28", "truth": True, "ratio": 1500.0,
+                                            "nothing": None}
+    assert secret_keys == {"apertus-azure:hfToken"}
+
+
+def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, monkeypatch, capsys):
+    write_stack(tmp_path, monkeypatch, f"""\
+        config:
+          azure-native:location: swedencentral
+          apertus-azure:host: vm
+          apertus-azure:hfToken: {HF_TOKEN}
+        """)
+    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "hfToken is stored in plain text" in err and "pulumi config set --secret hfToken" in err
+    assert HF_TOKEN not in err
+
+
+# ---- the plan's exposure line ----
+
+def test_the_plan_states_who_can_reach_what(tmp_path, monkeypatch):
+    write_stack(tmp_path, monkeypatch, f"""\
+        config:
+          azure-native:location: West Europe
+          apertus-azure:host: vm
+          apertus-azure:allowedCidrs: [198.51.100.0/24]
+          apertus-azure:sshPublicKey: {ED25519_KEY}
+          apertus-azure:sshAllowedCidrs: [203.0.113.7/32]
+        """)
+    data = plan_cli.plan_stack("t", tmp_path)
+    assert data["plan"]["region"] == "westeurope"
+    assert data["plan"]["exposure"]["summary"] == "public, HTTPS from 198.51.100.0/24, SSH from 203.0.113.7/32"
+    assert "  exposure      public, HTTPS from 198.51.100.0/24, SSH from 203.0.113.7/32" in \
+        plan_cli.render_text("t", data).splitlines()
+    write_stack(tmp_path, monkeypatch, """\
+        config:
+          azure-native:location: swedencentral
+          apertus-azure:host: containerapp
+          apertus-azure:internal: true
+        """)
+    assert plan_cli.plan_stack("t", tmp_path)["plan"]["exposure"]["summary"] == \
+        "internal, HTTPS from the virtual network, SSH off"
