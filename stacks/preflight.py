@@ -115,6 +115,11 @@ def access_token(credential: Any) -> str:
 
 # ---------------------------------------------------------------- Azure checks
 
+def _text(value: Any) -> str:
+    """An SDK enum's wire value ('NotAvailableForSubscription'), or the string itself."""
+    return str(getattr(value, "value", value))
+
+
 def _normal(name: str) -> str:
     return name.replace(" ", "").lower()
 
@@ -152,21 +157,22 @@ def check_vm_size(skus: list[Any], size: str, region: str, role: str,
                      f"pick a region that has it: az vm list-skus --size {size} --all -o table"), None
     for restriction in sku.restrictions or []:
         info = restriction.restriction_info
-        if restriction.type == "Location":
+        if _text(restriction.type) == "Location":
             return Check("FAIL", name, f"restricted in {region} for this subscription "
-                         f"({restriction.reason_code})",
+                         f"({_text(restriction.reason_code)})",
                          "request access: Azure portal > Quotas > Compute, or a support request for "
-                         f"'{size}' in {region}" if restriction.reason_code == "NotAvailableForSubscription"
+                         f"'{size}' in {region}" if _text(restriction.reason_code) == "NotAvailableForSubscription"
                          else "use another region or size"), sku
-        if restriction.type == "Zone":
-            blocked = sorted(set(info.zones or []) & set(zones or info.zones or []))
-            if zones and set(zones) <= set(info.zones or []):
-                return Check("FAIL", name, f"restricted in every zone the pool uses ({', '.join(blocked)}) "
-                             f"for this subscription ({restriction.reason_code})",
-                             "request access to the zones, or use another region"), sku
-            return Check("warn", name, f"restricted in zone(s) {', '.join(blocked)} of {region} "
-                         f"({restriction.reason_code})",
-                         "Azure places the machines in the other zones; request access if capacity runs out"), sku
+        if _text(restriction.type) == "Zone":
+            restricted = sorted(info.zones or [])
+            if zones and set(zones) & set(restricted):  # AKS refuses a pool that lists such a zone
+                return Check("FAIL", name, f"restricted in zone(s) {', '.join(restricted)} of {region} for this "
+                             f"subscription ({_text(restriction.reason_code)}); the pool uses zones {', '.join(zones)}",
+                             f"request access to '{size}' in those zones (support request), or use another "
+                             "region"), sku
+            return Check("warn", name, f"offered in {region}, but restricted in zone(s) {', '.join(restricted)} "
+                         f"({_text(restriction.reason_code)})", "the stack places it without a zone: nothing to do "
+                         "unless you pin zones"), sku
     return Check("ok", name, f"offered in {region}"), sku
 
 
