@@ -24,7 +24,7 @@ HEALTH_PATH = "/health"
 POLL_SECONDS = 2.0
 REQUEST_SECONDS = 120.0  # one request; a cold replica's first request can take a while
 NOT_PUBLIC = ("/metrics", "/docs", "/openapi.json")  # vLLM serves these without a key
-WAITING_STATUSES = {404, 502, 503, 504}  # starting: no route or no replica yet, or vLLM loading
+WAITING_STATUSES = {502, 503, 504}  # starting: the gateway has no upstream yet, or vLLM is loading
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -72,8 +72,11 @@ def stack_endpoint(stack: str, run: Callable[..., subprocess.CompletedProcess] =
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise UsageError(f"pulumi stack output --stack {stack} failed: {reason}")
-    outputs = json.loads(result.stdout or "{}")
-    if not outputs.get("endpoint") or not outputs.get("apiKey"):
+    try:
+        outputs = json.loads(result.stdout or "{}")
+    except ValueError as error:
+        raise UsageError(f"pulumi stack output --stack {stack} printed no JSON ({error})") from error
+    if not isinstance(outputs, dict) or not outputs.get("endpoint") or not outputs.get("apiKey"):
         raise UsageError(f"stack '{stack}' has no endpoint/apiKey outputs: run pulumi up first")
     return outputs["endpoint"], outputs["apiKey"], outputs.get("model")
 
@@ -134,10 +137,14 @@ def wait_for_health(base: str, timeout: float, poll: float, progress: Progress) 
         if status == 200:
             progress.done()
             return Step("ok", "health", f"{url} answered 200", time.monotonic() - started)
-        if status is not None and status not in WAITING_STATUSES:
+        if status is not None and status >= 500 and status not in WAITING_STATUSES:
             progress.done()
             raise Stop(Step("FAIL", "health", f"engine error: {url} answered {status} ({reason}); "
                             "read the vLLM logs (the stack's logsCommand output)", elapsed))
+        if status is not None and status not in WAITING_STATUSES:
+            progress.done()
+            raise Stop(Step("FAIL", "health", f"unexpected answer: {url} answered {status} ({reason}); "
+                            "is the endpoint the API's .../v1 base URL?", elapsed))
         last = f"{status} {reason}" if status else reason
         if elapsed >= timeout:
             progress.done()
@@ -167,11 +174,11 @@ def api_failure(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def api_steps(endpoint: str, key: str, model: str | None) -> list[Step]:
+def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step]) -> None:
+    """The client's view, appended to ``steps``; raises Stop when the rest cannot run."""
     import openai
 
     client = openai.OpenAI(base_url=endpoint.rstrip("/"), api_key=key, timeout=REQUEST_SECONDS, max_retries=0)
-    steps: list[Step] = []
 
     def timed(name: str, call: Callable[[], tuple[str, str]]) -> None:
         started = time.monotonic()
@@ -179,7 +186,10 @@ def api_steps(endpoint: str, key: str, model: str | None) -> list[Step]:
             status, found = call()
         except openai.OpenAIError as error:
             raise Stop(Step("FAIL", name, api_failure(error), time.monotonic() - started)) from error
-        steps.append(Step(status, name, found, time.monotonic() - started))
+        step = Step(status, name, found, time.monotonic() - started)
+        if status == "FAIL" and name == "models":
+            raise Stop(step)  # the other steps would only repeat "model not found"
+        steps.append(step)
 
     served: list[str] = []
 
@@ -234,7 +244,6 @@ def api_steps(endpoint: str, key: str, model: str | None) -> list[Step]:
     timed("chat completion", chat)
     timed("streamed completion", stream)
     timed("tool call", tool_call)
-    return steps
 
 
 def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: float = POLL_SECONDS,
@@ -253,7 +262,7 @@ def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: 
         else:
             steps.append(Step("FAIL", "key required", f"/v1/models without a key answered "
                               f"{status or reason}: the endpoint is open to anyone"))
-        steps += api_steps(endpoint, key, model)
+        api_steps(endpoint, key, model, steps)
     except Stop as stop:
         steps.append(stop.args[0])
     for path in NOT_PUBLIC:
