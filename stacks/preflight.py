@@ -14,6 +14,7 @@ import base64
 import difflib
 import fnmatch
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -400,6 +401,9 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     credential = env.credential
     if credential is None:
         from azure.identity import DefaultAzureCredential
+
+        # it logs every credential it tried as a multi-line warning; the one-line hint says it all
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
         credential = DefaultAzureCredential()
     access_token(credential)  # no credentials at all: one line, exit 2
 

