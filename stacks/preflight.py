@@ -261,10 +261,11 @@ def providers_needed(resources: list[dict[str, Any]]) -> list[str]:
 
 # ---------------------------------------------------------------- Hugging Face and tools
 
-def hf_token(stack: str, env: Environment) -> tuple[str | None, str]:
-    """The stack's hfToken (the pulumi CLI decrypts it), else HF_TOKEN; and where it came from."""
+def hf_token(stack: str, env: Environment, root: Path) -> tuple[str | None, str]:
+    """The stack's hfToken (`pulumi config get` prints a secret decrypted), else HF_TOKEN; and where
+    it came from."""
     if env.which("pulumi"):
-        result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack],
+        result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack], cwd=root,
                          capture_output=True, text=True, timeout=60)
         if result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip(), f"stack '{stack}' config hfToken"
@@ -289,6 +290,9 @@ def check_hugging_face(model: str, gated: bool, token: str | None, source: str, 
         return [Check("FAIL", "hugging face token", f"{source} was refused ({status})",
                       "create a read token at https://huggingface.co/settings/tokens and run: "
                       "pulumi config set --secret hfToken <token>")]
+    except Exception as error:  # noqa: BLE001 - a network failure of any HTTP library is one line
+        return [Check("FAIL", "hugging face token", f"could not reach {endpoint or 'huggingface.co'} "
+                      f"({type(error).__name__})", "check the network or proxy, then run preflight again")]
     checks = [Check("ok", "hugging face token", f"{source} is valid (user {user.get('name', '?')})")]
     page = f"{(endpoint or 'https://huggingface.co').rstrip('/')}/{model}"
     try:
@@ -407,7 +411,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
         credential = DefaultAzureCredential()
     access_token(credential)  # no credentials at all: one line, exit 2
 
-    from azure.core.exceptions import HttpResponseError
+    from azure.core.exceptions import AzureError, HttpResponseError
 
     try:
         checks = azure_checks(plan, data["resources"], subscription, credential, env.client_kwargs)
@@ -415,10 +419,14 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
         reason = (error.message or str(error)).splitlines()[0]
         checks = [Check("FAIL", "azure", f"subscription {subscription} answered {error.status_code}: {reason}",
                         "check the subscription id and your access to it (az account show)")]
+    except AzureError as error:  # no answer at all: network, proxy, DNS
+        checks = [Check("FAIL", "azure", f"could not reach Azure Resource Manager ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'no detail'})",
+                        "check the network or proxy, then run preflight again")]
     from components.serving import resolve_model
 
     model = resolve_model(plan["model"])
-    token, source = hf_token(stack, env)
+    token, source = hf_token(stack, env, root)
     checks += check_hugging_face(plan["model"], model.gated, token, source, env.env.get("HF_ENDPOINT"))
     checks += check_tools(plan["host"], env)
     failed = sum(c.status == "FAIL" for c in checks)

@@ -442,6 +442,22 @@ def test_token_from_hf_token_when_there_is_no_pulumi_cli(arm, hub, capsys):
     assert found["pulumi CLI"]["status"] == "FAIL" and "download-install" in found["pulumi CLI"]["fix"]
 
 
+def test_unreachable_azure_and_hugging_face_are_one_line_each(arm, hub, capsys):
+    from azure.core.exceptions import ServiceRequestError
+
+    def no_route(request: Any, **kwargs: Any) -> Any:
+        raise ServiceRequestError("Failed to establish a new connection: [Errno 101] Network is unreachable")
+
+    arm.send = no_route
+    env = environment(arm, hub, HF_ENDPOINT="http://127.0.0.1:9")  # discard port: nothing listens
+    env.client_kwargs["retry_total"] = 0  # azure-core retries a failed connection with backoff
+    code, data, err = run("dev", env, capsys)
+    assert code == 1 and "Traceback" not in err
+    found = checks(data)
+    assert found["azure"]["found"].startswith("could not reach Azure Resource Manager (ServiceRequestError")
+    assert found["hugging face token"]["found"].startswith("could not reach http://127.0.0.1:9 (")
+
+
 def test_kubelogin_missing_on_aks_warns(arm, hub, capsys):
     code, data, _ = run("aks", environment(arm, hub, Tools(installed=("pulumi",))), capsys)
     assert code == 0, failed(data)

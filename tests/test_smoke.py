@@ -60,6 +60,13 @@ def test_healthy_endpoint_passes_every_step(capsys):
     assert len(unauthenticated) == 1 and len(keyed) == 4
 
 
+def test_open_metrics_fail_on_https_and_warn_on_http():
+    assert smoke.exposure("https://apertus.example", "/metrics", 200, "OK").status == "FAIL"
+    assert smoke.exposure("http://127.0.0.1:8080", "/metrics", 200, "OK").status == "warn"
+    assert smoke.exposure("https://apertus.example", "/metrics", 404, "Not Found") == smoke.Step(
+        "ok", "/metrics not public", "404")
+
+
 def test_slow_start_waits_with_progress(capsys):
     with VllmStandIn(ready_after=0.6) as vllm:
         code, data, err = run_smoke(capsys, vllm.url + "/v1")
