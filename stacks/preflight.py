@@ -236,6 +236,25 @@ def check_permissions(permissions: list[Any], subscription: str) -> list[Check]:
     return checks
 
 
+def permission_checks(auth: Any, principal: str | None, subscription: str) -> list[Check]:
+    """Your roles at or above the subscription, groups included (the filter az role assignment
+    list --include-inherited --include-groups uses), and whether they grant REQUIRED_ACTIONS."""
+    from azure.core.exceptions import HttpResponseError
+
+    scope = f"/subscriptions/{subscription}"
+    try:
+        assignments = list(auth.role_assignments.list_for_scope(
+            scope, filter=f"atScope() and assignedTo('{principal}')" if principal else "atScope()"))
+        # atScope(): at the subscription or above it (management groups, root); never below
+        roles = sorted({a.role_definition_id for a in assignments
+                        if not (a.scope or "").lower().startswith(scope.lower() + "/")})
+        permissions = [p for role in roles for p in auth.role_definitions.get_by_id(role).permissions or []]
+    except HttpResponseError as error:
+        return [Check("warn", "permissions", f"could not read your role assignments ({error.status_code})",
+                      "pulumi up needs " + " and ".join(REQUIRED_ACTIONS) + f" on {scope}")]
+    return check_permissions(permissions, subscription)
+
+
 def check_provider(namespace: str, state: str | None) -> Check:
     if state == "Registered":
         return Check("ok", f"provider {namespace}", "registered")
@@ -375,16 +394,8 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
                                 f"the catalog '{quota['family']}'", "fix components/serving/gpus.py"))
         checks.append(check_quota(usages, "cores", region, regional, "vCPUs"))
 
-    auth = AuthorizationManagementClient(credential, subscription, **kwargs)
-    principal = token_object_id(access_token(credential))
-    scope = f"/subscriptions/{subscription}"
-    assignments = list(auth.role_assignments.list_for_subscription(
-        filter=f"atScope() and assignedTo('{principal}')" if principal else "atScope()"))
-    permissions = []
-    for role in sorted({a.role_definition_id for a in assignments
-                        if scope.lower().startswith((a.scope or "/").rstrip("/").lower())}):
-        permissions += auth.role_definitions.get_by_id(role).permissions or []
-    checks += check_permissions(permissions, subscription)
+    checks += permission_checks(AuthorizationManagementClient(credential, subscription, **kwargs),
+                                token_object_id(access_token(credential)), subscription)
 
     providers = ResourceManagementClient(credential, subscription, **kwargs).providers
     for namespace in providers_needed(resources):

@@ -404,6 +404,17 @@ def test_permission_missing_for_a_contributor(arm, hub, capsys):
     assert found["permission Microsoft.Resources/subscriptions/resourceGroups/write"]["status"] == "ok"
 
 
+def test_owner_inherited_from_a_management_group_counts_but_not_one_on_a_resource_group(arm, hub, capsys):
+    assignment = arm.data["role_assignments"]["value"][0]["properties"]
+    assignment["scope"] = "/providers/Microsoft.Management/managementGroups/platform"
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    assignment["scope"] = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/sandbox"
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    assert checks(data)["permission Microsoft.Authorization/roleAssignments/write"]["status"] == "FAIL"
+
+
 def test_provider_unregistered_gives_the_register_command(arm, hub, capsys):
     arm.unregistered.add("Microsoft.App")
     code, data, _ = run("dev", environment(arm, hub), capsys)
