@@ -371,7 +371,6 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
         skus = list(compute.resource_skus.list(filter=f"location eq '{region}'"))
         gpu_check, gpu_sku = check_vm_size(skus, plan["gpu"], region, "GPU")
         checks.append(gpu_check)
-        vcpus = _vcpus(gpu_sku) if gpu_sku else None
         gpu_need = quota["amount"]
         usages = list(compute.usage.list(region))
         spot, aks = plan["spot"], plan["host"] == "aks"
@@ -389,7 +388,8 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
                 system_need = SYSTEM_NODES[1] * (_vcpus(system_sku) or 0)
                 checks.append(check_quota(usages, system_sku.family, region, system_need, "vCPUs"))
                 regional += system_need
-        if vcpus is not None and gpu_sku.family and _normal(gpu_sku.family) != _normal(quota["family"]):
+        if gpu_sku is not None and gpu_sku.family and _normal(gpu_sku.family) != _normal(quota["family"]):
+            # the catalog's quota family is what the plan (and this check) count against
             checks.append(Check("warn", f"quota family of {plan['gpu']}", f"Azure says '{gpu_sku.family}', "
                                 f"the catalog '{quota['family']}'", "fix components/serving/gpus.py"))
         checks.append(check_quota(usages, "cores", region, regional, "vCPUs"))

@@ -363,6 +363,14 @@ def test_zone_restriction_fails_a_zonal_pool_and_only_warns_a_regional_vm(arm, h
     assert checks(data)["size Standard_NC96ads_A100_v4 (GPU)"]["status"] == "warn"
 
 
+def test_catalog_quota_family_is_compared_with_azures(arm, hub, capsys):
+    arm.sku("Standard_NC96ads_A100_v4")["family"] = "standardNCADSA100v5Family"
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    mismatch = checks(data)["quota family of Standard_NC96ads_A100_v4"]
+    assert mismatch["status"] == "warn" and "'standardNCADSA100v5Family'" in mismatch["found"]
+
+
 def test_size_not_offered_in_the_region(arm, hub, capsys):
     arm.data["resource_skus"]["value"] = [s for s in arm.data["resource_skus"]["value"]
                                           if s["name"] != "Standard_NC96ads_A100_v4"]
