@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .gateway import CADDY_IMAGE, PROXIED_PATHS
+from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .serving import LaunchSpec
 
 # vllm/vllm-openai tags from v0.20.0 on are CUDA 13 builds (CUDA 12 ones carry -cu129), and CUDA 13
@@ -311,27 +311,14 @@ exec docker run --rm --name {CADDY_CONTAINER} --network host \\
 
 
 def caddyfile(config: BootConfig) -> str:
-    """Only the API and the health check go through; everything else gets 404."""
-    upstream = f"127.0.0.1:{config.launch.port}"
-    if config.public_certificate:
-        # HTTP-01 on port 80 (open to any source) still works when allowedCidrs narrows 443,
-        # which TLS-ALPN-01 would not; port 80 serves challenges and a redirect to HTTPS only
-        global_options: list[str] = []
-        site = config.site_address
-        tls = ["    tls {", "        issuer acme {", "            disable_tlsalpn_challenge",
-               "        }", "    }"]
-    else:
-        # no public name to certify: Caddy's own CA signs a certificate for the private IP
-        global_options = ["{", "    skip_install_trust", f"    default_sni {config.site_address}",
-                          "    auto_https disable_redirects", "}", ""]
-        site = f"https://{config.site_address}"
-        tls = ["    tls internal"]
-    lines = [*global_options, f"{site} {{", *tls,
-             f"    @api path {' '.join(PROXIED_PATHS)}",
-             "    handle @api {", f"        reverse_proxy {upstream}", "    }",
-             "    handle {", '        respond "not found" 404', "    }",
-             "}"]
-    return "\n".join(lines) + "\n"
+    """The shared gateway rules: only the API and the health check go through; everything else 404.
+
+    Public: a Let's Encrypt certificate through HTTP-01 only (the NSG may narrow 443, port 80 stays
+    open for the challenge). Internal: no public name to certify, Caddy's own CA signs for the private IP.
+    """
+    tls = GatewayTls.ACME_HTTP01 if config.public_certificate else GatewayTls.INTERNAL
+    return render_caddyfile(GatewaySite(address=config.site_address,
+                                        upstream=f"127.0.0.1:{config.launch.port}", tls=tls))
 
 
 def units(config: BootConfig) -> dict[str, str]:

@@ -23,7 +23,7 @@ from pulumi_azure_native import app, network, operationalinsights, privatedns, s
 
 from . import base, monitoring
 from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
-from .gateway import CADDY_IMAGE, PROXIED_PATHS
+from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs
 from .serving import ConfigError, GpuSku, Probe
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
@@ -208,14 +208,9 @@ def vllm_resources(sku: GpuSku) -> app.ContainerResourcesArgs:
 
 
 def proxy_caddyfile(upstream_port: int) -> str:
-    """Plain HTTP on PROXY_PORT; only PROXIED_PATHS reach vLLM on loopback, the rest gets 404."""
-    lines = ["{", "    admin off", "    auto_https off", "}", "",
-             f":{PROXY_PORT} {{",
-             f"    @api path {' '.join(PROXIED_PATHS)}",
-             "    handle @api {", f"        reverse_proxy 127.0.0.1:{upstream_port}", "    }",
-             "    handle {", '        respond "not found" 404', "    }",
-             "}"]
-    return "\n".join(lines) + "\n"
+    """Plain HTTP on PROXY_PORT (the ingress terminates TLS); the shared gateway rules, vLLM on loopback."""
+    return render_caddyfile(GatewaySite(address=f":{PROXY_PORT}", upstream=f"127.0.0.1:{upstream_port}",
+                                        tls=GatewayTls.NONE))
 
 
 def proxy_container(upstream_port: int) -> app.ContainerArgs:

@@ -35,7 +35,7 @@ from pulumi_kubernetes.networking import v1 as networking
 from pulumi_kubernetes.policy import v1 as policy
 from pulumi_kubernetes.storage import v1 as storage
 
-from .gateway import CADDY_IMAGE, PROXIED_PATHS
+from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .serving import GpuSku, Probe, ServingPlan
 
 # ---- images (one pin each) ----
@@ -305,34 +305,21 @@ def secret_provider_objects(secret_names: list[str]) -> str:
 
 def caddyfile(site: pulumi.Input[str] | None, allowed_cidrs: tuple[str, ...], upstream: str,
               internal_ip: str | None = None) -> pulumi.Output[str]:
-    """HTTPS only; only /v1/* and /health go through; CIDRs checked on 443.
+    """The shared gateway rules, HTTPS only, h1/h2; ``allowed_cidrs`` checked in Caddy (403 to others).
 
     Public (``site`` = the Azure DNS name): a Let's Encrypt certificate; port 80 stays open to
-    everyone for the HTTP-01 check and the redirect to HTTPS. Internal (``internal_ip``): Caddy's
+    everyone for the ACME check and the redirect to HTTPS. Internal (``internal_ip``): Caddy's
     own CA signs a certificate for the load balancer's private IP; nothing listens on port 80.
     """
     # HTTP/3 would advertise UDP 443, which the load balancer does not forward
-    servers = "\tservers {\n\t\tprotocols h1 h2\n\t}\n"
-    tls = ""
+    protocols = ("h1", "h2")
     if internal_ip:
-        # clients connecting to an IP send no SNI: default_sni picks the certificate for it; the
-        # pod sees its own address, not the load balancer's, so nothing else would name it
-        servers = (f"\tskip_install_trust\n\tdefault_sni {internal_ip}\n"
-                   f"\tauto_https disable_redirects\n{servers}")
-        site = f"https://{internal_ip}"
-        tls = "\ttls internal\n"
-    # `route` keeps the order written: Caddy would otherwise sort `respond` after `handle` blocks
-    # and a catch-all `handle` would answer before the allow-list check ever ran
-    outside, deny = "", ""
-    if allowed_cidrs:
-        outside = f"\t@outside not remote_ip {' '.join(allowed_cidrs)}\n"
-        deny = "\t\trespond @outside 403\n"
-    block = (f" {{\n{tls}{outside}"
-             f"\t@api path {' '.join(PROXIED_PATHS)}\n"
-             f"\troute {{\n{deny}"
-             f"\t\treverse_proxy @api {upstream}\n"
-             "\t\trespond 404\n\t}\n}\n")
-    return pulumi.Output.concat("{\n", servers, "}\n\n", site, block)
+        return pulumi.Output.from_input(render_caddyfile(GatewaySite(
+            address=internal_ip, upstream=upstream, tls=GatewayTls.INTERNAL,
+            allowed_cidrs=allowed_cidrs, protocols=protocols)))
+    return pulumi.Output.from_input(site).apply(lambda fqdn: render_caddyfile(GatewaySite(
+        address=fqdn, upstream=upstream, tls=GatewayTls.ACME, allowed_cidrs=allowed_cidrs,
+        protocols=protocols)))
 
 
 def content_hash(text: pulumi.Input[str]) -> pulumi.Output[str]:

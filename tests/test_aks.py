@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -535,13 +536,18 @@ def test_explicit_gpu_node_bounds_are_used():
 # ---- entry point and network policy ----
 
 def assert_forwards_only_the_api(caddyfile: str, allowed: str | None) -> None:
-    """The site ends in one `route` (Caddy keeps its order): allow-list first, then /v1/* and
-    /health to vLLM, 404 for the rest (/metrics, /tokenize ...)."""
+    """The site ends in one `route` (Caddy keeps its order): allow-list first, then 400 for an
+    unsafe raw target, then /v1/* and /health to vLLM, 404 for the rest (/metrics, /tokenize ...).
+    tests/test_gateway.py runs these files in Caddy against traversal attempts."""
     deny = f"\t@outside not remote_ip {allowed}\n" if allowed else ""
-    assert caddyfile.endswith(
-        f"{deny}\t@api path /v1/* /health\n\troute {{\n"
-        + ("\t\trespond @outside 403\n" if allowed else "")
-        + "\t\treverse_proxy @api vllm.apertus.svc.cluster.local:8000\n\t\trespond 404\n\t}\n}\n")
+    tail = caddyfile[caddyfile.index("\t@"):]
+    assert re.fullmatch(
+        re.escape(deny) + r"\t@unsafe expression `\{http\.request\.orig_uri\}\.matches\(r\"[^\n]*\"\)`\n"
+        + re.escape("\t@api path_regexp ^(/v1/.*|/health)$\n\troute {\n"
+                    + ("\t\trespond @outside 403\n" if allowed else "")
+                    + '\t\trespond @unsafe "bad request" 400\n'
+                    + "\t\treverse_proxy @api vllm.apertus.svc.cluster.local:8000\n"
+                    + '\t\trespond "not found" 404\n\t}\n}\n'), tail), tail
     if not allowed:
         assert "remote_ip" not in caddyfile
 

