@@ -388,7 +388,7 @@ def test_workload_profile_missing_in_the_region(arm, hub, capsys):
 
 
 def test_region_spelled_as_display_name_warns_and_unknown_region_fails(arm, hub, capsys, tmp_path):
-    base = {"apertus-azure:host": "vm", "apertus-azure:hfToken": {"secure": "x"}}
+    base = {"apertus-azure:host": "containerapp", "apertus-azure:hfToken": {"secure": "x"}}
     root = stack_root(tmp_path, "display", {**base, "azure-native:location": "Sweden Central"})
     code, data, _ = run("display", environment(arm, hub), capsys, root)
     region = checks(data)["region"]
