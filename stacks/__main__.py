@@ -348,7 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     plan = commands.add_parser("plan", help="print the offline plan of a stack")
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    # preflight and smoke talk to Azure, Hugging Face and the endpoint; their modules load their SDKs lazily
+    from . import preflight, smoke
+    preflight.add_parser(commands)
+    smoke.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command in ("preflight", "smoke"):
+        code = (preflight if args.command == "preflight" else smoke).command(args, ROOT)
+        close_event_loop()
+        return code
     try:
         data = plan_stack(args.stack, ROOT)
     except (ConfigError, StackFileError) as error:

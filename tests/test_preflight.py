@@ -1,0 +1,557 @@
+"""`python -m stacks preflight`: every check passing and failing, with no Azure account and no network.
+
+Azure answers come through the SDKs' own transport hook (``transport=``, an azure-core HttpTransport
+that serves tests/fixtures/azure/*.json; each file names the azure-rest-api-specs example or model
+whose shape it copies). Hugging Face answers come from a 127.0.0.1 stand-in at HF_ENDPOINT that
+speaks the two endpoints huggingface_hub 2.4 calls (HfApi._inner_whoami: GET /api/whoami-v2;
+HfApi.auth_check: GET /api/models/<id>/auth-check, 403 + X-Error-Code GatedRepo when not granted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import base64
+import copy
+import io
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pytest
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.exceptions import ClientAuthenticationError
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl
+from azure.core.utils import CaseInsensitiveDict
+from azure.identity import CredentialUnavailableError
+
+from stacks import preflight
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000abcd"
+OBJECT_ID = "11111111-2222-3333-4444-555555555555"
+HF_TOKEN = "hf_standin_token_with_access"
+GOOD_USER = "heidi"
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())["body"]
+
+
+# ------------------------------------------------------------------ Azure through the transport hook
+
+class FakeArm(HttpTransport):
+    """Azure Resource Manager as the SDKs see it: routes by method and path, records every request."""
+
+    def __init__(self) -> None:
+        self.data = {name: fixture(f"{name}.json") for name in (
+            "locations", "resource_skus", "compute_usages", "workload_profiles", "app_usages",
+            "role_assignments", "role_owner", "role_contributor", "provider")}
+        self.unregistered: set[str] = set()
+        self.requests: list[str] = []
+        sub = f"/subscriptions/{SUBSCRIPTION}"
+        self.routes = [
+            (rf"{sub}/locations", lambda m: self.data["locations"]),
+            (rf"{sub}/providers/Microsoft\.Compute/skus", lambda m: self.data["resource_skus"]),
+            (rf"{sub}/providers/Microsoft\.Compute/locations/[^/]+/usages", lambda m: self.data["compute_usages"]),
+            (rf"{sub}/providers/Microsoft\.App/locations/[^/]+/availableManagedEnvironmentsWorkloadProfileTypes",
+             lambda m: self.data["workload_profiles"]),
+            (rf"{sub}/providers/Microsoft\.App/locations/[^/]+/usages", lambda m: self.data["app_usages"]),
+            (rf"{sub}/providers/Microsoft\.Authorization/roleAssignments", lambda m: self.data["role_assignments"]),
+            (rf"{sub}/providers/Microsoft\.Authorization/roleDefinitions/(?P<id>[^/]+)", self._role),
+            (rf"{sub}/providers/(?P<ns>Microsoft\.[A-Za-z]+)", self._provider),
+        ]
+
+    def _role(self, match: re.Match) -> Any:
+        roles = {r["name"]: r for r in (self.data["role_owner"], self.data["role_contributor"])}
+        return roles[match["id"]]
+
+    def _provider(self, match: re.Match) -> Any:
+        state = "NotRegistered" if match["ns"] in self.unregistered else "Registered"
+        return {**self.data["provider"], "namespace": match["ns"], "registrationState": state,
+                "id": f"/subscriptions/{SUBSCRIPTION}/providers/{match['ns']}"}
+
+    def send(self, request: Any, **kwargs: Any) -> HttpResponseImpl:
+        url = urlparse(request.url)
+        self.requests.append(f"{request.method} {unquote(url.path)}?{unquote(url.query)}")
+        assert request.headers["Authorization"].startswith("Bearer "), "the SDK must send the token"
+        for pattern, answer in self.routes:
+            match = re.fullmatch(pattern, url.path, flags=re.IGNORECASE)
+            if match and request.method == "GET":
+                return self._response(request, 200, answer(match))
+        return self._response(request, 404, {"error": {"code": "NotFound", "message": url.path}})
+
+    @staticmethod
+    def _response(request: Any, status: int, body: Any) -> HttpResponseImpl:
+        response = HttpResponseImpl(
+            request=request, internal_response=io.BytesIO(), status_code=status, reason="OK" if status == 200 else "Error",
+            content_type="application/json", headers=CaseInsensitiveDict({"Content-Type": "application/json"}),
+            stream_download_generator=None)
+        response._content = json.dumps(body).encode()
+        response._is_stream_consumed = True
+        return response
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "FakeArm":
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    # helpers for the scenarios
+    def usage(self, name: str) -> dict[str, Any]:
+        return next(u for u in self.data["compute_usages"]["value"] if u["name"]["value"] == name)
+
+    def sku(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.data["resource_skus"]["value"] if s["name"] == name)
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJub25lIn0.{part}.c2lnbmF0dXJl"
+
+
+class FakeCredential:
+    """A TokenCredential whose token carries the caller's object id, as Entra tokens do."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        if self.error:
+            raise self.error
+        return AccessToken(jwt({"oid": OBJECT_ID}), int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        token = self.get_token(*scopes)
+        return AccessTokenInfo(token.token, token.expires_on)
+
+
+# ------------------------------------------------------------------ Hugging Face stand-in
+
+class HubStandIn:
+    """huggingface.co's whoami-v2 and auth-check endpoints on 127.0.0.1:<ephemeral>."""
+
+    def __init__(self) -> None:
+        self.granted: set[str] = {"swiss-ai/Apertus-8B-Instruct-2509", "swiss-ai/Apertus-70B-Instruct-2509"}
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                if self.headers.get("Authorization") != f"Bearer {HF_TOKEN}":
+                    return self.answer(401, {"error": "Invalid credentials in Authorization header"})
+                if self.path == "/api/whoami-v2":
+                    return self.answer(200, {"type": "user", "name": GOOD_USER, "auth": {"type": "access_token"}})
+                match = re.fullmatch(r"/api/models/(.+)/auth-check", self.path)
+                if match and match[1] in hub.granted:
+                    return self.answer(200, {})
+                if match:
+                    return self.answer(403, {"error": "Access to model is restricted"}, {"X-Error-Code": "GatedRepo"})
+                return self.answer(404, {"error": "not found"}, {"X-Error-Code": "RepoNotFound"})
+
+            def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "HubStandIn":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with HubStandIn() as hub:
+        yield hub
+
+
+_plans: dict[tuple[str, Path], dict[str, Any]] = {}
+
+
+@pytest.fixture(autouse=True)
+def planned_once(monkeypatch):
+    """preflight plans through stacks.__main__.plan_stack (tested in test_plan_command); planning a
+    stack once per test session keeps these tests fast."""
+    from stacks import __main__ as cli
+
+    real = cli.plan_stack
+
+    def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
+        key = (stack, root)
+        if key not in _plans or root != ROOT:
+            _plans[key] = real(stack, root)
+        return copy.deepcopy(_plans[key])
+
+    monkeypatch.setattr(cli, "plan_stack", plan_stack)
+
+
+@pytest.fixture
+def arm():
+    return FakeArm()
+
+
+class Tools:
+    """The pulumi CLI and kubelogin as PATH lookups and subprocess results."""
+
+    def __init__(self, installed=("pulumi", "kubelogin"), hf_token: str | None = HF_TOKEN):
+        self.installed, self.hf_token, self.calls = set(installed), hf_token, []
+
+    def which(self, name: str) -> str | None:
+        return f"/usr/local/bin/{name}" if name in self.installed else None
+
+    def run(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        self.calls.append(argv)
+        if argv[:2] == ["pulumi", "version"]:
+            return subprocess.CompletedProcess(argv, 0, "v3.210.0\n", "")
+        if argv[:3] == ["pulumi", "config", "get"] and self.hf_token:
+            return subprocess.CompletedProcess(argv, 0, self.hf_token + "\n", "")
+        return subprocess.CompletedProcess(argv, 255, "", "error: configuration key 'hfToken' not found\n")
+
+
+def environment(arm: FakeArm, hub: HubStandIn, tools: Tools | None = None, credential: Any = None,
+                **env: str) -> preflight.Environment:
+    tools = tools or Tools()
+    return preflight.Environment(
+        credential=credential or FakeCredential(), client_kwargs={"transport": arm},
+        env={"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION, "HF_ENDPOINT": hub.url, "HOME": "/nonexistent", **env},
+        which=tools.which, run=tools.run)
+
+
+def run(stack: str, env: preflight.Environment, capsys, root: Path = ROOT) -> tuple[int, dict[str, Any], str]:
+    code = preflight.command(argparse.Namespace(stack=stack, json=True), root, env)
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out else {}), err
+
+
+def checks(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in data["checks"]}
+
+
+def failed(data: dict[str, Any]) -> list[str]:
+    return [f"{c['name']}: {c['found']}; {c['fix']}" for c in data["checks"] if c["status"] == "FAIL"]
+
+
+def stack_root(tmp_path: Path, name: str, config: dict[str, Any]) -> Path:
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(json.dumps({"config": config}))
+    return tmp_path
+
+
+# ------------------------------------------------------------------ everything passing, per host
+
+def test_containerapp_stack_passes_and_asks_azure_what_it_needs(arm, hub, capsys):
+    code, data, err = run("dev", environment(arm, hub), capsys)
+    assert code == 0, failed(data) or err
+    found = checks(data)
+    assert found["region"]["status"] == "ok"
+    assert found["workload profile Consumption-GPU-NC24-A100"]["status"] == "ok"
+    quota = found["quota Managed Environment Consumption NCA100 GPUs"]
+    assert quota["status"] == "ok" and "0 of 4 GPUs" in quota["found"] and "needs up to 1" in quota["found"]
+    for namespace in ("Microsoft.App", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Network",
+                      "Microsoft.Storage", "Microsoft.OperationalInsights"):
+        assert found[f"provider {namespace}"]["status"] == "ok"
+    assert found["permission Microsoft.Authorization/roleAssignments/write"]["status"] == "ok"
+    assert found["model access swiss-ai/Apertus-8B-Instruct-2509"]["status"] == "ok"
+    assert found["hugging face token"]["found"].startswith("stack 'dev' config hfToken is valid (user heidi)")
+    assert found["pulumi CLI"]["found"] == "v3.210.0"
+    assert "kubelogin" not in found  # only aks needs it
+    # the caller's own assignments, found by the object id in the token
+    assert any(f"assignedTo('{OBJECT_ID}')" in r for r in arm.requests)
+    assert any("availableManagedEnvironmentsWorkloadProfileTypes" in r for r in arm.requests)
+
+
+def test_aks_stack_checks_both_pools_family_and_regional_quota(arm, hub, capsys):
+    code, data, _ = run("aks", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    found = checks(data)
+    assert found["size Standard_NC24ads_A100_v4 (GPU)"]["status"] == "ok"
+    assert found["size Standard_D4ds_v5 (AKS system pool)"]["status"] == "ok"
+    # 1..4 replicas -> up to 5 GPU nodes x 24 vCPUs (plan's quota figure); 3 system nodes x 4 vCPUs
+    assert "needs up to 120" in found["quota StandardNCADSA100v4Family"]["found"]
+    assert "needs up to 12" in found["quota standardDDSv5Family"]["found"]
+    assert "8 of 350 vCPUs used in swedencentral, the stack needs up to 132" in found["quota cores"]["found"]
+    assert found["provider Microsoft.ContainerService"]["status"] == "ok"
+    assert found["provider Microsoft.Compute"]["status"] == "ok"  # node pools are scale sets
+    assert found["kubelogin"]["status"] == "ok"
+    assert any("filter=location eq 'swedencentral'" in r for r in arm.requests)
+
+
+# ------------------------------------------------------------------ each check failing
+
+def test_quota_exhausted_names_the_exact_request(arm, hub, capsys):
+    arm.usage("standardNCADSA100v4Family").update(currentValue=96, limit=120)
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 1
+    quota = checks(data)["quota StandardNCADSA100v4Family"]
+    assert quota["status"] == "FAIL"
+    assert quota["found"] == "96 of 120 vCPUs used in swedencentral, the stack needs up to 96"
+    assert "request a limit of 192 vCPUs for 'StandardNCADSA100v4Family' in swedencentral (+72)" in quota["fix"]
+
+
+def test_regional_total_is_checked_besides_the_family(arm, hub, capsys):
+    arm.usage("cores").update(currentValue=300, limit=350)
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 1
+    assert checks(data)["quota StandardNCADSA100v4Family"]["status"] == "ok"
+    assert "request a limit of 396 vCPUs for 'cores' in swedencentral" in checks(data)["quota cores"]["fix"]
+
+
+def test_spot_draws_on_the_low_priority_quota(arm, hub, capsys, tmp_path):
+    root = stack_root(tmp_path, "spot", {"azure-native:location": "swedencentral", "apertus-azure:host": "vm",
+                                         "apertus-azure:spot": True, "apertus-azure:hfToken": {"secure": "x"}})
+    arm.usage("lowPriorityCores").update(currentValue=0, limit=10)
+    arm.usage("standardNCADSA100v4Family").update(currentValue=0, limit=0)  # no on-demand quota: irrelevant
+    code, data, _ = run("spot", environment(arm, hub), capsys, root)
+    assert code == 1
+    found = checks(data)
+    assert found["quota lowPriorityCores"]["status"] == "FAIL"
+    assert "for 'lowPriorityCores' in swedencentral" in found["quota lowPriorityCores"]["fix"]
+    assert "quota StandardNCADSA100v4Family" not in found
+
+
+def test_size_not_available_for_subscription(arm, hub, capsys):
+    arm.sku("Standard_NC96ads_A100_v4")["restrictions"] = [{
+        "type": "Location", "values": ["swedencentral"], "reasonCode": "NotAvailableForSubscription",
+        "restrictionInfo": {"locations": ["swedencentral"]}}]
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 1
+    size = checks(data)["size Standard_NC96ads_A100_v4 (GPU)"]
+    assert size["status"] == "FAIL" and "NotAvailableForSubscription" in size["found"]
+
+
+def test_zone_restriction_fails_a_zonal_pool_and_only_warns_a_regional_vm(arm, hub, capsys):
+    zone = {"type": "Zone", "values": ["swedencentral"], "reasonCode": "NotAvailableForSubscription",
+            "restrictionInfo": {"locations": ["swedencentral"], "zones": ["3"]}}
+    arm.sku("Standard_D4ds_v5")["restrictions"] = [zone]  # the AKS system pool spans zones 1-3
+    arm.sku("Standard_NC96ads_A100_v4")["restrictions"] = [zone]  # the VM is placed without a zone
+    code, data, _ = run("aks", environment(arm, hub), capsys)
+    assert code == 1
+    assert checks(data)["size Standard_D4ds_v5 (AKS system pool)"]["status"] == "FAIL"
+    assert "zone(s) 3" in checks(data)["size Standard_D4ds_v5 (AKS system pool)"]["found"]
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    assert checks(data)["size Standard_NC96ads_A100_v4 (GPU)"]["status"] == "warn"
+
+
+def test_catalog_quota_family_is_compared_with_azures(arm, hub, capsys):
+    arm.sku("Standard_NC96ads_A100_v4")["family"] = "standardNCADSA100v5Family"
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    mismatch = checks(data)["quota family of Standard_NC96ads_A100_v4"]
+    assert mismatch["status"] == "warn" and "'standardNCADSA100v5Family'" in mismatch["found"]
+
+
+def test_size_not_offered_in_the_region(arm, hub, capsys):
+    arm.data["resource_skus"]["value"] = [s for s in arm.data["resource_skus"]["value"]
+                                          if s["name"] != "Standard_NC96ads_A100_v4"]
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 1
+    assert checks(data)["size Standard_NC96ads_A100_v4 (GPU)"]["found"] == "not offered in swedencentral"
+
+
+def test_workload_profile_missing_in_the_region(arm, hub, capsys):
+    arm.data["workload_profiles"]["value"] = [p for p in arm.data["workload_profiles"]["value"]
+                                              if p["name"] != "Consumption-GPU-NC24-A100"]
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    profile = checks(data)["workload profile Consumption-GPU-NC24-A100"]
+    assert profile["status"] == "FAIL" and "Consumption-GPU-NC8as-T4" in profile["found"]
+
+
+def test_region_spelled_as_display_name_warns_and_unknown_region_fails(arm, hub, capsys, tmp_path):
+    base = {"apertus-azure:host": "containerapp", "apertus-azure:hfToken": {"secure": "x"}}
+    root = stack_root(tmp_path, "display", {**base, "azure-native:location": "Sweden Central"})
+    code, data, _ = run("display", environment(arm, hub), capsys, root)
+    region = checks(data)["region"]
+    assert code == 0 and region["status"] == "warn"
+    assert region["fix"] == "pulumi config set azure-native:location swedencentral"
+    (root / "Pulumi.typo.yaml").write_text(json.dumps({"config": {**base, "azure-native:location": "swedencentrall"}}))
+    code, data, _ = run("typo", environment(arm, hub), capsys, root)
+    assert code == 1 and checks(data)["region"]["status"] == "FAIL"
+    assert "e.g. swedencentral" in checks(data)["region"]["fix"]
+
+
+def test_permission_missing_for_a_contributor(arm, hub, capsys):
+    contributor = arm.data["role_contributor"]["id"]
+    arm.data["role_assignments"]["value"][0]["properties"]["roleDefinitionId"] = contributor
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    found = checks(data)
+    assert found["permission Microsoft.Authorization/roleAssignments/write"]["status"] == "FAIL"
+    assert "Role Based Access Control Administrator" in found["permission Microsoft.Authorization/roleAssignments/write"]["fix"]
+    assert found["permission Microsoft.Resources/subscriptions/resourceGroups/write"]["status"] == "ok"
+
+
+def test_owner_inherited_from_a_management_group_counts_but_not_one_on_a_resource_group(arm, hub, capsys):
+    assignment = arm.data["role_assignments"]["value"][0]["properties"]
+    assignment["scope"] = "/providers/Microsoft.Management/managementGroups/platform"
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    assignment["scope"] = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/sandbox"
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    assert checks(data)["permission Microsoft.Authorization/roleAssignments/write"]["status"] == "FAIL"
+
+
+def test_provider_unregistered_gives_the_register_command(arm, hub, capsys):
+    arm.unregistered.add("Microsoft.App")
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    provider = checks(data)["provider Microsoft.App"]
+    assert provider["found"] == "NotRegistered in this subscription"
+    assert provider["fix"] == "az provider register --namespace Microsoft.App --wait"
+
+
+def test_token_invalid(arm, hub, capsys):
+    code, data, _ = run("dev", environment(arm, hub, Tools(hf_token="hf_revoked")), capsys)
+    assert code == 1
+    token = checks(data)["hugging face token"]
+    assert token["status"] == "FAIL" and "(401)" in token["found"]
+    assert "hf_revoked" not in json.dumps(data)  # never echo the secret
+
+
+def test_gated_access_not_granted_names_the_page(arm, hub, capsys):
+    hub.granted.discard("swiss-ai/Apertus-8B-Instruct-2509")
+    try:
+        code, data, _ = run("dev", environment(arm, hub), capsys)
+    finally:
+        hub.granted.add("swiss-ai/Apertus-8B-Instruct-2509")
+    assert code == 1
+    access = checks(data)["model access swiss-ai/Apertus-8B-Instruct-2509"]
+    assert access["status"] == "FAIL" and GOOD_USER in access["found"]
+    assert access["fix"] == f"accept the terms on {hub.url}/swiss-ai/Apertus-8B-Instruct-2509"
+
+
+def test_token_from_hf_token_when_there_is_no_pulumi_cli(arm, hub, capsys):
+    tools = Tools(installed=(), hf_token=None)
+    code, data, _ = run("dev", environment(arm, hub, tools, HF_TOKEN=HF_TOKEN), capsys)
+    assert code == 1  # the pulumi CLI is missing
+    found = checks(data)
+    assert found["hugging face token"]["found"].startswith("HF_TOKEN is valid")
+    assert found["pulumi CLI"]["status"] == "FAIL" and "download-install" in found["pulumi CLI"]["fix"]
+
+
+def test_unreachable_azure_and_hugging_face_are_one_line_each(arm, hub, capsys):
+    from azure.core.exceptions import ServiceRequestError
+
+    def no_route(request: Any, **kwargs: Any) -> Any:
+        raise ServiceRequestError("Failed to establish a new connection: [Errno 101] Network is unreachable")
+
+    arm.send = no_route
+    env = environment(arm, hub, HF_ENDPOINT="http://127.0.0.1:9")  # discard port: nothing listens
+    env.client_kwargs["retry_total"] = 0  # azure-core retries a failed connection with backoff
+    code, data, err = run("dev", env, capsys)
+    assert code == 1 and "Traceback" not in err
+    found = checks(data)
+    assert found["azure"]["found"].startswith("could not reach Azure Resource Manager (ServiceRequestError")
+    assert found["hugging face token"]["found"].startswith("could not reach http://127.0.0.1:9 (")
+
+
+def test_kubelogin_missing_on_aks_warns(arm, hub, capsys):
+    code, data, _ = run("aks", environment(arm, hub, Tools(installed=("pulumi",))), capsys)
+    assert code == 0, failed(data)
+    assert checks(data)["kubelogin"]["status"] == "warn"
+    assert checks(data)["kubelogin"]["fix"] == "install it: az aks install-cli"
+
+
+def test_no_credentials_is_one_line_and_exit_2(arm, hub, capsys):
+    credential = FakeCredential(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"))
+    code, data, err = run("dev", environment(arm, hub, credential=credential), capsys)
+    assert code == 2 and data == {}
+    assert err.count("\n") == 1 and "az login" in err and "AZURE_CLIENT_ID" in err
+    assert "Traceback" not in err
+    assert arm.requests == []  # nothing was asked before the login problem was reported
+    expired = FakeCredential(ClientAuthenticationError("AADSTS700082: the refresh token has expired"))
+    assert run("dev", environment(arm, hub, credential=expired), capsys)[0] == 2
+
+
+def test_subscription_from_the_azure_cli_profile(arm, hub, capsys, tmp_path):
+    profile = {"subscriptions": [{"id": "other", "isDefault": False}, {"id": SUBSCRIPTION, "isDefault": True}]}
+    (tmp_path / "azureProfile.json").write_text("\ufeff" + json.dumps(profile), encoding="utf-8")  # az writes a BOM
+    env = environment(arm, hub)
+    del env.env["AZURE_SUBSCRIPTION_ID"]
+    env.env["AZURE_CONFIG_DIR"] = str(tmp_path)
+    code, data, _ = run("dev", env, capsys)
+    assert code == 0 and data["subscription"] == SUBSCRIPTION
+    env.env["AZURE_CONFIG_DIR"] = str(tmp_path / "empty")
+    code, _, err = run("dev", env, capsys)
+    assert code == 2 and "az account set --subscription" in err
+
+
+def test_text_output_is_one_line_per_check(arm, hub, capsys):
+    arm.unregistered.add("Microsoft.KeyVault")
+    code = preflight.command(argparse.Namespace(stack="dev", json=False), ROOT, environment(arm, hub))
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("apertus-azure preflight: stack 'dev', subscription " + SUBSCRIPTION)
+    assert ("FAIL  provider Microsoft.KeyVault: NotRegistered in this subscription; "
+            "az provider register --namespace Microsoft.KeyVault --wait") in lines
+    assert re.match(r"1 failed, \d+ warning\(s\): fix the FAIL lines before pulumi up", lines[-1])
+    assert all(re.match(r"(ok  |warn|FAIL)  \S", line) for line in lines[2:-2])
+
+
+def test_bad_stack_config_exits_2_before_asking_azure(arm, hub, capsys):
+    code, _, err = run("no-such-stack", environment(arm, hub), capsys)
+    assert code == 2 and err.startswith("error: no stack file") and arm.requests == []
+
+
+def test_rbac_wildcards_and_not_actions():
+    class Permission:
+        def __init__(self, actions, not_actions=()):
+            self.actions, self.not_actions = list(actions), list(not_actions)
+
+    write = "Microsoft.Authorization/roleAssignments/write"
+    assert preflight.action_allowed(write, [Permission(["*"])])
+    assert not preflight.action_allowed(write, [Permission(["*"], ["Microsoft.Authorization/*/Write"])])
+    # RBAC Administrator grants it explicitly; a second role adds what the first lacks
+    assert preflight.action_allowed(write, [Permission(["*"], ["Microsoft.Authorization/*/Write"]),
+                                            Permission(["Microsoft.Authorization/roleAssignments/*"])])
+    assert not preflight.action_allowed(write, [Permission(["*/read"])])
+
+
+def test_sdks_are_imported_only_inside_the_commands():
+    """`plan` and `pulumi up` import stacks/__main__.py, which imports these two modules: their
+    module level must not need the Azure, Hugging Face or OpenAI SDKs."""
+    sdks = ("azure", "huggingface_hub", "openai")
+    for module in ("preflight", "smoke", "__main__"):
+        tree = ast.parse((ROOT / "stacks" / f"{module}.py").read_text())
+        top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in top if isinstance(n, ast.ImportFrom) and n.module]
+        assert not [n for n in names if n.split(".")[0] in sdks], (module, names)
+
+
+def test_fixtures_keep_the_shapes_they_cite():
+    for path in FIXTURES.glob("*.json"):
+        document = json.loads(path.read_text())
+        assert document["source"].startswith("Azure/azure-rest-api-specs specification/"), path.name
