@@ -3,9 +3,11 @@
 Importable without side effects: ``__main__.py`` builds the ``PolicyPack`` (which starts the
 analyzer server), the tests call each policy's ``validate`` directly.
 
-How the engine presents properties (pulumi-policy 1.21, ``policy.py`` ``Analyze``): resource
-inputs arrive through ``deserialize_properties`` without ``proxy_secrets``, so a secret arrives as
-its plain value and a policy cannot tell it was marked secret. The secrets policy therefore
+How the engine presents properties: the engine sends secrets with their marker
+(pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go, ``MarshalOptions{KeepSecrets: true}``), and
+pulumi-policy 1.21 (``policy.py`` ``Analyze``) passes them through ``deserialize_properties``
+without ``proxy_secrets``, so a secret arrives as its plain value and a policy cannot tell it was
+marked secret. The secrets policy therefore
 checks *places* where a secret must never be, marked or not (tags, labels, annotations, env
 values, command lines, ConfigMaps, VM custom data). Props are ``Mapping``/``Sequence`` proxies
 (never test ``isinstance(x, dict)``); reading an unknown value during preview raises
@@ -216,9 +218,11 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
 
 
 def _nfs_only_account(props: Any) -> bool:
-    """Azure Files NFS needs 'secure transfer required' off (learn.microsoft.com/azure/storage/files/
-    files-nfs-protocol: "Disable secure transfer"); NFS shares are reachable only from allowed
-    VNets, so the exception holds only for a FileStorage account whose network rules deny by default."""
+    """Azure Files NFS shares are mounted without TLS, so their account cannot require secure transfer;
+    Microsoft recommends secure transfer for every account "except where NFS Azure file shares are
+    used with network-level security" (learn.microsoft.com/azure/storage/common/
+    storage-require-secure-transfer). The exception therefore holds only for a FileStorage account
+    whose network rules deny by default."""
     return (get(props, "kind") == "FileStorage"
             and str(get(props, "networkRuleSet", "defaultAction") or "").lower() == "deny")
 
