@@ -50,6 +50,7 @@ MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 NSG = "azure-native:network:NetworkSecurityGroup"
 SECURITY_RULE = "azure-native:network:SecurityRule"
 NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
+LOAD_BALANCER = "azure-native:network:LoadBalancer"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
 K8S_SERVICE = "kubernetes:core/v1:Service"
 K8S_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -195,6 +196,10 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
         transport = str(get(ingress, "transport") or "auto").lower()
         if transport == "tcp":
             report(f"{label}: ingress transport 'tcp' skips the HTTPS front end; use 'auto', 'http' or 'http2'")
+        for mapping in items(get(ingress, "additionalPortMappings")):
+            if is_true(get(mapping, "external")):
+                report(f"{label}: additional port mapping {get(mapping, 'exposedPort')} is external, plain TCP "
+                       "beside the HTTPS ingress; keep additional ports internal")
     elif args.resource_type == STORAGE_ACCOUNT:
         if is_false(get(props, "enableHttpsTrafficOnly")) and not _nfs_only_account(props):
             report(f"{label}: enableHttpsTrafficOnly is false on an account reachable outside a VNet; "
@@ -205,6 +210,14 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
             if _opens_tcp_port(rule, 80) and ACME_RULE_WORD not in name.lower():
                 report(f"{label}: rule '{name}' allows inbound port 80; plain HTTP is open only in a rule "
                        f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}') that Caddy redirects to HTTPS")
+    elif args.resource_type == LOAD_BALANCER:
+        for kind in ("loadBalancingRules", "inboundNatRules"):
+            for index, rule in enumerate(items(get(props, kind))):
+                name = _rule_name(rule, f"{kind}#{index}")
+                ports = (get(rule, "frontendPort"), get(rule, "frontendPortRangeStart"))
+                if 80 in {int(float(p)) for p in ports if p is not None} and ACME_RULE_WORD not in name.lower():
+                    report(f"{label}: {kind} '{name}' listens on port 80; plain HTTP is open only in a rule "
+                           f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}')")
     elif args.resource_type == K8S_SERVICE and get(props, "spec", "type") == "LoadBalancer":
         internal = is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION))
         ports = {int(float(get(p, "port"))) for p in items(get(props, "spec", "ports")) if get(p, "port") is not None}
@@ -229,10 +242,10 @@ def _nfs_only_account(props: Any) -> bool:
 
 https_only = ResourceValidationPolicy(
     name="https-only-ingress",
-    description="Clients reach the API over HTTPS only: Container Apps ingress refuses insecure HTTP "
-                "and TCP transport; storage accounts require secure transfer (except NFS-only "
+    description="Clients reach the API over HTTPS only: Container Apps ingress refuses insecure HTTP, "
+                "TCP transport and external extra ports; storage accounts require secure transfer (except NFS-only "
                 "FileStorage behind VNet rules, which Azure requires); port 80 is open only for ACME "
-                "HTTP-01 (NSG rules named 'acme', public gateway load balancers beside 443).",
+                "HTTP-01 (NSG and Azure load balancer rules named 'acme', public gateway Services beside 443).",
     validate=validate_https_only,
     enforcement_level=MANDATORY,
 )

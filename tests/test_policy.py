@@ -185,6 +185,11 @@ BAD = {
                            ["allowInsecure"]),
     "aca-tcp-transport": ("https-only-ingress", [(pack.CONTAINER_APP, _container_app({"transport": "tcp"}))],
                           ["tcp"]),
+    "aca-external-tcp-port": ("https-only-ingress", [(pack.CONTAINER_APP, _container_app(
+        {"additionalPortMappings": [{"external": True, "targetPort": 8000.0, "exposedPort": 8000.0}]}))], ["8000"]),
+    "azure-lb-port-80": ("https-only-ingress", [(pack.LOAD_BALANCER, {"loadBalancingRules": [
+        {"name": "https", "frontendPort": 443.0, "backendPort": 443.0, "protocol": "Tcp"},
+        {"name": "http", "frontendPort": 80.0, "backendPort": 80.0, "protocol": "Tcp"}]})], ["'http'", "port 80"]),
     "storage-http": ("https-only-ingress",
                      [(pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "enableHttpsTrafficOnly": False})],
                      ["enableHttpsTrafficOnly"]),
