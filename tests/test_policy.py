@@ -18,6 +18,8 @@ from typing import Any
 
 import pulumi_policy
 import pytest
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import proto, rpc
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -33,6 +35,8 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from conftest import HF_TOKEN, run_stack, stack_config, unwrap
 from policy import apertus_policies as pack
 from stacks.offline import Registered
+
+SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how secrets travel to the analyzer
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policy"
 # a 48-character letters-and-digits key like the ones the program generates (RandomPassword,
@@ -138,6 +142,42 @@ def test_secrets_policy_would_see_a_key_in_the_stack(stacks, stack):
     assert pack.secret_looking(HF_TOKEN) == "a Hugging Face token"
     where = [(r.type, r.inputs) for r in stacks[stack]]
     assert any(API_KEY in str(unwrap(props)) for _, props in where), "the key is in the stack (as a secret)"
+
+
+def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    """Properties as the engine marshals them: secrets keep their marker (KeepSecrets: true)."""
+    return json_format.ParseDict(props, struct_pb2.Struct())
+
+
+@pytest.mark.parametrize("stack", ["vm-8b", "aks-8b-internal"])
+def test_engine_path_reports_what_direct_calls_report(stacks, stack):
+    """The pack's own gRPC handlers (Analyze, AnalyzeStack) on the recorded resources, secret
+    markers included, report exactly what the direct calls above report: the tests see what
+    `pulumi up --policy-pack policy` would."""
+    servicer = pulumi_policy.policy._PolicyAnalyzerServicer(
+        "apertus-azure-security", "0.1.0", pack.POLICIES, EnforcementLevel.MANDATORY)
+    # plus one leak: a secret-marked key in an env value, which the engine hands over unmarked
+    leak = Registered("urn:pulumi:test::apertus-azure::kubernetes:apps/v1:Deployment::leak", DEPLOYMENT, "leak",
+                      _deployment({"env": [{"name": "VLLM_API_KEY", "value": {SECRET_SIG_KEY: SECRET_SIG, "value": API_KEY}}]}),
+                      "", True)
+    resources = [*stacks[stack], leak]
+    engine: list[tuple[str, str]] = []
+    for r in resources:
+        response = servicer.Analyze(proto.AnalyzeRequest(urn=r.urn, type=r.type, name=r.name,
+                                                         properties=_struct(r.inputs)), None)
+        engine += [(d.policyName, d.message.split("\n", 1)[1]) for d in response.diagnostics]
+    response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=[
+        proto.AnalyzerResource(urn=r.urn, type=r.type, name=r.name, properties=_struct(r.outputs))
+        for r in resources]), None)
+    engine += [(d.policyName, d.message.split("\n", 1)[1]) for d in response.diagnostics]
+    direct = [(policy.name, message) for policy in pack.POLICIES
+              for message in violations(policy, recorded(policy, resources))]
+    assert sorted(engine) == sorted(direct)
+    assert ("no-secrets-in-plain-properties",
+            f"{DEPLOYMENT} 'leak': container 'vllm' env VLLM_API_KEY holds a random key; pass secrets as "
+            "Pulumi secrets through Key Vault references, secretRef or secretKeyRef, never in plain properties"
+            ) in engine
+    assert all(d.enforcementLevel == proto.MANDATORY for d in response.diagnostics)
 
 
 # ---------------------------------------------------------------- a bad fixture per policy
