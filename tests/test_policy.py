@@ -9,8 +9,8 @@ stack policies.
 from __future__ import annotations
 
 import base64
+import random
 import runpy
-import secrets
 import string
 import sys
 from pathlib import Path
@@ -34,6 +34,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from conftest import HF_TOKEN, run_stack, stack_config, unwrap
 from policy import apertus_policies as pack
+from stacks import aks as aks_host
 from stacks.offline import Registered
 
 SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how secrets travel to the analyzer
@@ -56,7 +57,11 @@ STACKS = {
     "vm-8b-internal": stack_config("vm", apiKey=API_KEY, internal=True, **SSH),
     "aks-8b": stack_config("aks", apiKey=API_KEY, allowedCidrs=["203.0.113.0/24"]),
     "aks-70b": stack_config("aks", apiKey=API_KEY, **MODEL_70B),
-    "aks-8b-internal": stack_config("aks", apiKey=API_KEY, internal=True),
+    "aks-8b-internal": stack_config("aks", apiKey=API_KEY, internal=True,
+                                    # issue 8.7: the API server's allowed sources, required when internal
+                                    # once the AKS host reads the key (stacks/aks.py KEYS)
+                                    **({"apiAllowedCidrs": ["10.0.0.0/8"]} if "apiAllowedCidrs" in aks_host.KEYS
+                                       else {})),
 }
 INTERNAL_STACKS = {name for name in STACKS if name.endswith("-internal")}
 
@@ -377,11 +382,13 @@ def test_what_the_hosts_rely_on_passes(good):
 
 @pytest.mark.parametrize("length", [32, 48, 64])
 def test_random_keys_are_recognised(length):
-    """Keys drawn like the program's (letters and digits): at most 1 in 100 missed (measured ~0.3%)."""
+    """Keys drawn like the program's (letters and digits): at most 1 in 100 missed (measured ~0.4%:
+    the misses are the keys with no digit). Seeded, so the run is the same every time."""
+    rng = random.Random(length)
     alphabet = string.ascii_letters + string.digits
-    keys = ["".join(secrets.choice(alphabet) for _ in range(length)) for _ in range(300)]
+    keys = ["".join(rng.choice(alphabet) for _ in range(length)) for _ in range(2000)]
     missed = [key for key in keys if pack.secret_looking(key) is None]
-    assert len(missed) <= 3, missed
+    assert len(missed) <= 20, missed
 
 
 def test_internal_can_be_declared_in_policy_config():
