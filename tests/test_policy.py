@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi_policy
 import pytest
+import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import proto, rpc
 from pulumi_policy import (
@@ -422,7 +423,7 @@ def test_main_builds_the_pack_from_every_policy(monkeypatch):
 
 
 def test_pack_project_files():
-    project = (POLICY_DIR / "PulumiPolicy.yaml").read_text()
-    assert "name: python" in project
+    project = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"]["name"] == "python" and project["version"]
     requirements = (POLICY_DIR / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements and "pulumi>=" in requirements
