@@ -19,7 +19,7 @@ from components.secrets import KEY_VAULT_SECRETS_USER
 from components.serving import ConfigError, plan_serving, resolve_model
 from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, check_ssh_public_key, check_time_zone,
                            sealed_ssh_key, shutdown_time)
-from stacks import offline
+from components import testing
 
 VM = "azure-native:compute:VirtualMachine"
 NSG = "azure-native:network:NetworkSecurityGroup"
@@ -417,8 +417,8 @@ def registered(monkeypatch):
         made.append(install(project, stack))
         return made[-1]
 
-    install = offline.install_mocks
-    monkeypatch.setattr(offline, "install_mocks", recording_install)
+    install = testing.install_mocks
+    monkeypatch.setattr(testing, "install_mocks", recording_install)  # run_program's own module
     return lambda: [r for r in made[-1].resources if r.type != "pulumi:pulumi:Stack"]
 
 
