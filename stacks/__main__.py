@@ -16,9 +16,8 @@ from typing import Any
 
 import yaml
 
-from components.serving import ConfigError, ServingPlan, quota_request
+from components.serving import ConfigError, quota_request
 
-from . import config as stack_config
 from . import program
 from .offline import OfflineRun, Registered, run_program
 
@@ -52,15 +51,18 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     return name, values, secret_keys
 
 
-def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
+def describe(args: Any) -> dict[str, Any]:
+    """The plan of the host's args (``ServingArgs`` subclass), as data."""
+    plan = args.plan
+    low, high = getattr(args, "min_replicas", 1), getattr(args, "max_replicas", 1)  # a VM: one
     # GPU machines at most: AKS sizes its node pools itself (room for a rolling update included)
-    bounds = getattr(host_args, "gpu_node_bounds", None)
-    machines = bounds[1] if bounds else settings.max_replicas
+    bounds = getattr(args, "gpu_node_bounds", None)
+    machines = bounds[1] if bounds else high
     quota = quota_request(plan, machines)
     model = plan.model
     return {
         "host": plan.host,
-        "region": settings.location,
+        "region": args.location,
         "model": model.hf_id,
         "weightsGb": round(plan.weights_gb, 1),
         "kvBytesPerToken": model.kv_bytes_per_token,
@@ -72,8 +74,8 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
         "gpuMemoryUtilization": plan.gpu_memory_utilization,
         "kvCacheTokens": plan.kv_cache_tokens,
         "maxConcurrentSequences": plan.max_concurrent_sequences,
-        "replicas": {"min": settings.min_replicas, "max": settings.max_replicas},
-        "spot": settings.spot,
+        "replicas": {"min": low, "max": high},
+        "spot": getattr(args, "spot", False),
         "hourlyCostUsd": plan.cost.hourly_usd,
         "monthlyCostUsd": plan.cost.monthly_usd,
         "hourlyCostUsdPerSequence": plan.cost.hourly_usd_per_sequence,
@@ -163,11 +165,7 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     captured: dict[str, Any] = {}
 
     def program_with_plan() -> None:
-        settings = stack_config.read_settings()
-        host = program.host_module(settings.host)
-        plan = program.make_plan(settings, host)
-        captured["plan"] = describe(plan, settings, host.read(stack_config.ConfigReader(), settings, plan))
-        program.run()
+        captured["plan"] = describe(program.run())
 
     notes = []
     token_key = f"{project}:hfToken"
