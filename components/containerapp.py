@@ -144,10 +144,6 @@ class ContainerAppGpuArgs(ServingArgs):
                               f"{MAX_REPLICAS_IN_SUBNET} GPU replicas (one address each, doubled "
                               "during a revision change)",
                               f"set maxReplicas to {MAX_REPLICAS_IN_SUBNET} or less")
-        if self.concurrent_requests < 1:
-            raise ConfigError("scaleConcurrentRequests", self.concurrent_requests, "must be at least 1",
-                              f"use {DEFAULT_CONCURRENT_REQUESTS} or the in-flight requests one replica "
-                              "should take")
         infrastructure_subnet(self.vnet_address_space)
         startup_probe(self.plan.launch, self.plan.model.hf_id)
 
