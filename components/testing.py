@@ -145,6 +145,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._parents: dict[tuple[str, str], tuple[str, str]] = {}
         self.stack_outputs: dict[str, Any] = {}
+        self.component_outputs: dict[str, dict[str, Any]] = {}  # by URN
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         outputs = {**args.inputs, **_azure_outputs(args.name, args.inputs).get(args.typ, {})}
@@ -202,8 +203,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock mock monitor, telling the mocks each resource's URN and parent URN."""
 
     def RegisterResourceOutputs(self, request):
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.mocks.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+            self.mocks.stack_outputs = outputs
+        else:
+            self.mocks.component_outputs[request.urn] = outputs  # what register_outputs gave
         return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
