@@ -7,9 +7,7 @@ import dataclasses
 import ipaddress
 import json
 import math
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from conftest import (
 from components import aks, base, k8s_workload
 from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs, bearer_kubeconfig
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
+import tools
 from stacks import offline
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -726,16 +725,8 @@ def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(runs
     assert kinds - checked == CUSTOM_KINDS
 
 
-def find_checkov() -> str:
-    found = shutil.which("checkov") or shutil.which("checkov", path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.fail("checkov not found on PATH or next to the Python running the tests; "
-                    "pip install checkov (or put its bin directory on PATH)")
-    return found
-
-
 def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
-    command = [find_checkov(), "--framework", "kubernetes", "--skip-download", "-o", "json",
+    command = [tools.checkov(), "--framework", "kubernetes", "--skip-download", "-o", "json",
                "-d", str(manifest_dir)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     reports = json.loads(result.stdout)
