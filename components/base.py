@@ -68,8 +68,9 @@ class ServingArgs:
             object.__setattr__(self, name, value)  # frozen: normalise once, here
 
         put("location", checks.text("location", self.location))  # hook: region normalisation
-        put("hf_token", checks.secret_input("hfToken", self.hf_token))
-        put("api_key", checks.secret_input("apiKey", self.api_key))  # hook: apiKey rules
+        put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
+        put("api_key", checks.string_input("apiKey", self.api_key, secret=True))  # hook: apiKey rules
+        put("resource_group_name", checks.string_input("resourceGroupName", self.resource_group_name))
         put("gpu", checks.optional_text("gpu", self.gpu))
         if self.max_model_len is not None:
             put("max_model_len", checks.whole_number("maxModelLen", self.max_model_len, minimum=1))

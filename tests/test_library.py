@@ -109,6 +109,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1"]),
     ({"max_replicas": pulumi.Output.from_input(2)}, "maxReplicas", ["plain value"]),
     ({"api_key": 12345}, "apiKey", ["not a string"]),
+    ({"resource_group_name": ["rg"]}, "resourceGroupName", ["not a string"]),
 ])
 def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
     with pytest.raises(ConfigError) as caught:

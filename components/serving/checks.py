@@ -39,13 +39,14 @@ def optional_text(key: str, value: Any) -> str | None:
     return None if value is None else text(key, value)
 
 
-def secret_input(key: str, value: Any) -> Any:
-    """A string or an Output of one; the value itself is never shown."""
+def string_input(key: str, value: Any, secret: bool = False) -> Any:
+    """A string or an Output of one (None: not given); a secret's value is never shown."""
     if value is None or hasattr(value, "apply") or hasattr(value, "__await__"):
         return value
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(key, None, f"is {'empty' if isinstance(value, str) else type(value).__name__}, "
-                          "not a string", "pass the secret as a string or a secret Output")
+        shown = None if secret else value
+        raise ConfigError(key, shown, f"is {'empty' if isinstance(value, str) else type(value).__name__}, "
+                          "not a string", "pass a string or an Output of one")
     return value
 
 
