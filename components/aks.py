@@ -21,14 +21,13 @@ pool with minimum 0. The vLLM pods tolerate spot and prefer it; the cluster auto
 expander tries the spot pool first and falls back to on-demand when spot capacity cannot be had.
 """
 
-from __future__ import annotations
-
 import base64
 import ipaddress
 import json
 import math
 import re
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -38,7 +37,7 @@ from pulumi_azure_native import authorization, containerservice, managedidentity
 
 from . import base, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
-from .serving import ConfigError
+from .serving import ConfigError, checks
 from .serving.regions import normalize_region
 
 # AKS supports three GA minor versions for 12 months each ("Supported Kubernetes versions in
@@ -217,22 +216,56 @@ class AksGpuClusterArgs(base.ServingArgs):
     ``vnet_address_space``: the IPv4 range of the component's VNet (see ``cluster_network``).
     """
 
-    min_replicas: int = 1
-    max_replicas: int = 1
-    spot: bool = False
-    gpu_nodes_min: int | None = None
-    gpu_nodes_max: int | None = None
-    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
-    queue_depth_target: int = DEFAULT_QUEUE_DEPTH_TARGET
-    vnet_address_space: str = base.DEFAULT_VNET_ADDRESS_SPACE
-    deployer_principal_type: str | None = None
-    """``User``, ``ServicePrincipal`` or ``Group``; None: from the client id Pulumi signs in with."""
-    kubelogin_mode: str = DEFAULT_KUBELOGIN_MODE
-    api_allowed_cidrs: tuple[str, ...] = ()
+    min_replicas: Optional[int] = None
+    """Fewest serving replicas. Default 1 (KEDA scales on what running replicas report)."""
+    max_replicas: Optional[int] = None
+    """Most serving replicas. Default 1 (or minReplicas when higher)."""
+    spot: Optional[bool] = False
+    """Spot GPU pool (with an on-demand pool to fall back on)."""
+    gpu_nodes_min: Optional[int] = None
+    """Fewest GPU nodes. Default: the nodes minReplicas needs."""
+    gpu_nodes_max: Optional[int] = None
+    """Most GPU nodes per GPU pool. Default: the nodes for maxReplicas + 1 replica."""
+    kubernetes_version: Optional[str] = DEFAULT_KUBERNETES_VERSION
+    """Kubernetes minor version (major.minor); AKS keeps the patch current."""
+    queue_depth_target: Optional[int] = DEFAULT_QUEUE_DEPTH_TARGET
+    """Requests waiting in vLLM's queue per replica before KEDA adds a replica."""
+    vnet_address_space: Optional[str] = base.DEFAULT_VNET_ADDRESS_SPACE
+    """IPv4 range of the VNet, /22 or larger (nodes in its first /23, the internal load balancer in the /28 after it)."""
+
+    deployer_principal_type: Optional[str] = None
+    """User, ServicePrincipal or Group: the principal type of the identity running Pulumi. Default: User for the Azure CLI or PowerShell, else ServicePrincipal."""
+    kubelogin_mode: Optional[str] = DEFAULT_KUBELOGIN_MODE
+    """How the Kubernetes provider gets tokens through kubelogin: azurecli, spn, workloadidentity or msi."""
+    api_allowed_cidrs: Optional[Sequence[str]] = ()
     """Public IPv4 networks that may reach the Kubernetes API server (required when internal)."""
+
+    _host = "aks"
+    _network_cache = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
 
     def __post_init__(self) -> None:
         super().__post_init__()
+
+        def put(name: str, value) -> None:
+            object.__setattr__(self, name, value)
+
+        low, high = checks.replica_bounds("aks", self.min_replicas, self.max_replicas)
+        put("min_replicas", low)
+        put("max_replicas", high)
+        put("spot", False if self.spot is None else checks.boolean("spot", self.spot))
+        for name, key in (("gpu_nodes_min", "gpuNodesMin"), ("gpu_nodes_max", "gpuNodesMax")):
+            if getattr(self, name) is not None:
+                put(name, checks.whole_number(key, getattr(self, name), minimum=0))
+        put("kubernetes_version", checks.text("kubernetesVersion",
+                                              self.kubernetes_version or DEFAULT_KUBERNETES_VERSION))
+        put("queue_depth_target", checks.whole_number(
+            "queueDepthTarget", DEFAULT_QUEUE_DEPTH_TARGET if self.queue_depth_target is None
+            else self.queue_depth_target, minimum=1))
+        put("vnet_address_space", checks.text(base.VNET_KEY,
+                                              self.vnet_address_space or base.DEFAULT_VNET_ADDRESS_SPACE))
+        put("api_allowed_cidrs", checks.parse_cidrs(API_ALLOWED_CIDRS_KEY, self.api_allowed_cidrs))
+        put("deployer_principal_type", checks.optional_text("deployerPrincipalType", self.deployer_principal_type))
+        put("kubelogin_mode", checks.text("kubeloginMode", self.kubelogin_mode or DEFAULT_KUBELOGIN_MODE))
         plan = self.plan
         check_api_allowed_cidrs(self.api_allowed_cidrs, self.internal)
         if self.deployer_principal_type is not None and \
@@ -376,15 +409,11 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
-class AksGpuCluster(pulumi.ComponentResource):
+class AksGpuCluster(base.ServingComponent):
     """Apertus served by vLLM on AKS GPU node pools behind an HTTPS gateway."""
 
-    endpoint: pulumi.Output[str]
-    """HTTPS base URL of the OpenAI-compatible API, ending in /v1 (a private IP when internal)."""
-    api_key: pulumi.Output[str]
-    stack_outputs: dict[str, pulumi.Input]
-
-    def __init__(self, name: str, args: AksGpuClusterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:AksGpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         plan = args.plan
@@ -604,10 +633,10 @@ class AksGpuCluster(pulumi.ComponentResource):
         # the certificate names this host; resolved once its load balancer is there
         host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)
                 if args.internal else fqdn)
-        self.endpoint = pulumi.Output.concat("https://", host, "/v1")
+        endpoint = pulumi.Output.concat("https://", host, "/v1")
         low, high = args.gpu_node_bounds
         quota = high * plan.gpu.vcpus
-        self.stack_outputs = {
+        stack_outputs = {
             "resourceGroupName": rg,
             "aksCluster": cluster.name,
             "aksVnet": vnet.name,  # peer with it to reach an internal endpoint
@@ -622,10 +651,10 @@ class AksGpuCluster(pulumi.ComponentResource):
         }
         if args.internal:
             # the root of Caddy's own CA, on the gateway's shared volume: clients must trust it
-            self.stack_outputs["caCertificateCommand"] = (
+            stack_outputs["caCertificateCommand"] = (
                 f"kubectl exec -n {namespace} statefulset/{k8s_workload.GATEWAY} -c caddy -- "
                 f"cat {k8s_workload.CADDY_ROOT_CERT}")
-        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+        self._register(plan, endpoint, stack_outputs)
 
     def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
                             cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,

@@ -1,23 +1,28 @@
-"""What every host takes and creates first: args, resource group, API key, secrets."""
+"""What every host takes and creates first: args, resource group, API key, secrets.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here or in the host modules: the component package's
+schema inference (pulumi.provider.experimental.analyzer) reads the args' and components' class
+annotations at run time and needs real types, not strings.
+"""
 
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_random as random
 from pulumi_azure_native import resources
 
-from .serving import ConfigError, ServingPlan
+from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
+from .serving import checks
 from .serving.references import check_hf_repo_id, check_image_reference
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
 
 # The key is the only gate in front of vLLM's /v1 (a bearer token compared with --api-key). At
 # least 32 characters (random letters and digits: 32 x log2(62) ~ 190 bits), in the characters of
@@ -47,45 +52,161 @@ def check_api_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class ServingArgs:
-    """Inputs shared by the three hosts. Host args add their own fields to these.
+    """Inputs shared by the three hosts, as plain values; host args add their own fields.
 
-    ``plan`` decides what runs; ``hf_token`` and ``api_key`` are secrets (``api_key`` is
-    generated when omitted); without ``resource_group_name`` the component creates one.
+    The args check every value (the same checks as the stack config, one-line ``ConfigError``)
+    and run the planner for their host, so ``args.plan`` is ready before any resource exists.
+    Values that decide which resources exist are plain; ``hf_token``, ``api_key`` and
+    ``resource_group_name`` may be Outputs. ``plan=`` (Python only) replaces the planner's choice
+    of model, GPU, context and image for advanced use.
     """
 
-    plan: ServingPlan
     location: str
-    hf_token: pulumi.Input[str] | None = None
-    api_key: pulumi.Input[str] | None = None
-    resource_group_name: pulumi.Input[str] | None = None
-    allowed_cidrs: tuple[str, ...] = ()
-    internal: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
+    """Azure region, e.g. swedencentral."""
+    model: Optional[Any] = DEFAULT_MODEL
+    """Catalog name (apertus-8b-instruct, apertus-70b-instruct, ...), the Hugging Face id of a catalog model, or an object {id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}."""
+    hf_token: Optional[pulumi.Input[str]] = None
+    """Hugging Face token with access to the gated Apertus repos (a secret)."""
+    api_key: Optional[pulumi.Input[str]] = None
+    """Key clients send as 'Authorization: Bearer <key>' (a secret). Default: 48 random letters and digits."""
+    gpu: Optional[str] = None
+    """VM size (vm, aks) or workload profile type (containerapp). Default: the cheapest that fits."""
+    max_model_len: Optional[int] = None
+    """Context window in tokens. Default: the model's maximum if it fits, else the largest that fits."""
+    gpu_memory_utilization: Optional[float] = DEFAULT_GPU_MEMORY_UTILIZATION
+    """vLLM's share of each GPU's memory, 0.5-0.99."""
+    allowed_cidrs: Optional[Sequence[str]] = ()
+    """IPv4 networks or addresses that may reach the endpoint. Default: any source (the API key still applies)."""
+    internal: Optional[bool] = False
+    """Endpoint reachable only inside the virtual network."""
+    tags: Optional[Mapping[str, str]] = None
+    """Tags merged into every taggable resource."""
+    resource_group_name: Optional[pulumi.Input[str]] = None
+    """An existing resource group. Default: the component creates one."""
+    vllm_image: Optional[str] = None
+    """Serving image. Default: vllm/vllm-openai at the pinned version (a custom model's image when it names one)."""
+    quantization: Optional[str] = "none"
+    """Weights as stored (none) or vLLM's on-the-fly FP8 (fp8), on GPUs that run it."""
+    kv_cache_dtype: Optional[str] = "auto"
+    """KV cache in the model's dtype (auto) or FP8 (fp8), on GPUs that run it."""
+    plan: Optional[ServingPlan] = field(default=None, repr=False)
+
+    _host: ClassVar[str] = ""  # each host's args set these two
+    _network_cache: ClassVar[bool] = False  # weights on network storage: picks vLLM's load strategy
 
     def __post_init__(self) -> None:
-        """Checks every host needs. The region is stored normalised (``West Europe`` ->
-        ``westeurope``), so every name derived from it is Azure's. A plain ``str`` API key is
-        checked here; an ``Output`` one is checked when its value is known, so a weak key given as
-        an Output fails at deploy, not at construction."""
-        if self.plan.model.gated and self.hf_token is None:
-            raise ConfigError("hfToken", None, f"is required: {self.plan.model.hf_id} is gated",
-                              "pass a Hugging Face token with access to the model")
-        object.__setattr__(self, "location", normalize_region(self.location))
-        check_hf_repo_id("model.id", self.plan.model.hf_id)
-        check_image_reference("vllmImage", self.plan.launch.image)
-        if isinstance(self.api_key, str):
-            check_api_key(self.api_key)
-        elif self.api_key is not None:
-            object.__setattr__(self, "api_key", pulumi.Output.from_input(self.api_key).apply(check_api_key))
+        """Every value checked and normalised once, then the plan. The region is stored normalised
+        (``West Europe`` -> ``westeurope``), so every name derived from it is Azure's. A plain ``str``
+        API key is checked here; an ``Output`` one is checked when its value is known, so a weak key
+        given as an Output fails at deploy, not at construction."""
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # frozen: normalise once, here
+
+        put("location", normalize_region(checks.text("location", self.location)))
+        put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
+        key = checks.string_input("apiKey", self.api_key, secret=True)
+        if isinstance(key, str):
+            check_api_key(key)
+        elif key is not None:
+            key = pulumi.Output.from_input(key).apply(check_api_key)
+        put("api_key", key)
+        put("resource_group_name", checks.string_input("resourceGroupName", self.resource_group_name))
+        put("gpu", checks.optional_text("gpu", self.gpu))
+        if self.max_model_len is not None:
+            put("max_model_len", checks.whole_number("maxModelLen", self.max_model_len, minimum=1))
+        put("gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION if self.gpu_memory_utilization is None
+            else checks.number("gpuMemoryUtilization", self.gpu_memory_utilization))
+        put("allowed_cidrs", checks.parse_cidrs("allowedCidrs", self.allowed_cidrs))
+        put("internal", False if self.internal is None else checks.boolean("internal", self.internal))
+        put("tags", checks.check_tags(self.tags))
+        put("vllm_image", checks.optional_text("vllmImage", self.vllm_image))
+        put("quantization", "none" if self.quantization is None else checks.text("quantization", self.quantization))
+        put("kv_cache_dtype", "auto" if self.kv_cache_dtype is None
+            else checks.text("kvCacheDtype", self.kv_cache_dtype))
+        if self.plan is None:
+            model = self.model if isinstance(self.model, ModelSpec) else resolve_model(
+                checks.plain("model", DEFAULT_MODEL if self.model is None else self.model))
+        else:
+            model = self.plan.model
+        put("model", model)
+        check_hf_repo_id("model.id", model.hf_id)
+        if model.gated and self.hf_token is None:
+            raise ConfigError("hfToken", None, f"is required: {model.hf_id} is gated on Hugging Face",
+                              "accept the model's terms on huggingface.co, then pass a token "
+                              "(stack config: pulumi config set --secret hfToken <token>)")
+        if self.plan is None:
+            put("plan", plan_serving(
+                host=self._host, model=model, gpu=self.gpu, max_model_len=self.max_model_len,
+                gpu_memory_utilization=self.gpu_memory_utilization,
+                image=self.vllm_image or model.image or DEFAULT_IMAGE, region=self.location,
+                hf_token=self.hf_token is not None, network_cache=self._network_cache,
+                quantization=self.quantization, kv_cache_dtype=self.kv_cache_dtype))
+        elif self._host and self.plan.host != self._host:
+            raise ConfigError("plan", self.plan.host, f"was made for another host than '{self._host}'",
+                              f"plan with host='{self._host}', or leave plan out")
+        image_key = "model.image" if self.vllm_image is None and self.plan.launch.image == model.image else "vllmImage"
+        check_image_reference(image_key, self.plan.launch.image)
         for name, value in self.all_tags.items():
             if len(value) > TAG_VALUE_MAX:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
 
+    @classmethod
+    def of(cls, args: Any) -> "ServingArgs":
+        """The args as given, or built from the dict of Python names the component provider passes."""
+        if isinstance(args, cls):
+            return args
+        if isinstance(args, Mapping):
+            return cls(**args)
+        raise TypeError(f"expected {cls.__name__} or a dict of its fields, got {type(args).__name__}")
+
     @property
     def all_tags(self) -> dict[str, str]:
         return {**PROJECT_TAG, "model": short_model_name(self.plan.model.hf_id), **self.tags}
+
+
+# The plan is a Python object, not a wire type: hide it from the component package schema, which
+# is inferred from class annotations (the dataclass keeps it as a field, so plan= still works).
+del ServingArgs.__annotations__["plan"]
+
+
+class ServingComponent(pulumi.ComponentResource):
+    """Outputs every host component has; each host adds its own (``stack_outputs``)."""
+
+    endpoint: pulumi.Output[str]
+    """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
+    api_key: pulumi.Output[str]
+    """The key clients send as 'Authorization: Bearer <key>' (a secret)."""
+    model: pulumi.Output[str]
+    """Hugging Face id of the served model."""
+    tensor_parallel_size: pulumi.Output[int]
+    """GPUs one replica spreads the model over."""
+    max_model_len: pulumi.Output[int]
+    """Context window in tokens."""
+    kv_cache_tokens: pulumi.Output[int]
+    """Tokens the KV cache of one replica holds."""
+    hourly_cost_usd: pulumi.Output[Optional[float]]
+    """List price of one replica's GPU machine per hour (none when the catalog has no price)."""
+
+    def _register(self, plan: ServingPlan, endpoint: pulumi.Output[str],
+                  stack_outputs: dict[str, Any]) -> None:
+        """Set the outputs and register them; call last in the constructor."""
+        self.plan = plan
+        self.endpoint = endpoint
+        self.api_key = pulumi.Output.secret(self.api_key)
+        self.model = pulumi.Output.from_input(plan.model.hf_id)
+        self.tensor_parallel_size = pulumi.Output.from_input(plan.tensor_parallel_size)
+        self.max_model_len = pulumi.Output.from_input(plan.max_model_len)
+        self.kv_cache_tokens = pulumi.Output.from_input(plan.kv_cache_tokens)
+        self.hourly_cost_usd = pulumi.Output.from_input(plan.cost.hourly_usd)
+        self.stack_outputs = stack_outputs
+        for warning in plan.warnings:
+            pulumi.log.warn(warning, resource=self)
+        self.register_outputs({"endpoint": endpoint, "apiKey": self.api_key, "model": self.model,
+                               "tensorParallelSize": self.tensor_parallel_size,
+                               "maxModelLen": self.max_model_len, "kvCacheTokens": self.kv_cache_tokens,
+                               "hourlyCostUsd": self.hourly_cost_usd, **stack_outputs})
 
 
 def short_model_name(hf_id: str) -> str:

@@ -10,11 +10,10 @@ plus a small Caddy proxy beside it, the only target of the HTTPS ingress, passin
 for an internal environment, the private DNS zone that resolves its apps.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import math
 from dataclasses import dataclass
+from typing import Optional
 from urllib.parse import urlparse
 
 import pulumi
@@ -22,10 +21,10 @@ import pulumi_random as random
 from pulumi_azure_native import app, network, operationalinsights, privatedns, storage
 
 from . import base, monitoring
-from .base import DEFAULT_VNET_ADDRESS_SPACE, ServingArgs, dns_safe
+from .base import DEFAULT_VNET_ADDRESS_SPACE, VNET_KEY, ServingArgs, dns_safe
 from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
-from .serving import ConfigError, GpuSku, Probe
+from .serving import ConfigError, GpuSku, Probe, checks
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
@@ -107,13 +106,28 @@ class ContainerAppGpuArgs(ServingArgs):
     first /23).
     """
 
-    min_replicas: int = 0
-    max_replicas: int = 1
-    concurrent_requests: int = DEFAULT_CONCURRENT_REQUESTS
-    vnet_address_space: str = DEFAULT_VNET_ADDRESS_SPACE
+    min_replicas: Optional[int] = None
+    """Fewest replicas. Default 0: scale to zero when idle."""
+    max_replicas: Optional[int] = None
+    """Most replicas. Default 1 (or minReplicas when higher)."""
+    concurrent_requests: Optional[int] = DEFAULT_CONCURRENT_REQUESTS
+    """In-flight HTTP requests per replica above which another replica starts."""
+    vnet_address_space: Optional[str] = DEFAULT_VNET_ADDRESS_SPACE
+    """IPv4 range of the VNet, /23 or larger; the environment gets its first /23."""
+
+    _host = HOST
+    _network_cache = True  # weights live on an Azure Files NFS share
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        low, high = checks.replica_bounds(HOST, self.min_replicas, self.max_replicas)
+        object.__setattr__(self, "min_replicas", low)
+        object.__setattr__(self, "max_replicas", high)
+        object.__setattr__(self, "concurrent_requests", checks.whole_number(
+            "scaleConcurrentRequests", DEFAULT_CONCURRENT_REQUESTS if self.concurrent_requests is None
+            else self.concurrent_requests, minimum=1))
+        object.__setattr__(self, "vnet_address_space", checks.text(
+            VNET_KEY, self.vnet_address_space or DEFAULT_VNET_ADDRESS_SPACE))
         gpu = self.plan.gpu
         if HOST not in gpu.hosts:
             raise ConfigError("gpu", gpu.name, "is not a Container Apps workload profile",
@@ -135,10 +149,6 @@ class ContainerAppGpuArgs(ServingArgs):
                               f"{MAX_REPLICAS_IN_SUBNET} GPU replicas (one address each, doubled "
                               "during a revision change)",
                               f"set maxReplicas to {MAX_REPLICAS_IN_SUBNET} or less")
-        if self.concurrent_requests < 1:
-            raise ConfigError("scaleConcurrentRequests", self.concurrent_requests, "must be at least 1",
-                              f"use {DEFAULT_CONCURRENT_REQUESTS} or the in-flight requests one replica "
-                              "should take")
         infrastructure_subnet(self.vnet_address_space)
         if self.internal:
             endpoint_subnet(self.vnet_address_space)
@@ -277,15 +287,11 @@ def cache_share_gib(cache_size_gib: int) -> int:
     return max(PREMIUM_SHARE_MIN_GIB, cache_size_gib)
 
 
-class ContainerAppGpu(pulumi.ComponentResource):
+class ContainerAppGpu(base.ServingComponent):
     """vLLM serving Apertus on a Container Apps GPU workload profile, secure by default."""
 
-    endpoint: pulumi.Output[str]
-    """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
-    api_key: pulumi.Output[str]
-    stack_outputs: dict[str, pulumi.Input]
-
-    def __init__(self, name: str, args: ContainerAppGpuArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         plan, launch, tags = args.plan, args.plan.launch, args.all_tags
@@ -398,13 +404,11 @@ class ContainerAppGpu(pulumi.ComponentResource):
                                         delete_before_replace=True))
 
         fqdn = container_app.configuration.apply(ingress_fqdn)
-        self.endpoint = pulumi.Output.concat("https://", fqdn, "/v1")
-        self.stack_outputs = {
+        self._register(plan, pulumi.Output.concat("https://", fqdn, "/v1"), {
             "resourceGroupName": group,
             "containerAppName": container_app.name,
             "logAnalyticsWorkspaceId": workspace.customer_id,
-        }
-        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+        })
 
     def _model_cache(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
                      subnet: network.Subnet, environment: app.ManagedEnvironment,

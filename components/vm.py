@@ -7,8 +7,6 @@ replacement. Secrets reach the VM only through Key Vault and the VM's user-assig
 What the VM runs at boot is rendered by ``components/cloudinit.py``.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import difflib
@@ -17,15 +15,16 @@ import ipaddress
 import re
 import struct
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_random as random
 from pulumi_azure_native import compute, devtestlab, network
 
 from . import cloudinit
-from .base import ServingArgs, api_key, dns_safe, resource_group
+from .base import ServingArgs, ServingComponent, api_key, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
-from .serving import ConfigError
+from .serving import ConfigError, checks
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
 from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
 
@@ -245,15 +244,33 @@ class GpuVirtualMachineArgs(ServingArgs):
     ``auto_shutdown_time_zone`` (a Windows time zone id, default UTC).
     """
 
-    spot: bool = False
-    ssh_public_key: str | None = None
-    ssh_allowed_cidrs: tuple[str, ...] = ()
-    auto_shutdown: str | None = None
-    auto_shutdown_time_zone: str | None = None
-    admin_username: str = ADMIN_USERNAME
+    spot: Optional[bool] = False
+    """Spot priority: much cheaper, evicted by deallocation."""
+    ssh_public_key: Optional[str] = None
+    """OpenSSH ssh-ed25519 or ssh-rsa (>= 2048 bits) public key for the admin user; SSH only with sshAllowedCidrs."""
+    ssh_allowed_cidrs: Optional[Sequence[str]] = ()
+    """Networks allowed to SSH (required with sshPublicKey); 0.0.0.0/0 and * are refused."""
+    auto_shutdown: Optional[str] = None
+    """Daily deallocation time, HH:MM (24-hour)."""
+    auto_shutdown_time_zone: Optional[str] = None
+    """Windows time zone id for autoShutdown (default UTC), e.g. W. Europe Standard Time."""
+    admin_username: Optional[str] = ADMIN_USERNAME
+    """The VM's admin user."""
+
+    _host = "vm"
+    _network_cache = False  # the model cache is a Premium SSD attached to the VM
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        object.__setattr__(self, "spot", False if self.spot is None else checks.boolean("spot", self.spot))
+        ssh_sources = checks.string_list("sshAllowedCidrs", self.ssh_allowed_cidrs)
+        check_ssh_sources("sshAllowedCidrs", ssh_sources)  # first: '*' deserves more than "not a CIDR"
+        object.__setattr__(self, "ssh_allowed_cidrs", checks.parse_cidrs("sshAllowedCidrs", ssh_sources))
+        for name, key in (("ssh_public_key", "sshPublicKey"), ("auto_shutdown", "autoShutdown"),
+                          ("auto_shutdown_time_zone", "autoShutdownTimeZone")):
+            object.__setattr__(self, name, checks.optional_text(key, getattr(self, name)))
+        object.__setattr__(self, "admin_username", checks.text("adminUsername",
+                                                               self.admin_username or ADMIN_USERNAME))
         if "vm" not in self.plan.gpu.hosts:
             raise ConfigError("gpu", self.plan.gpu.name, "is not a VM size",
                               "use a VM size such as Standard_NC24ads_A100_v4")
@@ -334,17 +351,14 @@ def _allow(name: str, priority: int, port: str, sources: list[str],
         description=description, **source)
 
 
-class GpuVirtualMachine(pulumi.ComponentResource):
+class GpuVirtualMachine(ServingComponent):
     """A GPU VM serving the plan's model with vLLM over HTTPS, restarting by itself after any boot."""
 
-    endpoint: pulumi.Output[str]
-    """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
-    api_key: pulumi.Output[str]
-    stack_outputs: dict[str, pulumi.Output]
-    vm: compute.VirtualMachine
+    # the VirtualMachine resource as ``self.vm`` (not a schema output: no annotation)
 
     def __init__(self, name: str, args: GpuVirtualMachineArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         plan, tags = args.plan, args.all_tags
@@ -480,25 +494,24 @@ class GpuVirtualMachine(pulumi.ComponentResource):
                     status=devtestlab.EnableStatus.DISABLED),
                 **where, opts=child)
 
-        self.endpoint = pulumi.Output.concat("https://", host, "/v1")
         az = {"--resource-group": group, "--name": self.vm.name}
-        self.stack_outputs = {
+        stack_outputs = {
             "vmName": self.vm.name,
             "resourceGroupName": group,
             "startCommand": _az("az vm start", az),
             "bootLogCommand": _az("az vm boot-diagnostics get-boot-log", az),
         }
         if args.ssh_enabled:
-            self.stack_outputs["sshCommand"] = pulumi.Output.concat(
+            stack_outputs["sshCommand"] = pulumi.Output.concat(
                 "ssh ", args.admin_username, "@", host)
         if args.internal:
             # clients must trust Caddy's own root CA; run-command works without SSH
-            self.stack_outputs["caCertificateCommand"] = _az(
+            stack_outputs["caCertificateCommand"] = _az(
                 "az vm run-command invoke --command-id RunShellScript --query 'value[0].message' "
                 "--output tsv --scripts 'cat "
                 f"{cloudinit.caddy_data_dir(plan.launch)}/caddy/pki/authorities/local/root.crt'",
                 az)
-        self.register_outputs({"endpoint": self.endpoint, **self.stack_outputs})
+        self._register(plan, pulumi.Output.concat("https://", host, "/v1"), stack_outputs)
 
     @staticmethod
     def _nat_gateway(name: str, where: dict, child: pulumi.ResourceOptions) -> network.NatGateway:

@@ -20,7 +20,6 @@ import yaml
 from components.serving import ConfigError, ServingPlan, quota_request
 from components.serving.pricing import whole_cost
 
-from . import config as stack_config
 from . import program
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
 
@@ -141,28 +140,30 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     return name, values, secret_keys
 
 
-def exposure(settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
+def exposure(args: Any) -> dict[str, Any]:
     """Who can reach what: public or internal, HTTPS sources, SSH sources (VM only)."""
-    https_from = (list(settings.allowed_cidrs) or
-                  ["the virtual network" if settings.internal else "any source"])
-    ssh_from = list(getattr(host_args, "ssh_allowed_cidrs", ())) if getattr(
-        host_args, "ssh_enabled", False) else []
-    network = "internal" if settings.internal else "public"
+    https_from = list(args.allowed_cidrs) or ["the virtual network" if args.internal else "any source"]
+    ssh_from = list(getattr(args, "ssh_allowed_cidrs", ())) if getattr(args, "ssh_enabled", False) else []
+    network = "internal" if args.internal else "public"
     summary = (f"{network}, HTTPS from {', '.join(https_from)}, "
                f"SSH {'from ' + ', '.join(ssh_from) if ssh_from else 'off'}")
     return {"network": network, "httpsFrom": https_from, "sshFrom": ssh_from, "summary": summary}
 
 
-def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict[str, Any]:
+def describe(args: Any) -> dict[str, Any]:
+    """The plan of the host's args (``ServingArgs`` subclass), as data."""
+    plan = args.plan
+    low, high = getattr(args, "min_replicas", 1), getattr(args, "max_replicas", 1)  # a VM: one
+    spot = getattr(args, "spot", False)
     # GPU machines at most: AKS sizes its node pools itself (room for a rolling update included)
-    bounds = getattr(host_args, "gpu_node_bounds", None)
-    machines = bounds[1] if bounds else settings.max_replicas
-    quota = quota_request(plan, machines, spot=settings.spot)
+    bounds = getattr(args, "gpu_node_bounds", None)
+    machines = bounds[1] if bounds else high
+    quota = quota_request(plan, machines, spot=spot)
     model = plan.model
-    return {**_cold_start_and_costs(plan, settings, host_args), **{
+    return {**_cold_start_and_costs(args), **{
         "host": plan.host,
-        "region": settings.location,
-        "exposure": exposure(settings, host_args),
+        "region": args.location,
+        "exposure": exposure(args),
         "model": model.hf_id,
         "weightsGb": round(plan.weights_gb, 1),
         "kvBytesPerToken": model.kv_bytes_per_token,
@@ -174,8 +175,8 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
         "gpuMemoryUtilization": plan.gpu_memory_utilization,
         "kvCacheTokens": plan.kv_cache_tokens,
         "maxConcurrentSequences": plan.max_concurrent_sequences,
-        "replicas": {"min": settings.min_replicas, "max": settings.max_replicas},
-        "spot": settings.spot,
+        "replicas": {"min": low, "max": high},
+        "spot": spot,
         "hourlyCostUsd": plan.cost.hourly_usd,
         "monthlyCostUsd": plan.cost.monthly_usd,
         "hourlyCostUsdPerSequence": plan.cost.hourly_usd_per_sequence,
@@ -197,12 +198,13 @@ def describe(plan: ServingPlan, settings: stack_config.StackSettings, host_args:
 
 
 # ---- cold start and whole cost (components/serving/coldstart.py, pricing.py) ----
-def _cold_start_and_costs(plan: ServingPlan, settings: stack_config.StackSettings, host_args: Any) -> dict:
-    bounds = getattr(host_args, "gpu_node_bounds", None)
-    always = bounds[0] if bounds else (1 if plan.host == "vm" else settings.min_replicas)
-    costs = whole_cost(plan, region=settings.location, spot=settings.spot, min_machines=always,
-                       internal=settings.internal,
-                       auto_shutdown=getattr(host_args, "auto_shutdown", None) is not None)
+def _cold_start_and_costs(args: Any) -> dict:
+    plan = args.plan
+    bounds = getattr(args, "gpu_node_bounds", None)
+    always = bounds[0] if bounds else getattr(args, "min_replicas", 1)  # a VM: one
+    costs = whole_cost(plan, region=args.location, spot=getattr(args, "spot", False), min_machines=always,
+                       internal=args.internal,
+                       auto_shutdown=getattr(args, "auto_shutdown", None) is not None)
     return {"coldStart": plan.cold_start.to_json() if plan.cold_start else None, "costs": costs.to_json()}
 
 
@@ -318,11 +320,7 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     captured: dict[str, Any] = {}
 
     def program_with_plan() -> None:
-        settings = stack_config.read_settings()
-        host = program.host_module(settings.host)
-        plan = program.make_plan(settings, host)
-        captured["plan"] = describe(plan, settings, host.read(stack_config.ConfigReader(), settings, plan))
-        program.run()
+        captured["plan"] = describe(program.run())
 
     notes = []
     token_key = f"{project}:hfToken"

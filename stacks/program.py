@@ -1,12 +1,12 @@
-"""The Pulumi program: read and validate config, plan, build the selected host, export outputs.
+"""The Pulumi program: config -> the host component's args -> the component -> stack outputs.
 
 Each host has a module here (``stacks/containerapp.py``, ``stacks/vm.py``, ``stacks/aks.py``) with:
 - ``KEYS``: its own config keys, besides ``COMMON_KEYS``;
-- ``NETWORK_CACHE``: whether its model cache is network storage (picks vLLM's load strategy);
-- ``read(reader, settings, plan)``: read and validate its keys, return the component's args
-  (a frozen dataclass; no resource is created);
-- ``build(name, args)``: create the component; it has ``endpoint``, ``api_key`` and
-  ``stack_outputs`` (extra outputs for the stack, possibly empty).
+- ``NETWORK_CACHE``: whether its model cache is network storage (its args' planner input);
+- ``read(reader, settings)``: the component's args from the config (a frozen dataclass that
+  checks every value and plans the serving; no resource is created);
+- ``build(name, args)``: create the component; it has the outputs every host has (``endpoint``,
+  ``api_key``, ``model``, ...), its ``plan`` and ``stack_outputs`` (its own extra outputs).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.serving import HOSTS, ConfigError, ServingPlan, plan_serving
+from components.base import ServingArgs
+from components.serving import HOSTS, ConfigError
 
-from .config import NAMESPACE, ConfigReader, StackSettings, is_secret_key, read_settings
+from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
                "kvCacheDtype", "spot",
@@ -72,40 +73,28 @@ def shown_value(full_key: str, value: Any) -> Any:
     return value
 
 
-def make_plan(settings: StackSettings, host: ModuleType) -> ServingPlan:
-    return plan_serving(
-        host=settings.host, model=settings.model, gpu=settings.gpu,
-        max_model_len=settings.max_model_len,
-        gpu_memory_utilization=settings.gpu_memory_utilization, image=settings.vllm_image,
-        region=settings.location, hf_token=settings.hf_token is not None,
-        network_cache=host.NETWORK_CACHE, quantization=settings.quantization,
-        kv_cache_dtype=settings.kv_cache_dtype)
-
-
-def plan_outputs(plan: ServingPlan) -> dict[str, Any]:
-    return {
-        "model": plan.model.hf_id,
-        "host": plan.host,
-        "gpu": plan.gpu.name,
-        "tensorParallelSize": plan.tensor_parallel_size,
-        "maxModelLen": plan.max_model_len,
-        "kvCacheTokens": plan.kv_cache_tokens,
-        "hourlyCostUsd": plan.cost.hourly_usd,
-    }
-
-
-def run() -> None:
+def read_args() -> tuple[ModuleType, ServingArgs]:
+    """The selected host's module and its args, every setting checked; no resource yet."""
     reader = ConfigReader()
     settings = read_settings(reader)
     host = host_module(settings.host)
     check_unknown_keys(settings.host)
-    plan = make_plan(settings, host)
-    for warning in plan.warnings:
-        pulumi.log.warn(warning)
-    args = host.read(reader, settings, plan)
-    # everything is validated: from here on resources are registered
+    return host, host.read(reader, settings)
+
+
+def run() -> ServingArgs:
+    host, args = read_args()
+    # everything is validated and planned: from here on resources are registered
     component = host.build(COMPONENT_NAME, args)
     pulumi.export("endpoint", component.endpoint)
-    pulumi.export("apiKey", pulumi.Output.secret(component.api_key))
-    for key, value in {**plan_outputs(plan), **component.stack_outputs}.items():
+    pulumi.export("apiKey", component.api_key)
+    pulumi.export("model", component.model)
+    pulumi.export("host", args.plan.host)
+    pulumi.export("gpu", args.plan.gpu.name)
+    pulumi.export("tensorParallelSize", component.tensor_parallel_size)
+    pulumi.export("maxModelLen", component.max_model_len)
+    pulumi.export("kvCacheTokens", component.kv_cache_tokens)
+    pulumi.export("hourlyCostUsd", component.hourly_cost_usd)
+    for key, value in component.stack_outputs.items():
         pulumi.export(key, value)
+    return args

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from components.serving import ServingPlan
-from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs, check_ssh_sources
+from components.serving import checks
+from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs
 
-from .config import ConfigReader, StackSettings, parse_cidrs, serving_args
+from .config import ConfigReader, StackSettings, read_args
 
 KEYS = ("sshPublicKey", "sshAllowedCidrs", "autoShutdown", "autoShutdownTimeZone")
-NETWORK_CACHE = False  # the model cache is a Premium SSD attached to the VM
+FIELDS = {"spot": "spot", "sshPublicKey": "ssh_public_key", "sshAllowedCidrs": "ssh_allowed_cidrs",
+          "autoShutdown": "auto_shutdown", "autoShutdownTimeZone": "auto_shutdown_time_zone"}
+NETWORK_CACHE = GpuVirtualMachineArgs._network_cache  # the model cache is a Premium SSD on the VM
 
 
-def read(reader: ConfigReader, settings: StackSettings, plan: ServingPlan) -> GpuVirtualMachineArgs:
-    ssh_cidrs = reader.string_list("sshAllowedCidrs")
-    check_ssh_sources("sshAllowedCidrs", ssh_cidrs)  # first: '*' deserves more than "not a CIDR"
-    return GpuVirtualMachineArgs(
-        **serving_args(settings, plan),
-        spot=settings.spot,
-        ssh_public_key=reader.string("sshPublicKey"),
-        ssh_allowed_cidrs=parse_cidrs("sshAllowedCidrs", ssh_cidrs),
-        auto_shutdown=reader.string("autoShutdown"),
-        auto_shutdown_time_zone=reader.string("autoShutdownTimeZone"),
-    )
+def read(reader: ConfigReader, settings: StackSettings) -> GpuVirtualMachineArgs:
+    # minReplicas/maxReplicas are common keys; a VM is exactly one server
+    checks.replica_bounds("vm", reader.raw("minReplicas"), reader.raw("maxReplicas"))
+    return read_args(reader, settings, GpuVirtualMachineArgs, FIELDS)
 
 
 def build(name: str, args: GpuVirtualMachineArgs) -> GpuVirtualMachine:

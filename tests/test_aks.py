@@ -9,9 +9,7 @@ import ipaddress
 import json
 import math
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,10 @@ from conftest import (
     unwrap,
 )
 
-from components import aks, base, k8s_workload
+from components import aks, base, k8s_workload, testing
 from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
+import tools
 from stacks import offline
 from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
                           dns_ready_urns, run_recording_dependencies)
@@ -556,7 +555,7 @@ CI_APP_ID = "0f3e5d7c-1111-4222-8333-944455556666"  # a CI app registration / ma
 ])
 def test_every_role_assignment_to_the_deployer_names_its_principal_type(monkeypatch, client_id, override,
                                                                       expected):
-    monkeypatch.setattr(offline, "DEPLOYER_CLIENT_ID", client_id)
+    monkeypatch.setattr(testing, "DEPLOYER_CLIENT_ID", client_id)  # where _invoke_results reads it
     run = run_stack(stack_config("aks", deployerPrincipalType=override))
     found = deployer_assignments(run)
     assert found and all(r.inputs.get("principalType") == expected for r in found), \
@@ -877,16 +876,8 @@ def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(runs
     assert kinds - checked == CUSTOM_KINDS
 
 
-def find_checkov() -> str:
-    found = shutil.which("checkov") or shutil.which("checkov", path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.fail("checkov not found on PATH or next to the Python running the tests; "
-                    "pip install checkov (or put its bin directory on PATH)")
-    return found
-
-
 def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
-    command = [find_checkov(), "--framework", "kubernetes", "--skip-download", "-o", "json",
+    command = [tools.checkov(), "--framework", "kubernetes", "--skip-download", "-o", "json",
                "-d", str(manifest_dir)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     reports = json.loads(result.stdout)

@@ -1,7 +1,13 @@
-"""`components` as a library: imported into someone else's program, without stacks/ or config."""
+"""`components` as a library (installed as `apertus_azure`): used by someone else's program, from
+plain values, without stacks/ or config; and the same package installed and run outside the repo."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
 from collections import Counter
 
 import pulumi
@@ -10,16 +16,16 @@ import pytest
 import components
 from components import ContainerAppGpu, ContainerAppGpuArgs, GpuVirtualMachine, GpuVirtualMachineArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
-from conftest import HF_TOKEN, plain_occurrences, run_stack, stack_config
-from stacks.offline import run_program
+from components.aks import AksGpuClusterArgs
+from components.testing import is_secret, run_program
+from conftest import API_KEY, HF_TOKEN, ROOT, plain_occurrences, run_stack, stack_config
 
 MODEL = resolve_model("apertus-8b-instruct")
 
 
 def aca_args(**overrides) -> ContainerAppGpuArgs:
-    plan = plan_serving(host="containerapp", model=MODEL, image=DEFAULT_IMAGE, network_cache=True)
-    return ContainerAppGpuArgs(plan=plan, location="westus3", hf_token=pulumi.Output.secret(HF_TOKEN),
-                               **overrides)
+    return ContainerAppGpuArgs(**{"location": "westus3", "hf_token": pulumi.Output.secret(HF_TOKEN),
+                                  **overrides})
 
 
 def test_package_exports_the_three_hosts():
@@ -31,10 +37,9 @@ def test_package_exports_the_three_hosts():
 
 def test_two_instances_in_one_program_do_not_collide_and_use_the_callers_resource_group():
     def program():
-        vm_plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
         ContainerAppGpu("team-a", aca_args(resource_group_name="rg-shared"))
         GpuVirtualMachine("team-b", GpuVirtualMachineArgs(
-            plan=vm_plan, location="westus3", hf_token=pulumi.Output.secret(HF_TOKEN),
+            location="westus3", model="apertus-8b-instruct", hf_token=pulumi.Output.secret(HF_TOKEN),
             resource_group_name="rg-shared"))
 
     run = run_program(program, "someone-else", "prod", {})
@@ -60,9 +65,89 @@ def test_type_tokens_follow_apertus_index():
 
 
 def test_gated_model_without_token_is_refused_by_the_args():
-    plan = plan_serving(host="containerapp", model=MODEL, image=DEFAULT_IMAGE)
     with pytest.raises(ConfigError, match="hfToken"):
-        ContainerAppGpuArgs(plan=plan, location="westus3")
+        ContainerAppGpuArgs(location="westus3")
+
+
+def test_args_plan_for_their_own_host_with_the_stacks_defaults():
+    aca = aca_args()
+    assert aca.plan == plan_serving(host="containerapp", model=MODEL, image=DEFAULT_IMAGE,
+                                    region="westus3", network_cache=True)
+    assert (aca.min_replicas, aca.max_replicas, aca.gpu_memory_utilization) == (0, 1, 0.9)
+    assert "--safetensors-load-strategy" in aca.plan.launch.args  # Container Apps: weights over NFS
+    aks = AksGpuClusterArgs(location="westus3", hf_token="t", min_replicas=3)
+    assert (aks.min_replicas, aks.max_replicas) == (3, 3) and aks.plan.host == "aks"
+    vm = GpuVirtualMachineArgs(location="westus3", hf_token="t", model="swiss-ai/Apertus-70B-Instruct-2509")
+    assert vm.plan.tensor_parallel_size >= 2 and "--safetensors-load-strategy" not in vm.plan.launch.args
+
+
+def test_plan_argument_stays_for_advanced_use():
+    plan = plan_serving(host="containerapp", model=MODEL, image="registry.example/vllm:1", max_model_len=8192,
+                        network_cache=True)
+    args = aca_args(plan=plan)
+    assert args.plan is plan and args.model is MODEL
+    with pytest.raises(ConfigError, match="another host"):
+        aca_args(plan=plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE))
+
+
+@pytest.mark.parametrize("overrides, key, words", [
+    ({"allowed_cidrs": "10.0.0.0/8"}, "allowedCidrs", ["one string", "['10.0.0.0/8']"]),
+    ({"allowed_cidrs": ["10.0.0.1/8"]}, "allowedCidrs", ["10.0.0.0/8"]),
+    ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
+    ({"tags": ["team"]}, "tags", ["map of strings"]),
+    ({"max_replicas": 0}, "maxReplicas", ["at least 1"]),
+    ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above maxReplicas"]),
+    ({"max_replicas": "2"}, "maxReplicas", ["whole number"]),
+    ({"internal": "yes"}, "internal", ["true or false"]),
+    ({"gpu_memory_utilization": 1.5}, "gpuMemoryUtilization", ["0.5 and 0.99"]),
+    ({"max_model_len": 4096.5}, "maxModelLen", ["whole number"]),
+    ({"model": 8}, "model", ["catalog name"]),
+    ({"model": "apertus-9b"}, "model", ["apertus-8b-instruct"]),
+    ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for host 'containerapp'"]),
+    ({"location": ""}, "location", ["empty"]),
+    ({"vllm_image": 3}, "vllmImage", ["not a string"]),
+    ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1"]),
+    ({"max_replicas": pulumi.Output.from_input(2)}, "maxReplicas", ["plain value"]),
+    ({"api_key": 12345}, "apiKey", ["not a string"]),
+    ({"resource_group_name": ["rg"]}, "resourceGroupName", ["not a string"]),
+])
+def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
+    with pytest.raises(ConfigError) as caught:
+        aca_args(**overrides)
+    message = str(caught.value)
+    assert caught.value.key == key and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    assert "12345" not in message  # a secret's value is never shown
+
+
+@pytest.mark.parametrize("args_type, overrides, key", [
+    (GpuVirtualMachineArgs, {"ssh_allowed_cidrs": "203.0.113.7/32"}, "sshAllowedCidrs"),
+    (GpuVirtualMachineArgs, {"spot": 1}, "spot"),
+    (AksGpuClusterArgs, {"gpu_nodes_max": -1}, "gpuNodesMax"),
+    (AksGpuClusterArgs, {"kubernetes_version": 1.35}, "kubernetesVersion"),
+    (AksGpuClusterArgs, {"min_replicas": 0}, "minReplicas"),
+])
+def test_host_arguments_are_checked_too(args_type, overrides, key):
+    with pytest.raises(ConfigError) as caught:
+        args_type(location="westus3", hf_token="t", **overrides)
+    assert caught.value.key == key, str(caught.value)
+
+
+def test_component_outputs_what_every_host_has():
+    made = []
+    run = run_program(lambda: made.append(ContainerAppGpu("x", aca_args(api_key=API_KEY))), "p", "s", {})
+    component = made[0]
+    assert component.plan.model.hf_id == MODEL.hf_id
+    root = run.mocks.one("apertus:index:ContainerAppGpu")
+    outputs = run.mocks.component_outputs[root.urn]
+    assert {key: outputs[key] for key in ("model", "tensorParallelSize", "maxModelLen", "kvCacheTokens",
+                                          "hourlyCostUsd")} == {
+        "model": MODEL.hf_id, "tensorParallelSize": component.plan.tensor_parallel_size,
+        "maxModelLen": component.plan.max_model_len, "kvCacheTokens": component.plan.kv_cache_tokens,
+        "hourlyCostUsd": component.plan.cost.hourly_usd}
+    assert outputs["endpoint"].startswith("https://") and outputs["endpoint"].endswith("/v1")
+    assert is_secret(outputs["apiKey"])
 
 
 @pytest.mark.parametrize("host,component", [("containerapp", "ContainerAppGpu"),
@@ -76,3 +161,29 @@ def test_every_resource_of_a_stack_belongs_to_the_host_component(host, component
         while node.parent in by_urn and node is not root:
             node = by_urn[node.parent]
         assert node is root, f"{resource.type} {resource.name} is outside {component}"
+
+
+def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(tmp_path):
+    """The installed layout (pyproject: package-dir apertus_azure = components), laid out the way pip
+    installs it, and the README's example test run where `components`/`stacks` cannot be imported.
+    The same with pip itself: examples/library/check-installed.sh (run by .ci/run)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    assert setuptools["package-dir"] == {"apertus_azure": "components"}
+    site = tmp_path / "site"
+    for package in setuptools["packages"]:
+        source = ROOT / package.replace("apertus_azure", "components", 1).replace(".", "/")
+        (site / package.replace(".", "/")).mkdir(parents=True)
+        for module in source.glob("*.py"):
+            shutil.copy(module, site / package.replace(".", "/") / module.name)
+    team = tmp_path / "team-llm"
+    shutil.copytree(ROOT / "examples" / "library", team)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    # one interpreter: the repo's packages are not importable there, then the example's own test
+    script = ("import importlib.util as u, sys, pytest; "
+              "assert not (u.find_spec('components') or u.find_spec('stacks')), 'the repo is importable'; "
+              "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_program.py']))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=team, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

@@ -1,0 +1,166 @@
+"""Checks for every setting, shared by the stack config (stacks/) and the components' args.
+
+Plain functions: each takes the key as users spell it (camelCase, as in Pulumi config and in the
+component package schema) and a value, and returns the value normalised or raises a one-line
+``ConfigError``. stacks/config.py decodes config text and hands the values here; the components'
+``*Args`` call the same functions on what a program passes, so both refuse the same things.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+# Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
+DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
+
+
+def plain(key: str, value: Any) -> Any:
+    """Settings that decide which resources exist must be known before deployment."""
+    if hasattr(value, "apply") and hasattr(value, "is_known"):  # a pulumi.Output
+        raise ConfigError(key, None, "is an Output, but it decides which resources exist, so it must "
+                          "be a plain value known before deployment", "pass a plain value")
+    return value
+
+
+def text(key: str, value: Any) -> str:
+    plain(key, value)
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "is not a string", "give a string")
+    if not value.strip():
+        raise ConfigError(key, value, "is empty", "give a value or remove the key")
+    return value
+
+
+def optional_text(key: str, value: Any) -> str | None:
+    return None if value is None else text(key, value)
+
+
+def string_input(key: str, value: Any, secret: bool = False) -> Any:
+    """A string or an Output of one (None: not given); a secret's value is never shown."""
+    if value is None or hasattr(value, "apply") or hasattr(value, "__await__"):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        shown = None if secret else value
+        raise ConfigError(key, shown, f"is {'empty' if isinstance(value, str) else type(value).__name__}, "
+                          "not a string", "pass a string or an Output of one")
+    return value
+
+
+def whole_number(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    return int(_number(key, value, int, minimum, maximum))
+
+
+def number(key: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> float:
+    return float(_number(key, value, float, minimum, maximum))
+
+
+def _number(key, value, kind, minimum, maximum):
+    plain(key, value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not float(value).is_integer()):
+        raise ConfigError(key, value, f"is not {'a whole number' if kind is int else 'a number'}",
+                          f"give a {'whole ' if kind is int else ''}number")
+    value = kind(value)
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
+                  else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
+        raise ConfigError(key, value, f"must be {bounds}", f"give a value {bounds}")
+    return value
+
+
+def boolean(key: str, value: Any) -> bool:
+    plain(key, value)
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "is not a boolean", "use true or false")
+    return value
+
+
+def string_list(key: str, value: Any) -> list[str]:
+    plain(key, value)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise ConfigError(key, value, "is one string, not a list of strings",
+                          f"give a list, e.g. [{value!r}]")
+    if isinstance(value, Mapping) or not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value):
+        raise ConfigError(key, value, "is not a list of strings", "give a YAML list of strings")
+    return list(value)
+
+
+def string_map(key: str, value: Any) -> dict[str, str]:
+    plain(key, value)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(key, value, "is not a map of strings", "give a YAML map like {team: ml}")
+    return dict(value)
+
+
+def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
+    """IPv4 addresses or networks, normalised; host bits set is a mistake worth naming."""
+    cidrs = []
+    for value in string_list(key, values):
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as error:
+            hint = ""
+            try:
+                hint = f"; did you mean {ipaddress.ip_network(value, strict=False)}?"
+            except ValueError:
+                pass
+            raise ConfigError(key, value, f"is not a valid CIDR ({error}{hint})",
+                              "give networks like 203.0.113.0/24 or single addresses like 198.51.100.7")
+        if network.version == 6:
+            raise ConfigError(key, value, "is IPv6, but no host here takes IPv6 traffic (and Azure "
+                              "rejects IPv4 and IPv6 prefixes in one network security rule)",
+                              "give IPv4 networks or addresses")
+        cidrs.append(str(network))
+    return tuple(cidrs)
+
+
+# Azure resource tags: name at most 512 characters (storage accounts 128) without < > % & \ ? /,
+# value at most 256 (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources)
+TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
+# at most 50 tags per resource (same page); the components add "managed-by" and "model"
+OWN_TAGS = ("managed-by", "model")
+TAG_COUNT_MAX = 50 - len(OWN_TAGS)
+
+
+def check_tags(value: Any) -> dict[str, str]:
+    tags = string_map("tags", value)
+    if len(tags) > TAG_COUNT_MAX:
+        raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
+                          f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
+    for name, tag_value in tags.items():
+        if name.lower() in OWN_TAGS and name not in OWN_TAGS:
+            raise ConfigError("tags", name, f"differs from the components' own tag '{name.lower()}' only "
+                              "by case, and Azure tag names ignore case", f"spell it '{name.lower()}'")
+        if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
+            raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
+                              "none of < > % & \\ ? /)", "rename the tag")
+        if len(tag_value) > TAG_VALUE_MAX:
+            raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
+                              f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
+    return tags
+
+
+def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:
+    """Fewest and most serving replicas, with the host's defaults for what is None."""
+    default_min, default_max = DEFAULT_REPLICAS[host]
+    low = default_min if min_replicas is None else whole_number("minReplicas", min_replicas, minimum=0)
+    high = (max(default_max, low) if max_replicas is None
+            else whole_number("maxReplicas", max_replicas, minimum=1))
+    if low > high:
+        raise ConfigError("minReplicas", low, f"is above maxReplicas ({high})",
+                          f"set minReplicas <= {high} or raise maxReplicas")
+    if host == "vm" and (low, high) != (1, 1):
+        raise ConfigError("maxReplicas" if high != 1 else "minReplicas", high if high != 1 else low,
+                          "host 'vm' runs exactly one server", "remove the key, or use host 'aks' "
+                          "or 'containerapp' for several replicas")
+    return low, high

@@ -1,0 +1,315 @@
+"""Run a Pulumi program offline, under recording mocks that answer like Azure would.
+
+Installed as ``apertus_azure.testing`` for programs that use the components: run your program
+with ``run_program(program, project, stack, config)`` and assert on ``run.resources`` and
+``run.outputs`` without Azure or the Pulumi CLI. In this repository ``python -m stacks plan`` and
+the tests use it too (through ``stacks.offline``), so all of them see the graph ``pulumi up``
+would create. It imports nothing from ``stacks/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings
+from pulumi.runtime import stack as runtime_stack
+from pulumi.runtime.sync_await import _sync_await
+
+FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+FAKE_TENANT = "11111111-1111-1111-1111-111111111111"
+OFFLINE_WORKSPACE_KEY = "offline-log-analytics-shared-key-0123456789=="  # a secret: tests look for leaks
+
+_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: aks, cluster: {server: 'https://aks.example.invalid:443'}}]
+contexts: [{name: aks, context: {cluster: aks, user: aks}}]
+current-context: aks
+users: [{name: aks, user: {token: offline}}]
+"""
+
+
+@dataclass
+class Registered:
+    """One resource as the program registered it: inputs as the engine received them."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str
+    custom: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _fake_id(typ: str, name: str) -> str:
+    provider, module, kind = (typ.split(":") + ["", ""])[:3]
+    return (f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/rg-offline/providers/"
+            f"{provider}.{module}/{kind}/{name}")
+
+
+def _uuid(seed: str) -> str:
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+# The client id getClientConfig reports: by default an application's (a CI service principal);
+# set it to the Azure CLI's app id (components.aks.USER_SIGN_IN_CLIENTS) to deploy as a person
+DEPLOYER_CLIENT_ID = _uuid("deployer")
+
+
+# Outputs Azure computes that the program reads back, by type token. Anything not listed
+# echoes its inputs, which is what most programs read back anyway.
+def _azure_outputs(name: str, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    fqdn_label = inputs.get("dnsSettings", {}).get("domainNameLabel", name)
+    location = inputs.get("location", "swedencentral")
+    return {
+        "azure-native:managedidentity:UserAssignedIdentity": {
+            "principalId": _uuid("principal" + name), "clientId": _uuid("client" + name),
+            "tenantId": FAKE_TENANT},
+        "azure-native:keyvault:Vault": {
+            "properties": {**inputs.get("properties", {}),
+                           "vaultUri": f"https://{inputs.get('vaultName', name)}.vault.azure.net/"}},
+        "azure-native:keyvault:Secret": {
+            "properties": {"secretUri": f"https://vault.vault.azure.net/secrets/{inputs.get('secretName', name)}",
+                           "secretUriWithVersion": f"https://vault.vault.azure.net/secrets/{inputs.get('secretName', name)}/0"}},
+        "azure-native:app:ContainerApp": {
+            "latestRevisionFqdn": f"{name}--rev1.offline.{location}.azurecontainerapps.io",
+            "configuration": {**inputs.get("configuration", {}),
+                              "ingress": {**inputs.get("configuration", {}).get("ingress", {}),
+                                          "fqdn": f"{name}.offline.{location}.azurecontainerapps.io"}},
+            # the input lists identity ids; Azure answers with a map id -> {principalId, clientId}
+            **({"identity": {**inputs["identity"], "userAssignedIdentities": {
+                identity_id: {"principalId": _uuid("principal" + identity_id),
+                              "clientId": _uuid("client" + identity_id)}
+                for identity_id in inputs["identity"].get("userAssignedIdentities", [])}}}
+               if "identity" in inputs else {})},
+        "azure-native:app:ManagedEnvironment": {
+            "defaultDomain": f"offline.{location}.azurecontainerapps.io", "staticIp": "10.0.0.10"},
+        "azure-native:network:PublicIPAddress": {
+            "ipAddress": "203.0.113.10",
+            "dnsSettings": {"domainNameLabel": fqdn_label,
+                            "fqdn": f"{fqdn_label}.{location}.cloudapp.azure.com"}},
+        "azure-native:network:NetworkInterface": {
+            "ipConfigurations": [{**c, "privateIPAddress": "10.0.1.4"}
+                                 for c in inputs.get("ipConfigurations", [])]},
+        "azure-native:operationalinsights:Workspace": {"customerId": _uuid("workspace" + name)},
+        "azure-native:containerservice:ManagedCluster": {
+            "fqdn": f"{name}.hcp.{location}.azmk8s.io",
+            "oidcIssuerProfile": {"enabled": True,
+                                  "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{FAKE_TENANT}/{name}/"},
+            "identityProfile": {"kubeletidentity": {"objectId": _uuid("kubelet" + name),
+                                                    "clientId": _uuid("kubeletclient" + name)}},
+            "nodeResourceGroup": f"MC_{name}",
+            # a user-assigned cluster identity: inputs list ids, Azure answers with a map
+            **({"identity": {**inputs["identity"], "userAssignedIdentities": {
+                identity_id: {"principalId": _uuid("principal" + identity_id),
+                              "clientId": _uuid("client" + identity_id)}
+                for identity_id in inputs["identity"]["userAssignedIdentities"]}}}
+               if "userAssignedIdentities" in inputs.get("identity", {}) else {})},
+        "azure-native:storage:StorageAccount": {
+            "primaryEndpoints": {"file": f"https://{inputs.get('accountName', name)}.file.core.windows.net/"}},
+        # Azure answers with a map of identity id -> {principalId, clientId}; inputs send a list
+        "azure-native:compute:VirtualMachine": {
+            "identity": {**inputs.get("identity", {}), "userAssignedIdentities": {
+                identity: {"principalId": _uuid("principal" + identity),
+                           "clientId": _uuid("client" + identity)}
+                for identity in inputs.get("identity", {}).get("userAssignedIdentities", [])}}},
+    }
+
+
+def _invoke_results() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    return {
+        "azure-native:authorization:getClientConfig": lambda args: {
+            "clientId": DEPLOYER_CLIENT_ID, "objectId": _uuid("deployer-object"),
+            "subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_TENANT},
+        "azure-native:containerservice:listManagedClusterUserCredentials": lambda args: {
+            "kubeconfigs": [{"name": "clusterUser",
+                             "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},
+        "azure-native:containerservice:listManagedClusterAdminCredentials": lambda args: {
+            "kubeconfigs": [{"name": "clusterAdmin",
+                             "value": base64.b64encode(_KUBECONFIG.encode()).decode()}]},
+        "azure-native:operationalinsights:getSharedKeys": lambda args: {
+            "primarySharedKey": OFFLINE_WORKSPACE_KEY, "secondarySharedKey": OFFLINE_WORKSPACE_KEY[::-1]},
+    }
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Echo inputs back as outputs, add what Azure would compute, and remember everything."""
+
+    def __init__(self) -> None:
+        self.resources: list[Registered] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._parents: dict[tuple[str, str], tuple[str, str]] = {}
+        self.stack_outputs: dict[str, Any] = {}
+        self.component_outputs: dict[str, dict[str, Any]] = {}  # by URN
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        outputs = {**args.inputs, **_azure_outputs(args.name, args.inputs).get(args.typ, {})}
+        if args.typ.startswith("azure-native:"):
+            outputs.setdefault("name", args.name)
+            outputs.setdefault("id", _fake_id(args.typ, args.name))
+        if args.typ in ("random:index/randomPassword:RandomPassword",
+                        "random:index/randomString:RandomString"):
+            digest = hashlib.sha256(args.name.encode()).hexdigest()
+            outputs.setdefault("result", (digest * 4)[:int(args.inputs.get("length", 16))])
+        if args.typ == "kubernetes:core/v1:Service":
+            outputs.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "203.0.113.20"}]}})
+        urn, parent = self._parents.pop((args.typ, args.name), ("", ""))
+        self.resources.append(Registered(urn, args.typ, args.name, dict(args.inputs), parent,
+                                         bool(args.custom), outputs))
+        resource_id = args.resource_id or (f"{args.name}-id" if args.custom else None)
+        if args.typ.startswith("azure-native:"):
+            resource_id = outputs["id"]
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        self.calls.append((args.token, dict(args.args)))
+        result = _invoke_results().get(args.token)
+        return (result(args.args) if result else {}), []  # the SDK iterates failures: None breaks invokes
+
+    def note_parent(self, typ: str, name: str, urn: str, parent: str) -> None:
+        self._parents[(typ, name)] = (urn, parent)
+
+    # ---- queries used by the plan command and the tests ----
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str) -> Registered:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def unwrap_secret(value: Any) -> Any:
+    """The plain value of a recorded input; secrets arrive wrapped in a marker dict."""
+    if is_secret(value):
+        return unwrap_secret(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap_secret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secret(v) for v in value]
+    return value
+
+
+# The SDK calls the mock monitor on executor threads, and the mock monitor gives each of those threads
+# an event loop of its own (pulumi.runtime.mocks: _ensure_event_loop) that nothing closes; collected
+# at interpreter exit after their self-pipe sockets, they print "Exception ignored ... Invalid file
+# descriptor: -1". They are remembered here so a process that is done can close them.
+_THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
+
+
+def _remember_thread_loop() -> None:
+    try:
+        _THREAD_LOOPS.add(asyncio.get_event_loop_policy().get_event_loop())
+    except RuntimeError:  # no loop on this thread: nothing to close later
+        pass
+
+
+def close_thread_loops() -> None:
+    """Close the loops the mock monitor made on executor threads; only once no program runs."""
+    while _THREAD_LOOPS:
+        loop = _THREAD_LOOPS.pop()
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor, telling the mocks each resource's URN and parent URN."""
+
+    def Invoke(self, request):
+        try:
+            return super().Invoke(request)
+        finally:
+            _remember_thread_loop()
+
+    def ReadResource(self, request):
+        try:
+            return super().ReadResource(request)
+        finally:
+            _remember_thread_loop()
+
+    def RegisterResourceOutputs(self, request):
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.mocks.stack_outputs = outputs
+        else:
+            self.mocks.component_outputs[request.urn] = outputs  # what register_outputs gave
+        return super().RegisterResourceOutputs(request)
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type != "pulumi:pulumi:Stack":
+            self.mocks.note_parent(request.type, request.name, urn, request.parent)
+        try:
+            return super().RegisterResource(request)
+        finally:
+            _remember_thread_loop()
+
+
+def install_mocks(project: str, stack: str) -> RecordingMocks:
+    """Route the Pulumi SDK to recording mocks (``preview=False`` so every ``apply`` runs)."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
+                             monitor=RecordingMonitor(mocks))
+    return mocks
+
+
+def set_config(project: str, values: dict[str, Any], secret_keys: set[str]) -> None:
+    """Load stack config the way the engine passes it: strings, objects as JSON."""
+    config = {}
+    for key, value in values.items():
+        full = key if ":" in key else f"{project}:{key}"
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+    full_secret = [k if ":" in k else f"{project}:{k}" for k in secret_keys]
+    pulumi.runtime.set_all_config(config, full_secret)
+
+
+@dataclass
+class OfflineRun:
+    """What one offline run of the program registered and exported."""
+
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    @property
+    def resources(self) -> list[Registered]:
+        return self.mocks.resources
+
+
+def run_program(program: Callable[[], None], project: str, stack: str, config: dict[str, Any],
+                secret_keys: set[str] = frozenset()) -> OfflineRun:
+    """Run ``program`` as ``pulumi up`` would, against mocks; raise what the program raises."""
+    mocks = install_mocks(project, stack)
+    set_config(project, config, set(secret_keys))
+
+    async def in_stack() -> None:
+        # what run_in_stack does, minus waiting for an engine's shutdown signal
+        settings.set_root_resource(None)  # set_mocks made and finished one already
+        root = runtime_stack.Stack()
+        try:
+            program()
+        finally:
+            root._finish()
+        await runtime_stack.wait_for_rpcs()
+
+    try:
+        _sync_await(in_stack())
+    except Exception as error:
+        error.registered = list(mocks.resources)  # what was registered before it failed
+        raise
+    outputs = {key: unwrap_secret(value) for key, value in mocks.stack_outputs.items()}
+    secret = {key for key, value in mocks.stack_outputs.items() if is_secret(value)}
+    return OfflineRun(mocks, outputs, secret)
