@@ -148,9 +148,12 @@ def wait_for_health(base: str, timeout: float, poll: float, progress: Progress) 
         last = f"{status} {reason}" if status else reason
         if elapsed >= timeout:
             progress.done()
+            hint = ("vLLM answers 503 when its engine is dead (or the platform has no ready replica "
+                    "yet): read the vLLM logs (the stack's logsCommand output), then run smoke again"
+                    if status == 503 else
+                    "a first start downloads the weights: wait and run smoke again, or raise --timeout")
             raise Stop(Step("FAIL", "health", f"timeout: {url} not ready after {timeout:.0f} s (last: {last}); "
-                            "a first start downloads the weights: wait and run smoke again, or raise "
-                            "--timeout", elapsed))
+                            f"{hint}", elapsed))
         progress.show(f"waiting for {url} (vLLM loading the model): {elapsed:.0f} s of {timeout:.0f} s, "
                       f"last answer: {last}", elapsed)
         time.sleep(poll)

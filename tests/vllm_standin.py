@@ -145,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _health(self, _body: dict[str, Any] | None) -> None:
         standin = self.server.standin
         if standin.engine_error:
-            self._json(500, ENGINE_DEAD)
+            # vLLM 0.33: EngineDeadError -> an empty 503 (vllm/entrypoints/serve/instrumentator/health.py)
+            self._send(503, b"", "application/json")
         elif time.monotonic() - standin.started < standin.ready_after:
             self._json(503, {"error": {"message": "Service Unavailable", "type": "ServiceUnavailable",
                                        "code": 503}})
