@@ -176,6 +176,10 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
         (site / package.replace(".", "/")).mkdir(parents=True)
         for module in source.glob("*.py"):
             shutil.copy(module, site / package.replace(".", "/") / module.name)
+        for pattern in setuptools.get("package-data", {}).get(package, []):  # data files pip installs
+            for data in source.glob(pattern):
+                (site / package.replace(".", "/") / data.relative_to(source)).parent.mkdir(exist_ok=True)
+                shutil.copy(data, site / package.replace(".", "/") / data.relative_to(source))
     team = tmp_path / "team-llm"
     shutil.copytree(ROOT / "examples" / "library", team)
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -30,7 +30,7 @@ def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
     out = result.stdout
     for expected in ["host          containerapp", "region        swedencentral",
                      "swiss-ai/Apertus-8B-Instruct-2509", "Consumption-GPU-NC24-A100", "why: cheapest",
-                     "tensor-parallel size 1", "65,536 tokens", "442,288 tokens", "$3.673/h",
+                     "tensor-parallel size 1", "65,536 tokens", "442,288 tokens", "$4.775/h",
                      "/month (730 h)", "quota", "vllm serve --model swiss-ai/Apertus-8B-Instruct-2509",
                      "--tool-call-parser apertus", "apertus:index:ContainerAppGpu",
                      "azure-native:app:ContainerApp", "hfToken is not set"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.serving import pricing
 from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, memory_plan, plan_serving,
                                  quota_request, resolve_model)
 from components.serving.gpus import GIB
@@ -111,7 +112,15 @@ def test_cost_per_hour_month_and_sequence():
     assert result.cost.hourly_usd == 3.673
     assert result.cost.monthly_usd == pytest.approx(3.673 * 730, abs=0.01)
     assert result.cost.hourly_usd_per_sequence == pytest.approx(3.673 / 6, abs=1e-4)
-    assert "East US" in result.cost.source
+    assert "2026-06-18" in result.cost.source and "(eastus)" in result.cost.source
+
+
+def test_cost_is_the_regions_price_the_cost_lines_show():
+    # the same dated snapshot the whole-cost lines read: Sweden Central is dearer than East US
+    swedish = plan(region="swedencentral")
+    assert swedish.cost.hourly_usd == 4.775 and "(swedencentral)" in swedish.cost.source
+    assert swedish.cost.hourly_usd == pricing.on_demand_price(swedish.gpu, "swedencentral").usd
+    assert "($4.775/h)" in swedish.gpu_reason
 
 
 def test_gpu_choice_says_why():

@@ -138,6 +138,8 @@ def test_plan_json_carries_cold_start_and_costs():
     costs = p["costs"]
     assert {"lines", "fixedUsdPerMonth", "monthlyAtDutyCycleUsd", "monthly24x7Usd", "dutyCycle"} <= set(costs)
     assert all(line["source"] and line["asOf"] for line in costs["lines"])
-    assert p["hourlyCostUsd"] == 3.673  # unchanged meaning: one running replica's GPU machine
+    # one running replica's GPU machine, at the stack region's price: the GPU cost line's figure
+    gpu_line = next(line for line in costs["lines"] if line["item"].startswith("GPU "))
+    assert p["hourlyCostUsd"] == gpu_line["usdPerHour"] == 4.775  # swedencentral, not East US's 3.673
     text = plan_cli.render_text("dev", data)
     assert "cold start    first ~" in text and "always billed:" in text and "24/7:" in text

@@ -27,7 +27,7 @@ from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
 from .gpus import GIB, GPUS, HOSTS, GpuSku, gpus_for_host
 from .launch import LaunchSpec, build_launch_spec
 from .models import KV_CACHE_DTYPES, QUANTIZATIONS, ModelSpec
-from .pricing import HOURS_PER_MONTH
+from .pricing import HOURS_PER_MONTH, on_demand_price
 
 # Non-torch memory the profile run adds per GPU: 0.24-0.25 GiB at TP 1 and 2.06-2.13 GiB at TP 2-4
 # ("non-torch forward increase memory", vLLM 0.19.0 on H100; llm-d-incubation/llm-d-planner
@@ -208,14 +208,24 @@ def _gb(value: float) -> str:
     return f"{value / 1e9:.1f} GB"
 
 
-def _price_order(sku: GpuSku) -> tuple:
-    return (sku.price_usd_hour is None, sku.price_usd_hour or 0, sku.name)
+def hourly_usd(sku: GpuSku, region: str | None = None) -> float | None:
+    """One GPU machine's on-demand price in the region: the one figure the plan ranks, shows and
+    outputs (components/serving/pricing.py says where each comes from and when)."""
+    price = on_demand_price(sku, region)
+    return price.usd if price is not None else None
+
+
+def _price_order(sku: GpuSku, region: str | None = None) -> tuple:
+    price = hourly_usd(sku, region)
+    return (price is None, price or 0, sku.name)
 
 
 def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
-               quantization: str = "none", kv_cache_dtype: str = "auto") -> tuple[GpuSku, str]:
-    """The cheapest GPU valid for the host that holds the weights and one full sequence."""
-    candidates = sorted(gpus_for_host(host), key=_price_order)
+               quantization: str = "none", kv_cache_dtype: str = "auto",
+               region: str | None = None) -> tuple[GpuSku, str]:
+    """The cheapest GPU valid for the host (at the region's prices) that holds the weights and one
+    full sequence."""
+    candidates = sorted(gpus_for_host(host), key=lambda sku: _price_order(sku, region))
     runnable = [sku for sku in candidates if not unsupported(model, sku, "none", "auto")]
     for key, value, option in (("quantization", quantization, (quantization, "auto")),
                                ("kvCacheDtype", kv_cache_dtype, ("none", kv_cache_dtype))):
@@ -228,7 +238,8 @@ def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
     for sku in candidates:
         plan = fit(model, sku, utilization, tokens, quantization, kv_cache_dtype)
         if plan and plan.kv_cache_tokens >= tokens:
-            price = f"${sku.price_usd_hour:.3f}/h" if sku.price_usd_hour is not None else "unpriced"
+            usd = hourly_usd(sku, region)
+            price = f"${usd:.3f}/h" if usd is not None else "unpriced"
             return sku, (f"cheapest of {len(candidates)} {host} GPU options ({price}) that holds the "
                          f"{_gb(weights)} of weights and one {tokens:,}-token sequence "
                          f"({_gb(tokens * kv_per_token)} of KV cache)")
@@ -250,16 +261,18 @@ def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
 
 
 def find_alternatives(model: ModelSpec, tokens: int, utilization: float, kv_cache_dtype: str,
-                      host: str, chosen: tuple[str, str], limit: int = ALTERNATIVES) -> tuple[Alternative, ...]:
+                      host: str, chosen: tuple[str, str], limit: int = ALTERNATIVES,
+                      region: str | None = None) -> tuple[Alternative, ...]:
     """The cheapest other catalog GPUs (any host) and quantizations that hold one ``tokens``
     sequence; one entry per GPU hardware, the chosen host's SKU preferred."""
     def hardware(sku: GpuSku, quantization: str) -> tuple:
-        return (sku.gpu_model, sku.gpus_per_replica, sku.price_usd_hour, quantization)
+        return (sku.gpu_model, sku.gpus_per_replica, hourly_usd(sku, region), quantization)
 
     current = hardware(GPUS[chosen[0]], chosen[1])  # the same GPUs elsewhere are no alternative
     found: dict[tuple, tuple] = {}
     for sku in GPUS.values():
-        if sku.price_usd_hour is None:
+        price = hourly_usd(sku, region)
+        if price is None:
             continue
         for quantization in QUANTIZATIONS:
             if hardware(sku, quantization) == current:
@@ -269,12 +282,12 @@ def find_alternatives(model: ModelSpec, tokens: int, utilization: float, kv_cach
                 continue
             if plan.tensor_parallel_size < sku.gpus_per_replica:  # idle GPUs: a smaller size is cheaper
                 continue
-            rank = (sku.price_usd_hour, host not in sku.hosts, quantization != "none", sku.name)
+            rank = (price, host not in sku.hosts, quantization != "none", sku.name)
             key = hardware(sku, quantization)
             if key not in found or rank < found[key][0]:
                 found[key] = (rank, Alternative(
                     sku.name, tuple(h for h in HOSTS if h in sku.hosts), plan.tensor_parallel_size,
-                    tokens, plan.kv_cache_tokens, sku.price_usd_hour, quantization))
+                    tokens, plan.kv_cache_tokens, price, quantization))
     return tuple(alt for _, alt in sorted(found.values(), key=lambda item: item[0])[:limit])
 
 
@@ -308,7 +321,7 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
     warnings: list[str] = []
 
     if gpu is None:
-        sku, reason = choose_gpu(model, host, gpu_memory_utilization, tokens, *options)
+        sku, reason = choose_gpu(model, host, gpu_memory_utilization, tokens, *options, region=region)
     else:
         sku = _lookup_gpu(gpu, host)
         reason = "set in the stack config (gpu)"
@@ -374,7 +387,7 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
     cold_start = estimate_cold_start(
         host=host, weight_bytes=model.weight_bytes, gpu_model=sku.gpu_model,
         tensor_parallel_size=plan.tensor_parallel_size,
-        gpu_monthly_usd=sku.price_usd_hour * HOURS_PER_MONTH if sku.price_usd_hour else None)
+        gpu_monthly_usd=hourly * HOURS_PER_MONTH if (hourly := hourly_usd(sku, region)) else None)
     launch = build_launch_spec(
         hf_id=model.hf_id, image=image, tensor_parallel_size=plan.tensor_parallel_size,
         max_model_len=context, gpu_memory_utilization=gpu_memory_utilization,
@@ -385,20 +398,22 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         host=host, model=model, gpu=sku, gpu_reason=reason,
         tensor_parallel_size=plan.tensor_parallel_size, max_model_len=context,
         gpu_memory_utilization=gpu_memory_utilization, kv_cache_tokens=plan.kv_cache_tokens,
-        cost=estimate_cost(sku, plan.kv_cache_tokens // context), launch=launch,
+        cost=estimate_cost(sku, plan.kv_cache_tokens // context, region), launch=launch,
         warnings=tuple(warnings), quantization=quantization, kv_cache_dtype=kv_cache_dtype,
         alternatives=find_alternatives(model, context, gpu_memory_utilization, kv_cache_dtype, host,
-                                       (sku.name, quantization)),
+                                       (sku.name, quantization), region=region),
         cold_start=cold_start)
 
 
-def estimate_cost(sku: GpuSku, concurrent_sequences: int) -> Cost:
-    """Cost of one serving replica running for an hour, a month, and per concurrent sequence."""
-    if sku.price_usd_hour is None:
+def estimate_cost(sku: GpuSku, concurrent_sequences: int, region: str | None = None) -> Cost:
+    """Cost of one serving replica running for an hour, a month, and per concurrent sequence, at
+    the region's price (the same figure as the plan's cost lines)."""
+    price = on_demand_price(sku, region)
+    if price is None:
         return Cost(None, None, None, sku.price_source)
-    hourly = sku.price_usd_hour
+    hourly = price.usd
     return Cost(hourly, round(hourly * HOURS_PER_MONTH, 2),
-                round(hourly / max(concurrent_sequences, 1), 4), sku.price_source)
+                round(hourly / max(concurrent_sequences, 1), 4), f"{price.source} ({price.kind})")
 
 
 def _lookup_gpu(name: str, host: str) -> GpuSku:

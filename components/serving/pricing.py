@@ -174,12 +174,28 @@ def snapshot_price(size: str, region: str | None) -> Price | None:
     return None
 
 
+# Container Apps GPU profiles have no published per-second rate in our sources: each is priced as the
+# VM size with the same GPUs (workload profile types name their size: "Consumption-GPU-NC24-A100" is
+# the NC24ads A100 v4 machine, per "Workload profiles in Azure Container Apps"), in the same region
+ACA_PROFILE_VM = {
+    "Consumption-GPU-NC8as-T4": "Standard_NC8as_T4_v3",
+    "Consumption-GPU-NC24-A100": "Standard_NC24ads_A100_v4",
+    "NC24-A100": "Standard_NC24ads_A100_v4",
+    "NC48-A100": "Standard_NC48ads_A100_v4",
+    "NC96-A100": "Standard_NC96ads_A100_v4",
+}
+
+
 def on_demand_price(sku, region: str | None = None) -> Price | None:
-    """A GPU machine's on-demand price: the dated snapshot for VM sizes, the catalog's note otherwise."""
+    """A GPU machine's on-demand price in the region: the dated snapshot for VM sizes; for a
+    Container Apps profile, an estimate from the VM size with the same GPUs."""
     if "containerapp" in sku.hosts:
-        if sku.price_usd_hour is None:
+        vm = snapshot_price(ACA_PROFILE_VM[sku.name], region) if sku.name in ACA_PROFILE_VM else None
+        if vm is None:
             return None
-        return Price(sku.price_usd_hour, "hour", sku.price_source, "read 2026-11", "estimate")
+        return Price(vm.usd, "hour", f"estimate: no published Container Apps GPU rate in our sources; "
+                     f"the price of {ACA_PROFILE_VM[sku.name]}, the same GPUs, from the {vm.source}",
+                     vm.as_of, "estimate")
     if (price := snapshot_price(sku.name, region)) is not None:
         return price
     if sku.price_usd_hour is None:
