@@ -16,7 +16,8 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks
-from .serving.references import check_hf_repo_id, check_image_reference
+from .serving.checks import TAG_VALUE_MAX
+from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
@@ -28,8 +29,9 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py
 # least 32 characters (random letters and digits: 32 x log2(62) ~ 190 bits), in the characters of
 # RFC 6750's b64token (bearer token syntax: A-Z a-z 0-9 - . _ ~ + / and "="), so it travels as is.
 API_KEY_MIN_LENGTH = 32
+# "a" * 32 passes the length rule: a random key of 32 from 62 characters has ~25 distinct ones
+API_KEY_MIN_DISTINCT = 10
 API_KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
-TAG_VALUE_MAX = 256  # Azure tag values: at most 256 characters (tag-resources, Microsoft Learn)
 
 
 def check_api_key(key: str) -> str:
@@ -47,6 +49,8 @@ def check_api_key(key: str) -> str:
         raise refuse("it has characters outside A-Z a-z 0-9 . _ ~ + / = -")
     if len(key) < API_KEY_MIN_LENGTH:
         raise refuse(f"it is shorter than {API_KEY_MIN_LENGTH} characters")
+    if len(set(key)) < API_KEY_MIN_DISTINCT:
+        raise refuse(f"it has fewer than {API_KEY_MIN_DISTINCT} different characters, so it is guessable")
     return key
 
 
@@ -119,6 +123,8 @@ class ServingArgs:
         put("allowed_cidrs", checks.parse_cidrs("allowedCidrs", self.allowed_cidrs))
         put("internal", False if self.internal is None else checks.boolean("internal", self.internal))
         put("tags", checks.check_tags(self.tags))
+        checks.check_no_secret_in_tags(self.tags, {key: value for key, value in (
+            ("apiKey", self.api_key), ("hfToken", self.hf_token)) if isinstance(value, str)})
         put("vllm_image", checks.optional_text("vllmImage", self.vllm_image))
         put("quantization", "none" if self.quantization is None else checks.text("quantization", self.quantization))
         put("kv_cache_dtype", "auto" if self.kv_cache_dtype is None
@@ -145,7 +151,7 @@ class ServingArgs:
             raise ConfigError("plan", self.plan.host, f"was made for another host than '{self._host}'",
                               f"plan with host='{self._host}', or leave plan out")
         image_key = "model.image" if self.vllm_image is None and self.plan.launch.image == model.image else "vllmImage"
-        check_image_reference(image_key, self.plan.launch.image)
+        check_pinned_image(image_key, self.plan.launch.image)
         for name, value in self.all_tags.items():
             if len(value) > TAG_VALUE_MAX:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",

@@ -365,8 +365,10 @@ def caddyfile(config: BootConfig) -> str:
     open for the challenge). Internal: no public name to certify, Caddy's own CA signs for the private IP.
     """
     tls = GatewayTls.ACME_HTTP01 if config.public_certificate else GatewayTls.INTERNAL
+    # h1 and h2 only: the NSG opens TCP 443, so HTTP/3 (UDP) would only be advertised, never reached
     return render_caddyfile(GatewaySite(address=config.site_address,
-                                        upstream=f"127.0.0.1:{config.launch.port}", tls=tls))
+                                        upstream=f"127.0.0.1:{config.launch.port}", tls=tls,
+                                        protocols=("h1", "h2")))
 
 
 def units(config: BootConfig) -> dict[str, str]:

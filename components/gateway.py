@@ -20,6 +20,9 @@ from enum import Enum
 
 CADDY_IMAGE = "caddy:2.10.2"  # official Docker Hub image (tag not checked against the registry here)
 PROXIED_PATHS = ("/v1/*", "/health")
+# what the OpenAI-compatible API and the health check use; CONNECT, TRACE, OPTIONS, ... end at the
+# gateway (vLLM's key check skips OPTIONS)
+FORWARDED_METHODS = ("GET", "POST", "HEAD")
 
 # Raw path (before any '?') with %2f %5c %2e %25 (any case), a backslash, '//' or a dot segment
 # ('/./', '/../', or '/.', '/..' ending the path). Checked on {http.request.orig_uri}: the request
@@ -93,7 +96,8 @@ def render_caddyfile(site: GatewaySite) -> str:
         guards.append("\t\trespond @outside 403")
     # CEL raw string inside a Caddyfile backtick token: the regexp reaches RE2 unchanged
     matchers += [f'\t@unsafe expression `{{http.request.orig_uri}}.matches(r"{UNSAFE_TARGET}")`',
-                 f"\t@api path_regexp {_forwarded_path_pattern()}"]
+                 "\t@api {", f"\t\tpath_regexp {_forwarded_path_pattern()}",
+                 f"\t\tmethod {' '.join(FORWARDED_METHODS)}", "\t}"]
     guards.append('\t\trespond @unsafe "bad request" 400')
     # `route` keeps the order written: Caddy would otherwise sort `respond` after `reverse_proxy`,
     # and the allow-list and the guard would answer only after the request had been forwarded

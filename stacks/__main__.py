@@ -77,13 +77,32 @@ def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
     """The composed document of a YAML file; a syntax error is one line naming file and line."""
     loader = PulumiYamlLoader(path.read_text())
     try:
-        return loader, loader.get_single_node()
+        node = loader.get_single_node()
+        _refuse_duplicate_keys(path, node)
+        return loader, node
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
         raise StackFileError(f"{_where(path, mark)}: {problem}") from None
     except yaml.YAMLError as error:
         raise StackFileError(f"{path.name}: {' '.join(str(error).split())}") from None
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
+    """yaml.v3 (Pulumi) refuses a key given twice in one map ("already defined"); PyYAML keeps the
+    last, which could hide a plain-text secret behind a later `secure:` one."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise StackFileError(f"{_where(path, key.start_mark)}: '{key.value}' is given twice "
+                                         "in the same map (Pulumi refuses the file)")
+                seen.add(key.value)
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
 
 
 def config_entries(path: Path) -> list[tuple[str, yaml.Node, PulumiYamlLoader]]:
@@ -147,7 +166,13 @@ def exposure(args: Any) -> dict[str, Any]:
     network = "internal" if args.internal else "public"
     summary = (f"{network}, HTTPS from {', '.join(https_from)}, "
                f"SSH {'from ' + ', '.join(ssh_from) if ssh_from else 'off'}")
-    return {"network": network, "httpsFrom": https_from, "sshFrom": ssh_from, "summary": summary}
+    exposed = {"network": network, "httpsFrom": https_from, "sshFrom": ssh_from}
+    if args.plan.host == "aks":
+        # the API server can read the key's Secret: who reaches it (an Entra sign-in is still needed)
+        api_from = list(getattr(args, "api_allowed_cidrs", ())) or ["any source"]
+        summary += f", Kubernetes API from {', '.join(api_from)} (Entra ID sign-in)"
+        exposed["kubernetesApiFrom"] = api_from
+    return {**exposed, "summary": summary}
 
 
 def describe(args: Any) -> dict[str, Any]:

@@ -136,6 +136,9 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
     hints = {f.name: f.type for f in dataclasses.fields(args_type)}  # real types: no future import there
     values = {name: reader.value_for(key, hints[name]) for key, name in {**COMMON_FIELDS, **fields}.items()
               if reader.is_set(key)}
+    # the args see the secrets as Outputs: the stack checks the tags against their text
+    checks.check_no_secret_in_tags(checks.check_tags(values.get("tags")),
+                                   {key: reader.secret_text(key) for key in ("apiKey", "hfToken")})
     return args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
                      **values)
 

@@ -337,6 +337,15 @@ def test_the_same_traversal_with_the_api_key_is_refused_too(gateway):
     assert not served, f"{gateway.variant.name}: {served}"
 
 
+def test_only_the_apis_methods_are_forwarded(gateway):
+    # vLLM's key check skips OPTIONS, and nothing the API needs uses PUT, DELETE, PATCH or TRACE
+    key = gateway.standin.api_key
+    answers = {method: gateway.request(method, "/v1/models", key=key)[0]
+               for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")}
+    assert answers == dict.fromkeys(answers, 404), f"{gateway.variant.name}: {answers}"
+    assert not [m for m, _, _ in gateway.standin.requests if m not in ("GET", "POST", "HEAD")]
+
+
 def test_keyed_api_and_health_work_through_the_gateway(gateway):
     key, model = gateway.standin.api_key, gateway.standin.model
     status, text = gateway.request("GET", "/health")

@@ -37,6 +37,8 @@ WEAK_KEYS = {
     "a" * 40 + "\t": "whitespace",
     "a" * 40 + "\"": "characters outside",
     "ключ" * 10: "characters outside",
+    "A" * 32: "fewer than 10 different characters",
+    "=" * 40: "fewer than 10 different characters",
 }
 
 
@@ -47,7 +49,7 @@ def test_a_weak_api_key_is_refused_without_showing_it(weak, rule):
     assert weak not in str(error).replace("apiKey", "") or weak == ""
 
 
-@pytest.mark.parametrize("good", [API_KEY, "A" * 32, "abc.DEF_ghi~jkl+mno/pqr-stu012345==",
+@pytest.mark.parametrize("good", [API_KEY, "0123456789" * 4, "abc.DEF_ghi~jkl+mno/pqr-stu012345==",
                                   "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"])
 def test_a_strong_api_key_is_taken(good):
     assert check_api_key(good) == good
@@ -257,6 +259,9 @@ def write_stack(tmp_path: Path, monkeypatch, text: str) -> None:
     ("config:\n  - azure-native:location: swedencentral\n", 2),
     ("config: vm\n", 1),
     ("- config\n", 1),
+    # Pulumi (yaml.v3) refuses a key given twice; PyYAML would keep the last, hiding a plain-text key
+    ("config:\n  apertus-azure:host: vm\n  apertus-azure:apiKey: plain-text-key-0123456789abcdefghij\n"
+     "  apertus-azure:apiKey:\n    secure: AAABAx\n", 4),
 ])
 def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypatch, capsys, text, line):
     write_stack(tmp_path, monkeypatch, text)
@@ -330,3 +335,43 @@ def test_the_plan_states_who_can_reach_what(tmp_path, monkeypatch):
         """)
     assert plan_cli.plan_stack("t", tmp_path)["plan"]["exposure"]["summary"] == \
         "internal, HTTPS from the virtual network, SSH off"
+
+
+# ---- secrets never in tags, images pinned, exposure names every way in (review findings) ----
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_a_tag_holding_a_secret_is_refused_without_showing_it(host):
+    for tags, secret_key in (({"note": f"key {API_KEY}"}, "apiKey"), ({"owner": HF_TOKEN}, "hfToken")):
+        error = assert_config_error(stack_config(host, apiKey=API_KEY, tags=tags), f"tags.{next(iter(tags))}",
+                                    [secret_key if secret_key == "apiKey" else "Hugging Face token"])
+        assert API_KEY not in str(error) and HF_TOKEN not in str(error)
+    # the library args know plain secrets too
+    with pytest.raises(ConfigError, match="contains the value of apiKey"):
+        GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, api_key=API_KEY,
+                              tags={"note": API_KEY})
+
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai", "vllm/vllm-openai:latest", "vllm/vllm-openai:nightly",
+                                   "myregistry.azurecr.io/vllm:LATEST"])
+def test_an_image_that_is_not_pinned_is_refused(image):
+    assert_config_error(stack_config("vm", vllmImage=image), "vllmImage", ["not pinned"])
+
+
+def test_a_digest_or_a_version_tag_pins_the_image():
+    digest = "vllm/vllm-openai@sha256:" + "ab" * 32
+    for image in (digest, "vllm/vllm-openai:v0.33.0-cu129", "myregistry.azurecr.io/team/vllm:2026.11"):
+        assert run_stack(stack_config("vm", vllmImage=image)).outputs["endpoint"]
+
+
+def test_a_repeated_source_is_listed_once():
+    run = run_stack(stack_config("vm", sshPublicKey=ED25519_KEY,
+                                 sshAllowedCidrs=["203.0.113.0/24", "203.0.113.0/24"]))
+    [nsg] = run.mocks.of_type("azure-native:network:NetworkSecurityGroup")
+    [ssh] = [rule for rule in nsg.inputs["securityRules"] if rule["name"] == "allow-ssh"]
+    assert ssh.get("sourceAddressPrefix") == "203.0.113.0/24" and not ssh.get("sourceAddressPrefixes")
+
+
+def test_the_aks_exposure_names_who_reaches_the_kubernetes_api():
+    data = plan_cli.plan_stack("aks")["plan"]["exposure"]
+    assert data["kubernetesApiFrom"] == ["any source"]
+    assert data["summary"].endswith("Kubernetes API from any source (Entra ID sign-in)")

@@ -363,7 +363,7 @@ def test_pcie_sizes_install_no_fabric_manager(run_8b, run_70b):
 def test_proxy_exposes_only_the_api_and_health(run_8b):
     caddyfile = files(run_8b)["/etc/apertus/Caddyfile"]
     # tests/test_gateway.py runs this file in Caddy against traversal attempts
-    assert "@api path_regexp ^(/v1/.*|/health)$\n" in caddyfile
+    assert "\t\tpath_regexp ^(/v1/.*|/health)$\n\t\tmethod GET POST HEAD\n" in caddyfile
     assert "metrics" not in caddyfile
     assert 'respond "not found" 404' in caddyfile
     assert "reverse_proxy @api 127.0.0.1:8000\n" in caddyfile

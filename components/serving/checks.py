@@ -9,6 +9,7 @@ component package schema) and a value, and returns the value normalised or raise
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,7 +122,7 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
                               "rejects IPv4 and IPv6 prefixes in one network security rule)",
                               "give IPv4 networks or addresses")
         cidrs.append(str(network))
-    return tuple(cidrs)
+    return tuple(dict.fromkeys(cidrs))  # a repeated source once (an NSG rule lists each prefix once)
 
 
 # Azure resource tags: name at most 512 characters (storage accounts 128) without < > % & \ ? /,
@@ -147,7 +148,26 @@ def check_tags(value: Any) -> dict[str, str]:
         if len(tag_value) > TAG_VALUE_MAX:
             raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
                               f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
+        if HF_TOKEN_LOOKING.search(tag_value):
+            raise ConfigError(f"tags.{name}", None, "looks like a Hugging Face token, and tags are "
+                              "plain text on every resource", "remove it; the token goes in hfToken (a secret)")
     return tags
+
+
+# Hugging Face user access tokens: "hf_" and 34 letters (huggingface.co/docs/hub/security-tokens)
+HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{30,}")
+
+
+def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | None]) -> None:
+    """Tags are plain text on every resource: none may contain a secret's value (key -> value)."""
+    for secret_key, secret in secrets.items():
+        if not secret:
+            continue
+        for name, tag_value in tags.items():
+            if secret in tag_value:
+                raise ConfigError(f"tags.{name}", None, f"contains the value of {secret_key}, and tags "
+                                  "are plain text on every resource", "remove it from the tag (and "
+                                  f"rotate {secret_key}: it is in the stack file's history)")
 
 
 def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:

@@ -44,6 +44,27 @@ def check_image_reference(key: str, value: str) -> str:
     return value
 
 
+# Tags that move: the same reference pulls different images over time, so a restart or a new node can
+# run another vLLM than the one planned (Docker's own default tag is `latest`)
+MOVING_TAGS = frozenset({"latest", "nightly", "main", "stable", "dev"})
+
+
+def check_pinned_image(key: str, value: str) -> str:
+    """A valid image reference that names one version: a tag that does not move, or a digest."""
+    check_image_reference(key, value)
+    match = IMAGE_REFERENCE.fullmatch(value)
+    assert match is not None
+    rest = value[len(match.group(1)):]
+    tag = rest[1:].split("@", 1)[0] if rest.startswith(":") else ""
+    if "@" in rest:
+        return value
+    if not tag or tag.lower() in MOVING_TAGS:
+        raise ConfigError(key, value, f"is not pinned to a version ({'no tag, so Docker pulls latest' if not tag else repr(tag) + ' moves'}): "
+                          "every restart or new node could run a different vLLM than the plan",
+                          "give a version tag or a digest, like vllm/vllm-openai:v0.33.0 or ...@sha256:<hex>")
+    return value
+
+
 def check_hf_repo_id(key: str, value: str) -> str:
     """A Hugging Face repo id, e.g. ``swiss-ai/Apertus-8B-Instruct-2509``."""
     valid = (isinstance(value, str) and HF_REPO_ID.fullmatch(value) is not None
