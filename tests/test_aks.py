@@ -683,7 +683,7 @@ def assert_forwards_only_the_api(caddyfile: str, allowed: str | None) -> None:
     tail = caddyfile[caddyfile.index("\t@"):]
     assert re.fullmatch(
         re.escape(deny) + r"\t@unsafe expression `\{http\.request\.orig_uri\}\.matches\(r\"[^\n]*\"\)`\n"
-        + re.escape("\t@api path_regexp ^(/v1/.*|/health)$\n\troute {\n"
+        + re.escape("\t@api {\n\t\tpath_regexp ^(/v1/.*|/health)$\n\t\tmethod GET POST HEAD\n\t}\n\troute {\n"
                     + ("\t\trespond @outside 403\n" if allowed else "")
                     + '\t\trespond @unsafe "bad request" 400\n'
                     + "\t\treverse_proxy @api vllm.apertus.svc.cluster.local:8000\n"

@@ -423,8 +423,9 @@ def test_proxy_forwards_only_the_api_and_health_to_vllm_on_loopback(default_run)
     # the shared guard on the raw target, exactly these paths, one upstream: vLLM's port on loopback
     # (tests/test_gateway.py runs this file in Caddy against traversal attempts)
     assert [line.split(" ", 2)[:2] for line in lines if line.startswith("@")] == [
-        ["@unsafe", "expression"], ["@api", "path_regexp"]]
-    assert "@api path_regexp ^(/v1/.*|/health)$" in lines
+        ["@unsafe", "expression"], ["@api", "{"]]
+    api = lines.index("@api {")
+    assert lines[api + 1:api + 4] == ["path_regexp ^(/v1/.*|/health)$", "method GET POST HEAD", "}"]
     assert [line for line in lines if "reverse_proxy" in line] == ["reverse_proxy @api 127.0.0.1:8000"]
     assert 'respond "not found" 404' in lines  # /invocations, /metrics, /tokenize, ...
     assert vllm["args"][vllm["args"].index("--port") + 1] == "8000"
