@@ -35,7 +35,7 @@ import pulumi_random as random
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
 
-from . import base, k8s_workload, monitoring
+from . import base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 from .serving.regions import normalize_region
@@ -335,7 +335,7 @@ class AksGpuClusterArgs(base.ServingArgs):
 
     @property
     def replicas_per_node(self) -> int:
-        return k8s_workload.replicas_per_node(self.plan.gpu, self.plan.tensor_parallel_size)
+        return k8s_vllm.replicas_per_node(self.plan.gpu, self.plan.tensor_parallel_size)
 
     @property
     def gpu_node_bounds(self) -> tuple[int, int]:
@@ -661,9 +661,9 @@ class AksGpuCluster(base.ServingComponent):
             f"{name}-vllm-federation",
             resource_group_name=rg,
             resource_name_=secrets.identity.name,
-            federated_identity_credential_resource_name=f"{namespace}-{k8s_workload.SERVICE_ACCOUNT}",
+            federated_identity_credential_resource_name=f"{namespace}-{k8s_vllm.SERVICE_ACCOUNT}",
             issuer=cluster.oidc_issuer_profile.issuer_url,
-            subject=f"system:serviceaccount:{namespace}:{k8s_workload.SERVICE_ACCOUNT}",
+            subject=f"system:serviceaccount:{namespace}:{k8s_vllm.SERVICE_ACCOUNT}",
             audiences=[WORKLOAD_IDENTITY_AUDIENCE],
             opts=child)
 
@@ -694,7 +694,7 @@ class AksGpuCluster(base.ServingComponent):
             f"{name}-autoscaler-priorities",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-autoscaler-priority-expander",
                                                 namespace="kube-system",
-                                                labels=dict(k8s_workload.PART_OF)),
+                                                labels=dict(k8s_common.PART_OF)),
             # node groups are the pools' scale sets (aks-<pool>-<id>-vmss); the highest number wins
             data={"priorities": f"50:\n  - .*{SPOT_POOL}.*\n10:\n  - .*\n"},
             opts=k8s_opts)
@@ -745,7 +745,7 @@ class AksGpuCluster(base.ServingComponent):
             "kubeconfigCommand": pulumi.Output.concat(
                 "az aks get-credentials --resource-group ", rg, " --name ", cluster.name,
                 " && kubelogin convert-kubeconfig -l azurecli"),
-            "logsCommand": f"kubectl logs -n {namespace} deployment/{k8s_workload.VLLM} -f",
+            "logsCommand": f"kubectl logs -n {namespace} deployment/{k8s_common.VLLM} -f",
             "gpuNodes": f"{low}-{high} x {args.plan.gpu.name}",
             # regional vCPU quota the GPU pools may use at most (spot draws on the low-priority quota)
             "gpuQuotaVcpus": (f"{args.plan.gpu.quota_family}: {quota}; low-priority (spot): {quota}"
@@ -754,8 +754,8 @@ class AksGpuCluster(base.ServingComponent):
         if args.internal:
             # the root of Caddy's own CA, on the gateway's shared volume: clients must trust it
             stack_outputs["caCertificateCommand"] = (
-                f"kubectl exec -n {namespace} statefulset/{k8s_workload.GATEWAY} -c caddy -- "
-                f"cat {k8s_workload.CADDY_ROOT_CERT}")
+                f"kubectl exec -n {namespace} statefulset/{k8s_common.GATEWAY} -c caddy -- "
+                f"cat {k8s_gateway.CADDY_ROOT_CERT}")
         return stack_outputs
 
     def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
@@ -813,7 +813,7 @@ class AksGpuCluster(base.ServingComponent):
                 type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
                 vnet_subnet_id=nodes.id,
                 gpu_profile=containerservice.GPUProfileArgs(driver=containerservice.GPUDriver.INSTALL),
-                node_taints=[f"{k8s_workload.GPU_TAINT_KEY}={k8s_workload.GPU_TAINT_VALUE}:NoSchedule"],
+                node_taints=[f"{k8s_common.GPU_TAINT_KEY}={k8s_common.GPU_TAINT_VALUE}:NoSchedule"],
                 enable_auto_scaling=True,
                 min_count=pool_min,
                 max_count=high,
