@@ -497,7 +497,10 @@ class AksGpuCluster(base.ServingComponent):
         client = authorization.get_client_config_output()
         workspace = monitoring.log_analytics_workspace(name, rg, args.location, args.all_tags, child)
         net = self._network(name, args, rg, child)
-        secrets = self._identity_and_secrets(name, args, rg, net.private_access, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=rg, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
         access = self._cluster_access(name, args, rg, net.vnet, client, child)
         cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
         gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
@@ -544,14 +547,6 @@ class AksGpuCluster(base.ServingComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_subnet]))
         return AksNetwork(vnet=vnet, nodes=nodes, gateway_subnet=gateway_subnet,
                           private_access=VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id))
-
-    def _identity_and_secrets(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
-                              private_access: Optional[VaultPrivateAccess],
-                              child: pulumi.ResourceOptions) -> ModelSecrets:
-        """vLLM's identity and the Key Vault holding the API key and the HF token."""
-        return ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=rg, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=args.all_tags, private_access=private_access), opts=child)
 
     @staticmethod
     def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],

@@ -366,7 +366,10 @@ class ContainerAppGpu(base.ServingComponent):
         self.api_key = base.api_key(name, args, self)
         logs = self._logs(name, args, group, child)
         net = self._network(name, args, group, child)
-        secrets = self._identity_and_secrets(name, args, group, net.private_access, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
         environment = self._environment(name, args, group, net.subnet, logs)
         cache = self._model_cache(name, args, group, net.subnet, environment, child)
         if args.internal:
@@ -412,14 +415,6 @@ class ContainerAppGpu(base.ServingComponent):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
             private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
         return AppNetwork(vnet=vnet, subnet=subnet, private_access=private_access)
-
-    def _identity_and_secrets(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
-                              private_access: Optional[VaultPrivateAccess],
-                              child: pulumi.ResourceOptions) -> ModelSecrets:
-        """The app's identity and the Key Vault holding the API key and the HF token."""
-        return ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=args.all_tags, private_access=private_access), opts=child)
 
     def _environment(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
                      subnet: network.Subnet, logs: AppLogs) -> app.ManagedEnvironment:

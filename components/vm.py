@@ -437,7 +437,10 @@ class GpuVirtualMachine(ServingComponent):
         where = {"resource_group_name": group, "location": args.location, "tags": args.all_tags}
         self.api_key = api_key(name, args, self)
         net = self._network(name, args, where, child)
-        secrets = self._identity_and_secrets(name, args, group, net.private_access, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
         address = self._address(name, args, where, child)
         nic = self._nic(name, args, net.subnet, address, where, child)
         cache_disk = self._model_cache(name, args, where, child)
@@ -475,14 +478,6 @@ class GpuVirtualMachine(ServingComponent):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
             private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
         return VmNetwork(subnet=subnet, private_access=private_access)
-
-    def _identity_and_secrets(self, name: str, args: GpuVirtualMachineArgs, group: pulumi.Output[str],
-                              private_access: Optional[VaultPrivateAccess],
-                              child: pulumi.ResourceOptions) -> ModelSecrets:
-        """The VM's identity and the Key Vault holding the API key and the HF token."""
-        return ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=args.all_tags, private_access=private_access), opts=child)
 
     @staticmethod
     def _address(name: str, args: GpuVirtualMachineArgs, where: dict,
