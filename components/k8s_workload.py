@@ -1,22 +1,24 @@
 """The Kubernetes objects that serve Apertus on an AKS cluster, from the serving plan.
 
-What runs (namespace ``apertus`` unless the component is named otherwise):
-- ``vllm`` Deployment: the container exactly as ``plan.launch`` describes it, on the GPU pool(s);
-  HF token and API key come from Key Vault through the Secrets Store CSI driver (workload
-  identity), synced into a Kubernetes Secret that only exists in the cluster, never in Pulumi state.
-- ``gateway`` (Caddy, 2 replicas): the only entry point, HTTPS only; forwards only ``/v1/*`` and
-  ``/health``; ``allowedCidrs`` enforced on 443. Public: a Let's Encrypt certificate for the Azure
-  DNS label of its public IP. ``internal``: an internal load balancer on a fixed private IP in a
-  subnet of its own, with a certificate for that IP signed by Caddy's own CA (``tls internal``),
-  whose root clients must trust.
-- ``prometheus`` + KEDA ``ScaledObject`` (when maxReplicas > minReplicas): scale on
-  ``vllm:num_requests_waiting``; the cluster autoscaler then adds GPU nodes for pending pods.
-- NVIDIA device plugin DaemonSet (kube-system), model-cache PVC on premium Azure Files,
-  PodDisruptionBudgets, NetworkPolicies (default deny; only the entry point and the metrics
-  scraper reach vLLM).
+What runs (namespace ``apertus`` unless the component is named otherwise), and where it is built:
+- ``vllm`` Deployment (``k8s_vllm``): the container exactly as ``plan.launch`` describes it, on
+  the GPU pool(s); HF token and API key come from Key Vault through the Secrets Store CSI driver
+  (workload identity), synced into a Kubernetes Secret that only exists in the cluster, never in
+  Pulumi state; the model cache is a PVC on premium Azure Files.
+- ``gateway`` (``k8s_gateway``; Caddy, 2 replicas): the only entry point, HTTPS only; forwards only
+  ``/v1/*`` and ``/health``; ``allowedCidrs`` enforced on 443. Public: a Let's Encrypt certificate
+  for the Azure DNS label of its public IP. ``internal``: an internal load balancer on a fixed
+  private IP in a subnet of its own, with a certificate for that IP signed by Caddy's own CA
+  (``tls internal``), whose root clients must trust.
+- ``prometheus`` + KEDA ``ScaledObject`` (``k8s_scaling``; when maxReplicas > minReplicas): scale
+  on ``vllm:num_requests_waiting``; the cluster autoscaler then adds GPU nodes for pending pods.
+- NVIDIA device plugin DaemonSet in kube-system (``k8s_common``, with the args, labels, scheduling
+  and security contexts every part shares), PodDisruptionBudgets, and NetworkPolicies (here:
+  default deny; only the entry point and the metrics scraper reach vLLM).
 
-Every object is a pulumi_kubernetes typed ``*Args``; tests dump the recorded inputs as manifests
-and run kubernetes-validate (strict) and checkov on them.
+``deploy_workload`` (this module, the entry) registers them all, step by step. Every object is
+a pulumi_kubernetes typed ``*Args``; tests dump the recorded inputs as manifests and run
+kubernetes-validate (strict) and checkov on them.
 """
 
 from __future__ import annotations
