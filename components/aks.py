@@ -35,7 +35,7 @@ import pulumi_random as random
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
 
-from . import base, k8s_workload, monitoring
+from . import base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 from .serving.regions import normalize_region
@@ -335,7 +335,7 @@ class AksGpuClusterArgs(base.ServingArgs):
 
     @property
     def replicas_per_node(self) -> int:
-        return k8s_workload.replicas_per_node(self.plan.gpu, self.plan.tensor_parallel_size)
+        return k8s_vllm.replicas_per_node(self.plan.gpu, self.plan.tensor_parallel_size)
 
     @property
     def gpu_node_bounds(self) -> tuple[int, int]:
@@ -409,6 +409,82 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
+# who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output)
+ClientConfig = pulumi.Output[authorization.GetClientConfigResult]
+
+
+@dataclass(frozen=True)
+class AksNetwork:
+    """What the network step hands on: the VNet and its subnets, and the vault's private access."""
+
+    vnet: network.VirtualNetwork
+    nodes: network.Subnet
+    gateway_subnet: Optional[network.Subnet]
+    """internal: the internal load balancer's subnet."""
+    private_access: Optional[VaultPrivateAccess]
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """What the access step hands on: the control plane's identity and the role assignments."""
+
+    identity: managedidentity.UserAssignedIdentity
+    cluster_roles: list[authorization.RoleAssignment]
+    """What the control plane's identity holds before the cluster exists."""
+    admin: authorization.RoleAssignment
+    """AKS cluster admin for the identity running Pulumi."""
+
+
+@dataclass(frozen=True)
+class PublicName:
+    """Public entry point: the gateway IP's Azure DNS label and the name it gives."""
+
+    dns_label: pulumi.Output[str]
+    fqdn: pulumi.Output[str]
+
+
+def cluster_network_profile() -> containerservice.ContainerServiceNetworkProfileArgs:
+    """Azure CNI overlay with Cilium, the explicit pod and service ranges, a standard load balancer."""
+    return containerservice.ContainerServiceNetworkProfileArgs(
+        network_plugin=containerservice.NetworkPlugin.AZURE,
+        network_plugin_mode=containerservice.NetworkPluginMode.OVERLAY,
+        network_dataplane=containerservice.NetworkDataplane.CILIUM,
+        network_policy=containerservice.NetworkPolicy.CILIUM,  # enforces the NetworkPolicies
+        pod_cidr=str(POD_CIDR),
+        service_cidr=str(SERVICE_CIDR),
+        dns_service_ip=DNS_SERVICE_IP,
+        load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
+        outbound_type=containerservice.OutboundType.LOAD_BALANCER)
+
+
+def cluster_addons(workspace: pulumi.CustomResource
+                   ) -> dict[str, containerservice.ManagedClusterAddonProfileArgs]:
+    """Container Insights (managed-identity auth) and the Key Vault Secrets Store CSI driver."""
+    return {
+        "omsagent": containerservice.ManagedClusterAddonProfileArgs(enabled=True, config={
+            "logAnalyticsWorkspaceResourceID": workspace.id, "useAADAuth": "true"}),
+        "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+            enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}),
+    }
+
+
+def system_pool(location: str, nodes: network.Subnet) -> containerservice.ManagedClusterAgentPoolProfileArgs:
+    """The small autoscaled system pool, zonal where the region has zones."""
+    return containerservice.ManagedClusterAgentPoolProfileArgs(
+        name="system",
+        mode=containerservice.AgentPoolMode.SYSTEM,
+        vm_size=SYSTEM_VM_SIZE,
+        os_type=containerservice.OSType.LINUX,
+        os_sku=containerservice.OSSKU.UBUNTU,
+        type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+        vnet_subnet_id=nodes.id,
+        availability_zones=system_zones(location),
+        enable_auto_scaling=True,
+        min_count=SYSTEM_NODES[0],
+        max_count=SYSTEM_NODES[1],
+        count=SYSTEM_NODES[0])
+
+
 class AksGpuCluster(base.ServingComponent):
     """Apertus served by vLLM on AKS GPU node pools behind an HTTPS gateway."""
 
@@ -416,53 +492,79 @@ class AksGpuCluster(base.ServingComponent):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:AksGpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        plan = args.plan
-        tags = args.all_tags
         rg = base.resource_group(name, args, self)
         self.api_key = base.api_key(name, args, self)
         client = authorization.get_client_config_output()
+        workspace = monitoring.log_analytics_workspace(name, rg, args.location, args.all_tags, child)
+        net = self._network(name, args, rg, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=rg, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
+        access = self._cluster_access(name, args, rg, net.vnet, client, child)
+        cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
+        gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
+        self._container_insights(name, args, rg, cluster, workspace, args.all_tags)
+        self._maintenance_window(name, rg, cluster, child)
+        namespace = base.dns_safe(name, 63)
+        federation = self._workload_identity(name, rg, secrets, cluster, namespace, child)
+        provider = self._kubernetes_provider(name, args, rg, cluster, client, depends_on=[
+            access.admin, *gpu_pools, federation, *secrets.readers_wait_for,
+            *([net.gateway_subnet] if net.gateway_subnet is not None else [])])
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        if args.spot:
+            self._autoscaler_priorities(name, k8s_opts)
+        public = None if args.internal else self._public_name(name, args, child)
+        workload = self._workload(name, args, namespace, secrets, client, public, k8s_opts)
+        # the certificate names this host; resolved once its load balancer is there
+        gateway_ip = str(args.network.gateway_ip)
+        host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)
+                if args.internal else public.fqdn)
+        self._register(args.plan, pulumi.Output.concat("https://", host, "/v1"),
+                       self._stack_outputs(args, rg, cluster, net.vnet, namespace))
 
-        workspace = monitoring.log_analytics_workspace(name, rg, args.location, tags, child)
+    def _network(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
+                 child: pulumi.ResourceOptions) -> AksNetwork:
+        """The VNet laid out by ``cluster_network``: nodes; internal, the load balancer and endpoints."""
         addresses = args.network
-
         vnet = network.VirtualNetwork(
             f"{name}-vnet", resource_group_name=rg, location=args.location,
             address_space=network.AddressSpaceArgs(address_prefixes=[str(addresses.vnet)]),
-            tags=tags, opts=child)
+            tags=args.all_tags, opts=child)
         nodes = network.Subnet(
             f"{name}-nodes", subnet_name=NODE_SUBNET_NAME, resource_group_name=rg,
             virtual_network_name=vnet.name, address_prefix=str(addresses.nodes), opts=child)
-        gateway_subnet = None
-        if args.internal:
-            gateway_subnet = network.Subnet(
-                f"{name}-internal-lb", subnet_name=GATEWAY_SUBNET_NAME, resource_group_name=rg,
-                virtual_network_name=vnet.name, address_prefix=str(addresses.gateway_subnet),
-                # one subnet operation at a time on a VNet: Azure rejects concurrent ones
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[nodes]))
-        private_access = None
-        if args.internal:
-            endpoints = network.Subnet(
-                f"{name}-endpoints", subnet_name=ENDPOINT_SUBNET_NAME, resource_group_name=rg,
-                virtual_network_name=vnet.name, address_prefix=str(addresses.endpoint_subnet),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_subnet]))
-            private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
-        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=rg, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
+        if not args.internal:
+            return AksNetwork(vnet=vnet, nodes=nodes, gateway_subnet=None, private_access=None)
+        gateway_subnet = network.Subnet(
+            f"{name}-internal-lb", subnet_name=GATEWAY_SUBNET_NAME, resource_group_name=rg,
+            virtual_network_name=vnet.name, address_prefix=str(addresses.gateway_subnet),
+            # one subnet operation at a time on a VNet: Azure rejects concurrent ones
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[nodes]))
+        endpoints = network.Subnet(
+            f"{name}-endpoints", subnet_name=ENDPOINT_SUBNET_NAME, resource_group_name=rg,
+            virtual_network_name=vnet.name, address_prefix=str(addresses.endpoint_subnet),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_subnet]))
+        return AksNetwork(vnet=vnet, nodes=nodes, gateway_subnet=gateway_subnet,
+                          private_access=VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id))
 
+    @staticmethod
+    def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
+                        vnet: network.VirtualNetwork, client: ClientConfig,
+                        child: pulumi.ResourceOptions) -> ClusterAccess:
+        """The control plane's identity with its roles, and cluster admin for the deployer."""
         # the control plane manages load balancers and node NICs in the VNet: its identity must hold
         # Network Contributor there before the cluster exists, hence user-assigned
-        cluster_identity = managedidentity.UserAssignedIdentity(
-            f"{name}-cluster-identity", resource_group_name=rg, location=args.location, tags=tags,
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-cluster-identity", resource_group_name=rg, location=args.location, tags=args.all_tags,
             opts=child)
-        network_role = authorization.RoleAssignment(
+        cluster_roles = [authorization.RoleAssignment(
             f"{name}-cluster-network",
             scope=vnet.id,
-            principal_id=cluster_identity.principal_id,
+            principal_id=identity.principal_id,
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
-            opts=child)
-        cluster_roles = [network_role]
+            opts=child)]
         # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts).
         # On the resource group (admin on every AKS cluster in it) so it can exist before the
         # cluster and propagate while the cluster is created
@@ -472,7 +574,7 @@ class AksGpuCluster(base.ServingComponent):
             cluster_roles.append(authorization.RoleAssignment(
                 f"{name}-cluster-private-dns",
                 scope=rg_id,
-                principal_id=cluster_identity.principal_id,
+                principal_id=identity.principal_id,
                 principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
                 role_definition_id=role_definition(client.subscription_id, PRIVATE_DNS_ZONE_CONTRIBUTOR),
                 opts=child))
@@ -484,8 +586,13 @@ class AksGpuCluster(base.ServingComponent):
                             else client.client_id.apply(deployer_principal_type)),
             role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
+        return ClusterAccess(identity=identity, cluster_roles=cluster_roles, admin=admin)
 
-        cluster = containerservice.ManagedCluster(
+    def _cluster(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], nodes: network.Subnet,
+                 workspace: pulumi.CustomResource, client: ClientConfig,
+                 access: ClusterAccess) -> containerservice.ManagedCluster:
+        """The AKS cluster with its system pool: Entra ID + Azure RBAC, workload identity, KEDA."""
+        return containerservice.ManagedCluster(
             f"{name}-aks",
             resource_group_name=rg,
             location=args.location,
@@ -493,7 +600,7 @@ class AksGpuCluster(base.ServingComponent):
             kubernetes_version=args.kubernetes_version,
             identity=containerservice.ManagedClusterIdentityArgs(
                 type=containerservice.ResourceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[cluster_identity.id]),
+                user_assigned_identities=[access.identity.id]),
             sku=containerservice.ManagedClusterSKUArgs(
                 name=containerservice.ManagedClusterSKUName.BASE,
                 # Free: no uptime SLA; Standard adds one for an hourly cluster fee (AKS pricing tiers)
@@ -509,22 +616,8 @@ class AksGpuCluster(base.ServingComponent):
             security_profile=containerservice.ManagedClusterSecurityProfileArgs(
                 workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(
                     enabled=True)),
-            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
-                network_plugin=containerservice.NetworkPlugin.AZURE,
-                network_plugin_mode=containerservice.NetworkPluginMode.OVERLAY,
-                network_dataplane=containerservice.NetworkDataplane.CILIUM,
-                network_policy=containerservice.NetworkPolicy.CILIUM,  # enforces the NetworkPolicies
-                pod_cidr=str(POD_CIDR),
-                service_cidr=str(SERVICE_CIDR),
-                dns_service_ip=DNS_SERVICE_IP,
-                load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
-                outbound_type=containerservice.OutboundType.LOAD_BALANCER),
-            addon_profiles={
-                "omsagent": containerservice.ManagedClusterAddonProfileArgs(enabled=True, config={
-                    "logAnalyticsWorkspaceResourceID": workspace.id, "useAADAuth": "true"}),
-                "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
-                    enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}),
-            },
+            network_profile=cluster_network_profile(),
+            addon_profiles=cluster_addons(workspace),
             workload_auto_scaler_profile=containerservice.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=containerservice.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)),
             # priority expander: scale the spot pool first (kube-system/cluster-autoscaler-priority-expander)
@@ -533,27 +626,17 @@ class AksGpuCluster(base.ServingComponent):
             auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=containerservice.UpgradeChannel.PATCH,
                 node_os_upgrade_channel=containerservice.NodeOSUpgradeChannel.NODE_IMAGE),
-            agent_pool_profiles=[containerservice.ManagedClusterAgentPoolProfileArgs(
-                name="system",
-                mode=containerservice.AgentPoolMode.SYSTEM,
-                vm_size=SYSTEM_VM_SIZE,
-                os_type=containerservice.OSType.LINUX,
-                os_sku=containerservice.OSSKU.UBUNTU,
-                type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
-                vnet_subnet_id=nodes.id,
-                availability_zones=system_zones(args.location),
-                enable_auto_scaling=True,
-                min_count=SYSTEM_NODES[0],
-                max_count=SYSTEM_NODES[1],
-                count=SYSTEM_NODES[0])],
-            tags=tags,
+            agent_pool_profiles=[system_pool(args.location, nodes)],
+            tags=args.all_tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
-                                        depends_on=[*cluster_roles, admin]))
+                                        depends_on=[*access.cluster_roles, access.admin]))
 
-        gpu_pools = self._gpu_pools(name, args, rg, cluster, nodes, tags)
-        self._container_insights(name, args, rg, cluster, workspace, tags)
-        containerservice.MaintenanceConfiguration(
+    @staticmethod
+    def _maintenance_window(name: str, rg: pulumi.Output[str], cluster: containerservice.ManagedCluster,
+                            child: pulumi.ResourceOptions) -> containerservice.MaintenanceConfiguration:
+        """Node OS image upgrades only in the weekly window."""
+        return containerservice.MaintenanceConfiguration(
             f"{name}-node-os-window",
             config_name=NODE_OS_MAINTENANCE,
             resource_group_name=rg,
@@ -564,55 +647,68 @@ class AksGpuCluster(base.ServingComponent):
                 start_time=MAINTENANCE_START, utc_offset="+00:00", duration_hours=MAINTENANCE_HOURS),
             opts=child)
 
-        namespace = base.dns_safe(name, 63)
-        federation = managedidentity.FederatedIdentityCredential(
+    @staticmethod
+    def _workload_identity(name: str, rg: pulumi.Output[str], secrets: ModelSecrets,
+                           cluster: containerservice.ManagedCluster, namespace: str,
+                           child: pulumi.ResourceOptions) -> managedidentity.FederatedIdentityCredential:
+        """vLLM's identity federated with its service account, through the cluster's OIDC issuer."""
+        return managedidentity.FederatedIdentityCredential(
             f"{name}-vllm-federation",
             resource_group_name=rg,
             resource_name_=secrets.identity.name,
-            federated_identity_credential_resource_name=f"{namespace}-{k8s_workload.SERVICE_ACCOUNT}",
+            federated_identity_credential_resource_name=f"{namespace}-{k8s_vllm.SERVICE_ACCOUNT}",
             issuer=cluster.oidc_issuer_profile.issuer_url,
-            subject=f"system:serviceaccount:{namespace}:{k8s_workload.SERVICE_ACCOUNT}",
+            subject=f"system:serviceaccount:{namespace}:{k8s_vllm.SERVICE_ACCOUNT}",
             audiences=[WORKLOAD_IDENTITY_AUDIENCE],
             opts=child)
 
+    def _kubernetes_provider(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
+                             cluster: containerservice.ManagedCluster,
+                             client: ClientConfig,
+                             depends_on: list[pulumi.Resource]) -> k8s.Provider:
+        """The provider the Kubernetes objects go through, signing in with kubelogin."""
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
         # no token and no delete_unreachable: an unreachable cluster fails the run, it never empties state
         kubeconfig = pulumi.Output.all(
             credentials.kubeconfigs[0].value, client.tenant_id, client.client_id).apply(
                 lambda values: kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]))
-        provider = k8s.Provider(
+        return k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,
             # only a different cluster replaces the objects, not a changed kubeconfig
             cluster_identifier=cluster.id,
             # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
             # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                admin, *gpu_pools, federation, *secrets.readers_wait_for,
-                *([gateway_subnet] if gateway_subnet is not None else [])]))
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
-        if args.spot:
-            k8s.core.v1.ConfigMap(
-                f"{name}-autoscaler-priorities",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-autoscaler-priority-expander",
-                                                    namespace="kube-system",
-                                                    labels=dict(k8s_workload.PART_OF)),
-                # node groups are the pools' scale sets (aks-<pool>-<id>-vmss); the highest number wins
-                data={"priorities": f"50:\n  - .*{SPOT_POOL}.*\n10:\n  - .*\n"},
-                opts=k8s_opts)
+    @staticmethod
+    def _autoscaler_priorities(name: str, k8s_opts: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
+        """Spot: the cluster autoscaler's priority expander tries the spot pool first."""
+        return k8s.core.v1.ConfigMap(
+            f"{name}-autoscaler-priorities",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-autoscaler-priority-expander",
+                                                namespace="kube-system",
+                                                labels=dict(k8s_common.PART_OF)),
+            # node groups are the pools' scale sets (aks-<pool>-<id>-vmss); the highest number wins
+            data={"priorities": f"50:\n  - .*{SPOT_POOL}.*\n10:\n  - .*\n"},
+            opts=k8s_opts)
 
-        gateway_ip = str(addresses.gateway_ip)
-        dns_label = None
-        fqdn = None
-        if not args.internal:
-            suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False,
-                                         opts=child)
-            dns_label = pulumi.Output.concat(base.dns_safe(name, 50), "-", suffix.result)
-            fqdn = pulumi.Output.concat(dns_label, ".", args.location, ".cloudapp.azure.com")
-        workload = k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
-            plan=plan,
+    @staticmethod
+    def _public_name(name: str, args: AksGpuClusterArgs, child: pulumi.ResourceOptions) -> PublicName:
+        """A DNS label for the gateway's public IP, unique per region thanks to a random suffix."""
+        suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False, opts=child)
+        dns_label = pulumi.Output.concat(base.dns_safe(name, 50), "-", suffix.result)
+        return PublicName(dns_label=dns_label,
+                          fqdn=pulumi.Output.concat(dns_label, ".", args.location, ".cloudapp.azure.com"))
+
+    @staticmethod
+    def _workload(name: str, args: AksGpuClusterArgs, namespace: str, secrets: ModelSecrets,
+                  client: ClientConfig, public: Optional[PublicName],
+                  k8s_opts: pulumi.ResourceOptions) -> k8s_workload.Workload:
+        """vLLM, its gateway and its scaling, as Kubernetes objects (components/k8s_workload.py)."""
+        return k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
+            plan=args.plan,
             namespace=namespace,
             gpu_pools=tuple(pool for pool, _ in gpu_pools_named(args.spot)),
             spot=args.spot,
@@ -624,18 +720,19 @@ class AksGpuCluster(base.ServingComponent):
             identity_client_id=secrets.identity.client_id,
             tenant_id=client.tenant_id,
             vault_name=secrets.vault.name,
-            dns_label=dns_label,
-            public_fqdn=fqdn,
-            internal_ip=gateway_ip if args.internal else None,
+            dns_label=public.dns_label if public else None,
+            public_fqdn=public.fqdn if public else None,
+            internal_ip=str(args.network.gateway_ip) if args.internal else None,
             internal_subnet=GATEWAY_SUBNET_NAME if args.internal else None,
         ), k8s_opts)
 
-        # the certificate names this host; resolved once its load balancer is there
-        host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)
-                if args.internal else fqdn)
-        endpoint = pulumi.Output.concat("https://", host, "/v1")
+    @staticmethod
+    def _stack_outputs(args: AksGpuClusterArgs, rg: pulumi.Output[str],
+                       cluster: containerservice.ManagedCluster, vnet: network.VirtualNetwork,
+                       namespace: str) -> dict[str, pulumi.Input[str]]:
+        """Names, the commands to reach the cluster and its logs, the GPU nodes and quota to ask for."""
         low, high = args.gpu_node_bounds
-        quota = high * plan.gpu.vcpus
+        quota = high * args.plan.gpu.vcpus
         stack_outputs = {
             "resourceGroupName": rg,
             "aksCluster": cluster.name,
@@ -643,18 +740,18 @@ class AksGpuCluster(base.ServingComponent):
             "kubeconfigCommand": pulumi.Output.concat(
                 "az aks get-credentials --resource-group ", rg, " --name ", cluster.name,
                 " && kubelogin convert-kubeconfig -l azurecli"),
-            "logsCommand": f"kubectl logs -n {namespace} deployment/{k8s_workload.VLLM} -f",
-            "gpuNodes": f"{low}-{high} x {plan.gpu.name}",
+            "logsCommand": f"kubectl logs -n {namespace} deployment/{k8s_common.VLLM} -f",
+            "gpuNodes": f"{low}-{high} x {args.plan.gpu.name}",
             # regional vCPU quota the GPU pools may use at most (spot draws on the low-priority quota)
-            "gpuQuotaVcpus": (f"{plan.gpu.quota_family}: {quota}; low-priority (spot): {quota}"
-                              if args.spot else f"{plan.gpu.quota_family}: {quota}"),
+            "gpuQuotaVcpus": (f"{args.plan.gpu.quota_family}: {quota}; low-priority (spot): {quota}"
+                              if args.spot else f"{args.plan.gpu.quota_family}: {quota}"),
         }
         if args.internal:
             # the root of Caddy's own CA, on the gateway's shared volume: clients must trust it
             stack_outputs["caCertificateCommand"] = (
-                f"kubectl exec -n {namespace} statefulset/{k8s_workload.GATEWAY} -c caddy -- "
-                f"cat {k8s_workload.CADDY_ROOT_CERT}")
-        self._register(plan, endpoint, stack_outputs)
+                f"kubectl exec -n {namespace} statefulset/{k8s_common.GATEWAY} -c caddy -- "
+                f"cat {k8s_gateway.CADDY_ROOT_CERT}")
+        return stack_outputs
 
     def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
                             cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,
@@ -711,7 +808,7 @@ class AksGpuCluster(base.ServingComponent):
                 type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
                 vnet_subnet_id=nodes.id,
                 gpu_profile=containerservice.GPUProfileArgs(driver=containerservice.GPUDriver.INSTALL),
-                node_taints=[f"{k8s_workload.GPU_TAINT_KEY}={k8s_workload.GPU_TAINT_VALUE}:NoSchedule"],
+                node_taints=[f"{k8s_common.GPU_TAINT_KEY}={k8s_common.GPU_TAINT_VALUE}:NoSchedule"],
                 enable_auto_scaling=True,
                 min_count=pool_min,
                 max_count=high,

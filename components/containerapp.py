@@ -24,7 +24,7 @@ from . import base, monitoring
 from .base import DEFAULT_VNET_ADDRESS_SPACE, VNET_KEY, ServingArgs, dns_safe
 from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
-from .serving import ConfigError, GpuSku, Probe, checks
+from .serving import ConfigError, GpuSku, Probe, ServingPlan, checks
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
@@ -287,6 +287,74 @@ def cache_share_gib(cache_size_gib: int) -> int:
     return max(PREMIUM_SHARE_MIN_GIB, cache_size_gib)
 
 
+@dataclass(frozen=True)
+class AppLogs:
+    """What the logging step hands on: the workspace and the key the environment sends logs with."""
+
+    workspace: operationalinsights.Workspace
+    shared_key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class AppNetwork:
+    """What the network step hands on: the VNet, the environment's subnet, the vault's private access."""
+
+    vnet: network.VirtualNetwork
+    subnet: network.Subnet
+    private_access: Optional[VaultPrivateAccess]
+
+
+def vllm_container(plan: ServingPlan) -> app.ContainerArgs:
+    """vLLM as ``plan.launch`` says, secrets by Key Vault reference, weights on the cache volume."""
+    launch = plan.launch
+    return app.ContainerArgs(
+        name=CONTAINER_NAME,  # first: the GPU goes to the first container
+        image=launch.image,
+        command=list(launch.command),
+        args=list(launch.args),
+        env=[app.EnvironmentVarArgs(name=key, value=value) for key, value in launch.env.items()]
+        + [app.EnvironmentVarArgs(name=key, secret_ref=vault_name)
+           for key, vault_name in launch.secret_env.items()],
+        resources=vllm_resources(plan.gpu),
+        # GPU apps get no default probes; the startup window covers loading the weights
+        probes=[container_app_probe(app.Type.STARTUP, startup_probe(launch, plan.model.hf_id)),
+                container_app_probe(app.Type.READINESS, launch.readiness),
+                container_app_probe(app.Type.LIVENESS, launch.liveness)],
+        volume_mounts=[app.VolumeMountArgs(volume_name=CACHE_VOLUME, mount_path=launch.cache_mount)])
+
+
+def app_configuration(args: ContainerAppGpuArgs, secrets: ModelSecrets) -> app.ConfigurationArgs:
+    """Key Vault secret references and the HTTPS ingress, which reaches the proxy only."""
+    return app.ConfigurationArgs(
+        active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
+        # Key Vault references, resolved by the app through its identity: no secret values here
+        secrets=[app.SecretArgs(name=vault_name, key_vault_url=secrets.secret_uris[vault_name],
+                                identity=secrets.identity.id)
+                 for vault_name in sorted(set(args.plan.launch.secret_env.values()))],
+        ingress=app.IngressArgs(
+            # in an internal environment "external" means reachable from the VNet only
+            external=True,
+            target_port=PROXY_PORT,  # the proxy, never vLLM's port directly
+            transport=app.IngressTransportMethod.HTTP,
+            allow_insecure=False,
+            ip_security_restrictions=[
+                app.IpSecurityRestrictionRuleArgs(name=f"allow-{index}", action=app.Action.ALLOW,
+                                                  ip_address_range=cidr)
+                for index, cidr in enumerate(args.allowed_cidrs)] or None))
+
+
+def app_template(args: ContainerAppGpuArgs, cache: app.ManagedEnvironmentsStorage) -> app.TemplateArgs:
+    """vLLM then the proxy in one replica, the NFS cache volume, HTTP-concurrency scaling."""
+    return app.TemplateArgs(
+        containers=[vllm_container(args.plan), proxy_container(args.plan.launch.port)],
+        volumes=[app.VolumeArgs(name=CACHE_VOLUME, storage_type=app.StorageType.NFS_AZURE_FILE,
+                                storage_name=cache.name)],
+        scale=app.ScaleArgs(
+            min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+            rules=[app.ScaleRuleArgs(name="http-concurrency", http=app.HttpScaleRuleArgs(
+                metadata={"concurrentRequests": str(args.concurrent_requests)}))]))
+
+
 class ContainerAppGpu(base.ServingComponent):
     """vLLM serving Apertus on a Container Apps GPU workload profile, secure by default."""
 
@@ -294,19 +362,42 @@ class ContainerAppGpu(base.ServingComponent):
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        plan, launch, tags = args.plan, args.plan.launch, args.all_tags
         group = base.resource_group(name, args, self)
         self.api_key = base.api_key(name, args, self)
+        logs = self._logs(name, args, group, child)
+        net = self._network(name, args, group, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
+        environment = self._environment(name, args, group, net.subnet, logs)
+        cache = self._model_cache(name, args, group, net.subnet, environment, child)
+        if args.internal:
+            self._private_dns(name, group, net.vnet, environment, args.all_tags, child)
+        container_app = self._workload(name, args, group, environment, secrets, cache)
+        fqdn = container_app.configuration.apply(ingress_fqdn)
+        self._register(args.plan, pulumi.Output.concat("https://", fqdn, "/v1"), {
+            "resourceGroupName": group,
+            "containerAppName": container_app.name,
+            "logAnalyticsWorkspaceId": logs.workspace.customer_id,
+        })
 
-        workspace = monitoring.log_analytics_workspace(name, group, args.location, tags, child)
-        workspace_keys = operationalinsights.get_shared_keys_output(
+    def _logs(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
+              child: pulumi.ResourceOptions) -> AppLogs:
+        """The Log Analytics workspace the environment sends its logs to, and its shared key."""
+        workspace = monitoring.log_analytics_workspace(name, group, args.location, args.all_tags, child)
+        keys = operationalinsights.get_shared_keys_output(
             resource_group_name=group, workspace_name=workspace.name,
             opts=pulumi.InvokeOutputOptions(parent=self))
+        return AppLogs(workspace=workspace, shared_key=keys.primary_shared_key)
 
+    def _network(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
+                 child: pulumi.ResourceOptions) -> AppNetwork:
+        """The VNet, the environment's delegated subnet and, internal, the private endpoints' subnet."""
         vnet = network.VirtualNetwork(
             f"{name}-vnet", resource_group_name=group, location=args.location,
             address_space=network.AddressSpaceArgs(address_prefixes=[args.vnet_address_space]),
-            tags=tags, opts=child)
+            tags=args.all_tags, opts=child)
         subnet = network.Subnet(
             f"{name}-aca-subnet", resource_group_name=group, virtual_network_name=vnet.name,
             address_prefix=str(infrastructure_subnet(args.vnet_address_space)),
@@ -315,7 +406,6 @@ class ContainerAppGpu(base.ServingComponent):
             # the NFS share admits this subnet only, through a service endpoint
             service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
             opts=child)
-
         private_access = None
         if args.internal:
             endpoints = network.Subnet(
@@ -324,77 +414,41 @@ class ContainerAppGpu(base.ServingComponent):
                 # one subnet operation at a time on a VNet: Azure rejects concurrent ones
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
             private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
-        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
+        return AppNetwork(vnet=vnet, subnet=subnet, private_access=private_access)
 
-        environment = app.ManagedEnvironment(
+    def _environment(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
+                     subnet: network.Subnet, logs: AppLogs) -> app.ManagedEnvironment:
+        """The workload-profiles environment in the subnet: Consumption plus the plan's GPU profile."""
+        return app.ManagedEnvironment(
             f"{name}-env", resource_group_name=group, location=args.location,
             app_logs_configuration=app.AppLogsConfigurationArgs(
                 destination="log-analytics",
                 log_analytics_configuration=app.LogAnalyticsConfigurationArgs(
-                    customer_id=workspace.customer_id,
-                    shared_key=pulumi.Output.secret(workspace_keys.primary_shared_key))),
+                    customer_id=logs.workspace.customer_id,
+                    shared_key=pulumi.Output.secret(logs.shared_key))),
             vnet_configuration=app.VnetConfigurationArgs(infrastructure_subnet_id=subnet.id,
                                                          internal=args.internal),
-            workload_profiles=workload_profiles(plan.gpu, args.min_replicas, args.max_replicas),
-            tags=tags, opts=pulumi.ResourceOptions(
+            workload_profiles=workload_profiles(args.plan.gpu, args.min_replicas, args.max_replicas),
+            tags=args.all_tags, opts=pulumi.ResourceOptions(
                 parent=self,
                 # Azure applies a GPU profile only when the environment is created: a new gpu means a
                 # new environment. Its delegated subnet takes one environment at a time, so the old one
-                # goes first (delete before replace), and the app in it with it (below).
+                # goes first (delete before replace), and the app in it with it (_workload).
                 replace_on_changes=["workloadProfiles"], delete_before_replace=True))
 
-        cache = self._model_cache(name, args, group, subnet, environment, child)
-        if args.internal:
-            self._private_dns(name, group, vnet, environment, tags, child)
-
-        container_app = app.ContainerApp(
+    def _workload(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
+                  environment: app.ManagedEnvironment, secrets: ModelSecrets,
+                  cache: app.ManagedEnvironmentsStorage) -> app.ContainerApp:
+        """The container app on the GPU profile: vLLM and its proxy, behind the HTTPS ingress."""
+        return app.ContainerApp(
             f"{name}-app", resource_group_name=group, location=args.location,
             managed_environment_id=environment.id, workload_profile_name=GPU_PROFILE_NAME,
             identity=app.ManagedServiceIdentityArgs(
                 type=app.ManagedServiceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[secrets.identity.id]),
-            configuration=app.ConfigurationArgs(
-                active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
-                # Key Vault references, resolved by the app through its identity: no secret values here
-                secrets=[app.SecretArgs(name=vault_name, key_vault_url=secrets.secret_uris[vault_name],
-                                        identity=secrets.identity.id)
-                         for vault_name in sorted(set(launch.secret_env.values()))],
-                ingress=app.IngressArgs(
-                    # in an internal environment "external" means reachable from the VNet only
-                    external=True,
-                    target_port=PROXY_PORT,  # the proxy, never vLLM's port directly
-                    transport=app.IngressTransportMethod.HTTP,
-                    allow_insecure=False,
-                    ip_security_restrictions=[
-                        app.IpSecurityRestrictionRuleArgs(name=f"allow-{index}", action=app.Action.ALLOW,
-                                                          ip_address_range=cidr)
-                        for index, cidr in enumerate(args.allowed_cidrs)] or None)),
-            template=app.TemplateArgs(
-                containers=[app.ContainerArgs(
-                    name=CONTAINER_NAME,  # first: the GPU goes to the first container
-                    image=launch.image,
-                    command=list(launch.command),
-                    args=list(launch.args),
-                    env=[app.EnvironmentVarArgs(name=key, value=value) for key, value in launch.env.items()]
-                    + [app.EnvironmentVarArgs(name=key, secret_ref=vault_name)
-                       for key, vault_name in launch.secret_env.items()],
-                    resources=vllm_resources(plan.gpu),
-                    # GPU apps get no default probes; the startup window covers loading the weights
-                    probes=[container_app_probe(app.Type.STARTUP, startup_probe(launch, plan.model.hf_id)),
-                            container_app_probe(app.Type.READINESS, launch.readiness),
-                            container_app_probe(app.Type.LIVENESS, launch.liveness)],
-                    volume_mounts=[app.VolumeMountArgs(volume_name=CACHE_VOLUME,
-                                                       mount_path=launch.cache_mount)]),
-                    proxy_container(launch.port)],
-                volumes=[app.VolumeArgs(name=CACHE_VOLUME, storage_type=app.StorageType.NFS_AZURE_FILE,
-                                        storage_name=cache.name)],
-                scale=app.ScaleArgs(
-                    min_replicas=args.min_replicas, max_replicas=args.max_replicas,
-                    rules=[app.ScaleRuleArgs(name="http-concurrency", http=app.HttpScaleRuleArgs(
-                        metadata={"concurrentRequests": str(args.concurrent_requests)}))])),
-            tags=tags,
+            configuration=app_configuration(args, secrets),
+            template=app_template(args, cache),
+            tags=args.all_tags,
             # the secrets resolve at creation: the identity must be able to read them by then (and,
             # internal, reach the vault through its private endpoint and resolve its name).
             # An app cannot move to another environment: a new environment means a new app, and the
@@ -402,13 +456,6 @@ class ContainerAppGpu(base.ServingComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=secrets.readers_wait_for,
                                         replace_on_changes=["managedEnvironmentId"],
                                         delete_before_replace=True))
-
-        fqdn = container_app.configuration.apply(ingress_fqdn)
-        self._register(plan, pulumi.Output.concat("https://", fqdn, "/v1"), {
-            "resourceGroupName": group,
-            "containerAppName": container_app.name,
-            "logAnalyticsWorkspaceId": workspace.customer_id,
-        })
 
     def _model_cache(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
                      subnet: network.Subnet, environment: app.ManagedEnvironment,

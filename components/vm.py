@@ -351,6 +351,78 @@ def _allow(name: str, priority: int, port: str, sources: list[str],
         description=description, **source)
 
 
+@dataclass(frozen=True)
+class VmNetwork:
+    """What the network step hands on: the VM's subnet and, internal, the vault's private access."""
+
+    subnet: network.Subnet
+    private_access: Optional[VaultPrivateAccess]
+
+
+@dataclass(frozen=True)
+class VmAddress:
+    """What the address step hands on: the public IP (none when internal) and the name clients use."""
+
+    public_ip: Optional[network.PublicIPAddress]
+    host: pulumi.Output[str]
+    """The public IP's DNS name, or the fixed private IP when internal: the certificate names it."""
+
+
+def boot_custom_data(args: GpuVirtualMachineArgs, secrets: ModelSecrets,
+                     host: pulumi.Output[str]) -> pulumi.Output[str]:
+    """The cloud-init the VM boots with, once the vault, the identity and the host name are known."""
+    plan = args.plan
+    return pulumi.Output.all(secrets.vault_uri, secrets.identity.client_id, host).apply(
+        lambda values: cloudinit.custom_data(cloudinit.BootConfig(
+            launch=plan.launch, vault_uri=values[0], identity_client_id=values[1],
+            site_address=values[2], public_certificate=not args.internal,
+            data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled, vm_size=plan.gpu.name)))
+
+
+def storage_profile(cache_disk: compute.Disk) -> compute.StorageProfileArgs:
+    """Ubuntu 24.04 on a Premium OS disk, and the model-cache disk attached read-cached."""
+    return compute.StorageProfileArgs(
+        image_reference=UBUNTU_2404,
+        os_disk=compute.OSDiskArgs(
+            create_option=compute.DiskCreateOptionTypes.FROM_IMAGE, disk_size_gb=OS_DISK_GIB,
+            caching=compute.CachingTypes.READ_WRITE,
+            managed_disk=compute.ManagedDiskParametersArgs(
+                storage_account_type=compute.StorageAccountTypes.PREMIUM_LRS),
+            delete_option=compute.DiskDeleteOptionTypes.DELETE),
+        data_disks=[compute.DataDiskArgs(
+            lun=DATA_DISK_LUN, create_option=compute.DiskCreateOptionTypes.ATTACH,
+            managed_disk=compute.ManagedDiskParametersArgs(id=cache_disk.id),
+            # model files are written once and read at every start
+            caching=compute.CachingTypes.READ_ONLY,
+            delete_option=compute.DiskDeleteOptionTypes.DETACH)])
+
+
+def os_profile(name: str, args: GpuVirtualMachineArgs,
+               custom_data: pulumi.Output[str]) -> compute.OSProfileArgs:
+    """Key-only sign-in (the given key, or the sealed one) and the cloud-init custom data."""
+    ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
+    return compute.OSProfileArgs(
+        computer_name=dns_safe(name, 63), admin_username=args.admin_username,
+        custom_data=custom_data,
+        linux_configuration=compute.LinuxConfigurationArgs(
+            disable_password_authentication=True, provision_vm_agent=True,
+            ssh=compute.SshConfigurationArgs(public_keys=[compute.SshPublicKeyArgs(
+                path=f"/home/{args.admin_username}/.ssh/authorized_keys", key_data=ssh_key)])))
+
+
+def priority_and_security(args: GpuVirtualMachineArgs) -> dict:
+    """Spot priority when asked for; Trusted Launch where the size supports it."""
+    spot = ({"priority": compute.VirtualMachinePriorityTypes.SPOT,
+             "eviction_policy": compute.VirtualMachineEvictionPolicyTypes.DEALLOCATE,
+             "billing_profile": compute.BillingProfileArgs(max_price=-1)}  # -1: never evicted for price
+            if args.spot else {})
+    trusted_launch = ({"security_profile": compute.SecurityProfileArgs(
+        security_type=compute.SecurityTypes.TRUSTED_LAUNCH,
+        uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True))}
+        if args.plan.gpu.trusted_launch else {})
+    return {**spot, **trusted_launch}
+
+
 class GpuVirtualMachine(ServingComponent):
     """A GPU VM serving the plan's model with vLLM over HTTPS, restarting by itself after any boot."""
 
@@ -361,10 +433,28 @@ class GpuVirtualMachine(ServingComponent):
         args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        plan, tags = args.plan, args.all_tags
         group = resource_group(name, args, self)
-        where = {"resource_group_name": group, "location": args.location, "tags": tags}
+        where = {"resource_group_name": group, "location": args.location, "tags": args.all_tags}
         self.api_key = api_key(name, args, self)
+        net = self._network(name, args, where, child)
+        # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
+        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
+            resource_group_name=group, location=args.location, api_key=self.api_key,
+            hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
+        address = self._address(name, args, where, child)
+        nic = self._nic(name, args, net.subnet, address, where, child)
+        cache_disk = self._model_cache(name, args, where, child)
+        custom_data = boot_custom_data(args, secrets, address.host)
+        self.vm = self._virtual_machine(name, args, nic, cache_disk, custom_data, secrets, where)
+        if args.auto_shutdown is not None:
+            self._auto_shutdown(name, args, where, child)
+        self._register(args.plan, pulumi.Output.concat("https://", address.host, "/v1"),
+                       self._stack_outputs(args, group, address.host))
+
+    def _network(self, name: str, args: GpuVirtualMachineArgs, where: dict,
+                 child: pulumi.ResourceOptions) -> VmNetwork:
+        """The NSG, the VNet and the VM's subnet; internal: a NAT gateway and the endpoints' subnet."""
+        group = where["resource_group_name"]
         nsg = network.NetworkSecurityGroup(f"{name}-nsg", security_rules=inbound_rules(args),
                                            **where, opts=child)
         nat_gateway = self._nat_gateway(name, where, child) if args.internal else None
@@ -387,85 +477,62 @@ class GpuVirtualMachine(ServingComponent):
                 # one subnet operation at a time on a VNet: Azure rejects concurrent ones
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet]))
             private_access = VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id)
-        secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
-            resource_group_name=group, location=args.location, api_key=self.api_key,
-            hf_token=args.hf_token, tags=tags, private_access=private_access), opts=child)
+        return VmNetwork(subnet=subnet, private_access=private_access)
 
-        public_ip = None
-        if not args.internal:
-            # DNS labels are unique per region across all of Azure: a random suffix avoids clashes
-            suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False,
-                                         opts=child)
-            public_ip = network.PublicIPAddress(
-                f"{name}-ip",
-                sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD,
-                                                   tier=network.PublicIPAddressSkuTier.REGIONAL),
-                public_ip_allocation_method=network.IPAllocationMethod.STATIC,
-                public_ip_address_version=network.IPVersion.I_PV4,
-                dns_settings=network.PublicIPAddressDnsSettingsArgs(
-                    domain_name_label=pulumi.Output.concat(dns_safe(name, 50), "-", suffix.result)),
-                **where, opts=child)
-            host = public_ip.dns_settings.apply(lambda dns: dns.fqdn)
-        else:
-            host = pulumi.Output.from_input(PRIVATE_IP)
+    @staticmethod
+    def _address(name: str, args: GpuVirtualMachineArgs, where: dict,
+                 child: pulumi.ResourceOptions) -> VmAddress:
+        """Public: a static IP with an Azure DNS name; internal: the fixed private IP only."""
+        if args.internal:
+            return VmAddress(public_ip=None, host=pulumi.Output.from_input(PRIVATE_IP))
+        # DNS labels are unique per region across all of Azure: a random suffix avoids clashes
+        suffix = random.RandomString(f"{name}-dns-suffix", length=6, special=False, upper=False, opts=child)
+        public_ip = network.PublicIPAddress(
+            f"{name}-ip",
+            sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD,
+                                               tier=network.PublicIPAddressSkuTier.REGIONAL),
+            public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+            public_ip_address_version=network.IPVersion.I_PV4,
+            dns_settings=network.PublicIPAddressDnsSettingsArgs(
+                domain_name_label=pulumi.Output.concat(dns_safe(name, 50), "-", suffix.result)),
+            **where, opts=child)
+        return VmAddress(public_ip=public_ip, host=public_ip.dns_settings.apply(lambda dns: dns.fqdn))
 
-        nic = network.NetworkInterface(
+    @staticmethod
+    def _nic(name: str, args: GpuVirtualMachineArgs, subnet: network.Subnet, address: VmAddress,
+             where: dict, child: pulumi.ResourceOptions) -> network.NetworkInterface:
+        """The VM's NIC on the fixed private IP, with the public IP when there is one."""
+        return network.NetworkInterface(
             f"{name}-nic",
             ip_configurations=[network.NetworkInterfaceIPConfigurationArgs(
                 name="primary", primary=True, subnet=network.SubnetArgs(id=subnet.id),
                 private_ip_allocation_method=network.IPAllocationMethod.STATIC,
                 private_ip_address=PRIVATE_IP,
-                public_ip_address=network.PublicIPAddressArgs(id=public_ip.id) if public_ip else None)],
-            enable_accelerated_networking=plan.gpu.name in ACCELERATED_NETWORKING,
+                public_ip_address=(network.PublicIPAddressArgs(id=address.public_ip.id)
+                                   if address.public_ip else None))],
+            enable_accelerated_networking=args.plan.gpu.name in ACCELERATED_NETWORKING,
             **where, opts=child)
 
-        tier = data_disk_tier(plan.cold_start.cache.size_gib)  # sized by the cold-start estimate
-        cache_disk = compute.Disk(
+    @staticmethod
+    def _model_cache(name: str, args: GpuVirtualMachineArgs, where: dict,
+                     child: pulumi.ResourceOptions) -> compute.Disk:
+        """A Premium SSD data disk for the weights, sized by the cold-start estimate."""
+        tier = data_disk_tier(args.plan.cold_start.cache.size_gib)
+        return compute.Disk(
             f"{name}-model-cache", disk_size_gb=tier.size_gib,
             sku=compute.DiskSkuArgs(name=compute.DiskStorageAccountTypes.PREMIUM_LRS),
             creation_data=compute.CreationDataArgs(create_option=compute.DiskCreateOption.EMPTY),
             **where, opts=child)
 
-        custom_data = pulumi.Output.all(secrets.vault_uri, secrets.identity.client_id, host).apply(
-            lambda values: cloudinit.custom_data(cloudinit.BootConfig(
-                launch=plan.launch, vault_uri=values[0], identity_client_id=values[1],
-                site_address=values[2], public_certificate=not args.internal,
-                data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled, vm_size=plan.gpu.name)))
-        ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
-
-        spot = ({"priority": compute.VirtualMachinePriorityTypes.SPOT,
-                 "eviction_policy": compute.VirtualMachineEvictionPolicyTypes.DEALLOCATE,
-                 "billing_profile": compute.BillingProfileArgs(max_price=-1)}  # -1: never evicted for price
-                if args.spot else {})
-        trusted_launch = ({"security_profile": compute.SecurityProfileArgs(
-            security_type=compute.SecurityTypes.TRUSTED_LAUNCH,
-            uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True))}
-            if plan.gpu.trusted_launch else {})
-        self.vm = compute.VirtualMachine(
+    def _virtual_machine(self, name: str, args: GpuVirtualMachineArgs, nic: network.NetworkInterface,
+                         cache_disk: compute.Disk, custom_data: pulumi.Output[str], secrets: ModelSecrets,
+                         where: dict) -> compute.VirtualMachine:
+        """The GPU VM itself: the workload, started by cloud-init, reading secrets as its identity."""
+        return compute.VirtualMachine(
             f"{name}-vm",
-            hardware_profile=compute.HardwareProfileArgs(vm_size=plan.gpu.name),
-            storage_profile=compute.StorageProfileArgs(
-                image_reference=UBUNTU_2404,
-                os_disk=compute.OSDiskArgs(
-                    create_option=compute.DiskCreateOptionTypes.FROM_IMAGE, disk_size_gb=OS_DISK_GIB,
-                    caching=compute.CachingTypes.READ_WRITE,
-                    managed_disk=compute.ManagedDiskParametersArgs(
-                        storage_account_type=compute.StorageAccountTypes.PREMIUM_LRS),
-                    delete_option=compute.DiskDeleteOptionTypes.DELETE),
-                data_disks=[compute.DataDiskArgs(
-                    lun=DATA_DISK_LUN, create_option=compute.DiskCreateOptionTypes.ATTACH,
-                    managed_disk=compute.ManagedDiskParametersArgs(id=cache_disk.id),
-                    # model files are written once and read at every start
-                    caching=compute.CachingTypes.READ_ONLY,
-                    delete_option=compute.DiskDeleteOptionTypes.DETACH)]),
-            os_profile=compute.OSProfileArgs(
-                computer_name=dns_safe(name, 63), admin_username=args.admin_username,
-                custom_data=custom_data,
-                linux_configuration=compute.LinuxConfigurationArgs(
-                    disable_password_authentication=True, provision_vm_agent=True,
-                    ssh=compute.SshConfigurationArgs(public_keys=[compute.SshPublicKeyArgs(
-                        path=f"/home/{args.admin_username}/.ssh/authorized_keys",
-                        key_data=ssh_key)]))),
+            hardware_profile=compute.HardwareProfileArgs(vm_size=args.plan.gpu.name),
+            storage_profile=storage_profile(cache_disk),
+            os_profile=os_profile(name, args, custom_data),
             network_profile=compute.NetworkProfileArgs(network_interfaces=[
                 compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]),
             diagnostics_profile=compute.DiagnosticsProfileArgs(
@@ -473,7 +540,7 @@ class GpuVirtualMachine(ServingComponent):
             identity=compute.VirtualMachineIdentityArgs(
                 type=compute.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[secrets.identity.id]),
-            **spot, **trusted_launch, **where,
+            **priority_and_security(args), **where,
             opts=pulumi.ResourceOptions(
                 # the first boot reads the vault: the role, and for a private vault its endpoint and DNS
                 parent=self, depends_on=secrets.readers_wait_for,
@@ -481,19 +548,24 @@ class GpuVirtualMachine(ServingComponent):
                 # must detach from the old VM before the new one attaches it
                 replace_on_changes=["osProfile"], delete_before_replace=True))
 
-        if args.auto_shutdown is not None:
-            devtestlab.GlobalSchedule(
-                f"{name}-auto-shutdown",
-                # the name Azure's own auto-shutdown feature uses, so the portal shows it on the VM
-                name=pulumi.Output.concat("shutdown-computevm-", self.vm.name),
-                status=devtestlab.EnableStatus.ENABLED, task_type="ComputeVmShutdownTask",
-                daily_recurrence=devtestlab.DayDetailsArgs(time=shutdown_time(args.auto_shutdown)),
-                time_zone_id=args.auto_shutdown_time_zone or DEFAULT_TIME_ZONE,
-                target_resource_id=self.vm.id,
-                notification_settings=devtestlab.NotificationSettingsArgs(
-                    status=devtestlab.EnableStatus.DISABLED),
-                **where, opts=child)
+    def _auto_shutdown(self, name: str, args: GpuVirtualMachineArgs, where: dict,
+                       child: pulumi.ResourceOptions) -> devtestlab.GlobalSchedule:
+        """A daily deallocation at ``auto_shutdown`` in its time zone."""
+        return devtestlab.GlobalSchedule(
+            f"{name}-auto-shutdown",
+            # the name Azure's own auto-shutdown feature uses, so the portal shows it on the VM
+            name=pulumi.Output.concat("shutdown-computevm-", self.vm.name),
+            status=devtestlab.EnableStatus.ENABLED, task_type="ComputeVmShutdownTask",
+            daily_recurrence=devtestlab.DayDetailsArgs(time=shutdown_time(args.auto_shutdown)),
+            time_zone_id=args.auto_shutdown_time_zone or DEFAULT_TIME_ZONE,
+            target_resource_id=self.vm.id,
+            notification_settings=devtestlab.NotificationSettingsArgs(
+                status=devtestlab.EnableStatus.DISABLED),
+            **where, opts=child)
 
+    def _stack_outputs(self, args: GpuVirtualMachineArgs, group: pulumi.Output[str],
+                       host: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
+        """The VM's name and the commands to start it, read its boot log, SSH in, fetch the CA."""
         az = {"--resource-group": group, "--name": self.vm.name}
         stack_outputs = {
             "vmName": self.vm.name,
@@ -509,9 +581,9 @@ class GpuVirtualMachine(ServingComponent):
             stack_outputs["caCertificateCommand"] = _az(
                 "az vm run-command invoke --command-id RunShellScript --query 'value[0].message' "
                 "--output tsv --scripts 'cat "
-                f"{cloudinit.caddy_data_dir(plan.launch)}/caddy/pki/authorities/local/root.crt'",
+                f"{cloudinit.caddy_data_dir(args.plan.launch)}/caddy/pki/authorities/local/root.crt'",
                 az)
-        self._register(plan, pulumi.Output.concat("https://", host, "/v1"), stack_outputs)
+        return stack_outputs
 
     @staticmethod
     def _nat_gateway(name: str, where: dict, child: pulumi.ResourceOptions) -> network.NatGateway:

@@ -27,7 +27,7 @@ from conftest import (
     unwrap,
 )
 
-from components import aks, base, k8s_workload, testing
+from components import aks, base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, testing
 from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 import tools
@@ -377,7 +377,7 @@ def test_vllm_container_is_the_launch_spec_with_tp_gpus(runs, name):
     assert resources["requests"] == resources["limits"]  # Guaranteed QoS
     assert resources["limits"]["nvidia.com/gpu"] == str(plan.tensor_parallel_size)
     assert plan.tensor_parallel_size == {"8b": 1, "70b": 4}[name]
-    budget = k8s_workload.replica_budget(plan.gpu, plan.tensor_parallel_size)
+    budget = k8s_vllm.replica_budget(plan.gpu, plan.tensor_parallel_size)
     assert resources["limits"]["cpu"] == str(budget.cpu) and budget.cpu <= plan.gpu.vcpus - 2
     assert resources["limits"]["memory"] == f"{budget.memory_gib}Gi" and budget.memory_gib < plan.gpu.ram_gib
 
@@ -426,7 +426,7 @@ def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, n
     size = int(claim["resources"]["requests"]["storage"].removesuffix("Gi"))
     # the cold-start estimate sizes the share (a larger premium share reads faster), never below
     # what the model needs nor the premium minimum
-    smallest = max(plan.cache_size_gib, k8s_workload.PREMIUM_FILES_MIN_GIB)
+    smallest = max(plan.cache_size_gib, k8s_common.PREMIUM_FILES_MIN_GIB)
     assert size == plan.cold_start.cache.size_gib >= smallest
     storage_class = objects(runs[name], "StorageClass")[claim["storageClassName"]]
     assert storage_class["provisioner"] == "file.csi.azure.com"
@@ -456,7 +456,7 @@ def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, na
             assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(classes[class_name]["mountOptions"])
         # premium shares start at 100 GiB: the gateway's small volume asks for that much
         gateway = claims[f"{k8s_workload.GATEWAY}-data"]["spec"]["resources"]["requests"]["storage"]
-        assert int(gateway.removesuffix("Gi")) >= k8s_workload.PREMIUM_FILES_MIN_GIB
+        assert int(gateway.removesuffix("Gi")) >= k8s_common.PREMIUM_FILES_MIN_GIB
         # the driver names the endpoints it creates in a private DNS zone of the VNet's group
         cluster_identity = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"][0]
         group = run.mocks.one("azure-native:resources:ResourceGroup")
@@ -466,7 +466,7 @@ def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, na
                 and r.inputs["scope"] == group_id
                 and r.inputs["roleDefinitionId"].endswith("/b12aa53e-6015-4669-85d0-8515ebb3ae7f")]
     else:
-        assert k8s_workload.GATEWAY_STORAGE_CLASS in used
+        assert k8s_gateway.GATEWAY_STORAGE_CLASS in used
         assert all(c["parameters"] == {"skuName": "Premium_LRS"} for c in classes.values())
 
 
@@ -497,7 +497,7 @@ def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monke
 
 
 def test_70b_cache_is_larger_than_the_premium_minimum():
-    assert expected_plan("70b").cache_size_gib > k8s_workload.PREMIUM_FILES_MIN_GIB
+    assert expected_plan("70b").cache_size_gib > k8s_common.PREMIUM_FILES_MIN_GIB
 
 
 def test_secrets_reach_vllm_from_key_vault_through_the_csi_driver(runs):
@@ -726,7 +726,7 @@ def test_gateway_replicas_share_their_certificates_and_start_one_after_the_other
     [container] = spec["template"]["spec"]["containers"]
     assert {"name": "XDG_DATA_HOME", "value": "/data"} in container["env"]
     assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
-    assert k8s_workload.CADDY_ROOT_CERT.startswith("/data/caddy/")  # $XDG_DATA_HOME/caddy
+    assert k8s_gateway.CADDY_ROOT_CERT.startswith("/data/caddy/")  # $XDG_DATA_HOME/caddy
 
 
 def test_only_the_gateway_and_the_scraper_reach_vllm(runs):
@@ -774,7 +774,7 @@ def test_internal_endpoint_is_https_on_a_fixed_private_ip_of_the_internal_load_b
         {"app.kubernetes.io/name": "gateway"}]
     # the gateway takes HTTPS from private ranges only
     [https] = objects(run, "NetworkPolicy")["gateway-ingress"]["spec"]["ingress"]
-    assert [peer["ipBlock"]["cidr"] for peer in https["from"]] == list(k8s_workload.PRIVATE_RANGES)
+    assert [peer["ipBlock"]["cidr"] for peer in https["from"]] == list(k8s_gateway.PRIVATE_RANGES)
     assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
