@@ -94,7 +94,8 @@ DIGEST_IN_TEXT = re.compile(r"\bsha(?:256|384|512):[0-9a-fA-F]+")
 # measure, so hex is matched by shape, not by entropy.
 # a place named for a hash (the AKS gateway's 'apertus/config-hash' annotation, 16 hex digits of a
 # SHA-256, rolls the pods when their config changes) holds a digest, not a key
-DIGEST_PLACE = re.compile(r"(hash|checksum|digest)[^.\s]*$", re.IGNORECASE)
+# (a whole word of the key name: 'checksum/config', 'GIT_SHA', 'config-hash'; not 'SHARED_KEY')
+DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit)(?![a-z0-9])", re.IGNORECASE)
 HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z0-9])")
 # A run counts as random when its neighbouring characters change class (upper case, lower case,
 # digit) at least once per CLASS_SWITCH_SHARE characters and its Shannon entropy is at least
@@ -157,6 +158,13 @@ def is_false(value: Any) -> bool:
 
 def _label(args: Any) -> str:
     return f"{args.resource_type} '{args.name}'"
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    """'a, b, c' or, for a long list, its first few and how many more."""
+    names = list(names)
+    rest = len(names) - shown
+    return ", ".join(names) if rest <= 0 else f"{', '.join(names[:shown])} and {rest} more"
 
 
 # ---------------------------------------------------------------- HTTPS only
@@ -292,7 +300,7 @@ def ssh_source_problems(sources: list[str]) -> list[str]:
         limit = 2 ** (family[0].max_prefixlen - broadest) if family else 0
         total = sum(n.num_addresses for n in ipaddress.collapse_addresses(family)) if family else 0
         if total > limit:
-            problems.append(f"together the sources {', '.join(str(n) for n in family)} cover more "
+            problems.append(f"together the sources {_listed([str(n) for n in family])} cover more "
                             f"addresses than a /{broadest}")
     return problems
 
@@ -330,7 +338,7 @@ def validate_no_public_ssh_in_pieces(args: StackValidationArgs, report: ReportVi
     if len(pieces) < 2:
         return
     for problem in ssh_source_problems([s for sources in pieces.values() for s in sources]):
-        report(f"inbound SSH across {len(pieces)} resources ({', '.join(sorted(pieces))}): {problem}; "
+        report(f"inbound SSH across {len(pieces)} resources ({_listed(sorted(pieces))}): {problem}; "
                "allow at most a /8 in the whole stack (your own addresses), or use Azure Bastion")
 
 
@@ -634,7 +642,8 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
     for where, value in plain_places(args.resource_type, args.props):
         if not isinstance(value, str):
             continue
-        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(where)))
+        key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
+        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)))
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
                    "Key Vault references, secretRef or secretKeyRef, never in plain properties")
@@ -681,7 +690,7 @@ DOCKER_FLAGS = frozenset({"--all-tags", "--rm", "--detach", "--interactive", "--
                           "--read-only", "--publish-all", "--oom-kill-disable", "--no-healthcheck",
                           "--disable-content-trust", "--quiet", "--sig-proxy", "--help"})
 DOCKER_SHORT_FLAGS = frozenset("ditPq")  # -d -i -t -P -q, also clustered as -it, -dit
-DOCKER_IMAGE_COMMAND = re.compile(r"\bdocker\s+(?:container\s+)?(run|create|pull)\s+(.*)")
+DOCKER_IMAGE_COMMAND = re.compile(r"\bdocker\s+(?:container\s+|image\s+)?(run|create|pull)\s+(.*)")
 FOR_IMAGE_LOOP = re.compile(r"\bfor\s+(\w+)\s+in\s+(.*?);\s*do\b")
 
 
@@ -745,7 +754,8 @@ def custom_data_scripts(text: str) -> list[str]:
         except yaml.YAMLError:
             return scripts
         if isinstance(document, dict):
-            scripts += [str(get(f, "content")) for f in items(document.get("write_files")) if get(f, "content")]
+            scripts += [str(get(f, "content")) for f in items(document.get("write_files"))
+                        if get(f, "content")]
             for key in ("runcmd", "bootcmd"):
                 for entry in items(document.get(key)):
                     scripts.append(shlex.join(map(str, entry)) if isinstance(entry, list) else str(entry))
@@ -754,7 +764,8 @@ def custom_data_scripts(text: str) -> list[str]:
 
 def custom_data_images(props: Any) -> list[str]:
     text = _decoded_custom_data(get(props, "osProfile", "customData"))
-    return list(dict.fromkeys(ref for script in custom_data_scripts(text) for ref in shell_image_references(script)))
+    return list(dict.fromkeys(reference for script in custom_data_scripts(text)
+                              for reference in shell_image_references(script)))
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -773,7 +784,7 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
         for reference in references:
             problem = image_problem(reference)
             if problem:
-                report(f"{_label(args)}: custom data pulls or runs image '{reference}', which {problem}; "
+                report(f"{_label(args)}: custom data pulls or runs image '{reference}': it {problem}; "
                        "pin a version tag or a digest")
         # any other ':latest' image the parser does not see (another container tool, another shape)
         text = _decoded_custom_data(get(args.props, "osProfile", "customData"))

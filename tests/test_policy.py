@@ -385,6 +385,10 @@ BAD = {
                          ["VLLM_API_KEY"]),
     "hex-key-in-tag": ("no-secrets-in-plain-properties",  # `openssl rand -hex 32` shape, no entropy to measure
                        [(pack.KEY_VAULT, {**GOOD_VAULT, "tags": {"apikey": "9f" * 32}})], ["tags.apikey", "hex key"]),
+    "hex-key-in-env-named-shared": ("no-secrets-in-plain-properties",  # 'SHARED' is no 'sha': not a digest's place
+                                    [(DEPLOYMENT, _deployment({"env": [{"name": "SHARED_KEY",
+                                                                        "value": "5f1c9e2a7b0d4c8e" * 2}]}))],
+                                    ["SHARED_KEY", "hex key"]),
     "base64-key-with-slash": ("no-secrets-in-plain-properties",
                               [(pack.K8S_CONFIG_MAP, {"data": {"Caddyfile": f"header Authorization \"Bearer {BASE64_KEY_WITH_SLASH}\""}})],
                               ["data.Caddyfile", "random key"]),
@@ -440,7 +444,8 @@ def test_every_policy_has_a_bad_fixture():
     ("no-public-ssh-across-stack", (pack.NSG, _nsg({"name": "ssh", "sourceAddressPrefix": "10.0.0.0/8",
                                                     "destinationPortRange": "22"}))),
     ("no-secrets-in-plain-properties", (DEPLOYMENT, {"spec": {"template": {  # a 16-hex config digest
-        "metadata": {"annotations": {"apertus/config-hash": "5f1c9e2a7b0d4c8e"}}, "spec": {"containers": []}}}})),
+        "metadata": {"annotations": {"apertus/config-hash": "5f1c9e2a7b0d4c8e",
+                                     "checksum/config": "0123456789abcdef" * 4}}, "spec": {"containers": []}}}})),
     ("no-secrets-in-plain-properties", (DEPLOYMENT, _deployment({"env": [
         {"name": "DIGEST", "value": "sha256:" + "0123456789abcdef" * 4},
         {"name": "ID", "value": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
