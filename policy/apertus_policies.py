@@ -83,27 +83,30 @@ HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 # A candidate key: a run of at least 32 characters (the shortest apiKey the project accepts,
 # issue 8.2) from the alphabet apiKey allows, '/' and '.' included so a base64 key is one run
 # (`openssl rand -base64 36` puts a '/' in most keys). UUIDs (identifiers such as client ids) and
-# digests after 'sha256:' are taken out of the text first.
+# digests after 'sha256:' are taken out of the text first (so a UUID chosen as apiKey is not seen:
+# in the hosts' plain properties UUIDs are client and tenant ids).
 KEY_RUN = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
 KEY_PIECE = re.compile(r"[A-Za-z0-9_~+=-]{32,}")  # the same cut at '/' and '.': a key at the end of a URL
 UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 DIGEST_IN_TEXT = re.compile(r"\bsha(?:256|384|512):[0-9a-fA-F]+")
-# A hex key: 16 or more hex digits (64 bits) standing alone, with a digit and a letter; the
-# longest hex runs the hosts write are 12 (a UUID's last group). `openssl rand -hex 32` and keys
+# A hex key: 16 or more hex digits (64 bits) standing alone, with a digit and a letter; outside
+# hash-named places (below) the longest hex runs the hosts write are 12 (a UUID's last group). `openssl rand -hex 32` and keys
 # like 'offline-test-api-key-5f1c9e2a7b0d4c8e' end in one; a repeated '9f9f...' has no entropy to
 # measure, so hex is matched by shape, not by entropy.
+HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z0-9])")
 # a place named for a hash (the AKS gateway's 'apertus/config-hash' annotation, 16 hex digits of a
 # SHA-256, rolls the pods when their config changes) holds a digest, not a key
 # (a whole word of the key name: 'checksum/config', 'GIT_SHA', 'config-hash'; not 'SHARED_KEY')
-DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit)(?![a-z0-9])", re.IGNORECASE)
-HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z0-9])")
+DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit)(?![a-z0-9])",
+                          re.IGNORECASE)
 # A run counts as random when its neighbouring characters change class (upper case, lower case,
 # digit) at least once per CLASS_SWITCH_SHARE characters and its Shannon entropy is at least
 # ENTROPY_FLOOR bits per character. Measured here on 5,000 random keys each (tests/test_policy.py
 # keeps the figures honest): class switches per character, 0.1% quantile: a-z0-9 32 chars 0.12,
 # A-Za-z0-9 32 chars 0.34, base64 of 36 bytes 0.33; entropy 0.1% quantile of a-z0-9 32 chars 3.82.
 # The word-made runs in the three hosts' plain properties switch at most 0.12 per character
-# (after UUIDs are taken out), so 0.15 separates them; that misses about 1 in 100 lowercase keys.
+# (after UUIDs are taken out), so 0.15 separates them; it misses ~1 in 200 32-character
+# lower-case-and-digit keys.
 CLASS_SWITCH_SHARE = 0.15
 ENTROPY_FLOOR = 3.5
 
