@@ -27,9 +27,11 @@ import binascii
 import ipaddress
 import math
 import re
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -78,18 +80,35 @@ SSH_BROADEST_PREFIX = {4: 8, 6: 48}
 
 # Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
-# a candidate API key: a run of at least 32 characters (the shortest apiKey the project accepts,
-# issue 8.2) from its alphabet, cut at '/' and '.' so paths and host names split into words; a
-# standard-base64 key whose '/' leaves no 32-character piece is therefore not seen (the project's
-# generated keys are letters and digits)
-KEY_RUN = re.compile(r"[A-Za-z0-9_~+=-]{32,}")
-# A run counts as random when it mixes upper case, lower case and digits and its Shannon entropy
-# is within 1 bit/char of the most n characters can have (log2 n), capped at 4.6. Measured here on
-# 20,000 random letter-and-digit keys each: 32 chars 0.4% missed, 48 chars 0.3%; the longest
-# word-made runs in the three hosts' resources stay below 4.4 (hex digests and UUIDs are at most 4.0
-# and lack upper case, so hex keys are not seen either).
-ENTROPY_MARGIN = 1.0
-ENTROPY_CAP = 4.6
+# A candidate key: a run of at least 32 characters (the shortest apiKey the project accepts,
+# issue 8.2) from the alphabet apiKey allows, '/' and '.' included so a base64 key is one run
+# (`openssl rand -base64 36` puts a '/' in most keys). UUIDs (identifiers such as client ids) and
+# digests after 'sha256:' are taken out of the text first (so a UUID chosen as apiKey is not seen:
+# in the hosts' plain properties UUIDs are client and tenant ids).
+KEY_RUN = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
+KEY_PIECE = re.compile(r"[A-Za-z0-9_~+=-]{32,}")  # the same cut at '/' and '.': a key at the end of a URL
+UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+DIGEST_IN_TEXT = re.compile(r"\bsha(?:256|384|512):[0-9a-fA-F]+")
+# A hex key: 16 or more hex digits (64 bits) standing alone, with a digit and a letter; outside
+# hash-named places (below) the longest hex runs the hosts write are 12 (a UUID's last group). `openssl rand -hex 32` and keys
+# like 'offline-test-api-key-5f1c9e2a7b0d4c8e' end in one; a repeated '9f9f...' has no entropy to
+# measure, so hex is matched by shape, not by entropy.
+HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z0-9])")
+# a place named for a hash (the AKS gateway's 'apertus/config-hash' annotation, 16 hex digits of a
+# SHA-256, rolls the pods when their config changes) holds a digest, not a key
+# (a whole word of the key name: 'checksum/config', 'GIT_SHA', 'config-hash'; not 'SHARED_KEY')
+DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit)(?![a-z0-9])",
+                          re.IGNORECASE)
+# A run counts as random when its neighbouring characters change class (upper case, lower case,
+# digit) at least once per CLASS_SWITCH_SHARE characters and its Shannon entropy is at least
+# ENTROPY_FLOOR bits per character. Measured here on 5,000 random keys each (tests/test_policy.py
+# keeps the figures honest): class switches per character, 0.1% quantile: a-z0-9 32 chars 0.12,
+# A-Za-z0-9 32 chars 0.34, base64 of 36 bytes 0.33; entropy 0.1% quantile of a-z0-9 32 chars 3.82.
+# The word-made runs in the three hosts' plain properties switch at most 0.12 per character
+# (after UUIDs are taken out), so 0.15 separates them; it misses ~1 in 200 32-character
+# lower-case-and-digit keys.
+CLASS_SWITCH_SHARE = 0.15
+ENTROPY_FLOOR = 3.5
 
 
 # ---------------------------------------------------------------- small readers
@@ -142,6 +161,13 @@ def is_false(value: Any) -> bool:
 
 def _label(args: Any) -> str:
     return f"{args.resource_type} '{args.name}'"
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    """'a, b, c' or, for a long list, its first few and how many more."""
+    names = list(names)
+    rest = len(names) - shown
+    return ", ".join(names) if rest <= 0 else f"{', '.join(names[:shown])} and {rest} more"
 
 
 # ---------------------------------------------------------------- HTTPS only
@@ -277,7 +303,7 @@ def ssh_source_problems(sources: list[str]) -> list[str]:
         limit = 2 ** (family[0].max_prefixlen - broadest) if family else 0
         total = sum(n.num_addresses for n in ipaddress.collapse_addresses(family)) if family else 0
         if total > limit:
-            problems.append(f"together the sources {', '.join(str(n) for n in family)} cover more "
+            problems.append(f"together the sources {_listed([str(n) for n in family])} cover more "
                             f"addresses than a /{broadest}")
     return problems
 
@@ -299,6 +325,32 @@ no_public_ssh = ResourceValidationPolicy(
                 "from address ranges no broader than an IPv4 /8 (IPv6 /48), one by one and together: "
                 "never '*', 'Internet', service tags or 0.0.0.0/0.",
     validate=validate_no_public_ssh,
+    enforcement_level=MANDATORY,
+)
+
+
+def validate_no_public_ssh_in_pieces(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The union across resources: 199 SecurityRules with one /8 each pass one by one. A resource
+    that fails on its own is left to ``no-public-ssh``, so each problem is reported once."""
+    pieces: dict[str, list[str]] = {}
+    for resource in args.resources:
+        rules = [r for r in _nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, SSH_PORT)]
+        sources = [s for rule in rules for s in _address_sources(rule)]
+        if sources and not ssh_source_problems(sources):
+            pieces[resource.name] = sources
+    if len(pieces) < 2:
+        return
+    for problem in ssh_source_problems([s for sources in pieces.values() for s in sources]):
+        report(f"inbound SSH across {len(pieces)} resources ({_listed(sorted(pieces))}): {problem}; "
+               "allow at most a /8 in the whole stack (your own addresses), or use Azure Bastion")
+
+
+no_public_ssh_in_pieces = StackValidationPolicy(
+    name="no-public-ssh-across-stack",
+    description="The inbound SSH sources of every NSG and SecurityRule in the stack, taken together, "
+                "cover no more than an IPv4 /8 (IPv6 /48): SSH cannot be opened to the world in "
+                "pieces spread over several rules or security groups.",
+    validate=validate_no_public_ssh_in_pieces,
     enforcement_level=MANDATORY,
 )
 
@@ -436,31 +488,64 @@ aks_identity_hardened = ResourceValidationPolicy(
 
 # ---------------------------------------------------------------- GPU containers
 
-def _requests_gpu(container: Any) -> bool:
+# The NVIDIA container runtime gives GPUs to a container whose env sets NVIDIA_VISIBLE_DEVICES
+# (indices, UUIDs or 'all'), whatever it requests; 'none', 'void' or empty give none (NVIDIA
+# Container Toolkit user guide, docs.nvidia.com/datacenter/cloud-native/container-toolkit, "GPU Enumeration")
+GPU_ENV = "NVIDIA_VISIBLE_DEVICES"
+NO_GPU_ENV_VALUES = ("", "void", "none")
+HOST_NAMESPACES = ("hostPID", "hostIPC", "hostNetwork")
+
+
+def _gets_gpu(container: Any) -> bool:
+    """Requests nvidia.com/gpu, or sets NVIDIA_VISIBLE_DEVICES to devices (a valueFrom counts:
+    its value is not visible here)."""
     resources = get(container, "resources")
-    return any(get(resources, kind, GPU_RESOURCE) not in (None, 0, "0") for kind in ("limits", "requests"))
+    if any(get(resources, kind, GPU_RESOURCE) not in (None, 0, "0") for kind in ("limits", "requests")):
+        return True
+    for env in items(get(container, "env")):
+        if get(env, "name") == GPU_ENV:
+            if get(env, "valueFrom") is not None:
+                return True
+            if str(get(env, "value") or "").strip().lower() not in NO_GPU_ENV_VALUES:
+                return True
+    return False
 
 
 def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Container Apps containers have no securityContext (ContainerApp API: Container has args,
     # command, env, image, name, probes, resources, volumeMounts), so the rule is not expressible there
-    for container in k8s_containers(args.resource_type, args.props):
-        if not _requests_gpu(container):
-            continue
+    label = _label(args)
+    gpu_containers = [c for c in k8s_containers(args.resource_type, args.props) if _gets_gpu(c)]
+    for container in gpu_containers:
         context = get(container, "securityContext")
-        dropped = [str(c).upper() for c in items(get(context, "capabilities", "drop"))]
         name = get(container, "name")
+        dropped = [str(c).upper() for c in items(get(context, "capabilities", "drop"))]
         if "ALL" not in dropped:
-            report(f"{_label(args)}: GPU container '{name}' does not drop ALL capabilities; "
+            report(f"{label}: GPU container '{name}' does not drop ALL capabilities; "
                    "set securityContext.capabilities.drop: [ALL]")
+        added = [str(c) for c in items(get(context, "capabilities", "add"))]
+        if added:
+            report(f"{label}: GPU container '{name}' adds capabilities {', '.join(added)}; vLLM needs none, "
+                   "add nothing to a container that holds GPUs")
         if is_true(get(context, "privileged")):
-            report(f"{_label(args)}: GPU container '{name}' is privileged, which grants every capability back")
+            report(f"{label}: GPU container '{name}' is privileged, which grants every capability back")
+        if not is_false(get(context, "allowPrivilegeEscalation")):
+            report(f"{label}: GPU container '{name}' does not set allowPrivilegeEscalation: false; a setuid "
+                   "binary could regain capabilities")
+    if gpu_containers:
+        spec = pod_spec(args.resource_type, args.props)
+        for field in HOST_NAMESPACES:
+            if is_true(get(spec, field)):
+                report(f"{label}: the pod of GPU container '{get(gpu_containers[0], 'name')}' sets {field}: "
+                       "true, sharing the node's namespace; leave it unset")
 
 
-gpu_containers_drop_capabilities = ResourceValidationPolicy(
+gpu_containers_locked_down = ResourceValidationPolicy(
     name="gpu-containers-drop-capabilities",
-    description="Kubernetes containers that request nvidia.com/gpu drop ALL Linux capabilities and "
-                "are not privileged (Container Apps has no securityContext to set).",
+    description="Kubernetes containers that get GPUs (request nvidia.com/gpu or set "
+                "NVIDIA_VISIBLE_DEVICES) drop ALL Linux capabilities, add none, are not privileged, "
+                "set allowPrivilegeEscalation: false, and their pods share no host namespace "
+                "(hostPID, hostIPC, hostNetwork); Container Apps has no securityContext to set.",
     validate=validate_gpu_capabilities,
     enforcement_level=MANDATORY,
 )
@@ -475,17 +560,38 @@ def shannon_entropy(text: str) -> float:
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
 
 
+def _char_class(char: str) -> str | None:
+    if char.isdigit():
+        return "digit"
+    if char.isalpha():
+        return "upper" if char.isupper() else "lower"
+    return None
+
+
+def class_switches(text: str) -> int:
+    """Neighbouring characters of different classes (upper, lower, digit; punctuation ignored)."""
+    classes = [_char_class(c) for c in text]
+    return sum(1 for a, b in zip(classes, classes[1:]) if a and b and a != b)
+
+
 def is_random(piece: str) -> bool:
-    return (len(piece) >= 32 and any(c.isupper() for c in piece) and any(c.islower() for c in piece)
-            and any(c.isdigit() for c in piece)
-            and shannon_entropy(piece) >= min(math.log2(len(piece)) - ENTROPY_MARGIN, ENTROPY_CAP))
+    return (len(piece) >= 32 and any(c.isalpha() for c in piece) and any(c.isdigit() for c in piece)
+            and class_switches(piece) >= CLASS_SWITCH_SHARE * len(piece)
+            and shannon_entropy(piece) >= ENTROPY_FLOOR)
 
 
-def secret_looking(text: str) -> str | None:
-    """What in ``text`` looks like a credential ('a Hugging Face token', 'a random key'), or None."""
+def secret_looking(text: str, digest_expected: bool = False) -> str | None:
+    """What in ``text`` looks like a credential ('a Hugging Face token', 'a hex key', 'a random
+    key'), or None. A guess from the text alone: the policy never learns the stack's real key.
+    ``digest_expected``: the place is named for a hash, so hex runs in it are digests."""
     if HF_TOKEN_PATTERN.search(text):
         return "a Hugging Face token"
-    if any(is_random(run) for run in KEY_RUN.findall(text)):
+    text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", text))
+    if digest_expected:
+        text = HEX_RUN.sub(" ", text)
+    if any(re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text)):
+        return "a hex key"
+    if any(is_random(run) for run in KEY_RUN.findall(text) + KEY_PIECE.findall(text)):
         return "a random key"
     return None
 
@@ -539,7 +645,8 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
     for where, value in plain_places(args.resource_type, args.props):
         if not isinstance(value, str):
             continue
-        found = secret_looking(value)
+        key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
+        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)))
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
                    "Key Vault references, secretRef or secretKeyRef, never in plain properties")
@@ -559,6 +666,8 @@ no_plain_secrets = ResourceValidationPolicy(
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 LATEST_IN_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*:latest\b")
+# tag words that name a moving target, not a version ('nightly-cu128' moves like 'nightly')
+FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
 
 
 def image_problem(image: str) -> str | None:
@@ -569,11 +678,97 @@ def image_problem(image: str) -> str | None:
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
     tag = last.rsplit(":", 1)[1]
-    if tag.lower() == "latest":
-        return "uses the tag 'latest'"
+    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", tag.lower()))
+    if floating:
+        return f"uses the tag '{tag}', which moves ('{sorted(floating)[0]}')"
     if not re.search(r"[0-9]", tag):
         return f"uses the tag '{tag}', which names no version"
     return None
+
+
+# `docker run`/`pull` options that take no value (docker run --help, docker pull --help, Docker 28);
+# every other option takes one, as the next word unless written --option=value
+DOCKER_FLAGS = frozenset({"--all-tags", "--rm", "--detach", "--interactive", "--tty", "--init",
+                          "--privileged",
+                          "--read-only", "--publish-all", "--oom-kill-disable", "--no-healthcheck",
+                          "--disable-content-trust", "--quiet", "--sig-proxy", "--help"})
+DOCKER_SHORT_FLAGS = frozenset("ditPq")  # -d -i -t -P -q, also clustered as -it, -dit
+DOCKER_IMAGE_COMMAND = re.compile(r"\bdocker\s+(?:container\s+|image\s+)?(run|create|pull)\s+(.*)")
+FOR_IMAGE_LOOP = re.compile(r"\bfor\s+(\w+)\s+in\s+(.*?);\s*do\b")
+
+
+def _shell_lines(script: str) -> list[str]:
+    """Lines with backslash continuations joined, as the shell reads them."""
+    return re.sub(r"\\\n\s*", " ", script).splitlines()
+
+
+def _words(text: str) -> list[str]:
+    try:
+        return shlex.split(text, comments=True)
+    except ValueError:  # unbalanced quotes: fall back to plain words
+        return text.split()
+
+
+def _image_after_options(words: list[str]) -> str | None:
+    """The first argument of `docker run`/`create`/`pull` that is not an option or an option's value."""
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.startswith("--"):
+            skip = "=" not in word and word not in DOCKER_FLAGS
+        elif word.startswith("-") and len(word) > 1:
+            skip = not set(word[1:]) <= DOCKER_SHORT_FLAGS and len(word) == 2
+        elif word.startswith("$"):  # "${docker_args[@]}": options from an array
+            continue
+        else:
+            return word
+    return None
+
+
+def shell_image_references(script: str) -> list[str]:
+    """Image references a shell script pulls or runs with docker: literal arguments of
+    `docker pull`/`run`/`create`, and the words of a `for <var> in ...; do` loop whose body pulls
+    or runs "$<var>" (the shapes components/cloudinit.py writes)."""
+    lines = _shell_lines(script)
+    found: list[str] = []
+    for index, line in enumerate(lines):
+        loop = FOR_IMAGE_LOOP.search(line)
+        if loop:
+            body = "\n".join(lines[index:index + 5])  # the loop body follows on the next lines
+            if re.search(r"docker\s+(?:pull|run|create)\b[^\n]*\$\{?" + loop.group(1) + r"\b", body):
+                found += [w for w in _words(loop.group(2)) if not w.startswith("$")]
+        command = DOCKER_IMAGE_COMMAND.search(line)
+        if command:
+            words = _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0])
+            image = _image_after_options(words)
+            if image and not image.startswith("$"):
+                found.append(image)
+    return list(dict.fromkeys(found))
+
+
+def custom_data_scripts(text: str) -> list[str]:
+    """The shell in VM custom data: a cloud-config's write_files contents, runcmd and bootcmd
+    entries (YAML may quote them, which would hide their lines), plus the text itself."""
+    scripts = [text]
+    if text.startswith("#cloud-config"):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return scripts
+        if isinstance(document, dict):
+            scripts += [str(get(f, "content")) for f in items(document.get("write_files"))
+                        if get(f, "content")]
+            for key in ("runcmd", "bootcmd"):
+                for entry in items(document.get(key)):
+                    scripts.append(shlex.join(map(str, entry)) if isinstance(entry, list) else str(entry))
+    return scripts
+
+
+def custom_data_images(props: Any) -> list[str]:
+    text = _decoded_custom_data(get(props, "osProfile", "customData"))
+    return list(dict.fromkeys(reference for script in custom_data_scripts(text)
+                              for reference in shell_image_references(script)))
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -588,23 +783,30 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
             report(f"{_label(args)}: container '{get(container, 'name')}' image '{image}' {problem}; "
                    "pin a version tag or a digest")
     if args.resource_type == VIRTUAL_MACHINE:
-        # shell in custom data has no image field to parse: only an explicit ':latest' is certain
+        references = custom_data_images(args.props)
+        for reference in references:
+            problem = image_problem(reference)
+            if problem:
+                report(f"{_label(args)}: custom data pulls or runs image '{reference}': it {problem}; "
+                       "pin a version tag or a digest")
+        # any other ':latest' image the parser does not see (another container tool, another shape)
         text = _decoded_custom_data(get(args.props, "osProfile", "customData"))
-        for reference in sorted(set(LATEST_IN_TEXT.findall(text))):
-            report(f"{_label(args)}: custom data runs image '{reference}'; pin a version tag or a digest")
+        for reference in sorted(set(LATEST_IN_TEXT.findall(text)) - set(references)):
+            report(f"{_label(args)}: custom data names image '{reference}'; pin a version tag or a digest")
 
 
 images_pinned = ResourceValidationPolicy(
     name="images-pinned",
-    description="Container images (Container Apps, Kubernetes workloads) carry a version tag or a "
-                "digest, never 'latest' or no tag; VM custom data names no ':latest' image.",
+    description="Container images (Container Apps, Kubernetes workloads, and the images VM custom data "
+                "pulls or runs with docker) carry a version tag or a digest, never 'latest', "
+                "'nightly' or a similar moving tag, and never no tag.",
     validate=validate_pinned_images,
     enforcement_level=MANDATORY,
 )
 
 
 RESOURCE_POLICIES = [https_only, no_public_ssh, key_vault_hardened, storage_account_hardened,
-                     aks_identity_hardened, gpu_containers_drop_capabilities, no_plain_secrets,
+                     aks_identity_hardened, gpu_containers_locked_down, no_plain_secrets,
                      images_pinned]
-STACK_POLICIES = [closed_when_internal]
+STACK_POLICIES = [no_public_ssh_in_pieces, closed_when_internal]
 POLICIES = [*RESOURCE_POLICIES, *STACK_POLICIES]

@@ -33,6 +33,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from components.gateway import CADDY_IMAGE
+from components.serving.launch import DEFAULT_IMAGE
+from conftest import API_KEY as SUITE_API_KEY
 from conftest import HF_TOKEN, run_stack, stack_config, unwrap
 from policy import apertus_policies as pack
 from stacks.offline import Registered
@@ -191,12 +194,17 @@ def _nsg(*rules: dict[str, Any]) -> dict[str, Any]:
                                "priority": 100.0 + i, **rule} for i, rule in enumerate(rules)]}
 
 
-def _deployment(container: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+# the vLLM container's context as components/k8s_workload.py sets it (root, nothing else)
+LOCKED_DOWN = {"allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _deployment(container: dict[str, Any], labels: dict[str, str] | None = None,
+                pod: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"metadata": {"name": "vllm", "labels": labels or {"app": "vllm"}},
             "spec": {"template": {"metadata": {"labels": {"app": "vllm"}},
-                                  "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.33.0",
-                                                           "securityContext": {"capabilities": {"drop": ["ALL"]}},
-                                                           **container}]}}}}
+                                  "spec": {**(pod or {}),
+                                           "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.33.0",
+                                                           "securityContext": LOCKED_DOWN, **container}]}}}}
 
 
 def _container_app(ingress: dict[str, Any] | None = None, env: list[dict[str, Any]] | None = None,
@@ -220,6 +228,30 @@ PUBLIC_NIC = (pack.NETWORK_INTERFACE, {"ipConfigurations": [{"publicIPAddress": 
 
 def _custom_data(text: str) -> dict[str, Any]:
     return {"osProfile": {"customData": base64.b64encode(text.encode()).decode()}}
+
+
+def _ssh_rule(source: str) -> dict[str, Any]:
+    return {"direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourcePortRange": "*",
+            "sourceAddressPrefix": source, "destinationAddressPrefix": "*", "destinationPortRange": "22"}
+
+
+# `openssl rand -base64 36` output (seeded draw) with a '/' that leaves no 32-character piece
+BASE64_KEY_WITH_SLASH = "srclVBJS8Q5O6LP78GVWBRM/kfUQgSbNZE8X69WKzeh6QTfK"
+# a cloud-config in the shape components/cloudinit.py writes: a pull loop and an exec docker run
+CLOUD_INIT_PULL_LOOP = """#cloud-config
+write_files:
+- path: /usr/local/sbin/setup
+  content: |
+    #!/bin/bash
+    for image in vllm/vllm-openai caddy:2.10.2; do
+      docker pull "$image" || echo "pulling $image failed" >&2
+    done
+"""
+VLLM_RUN_SCRIPT = """#!/bin/bash
+docker_args=(--rm --name apertus-vllm --gpus all --ipc=host)
+exec docker run "${docker_args[@]}" --log-opt max-size=100m \\
+  vllm/vllm-openai:nightly-cu129 "${vllm_args[@]}"
+"""
 
 
 # (policy name, resources of the bad stack, words the violation must contain)
@@ -267,6 +299,16 @@ BAD = {
     "ssh-union-of-slash-8s": ("no-public-ssh", [(pack.NSG, _nsg(
         {"name": "ssh", "sourceAddressPrefixes": ["10.0.0.0/8", "11.0.0.0/8"], "destinationPortRange": "22"}))],
         ["together"]),
+    # each SecurityRule alone is a /8: only the stack-wide union shows 199 of them
+    "ssh-in-199-security-rules": ("no-public-ssh-across-stack",
+                                  [(pack.SECURITY_RULE, _ssh_rule(f"{n}.0.0.0/8"), f"ssh-{n}") for n in range(1, 200)],
+                                  ["199 resources", "/8"]),
+    "ssh-in-two-nsgs": ("no-public-ssh-across-stack",
+                        [(pack.NSG, _nsg({"name": "ssh", "sourceAddressPrefix": "10.0.0.0/8",
+                                          "destinationPortRange": "22"}), "nsg-a"),
+                         (pack.NSG, _nsg({"name": "ssh", "sourceAddressPrefix": "11.0.0.0/8",
+                                          "destinationPortRange": "22"}), "nsg-b")],
+                        ["nsg-a, nsg-b", "together"]),
     "vault-no-purge-protection": ("key-vault-hardened",
                                   [(pack.KEY_VAULT, {"properties": {**GOOD_VAULT["properties"],
                                                                     "enablePurgeProtection": None}})],
@@ -310,6 +352,21 @@ BAD = {
                            "name": "cuda", "image": "nvidia/cuda:12.8.0-base-ubuntu24.04", "resources": {"requests": {"nvidia.com/gpu": 1.0}},
                            "securityContext": {"privileged": True, "capabilities": {"drop": ["ALL"]}}}]}})],
                        ["privileged"]),
+    "gpu-adds-capabilities": ("gpu-containers-drop-capabilities",
+                              [(DEPLOYMENT, _deployment({**GPU, "securityContext": {
+                                  **LOCKED_DOWN, "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN", "NET_ADMIN"]}}}))],
+                              ["SYS_ADMIN, NET_ADMIN"]),
+    "gpu-escalates-as-root": ("gpu-containers-drop-capabilities",
+                              [(DEPLOYMENT, _deployment({**GPU, "securityContext": {
+                                  **LOCKED_DOWN, "allowPrivilegeEscalation": True, "runAsUser": 0.0}}))],
+                              ["allowPrivilegeEscalation"]),
+    "gpu-host-namespaces": ("gpu-containers-drop-capabilities",
+                            [(DEPLOYMENT, _deployment(GPU, pod={"hostPID": True, "hostNetwork": True, "hostIPC": True}))],
+                            ["hostPID", "hostNetwork", "hostIPC"]),
+    "gpu-through-env": ("gpu-containers-drop-capabilities",  # no nvidia.com/gpu request, GPUs all the same
+                        [(DEPLOYMENT, _deployment({"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}},
+                                                   "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}))],
+                        ["'vllm'", "ALL", "SYS_ADMIN", "allowPrivilegeEscalation"]),
     "hf-token-in-tag": ("no-secrets-in-plain-properties",
                         [(pack.KEY_VAULT, {**GOOD_VAULT, "tags": {"note": HF_TOKEN}})], ["tags.note", "Hugging Face"]),
     "key-in-aca-env": ("no-secrets-in-plain-properties",
@@ -323,6 +380,18 @@ BAD = {
     "key-in-configmap": ("no-secrets-in-plain-properties",
                          [(pack.K8S_CONFIG_MAP, {"data": {"Caddyfile": f"header Authorization \"Bearer {API_KEY}\""}})],
                          ["data.Caddyfile"]),
+    "suite-key-in-env": ("no-secrets-in-plain-properties",  # lower case, digits, dashes: tests/conftest.py's key
+                         [(DEPLOYMENT, _deployment({"env": [{"name": "VLLM_API_KEY", "value": SUITE_API_KEY}]}))],
+                         ["VLLM_API_KEY"]),
+    "hex-key-in-tag": ("no-secrets-in-plain-properties",  # `openssl rand -hex 32` shape, no entropy to measure
+                       [(pack.KEY_VAULT, {**GOOD_VAULT, "tags": {"apikey": "9f" * 32}})], ["tags.apikey", "hex key"]),
+    "hex-key-in-env-named-shared": ("no-secrets-in-plain-properties",  # 'SHARED' is no 'sha': not a digest's place
+                                    [(DEPLOYMENT, _deployment({"env": [{"name": "SHARED_KEY",
+                                                                        "value": "5f1c9e2a7b0d4c8e" * 2}]}))],
+                                    ["SHARED_KEY", "hex key"]),
+    "base64-key-with-slash": ("no-secrets-in-plain-properties",
+                              [(pack.K8S_CONFIG_MAP, {"data": {"Caddyfile": f"header Authorization \"Bearer {BASE64_KEY_WITH_SLASH}\""}})],
+                              ["data.Caddyfile", "random key"]),
     "token-in-custom-data": ("no-secrets-in-plain-properties",
                              [(pack.VIRTUAL_MACHINE, _custom_data(f"#!/bin/sh\nexport HF_TOKEN={HF_TOKEN}\n"))],
                              ["customData"]),
@@ -333,6 +402,10 @@ BAD = {
     "latest-in-custom-data": ("images-pinned",
                               [(pack.VIRTUAL_MACHINE, _custom_data("docker run --rm vllm/vllm-openai:latest serve\n"))],
                               ["vllm/vllm-openai:latest"]),
+    "untagged-image-in-pull-loop": ("images-pinned", [(pack.VIRTUAL_MACHINE, _custom_data(CLOUD_INIT_PULL_LOOP))],
+                                    ["'vllm/vllm-openai'", "no tag"]),
+    "nightly-in-docker-run": ("images-pinned", [(pack.VIRTUAL_MACHINE, _custom_data(VLLM_RUN_SCRIPT))],
+                              ["vllm/vllm-openai:nightly-cu129", "moves"]),
 }
 
 
@@ -366,6 +439,13 @@ def test_every_policy_has_a_bad_fixture():
                                        "access": "Deny"}))),
     ("images-pinned", (DEPLOYMENT, _deployment({"image": "vllm/vllm-openai@sha256:" + "ab" * 32}))),
     ("images-pinned", (DEPLOYMENT, _deployment({"image": "myregistry.azurecr.io:5000/caddy:2.10.2"}))),
+    ("gpu-containers-drop-capabilities", (DEPLOYMENT, _deployment({"securityContext": {},  # no GPU for 'void'
+        "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]}))),
+    ("no-public-ssh-across-stack", (pack.NSG, _nsg({"name": "ssh", "sourceAddressPrefix": "10.0.0.0/8",
+                                                    "destinationPortRange": "22"}))),
+    ("no-secrets-in-plain-properties", (DEPLOYMENT, {"spec": {"template": {  # a 16-hex config digest
+        "metadata": {"annotations": {"apertus/config-hash": "5f1c9e2a7b0d4c8e",
+                                     "checksum/config": "0123456789abcdef" * 4}}, "spec": {"containers": []}}}})),
     ("no-secrets-in-plain-properties", (DEPLOYMENT, _deployment({"env": [
         {"name": "DIGEST", "value": "sha256:" + "0123456789abcdef" * 4},
         {"name": "ID", "value": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -378,15 +458,65 @@ def test_what_the_hosts_rely_on_passes(good):
     assert violations(policy, [resource]) == []
 
 
+KEY_DRAWS = {  # how keys are made, each drawn 2,000 times (seeded: the same run every time)
+    "letters and digits (the program's RandomPassword)": lambda rng, n: "".join(
+        rng.choice(string.ascii_letters + string.digits) for _ in range(n)),
+    "lower case and digits": lambda rng, n: "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(n)),
+    "openssl rand -hex": lambda rng, n: rng.randbytes(n // 2).hex(),
+    "openssl rand -base64 (the README's)": lambda rng, n: base64.b64encode(rng.randbytes(n * 3 // 4)).decode(),
+}
+
+
 @pytest.mark.parametrize("length", [32, 48, 64])
-def test_random_keys_are_recognised(length):
-    """Keys drawn like the program's (letters and digits): at most 1 in 100 missed (measured ~0.4%:
-    the misses are the keys with no digit). Seeded, so the run is the same every time."""
-    rng = random.Random(length)
-    alphabet = string.ascii_letters + string.digits
-    keys = ["".join(rng.choice(alphabet) for _ in range(length)) for _ in range(2000)]
+@pytest.mark.parametrize("draw", KEY_DRAWS)
+def test_random_keys_are_recognised(draw, length):
+    """At most 1 in 100 keys missed (measured: lower case and digits at 32 characters ~0.5%, the
+    rest at most ~0.3%: the misses are runs with too few changes between upper, lower and digit)."""
+    rng = random.Random(f"{draw}{length}")
+    keys = [KEY_DRAWS[draw](rng, length) for _ in range(2000)]
     missed = [key for key in keys if pack.secret_looking(key) is None]
     assert len(missed) <= 20, missed
+
+
+def test_no_key_is_missed_for_a_slash():
+    """Half of `openssl rand -base64 36` keys hold a '/': none of them is missed for it."""
+    rng = random.Random(36)
+    keys = [k for k in (base64.b64encode(rng.randbytes(36)).decode() for _ in range(2000)) if "/" in k]
+    assert len(keys) > 500 and [k for k in keys if pack.secret_looking(k) is None] == []
+
+
+def test_keys_are_found_among_words():
+    """The pack cannot read the stack's secret config, so it judges by shape alone: a key it has
+    never seen is found next to words, paths or URLs."""
+    for text in (f"Bearer {SUITE_API_KEY}", f"https://gw.example/v1?key={BASE64_KEY_WITH_SLASH}",
+                 f"VLLM_API_KEY={'9f' * 32}", f"--api-key {API_KEY}"):
+        assert pack.secret_looking(text), text
+
+
+def test_vm_custom_data_images_are_parsed(stacks):
+    """The VM's rendered cloud-init is read for the images it pulls and runs: both, as
+    components/cloudinit.py writes them (if its shape changes, this fails before the policy goes blind)."""
+    for name in ("vm-8b", "vm-70b", "vm-8b-internal"):
+        vm = next(r for r in stacks[name] if r.type == pack.VIRTUAL_MACHINE)
+        assert pack.custom_data_images(unwrap(vm.inputs)) == [DEFAULT_IMAGE, CADDY_IMAGE], name
+
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai", "vllm/vllm-openai:latest", "vllm/vllm-openai:nightly"])
+def test_unpinned_image_in_the_vm_cloud_init_is_flagged(stacks, image):
+    """The real VM custom data with its vLLM image unpinned (what `vllmImage` could set before the
+    program refused it) is flagged, once for the reference its pull loop and `exec docker run` share."""
+    vm = next(r for r in stacks["vm-8b"] if r.type == pack.VIRTUAL_MACHINE)
+    props = unwrap(vm.inputs)
+    text = base64.b64decode(props["osProfile"]["customData"]).decode().replace(DEFAULT_IMAGE, image)
+    found = violations(pack.images_pinned, [(pack.VIRTUAL_MACHINE, {**props, **_custom_data(text)})])
+    assert len(found) == 1 and f"'{image}'" in found[0], found
+
+
+def test_the_aks_vllm_container_is_a_gpu_container(stacks):
+    """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing)."""
+    deployments = [r for r in stacks["aks-8b"] if r.type in pack._POD_SPEC_PATHS]
+    gpu = [c["name"] for r in deployments for c in pack.k8s_containers(r.type, unwrap(r.inputs)) if pack._gets_gpu(c)]
+    assert gpu == ["vllm"]
 
 
 def test_internal_can_be_declared_in_policy_config():
