@@ -66,6 +66,7 @@ CONSUMPTION_PROFILE = "Consumption"
 # Profile names are length-limited: "Consumption-GPU-NC8as-T4" as a name is rejected with
 # WorkloadProfileInvalidNameTooLong (Azure/azure-cli#31239); the type carries the SKU.
 GPU_PROFILE_NAME = "gpu"
+GPU_PROFILE_TYPE_PATH = "workloadProfiles[*].workloadProfileType"  # what only a new environment changes
 # Dedicated nodes keep part of their capacity for the Container Apps runtime ("slightly less than
 # the profile's allocation", workload-profiles-overview); the amount is not documented
 # (MicrosoftDocs/azure-docs#114350): this reserve is an estimate, unverified.
@@ -431,10 +432,12 @@ class ContainerAppGpu(base.ServingComponent):
             workload_profiles=workload_profiles(args.plan.gpu, args.min_replicas, args.max_replicas),
             tags=args.all_tags, opts=pulumi.ResourceOptions(
                 parent=self,
-                # Azure applies a GPU profile only when the environment is created: a new gpu means a
-                # new environment. Its delegated subnet takes one environment at a time, so the old one
-                # goes first (delete before replace), and the app in it with it (_workload).
-                replace_on_changes=["workloadProfiles"], delete_before_replace=True))
+                # Azure applies a GPU profile only when the environment is created: a new gpu (profile
+                # type) means a new environment; node counts of a dedicated profile change in place
+                # (property path with [*]: Pulumi "Property Paths", used by replaceOnChanges). Its
+                # delegated subnet takes one environment at a time, so the old one goes first (delete
+                # before replace), and the app in it with it (_workload).
+                replace_on_changes=[GPU_PROFILE_TYPE_PATH], delete_before_replace=True))
 
     def _workload(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
                   environment: app.ManagedEnvironment, secrets: ModelSecrets,

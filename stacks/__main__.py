@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import re
 import sys
@@ -238,7 +240,7 @@ def _render_cold_start_and_costs(p: dict[str, Any]) -> list[str]:
     if cold := p.get("coldStart"):
         lines += [f"  cold start    first ~{cold['firstSeconds'] / 60:.0f} min, "
                   f"warm ~{cold['warmSeconds'] / 60:.0f} min "
-                  f"(warm: {cold['warmMeans']}); startup window {cold['startupWindowSeconds'] // 60} min "
+                  f"(warm: {cold['warmMeans']}); startup window {-(-cold['startupWindowSeconds'] // 60)} min "
                   f"= first x {cold['safetyFactor']:g}"]
         lines += [f"                {part['firstSeconds']:>5} s / {part['warmSeconds']:>5} s  "
                   f"{part['name']}: "
@@ -320,7 +322,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"  quota         {quota['amount']} {quota['unit']} in '{quota['family']}' at max replicas"
         + (f"; spot: {quota['lowPriorityCores']} vCPUs in 'lowPriorityCores' (regional, all families)"
            if "lowPriorityCores" in quota else ""),
-        f"  startup       readiness budget {p['startupWindowSeconds'] // 60} min",
+        f"  startup       readiness budget {-(-p['startupWindowSeconds'] // 60)} min",
         *_render_cold_start_and_costs(p),
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
@@ -355,7 +357,9 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
             "hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
             "pulumi config set --secret hfToken <token> (the Apertus repos are gated)"]
         secret_keys.add(token_key)
-    run: OfflineRun = run_program(program_with_plan, project, stack, values, secret_keys)
+    # the program's warnings (pulumi.log.warn: stderr without an engine) are in the plan's WARNING lines
+    with contextlib.redirect_stderr(io.StringIO()):
+        run: OfflineRun = run_program(program_with_plan, project, stack, values, secret_keys)
     captured["plan"]["warnings"] += notes
     first = ["endpoint", "apiKey", "model", "host", "gpu"]
     order = sorted(run.outputs, key=lambda key: (first.index(key) if key in first else len(first), key))

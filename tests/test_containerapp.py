@@ -210,9 +210,12 @@ def internal_recorded():
 def test_a_new_gpu_profile_replaces_the_environment_and_its_app_old_ones_first(internal_recorded):
     """Azure applies a GPU workload profile only at environment creation, and a delegated subnet
     holds one environment: a profile change must delete the app and environment, then recreate."""
-    _, _, options = internal_recorded
-    assert options[ENV] == ({"workloadProfiles"}, True)
+    run, _, options = internal_recorded
+    assert options[ENV] == ({"workloadProfiles[*].workloadProfileType"}, True)
     assert options[APP] == ({"managedEnvironmentId"}, True)
+    # the path names a field the environment really sends, on every profile (Pulumi property path)
+    profiles = unwrap(run.mocks.one(ENV).inputs)["workloadProfiles"]
+    assert profiles and all("workloadProfileType" in profile for profile in profiles)
 
 
 def test_no_secret_appears_in_plain_text():
