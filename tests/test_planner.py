@@ -258,12 +258,55 @@ def test_alternatives_are_offered_never_applied():
         assert (alt.gpu, alt.quantization) != ("Standard_NC80adis_H100_v5", "none")
 
 
-def test_alternatives_name_other_hosts_and_skip_the_same_hardware():
-    result = plan()  # 8B on a VM's A100
-    hardware = {(GPUS[alt.gpu].gpu_model, alt.quantization) for alt in result.alternatives}
-    assert ("A100", "none") not in hardware  # Container Apps' A100 is the same GPU at the same price
-    assert ("A100", "fp8") in hardware
-    assert all(set(alt.hosts) <= {"containerapp", "vm", "aks"} for alt in result.alternatives)
+def test_alternatives_are_cheaper_or_other_hardware_never_padding():
+    # 8B on a VM's A100 is the cheapest fit: Container Apps' A100 is the same GPU at the same price
+    # and FP8 on it saves nothing, so nothing is listed and the plan says why
+    result = plan()
+    assert result.alternatives == ()
+    assert result.alternatives_note.startswith("no other GPU or quantization options at or below "
+                                               "Standard_NC24ads_A100_v4's price")
+    # 70B at 32k on two H100 NVL: every listed option is strictly cheaper or other hardware at no
+    # more; fewer than three qualify, and the plan says so instead of padding the list
+    result = plan("apertus-70b-instruct", max_model_len=32768)
+    chosen = (result.gpu.gpu_model, result.gpu.gpus_per_replica)
+    for alt in result.alternatives:
+        sku = GPUS[alt.gpu]
+        assert alt.hourly_usd < result.cost.hourly_usd or (
+            (sku.gpu_model, sku.gpus_per_replica) != chosen and alt.hourly_usd <= result.cost.hourly_usd)
+        assert set(alt.hosts) <= {"containerapp", "vm", "aks"}
+    assert len(result.alternatives) == 2
+    assert result.alternatives_note.startswith("only 2 other GPU or quantization options")
+
+
+def test_a_tight_fit_warns_with_the_error_band_and_alternatives_mark_it():
+    # 70B FP8 on one H100 NVL at 32k: 35,312 KV tokens for a 32,768-token sequence (7.8% spare)
+    result = plan("apertus-70b-instruct", max_model_len=32768)
+    one_nvl = result.alternatives[0]
+    assert (one_nvl.gpu, one_nvl.kv_cache_tokens, one_nvl.tight) == ("Standard_NC40ads_H100_v5", 35_312, True)
+    assert [alt.tight for alt in result.alternatives[1:]] == [False]  # 2 x A100 FP8: 217,760 tokens
+    chosen = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=32768,
+                  quantization="fp8")
+    assert any(w.startswith("tight: 35,312 KV-cache tokens are within 7.8% of the 32,768 one sequence "
+                            "needs; the estimate's error band is \u00b110%") for w in chosen.warnings)
+    roomy = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=16384,
+                 quantization="fp8")
+    assert not any(w.startswith("tight") for w in roomy.warnings)
+
+
+def test_the_activation_peak_follows_the_models_mlp():
+    # Apertus' MLP is up_proj -> xIELU -> down_proj (no gate): 2 x intermediate_size wide at its
+    # peak, where a gated SwiGLU MLP holds 3 x; a custom model is gated unless it says otherwise
+    from components.serving.plan import activation_bytes
+
+    assert (A8B.gated_mlp, A8B.mlp_activation_widths) == (False, 2)
+    base = {"id": "org/m", "paramsBillion": 8.05, "layers": 32, "attentionHeads": 32, "kvHeads": 8,
+            "headDim": 128, "maxContext": 65536, "hiddenSize": 4096, "intermediateSize": 21504,
+            "vocabSize": 1000}  # a small vocabulary, so the layer peak (not the sampler) counts
+    gated, plain = resolve_model(base), resolve_model({**base, "gatedMlp": False})
+    assert gated.mlp_activation_widths == 3
+    a100 = GPUS["Standard_NC24ads_A100_v4"]  # 2048 tokens: 2 bytes x (2 x 4096 + 48 x 128 + k x 21504)
+    assert activation_bytes(plain, a100, 1) == 2048 * 2 * (2 * 4096 + 48 * 128 + 2 * 21504)
+    assert activation_bytes(gated, a100, 1) == 2048 * 2 * (2 * 4096 + 48 * 128 + 3 * 21504)
 
 
 def test_plan_json_carries_alternatives_and_the_fp8_keys():
