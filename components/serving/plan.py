@@ -12,9 +12,14 @@ memory the device reports, and gives the KV cache what is left after
   - the CUDA-graph memory estimate, counted by default since vLLM 0.21
     (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1; vllm-project/vllm#30515 added it off by default,
     and 0.2x logs say "CUDA graph memory profiling is enabled (default since v0.21.0)",
-    gpustack/runner#251 on 0.27.1).
-The three constants below are fitted on public start-up logs (tests/data/vllm_kv_cache_logs.csv;
-tests/test_planner.py::test_kv_estimate_against_public_vllm_logs prints the errors).
+    gpustack/runner#251 on 0.27.1). Before 0.21 graphs were captured after the KV cache was sized,
+    out of the (1 - utilization) headroom (llm-d-planner vLLM 0.19 accuracy report, "CUDA Graph
+    Memory"), so they took nothing from the KV cache.
+``memory_plan`` takes the vLLM version: the planner serves VLLM_VERSION (the default image's) and
+counts all four terms; the calibration (tests/test_kv_calibration.py) predicts each public log with
+the terms its own version counted and prints the errors on the fit and the held-out sources. One
+constant is fitted, SAMPLER_FP32_COPIES, on one source's rows (FIT_SOURCES); the other sources are
+held out and only judged.
 """
 
 from __future__ import annotations
@@ -35,16 +40,22 @@ from .pricing import HOURS_PER_MONTH, on_demand_price
 NON_TORCH_BYTES_TP1 = 0.25 * GIB
 NON_TORCH_BYTES_TP = 2.13 * GIB
 # The sampler's dummy pass holds this many float32 [max_num_seqs, vocab] tensors at its peak.
-# Measured: 9.6-9.7 for vLLM 0.15-0.16 (Llama-3.1-8B 4.76 GiB, Qwen3-32B 5.64 GiB, max_num_seqs
-# 1024, H100; llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md), 3.8-3.9
-# for 0.17-0.19 (Llama-3.1-8B 1.89 GiB, Qwen2.5-7B 2.21 GiB; llm-d-planner accuracy report).
-# Fitted: the smallest whole number that keeps every calibration row at most 10% optimistic
-# (older releases did not count CUDA graphs, which covers the rest of their larger peak).
-SAMPLER_FP32_COPIES = 8
-# CUDA-graph memory per GPU: graph pools of 0.51-1.85 GiB, mean 1.04 GiB, over 49 runs of
-# vLLM 0.19.0 on H100 (llm-d-planner accuracy report, "CUDA Graph Memory"); 0.2x estimates for
-# dense models were 0.13-0.36 GiB (gpustack/runner#251, noonghunna/club-3090#127, #1087).
+# Measured: 9.6-9.7 (Llama-3.1-8B 4.76 GiB, Qwen3-32B 5.64 GiB, Qwen3-0.6B 5.56 GiB at
+# max_num_seqs 1024, H100; llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md,
+# version not stated), 3.8-3.9 for 0.19 (Llama-3.1-8B 1.89 GiB, Qwen2.5-7B 2.21 GiB; llm-d-planner
+# accuracy report). No public log of 0.21+ on an A100/H100 gives it, so the plan keeps the larger
+# level. Fitted on FIT_SOURCES only: the smallest tenth that predicts none of their rows
+# optimistic (tests/test_kv_calibration.py::test_the_fitted_constant_comes_from_the_fit_set_only).
+SAMPLER_FP32_COPIES = 9.7
+FIT_SOURCES = ("https://github.com/llm-d/llm-d-benchmark/",)
+# CUDA-graph memory per GPU, counted from vLLM 0.21 (CUDAGRAPH_COUNTED_FROM). Not fitted: the
+# "Estimated CUDA graph memory" vLLM 0.2x logs for a dense model with the default 51 piecewise +
+# 35 full graphs is 0.52 GiB (Qwen3-8B, LMCache/LMCache#3430); 0.19's graph pools measured
+# 0.51-1.85 GiB, mean 1.04 GiB, over 49 H100 runs (llm-d-planner accuracy report). 1 GiB is kept
+# for 8B-70B; no A100/H100 0.21+ log checks it (see README "How the planner decides").
 CUDAGRAPH_BYTES = 1.0 * GIB
+CUDAGRAPH_COUNTED_FROM = (0, 21)
+VLLM_VERSION = "0.33.0"  # the default image's (launch.DEFAULT_IMAGE): the version the plan is for
 KV_BLOCK_TOKENS = 16  # vLLM's default KV block size on CUDA: the cache holds whole blocks
 CONTEXT_STEP = 1024  # a shortened context is a multiple of this
 MIN_UTILIZATION, MAX_UTILIZATION = 0.5, 0.99
@@ -151,20 +162,29 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, tensor_parallel_size: int, kv_c
     return model.kv_bytes_per_token_for(kv_cache_dtype) * heads_per_gpu / model.kv_heads
 
 
+def counts_cudagraphs(vllm_version: str) -> bool:
+    """Whether this vLLM takes its CUDA-graph estimate out of the KV cache (0.21 and later)."""
+    release = tuple(int(part) for part in vllm_version.split(".")[:2])
+    return release >= CUDAGRAPH_COUNTED_FROM
+
+
 def memory_plan(model: ModelSpec, sku: GpuSku, utilization: float, tensor_parallel_size: int,
-                quantization: str = "none", kv_cache_dtype: str = "auto") -> MemoryPlan | None:
-    """KV-cache room at one TP size; None when the weights and runtime memory do not fit."""
+                quantization: str = "none", kv_cache_dtype: str = "auto",
+                vllm_version: str = VLLM_VERSION) -> MemoryPlan | None:
+    """KV-cache room at one TP size, as ``vllm_version`` accounts it; None when the weights and
+    runtime memory do not fit."""
     tp = tensor_parallel_size
     requested = utilization * sku.device_memory_bytes
     weights = model.weight_bytes_for(quantization) / tp
     activation = activation_bytes(model, sku, tp)
     non_torch = NON_TORCH_BYTES_TP1 if tp == 1 else NON_TORCH_BYTES_TP
-    kv_per_gpu = requested - weights - activation - non_torch - CUDAGRAPH_BYTES
+    cudagraphs = CUDAGRAPH_BYTES if counts_cudagraphs(vllm_version) else 0.0
+    kv_per_gpu = requested - weights - activation - non_torch - cudagraphs
     if kv_per_gpu <= 0:
         return None
     tokens = int(kv_per_gpu // kv_bytes_per_token_per_gpu(model, tp, kv_cache_dtype))
     return MemoryPlan(tp, weights, kv_per_gpu, tokens // KV_BLOCK_TOKENS * KV_BLOCK_TOKENS,
-                      requested, activation, non_torch, CUDAGRAPH_BYTES, quantization, kv_cache_dtype)
+                      requested, activation, non_torch, cudagraphs, quantization, kv_cache_dtype)
 
 
 def tight_fit(kv_cache_tokens: int, tokens: int) -> bool:
