@@ -7,7 +7,7 @@ import pytest
 from components.serving import pricing
 from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, memory_plan, plan_serving,
                                  quota_request, resolve_model)
-from components.serving.gpus import GIB
+from components.serving.gpus import DEVICE_MEMORY, GIB
 from components.serving.plan import CUDAGRAPH_BYTES, NON_TORCH_BYTES_TP, NON_TORCH_BYTES_TP1
 
 A8B, A70B = resolve_model("apertus-8b-instruct"), resolve_model("apertus-70b-instruct")
@@ -34,13 +34,18 @@ def test_architecture_figures_follow_from_the_config():
 
 
 def test_gpu_memory_is_what_the_device_reports():
-    # an "80 GB" A100 reports 79.15 GiB = 85.0e9 bytes; the plan requests utilization x that
+    # an "80 GB" A100 reports 79.25 GiB = 85.1e9 bytes; the plan requests utilization x that
     a100 = GPUS["Standard_NC24ads_A100_v4"]
-    assert a100.device_memory_bytes == pytest.approx(85.0e9, rel=1e-3)
-    assert memory_plan(A8B, a100, 0.9, 1).requested_bytes_per_gpu == pytest.approx(0.9 * 85.0e9, rel=1e-3)
+    assert a100.device_memory_bytes == pytest.approx(85.09e9, rel=1e-3)
+    assert memory_plan(A8B, a100, 0.9, 1).requested_bytes_per_gpu == pytest.approx(0.9 * 85.09e9, rel=1e-3)
     for sku in GPUS.values():
         assert sku.gpu_memory_gb * 0.9e9 < sku.device_memory_bytes < sku.gpu_memory_gb * 1.1e9
-        assert sku.device_memory.source
+    for card, memory in DEVICE_MEMORY.items():
+        # the figure is the one in the quoted line, and the line says where it is published
+        assert f"{memory.total_bytes / GIB:.2f} GiB" in memory.source, card
+        assert memory.url is None or memory.url.startswith("https://github.com/"), card
+    # the one card whose line has no public page found yet (see gpus.py): a new one must cite its URL
+    assert [card for card, memory in DEVICE_MEMORY.items() if memory.url is None] == [("H100 NVL", 94)]
 
 
 def test_vllm_default_batch_follows_the_gpu():
@@ -70,25 +75,25 @@ def test_non_kv_memory_per_gpu():
 
 # (model, host, gpu, utilization, expected gpu, TP, max context, KV tokens)
 # KV tokens by hand: (util x device bytes - weights/TP - activation - non-torch - 1 GiB CUDA graphs)
-# / (KV bytes per token / TP), whole 16-token blocks. A100 80 GB: 84.99e9 bytes, activation
+# / (KV bytes per token / TP), whole 16-token blocks. A100 80 GB: 85.09e9 bytes, activation
 # 9.7 x 256 x 131072 x 4 = 1.30e9; H100 NVL: 99.95e9 bytes, activation 9.7 x 1024 x 131072 x 4 =
 # 5.21e9; non-torch 0.27e9 (TP 1) or 2.29e9 (TP > 1)
 CASES = [
-    # 8B on one A100 80 GB: (76.49e9 - 16.1e9 - 1.30e9 - 0.27e9 - 1.07e9) / 131072 = 440,5xx
-    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 440_544),
-    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 440_544),
-    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 440_544),
+    # 8B on one A100 80 GB: (76.58e9 - 16.1e9 - 1.30e9 - 0.27e9 - 1.07e9) / 131072 = 441,2xx
+    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
+    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 441_280),
+    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
     # 8B on one H100 NVL: (89.96e9 - 16.1e9 - 5.21e9 - 0.27e9 - 1.07e9) / 131072 = 513,5xx
     ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 513_520),
     # 70B, cheapest fit: 2 x H100 NVL, TP 2, 141.2e9 / 2 of weights per GPU:
     # (89.96e9 - 70.6e9 - 5.21e9 - 2.29e9 - 1.07e9) / 163840 per GPU = 65,8xx (tight: 0.5% spare)
     ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 65_856),
     # 70B on 4 x A100 80 GB: TP 2 holds the weights but not one 65,536-token sequence; TP 4:
-    # (76.49e9 - 35.3e9 - 1.30e9 - 2.29e9 - 1.07e9) / 81920 = 445,9xx
-    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 445_856),
-    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (83.29e9 - 70.6e9 - 1.30e9 - 2.29e9
-    # - 1.07e9) / 163840 = 48,960 tokens, so the context shrinks to 47 x 1024 = 48,128
-    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 48128, 48_960),
+    # (76.58e9 - 35.3e9 - 1.30e9 - 2.29e9 - 1.07e9) / 81920 = 447,0xx
+    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 447_040),
+    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (83.39e9 - 70.6e9 - 1.30e9 - 2.29e9
+    # - 1.07e9) / 163840 = 49,616 tokens, so the context shrinks to 48 x 1024 = 49,152
+    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 49152, 49_616),
 ]
 
 
@@ -104,7 +109,7 @@ def test_plan_figures(model, host, gpu, util, want_gpu, want_tp, want_len, want_
 
 def test_shortened_context_is_a_warning_not_silence():
     result = plan("apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98)
-    assert any("context shortened to 48,128" in w for w in result.warnings)
+    assert any("context shortened to 49,152" in w for w in result.warnings)
 
 
 def test_cost_per_hour_month_and_sequence():
@@ -158,7 +163,7 @@ def test_region_without_documented_serverless_gpu_warns():
     (dict(max_model_len=70000), "maxModelLen", ["max context 65,536"]),
     (dict(max_model_len=0), "maxModelLen", ["between 1"]),
     (dict(model="apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98,
-          max_model_len=65536), "maxModelLen", ["48,960 tokens", "at most 48128"]),
+          max_model_len=65536), "maxModelLen", ["49,616 tokens", "at most 49152"]),
     (dict(quantization="int4"), "quantization", ["none, fp8"]),
     (dict(kv_cache_dtype="fp16"), "kvCacheDtype", ["auto, fp8"]),
     (dict(host="containerapp", kv_cache_dtype="fp8"), "kvCacheDtype",
@@ -283,7 +288,7 @@ def test_a_tight_fit_warns_with_the_error_band_and_alternatives_mark_it():
     result = plan("apertus-70b-instruct", max_model_len=30720)
     one_nvl = result.alternatives[0]
     assert (one_nvl.gpu, one_nvl.kv_cache_tokens, one_nvl.tight) == ("Standard_NC40ads_H100_v5", 32_528, True)
-    assert [alt.tight for alt in result.alternatives[1:]] == [False]  # 2 x A100 FP8: 216,368 tokens
+    assert [alt.tight for alt in result.alternatives[1:]] == [False]  # 2 x A100 FP8: 216,960 tokens
     chosen = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=30720,
                   quantization="fp8")
     assert any(w.startswith("tight: 32,528 KV-cache tokens are within 5.9% of the 30,720 one sequence "
