@@ -54,15 +54,18 @@ DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
         "'(GPU 0; 14.73 GiB total capacity; 11.05 GiB already allocated; ...)'",
         "https://github.com/XuelianCheng/LEAStereo/issues/14"),
     ("A100", 40): DeviceMemory(
-        round(39.50 * GIB), "PyTorch OOM on one A100 40GB: 'GPU 0 has a total capacity of 39.50 "
-        "GiB of which 25.24 GiB is free'", "https://github.com/TianheWu/CoSeR/issues/10"),
+        round(39.50 * GIB), "PyTorch OOM on one A100 (the 40GB card, by its total): 'GPU 0 has a "
+        "total capacity of 39.50 GiB of which 25.24 GiB is free'",
+        "https://github.com/TianheWu/CoSeR/issues/10"),
     ("A100", 80): DeviceMemory(
-        round(79.25 * GIB), "PyTorch OOM on an A100 80GB: '(GPU 0; 79.25 GiB total capacity; 27.98 "
-        "GiB already allocated; ...)'; vLLM logs on A100 80GB without a public page say "
-        "'total_gpu_memory (79.15GiB)', 0.1 GiB less", "https://github.com/levihsu/OOTDiffusion/issues/235"),
+        round(79.25 * GIB), "PyTorch OOM on an A100 (the 80GB card, by its total): '(GPU 0; 79.25 "
+        "GiB total capacity; 27.98 GiB already allocated; ...)'; vLLM logs found without a public "
+        "page say 'total_gpu_memory (79.15GiB)', 0.1 GiB less",
+        "https://github.com/levihsu/OOTDiffusion/issues/235"),
     ("H100", 80): DeviceMemory(
         round(79.18 * GIB), "vLLM 'Free memory on device: 78.57/79.18 GiB on startup' on an H100 80GB",
-        "https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/empirical-vllm-memory-results.md"),
+        "https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/"
+        "empirical-vllm-memory-results.md"),
     ("H100 NVL", 94): DeviceMemory(
         round(93.09 * GIB), "PyTorch OOM on an H100 NVL: 'GPU 0 has a total capacity of 93.09 GiB' "
         "(several unattributed logs; the one public page found, ali-vilab/VACE#56 on RunPod, says "
