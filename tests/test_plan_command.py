@@ -30,7 +30,7 @@ def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
     out = result.stdout
     for expected in ["host          containerapp", "region        swedencentral",
                      "swiss-ai/Apertus-8B-Instruct-2509", "Consumption-GPU-NC24-A100", "why: cheapest",
-                     "tensor-parallel size 1", "65,536 tokens", "442,288 tokens", "$4.775/h",
+                     "tensor-parallel size 1", "65,536 tokens", "441,280 tokens", "$4.775/h",
                      "/month (730 h)", "quota", "vllm serve --model swiss-ai/Apertus-8B-Instruct-2509",
                      "--tool-call-parser apertus", "apertus:index:ContainerAppGpu",
                      "azure-native:app:ContainerApp", "hfToken is not set"]:
@@ -78,7 +78,7 @@ def test_json_plan_has_the_same_figures():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["plan"]["gpu"] == "Consumption-GPU-NC24-A100"
-    assert data["plan"]["kvCacheTokens"] == 442_288
+    assert data["plan"]["kvCacheTokens"] == 441_280
     assert data["outputs"]["apiKey"] == "[secret]"
     assert data["outputs"]["endpoint"].startswith("https://") and data["outputs"]["endpoint"].endswith("/v1")
     [stack] = data["resources"]

@@ -7,7 +7,7 @@ import pytest
 from components.serving import pricing
 from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, memory_plan, plan_serving,
                                  quota_request, resolve_model)
-from components.serving.gpus import GIB
+from components.serving.gpus import DEVICE_MEMORY, GIB
 from components.serving.plan import CUDAGRAPH_BYTES, NON_TORCH_BYTES_TP, NON_TORCH_BYTES_TP1
 
 A8B, A70B = resolve_model("apertus-8b-instruct"), resolve_model("apertus-70b-instruct")
@@ -34,13 +34,18 @@ def test_architecture_figures_follow_from_the_config():
 
 
 def test_gpu_memory_is_what_the_device_reports():
-    # an "80 GB" A100 reports 79.15 GiB = 85.0e9 bytes; the plan requests utilization x that
+    # an "80 GB" A100 reports 79.25 GiB = 85.1e9 bytes; the plan requests utilization x that
     a100 = GPUS["Standard_NC24ads_A100_v4"]
-    assert a100.device_memory_bytes == pytest.approx(85.0e9, rel=1e-3)
-    assert memory_plan(A8B, a100, 0.9, 1).requested_bytes_per_gpu == pytest.approx(0.9 * 85.0e9, rel=1e-3)
+    assert a100.device_memory_bytes == pytest.approx(85.09e9, rel=1e-3)
+    assert memory_plan(A8B, a100, 0.9, 1).requested_bytes_per_gpu == pytest.approx(0.9 * 85.09e9, rel=1e-3)
     for sku in GPUS.values():
         assert sku.gpu_memory_gb * 0.9e9 < sku.device_memory_bytes < sku.gpu_memory_gb * 1.1e9
-        assert sku.device_memory.source
+    for card, memory in DEVICE_MEMORY.items():
+        # the figure is the one in the quoted line, and the line says where it is published
+        assert f"{memory.total_bytes / GIB:.2f} GiB" in memory.source, card
+        assert memory.url is None or memory.url.startswith("https://github.com/"), card
+    # the one card whose line has no public page found yet (see gpus.py): a new one must cite its URL
+    assert [card for card, memory in DEVICE_MEMORY.items() if memory.url is None] == [("H100 NVL", 94)]
 
 
 def test_vllm_default_batch_follows_the_gpu():
@@ -56,39 +61,39 @@ def test_memory_plan_is_none_when_the_weights_do_not_fit():
 
 
 def test_non_kv_memory_per_gpu():
-    # 8B on one A100: sampler peak 8 x 256 seqs x 131072 vocab x 4 bytes = 1 GiB beats the layer
-    # peak (2048 tokens x 2 bytes x (2 x 4096 + 48 x 128 + 3 x 21504) = 0.32e9)
+    # 8B on one A100: sampler peak 9.7 x 256 seqs x 131072 vocab x 4 bytes = 1.30e9 beats the
+    # layer peak (2048 tokens x 2 bytes x (2 x 4096 + 48 x 128 + 2 x 21504) = 0.24e9)
     plan = memory_plan(A8B, GPUS["Standard_NC24ads_A100_v4"], 0.9, 1)
-    assert plan.activation_bytes_per_gpu == 8 * 256 * 131072 * 4
+    assert plan.activation_bytes_per_gpu == pytest.approx(9.7 * 256 * 131072 * 4)
     assert plan.non_torch_bytes_per_gpu == NON_TORCH_BYTES_TP1 and plan.cudagraph_bytes_per_gpu == CUDAGRAPH_BYTES
     # on an H100 vLLM profiles 1024 sequences; at TP 2 NCCL buffers join the non-torch memory
     h100 = memory_plan(A70B, GPUS["Standard_NC80adis_H100_v5"], 0.9, 2)
-    assert h100.activation_bytes_per_gpu == 8 * 1024 * 131072 * 4
+    assert h100.activation_bytes_per_gpu == pytest.approx(9.7 * 1024 * 131072 * 4)
     assert h100.non_torch_bytes_per_gpu == NON_TORCH_BYTES_TP
     assert h100.weight_bytes_per_gpu == pytest.approx(141.2e9 / 2)
 
 
 # (model, host, gpu, utilization, expected gpu, TP, max context, KV tokens)
 # KV tokens by hand: (util x device bytes - weights/TP - activation - non-torch - 1 GiB CUDA graphs)
-# / (KV bytes per token / TP), whole 16-token blocks. A100 80 GB: 84.99e9 bytes, activation 1.07e9;
-# H100 NVL: 99.95e9 bytes, activation 8 x 1024 x 131072 x 4 = 4.29e9; non-torch 0.27e9 (TP 1) or
-# 2.29e9 (TP > 1)
+# / (KV bytes per token / TP), whole 16-token blocks. A100 80 GB: 85.09e9 bytes, activation
+# 9.7 x 256 x 131072 x 4 = 1.30e9; H100 NVL: 99.95e9 bytes, activation 9.7 x 1024 x 131072 x 4 =
+# 5.21e9; non-torch 0.27e9 (TP 1) or 2.29e9 (TP > 1)
 CASES = [
-    # 8B on one A100 80 GB: (76.49e9 - 16.1e9 - 1.07e9 - 0.27e9 - 1.07e9) / 131072 = 442,292
-    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 442_288),
-    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 442_288),
-    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 442_288),
-    # 8B on one H100 NVL: (89.96e9 - 16.1e9 - 4.29e9 - 0.27e9 - 1.07e9) / 131072 = 520,492
-    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 520_480),
+    # 8B on one A100 80 GB: (76.58e9 - 16.1e9 - 1.30e9 - 0.27e9 - 1.07e9) / 131072 = 441,2xx
+    ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
+    ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 441_280),
+    ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
+    # 8B on one H100 NVL: (89.96e9 - 16.1e9 - 5.21e9 - 0.27e9 - 1.07e9) / 131072 = 513,5xx
+    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 513_520),
     # 70B, cheapest fit: 2 x H100 NVL, TP 2, 141.2e9 / 2 of weights per GPU:
-    # (89.96e9 - 70.6e9 - 4.29e9 - 2.29e9 - 1.07e9) / 163840 per GPU = 71,431
-    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 71_424),
+    # (89.96e9 - 70.6e9 - 5.21e9 - 2.29e9 - 1.07e9) / 163840 per GPU = 65,8xx (tight: 0.5% spare)
+    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 65_856),
     # 70B on 4 x A100 80 GB: TP 2 holds the weights but not one 65,536-token sequence; TP 4:
-    # (76.49e9 - 35.3e9 - 1.07e9 - 2.29e9 - 1.07e9) / 81920 = 448,650
-    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 448_640),
-    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (83.29e9 - 70.6e9 - 1.07e9 - 2.29e9
-    # - 1.07e9) / 163840 = 50,368 tokens, so the context shrinks to 49 x 1024 = 50,176
-    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 50176, 50_368),
+    # (76.58e9 - 35.3e9 - 1.30e9 - 2.29e9 - 1.07e9) / 81920 = 447,0xx
+    ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 447_040),
+    # 70B on 2 x A100 80 GB at 0.98 (the quickstart's setting): (83.39e9 - 70.6e9 - 1.30e9 - 2.29e9
+    # - 1.07e9) / 163840 = 49,616 tokens, so the context shrinks to 48 x 1024 = 49,152
+    ("apertus-70b-instruct", "vm", "Standard_NC48ads_A100_v4", 0.98, "Standard_NC48ads_A100_v4", 2, 49152, 49_616),
 ]
 
 
@@ -104,7 +109,7 @@ def test_plan_figures(model, host, gpu, util, want_gpu, want_tp, want_len, want_
 
 def test_shortened_context_is_a_warning_not_silence():
     result = plan("apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98)
-    assert any("context shortened to 50,176" in w for w in result.warnings)
+    assert any("context shortened to 49,152" in w for w in result.warnings)
 
 
 def test_cost_per_hour_month_and_sequence():
@@ -158,7 +163,7 @@ def test_region_without_documented_serverless_gpu_warns():
     (dict(max_model_len=70000), "maxModelLen", ["max context 65,536"]),
     (dict(max_model_len=0), "maxModelLen", ["between 1"]),
     (dict(model="apertus-70b-instruct", gpu="Standard_NC48ads_A100_v4", gpu_memory_utilization=0.98,
-          max_model_len=65536), "maxModelLen", ["50,368 tokens", "at most 50176"]),
+          max_model_len=65536), "maxModelLen", ["49,616 tokens", "at most 49152"]),
     (dict(quantization="int4"), "quantization", ["none, fp8"]),
     (dict(kv_cache_dtype="fp16"), "kvCacheDtype", ["auto, fp8"]),
     (dict(host="containerapp", kv_cache_dtype="fp8"), "kvCacheDtype",
@@ -242,28 +247,71 @@ def test_fp8_weights_halve_weight_memory_and_run_weight_only_on_ampere():
 
 
 def test_alternatives_are_offered_never_applied():
-    # 70B at 32k on a VM: bf16 needs two H100 NVL; FP8 weights fit one for half the price
-    result = plan("apertus-70b-instruct", max_model_len=32768)
+    # 70B at 24k on a VM: bf16 needs two H100 NVL; FP8 weights fit one for half the price
+    result = plan("apertus-70b-instruct", max_model_len=24576)
     assert (result.gpu.name, result.quantization) == ("Standard_NC80adis_H100_v5", "none")
     assert "--quantization" not in result.launch.args
     first = result.alternatives[0]
     assert (first.gpu, first.quantization, first.tensor_parallel_size) == ("Standard_NC40ads_H100_v5", "fp8", 1)
     assert first.hourly_usd == pytest.approx(result.cost.hourly_usd / 2)
-    assert first.max_model_len == 32768 and first.kv_cache_tokens >= 32768
+    assert first.max_model_len == 24576 and first.kv_cache_tokens >= 24576
     assert len(result.alternatives) <= 3
     prices = [alt.hourly_usd for alt in result.alternatives]
     assert prices == sorted(prices)
     for alt in result.alternatives:  # each really holds the model and context
-        assert alt.kv_cache_tokens >= 32768 and alt.hosts
+        assert alt.kv_cache_tokens >= 24576 and alt.hosts
         assert (alt.gpu, alt.quantization) != ("Standard_NC80adis_H100_v5", "none")
 
 
-def test_alternatives_name_other_hosts_and_skip_the_same_hardware():
-    result = plan()  # 8B on a VM's A100
-    hardware = {(GPUS[alt.gpu].gpu_model, alt.quantization) for alt in result.alternatives}
-    assert ("A100", "none") not in hardware  # Container Apps' A100 is the same GPU at the same price
-    assert ("A100", "fp8") in hardware
-    assert all(set(alt.hosts) <= {"containerapp", "vm", "aks"} for alt in result.alternatives)
+def test_alternatives_are_cheaper_or_other_hardware_never_padding():
+    # 8B on a VM's A100 is the cheapest fit: Container Apps' A100 is the same GPU at the same price
+    # and FP8 on it saves nothing, so nothing is listed and the plan says why
+    result = plan()
+    assert result.alternatives == ()
+    assert result.alternatives_note.startswith("no other GPU or quantization options at or below "
+                                               "Standard_NC24ads_A100_v4's price")
+    # 70B at 24k on two H100 NVL: every listed option is strictly cheaper or other hardware at no
+    # more; fewer than three qualify, and the plan says so instead of padding the list
+    result = plan("apertus-70b-instruct", max_model_len=24576)
+    chosen = (result.gpu.gpu_model, result.gpu.gpus_per_replica)
+    for alt in result.alternatives:
+        sku = GPUS[alt.gpu]
+        assert alt.hourly_usd < result.cost.hourly_usd or (
+            (sku.gpu_model, sku.gpus_per_replica) != chosen and alt.hourly_usd <= result.cost.hourly_usd)
+        assert set(alt.hosts) <= {"containerapp", "vm", "aks"}
+    assert len(result.alternatives) == 2
+    assert result.alternatives_note.startswith("only 2 other GPU or quantization options")
+
+
+def test_a_tight_fit_warns_with_the_error_band_and_alternatives_mark_it():
+    # 70B FP8 on one H100 NVL at 30k: 32,528 KV tokens for a 30,720-token sequence (5.9% spare)
+    result = plan("apertus-70b-instruct", max_model_len=30720)
+    one_nvl = result.alternatives[0]
+    assert (one_nvl.gpu, one_nvl.kv_cache_tokens, one_nvl.tight) == ("Standard_NC40ads_H100_v5", 32_528, True)
+    assert [alt.tight for alt in result.alternatives[1:]] == [False]  # 2 x A100 FP8: 216,960 tokens
+    chosen = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=30720,
+                  quantization="fp8")
+    assert any(w.startswith("tight: 32,528 KV-cache tokens are within 5.9% of the 30,720 one sequence "
+                            "needs; the estimate's error band is \u00b110%") for w in chosen.warnings)
+    roomy = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=24576,
+                 quantization="fp8")
+    assert not any(w.startswith("tight") for w in roomy.warnings)
+
+
+def test_the_activation_peak_follows_the_models_mlp():
+    # Apertus' MLP is up_proj -> xIELU -> down_proj (no gate): 2 x intermediate_size wide at its
+    # peak, where a gated SwiGLU MLP holds 3 x; a custom model is gated unless it says otherwise
+    from components.serving.plan import activation_bytes
+
+    assert (A8B.gated_mlp, A8B.mlp_activation_widths) == (False, 2)
+    base = {"id": "org/m", "paramsBillion": 8.05, "layers": 32, "attentionHeads": 32, "kvHeads": 8,
+            "headDim": 128, "maxContext": 65536, "hiddenSize": 4096, "intermediateSize": 21504,
+            "vocabSize": 1000}  # a small vocabulary, so the layer peak (not the sampler) counts
+    gated, plain = resolve_model(base), resolve_model({**base, "gatedMlp": False})
+    assert gated.mlp_activation_widths == 3
+    a100 = GPUS["Standard_NC24ads_A100_v4"]  # 2048 tokens: 2 bytes x (2 x 4096 + 48 x 128 + k x 21504)
+    assert activation_bytes(plain, a100, 1) == 2048 * 2 * (2 * 4096 + 48 * 128 + 2 * 21504)
+    assert activation_bytes(gated, a100, 1) == 2048 * 2 * (2 * 4096 + 48 * 128 + 3 * 21504)
 
 
 def test_plan_json_carries_alternatives_and_the_fp8_keys():

@@ -14,8 +14,8 @@ Not listed: NVadsA10 v5 (A10). Those sizes are vGPU machines that need NVIDIA's 
 VM's datacenter driver nor the CUDA 13 vLLM image (driver >= 580) works with.
 
 The memory plan works from the memory each GPU reports to PyTorch/vLLM (``DEVICE_MEMORY``, one
-cited log line per card), not from the marketed GB: an "80 GB" A100 reports 79.15 GiB = 85.0e9
-bytes, 6% more than 80e9.
+cited line per card, with its URL), not from the marketed GB: an "80 GB" A100 reports 79.25 GiB =
+85.1e9 bytes, 6% more than 80e9.
 """
 
 from __future__ import annotations
@@ -39,33 +39,40 @@ GIB = 2**30
 @dataclass(frozen=True)
 class DeviceMemory:
     """Total memory one GPU reports (torch.cuda.mem_get_info, the total vLLM multiplies by
-    gpu_memory_utilization), with the log line it is read from."""
+    gpu_memory_utilization), with the public line it is read from and where that line is."""
 
     total_bytes: int
-    source: str
+    source: str  # the quoted line, with what it is
+    url: str | None = None  # where it is published; None only where no public page was found
 
 
-# (GPU model, marketed GB) -> what the device reports. Each source is a public log line.
+# (GPU model, marketed GB) -> what the device reports, read from PyTorch or vLLM (nvidia-smi's total
+# is larger: it counts memory the driver keeps, e.g. 81920MiB on an A100 80GB).
 DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
     ("T4", 16): DeviceMemory(
-        round(14.74 * GIB), "PyTorch OOM on a T4 (Colab): 'GPU 0 has a total capacity of 14.74 GiB' "
-        "(nvidia-smi shows 15360MiB)"),
+        round(14.73 * GIB), "PyTorch OOM on a Tesla T4 (nvidia-smi in the same report: 15079MiB): "
+        "'(GPU 0; 14.73 GiB total capacity; 11.05 GiB already allocated; ...)'",
+        "https://github.com/XuelianCheng/LEAStereo/issues/14"),
     ("A100", 40): DeviceMemory(
-        round(39.39 * GIB), "'Used 38.61/39.39 GiB on A100-40GB' (PyTorch, Vertex AI); other A100 "
-        "40GB OOM messages report 39.42-39.56 GiB, the lowest is kept"),
+        round(39.50 * GIB), "PyTorch OOM on one A100 (the 40GB card, by its total): 'GPU 0 has a "
+        "total capacity of 39.50 GiB of which 25.24 GiB is free'",
+        "https://github.com/TianheWu/CoSeR/issues/10"),
     ("A100", 80): DeviceMemory(
-        round(79.15 * GIB), "vLLM 'Memory profiling results: total_gpu_memory=79.15GiB' on an "
-        "A100 80GB (nvidia-smi shows 81920MiB)"),
+        round(79.25 * GIB), "PyTorch OOM on an A100 (the 80GB card, by its total): '(GPU 0; 79.25 "
+        "GiB total capacity; 27.98 GiB already allocated; ...)'; vLLM logs found without a public "
+        "page say 'total_gpu_memory (79.15GiB)', 0.1 GiB less",
+        "https://github.com/levihsu/OOTDiffusion/issues/235"),
     ("H100", 80): DeviceMemory(
-        round(79.18 * GIB), "vLLM 'Free memory on device: 78.57/79.18 GiB on startup' on an H100 80GB "
-        "(llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md); deviceQuery "
-        "'81106 MBytes (85045477376 bytes)' (thamada/nvidia-smi nvsim/H100SXMx8_deviceQuery.py)"),
+        round(79.18 * GIB), "vLLM 'Free memory on device: 78.57/79.18 GiB on startup' on an H100 80GB",
+        "https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/"
+        "empirical-vllm-memory-results.md"),
     ("H100 NVL", 94): DeviceMemory(
         round(93.09 * GIB), "PyTorch OOM on an H100 NVL: 'GPU 0 has a total capacity of 93.09 GiB' "
-        "(nvidia-smi shows 95830MiB)"),
+        "(several unattributed logs; the one public page found, ali-vilab/VACE#56 on RunPod, says "
+        "93.00 GiB, which would leave 70B at 65,536 tokens on two of them without room)"),
     ("H200", 141): DeviceMemory(
-        round(139.80 * GIB), "vLLM 'total_gpu_memory=139.80GiB' on an H200; PyTorch 'GPU 0 has a "
-        "total capacity of 139.81 GiB' (sungwon-chae/arxiv_confi etu_logging.md)"),
+        round(139.81 * GIB), "PyTorch OOM on an H200: 'GPU 0 has a total capacity of 139.81 GiB of "
+        "which 24.12 MiB is free'", "https://github.com/sungwon-chae/arxiv_confi/blob/HEAD/etu_logging.md"),
 }
 
 # vLLM's default scheduler budget for `vllm serve` (vllm/engine/arg_utils.py, checked by

@@ -2,7 +2,8 @@
 
 Figures are from the models' `config.json` on Hugging Face (swiss-ai/Apertus-8B-2509 and
 swiss-ai/Apertus-70B-2509: num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
-hidden_size, intermediate_size, vocab_size, tie_word_embeddings, max_position_embeddings; as
+hidden_size, intermediate_size, vocab_size, tie_word_embeddings, max_position_embeddings,
+hidden_act "xielu" with a non-gated up/down MLP; as
 summarised in shared/reference/apertus-and-vllm.md); the parameter counts follow from them
 (8B: 32 x 218.1 M + 2 x 537 M embeddings = 8.05 B).
 """
@@ -23,6 +24,12 @@ KV_CACHE_DTYPES = ("auto", "fp8")  # --kv-cache-dtype: the model's dtype, or FP8
 # larger vocabulary or MLP only raises the profile run's activation peak in the plan.
 DEFAULT_VOCAB_SIZE = 256_000  # the largest vocabulary of common open models (Gemma)
 DEFAULT_MLP_RATIO = 6  # intermediate_size / hidden_size; Llama 3 uses 3.5, Qwen2 5.3
+# A gated MLP (SwiGLU: Llama, Qwen, Mistral; vLLM's MergedColumnParallelLinear gate_up_proj) holds
+# 2 x intermediate_size outputs plus the activation's intermediate_size product at its peak; a
+# non-gated one (Apertus: up_proj -> xIELU -> down_proj, hidden_act "xielu"; vLLM
+# model_executor/models/apertus.py ApertusMLP) holds 1 x plus 1 x. The default is the gated one,
+# the larger: a custom model that leaves it out never gets more KV room than its real MLP gives.
+DEFAULT_GATED_MLP = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,12 @@ class ModelSpec:
     intermediate_size: int | None = None
     vocab_size: int | None = None
     tie_word_embeddings: bool = False
+    gated_mlp: bool = DEFAULT_GATED_MLP  # config.json hidden_act: silu (gated) or xielu (not)
+
+    @property
+    def mlp_activation_widths(self) -> int:
+        """intermediate_size-wide bf16 tensors the MLP holds at its peak: 3 gated, 2 not."""
+        return 3 if self.gated_mlp else 2
 
     @property
     def bytes_per_param(self) -> int:
@@ -93,10 +106,12 @@ class ModelSpec:
 
 _APERTUS_8B = dict(params_billion=8.05, layers=32, attention_heads=32, kv_heads=8, head_dim=128,
                    max_context=65536, tool_call_parser="apertus", hidden_size=4096,
-                   intermediate_size=21504, vocab_size=131072, tie_word_embeddings=False)
+                   intermediate_size=21504, vocab_size=131072, tie_word_embeddings=False,
+                   gated_mlp=False)
 _APERTUS_70B = dict(params_billion=70.6, layers=80, attention_heads=64, kv_heads=8, head_dim=128,
                     max_context=65536, tool_call_parser="apertus", hidden_size=8192,
-                    intermediate_size=43008, vocab_size=131072, tie_word_embeddings=False)
+                    intermediate_size=43008, vocab_size=131072, tie_word_embeddings=False,
+                    gated_mlp=False)
 
 MODELS: dict[str, ModelSpec] = {
     "apertus-8b-instruct": ModelSpec("swiss-ai/Apertus-8B-Instruct-2509", **_APERTUS_8B),
@@ -125,6 +140,7 @@ _CUSTOM_OPTIONAL: dict[str, tuple[str, type]] = {
     "intermediateSize": ("intermediate_size", int),
     "vocabSize": ("vocab_size", int),
     "tieWordEmbeddings": ("tie_word_embeddings", bool),
+    "gatedMlp": ("gated_mlp", bool),
 }
 
 
