@@ -219,8 +219,10 @@ def describe(args: Any) -> dict[str, Any]:
         "alternatives": [{"gpu": alt.gpu, "hosts": list(alt.hosts),
                           "tensorParallelSize": alt.tensor_parallel_size,
                           "maxModelLen": alt.max_model_len, "kvCacheTokens": alt.kv_cache_tokens,
-                          "hourlyCostUsd": alt.hourly_usd, "quantization": alt.quantization}
+                          "hourlyCostUsd": alt.hourly_usd, "quantization": alt.quantization,
+                          "tight": alt.tight}
                          for alt in plan.alternatives],
+        "alternativesNote": plan.alternatives_note,
     }}
 
 
@@ -329,7 +331,10 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "
                      f"TP {alt['tensorParallelSize']}, context {alt['maxModelLen']:,}, "
                      f"{alt['kvCacheTokens']:,} KV tokens, "
-                     f"${alt['hourlyCostUsd']:.3f}/h, quantization {alt['quantization']}")
+                     f"${alt['hourlyCostUsd']:.3f}/h, quantization {alt['quantization']}"
+                     + (" (tight: within the estimate's error band)" if alt["tight"] else ""))
+    if p.get("alternativesNote"):
+        lines.append(f"  {'alternatives' if not p.get('alternatives') else '':13s} {p['alternativesNote']}")
     for warning in p["warnings"]:
         lines.append(f"  WARNING       {warning}")
     lines += ["", "vLLM command line:", f"  {' '.join(p['vllmCommand'])}", f"  image {p['vllmImage']}",

@@ -138,7 +138,7 @@ def test_startup_probe_within_platform_limits():
 
 def test_tensor_parallel_needs_shared_memory():
     big = plan_serving(host="vm", model=MODELS["apertus-70b"], image=DEFAULT_IMAGE)
-    assert big.tensor_parallel_size == 2 and big.launch.shm_needed
+    assert big.tensor_parallel_size > 1 and big.launch.shm_needed
     assert f"--tensor-parallel-size {big.tensor_parallel_size}" in big.launch.command_line()
     assert not plan_serving(host="vm", model=MODELS["apertus-8b"], image=DEFAULT_IMAGE).launch.shm_needed
 

@@ -102,7 +102,7 @@ def test_bad_stack_config_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
     assert plan_cli.main(["plan", "--stack", "bad"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("error: apertus-azure:model")
-    assert "Standard_NC80adis_H100_v5" in err
+    assert "Standard_NC96ads_A100_v4" in err
 
 
 def test_unknown_stack_exits_2(capsys):

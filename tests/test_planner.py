@@ -43,9 +43,7 @@ def test_gpu_memory_is_what_the_device_reports():
     for card, memory in DEVICE_MEMORY.items():
         # the figure is the one in the quoted line, and the line says where it is published
         assert f"{memory.total_bytes / GIB:.2f} GiB" in memory.source, card
-        assert memory.url is None or memory.url.startswith("https://github.com/"), card
-    # the one card whose line has no public page found yet (see gpus.py): a new one must cite its URL
-    assert [card for card, memory in DEVICE_MEMORY.items() if memory.url is None] == [("H100 NVL", 94)]
+        assert memory.url is not None and memory.url.startswith("https://github.com/"), card
 
 
 def test_vllm_default_batch_follows_the_gpu():
@@ -83,11 +81,11 @@ CASES = [
     ("apertus-8b-instruct", "vm", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
     ("apertus-8b-instruct", "containerapp", None, 0.9, "Consumption-GPU-NC24-A100", 1, 65536, 441_280),
     ("apertus-8b-instruct", "aks", None, 0.9, "Standard_NC24ads_A100_v4", 1, 65536, 441_280),
-    # 8B on one H100 NVL: (89.96e9 - 16.1e9 - 5.21e9 - 0.27e9 - 1.07e9) / 131072 = 513,5xx
-    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 513_520),
-    # 70B, cheapest fit: 2 x H100 NVL, TP 2, 141.2e9 / 2 of weights per GPU:
-    # (89.96e9 - 70.6e9 - 5.21e9 - 2.29e9 - 1.07e9) / 163840 per GPU = 65,8xx (tight: 0.5% spare)
-    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC80adis_H100_v5", 2, 65536, 65_856),
+    # 8B on one H100 NVL (93.00 GiB): (89.87e9 - 16.1e9 - 5.21e9 - 0.27e9 - 1.07e9) / 131072 = 512,8xx
+    ("apertus-8b", "vm", "Standard_NC40ads_H100_v5", 0.9, "Standard_NC40ads_H100_v5", 1, 65536, 512_864),
+    # 70B: 2 x H100 NVL (TP 2, 70.6e9 of weights per GPU) leave (89.87e9 - 70.6e9 - 5.21e9 - 2.29e9
+    # - 1.07e9) / 163840 = 65,2xx tokens, short of one 65,536-token sequence: 4 x A100 at TP 4
+    ("apertus-70b-instruct", "vm", None, 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 447_040),
     # 70B on 4 x A100 80 GB: TP 2 holds the weights but not one 65,536-token sequence; TP 4:
     # (76.58e9 - 35.3e9 - 1.30e9 - 2.29e9 - 1.07e9) / 81920 = 447,0xx
     ("apertus-70b", "aks", "Standard_NC96ads_A100_v4", 0.9, "Standard_NC96ads_A100_v4", 4, 65536, 447_040),
@@ -148,7 +146,7 @@ def test_region_without_documented_serverless_gpu_warns():
 
 @pytest.mark.parametrize("kwargs,key,words", [
     (dict(model="apertus-70b-instruct", host="containerapp"), "model",
-     ["141.2 GB", "containerapp", "1 x 80 GB", "Standard_NC80adis_H100_v5"]),
+     ["141.2 GB", "containerapp", "1 x 80 GB", "Standard_NC96ads_A100_v4"]),
     (dict(host="containerapp", gpu="Consumption-GPU-NC8as-T4"), "gpu",
      ["no bf16", "16.1 GB", "Consumption-GPU-NC24-A100"]),
     (dict(gpu="Standard_NC4as_T4_v3"), "gpu", ["no bf16", "1 x 16 GB"]),
@@ -284,14 +282,14 @@ def test_alternatives_are_cheaper_or_other_hardware_never_padding():
 
 
 def test_a_tight_fit_warns_with_the_error_band_and_alternatives_mark_it():
-    # 70B FP8 on one H100 NVL at 30k: 32,528 KV tokens for a 30,720-token sequence (5.9% spare)
+    # 70B FP8 on one H100 NVL at 30k: 32,256 KV tokens for a 30,720-token sequence (5.0% spare)
     result = plan("apertus-70b-instruct", max_model_len=30720)
     one_nvl = result.alternatives[0]
-    assert (one_nvl.gpu, one_nvl.kv_cache_tokens, one_nvl.tight) == ("Standard_NC40ads_H100_v5", 32_528, True)
+    assert (one_nvl.gpu, one_nvl.kv_cache_tokens, one_nvl.tight) == ("Standard_NC40ads_H100_v5", 32_256, True)
     assert [alt.tight for alt in result.alternatives[1:]] == [False]  # 2 x A100 FP8: 216,960 tokens
     chosen = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=30720,
                   quantization="fp8")
-    assert any(w.startswith("tight: 32,528 KV-cache tokens are within 5.9% of the 30,720 one sequence "
+    assert any(w.startswith("tight: 32,256 KV-cache tokens are within 5.0% of the 30,720 one sequence "
                             "needs; the estimate's error band is \u00b110%") for w in chosen.warnings)
     roomy = plan("apertus-70b-instruct", gpu="Standard_NC40ads_H100_v5", max_model_len=24576,
                  quantization="fp8")
@@ -322,7 +320,7 @@ def test_plan_json_carries_alternatives_and_the_fp8_keys():
     alternatives = described["alternatives"]
     assert 1 <= len(alternatives) <= 3
     assert set(alternatives[0]) == {"gpu", "hosts", "tensorParallelSize", "maxModelLen", "kvCacheTokens",
-                                    "hourlyCostUsd", "quantization"}
+                                    "hourlyCostUsd", "quantization", "tight"}
     assert alternatives[0]["hourlyCostUsd"] < described["hourlyCostUsd"]
 
 

@@ -67,9 +67,10 @@ DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
         "https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/"
         "empirical-vllm-memory-results.md"),
     ("H100 NVL", 94): DeviceMemory(
-        round(93.09 * GIB), "PyTorch OOM on an H100 NVL: 'GPU 0 has a total capacity of 93.09 GiB' "
-        "(several unattributed logs; the one public page found, ali-vilab/VACE#56 on RunPod, says "
-        "93.00 GiB, which would leave 70B at 65,536 tokens on two of them without room)"),
+        # the one public page found; unattributed logs say 93.09 GiB: the lower, cited figure is
+        # the safe one (an optimistic plan is a vLLM that refuses to start)
+        round(93.00 * GIB), "PyTorch OOM on an H100 NVL (RunPod): 'GPU 0 has a total capacity of "
+        "93.00 GiB'", "https://github.com/ali-vilab/VACE/issues/56"),
     ("H200", 141): DeviceMemory(
         round(139.81 * GIB), "PyTorch OOM on an H200: 'GPU 0 has a total capacity of 139.81 GiB of "
         "which 24.12 MiB is free'", "https://github.com/sungwon-chae/arxiv_confi/blob/HEAD/etu_logging.md"),
