@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from components.serving import ConfigError, ServingPlan, quota_request
+from components.serving import ConfigError, quota_request
 from components.serving.pricing import whole_cost
 
 from . import program

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 os.environ["PULUMI_ERROR_OUTPUT_STRING"] = "1"  # an Output in an f-string fails loudly
 
@@ -15,7 +15,8 @@ sys.path.insert(0, str(ROOT))
 import pytest  # noqa: E402
 
 from components.serving import ConfigError  # noqa: E402
-from stacks.offline import OfflineRun, Registered, is_secret, run_program, unwrap_secret  # noqa: E402
+from stacks.offline import (OfflineRun, Registered, _invoke_results, is_secret, run_program,  # noqa: E402
+                            unwrap_secret)
 from stacks.program import run  # noqa: E402
 
 PROJECT = "apertus-azure"
@@ -81,5 +82,18 @@ def plain_occurrences(resources: list[Registered], needle: str) -> list[str]:
     return found
 
 
-__all__ = ["API_KEY", "assert_config_error", "config_error", "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config",
-           "unwrap"]
+def assert_roles_go_to_managed_identities_only(run: OfflineRun) -> None:
+    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
+    a host without a deployer assignment gives roles only to its managed identities, typed
+    ServicePrincipal, and none to the identity running Pulumi."""
+    deployer = _invoke_results()["azure-native:authorization:getClientConfig"]({})
+    roles = run.mocks.of_type("azure-native:authorization:RoleAssignment")
+    identities = {r.outputs["principalId"] for r in run.mocks.of_type(
+        "azure-native:managedidentity:UserAssignedIdentity")}
+    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
+    assert deployer["objectId"] not in identities
+    assert all(r.inputs["principalId"] in identities for r in roles)
+
+
+__all__ = ["API_KEY", "assert_config_error", "assert_roles_go_to_managed_identities_only", "config_error",
+           "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config", "unwrap"]

@@ -28,7 +28,7 @@ from conftest import (
 )
 
 from components import aks, base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, testing
-from components.aks import AKS_RBAC_CLUSTER_ADMIN, AksGpuClusterArgs
+from components.aks import AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 import tools
 from stacks import offline

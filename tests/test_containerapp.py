@@ -10,6 +10,7 @@ from conftest import (
     HF_TOKEN,
     LOCATION,
     assert_config_error,
+    assert_roles_go_to_managed_identities_only,
     config_error,
     plain_occurrences,
     run_stack,
@@ -444,12 +445,4 @@ def test_proxy_is_small_has_no_gpu_volume_or_secret_and_a_readiness_probe(defaul
 
 
 def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(default_run):
-    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
-    this host assigns roles only to its managed identity, typed ServicePrincipal."""
-    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
-    roles = default_run.mocks.of_type("azure-native:authorization:RoleAssignment")
-    identities = {r.outputs["principalId"] for r in default_run.mocks.of_type(
-        "azure-native:managedidentity:UserAssignedIdentity")}
-    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
-    assert deployer["objectId"] not in identities
-    assert all(r.inputs["principalId"] in identities for r in roles)
+    assert_roles_go_to_managed_identities_only(default_run)

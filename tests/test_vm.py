@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import API_KEY, HF_TOKEN, LOCATION, plain_occurrences, run_stack, stack_config, unwrap
+from conftest import (API_KEY, HF_TOKEN, LOCATION, assert_roles_go_to_managed_identities_only, plain_occurrences,
+                      run_stack, stack_config, unwrap)
 from components import cloudinit
 from components import testing
 from components.serving import GPUS, ConfigError, plan_serving, resolve_model
 from components.vm import (PREMIUM_SSD_TIERS, PRIVATE_IP, SUBNET_CIDR, VNET_CIDR, check_ssh_public_key,
                            check_time_zone, sealed_ssh_key, shutdown_time)
-from stacks import offline
 from tools import system_tool
 from vault_access import (assert_vault_is_private_in, assert_vault_is_public_with_purge_protection,
                           dns_ready_urns, run_recording_dependencies)
@@ -540,12 +540,4 @@ def test_internal_vault_is_reached_only_through_a_private_endpoint_in_the_vms_vn
 
 
 def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(run_8b):
-    """Azure refuses an assignment whose type does not match its principal (UnmatchedPrincipalType):
-    this host assigns roles only to its managed identity, typed ServicePrincipal."""
-    deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
-    roles = run_8b.mocks.of_type("azure-native:authorization:RoleAssignment")
-    identities = {r.outputs["principalId"] for r in run_8b.mocks.of_type(
-        "azure-native:managedidentity:UserAssignedIdentity")}
-    assert roles and all(r.inputs["principalType"] == "ServicePrincipal" for r in roles)
-    assert deployer["objectId"] not in identities
-    assert all(r.inputs["principalId"] in identities for r in roles)
+    assert_roles_go_to_managed_identities_only(run_8b)
