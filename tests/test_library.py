@@ -106,7 +106,10 @@ def test_plan_argument_stays_for_advanced_use():
     ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for host 'containerapp'"]),
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
-    ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1"]),
+    ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1", "component input concurrentRequests"]),
+    ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs", ["holds an Output", "plain"]),
+    ({"tags": {"team": pulumi.Output.from_input("ml")}}, "tags", ["holds an Output (at 'team')", "plain"]),
+    ({"vnet_address_space": ""}, "vnetAddressSpace", ["empty"]),
     ({"max_replicas": pulumi.Output.from_input(2)}, "maxReplicas", ["plain value"]),
     ({"api_key": 12345}, "apiKey", ["not a string"]),
     ({"resource_group_name": ["rg"]}, "resourceGroupName", ["not a string"]),
@@ -119,6 +122,40 @@ def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
     for word in words:
         assert word in message, message
     assert "12345" not in message  # a secret's value is never shown
+    assert "Output<" not in message and " at 0x" not in message  # no Output repr
+
+
+# Azure's disallowed OSProfile.adminUsername values and Linux name rules (components/vm.py)
+@pytest.mark.parametrize("name, words", [
+    ("root", ["Azure refuses"]), ("Admin", ["Azure refuses"]), ("test1", ["Azure refuses"]),
+    ("a" * 65, ["64 characters"]), ("9lives", ["not a Linux user name"]), ("ops team", ["not a Linux user name"]),
+    ("", ["empty"]),
+])
+def test_admin_username_is_one_azure_and_linux_accept(name, words):
+    with pytest.raises(ConfigError) as caught:
+        GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username=name)
+    assert caught.value.key == "adminUsername" and "\n" not in str(caught.value)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+    assert GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username="ops-team").admin_username == "ops-team"
+
+
+@pytest.mark.parametrize("args_type, extras", [
+    (ContainerAppGpuArgs, {}), (AksGpuClusterArgs, {})])
+def test_an_empty_vnet_address_space_is_refused_not_replaced(args_type, extras):
+    with pytest.raises(ConfigError, match="vnetAddressSpace = '': is empty"):
+        args_type(location="westus3", hf_token="t", vnet_address_space="", **extras)
+
+
+def test_each_host_sets_its_own_outputs_as_attributes():
+    made = []
+    run = run_program(lambda: made.append(GpuVirtualMachine("box", GpuVirtualMachineArgs(
+        location="westus3", hf_token="t", api_key=API_KEY))), "p", "s", {})
+    root = run.mocks.one("apertus:index:GpuVirtualMachine")
+    registered = run.mocks.component_outputs[root.urn]
+    assert {"vmName", "startCommand", "bootLogCommand", "resourceGroupName"} <= set(registered)
+    assert made[0].ssh_command is None and made[0].ca_certificate_command is None  # no SSH, public
+    assert isinstance(made[0].start_command, pulumi.Output)
 
 
 @pytest.mark.parametrize("args_type, overrides, key", [
