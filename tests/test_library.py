@@ -3,6 +3,8 @@ plain values, without stacks/ or config; and the same package installed and run 
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -12,6 +14,8 @@ from collections import Counter
 
 import pulumi
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import components
 from components import ContainerAppGpu, ContainerAppGpuArgs, GpuVirtualMachine, GpuVirtualMachineArgs
@@ -228,3 +232,33 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def declared_requirements() -> dict[str, Requirement]:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    requirements = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(requirement.name): requirement for requirement in requirements}
+
+
+def test_declared_dependencies_cover_what_the_package_imports_and_what_they_require():
+    """pip install of the package brings everything its modules import, and the pulumi floor is one
+    that the declared provider SDKs accept (a floor below theirs would promise an SDK they refuse)."""
+    declared = declared_requirements()
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for module in (ROOT / "components").rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    needed = {canonicalize_name(dist) for name in third_party for dist in distributions.get(name, [name])}
+    assert needed <= set(declared), f"imported but not in requirements.txt: {sorted(needed - set(declared))}"
+    floor = next(spec.version for spec in declared["pulumi"].specifier if spec.operator == ">=")
+    for name in declared:
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.name == "pulumi" and requirement.marker is None:
+                assert requirement.specifier.contains(floor), (
+                    f"requirements.txt allows pulumi {floor}, but {name} requires {requirement.specifier}")
