@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
+import threading
 from collections import Counter
 
+import grpc
 import pytest
 import yaml
 from google.protobuf import struct_pb2
 from pulumi.errors import InputPropertyError
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from components import testing
 from conftest import HF_TOKEN, ROOT
@@ -158,3 +163,25 @@ def test_inputs_the_way_the_provider_maps_them_build_the_component(provider):
     assert made[0].plan.model.hf_id == "swiss-ai/Apertus-8B-Instruct-2509"
     app = run.mocks.one("azure-native:app:ContainerApp")
     assert app.inputs["template"]["scale"]["maxReplicas"] == 2
+
+
+def test_the_plugin_process_serves_the_completed_schema():
+    """What `pulumi package add` talks to: provider/__main__.py as a gRPC server (127.0.0.1, a free
+    port it prints), answering GetSchema with the secrets marked."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "provider" / "__main__.py"), "127.0.0.1:1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, process.kill)  # a plugin that never prints its port ends the test
+    watchdog.start()
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(
+                provider_pb2.GetSchemaRequest(version=0), timeout=30)
+        served = json.loads(answer.schema)
+        inputs = served["resources"]["apertus:index:GpuVirtualMachine"]["inputProperties"]
+        assert inputs["hfToken"]["secret"] is True and inputs["apiKey"]["secret"] is True
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait(timeout=10)
