@@ -129,8 +129,9 @@ class ContainerAppGpuArgs(ServingArgs):
                 if self.concurrent_requests is None else self.concurrent_requests, minimum=1))
         except ConfigError as error:
             raise checks.naming_input(error) from None
-        object.__setattr__(self, "vnet_address_space", DEFAULT_VNET_ADDRESS_SPACE
-                           if self.vnet_address_space is None else checks.text(VNET_KEY, self.vnet_address_space))
+        if self.vnet_address_space is None:
+            object.__setattr__(self, "vnet_address_space", DEFAULT_VNET_ADDRESS_SPACE)
+        checks.text(VNET_KEY, self.vnet_address_space)  # "" is a mistake, not the default
         gpu = self.plan.gpu
         if HOST not in gpu.hosts:
             raise ConfigError("gpu", gpu.name, "is not a Container Apps workload profile",

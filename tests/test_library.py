@@ -110,8 +110,10 @@ def test_plan_argument_stays_for_advanced_use():
     ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for host 'containerapp'"]),
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
-    ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1", "component input concurrentRequests"]),
-    ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs", ["holds an Output", "plain"]),
+    ({"concurrent_requests": 0}, "scaleConcurrentRequests",
+     ["at least 1", "component input concurrentRequests"]),
+    ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs",
+     ["holds an Output", "plain"]),
     ({"tags": {"team": pulumi.Output.from_input("ml")}}, "tags", ["holds an Output (at 'team')", "plain"]),
     ({"vnet_address_space": ""}, "vnetAddressSpace", ["empty"]),
     ({"max_replicas": pulumi.Output.from_input(2)}, "maxReplicas", ["plain value"]),
@@ -132,7 +134,8 @@ def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
 # Azure's disallowed OSProfile.adminUsername values and Linux name rules (components/vm.py)
 @pytest.mark.parametrize("name, words", [
     ("root", ["Azure refuses"]), ("Admin", ["Azure refuses"]), ("test1", ["Azure refuses"]),
-    ("a" * 65, ["64 characters"]), ("9lives", ["not a Linux user name"]), ("ops team", ["not a Linux user name"]),
+    ("a" * 65, ["64 characters"]), ("9lives", ["not a Linux user name"]),
+    ("ops team", ["not a Linux user name"]),
     ("", ["empty"]),
 ])
 def test_admin_username_is_one_azure_and_linux_accept(name, words):
@@ -141,7 +144,8 @@ def test_admin_username_is_one_azure_and_linux_accept(name, words):
     assert caught.value.key == "adminUsername" and "\n" not in str(caught.value)
     for word in words:
         assert word in str(caught.value), str(caught.value)
-    assert GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username="ops-team").admin_username == "ops-team"
+    accepted = GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username="ops-team")
+    assert accepted.admin_username == "ops-team"
 
 
 @pytest.mark.parametrize("args_type, extras", [

@@ -17,7 +17,8 @@ cp -r "$repo/pyproject.toml" "$repo/requirements.txt" "$repo/README.md" "$repo/c
 "$python" -m pip install -q --dry-run --ignore-installed --report "$work/resolved.json" "$work/src"
 "$python" - "$work/resolved.json" <<'PY'
 import json, sys
-resolved = {item["metadata"]["name"].lower().replace("_", "-") for item in json.load(open(sys.argv[1]))["install"]}
+report = json.load(open(sys.argv[1]))
+resolved = {item["metadata"]["name"].lower().replace("_", "-") for item in report["install"]}
 missing = {"apertus-azure", "pulumi", "pulumi-azure-native", "pulumi-kubernetes", "pulumi-random"} - resolved
 assert not missing, f"not resolved: {sorted(missing)}"
 PY
