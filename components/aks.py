@@ -261,8 +261,8 @@ class AksGpuClusterArgs(base.ServingArgs):
         put("queue_depth_target", checks.whole_number(
             "queueDepthTarget", DEFAULT_QUEUE_DEPTH_TARGET if self.queue_depth_target is None
             else self.queue_depth_target, minimum=1))
-        put("vnet_address_space", checks.text(base.VNET_KEY,
-                                              self.vnet_address_space or base.DEFAULT_VNET_ADDRESS_SPACE))
+        put("vnet_address_space", base.DEFAULT_VNET_ADDRESS_SPACE if self.vnet_address_space is None
+            else checks.text(base.VNET_KEY, self.vnet_address_space))
         put("api_allowed_cidrs", checks.parse_cidrs(API_ALLOWED_CIDRS_KEY, self.api_allowed_cidrs))
         put("deployer_principal_type", checks.optional_text("deployerPrincipalType", self.deployer_principal_type))
         put("kubelogin_mode", checks.text("kubeloginMode", self.kubelogin_mode or DEFAULT_KUBELOGIN_MODE))
@@ -487,6 +487,23 @@ def system_pool(location: str, nodes: network.Subnet) -> containerservice.Manage
 
 class AksGpuCluster(base.ServingComponent):
     """Apertus served by vLLM on AKS GPU node pools behind an HTTPS gateway."""
+
+    resource_group_name: Optional[pulumi.Output[str]] = None
+    """The resource group the component's resources are in."""
+    aks_cluster: Optional[pulumi.Output[str]] = None
+    """The AKS cluster's name."""
+    aks_vnet: Optional[pulumi.Output[str]] = None
+    """The cluster's virtual network; peer with it to reach an internal endpoint."""
+    kubeconfig_command: Optional[pulumi.Output[str]] = None
+    """The az and kubelogin commands that write a kubeconfig for the cluster."""
+    logs_command: Optional[pulumi.Output[str]] = None
+    """The kubectl command that follows vLLM's logs."""
+    gpu_nodes: Optional[pulumi.Output[str]] = None
+    """GPU node bounds and VM size, e.g. 1-2 x Standard_NC24ads_A100_v4."""
+    gpu_quota_vcpus: Optional[pulumi.Output[str]] = None
+    """The regional vCPU quota family and count the GPU node pools may use at most."""
+    ca_certificate_command: Optional[pulumi.Output[str]] = None
+    """The kubectl command that prints the root certificate clients must trust (only when internal)."""
 
     def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict

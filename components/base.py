@@ -5,6 +5,7 @@ schema inference (pulumi.provider.experimental.analyzer) reads the args' and com
 annotations at run time and needs real types, not strings.
 """
 
+import inspect
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -178,7 +179,8 @@ del ServingArgs.__annotations__["plan"]
 
 
 class ServingComponent(pulumi.ComponentResource):
-    """Outputs every host component has; each host adds its own (``stack_outputs``)."""
+    """Outputs every host component has; each host declares its own extras (the keys of
+    ``stack_outputs`` in snake_case, ``Optional``: None where the host's options leave one out)."""
 
     endpoint: pulumi.Output[str]
     """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""
@@ -207,6 +209,12 @@ class ServingComponent(pulumi.ComponentResource):
         self.kv_cache_tokens = pulumi.Output.from_input(plan.kv_cache_tokens)
         self.hourly_cost_usd = pulumi.Output.from_input(plan.cost.hourly_usd)
         self.stack_outputs = stack_outputs
+        declared = {name for cls in type(self).__mro__ for name in inspect.get_annotations(cls)}
+        for key, value in stack_outputs.items():
+            attribute = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()  # the schema's camelCase, in Python
+            if attribute not in declared:  # an extra output the schema would not list
+                raise TypeError(f"{type(self).__name__} does not declare the output {attribute}")
+            setattr(self, attribute, pulumi.Output.from_input(value))
         for warning in plan.warnings:
             pulumi.log.warn(warning, resource=self)
         self.register_outputs({"endpoint": endpoint, "apiKey": self.api_key, "model": self.model,

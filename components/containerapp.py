@@ -124,11 +124,15 @@ class ContainerAppGpuArgs(ServingArgs):
         low, high = checks.replica_bounds(HOST, self.min_replicas, self.max_replicas)
         object.__setattr__(self, "min_replicas", low)
         object.__setattr__(self, "max_replicas", high)
-        object.__setattr__(self, "concurrent_requests", checks.whole_number(
-            "scaleConcurrentRequests", DEFAULT_CONCURRENT_REQUESTS if self.concurrent_requests is None
-            else self.concurrent_requests, minimum=1))
-        object.__setattr__(self, "vnet_address_space", checks.text(
-            VNET_KEY, self.vnet_address_space or DEFAULT_VNET_ADDRESS_SPACE))
+        try:
+            object.__setattr__(self, "concurrent_requests", checks.whole_number(
+                checks.CONFIG_KEYS["concurrentRequests"], DEFAULT_CONCURRENT_REQUESTS
+                if self.concurrent_requests is None else self.concurrent_requests, minimum=1))
+        except ConfigError as error:
+            raise checks.naming_input(error) from None
+        if self.vnet_address_space is None:
+            object.__setattr__(self, "vnet_address_space", DEFAULT_VNET_ADDRESS_SPACE)
+        checks.text(VNET_KEY, self.vnet_address_space)  # "" is a mistake, not the default
         gpu = self.plan.gpu
         if HOST not in gpu.hosts:
             raise ConfigError("gpu", gpu.name, "is not a Container Apps workload profile",
@@ -358,6 +362,13 @@ def app_template(args: ContainerAppGpuArgs, cache: app.ManagedEnvironmentsStorag
 
 class ContainerAppGpu(base.ServingComponent):
     """vLLM serving Apertus on a Container Apps GPU workload profile, secure by default."""
+
+    resource_group_name: Optional[pulumi.Output[str]] = None
+    """The resource group the component's resources are in."""
+    container_app_name: Optional[pulumi.Output[str]] = None
+    """The Container App's name (az containerapp logs show --name ...)."""
+    log_analytics_workspace_id: Optional[pulumi.Output[str]] = None
+    """The customer id of the Log Analytics workspace that holds the app's logs."""
 
     def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict

@@ -298,11 +298,9 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
     async def in_stack() -> None:
         # what run_in_stack does, minus waiting for an engine's shutdown signal
         settings.set_root_resource(None)  # set_mocks made and finished one already
-        root = runtime_stack.Stack()
-        try:
-            program()
-        finally:
-            root._finish()
+        # Stack(func) runs the program, then registers the stack's outputs: the one form every
+        # SDK release takes (3.231 requires func; later releases keep it for direct callers)
+        runtime_stack.Stack(program)
         await runtime_stack.wait_for_rpcs()
 
     try:

@@ -33,6 +33,30 @@ SUBNET_CIDR = "10.42.1.0/24"
 ENDPOINT_SUBNET_CIDR = "10.42.2.0/28"  # internal: the Key Vault's private endpoint
 PRIVATE_IP = "10.42.1.4"  # first usable address: Azure reserves .0-.3 of every subnet (VNet FAQ)
 ADMIN_USERNAME = "azureuser"
+# OSProfile.adminUsername (Microsoft.Compute REST API, learn.microsoft.com/rest/api/compute/
+# virtual-machines/create-or-update#osprofile): Linux names are 1-64 characters and these are refused
+DISALLOWED_ADMIN_USERNAMES = frozenset((
+    "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123",
+    "a", "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner",
+    "root", "server", "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5"))
+ADMIN_USERNAME_MAX = 64
+# a portable Linux user name: Debian/Ubuntu's adduser default NAME_REGEX ^[a-z][-a-z0-9_]*$
+# (adduser.conf(5), without the trailing $ of machine accounts)
+LINUX_USERNAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+def check_admin_username(name: str) -> str:
+    """``name`` if Azure and Linux accept it as the VM's admin user; a one-line ConfigError if not."""
+    fix = f"use a name like {ADMIN_USERNAME} (lowercase letters, digits, _ and -, starting with a letter)"
+    if name.lower() in DISALLOWED_ADMIN_USERNAMES:
+        raise ConfigError("adminUsername", name, "is one of the names Azure refuses for a VM's admin "
+                          "user (root, admin, user, test, ...)", fix)
+    if len(name) > ADMIN_USERNAME_MAX:
+        raise ConfigError("adminUsername", name, f"is longer than the {ADMIN_USERNAME_MAX} characters "
+                          "Azure allows for a Linux admin user", fix)
+    if LINUX_USERNAME.fullmatch(name) is None:
+        raise ConfigError("adminUsername", name, "is not a Linux user name", fix)
+    return name
 DATA_DISK_LUN = 0
 # Ubuntu image 30 GiB + driver/toolkit ~3 GB + the vLLM image (~10 GB compressed, roughly twice that
 # unpacked; estimate) + Caddy, with room for one image update; 128 GiB is billed as a P10
@@ -269,8 +293,8 @@ class GpuVirtualMachineArgs(ServingArgs):
         for name, key in (("ssh_public_key", "sshPublicKey"), ("auto_shutdown", "autoShutdown"),
                           ("auto_shutdown_time_zone", "autoShutdownTimeZone")):
             object.__setattr__(self, name, checks.optional_text(key, getattr(self, name)))
-        object.__setattr__(self, "admin_username", checks.text("adminUsername",
-                                                               self.admin_username or ADMIN_USERNAME))
+        object.__setattr__(self, "admin_username", ADMIN_USERNAME if self.admin_username is None
+                           else check_admin_username(checks.text("adminUsername", self.admin_username)))
         if "vm" not in self.plan.gpu.hosts:
             raise ConfigError("gpu", self.plan.gpu.name, "is not a VM size",
                               "use a VM size such as Standard_NC24ads_A100_v4")
@@ -425,6 +449,19 @@ def priority_and_security(args: GpuVirtualMachineArgs) -> dict:
 
 class GpuVirtualMachine(ServingComponent):
     """A GPU VM serving the plan's model with vLLM over HTTPS, restarting by itself after any boot."""
+
+    resource_group_name: Optional[pulumi.Output[str]] = None
+    """The resource group the component's resources are in."""
+    vm_name: Optional[pulumi.Output[str]] = None
+    """The virtual machine's name."""
+    start_command: Optional[pulumi.Output[str]] = None
+    """The az command that starts the VM after autoShutdown or a Spot eviction deallocated it."""
+    boot_log_command: Optional[pulumi.Output[str]] = None
+    """The az command that prints the VM's boot log (cloud-init, vLLM start)."""
+    ssh_command: Optional[pulumi.Output[str]] = None
+    """The ssh command for the admin user (only with sshPublicKey and sshAllowedCidrs)."""
+    ca_certificate_command: Optional[pulumi.Output[str]] = None
+    """The az command that prints the root certificate clients must trust (only when internal)."""
 
     # the VirtualMachine resource as ``self.vm`` (not a schema output: no annotation)
 

@@ -3,6 +3,8 @@ plain values, without stacks/ or config; and the same package installed and run 
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -12,6 +14,8 @@ from collections import Counter
 
 import pulumi
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import components
 from components import ContainerAppGpu, ContainerAppGpuArgs, GpuVirtualMachine, GpuVirtualMachineArgs
@@ -106,7 +110,12 @@ def test_plan_argument_stays_for_advanced_use():
     ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for host 'containerapp'"]),
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
-    ({"concurrent_requests": 0}, "scaleConcurrentRequests", ["at least 1"]),
+    ({"concurrent_requests": 0}, "scaleConcurrentRequests",
+     ["at least 1", "component input concurrentRequests"]),
+    ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs",
+     ["holds an Output", "plain"]),
+    ({"tags": {"team": pulumi.Output.from_input("ml")}}, "tags", ["holds an Output (at 'team')", "plain"]),
+    ({"vnet_address_space": ""}, "vnetAddressSpace", ["empty"]),
     ({"max_replicas": pulumi.Output.from_input(2)}, "maxReplicas", ["plain value"]),
     ({"api_key": 12345}, "apiKey", ["not a string"]),
     ({"resource_group_name": ["rg"]}, "resourceGroupName", ["not a string"]),
@@ -119,6 +128,42 @@ def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
     for word in words:
         assert word in message, message
     assert "12345" not in message  # a secret's value is never shown
+    assert "Output<" not in message and " at 0x" not in message  # no Output repr
+
+
+# Azure's disallowed OSProfile.adminUsername values and Linux name rules (components/vm.py)
+@pytest.mark.parametrize("name, words", [
+    ("root", ["Azure refuses"]), ("Admin", ["Azure refuses"]), ("test1", ["Azure refuses"]),
+    ("a" * 65, ["64 characters"]), ("9lives", ["not a Linux user name"]),
+    ("ops team", ["not a Linux user name"]),
+    ("", ["empty"]),
+])
+def test_admin_username_is_one_azure_and_linux_accept(name, words):
+    with pytest.raises(ConfigError) as caught:
+        GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username=name)
+    assert caught.value.key == "adminUsername" and "\n" not in str(caught.value)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+    accepted = GpuVirtualMachineArgs(location="westus3", hf_token="t", admin_username="ops-team")
+    assert accepted.admin_username == "ops-team"
+
+
+@pytest.mark.parametrize("args_type, extras", [
+    (ContainerAppGpuArgs, {}), (AksGpuClusterArgs, {})])
+def test_an_empty_vnet_address_space_is_refused_not_replaced(args_type, extras):
+    with pytest.raises(ConfigError, match="vnetAddressSpace = '': is empty"):
+        args_type(location="westus3", hf_token="t", vnet_address_space="", **extras)
+
+
+def test_each_host_sets_its_own_outputs_as_attributes():
+    made = []
+    run = run_program(lambda: made.append(GpuVirtualMachine("box", GpuVirtualMachineArgs(
+        location="westus3", hf_token="t", api_key=API_KEY))), "p", "s", {})
+    root = run.mocks.one("apertus:index:GpuVirtualMachine")
+    registered = run.mocks.component_outputs[root.urn]
+    assert {"vmName", "startCommand", "bootLogCommand", "resourceGroupName"} <= set(registered)
+    assert made[0].ssh_command is None and made[0].ca_certificate_command is None  # no SSH, public
+    assert isinstance(made[0].start_command, pulumi.Output)
 
 
 @pytest.mark.parametrize("args_type, overrides, key", [
@@ -191,3 +236,33 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def declared_requirements() -> dict[str, Requirement]:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    requirements = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(requirement.name): requirement for requirement in requirements}
+
+
+def test_declared_dependencies_cover_what_the_package_imports_and_what_they_require():
+    """pip install of the package brings everything its modules import, and the pulumi floor is one
+    that the declared provider SDKs accept (a floor below theirs would promise an SDK they refuse)."""
+    declared = declared_requirements()
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for module in (ROOT / "components").rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    needed = {canonicalize_name(dist) for name in third_party for dist in distributions.get(name, [name])}
+    assert needed <= set(declared), f"imported but not in requirements.txt: {sorted(needed - set(declared))}"
+    floor = next(spec.version for spec in declared["pulumi"].specifier if spec.operator == ">=")
+    for name in declared:
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.name == "pulumi" and requirement.marker is None:
+                assert requirement.specifier.contains(floor), (
+                    f"requirements.txt allows pulumi {floor}, but {name} requires {requirement.specifier}")

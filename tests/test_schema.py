@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
+import threading
 from collections import Counter
 
+import grpc
 import pytest
 import yaml
-from pulumi.provider.experimental.component import ComponentProvider
+from google.protobuf import struct_pb2
+from pulumi.errors import InputPropertyError
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from components import testing
 from conftest import HF_TOKEN, ROOT
@@ -30,6 +37,15 @@ HOST_INPUTS = {
 }
 OUTPUTS = {"endpoint": "string", "apiKey": "string", "model": "string", "tensorParallelSize": "integer",
            "maxModelLen": "integer", "kvCacheTokens": "integer", "hourlyCostUsd": "number"}
+# each host's own outputs (its _stack_outputs, the stack's exports), all strings, none always present
+HOST_OUTPUTS = {
+    "ContainerAppGpu": {"resourceGroupName", "containerAppName", "logAnalyticsWorkspaceId"},
+    "GpuVirtualMachine": {"resourceGroupName", "vmName", "startCommand", "bootLogCommand", "sshCommand",
+                          "caCertificateCommand"},
+    "AksGpuCluster": {"resourceGroupName", "aksCluster", "aksVnet", "kubeconfigCommand", "logsCommand",
+                      "gpuNodes", "gpuQuotaVcpus", "caCertificateCommand"},
+}
+SECRET_INPUTS, SECRET_OUTPUTS = {"hfToken", "apiKey"}, {"apiKey"}
 # may be Outputs of other resources; everything else decides which resources exist, so it is plain
 NOT_PLAIN = {"hfToken", "apiKey", "resourceGroupName"}
 
@@ -42,9 +58,9 @@ def load_entry_point():
 
 
 @pytest.fixture(scope="module")
-def provider() -> ComponentProvider:
+def provider():
     entry = load_entry_point()
-    return ComponentProvider(entry.COMPONENTS, entry.PACKAGE, version=entry.VERSION)
+    return entry.ApertusProvider(entry.COMPONENTS, entry.PACKAGE, entry.VERSION)  # what serve() runs
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +87,67 @@ def test_schema_has_the_three_components_with_their_inputs_and_outputs(schema):
         assert inputs["model"]["$ref"] == "pulumi.json#/Any"  # a catalog name or a model object
         assert inputs["allowedCidrs"]["type"] == "array" and inputs["allowedCidrs"]["items"]["type"] == "string"
         assert inputs["tags"]["additionalProperties"]["type"] == "string"
-        assert {n: p["type"] for n, p in resource["properties"].items()} == OUTPUTS, component
+        outputs = resource["properties"]
+        assert {n: p["type"] for n, p in outputs.items()} == {
+            **OUTPUTS, **dict.fromkeys(HOST_OUTPUTS[component], "string")}, component
         assert "hourlyCostUsd" not in resource["required"]  # unpriced GPUs have no hourly cost
+        assert not HOST_OUTPUTS[component] & set(resource["required"]), component
+
+
+def test_schema_marks_secrets_and_describes_every_input_and_output(schema):
+    for component in HOST_INPUTS:
+        resource = schema["resources"][f"apertus:index:{component}"]
+        for kind, secret in (("inputProperties", SECRET_INPUTS), ("properties", SECRET_OUTPUTS)):
+            properties = resource[kind]
+            assert {name for name, prop in properties.items() if prop.get("secret")} == secret, component
+            undescribed = [name for name, prop in properties.items() if not prop.get("description")]
+            assert undescribed == [], (component, kind)
+        assert "Hugging Face token" in resource["inputProperties"]["hfToken"]["description"]
+        assert "/v1" in resource["properties"]["endpoint"]["description"]
+
+
+def decoded(inputs: dict) -> dict:
+    """Inputs as construct receives them from another language: through a protobuf Struct, where
+    every number is a float (pulumi/provider/server.py: _construct_inputs)."""
+    struct = struct_pb2.Struct()
+    struct.update(inputs)
+    return rpc.deserialize_properties(struct, keep_unknowns=True)
+
+
+# Qwen2.5-7B-Instruct's config.json (huggingface.co/Qwen/Qwen2.5-7B-Instruct): 28 layers,
+# 28 attention heads, 4 KV heads, hidden size 3584 (head dim 128), 32768 positions; 7.6 B parameters
+CUSTOM_MODEL = {"id": "Qwen/Qwen2.5-7B-Instruct", "paramsBillion": 7.6, "layers": 28, "attentionHeads": 28,
+                "kvHeads": 4, "headDim": 128, "maxContext": 32768}
+
+
+def test_a_model_object_from_another_language_plans_the_component(provider):
+    inputs = decoded({"location": "swedencentral", "model": CUSTOM_MODEL, "hfToken": HF_TOKEN})
+    assert inputs["model"]["layers"] == 28.0 and isinstance(inputs["model"]["layers"], float)
+    results = []
+    run = testing.run_program(lambda: results.append(provider.construct(
+        "yaml-user", "apertus:index:GpuVirtualMachine", inputs)), "p", "s", {})
+    vm = run.mocks.one("apertus:index:GpuVirtualMachine")
+    assert run.mocks.component_outputs[vm.urn]["model"] == "Qwen/Qwen2.5-7B-Instruct"
+    assert isinstance(run.mocks.component_outputs[vm.urn]["maxModelLen"], (int, float))
+    assert "vmName" in results[0].state and "sshCommand" not in results[0].state
+
+
+@pytest.mark.parametrize("inputs, path, words", [
+    ({"model": {**CUSTOM_MODEL, "layers": 28.5}}, "model.layers", ["28.5", "int"]),
+    ({"allowedCidrs": ["10.0.0.1/8"]}, "allowedCidrs", ["did you mean 10.0.0.0/8"]),
+    ({"concurrentRequests": 0}, "concurrentRequests", ["at least 1"]),
+])
+def test_a_config_error_reaches_other_languages_as_one_line_property_error(provider, inputs, path, words):
+    """Not the SDK's ComponentInitError, which the server reports with a Python stack trace."""
+    given = decoded({"location": "swedencentral", "hfToken": HF_TOKEN, **inputs})
+    with pytest.raises(InputPropertyError) as caught:
+        testing.run_program(lambda: provider.construct("yaml-user", "apertus:index:ContainerAppGpu", given),
+                            "p", "s", {})
+    assert caught.value.property_path == path
+    reason = caught.value.reason
+    assert "\n" not in reason and "Traceback" not in reason and "apertus-azure:" not in reason, reason
+    for word in words:
+        assert word in reason, reason
 
 
 def test_inputs_the_way_the_provider_maps_them_build_the_component(provider):
@@ -88,3 +163,25 @@ def test_inputs_the_way_the_provider_maps_them_build_the_component(provider):
     assert made[0].plan.model.hf_id == "swiss-ai/Apertus-8B-Instruct-2509"
     app = run.mocks.one("azure-native:app:ContainerApp")
     assert app.inputs["template"]["scale"]["maxReplicas"] == 2
+
+
+def test_the_plugin_process_serves_the_completed_schema():
+    """What `pulumi package add` talks to: provider/__main__.py as a gRPC server (127.0.0.1, a free
+    port it prints), answering GetSchema with the secrets marked."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "provider" / "__main__.py"), "127.0.0.1:1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, process.kill)  # a plugin that never prints its port ends the test
+    watchdog.start()
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(
+                provider_pb2.GetSchemaRequest(version=0), timeout=30)
+        served = json.loads(answer.schema)
+        inputs = served["resources"]["apertus:index:GpuVirtualMachine"]["inputProperties"]
+        assert inputs["hfToken"]["secret"] is True and inputs["apiKey"]["secret"] is True
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait(timeout=10)

@@ -19,12 +19,26 @@ from .errors import ConfigError
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
 
 
+def is_output(value: Any) -> bool:
+    return hasattr(value, "apply") and hasattr(value, "is_known")  # a pulumi.Output
+
+
 def plain(key: str, value: Any) -> Any:
     """Settings that decide which resources exist must be known before deployment."""
-    if hasattr(value, "apply") and hasattr(value, "is_known"):  # a pulumi.Output
+    if is_output(value):
         raise ConfigError(key, None, "is an Output, but it decides which resources exist, so it must "
                           "be a plain value known before deployment", "pass a plain value")
     return value
+
+
+def plain_items(key: str, values: Any) -> None:
+    """No Output inside a list or map whose values are checked and read before deployment."""
+    items = values.items() if isinstance(values, Mapping) else enumerate(values)
+    for index, value in items:
+        if is_output(value):
+            raise ConfigError(key, None, f"holds an Output (at {index!r}), but its values are checked "
+                              "and used before deployment, so they must be plain",
+                              "pass plain strings (an Output's value is known only while deploying)")
 
 
 def text(key: str, value: Any) -> str:
@@ -49,6 +63,20 @@ def string_input(key: str, value: Any, secret: bool = False) -> Any:
         raise ConfigError(key, shown, f"is {'empty' if isinstance(value, str) else type(value).__name__}, "
                           "not a string", "pass a string or an Output of one")
     return value
+
+
+# Component inputs whose stack config key has another name (README: "Use as a library"): their
+# errors use the config key and name the input; the component provider reports the input's name.
+CONFIG_KEYS = {"concurrentRequests": "scaleConcurrentRequests"}
+INPUT_NAMES = {config_key: name for name, config_key in CONFIG_KEYS.items()}
+
+
+def naming_input(error: ConfigError) -> ConfigError:
+    """``error`` about a config key, also naming the component input when its name differs."""
+    name = INPUT_NAMES.get(error.key)
+    if name is None:
+        return error
+    return ConfigError(error.key, error.value, f"{error.why} (component input {name})", error.fix)
 
 
 def whole_number(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -87,6 +115,8 @@ def string_list(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         raise ConfigError(key, value, "is one string, not a list of strings",
                           f"give a list, e.g. [{value!r}]")
+    if isinstance(value, (list, tuple)):
+        plain_items(key, value)
     if isinstance(value, Mapping) or not isinstance(value, (list, tuple)) or not all(
             isinstance(v, str) for v in value):
         raise ConfigError(key, value, "is not a list of strings", "give a YAML list of strings")
@@ -97,6 +127,8 @@ def string_map(key: str, value: Any) -> dict[str, str]:
     plain(key, value)
     if value is None:
         return {}
+    if isinstance(value, Mapping):
+        plain_items(key, value)
     if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ConfigError(key, value, "is not a map of strings", "give a YAML map like {team: ml}")

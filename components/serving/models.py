@@ -180,6 +180,10 @@ def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
         raw = value[key]
         if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
             raw = float(raw)
+        # the component provider hands other languages' numbers over as floats (protobuf has one
+        # number type): 32.0 is the whole number 32, 32.5 stays refused below
+        if kind is int and isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
         if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
             raise ConfigError(f"model.{key}", raw, f"must be {kind.__name__}",
                               f"give a {kind.__name__} value")

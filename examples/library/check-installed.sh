@@ -12,6 +12,16 @@ mkdir "$work/src"
 # a copy, so the build leaves nothing behind in the checkout
 cp -r "$repo/pyproject.toml" "$repo/requirements.txt" "$repo/README.md" "$repo/components" "$work/src/"
 "$python" -m pip install -q --no-deps --target "$work/site" "$work/src"
+# --no-deps keeps the run fast; the declared dependencies must still resolve together from the index
+# (a resolution only, ~5 s: nothing is installed)
+"$python" -m pip install -q --dry-run --ignore-installed --report "$work/resolved.json" "$work/src"
+"$python" - "$work/resolved.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+resolved = {item["metadata"]["name"].lower().replace("_", "-") for item in report["install"]}
+missing = {"apertus-azure", "pulumi", "pulumi-azure-native", "pulumi-kubernetes", "pulumi-random"} - resolved
+assert not missing, f"not resolved: {sorted(missing)}"
+PY
 cp -r "$repo/examples/library" "$work/team-llm"
 cd "$work/team-llm"
 PYTHONPATH="$work/site" "$python" -c \
