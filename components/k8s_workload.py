@@ -6,7 +6,7 @@ What runs (namespace ``apertus`` unless the component is named otherwise), and w
   (workload identity), synced into a Kubernetes Secret that only exists in the cluster, never in
   Pulumi state; the model cache is a PVC on premium Azure Files.
 - ``gateway`` (``k8s_gateway``; Caddy, 2 replicas): the only entry point, HTTPS only; forwards only
-  ``/v1/*`` and ``/health``; ``allowedCidrs`` enforced on 443. Public: a Let's Encrypt certificate
+  GET/POST/HEAD on ``/v1/*`` and ``/health`` (components/gateway.py); ``allowedCidrs`` enforced on 443. Public: a Let's Encrypt certificate
   for the Azure DNS label of its public IP. ``internal``: an internal load balancer on a fixed
   private IP in a subnet of its own, with a certificate for that IP signed by Caddy's own CA
   (``tls internal``), whose root clients must trust.
