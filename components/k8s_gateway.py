@@ -1,4 +1,5 @@
-"""The Caddy gateway: the only way into the cluster, HTTPS only, forwarding GET/POST/HEAD on ``/v1/*`` and ``/health``.
+"""The Caddy gateway: the only way into the cluster, HTTPS only, forwarding ``/v1/*`` and ``/health``
+(GET, POST and HEAD only).
 
 Public: a Let's Encrypt certificate for the Azure DNS label of its public IP. Internal: an internal
 load balancer on a fixed private IP in a subnet of its own, with a certificate for that IP signed by
