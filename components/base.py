@@ -50,6 +50,10 @@ def check_api_key(key: str) -> str:
         raise refuse("it has characters outside A-Z a-z 0-9 . _ ~ + / = -")
     if len(key) < API_KEY_MIN_LENGTH:
         raise refuse(f"it is shorter than {API_KEY_MIN_LENGTH} characters")
+    if not (any(c.isdigit() for c in key) and any(c.isalpha() for c in key)):
+        # random keys have both (the generated one, openssl rand); so does what the policy pack
+        # recognises as a key in a plain property (policy/: no-secrets-in-plain-properties)
+        raise refuse("it needs letters and digits, as a random key has")
     if len(set(key)) < API_KEY_MIN_DISTINCT:
         raise refuse(f"it has fewer than {API_KEY_MIN_DISTINCT} different characters, so it is guessable")
     return key
@@ -126,6 +130,13 @@ class ServingArgs:
         put("tags", checks.check_tags(self.tags))
         checks.check_no_secret_in_tags(self.tags, {key: value for key, value in (
             ("apiKey", self.api_key), ("hfToken", self.hf_token)) if isinstance(value, str)})
+        for field_name, key in (("api_key", "apiKey"), ("hf_token", "hfToken")):
+            value = getattr(self, field_name)
+            if self.tags and value is not None and not isinstance(value, str):
+                # an Output secret is known only at deploy: the same check runs on its value then
+                put(field_name, pulumi.Output.from_input(value).apply(
+                    lambda secret, key=key, tags=dict(self.tags):
+                    checks.check_no_secret_in_tags(tags, {key: secret}) or secret))
         put("vllm_image", checks.optional_text("vllmImage", self.vllm_image))
         put("quantization", "none" if self.quantization is None else checks.text("quantization", self.quantization))
         put("kv_cache_dtype", "auto" if self.kv_cache_dtype is None

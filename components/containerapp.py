@@ -12,6 +12,7 @@ for an internal environment, the private DNS zone that resolves its apps.
 
 import ipaddress
 import math
+import re
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlparse
@@ -360,6 +361,25 @@ def app_template(args: ContainerAppGpuArgs, cache: app.ManagedEnvironmentsStorag
                 metadata={"concurrentRequests": str(args.concurrent_requests)}))]))
 
 
+# Container app names: 2-32 lowercase letters, digits and '-', starting with a letter, ending with a
+# letter or digit (Microsoft Learn, "Naming rules and restrictions for Azure resources",
+# Microsoft.App/containerApps). The app is auto-named "<name>-app-<7 random characters>".
+CONTAINER_APP_NAME_MAX = 32
+AUTONAME_SUFFIX = len("-app") + 8
+COMPONENT_NAME = re.compile(rf"[a-z](?:[a-z0-9-]{{0,{CONTAINER_APP_NAME_MAX - AUTONAME_SUFFIX - 2}}}[a-z0-9])?")
+
+
+def check_component_name(name: str) -> str:
+    """A component name from which Azure-valid container app and environment names derive."""
+    if not isinstance(name, str) or COMPONENT_NAME.fullmatch(name) is None or "--" in name:
+        raise ConfigError("name", name, "cannot name a container app: its names derive from it and Azure "
+                          f"takes 2-{CONTAINER_APP_NAME_MAX} lowercase letters, digits and single '-' "
+                          f"(with '-app' and a random suffix added, the name may have "
+                          f"{CONTAINER_APP_NAME_MAX - AUTONAME_SUFFIX})",
+                          "name the component like 'apertus' or 'team-llm'")
+    return name
+
+
 class ContainerAppGpu(base.ServingComponent):
     """vLLM serving Apertus on a Container Apps GPU workload profile, secure by default."""
 
@@ -371,6 +391,7 @@ class ContainerAppGpu(base.ServingComponent):
     """The customer id of the Log Analytics workspace that holds the app's logs."""
 
     def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        check_component_name(name)
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

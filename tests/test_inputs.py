@@ -15,6 +15,7 @@ from components.base import check_api_key
 from components.serving import DEFAULT_IMAGE, GPUS, ConfigError, plan_serving, resolve_model
 from components.serving.references import check_hf_repo_id, check_image_reference
 from components.serving.regions import REGIONS, normalize_region
+from components.containerapp import ContainerAppGpu, ContainerAppGpuArgs
 from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs, check_ssh_sources
 from conftest import API_KEY, HF_TOKEN, PROJECT, assert_config_error, run_stack, stack_config, unwrap
 from stacks import __main__ as plan_cli
@@ -37,8 +38,10 @@ WEAK_KEYS = {
     "a" * 40 + "\t": "whitespace",
     "a" * 40 + "\"": "characters outside",
     "ключ" * 10: "characters outside",
-    "A" * 32: "fewer than 10 different characters",
-    "=" * 40: "fewer than 10 different characters",
+    "A1" * 16: "fewer than 10 different characters",
+    "=" * 40: "letters and digits",
+    "0123456789" * 4: "letters and digits",
+    "".join(chr(ord("a") + i % 26) for i in range(40)): "letters and digits",  # letters only
 }
 
 
@@ -49,7 +52,7 @@ def test_a_weak_api_key_is_refused_without_showing_it(weak, rule):
     assert weak not in str(error).replace("apiKey", "") or weak == ""
 
 
-@pytest.mark.parametrize("good", [API_KEY, "0123456789" * 4, "abc.DEF_ghi~jkl+mno/pqr-stu012345==",
+@pytest.mark.parametrize("good", [API_KEY, "a1b2c3d4e5" * 4, "abc.DEF_ghi~jkl+mno/pqr-stu012345==",
                                   "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"])
 def test_a_strong_api_key_is_taken(good):
     assert check_api_key(good) == good
@@ -375,3 +378,31 @@ def test_the_aks_exposure_names_who_reaches_the_kubernetes_api():
     data = plan_cli.plan_stack("aks")["plan"]["exposure"]
     assert data["kubernetesApiFrom"] == ["any source"]
     assert data["summary"].endswith("Kubernetes API from any source (Entra ID sign-in)")
+
+
+def test_a_tag_name_holding_a_secret_is_refused_without_showing_it():
+    for tags in ({API_KEY: "x"}, {HF_TOKEN: "x"}):
+        error = assert_config_error(stack_config("vm", apiKey=API_KEY, tags=tags), "tags", ["tag name"])
+        assert API_KEY not in str(error) and HF_TOKEN not in str(error)
+
+
+def test_a_secret_given_as_an_output_is_checked_against_the_tags_when_known():
+    # the args cannot read an Output's value: the same check runs when the value is known (deploy)
+    def program() -> None:
+        GpuVirtualMachine("team", GpuVirtualMachineArgs(
+            location="swedencentral", hf_token=pulumi.Output.secret(HF_TOKEN),
+            api_key=pulumi.Output.secret(API_KEY), tags={"note": API_KEY[:40]}))
+
+    with pytest.raises(ConfigError, match="contains the value of apiKey") as caught:
+        run_program(program, PROJECT, "lib", {})
+    assert API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["Team_A", "team.llm", "x" * 21, "9lives", "llm-"])
+def test_a_container_app_component_name_azure_would_refuse_is_a_config_error(name):
+    def program() -> None:
+        ContainerAppGpu(name, ContainerAppGpuArgs(location="swedencentral", hf_token=HF_TOKEN))
+
+    with pytest.raises(ConfigError, match="cannot name a container app") as caught:
+        run_program(program, PROJECT, "lib", {})
+    assert caught.value.registered == []

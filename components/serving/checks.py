@@ -180,6 +180,9 @@ def check_tags(value: Any) -> dict[str, str]:
         if len(tag_value) > TAG_VALUE_MAX:
             raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
                               f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
+        if HF_TOKEN_LOOKING.search(name):  # the name is not shown: it is the token
+            raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
+                              "are plain text on every resource", "remove it; the token goes in hfToken (a secret)")
         if HF_TOKEN_LOOKING.search(tag_value):
             raise ConfigError(f"tags.{name}", None, "looks like a Hugging Face token, and tags are "
                               "plain text on every resource", "remove it; the token goes in hfToken (a secret)")
@@ -196,6 +199,10 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
         if not secret:
             continue
         for name, tag_value in tags.items():
+            if secret in name:  # the name is not shown: it holds the secret
+                raise ConfigError("tags", None, f"has a tag name that contains the value of {secret_key}, "
+                                  "and tags are plain text on every resource", "remove that tag (and "
+                                  f"rotate {secret_key})")
             if secret in tag_value:
                 raise ConfigError(f"tags.{name}", None, f"contains the value of {secret_key}, and tags "
                                   "are plain text on every resource", "remove it from the tag (and "
