@@ -80,6 +80,20 @@ class UsageError(Exception):
 
 # ---------------------------------------------------------------- subscription and identity
 
+def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,
+                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
+    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was."""
+    if which("pulumi"):
+        try:
+            result = run(["pulumi", "stack", "--show-name"], cwd=root, capture_output=True, text=True, timeout=30)
+        except (subprocess.TimeoutExpired, OSError):
+            result = None
+        name = result.stdout.strip() if result is not None and result.returncode == 0 else ""
+        if name and "\n" not in name:
+            return name, "the selected Pulumi stack"
+    return "dev", "default: no Pulumi stack selected"
+
+
 def default_subscription(env: dict[str, str]) -> str | None:
     """AZURE_SUBSCRIPTION_ID, else the Azure CLI's default subscription (az account set)."""
     if env.get("AZURE_SUBSCRIPTION_ID"):
