@@ -274,8 +274,9 @@ def test_containerapp_stack_passes_and_asks_azure_what_it_needs(arm, hub, capsys
     found = checks(data)
     assert found["region"]["status"] == "ok"
     assert found["workload profile Consumption-GPU-NC24-A100"]["status"] == "ok"
-    quota = found["quota Managed Environment Consumption NCA100 GPUs"]
+    quota = found["quota Container Apps GPUs (Consumption-GPU-NC24-A100)"]
     assert quota["status"] == "ok" and "0 of 4 GPUs" in quota["found"] and "needs up to 1" in quota["found"]
+    assert "SubscriptionConsumptionNCA100Gpus" in quota["found"]  # the region-scope quota, not an environment's
     for namespace in ("Microsoft.App", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Network",
                       "Microsoft.Storage", "Microsoft.OperationalInsights"):
         assert found[f"provider {namespace}"]["status"] == "ok"
@@ -395,9 +396,11 @@ def test_region_display_name_is_normalised_and_a_misspelt_one_stops_before_any_c
     # the program normalises the display name once (stacks/config.py): Azure is asked for swedencentral
     assert code == 0 and region["status"] == "ok" and "swedencentral" in region["found"], region
     (root / "Pulumi.typo.yaml").write_text(json.dumps({"config": {**base, "azure-native:location": "swedencentrall"}}))
+    arm.requests.clear()
     code, data, err = run("typo", environment(arm, hub), capsys, root)
-    assert code == 2 and data == {}
-    assert "did you mean 'swedencentral'" in err and "\n" not in err.strip(), err
+    assert code == 2 and list(data) == ["error"] and err == ""  # --json: the usage error as JSON
+    assert "did you mean 'swedencentral'" in data["error"] and "\n" not in data["error"], data
+    assert arm.requests == []
 
 
 def test_permission_missing_for_a_contributor(arm, hub, capsys):
@@ -483,13 +486,17 @@ def test_kubelogin_missing_on_aks_warns(arm, hub, capsys):
     assert checks(data)["kubelogin"]["fix"] == "install it: az aks install-cli"
 
 
-def test_no_credentials_is_one_line_and_exit_2(arm, hub, capsys):
+def test_no_credentials_is_one_line_and_exit_2_and_the_other_checks_still_run(arm, hub, capsys):
     credential = FakeCredential(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"))
     code, data, err = run("dev", environment(arm, hub, credential=credential), capsys)
-    assert code == 2 and data == {}
+    assert code == 2
     assert err.count("\n") == 1 and "az login" in err and "AZURE_CLIENT_ID" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "az login" in data["error"]
     assert arm.requests == []  # nothing was asked before the login problem was reported
+    found = checks(data)  # Hugging Face and the tools need no Azure: still checked and reported
+    assert found["azure"]["status"] == "FAIL"
+    assert found["model access swiss-ai/Apertus-8B-Instruct-2509"]["status"] == "ok"
+    assert found["pulumi CLI"]["status"] == "ok"
     expired = FakeCredential(ClientAuthenticationError("AADSTS700082: the refresh token has expired"))
     assert run("dev", environment(arm, hub, credential=expired), capsys)[0] == 2
 
@@ -521,8 +528,11 @@ def test_text_output_is_one_line_per_check(arm, hub, capsys):
 
 
 def test_bad_stack_config_exits_2_before_asking_azure(arm, hub, capsys):
-    code, _, err = run("no-such-stack", environment(arm, hub), capsys)
-    assert code == 2 and err.startswith("error: no stack file") and arm.requests == []
+    code, data, _ = run("no-such-stack", environment(arm, hub), capsys)
+    assert code == 2 and data["error"].startswith("no stack file") and arm.requests == []
+    code = preflight.command(argparse.Namespace(stack="no-such-stack", json=False), ROOT, environment(arm, hub))
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.startswith("error: no stack file") and err.count("\n") == 1
 
 
 def test_rbac_wildcards_and_not_actions():
