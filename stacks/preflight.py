@@ -605,7 +605,7 @@ def make_credential(env: Environment) -> Any:
         return DefaultAzureCredential()
     except ValueError as error:  # a malformed AZURE_TENANT_ID is refused here
         raise UsageError(f"Azure credentials: {str(error).splitlines()[0]} (AZURE_TENANT_ID "
-                         f"{env.env.get('AZURE_TENANT_ID', '')!r})") from error
+                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})") from error  # what DefaultAzureCredential read
 
 
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
