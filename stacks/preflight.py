@@ -182,7 +182,7 @@ def check_region(locations: Iterable[Any], region: str) -> tuple[Check, str | No
                      f"pulumi config set azure-native:location {same.name}"), same.name
     close = difflib.get_close_matches(_normal(region), [loc.name for loc in physical], n=2)
     return Check("FAIL", "region", f"'{region}' is not a region this subscription can deploy to",
-                 f"pulumi config set azure-native:location <region>"
+                 "pulumi config set azure-native:location <region>"
                  + (f", e.g. {' or '.join(close)}" if close else "; list them: az account list-locations -o table")
                  ), None
 

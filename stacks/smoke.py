@@ -534,7 +534,9 @@ def command(args: Any, root: Path, env: dict[str, str] | None = None,
 
     env = os.environ if env is None else env
     ca_file = getattr(args, "ca_file", None)
-    stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, which, run)
+    needs_stack = not args.endpoint or args.timeout is None  # the stack's outputs, or its startup budget
+    stack, source = ((args.stack, "--stack") if args.stack or not needs_stack
+                     else selected_stack(root, which, run))
     try:
         if args.endpoint:
             endpoint = args.endpoint.rstrip("/")

@@ -652,7 +652,8 @@ def test_container_apps_gpu_quota_by_its_real_name(arm, hub, capsys, tmp_path):
     assert "request a limit of 5 GPUs for 'SubscriptionConsumptionNCA100Gpus' in swedencentral" in quota["fix"]
     # a subscription that reports only the dedicated row, as not applicable: say it cannot be read
     arm.data["app_usages"]["value"] = [u for u in arm.data["app_usages"]["value"]
-                                       if u["name"]["value"] in ("ManagedEnvironmentCount", "SubscriptionDedicatedNCA100Gpus")]
+                                       if u["name"]["value"] in ("ManagedEnvironmentCount",
+                                                                 "SubscriptionDedicatedNCA100Gpus")]
     code, data, _ = run("dev", environment(arm, hub), capsys)
     quota = checks(data)["quota Container Apps GPUs (Consumption-GPU-NC24-A100)"]
     assert code == 0 and quota["status"] == "warn" and quota["found"].startswith("cannot read the GPU quota")
