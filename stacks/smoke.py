@@ -304,7 +304,7 @@ def api_failure(error: Exception, seconds: float) -> str:
         kind = "engine error" if error.status_code >= 500 else "refused"
         return f"{kind} ({error.status_code}): {_error_message(error.response.text) or error.message}"
     if isinstance(error, openai.APITimeoutError):
-        return f"timeout: no answer within {seconds:.0f} s"
+        return f"timeout: no answer within {seconds:.1f} s"
     if isinstance(error, openai.APIConnectionError):
         return f"connection failed: {error.__cause__ or error}"
     return f"{type(error).__name__}: {error}"
