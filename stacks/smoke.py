@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -323,6 +324,27 @@ def _choice(reply: Any) -> Any:
     return message
 
 
+def within(deadline: Deadline, call: Callable[[Any], Any], argument: Any) -> Any:
+    """call(argument), given up (Spent) at the deadline even when the SDK is still reading or parsing
+    (an endless or huge answer); the abandoned worker is a daemon thread and dies with the command."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = call(argument)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller as is
+            result["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True, name="smoke-request")
+    worker.start()
+    worker.join(max(0.0, deadline.left()) + 0.5)  # the request's own timeout normally ends it first
+    if worker.is_alive():
+        raise Spent
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], deadline: Deadline,
               context: ssl.SSLContext | None = None) -> None:
     """The client's view, appended to ``steps``; raises Stop when the rest cannot run."""
@@ -336,10 +358,10 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         seconds = 0.0
         try:
             seconds = deadline.request()
-            status, found = call(client.with_options(timeout=seconds))
+            status, found = within(deadline, call, client.with_options(timeout=seconds))
         except Spent:
             raise Stop(Step("FAIL", name, f"timeout: the --timeout budget ({deadline.seconds:.0f} s) ran out "
-                            "before this step", time.monotonic() - started)) from None
+                            "before this step finished", time.monotonic() - started)) from None
         except openai.OpenAIError as error:
             fatal = unreachable(error, endpoint)
             raise Stop(Step("FAIL", name, fatal or api_failure(error, seconds), time.monotonic() - started)) from None

@@ -494,3 +494,16 @@ def test_endpoint_without_v1_and_json_usage_errors(capsys):
     out, err = capsys.readouterr()
     assert json.loads(out) == {"error": "--endpoint https://apertus.example is not the API's base URL: "
                                         "give https://apertus.example/v1"} and err == ""
+
+
+def test_a_step_still_busy_at_the_deadline_is_given_up():
+    """An answer the SDK keeps reading or parsing (a huge /v1/models) cannot hold the run past --timeout."""
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(smoke.Spent):
+        smoke.within(smoke.Deadline(0.2), lambda _: release.wait(10), None)
+    release.set()
+    assert time.monotonic() - started < 1.5
+    assert smoke.within(smoke.Deadline(5), lambda x: x + 1, 1) == 2
+    with pytest.raises(KeyError):  # the step's own errors reach the step's handlers unchanged
+        smoke.within(smoke.Deadline(5), lambda x: {}[x], "missing")
