@@ -15,6 +15,7 @@ import difflib
 import fnmatch
 import json
 import logging
+import re
 import os
 import shutil
 import subprocess
@@ -80,6 +81,20 @@ class UsageError(Exception):
 
 # ---------------------------------------------------------------- subscription and identity
 
+def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,
+                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
+    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was."""
+    if which("pulumi"):
+        try:
+            result = run(["pulumi", "stack", "--show-name"], cwd=root, capture_output=True, text=True, timeout=30)
+        except (subprocess.TimeoutExpired, OSError):
+            result = None
+        name = result.stdout.strip() if result is not None and result.returncode == 0 else ""
+        if name and "\n" not in name:
+            return name, "the selected Pulumi stack"
+    return "dev", "default: no Pulumi stack selected"
+
+
 def default_subscription(env: dict[str, str]) -> str | None:
     """AZURE_SUBSCRIPTION_ID, else the Azure CLI's default subscription (az account set)."""
     if env.get("AZURE_SUBSCRIPTION_ID"):
@@ -105,13 +120,42 @@ def token_object_id(token: str) -> str | None:
     return claims.get("oid")
 
 
-def access_token(credential: Any) -> str:
-    from azure.core.exceptions import ClientAuthenticationError
+def refused_credential(error: Exception) -> str | None:
+    """The credential Azure refused and why, from DefaultAzureCredential's 'Attempted credentials'
+    lines: the first one that was configured but failed; None when none was configured."""
+    unavailable = ("unavailable", "not available", "not installed", "not configured", "no accounts",
+                   "please run 'az login'", "not fully configured")
+    for line in str(error).splitlines():
+        match = re.match(r"\s*(\w+Credential): (.+)", line)
+        if match and not any(word in match[2].lower() for word in unavailable):
+            return f"{match[1]}: {match[2].strip()}"
+    return None
 
+
+def access_token(credential: Any, env: dict[str, str] | None = None) -> str:
+    """A token for ARM, or UsageError with one line: how to log in when no credential is configured,
+    else the refused credential and Azure's first line (wrong secret, expired az login, no network)."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+
+    env = env or {}
     try:
         return credential.get_token(ARM_SCOPE).token
-    except ClientAuthenticationError as error:  # CredentialUnavailableError is one too
+    except CredentialUnavailableError as error:
         raise UsageError(LOGIN_HINT) from error
+    except ClientAuthenticationError as error:
+        tried = refused_credential(error)
+        if tried is None and "Attempted credentials" in str(error):
+            raise UsageError(LOGIN_HINT) from error
+        if tried is None:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            who = ("EnvironmentCredential (AZURE_CLIENT_ID)" if env.get("AZURE_CLIENT_ID")
+                   else type(credential).__name__)
+            tried = f"{who}: {first}"
+        raise UsageError(f"Azure refused the credentials: {tried[:300]}; fix them (az login again, or a valid "
+                         "AZURE_CLIENT_SECRET / AZURE_TENANT_ID) and run preflight again") from error
+    except ValueError as error:  # e.g. a malformed AZURE_TENANT_ID
+        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]}") from error
 
 
 # ---------------------------------------------------------------- Azure checks
@@ -138,7 +182,7 @@ def check_region(locations: Iterable[Any], region: str) -> tuple[Check, str | No
                      f"pulumi config set azure-native:location {same.name}"), same.name
     close = difflib.get_close_matches(_normal(region), [loc.name for loc in physical], n=2)
     return Check("FAIL", "region", f"'{region}' is not a region this subscription can deploy to",
-                 f"pulumi config set azure-native:location <region>"
+                 "pulumi config set azure-native:location <region>"
                  + (f", e.g. {' or '.join(close)}" if close else "; list them: az account list-locations -o table")
                  ), None
 
@@ -150,22 +194,34 @@ def _vcpus(sku: Any) -> int | None:
 
 def check_vm_size(skus: list[Any], size: str, region: str, role: str,
                   zones: list[str] | None = None) -> tuple[Check, Any]:
-    """Offered in the region and not restricted for this subscription (Resource SKUs API)."""
+    """Offered in the region and not restricted for this subscription (Resource SKUs API). Every
+    Location restriction is looked at before any Zone one (Azure lists them in no set order); a
+    zonal pool also needs its zones among the size's locationInfo zones."""
     name = f"size {size} ({role})"
     sku = next((s for s in skus if s.resource_type == "virtualMachines" and s.name.lower() == size.lower()), None)
     if sku is None:
         return Check("FAIL", name, f"not offered in {region}",
                      f"pick a region that has it: az vm list-skus --size {size} --all -o table"), None
-    for restriction in sku.restrictions or []:
-        info = restriction.restriction_info
+    restrictions = sku.restrictions or []
+    for restriction in restrictions:
         if _text(restriction.type) == "Location":
-            return Check("FAIL", name, f"restricted in {region} for this subscription "
-                         f"({_text(restriction.reason_code)})",
+            reason = _text(restriction.reason_code)
+            return Check("FAIL", name, f"restricted in {region} for this subscription ({reason})",
                          "request access: Azure portal > Quotas > Compute, or a support request for "
-                         f"'{size}' in {region}" if _text(restriction.reason_code) == "NotAvailableForSubscription"
+                         f"'{size}' in {region}" if reason == "NotAvailableForSubscription"
                          else "use another region or size"), sku
+    if zones:
+        infos = [i for i in sku.location_info or [] if _normal(i.location or "") == _normal(region)]
+        offered = {z for i in infos for z in i.zones or []}
+        if infos and set(zones) - offered:
+            return Check("FAIL", name, f"offered in zone(s) {', '.join(sorted(offered)) or 'none'} of {region}; "
+                         f"the pool uses zones {', '.join(zones)}",
+                         "use a system pool size offered in every zone (az vm list-skus --zone --size <size>), "
+                         "or another region"), sku
+    for restriction in restrictions:
         if _text(restriction.type) == "Zone":
-            restricted = sorted(info.zones or [])
+            info = restriction.restriction_info
+            restricted = sorted((info.zones if info else None) or [])
             if zones and set(zones) & set(restricted):  # AKS refuses a pool that lists such a zone
                 return Check("FAIL", name, f"restricted in zone(s) {', '.join(restricted)} of {region} for this "
                              f"subscription ({_text(restriction.reason_code)}); the pool uses zones {', '.join(zones)}",
@@ -186,6 +242,42 @@ def check_profile(profiles: list[Any], profile: str, region: str) -> Check:
                  f" (GPU profiles there: {', '.join(gpu) or 'none'})",
                  "pick a region listed for Container Apps GPUs (serverless GPU docs), or set gpu to one of "
                  "those profiles")
+
+
+# Container Apps GPU quotas per subscription and region, as Microsoft.App/locations/{region}/usages
+# names them. Microsoft Learn "Request quota changes for Azure Container Apps" (container-apps/
+# quota-requests.md, 2025-04-29) lists the region-scope GPU quotas "Subscription consumption NCA 100
+# GPUs", "Subscription consumption T 4 GPUs" and "Subscription NCA 100 GPUs"; their usage names are
+# SubscriptionConsumptionNCA100Gpus, SubscriptionConsumptionT4Gpus and SubscriptionNCA100Gpus
+# (Microsoft's quota-request samples), and subscriptions have been seen to report the dedicated one as
+# SubscriptionDedicatedNCA100Gpus with currentValue -1 (not applicable). "ManagedEnvironment
+# Consumption*Gpus" counts one environment (az containerapp env list-usages): none before up. The
+# catalog's quota_family for these profiles (components/serving/gpus.py) is not such a name.
+ACA_GPU_QUOTAS = {
+    "Consumption-GPU-NC24-A100": ("SubscriptionConsumptionNCA100Gpus",),
+    "Consumption-GPU-NC8as-T4": ("SubscriptionConsumptionT4Gpus",),
+    "NC24-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
+    "NC48-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
+    "NC96-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
+}
+
+
+def check_aca_gpu_quota(usages: list[Any], profile: str, region: str, need: int) -> Check:
+    """The Container Apps GPU quota of the profile: usage + need <= limit, or say it cannot be read."""
+    names = ACA_GPU_QUOTAS.get(profile, ())
+    label = f"quota Container Apps GPUs ({profile})"
+    usage = next((u for n in names for u in [find_usage(usages, n)] if u is not None), None)
+    portal = ("check Azure portal > Quotas > Azure Container Apps for the region before pulumi up "
+              "(the environment's own GPU quota: az containerapp env list-usages after up)")
+    if usage is None:
+        return Check("warn", label, f"cannot read the GPU quota: {region} reports none of "
+                     f"{', '.join(names) or 'the known GPU quotas'}", portal)
+    current, limit = int(usage.current_value), int(usage.limit)
+    if current < 0 or limit < 0 or usage.get("isQuotaApplicable") is False:
+        return Check("warn", label, f"cannot read the GPU quota: {region} reports '{usage.name.value}' as not "
+                     f"applicable (currentValue {current}, limit {limit})", portal)
+    quota = check_quota([usage], usage.name.value, region, need, "GPUs")
+    return Check(quota.status, label, f"{usage.name.value}: {quota.found}", quota.fix)
 
 
 def find_usage(usages: list[Any], name: str) -> Any:
@@ -223,11 +315,20 @@ def action_allowed(action: str, permissions: Iterable[Any]) -> bool:
     return False
 
 
-def check_permissions(permissions: list[Any], subscription: str) -> list[Check]:
+def check_permissions(permissions: list[Any], subscription: str, conditioned: list[Any] | None = None,
+                      roles_assigned: Iterable[str] = ()) -> list[Check]:
+    """REQUIRED_ACTIONS against your unconditioned roles; an action granted only by a role assignment
+    with a condition (delegated RBAC administration, limited to some roles) is a warning naming the
+    roles up assigns, which the condition must allow."""
     checks = []
     for action in REQUIRED_ACTIONS:
         if action_allowed(action, permissions):
             checks.append(Check("ok", f"permission {action}", "granted at the subscription"))
+        elif conditioned and action_allowed(action, conditioned):
+            checks.append(Check("warn", f"permission {action}", "granted only by a role assignment with a "
+                                "condition (it may limit which roles you can assign)",
+                                "make sure the condition allows the roles pulumi up assigns: "
+                                + ", ".join(roles_assigned)))
         else:
             checks.append(Check("FAIL", f"permission {action}", "none of your roles at the subscription "
                                 "grants it (pulumi up creates a resource group and role assignments)",
@@ -236,28 +337,45 @@ def check_permissions(permissions: list[Any], subscription: str) -> list[Check]:
     return checks
 
 
-def permission_checks(auth: Any, principal: str | None, subscription: str) -> list[Check]:
+def roles_up_assigns(host: str) -> list[str]:
+    """The built-in roles the program assigns (components/secrets.py, components/aks.py)."""
+    roles = ["Key Vault Secrets User"]
+    if host == "aks":
+        roles += ["Network Contributor", "Private DNS Zone Contributor (private clusters)",
+                  "Azure Kubernetes Service RBAC Cluster Admin"]
+    return roles
+
+
+def permission_checks(auth: Any, principal: str | None, subscription: str, host: str = "") -> list[Check]:
     """Your roles at or above the subscription, groups included (the filter az role assignment
     list --include-inherited --include-groups uses), and whether they grant REQUIRED_ACTIONS."""
     from azure.core.exceptions import HttpResponseError
 
     scope = f"/subscriptions/{subscription}"
+    if not principal:  # without the caller's object id, atScope() would list everybody's assignments
+        return [Check("warn", "permissions", "cannot tell who you are: the Azure token carries no object id "
+                      "('oid')", "pulumi up needs " + " and ".join(REQUIRED_ACTIONS) + f" on {scope}")]
     try:
-        assignments = list(auth.role_assignments.list_for_scope(
-            scope, filter=f"atScope() and assignedTo('{principal}')" if principal else "atScope()"))
-        # atScope(): at the subscription or above it (management groups, root); never below
-        roles = sorted({a.role_definition_id for a in assignments
-                        if not (a.scope or "").lower().startswith(scope.lower() + "/")})
-        permissions = [p for role in roles for p in auth.role_definitions.get_by_id(role).permissions or []]
+        assignments = [a for a in auth.role_assignments.list_for_scope(
+            scope, filter=f"atScope() and assignedTo('{principal}')")
+            # atScope(): at the subscription or above it (management groups, root); never below
+            if not (a.scope or "").lower().startswith(scope.lower() + "/")]
+        plain = sorted({a.role_definition_id for a in assignments if not a.condition})
+        conditional = sorted({a.role_definition_id for a in assignments if a.condition} - set(plain))
+        permissions = [p for role in plain for p in auth.role_definitions.get_by_id(role).permissions or []]
+        conditioned = [p for role in conditional for p in auth.role_definitions.get_by_id(role).permissions or []]
     except HttpResponseError as error:
         return [Check("warn", "permissions", f"could not read your role assignments ({error.status_code})",
                       "pulumi up needs " + " and ".join(REQUIRED_ACTIONS) + f" on {scope}")]
-    return check_permissions(permissions, subscription)
+    return check_permissions(permissions, subscription, conditioned, roles_up_assigns(host))
 
 
 def check_provider(namespace: str, state: str | None) -> Check:
     if state == "Registered":
         return Check("ok", f"provider {namespace}", "registered")
+    if state == "Registering":
+        return Check("warn", f"provider {namespace}", "registration in progress",
+                     f"wait for it: az provider show --namespace {namespace} --query registrationState")
     return Check("FAIL", f"provider {namespace}", f"{state or 'unknown'} in this subscription",
                  f"az provider register --namespace {namespace} --wait")
 
@@ -280,58 +398,97 @@ def providers_needed(resources: list[dict[str, Any]]) -> list[str]:
 
 # ---------------------------------------------------------------- Hugging Face and tools
 
-def hf_token(stack: str, env: Environment, root: Path) -> tuple[str | None, str]:
-    """The stack's hfToken (`pulumi config get` prints a secret decrypted), else HF_TOKEN; and where
-    it came from."""
+PASSPHRASE_HINT = "waiting for a passphrase? set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE"
+# the fine-grained token permission huggingface.co's token settings name for gated models
+GATED_PERMISSION = "Read access to contents of all public gated repos you can access"
+
+
+def hf_token(stack: str, env: Environment, root: Path) -> tuple[str | None, str, str]:
+    """The stack's hfToken (`pulumi config get` prints a secret decrypted), else HF_TOKEN; where it
+    came from; and why the stack's could not be read ('' when nothing went wrong)."""
+    problem = ""
     if env.which("pulumi"):
-        result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack], cwd=root,
-                         capture_output=True, text=True, timeout=60)
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip(), f"stack '{stack}' config hfToken"
+        try:
+            result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack], cwd=root,
+                             capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired as error:
+            result, problem = None, (f"pulumi config get hfToken did not finish in {error.timeout:.0f} s "
+                                     f"({PASSPHRASE_HINT})")
+        if result is not None and result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip(), f"stack '{stack}' config hfToken", ""
     if env.env.get("HF_TOKEN"):
-        return env.env["HF_TOKEN"], "HF_TOKEN"
-    return None, ""
+        return env.env["HF_TOKEN"], "HF_TOKEN", ""
+    return None, "", problem
 
 
-def check_hugging_face(model: str, gated: bool, token: str | None, source: str, endpoint: str | None) -> list[Check]:
+def _hub_status(error: Exception) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def check_hugging_face(model: str, gated: bool, token: str | None, source: str, endpoint: str | None,
+                       problem: str = "") -> list[Check]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
+    hub = endpoint or "huggingface.co"
     if token is None:
-        status = "FAIL" if gated else "warn"
-        return [Check(status, "hugging face token", f"none in the stack config or HF_TOKEN; {model} is "
+        status = "FAIL" if gated or problem else "warn"
+        return [Check(status, "hugging face token", problem or f"none in the stack config or HF_TOKEN; {model} is "
                       f"{'gated' if gated else 'public'}", "pulumi config set --secret hfToken <token>")]
     api = HfApi(endpoint=endpoint)
     try:
         user = api.whoami(token=token)
     except HfHubHTTPError as error:
-        status = error.response.status_code if error.response is not None else "no answer"
-        return [Check("FAIL", "hugging face token", f"{source} was refused ({status})",
-                      "create a read token at https://huggingface.co/settings/tokens and run: "
-                      "pulumi config set --secret hfToken <token>")]
+        status = _hub_status(error)
+        if status in (401, 403):
+            return [Check("FAIL", "hugging face token", f"{source} was refused ({status})",
+                          "create a read token at https://huggingface.co/settings/tokens and run: "
+                          "pulumi config set --secret hfToken <token>")]
+        return [Check("FAIL", "hugging face token", f"{hub} answered {status or 'no status'} to whoami",
+                      "Hugging Face is busy or down (429/5xx): run preflight again later")]
     except Exception as error:  # noqa: BLE001 - a network failure of any HTTP library is one line
-        return [Check("FAIL", "hugging face token", f"could not reach {endpoint or 'huggingface.co'} "
-                      f"({type(error).__name__})", "check the network or proxy, then run preflight again")]
-    checks = [Check("ok", "hugging face token", f"{source} is valid (user {user.get('name', '?')})")]
+        return [Check("FAIL", "hugging face token", f"could not reach {hub} ({type(error).__name__})",
+                      "check the network or proxy, then run preflight again")]
+    role = ((user.get("auth") or {}).get("accessToken") or {}).get("role")
+    name = user.get("name", "?")
+    checks = [Check("ok", "hugging face token", f"{source} is valid (user {name})"
+                    + ("; a fine-grained token" if role == "fineGrained" else ""))]
     page = f"{(endpoint or 'https://huggingface.co').rstrip('/')}/{model}"
+    label = f"model access {model}"
     try:
         api.auth_check(model, token=token)
     except GatedRepoError:
-        checks.append(Check("FAIL", f"model access {model}", f"{user.get('name', 'this user')} has not been "
-                            "granted access to the gated model", f"accept the terms on {page}"))
+        checks.append(Check("FAIL", label, f"{name} has not been granted access to the gated model",
+                            f"accept the terms on {page}"))
     except RepositoryNotFoundError:
-        checks.append(Check("FAIL", f"model access {model}", "not found, or private to others",
-                            f"check the model id on {page}"))
+        checks.append(Check("FAIL", label, "not found, or private to others", f"check the model id on {page}"))
+    except HfHubHTTPError as error:
+        status = _hub_status(error)
+        if status == 403:  # no X-Error-Code: the token may not read gated repos at all
+            checks.append(Check("FAIL", label, f"{source} may not read gated models (403)",
+                                f"edit the fine-grained token at https://huggingface.co/settings/tokens and tick "
+                                f"'{GATED_PERMISSION}', or use a read token; then accept the terms on {page}"))
+        else:
+            checks.append(Check("FAIL", label, f"{hub} answered {status or 'no status'} to the access check",
+                                "Hugging Face is busy or down (429/5xx): run preflight again later"))
+    except Exception as error:  # noqa: BLE001 - network
+        checks.append(Check("FAIL", label, f"could not reach {hub} ({type(error).__name__})",
+                            "check the network or proxy, then run preflight again"))
     else:
-        checks.append(Check("ok", f"model access {model}", "granted"))
+        checks.append(Check("ok", label, "granted"))
     return checks
 
 
 def check_tools(host: str, env: Environment) -> list[Check]:
     checks = []
     if env.which("pulumi"):
-        result = env.run(["pulumi", "version"], capture_output=True, text=True, timeout=60)
-        checks.append(Check("ok", "pulumi CLI", result.stdout.strip() or "installed"))
+        try:
+            result = env.run(["pulumi", "version"], capture_output=True, text=True, timeout=60)
+            checks.append(Check("ok", "pulumi CLI", result.stdout.strip() or "installed"))
+        except subprocess.TimeoutExpired as error:
+            checks.append(Check("warn", "pulumi CLI", f"pulumi version did not finish in {error.timeout:.0f} s",
+                                "run it yourself to see what it waits for"))
     else:
         checks.append(Check("FAIL", "pulumi CLI", "not on PATH",
                             "install it: https://www.pulumi.com/docs/iac/download-install/"))
@@ -345,8 +502,24 @@ def check_tools(host: str, env: Environment) -> list[Check]:
 
 # ---------------------------------------------------------------- the run
 
+def _guard(checks: list[Check], name: str, call: str, fn: Callable[[], Any]) -> Any:
+    """One ARM call: its result, or None with a FAIL line naming the call (Azure's first line), so
+    one refused call never discards the other checks. No answer at all (network) goes up."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        return fn()
+    except HttpResponseError as error:
+        reason = ((error.message or str(error)).strip().splitlines() or ["no detail"])[0]
+        checks.append(Check("FAIL", name, f"{call} answered {error.status_code}: {reason[:200]}",
+                            "preflight needs read access to the subscription (e.g. Reader); check it with "
+                            "az account show"))
+        return None
+
+
 def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscription: str,
-                 credential: Any, kwargs: dict[str, Any]) -> list[Check]:
+                 credential: Any, kwargs: dict[str, Any], checks: list[Check], token: str) -> None:
+    """Appends every Azure check to ``checks`` (kept when a later call fails)."""
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.compute import ComputeManagementClient
@@ -354,101 +527,133 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
     from components.aks import SYSTEM_NODES, SYSTEM_VM_SIZE, system_zones
+    from components.serving.gpus import GPUS
 
-    checks: list[Check] = []
-    region_check, region = check_region(
-        SubscriptionClient(credential, **kwargs).subscriptions.list_locations(subscription), plan["region"])
-    checks.append(region_check)
+    locations = _guard(checks, "region", "list locations", lambda: list(
+        SubscriptionClient(credential, **kwargs).subscriptions.list_locations(subscription)))
+    region = None
+    if locations is not None:
+        region_check, region = check_region(locations, plan["region"])
+        checks.append(region_check)
     quota = plan["quota"]
     if region is not None and plan["host"] == "containerapp":
         apps = ContainerAppsAPIClient(credential, subscription, **kwargs)
-        checks.append(check_profile(list(apps.available_workload_profiles.get(region)), plan["gpu"], region))
-        # serverless GPUs are counted per environment too, which only exists after up
-        checks.append(check_quota(list(apps.usages.list(region)), quota["family"], region, quota["amount"],
-                                  quota["unit"], missing="warn"))
+        profile = plan["gpu"]
+        profiles = _guard(checks, f"workload profile {profile}", "Microsoft.App available workload profiles",
+                          lambda: list(apps.available_workload_profiles.get(region)))
+        if profiles is not None:
+            checks.append(check_profile(profiles, profile, region))
+        sku = GPUS.get(profile)
+        need = quota["amount"] if quota["unit"] == "GPUs" or sku is None else (
+            quota["amount"] // sku.vcpus * sku.gpu_count)  # dedicated: nodes x GPUs per node
+        usages = _guard(checks, f"quota Container Apps GPUs ({profile})", "Microsoft.App usages",
+                        lambda: list(apps.usages.list(region)))
+        if usages is not None:
+            checks.append(check_aca_gpu_quota(usages, profile, region, need))
     elif region is not None:
         compute = ComputeManagementClient(credential, subscription, **kwargs)
-        skus = list(compute.resource_skus.list(filter=f"location eq '{region}'"))
-        gpu_check, gpu_sku = check_vm_size(skus, plan["gpu"], region, "GPU")
-        checks.append(gpu_check)
+        skus = _guard(checks, f"size {plan['gpu']} (GPU)", "Microsoft.Compute resource SKUs",
+                      lambda: list(compute.resource_skus.list(filter=f"location eq '{region}'")))
+        gpu_sku = system_sku = None
+        aks = plan["host"] == "aks"
+        if skus is not None:
+            gpu_check, gpu_sku = check_vm_size(skus, plan["gpu"], region, "GPU")
+            checks.append(gpu_check)
+            if aks:
+                system_check, system_sku = check_vm_size(skus, SYSTEM_VM_SIZE, region, "AKS system pool",
+                                                         system_zones(region))
+                checks.append(system_check)
         gpu_need = quota["amount"]
-        usages = list(compute.usage.list(region))
-        spot, aks = plan["spot"], plan["host"] == "aks"
+        usages = _guard(checks, "quota", "Microsoft.Compute usages", lambda: list(compute.usage.list(region)))
+        spot = plan["spot"]
         on_demand = gpu_need if (not spot or aks) else 0  # AKS spot keeps an on-demand fallback pool
         regional = on_demand
-        if spot:  # spot VMs draw on one regional low-priority quota, not the family's
-            checks.append(check_quota(usages, "lowPriorityCores", region, gpu_need, "vCPUs"))
-        if on_demand:
-            checks.append(check_quota(usages, quota["family"], region, on_demand, "vCPUs"))
-        if aks:
-            system_check, system_sku = check_vm_size(skus, SYSTEM_VM_SIZE, region, "AKS system pool",
-                                                     system_zones(region))
-            checks.append(system_check)
+        if usages is not None:
+            if spot:  # spot VMs draw on one regional low-priority quota, not the family's
+                checks.append(check_quota(usages, "lowPriorityCores", region, gpu_need, "vCPUs"))
+            if on_demand:
+                checks.append(check_quota(usages, quota["family"], region, on_demand, "vCPUs"))
             if system_sku is not None:
                 system_need = SYSTEM_NODES[1] * (_vcpus(system_sku) or 0)
                 checks.append(check_quota(usages, system_sku.family, region, system_need, "vCPUs"))
                 regional += system_need
+            checks.append(check_quota(usages, "cores", region, regional, "vCPUs"))
         if gpu_sku is not None and gpu_sku.family and _normal(gpu_sku.family) != _normal(quota["family"]):
             # the catalog's quota family is what the plan (and this check) count against
             checks.append(Check("warn", f"quota family of {plan['gpu']}", f"Azure says '{gpu_sku.family}', "
                                 f"the catalog '{quota['family']}'", "fix components/serving/gpus.py"))
-        checks.append(check_quota(usages, "cores", region, regional, "vCPUs"))
 
     checks += permission_checks(AuthorizationManagementClient(credential, subscription, **kwargs),
-                                token_object_id(access_token(credential)), subscription)
+                                token_object_id(token), subscription, plan["host"])
 
     providers = ResourceManagementClient(credential, subscription, **kwargs).providers
     for namespace in providers_needed(resources):
-        checks.append(check_provider(namespace, providers.get(namespace).registration_state))
-    return checks
+        provider = _guard(checks, f"provider {namespace}", f"GET provider {namespace}",
+                          lambda: providers.get(namespace))
+        if provider is not None:
+            checks.append(check_provider(namespace, provider.registration_state))
+
+
+def make_credential(env: Environment) -> Any:
+    if env.credential is not None:
+        return env.credential
+    from azure.identity import DefaultAzureCredential
+
+    # it logs every credential it tried as a multi-line warning; the one-line message says it all
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    try:
+        return DefaultAzureCredential()
+    except ValueError as error:  # a malformed AZURE_TENANT_ID is refused here
+        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]} (AZURE_TENANT_ID "
+                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})") from error  # what DefaultAzureCredential read
 
 
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
-    """Every check as data; raises UsageError, ConfigError or StackFileError before any check."""
+    """Every check as data; raises ConfigError or StackFileError before any check. Without Azure
+    (no credentials, no subscription) the other checks still run and ``error`` says why (exit 2)."""
+    from components.serving import resolve_model
+
     from .__main__ import plan_stack
 
     data = plan_stack(stack, root)
     plan = data["plan"]
-    subscription = default_subscription(env.env)
-    if not subscription:
-        raise UsageError("no Azure subscription chosen: run 'az account set --subscription <id>' or set "
-                         "AZURE_SUBSCRIPTION_ID")
-    credential = env.credential
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        # it logs every credential it tried as a multi-line warning; the one-line hint says it all
-        logging.getLogger("azure.identity").setLevel(logging.ERROR)
-        credential = DefaultAzureCredential()
-    access_token(credential)  # no credentials at all: one line, exit 2
-
-    from azure.core.exceptions import AzureError, HttpResponseError
-
+    checks: list[Check] = []
+    error = None
+    subscription = None
     try:
-        checks = azure_checks(plan, data["resources"], subscription, credential, env.client_kwargs)
-    except HttpResponseError as error:
-        reason = (error.message or str(error)).splitlines()[0]
-        checks = [Check("FAIL", "azure", f"subscription {subscription} answered {error.status_code}: {reason}",
-                        "check the subscription id and your access to it (az account show)")]
-    except AzureError as error:  # no answer at all: network, proxy, DNS
-        checks = [Check("FAIL", "azure", f"could not reach Azure Resource Manager ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else 'no detail'})",
-                        "check the network or proxy, then run preflight again")]
-    from components.serving import resolve_model
+        credential = make_credential(env)
+        token = access_token(credential, env.env)  # credentials first: a login problem before anything else
+        subscription = default_subscription(env.env)
+        if not subscription:
+            raise UsageError("no Azure subscription chosen: run 'az account set --subscription <id>' or set "
+                             "AZURE_SUBSCRIPTION_ID")
+    except UsageError as problem:
+        error = str(problem)
+        checks.append(Check("FAIL", "azure", error))
+    if error is None:
+        from azure.core.exceptions import AzureError
 
+        try:
+            azure_checks(plan, data["resources"], subscription, credential, env.client_kwargs, checks, token)
+        except AzureError as failure:  # no answer at all: network, proxy, DNS
+            detail = str(failure).splitlines()[0] if str(failure) else "no detail"
+            checks.append(Check("FAIL", "azure", f"could not reach Azure Resource Manager ({type(failure).__name__}: "
+                                f"{detail})", "check the network or proxy, then run preflight again"))
     model = resolve_model(plan["model"])
-    token, source = hf_token(stack, env, root)
-    checks += check_hugging_face(plan["model"], model.gated, token, source, env.env.get("HF_ENDPOINT"))
+    token_value, source, problem = hf_token(stack, env, root)
+    checks += check_hugging_face(plan["model"], model.gated, token_value, source, env.env.get("HF_ENDPOINT"), problem)
     checks += check_tools(plan["host"], env)
     failed = sum(c.status == "FAIL" for c in checks)
-    return {"stack": stack, "subscription": subscription, "host": plan["host"], "region": plan["region"],
-            "checks": [asdict(c) for c in checks], "failed": failed,
-            "warnings": sum(c.status == "warn" for c in checks)}
+    result = {"stack": stack, "subscription": subscription, "host": plan["host"], "region": plan["region"],
+              "checks": [asdict(c) for c in checks], "failed": failed,
+              "warnings": sum(c.status == "warn" for c in checks)}
+    return {**result, "error": error} if error else result
 
 
 def render(data: dict[str, Any]) -> str:
-    lines = [f"apertus-azure preflight: stack '{data['stack']}', subscription {data['subscription']} "
-             f"(read-only: nothing was created or reserved)", ""]
+    source = f" ({data['stackSource']})" if data.get("stackSource", "--stack") != "--stack" else ""
+    lines = [f"apertus-azure preflight: stack '{data['stack']}'{source}, subscription "
+             f"{data['subscription'] or '(none)'} (read-only: nothing was created or reserved)", ""]
     lines += [Check(**c).line() for c in data["checks"]]
     lines += ["", f"{data['failed']} failed, {data['warnings']} warning(s): " + (
         "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")]
@@ -457,19 +662,31 @@ def render(data: dict[str, Any]) -> str:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("preflight", help="check the subscription, Hugging Face and tools before pulumi up")
-    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml (default: the selected Pulumi "
+                        "stack, else dev)")
     parser.add_argument("--json", action="store_true", help="print the checks as one JSON document")
 
 
 def command(args: Any, root: Path, env: Environment | None = None) -> int:
+    """Exit 0: nothing failed; 1: a check failed; 2: a usage error (bad stack, no Azure login or
+    subscription; the checks that could run are still printed)."""
     from components.serving import ConfigError
 
     from .__main__ import StackFileError
 
+    env = env or Environment()
+    stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, env.which, env.run)
     try:
-        data = run_preflight(args.stack, root, env or Environment())
+        data = run_preflight(stack, root, env)
     except (ConfigError, StackFileError, UsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(error)}))
+        else:
+            print(f"error: {error}", file=sys.stderr)
         return 2
+    data = {**data, "stackSource": source}
     print(json.dumps(data, indent=2) if args.json else render(data))
+    if data.get("error"):
+        print(f"error: {data['error']}", file=sys.stderr)
+        return 2
     return 1 if data["failed"] else 0

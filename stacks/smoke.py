@@ -1,20 +1,28 @@
-"""``python -m stacks smoke [--stack NAME | --endpoint URL] [--timeout S] [--json]``: does it serve?
+"""``python -m stacks smoke [--stack NAME | --endpoint URL] [--timeout S] [--ca-file PATH] [--json]``.
 
 After ``pulumi up``: waits for the endpoint's /health, then talks to it with the ``openai`` SDK the
 way a client would (models, a chat completion, a streamed one, a tool call) and checks that the key
-is required and that vLLM's open routes (/metrics, /docs, /openapi.json) are not public. One line
-per step, a summary, exit 0 when everything passed and 1 otherwise; 2 for a usage error.
+(and only the right key) is required and that vLLM's open routes (/metrics, /docs, /openapi.json,
+/tokenize, /invocations) are not public. ``--timeout`` bounds the whole run: every request gets at
+most the time left. One line per step, a summary, exit 0 when everything passed and 1 otherwise; 2
+for a usage error. The API key never appears in what it prints.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,12 +30,20 @@ from typing import Any, Callable, TextIO
 
 HEALTH_PATH = "/health"
 POLL_SECONDS = 2.0
-REQUEST_SECONDS = 120.0  # one request; a cold replica's first request can take a while
-NOT_PUBLIC = ("/metrics", "/docs", "/openapi.json")  # vLLM serves these without a key
+REQUEST_SECONDS = 120.0  # one request at most; a cold replica's first request can take a while
+# vLLM serves these without a key (vllm/entrypoints/openai/api_server.py: the key middleware only
+# guards /v1; /metrics is a mount matching every path that starts with /metrics)
+NOT_PUBLIC = ("/metrics", "/metrics/", "/docs", "/openapi.json", "/tokenize", "/invocations")
+PROBE_BODIES = {"/tokenize": {"prompt": "hi"},  # POST-only routes: a GET would only say 405
+                "/invocations": {"prompt": "hi", "max_tokens": 1}}
+REFUSED = {401, 403, 404}  # what a gateway in front of vLLM answers for a route it keeps private
+REACHED = {400, 405, 422}  # vLLM (FastAPI) judged the request itself: the route is open
 WAITING_STATUSES = {502, 503, 504}  # starting: the gateway has no upstream yet, or vLLM is loading
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CA_HINT = ("for an endpoint whose certificate comes from Caddy's internal CA pass --ca-file <root.crt> "
+           "(Caddy's data directory, pki/authorities/local/root.crt), or set SSL_CERT_FILE")
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,37 @@ class Stop(Exception):
     """A failure after which the remaining steps cannot run."""
 
 
+class Spent(Exception):
+    """The --timeout budget ran out."""
+
+
+class Unreachable(Exception):
+    """No point in waiting: the name does not resolve, or TLS refuses the certificate."""
+
+
+class Deadline:
+    """One budget for the whole run; each request gets at most what is left of it."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.end = seconds, time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def request(self, cap: float = REQUEST_SECONDS) -> float:
+        left = self.left()
+        if left <= 0:
+            raise Spent
+        return min(cap, left)
+
+
+def redact(text: str, key: str | None) -> str:
+    """The key, and any bearer token, out of a string that will be printed."""
+    if key:
+        text = text.replace(key, "***")
+    return re.sub(r"(?i)(bearer\s+)[^\s\"',;)]+", r"\1***", text)
+
+
 def startup_budget_seconds(plan: dict[str, Any]) -> int:
     """The plan's cold-start budget: the one figure the hosts' startup probes and smoke share."""
     return int(plan["startupWindowSeconds"])
@@ -67,8 +114,12 @@ def stack_endpoint(stack: str, root: Path, run: Callable[..., subprocess.Complet
     if not which("pulumi"):
         raise UsageError("the pulumi CLI is not on PATH: install it, or pass --endpoint <url>/v1 with the "
                          "key in APERTUS_API_KEY")
-    result = run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack], cwd=root,
-                 capture_output=True, text=True, timeout=120)
+    try:
+        result = run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack], cwd=root,
+                     capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as error:
+        raise UsageError(f"pulumi stack output --stack {stack} did not finish in {error.timeout:.0f} s (waiting "
+                         "for a passphrase? set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE)") from None
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise UsageError(f"pulumi stack output --stack {stack} failed: {reason}")
@@ -81,17 +132,65 @@ def stack_endpoint(stack: str, root: Path, run: Callable[..., subprocess.Complet
     return outputs["endpoint"], outputs["apiKey"], outputs.get("model")
 
 
-def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int | None, str]:
-    """Status and a short reason; None when nothing answered."""
-    request = urllib.request.Request(url, headers=headers or {})
+# ---------------------------------------------------------------- plain HTTP probes
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The system's CAs (SSL_CERT_FILE honoured), or only --ca-file's."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__ or getattr(error, "reason", None)
+        error = error if isinstance(error, BaseException) else None
+    return chain
+
+
+def unreachable(error: BaseException, url: str) -> str | None:
+    """The one line for a failure that waiting cannot fix (DNS, TLS), or None."""
+    host = urllib.parse.urlsplit(url).hostname
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve {host} ({cause.strerror or cause}): check the endpoint's host name"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: {host}'s certificate is not trusted ({cause.verify_message or cause}); {CA_HINT}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake with {host} failed ({cause.reason or cause}): is it an https endpoint?"
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx comes back as an HTTPError: smoke reports it, it does not follow it
+
+
+def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0,
+                context: ssl.SSLContext | None = None, body: dict[str, Any] | None = None
+                ) -> tuple[int | None, str]:
+    """Status and a short reason (a redirect's reason is its Location); None when nothing answered.
+    Raises Unreachable for DNS and TLS failures."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={
+        **({"Content-Type": "application/json"} if data else {}), **(headers or {})})
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with opener.open(request, timeout=timeout) as response:
             return response.status, response.reason
     except urllib.error.HTTPError as error:
-        body = error.read(300).decode("utf-8", "replace")
-        return error.code, _error_message(body) or error.reason
-    except (urllib.error.URLError, OSError) as error:
+        if 300 <= error.code < 400:
+            return error.code, f"redirects to {error.headers.get('Location') or 'nowhere'}"
+        text = error.read(300).decode("utf-8", "replace")
+        return error.code, _error_message(text) or error.reason
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        fatal = unreachable(error, url)
+        if fatal:
+            raise Unreachable(fatal) from None
         reason = getattr(error, "reason", error)
+        if isinstance(reason, (TimeoutError, socket.timeout)) or isinstance(error, TimeoutError):
+            return None, f"no answer within {timeout:.0f} s"
         return None, str(reason)
 
 
@@ -109,10 +208,11 @@ def _error_message(body: str) -> str:
 class Progress:
     """One updating line on a terminal; a line every 15 s otherwise (logs, CI)."""
 
-    def __init__(self, stream: TextIO):
-        self.stream, self.tty, self.last = stream, stream.isatty(), -1e9
+    def __init__(self, stream: TextIO, key: str | None = None):
+        self.stream, self.tty, self.last, self.key = stream, stream.isatty(), -1e9, key
 
     def show(self, text: str, elapsed: float) -> None:
+        text = redact(text, self.key)
         if self.tty:
             self.stream.write(f"\r\033[K{text}")
             self.stream.flush()
@@ -127,16 +227,29 @@ class Progress:
             self.stream.flush()
 
 
-def wait_for_health(base: str, timeout: float, poll: float, progress: Progress) -> Step:
+def wait_for_health(base: str, deadline: Deadline, poll: float, progress: Progress,
+                    context: ssl.SSLContext | None = None) -> Step:
     url = base + HEALTH_PATH
     started = time.monotonic()
     last = "no answer yet"
+    status: int | None = None
     while True:
         elapsed = time.monotonic() - started
-        status, reason = http_status(url, timeout=min(10.0, max(poll, 1.0)))
+        try:
+            status, reason = http_status(url, timeout=deadline.request(min(10.0, max(poll, 1.0))),
+                                         context=context)
+        except Spent:
+            break
+        except Unreachable as error:
+            progress.done()
+            raise Stop(Step("FAIL", "health", str(error), elapsed)) from None
         if status == 200:
             progress.done()
             return Step("ok", "health", f"{url} answered 200", time.monotonic() - started)
+        if status is not None and 300 <= status < 400:
+            progress.done()
+            raise Stop(Step("FAIL", "health", f"{url} {reason} ({status}): give the API's final "
+                            "https://<host>/v1 base URL", elapsed))
         if status is not None and status >= 500 and status not in WAITING_STATUSES:
             progress.done()
             raise Stop(Step("FAIL", "health", f"engine error: {url} answered {status} ({reason}); "
@@ -146,20 +259,41 @@ def wait_for_health(base: str, timeout: float, poll: float, progress: Progress) 
             raise Stop(Step("FAIL", "health", f"unexpected answer: {url} answered {status} ({reason}); "
                             "is the endpoint the API's .../v1 base URL?", elapsed))
         last = f"{status} {reason}" if status else reason
-        if elapsed >= timeout:
-            progress.done()
-            hint = ("vLLM answers 503 when its engine is dead (or the platform has no ready replica "
-                    "yet): read the vLLM logs (the stack's logsCommand output), then run smoke again"
-                    if status == 503 else
-                    "a first start downloads the weights: wait and run smoke again, or raise --timeout")
-            raise Stop(Step("FAIL", "health", f"timeout: {url} not ready after {timeout:.0f} s (last: {last}); "
-                            f"{hint}", elapsed))
-        progress.show(f"waiting for {url} (vLLM loading the model): {elapsed:.0f} s of {timeout:.0f} s, "
+        if deadline.left() <= 0:
+            break
+        progress.show(f"waiting for {url} (vLLM loading the model): {elapsed:.0f} s of {deadline.seconds:.0f} s, "
                       f"last answer: {last}", elapsed)
-        time.sleep(poll)
+        time.sleep(max(0.0, min(poll, deadline.left())))
+    progress.done()
+    hint = ("vLLM answers 503 when its engine is dead (or the platform has no ready replica "
+            "yet): read the vLLM logs (the stack's logsCommand output), then run smoke again"
+            if status == 503 else
+            "a first start downloads the weights: wait and run smoke again, or raise --timeout")
+    raise Stop(Step("FAIL", "health", f"timeout: {url} not ready after {deadline.seconds:.0f} s (last: {last}); "
+                    f"{hint}", time.monotonic() - started))
 
 
-def api_failure(error: Exception) -> str:
+def key_check(base: str, name: str, what: str, headers: dict[str, str], deadline: Deadline,
+              context: ssl.SSLContext | None) -> Step:
+    """/v1/models must refuse a request without the right key (401/403); no answer proves nothing."""
+    try:
+        status, reason = http_status(base + "/v1/models", headers=headers, timeout=deadline.request(10.0),
+                                     context=context)
+    except Spent:
+        raise Stop(Step("FAIL", name, f"timeout: the --timeout budget ({deadline.seconds:.0f} s) ran out")) from None
+    except Unreachable as error:
+        raise Stop(Step("FAIL", name, str(error))) from None
+    if status in (401, 403):
+        return Step("ok", name, f"/v1/models {what}: {status}")
+    if status is not None and 200 <= status < 300:
+        return Step("FAIL", name, f"/v1/models {what} answered {status}: the endpoint is open to anyone")
+    return Step("FAIL", name, f"could not tell: /v1/models {what} answered {status or ''} {reason}".replace("  ", " ")
+                + " (expected 401 or 403)")
+
+
+# ---------------------------------------------------------------- the client's view
+
+def api_failure(error: Exception, seconds: float) -> str:
     """One line for what the openai SDK raised."""
     import openai
 
@@ -171,24 +305,72 @@ def api_failure(error: Exception) -> str:
         kind = "engine error" if error.status_code >= 500 else "refused"
         return f"{kind} ({error.status_code}): {_error_message(error.response.text) or error.message}"
     if isinstance(error, openai.APITimeoutError):
-        return f"timeout: no answer within {REQUEST_SECONDS:.0f} s"
+        return f"timeout: no answer within {seconds:.1f} s"
     if isinstance(error, openai.APIConnectionError):
         return f"connection failed: {error.__cause__ or error}"
     return f"{type(error).__name__}: {error}"
 
 
-def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step]) -> None:
+def _choice(reply: Any) -> Any:
+    """The first choice of a chat completion, or ValueError naming what is not vLLM's shape."""
+    choices = getattr(reply, "choices", None)
+    if not isinstance(choices, list):
+        raise ValueError("the answer is not a chat completion (no 'choices')")
+    if not choices:
+        raise ValueError("the reply has no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise ValueError("the reply's first choice has no message")
+    return message
+
+
+def within(deadline: Deadline, call: Callable[[Any], Any], argument: Any) -> Any:
+    """call(argument), given up (Spent) at the deadline even when the SDK is still reading or parsing
+    (an endless or huge answer); the abandoned worker is a daemon thread and dies with the command."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = call(argument)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller as is
+            result["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True, name="smoke-request")
+    worker.start()
+    worker.join(max(0.0, deadline.left()) + 0.5)  # the request's own timeout normally ends it first
+    if worker.is_alive():
+        raise Spent
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], deadline: Deadline,
+              context: ssl.SSLContext | None = None) -> None:
     """The client's view, appended to ``steps``; raises Stop when the rest cannot run."""
     import openai
 
-    client = openai.OpenAI(base_url=endpoint.rstrip("/"), api_key=key, timeout=REQUEST_SECONDS, max_retries=0)
+    client = openai.OpenAI(base_url=endpoint.rstrip("/"), api_key=key, max_retries=0,
+                           http_client=openai.DefaultHttpxClient(verify=context or True, follow_redirects=False))
 
-    def timed(name: str, call: Callable[[], tuple[str, str]]) -> None:
+    def timed(name: str, call: Callable[[Any], tuple[str, str]]) -> None:
         started = time.monotonic()
+        seconds = 0.0
         try:
-            status, found = call()
+            seconds = deadline.request()
+            status, found = within(deadline, call, client.with_options(timeout=seconds))
+        except Spent:
+            raise Stop(Step("FAIL", name, f"timeout: the --timeout budget ({deadline.seconds:.0f} s) ran out "
+                            "before this step finished", time.monotonic() - started)) from None
         except openai.OpenAIError as error:
-            raise Stop(Step("FAIL", name, api_failure(error), time.monotonic() - started)) from error
+            fatal = unreachable(error, endpoint)
+            raise Stop(Step("FAIL", name, fatal or api_failure(error, seconds), time.monotonic() - started)) from None
+        except Exception as error:  # noqa: BLE001 - whatever answered is not vLLM: one line, no traceback
+            detail = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+            found = (detail if isinstance(error, ValueError) and str(error).startswith("the ")
+                     else f"unexpected answer ({type(error).__name__}: {detail})")
+            raise Stop(Step("FAIL", name, f"{found}: is the endpoint vLLM's OpenAI-compatible API?",
+                            time.monotonic() - started)) from None
         step = Step(status, name, found, time.monotonic() - started)
         if status == "FAIL" and name == "models":
             raise Stop(step)  # the other steps would only repeat "model not found"
@@ -196,33 +378,47 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step]) -> 
 
     served: list[str] = []
 
-    def models() -> tuple[str, str]:
-        served.extend(m.id for m in client.models.list())
+    def models(api: Any) -> tuple[str, str]:
+        page = api.models.list()
+        served.extend(str(getattr(m, "id", "?")) for m in getattr(page, "data", None) or [])
+        if not served:
+            return "FAIL", "no model listed: is the endpoint vLLM's OpenAI-compatible API?"
         if model and model not in served:
-            return "FAIL", f"{model} is not served (served: {', '.join(served) or 'nothing'})"
+            return "FAIL", f"{model} is not served (served: {', '.join(served)})"
         return "ok", f"serves {', '.join(served)}"
 
     timed("models", models)
-    name = model or (served[0] if served else "")
+    name = model or served[0]
     messages = [{"role": "user", "content": "Say hello in Swiss German, in one short sentence."}]
 
-    def chat() -> tuple[str, str]:
-        reply = client.chat.completions.create(model=name, messages=messages, max_tokens=32)
-        text = (reply.choices[0].message.content or "").strip()
+    def chat(api: Any) -> tuple[str, str]:
+        reply = api.chat.completions.create(model=name, messages=messages, max_tokens=32)
+        content = _choice(reply).content
+        text = content.strip() if isinstance(content, str) else ""
         return ("ok", f"{len(text)} characters: {text[:60]!r}") if text else ("FAIL", "empty reply")
 
-    def stream() -> tuple[str, str]:
+    def stream(api: Any) -> tuple[str, str]:
         started = time.monotonic()
         first = last = None
         chunks, tokens = 0, None
-        for chunk in client.chat.completions.create(model=name, messages=messages, max_tokens=64, stream=True,
-                                                    stream_options={"include_usage": True}):
-            if chunk.usage is not None:
-                tokens = chunk.usage.completion_tokens
-            if chunk.choices and chunk.choices[0].delta.content:
-                now = time.monotonic()
-                first = first or now
-                last, chunks = now, chunks + 1
+        events = api.chat.completions.create(model=name, messages=messages, max_tokens=64, stream=True,
+                                             stream_options={"include_usage": True})
+        try:
+            for chunk in events:
+                if time.monotonic() > deadline.end:
+                    return "FAIL", (f"timeout: the stream was still running when the --timeout budget "
+                                    f"({deadline.seconds:.0f} s) ran out ({chunks} chunks with text)")
+                usage = getattr(chunk, "usage", None)
+                if usage is not None and isinstance(getattr(usage, "completion_tokens", None), int):
+                    tokens = usage.completion_tokens
+                choices = getattr(chunk, "choices", None) or []
+                delta = getattr(choices[0], "delta", None) if choices else None
+                if delta is not None and getattr(delta, "content", None):
+                    now = time.monotonic()
+                    first = first or now
+                    last, chunks = now, chunks + 1
+        finally:
+            events.close()
         if first is None:
             return "FAIL", "the stream carried no text"
         tokens = tokens or chunks
@@ -230,19 +426,23 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step]) -> 
         return "ok", (f"time to first token {first - started:.2f} s, {tokens} tokens, "
                       + (f"{rate:.1f} tokens/s decode" if rate else "too short to time the decode"))
 
-    def tool_call() -> tuple[str, str]:
-        reply = client.chat.completions.create(
+    def tool_call(api: Any) -> tuple[str, str]:
+        reply = api.chat.completions.create(
             model=name, max_tokens=128, tools=[WEATHER_TOOL], tool_choice="auto",
             messages=[{"role": "user", "content": "What is the weather in Bern right now? Use the tool."}])
-        calls = reply.choices[0].message.tool_calls or []
+        calls = _choice(reply).tool_calls or []
         if not calls:
             return "FAIL", ("no tool call in the reply: is vLLM started with --enable-auto-tool-choice "
                             "--tool-call-parser apertus?")
+        function = getattr(calls[0], "function", None)
+        arguments = getattr(function, "arguments", None)
+        if not isinstance(arguments, str):
+            return "FAIL", f"tool call arguments are {type(arguments).__name__}, not a JSON string"
         try:
-            arguments = json.loads(calls[0].function.arguments)
+            parsed = json.loads(arguments)
         except ValueError:
-            return "FAIL", f"tool call arguments are not JSON: {calls[0].function.arguments[:80]!r}"
-        return "ok", f"{calls[0].function.name}({json.dumps(arguments)})"
+            return "FAIL", f"tool call arguments are not JSON: {arguments[:80]!r}"
+        return "ok", f"{getattr(function, 'name', '?')}({json.dumps(parsed)})"
 
     timed("chat completion", chat)
     timed("streamed completion", stream)
@@ -250,36 +450,56 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step]) -> 
 
 
 def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: float = POLL_SECONDS,
-              progress: Progress | None = None) -> list[Step]:
+              progress: Progress | None = None, ca_file: str | None = None) -> list[Step]:
     steps: list[Step] = []
+    deadline = Deadline(timeout)
     base = base_url(endpoint)
     public = endpoint.startswith("https://")
+    context = tls_context(ca_file) if public else None
     if not public:
         steps.append(Step("warn", "transport", f"{endpoint} is plain http: the key travels unencrypted "
                           "(fine for local testing only)"))
+    unreachable_host = False
     try:
-        steps.append(wait_for_health(base, timeout, poll, progress or Progress(sys.stderr)))
-        status, reason = http_status(base + "/v1/models")
-        if status in (401, 403):
-            steps.append(Step("ok", "key required", f"/v1/models without a key: {status}"))
-        else:
-            steps.append(Step("FAIL", "key required", f"/v1/models without a key answered "
-                              f"{status or reason}: the endpoint is open to anyone"))
-        api_steps(endpoint, key, model, steps)
+        steps.append(wait_for_health(base, deadline, poll, progress or Progress(sys.stderr, key), context))
+        steps.append(key_check(base, "key required", "without a key", {}, deadline, context))
+        wrong = f"Bearer wrong-{secrets.token_hex(8)}"
+        steps.append(key_check(base, "wrong key refused", "with a wrong key", {"Authorization": wrong},
+                               deadline, context))
+        api_steps(endpoint, key, model, steps, deadline, context)
     except Stop as stop:
         steps.append(stop.args[0])
+        unreachable_host = stop.args[0].found.startswith(("cannot resolve", "TLS"))
     for path in NOT_PUBLIC:
-        steps.append(exposure(base, path, *http_status(base + path)))
-    return steps
+        if unreachable_host:
+            steps.append(Step("warn", f"{path} not public", "not checked: the endpoint cannot be reached"))
+            continue
+        try:
+            answer = http_status(base + path, timeout=deadline.request(10.0), context=context,
+                                 body=PROBE_BODIES.get(path))
+        except Spent:
+            answer = (None, "not checked: the --timeout budget ran out")
+        except Unreachable as error:
+            answer = (None, str(error))
+        steps.append(exposure(base, path, *answer))
+    return [Step(s.status, s.name, redact(s.found, key), s.seconds) for s in steps]
 
 
 def exposure(base: str, path: str, status: int | None, reason: str) -> Step:
-    """A route vLLM serves without a key, answering 200: a failure on a real (https) endpoint, a
-    warning on plain http, which is only for local testing."""
-    if status != 200:
-        return Step("ok", f"{path} not public", f"{status or reason}")
-    return Step("FAIL" if base.startswith("https://") else "warn", f"{path} not public",
-                f"{base + path} answers 200 without a key")
+    """A route vLLM serves without a key: answered by vLLM (200, or 400/405/422 from its own
+    validation), a failure on a real (https) endpoint, a warning on plain http, which is only for
+    local testing. Refused (401/403/404): ok. Anything else proves nothing either way."""
+    name = f"{path} not public"
+    method = "POST " if path in PROBE_BODIES else ""
+    if status in REFUSED:
+        return Step("ok", name, f"{status}")
+    if status is not None and (200 <= status < 300 or status in REACHED):
+        return Step("FAIL" if base.startswith("https://") else "warn", name,
+                    f"{method}{base + path} answers {status} without a key")
+    if reason.startswith("not checked"):
+        return Step("warn", name, reason)
+    return Step("warn", name, f"could not tell: {method}{base + path} answered {status or ''} {reason}".replace(
+        "answered  ", "answered "))
 
 
 def summary(steps: list[Step]) -> dict[str, Any]:
@@ -289,7 +509,9 @@ def summary(steps: list[Step]) -> dict[str, Any]:
 
 
 def render(endpoint: str, data: dict[str, Any]) -> str:
-    lines = [f"apertus-azure smoke: {endpoint}", ""] + [Step(**s).line() for s in data["steps"]] + [""]
+    lines = [f"apertus-azure smoke: {endpoint}" + (f" (stack '{data['stack']}', {data['stackSource']})"
+                                                     if data.get("stack") else ""), ""]
+    lines += [Step(**s).line() for s in data["steps"]] + [""]
     lines.append("passed: the endpoint serves the model behind its key" if data["passed"]
                  else f"FAILED ({data['failed']}): {data['reason']}")
     return "\n".join(lines)
@@ -297,10 +519,13 @@ def render(endpoint: str, data: dict[str, Any]) -> str:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("smoke", help="test the live endpoint after pulumi up")
-    parser.add_argument("--stack", default="dev", help="stack whose outputs name the endpoint (default dev)")
+    parser.add_argument("--stack", help="stack whose outputs name the endpoint (default: the selected "
+                        "Pulumi stack, else dev)")
     parser.add_argument("--endpoint", help="the .../v1 base URL instead of the stack's; key in APERTUS_API_KEY")
-    parser.add_argument("--timeout", type=float, help="seconds to wait for /health (default: the plan's "
-                        "startup budget)")
+    parser.add_argument("--timeout", type=float, help="seconds for the whole run, /health wait included "
+                        "(default: the plan's startup budget)")
+    parser.add_argument("--ca-file", help="PEM file of the CA that signed the endpoint's certificate "
+                        "(e.g. Caddy's internal root.crt); default: the system's CAs, or SSL_CERT_FILE")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
@@ -315,27 +540,48 @@ def default_timeout(stack: str, root: Path) -> float:
         raise UsageError(f"no startup budget from stack '{stack}' ({error}); pass --timeout") from error
 
 
+def usage_error(message: str, as_json: bool) -> int:
+    """Exit 2 with one line: on stderr, or as a JSON document on stdout when --json asked for one."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def command(args: Any, root: Path, env: dict[str, str] | None = None,
             run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
             which: Callable[[str], str | None] = shutil.which, poll: float = POLL_SECONDS) -> int:
+    from .preflight import selected_stack
+
     env = os.environ if env is None else env
+    ca_file = getattr(args, "ca_file", None)
+    needs_stack = not args.endpoint or args.timeout is None  # the stack's outputs, or its startup budget
+    stack, source = ((args.stack, "--stack") if args.stack or not needs_stack
+                     else selected_stack(root, which, run))
     try:
         if args.endpoint:
-            if not args.endpoint.startswith(("http://", "https://")):
+            endpoint = args.endpoint.rstrip("/")
+            if not endpoint.startswith(("http://", "https://")):
                 raise UsageError(f"--endpoint {args.endpoint!r} is not an http(s) URL; give https://<host>/v1")
+            if not endpoint.endswith("/v1"):
+                raise UsageError(f"--endpoint {args.endpoint} is not the API's base URL: give {endpoint}/v1")
             key = env.get("APERTUS_API_KEY")
             if not key:
                 raise UsageError("--endpoint needs the key in APERTUS_API_KEY "
                                  "(e.g. export APERTUS_API_KEY=$(pulumi stack output apiKey --show-secrets))")
-            endpoint, model = args.endpoint, None
+            model = None
         else:
-            endpoint, key, model = stack_endpoint(args.stack, root, run, which)
+            endpoint, key, model = stack_endpoint(stack, root, run, which)
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
-        timeout = args.timeout if args.timeout is not None else default_timeout(args.stack, root)
+        if ca_file and not Path(ca_file).is_file():
+            raise UsageError(f"--ca-file {ca_file}: no such file; give the PEM file of the endpoint's CA")
+        timeout = args.timeout if args.timeout is not None else default_timeout(stack, root)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    data = {"endpoint": endpoint, **summary(run_smoke(endpoint, key, model, timeout, poll))}
+        return usage_error(str(error), args.json)
+    steps = run_smoke(endpoint, key, model, timeout, poll, Progress(sys.stderr, key), ca_file)
+    data = {"endpoint": endpoint, **({} if args.endpoint else {"stack": stack, "stackSource": source}),
+            **summary(steps)}
     print(json.dumps(data, indent=2) if args.json else render(endpoint, data))
     return 0 if data["passed"] else 1

@@ -148,6 +148,11 @@ class HubStandIn:
 
     def __init__(self) -> None:
         self.granted: set[str] = {"swiss-ai/Apertus-8B-Instruct-2509", "swiss-ai/Apertus-70B-Instruct-2509"}
+        # a fine-grained token without "Read access to contents of all public gated repos you can
+        # access": whoami-v2 reports auth.accessToken.role 'fineGrained', and auth-check answers 403
+        # with no X-Error-Code (huggingface_hub then raises a plain HfHubHTTPError)
+        self.fine_grained_without_gated = False
+        self.auth_check_status: int | None = None  # e.g. 429 or 503: the hub busy or down
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,8 +163,16 @@ class HubStandIn:
                 if self.headers.get("Authorization") != f"Bearer {HF_TOKEN}":
                     return self.answer(401, {"error": "Invalid credentials in Authorization header"})
                 if self.path == "/api/whoami-v2":
-                    return self.answer(200, {"type": "user", "name": GOOD_USER, "auth": {"type": "access_token"}})
+                    token = ({"displayName": "preflight", "role": "fineGrained"} if hub.fine_grained_without_gated
+                             else {"displayName": "preflight", "role": "read"})
+                    return self.answer(200, {"type": "user", "name": GOOD_USER,
+                                             "auth": {"type": "access_token", "accessToken": token}})
                 match = re.fullmatch(r"/api/models/(.+)/auth-check", self.path)
+                if match and hub.auth_check_status:
+                    return self.answer(hub.auth_check_status, {"error": "busy"})
+                if match and hub.fine_grained_without_gated:
+                    return self.answer(403, {"error": "Please enable access to public gated repositories in "
+                                                      "your fine-grained token settings to view this repository."})
                 if match and match[1] in hub.granted:
                     return self.answer(200, {})
                 if match:
@@ -222,14 +235,21 @@ def arm():
 class Tools:
     """The pulumi CLI and kubelogin as PATH lookups and subprocess results."""
 
-    def __init__(self, installed=("pulumi", "kubelogin"), hf_token: str | None = HF_TOKEN):
+    def __init__(self, installed=("pulumi", "kubelogin"), hf_token: str | None = HF_TOKEN,
+                 selected: str | None = None, hang: tuple[str, ...] = ()):
         self.installed, self.hf_token, self.calls = set(installed), hf_token, []
+        self.selected, self.hang = selected, hang  # `pulumi stack select`ed stack; subcommands that hang
 
     def which(self, name: str) -> str | None:
         return f"/usr/local/bin/{name}" if name in self.installed else None
 
     def run(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
         self.calls.append(argv)
+        if argv[1] in self.hang:  # e.g. pulumi waiting for a passphrase on a terminal nobody watches
+            raise subprocess.TimeoutExpired(argv, kwargs.get("timeout", 60))
+        if argv[:3] == ["pulumi", "stack", "--show-name"]:
+            return subprocess.CompletedProcess(argv, 0 if self.selected else 255, f"{self.selected or ''}\n",
+                                               "" if self.selected else "error: no stack selected\n")
         if argv[:2] == ["pulumi", "version"]:
             return subprocess.CompletedProcess(argv, 0, "v3.210.0\n", "")
         if argv[:3] == ["pulumi", "config", "get"] and self.hf_token:
@@ -274,8 +294,9 @@ def test_containerapp_stack_passes_and_asks_azure_what_it_needs(arm, hub, capsys
     found = checks(data)
     assert found["region"]["status"] == "ok"
     assert found["workload profile Consumption-GPU-NC24-A100"]["status"] == "ok"
-    quota = found["quota Managed Environment Consumption NCA100 GPUs"]
+    quota = found["quota Container Apps GPUs (Consumption-GPU-NC24-A100)"]
     assert quota["status"] == "ok" and "0 of 4 GPUs" in quota["found"] and "needs up to 1" in quota["found"]
+    assert "SubscriptionConsumptionNCA100Gpus" in quota["found"]  # the region-scope quota, not an environment's
     for namespace in ("Microsoft.App", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Network",
                       "Microsoft.Storage", "Microsoft.OperationalInsights"):
         assert found[f"provider {namespace}"]["status"] == "ok"
@@ -395,9 +416,11 @@ def test_region_display_name_is_normalised_and_a_misspelt_one_stops_before_any_c
     # the program normalises the display name once (stacks/config.py): Azure is asked for swedencentral
     assert code == 0 and region["status"] == "ok" and "swedencentral" in region["found"], region
     (root / "Pulumi.typo.yaml").write_text(json.dumps({"config": {**base, "azure-native:location": "swedencentrall"}}))
+    arm.requests.clear()
     code, data, err = run("typo", environment(arm, hub), capsys, root)
-    assert code == 2 and data == {}
-    assert "did you mean 'swedencentral'" in err and "\n" not in err.strip(), err
+    assert code == 2 and list(data) == ["error"] and err == ""  # --json: the usage error as JSON
+    assert "did you mean 'swedencentral'" in data["error"] and "\n" not in data["error"], data
+    assert arm.requests == []
 
 
 def test_permission_missing_for_a_contributor(arm, hub, capsys):
@@ -483,13 +506,17 @@ def test_kubelogin_missing_on_aks_warns(arm, hub, capsys):
     assert checks(data)["kubelogin"]["fix"] == "install it: az aks install-cli"
 
 
-def test_no_credentials_is_one_line_and_exit_2(arm, hub, capsys):
+def test_no_credentials_is_one_line_and_exit_2_and_the_other_checks_still_run(arm, hub, capsys):
     credential = FakeCredential(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"))
     code, data, err = run("dev", environment(arm, hub, credential=credential), capsys)
-    assert code == 2 and data == {}
+    assert code == 2
     assert err.count("\n") == 1 and "az login" in err and "AZURE_CLIENT_ID" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "az login" in data["error"]
     assert arm.requests == []  # nothing was asked before the login problem was reported
+    found = checks(data)  # Hugging Face and the tools need no Azure: still checked and reported
+    assert found["azure"]["status"] == "FAIL"
+    assert found["model access swiss-ai/Apertus-8B-Instruct-2509"]["status"] == "ok"
+    assert found["pulumi CLI"]["status"] == "ok"
     expired = FakeCredential(ClientAuthenticationError("AADSTS700082: the refresh token has expired"))
     assert run("dev", environment(arm, hub, credential=expired), capsys)[0] == 2
 
@@ -521,8 +548,11 @@ def test_text_output_is_one_line_per_check(arm, hub, capsys):
 
 
 def test_bad_stack_config_exits_2_before_asking_azure(arm, hub, capsys):
-    code, _, err = run("no-such-stack", environment(arm, hub), capsys)
-    assert code == 2 and err.startswith("error: no stack file") and arm.requests == []
+    code, data, _ = run("no-such-stack", environment(arm, hub), capsys)
+    assert code == 2 and data["error"].startswith("no stack file") and arm.requests == []
+    code = preflight.command(argparse.Namespace(stack="no-such-stack", json=False), ROOT, environment(arm, hub))
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.startswith("error: no stack file") and err.count("\n") == 1
 
 
 def test_rbac_wildcards_and_not_actions():
@@ -555,3 +585,179 @@ def test_fixtures_keep_the_shapes_they_cite():
     for path in FIXTURES.glob("*.json"):
         document = json.loads(path.read_text())
         assert document["source"].startswith("Azure/azure-rest-api-specs specification/"), path.name
+
+
+# ------------------------------------------------------------------ review findings
+
+DEFAULT_CREDENTIAL_REFUSED = (
+    "DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
+    "Attempted credentials:\n"
+    "\tEnvironmentCredential: Authentication failed: AADSTS7000215: Invalid client secret provided. Ensure the "
+    "secret being sent in the request is the client secret value.\n"
+    "To mitigate this issue, please refer to the troubleshooting guidelines here at "
+    "https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot.")
+
+
+def test_a_refused_credential_is_named_with_azures_first_line(arm, hub, capsys):
+    refused = FakeCredential(ClientAuthenticationError(DEFAULT_CREDENTIAL_REFUSED))
+    env = environment(arm, hub, credential=refused, AZURE_CLIENT_ID="app", AZURE_TENANT_ID="tenant")
+    del env.env["AZURE_SUBSCRIPTION_ID"]  # credentials are looked at first
+    code, data, err = run("dev", env, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert data["error"].startswith("Azure refused the credentials: EnvironmentCredential: Authentication "
+                                    "failed: AADSTS7000215: Invalid client secret provided."), data["error"]
+    assert "no Azure credentials found" not in data["error"]
+
+
+def test_a_malformed_tenant_id_is_one_line(arm, hub, capsys, monkeypatch):
+    for name, value in {"AZURE_TENANT_ID": "bad tenant!", "AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": "s"}.items():
+        monkeypatch.setenv(name, value)
+    env = environment(arm, hub)
+    env.credential = None  # the real DefaultAzureCredential, which refuses the tenant id when built
+    code, data, err = run("dev", env, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "Invalid tenant ID" in data["error"] and "'bad tenant!'" in data["error"]
+    assert checks(data)["pulumi CLI"]["status"] == "ok"
+
+
+def test_fine_grained_token_without_gated_access_names_the_permission(arm, hub, capsys):
+    hub.fine_grained_without_gated = True
+    try:
+        code, data, err = run("dev", environment(arm, hub), capsys)
+    finally:
+        hub.fine_grained_without_gated = False
+    assert code == 1 and "Traceback" not in err
+    access = checks(data)["model access swiss-ai/Apertus-8B-Instruct-2509"]
+    assert access["status"] == "FAIL" and "(403)" in access["found"]
+    assert "Read access to contents of all public gated repos you can access" in access["fix"]
+    assert checks(data)["hugging face token"]["found"].endswith("a fine-grained token")
+
+
+def test_hugging_face_busy_is_a_fail_line(arm, hub, capsys):
+    hub.auth_check_status = 503
+    try:
+        code, data, err = run("dev", environment(arm, hub), capsys)
+    finally:
+        hub.auth_check_status = None
+    assert code == 1 and "Traceback" not in err
+    assert "answered 503 to the access check" in checks(data)["model access swiss-ai/Apertus-8B-Instruct-2509"]["found"]
+
+
+def test_container_apps_gpu_quota_by_its_real_name(arm, hub, capsys, tmp_path):
+    gpu = next(u for u in arm.data["app_usages"]["value"] if u["name"]["value"] == "SubscriptionConsumptionNCA100Gpus")
+    gpu.update(currentValue=4, limit=4)
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 1
+    quota = checks(data)["quota Container Apps GPUs (Consumption-GPU-NC24-A100)"]
+    assert "request a limit of 5 GPUs for 'SubscriptionConsumptionNCA100Gpus' in swedencentral" in quota["fix"]
+    # a subscription that reports only the dedicated row, as not applicable: say it cannot be read
+    arm.data["app_usages"]["value"] = [u for u in arm.data["app_usages"]["value"]
+                                       if u["name"]["value"] in ("ManagedEnvironmentCount",
+                                                                 "SubscriptionDedicatedNCA100Gpus")]
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    quota = checks(data)["quota Container Apps GPUs (Consumption-GPU-NC24-A100)"]
+    assert code == 0 and quota["status"] == "warn" and quota["found"].startswith("cannot read the GPU quota")
+    # a dedicated profile counts GPUs of the dedicated quota, never a VM vCPU family
+    root = stack_root(tmp_path, "ded", {"azure-native:location": "swedencentral", "apertus-azure:host": "containerapp",
+                                        "apertus-azure:gpu": "NC24-A100", "apertus-azure:hfToken": {"secure": "x"}})
+    code, data, _ = run("ded", environment(arm, hub), capsys, root)
+    found = checks(data)
+    assert not [name for name in found if "Family" in name]
+    quota = found["quota Container Apps GPUs (NC24-A100)"]
+    assert quota["status"] == "warn" and "SubscriptionDedicatedNCA100Gpus" in quota["found"] and "-1" in quota["found"]
+
+
+def test_location_restriction_wins_over_a_zone_one_listed_first(arm, hub, capsys):
+    arm.sku("Standard_NC96ads_A100_v4")["restrictions"] = [
+        {"type": "Zone", "values": ["swedencentral"], "reasonCode": "NotAvailableForSubscription",
+         "restrictionInfo": {"locations": ["swedencentral"], "zones": ["1", "2", "3"]}},
+        {"type": "Location", "values": ["swedencentral"], "reasonCode": "NotAvailableForSubscription",
+         "restrictionInfo": {"locations": ["swedencentral"]}}]
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 1
+    size = checks(data)["size Standard_NC96ads_A100_v4 (GPU)"]
+    assert size["status"] == "FAIL" and size["found"].startswith("restricted in swedencentral for this subscription")
+
+
+def test_system_pool_zones_must_be_offered(arm, hub, capsys):
+    arm.sku("Standard_D4ds_v5")["locationInfo"] = [{"location": "swedencentral", "zones": ["1", "2"]}]
+    code, data, _ = run("aks", environment(arm, hub), capsys)
+    assert code == 1
+    system = checks(data)["size Standard_D4ds_v5 (AKS system pool)"]
+    assert system["status"] == "FAIL" and "offered in zone(s) 1, 2 of swedencentral" in system["found"]
+
+
+def test_one_refused_arm_call_keeps_the_other_checks(arm, hub, capsys):
+    real = arm.send
+
+    def send(request: Any, **kwargs: Any) -> Any:
+        if urlparse(request.url).path.endswith("/providers/Microsoft.App"):
+            return arm._response(request, 403, {"error": {"code": "AuthorizationFailed", "message":
+                                                          "The client does not have authorization"}})
+        return real(request, **kwargs)
+
+    arm.send = send
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    found = checks(data)
+    assert code == 1 and "azure" not in found
+    assert found["provider Microsoft.App"]["found"] == ("GET provider Microsoft.App answered 403: "
+                                                        "(AuthorizationFailed) The client does not have authorization")
+    assert found["region"]["status"] == "ok" and found["provider Microsoft.KeyVault"]["status"] == "ok"
+
+
+def test_conditioned_role_assignment_warns_with_the_roles_up_assigns(arm, hub, capsys):
+    contributor, owner = arm.data["role_contributor"]["id"], arm.data["role_owner"]["id"]
+    mine = arm.data["role_assignments"]["value"][0]
+    mine["properties"]["roleDefinitionId"] = contributor
+    admin = copy.deepcopy(mine)
+    admin["properties"].update(roleDefinitionId=owner, conditionVersion="2.0", condition=(
+        "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR (@Request[Microsoft.Authorization/"
+        "roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {acdd72a7-3385-48ef-bd42-f606fba81ae7}))"))
+    arm.data["role_assignments"]["value"].append(admin)
+    code, data, _ = run("aks", environment(arm, hub), capsys)
+    write = checks(data)["permission Microsoft.Authorization/roleAssignments/write"]
+    assert code == 0 and write["status"] == "warn" and "condition" in write["found"]
+    for role in ("Key Vault Secrets User", "Network Contributor", "Private DNS Zone Contributor",
+                 "Azure Kubernetes Service RBAC Cluster Admin"):
+        assert role in write["fix"]
+
+
+def test_a_token_without_oid_cannot_tell_who_you_are(arm, hub, capsys):
+    class NoOid(FakeCredential):
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            return AccessToken(jwt({"sub": "someone"}), int(time.time()) + 3600)
+
+    code, data, _ = run("dev", environment(arm, hub, credential=NoOid()), capsys)
+    assert code == 0 and checks(data)["permissions"]["status"] == "warn"
+    assert checks(data)["permissions"]["found"].startswith("cannot tell who you are")
+    assert not any("roleAssignments" in r for r in arm.requests)  # not everybody's assignments
+
+
+def test_provider_registering_is_a_warning(arm, hub, capsys):
+    real = arm._provider
+    arm.routes[-1] = (arm.routes[-1][0], lambda m: {**real(m), "registrationState": "Registering"}
+                      if m["ns"] == "Microsoft.App" else real(m))
+    code, data, _ = run("dev", environment(arm, hub), capsys)
+    assert code == 0
+    assert checks(data)["provider Microsoft.App"] == {
+        "status": "warn", "name": "provider Microsoft.App", "found": "registration in progress",
+        "fix": "wait for it: az provider show --namespace Microsoft.App --query registrationState"}
+
+
+def test_pulumi_waiting_for_a_passphrase_is_one_line(arm, hub, capsys):
+    code, data, err = run("dev", environment(arm, hub, Tools(hang=("config", "version"))), capsys)
+    assert code == 1 and "Traceback" not in err
+    token = checks(data)["hugging face token"]
+    assert token["status"] == "FAIL" and "PULUMI_CONFIG_PASSPHRASE" in token["found"]
+    assert checks(data)["pulumi CLI"]["status"] == "warn"
+
+
+def test_stack_defaults_to_the_selected_pulumi_stack(arm, hub, capsys):
+    env = environment(arm, hub, Tools(selected="aks"))
+    assert preflight.command(argparse.Namespace(stack=None, json=True), ROOT, env) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["stack"] == "aks" and data["stackSource"] == "the selected Pulumi stack"
+    env = environment(arm, hub, Tools(installed=("kubelogin",), hf_token=None), HF_TOKEN=HF_TOKEN)
+    preflight.command(argparse.Namespace(stack=None, json=False), ROOT, env)
+    assert capsys.readouterr().out.startswith(
+        "apertus-azure preflight: stack 'dev' (default: no Pulumi stack selected), subscription")

@@ -6,7 +6,12 @@ import argparse
 import io
 import json
 import os
+import shutil
+import ssl
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +208,302 @@ def test_through_caddy_the_open_routes_are_not_public(capsys, caddy_in_front):
     assert found["key required"]["found"] == "/v1/models without a key: 401"
     assert found["tool call"]["status"] == "ok"
     assert not any(r[1].startswith(("/metrics", "/docs", "/openapi.json")) for r in vllm.requests)
+
+
+# ------------------------------------------------------------------ answers that are not vLLM's
+
+class Hostile:
+    """A server on 127.0.0.1:<ephemeral> that answers like something other than vLLM behind its gateway.
+
+    ``answer(handler, path, auth, body)`` returns (status, headers, body bytes) or None to hang until
+    the test ends (then the connection is dropped)."""
+
+    def __init__(self, answer, tls: ssl.SSLContext | None = None) -> None:
+        self.release = threading.Event()
+        hostile = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                result = answer(self, self.path, self.headers.get("Authorization", ""), body)
+                if result is None:
+                    hostile.release.wait(30)
+                    self.close_connection = True
+                    return
+                status, headers, data = result
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "Hostile":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _json(status: int, body: Any, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return status, headers, json.dumps(body).encode()
+
+
+def behind_key(reply):
+    """/health 200, /v1 refused without the key; ``reply(path, body)`` for the keyed requests."""
+    def answer(handler, path, auth, body):
+        if path == "/health":
+            return 200, {}, b""
+        if path.startswith("/v1") and auth != f"Bearer {DEFAULT_API_KEY}":
+            return _json(401, {"error": "Unauthorized"})
+        if path == "/v1/models":
+            return _json(200, {"object": "list", "data": [{"id": "m", "object": "model", "created": 0,
+                                                           "owned_by": "vllm"}]})
+        if path.startswith("/v1"):
+            return reply(path, json.loads(body or b"{}"))
+        return _json(404, {"detail": "Not Found"})
+    return answer
+
+
+def completion(message: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return _json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+
+HTML = (200, {"Content-Type": "text/html"}, b"<html><body>Welcome to nginx!</body></html>")
+
+
+@pytest.mark.parametrize("answer, step, reason", [
+    # a web server that is not the API: every route answers a page
+    (lambda h, p, a, b: HTML, "key required", "/v1/models without a key answered 200: the endpoint is open"),
+    (behind_key(lambda p, b: _json(200, {"hello": "world"})), "chat completion",
+     "the answer is not a chat completion (no 'choices')"),
+    (behind_key(lambda p, b: _json(200, {"id": "x", "object": "chat.completion", "choices": []})),
+     "chat completion", "the reply has no choices"),
+    (behind_key(lambda p, b: completion({"role": "assistant", "content": "hi", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": None}}]})
+        if b.get("tools") or not b.get("stream") else HTML),
+     "chat completion", None),
+])
+def test_an_answer_that_is_not_vllms_is_a_fail_line_never_a_traceback(capsys, answer, step, reason):
+    with Hostile(answer) as server:
+        code, text, err = run_smoke(capsys, server.url + "/v1", as_json=False)
+        code_json, data, _ = run_smoke(capsys, server.url + "/v1")
+    assert code == code_json == 1
+    assert "Traceback" not in text + err
+    assert text.strip().splitlines()[-1].startswith("FAILED (")
+    if reason:
+        assert reason in data["reason"], data["reason"]
+        assert steps(data)[step]["status"] == "FAIL"
+
+
+def test_tool_call_arguments_null_is_a_fail_line(capsys):
+    def reply(path, body):
+        if body.get("stream"):
+            return 200, {"Content-Type": "text/event-stream"}, (
+                'data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,'
+                '"delta":{"content":"hi"},"finish_reason":null}]}\n\ndata: [DONE]\n\n').encode()
+        if body.get("tools"):
+            return completion({"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": None}}]})
+        return completion({"role": "assistant", "content": "Grüezi"})
+
+    with Hostile(behind_key(reply)) as server:
+        code, data, err = run_smoke(capsys, server.url + "/v1")
+    assert code == 1 and "Traceback" not in err
+    assert steps(data)["streamed completion"]["status"] == "ok"
+    assert data["reason"] == "tool call arguments are NoneType, not a JSON string"
+
+
+def test_the_key_is_never_printed_even_when_the_server_echoes_it(capsys):
+    def echo(handler, path, auth, body):
+        if path == "/health":
+            return 200, {}, b""
+        if path.startswith("/v1") and auth:
+            return _json(500, {"error": {"message": f"upstream refused {auth}"}})
+        return _json(401, {"error": "Unauthorized"})
+
+    with Hostile(echo) as server:
+        code, text, err = run_smoke(capsys, server.url + "/v1", as_json=False)
+        _, data, err_json = run_smoke(capsys, server.url + "/v1")
+    assert code == 1
+    everything = text + err + json.dumps(data) + err_json
+    assert DEFAULT_API_KEY not in everything
+    assert "wrong-" not in everything  # the wrong key smoke sends is a bearer token too
+    assert "upstream refused Bearer ***" in data["reason"]
+    assert smoke.redact("x Bearer abc.def y", None) == "x Bearer *** y"
+
+
+def hang_all(handler, path, auth, body):
+    return None
+
+
+def health_then_hang(handler, path, auth, body):
+    return (200, {}, b"") if path == "/health" else None
+
+
+def slow_stream(handler, path, auth, body):
+    """Keyed API that answers, but streams one chunk a second for ever."""
+    if path == "/health":
+        return 200, {}, b""
+    if path.startswith("/v1") and auth != f"Bearer {DEFAULT_API_KEY}":
+        return _json(401, {"error": "Unauthorized"})
+    if path == "/v1/models":
+        return _json(200, {"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]})
+    if b'"stream": true' not in body and b'"stream":true' not in body:
+        return completion({"role": "assistant", "content": "hi"})
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    chunk = ('data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[{"index":0,'
+             '"delta":{"content":"tok"},"finish_reason":null}]}\n\n').encode()
+    for _ in range(60):
+        try:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.flush()
+        except OSError:
+            break
+        if handler.server_release.wait(0.3):
+            break
+    return None
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (hang_all, "timeout: "),
+    (health_then_hang, "could not tell: /v1/models without a key answered no answer within"),
+    (slow_stream, "timeout: the stream was still running"),
+])
+def test_timeout_bounds_the_whole_run(capsys, answer, reason):
+    with Hostile(answer) as server:
+        server.server.RequestHandlerClass.server_release = server.release
+        started = time.monotonic()
+        code, data, err = run_smoke(capsys, server.url + "/v1", timeout=1.5)
+        took = time.monotonic() - started
+    assert code == 1 and "Traceback" not in err
+    assert took < 3.0, took  # 1.5 s budget, plus the poll and teardown slack
+    assert data["reason"].startswith(reason), data["reason"]
+    assert "open to anyone" not in json.dumps(data)
+    # routes nobody answered are never reported as "not public"
+    assert all(steps(data)[f"{p} not public"]["status"] == "warn" for p in smoke.NOT_PUBLIC)
+
+
+def test_exposure_only_ok_when_the_gateway_refuses():
+    silent = smoke.exposure("https://a.example", "/docs", None, "no answer within 10 s")
+    assert silent.status == "warn" and silent.found.startswith("could not tell")
+    assert smoke.exposure("https://a.example", "/docs", 302, "redirects to /login").status == "warn"
+    assert smoke.exposure("https://a.example", "/invocations", 422, "Unprocessable").status == "FAIL"
+    assert smoke.exposure("https://a.example", "/tokenize", 403, "Forbidden").status == "ok"
+
+
+def test_every_open_vllm_route_is_probed_and_a_wrong_key_must_be_refused(capsys):
+    with VllmStandIn() as vllm:
+        code, data, _ = run_smoke(capsys, vllm.url + "/v1")
+    probed = {(method, target) for method, target, _ in vllm.requests}
+    for method, path in (("POST", "/invocations"), ("POST", "/tokenize"), ("GET", "/metrics/"),
+                         ("GET", "/metrics"), ("GET", "/docs"), ("GET", "/openapi.json")):
+        assert (method, path) in probed
+        assert steps(data)[f"{path} not public"]["status"] == "warn"  # the raw stand-in serves them all
+    assert steps(data)["wrong key refused"] == {"status": "ok", "name": "wrong key refused",
+                                                "found": "/v1/models with a wrong key: 401", "seconds": None}
+
+    def any_key(handler, path, auth, body):
+        if path == "/health":
+            return 200, {}, b""
+        return _json(401, {}) if not auth else _json(200, {"object": "list", "data": []})
+
+    with Hostile(any_key) as server:
+        code, data, _ = run_smoke(capsys, server.url + "/v1")
+    assert code == 1 and steps(data)["wrong key refused"]["status"] == "FAIL"
+    assert "with a wrong key answered 200: the endpoint is open to anyone" in steps(data)["wrong key refused"]["found"]
+
+
+def test_unresolvable_host_and_redirect_loop_fail_at_once(capsys):
+    started = time.monotonic()
+    code, data, _ = run_smoke(capsys, "http://apertus.invalid/v1", timeout=30)
+    assert code == 1 and time.monotonic() - started < 5
+    assert data["reason"].startswith("cannot resolve apertus.invalid")
+
+    def loop(handler, path, auth, body):
+        return 302, {"Location": path}, b""
+
+    with Hostile(loop) as server:
+        started = time.monotonic()
+        code, text, _ = run_smoke(capsys, server.url + "/v1", timeout=30, as_json=False)
+    assert code == 1 and time.monotonic() - started < 5
+    assert f"FAIL  health: {server.url}/health redirects to /health (302)" in text
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.skip("needs the openssl CLI to make a throwaway certificate")
+    home = tmp_path_factory.mktemp("tls")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(home / "key.pem"), "-out", str(home / "cert.pem")],
+                   check=True, capture_output=True, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(home / "cert.pem", home / "key.pem")
+    return context, home / "cert.pem"
+
+
+def test_untrusted_certificate_fails_at_once_and_ca_file_trusts_it(capsys, self_signed):
+    context, cert = self_signed
+    with Hostile(behind_key(lambda p, b: completion({"role": "assistant", "content": "hi"})), tls=context) as server:
+        started = time.monotonic()
+        code, data, _ = run_smoke(capsys, server.url + "/v1", timeout=30)
+        assert code == 1 and time.monotonic() - started < 5
+        assert "certificate is not trusted" in data["reason"] and "--ca-file" in data["reason"]
+        args = argparse.Namespace(stack="dev", endpoint=server.url + "/v1", timeout=5.0, json=True, ca_file=str(cert))
+        smoke.command(args, ROOT, env={"APERTUS_API_KEY": DEFAULT_API_KEY}, poll=POLL)
+        data = json.loads(capsys.readouterr().out)
+    found = steps(data)
+    assert found["health"]["status"] == "ok" and found["models"]["found"] == "serves m"
+    assert found["chat completion"]["status"] == "ok"  # the openai client trusts the same CA
+
+
+def test_endpoint_without_v1_and_json_usage_errors(capsys):
+    args = argparse.Namespace(stack="dev", endpoint="https://apertus.example", timeout=5.0, json=False)
+    assert smoke.command(args, ROOT, env={"APERTUS_API_KEY": "k"}, which=lambda name: None) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --endpoint https://apertus.example is not the API's base URL: "
+                   "give https://apertus.example/v1\n")
+    args.json = True
+    assert smoke.command(args, ROOT, env={}, which=lambda name: None) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": "--endpoint https://apertus.example is not the API's base URL: "
+                                        "give https://apertus.example/v1"} and err == ""
+
+
+def test_a_step_still_busy_at_the_deadline_is_given_up():
+    """An answer the SDK keeps reading or parsing (a huge /v1/models) cannot hold the run past --timeout."""
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(smoke.Spent):
+        smoke.within(smoke.Deadline(0.2), lambda _: release.wait(10), None)
+    release.set()
+    assert time.monotonic() - started < 1.5
+    assert smoke.within(smoke.Deadline(5), lambda x: x + 1, 1) == 2
+    with pytest.raises(KeyError):  # the step's own errors reach the step's handlers unchanged
+        smoke.within(smoke.Deadline(5), lambda x: {}[x], "missing")
