@@ -253,18 +253,24 @@ def check_profile(profiles: list[Any], profile: str, region: str) -> Check:
 # SubscriptionDedicatedNCA100Gpus with currentValue -1 (not applicable). "ManagedEnvironment
 # Consumption*Gpus" counts one environment (az containerapp env list-usages): none before up. The
 # catalog's quota_family for these profiles (components/serving/gpus.py) is not such a name.
-ACA_GPU_QUOTAS = {
-    "Consumption-GPU-NC24-A100": ("SubscriptionConsumptionNCA100Gpus",),
-    "Consumption-GPU-NC8as-T4": ("SubscriptionConsumptionT4Gpus",),
-    "NC24-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
-    "NC48-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
-    "NC96-A100": ("SubscriptionNCA100Gpus", "SubscriptionDedicatedNCA100Gpus"),
-}
+# A dedicated A100 profile's region quota, by the name some subscriptions report instead (not
+# applicable there: currentValue -1)
+DEDICATED_A100_FALLBACK = "SubscriptionDedicatedNCA100Gpus"
+
+
+def aca_gpu_quota_names(profile: str) -> tuple[str, ...]:
+    """The usage names the profile's region GPU quota goes by (the catalog's quota_family first)."""
+    from components.serving import GPUS
+
+    sku = GPUS.get(profile)
+    if sku is None or "containerapp" not in sku.hosts:
+        return ()
+    return (sku.quota_family,) + (() if sku.serverless else (DEDICATED_A100_FALLBACK,))
 
 
 def check_aca_gpu_quota(usages: list[Any], profile: str, region: str, need: int) -> Check:
     """The Container Apps GPU quota of the profile: usage + need <= limit, or say it cannot be read."""
-    names = ACA_GPU_QUOTAS.get(profile, ())
+    names = aca_gpu_quota_names(profile)
     label = f"quota Container Apps GPUs ({profile})"
     usage = next((u for n in names for u in [find_usage(usages, n)] if u is not None), None)
     portal = ("check Azure portal > Quotas > Azure Container Apps for the region before pulumi up "

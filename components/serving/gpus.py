@@ -180,12 +180,14 @@ GPUS: dict[str, GpuSku] = {sku.name: sku for sku in [
     _vm("Standard_ND96amsr_A100_v4",       "A100",     8, 80,  8.0,  96, 1900, "standardNDAMSv4_A100Family", 32.77, trusted_launch=False),
     _vm("Standard_ND96isr_H100_v5",        "H100",     8, 80,  9.0,  96, 1900, "standardNDSH100v5Family",   None),
     _vm("Standard_ND96isr_H200_v5",        "H200",     8, 141, 9.0,  96, 1850, "standardNDSH200v5Family",   None),
-    # Container Apps workload profile types (containerapp); one GPU per serverless replica
-    _aca("Consumption-GPU-NC8as-T4",       "T4",       1, 16,  7.5,   8,  56, "Managed Environment Consumption T4 GPUs",    0.752, True, _ACA_T4_REGIONS),
-    _aca("Consumption-GPU-NC24-A100",      "A100",     1, 80,  8.0,  24, 220, "Managed Environment Consumption NCA100 GPUs", 3.673, True, _ACA_A100_REGIONS),
-    _aca("NC24-A100",                      "A100",     1, 80,  8.0,  24, 220, "StandardNCADSA100v4Family",  3.673, False),
-    _aca("NC48-A100",                      "A100",     2, 80,  8.0,  48, 440, "StandardNCADSA100v4Family",  7.346, False),
-    _aca("NC96-A100",                      "A100",     4, 80,  8.0,  96, 880, "StandardNCADSA100v4Family", 14.692, False),
+    # Container Apps workload profile types (containerapp); one GPU per serverless replica. Their quota
+    # is GPUs per region, by these usage names (Microsoft Learn "Request quota changes for Azure
+    # Container Apps", quota-requests.md 2025-04-29; stacks/preflight.py reads them)
+    _aca("Consumption-GPU-NC8as-T4",       "T4",       1, 16,  7.5,   8,  56, "SubscriptionConsumptionT4Gpus",     0.752, True, _ACA_T4_REGIONS),
+    _aca("Consumption-GPU-NC24-A100",      "A100",     1, 80,  8.0,  24, 220, "SubscriptionConsumptionNCA100Gpus", 3.673, True, _ACA_A100_REGIONS),
+    _aca("NC24-A100",                      "A100",     1, 80,  8.0,  24, 220, "SubscriptionNCA100Gpus",  3.673, False),
+    _aca("NC48-A100",                      "A100",     2, 80,  8.0,  48, 440, "SubscriptionNCA100Gpus",  7.346, False),
+    _aca("NC96-A100",                      "A100",     4, 80,  8.0,  96, 880, "SubscriptionNCA100Gpus", 14.692, False),
 ]}
 
 

@@ -503,8 +503,8 @@ class QuotaRequest:
 
 
 def quota_request(plan: ServingPlan, machines: int, spot: bool = False) -> QuotaRequest:
-    """What to ask Azure for: serverless Container Apps count GPUs, everything else counts vCPUs."""
-    if plan.gpu.serverless:
+    """What to ask Azure for: Container Apps GPU profiles count GPUs, VM sizes count vCPUs."""
+    if "containerapp" in plan.gpu.hosts:
         return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.gpus_per_replica, "GPUs")
     return QuotaRequest(plan.gpu.quota_family, machines * plan.gpu.vcpus, "vCPUs",
                         machines * plan.gpu.vcpus if spot else 0)
