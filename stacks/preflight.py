@@ -123,11 +123,13 @@ def token_object_id(token: str) -> str | None:
 def refused_credential(error: Exception) -> str | None:
     """The credential Azure refused and why, from DefaultAzureCredential's 'Attempted credentials'
     lines: the first one that was configured but failed; None when none was configured."""
-    unavailable = ("unavailable", "not available", "not installed", "not configured", "no accounts",
-                   "please run 'az login'", "not fully configured")
+    # a credential that was not set up says so in many ways ("unavailable", "not found on path",
+    # "requires the ... package"): only one that reached Entra ID and was turned away counts
+    tried = ("aadsts", "invalid_client", "invalid_grant", "expired", "authentication failed",
+             "unauthorized", "forbidden", "(401)", "(400)")
     for line in str(error).splitlines():
         match = re.match(r"\s*(\w+Credential): (.+)", line)
-        if match and not any(word in match[2].lower() for word in unavailable):
+        if match and any(word in match[2].lower() for word in tried):
             return f"{match[1]}: {match[2].strip()}"
     return None
 
@@ -139,11 +141,22 @@ def access_token(credential: Any, env: dict[str, str] | None = None) -> str:
     from azure.identity import CredentialUnavailableError
 
     env = env or {}
+    if env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID") and not any(env.get(name) for name in (
+            "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_USERNAME")):
+        # EnvironmentCredential (azure-identity) needs one of these beside the client and tenant ids
+        raise UsageError("a service principal is half set up: AZURE_CLIENT_ID and AZURE_TENANT_ID are set "
+                         "but not AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or "
+                         "AZURE_FEDERATED_TOKEN_FILE for workload identity)")
     try:
         return credential.get_token(ARM_SCOPE).token
     except CredentialUnavailableError as error:
         raise UsageError(LOGIN_HINT) from error
     except ClientAuthenticationError as error:
+        if re.search(r"failed to resolve|name or service not known|temporary failure in name resolution|"
+                     r"connection (refused|reset|aborted)|max retries exceeded", str(error), re.I):
+            raise UsageError("cannot reach Microsoft Entra ID (login.microsoftonline.com) to sign in: "
+                             "check the network or proxy (HTTPS_PROXY), then run preflight again") from error
         tried = refused_credential(error)
         if tried is None and "Attempted credentials" in str(error):
             raise UsageError(LOGIN_HINT) from error

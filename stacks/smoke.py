@@ -10,6 +10,7 @@ for a usage error. The API key never appears in what it prints.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -90,11 +91,21 @@ class Deadline:
         return min(cap, left)
 
 
+# the keys this run sends (the real one and the wrong one): clip() takes them out before shortening,
+# so a cut can never leave part of a key behind
+_SENT_KEYS: set[str] = set()
+
+
 def redact(text: str, key: str | None) -> str:
     """The key, and any bearer token, out of a string that will be printed."""
-    if key:
-        text = text.replace(key, "***")
+    for secret in filter(None, {key, *_SENT_KEYS}):
+        text = text.replace(secret, "***")
     return re.sub(r"(?i)(bearer\s+)[^\s\"',;)]+", r"\1***", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """A printable excerpt: the keys taken out first, then shortened."""
+    return redact(text, None)[:limit]
 
 
 def startup_budget_seconds(plan: dict[str, Any]) -> int:
@@ -170,8 +181,29 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0,
                 context: ssl.SSLContext | None = None, body: dict[str, Any] | None = None
                 ) -> tuple[int | None, str]:
-    """Status and a short reason (a redirect's reason is its Location); None when nothing answered.
-    Raises Unreachable for DNS and TLS failures."""
+    """Status and a short reason (a redirect's reason is its Location); None when nothing answered
+    in ``timeout`` seconds, in all (urllib's timeout is per read: a server trickling bytes would hold
+    it for ever). Raises Unreachable for DNS and TLS failures and for a server that is not HTTP."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = _http_status(url, headers, timeout, context, body)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller as is
+            result["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True, name="smoke-http")
+    worker.start()
+    worker.join(timeout + 0.5)
+    if worker.is_alive():
+        return None, f"no complete answer within {timeout:.0f} s"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _http_status(url: str, headers: dict[str, str] | None, timeout: float,
+                 context: ssl.SSLContext | None, body: dict[str, Any] | None) -> tuple[int | None, str]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={
         **({"Content-Type": "application/json"} if data else {}), **(headers or {})})
@@ -184,6 +216,9 @@ def http_status(url: str, headers: dict[str, str] | None = None, timeout: float 
             return error.code, f"redirects to {error.headers.get('Location') or 'nowhere'}"
         text = error.read(300).decode("utf-8", "replace")
         return error.code, _error_message(text) or error.reason
+    except http.client.HTTPException as error:  # BadStatusLine, too many headers: no HTTP server there
+        raise Unreachable(f"{url} did not answer as an HTTP server ({type(error).__name__}: "
+                          f"{clip(str(error), 80)}): is the endpoint right?") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         fatal = unreachable(error, url)
         if fatal:
@@ -198,11 +233,11 @@ def _error_message(body: str) -> str:
     try:
         data = json.loads(body)
     except ValueError:
-        return body.strip()[:120]
+        return clip(body.strip(), 120)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        return str(error.get("message", ""))[:160]
-    return str(error or data.get("detail", "") if isinstance(data, dict) else data)[:160]
+        return clip(str(error.get("message", "")), 160)
+    return clip(str(error or data.get("detail", "") if isinstance(data, dict) else data), 160)
 
 
 class Progress:
@@ -366,7 +401,7 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
             fatal = unreachable(error, endpoint)
             raise Stop(Step("FAIL", name, fatal or api_failure(error, seconds), time.monotonic() - started)) from None
         except Exception as error:  # noqa: BLE001 - whatever answered is not vLLM: one line, no traceback
-            detail = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+            detail = clip(str(error).splitlines()[0], 160) if str(error) else type(error).__name__
             found = (detail if isinstance(error, ValueError) and str(error).startswith("the ")
                      else f"unexpected answer ({type(error).__name__}: {detail})")
             raise Stop(Step("FAIL", name, f"{found}: is the endpoint vLLM's OpenAI-compatible API?",
@@ -395,7 +430,7 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         reply = api.chat.completions.create(model=name, messages=messages, max_tokens=32)
         content = _choice(reply).content
         text = content.strip() if isinstance(content, str) else ""
-        return ("ok", f"{len(text)} characters: {text[:60]!r}") if text else ("FAIL", "empty reply")
+        return ("ok", f"{len(text)} characters: {clip(text, 60)!r}") if text else ("FAIL", "empty reply")
 
     def stream(api: Any) -> tuple[str, str]:
         started = time.monotonic()
@@ -441,7 +476,7 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         try:
             parsed = json.loads(arguments)
         except ValueError:
-            return "FAIL", f"tool call arguments are not JSON: {arguments[:80]!r}"
+            return "FAIL", f"tool call arguments are not JSON: {clip(arguments, 80)!r}"
         return "ok", f"{getattr(function, 'name', '?')}({json.dumps(parsed)})"
 
     timed("chat completion", chat)
@@ -452,6 +487,7 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
 def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: float = POLL_SECONDS,
               progress: Progress | None = None, ca_file: str | None = None) -> list[Step]:
     steps: list[Step] = []
+    _SENT_KEYS.add(key)
     deadline = Deadline(timeout)
     base = base_url(endpoint)
     public = endpoint.startswith("https://")
@@ -464,6 +500,7 @@ def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: 
         steps.append(wait_for_health(base, deadline, poll, progress or Progress(sys.stderr, key), context))
         steps.append(key_check(base, "key required", "without a key", {}, deadline, context))
         wrong = f"Bearer wrong-{secrets.token_hex(8)}"
+        _SENT_KEYS.add(wrong.split(" ", 1)[1])
         steps.append(key_check(base, "wrong key refused", "with a wrong key", {"Authorization": wrong},
                                deadline, context))
         api_steps(endpoint, key, model, steps, deadline, context)

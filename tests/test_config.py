@@ -65,6 +65,9 @@ def test_a_key_of_another_host_is_named_as_such():
 def test_vm_runs_exactly_one_server():
     error, registered = config_error(stack_config("vm", maxReplicas=2))
     assert error.key == "maxReplicas" and "'aks'" in str(error) and registered == []
+    # the key the user set is the one named (an unset maxReplicas follows minReplicas up)
+    error, _ = config_error(stack_config("vm", minReplicas=2))
+    assert error.key == "minReplicas" and "minReplicas = 2" in str(error)
 
 
 class RecordingConfig:

@@ -86,7 +86,11 @@ def test_json_plan_has_the_same_figures():
     assert any(child["type"] == "apertus:index:ContainerAppGpu" for child in stack["children"])
 
 
-@pytest.mark.parametrize("stack_file", sorted(p.name for p in ROOT.glob("Pulumi.*.yaml")))
+# the example stacks the repository ships (a user's own stack files beside them are theirs to check)
+SHIPPED_STACKS = ("Pulumi.aks.yaml", "Pulumi.dev.yaml", "Pulumi.vm-70b.yaml")
+
+
+@pytest.mark.parametrize("stack_file", SHIPPED_STACKS)
 def test_every_stack_file_in_the_repo_plans(stack_file):
     stack = stack_file[len("Pulumi."):-len(".yaml")]
     data = plan_cli.plan_stack(stack)

@@ -15,6 +15,7 @@ import base64
 import copy
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -600,13 +601,49 @@ DEFAULT_CREDENTIAL_REFUSED = (
 
 def test_a_refused_credential_is_named_with_azures_first_line(arm, hub, capsys):
     refused = FakeCredential(ClientAuthenticationError(DEFAULT_CREDENTIAL_REFUSED))
-    env = environment(arm, hub, credential=refused, AZURE_CLIENT_ID="app", AZURE_TENANT_ID="tenant")
+    env = environment(arm, hub, credential=refused, AZURE_CLIENT_ID="app", AZURE_TENANT_ID="tenant",
+                      AZURE_CLIENT_SECRET="wrong")
     del env.env["AZURE_SUBSCRIPTION_ID"]  # credentials are looked at first
     code, data, err = run("dev", env, capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert data["error"].startswith("Azure refused the credentials: EnvironmentCredential: Authentication "
                                     "failed: AADSTS7000215: Invalid client secret provided."), data["error"]
     assert "no Azure credentials found" not in data["error"]
+
+
+def test_the_real_default_credential_with_nothing_set_up_gives_the_login_line(arm, hub, capsys, monkeypatch,
+                                                                              tmp_path):
+    # azure-identity's own wording for credentials that were never set up ("requires the ... package",
+    # "not found on path") is not a refusal: a new user is told how to log in
+    for name in [n for n in os.environ if n.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no az, azd or pwsh
+    env = environment(arm, hub)
+    env.credential = None  # the real DefaultAzureCredential
+    code, data, err = run("dev", env, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert data["error"].startswith("no Azure credentials found: run 'az login'"), data["error"]
+
+
+def test_a_half_set_up_service_principal_names_what_is_missing(arm, hub, capsys):
+    env = environment(arm, hub, AZURE_CLIENT_ID="app", AZURE_TENANT_ID="tenant")
+    code, data, err = run("dev", env, capsys)
+    assert code == 2 and err.count("\n") == 1 and "AZURE_CLIENT_SECRET" in data["error"]
+    assert arm.requests == []
+
+
+def test_no_network_to_entra_id_is_not_called_a_refused_credential(arm, hub, capsys):
+    offline = FakeCredential(ClientAuthenticationError(
+        "DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
+        "Attempted credentials:\n\tEnvironmentCredential: Authentication failed: <urllib3.connection."
+        "HTTPSConnection object>: Failed to resolve 'login.microsoftonline.com' ([Errno -3] Temporary "
+        "failure in name resolution)"))
+    env = environment(arm, hub, credential=offline, AZURE_CLIENT_ID="app", AZURE_TENANT_ID="tenant",
+                      AZURE_CLIENT_SECRET="right")
+    code, data, err = run("dev", env, capsys)
+    assert code == 2 and "cannot reach Microsoft Entra ID" in data["error"]
+    assert "refused" not in data["error"]
 
 
 def test_a_malformed_tenant_id_is_one_line(arm, hub, capsys, monkeypatch):

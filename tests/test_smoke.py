@@ -7,13 +7,14 @@ import io
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -69,7 +70,8 @@ def test_slow_start_waits_with_progress(capsys):
     with VllmStandIn(ready_after=0.6) as vllm:
         code, data, err = run_smoke(capsys, vllm.url + "/v1")
     assert code == 0
-    assert steps(data)["health"]["seconds"] >= 0.6
+    # smoke starts its clock after the stand-in's: it waits what is left of the 0.6 s (less setup)
+    assert steps(data)["health"]["seconds"] >= 0.4
     assert f"waiting for {vllm.url}/health" in err and "503" in err  # what it waits for, and why
 
 
@@ -507,3 +509,60 @@ def test_a_step_still_busy_at_the_deadline_is_given_up():
     assert smoke.within(smoke.Deadline(5), lambda x: x + 1, 1) == 2
     with pytest.raises(KeyError):  # the step's own errors reach the step's handlers unchanged
         smoke.within(smoke.Deadline(5), lambda x: {}[x], "missing")
+
+
+def _serve_raw(answer: Callable[[socket.socket], None]) -> tuple[socket.socket, threading.Thread]:
+    """A 127.0.0.1 TCP server answering each connection with ``answer``, stopping with the test."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+
+    def loop() -> None:
+        while server.fileno() != -1:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with connection:
+                try:
+                    connection.recv(4096)
+                    answer(connection)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_a_server_that_is_not_http_is_one_line_not_a_traceback(capsys):
+    server, _ = _serve_raw(lambda c: c.sendall(b"SSH-2.0-OpenSSH_9.6\r\n"))
+    try:
+        code, data, _ = run_smoke(capsys, f"http://127.0.0.1:{server.getsockname()[1]}/v1", timeout=3.0)
+    finally:
+        server.close()
+    assert code == 1 and "did not answer as an HTTP server" in data["reason"]
+
+
+def test_a_server_trickling_headers_cannot_hold_smoke_past_its_timeout(capsys):
+    def trickle(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        for index in range(40):
+            connection.sendall(f"X-Slow-{index}: 1\r\n".encode())
+            time.sleep(0.1)
+
+    server, _ = _serve_raw(trickle)
+    started = time.monotonic()
+    try:
+        code, data, _ = run_smoke(capsys, f"http://127.0.0.1:{server.getsockname()[1]}/v1", timeout=1.5)
+    finally:
+        server.close()
+    assert code == 1 and time.monotonic() - started < 4.0, data
+
+
+def test_a_key_in_a_reply_is_never_printed_even_cut_short(capsys):
+    # an upstream that echoes the key after 50 characters: the 60-character excerpt must not show
+    # its first characters either
+    with VllmStandIn(reply_text="y" * 50 + DEFAULT_API_KEY) as vllm:
+        code, data, _ = run_smoke(capsys, vllm.url + "/v1")
+    text = json.dumps(data)
+    assert DEFAULT_API_KEY[:10] not in text and DEFAULT_API_KEY not in text

@@ -228,7 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = {"role": "assistant", "content": None, "tool_calls": [tool]}
             finish = "tool_calls"
         else:
-            message = {"role": "assistant", "content": "".join(REPLY_WORDS), "tool_calls": []}
+            message = {"role": "assistant", "content": self.server.standin.reply_text or "".join(REPLY_WORDS),
+                       "tool_calls": []}
             finish = "stop"
         self._json(200, {**head, "object": "chat.completion", "usage": usage,
                          "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
@@ -302,8 +303,10 @@ class VllmStandIn:
     """``vllm serve --api-key K`` as seen from the network, on 127.0.0.1:<ephemeral port>."""
 
     def __init__(self, *, api_key: str | None = DEFAULT_API_KEY, model: str = DEFAULT_MODEL,
-                 ready_after: float = 0.0, engine_error: bool = False, tool_calls: bool = True) -> None:
+                 ready_after: float = 0.0, engine_error: bool = False, tool_calls: bool = True,
+                 reply_text: str | None = None) -> None:
         self.api_key = api_key
+        self.reply_text = reply_text  # the chat reply instead of the usual greeting (non-streamed)
         self.model = model
         self.ready_after = ready_after
         self.engine_error = engine_error
@@ -329,3 +332,13 @@ class VllmStandIn:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+if __name__ == "__main__":  # python tests/vllm_standin.py: a local endpoint to try smoke against
+    with VllmStandIn() as standin:
+        print(f"vLLM stand-in at {standin.url}/v1 (key: {standin.api_key}); Ctrl-C stops it", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

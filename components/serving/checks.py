@@ -219,7 +219,8 @@ def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int
         raise ConfigError("minReplicas", low, f"is above maxReplicas ({high})",
                           f"set minReplicas <= {high} or raise maxReplicas")
     if host == "vm" and (low, high) != (1, 1):
-        raise ConfigError("maxReplicas" if high != 1 else "minReplicas", high if high != 1 else low,
-                          "host 'vm' runs exactly one server", "remove the key, or use host 'aks' "
-                          "or 'containerapp' for several replicas")
+        # name the key the user set (an unset maxReplicas follows minReplicas up)
+        key, value = (("minReplicas", low) if low != 1 or max_replicas is None else ("maxReplicas", high))
+        raise ConfigError(key, value, "host 'vm' runs exactly one server", "remove the key, or use host "
+                          "'aks' or 'containerapp' for several replicas")
     return low, high
