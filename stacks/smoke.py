@@ -547,7 +547,8 @@ def summary(steps: list[Step]) -> dict[str, Any]:
 
 def render(endpoint: str, data: dict[str, Any]) -> str:
     lines = [f"apertus-azure smoke: {endpoint}" + (f" (stack '{data['stack']}', {data['stackSource']})"
-                                                     if data.get("stack") else ""), ""]
+                                                     if data.get("stack") else ""),
+             f"timeout {data['timeoutSeconds']:g} s: {data['timeoutFrom']}", ""]
     lines += [Step(**s).line() for s in data["steps"]] + [""]
     lines.append("passed: the endpoint serves the model behind its key" if data["passed"]
                  else f"FAILED ({data['failed']}): {data['reason']}")
@@ -618,7 +619,9 @@ def command(args: Any, root: Path, env: dict[str, str] | None = None,
     except UsageError as error:
         return usage_error(str(error), args.json)
     steps = run_smoke(endpoint, key, model, timeout, poll, Progress(sys.stderr, key), ca_file)
+    budget = ("--timeout" if args.timeout is not None
+              else f"the startup budget of stack '{stack}' ({source})")
     data = {"endpoint": endpoint, **({} if args.endpoint else {"stack": stack, "stackSource": source}),
-            **summary(steps)}
+            "timeoutSeconds": timeout, "timeoutFrom": budget, **summary(steps)}
     print(json.dumps(data, indent=2) if args.json else render(endpoint, data))
     return 0 if data["passed"] else 1

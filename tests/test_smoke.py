@@ -167,7 +167,17 @@ def test_default_timeout_is_the_plans_startup_budget():
 
     plan = plan_stack("dev", ROOT)["plan"]
     assert smoke.default_timeout("dev", ROOT) == plan["startupWindowSeconds"] == smoke.startup_budget_seconds(plan)
-    assert plan["startupWindowSeconds"] > 600  # the fixed part alone is 10 min (components/serving/launch.py)
+    assert plan["startupWindowSeconds"] > 600  # a first start pulls the image and downloads the weights
+
+
+def test_an_endpoint_without_timeout_says_whose_budget_it_waits(capsys):
+    with VllmStandIn() as vllm:
+        args = argparse.Namespace(stack=None, endpoint=vllm.url + "/v1", timeout=None, json=True)
+        code = smoke.command(args, ROOT, env={"APERTUS_API_KEY": DEFAULT_API_KEY}, poll=POLL,
+                             which=lambda tool: None)  # no Pulumi CLI: the dev stack's budget
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["timeoutSeconds"] == smoke.default_timeout("dev", ROOT)
+    assert data["timeoutFrom"].startswith("the startup budget of stack 'dev'")
 
 
 # ------------------------------------------------------------------ through real Caddy
