@@ -137,6 +137,36 @@ def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+# Pulumi.yaml `type:` -> the YAML shapes a stack value of that type may have. The Pulumi CLI checks
+# stack config against the project's declared types before running the program ("validating stack
+# config: ... must be of type 'integer'"), so the offline plan refuses what `pulumi up` would.
+_DECLARED_TAGS = {"integer": ("int",), "number": ("int", "float"), "boolean": ("bool",)}
+
+
+def check_declared_type(path: Path, key: str, node: yaml.Node, loader: PulumiYamlLoader,
+                        declared: str | None) -> None:
+    if declared is None or (isinstance(node, yaml.MappingNode) and
+                            [k.value for k, _ in node.value] == ["secure"]):
+        return
+    if declared == "array":
+        ok = isinstance(node, yaml.SequenceNode)
+    elif declared in _DECLARED_TAGS:
+        tag = (loader.resolve(yaml.ScalarNode, node.value, (True, False)).rsplit(":", 1)[-1]
+               if isinstance(node, yaml.ScalarNode) and node.style is None else "str")
+        ok = isinstance(node, yaml.ScalarNode) and tag in _DECLARED_TAGS[declared]
+    else:
+        ok = isinstance(node, yaml.ScalarNode)
+    if not ok:
+        shown = ("a quoted string" if isinstance(node, yaml.ScalarNode) and node.style
+                 else "a list" if isinstance(node, yaml.SequenceNode)
+                 else "a map" if isinstance(node, yaml.MappingNode) else f"'{node.value}'")
+        example = {"array": f"a YAML list (pulumi config set --path '{key.partition(':')[2]}[0]' VALUE)",
+                   "integer": "a whole number, unquoted", "number": "a number, unquoted",
+                   "boolean": "true or false, unquoted"}.get(declared, "a single value")
+        raise StackFileError(f"{_where(path, node.start_mark)}: {key} is {shown}, but Pulumi.yaml declares "
+                             f"it {declared} and Pulumi refuses the stack; give {example}")
+
+
 def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any], set[str]]:
     """Project name, config values (project defaults applied) and secret keys of a stack."""
     project_file, stack_file = root / "Pulumi.yaml", root / f"Pulumi.{stack}.yaml"
@@ -150,9 +180,13 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     for key, declared in (project.get("config") or {}).items():
         if isinstance(declared, dict) and "default" in declared:
             values[key if ":" in key else f"{name}:{key}"] = declared["default"]
+    declared_types = {(key if ":" in key else f"{name}:{key}"): declared["type"]
+                      for key, declared in (project.get("config") or {}).items()
+                      if isinstance(declared, dict) and "type" in declared}
     secret_keys: set[str] = set()
     for key, node, stack_loader in config_entries(stack_file):
         key = key if ":" in key else f"{name}:{key}"
+        check_declared_type(stack_file, key, node, stack_loader, declared_types.get(key))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:
             value = SECRET_PLACEHOLDER

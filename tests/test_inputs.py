@@ -279,7 +279,6 @@ def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
           azure-native:location: swedencentral
           apertus-azure:host: vm
           apertus-azure:autoShutdown: 19:00
-          apertus-azure:spot: yes
           apertus-azure:tags:
             window: 19:00
             enabled: on
@@ -294,7 +293,7 @@ def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
         """)
     _, values, secret_keys = plan_cli.load_stack_file("t", tmp_path)
     assert values["apertus-azure:autoShutdown"] == "19:00"  # PyYAML (YAML 1.1) made it 1140
-    assert values["apertus-azure:spot"] == "yes"
+    # (a `yes` where Pulumi.yaml declares a boolean is refused: see the declared-type test below)
     assert values["apertus-azure:tags"] == {"window": "19:00", "enabled": "on", "mode": 15, "hex": 31,
                                             "date": "2026-11-28", "truth": True, "ratio": 1500.0,
                                             "nothing": None}
@@ -406,3 +405,18 @@ def test_a_container_app_component_name_azure_would_refuse_is_a_config_error(nam
     with pytest.raises(ConfigError, match="cannot name a container app") as caught:
         run_program(program, PROJECT, "lib", {})
     assert caught.value.registered == []
+
+
+@pytest.mark.parametrize("setting,line_value", [
+    ("apertus-azure:maxReplicas: \"3\"", "maxReplicas is a quoted string"),
+    ("apertus-azure:spot: yes", "spot is 'yes'"),
+    ("apertus-azure:allowedCidrs: 10.0.0.0/8", "allowedCidrs is '10.0.0.0/8'"),
+    ("apertus-azure:gpuMemoryUtilization: [0.9]", "gpuMemoryUtilization is a list"),
+])
+def test_a_value_of_another_type_than_pulumi_yaml_declares_is_refused_like_pulumi_does(
+        tmp_path, monkeypatch, capsys, setting, line_value):
+    write_stack(tmp_path, monkeypatch, f"config:\n  azure-native:location: swedencentral\n"
+                                       f"  apertus-azure:host: vm\n  {setting}\n")
+    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Pulumi.t.yaml, line 4: ") and line_value in err and "declares" in err, err
