@@ -426,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = plan_stack(args.stack, ROOT)
     except (ConfigError, StackFileError) as error:
+        # with --json, one JSON document on stdout like preflight and smoke; the line on stderr too
+        if args.json:
+            print(json.dumps({"error": str(error)}))
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(data, indent=2) if args.json else render_text(args.stack, data))

@@ -133,3 +133,10 @@ def test_readme_documents_every_key_and_both_commands():
         assert f"`{key}`" in readme or f"`{key}`," in readme, key
     assert "python -m stacks plan" in readme and "python -m pytest" in readme
     assert "python -m pytest" in ci
+
+
+def test_a_json_plan_error_is_a_json_document(capsys):
+    assert plan_cli.main(["plan", "--stack", "no-such-stack", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"].startswith("no stack file Pulumi.no-such-stack.yaml")
+    assert err.startswith("error: no stack file") and err.count("\n") == 1

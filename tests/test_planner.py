@@ -367,3 +367,11 @@ def test_stack_config_fp8_reaches_the_vllm_command(tmp_path):
     command = " ".join(described["vllmCommand"])
     assert "--quantization fp8" in command and "--kv-cache-dtype fp8" in command
     assert (described["quantization"], described["kvCacheDtype"]) == ("fp8", "fp8")
+
+
+def test_the_reason_says_when_an_option_rules_out_cheaper_gpus():
+    # FP8 KV cache needs compute capability 8.9: no A100, so the planner goes to an H100 and says why
+    result = plan(kv_cache_dtype="fp8")
+    assert result.gpu.gpu_model.startswith("H100")
+    assert "cheaper GPUs cannot run quantization none / kvCacheDtype fp8" in result.gpu_reason
+    assert "cannot run" not in plan().gpu_reason

@@ -281,9 +281,14 @@ def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
         if plan and plan.kv_cache_tokens >= tokens:
             usd = hourly_usd(sku, region)
             price = f"${usd:.3f}/h" if usd is not None else "unpriced"
+            cheaper_runs_nothing = [s.name for s in candidates[:candidates.index(sku)]
+                                    if unsupported(model, s, quantization, kv_cache_dtype)]
+            needs = (f"; cheaper GPUs cannot run quantization {quantization} / kvCacheDtype "
+                     f"{kv_cache_dtype}" if cheaper_runs_nothing and (quantization, kv_cache_dtype)
+                     != ("none", "auto") else "")
             return sku, (f"cheapest of {len(candidates)} {host} GPU options ({price}) that holds the "
                          f"{_gb(weights)} of weights and one {tokens:,}-token sequence "
-                         f"({_gb(tokens * kv_per_token)} of KV cache)")
+                         f"({_gb(tokens * kv_per_token)} of KV cache){needs}")
     weights_fit = any(fit(model, sku, utilization, 1, quantization, kv_cache_dtype) for sku in candidates)
     largest = max(candidates, key=lambda s: s.gpus_per_replica * s.gpu_memory_gb)
     offer = f"{largest.gpus_per_replica} x {largest.gpu_memory_gb:g} GB"
