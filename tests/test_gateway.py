@@ -11,6 +11,7 @@ admin API is off and its storage lives in tmp. Requests are sent with raw reques
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import re
@@ -273,11 +274,10 @@ def _wait_until_serving(process: subprocess.Popen, gateway: Gateway, log: Path) 
     pytest.fail(f"caddy did not serve {gateway.variant.name} within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module", params=list(VARIANTS))
-def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
-    variant = VARIANTS[request.param]
-    caddy = caddy_binary()
-    home = tmp_path_factory.mktemp(variant.name)
+@contextlib.contextmanager
+def running_gateway(variant: Variant, home: Path) -> Iterator[Gateway]:
+    """The variant's rendered Caddyfile, made local, served by the real Caddy in front of a fresh
+    stand-in; Caddy is killed on exit (tests/test_smoke.py runs its smoke through one too)."""
     with VllmStandIn() as standin:
         port = free_port()
         rendered = variant.render()
@@ -286,7 +286,7 @@ def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
                "XDG_CONFIG_HOME": str(home / "config")}
         log = home / "caddy.log"
         with log.open("w") as sink:
-            process = subprocess.Popen([caddy, "run", "--config", str(home / "Caddyfile"),
+            process = subprocess.Popen([caddy_binary(), "run", "--config", str(home / "Caddyfile"),
                                         "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
         try:
             root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
@@ -297,6 +297,13 @@ def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
         finally:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def gateway(request, tmp_path_factory) -> Iterator[Gateway]:
+    variant = VARIANTS[request.param]
+    with running_gateway(variant, tmp_path_factory.mktemp(variant.name)) as running:
+        yield running
 
 
 def test_the_rendered_caddyfile_is_valid_and_formatted(gateway, tmp_path):

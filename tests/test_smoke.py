@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -186,27 +185,10 @@ def test_an_endpoint_without_timeout_says_whose_budget_it_waits(capsys):
 def caddy_in_front(tmp_path_factory):
     """The Container Apps gateway as the program renders it, run by tests/test_gateway.py's helpers
     (only its listen port and upstream are made local) in front of the stand-in."""
-    from test_gateway import VARIANTS, Gateway, _wait_until_serving, caddy_binary, free_port
+    from test_gateway import VARIANTS, running_gateway
 
-    variant = VARIANTS["containerapp"]
-    home = tmp_path_factory.mktemp("smoke-caddy")
-    with VllmStandIn() as vllm:
-        port = free_port()
-        rendered = variant.render()
-        (home / "Caddyfile").write_text(variant.runnable(rendered, port, vllm))
-        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-               "XDG_CONFIG_HOME": str(home / "config")}
-        log = home / "caddy.log"
-        with log.open("w") as sink:
-            caddy = subprocess.Popen([caddy_binary(), "run", "--config", str(home / "Caddyfile"),
-                                      "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
-        try:
-            _wait_until_serving(caddy, Gateway(variant, rendered[0], port, vllm, None), log)
-            vllm.requests.clear()
-            yield vllm, f"http://127.0.0.1:{port}"
-        finally:
-            caddy.kill()
-            caddy.wait(timeout=5)
+    with running_gateway(VARIANTS["containerapp"], tmp_path_factory.mktemp("smoke-caddy")) as gateway:
+        yield gateway.standin, f"http://127.0.0.1:{gateway.port}"
 
 
 def test_through_caddy_the_open_routes_are_not_public(capsys, caddy_in_front):
