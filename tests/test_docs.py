@@ -150,3 +150,116 @@ def test_readme_quickstart_is_the_two_commands_ci_runs():
     assert [line.split("#")[0].strip() for line in commands.strip().splitlines()] == \
         ["python -m stacks plan", "python -m pytest"]
     assert "python -m stacks plan" in ci and "\npython -m pytest" in ci
+
+
+# ---- the generated parts match their one source ----
+
+def _generated(path: Path, name: str) -> str:
+    text = path.read_text()
+    start = text.index(f": {name} -->\n") + len(f": {name} -->\n")
+    return text[start:text.index(f"<!-- END generated: {name} -->")]
+
+
+def test_configuration_md_lists_every_key_from_the_settings_table():
+    from stacks import docs
+    assert _generated(DOCS / "configuration.md", "keys") == docs.configuration_reference(), \
+        "docs/configuration.md is out of date: python -m stacks.docs --write"
+
+
+def test_pulumi_yaml_config_block_is_generated_from_the_settings_table():
+    from stacks import docs
+    current = (ROOT / "Pulumi.yaml").read_text()
+    assert current == docs.pulumi_yaml(current), "Pulumi.yaml is out of date: python -m stacks.docs --write"
+
+
+def test_pulumi_yaml_declares_only_types_the_cli_accepts_with_the_tables_descriptions():
+    import yaml
+
+    from components.serving.settings import DECLARABLE_TYPES, SETTINGS, UNDECLARED_SHAPE, description
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert list(declared) == [f"apertus-azure:{s.key}" for s in SETTINGS]
+    for setting in SETTINGS:
+        entry = declared[f"apertus-azure:{setting.key}"]
+        assert entry.get("type") in (*DECLARABLE_TYPES, None)
+        assert entry.get("type") == setting.type
+        assert (setting.type is None) == (setting.key in UNDECLARED_SHAPE), setting.key
+        assert entry["description"] == description(setting)
+        assert entry.get("secret", False) == setting.secret
+
+
+def test_the_settings_table_the_stack_readers_and_the_args_fields_agree():
+    import dataclasses
+
+    from components.serving import HOSTS, checks
+    from components.serving.settings import ARGS_ONLY, SETTINGS, for_host
+    from stacks import docs
+    from stacks.config import COMMON_FIELDS
+    from stacks.program import COMMON_KEYS, host_module
+    assert [s.key for s in SETTINGS if s.common] == list(COMMON_KEYS)
+    by_key = {s.key: s for s in SETTINGS}
+    for key, field_name in COMMON_FIELDS.items():
+        assert by_key[key].field == field_name and by_key[key].common
+    for host in HOSTS:
+        module = host_module(host)
+        assert {s.key for s in SETTINGS if not s.common and host in s.hosts} == set(module.KEYS), host
+        for key, field_name in module.FIELDS.items():
+            assert by_key[key].field == field_name and host in by_key[key].hosts, (host, key)
+        args_type = docs.host_args.__globals__["ARGS_TYPES"][host]
+        args_class = getattr(__import__(args_type[0], fromlist=[args_type[1]]), args_type[1])
+        fields = {f.name: f for f in dataclasses.fields(args_class) if f.name != "plan"}
+        assert set(fields) == {s.field for s in for_host(host)}, host
+        for setting in for_host(host):  # a plain default the args have is the one documented
+            default = fields[setting.field].default
+            if isinstance(default, (int, float, str)) and not isinstance(default, bool) and default != "":
+                assert str(default) in setting.default, (host, setting.key, default, setting.default)
+    assert {s.key for s in ARGS_ONLY}.isdisjoint(by_key)
+    for config_key, input_name in checks.INPUT_NAMES.items():  # a renamed input says so
+        assert by_key[config_key].field == re.sub(r"(?<!^)(?=[A-Z])", "_", input_name).lower()
+
+
+# ---- the README's host table is the plan's ----
+
+@pytest.fixture(scope="module")
+def host_rows():
+    from stacks import docs
+    return docs.host_rows()
+
+
+def test_readme_host_table_is_the_plans(host_rows):
+    from stacks import docs
+    assert _generated(README, "host table") == docs.host_table(host_rows), \
+        "README.md's host table is out of date: python -m stacks.docs --write"
+
+
+def test_container_apps_serves_8b_only_and_the_others_both_models(host_rows):
+    served = {}
+    for row in host_rows:
+        served.setdefault(row["host"], []).append(row["model"])
+    assert served == {"containerapp": ["swiss-ai/Apertus-8B-Instruct-2509"],
+                      "vm": ["swiss-ai/Apertus-8B-Instruct-2509", "swiss-ai/Apertus-70B-Instruct-2509"],
+                      "aks": ["swiss-ai/Apertus-8B-Instruct-2509", "swiss-ai/Apertus-70B-Instruct-2509"]}
+    assert host_rows[0]["serves"] == "8B only"
+
+
+def test_the_dev_stacks_plan_prints_the_container_apps_row(host_rows):
+    """The dev stack is the table's Container Apps row: the plan command gives the same figures."""
+    from stacks import docs
+    try:
+        from stacks.plan import plan_stack
+    except ImportError:
+        from stacks.__main__ import plan_stack
+    plan = plan_stack("dev")["plan"]
+    row = host_rows[0]
+    assert (plan["gpu"], plan["costs"]["gpuUsdPerHour"], plan["coldStart"]["firstSeconds"],
+            plan["coldStart"]["warmSeconds"]) == (row["gpu"], row["hourly"], row["first"], row["warm"])
+    assert docs.idle_usd_per_month(plan["costs"]) == row["idle"] == plan["costs"]["fixedUsdPerMonth"]
+
+
+def test_idle_month_counts_the_gpu_machines_that_never_stop():
+    from stacks import docs
+    # AKS with one GPU node always on: the duty-cycle total runs it all month
+    aks = {"fixedUsdPerMonth": 478.31, "gpuUsdPerHour": 4.775, "monthlyAtDutyCycleUsd": 478.31 + 4.775 * 730}
+    assert docs.idle_usd_per_month(aks) == pytest.approx(3964.06, abs=0.01)
+    # a VM deallocated outside the duty hours: only what always bills
+    vm = {"fixedUsdPerMonth": 61.37, "gpuUsdPerHour": 19.1, "monthlyAtDutyCycleUsd": 61.37 + 19.1 * 176}
+    assert docs.idle_usd_per_month(vm) == 61.37

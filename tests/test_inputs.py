@@ -411,7 +411,7 @@ def test_a_container_app_component_name_azure_would_refuse_is_a_config_error(nam
     ("apertus-azure:maxReplicas: \"3\"", "maxReplicas is a quoted string"),
     ("apertus-azure:spot: yes", "spot is 'yes'"),
     ("apertus-azure:allowedCidrs: 10.0.0.0/8", "allowedCidrs is '10.0.0.0/8'"),
-    ("apertus-azure:gpuMemoryUtilization: [0.9]", "gpuMemoryUtilization is a list"),
+    ("apertus-azure:maxModelLen: [4096]", "maxModelLen is a list"),
 ])
 def test_a_value_of_another_type_than_pulumi_yaml_declares_is_refused_like_pulumi_does(
         tmp_path, monkeypatch, capsys, setting, line_value):

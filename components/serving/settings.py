@@ -1,0 +1,201 @@
+"""Every setting, once: config key, declared type, default, meaning and hosts.
+
+Plain data (no Pulumi import). From this one table come:
+- the ``config:`` block of ``Pulumi.yaml`` (``python -m stacks.docs --write`` writes it),
+- ``docs/configuration.md`` (the same command),
+- the field list in ``help()`` of ``ContainerAppGpuArgs``, ``GpuVirtualMachineArgs`` and
+  ``AksGpuClusterArgs`` (``args_doc``),
+- the input descriptions of the component package schema (``provider/__main__.py``).
+``tests/test_docs.py`` checks that the stack readers (``stacks/program.py`` COMMON_KEYS,
+``stacks/<host>.py`` KEYS and FIELDS) and the args' fields agree with it.
+
+``type`` is the Pulumi.yaml declaration: only ``string``, ``integer``, ``boolean`` or ``array`` (the
+Pulumi CLI's project schema refuses anything else), or None for a map, a number with a fraction or a
+value that may be a string or a map.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+HOSTS = ("containerapp", "vm", "aks")
+HOST_TITLES = {"containerapp": "Container Apps", "vm": "VM", "aks": "AKS"}
+DECLARABLE_TYPES = ("string", "integer", "boolean", "array")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    """Config key, ``apertus-azure:<key>`` in a stack file; the schema's camelCase input name too."""
+    type: str | None
+    """Pulumi.yaml declaration (string | integer | boolean | array), or None (map, fraction, either)."""
+    default: str
+    """The default as a person reads it ("none", "planner's choice", ...)."""
+    meaning: str
+    """What it does and which values work; one paragraph."""
+    hosts: tuple[str, ...] = HOSTS
+    """The hosts whose args take it (a common key another host refuses is listed for the others)."""
+    common: bool = False
+    """Read by every host's stack reader (stacks/program.py COMMON_KEYS)."""
+    field: str | None = None
+    """The args field (snake_case); None when it is not an args field (``host``)."""
+    secret: bool = False
+    project_default: Any = None
+    """The ``default:`` Pulumi.yaml declares (common keys only: a host key's default would land
+    in every stack's config)."""
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def _s(key: str, type_: str | None, default: str, meaning: str, *, hosts: tuple[str, ...] = HOSTS,
+       common: bool = False, field: str | None = "", secret: bool = False,
+       project_default: Any = None) -> Setting:
+    return Setting(key, type_, default, " ".join(meaning.split()), hosts, common,
+                   _snake(key) if field == "" else field, secret, project_default)
+
+
+# Sources of the figures: components/serving/*.py and each host's component, where every limit is
+# cited; this table restates them for people.
+SETTINGS: tuple[Setting, ...] = (
+    # ---- common to every host ----
+    _s("host", "string", "required", """Hosting mode: `containerapp` (Container Apps serverless GPU,
+       8B only), `vm` (one GPU VM) or `aks` (AKS with GPU node pools).""", common=True, field=None),
+    _s("model", None, "`apertus-8b-instruct`", """Catalog name (`apertus-8b-instruct`, `apertus-8b`,
+       `apertus-70b-instruct`, `apertus-70b`), the Hugging Face id of a catalog model, or an object
+       `{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}` (optional `image`,
+       `dtype`, `gated`, `toolCallParser`, and from the model's `config.json` `hiddenSize`,
+       `intermediateSize`, `vocabSize`, `tieWordEmbeddings`, `gatedMlp`: true for a gated (SwiGLU) MLP,
+       the default) for another model. A string or a map, so declared without a type.""", common=True),
+    _s("gpu", "string", "the cheapest that fits (planner's choice)", """VM size for `vm` and `aks`
+       (`Standard_NC24ads_A100_v4`, ...); workload profile type for `containerapp`
+       (`Consumption-GPU-NC24-A100`, `Consumption-GPU-NC8as-T4`, `NC24-A100`, ...).""", common=True),
+    _s("maxModelLen", "integer", "the model's maximum (65536) if one sequence fits, else the largest "
+       "multiple of 1024 that does", """Context window in tokens; a value that does not fit the GPU is
+       an error.""", common=True),
+    _s("gpuMemoryUtilization", None, "0.9", """vLLM's share of each GPU's memory, a number from 0.5 to
+       0.99 (declared without a type: the Pulumi CLI refuses `type: number`).""", common=True,
+       project_default=0.9),
+    _s("quantization", "string", "`none`", """`none` or `fp8`: vLLM's on-the-fly FP8 weights
+       (`--quantization fp8`), about half the weight memory; native on H100/H200 (compute capability
+       8.9+), weight-only (FP8 Marlin) on A100 and T4. The plan lists FP8 alternatives; it never
+       switches on its own.""", common=True, project_default="none"),
+    _s("kvCacheDtype", "string", "`auto`", """`auto` or `fp8`: FP8 KV cache (`--kv-cache-dtype fp8`),
+       twice the tokens per GB. Needs H100/H200 (compute capability 8.9+); refused on A100 and T4.""",
+       common=True, project_default="auto"),
+    _s("spot", "boolean", "false", """Spot capacity: on `vm` Spot priority (evicted by deallocation,
+       started again by hand); on `aks` a spot GPU pool with an on-demand pool to fall back on. An
+       error for `containerapp` (no spot serverless GPUs).""", hosts=("vm", "aks"), common=True,
+       project_default=False),
+    _s("minReplicas", "integer", "`containerapp` 0, `aks` 1", """Fewest serving replicas.
+       `containerapp`: 0 scales to zero when idle. `aks`: at least 1 (KEDA scales on what running
+       replicas report). `vm` always runs exactly one (any other value is an error).""",
+       hosts=("containerapp", "aks"), common=True),
+    _s("maxReplicas", "integer", "1 (or `minReplicas` when higher)", """Most serving replicas
+       (`containerapp`: at most 247, one subnet address each; `aks`: autoscaling when above
+       `minReplicas`). `vm` always runs exactly one.""", hosts=("containerapp", "aks"), common=True),
+    _s("allowedCidrs", "array", "`[]`: any source (AKS internal: the private ranges)", """IPv4
+       networks or single addresses (`203.0.113.0/24`, `198.51.100.7`) that may reach the endpoint;
+       the API key still applies.""", common=True),
+    _s("internal", "boolean", "false", """Endpoint reachable only inside the virtual network (no
+       public ingress; Key Vault behind a private endpoint).""", common=True, project_default=False),
+    _s("hfToken", "string", "none (required for gated models, as Apertus is)", """Hugging Face token
+       with access to the gated Apertus repos; a secret only (`pulumi config set --secret hfToken
+       ...`).""", common=True, secret=True),
+    _s("apiKey", "string", "generated: 48 random letters and digits", """Key clients send as
+       `Authorization: Bearer <key>`; a secret only. At least 32 characters of `A-Z a-z 0-9 . _ ~ + /
+       = -` (RFC 6750's bearer token alphabet), letters and digits, at least 10 of them
+       different.""", common=True, secret=True),
+    _s("vllmImage", "string", "`vllm/vllm-openai:v0.33.0` (a custom model's `image` when it names "
+       "one)", """Serving image, pinned to one version: a digest, or a tag that is not `latest`,
+       `nightly`, `main`, `stable` or `dev`.""", common=True),
+    _s("tags", None, "`{}`", """Map of tags merged into every taggable resource (with the components'
+       own `managed-by` and `model`): at most 48, never holding a secret.""", common=True),
+    # ---- host containerapp ----
+    _s("scaleConcurrentRequests", "integer", "32", """In-flight HTTP requests per replica above which
+       another replica starts (Container Apps' own default is 10; one vLLM replica batches many more).
+       The component input is `concurrentRequests` (`concurrent_requests` in Python).""",
+       hosts=("containerapp",), field="concurrent_requests"),
+    # ---- host containerapp and aks ----
+    _s("vnetAddressSpace", "string", "`10.240.0.0/16`", """IPv4 range of the VNet the component
+       creates. `containerapp`: /23 or larger (internal: /22), the environment gets its first /23,
+       clear of the ranges Container Apps reserves. `aks`: /22 or larger, nodes in its first /23, the
+       internal load balancer in the /28 after it, private endpoints in the next /28; must not overlap
+       10.244.0.0/16 (pods), 10.0.0.0/16 (services) or the ranges AKS reserves.""",
+       hosts=("containerapp", "aks")),
+    # ---- host vm ----
+    _s("sshPublicKey", "string", "none: no SSH at all", """OpenSSH `ssh-ed25519` or `ssh-rsa` (>= 2048
+       bits) public key for the admin user `azureuser`; SSH only when `sshAllowedCidrs` is set
+       too.""", hosts=("vm",)),
+    _s("sshAllowedCidrs", "array", "none", """Networks allowed to SSH (required with `sshPublicKey`):
+       no entry broader than a /8 and all together at most a /8's worth; `0.0.0.0/0`, `::/0` and `*`
+       are refused.""", hosts=("vm",)),
+    _s("autoShutdown", "string", "none", """Daily deallocation time, `"HH:MM"` (24-hour), through
+       Azure's VM auto-shutdown; there is no matching auto-start.""", hosts=("vm",)),
+    _s("autoShutdownTimeZone", "string", "`UTC`", """Windows time zone id for `autoShutdown`, spelt
+       exactly (e.g. `W. Europe Standard Time`; checked against CLDR's Windows zone list; IANA names
+       are refused).""", hosts=("vm",)),
+    # ---- host aks ----
+    _s("gpuNodesMin", "integer", "the nodes `minReplicas` needs", """Fewest GPU nodes (the spot pool's
+       minimum with `spot`).""", hosts=("aks",)),
+    _s("gpuNodesMax", "integer", "the nodes for `maxReplicas` + 1 replica", """Most GPU nodes per GPU
+       pool (the extra replica's room lets a rolling update start the new pod first); the cluster's
+       256-node limit caps it.""", hosts=("aks",)),
+    _s("queueDepthTarget", "integer", "5", """Requests waiting in vLLM's queue per replica before KEDA
+       adds a replica.""", hosts=("aks",)),
+    _s("kubernetesVersion", "string", "`1.35`", """Kubernetes minor version (major.minor); AKS keeps the
+       patch current.""", hosts=("aks",)),
+    _s("deployerPrincipalType", "string", "detected: `User` when signed in through the Azure CLI or "
+       "PowerShell, else `ServicePrincipal`", """`User`, `ServicePrincipal` or `Group`: the principal
+       type of the cluster-admin role assignment to the identity running Pulumi.""", hosts=("aks",)),
+    _s("kubeloginMode", "string", "`azurecli`", """How the Kubernetes provider gets Entra tokens through
+       kubelogin: `azurecli`, `spn`, `workloadidentity` or `msi` (docs/aks.md: what each needs in the
+       environment of `pulumi up`).""", hosts=("aks",)),
+    _s("apiAllowedCidrs", "array", "`[]`: any address (required with `internal`)", """Public IPv4
+       networks that may reach the Kubernetes API server (AKS authorized IP ranges, at most 200;
+       private, CGNAT, loopback, link-local ranges and /0 are refused). Pulumi and kubectl must run
+       from one of them.""", hosts=("aks",)),
+)
+
+# Args fields with no config key of their own (the library and the component package only).
+ARGS_ONLY: tuple[Setting, ...] = (
+    _s("location", "string", "required", """Azure region, by name or display name
+       (`swedencentral`, `West Europe`); the stack reads it from `azure-native:location`."""),
+    _s("resourceGroupName", "string", "a new resource group", """An existing resource group to
+       create everything in (may be an Output)."""),
+    _s("adminUsername", "string", "`azureuser`", """The VM's admin user.""", hosts=("vm",)),
+)
+
+# How a value without a declared type looks (Pulumi.yaml cannot say it).
+UNDECLARED_SHAPE = {"model": "string or map", "gpuMemoryUtilization": "number", "tags": "map"}
+
+BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+def for_host(host: str) -> tuple[Setting, ...]:
+    """The args fields of one host, in table order: the config keys, then the args-only ones."""
+    return tuple(s for s in (*ARGS_ONLY, *SETTINGS) if s.field and host in s.hosts)
+
+
+def description(setting: Setting) -> str:
+    """One line for Pulumi.yaml, the schema and help(): the meaning and the default."""
+    hosts = "" if setting.common or set(setting.hosts) == set(HOSTS) else ", ".join(setting.hosts) + " - "
+    default = "" if setting.default == "required" else f" Default: {setting.default.replace('`', '')}."
+    required = " Required." if setting.default == "required" else ""
+    return f"{hosts}{setting.meaning.replace('`', '')}{default}{required}"
+
+
+def args_doc(summary: str, host: str) -> str:
+    """A host args class's docstring: its summary, then every field with its meaning and default."""
+    lines = [summary.strip(), "", "Fields (config key in brackets where it differs from the field's camelCase):"]
+    for setting in for_host(host):
+        key = "" if setting.key == "location" or _snake(setting.key) == setting.field or \
+            setting.key in {s.key for s in ARGS_ONLY} else f" [{setting.key}]"
+        lines.append(f"    {setting.field}{key}:")
+        text = setting.meaning.replace("`", "") + (
+            "" if setting.default == "required" else f" Default: {setting.default.replace('`', '')}.")
+        lines.extend(textwrap.wrap(text, 92, initial_indent="        ", subsequent_indent="        "))
+    return "\n".join(lines) + "\n"
