@@ -216,29 +216,20 @@ class AksGpuClusterArgs(base.ServingArgs):
     ``vnet_address_space``: the IPv4 range of the component's VNet (see ``cluster_network``).
     """
 
+    # each field's meaning, default and config key: components/serving/settings.py, shown by
+    # help() of the host args, in the component package schema and in docs/configuration.md
     min_replicas: Optional[int] = None
-    """Fewest serving replicas. Default 1 (KEDA scales on what running replicas report)."""
     max_replicas: Optional[int] = None
-    """Most serving replicas. Default 1 (or minReplicas when higher)."""
     spot: Optional[bool] = False
-    """Spot GPU pool (with an on-demand pool to fall back on)."""
     gpu_nodes_min: Optional[int] = None
-    """Fewest GPU nodes. Default: the nodes minReplicas needs."""
     gpu_nodes_max: Optional[int] = None
-    """Most GPU nodes per GPU pool. Default: the nodes for maxReplicas + 1 replica."""
     kubernetes_version: Optional[str] = DEFAULT_KUBERNETES_VERSION
-    """Kubernetes minor version (major.minor); AKS keeps the patch current."""
     queue_depth_target: Optional[int] = DEFAULT_QUEUE_DEPTH_TARGET
-    """Requests waiting in vLLM's queue per replica before KEDA adds a replica."""
     vnet_address_space: Optional[str] = base.DEFAULT_VNET_ADDRESS_SPACE
-    """IPv4 range of the VNet, /22 or larger (nodes in its first /23, the internal load balancer in the /28 after it)."""
 
     deployer_principal_type: Optional[str] = None
-    """User, ServicePrincipal or Group: the principal type of the identity running Pulumi. Default: User for the Azure CLI or PowerShell, else ServicePrincipal."""
     kubelogin_mode: Optional[str] = DEFAULT_KUBELOGIN_MODE
-    """How the Kubernetes provider gets tokens through kubelogin: azurecli, spn, workloadidentity or msi."""
     api_allowed_cidrs: Optional[Sequence[str]] = ()
-    """Public IPv4 networks that may reach the Kubernetes API server (required when internal)."""
 
     _host = "aks"
     _network_cache = True  # weights live on a premium Azure Files (SMB) share shared by all replicas

@@ -16,7 +16,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
-from .serving import checks
+from .serving import checks, settings
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
@@ -70,38 +70,32 @@ class ServingArgs:
     of model, GPU, context and image for advanced use.
     """
 
+    # each field's meaning, default and config key: components/serving/settings.py, shown by
+    # help() of the host args, in the component package schema and in docs/configuration.md
     location: str
-    """Azure region, e.g. swedencentral."""
     model: Optional[Any] = DEFAULT_MODEL
-    """Catalog name (apertus-8b-instruct, apertus-70b-instruct, ...), the Hugging Face id of a catalog model, or an object {id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}."""
     hf_token: Optional[pulumi.Input[str]] = None
-    """Hugging Face token with access to the gated Apertus repos (a secret)."""
     api_key: Optional[pulumi.Input[str]] = None
-    """Key clients send as 'Authorization: Bearer <key>' (a secret). Default: 48 random letters and digits."""
     gpu: Optional[str] = None
-    """VM size (vm, aks) or workload profile type (containerapp). Default: the cheapest that fits."""
     max_model_len: Optional[int] = None
-    """Context window in tokens. Default: the model's maximum if it fits, else the largest that fits."""
     gpu_memory_utilization: Optional[float] = DEFAULT_GPU_MEMORY_UTILIZATION
-    """vLLM's share of each GPU's memory, 0.5-0.99."""
     allowed_cidrs: Optional[Sequence[str]] = ()
-    """IPv4 networks or addresses that may reach the endpoint. Default: any source (the API key still applies)."""
     internal: Optional[bool] = False
-    """Endpoint reachable only inside the virtual network."""
     tags: Optional[Mapping[str, str]] = None
-    """Tags merged into every taggable resource."""
     resource_group_name: Optional[pulumi.Input[str]] = None
-    """An existing resource group. Default: the component creates one."""
     vllm_image: Optional[str] = None
-    """Serving image. Default: vllm/vllm-openai at the pinned version (a custom model's image when it names one)."""
     quantization: Optional[str] = "none"
-    """Weights as stored (none) or vLLM's on-the-fly FP8 (fp8), on GPUs that run it."""
     kv_cache_dtype: Optional[str] = "auto"
-    """KV cache in the model's dtype (auto) or FP8 (fp8), on GPUs that run it."""
     plan: Optional[ServingPlan] = field(default=None, repr=False)
 
     _host: ClassVar[str] = ""  # each host's args set these two
     _network_cache: ClassVar[bool] = False  # weights on network storage: picks vLLM's load strategy
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """help() of a host's args lists every field with its meaning, from the settings table."""
+        super().__init_subclass__(**kwargs)
+        if cls._host:
+            cls.__doc__ = settings.args_doc(cls.__doc__ or "", cls._host)
 
     def __post_init__(self) -> None:
         """Every value checked and normalised once, then the plan. The region is stored normalised
@@ -192,6 +186,14 @@ del ServingArgs.__annotations__["plan"]
 class ServingComponent(pulumi.ComponentResource):
     """Outputs every host component has; each host declares its own extras (the keys of
     ``stack_outputs`` in snake_case, ``Optional``: None where the host's options leave one out)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """help() of a component shows its own docstring, not ComponentResource's constructor's."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not init.__doc__:
+            args_type = inspect.get_annotations(init).get("args")
+            init.__doc__ = settings.component_doc(cls.__doc__ or "", getattr(args_type, "__name__", "args"))
 
     endpoint: pulumi.Output[str]
     """HTTPS base URL of the OpenAI-compatible API, ending in /v1."""

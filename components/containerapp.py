@@ -108,14 +108,12 @@ class ContainerAppGpuArgs(ServingArgs):
     first /23).
     """
 
+    # each field's meaning, default and config key: components/serving/settings.py, shown by
+    # help() of the host args, in the component package schema and in docs/configuration.md
     min_replicas: Optional[int] = None
-    """Fewest replicas. Default 0: scale to zero when idle."""
     max_replicas: Optional[int] = None
-    """Most replicas. Default 1 (or minReplicas when higher)."""
     concurrent_requests: Optional[int] = DEFAULT_CONCURRENT_REQUESTS
-    """In-flight HTTP requests per replica above which another replica starts."""
     vnet_address_space: Optional[str] = DEFAULT_VNET_ADDRESS_SPACE
-    """IPv4 range of the VNet, /23 or larger; the environment gets its first /23."""
 
     _host = HOST
     _network_cache = True  # weights live on an Azure Files NFS share

@@ -268,18 +268,14 @@ class GpuVirtualMachineArgs(ServingArgs):
     ``auto_shutdown_time_zone`` (a Windows time zone id, default UTC).
     """
 
+    # each field's meaning, default and config key: components/serving/settings.py, shown by
+    # help() of the host args, in the component package schema and in docs/configuration.md
     spot: Optional[bool] = False
-    """Spot priority: much cheaper, evicted by deallocation."""
     ssh_public_key: Optional[str] = None
-    """OpenSSH ssh-ed25519 or ssh-rsa (>= 2048 bits) public key for the admin user; SSH only with sshAllowedCidrs."""
     ssh_allowed_cidrs: Optional[Sequence[str]] = ()
-    """Networks allowed to SSH (required with sshPublicKey); 0.0.0.0/0 and * are refused."""
     auto_shutdown: Optional[str] = None
-    """Daily deallocation time, HH:MM (24-hour)."""
     auto_shutdown_time_zone: Optional[str] = None
-    """Windows time zone id for autoShutdown (default UTC), e.g. W. Europe Standard Time."""
     admin_username: Optional[str] = ADMIN_USERNAME
-    """The VM's admin user."""
 
     _host = "vm"
     _network_cache = False  # the model cache is a Premium SSD attached to the VM

@@ -6,9 +6,11 @@ tokens are ``apertus:index:<Class>``. The components are the repository's ``comp
 package, one directory up.
 
 ``ApertusProvider`` adds two things the SDK's inference cannot express:
-- the schema marks ``hfToken`` and ``apiKey`` (inputs) and ``apiKey`` (output) ``secret: true``, and
-  describes the inputs and outputs the hosts inherit from ``ServingArgs`` / ``ServingComponent``
-  (the analyzer reads attribute docstrings from the leaf class's source only);
+- the schema marks ``hfToken`` and ``apiKey`` (inputs) and ``apiKey`` (output) ``secret: true``,
+  describes every input from the settings table (``components/serving/settings.py``, the source of
+  Pulumi.yaml's declarations and docs/configuration.md too), and describes the outputs the hosts
+  inherit from ``ServingComponent`` (the analyzer reads attribute docstrings from the leaf class's
+  source only);
 - a ``ConfigError`` from a component's args reaches the program as a one-line property error,
   not as the SDK's ``ComponentInitError`` with a Python traceback.
 """
@@ -31,7 +33,7 @@ from pulumi.provider.provider import ConstructResult  # noqa: E402
 from pulumi.provider.server import ComponentInitError  # noqa: E402
 
 from components import AksGpuCluster, ContainerAppGpu, GpuVirtualMachine  # noqa: E402
-from components.serving import ConfigError, checks  # noqa: E402
+from components.serving import ConfigError, checks, settings  # noqa: E402
 
 PACKAGE = "apertus"
 COMPONENTS = [ContainerAppGpu, GpuVirtualMachine, AksGpuCluster]
@@ -51,16 +53,19 @@ class ApertusProvider(ComponentProvider):
             resource = schema["resources"][f"{name}:index:{component.__name__}"]
             definition = self._component_defs[component.__name__]
             args_type = typing.get_type_hints(component.__init__)["args"]
-            self._complete(resource["inputProperties"], definition.inputs_mapping, args_type, SECRET_INPUTS)
+            self._complete(resource["inputProperties"], definition.inputs_mapping, args_type, SECRET_INPUTS,
+                           settings.input_descriptions(args_type._host))
             self._complete(resource["properties"], definition.outputs_mapping, component, SECRET_OUTPUTS)
         self.schema = json.dumps(schema)  # what GetSchema answers
 
     def _complete(self, properties: dict[str, dict], mapping: dict[str, str], owner: type,
-                  secrets: tuple[str, ...]) -> None:
+                  secrets: tuple[str, ...], descriptions: Optional[dict[str, str]] = None) -> None:
         for schema_name, prop in properties.items():
             if schema_name in secrets:
                 prop["secret"] = True
-            if "description" not in prop:
+            if descriptions and schema_name in descriptions:  # inputs: the settings table
+                prop["description"] = descriptions[schema_name]
+            elif "description" not in prop:
                 docs = (self.analyzer.get_docstring(cls, mapping[schema_name]) for cls in owner.__mro__)
                 description = next((doc for doc in docs if doc), None)
                 if description:

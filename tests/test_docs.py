@@ -263,3 +263,49 @@ def test_idle_month_counts_the_gpu_machines_that_never_stop():
     # a VM deallocated outside the duty hours: only what always bills
     vm = {"fixedUsdPerMonth": 61.37, "gpuUsdPerHour": 19.1, "monthlyAtDutyCycleUsd": 61.37 + 19.1 * 176}
     assert docs.idle_usd_per_month(vm) == 61.37
+
+
+def test_readme_library_example_runs_as_written():
+    """The ten lines under "Use as a library" plan and build offline, as `pulumi up` would run them
+    (the installed package `apertus_azure` is this repository's `components/`)."""
+    from components.testing import run_program
+    section = README.read_text().split("## Use as a library", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(code.strip().splitlines()) <= 12
+    source = code.replace("from apertus_azure import", "from components import")
+
+    def program() -> None:
+        exec(compile(source, "README.md", "exec"), {})
+
+    run = run_program(program, "team-llm", "dev", {"hfToken": "hf_offline_token"}, secret_keys={"hfToken"})
+    assert run.outputs["endpoint"].startswith("https://") and run.outputs["endpoint"].endswith("/v1")
+    assert run.outputs["gpu"] == "Consumption-GPU-NC24-A100"
+    assert "apiKey" in run.secret_outputs
+
+
+# ---- help() shows the same meanings ----
+
+def test_help_of_each_host_args_lists_every_field_with_its_meaning():
+    import pydoc
+
+    from components import AksGpuClusterArgs, ContainerAppGpuArgs, GpuVirtualMachineArgs
+    from components.serving.settings import description, for_host
+    for args_class, host in ((ContainerAppGpuArgs, "containerapp"), (GpuVirtualMachineArgs, "vm"),
+                             (AksGpuClusterArgs, "aks")):
+        text = " ".join(pydoc.render_doc(args_class, renderer=pydoc.plaintext).replace("|", " ").split())
+        for setting in for_host(host):
+            assert f" {setting.field}" in text, (host, setting.field)
+            assert " ".join(description(setting, with_hosts=False).split()) in text, (host, setting.key)
+    assert "concurrent_requests [scaleConcurrentRequests]" in ContainerAppGpuArgs.__doc__
+
+
+def test_help_of_a_component_shows_its_own_docstring_not_pulumis():
+    import pydoc
+
+    from components import AksGpuCluster, ContainerAppGpu, GpuVirtualMachine
+    for component in (ContainerAppGpu, GpuVirtualMachine, AksGpuCluster):
+        init = component.__init__.__doc__
+        assert init.startswith(component.__doc__.strip().splitlines()[0]), component
+        assert f"help({component.__name__}Args)" in init
+        text = pydoc.render_doc(component, renderer=pydoc.plaintext)
+        assert ":param str t: The type of this resource." not in text, component

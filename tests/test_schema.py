@@ -106,6 +106,17 @@ def test_schema_marks_secrets_and_describes_every_input_and_output(schema):
         assert "/v1" in resource["properties"]["endpoint"]["description"]
 
 
+def test_schema_input_descriptions_are_the_settings_tables(schema):
+    """One source for the schema, help() of the args and docs/configuration.md."""
+    from components.serving import settings
+    for component, host in (("ContainerAppGpu", "containerapp"), ("GpuVirtualMachine", "vm"),
+                            ("AksGpuCluster", "aks")):
+        inputs = schema["resources"][f"apertus:index:{component}"]["inputProperties"]
+        assert {name: prop["description"] for name, prop in inputs.items()} == settings.input_descriptions(host)
+    aks = schema["resources"]["apertus:index:AksGpuCluster"]["inputProperties"]
+    assert aks["kubeloginMode"]["description"].startswith("How the Kubernetes provider gets Entra tokens")
+
+
 def decoded(inputs: dict) -> dict:
     """Inputs as construct receives them from another language: through a protobuf Struct, where
     every number is a float (pulumi/provider/server.py: _construct_inputs)."""

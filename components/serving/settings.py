@@ -16,6 +16,7 @@ value that may be a string or a map.
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
        `{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}` (optional `image`,
        `dtype`, `gated`, `toolCallParser`, and from the model's `config.json` `hiddenSize`,
        `intermediateSize`, `vocabSize`, `tieWordEmbeddings`, `gatedMlp`: true for a gated (SwiGLU) MLP,
-       the default) for another model. A string or a map, so declared without a type.""", common=True),
+       the default) for another model.""", common=True),
     _s("gpu", "string", "the cheapest that fits (planner's choice)", """VM size for `vm` and `aks`
        (`Standard_NC24ads_A100_v4`, ...); workload profile type for `containerapp`
        (`Consumption-GPU-NC24-A100`, `Consumption-GPU-NC8as-T4`, `NC24-A100`, ...).""", common=True),
@@ -77,7 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
        "multiple of 1024 that does", """Context window in tokens; a value that does not fit the GPU is
        an error.""", common=True),
     _s("gpuMemoryUtilization", None, "0.9", """vLLM's share of each GPU's memory, a number from 0.5 to
-       0.99 (declared without a type: the Pulumi CLI refuses `type: number`).""", common=True,
+       0.99.""", common=True,
        project_default=0.9),
     _s("quantization", "string", "`none`", """`none` or `fp8`: vLLM's on-the-fly FP8 weights
        (`--quantization fp8`), about half the weight memory; native on H100/H200 (compute capability
@@ -180,22 +181,46 @@ def for_host(host: str) -> tuple[Setting, ...]:
     return tuple(s for s in (*ARGS_ONLY, *SETTINGS) if s.field and host in s.hosts)
 
 
-def description(setting: Setting) -> str:
-    """One line for Pulumi.yaml, the schema and help(): the meaning and the default."""
-    hosts = "" if setting.common or set(setting.hosts) == set(HOSTS) else ", ".join(setting.hosts) + " - "
+def input_name(setting: Setting) -> str:
+    """The component package's input name: the args field in camelCase."""
+    head, *rest = (setting.field or setting.key).split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def description(setting: Setting, with_hosts: bool = True) -> str:
+    """One line for Pulumi.yaml (with the hosts a host key applies to), the schema and help():
+    the meaning and the default."""
+    hosts = "" if not with_hosts or setting.common or set(setting.hosts) == set(HOSTS) else \
+        ", ".join(setting.hosts) + " - "
     default = "" if setting.default == "required" else f" Default: {setting.default.replace('`', '')}."
     required = " Required." if setting.default == "required" else ""
     return f"{hosts}{setting.meaning.replace('`', '')}{default}{required}"
 
 
+def input_descriptions(host: str) -> dict[str, str]:
+    """Schema input name -> description, for one host's component (provider/__main__.py)."""
+    return {input_name(setting): description(setting, with_hosts=False) for setting in for_host(host)}
+
+
 def args_doc(summary: str, host: str) -> str:
     """A host args class's docstring: its summary, then every field with its meaning and default."""
-    lines = [summary.strip(), "", "Fields (config key in brackets where it differs from the field's camelCase):"]
+    lines = [inspect.cleandoc(summary), "",
+             "Fields (stack config key in brackets where it is not the field in camelCase):", ""]
     for setting in for_host(host):
-        key = "" if setting.key == "location" or _snake(setting.key) == setting.field or \
-            setting.key in {s.key for s in ARGS_ONLY} else f" [{setting.key}]"
-        lines.append(f"    {setting.field}{key}:")
-        text = setting.meaning.replace("`", "") + (
-            "" if setting.default == "required" else f" Default: {setting.default.replace('`', '')}.")
-        lines.extend(textwrap.wrap(text, 92, initial_indent="        ", subsequent_indent="        "))
+        key = "" if setting in ARGS_ONLY or _snake(setting.key) == setting.field else f" [{setting.key}]"
+        lines.append(f"{setting.field}{key}")
+        lines.extend(textwrap.wrap(description(setting, with_hosts=False), 92,
+                                   initial_indent="    ", subsequent_indent="    "))
+    lines += ["", "Every value is checked when the args are made (a one-line ConfigError naming the "
+              "config key), and the planner runs then: ``args.plan`` is ready before any resource exists. "
+              "docs/configuration.md has the same table."]
     return "\n".join(lines) + "\n"
+
+
+def component_doc(summary: str, args_name: str) -> str:
+    """The docstring of a host component's constructor (instead of Pulumi's inherited one)."""
+    return (f"{inspect.cleandoc(summary)}\n\n"
+            f":param name: the component's name; its resources' names derive from it.\n"
+            f":param args: {args_name}: plain values, checked and planned when made (help({args_name}) "
+            f"lists every field).\n"
+            f":param opts: Pulumi resource options (provider, parent, protect, ...).\n")
