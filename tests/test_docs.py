@@ -126,6 +126,12 @@ def test_links_to_pages_not_yet_merged_are_exactly_the_coming_list():
     assert listed == NOT_YET_MERGED
 
 
+def test_every_page_has_one_title():
+    for page in pages():
+        titles = [line for _, line in prose_lines(page.read_text()) if line.startswith("# ")]
+        assert len(titles) == 1, (page.name, titles)
+
+
 def test_every_docs_page_is_reachable_from_the_index():
     linked = {(DOCS / target.partition("#")[0]).resolve() for _, target in links(DOCS / "README.md")}
     for page in DOCS.glob("*.md"):
