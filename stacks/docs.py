@@ -167,7 +167,7 @@ def _minutes(seconds: float) -> str:
 
 def host_table(rows: list[dict[str, Any]] | None = None) -> str:
     rows = host_rows() if rows is None else rows
-    out = ["| host | serves | model | GPU the planner picks | $/h running | $/month idle | "
+    out = ["| host | serves | model | GPU the planner picks | GPU $/h running | $/month idle | "
            "cold start, first / warm |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         short = row["model"].split("/")[-1].removesuffix("-2509")
