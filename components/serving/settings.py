@@ -123,14 +123,16 @@ SETTINGS: tuple[Setting, ...] = (
     # ---- host containerapp and aks ----
     _s("vnetAddressSpace", "string", "`10.240.0.0/16`", """IPv4 range of the VNet the component
        creates. `containerapp`: /23 or larger (internal: /22), the environment gets its first /23,
-       clear of the ranges Container Apps reserves. `aks`: /22 or larger, nodes in its first /23, the
-       internal load balancer in the /28 after it, private endpoints in the next /28; must not overlap
-       10.244.0.0/16 (pods), 10.0.0.0/16 (services) or the ranges AKS reserves.""",
+       which must not overlap the ranges Container Apps reserves (169.254.0.0/16, 172.30.0.0/16,
+       172.31.0.0/16, 192.0.2.0/24, 100.100.0.0/17, 100.100.128.0/19-100.100.192.0/19). `aks`: /22 or
+       larger, nodes in its first /23, the internal load balancer in the /28 after it, private
+       endpoints in the next /28; must not overlap 10.244.0.0/16 (pods), 10.0.0.0/16 (services) or
+       what AKS reserves (169.254.0.0/16, 172.30.0.0/16, 172.31.0.0/16, 192.0.2.0/24).""",
        hosts=("containerapp", "aks")),
     # ---- host vm ----
     _s("sshPublicKey", "string", "none: no SSH at all", """OpenSSH `ssh-ed25519` or `ssh-rsa` (>= 2048
        bits) public key for the admin user `azureuser`; SSH only when `sshAllowedCidrs` is set
-       too.""", hosts=("vm",)),
+       too (otherwise port 22 is closed and sshd disabled).""", hosts=("vm",)),
     _s("sshAllowedCidrs", "array", "none", """Networks allowed to SSH (required with `sshPublicKey`):
        no entry broader than a /8 and all together at most a /8's worth; `0.0.0.0/0`, `::/0` and `*`
        are refused.""", hosts=("vm",)),
