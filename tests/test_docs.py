@@ -315,3 +315,19 @@ def test_help_of_a_component_shows_its_own_docstring_not_pulumis():
         assert f"help({component.__name__}Args)" in init
         text = pydoc.render_doc(component, renderer=pydoc.plaintext)
         assert ":param str t: The type of this resource." not in text, component
+
+
+def test_the_generator_says_what_is_stale_and_writes_it(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from stacks import docs
+    (tmp_path / "docs").mkdir()
+    for name in ("Pulumi.yaml", "README.md", "docs/configuration.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    monkeypatch.setattr(docs, "ROOT", tmp_path)
+    assert docs.main([]) == 0 and capsys.readouterr().out.strip() == "up to date"
+    project = tmp_path / "Pulumi.yaml"
+    project.write_text(project.read_text().replace("type: integer", "type: number", 1))
+    assert docs.main([]) == 1
+    assert "out of date: Pulumi.yaml; run python -m stacks.docs --write" in capsys.readouterr().err
+    assert docs.main(["--write"]) == 0 and project.read_text() == (ROOT / "Pulumi.yaml").read_text()
