@@ -100,6 +100,15 @@ def configuration_reference() -> str:
     return "\n".join(out) + "\n"
 
 
+def host_keys_table(host: str) -> str:
+    """The keys only one host page documents (its own, not the common ones)."""
+    out = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        if not s.common and host in s.hosts:
+            out.append(f"| `{s.key}` | {_type(s)} | {_cell(s.default)} | {_cell(s.meaning)} |")
+    return "\n".join(out) + "\n"
+
+
 # ---- the README's host table ----
 
 REGION = "swedencentral"
@@ -195,6 +204,9 @@ def expected_files(*, host_table_rows: list[dict[str, Any]] | None = None,
     files = {ROOT / "Pulumi.yaml": pulumi_yaml((ROOT / "Pulumi.yaml").read_text())}
     configuration = ROOT / "docs" / "configuration.md"
     files[configuration] = replace_between(configuration.read_text(), "keys", configuration_reference())
+    for host in HOSTS:
+        page = ROOT / "docs" / f"{host}.md"
+        files[page] = replace_between(page.read_text(), f"keys of {host}", host_keys_table(host))
     if with_host_table:
         readme = ROOT / "README.md"
         files[readme] = replace_between(readme.read_text(), "host table", host_table(host_table_rows))

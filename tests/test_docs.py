@@ -322,7 +322,8 @@ def test_the_generator_says_what_is_stale_and_writes_it(tmp_path, monkeypatch, c
 
     from stacks import docs
     (tmp_path / "docs").mkdir()
-    for name in ("Pulumi.yaml", "README.md", "docs/configuration.md"):
+    for name in ("Pulumi.yaml", "README.md", "docs/configuration.md", "docs/containerapp.md", "docs/vm.md",
+                 "docs/aks.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.setattr(docs, "ROOT", tmp_path)
     assert docs.main([]) == 0 and capsys.readouterr().out.strip() == "up to date"
@@ -331,3 +332,10 @@ def test_the_generator_says_what_is_stale_and_writes_it(tmp_path, monkeypatch, c
     assert docs.main([]) == 1
     assert "out of date: Pulumi.yaml; run python -m stacks.docs --write" in capsys.readouterr().err
     assert docs.main(["--write"]) == 0 and project.read_text() == (ROOT / "Pulumi.yaml").read_text()
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_each_host_page_lists_its_own_keys_from_the_settings_table(host):
+    from stacks import docs
+    assert _generated(DOCS / f"{host}.md", f"keys of {host}") == docs.host_keys_table(host), \
+        f"docs/{host}.md is out of date: python -m stacks.docs --write"

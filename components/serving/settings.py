@@ -159,8 +159,10 @@ SETTINGS: tuple[Setting, ...] = (
        environment of `pulumi up`).""", hosts=("aks",)),
     _s("apiAllowedCidrs", "array", "`[]`: any address (required with `internal`)", """Public IPv4
        networks that may reach the Kubernetes API server (AKS authorized IP ranges, at most 200;
-       private, CGNAT, loopback, link-local ranges and /0 are refused). Pulumi and kubectl must run
-       from one of them.""", hosts=("aks",)),
+       private, CGNAT, loopback, link-local ranges and /0 are refused, since the API server sees
+       public source addresses only). Pulumi and kubectl must run from one of them. The plan's
+       exposure line names them (`Kubernetes API from any source (Entra ID sign-in)` when unset).""",
+       hosts=("aks",)),
 )
 
 # Args fields with no config key of their own (the library and the component package only).
