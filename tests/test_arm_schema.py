@@ -1,0 +1,216 @@
+"""Every azure-native resource the program registers, judged against Azure's API specification of
+its API version (tests/fixtures/arm/schemas.json; docs/azure-schemas.md says where it comes from)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import components
+from conftest import API_KEY, run_stack, stack_config, unwrap
+from stacks.offline import run_program
+
+import arm_validator
+from arm_validator import Finding, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+CUSTOM_VNET = "10.42.0.0/16"
+OFFICE = ["203.0.113.0/24"]
+
+# The matrix: 3 hosts x public/internal x spot/on-demand x 8B/70B x default/custom VNet, where
+# the config allows it (containerapp: no spot, 8B only; vm: no vnetAddressSpace): 28 stacks.
+# A program run costs ~1.5 s of CPU, so by default each host runs twice, every dimension taking
+# each of its values once; APERTUS_ARM_FULL_MATRIX=1 runs all 28 (about a minute).
+# (host, internal, spot, model, custom vnet)
+ALLOWED_BY_CONFIG = [
+    row for row in itertools.product(("containerapp", "vm", "aks"), (False, True), (False, True), ("8b", "70b"),
+                                     (False, True))
+    if not (row[0] == "containerapp" and (row[2] or row[3] == "70b")) and not (row[0] == "vm" and row[4])]
+MATRIX = [
+    ("containerapp", False, False, "8b", False),
+    ("containerapp", True, False, "8b", True),
+    ("vm", False, False, "8b", False),
+    ("vm", True, True, "70b", False),
+    ("aks", False, False, "8b", False),
+    ("aks", True, True, "70b", True),
+]
+STACKS = ALLOWED_BY_CONFIG if os.environ.get("APERTUS_ARM_FULL_MATRIX") == "1" else MATRIX
+
+# Warnings (values outside a modelAsString enum) that were looked at: (type, path suffix, value)
+# -> why the service takes the value although the spec's list does not name it.
+ACKNOWLEDGED: dict[tuple[str, str, str], str] = {
+    ("azure-native:compute:VirtualMachine", "hardwareProfile.vmSize", "*"):
+        "the VirtualMachineSizeTypes list stopped growing in 2017; the spec says to list sizes with "
+        "the Resource SKUs API (tests/fixtures/azure/resource_skus.json), which the preflight does",
+    ("azure-native:monitor:DataCollectionRule", "streams[0]", "Microsoft-ContainerInsights-Group-Default"):
+        "Container insights' own stream: https://learn.microsoft.com/azure/azure-monitor/containers/"
+        "container-insights-data-collection-configure (DCR streams for the ContainerInsights extension)",
+}
+
+
+def stack_id(row) -> str:
+    host, internal, spot, model, vnet = row
+    return "-".join([host, "internal" if internal else "public", "spot" if spot else "ondemand", model,
+                     "customvnet" if vnet else "defaultvnet"])
+
+
+@functools.lru_cache(maxsize=None)
+def registered(row) -> tuple[tuple[str, str, dict], ...]:
+    """The azure-native resources one stack of the matrix registers (run once per test session)."""
+    host, internal, spot, model, vnet = row
+    config = stack_config(host, model=f"apertus-{model}-instruct", apiKey=API_KEY,
+                          internal=internal or None, spot=spot or None,
+                          vnetAddressSpace=CUSTOM_VNET if vnet else None,
+                          apiAllowedCidrs=OFFICE if host == "aks" and internal else None)
+    run = run_stack(config, stack=stack_id(row))
+    return tuple((r.type, r.name, unwrap(r.inputs)) for r in run.resources if r.type.startswith("azure-native:"))
+
+
+@functools.lru_cache(maxsize=None)
+def library_example() -> tuple[tuple[str, str, dict], ...]:
+    """examples/library/__main__.py as a user runs it, apertus_azure being this repo's components."""
+    spec = importlib.util.spec_from_file_location("library_example", ROOT / "examples" / "library" / "__main__.py")
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get("apertus_azure")
+    sys.modules["apertus_azure"] = components
+    try:
+        spec.loader.exec_module(module)
+        run = run_program(module.program, "team-llm", "dev", {"hfToken": "hf_offline_token"}, {"hfToken"})
+    finally:
+        if saved is None:
+            sys.modules.pop("apertus_azure", None)
+        else:
+            sys.modules["apertus_azure"] = saved
+    return tuple((r.type, r.name, unwrap(r.inputs)) for r in run.resources if r.type.startswith("azure-native:"))
+
+
+def acknowledged(finding: Finding) -> bool:
+    value = finding.message.split(" is not one of")[0].strip("'")
+    return any(finding.type == typ and finding.path.endswith(path) and wanted in ("*", value)
+               for typ, path, wanted in ACKNOWLEDGED)
+
+
+def judge(resources) -> tuple[list[str], list[str]]:
+    errors, warnings = [], []
+    for typ, name, inputs in resources:
+        for finding in validate(typ, name, inputs):
+            if finding.severity == "error":
+                errors.append(str(finding))
+            elif not acknowledged(finding):
+                warnings.append(str(finding))
+    return errors, warnings
+
+
+@pytest.mark.parametrize("row", STACKS, ids=[stack_id(row) for row in STACKS])
+def test_every_azure_resource_of_the_stack_fits_its_api_specification(row):
+    errors, warnings = judge(registered(row))
+    assert errors == []
+    assert warnings == [], "a value outside a modelAsString enum: check it, then acknowledge it"
+
+
+def test_the_library_example_fits_its_api_specifications():
+    resources = library_example()
+    assert {"azure-native:app:ContainerApp", "azure-native:compute:VirtualMachine"} <= {t for t, _, _ in resources}
+    assert judge(resources) == ([], [])
+
+
+def test_the_fixture_has_every_registered_type_at_the_api_version_the_sdk_uses():
+    refresh = importlib.util.spec_from_file_location("refresh_arm_specs", ROOT / "tests/fixtures/refresh_arm_specs.py")
+    script = importlib.util.module_from_spec(refresh)
+    refresh.loader.exec_module(script)
+    types = {typ for row in MATRIX for typ, _, _ in registered(row)} | {t for t, _, _ in library_example()}
+    assert types <= arm_validator.covered_types(), sorted(types - arm_validator.covered_types())
+    assert set(script.RESOURCES) == arm_validator.covered_types()
+    for typ in types:
+        assert arm_validator.api_version(typ) == script.sdk_api_version(typ)[0], typ
+    source = arm_validator.fixture()["source"]
+    assert source["commit"] and "azure-rest-api-specs/tree/" in source["builtFrom"]
+
+
+def test_the_default_matrix_gives_every_dimension_each_value_the_config_allows():
+    assert set(MATRIX) <= set(ALLOWED_BY_CONFIG) and len(ALLOWED_BY_CONFIG) == 28
+    for host in ("containerapp", "vm", "aks"):
+        for dimension in range(1, 5):
+            allowed = {row[dimension] for row in ALLOWED_BY_CONFIG if row[0] == host}
+            assert {row[dimension] for row in MATRIX if row[0] == host} == allowed, (host, dimension)
+
+
+# ---- the judge can fail: known-bad values planted into what the program really registers ----
+
+def one(typ: str, row=MATRIX[0]) -> tuple[str, str, dict]:
+    found = [r for r in registered(row) if r[0] == typ]
+    assert found, typ
+    return copy.deepcopy(found[0])
+
+
+def kinds(findings: list[Finding]) -> set[tuple[str, str, str]]:
+    return {(f.severity, f.kind, f.path) for f in findings}
+
+
+def test_a_planted_closed_enum_value_is_an_error():
+    typ, name, inputs = one("azure-native:keyvault:Vault")
+    inputs["properties"]["sku"]["name"] = "Standard"  # the spec's closed enum: standard | premium
+    assert ("error", "enum", "properties.sku.name") in kinds(validate(typ, name, inputs))
+
+
+def test_a_value_outside_a_model_as_string_enum_is_a_warning():
+    typ, name, inputs = one("azure-native:storage:StorageAccount")
+    inputs["kind"] = "FileStorageV3"
+    assert kinds(validate(typ, name, inputs)) == {("warning", "enum", "kind")}
+
+
+def test_a_name_one_character_too_long_is_an_error():
+    typ, name, inputs = one("azure-native:storage:StorageAccount")
+    maximum = arm_validator.name_constraints(typ)["maxLength"]
+    assert maximum == 24
+    inputs["accountName"] = "s" * maximum
+    assert validate(typ, name, inputs) == []
+    inputs["accountName"] = "s" * (maximum + 1)
+    assert kinds(validate(typ, name, inputs)) == {("error", "length", "accountName")}
+
+
+def test_a_name_outside_the_pattern_is_an_error():
+    typ, name, inputs = one("azure-native:storage:StorageAccount")
+    inputs["accountName"] = "st_cache"
+    assert kinds(validate(typ, name, inputs)) == {("error", "pattern", "accountName")}
+
+
+def test_an_unknown_property_is_an_error_at_any_depth():
+    typ, name, inputs = one("azure-native:app:ContainerApp")
+    inputs["template"]["scale"]["maxReplica"] = 3  # misspelt maxReplicas
+    inputs["colour"] = "blue"
+    assert kinds(validate(typ, name, inputs)) == {("error", "unknown", "template.scale.maxReplica"),
+                                                  ("error", "unknown", "colour")}
+
+
+def test_a_read_only_property_is_an_error():
+    typ, name, inputs = one("azure-native:app:ContainerApp")
+    inputs["latestRevisionFqdn"] = "x.azurecontainerapps.io"  # Azure computes it
+    inputs["provisioningState"] = "Succeeded"
+    assert kinds(validate(typ, name, inputs)) == {("error", "read-only", "latestRevisionFqdn"),
+                                                  ("error", "read-only", "provisioningState")}
+
+
+def test_a_missing_required_property_is_an_error():
+    typ, name, inputs = one("azure-native:authorization:RoleAssignment")
+    del inputs["principalId"]
+    assert kinds(validate(typ, name, inputs)) == {("error", "required", "principalId")}
+
+
+def test_a_number_out_of_range_is_an_error():
+    typ, name, inputs = one("azure-native:containerservice:MaintenanceConfiguration", MATRIX[4])
+    inputs["maintenanceWindow"]["durationHours"] = 3  # the spec: 4 to 24
+    assert kinds(validate(typ, name, inputs)) == {("error", "range", "maintenanceWindow.durationHours")}
+
+
+def test_a_wrong_type_is_an_error():
+    typ, name, inputs = one("azure-native:app:ContainerApp")
+    inputs["template"]["scale"]["maxReplicas"] = "two"
+    assert kinds(validate(typ, name, inputs)) == {("error", "type", "template.scale.maxReplicas")}
