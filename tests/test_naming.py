@@ -18,6 +18,7 @@ from conftest import HF_TOKEN, run_stack, stack_config, unwrap
 from stacks.offline import run_program
 
 import arm_validator
+from components.k8s_gateway import DNS_LABEL_ANNOTATION
 
 RULES = json.loads((Path(__file__).parent / "fixtures" / "arm" / "naming_rules.json").read_text())
 # azure-native names a resource whose name input is absent after its logical name plus random hex
@@ -171,3 +172,16 @@ def test_the_naming_check_can_fail():
     assert violations(autonamed) and "65 characters" in violations(autonamed)[0]
     bad_label = [("azure-native:network:PublicIPAddress", "ip", {"dnsSettings": {"domainNameLabel": "9lives"}})]
     assert violations(bad_label) and "domainNameLabel" in violations(bad_label)[0]
+
+
+def test_aks_gateway_dns_label_is_component_plus_6_random_characters_and_a_valid_label():
+    run = stack_run("aks")
+    services = [r for r in run.resources if r.type == "kubernetes:core/v1:Service"
+                and DNS_LABEL_ANNOTATION in r.inputs.get("metadata", {}).get("annotations", {})]
+    assert len(services) == 1
+    label = services[0].inputs["metadata"]["annotations"][DNS_LABEL_ANNOTATION]
+    suffix, inputs = random_suffix(run, "apertus-dns-suffix")
+    assert inputs["length"] == 6 and inputs["upper"] is False
+    assert label == f"apertus-{suffix}"
+    rule = RULES["dnsLabels"]["publicIPAddresses.dnsSettings.domainNameLabel"]
+    assert re.fullmatch(rule["pattern"], label) and len(label) <= rule["max"]
