@@ -14,10 +14,12 @@ import pytest
 from components import (AksGpuCluster, AksGpuClusterArgs, ContainerAppGpu, ContainerAppGpuArgs, GpuVirtualMachine,
                         GpuVirtualMachineArgs)
 from components.serving import ConfigError
-from conftest import HF_TOKEN, run_stack, stack_config, unwrap
+from conftest import HF_TOKEN, unwrap
 from stacks.offline import run_program
 
 import arm_validator
+from test_arm_schema import LONG_STACK, MATRIX
+from test_arm_schema import stack_run as matrix_run
 from components.k8s_gateway import DNS_LABEL_ANNOTATION
 
 RULES = json.loads((Path(__file__).parent / "fixtures" / "arm" / "naming_rules.json").read_text())
@@ -41,7 +43,6 @@ UNUSUAL_NAMES = [
 # strict, so these turn into failures the day the check lands and the marks must go.
 AWAITING_NAME_CHECK = pytest.mark.xfail(
     strict=True, reason="issue 15 adds the component-name check to components/vm.py and components/aks.py")
-LONG_STACK = "production-west-europe-apertus-serving-with-a-really-long-stack-name-0123456789"
 LONG_PROJECT = "Apertus_Azure.Team-Inference-Platform-Project-With-A-Long-Name"
 
 
@@ -84,9 +85,9 @@ def azure_resources(run) -> list[tuple[str, str, dict]]:
     return [(r.type, r.name, unwrap(r.inputs)) for r in run.resources if r.type.startswith("azure-native:")]
 
 
-@functools.lru_cache(maxsize=None)
 def stack_run(host: str):
-    return run_stack(stack_config(host), stack=LONG_STACK)
+    """The host's public, on-demand, 8B stack of the schema test's matrix (a long stack name)."""
+    return matrix_run(next(row for row in MATRIX if row[0] == host and not row[1]))
 
 
 @functools.lru_cache(maxsize=None)
