@@ -5,7 +5,7 @@ and docs/azure-schemas.md): per resource type and API version, the body schema a
 bicep-types-az compiled it from azure-rest-api-specs, with $ref, allOf and discriminators resolved.
 
 The inputs are what the program registered under the mocks: the azure-native SDK's camelCase
-names, with two differences from the ARM request body that this module undoes:
+names, with these differences from the ARM request body, which this module undoes:
 - flattening: azure-native lifts the members of a body's ``properties`` object (x-ms-client-flatten)
   into the object that holds it: ``ContainerApp(configuration=...)`` is ``properties.configuration``
   on the wire. A key that is no property of an object is looked up in its ``properties`` object.
@@ -44,8 +44,9 @@ PROVIDER_DEFAULTS = ("location",)
 # azure-native input name -> wire name, per type: the spec's x-ms-client-name
 # (specification/storage/resource-manager/Microsoft.Storage/stable/2024-01-01/storage.json,
 #  StorageAccountPropertiesCreateParameters: "networkAcls" x-ms-client-name NetworkRuleSet,
-#  "supportsHttpsTrafficOnly" x-ms-client-name EnableHttpsTrafficOnly; VirtualNetworkRule "id"
-#  x-ms-client-name VirtualNetworkResourceId)
+#  "supportsHttpsTrafficOnly" x-ms-client-name EnableHttpsTrafficOnly, both read in the spec;
+#  VirtualNetworkRule "id" is VirtualNetworkResourceId in every SDK (azure-native, Az PowerShell),
+#  not re-read in the spec file here)
 RENAMES: dict[tuple[str, str], str] = {
     ("azure-native:storage:StorageAccount", "networkRuleSet"): "networkAcls",
     ("azure-native:storage:StorageAccount", "enableHttpsTrafficOnly"): "supportsHttpsTrafficOnly",
