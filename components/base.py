@@ -22,6 +22,10 @@ from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
+# The explicit exposure marker on every Azure resource a host creates: "internal" or "public". The
+# policy pack's closed-when-internal rule reads it (policy/apertus_policies/exposure.py) instead of
+# guessing from entry points, so a platform team's program gets it by using the components.
+EXPOSURE_TAG = "apertus-exposure"
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
@@ -181,7 +185,8 @@ class ServingArgs:
 
     @property
     def all_tags(self) -> dict[str, str]:
-        return {**PROJECT_TAG, "model": short_model_name(self.plan.model.hf_id), **self.tags}
+        return {**self.tags, **PROJECT_TAG, "model": short_model_name(self.plan.model.hf_id),
+                EXPOSURE_TAG: "internal" if self.internal else "public"}
 
 
 # The plan is a Python object, not a wire type: hide it from the component package schema, which

@@ -43,6 +43,7 @@ from stacks.offline import Registered
 SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how secrets travel to the analyzer
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policy"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "policy"
 # a 48-character letters-and-digits key like the ones the program generates (RandomPassword,
 # special=False), fixed so a failure names the same value every run
 API_KEY = "Q7vT2mX9kLp4Rz8WcN3bY6hJ1sD5fG0aVe2uKq9oPi7tHx4M"
@@ -161,7 +162,7 @@ def test_engine_path_reports_what_direct_calls_report(stacks, stack):
     markers included, report exactly what the direct calls above report: the tests see what
     `pulumi up --policy-pack policy` would."""
     servicer = pulumi_policy.policy._PolicyAnalyzerServicer(
-        "apertus-azure-security", "0.1.0", pack.POLICIES, EnforcementLevel.MANDATORY)
+        pack.NAME, pack.VERSION, pack.POLICIES, EnforcementLevel.MANDATORY)
     # plus one leak: a secret-marked key in an env value, which the engine hands over unmarked
     leak = Registered("urn:pulumi:test::apertus-azure::kubernetes:apps/v1:Deployment::leak", DEPLOYMENT, "leak",
                       _deployment({"env": [{"name": "VLLM_API_KEY", "value": {SECRET_SIG_KEY: SECRET_SIG, "value": API_KEY}}]}),
@@ -211,7 +212,8 @@ def _container_app(ingress: dict[str, Any] | None = None, env: list[dict[str, An
                    image: str = "vllm/vllm-openai:v0.33.0") -> dict[str, Any]:
     return {"configuration": {"ingress": {"external": True, "targetPort": 8080.0, "allowInsecure": False,
                                           **(ingress or {})}},
-            "template": {"containers": [{"name": "vllm", "image": image, "env": env or []}]}}
+            "template": {"containers": [{"name": "vllm", "image": image, "env": env or []},
+                                        {"name": "gateway", "image": "caddy:2.10.2"}]}}
 
 
 GOOD_STORAGE = {"kind": "StorageV2", "allowSharedKeyAccess": False, "minimumTlsVersion": "TLS1_2",
@@ -222,7 +224,8 @@ GOOD_CLUSTER = {"disableLocalAccounts": True, "aadProfile": {"managed": True, "e
                 "securityProfile": {"workloadIdentity": {"enabled": True}}, "oidcIssuerProfile": {"enabled": True}}
 GPU = {"resources": {"limits": {"nvidia.com/gpu": "1"}}}
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-INTERNAL_ENV = (pack.MANAGED_ENVIRONMENT, {"vnetConfiguration": {"internal": True}})
+INTERNAL_MARK = {"tags": {pack.EXPOSURE_TAG: "internal"}}  # what the host components set when internal
+INTERNAL_ENV = (pack.MANAGED_ENVIRONMENT, {"vnetConfiguration": {"internal": True}, **INTERNAL_MARK})
 PUBLIC_NIC = (pack.NETWORK_INTERFACE, {"ipConfigurations": [{"publicIPAddress": {"id": "/pip"}}]})
 
 
@@ -325,7 +328,7 @@ BAD = {
     "internal-open-api-server": ("closed-when-internal",
                                  [(pack.K8S_SERVICE, {"metadata": {"annotations": {pack.INTERNAL_LB_ANNOTATION: "true"}},
                                                       "spec": {"type": "LoadBalancer", "ports": [{"port": 443.0}]}}),
-                                  (pack.MANAGED_CLUSTER, {**GOOD_CLUSTER, "apiServerAccessProfile": {}})],
+                                  (pack.MANAGED_CLUSTER, {**GOOD_CLUSTER, "apiServerAccessProfile": {}, **INTERNAL_MARK})],
                                  ["API server"]),
     "storage-shared-key": ("storage-account-hardened",
                            [(pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "allowSharedKeyAccess": None})],
@@ -409,21 +412,74 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", BAD)
-def test_bad_fixture_is_flagged_by_its_policy_only(case):
-    """Each fixture breaks exactly one rule: its policy names it, every other policy passes it."""
-    target, resources, words = BAD[case]
+# fixtures that rightly break a second rule as well (a port that is neither the gateway's nor SSH's)
+ALSO = {"nsg-all-ports": {"vllm-only-behind-gateway"}, "public-lb-8000": {"vllm-only-behind-gateway"},
+        "ssh-from-internet-tag": {"vllm-only-behind-gateway"},
+        "aca-external-tcp-port": {"vllm-only-behind-gateway"}}
+
+
+def _load_fixtures(name: str) -> list[dict[str, Any]]:
+    return yaml.safe_load((FIXTURES / name).read_text())
+
+
+RECORDED_BAD = {case["name"]: case for case in _load_fixtures("violations.yaml")}
+RECORDED_GOOD = {case["name"]: case for case in _load_fixtures("passing.yaml")}
+
+
+HARDENED = {pack.KEY_VAULT: GOOD_VAULT, pack.STORAGE_ACCOUNT: GOOD_STORAGE, pack.MANAGED_CLUSTER: GOOD_CLUSTER}
+
+
+def _over(base: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` laid over ``base``, maps merged key by key."""
+    merged = dict(base)
+    for key, value in props.items():
+        merged[key] = _over(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _recorded_resources(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    return [(r["type"], _over(HARDENED.get(r["type"], {}), r.get("props") or {}), r.get("name", f"r{index}"))
+            for index, r in enumerate(case["resources"])]
+
+
+def _assert_flagged_only_by(case: str, target: str, resources: list[Any], words: list[str],
+                            also: set[str], config: dict[str, Any] | None = None) -> None:
     for policy in pack.POLICIES:
-        found = violations(policy, resources)
+        found = violations(policy, resources, config)
         if policy.name == target:
             assert found, f"{target} missed {case}"
             assert all(word in " ".join(found) for word in words), found
+        elif policy.name in also:
+            assert found, f"{policy.name} should flag {case} too"
         else:
             assert found == [], (policy.name, found)
 
 
-def test_every_policy_has_a_bad_fixture():
-    assert {target for target, _, _ in BAD.values()} == {p.name for p in pack.POLICIES}
+@pytest.mark.parametrize("case", BAD)
+def test_bad_fixture_is_flagged_by_its_policy_only(case):
+    """Each fixture breaks one rule (and those in ALSO): its policy names it, every other policy passes it."""
+    target, resources, words = BAD[case]
+    _assert_flagged_only_by(case, target, resources, words, ALSO.get(case, set()))
+
+
+@pytest.mark.parametrize("case", RECORDED_BAD)
+def test_recorded_violation_is_caught(case):
+    """tests/fixtures/policy/violations.yaml: each stack is caught by its policy (and only the listed others)."""
+    fixture = RECORDED_BAD[case]
+    _assert_flagged_only_by(case, fixture["policy"], _recorded_resources(fixture), fixture.get("words", []),
+                            set(fixture.get("also", [])), fixture.get("config"))
+
+
+@pytest.mark.parametrize("case", RECORDED_GOOD)
+def test_recorded_passing_stack_passes(case):
+    resources = _recorded_resources(RECORDED_GOOD[case])
+    assert {p.name: violations(p, resources) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
+
+
+def test_at_least_40_violations_are_recorded_and_every_policy_has_some():
+    targets = [target for target, _, _ in BAD.values()] + [c["policy"] for c in RECORDED_BAD.values()]
+    assert len(targets) >= 40
+    assert set(targets) == {p.name for p in pack.POLICIES}
 
 
 @pytest.mark.parametrize("good", [

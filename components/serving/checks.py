@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .rules import HF_TOKEN_PATTERN
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -160,8 +161,8 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
 # Azure resource tags: name at most 512 characters (storage accounts 128) without < > % & \ ? /,
 # value at most 256 (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources)
 TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
-# at most 50 tags per resource (same page); the components add "managed-by" and "model"
-OWN_TAGS = ("managed-by", "model")
+# at most 50 tags per resource (same page); the components add these (components/base.py all_tags)
+OWN_TAGS = ("managed-by", "model", "apertus-exposure")
 TAG_COUNT_MAX = 50 - len(OWN_TAGS)
 
 
@@ -189,8 +190,8 @@ def check_tags(value: Any) -> dict[str, str]:
     return tags
 
 
-# Hugging Face user access tokens: "hf_" and 34 letters (huggingface.co/docs/hub/security-tokens)
-HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{30,}")
+# Hugging Face user access tokens (the shape the policy pack looks for too)
+HF_TOKEN_LOOKING = HF_TOKEN_PATTERN
 
 
 def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | None]) -> None:
