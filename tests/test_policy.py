@@ -610,3 +610,114 @@ def test_pack_project_files():
     assert project["runtime"]["name"] == "python" and project["version"]
     requirements = (POLICY_DIR / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements and "pulumi>=" in requirements
+
+
+# ---------------------------------------------------------------- a platform team's own program
+
+def _team_program(debug_port: str | None = None) -> Any:
+    """A platform team's program: an internal VM from the components, plus (optionally) a
+    security group of its own that opens a port straight to vLLM."""
+    import pulumi
+    from pulumi_azure_native import network
+
+    from components import GpuVirtualMachine, GpuVirtualMachineArgs
+
+    def program() -> None:
+        vm = GpuVirtualMachine("team", GpuVirtualMachineArgs(
+            location="swedencentral", hf_token=pulumi.Config().require_secret("hfToken"), internal=True))
+        if debug_port:
+            network.NetworkSecurityGroup("debug", resource_group_name="rg-team", security_rules=[
+                network.SecurityRuleArgs(name="debug", priority=100, direction="Inbound", access="Allow",
+                                         protocol="Tcp", source_address_prefix="*", source_port_range="*",
+                                         destination_address_prefix="*", destination_port_range=debug_port)])
+            network.PublicIPAddress("debug-ip", resource_group_name="rg-team")
+        pulumi.export("endpoint", vm.endpoint)
+    return program
+
+
+def test_run_policy_pack_judges_a_platform_teams_program():
+    """apertus_azure.testing.run_policy_pack (docs/guardrails.md): the team's clean program passes;
+    its NSG to vLLM's port and its public IP are caught, and adding the IP does not switch off
+    the internal checks (the components' marker decides)."""
+    from components.testing import run_policy_pack, run_program
+
+    clean = run_program(_team_program(), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    assert run_policy_pack(clean) == []
+    bad = run_program(_team_program("8000"), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    found = run_policy_pack(bad)
+    assert {v.policy for v in found} == {"vllm-only-behind-gateway", "closed-when-internal"}, found
+    assert any("debug-ip" in v.message and "public IP" in v.message for v in found), found
+    assert all(v.resource for v in found)
+
+
+# ---------------------------------------------------------------- fuzz: no policy crashes
+
+HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001:db8::/32", "0.0.0.0/0",
+                  "8000", "80-443", "7000-9000", "9000-8000", "x-y", "-", "", "65536", 8000, 8000.0, 8000.5,
+                  True, None, [], {}, ["443", "8000"], [None, 1.0], {"id": None}, [{"id": "/x"}], "Tcp", "Allow",
+                  "Inbound", "LoadBalancer", "NodePort", "caddy:2.10.2", "vllm/vllm-openai:nightly-2026", "1e309",
+                  "a" * 500, "\x00", "hf_" + "A" * 34, {"apertus-exposure": "internal"}, ["--port", "notanumber"]]
+
+
+def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
+    """A copy of ``value`` with one field replaced by a hostile value, or removed."""
+    if isinstance(value, dict) and value and depth < 8:
+        key = rng.choice(list(value))
+        copy = dict(value)
+        roll = rng.random()
+        if roll < 0.15:
+            del copy[key]
+        elif roll < 0.5:
+            copy[key] = rng.choice(HOSTILE_VALUES)
+        else:
+            copy[key] = _mutate(value[key], rng, depth + 1)
+        return copy
+    if isinstance(value, list) and value and depth < 8:
+        copy = list(value)
+        index = rng.randrange(len(copy))
+        copy[index] = _mutate(copy[index], rng, depth + 1) if rng.random() < 0.6 else rng.choice(HOSTILE_VALUES)
+        return copy
+    return rng.choice(HOSTILE_VALUES)
+
+
+def test_no_policy_crashes_on_fuzzed_inputs(stacks):
+    """Seeded: 600 mutated resources (host stacks' own and the recorded fixtures), each through
+    every policy alone and in a small stack: nothing raises (a crash would block every deploy)."""
+    rng = random.Random(15)
+    seeds = [(r.type, unwrap(r.inputs), r.name) for name in ("vm-8b", "aks-8b-internal", "containerapp-8b")
+             for r in stacks[name] if r.custom]
+    seeds += [r for case in RECORDED_BAD.values() for r in _recorded_resources(case)]
+    seeds += [r for case in RECORDED_GOOD.values() for r in _recorded_resources(case)]
+    for round_ in range(600):
+        picked = [rng.choice(seeds) for _ in range(3)]
+        mutated = [(t, _mutate(p, rng), n) for t, p, n in picked]
+        for _ in range(rng.randrange(3)):
+            mutated = [(t, _mutate(p, rng), n) for t, p, n in mutated]
+        for policy in pack.POLICIES:
+            try:
+                violations(policy, mutated, rng.choice([None, {"internal": True}, {}]))
+            except Exception as error:  # noqa: BLE001  the failure names the input
+                raise AssertionError(f"{policy.name} crashed in round {round_} on {mutated!r:.2000}") from error
+
+
+def test_pack_version_is_one():
+    """PulumiPolicy.yaml and the code name the same version (the engine reports the yaml's)."""
+    project = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert str(project["version"]) == pack.VERSION
+
+
+def test_image_pinning_is_one_rule_for_program_and_pack():
+    """The program (check_pinned_image) and the pack (images-pinned) judge every tag alike."""
+    from components.serving import ConfigError
+    from components.serving.references import check_pinned_image
+
+    for image in ("vllm/vllm-openai:nightly-2026", "vllm/vllm-openai:latest", "vllm/vllm-openai:v0.33.0",
+                  "vllm/vllm-openai:cuda", "vllm/vllm-openai", "r.example/x:2026.11-stable",
+                  "vllm/vllm-openai@sha256:" + "ab" * 32, "vllm/vllm-openai:main-4f2a"):
+        try:
+            check_pinned_image("vllmImage", image)
+            program_ok = True
+        except ConfigError:
+            program_ok = False
+        assert program_ok == (pack.image_problem(image) is None), image
+    assert pack.image_problem is pack.rules.image_pin_problem
