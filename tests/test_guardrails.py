@@ -62,3 +62,68 @@ def test_the_shipped_aks_stack_file_names_its_api_sources():
 
     config = yaml.safe_load((ROOT / "Pulumi.aks.yaml").read_text())["config"]
     assert config["apertus-azure:apiAllowedCidrs"]
+
+
+# ---------------------------------------------------------------- 4. hostile stack files
+
+def _stack_dir(tmp_path, body: bytes | str):
+    import shutil
+
+    from conftest import ROOT
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    data = body.encode() if isinstance(body, str) else body
+    (tmp_path / "Pulumi.hostile.yaml").write_bytes(data)
+    return tmp_path
+
+
+def _laughs(levels: int, fanout: int) -> str:
+    lines = ["  apertus-azure:tags:", "    a0: &a0 lol"]
+    lines = ["config:", "  apertus-azure:host: vm", "  apertus-azure:bomb:", "    l0: &l0 [lol, lol]"]
+    for level in range(1, levels + 1):
+        lines.append(f"    l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * fanout) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_FILES = {
+    "alias-bomb": (_laughs(9, 9), ["excessive aliasing"]),
+    "deep-flow-nesting": ("config:\n  apertus-azure:tags: " + "[" * 20_000 + "\n", ["deeper than 100"]),
+    "deep-block-nesting": ("config:\n  apertus-azure:tags:\n" + "".join("  " * (i + 2) + f"k{i}:\n"
+                                                                        for i in range(1200)) + "\n",
+                           ["deeper than 100"]),
+    "python-object": ("config:\n  apertus-azure:tags: !!python/object/apply:os.system ['true']\n", ["!!python/"]),
+    "python-name-in-list": ("config:\n  apertus-azure:allowedCidrs:\n    - !!python/name:os.system ''\n",
+                            ["!!python/"]),
+    "list-key": ("config:\n  apertus-azure:tags:\n    ? [a, b]\n    : x\n", ["map key"]),
+    "invalid-utf8": (b"config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {a: \"\xff\xfe\"}\n", ["UTF-8", "line 3"]),
+    "nul-byte": ("config:\n  apertus-azure:host: \x00vm\n", []),
+    "local-tag": ("config:\n  apertus-azure:tags: !mine {a: b}\n", ["'!mine'"]),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_FILES)
+def test_a_hostile_stack_file_is_one_line_fast(tmp_path, case):
+    import time
+
+    from stacks.stackfile import StackFileError, load_stack_file
+
+    body, words = HOSTILE_FILES[case]
+    root = _stack_dir(tmp_path, body)
+    started = time.monotonic()
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("hostile", root)
+    assert time.monotonic() - started < 3, "bounded, not a hang"
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("Pulumi.hostile.yaml") or message.startswith("line"), message
+    assert len(message) < 400
+    for word in words:
+        assert word in message, message
+
+
+def test_aliases_pulumi_accepts_still_read(tmp_path):
+    """A few aliases (a shared list of ranges) are fine, as they are for yaml.v3."""
+    from stacks.stackfile import load_stack_file
+
+    body = ("config:\n  apertus-azure:host: vm\n  apertus-azure:allowedCidrs: &office [203.0.113.0/24]\n"
+            "  apertus-azure:sshAllowedCidrs: *office\n")
+    _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert values["apertus-azure:sshAllowedCidrs"] == ["203.0.113.0/24"]
