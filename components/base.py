@@ -17,6 +17,7 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks
+from .serving.errors import register_secret
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
@@ -118,6 +119,11 @@ class ServingArgs:
         put("location", normalize_region(checks.text("location", self.location)))
         put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
         key = checks.string_input("apiKey", self.api_key, secret=True)
+        register_secret("hfToken", self.hf_token)  # plain values: no message may show them
+        register_secret("apiKey", key)
+        if isinstance(key, str) and key == self.hf_token:
+            raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
+                              "set a random key of its own, or leave api_key out to have one generated")
         if isinstance(key, str):
             check_api_key(key)
         elif key is not None:
