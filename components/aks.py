@@ -205,6 +205,12 @@ def cluster_network(address_space: str) -> ClusterNetwork:
                           endpoint_subnet=endpoint_subnet)
 
 
+# An AKS version as the cluster takes it here: Kubernetes major 1, a minor without leading zeros
+# (AKS lists minors like 1.33, 1.34, 1.35: `az aks get-versions`); the patch is AKS's to keep
+# current (upgrade channel 'patch'). Whether the region runs that minor is preflight's question.
+KUBERNETES_MINOR = re.compile(r"1\.[1-9][0-9]?")
+
+
 def with_upgrade_surge(nodes: int) -> int:
     """A pool's node count while an upgrade adds its surge nodes (10%, rounded up)."""
     return nodes + (nodes * UPGRADE_SURGE_PERCENT + 99) // 100
@@ -290,7 +296,7 @@ class AksGpuClusterArgs(base.ServingArgs):
                               f"has {plan.gpu.gpu_count} GPU(s) per node but the plan needs tensor "
                               f"parallel size {plan.tensor_parallel_size} on one node",
                               "use a size with at least that many GPUs, e.g. Standard_NC96ads_A100_v4")
-        if not re.fullmatch(r"1\.\d+", self.kubernetes_version):
+        if not KUBERNETES_MINOR.fullmatch(self.kubernetes_version):
             raise ConfigError("kubernetesVersion", self.kubernetes_version,
                               "must be a Kubernetes minor version like '1.35'",
                               "give major.minor; AKS picks the latest patch and keeps it patched")
@@ -537,6 +543,7 @@ class AksGpuCluster(base.ServingComponent):
 
     def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
+        base.check_component_name(name, "AKS cluster")
         super().__init__("apertus:index:AksGpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         rg = base.resource_group(name, args, self)

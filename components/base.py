@@ -249,6 +249,25 @@ def short_model_name(hf_id: str) -> str:
     return hf_id.rsplit("/", 1)[-1]
 
 
+# Names derived from a component name: "<name>-<part>" auto-named by Pulumi with "-" and 7 random
+# characters. The tightest of them: the AKS cluster (Microsoft.ContainerService/managedClusters,
+# 1-63 letters, digits, '-' and '_', starting and ending with a letter or digit) and the Log
+# Analytics workspace (4-63 letters, digits and '-', starting and ending with one of those)
+# (Microsoft Learn, "Naming rules and restrictions for Azure resources"): "<name>-logs-xxxxxxx"
+# leaves 63 - 13 = 50 characters for the name.
+DERIVED_NAME_MAX = 50
+DERIVED_NAME = re.compile(rf"[A-Za-z0-9](?:[A-Za-z0-9-]{{0,{DERIVED_NAME_MAX - 2}}}[A-Za-z0-9])?")
+
+
+def check_component_name(name: Any, resource: str) -> str:
+    """A component name from which Azure-valid resource names derive (VM and AKS components)."""
+    if not isinstance(name, str) or DERIVED_NAME.fullmatch(name) is None:
+        raise ConfigError("name", name, f"cannot name the {resource}: its resource names derive from it and "
+                          f"Azure takes 1-{DERIVED_NAME_MAX} letters, digits and '-' here, starting and "
+                          "ending with a letter or digit", "name the component like 'apertus' or 'team-llm'")
+    return name
+
+
 def dns_safe(text: str, limit: int) -> str:
     """Lowercase letters, digits and single hyphens, starting with a letter, at most ``limit``."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

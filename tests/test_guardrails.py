@@ -127,3 +127,100 @@ def test_aliases_pulumi_accepts_still_read(tmp_path):
             "  apertus-azure:sshAllowedCidrs: *office\n")
     _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
     assert values["apertus-azure:sshAllowedCidrs"] == ["203.0.113.0/24"]
+
+
+# ---------------------------------------------------------------- 4. names, parsers, versions, tags
+
+@pytest.mark.parametrize("name", ["", "-apertus", "apertus-", "team_llm", "team.llm", "x" * 51, "näme", "a b"])
+@pytest.mark.parametrize("component", ["vm", "aks"])
+def test_vm_and_aks_refuse_names_azure_would_reject(component, name):
+    import pulumi
+
+    from components import AksGpuCluster, AksGpuClusterArgs, GpuVirtualMachine, GpuVirtualMachineArgs
+    from components.serving import ConfigError
+    from components.testing import run_program
+
+    def program() -> None:
+        if component == "vm":
+            GpuVirtualMachine(name, GpuVirtualMachineArgs(location="swedencentral", hf_token="t"))
+        else:
+            AksGpuCluster(name, AksGpuClusterArgs(location="swedencentral", hf_token="t", api_public=True))
+        pulumi.export("x", 1)
+
+    with pytest.raises(ConfigError, match="cannot name the") as caught:
+        run_program(program, "p", "s", {})
+    assert caught.value.registered == [] and "\n" not in str(caught.value)
+
+
+def test_longest_accepted_name_derives_valid_names():
+    from components.base import DERIVED_NAME_MAX, check_component_name
+    assert check_component_name("a" * DERIVED_NAME_MAX, "GPU VM")
+    # the tightest derived name: the Log Analytics workspace, auto-named "<name>-logs-" + 7 characters
+    assert len("a" * DERIVED_NAME_MAX + "-logs-" + "x" * 7) == 63
+
+
+def test_the_tool_call_parser_table_is_the_pinned_vllms():
+    import re
+
+    from components.serving.vllm_choices import TOOL_CALL_PARSERS
+    from conftest import ROOT
+    text = (ROOT / "tests" / "fixtures" / "vllm-serve-help-0.33.0.txt").read_text()
+    choices = re.search(r"--tool-call-parser \{([^}]*)\}", text).group(1).split(",")
+    assert tuple(choices) == TOOL_CALL_PARSERS
+
+
+CUSTOM_MODEL = {"id": "acme/llm-7b", "paramsBillion": 7, "layers": 32, "attentionHeads": 32, "kvHeads": 8,
+                "headDim": 128, "maxContext": 8192}
+
+
+@pytest.mark.parametrize("parser, words", [("apertus_json", ["did you mean"]), ("hermes2", ["'hermes'"]),
+                                           ("zzz", ["use one of"])])
+def test_a_custom_models_tool_call_parser_must_be_the_pinned_vllms(parser, words):
+    assert_config_error(stack_config("vm", model={**CUSTOM_MODEL, "toolCallParser": parser}),
+                        "model.toolCallParser", ["pinned vLLM", *words])
+
+
+@pytest.mark.parametrize("version", ["1.035", "1.35.2", "2.0", "1.", "v1.35", "1.100", "1.35 "])
+def test_kubernetes_version_format_is_checked_offline(version):
+    assert_config_error(stack_config("aks", kubernetesVersion=version), "kubernetesVersion", ["minor version"])
+
+
+@pytest.mark.parametrize("tags, words", [
+    ({"managed-by": "me"}, ["own tag"]), ({"apertus-exposure": "public"}, ["own tag"]),
+    ({"MODEL": "x"}, ["own tag"]), ({"microsoftTeam": "x"}, ["reserves", "microsoft"]),
+    ({"Azure-cost": "x"}, ["reserves"]), ({"windowsHost": "x"}, ["reserves"]),
+    ({"team": "a\nb"}, ["control character"]), ({"te\tam": "x"}, ["control character"]),
+])
+def test_tags_the_components_own_or_azure_refuses_are_refused(tags, words):
+    key = f"tags.{next(iter(tags))}" if "control" in words[0] and "\n" in next(iter(tags.values())) else "tags"
+    assert_config_error(stack_config("vm", tags=tags), key, words)
+
+
+def test_the_api_key_may_not_be_the_hugging_face_token():
+    from conftest import HF_TOKEN
+    hf_like_key = HF_TOKEN + "Extra0123"  # long enough for apiKey's rules
+    error = assert_config_error(stack_config("vm", hfToken=hf_like_key, apiKey=hf_like_key), "apiKey", ["equals hfToken"])
+    assert hf_like_key not in str(error)
+
+
+# ---------------------------------------------------------------- 4. no secret in any message
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"allowedCidrs": [API_KEY]}, "allowedCidrs"),       # the key pasted into the wrong setting
+    ({"tagz": API_KEY}, "tagz"),                          # under an unknown key
+    ({"gpu": API_KEY}, "gpu"),
+    ({"model": API_KEY}, "model"),
+    ({"vllmImage": f"x/{API_KEY}:latest"}, "vllmImage"),
+    ({"maxModelLen": "hf_abcdefghijklmnopqrstuvwxyz0123456789"}, "maxModelLen"),  # a token under any key
+])
+def test_a_secret_put_under_another_key_is_never_echoed(overrides, key):
+    from conftest import HF_TOKEN
+    error = assert_config_error(stack_config("vm", apiKey=API_KEY, **overrides), key)
+    message = str(error)
+    assert API_KEY not in message and HF_TOKEN not in message and "hf_abcdefghij" not in message, message
+    assert "redacted" in message or key == "tagz"
+
+
+def test_long_values_are_cut():
+    error = assert_config_error(stack_config("vm", gpu="Standard_" + "X" * 500), "gpu")
+    assert len(str(error)) < 600 and "X" * 100 not in str(error)
