@@ -224,3 +224,68 @@ def test_a_secret_put_under_another_key_is_never_echoed(overrides, key):
 def test_long_values_are_cut():
     error = assert_config_error(stack_config("vm", gpu="Standard_" + "X" * 500), "gpu")
     assert len(str(error)) < 600 and "X" * 100 not in str(error)
+
+
+# ---------------------------------------------------------------- 5. a seeded fuzz of hostile configs
+
+HOSTILE = ["", " ", "\n", "x" * 300, "-1", "0", "1e309", "nan", "true", "null", "[]", "{}", "*", "0.0.0.0/0",
+           "::/0", "10.0.0.0/8", "203.0.113.0/33", "Standard_NC24ads_A100_v4", "apertus-70b-instruct", "1.35",
+           "vllm/vllm-openai:latest", "caddy", "\x00", "ü" * 40, "${HOME}", "$(id)", "'; rm -rf /",
+           -1, 0, 2**63, 1.5, float("inf"), True, False, None, [], {}, [1, 2], ["203.0.113.0/24"] * 3,
+           {"id": "a/b"}, {"a": {"b": {"c": []}}}, [{"x": 1}], ["hf_" + "Z" * 34]]
+KEYS = ["host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "allowedCidrs", "internal", "tags",
+        "vllmImage", "quantization", "kvCacheDtype", "minReplicas", "maxReplicas", "spot", "sshPublicKey",
+        "sshAllowedCidrs", "autoShutdown", "apiAllowedCidrs", "apiPublic", "apiPrivate", "kubernetesVersion",
+        "gpuNodesMin", "gpuNodesMax", "queueDepthTarget", "vnetAddressSpace", "kubeloginMode", "unknownKey",
+        "apiKey"]
+
+
+def _hostile_config(rng) -> dict:
+    from conftest import HF_TOKEN
+    config = stack_config(rng.choice(["containerapp", "vm", "aks"]), apiKey=API_KEY)
+    for _ in range(rng.randint(1, 4)):
+        key = rng.choice(KEYS)
+        roll = rng.random()
+        if roll < 0.15:
+            value = rng.choice([API_KEY, HF_TOKEN, f"note {API_KEY}", [API_KEY], {"k": HF_TOKEN}])
+        elif roll < 0.3 and key == "model":
+            value = {**CUSTOM_MODEL, rng.choice(list(CUSTOM_MODEL) + ["toolCallParser", "x"]): rng.choice(HOSTILE)}
+        else:
+            value = rng.choice(HOSTILE)
+        if key == "apiKey" and not isinstance(value, str):
+            continue
+        config[key] = value
+    return config
+
+
+def test_a_seeded_fuzz_of_hostile_configs_gives_one_line_errors_and_no_secret():
+    """250 hostile configurations through the real config reading (everything before the first
+    resource): each passes or fails with one ConfigError line; none raises anything else, none
+    takes long, no message holds the API key or the Hugging Face token."""
+    import random
+    import time
+
+    from conftest import HF_TOKEN, PROJECT
+    from components.serving import ConfigError
+    from components.testing import run_program
+    from stacks.program import read_args
+
+    rng = random.Random(1515)
+    started, outcomes = time.monotonic(), {"passed": 0, "refused": 0}
+    for index in range(250):
+        config = _hostile_config(rng)
+        secret_keys = {k for k in ("hfToken", "apiKey") if k in config}
+        one = time.monotonic()
+        try:
+            run_program(read_args, PROJECT, "fuzz", config, secret_keys)
+            outcomes["passed"] += 1
+        except ConfigError as error:
+            message = str(error)
+            assert "\n" not in message and len(message) < 1200, (index, config, message)
+            assert API_KEY not in message and HF_TOKEN not in message and "hf_ZZZZ" not in message, (index, message)
+            outcomes["refused"] += 1
+        except Exception as error:  # noqa: BLE001  a traceback: the failure names the input
+            raise AssertionError(f"config #{index} {config!r} raised {type(error).__name__}: {error}") from error
+        assert time.monotonic() - one < 5, (index, config)
+    assert outcomes["refused"] > 150, outcomes  # hostile inputs are mostly refused
+    assert time.monotonic() - started < 60
