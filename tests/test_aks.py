@@ -734,7 +734,7 @@ def test_only_the_gateway_and_the_scraper_reach_vllm(runs):
     run = runs["8b"]
     policies = objects(run, "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}  # egress: issue 15.3
     [rule] = policies["vllm-ingress"]["spec"]["ingress"]
     assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
     assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]] == [

@@ -289,3 +289,46 @@ def test_a_seeded_fuzz_of_hostile_configs_gives_one_line_errors_and_no_secret():
         assert time.monotonic() - one < 5, (index, config)
     assert outcomes["refused"] > 150, outcomes  # hostile inputs are mostly refused
     assert time.monotonic() - started < 60
+
+
+# ---------------------------------------------------------------- 3. egress
+
+def _egress(run) -> dict[str, list]:
+    policies = {r.inputs["metadata"]["name"]: unwrap(r.inputs) for r in
+                run.mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    return {name.removesuffix("-egress"): p["spec"]["egress"] for name, p in policies.items()
+            if name.endswith("-egress")}
+
+
+def _reaches_internet(rules: list) -> list[dict]:
+    return [peer["ipBlock"] for rule in rules for peer in rule.get("to", []) if "ipBlock" in peer]
+
+
+@pytest.mark.parametrize("internal", [False, True])
+def test_every_workload_pod_has_egress_limits_and_no_metadata_service(internal):
+    import ipaddress
+
+    extra = {"internal": True} if internal else {}
+    run = run_stack(stack_config("aks", minReplicas=1, maxReplicas=2, **extra))
+    egress = _egress(run)
+    assert set(egress) == {"vllm", "gateway", "prometheus"}  # every workload pod of the namespace
+    for app, rules in egress.items():
+        dns = rules[0]
+        assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+        assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+        for block in _reaches_internet(rules):
+            # 443 only, and never the instance metadata service or Azure's platform address
+            excluded = [ipaddress.ip_network(c) for c in block["except"]]
+            for address in ("169.254.169.254", "168.63.129.16", "10.240.0.4"):
+                assert any(ipaddress.ip_address(address) in net for net in excluded), (app, address)
+        internet_ports = {p["port"] for rule in rules if _reaches_internet([rule]) for p in rule["ports"]}
+        assert internet_ports <= {443}, (app, internet_ports)
+    assert _reaches_internet(egress["vllm"])  # the model download from Hugging Face
+    assert bool(_reaches_internet(egress["gateway"])) == (not internal)  # ACME only when public
+    assert not _reaches_internet(egress["prometheus"])
+    to_vllm = [r for r in egress["gateway"] if any("podSelector" in p and "namespaceSelector" not in p
+                                                    for p in r["to"])]
+    assert to_vllm[0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    deny = [unwrap(r.inputs)["spec"] for r in run.mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+            if r.inputs["metadata"]["name"] == "default-deny-ingress"]
+    assert deny == [{"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}]
