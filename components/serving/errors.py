@@ -24,6 +24,11 @@ def register_secret(key: str, value: object) -> None:
         _SECRETS[value] = key
 
 
+def forget_secrets() -> None:
+    """Start over: a stack read registers its own secrets (one process may read several stacks)."""
+    _SECRETS.clear()
+
+
 def redact(text: str) -> str:
     """``text`` with every registered secret and every Hugging Face token shape replaced."""
     for value, key in sorted(_SECRETS.items(), key=lambda item: -len(item[0])):
