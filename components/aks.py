@@ -282,7 +282,6 @@ class AksGpuClusterArgs(base.ServingArgs):
         put("deployer_principal_type", checks.optional_text("deployerPrincipalType", self.deployer_principal_type))
         put("kubelogin_mode", checks.text("kubeloginMode", self.kubelogin_mode or DEFAULT_KUBELOGIN_MODE))
         plan = self.plan
-        check_api_access(self.api_allowed_cidrs, self.internal, self.api_public, self.api_private)
         if self.deployer_principal_type is not None and \
                 self.deployer_principal_type not in DEPLOYER_PRINCIPAL_TYPES:
             raise ConfigError("deployerPrincipalType", self.deployer_principal_type,
@@ -338,6 +337,8 @@ class AksGpuClusterArgs(base.ServingArgs):
                               f"but the pod range {POD_CIDR} has a /{NODE_POD_PREFIX} for only "
                               f"{MAX_CLUSTER_NODES} nodes", fix)
         cluster_network(self.vnet_address_space)
+        # last: a mistake in another key is named first; an unset apiAllowedCidrs is often the only one
+        check_api_access(self.api_allowed_cidrs, self.internal, self.api_public, self.api_private)
 
     @property
     def network(self) -> ClusterNetwork:

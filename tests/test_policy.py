@@ -721,3 +721,21 @@ def test_image_pinning_is_one_rule_for_program_and_pack():
             program_ok = False
         assert program_ok == (pack.image_problem(image) is None), image
     assert pack.image_problem is pack.rules.image_pin_problem
+
+
+def test_the_pack_loads_the_shared_rules_without_the_components():
+    """`pulumi up --policy-pack policy` runs the pack from policy/ in its own virtualenv, where the
+    components (and azure-native) need not be importable: the shared rules load from their file."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import sys; sys.modules['components'] = None\n"  # as if the components were not installed
+            "import apertus_policies as p\n"
+            "assert p.rules.__name__ == 'apertus_shared_rules', p.rules\n"
+            "assert p.image_problem('vllm/vllm-openai:nightly-2026')\n"
+            "print(len(p.POLICIES))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=POLICY_DIR, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(len(pack.POLICIES))
