@@ -39,6 +39,7 @@ from . import base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 from .serving.regions import normalize_region
+from .serving import rules
 
 # AKS supports three GA minor versions for 12 months each ("Supported Kubernetes versions in
 # AKS"); 1.35 (upstream Dec 2025) is inside that window through 2026. `az aks get-versions -l <region>`
@@ -122,6 +123,8 @@ PRIVATE_DNS_ZONE_CONTRIBUTOR = "b12aa53e-6015-4669-85d0-8515ebb3ae7f"
 # clusters (Microsoft Learn, "Secure access to the API server using authorized IP address ranges").
 # They are matched against the public address a request comes from: a private range never matches.
 API_ALLOWED_CIDRS_KEY = "apiAllowedCidrs"
+API_PUBLIC_KEY = "apiPublic"
+API_PRIVATE_KEY = "apiPrivate"
 MAX_API_ALLOWED_CIDRS = 200
 # never a public source address: private (RFC 1918), shared carrier-grade NAT (RFC 6598), loopback
 # and link-local (RFC 1122, RFC 3927)
@@ -202,6 +205,12 @@ def cluster_network(address_space: str) -> ClusterNetwork:
                           endpoint_subnet=endpoint_subnet)
 
 
+# An AKS version as the cluster takes it here: Kubernetes major 1, a minor without leading zeros
+# (AKS lists minors like 1.33, 1.34, 1.35: `az aks get-versions`); the patch is AKS's to keep
+# current (upgrade channel 'patch'). Whether the region runs that minor is preflight's question.
+KUBERNETES_MINOR = re.compile(r"1\.[1-9][0-9]?")
+
+
 def with_upgrade_surge(nodes: int) -> int:
     """A pool's node count while an upgrade adds its surge nodes (10%, rounded up)."""
     return nodes + (nodes * UPGRADE_SURGE_PERCENT + 99) // 100
@@ -230,6 +239,8 @@ class AksGpuClusterArgs(base.ServingArgs):
     deployer_principal_type: Optional[str] = None
     kubelogin_mode: Optional[str] = DEFAULT_KUBELOGIN_MODE
     api_allowed_cidrs: Optional[Sequence[str]] = ()
+    api_public: Optional[bool] = False
+    api_private: Optional[bool] = False
 
     _host = "aks"
     _network_cache = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
@@ -255,10 +266,11 @@ class AksGpuClusterArgs(base.ServingArgs):
         put("vnet_address_space", base.DEFAULT_VNET_ADDRESS_SPACE if self.vnet_address_space is None
             else checks.text(base.VNET_KEY, self.vnet_address_space))
         put("api_allowed_cidrs", checks.parse_cidrs(API_ALLOWED_CIDRS_KEY, self.api_allowed_cidrs))
+        put("api_public", False if self.api_public is None else checks.boolean(API_PUBLIC_KEY, self.api_public))
+        put("api_private", False if self.api_private is None else checks.boolean(API_PRIVATE_KEY, self.api_private))
         put("deployer_principal_type", checks.optional_text("deployerPrincipalType", self.deployer_principal_type))
         put("kubelogin_mode", checks.text("kubeloginMode", self.kubelogin_mode or DEFAULT_KUBELOGIN_MODE))
         plan = self.plan
-        check_api_allowed_cidrs(self.api_allowed_cidrs, self.internal)
         if self.deployer_principal_type is not None and \
                 self.deployer_principal_type not in DEPLOYER_PRINCIPAL_TYPES:
             raise ConfigError("deployerPrincipalType", self.deployer_principal_type,
@@ -272,7 +284,7 @@ class AksGpuClusterArgs(base.ServingArgs):
                               f"has {plan.gpu.gpu_count} GPU(s) per node but the plan needs tensor "
                               f"parallel size {plan.tensor_parallel_size} on one node",
                               "use a size with at least that many GPUs, e.g. Standard_NC96ads_A100_v4")
-        if not re.fullmatch(r"1\.\d+", self.kubernetes_version):
+        if not KUBERNETES_MINOR.fullmatch(self.kubernetes_version):
             raise ConfigError("kubernetesVersion", self.kubernetes_version,
                               "must be a Kubernetes minor version like '1.35'",
                               "give major.minor; AKS picks the latest patch and keeps it patched")
@@ -314,6 +326,8 @@ class AksGpuClusterArgs(base.ServingArgs):
                               f"but the pod range {POD_CIDR} has a /{NODE_POD_PREFIX} for only "
                               f"{MAX_CLUSTER_NODES} nodes", fix)
         cluster_network(self.vnet_address_space)
+        # last: a mistake in another key is named first; an unset apiAllowedCidrs is often the only one
+        check_api_access(self.api_allowed_cidrs, self.internal, self.api_public, self.api_private)
 
     @property
     def network(self) -> ClusterNetwork:
@@ -338,14 +352,28 @@ class AksGpuClusterArgs(base.ServingArgs):
         return low, high
 
 
-def check_api_allowed_cidrs(cidrs: tuple[str, ...], internal: bool) -> None:
-    """The API server's allow-list: required when internal, public IPv4 ranges, at most 200."""
-    if internal and not cidrs:
+def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, private: bool) -> None:
+    """Who reaches the Kubernetes API server, chosen explicitly: apiAllowedCidrs (public ranges,
+    at most 200), apiPrivate (a private cluster), or apiPublic (open, and the plan says so)."""
+    chosen = [key for key, on in ((API_ALLOWED_CIDRS_KEY, bool(cidrs)), (API_PUBLIC_KEY, public),
+                                  (API_PRIVATE_KEY, private)) if on]
+    if not chosen:
         raise ConfigError(API_ALLOWED_CIDRS_KEY, None,
-                          "is required with internal: true (otherwise the cluster's API server is open "
-                          "to the internet)",
-                          "list the public networks Pulumi and kubectl run from, e.g. [203.0.113.0/24]; "
-                          "Pulumi must reach the API from one of them")
+                          "is required for host 'aks' (otherwise the cluster's Kubernetes API server is "
+                          "open to the whole internet)",
+                          "list the public networks Pulumi and kubectl run from, e.g. your own address "
+                          "as a /32 (`curl -s https://api.ipify.org` prints it; behind a company NAT ask "
+                          "for its range); or set apiPrivate: true (Pulumi then runs inside the VNet), "
+                          "or apiPublic: true to leave it open on purpose")
+    if len(chosen) > 1:
+        raise ConfigError(chosen[1], True if chosen[1] != API_ALLOWED_CIDRS_KEY else list(cidrs),
+                          f"contradicts {chosen[0]}: choose one way to reach the Kubernetes API server "
+                          "(AKS takes no authorized IP ranges on a private cluster)",
+                          f"keep one of {API_ALLOWED_CIDRS_KEY}, {API_PRIVATE_KEY}, {API_PUBLIC_KEY}")
+    if internal and public:
+        raise ConfigError(API_PUBLIC_KEY, True, "contradicts internal: true (the API server can read the "
+                          "API key's Secret, so an internal stack does not leave it open)",
+                          f"set {API_ALLOWED_CIDRS_KEY} or {API_PRIVATE_KEY}: true")
     if len(cidrs) > MAX_API_ALLOWED_CIDRS:
         raise ConfigError(API_ALLOWED_CIDRS_KEY, f"{len(cidrs)} ranges",
                           f"AKS takes at most {MAX_API_ALLOWED_CIDRS} authorized IP ranges",
@@ -354,11 +382,18 @@ def check_api_allowed_cidrs(cidrs: tuple[str, ...], internal: bool) -> None:
         network_ = ipaddress.ip_network(cidr)
         if network_.prefixlen == 0:
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr, "allows every address, which is no limit",
-                              "give the networks Pulumi and kubectl run from")
+                              "give the networks Pulumi and kubectl run from, or set apiPublic: true")
         if any(network_.overlaps(other) for other in NON_PUBLIC_RANGES):
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr,
                               "is not a public range; the API server sees only public source addresses",
                               "give the public address your traffic leaves from (e.g. your NAT's)")
+    problems = rules.source_range_problems(cidrs)
+    if problems:
+        raise ConfigError(API_ALLOWED_CIDRS_KEY, list(cidrs), f"is too broad: {problems[0]} (the policy "
+                          "pack's limit for an internal stack)", "give narrower ranges, or set apiPublic: true")
+
+
+check_api_allowed_cidrs = check_api_access  # the name callers used before apiPublic/apiPrivate
 
 
 def deployer_principal_type(client_id: str) -> str:
@@ -498,6 +533,7 @@ class AksGpuCluster(base.ServingComponent):
 
     def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
+        base.check_component_name(name, "AKS cluster")
         super().__init__("apertus:index:AksGpuCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         rg = base.resource_group(name, args, self)
@@ -614,9 +650,7 @@ class AksGpuCluster(base.ServingComponent):
                 # Free: no uptime SLA; Standard adds one for an hourly cluster fee (AKS pricing tiers)
                 tier=containerservice.ManagedClusterSKUTier.FREE),
             enable_rbac=True,
-            # the API server stays public (Pulumi and kubectl reach it), limited to these ranges when set
-            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                authorized_ip_ranges=list(args.api_allowed_cidrs)) if args.api_allowed_cidrs else None,
+            api_server_access_profile=api_server_access_profile(args),
             aad_profile=containerservice.ManagedClusterAADProfileArgs(
                 managed=True, enable_azure_rbac=True, tenant_id=client.tenant_id),
             disable_local_accounts=True,
@@ -829,6 +863,22 @@ class AksGpuCluster(base.ServingComponent):
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"])))
         return pools
+
+
+def api_server_access_profile(args: AksGpuClusterArgs
+                              ) -> Optional[containerservice.ManagedClusterAPIServerAccessProfileArgs]:
+    """Who reaches the Kubernetes API server: the authorized ranges; or a private cluster, whose API
+    server has a private IP only, named in a system-managed private DNS zone linked to the VNet,
+    without the public FQDN AKS adds by default ("Create a private AKS cluster", learn.microsoft.com/
+    azure/aks/private-clusters; authorized IP ranges do not apply to private clusters, "Secure access
+    to the API server using authorized IP address ranges"); or, with apiPublic, open (None)."""
+    if args.api_private:
+        return containerservice.ManagedClusterAPIServerAccessProfileArgs(
+            enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=False)
+    if args.api_allowed_cidrs:
+        return containerservice.ManagedClusterAPIServerAccessProfileArgs(
+            authorized_ip_ranges=list(args.api_allowed_cidrs))
+    return None
 
 
 def role_definition(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:

@@ -17,11 +17,16 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks, settings
+from .serving.errors import register_secret
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
+# The explicit exposure marker on every Azure resource a host creates: "internal" or "public". The
+# policy pack's closed-when-internal rule reads it (policy/apertus_policies/exposure.py) instead of
+# guessing from entry points, so a platform team's program gets it by using the components.
+EXPOSURE_TAG = "apertus-exposure"
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
@@ -108,6 +113,11 @@ class ServingArgs:
         put("location", normalize_region(checks.text("location", self.location)))
         put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
         key = checks.string_input("apiKey", self.api_key, secret=True)
+        register_secret("hfToken", self.hf_token)  # plain values: no message may show them
+        register_secret("apiKey", key)
+        if isinstance(key, str) and key == self.hf_token:
+            raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
+                              "set a random key of its own, or leave api_key out to have one generated")
         if isinstance(key, str):
             check_api_key(key)
         elif key is not None:
@@ -175,7 +185,8 @@ class ServingArgs:
 
     @property
     def all_tags(self) -> dict[str, str]:
-        return {**PROJECT_TAG, "model": short_model_name(self.plan.model.hf_id), **self.tags}
+        return {**self.tags, **PROJECT_TAG, "model": short_model_name(self.plan.model.hf_id),
+                EXPOSURE_TAG: "internal" if self.internal else "public"}
 
 
 # The plan is a Python object, not a wire type: hide it from the component package schema, which
@@ -238,6 +249,25 @@ class ServingComponent(pulumi.ComponentResource):
 
 def short_model_name(hf_id: str) -> str:
     return hf_id.rsplit("/", 1)[-1]
+
+
+# Names derived from a component name: "<name>-<part>" auto-named by Pulumi with "-" and 7 random
+# characters. The tightest of them: the AKS cluster (Microsoft.ContainerService/managedClusters,
+# 1-63 letters, digits, '-' and '_', starting and ending with a letter or digit) and the Log
+# Analytics workspace (4-63 letters, digits and '-', starting and ending with one of those)
+# (Microsoft Learn, "Naming rules and restrictions for Azure resources"): "<name>-logs-xxxxxxx"
+# leaves 63 - 13 = 50 characters for the name.
+DERIVED_NAME_MAX = 50
+DERIVED_NAME = re.compile(rf"[A-Za-z0-9](?:[A-Za-z0-9-]{{0,{DERIVED_NAME_MAX - 2}}}[A-Za-z0-9])?")
+
+
+def check_component_name(name: Any, resource: str) -> str:
+    """A component name from which Azure-valid resource names derive (VM and AKS components)."""
+    if not isinstance(name, str) or DERIVED_NAME.fullmatch(name) is None:
+        raise ConfigError("name", name, f"cannot name the {resource}: its resource names derive from it and "
+                          f"Azure takes 1-{DERIVED_NAME_MAX} letters, digits and '-' here, starting and "
+                          "ending with a letter or digit", "name the component like 'apertus' or 'team-llm'")
+    return name
 
 
 def dns_safe(text: str, limit: int) -> str:

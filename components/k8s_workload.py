@@ -68,8 +68,47 @@ def deploy_workload(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions)
     return Workload(entry_service=entry, deployment=deployment)
 
 
+# Egress. Kubernetes NetworkPolicies match addresses, not host names (FQDN rules need Cilium's own
+# CiliumNetworkPolicy toFQDNs, part of AKS's paid Advanced Container Networking Services), so the
+# internet is allowed on 443 only, for the pods that need it, minus every private and link-local
+# range: the instance metadata service (169.254.169.254, which would hand out the node's identity
+# tokens) and Azure's platform address (168.63.129.16) among them. The pods that need it:
+# - vllm: the Hugging Face Hub (huggingface.co, and the CDN and Xet storage hosts it redirects
+#   downloads to: cdn-lfs*.hf.co, cas-bridge.xethub.hf.co, transfer.xethub.hf.co); Key Vault and
+#   Azure Files are reached by the CSI drivers on the node, never from the pod;
+# - gateway, public only: Let's Encrypt's ACME API (acme-v02.api.letsencrypt.org); internal uses
+#   Caddy's own CA and gets no internet at all.
+# Everything else: cluster DNS, and the one pod each talks to.
+IMDS = "169.254.169.254/32"  # Azure Instance Metadata Service (learn.microsoft.com/azure/virtual-machines/instance-metadata-service)
+AZURE_PLATFORM = "168.63.129.16/32"  # Azure's virtual public IP (learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16)
+NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+                AZURE_PLATFORM)
+CLUSTER_DNS = networking.NetworkPolicyPeerArgs(
+    namespace_selector=meta.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
+    pod_selector=meta.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))  # CoreDNS on AKS
+
+
+def egress_rules(internet_https: bool, to_pods: list[tuple[str, int]]) -> list[networking.NetworkPolicyEgressRuleArgs]:
+    """DNS, 443 to the internet when ``internet_https``, and (app, port) pods in the namespace."""
+    rules = [networking.NetworkPolicyEgressRuleArgs(
+        to=[CLUSTER_DNS], ports=[networking.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+                                 networking.NetworkPolicyPortArgs(port=53, protocol="TCP")])]
+    if internet_https:
+        rules.append(networking.NetworkPolicyEgressRuleArgs(
+            to=[networking.NetworkPolicyPeerArgs(ip_block=networking.IPBlockArgs(
+                cidr="0.0.0.0/0", except_=list(NOT_INTERNET)))],
+            ports=[networking.NetworkPolicyPortArgs(port=443, protocol="TCP")]))
+    for app, port in to_pods:
+        rules.append(networking.NetworkPolicyEgressRuleArgs(
+            to=[networking.NetworkPolicyPeerArgs(pod_selector=selector(app))],
+            ports=[networking.NetworkPolicyPortArgs(port=port, protocol="TCP")]))
+    return rules
+
+
 def network_policies(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> None:
-    """Deny all ingress in the namespace, then let only the gateway (and Prometheus) reach vLLM."""
+    """Deny all ingress and egress in the namespace, then let only the gateway (and Prometheus)
+    reach vLLM, and each pod reach only what it needs (see the table above)."""
+    port = args.plan.launch.port
     vllm_sources = [networking.NetworkPolicyPeerArgs(pod_selector=selector(GATEWAY))]
     if args.autoscaled:
         vllm_sources.append(networking.NetworkPolicyPeerArgs(pod_selector=selector(PROMETHEUS)))
@@ -77,7 +116,16 @@ def network_policies(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions
         f"{name}-default-deny",
         metadata=object_meta("default-deny-ingress", args.namespace),
         spec=networking.NetworkPolicySpecArgs(pod_selector=meta.LabelSelectorArgs(),
-                                              policy_types=["Ingress"]),
+                                              policy_types=["Ingress", "Egress"]),
         opts=opts)
     allow_ingress(f"{name}-vllm-ingress", object_meta(f"{VLLM}-ingress", args.namespace, VLLM), VLLM,
-                  vllm_sources, args.plan.launch.port, opts)
+                  vllm_sources, port, opts)
+    egress = {VLLM: egress_rules(True, []), GATEWAY: egress_rules(not args.internal, [(VLLM, port)])}
+    if args.autoscaled:
+        egress[PROMETHEUS] = egress_rules(False, [(VLLM, port)])
+    for app, rules in egress.items():
+        networking.NetworkPolicy(
+            f"{name}-{app}-egress", metadata=object_meta(f"{app}-egress", args.namespace, app),
+            spec=networking.NetworkPolicySpecArgs(pod_selector=selector(app), policy_types=["Egress"],
+                                                  egress=rules),
+            opts=opts)

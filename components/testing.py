@@ -13,6 +13,8 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -311,3 +313,65 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
     outputs = {key: unwrap_secret(value) for key, value in mocks.stack_outputs.items()}
     secret = {key for key, value in mocks.stack_outputs.items() if is_secret(value)}
     return OfflineRun(mocks, outputs, secret)
+
+
+# ---------------------------------------------------------------- the policy pack, offline
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """One violation the policy pack reports: which policy, on which resource (None: the stack)."""
+
+    policy: str
+    resource: str | None
+    message: str
+
+
+DEFAULT_POLICY_PACK = Path(__file__).resolve().parents[1] / "policy"
+
+
+def load_policy_pack(pack_dir: str | os.PathLike[str] | None = None) -> Any:
+    """The ``apertus_policies`` package of a policy pack directory (this repository's policy/ by
+    default), imported without building the PolicyPack (that would start the analyzer server)."""
+    import importlib
+    import sys
+
+    directory = str(pack_dir or DEFAULT_POLICY_PACK)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    return importlib.import_module("apertus_policies")
+
+
+def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] | None = None,
+                    pack_dir: str | os.PathLike[str] | None = None,
+                    policies: list[Any] | None = None) -> list[PolicyViolation]:
+    """Run the policy pack over an offline run of *your* program, the way ``pulumi preview
+    --policy-pack policy`` would: resource policies see each resource's inputs, stack policies
+    every resource's outputs, secrets as plain values (pulumi-policy 1.21 ``Analyze``), behind the
+    pack's unknown-checking proxy. ``config`` is the policy config (e.g. ``{"internal": True}``).
+    Needs ``pulumi-policy`` (policy/requirements.txt). An empty list means the pack passes."""
+    from pulumi_policy import (PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions,
+                               ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs)
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    resources = run.resources if isinstance(run, OfflineRun) else list(run)
+    policies = policies if policies is not None else load_policy_pack(pack_dir).POLICIES
+    options = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                    custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
+    found: list[PolicyViolation] = []
+    for policy in policies:
+        def report(message: str, urn: str | None = None, policy=policy) -> None:
+            found.append(PolicyViolation(policy.name, urn or current.get("urn"), message))
+
+        current: dict[str, Any] = {}
+        if isinstance(policy, ResourceValidationPolicy):
+            for resource in resources:
+                current["urn"] = resource.urn or resource.name
+                policy.validate(ResourceValidationArgs(
+                    resource.type, unknown_checking_proxy(unwrap_secret(resource.inputs)), resource.urn,
+                    resource.name, options, None, config), report)
+        else:
+            current.clear()
+            stack = [PolicyResource(r.type, unknown_checking_proxy(unwrap_secret(r.outputs)), r.urn, r.name,
+                                    options, None, None, [], {}) for r in resources]
+            policy.validate(StackValidationArgs(stack, config), report)
+    return found

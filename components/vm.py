@@ -22,7 +22,7 @@ import pulumi_random as random
 from pulumi_azure_native import compute, devtestlab, network
 
 from . import cloudinit
-from .base import ServingArgs, ServingComponent, api_key, dns_safe, resource_group
+from .base import ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
@@ -464,6 +464,7 @@ class GpuVirtualMachine(ServingComponent):
     def __init__(self, name: str, args: GpuVirtualMachineArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
+        check_component_name(name, "GPU VM")
         super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         group = resource_group(name, args, self)

@@ -1,15 +1,15 @@
 """Entry point the Pulumi CLI runs: `pulumi up --policy-pack policy` (or `pulumi policy publish`).
 
 Constructing the PolicyPack starts the analyzer server and never returns, so it lives only here;
-the policies themselves are in apertus_policies.py, which the tests import.
+the policies themselves are in the apertus_policies package, which the tests import.
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from apertus_policies import POLICIES
+from apertus_policies import NAME, POLICIES
 
 PolicyPack(
-    name="apertus-azure-security",
+    name=NAME,
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=POLICIES,
 )

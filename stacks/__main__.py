@@ -44,7 +44,8 @@ def exposure(args: Any) -> dict[str, Any]:
     exposed = {"network": network, "httpsFrom": https_from, "sshFrom": ssh_from}
     if args.plan.host == "aks":
         # the API server can read the key's Secret: who reaches it (an Entra sign-in is still needed)
-        api_from = list(getattr(args, "api_allowed_cidrs", ())) or ["any source"]
+        api_from = (["the virtual network (private cluster)"] if getattr(args, "api_private", False)
+                    else list(getattr(args, "api_allowed_cidrs", ())) or ["any source (apiPublic: true)"])
         summary += f", Kubernetes API from {', '.join(api_from)} (Entra ID sign-in)"
         exposed["kubernetesApiFrom"] = api_from
     return {**exposed, "summary": summary}

@@ -7,12 +7,13 @@ from components.aks import AksGpuCluster, AksGpuClusterArgs
 from .config import ConfigReader, StackSettings, read_args
 
 KEYS = ("gpuNodesMin", "gpuNodesMax", "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace",
-        "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs")
+        "deployerPrincipalType", "kubeloginMode", "apiAllowedCidrs", "apiPublic", "apiPrivate")
 FIELDS = {"minReplicas": "min_replicas", "maxReplicas": "max_replicas", "spot": "spot",
           "gpuNodesMin": "gpu_nodes_min", "gpuNodesMax": "gpu_nodes_max",
           "kubernetesVersion": "kubernetes_version", "queueDepthTarget": "queue_depth_target",
           "vnetAddressSpace": "vnet_address_space", "deployerPrincipalType": "deployer_principal_type",
-          "kubeloginMode": "kubelogin_mode", "apiAllowedCidrs": "api_allowed_cidrs"}
+          "kubeloginMode": "kubelogin_mode", "apiAllowedCidrs": "api_allowed_cidrs",
+          "apiPublic": "api_public", "apiPrivate": "api_private"}
 NETWORK_CACHE = AksGpuClusterArgs._network_cache  # weights on a premium Azure Files (SMB) share
 
 

@@ -21,6 +21,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.base import ServingArgs, check_api_key
 from components.serving import HOSTS, ConfigError, checks
+from components.serving.errors import forget_secrets, register_secret
 from components.serving.regions import LOCATION_KEY, normalize_region
 
 NAMESPACE = "apertus-azure"
@@ -116,6 +117,13 @@ class StackSettings:
 
 def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     reader = reader or ConfigReader()
+    secrets = {key: reader.secret_text(key) for key in ("apiKey", "hfToken")}
+    forget_secrets()  # this stack's secrets, not an earlier stack's (plan reads several in one process)
+    for key, value in secrets.items():  # first: no later message may show them, under any key
+        register_secret(key, value)
+    if secrets["apiKey"] and secrets["apiKey"] == secrets["hfToken"]:
+        raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
+                          "set a random key of its own, or remove apiKey to have one generated")
     host = reader.choice("host", HOSTS)
     location = pulumi.Config("azure-native").get("location")
     if not location:

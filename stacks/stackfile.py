@@ -61,19 +61,120 @@ def _where(path: Path, mark: Any) -> str:
     return f"{path.name}, line {mark.line + 1}" if mark is not None else path.name
 
 
-def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
-    """The composed document of a YAML file; a syntax error is one line naming file and line."""
-    loader = PulumiYamlLoader(path.read_text())
+# Limits of Pulumi's own parser, gopkg.in/yaml.v3 (github.com/go-yaml/yaml, branch v3): decode.go
+# refuses a document whose decoding is mostly alias expansion ("yaml: document contains excessive
+# aliasing": more than 100 aliased nodes among more than 1,000 decoded, in a share above
+# allowedAliasRatio), and nesting deeper than 10,000 ("yaml: exceeded max depth of 10000"). Here
+# the depth limit is 100: PyYAML's scanner slows quadratically with flow nesting (20,000 '[' take
+# ~50 s) and its composer recurses per level, and no config value nests more than a few levels.
+YAML_MAX_DEPTH = 100
+ALIAS_RATIO_LOW, ALIAS_RATIO_HIGH = 400_000, 4_000_000
+# tags a stack file may carry: the YAML 1.2 core schema's (yaml.v3 knows no others; PyYAML's
+# !!python/* tags would build Python objects and are never config)
+CORE_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
+                      ("str", "int", "float", "bool", "null", "map", "seq", "binary", "timestamp", "merge"))
+
+
+def allowed_alias_ratio(decode_count: int) -> float:
+    """yaml.v3 decode.go allowedAliasRatio: 99% for small documents, down to 10% at 4,000,000 decodes."""
+    if decode_count <= ALIAS_RATIO_LOW:
+        return 0.99
+    if decode_count >= ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decode_count - ALIAS_RATIO_LOW) / (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW)
+
+
+def _text(path: Path) -> str:
+    """The file as UTF-8 text (Pulumi reads stack files as UTF-8); a bad byte is one line."""
+    data = path.read_bytes()
     try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise StackFileError(f"{path.name}, line {line}: byte {error.start} is not valid UTF-8; save the "
+                             "file as UTF-8") from None
+
+
+def _refuse_deep_nesting(path: Path, text: str) -> None:
+    """Deeper than YAML_MAX_DEPTH: flow brackets counted on the raw text first (cheap, before the
+    scanner), then block and flow collections on the event stream."""
+    depth = deepest = 0
+    for character in text:
+        if character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth -= 1
+    if deepest > YAML_MAX_DEPTH:
+        raise StackFileError(f"{path.name}: brackets nest deeper than {YAML_MAX_DEPTH} levels; no "
+                             "config value nests that deep (Pulumi itself stops at 10,000)")
+    depth = 0
+    for event in yaml.parse(text, Loader=PulumiYamlLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > YAML_MAX_DEPTH:
+                raise StackFileError(f"{_where(path, event.start_mark)}: nesting deeper than "
+                                     f"{YAML_MAX_DEPTH} levels; no config value nests that deep (Pulumi "
+                                     "itself stops at 10,000)")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _refuse_excessive_aliasing_and_odd_nodes(path: Path, root: yaml.Node | None) -> None:
+    """Walk the document the way yaml.v3 decodes it (an alias expands its anchor's whole subtree)
+    and stop where yaml.v3 would: excessive aliasing. Also refuse tags outside the core schema and
+    map keys that are lists or maps, which no config value has."""
+    if root is None:
+        return
+    seen: set[int] = set()
+    decode_count = alias_count = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, alias_depth = stack.pop()
+        if id(node) in seen:
+            alias_depth += 1  # a second reference to an anchored node is an alias
+        seen.add(id(node))
+        decode_count += 1
+        if alias_depth:
+            alias_count += 1
+        if alias_count > 100 and decode_count > 1000 and \
+                alias_count / decode_count > allowed_alias_ratio(decode_count):
+            raise StackFileError(f"{_where(path, node.start_mark)}: aliases expand to too much (Pulumi "
+                                 "refuses it: \"document contains excessive aliasing\"); write the values out")
+        if node.tag not in CORE_TAGS and not (isinstance(node, yaml.ScalarNode) and node.tag == "!"):
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")[:80]
+            raise StackFileError(f"{_where(path, node.start_mark)}: the tag '{shown}' is not a YAML 1.2 core "
+                                 "tag; stack files hold plain strings, numbers, booleans, lists and maps")
+        if isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                if not isinstance(key, yaml.ScalarNode):
+                    raise StackFileError(f"{_where(path, key.start_mark)}: a map key is a list or a map; "
+                                         "keys are names")
+                stack.append((value, alias_depth))
+                stack.append((key, alias_depth))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, alias_depth) for item in reversed(node.value))
+
+
+def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
+    """The composed document of a YAML file; a syntax error, a bad byte, deep nesting, an alias
+    bomb or a Python tag is one line naming file and line."""
+    text = _text(path)
+    try:
+        _refuse_deep_nesting(path, text)
+        loader = PulumiYamlLoader(text)
         node = loader.get_single_node()
+        _refuse_excessive_aliasing_and_odd_nodes(path, node)
         _refuse_duplicate_keys(path, node)
         return loader, node
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
-        raise StackFileError(f"{_where(path, mark)}: {problem}") from None
+        raise StackFileError(f"{_where(path, mark)}: {problem[:200]}") from None
     except yaml.YAMLError as error:
-        raise StackFileError(f"{path.name}: {' '.join(str(error).split())}") from None
+        raise StackFileError(f"{path.name}: {' '.join(str(error).split())[:200]}") from None
+    except RecursionError:
+        raise StackFileError(f"{path.name}: nesting too deep to read") from None
 
 
 def _refuse_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
@@ -120,7 +221,15 @@ def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
     (Pulumi decodes it into a string), a map or list is decoded with the YAML 1.2 core schema."""
     if isinstance(node, yaml.ScalarNode):
         return "" if node.tag.endswith(":null") and node.style is None else node.value
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(str(error.problem or error.context or "invalid value").split())[:200]
+        raise StackFileError(f"line {mark.line + 1 if mark else '?'}: {problem}") from None
+    except (TypeError, ValueError, RecursionError) as error:
+        raise StackFileError(f"line {node.start_mark.line + 1}: the value cannot be read "
+                             f"({type(error).__name__})") from None
 
 
 # Pulumi.yaml `type:` -> the YAML shapes a stack value of that type may have. The Pulumi CLI checks

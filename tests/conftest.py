@@ -28,6 +28,8 @@ LOCATION = "swedencentral"
 def stack_config(host: str, **overrides: Any) -> dict[str, Any]:
     """A minimal valid stack config for ``host``; ``None`` removes a key."""
     config: dict[str, Any] = {"host": host, "azure-native:location": LOCATION, "hfToken": HF_TOKEN}
+    if host == "aks" and not {"apiPublic", "apiPrivate"} & set(overrides):
+        config["apiAllowedCidrs"] = ["198.51.100.0/24"]  # required for aks (issue 15.2): Pulumi's own range
     config.update(overrides)
     return {key: value for key, value in config.items() if value is not None}
 

@@ -473,7 +473,8 @@ def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, na
 def test_internal_api_server_takes_only_the_allowed_ranges(runs):
     profile = unwrap(runs["internal"].mocks.one(CLUSTER).inputs).get("apiServerAccessProfile")
     assert profile == {"authorizedIPRanges": ["198.51.100.0/24"]}
-    assert "apiServerAccessProfile" not in unwrap(runs["8b"].mocks.one(CLUSTER).inputs)
+    # every aks stack limits it now (issue 15.2: apiAllowedCidrs, apiPrivate or apiPublic is required)
+    assert unwrap(runs["8b"].mocks.one(CLUSTER).inputs)["apiServerAccessProfile"] == profile
 
 
 def test_a_public_stack_may_limit_its_api_server_too():
@@ -733,7 +734,7 @@ def test_only_the_gateway_and_the_scraper_reach_vllm(runs):
     run = runs["8b"]
     policies = objects(run, "NetworkPolicy")
     deny = policies["default-deny-ingress"]["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}  # egress: issue 15.3
     [rule] = policies["vllm-ingress"]["spec"]["ingress"]
     assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
     assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]] == [
@@ -918,7 +919,7 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
     ({"vnetAddressSpace": "172.30.0.0/16"}, "vnetAddressSpace", ["AKS reserves"]),
     ({"deployerPrincipalType": "user"}, "deployerPrincipalType", ["User, ServicePrincipal, Group"]),
     ({"kubeloginMode": "devicecode"}, "kubeloginMode", ["azurecli, spn, workloadidentity, msi"]),
-    ({"internal": True}, "apiAllowedCidrs", ["required with internal: true"]),
+    ({"internal": True, "apiAllowedCidrs": None}, "apiAllowedCidrs", ["required for host 'aks'", "api.ipify.org"]),
     ({"apiAllowedCidrs": ["10.0.0.0/8"]}, "apiAllowedCidrs", ["not a public range"]),
     ({"apiAllowedCidrs": ["0.0.0.0/0"]}, "apiAllowedCidrs", ["every address"]),
     ({"apiAllowedCidrs": [f"203.0.{i // 256}.{i % 256}" for i in range(201)]}, "apiAllowedCidrs",
@@ -933,7 +934,7 @@ def test_tensor_parallel_wider_than_a_node_is_refused():
     plan = expected_plan("70b")
     too_wide = dataclasses.replace(plan, tensor_parallel_size=plan.gpu.gpu_count * 2)
     with pytest.raises(ConfigError) as caught:
-        AksGpuClusterArgs(plan=too_wide, location=LOCATION, hf_token="token")
+        AksGpuClusterArgs(plan=too_wide, location=LOCATION, hf_token="token", api_public=True)
     assert caught.value.key == "gpu" and "tensor parallel size 8" in str(caught.value)
 
 
@@ -941,7 +942,8 @@ def test_default_node_bounds_follow_replicas_and_gpus_per_replica():
     plan = plan_serving(host="aks", model=resolve_model(None), gpu="Standard_ND96asr_v4",
                         image=DEFAULT_IMAGE, region=LOCATION, network_cache=True)
     per_node = plan.gpu.gpu_count // plan.tensor_parallel_size
-    args = AksGpuClusterArgs(plan=plan, location=LOCATION, hf_token="token", min_replicas=3, max_replicas=17)
+    args = AksGpuClusterArgs(plan=plan, location=LOCATION, hf_token="token", min_replicas=3, max_replicas=17,
+                             api_public=True)
     assert args.replicas_per_node == per_node
     assert args.gpu_node_bounds == (math.ceil(3 / per_node), math.ceil(18 / per_node))
 

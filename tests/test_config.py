@@ -31,8 +31,8 @@ HOSTS = ("containerapp", "vm", "aks")
     ({"tags": ["a"]}, "tags", ["map of strings"]),
     ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
     ({"tags": {"team": "x" * 300}}, "tags.team", ["longer than 256"]),
-    ({"tags": {"Managed-By": "me"}}, "tags", ["only by case", "'managed-by'"]),
-    ({"tags": {f"t{i}": "v" for i in range(49)}}, "tags", ["more than 48"]),
+    ({"tags": {"Managed-By": "me"}}, "tags", ["own tag", "'managed-by'"]),
+    ({"tags": {f"t{i}": "v" for i in range(49)}}, "tags", ["more than 47"]),
     ({"allowedCidrs": ["2001:db8::/32"]}, "allowedCidrs", ["IPv6", "IPv4"]),
     ({"maxModelLenght": 4096}, "maxModelLenght", ["did you mean 'maxModelLen'"]),
 ])

@@ -79,7 +79,7 @@ def test_args_plan_for_their_own_host_with_the_stacks_defaults():
                                     region="westus3", network_cache=True)
     assert (aca.min_replicas, aca.max_replicas, aca.gpu_memory_utilization) == (0, 1, 0.9)
     assert "--safetensors-load-strategy" in aca.plan.launch.args  # Container Apps: weights over NFS
-    aks = AksGpuClusterArgs(location="westus3", hf_token="t", min_replicas=3)
+    aks = AksGpuClusterArgs(location="westus3", hf_token="t", min_replicas=3, api_public=True)
     assert (aks.min_replicas, aks.max_replicas) == (3, 3) and aks.plan.host == "aks"
     vm = GpuVirtualMachineArgs(location="westus3", hf_token="t", model="swiss-ai/Apertus-70B-Instruct-2509")
     assert vm.plan.tensor_parallel_size >= 2 and "--safetensors-load-strategy" not in vm.plan.launch.args

@@ -43,6 +43,7 @@ from stacks.offline import Registered
 SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how secrets travel to the analyzer
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policy"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "policy"
 # a 48-character letters-and-digits key like the ones the program generates (RandomPassword,
 # special=False), fixed so a failure names the same value every run
 API_KEY = "Q7vT2mX9kLp4Rz8WcN3bY6hJ1sD5fG0aVe2uKq9oPi7tHx4M"
@@ -161,7 +162,7 @@ def test_engine_path_reports_what_direct_calls_report(stacks, stack):
     markers included, report exactly what the direct calls above report: the tests see what
     `pulumi up --policy-pack policy` would."""
     servicer = pulumi_policy.policy._PolicyAnalyzerServicer(
-        "apertus-azure-security", "0.1.0", pack.POLICIES, EnforcementLevel.MANDATORY)
+        pack.NAME, pack.VERSION, pack.POLICIES, EnforcementLevel.MANDATORY)
     # plus one leak: a secret-marked key in an env value, which the engine hands over unmarked
     leak = Registered("urn:pulumi:test::apertus-azure::kubernetes:apps/v1:Deployment::leak", DEPLOYMENT, "leak",
                       _deployment({"env": [{"name": "VLLM_API_KEY", "value": {SECRET_SIG_KEY: SECRET_SIG, "value": API_KEY}}]}),
@@ -211,7 +212,8 @@ def _container_app(ingress: dict[str, Any] | None = None, env: list[dict[str, An
                    image: str = "vllm/vllm-openai:v0.33.0") -> dict[str, Any]:
     return {"configuration": {"ingress": {"external": True, "targetPort": 8080.0, "allowInsecure": False,
                                           **(ingress or {})}},
-            "template": {"containers": [{"name": "vllm", "image": image, "env": env or []}]}}
+            "template": {"containers": [{"name": "vllm", "image": image, "env": env or []},
+                                        {"name": "gateway", "image": "caddy:2.10.2"}]}}
 
 
 GOOD_STORAGE = {"kind": "StorageV2", "allowSharedKeyAccess": False, "minimumTlsVersion": "TLS1_2",
@@ -222,7 +224,8 @@ GOOD_CLUSTER = {"disableLocalAccounts": True, "aadProfile": {"managed": True, "e
                 "securityProfile": {"workloadIdentity": {"enabled": True}}, "oidcIssuerProfile": {"enabled": True}}
 GPU = {"resources": {"limits": {"nvidia.com/gpu": "1"}}}
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-INTERNAL_ENV = (pack.MANAGED_ENVIRONMENT, {"vnetConfiguration": {"internal": True}})
+INTERNAL_MARK = {"tags": {pack.EXPOSURE_TAG: "internal"}}  # what the host components set when internal
+INTERNAL_ENV = (pack.MANAGED_ENVIRONMENT, {"vnetConfiguration": {"internal": True}, **INTERNAL_MARK})
 PUBLIC_NIC = (pack.NETWORK_INTERFACE, {"ipConfigurations": [{"publicIPAddress": {"id": "/pip"}}]})
 
 
@@ -325,7 +328,7 @@ BAD = {
     "internal-open-api-server": ("closed-when-internal",
                                  [(pack.K8S_SERVICE, {"metadata": {"annotations": {pack.INTERNAL_LB_ANNOTATION: "true"}},
                                                       "spec": {"type": "LoadBalancer", "ports": [{"port": 443.0}]}}),
-                                  (pack.MANAGED_CLUSTER, {**GOOD_CLUSTER, "apiServerAccessProfile": {}})],
+                                  (pack.MANAGED_CLUSTER, {**GOOD_CLUSTER, "apiServerAccessProfile": {}, **INTERNAL_MARK})],
                                  ["API server"]),
     "storage-shared-key": ("storage-account-hardened",
                            [(pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "allowSharedKeyAccess": None})],
@@ -409,21 +412,74 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", BAD)
-def test_bad_fixture_is_flagged_by_its_policy_only(case):
-    """Each fixture breaks exactly one rule: its policy names it, every other policy passes it."""
-    target, resources, words = BAD[case]
+# fixtures that rightly break a second rule as well (a port that is neither the gateway's nor SSH's)
+ALSO = {"nsg-all-ports": {"vllm-only-behind-gateway"}, "public-lb-8000": {"vllm-only-behind-gateway"},
+        "ssh-from-internet-tag": {"vllm-only-behind-gateway"},
+        "aca-external-tcp-port": {"vllm-only-behind-gateway"}}
+
+
+def _load_fixtures(name: str) -> list[dict[str, Any]]:
+    return yaml.safe_load((FIXTURES / name).read_text())
+
+
+RECORDED_BAD = {case["name"]: case for case in _load_fixtures("violations.yaml")}
+RECORDED_GOOD = {case["name"]: case for case in _load_fixtures("passing.yaml")}
+
+
+HARDENED = {pack.KEY_VAULT: GOOD_VAULT, pack.STORAGE_ACCOUNT: GOOD_STORAGE, pack.MANAGED_CLUSTER: GOOD_CLUSTER}
+
+
+def _over(base: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` laid over ``base``, maps merged key by key."""
+    merged = dict(base)
+    for key, value in props.items():
+        merged[key] = _over(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _recorded_resources(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    return [(r["type"], _over(HARDENED.get(r["type"], {}), r.get("props") or {}), r.get("name", f"r{index}"))
+            for index, r in enumerate(case["resources"])]
+
+
+def _assert_flagged_only_by(case: str, target: str, resources: list[Any], words: list[str],
+                            also: set[str], config: dict[str, Any] | None = None) -> None:
     for policy in pack.POLICIES:
-        found = violations(policy, resources)
+        found = violations(policy, resources, config)
         if policy.name == target:
             assert found, f"{target} missed {case}"
             assert all(word in " ".join(found) for word in words), found
+        elif policy.name in also:
+            assert found, f"{policy.name} should flag {case} too"
         else:
             assert found == [], (policy.name, found)
 
 
-def test_every_policy_has_a_bad_fixture():
-    assert {target for target, _, _ in BAD.values()} == {p.name for p in pack.POLICIES}
+@pytest.mark.parametrize("case", BAD)
+def test_bad_fixture_is_flagged_by_its_policy_only(case):
+    """Each fixture breaks one rule (and those in ALSO): its policy names it, every other policy passes it."""
+    target, resources, words = BAD[case]
+    _assert_flagged_only_by(case, target, resources, words, ALSO.get(case, set()))
+
+
+@pytest.mark.parametrize("case", RECORDED_BAD)
+def test_recorded_violation_is_caught(case):
+    """tests/fixtures/policy/violations.yaml: each stack is caught by its policy (and only the listed others)."""
+    fixture = RECORDED_BAD[case]
+    _assert_flagged_only_by(case, fixture["policy"], _recorded_resources(fixture), fixture.get("words", []),
+                            set(fixture.get("also", [])), fixture.get("config"))
+
+
+@pytest.mark.parametrize("case", RECORDED_GOOD)
+def test_recorded_passing_stack_passes(case):
+    resources = _recorded_resources(RECORDED_GOOD[case])
+    assert {p.name: violations(p, resources) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
+
+
+def test_at_least_40_violations_are_recorded_and_every_policy_has_some():
+    targets = [target for target, _, _ in BAD.values()] + [c["policy"] for c in RECORDED_BAD.values()]
+    assert len(targets) >= 40
+    assert set(targets) == {p.name for p in pack.POLICIES}
 
 
 @pytest.mark.parametrize("good", [
@@ -554,3 +610,132 @@ def test_pack_project_files():
     assert project["runtime"]["name"] == "python" and project["version"]
     requirements = (POLICY_DIR / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements and "pulumi>=" in requirements
+
+
+# ---------------------------------------------------------------- a platform team's own program
+
+def _team_program(debug_port: str | None = None) -> Any:
+    """A platform team's program: an internal VM from the components, plus (optionally) a
+    security group of its own that opens a port straight to vLLM."""
+    import pulumi
+    from pulumi_azure_native import network
+
+    from components import GpuVirtualMachine, GpuVirtualMachineArgs
+
+    def program() -> None:
+        vm = GpuVirtualMachine("team", GpuVirtualMachineArgs(
+            location="swedencentral", hf_token=pulumi.Config().require_secret("hfToken"), internal=True))
+        if debug_port:
+            network.NetworkSecurityGroup("debug", resource_group_name="rg-team", security_rules=[
+                network.SecurityRuleArgs(name="debug", priority=100, direction="Inbound", access="Allow",
+                                         protocol="Tcp", source_address_prefix="*", source_port_range="*",
+                                         destination_address_prefix="*", destination_port_range=debug_port)])
+            network.PublicIPAddress("debug-ip", resource_group_name="rg-team")
+        pulumi.export("endpoint", vm.endpoint)
+    return program
+
+
+def test_run_policy_pack_judges_a_platform_teams_program():
+    """apertus_azure.testing.run_policy_pack (docs/guardrails.md): the team's clean program passes;
+    its NSG to vLLM's port and its public IP are caught, and adding the IP does not switch off
+    the internal checks (the components' marker decides)."""
+    from components.testing import run_policy_pack, run_program
+
+    clean = run_program(_team_program(), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    assert run_policy_pack(clean) == []
+    bad = run_program(_team_program("8000"), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    found = run_policy_pack(bad)
+    assert {v.policy for v in found} == {"vllm-only-behind-gateway", "closed-when-internal"}, found
+    assert any("debug-ip" in v.message and "public IP" in v.message for v in found), found
+    assert all(v.resource for v in found)
+
+
+# ---------------------------------------------------------------- fuzz: no policy crashes
+
+HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001:db8::/32", "0.0.0.0/0",
+                  "8000", "80-443", "7000-9000", "9000-8000", "x-y", "-", "", "65536", 8000, 8000.0, 8000.5,
+                  True, None, [], {}, ["443", "8000"], [None, 1.0], {"id": None}, [{"id": "/x"}], "Tcp", "Allow",
+                  "Inbound", "LoadBalancer", "NodePort", "caddy:2.10.2", "vllm/vllm-openai:nightly-2026", "1e309",
+                  "a" * 500, "\x00", "hf_" + "A" * 34, {"apertus-exposure": "internal"}, ["--port", "notanumber"]]
+
+
+def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
+    """A copy of ``value`` with one field replaced by a hostile value, or removed."""
+    if isinstance(value, dict) and value and depth < 8:
+        key = rng.choice(list(value))
+        copy = dict(value)
+        roll = rng.random()
+        if roll < 0.15:
+            del copy[key]
+        elif roll < 0.5:
+            copy[key] = rng.choice(HOSTILE_VALUES)
+        else:
+            copy[key] = _mutate(value[key], rng, depth + 1)
+        return copy
+    if isinstance(value, list) and value and depth < 8:
+        copy = list(value)
+        index = rng.randrange(len(copy))
+        copy[index] = _mutate(copy[index], rng, depth + 1) if rng.random() < 0.6 else rng.choice(HOSTILE_VALUES)
+        return copy
+    return rng.choice(HOSTILE_VALUES)
+
+
+def test_no_policy_crashes_on_fuzzed_inputs(stacks):
+    """Seeded: 600 mutated resources (host stacks' own and the recorded fixtures), each through
+    every policy alone and in a small stack: nothing raises (a crash would block every deploy)."""
+    rng = random.Random(15)
+    seeds = [(r.type, unwrap(r.inputs), r.name) for name in ("vm-8b", "aks-8b-internal", "containerapp-8b")
+             for r in stacks[name] if r.custom]
+    seeds += [r for case in RECORDED_BAD.values() for r in _recorded_resources(case)]
+    seeds += [r for case in RECORDED_GOOD.values() for r in _recorded_resources(case)]
+    for round_ in range(600):
+        picked = [rng.choice(seeds) for _ in range(3)]
+        mutated = [(t, _mutate(p, rng), n) for t, p, n in picked]
+        for _ in range(rng.randrange(3)):
+            mutated = [(t, _mutate(p, rng), n) for t, p, n in mutated]
+        for policy in pack.POLICIES:
+            try:
+                violations(policy, mutated, rng.choice([None, {"internal": True}, {}]))
+            except Exception as error:  # noqa: BLE001  the failure names the input
+                raise AssertionError(f"{policy.name} crashed in round {round_} on {mutated!r:.2000}") from error
+
+
+def test_pack_version_is_one():
+    """PulumiPolicy.yaml and the code name the same version (the engine reports the yaml's)."""
+    project = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert str(project["version"]) == pack.VERSION
+
+
+def test_image_pinning_is_one_rule_for_program_and_pack():
+    """The program (check_pinned_image) and the pack (images-pinned) judge every tag alike."""
+    from components.serving import ConfigError
+    from components.serving.references import check_pinned_image
+
+    for image in ("vllm/vllm-openai:nightly-2026", "vllm/vllm-openai:latest", "vllm/vllm-openai:v0.33.0",
+                  "vllm/vllm-openai:cuda", "vllm/vllm-openai", "r.example/x:2026.11-stable",
+                  "vllm/vllm-openai@sha256:" + "ab" * 32, "vllm/vllm-openai:main-4f2a"):
+        try:
+            check_pinned_image("vllmImage", image)
+            program_ok = True
+        except ConfigError:
+            program_ok = False
+        assert program_ok == (pack.image_problem(image) is None), image
+    assert pack.image_problem is pack.rules.image_pin_problem
+
+
+def test_the_pack_loads_the_shared_rules_without_the_components():
+    """`pulumi up --policy-pack policy` runs the pack from policy/ in its own virtualenv, where the
+    components (and azure-native) need not be importable: the shared rules load from their file."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import sys; sys.modules['components'] = None\n"  # as if the components were not installed
+            "import apertus_policies as p\n"
+            "assert p.rules.__name__ == 'apertus_shared_rules', p.rules\n"
+            "assert p.image_problem('vllm/vllm-openai:nightly-2026')\n"
+            "print(len(p.POLICIES))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=POLICY_DIR, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(len(pack.POLICIES))

@@ -33,7 +33,7 @@ HOST_INPUTS = {
                           "autoShutdownTimeZone", "adminUsername"},
     "AksGpuCluster": {"minReplicas", "maxReplicas", "spot", "gpuNodesMin", "gpuNodesMax",
                       "kubernetesVersion", "queueDepthTarget", "vnetAddressSpace", "deployerPrincipalType",
-                      "kubeloginMode", "apiAllowedCidrs"},
+                      "kubeloginMode", "apiAllowedCidrs", "apiPublic", "apiPrivate"},
 }
 OUTPUTS = {"endpoint": "string", "apiKey": "string", "model": "string", "tensorParallelSize": "integer",
            "maxModelLen": "integer", "kvCacheTokens": "integer", "hourlyCostUsd": "number"}

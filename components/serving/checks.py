@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .rules import HF_TOKEN_PATTERN
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -160,9 +161,14 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
 # Azure resource tags: name at most 512 characters (storage accounts 128) without < > % & \ ? /,
 # value at most 256 (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources)
 TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
-# at most 50 tags per resource (same page); the components add "managed-by" and "model"
-OWN_TAGS = ("managed-by", "model")
+# at most 50 tags per resource (same page); the components add these (components/base.py all_tags)
+OWN_TAGS = ("managed-by", "model", "apertus-exposure")
 TAG_COUNT_MAX = 50 - len(OWN_TAGS)
+# "Tag names cannot have the following prefixes which are reserved for Azure use: 'microsoft',
+# 'azure', 'windows'" (ARM Tags_CreateOrUpdate, learn.microsoft.com/dotnet/api/azure.resourcemanager.
+# resources.subscriptionresource.createorupdatepredefinedtag)
+RESERVED_TAG_PREFIXES = ("microsoft", "azure", "windows")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_tags(value: Any) -> dict[str, str]:
@@ -171,9 +177,17 @@ def check_tags(value: Any) -> dict[str, str]:
         raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
                           f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
     for name, tag_value in tags.items():
-        if name.lower() in OWN_TAGS and name not in OWN_TAGS:
-            raise ConfigError("tags", name, f"differs from the components' own tag '{name.lower()}' only "
-                              "by case, and Azure tag names ignore case", f"spell it '{name.lower()}'")
+        if name.lower() in OWN_TAGS:
+            raise ConfigError("tags", name, f"is the components' own tag '{name.lower()}' (Azure tag names "
+                              "ignore case): the policy pack and cost reports rely on its value",
+                              f"use another name; the components set {', '.join(OWN_TAGS)} themselves")
+        if name.lower().startswith(RESERVED_TAG_PREFIXES):
+            raise ConfigError("tags", name, "starts with a prefix Azure reserves for itself (microsoft, "
+                              "azure, windows), so Azure refuses the tag", "rename the tag")
+        for where, text in (("tags", name), (f"tags.{name}", tag_value)):
+            if CONTROL_CHARACTERS.search(text):
+                raise ConfigError(where, text, "holds a control character (newline, tab, ...), which "
+                                  "tag names and values cannot carry", "remove it")
         if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
             raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
                               "none of < > % & \\ ? /)", "rename the tag")
@@ -189,8 +203,8 @@ def check_tags(value: Any) -> dict[str, str]:
     return tags
 
 
-# Hugging Face user access tokens: "hf_" and 34 letters (huggingface.co/docs/hub/security-tokens)
-HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{30,}")
+# Hugging Face user access tokens (the shape the policy pack looks for too)
+HF_TOKEN_LOOKING = HF_TOKEN_PATTERN
 
 
 def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | None]) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from .rules import VLLM_PORT as PORT  # one number, shared with the policy pack
+
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.33.0"  # first vLLM with Apertus: v0.10.2; tool parser 'apertus' built in
-PORT = 8000
 CACHE_MOUNT = "/models"  # the persistent model-cache volume, on every host
 HF_HOME = f"{CACHE_MOUNT}/huggingface"
 VLLM_CACHE_ROOT = f"{CACHE_MOUNT}/vllm"  # torch.compile cache: a warm one skips ~20-70 s per start

@@ -10,10 +10,12 @@ summarised in shared/reference/apertus-and-vllm.md); the parameter counts follow
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .vllm_choices import TOOL_CALL_PARSERS
 
 # bytes per parameter / per KV element for the dtypes a custom model may declare
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2}
@@ -191,6 +193,12 @@ def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
             raise ConfigError(f"model.{key}", raw, "must be positive", "give a number above 0")
         fields[field] = raw
     spec = ModelSpec(**fields)
+    if spec.tool_call_parser is not None and spec.tool_call_parser not in TOOL_CALL_PARSERS:
+        close = difflib.get_close_matches(spec.tool_call_parser, TOOL_CALL_PARSERS, n=1)
+        raise ConfigError("model.toolCallParser", spec.tool_call_parser,
+                          "is not a tool call parser of the pinned vLLM, which would refuse to start",
+                          f"did you mean '{close[0]}'?" if close else
+                          f"use one of {', '.join(TOOL_CALL_PARSERS[:8])}, ... (vllm serve --help=all)")
     if spec.dtype not in DTYPE_BYTES:
         raise ConfigError("model.dtype", spec.dtype, "not a supported dtype",
                           f"use one of {', '.join(DTYPE_BYTES)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from .errors import ConfigError
+from .rules import image_pin_problem
 
 # Docker distribution reference grammar, as compiled in github.com/distribution/reference v0.6.0
 # regexp.go (the grammar comment in reference.go; Docker CLI and containerd both vendor it):
@@ -44,23 +45,14 @@ def check_image_reference(key: str, value: str) -> str:
     return value
 
 
-# Tags that move: the same reference pulls different images over time, so a restart or a new node can
-# run another vLLM than the one planned (Docker's own default tag is `latest`)
-MOVING_TAGS = frozenset({"latest", "nightly", "main", "stable", "dev"})
-
-
 def check_pinned_image(key: str, value: str) -> str:
-    """A valid image reference that names one version: a tag that does not move, or a digest."""
+    """A valid image reference that names one version: a tag that does not move, or a digest
+    (the rule is ``rules.image_pin_problem``, which the policy pack applies too)."""
     check_image_reference(key, value)
-    match = IMAGE_REFERENCE.fullmatch(value)
-    assert match is not None
-    rest = value[len(match.group(1)):]
-    tag = rest[1:].split("@", 1)[0] if rest.startswith(":") else ""
-    if "@" in rest:
-        return value
-    if not tag or tag.lower() in MOVING_TAGS:
-        raise ConfigError(key, value, f"is not pinned to a version ({'no tag, so Docker pulls latest' if not tag else repr(tag) + ' moves'}): "
-                          "every restart or new node could run a different vLLM than the plan",
+    problem = image_pin_problem(value)
+    if problem:
+        raise ConfigError(key, value, f"is not pinned to a version (it {problem}): every restart or "
+                          "new node could run a different vLLM than the plan",
                           "give a version tag or a digest, like vllm/vllm-openai:v0.33.0 or ...@sha256:<hex>")
     return value
 

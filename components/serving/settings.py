@@ -157,12 +157,19 @@ SETTINGS: tuple[Setting, ...] = (
     _s("kubeloginMode", "string", "`azurecli`", """How the Kubernetes provider gets Entra tokens through
        kubelogin: `azurecli`, `spn`, `workloadidentity` or `msi` (docs/aks.md: what each needs in the
        environment of `pulumi up`).""", hosts=("aks",)),
-    _s("apiAllowedCidrs", "array", "`[]`: any address (required with `internal`)", """Public IPv4
-       networks that may reach the Kubernetes API server (AKS authorized IP ranges, at most 200;
-       private, CGNAT, loopback, link-local ranges and /0 are refused, since the API server sees
-       public source addresses only). Pulumi and kubectl must run from one of them. The plan's
-       exposure line names them (`Kubernetes API from any source (Entra ID sign-in)` when unset).""",
-       hosts=("aks",)),
+    _s("apiAllowedCidrs", "array", "none: one of `apiAllowedCidrs`, `apiPrivate` or `apiPublic` is required",
+       """Public IPv4 networks that may reach the Kubernetes API server (AKS authorized IP ranges, at
+       most 200, none broader than a /8; private, CGNAT, loopback and link-local ranges are refused,
+       since the API server sees public source addresses only). Pulumi and kubectl must run from one
+       of them: find your address with `curl -s https://api.ipify.org`. Required unless `apiPrivate`
+       or `apiPublic` is true. The plan's exposure line names them.""", hosts=("aks",)),
+    _s("apiPublic", "boolean", "false", """Leave the Kubernetes API server open to every address
+       (Entra ID sign-in still needed); the plan lists it under exposure. Not with `internal` or
+       `apiAllowedCidrs`.""", hosts=("aks",)),
+    _s("apiPrivate", "boolean", "false", """Private cluster: the Kubernetes API server only on a
+       private IP in the cluster's VNet (no public FQDN); Pulumi and kubectl must then run inside that
+       VNet or a peered network ([guardrails](guardrails.md)). Not with `apiAllowedCidrs` or
+       `apiPublic`.""", hosts=("aks",)),
 )
 
 # Args fields with no config key of their own (the library and the component package only).

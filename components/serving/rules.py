@@ -1,0 +1,114 @@
+"""The rules the program and the policy pack both apply, each one function used by both.
+
+Standard library only and no relative import: the policy pack (policy/apertus_policies) loads
+this file by path when the components package (and azure-native) is not installed in its
+virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag or a source range.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterable
+
+# ---------------------------------------------------------------- ports
+
+VLLM_PORT = 8000  # vLLM's --port on every host (components/serving/launch.py); never reachable from outside
+# What the gateway (Caddy) listens on from outside: HTTPS, and 80 for ACME HTTP-01 and its redirect
+GATEWAY_PORTS = (443, 80)
+SSH_PORT = 22  # judged by its own rule (source_range_problems with BROADEST_PREFIX)
+
+
+# ---------------------------------------------------------------- image pinning
+
+# a digest after '@' (distribution/reference grammar: algorithm ':' at least 32 hex digits)
+DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+# tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
+# like 'nightly'); Docker's own default tag is 'latest'
+FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
+
+
+def image_pin_problem(image: str) -> str | None:
+    """Why ``image`` is not pinned to one version, or None: a digest pins; a tag pins when it
+    holds a digit and none of its words (split at - . _) names a moving target."""
+    if DIGEST.search(image):
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag (Docker pulls 'latest')"
+    tag = last.rsplit(":", 1)[1]
+    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", tag.lower()))
+    if floating:
+        return f"uses the tag '{tag}', which moves ('{sorted(floating)[0]}')"
+    if not re.search(r"[0-9]", tag):
+        return f"uses the tag '{tag}', which names no version"
+    return None
+
+
+# ---------------------------------------------------------------- source ranges
+
+# The broadest source range allowed where a network is limited by address (SSH, the AKS API
+# server's authorized ranges, any port but the gateway's): an IPv4 /8 (issue 8.6); for IPv6 a /48,
+# the end-site assignment of RFC 6177 section 2. Several ranges together may not cover more either.
+BROADEST_PREFIX = {4: 8, 6: 48}
+# NSG sources that stay inside Azure's network: the VNet (with peerings) and the load balancer's
+# health probes (learn.microsoft.com/azure/virtual-network/service-tags-overview)
+INSIDE_SERVICE_TAGS = frozenset({"virtualnetwork", "azureloadbalancer"})
+# never a public source address: private (RFC 1918), shared carrier-grade NAT (RFC 6598), loopback
+# and link-local (RFC 1122, RFC 3927), IPv6 unique local and link-local (RFC 4193, RFC 4291)
+NON_PUBLIC_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128"))
+
+
+def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A source as a network, or None for '*', a service tag or anything that is not a range."""
+    try:
+        return ipaddress.ip_network(str(source).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def is_inside_source(source: object) -> bool:
+    """The source is the VNet, Azure's load balancer probe, or a private range (never the internet)."""
+    text = str(source).strip()
+    if text.lower() in INSIDE_SERVICE_TAGS:
+        return True
+    network = as_network(text)
+    return network is not None and any(network.version == other.version and network.subnet_of(other)
+                                       for other in NON_PUBLIC_RANGES)
+
+
+def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | None = None) -> list[str]:
+    """Why these sources are too broad, one reason per problem (empty: fine). '*', 'Internet',
+    service tags and ranges broader than ``broadest`` fail alone; ranges that are each narrow
+    enough fail together when their union covers more than the broadest single range."""
+    broadest = broadest or BROADEST_PREFIX
+    problems: list[str] = []
+    networks = []
+    for source in sources:
+        network = as_network(source)
+        if network is None:
+            problems.append(f"source '{str(source)[:80]}' is not an address range (service tags, "
+                            "'Internet' and '*' mean anyone); give CIDRs")
+            continue
+        if network.prefixlen < broadest[network.version]:
+            problems.append(f"source '{source}' is broader than /{broadest[network.version]}")
+        networks.append(network)
+    for version, prefix in broadest.items():
+        family = [n for n in networks if n.version == version]
+        if not family:
+            continue
+        limit = 2 ** (family[0].max_prefixlen - prefix)
+        total = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))
+        if total > limit:
+            shown = [str(n) for n in family]
+            listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+            problems.append(f"together the sources {listed} cover more addresses than a /{prefix}")
+    return problems
+
+
+# ---------------------------------------------------------------- secrets in text
+
+# Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
+HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")

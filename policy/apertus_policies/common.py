@@ -1,0 +1,236 @@
+"""What every policy of the pack shares: resource types, readers that never raise on odd
+property shapes, and the rules the program applies too (loaded from components/serving/rules.py).
+
+How the engine presents properties: the engine sends secrets with their marker
+(pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go, ``MarshalOptions{KeepSecrets: true}``), and
+pulumi-policy 1.21 (``policy.py`` ``Analyze``) passes them through ``deserialize_properties``
+without ``proxy_secrets``, so a secret arrives as its plain value and a policy cannot tell it was
+marked secret. Props are ``Mapping``/``Sequence`` proxies (never test ``isinstance(x, dict)``);
+reading an unknown value during preview raises ``UnknownValueError``, which the engine reports as
+an advisory "can't run during preview".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import EnforcementLevel
+
+
+def _shared_rules() -> Any:
+    """components/serving/rules.py: imported when the components are installed, else loaded by
+    path (the pack's own virtualenv need not hold azure-native); the same file either way."""
+    try:
+        from components.serving import rules
+        return rules
+    except ImportError:
+        pass
+    try:
+        from apertus_azure.serving import rules  # type: ignore[no-redef]
+        return rules
+    except ImportError:
+        pass
+    path = Path(__file__).resolve().parents[2] / "components" / "serving" / "rules.py"
+    spec = importlib.util.spec_from_file_location("apertus_shared_rules", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rules = _shared_rules()
+
+MANDATORY = EnforcementLevel.MANDATORY
+
+CONTAINER_APP = "azure-native:app:ContainerApp"
+MANAGED_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+KEY_VAULT = "azure-native:keyvault:Vault"
+MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+NSG = "azure-native:network:NetworkSecurityGroup"
+SECURITY_RULE = "azure-native:network:SecurityRule"
+NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
+LOAD_BALANCER = "azure-native:network:LoadBalancer"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+K8S_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+# where a pod spec sits in each Kubernetes workload kind
+_POD_SPEC_PATHS = {
+    "kubernetes:core/v1:Pod": ("spec",),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+POD_SPEC_PATHS = _POD_SPEC_PATHS
+_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource name
+INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
+ACME_RULE_WORD = "acme"  # the hosts name their port-80 rule for ACME HTTP-01 "allow-acme-http"
+
+SSH_PORT = 22
+# broadest SSH source allowed: an IPv4 /8 (issue 8.6); for IPv6 a /48, the end-site assignment
+# of RFC 6177 section 2
+SSH_BROADEST_PREFIX = {4: 8, 6: 48}
+
+# ---------------------------------------------------------------- small readers
+
+def get(props: Any, *path: str) -> Any:
+    """``props[path[0]][path[1]]...``, or None where a step is missing or not a mapping."""
+    value = props
+    for step in path:
+        if not isinstance(value, Mapping) or step not in value:
+            return None
+        value = value[step]
+    return value
+
+
+def items(value: Any) -> list[Any]:
+    """A list input as a list (None and non-lists give no items)."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return []
+
+
+def pod_spec(resource_type: str, props: Any) -> Any:
+    path = _POD_SPEC_PATHS.get(resource_type)
+    return get(props, *path) if path else None
+
+
+def pod_template_metadata(resource_type: str, props: Any) -> Any:
+    path = _POD_SPEC_PATHS.get(resource_type)
+    return get(props, *path[:-1], "metadata") if path and len(path) > 1 else None
+
+
+def k8s_containers(resource_type: str, props: Any) -> Iterator[Any]:
+    spec = pod_spec(resource_type, props)
+    for key in _CONTAINER_LISTS:
+        yield from items(get(spec, key))
+
+
+def aca_containers(props: Any) -> Iterator[Any]:
+    for key in ("initContainers", "containers"):
+        yield from items(get(props, "template", key))
+
+
+def is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
+def _label(args: Any) -> str:
+    return f"{args.resource_type} '{args.name}'"
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    """'a, b, c' or, for a long list, its first few and how many more."""
+    names = list(names)
+    rest = len(names) - shown
+    return ", ".join(names) if rest <= 0 else f"{', '.join(names[:shown])} and {rest} more"
+
+
+
+
+# ---------------------------------------------------------------- NSG rules
+
+ALL_PORTS = (0, 65535)
+
+
+def _port_range(text: Any) -> tuple[int, int]:
+    """One destination port entry as (low, high): '443', 443, 443.0, '8000-8100', '*'. Anything
+    Azure would refuse (words, reversed ranges) counts as every port: never a reason to pass."""
+    if isinstance(text, bool):
+        return ALL_PORTS
+    if isinstance(text, (int, float)):
+        return (int(text), int(text)) if float(text).is_integer() else ALL_PORTS
+    text = str(text).strip()
+    if text in ("*", "Any", "any"):
+        return ALL_PORTS
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(float(low)), int(float(high or low))
+    except (ValueError, OverflowError):
+        return ALL_PORTS
+    return (first, last) if 0 <= first <= last <= 65535 else ALL_PORTS
+
+
+def _port_ranges(rule: Any) -> list[tuple[int, int]]:
+    """The destination ports of an NSG rule as (low, high) ranges; '*' is all ports, and a rule
+    that names none (a missing field) is taken as all ports too."""
+    texts = [get(rule, "destinationPortRange")] + items(get(rule, "destinationPortRanges"))
+    texts = [t for t in texts if t is not None and t != ""]
+    return [_port_range(t) for t in texts] or [ALL_PORTS]
+
+
+def _allows_inbound_tcp(rule: Any) -> bool:
+    """An inbound Allow rule for TCP (or any protocol). Azure's defaults: a rule without a
+    direction or access is not created, so a missing one is read as the permissive value."""
+    return (str(get(rule, "direction") or "inbound").lower() == "inbound"
+            and str(get(rule, "access") or "allow").lower() == "allow"
+            and str(get(rule, "protocol") or "*").lower() in ("tcp", "*", "any"))
+
+
+def _opens_tcp_port(rule: Any, port: int) -> bool:
+    """An inbound Allow rule for TCP (or any protocol) that covers ``port``."""
+    return _allows_inbound_tcp(rule) and any(low <= port <= high for low, high in _port_ranges(rule))
+
+
+def _nsg_rules(resource_type: str, props: Any) -> list[Any]:
+    """The rules of an NSG (inline ``securityRules``) or a standalone SecurityRule resource."""
+    if resource_type == NSG:
+        return [r for r in items(get(props, "securityRules")) if isinstance(r, Mapping)]
+    if resource_type == SECURITY_RULE:
+        return [props]
+    return []
+
+
+def _rule_name(rule: Any, fallback: str) -> str:
+    return str(get(rule, "name") or get(rule, "securityRuleName") or fallback)
+
+
+def _address_sources(rule: Any) -> list[str]:
+    """The rule's sources; none given reads as '*' (Azure requires one, so it is no reason to pass)."""
+    sources = [str(s) for s in [get(rule, "sourceAddressPrefix")] + items(get(rule, "sourceAddressPrefixes"))
+               if s is not None and s != ""]
+    return sources or ["*"]
+
+
+def whole_number(value: Any) -> int | None:
+    """A port or count as the engine sends it (numbers arrive as floats), or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return int(number) if number.is_integer() else None
+
+
+# ---------------------------------------------------------------- tags
+
+# The explicit exposure marker: every Azure resource a host component creates carries the tag
+# EXPOSURE_TAG = "internal" or "public" (components/base.py all_tags), so a platform team's program
+# gets it by using the components; the pack reads it instead of guessing from entry points.
+EXPOSURE_TAG = "apertus-exposure"
+
+
+def exposure_marker(props: Any) -> str | None:
+    """'internal', 'public' or None (no marker, or a marker with another value)."""
+    tags = get(props, "tags")
+    if not isinstance(tags, Mapping):
+        return None
+    for name, value in tags.items():
+        if str(name).lower() == EXPOSURE_TAG and str(value).lower() in ("internal", "public"):
+            return str(value).lower()
+    return None

@@ -1,0 +1,167 @@
+"""Internal means internal, judged completely.
+
+Which resources are internal is read from an explicit marker, not guessed from entry points:
+every Azure resource a host component creates carries the tag ``apertus-exposure`` with
+``internal`` or ``public`` (components/base.py ``all_tags``), so a platform team's program gets
+it by using the components. The policy config ``internal: true|false`` overrides it for the
+whole stack. Adding a public resource therefore cannot switch the rule off: a public IP added to
+an internal stack is one more violation, not a reason to stop checking.
+
+In scope: with ``internal: true`` in the policy config, every resource; else every resource
+marked ``internal``, and, when no resource is marked ``public``, every unmarked one (Kubernetes
+objects carry no Azure tags). A stack with both markers (an internal and a public component in
+one program) judges only what is marked internal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+from .common import (
+    INTERNAL_LB_ANNOTATION,
+    K8S_SERVICE,
+    KEY_VAULT,
+    LOAD_BALANCER,
+    MANAGED_CLUSTER,
+    MANAGED_ENVIRONMENT,
+    MANDATORY,
+    NETWORK_INTERFACE,
+    STORAGE_ACCOUNT,
+    exposure_marker,
+    get,
+    is_true,
+    items,
+    rules,
+)
+
+PUBLIC_IP = "azure-native:network:PublicIPAddress"
+PUBLIC_IP_PREFIX = "azure-native:network:PublicIPPrefix"
+NAT_GATEWAY = "azure-native:network:NatGateway"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+WORKSPACE = "azure-native:operationalinsights:Workspace"
+# Azure Files / Blob CSI drivers provision storage accounts themselves: their StorageClass
+# parameters decide whether the account is public (kubernetes-sigs/azurefile-csi-driver
+# docs/driver-parameters.md: networkEndpointType, publicNetworkAccess)
+CSI_STORAGE_PROVISIONERS = ("file.csi.azure.com", "blob.csi.azure.com")
+# The documented exception (README "internal"): Log Analytics stays reachable over its public
+# endpoints, ingestion authenticated; closing it needs an Azure Monitor Private Link Scope whose
+# DNS changes reach every Azure Monitor resource the VNet uses. The policy accepts exactly that:
+# a workspace in an internal stack may keep public ingestion and query.
+DOCUMENTED_PUBLIC = {WORKSPACE: "Log Analytics ingestion and query stay public (authenticated), as documented"}
+
+
+def stack_is_internal(args: StackValidationArgs) -> bool:
+    """Whether any part of the stack is internal: the policy config, else the components' marker."""
+    configured = (args.get_config() or {}).get("internal")
+    if configured is not None:
+        return bool(configured)
+    return any(exposure_marker(r.props) == "internal" for r in args.resources)
+
+
+def internal_resources(args: StackValidationArgs) -> list[Any]:
+    """The resources the rule judges (see the module docstring)."""
+    configured = (args.get_config() or {}).get("internal")
+    if configured is not None:
+        return list(args.resources) if configured else []
+    markers = [exposure_marker(r.props) for r in args.resources]
+    if "internal" not in markers:
+        return []
+    mixed = "public" in markers
+    return [r for r, marker in zip(args.resources, markers)
+            if marker == "internal" or (marker is None and not mixed)]
+
+
+def api_server_problem(props: Any) -> str | None:
+    """Why an AKS API server is reachable from the internet beyond the allowed limit, or None."""
+    profile = get(props, "apiServerAccessProfile")
+    if is_true(get(profile, "enablePrivateCluster")):
+        return None
+    ranges = [str(r) for r in items(get(profile, "authorizedIPRanges"))]
+    if not ranges:
+        return "the API server is open to the whole internet (no authorizedIPRanges, not private)"
+    problems = rules.source_range_problems(ranges)
+    return f"authorizedIPRanges: {problems[0]}" if problems else None
+
+
+def outbound_only_addresses(resources: list[Any]) -> set[str]:
+    """Ids of public IPs and prefixes a NAT gateway uses: a NAT gateway takes no inbound connection
+    ("What is Azure NAT Gateway?": outbound only), and an address in use there cannot sit on a NIC
+    or load balancer too."""
+    return {str(get(ref, "id")).lower() for r in resources if r.resource_type == NAT_GATEWAY
+            for field in ("publicIpAddresses", "publicIpPrefixes") for ref in items(get(r.props, field))}
+
+
+def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset()) -> str | None:
+    """Why one resource is reachable from outside the VNet, or None."""
+    props, kind = resource.props, resource.resource_type
+    if kind in (PUBLIC_IP, PUBLIC_IP_PREFIX):
+        if str(get(props, "id")).lower() in outbound_only:
+            return None
+        return "is a public IP address (not a NAT gateway's outbound one)"
+    if kind == NETWORK_INTERFACE:
+        if any(get(c, "publicIPAddress") for c in items(get(props, "ipConfigurations"))):
+            return "has a public IP address"
+    elif kind == LOAD_BALANCER:
+        if any(get(c, "publicIPAddress") or get(c, "publicIPPrefix")
+               for c in items(get(props, "frontendIPConfigurations"))):
+            return "is a public load balancer (a frontend with a public IP)"
+    elif kind == K8S_SERVICE and get(props, "spec", "type") == "LoadBalancer":
+        if not is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION)):
+            return (f"is a public load balancer; annotate it {INTERNAL_LB_ANNOTATION}: \"true\"")
+    elif kind == MANAGED_ENVIRONMENT:
+        if not is_true(get(props, "vnetConfiguration", "internal")):
+            return "is an external Container Apps environment; set vnetConfiguration.internal: true"
+    elif kind == MANAGED_CLUSTER:
+        problem = api_server_problem(props)
+        if problem:
+            return f"{problem}; make the cluster private or list narrow authorizedIPRanges"
+    elif kind == KEY_VAULT:
+        access = str(get(props, "properties", "publicNetworkAccess") or "enabled").lower()
+        if access != "disabled":
+            return (f"has publicNetworkAccess '{access}'; set it 'Disabled' and reach the vault through a "
+                    "private endpoint")
+    elif kind == STORAGE_ACCOUNT:
+        closed = (str(get(props, "publicNetworkAccess") or "").lower() == "disabled"
+                  or (str(get(props, "networkRuleSet", "defaultAction") or "allow").lower() == "deny"
+                      and not rules.source_range_problems(
+                          [get(r, "iPAddressOrRange") or get(r, "ipAddressOrRange") or "*"
+                           for r in items(get(props, "networkRuleSet", "ipRules"))])))
+        if not closed:
+            return ("is open to public networks; set publicNetworkAccess 'Disabled' or networkRuleSet "
+                    "defaultAction 'Deny' (with VNet rules or a private endpoint)")
+    elif kind == STORAGE_CLASS and str(get(props, "provisioner")) in CSI_STORAGE_PROVISIONERS:
+        parameters = get(props, "parameters")
+        parameters = parameters if isinstance(parameters, Mapping) else {}
+        if str(parameters.get("publicNetworkAccess", "")).lower() != "disabled" or \
+                str(parameters.get("networkEndpointType", "")).lower() != "privateendpoint":
+            return ("provisions storage accounts open to public networks; set parameters "
+                    "networkEndpointType: privateEndpoint and publicNetworkAccess: Disabled")
+    return None
+
+
+def validate_closed_when_internal(args: StackValidationArgs, report: ReportViolation) -> None:
+    outbound_only = outbound_only_addresses(list(args.resources))
+    for resource in internal_resources(args):
+        problem = exposure_problem(resource, outbound_only)
+        if problem:
+            report(f"{resource.resource_type} '{resource.name}': the stack is internal but it {problem}",
+                   resource.urn)
+
+
+closed_when_internal = StackValidationPolicy(
+    name="closed-when-internal",
+    description="Internal stacks (the components' apertus-exposure tag, or policy config 'internal') "
+                "have no public IP, public load balancer or external Container Apps environment, an "
+                "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
+                "storage accounts and CSI storage classes closed to public networks (Log Analytics "
+                "stays public, as documented).",
+    validate=validate_closed_when_internal,
+    enforcement_level=MANDATORY,
+    config_schema=PolicyConfigSchema(properties={"internal": {
+        "type": "boolean",
+        "description": "Declare the whole stack internal (true) or public (false) instead of reading "
+                       "the components' apertus-exposure tag"}}),
+)

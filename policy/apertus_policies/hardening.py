@@ -1,0 +1,94 @@
+"""Key Vault, storage account and AKS identity settings every stack keeps."""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from .common import (
+    KEY_VAULT,
+    MANAGED_CLUSTER,
+    MANDATORY,
+    STORAGE_ACCOUNT,
+    _label,
+    get,
+    is_false,
+    is_true,
+)
+
+
+# ---------------------------------------------------------------- Key Vault
+
+def validate_key_vault(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != KEY_VAULT:
+        return
+    properties, label = get(args.props, "properties"), _label(args)
+    if not is_true(get(properties, "enableRbacAuthorization")):
+        report(f"{label}: enableRbacAuthorization is not true; access policies bypass Azure RBAC")
+    if is_false(get(properties, "enableSoftDelete")):
+        report(f"{label}: enableSoftDelete is false; a deleted secret could not be recovered")
+    if not is_true(get(properties, "enablePurgeProtection")):
+        report(f"{label}: enablePurgeProtection is not true; anyone with delete rights can purge "
+               "the secrets before the retention period ends")
+
+
+key_vault_hardened = ResourceValidationPolicy(
+    name="key-vault-hardened",
+    description="Key Vaults holding the HF token and API key use Azure RBAC authorization, soft "
+                "delete and purge protection.",
+    validate=validate_key_vault,
+    enforcement_level=MANDATORY,
+)
+
+
+
+# ---------------------------------------------------------------- storage accounts
+
+def validate_storage_account(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != STORAGE_ACCOUNT:
+        return
+    props, label = args.props, _label(args)
+    if not is_false(get(props, "allowSharedKeyAccess")):
+        report(f"{label}: allowSharedKeyAccess is not false (Azure's default allows shared keys); "
+               "use Entra ID / managed identity")
+    tls = get(props, "minimumTlsVersion")
+    if tls not in ("TLS1_2", "TLS1_3"):
+        report(f"{label}: minimumTlsVersion is {tls!r} (Azure's default interpretation is TLS 1.0); "
+               "set 'TLS1_2'")
+    if not is_false(get(props, "allowBlobPublicAccess")):
+        report(f"{label}: allowBlobPublicAccess is not false; set it false")
+
+
+storage_account_hardened = ResourceValidationPolicy(
+    name="storage-account-hardened",
+    description="Storage accounts (model cache) refuse shared-key access, require TLS 1.2 or newer "
+                "and allow no anonymous blob access, each set explicitly.",
+    validate=validate_storage_account,
+    enforcement_level=MANDATORY,
+)
+
+
+# ---------------------------------------------------------------- AKS identity
+
+def validate_aks_identity(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != MANAGED_CLUSTER:
+        return
+    props, label = args.props, _label(args)
+    if not is_true(get(props, "disableLocalAccounts")):
+        report(f"{label}: disableLocalAccounts is not true; the static admin kubeconfig bypasses Entra ID")
+    if not is_true(get(props, "aadProfile", "enableAzureRBAC")):
+        report(f"{label}: aadProfile.enableAzureRBAC is not true; Kubernetes access is not governed by Azure RBAC")
+    if not is_true(get(props, "securityProfile", "workloadIdentity", "enabled")):
+        report(f"{label}: securityProfile.workloadIdentity.enabled is not true; pods would need stored credentials")
+    if not is_true(get(props, "oidcIssuerProfile", "enabled")):
+        report(f"{label}: oidcIssuerProfile.enabled is not true; workload identity needs the OIDC issuer")
+
+
+aks_identity_hardened = ResourceValidationPolicy(
+    name="aks-identity-hardened",
+    description="AKS clusters disable local accounts, authorize with Azure RBAC (Entra ID) and run "
+                "workload identity with the OIDC issuer, so no static credential exists.",
+    validate=validate_aks_identity,
+    enforcement_level=MANDATORY,
+)
+
+

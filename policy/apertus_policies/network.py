@@ -1,0 +1,158 @@
+"""HTTPS only, and SSH only from narrow ranges (rule by rule and across the stack)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
+
+from .common import (
+    ACME_RULE_WORD,
+    CONTAINER_APP,
+    INTERNAL_LB_ANNOTATION,
+    K8S_SERVICE,
+    LOAD_BALANCER,
+    MANDATORY,
+    NSG,
+    SECURITY_RULE,
+    SSH_BROADEST_PREFIX,
+    SSH_PORT,
+    STORAGE_ACCOUNT,
+    _address_sources,
+    _label,
+    _listed,
+    _nsg_rules,
+    _opens_tcp_port,
+    _rule_name,
+    get,
+    is_false,
+    is_true,
+    items,
+    rules,
+    whole_number,
+)
+
+
+# ---------------------------------------------------------------- HTTPS only
+
+def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props, label = args.props, _label(args)
+    if args.resource_type == CONTAINER_APP:
+        ingress = get(props, "configuration", "ingress")
+        if ingress is None:
+            return
+        if is_true(get(ingress, "allowInsecure")):
+            report(f"{label}: ingress allowInsecure is true, so plain HTTP reaches the app; set it false")
+        transport = str(get(ingress, "transport") or "auto").lower()
+        if transport == "tcp":
+            report(f"{label}: ingress transport 'tcp' skips the HTTPS front end; use 'auto', 'http' or 'http2'")
+        for mapping in items(get(ingress, "additionalPortMappings")):
+            if is_true(get(mapping, "external")):
+                report(f"{label}: additional port mapping {get(mapping, 'exposedPort')} is external, plain TCP "
+                       "beside the HTTPS ingress; keep additional ports internal")
+    elif args.resource_type == STORAGE_ACCOUNT:
+        if is_false(get(props, "enableHttpsTrafficOnly")) and not _nfs_only_account(props):
+            report(f"{label}: enableHttpsTrafficOnly is false on an account reachable outside a VNet; "
+                   "only an NFS FileStorage account whose network rules deny by default may turn it off")
+    elif args.resource_type in (NSG, SECURITY_RULE):
+        for index, rule in enumerate(_nsg_rules(args.resource_type, props)):
+            name = _rule_name(rule, args.name if args.resource_type == SECURITY_RULE else f"#{index}")
+            if _opens_tcp_port(rule, 80) and ACME_RULE_WORD not in name.lower():
+                report(f"{label}: rule '{name}' allows inbound port 80; plain HTTP is open only in a rule "
+                       f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}') that Caddy redirects to HTTPS")
+    elif args.resource_type == LOAD_BALANCER:
+        for kind in ("loadBalancingRules", "inboundNatRules"):
+            for index, rule in enumerate(items(get(props, kind))):
+                name = _rule_name(rule, f"{kind}#{index}")
+                ports = (get(rule, "frontendPort"), get(rule, "frontendPortRangeStart"))
+                if 80 in {whole_number(p) for p in ports} and ACME_RULE_WORD not in name.lower():
+                    report(f"{label}: {kind} '{name}' listens on port 80; plain HTTP is open only in a rule "
+                           f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}')")
+    elif args.resource_type == K8S_SERVICE and get(props, "spec", "type") == "LoadBalancer":
+        internal = is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION))
+        ports = {whole_number(get(p, "port")) for p in items(get(props, "spec", "ports"))} - {None}
+        allowed = {443} if internal else {443, 80}  # public: port 80 for ACME HTTP-01 and the redirect
+        for port in sorted(ports - allowed):
+            why = ("an internal load balancer uses Caddy's own CA, with no ACME and no port 80"
+                   if internal and port == 80 else "the gateway serves HTTPS on 443 only")
+            report(f"{label}: load balancer port {port} is open; {why}")
+        if not internal and 80 in ports and 443 not in ports:
+            report(f"{label}: port 80 without 443; port 80 is only for ACME HTTP-01 beside the HTTPS port")
+
+
+def _nfs_only_account(props: Any) -> bool:
+    """Azure Files NFS shares are mounted without TLS, so their account cannot require secure transfer;
+    Microsoft recommends secure transfer for every account "except where NFS Azure file shares are
+    used with network-level security" (learn.microsoft.com/azure/storage/common/
+    storage-require-secure-transfer). The exception therefore holds only for a FileStorage account
+    whose network rules deny by default."""
+    return (get(props, "kind") == "FileStorage"
+            and str(get(props, "networkRuleSet", "defaultAction") or "").lower() == "deny")
+
+
+https_only = ResourceValidationPolicy(
+    name="https-only-ingress",
+    description="Clients reach the API over HTTPS only: Container Apps ingress refuses insecure HTTP, "
+                "TCP transport and external extra ports; storage accounts require secure transfer (except NFS-only "
+                "FileStorage behind VNet rules, which Azure requires); port 80 is open only for ACME "
+                "HTTP-01 (NSG and Azure load balancer rules named 'acme', public gateway Services beside 443).",
+    validate=validate_https_only,
+    enforcement_level=MANDATORY,
+)
+
+
+
+# ---------------------------------------------------------------- SSH
+
+def ssh_source_problems(sources: list[str]) -> list[str]:
+    """Why these SSH sources are too broad (empty: fine): the shared rule, components/serving/rules.py."""
+    return rules.source_range_problems(sources, SSH_BROADEST_PREFIX)
+
+
+def validate_no_public_ssh(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    rules = [r for r in _nsg_rules(args.resource_type, args.props) if _opens_tcp_port(r, SSH_PORT)]
+    if not rules:
+        return
+    sources = [s for rule in rules for s in _address_sources(rule)]
+    names = ", ".join(_rule_name(r, args.name) for r in rules)
+    for problem in ssh_source_problems(sources):
+        report(f"{_label(args)}: inbound SSH (rules {names}): {problem}; allow at most a /8 "
+               "(your own addresses), or use Azure Bastion")
+
+
+no_public_ssh = ResourceValidationPolicy(
+    name="no-public-ssh",
+    description="Inbound SSH (port 22, inline NSG rules and SecurityRule resources) is allowed only "
+                "from address ranges no broader than an IPv4 /8 (IPv6 /48), one by one and together: "
+                "never '*', 'Internet', service tags or 0.0.0.0/0.",
+    validate=validate_no_public_ssh,
+    enforcement_level=MANDATORY,
+)
+
+
+def validate_no_public_ssh_in_pieces(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The union across resources: 199 SecurityRules with one /8 each pass one by one. A resource
+    that fails on its own is left to ``no-public-ssh``, so each problem is reported once."""
+    pieces: dict[str, list[str]] = {}
+    for resource in args.resources:
+        rules = [r for r in _nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, SSH_PORT)]
+        sources = [s for rule in rules for s in _address_sources(rule)]
+        if sources and not ssh_source_problems(sources):
+            pieces[resource.name] = sources
+    if len(pieces) < 2:
+        return
+    for problem in ssh_source_problems([s for sources in pieces.values() for s in sources]):
+        report(f"inbound SSH across {len(pieces)} resources ({_listed(sorted(pieces))}): {problem}; "
+               "allow at most a /8 in the whole stack (your own addresses), or use Azure Bastion")
+
+
+no_public_ssh_in_pieces = StackValidationPolicy(
+    name="no-public-ssh-across-stack",
+    description="The inbound SSH sources of every NSG and SecurityRule in the stack, taken together, "
+                "cover no more than an IPv4 /8 (IPv6 /48): SSH cannot be opened to the world in "
+                "pieces spread over several rules or security groups.",
+    validate=validate_no_public_ssh_in_pieces,
+    enforcement_level=MANDATORY,
+)
+
+
