@@ -132,7 +132,9 @@ def host_args(host: str, model: str) -> Any:
     import importlib
     module, name = ARGS_TYPES[host]
     args_type = getattr(importlib.import_module(module), name)
-    return args_type(location=REGION, model=model, hf_token="hf_placeholder_for_the_plan")
+    # AKS needs a stated API exposure: the documentation range the shipped aks stack uses
+    extra = {"api_allowed_cidrs": ["203.0.113.0/24"]} if host == "aks" else {}
+    return args_type(location=REGION, model=model, hf_token="hf_placeholder_for_the_plan", **extra)
 
 
 def idle_usd_per_month(costs: dict[str, Any]) -> float:
@@ -157,6 +159,8 @@ def host_rows() -> list[dict[str, Any]]:
                 planned.append((model, describe(host_args(host, model))))
             except ConfigError:
                 continue
+        if not planned:  # every model refused: the table would silently lose the host
+            describe(host_args(host, TABLE_MODELS[0]))  # raises that host's ConfigError
         serves = ", ".join(m.split("-")[1].upper() for m, _ in planned)
         if len(planned) < len(TABLE_MODELS):
             serves += " only"
