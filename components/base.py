@@ -17,6 +17,7 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks
+from .serving import monitoring
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
@@ -98,6 +99,20 @@ class ServingArgs:
     """Weights as stored (none) or vLLM's on-the-fly FP8 (fp8), on GPUs that run it."""
     kv_cache_dtype: Optional[str] = "auto"
     """KV cache in the model's dtype (auto) or FP8 (fp8), on GPUs that run it."""
+    alerts: Optional[bool] = True
+    """Alert rules, availability test and dashboard (false: none of them)."""
+    alert_emails: Optional[Sequence[str]] = ()
+    """Addresses the alerts are mailed to (a new action group)."""
+    alert_webhook: Optional[pulumi.Input[str]] = None
+    """https URL of an incoming webhook (Teams, Slack, ...) the alerts are posted to (a secret)."""
+    action_group_id: Optional[str] = None
+    """Resource id of an existing action group that receives every alert (instead of emails/webhook)."""
+    log_analytics_workspace_id: Optional[str] = None
+    """Resource id of an existing Log Analytics workspace to use. Default: the component creates one."""
+    ttft_slo_seconds: Optional[float] = None
+    """p95 time to first token above which an alert fires. Default 2 (MLPerf server scenario)."""
+    queue_alert_threshold: Optional[int] = None
+    """Requests waiting in vLLM's queue for 5 minutes that fire an alert. Default: from the plan."""
     plan: Optional[ServingPlan] = field(default=None, repr=False)
 
     _host: ClassVar[str] = ""  # each host's args set these two
@@ -164,11 +179,37 @@ class ServingArgs:
                               f"plan with host='{self._host}', or leave plan out")
         image_key = "model.image" if self.vllm_image is None and self.plan.launch.image == model.image else "vllmImage"
         check_pinned_image(image_key, self.plan.launch.image)
+        self._check_monitoring()
         for name, value in self.all_tags.items():
             if len(value) > TAG_VALUE_MAX:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+
+    def _check_monitoring(self) -> None:
+        """The alert settings, checked once here (the host's replica bounds refine the defaults later)."""
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        webhook = checks.string_input("alertWebhook", self.alert_webhook, secret=True)
+        if isinstance(webhook, str):
+            webhook = pulumi.Output.secret(monitoring.check_webhook_url(webhook))
+        elif webhook is not None:  # an Output: checked once its value is known, never shown
+            webhook = pulumi.Output.secret(pulumi.Output.from_input(webhook).apply(monitoring.check_webhook_url))
+        put("alert_webhook", webhook)
+        if self.log_analytics_workspace_id is not None:
+            put("log_analytics_workspace_id", monitoring.check_workspace_id(self.log_analytics_workspace_id))
+        self.alert_settings  # noqa: B018 (checks every alert setting now, before any resource)
+
+    @property
+    def alert_settings(self) -> monitoring.AlertSettings:
+        """Where alerts go and their thresholds, defaults derived from the plan and the replica bounds."""
+        return monitoring.alert_settings(
+            plan=self.plan, alerts=self.alerts, emails=self.alert_emails,
+            webhook_given=self.alert_webhook is not None, action_group_id=self.action_group_id,
+            ttft_slo_seconds=self.ttft_slo_seconds, queue_alert_threshold=self.queue_alert_threshold,
+            max_replicas=max(1, getattr(self, "max_replicas", None) or 1),
+            queue_depth_target=getattr(self, "queue_depth_target", None))
 
     @classmethod
     def of(cls, args: Any) -> "ServingArgs":
