@@ -199,17 +199,21 @@ class ServingArgs:
         put("alert_webhook", webhook)
         if self.log_analytics_workspace_id is not None:
             put("log_analytics_workspace_id", monitoring.check_workspace_id(self.log_analytics_workspace_id))
-        self.alert_settings  # noqa: B018 (checks every alert setting now, before any resource)
+        # every alert setting checked now, before any resource; host bounds are checked after this
+        self._alert_settings(max_replicas=1, queue_depth_target=None)
 
     @property
     def alert_settings(self) -> monitoring.AlertSettings:
         """Where alerts go and their thresholds, defaults derived from the plan and the replica bounds."""
+        return self._alert_settings(max_replicas=max(1, getattr(self, "max_replicas", None) or 1),
+                                    queue_depth_target=getattr(self, "queue_depth_target", None))
+
+    def _alert_settings(self, max_replicas: int, queue_depth_target: Optional[int]) -> monitoring.AlertSettings:
         return monitoring.alert_settings(
             plan=self.plan, alerts=self.alerts, emails=self.alert_emails,
             webhook_given=self.alert_webhook is not None, action_group_id=self.action_group_id,
             ttft_slo_seconds=self.ttft_slo_seconds, queue_alert_threshold=self.queue_alert_threshold,
-            max_replicas=max(1, getattr(self, "max_replicas", None) or 1),
-            queue_depth_target=getattr(self, "queue_depth_target", None))
+            max_replicas=max_replicas, queue_depth_target=queue_depth_target)
 
     @classmethod
     def of(cls, args: Any) -> "ServingArgs":
