@@ -69,8 +69,8 @@ def action_group(name: str, settings: AlertSettings, webhook: Optional[pulumi.In
                  resource_group: pulumi.Input[str], tags: dict[str, str],
                  parent: pulumi.Resource) -> Optional[pulumi.Output[str]]:
     """The given action group, or a new one with the emails and the webhook (kept secret)."""
-    if not settings.enabled:
-        return None
+    if not settings.reaches_someone:
+        return None  # no receivers: the rules still fire in Azure Monitor's alert list; plan warns
     if settings.action_group_id:
         return pulumi.Output.from_input(settings.action_group_id)
     webhooks = None
