@@ -54,10 +54,10 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
     """NVIDIA's DCGM exporter on every GPU node; it reads the GPUs, requests none of them."""
     container = core.ContainerArgs(
         name=DCGM_EXPORTER, image=DCGM_EXPORTER_IMAGE, image_pull_policy="IfNotPresent",
-        # AKS GPU nodes run containerd with NVIDIA's runtime: this exposes every GPU read-only to
-        # the exporter without taking one from the scheduler (no nvidia.com/gpu request)
-        env=[core.EnvVarArgs(name="NVIDIA_VISIBLE_DEVICES", value="all"),
-             core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
+        # AKS GPU nodes run containerd with NVIDIA's runtime, and the image's own environment sets
+        # NVIDIA_VISIBLE_DEVICES=all (NVIDIA/dcgm-exporter Dockerfiles): the exporter sees every GPU
+        # without taking one from the scheduler (no nvidia.com/gpu request)
+        env=[core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
              core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true")],
         ports=[core.ContainerPortArgs(name="metrics", container_port=DCGM_PORT, protocol="TCP")],
         resources=core.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "128Mi"},
@@ -102,6 +102,15 @@ def managed_prometheus_scraping(name: str, namespace: str, port: int, gpu_pools:
     scraper = networking.NetworkPolicyPeerArgs(
         namespace_selector=meta.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
         pod_selector=meta.LabelSelectorArgs(match_labels=dict(AMA_METRICS_LABEL)))
+    # only the scraper reaches the exporter (kube-system has no default-deny: this one selects it alone)
+    networking.NetworkPolicy(
+        f"{name}-dcgm-exporter-ingress",
+        metadata=object_meta(f"{DCGM_EXPORTER}-ingress", DCGM_NAMESPACE, DCGM_EXPORTER),
+        spec=networking.NetworkPolicySpecArgs(
+            pod_selector=selector(DCGM_EXPORTER), policy_types=["Ingress"],
+            ingress=[networking.NetworkPolicyIngressRuleArgs(
+                from_=[scraper], ports=[networking.NetworkPolicyPortArgs(port=DCGM_PORT, protocol="TCP")])]),
+        opts=cluster_opts)
     networking.NetworkPolicy(
         f"{name}-vllm-metrics-scrape",
         metadata=object_meta(f"{VLLM}-metrics-scrape", namespace, VLLM),

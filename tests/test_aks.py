@@ -174,7 +174,8 @@ def test_container_insights_sends_to_the_workspace_through_a_data_collection_rul
     assert destination["workspaceResourceId"] == workspace.outputs["id"]
     assert inputs["dataFlows"] == [{"streams": ["Microsoft-ContainerInsights-Group-Default"],
                                     "destinations": [destination["name"]]}]
-    link = run.mocks.one("azure-native:monitor:DataCollectionRuleAssociation")
+    [link] = [r for r in run.mocks.of_type("azure-native:monitor:DataCollectionRuleAssociation")
+              if r.name.endswith("-container-insights-link")]  # the other one is managed Prometheus's
     assert link.inputs["associationName"] == "ContainerInsightsExtension"
     assert link.inputs["resourceUri"] == cluster.outputs["id"]
     assert link.inputs["dataCollectionRuleId"] == rule.outputs["id"]
