@@ -142,11 +142,21 @@ def test_the_webhook_url_is_secret_everywhere(runs, name):
                if r.type != ACTION_GROUP)  # only the action group holds it, as a secret
 
 
-def test_without_a_destination_rules_exist_reach_no_one_and_the_plan_says_so():
-    config = stack_config("containerapp", apiKey=API_KEY)
-    run = run_config(config)
+@pytest.fixture(scope="module")
+def no_destination():
+    return run_config(stack_config("vm", apiKey=API_KEY, autoShutdown="19:00"))
+
+
+def test_without_a_destination_rules_exist_reach_no_one_and_the_plan_says_so(no_destination):
+    run = no_destination
     assert run.mocks.of_type(ACTION_GROUP) == [] and rules(run)
     assert all(action_ids(rule) == [] for rule in rules(run))
+    # autoShutdown deallocates the VM daily: no availability alert, in the plan nor in Azure
+    assert not [r for r in run.mocks.of_type(METRIC_ALERT) if r.name.endswith("no-ready-replica")]
+    from components.vm import GpuVirtualMachineArgs
+    vm_plan = catalogue.monitoring_plan(GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN,
+                                                              auto_shutdown="19:00"))
+    assert "no-ready-replica" not in {a["key"] for a in vm_plan["alerts"]}
     plan = catalogue.monitoring_plan(ContainerAppGpuArgs(location="swedencentral", hf_token=HF_TOKEN))
     assert plan["destination"] == "no one"
     [warning] = plan["warnings"]
@@ -534,11 +544,10 @@ def test_policy_passes_every_monitored_host(runs, name):
     assert policy_violations(runs[name].resources) == []
 
 
-def test_policy_flags_an_unwatched_host_and_alerts_that_reach_no_one(runs):
+def test_policy_flags_an_unwatched_host_and_alerts_that_reach_no_one(runs, no_destination):
     resources = runs["vm"].resources
     without_rules = [r for r in resources if r.type not in RULE_TYPES]
     [message] = policy_violations(without_rules)
     assert "virtual machine 'apertus-vm' has no alert rule" in message
-    nobody = run_config(stack_config("vm", apiKey=API_KEY))
-    [message] = policy_violations(nobody.resources)
+    [message] = policy_violations(no_destination.resources)
     assert "reach no action group" in message

@@ -269,7 +269,8 @@ def availability_test(host: str, internal: bool, min_replicas: int) -> tuple[boo
                   f"{len(AVAILABILITY_LOCATIONS)} locations, alert when {AVAILABILITY_FAILED_LOCATIONS} fail")
 
 
-def alerts_for(host: str, *, spot: bool, min_replicas: int, web_test: bool) -> list[AlertSpec]:
+def alerts_for(host: str, *, spot: bool, min_replicas: int, web_test: bool,
+               planned_downtime: bool = False) -> list[AlertSpec]:
     """The catalogue entries this deployment gets."""
     chosen = []
     for spec in ALERTS.values():
@@ -279,8 +280,8 @@ def alerts_for(host: str, *, spot: bool, min_replicas: int, web_test: bool) -> l
             continue
         if spec.key in ("spot-eviction", "spot-fallback") and not spot:
             continue
-        if spec.key == "no-ready-replica" and min_replicas < 1:
-            continue
+        if spec.key == "no-ready-replica" and (min_replicas < 1 or planned_downtime):
+            continue  # scale to zero, or a VM that autoShutdown deallocates daily: not an outage
         chosen.append(spec)
     return chosen
 
@@ -354,7 +355,9 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
     high = getattr(args, "max_replicas", 1)
     spot = bool(getattr(args, "spot", False))
     web_test, web_test_note = availability_test(host, args.internal, low)
-    specs = alerts_for(host, spot=spot, min_replicas=low, web_test=web_test) if settings.enabled else []
+    planned_downtime = getattr(args, "auto_shutdown", None) is not None
+    specs = (alerts_for(host, spot=spot, min_replicas=low, web_test=web_test, planned_downtime=planned_downtime)
+             if settings.enabled else [])
     kinds = [kind for spec in specs for kind in RULE_KINDS[host][spec.key]]
     bounds = getattr(args, "gpu_node_bounds", None)
     nodes = (bounds[1] if bounds else 1) + 2  # GPU nodes at most + the system pool's two
