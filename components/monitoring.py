@@ -234,9 +234,10 @@ def aks_prometheus_collection(name: str, args: Any, group: pulumi.Input[str],
         description="Managed Prometheus metrics of this cluster; deleting it stops them", opts=opts)
 
 
-def iso_minutes(duration: str) -> str:
-    """Prometheus '5m' -> ISO 8601 'PT5M' (Azure's rule groups take ISO durations)."""
-    return f"PT{int(duration.removesuffix('m'))}M"
+def iso_minutes(duration: str) -> str | None:
+    """Prometheus '5m' -> ISO 8601 'PT5M' (Azure's rule groups take ISO durations); '0m' -> none (fire at once)."""
+    minutes = int(duration.removesuffix("m"))
+    return f"PT{minutes}M" if minutes else None
 
 
 def watch_aks(name: str, args: Any, group: pulumi.Input[str], workspace: LogsWorkspace,
