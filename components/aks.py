@@ -35,7 +35,7 @@ import pulumi_random as random
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
 
-from . import base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, monitoring
+from . import base, k8s_common, k8s_gateway, k8s_monitoring, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 from .serving.regions import normalize_region
@@ -530,6 +530,14 @@ class AksGpuCluster(base.ServingComponent):
     """The regional vCPU quota family and count the GPU node pools may use at most."""
     ca_certificate_command: Optional[pulumi.Output[str]] = None
     """The kubectl command that prints the root certificate clients must trust (only when internal)."""
+    log_analytics_workspace_resource_id: Optional[pulumi.Output[str]] = None
+    """The resource id of the Log Analytics workspace (Container Insights, alerts' log queries)."""
+    azure_monitor_workspace_id: Optional[pulumi.Output[str]] = None
+    """The resource id of the Azure Monitor workspace holding the cluster's Prometheus metrics."""
+    dashboard_url: Optional[pulumi.Output[str]] = None
+    """Portal URL of the deployment's Azure Monitor workbook (none with alerts: false)."""
+    action_group_id: Optional[pulumi.Output[str]] = None
+    """The action group every alert goes to (none with alerts: false)."""
 
     def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
@@ -539,7 +547,9 @@ class AksGpuCluster(base.ServingComponent):
         rg = base.resource_group(name, args, self)
         self.api_key = base.api_key(name, args, self)
         client = authorization.get_client_config_output()
-        workspace = monitoring.log_analytics_workspace(name, rg, args.location, args.all_tags, child)
+        workspace = monitoring.log_analytics_workspace(name, rg, args.location, args.all_tags, child,
+                                                       existing_id=args.log_analytics_workspace_id)
+        prometheus = monitoring.managed_prometheus(name, args, rg, self)
         net = self._network(name, args, rg, child)
         # identity and secrets: the workload's identity, the Key Vault with the API key and HF token
         secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
@@ -549,6 +559,7 @@ class AksGpuCluster(base.ServingComponent):
         cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
         gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
         self._container_insights(name, args, rg, cluster, workspace, args.all_tags)
+        monitoring.aks_prometheus_collection(name, args, rg, prometheus, cluster, self)
         self._maintenance_window(name, rg, cluster, child)
         namespace = base.dns_safe(name, 63)
         federation = self._workload_identity(name, rg, secrets, cluster, namespace, child)
@@ -560,12 +571,17 @@ class AksGpuCluster(base.ServingComponent):
             self._autoscaler_priorities(name, k8s_opts)
         public = None if args.internal else self._public_name(name, args, child)
         workload = self._workload(name, args, namespace, secrets, client, public, k8s_opts)
+        k8s_monitoring.managed_prometheus_scraping(
+            name, namespace, args.plan.launch.port, tuple(pool for pool, _ in gpu_pools_named(args.spot)),
+            k8s_opts, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[workload.deployment])))
         # the certificate names this host; resolved once its load balancer is there
         gateway_ip = str(args.network.gateway_ip)
         host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)
                 if args.internal else public.fqdn)
+        watched = monitoring.watch_aks(name, args, rg, workspace, prometheus, cluster, namespace, host,
+                                       (SPOT_POOL, GPU_POOL) if args.spot else None, self)
         self._register(args.plan, pulumi.Output.concat("https://", host, "/v1"),
-                       self._stack_outputs(args, rg, cluster, net.vnet, namespace))
+                       {**self._stack_outputs(args, rg, cluster, net.vnet, namespace), **watched})
 
     def _network(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                  child: pulumi.ResourceOptions) -> AksNetwork:
@@ -660,6 +676,8 @@ class AksGpuCluster(base.ServingComponent):
                     enabled=True)),
             network_profile=cluster_network_profile(),
             addon_profiles=cluster_addons(workspace),
+            # Azure Monitor managed Prometheus (the ama-metrics add-on; components/monitoring.py)
+            azure_monitor_profile=monitoring.aks_monitor_profile(),
             workload_auto_scaler_profile=containerservice.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=containerservice.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)),
             # priority expander: scale the spot pool first (kube-system/cluster-autoscaler-priority-expander)

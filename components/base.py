@@ -16,7 +16,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
-from .serving import checks, settings
+from .serving import checks, monitoring, settings
 from .serving.errors import register_secret
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
@@ -91,6 +91,13 @@ class ServingArgs:
     vllm_image: Optional[str] = None
     quantization: Optional[str] = "none"
     kv_cache_dtype: Optional[str] = "auto"
+    alerts: Optional[bool] = True
+    alert_emails: Optional[Sequence[str]] = ()
+    alert_webhook: Optional[pulumi.Input[str]] = None
+    action_group_id: Optional[str] = None
+    log_analytics_workspace_id: Optional[str] = None
+    ttft_slo_seconds: Optional[float] = None
+    queue_alert_threshold: Optional[int] = None
     plan: Optional[ServingPlan] = field(default=None, repr=False)
 
     _host: ClassVar[str] = ""  # each host's args set these two
@@ -168,11 +175,41 @@ class ServingArgs:
                               f"plan with host='{self._host}', or leave plan out")
         image_key = "model.image" if self.vllm_image is None and self.plan.launch.image == model.image else "vllmImage"
         check_pinned_image(image_key, self.plan.launch.image)
+        self._check_monitoring()
         for name, value in self.all_tags.items():
             if len(value) > TAG_VALUE_MAX:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+
+    def _check_monitoring(self) -> None:
+        """The alert settings, checked once here (the host's replica bounds refine the defaults later)."""
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        webhook = checks.string_input("alertWebhook", self.alert_webhook, secret=True)
+        if isinstance(webhook, str):
+            webhook = pulumi.Output.secret(monitoring.check_webhook_url(webhook))
+        elif webhook is not None:  # an Output: checked once its value is known, never shown
+            webhook = pulumi.Output.secret(pulumi.Output.from_input(webhook).apply(monitoring.check_webhook_url))
+        put("alert_webhook", webhook)
+        if self.log_analytics_workspace_id is not None:
+            put("log_analytics_workspace_id", monitoring.check_workspace_id(self.log_analytics_workspace_id))
+        # every alert setting checked now, before any resource; host bounds are checked after this
+        self._alert_settings(max_replicas=1, queue_depth_target=None)
+
+    @property
+    def alert_settings(self) -> monitoring.AlertSettings:
+        """Where alerts go and their thresholds, defaults derived from the plan and the replica bounds."""
+        return self._alert_settings(max_replicas=max(1, getattr(self, "max_replicas", None) or 1),
+                                    queue_depth_target=getattr(self, "queue_depth_target", None))
+
+    def _alert_settings(self, max_replicas: int, queue_depth_target: Optional[int]) -> monitoring.AlertSettings:
+        return monitoring.alert_settings(
+            plan=self.plan, alerts=self.alerts, emails=self.alert_emails,
+            webhook_given=self.alert_webhook is not None, action_group_id=self.action_group_id,
+            ttft_slo_seconds=self.ttft_slo_seconds, queue_alert_threshold=self.queue_alert_threshold,
+            max_replicas=max_replicas, queue_depth_target=queue_depth_target)
 
     @classmethod
     def of(cls, args: Any) -> "ServingArgs":

@@ -66,6 +66,14 @@ SECRETS = "apertus-secrets"
 VLLM = "apertus-vllm"
 CADDY = "apertus-caddy"
 SERVICES = (DISK, SECRETS, VLLM, CADDY)
+# every minute, vLLM's serving metrics and the GPUs' state go to syslog under this tag, which the Azure
+# Monitor Agent ships to Log Analytics (components/monitoring.py: Azure collects no Prometheus
+# endpoint of a plain VM without a self-run Prometheus, docs/operations.md)
+METRICS = "apertus-metrics"
+METRICS_INTERVAL = "1min"
+METRIC_LINES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
+                "vllm:generation_tokens_total", "vllm:time_to_first_token_seconds_(bucket|sum|count)",
+                "vllm:inter_token_latency_seconds_(sum|count)", "http_requests_total")
 
 IMDS_TOKEN_API = "2018-02-01"  # IMDS managed-identity token endpoint (Azure "managed identities" docs)
 KEY_VAULT_API = "7.4"  # Key Vault REST "Get Secret" API version
@@ -401,15 +409,37 @@ def units(config: BootConfig) -> dict[str, str]:
                      "After": f"network-online.target docker.service {setup} {SECRETS}.service "
                               f"{DISK}.service{fabric}",
                      "StartLimitIntervalSec": "0", **gated},
-                    {"ExecStart": f"{SCRIPT_DIR}/{VLLM}",
+                    {"ExecStart": f"{SCRIPT_DIR}/{VLLM}", "SyslogIdentifier": VLLM,
                      "ExecStop": f"/usr/bin/docker stop --time 60 {VLLM_CONTAINER}", **container}),
         CADDY: _unit("Apertus: Caddy TLS reverse proxy in front of vLLM",
                      {"Wants": f"network-online.target {DISK}.service", "Requires": "docker.service",
                       "After": f"network-online.target docker.service {setup} {DISK}.service",
                       "StartLimitIntervalSec": "0", **gated},
-                     {"ExecStart": f"{SCRIPT_DIR}/{CADDY}",
+                     {"ExecStart": f"{SCRIPT_DIR}/{CADDY}", "SyslogIdentifier": CADDY,
                       "ExecStop": f"/usr/bin/docker stop --time 10 {CADDY_CONTAINER}", **container}),
+        METRICS: _unit("Apertus: vLLM and GPU metrics to syslog (run by apertus-metrics.timer)",
+                       {"After": f"{VLLM}.service", **gated},
+                       {"Type": "oneshot", "ExecStart": f"{SCRIPT_DIR}/{METRICS}"}),
     }
+
+
+def metrics_timer() -> str:
+    return ("[Unit]\nDescription=Apertus: vLLM and GPU metrics to syslog every minute\n\n"
+            f"[Timer]\nOnBootSec=2min\nOnUnitActiveSec={METRICS_INTERVAL}\nAccuracySec=5s\n\n"
+            "[Install]\nWantedBy=timers.target\n")
+
+
+def metrics_script(config: BootConfig) -> str:
+    pattern = "|".join(METRIC_LINES)
+    return _script("Run by apertus-metrics.timer: vLLM's serving metrics and the GPUs' state to syslog "
+                   "(Azure Monitor Agent -> Log Analytics Syslog)", f"""
+set +e  # one source failing must not hide the other
+curl -fsS --max-time 5 http://127.0.0.1:{config.launch.port}/metrics \\
+  | grep -E '^({pattern})' | logger -t {METRICS} -p user.info
+nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits \\
+  | awk -F', *' '{{printf "gpu index=%s utilization_percent=%s memory_used_mib=%s memory_total_mib=%s\\n", $1, $2, $3, $4}}' \\
+  | logger -t {METRICS} -p user.info
+exit 0""")
 
 
 def _env_file(env: dict[str, str]) -> str:
@@ -422,11 +452,13 @@ def _env_file(env: dict[str, str]) -> str:
 def user_data(config: BootConfig) -> str:
     """The ``#cloud-config`` document."""
     executable = {SETUP: setup_script(config), DISK: disk_script(config),
-                  SECRETS: secrets_script(config), VLLM: vllm_script(config), CADDY: caddy_script(config)}
+                  SECRETS: secrets_script(config), VLLM: vllm_script(config), CADDY: caddy_script(config),
+                  METRICS: metrics_script(config)}
     files = [{"path": f"{SCRIPT_DIR}/{name}", "permissions": "0755", "content": text}
              for name, text in executable.items()]
     files += [{"path": f"{UNIT_DIR}/{name}.service", "permissions": "0644", "content": text}
               for name, text in units(config).items()]
+    files.append({"path": f"{UNIT_DIR}/{METRICS}.timer", "permissions": "0644", "content": metrics_timer()})
     files += [{"path": PLAIN_ENV_FILE, "permissions": "0644", "content": _env_file(config.launch.env)},
               {"path": CADDYFILE, "permissions": "0644", "content": caddyfile(config)}]
     document = {
@@ -436,6 +468,7 @@ def user_data(config: BootConfig) -> str:
         # here, and setup (retried, rebooting once when it has succeeded) starts in the background
         "runcmd": [["systemctl", "daemon-reload"],
                    ["systemctl", "enable", *(f"{name}.service" for name in (SETUP, *SERVICES))],
+                   ["systemctl", "enable", f"{METRICS}.timer"],
                    ["systemctl", "start", "--no-block", f"{SETUP}.service"]],
     }
     return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)

@@ -295,7 +295,7 @@ def cache_share_gib(cache_size_gib: int) -> int:
 class AppLogs:
     """What the logging step hands on: the workspace and the key the environment sends logs with."""
 
-    workspace: operationalinsights.Workspace
+    workspace: monitoring.LogsWorkspace
     shared_key: pulumi.Output[str]
 
 
@@ -387,6 +387,12 @@ class ContainerAppGpu(base.ServingComponent):
     """The Container App's name (az containerapp logs show --name ...)."""
     log_analytics_workspace_id: Optional[pulumi.Output[str]] = None
     """The customer id of the Log Analytics workspace that holds the app's logs."""
+    log_analytics_workspace_resource_id: Optional[pulumi.Output[str]] = None
+    """The resource id of the Log Analytics workspace (the component's own, or the one given)."""
+    dashboard_url: Optional[pulumi.Output[str]] = None
+    """Portal URL of the deployment's Azure Monitor workbook (none with alerts: false)."""
+    action_group_id: Optional[pulumi.Output[str]] = None
+    """The action group every alert goes to (none with alerts: false)."""
 
     def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
         check_component_name(name)
@@ -407,18 +413,21 @@ class ContainerAppGpu(base.ServingComponent):
             self._private_dns(name, group, net.vnet, environment, args.all_tags, child)
         container_app = self._workload(name, args, group, environment, secrets, cache)
         fqdn = container_app.configuration.apply(ingress_fqdn)
+        watched = monitoring.watch_containerapp(name, args, group, logs.workspace, container_app, fqdn, self)
         self._register(args.plan, pulumi.Output.concat("https://", fqdn, "/v1"), {
             "resourceGroupName": group,
             "containerAppName": container_app.name,
             "logAnalyticsWorkspaceId": logs.workspace.customer_id,
+            **watched,
         })
 
     def _logs(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
               child: pulumi.ResourceOptions) -> AppLogs:
         """The Log Analytics workspace the environment sends its logs to, and its shared key."""
-        workspace = monitoring.log_analytics_workspace(name, group, args.location, args.all_tags, child)
+        workspace = monitoring.log_analytics_workspace(name, group, args.location, args.all_tags, child,
+                                                       existing_id=args.log_analytics_workspace_id)
         keys = operationalinsights.get_shared_keys_output(
-            resource_group_name=group, workspace_name=workspace.name,
+            resource_group_name=workspace.resource_group_name, workspace_name=workspace.name,
             opts=pulumi.InvokeOutputOptions(parent=self))
         return AppLogs(workspace=workspace, shared_key=keys.primary_shared_key)
 

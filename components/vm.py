@@ -21,7 +21,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import compute, devtestlab, network
 
-from . import cloudinit
+from . import cloudinit, monitoring
 from .base import ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
@@ -458,6 +458,12 @@ class GpuVirtualMachine(ServingComponent):
     """The ssh command for the admin user (only with sshPublicKey and sshAllowedCidrs)."""
     ca_certificate_command: Optional[pulumi.Output[str]] = None
     """The az command that prints the root certificate clients must trust (only when internal)."""
+    log_analytics_workspace_resource_id: Optional[pulumi.Output[str]] = None
+    """The resource id of the Log Analytics workspace the VM's Syslog goes to."""
+    dashboard_url: Optional[pulumi.Output[str]] = None
+    """Portal URL of the deployment's Azure Monitor workbook (none with alerts: false)."""
+    action_group_id: Optional[pulumi.Output[str]] = None
+    """The action group every alert goes to (none with alerts: false)."""
 
     # the VirtualMachine resource as ``self.vm`` (not a schema output: no annotation)
 
@@ -482,8 +488,13 @@ class GpuVirtualMachine(ServingComponent):
         self.vm = self._virtual_machine(name, args, nic, cache_disk, custom_data, secrets, where)
         if args.auto_shutdown is not None:
             self._auto_shutdown(name, args, where, child)
+        # the VM's journal (vLLM, Caddy, the metrics timer, the kernel) to Log Analytics, then the alerts
+        workspace = monitoring.log_analytics_workspace(name, group, args.location, args.all_tags, child,
+                                                       existing_id=args.log_analytics_workspace_id)
+        monitoring.vm_data_collection(name, args, group, workspace, self.vm, secrets.identity.id, self)
+        watched = monitoring.watch_vm(name, args, group, workspace, self.vm, address.host, self)
         self._register(args.plan, pulumi.Output.concat("https://", address.host, "/v1"),
-                       self._stack_outputs(args, group, address.host))
+                       {**self._stack_outputs(args, group, address.host), **watched})
 
     def _network(self, name: str, args: GpuVirtualMachineArgs, where: dict,
                  child: pulumi.ResourceOptions) -> VmNetwork:

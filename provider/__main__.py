@@ -38,7 +38,7 @@ from components.serving import ConfigError, checks, settings  # noqa: E402
 PACKAGE = "apertus"
 COMPONENTS = [ContainerAppGpu, GpuVirtualMachine, AksGpuCluster]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-SECRET_INPUTS = ("hfToken", "apiKey")
+SECRET_INPUTS = ("hfToken", "apiKey", "alertWebhook")
 SECRET_OUTPUTS = ("apiKey",)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 
 from components.serving import ConfigError, quota_request
+from components.serving.monitoring import monitoring_plan, render_monitoring
 from components.serving.pricing import whole_cost
 
 from . import program
@@ -97,6 +98,7 @@ def describe(args: Any) -> dict[str, Any]:
                           "tight": alt.tight}
                          for alt in plan.alternatives],
         "alternativesNote": plan.alternatives_note,
+        "monitoring": monitoring_plan(args),  # ops (issue 17): components/serving/monitoring.py
     }}
 
 
@@ -200,6 +202,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
            if "lowPriorityCores" in quota else ""),
         f"  startup       readiness budget {-(-p['startupWindowSeconds'] // 60)} min",
         *_render_cold_start_and_costs(p),
+        *render_monitoring(p["monitoring"]),
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "

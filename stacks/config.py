@@ -22,6 +22,7 @@ from pulumi.runtime import config as runtime_config
 from components.base import ServingArgs, check_api_key
 from components.serving import HOSTS, ConfigError, checks
 from components.serving.errors import forget_secrets, register_secret
+from components.serving.monitoring import check_webhook_url
 from components.serving.regions import LOCATION_KEY, normalize_region
 
 NAMESPACE = "apertus-azure"
@@ -30,7 +31,10 @@ NAMESPACE = "apertus-azure"
 COMMON_FIELDS = {"model": "model", "gpu": "gpu", "maxModelLen": "max_model_len",
                  "gpuMemoryUtilization": "gpu_memory_utilization", "allowedCidrs": "allowed_cidrs",
                  "internal": "internal", "vllmImage": "vllm_image", "tags": "tags",
-                 "quantization": "quantization", "kvCacheDtype": "kv_cache_dtype"}
+                 "quantization": "quantization", "kvCacheDtype": "kv_cache_dtype",
+                 "alerts": "alerts", "alertEmails": "alert_emails", "actionGroupId": "action_group_id",
+                 "logAnalyticsWorkspaceId": "log_analytics_workspace_id", "ttftSloSeconds": "ttft_slo_seconds",
+                 "queueAlertThreshold": "queue_alert_threshold"}
 
 
 class ConfigReader:
@@ -113,6 +117,7 @@ class StackSettings:
     location: str
     hf_token: pulumi.Output[str] | None = field(repr=False)
     api_key: pulumi.Output[str] | None = field(repr=False)
+    alert_webhook: pulumi.Output[str] | None = field(default=None, repr=False)
 
 
 def read_settings(reader: ConfigReader | None = None) -> StackSettings:
@@ -133,8 +138,11 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     api_key = reader.secret("apiKey")
     if api_key is not None:
         check_api_key(reader.secret_text("apiKey") or "")  # the plain text, checked and dropped
+    alert_webhook = reader.secret("alertWebhook")  # refused in plain text, like apiKey
+    if alert_webhook is not None:
+        check_webhook_url(reader.secret_text("alertWebhook") or "")  # the plain text, checked and dropped
     return StackSettings(host=host, location=location, hf_token=reader.secret("hfToken"),
-                         api_key=api_key)
+                         api_key=api_key, alert_webhook=alert_webhook)
 
 
 def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[ServingArgs],
@@ -148,7 +156,7 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
     checks.check_no_secret_in_tags(checks.check_tags(values.get("tags")),
                                    {key: reader.secret_text(key) for key in ("apiKey", "hfToken")})
     return args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
-                     **values)
+                     alert_webhook=settings.alert_webhook, **values)
 
 
 def refuse_spot(reader: ConfigReader) -> None:

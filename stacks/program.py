@@ -28,9 +28,12 @@ from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
                "kvCacheDtype", "spot",
                "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
-               "vllmImage", "tags")
+               "vllmImage", "tags",
+               # monitoring (components/serving/monitoring.py, docs/operations.md)
+               "alerts", "alertEmails", "alertWebhook", "actionGroupId", "logAnalyticsWorkspaceId",
+               "ttftSloSeconds", "queueAlertThreshold")
 COMPONENT_NAME = "apertus"
-SECRET_KEYS = ("hfToken", "apiKey")
+SECRET_KEYS = ("hfToken", "apiKey", "alertWebhook")
 # a key whose name looks like a credential, or a value that looks like a Hugging Face token
 # (hf_ followed by letters and digits), is never shown in an error, even when misspelt
 SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORECASE)

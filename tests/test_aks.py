@@ -43,7 +43,7 @@ IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 ROLE = "azure-native:authorization:RoleAssignment"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
-CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject"}  # add-on CRDs: kubernetes-validate has no schema
+CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject", "PodMonitor"}  # add-on CRDs: kubernetes-validate has no schema
 AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # Microsoft Azure CLI, a first-party public client
 CIDR = "203.0.113.0/24"
 
@@ -162,7 +162,8 @@ def test_container_insights_sends_to_the_workspace_through_a_data_collection_rul
     run = runs["8b"]
     workspace = run.mocks.one("azure-native:operationalinsights:Workspace")
     cluster = run.mocks.one(CLUSTER)
-    rule = run.mocks.one("azure-native:monitor:DataCollectionRule")
+    [rule] = [r for r in run.mocks.of_type("azure-native:monitor:DataCollectionRule")
+              if r.name.endswith("-container-insights")]  # the other one is managed Prometheus's
     inputs = unwrap(rule.inputs)
     assert inputs["dataCollectionRuleName"] == f"MSCI-{LOCATION}-{cluster.outputs['name']}"
     assert inputs["location"] == LOCATION
@@ -173,7 +174,8 @@ def test_container_insights_sends_to_the_workspace_through_a_data_collection_rul
     assert destination["workspaceResourceId"] == workspace.outputs["id"]
     assert inputs["dataFlows"] == [{"streams": ["Microsoft-ContainerInsights-Group-Default"],
                                     "destinations": [destination["name"]]}]
-    link = run.mocks.one("azure-native:monitor:DataCollectionRuleAssociation")
+    [link] = [r for r in run.mocks.of_type("azure-native:monitor:DataCollectionRuleAssociation")
+              if r.name.endswith("-container-insights-link")]  # the other one is managed Prometheus's
     assert link.inputs["associationName"] == "ContainerInsightsExtension"
     assert link.inputs["resourceUri"] == cluster.outputs["id"]
     assert link.inputs["dataCollectionRuleId"] == rule.outputs["id"]

@@ -114,7 +114,8 @@ def test_a_display_name_region_is_deployed_under_azures_name(host):
     endpoint = run.outputs["endpoint"]
     assert ".westeurope." in endpoint and " " not in endpoint and "West" not in endpoint, endpoint
     if host == "aks":
-        [rule] = run.mocks.of_type("azure-native:monitor:DataCollectionRule")
+        [rule] = [r for r in run.mocks.of_type("azure-native:monitor:DataCollectionRule")
+                  if r.name.endswith("-container-insights")]  # the other one is managed Prometheus's
         assert unwrap(rule.inputs)["dataCollectionRuleName"].startswith("MSCI-westeurope-")
         [cluster] = run.mocks.of_type("azure-native:containerservice:ManagedCluster")
         system = [p for p in unwrap(cluster.inputs)["agentPoolProfiles"] if p["mode"] == "System"]

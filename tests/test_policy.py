@@ -601,7 +601,8 @@ def test_main_builds_the_pack_from_every_policy(monkeypatch):
     monkeypatch.syspath_prepend(str(POLICY_DIR))
     monkeypatch.delitem(sys.modules, "apertus_policies", raising=False)
     runpy.run_path(str(POLICY_DIR / "__main__.py"), run_name="__main__")
-    assert [p.name for p in built["policies"]] == [p.name for p in pack.POLICIES]
+    # plus the monitoring policy, registered from policy/monitoring_policy.py (ops, issue 17)
+    assert [p.name for p in built["policies"]] == [p.name for p in pack.POLICIES] + ["serving-host-monitored"]
     assert built["enforcement_level"] == EnforcementLevel.MANDATORY
 
 

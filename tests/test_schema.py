@@ -26,7 +26,8 @@ from conftest import HF_TOKEN, ROOT
 
 COMMON_INPUTS = {"location", "model", "hfToken", "apiKey", "gpu", "maxModelLen", "gpuMemoryUtilization",
                  "allowedCidrs", "internal", "tags", "resourceGroupName", "vllmImage", "quantization",
-                 "kvCacheDtype"}
+                 "kvCacheDtype", "alerts", "alertEmails", "alertWebhook", "actionGroupId", "logAnalyticsWorkspaceId",
+                 "ttftSloSeconds", "queueAlertThreshold"}
 HOST_INPUTS = {
     "ContainerAppGpu": {"minReplicas", "maxReplicas", "concurrentRequests", "vnetAddressSpace"},
     "GpuVirtualMachine": {"spot", "sshPublicKey", "sshAllowedCidrs", "autoShutdown",
@@ -37,17 +38,19 @@ HOST_INPUTS = {
 }
 OUTPUTS = {"endpoint": "string", "apiKey": "string", "model": "string", "tensorParallelSize": "integer",
            "maxModelLen": "integer", "kvCacheTokens": "integer", "hourlyCostUsd": "number"}
+MONITORING_OUTPUTS = ("logAnalyticsWorkspaceResourceId", "dashboardUrl", "actionGroupId")  # ops, issue 17
 # each host's own outputs (its _stack_outputs, the stack's exports), all strings, none always present
 HOST_OUTPUTS = {
-    "ContainerAppGpu": {"resourceGroupName", "containerAppName", "logAnalyticsWorkspaceId"},
+    "ContainerAppGpu": {"resourceGroupName", "containerAppName", "logAnalyticsWorkspaceId", *MONITORING_OUTPUTS},
     "GpuVirtualMachine": {"resourceGroupName", "vmName", "startCommand", "bootLogCommand", "sshCommand",
-                          "caCertificateCommand"},
+                          "caCertificateCommand", *MONITORING_OUTPUTS},
     "AksGpuCluster": {"resourceGroupName", "aksCluster", "aksVnet", "kubeconfigCommand", "logsCommand",
-                      "gpuNodes", "gpuQuotaVcpus", "caCertificateCommand"},
+                      "gpuNodes", "gpuQuotaVcpus", "caCertificateCommand", "azureMonitorWorkspaceId",
+                      *MONITORING_OUTPUTS},
 }
-SECRET_INPUTS, SECRET_OUTPUTS = {"hfToken", "apiKey"}, {"apiKey"}
+SECRET_INPUTS, SECRET_OUTPUTS = {"hfToken", "apiKey", "alertWebhook"}, {"apiKey"}
 # may be Outputs of other resources; everything else decides which resources exist, so it is plain
-NOT_PLAIN = {"hfToken", "apiKey", "resourceGroupName"}
+NOT_PLAIN = {"hfToken", "apiKey", "resourceGroupName", "alertWebhook"}
 
 
 def load_entry_point():

@@ -114,7 +114,29 @@ SETTINGS: tuple[Setting, ...] = (
        "one)", """Serving image, pinned to one version: a digest, or a tag that is not `latest`,
        `nightly`, `main`, `stable` or `dev`.""", common=True),
     _s("tags", None, "`{}`", """Map of tags merged into every taggable resource (with the components'
-       own `managed-by` and `model`): at most 48, never holding a secret.""", common=True),
+       own `managed-by`, `model` and `apertus-exposure`): at most 47, never holding a secret.""", common=True),
+    _s("expectedRequestsPerMinute", "integer", "none", """Requests per minute you expect; the plan
+       then prices output tokens at this load as well as at saturation ([cost per
+       token](cost-per-token.md)).""", common=True),
+    # ---- monitoring, every host ([operations](operations.md)) ----
+    _s("alerts", "boolean", "true", """Alert rules, availability test and dashboard (Azure Monitor);
+       `false` creates none of them, and the plan says so.""", common=True, project_default=True),
+    _s("alertEmails", "array", "`[]` (the plan warns when alerts reach no one)", """Addresses the
+       alerts are mailed to (a new action group).""", common=True),
+    _s("alertWebhook", "string", "none", """https URL of a Teams, Slack or other incoming webhook the
+       alerts are posted to; a secret (`pulumi config set --secret alertWebhook ...`).""", common=True,
+       secret=True),
+    _s("actionGroupId", "string", "none", """Resource id of an existing action group that receives
+       every alert, instead of `alertEmails` / `alertWebhook`.""", common=True),
+    _s("logAnalyticsWorkspaceId", "string", "the deployment creates one", """Resource id of an
+       existing Log Analytics workspace to use.""", common=True),
+    _s("ttftSloSeconds", None, "2 (MLPerf server-scenario bound)", """p95 time to first token, in
+       seconds, above which an alert fires (`vm`, `aks`: Container Apps cannot export it).""",
+       common=True),
+    _s("queueAlertThreshold", "integer", "`aks`: queueDepthTarget x maxReplicas; `vm`: the requests "
+       "one replica runs at once (min of 256 and the KV cache's full-context sequences)",
+       """Requests waiting in vLLM's queue for 5 minutes that fire an alert (`vm`, `aks`).""",
+       common=True),
     # ---- host containerapp ----
     _s("scaleConcurrentRequests", "integer", "32", """In-flight HTTP requests per replica above which
        another replica starts (Container Apps' own default is 10; one vLLM replica batches many more).
@@ -182,7 +204,8 @@ ARGS_ONLY: tuple[Setting, ...] = (
 )
 
 # How a value without a declared type looks (Pulumi.yaml cannot say it).
-UNDECLARED_SHAPE = {"model": "string or map", "gpuMemoryUtilization": "number", "tags": "map"}
+UNDECLARED_SHAPE = {"model": "string or map", "gpuMemoryUtilization": "number", "tags": "map",
+                    "ttftSloSeconds": "number"}
 
 BY_KEY = {setting.key: setting for setting in SETTINGS}
 

@@ -1,0 +1,91 @@
+"""Policy ``serving-host-monitored``: every serving host is watched by an alert that reaches someone.
+
+Self-contained (the pack's other policies live in apertus_policies.py); registered in
+``policy/__main__.py``. A stack policy: it sees every resource's outputs (ids are known), so it can
+match an alert rule to the host it watches.
+
+A serving host is an Azure Container App, a virtual machine or an AKS cluster. It is monitored when
+at least one alert rule (metric alert, log search alert, Prometheus rule group or activity log alert)
+names it - in its scopes, or in its query - and sends to at least one action group. Stacks deployed
+with ``alerts: false`` fail it on purpose: that is what the policy is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+SERVING_HOSTS = {
+    "azure-native:app:ContainerApp": "container app",
+    "azure-native:compute:VirtualMachine": "virtual machine",
+    "azure-native:containerservice:ManagedCluster": "AKS cluster",
+}
+METRIC_ALERT = "azure-native:monitor:MetricAlert"
+LOG_ALERT = "azure-native:monitor:ScheduledQueryRule"
+PROMETHEUS_RULES = "azure-native:alertsmanagement:PrometheusRuleGroup"
+ACTIVITY_ALERT = "azure-native:monitor:ActivityLogAlert"
+ALERT_RULES = (METRIC_ALERT, LOG_ALERT, PROMETHEUS_RULES, ACTIVITY_ALERT)
+
+
+def _get(props: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(props, Mapping):
+            return None
+        props = props.get(key)
+    return props
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else []
+
+
+def action_groups(resource_type: str, props: Any) -> list[str]:
+    """The action group ids an alert rule sends to, whatever its type's shape."""
+    if resource_type == METRIC_ALERT:
+        found = [_get(action, "actionGroupId") for action in _list(_get(props, "actions"))]
+    elif resource_type == LOG_ALERT:
+        found = _list(_get(props, "actions", "actionGroups"))
+    elif resource_type == ACTIVITY_ALERT:
+        found = [_get(group, "actionGroupId") for group in _list(_get(props, "actions", "actionGroups"))]
+    else:  # Prometheus rule group: per rule
+        found = [_get(action, "actionGroupId") for rule in _list(_get(props, "rules"))
+                 for action in _list(_get(rule, "actions"))]
+    return [str(group) for group in found if group]
+
+
+def watched_text(resource_type: str, props: Any) -> str:
+    """Everything an alert rule points at: its scopes and, for log alerts, its queries (lowercase)."""
+    parts = [str(scope) for scope in _list(_get(props, "scopes"))]
+    if resource_type == LOG_ALERT:
+        parts += [str(_get(condition, "query")) for condition in _list(_get(props, "criteria", "allOf"))]
+    return " ".join(parts).lower()
+
+
+def validate_serving_host_monitored(args: StackValidationArgs, report: ReportViolation) -> None:
+    rules = [(watched_text(r.resource_type, r.props), action_groups(r.resource_type, r.props))
+             for r in args.resources if r.resource_type in ALERT_RULES]
+    for resource in args.resources:
+        kind = SERVING_HOSTS.get(resource.resource_type)
+        if kind is None:
+            continue
+        resource_id = str(_get(resource.props, "id") or "").lower()
+        name = str(_get(resource.props, "name") or resource.name).lower()
+        watching = [groups for text, groups in rules
+                    if (resource_id and resource_id in text) or f'"{name}"' in text]
+        if not watching:
+            report(f"{kind} '{resource.name}' has no alert rule watching it; deploy with alerts: true "
+                   "(the default) or add your own", resource.urn)
+        elif not any(watching):
+            report(f"{kind} '{resource.name}' is watched by alert rules that reach no action group; "
+                   "set alertEmails, alertWebhook or actionGroupId", resource.urn)
+
+
+serving_host_monitored = StackValidationPolicy(
+    name="serving-host-monitored",
+    description="Every serving host (container app, VM, AKS cluster) is watched by an alert rule that "
+                "sends to an action group.",
+    validate=validate_serving_host_monitored,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
