@@ -20,7 +20,7 @@ from typing import Any
 from components.serving import ConfigError, quota_request
 from components.serving.pricing import whole_cost
 
-from . import program
+from . import compare, program
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
 from .stackfile import (  # noqa: F401 (re-exported for preflight, smoke and the tests)
     ROOT,
@@ -96,6 +96,7 @@ def describe(args: Any) -> dict[str, Any]:
                           "tight": alt.tight}
                          for alt in plan.alternatives],
         "alternativesNote": plan.alternatives_note,
+        "throughput": compare.throughput_json(args),  # stacks/compare.py (issue 18)
     }}
 
 
@@ -199,6 +200,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
            if "lowPriorityCores" in quota else ""),
         f"  startup       readiness budget {-(-p['startupWindowSeconds'] // 60)} min",
         *_render_cold_start_and_costs(p),
+        *compare.throughput_lines(p),
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "
@@ -253,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = commands.add_parser("plan", help="print the offline plan of a stack")
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--compare", action="store_true", help="every host, GPU and quantization that fits, "
+                      "by estimated $ per million tokens (stacks/compare.py)")
     # preflight and smoke talk to Azure, Hugging Face and the endpoint; their modules load their SDKs lazily
     from . import preflight, smoke
     preflight.add_parser(commands)
@@ -262,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         code = (preflight if args.command == "preflight" else smoke).command(args, ROOT)
         close_event_loop()
         return code
+    if args.compare:
+        return compare.command(args, ROOT)
     try:
         data = plan_stack(args.stack, ROOT)
     except (ConfigError, StackFileError) as error:

@@ -28,7 +28,7 @@ from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
                "kvCacheDtype", "spot",
                "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
-               "vllmImage", "tags")
+               "vllmImage", "tags", "expectedRequestsPerMinute")
 COMPONENT_NAME = "apertus"
 SECRET_KEYS = ("hfToken", "apiKey")
 # a key whose name looks like a credential, or a value that looks like a Hugging Face token

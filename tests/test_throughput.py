@@ -160,9 +160,18 @@ def test_batching_raises_throughput_with_diminishing_returns():
 
 def test_fp8_weights_and_kv_cache_read_fewer_bytes():
     chip = GPU_PERFORMANCE["H100 SXM"]
-    base = decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 2048, 256)
-    assert decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 2048, 256, "fp8") > base * 1.3
-    assert decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 2048, 256, "none", "fp8") > base
+    base = decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 512, 256)  # memory-bound
+    assert decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 512, 256, "fp8") > base * 1.3
+    assert decode_tokens_per_second(LLAMA_8B, chip, 1, 64, 512, 256, "none", "fp8") > base
+
+
+def test_large_batches_are_compute_bound():
+    # at hundreds of sequences the tensor cores, not the memory, set the pace: FLOPS decide
+    chip = GPU_PERFORMANCE["H100 SXM"]
+    memory = throughput.weight_bytes_read(LLAMA_8B, "none") / (chip.memory_bandwidth_gbs * 1e9)
+    compute = 2 * LLAMA_8B.params_billion * 1e9 * 1024 * 3 / (chip.bf16_tflops * 1e12)
+    assert compute > memory
+    assert throughput.step_seconds(LLAMA_8B, chip, 1, 1024, 512, 256) >= compute / EFFICIENCY
 
 
 def test_tensor_parallelism_pays_a_communication_term():

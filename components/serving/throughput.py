@@ -5,10 +5,11 @@ active sequence's KV cache, so at the batch sizes a replica runs it is bound by 
 (the roofline): per GPU it reads ``weights / TP`` plus the batch's KV cache ``/ TP``. On top:
 - tensor parallelism all-reduces the hidden state twice per layer (attention and MLP output), each
   ``2 (TP-1)/TP x batch x hidden x 2 bytes`` over the GPU link plus a fixed latency per ring hop;
-- prefill is compute: ``2 x parameters`` FLOPs per prompt token; with chunked prefill the prompts
+- compute: ``2 x parameters`` FLOPs per token, decoded or prefilled; with chunked prefill the prompts
   of arriving requests share the steps with decode, ``input/output`` prompt tokens per generated
   token per sequence (steady state: one prompt per finished request).
-Step time = (bytes / bandwidth + prefill FLOPs / peak FLOPS) / EFFICIENCY + communication.
+Step time = max(bytes / bandwidth, FLOPs / peak FLOPS) / EFFICIENCY + communication, the roofline:
+small batches wait on memory, large ones (hundreds of sequences) on the tensor cores.
 Decode tokens/s = batch / step time. EFFICIENCY, the share of the datasheet peaks vLLM reaches, is
 the one fitted constant: fitted on FIT_SOURCES' rows of tests/data/vllm_throughput_benchmarks.csv,
 judged on the other sources' (tests/test_throughput.py prints both tables; docs/cost-per-token.md).
@@ -28,7 +29,7 @@ from .models import ModelSpec
 
 # The fitted share of datasheet bandwidth/FLOPS a vLLM decode step reaches (see the module doc);
 # tests/test_throughput.py::test_the_efficiency_comes_from_the_fit_source_only recomputes it.
-EFFICIENCY = 0.65
+EFFICIENCY = 0.63
 FIT_SOURCES = ("https://github.com/LambdaLabsML/vllm-benchmark",)
 # Per ring hop of one all-reduce (NCCL / vLLM custom all-reduce launch + sync). Not from a datasheet:
 # an assumption of the order NCCL's small-message latency has, judged by the TP 2/4 rows of the
@@ -57,13 +58,14 @@ def step_seconds(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: i
     memory = (weight_bytes_read(model, quantization) + kv_bytes) / tp / (chip.memory_bandwidth_gbs * 1e9)
     prefill_tokens = batch * (input_tokens / output_tokens if output_tokens else 0.0)
     tflops = chip.fp8_tflops if quantization == "fp8" and chip.fp8_tflops else chip.bf16_tflops
-    compute = 2 * model.params_billion * 1e9 * prefill_tokens / tp / (tflops * 1e12)
+    # every token of the step, decoded or prefilled, costs 2 FLOPs per parameter
+    compute = 2 * model.params_billion * 1e9 * (batch + prefill_tokens) / tp / (tflops * 1e12)
     communication = 0.0
     if tp > 1:
         hops = 2 * (tp - 1)
         volume = hops / tp * batch * model.hidden * ACTIVATION_BYTES
         communication = 2 * model.layers * (hops * ALLREDUCE_HOP_SECONDS + volume / (chip.link_gbs * 1e9))
-    return (memory + compute) / efficiency + communication
+    return max(memory, compute) / efficiency + communication
 
 
 def decode_tokens_per_second(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: int,
