@@ -258,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--compare", action="store_true", help="every host, GPU and quantization that fits, "
                       "by estimated $ per million tokens (stacks/compare.py)")
     # preflight and smoke talk to Azure, Hugging Face and the endpoint; their modules load their SDKs lazily
-    from . import preflight, smoke
+    from . import bench, preflight, smoke
     preflight.add_parser(commands)
     smoke.add_parser(commands)
+    bench.add_parser(commands)  # stacks/bench.py (issue 18)
     args = parser.parse_args(argv)
-    if args.command in ("preflight", "smoke"):
-        code = (preflight if args.command == "preflight" else smoke).command(args, ROOT)
+    if args.command in ("preflight", "smoke", "bench"):
+        code = {"preflight": preflight, "smoke": smoke, "bench": bench}[args.command].command(args, ROOT)
         close_event_loop()
         return code
     if args.compare:
