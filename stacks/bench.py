@@ -309,19 +309,27 @@ async def run_level(client: Any, model: str, prompts: list[str], concurrency: in
     return samples, window_start, complete and not stop.is_set()
 
 
-def summarize(samples: list[Sample], window_start: float, concurrency: int, complete: bool,
-              hourly_usd: float | None) -> dict[str, Any]:
+def summarize(samples: list[Sample], window_start: float, window_seconds: float, concurrency: int,
+              complete: bool, hourly_usd: float | None) -> dict[str, Any]:
+    """Latencies and errors of the requests started in the window (after the warm-up); rates from
+    the requests that ended in it, over its length (steady state: no ramp-up or drain counted).
+    A window shorter than one request has none that ended: then the started ones over their span."""
     measured = [s for s in samples if s.start >= window_start]
     ok = [s for s in measured if s.error is None]
-    span = max((s.end for s in measured), default=window_start) - window_start
-    tokens = sum(s.output_tokens for s in ok)
+    window_end = window_start + window_seconds
+    ended = [s for s in samples if s.error is None and window_start <= s.end <= window_end]
+    if ended:
+        span, counted = min(window_seconds, max(s.end for s in samples) - window_start), ended
+    else:
+        span, counted = max((s.end for s in measured), default=window_start) - window_start, ok
+    tokens = sum(s.output_tokens for s in counted)
     tokens_per_second = tokens / span if span > 0 else 0.0
     ttfts = [s.ttft for s in ok if s.ttft is not None]
     itls = [gap for s in ok for gap in s.itls]
     e2es = [s.end - s.start for s in ok]
     return {
         "concurrency": concurrency, "complete": complete, "requests": len(measured), "succeeded": len(ok),
-        "requestsPerSecond": round(len(ok) / span, 4) if span > 0 else 0.0,
+        "requestsPerSecond": round(len(counted) / span, 4) if span > 0 else 0.0,
         "outputTokensPerSecond": round(tokens_per_second, 2),
         "ttftSeconds": {f"p{q}": _round(percentile(ttfts, q)) for q in (50, 95, 99)},
         "itlSeconds": {f"p{q}": _round(percentile(itls, q)) for q in (50, 95)},
@@ -337,9 +345,11 @@ def _round(value: float | None, digits: int = 5) -> float | None:
 
 
 def usd_per_million(hourly_usd: float | None, tokens_per_second: float) -> float | None:
-    from components.serving.throughput import usd_per_million as per_million
-
-    return per_million(hourly_usd, tokens_per_second)
+    """As components/serving/throughput.usd_per_million; not imported from there: the components
+    package imports Pulumi, seconds that a benchmark without a plan should not wait."""
+    if hourly_usd is None or tokens_per_second <= 0:
+        return None
+    return hourly_usd / (tokens_per_second * 3600) * 1e6
 
 
 def find_knee(levels: list[dict[str, Any]], slo: float) -> dict[str, Any]:
@@ -697,7 +707,7 @@ async def _bench(endpoint: str, key: str, data: dict[str, Any], options: Options
                 break
             samples, window_start, complete = await run_level(client, data["model"], prompts, concurrency, options,
                                                               deadline, stop, show)
-            level = summarize(samples, window_start, concurrency, complete, estimate.hourly_usd)
+            level = summarize(samples, window_start, options.duration, concurrency, complete, estimate.hourly_usd)
             attach_estimate(level, estimate, options)
             if level["requests"] or complete:
                 data["levels"].append(level)
@@ -711,3 +721,13 @@ async def _bench(endpoint: str, key: str, data: dict[str, Any], options: Options
             loop.remove_signal_handler(signal.SIGINT)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
+
+
+if __name__ == "__main__":  # python -m stacks.bench [options]: the same command, without the plan's imports
+    import argparse
+
+    from .stackfile import ROOT
+
+    _parser = argparse.ArgumentParser(prog="python -m stacks")
+    add_parser(_parser.add_subparsers(dest="command", required=True))
+    sys.exit(command(_parser.parse_args(["bench", *sys.argv[1:]]), ROOT))
