@@ -239,3 +239,13 @@ def test_through_real_caddy_with_the_container_apps_caddyfile(capsys, tmp_path):
     # Caddy streams the tokens as they come (no buffering): the stand-in's timing survives the proxy
     assert TIMING.token_delay * 0.8 <= level["itlSeconds"]["p50"] <= TIMING.token_delay + LATENCY_SLACK / 3
     assert TIMING.ttft <= level["ttftSeconds"]["p50"] <= TIMING.ttft + LATENCY_SLACK
+
+
+def test_the_stand_in_answers_help():
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "vllm_standin.py"), "--help"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stderr == ""
+    for option in ("--port", "--api-key", "--ttft", "--token-delay", "--max-concurrency", "--fail-every",
+                   "--failure"):
+        assert option in result.stdout
+    assert "python -m stacks smoke" in result.stdout
