@@ -132,6 +132,7 @@ class Sample:
     end: float = 0.0
     ttft: float | None = None
     itls: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # when each chunk with text came
     output_tokens: int = 0
     error: str | None = None
 
@@ -205,6 +206,7 @@ async def one_request(client: Any, model: str, prompt: str, options: Options, de
                     delta = getattr(choice, "delta", None)
                     if delta is not None and getattr(delta, "content", None):
                         now = time.monotonic()
+                        sample.arrivals.append(now)
                         if sample.ttft is None:
                             sample.ttft = now - sample.start
                         else:
@@ -311,25 +313,25 @@ async def run_level(client: Any, model: str, prompts: list[str], concurrency: in
 
 def summarize(samples: list[Sample], window_start: float, window_seconds: float, concurrency: int,
               complete: bool, hourly_usd: float | None) -> dict[str, Any]:
-    """Latencies and errors of the requests started in the window (after the warm-up); rates from
-    the requests that ended in it, over its length (steady state: no ramp-up or drain counted).
-    A window shorter than one request has none that ended: then the started ones over their span."""
+    """Latencies and errors of the requests started in the window (after the warm-up). Output
+    tokens/s: the tokens that arrived in the window (each request's ``usage`` count spread over its
+    streamed chunks, by arrival time) over its length, so requests straddling its edges count for
+    their part; requests/s: that rate over the mean output tokens of a request (steady state)."""
     measured = [s for s in samples if s.start >= window_start]
     ok = [s for s in measured if s.error is None]
     window_end = window_start + window_seconds
-    ended = [s for s in samples if s.error is None and window_start <= s.end <= window_end]
-    if ended:
-        span, counted = min(window_seconds, max(s.end for s in samples) - window_start), ended
-    else:
-        span, counted = max((s.end for s in measured), default=window_start) - window_start, ok
-    tokens = sum(s.output_tokens for s in counted)
+    span = min(window_seconds, max((s.end for s in samples), default=window_start) - window_start)
+    tokens = sum(s.output_tokens * sum(window_start <= t <= window_end for t in s.arrivals) / len(s.arrivals)
+                 for s in samples if s.error is None and s.arrivals)
     tokens_per_second = tokens / span if span > 0 else 0.0
+    finished = [s.output_tokens for s in samples if s.error is None and s.output_tokens]
+    per_request = sum(finished) / len(finished) if finished else 0
     ttfts = [s.ttft for s in ok if s.ttft is not None]
     itls = [gap for s in ok for gap in s.itls]
     e2es = [s.end - s.start for s in ok]
     return {
         "concurrency": concurrency, "complete": complete, "requests": len(measured), "succeeded": len(ok),
-        "requestsPerSecond": round(len(counted) / span, 4) if span > 0 else 0.0,
+        "requestsPerSecond": round(tokens_per_second / per_request, 4) if per_request else 0.0,
         "outputTokensPerSecond": round(tokens_per_second, 2),
         "ttftSeconds": {f"p{q}": _round(percentile(ttfts, q)) for q in (50, 95, 99)},
         "itlSeconds": {f"p{q}": _round(percentile(itls, q)) for q in (50, 95)},
