@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 
 from components.serving import ConfigError, GPUS
 from stacks import compare
+from stacks import __main__ as plan_cli
 from stacks.__main__ import plan_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,22 +62,17 @@ def test_70b_needs_big_gpus_and_tensor_parallelism():
     assert all(r["tensorParallelSize"] >= 2 or r["quantization"] == "fp8" for r in rows)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    return subprocess.run([sys.executable, "-m", "stacks", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def test_the_command_prints_one_table_and_json():
-    text = run_cli("plan", "--compare", "--stack", "dev")
-    assert text.returncode == 0, text.stderr
-    lines = text.stdout.splitlines()
-    marked = [line for line in lines if line.startswith("  * ")]
+def test_the_command_prints_one_table_and_json(capsys):
+    # through the CLI's argument parsing, in this process (a subprocess would import Pulumi again)
+    assert plan_cli.main(["plan", "--compare", "--stack", "dev"]) == 0
+    text = capsys.readouterr().out
+    marked = [line for line in text.splitlines() if line.startswith("  * ")]
     assert len(marked) == 1 and "Consumption-GPU-NC24-A100" in marked[0]
-    assert "$/Mtok" in text.stdout and "python -m stacks bench" in text.stdout
-    as_json = run_cli("plan", "--compare", "--stack", "dev", "--json")
-    assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["rows"] == compared("dev")["rows"]
+    assert "$/Mtok" in text and "python -m stacks bench" in text
+    assert plan_cli.main(["plan", "--compare", "--stack", "dev", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == compared("dev")["rows"]
+    assert plan_cli.main(["plan", "--compare", "--stack", "nosuchstack", "--json"]) == 2
+    assert "error" in json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("value", [0, -3, 2.5, "many", True])
