@@ -33,13 +33,27 @@ OUTPUT = 8  # tokens per request: end to end 0.05 + 7 x 0.02 = 0.19 s with a slo
 
 
 def bench_args(endpoint: str, **overrides) -> argparse.Namespace:
-    values = dict(stack=None, endpoint=endpoint, ca_file=None, concurrency="1,4,8", duration=0.6, warmup=0.15,
-                  input_tokens=30, output_tokens=OUTPUT, ttft_slo=0.15, timeout=None, usd_per_hour=3.6,
-                  json=True, plot=None)
+    values = dict(
+        stack=None,
+        endpoint=endpoint,
+        ca_file=None,
+        concurrency="1,4,8",
+        duration=0.6,
+        warmup=0.15,
+        input_tokens=30,
+        output_tokens=OUTPUT,
+        ttft_slo=0.15,
+        timeout=None,
+        usd_per_hour=3.6,
+        json=True,
+        plot=None,
+    )
     return argparse.Namespace(**{**values, **overrides})
 
 
-def run_bench(capsys, endpoint: str, key: str | None = DEFAULT_API_KEY, **overrides) -> tuple[int, dict | str, str]:
+def run_bench(
+    capsys, endpoint: str, key: str | None = DEFAULT_API_KEY, **overrides
+) -> tuple[int, dict | str, str]:
     args = bench_args(endpoint, **overrides)
     code = bench.command(args, ROOT, env={"APERTUS_API_KEY": key} if key else {})
     out, err = capsys.readouterr()
@@ -74,7 +88,9 @@ def test_percentiles_and_rates_follow_the_configured_timing(measured):
         level = levels[concurrency]
         assert level["errors"] == {} and level["succeeded"] == level["requests"] > 0
         assert TIMING.ttft <= level["ttftSeconds"]["p50"] <= TIMING.ttft + LATENCY_SLACK
-        assert TIMING.token_delay * 0.8 <= level["itlSeconds"]["p50"] <= TIMING.token_delay + LATENCY_SLACK / 3
+        assert (
+            TIMING.token_delay * 0.8 <= level["itlSeconds"]["p50"] <= TIMING.token_delay + LATENCY_SLACK / 3
+        )
         assert end_to_end <= level["e2eSeconds"]["p50"] <= end_to_end + 2 * LATENCY_SLACK
         expected = concurrency * OUTPUT / end_to_end
         assert level["outputTokensPerSecond"] == pytest.approx(expected, rel=TOLERANCE)
@@ -96,8 +112,14 @@ def test_prompts_are_sized_by_the_servers_count(measured):
     _, data, _ = measured
     sizing = data["promptSizing"]
     # the stand-in counts one token per word and adds no template: the first probe lands on 30
-    assert sizing == {"targetTokens": 30, "serverTokens": 30, "words": 30, "probes": 1, "converged": True,
-                      "history": [[30, 30]]}
+    assert sizing == {
+        "targetTokens": 30,
+        "serverTokens": 30,
+        "words": 30,
+        "probes": 1,
+        "converged": True,
+        "history": [[30, 30]],
+    }
 
 
 def test_tokens_are_priced_from_the_hourly_cost(measured):
@@ -105,7 +127,8 @@ def test_tokens_are_priced_from_the_hourly_cost(measured):
     assert data["plan"] == {"hourlyUsd": 3.6, "source": "--usd-per-hour"}
     for level in data["levels"]:
         assert level["usdPerMillionOutputTokens"] == pytest.approx(
-            3.6 / (level["outputTokensPerSecond"] * 3600) * 1e6, rel=1e-3)
+            3.6 / (level["outputTokensPerSecond"] * 3600) * 1e6, rel=1e-3
+        )
         assert level["estimate"] is None  # no stack: no plan to compare with
 
 
@@ -137,13 +160,25 @@ def test_errors_are_counted_by_kind(capsys, failure, kind):
 
 def test_the_plans_estimate_stands_next_to_each_measured_figure(capsys):
     with VllmStandIn(timing=TIMING) as vllm:
-        code, data, err = run_bench(capsys, vllm.url + "/v1", stack="dev", usd_per_hour=None, concurrency="1,8",
-                                    duration=0.4, warmup=0.05)
+        code, data, err = run_bench(
+            capsys,
+            vllm.url + "/v1",
+            stack="dev",
+            usd_per_hour=None,
+            concurrency="1,8",
+            duration=0.4,
+            warmup=0.05,
+        )
     assert code == 0 and data["plan"]["hourlyUsd"] > 0 and "plan of stack 'dev'" in data["plan"]["source"]
     for level in data["levels"]:
         estimate = level["estimate"]
-        assert set(estimate) == {"outputTokensPerSecond", "ttftP50Seconds", "itlP50Seconds", "e2eP50Seconds",
-                                 "usdPerMillionOutputTokens"}
+        assert set(estimate) == {
+            "outputTokensPerSecond",
+            "ttftP50Seconds",
+            "itlP50Seconds",
+            "e2eP50Seconds",
+            "usdPerMillionOutputTokens",
+        }
         tokens = estimate["outputTokensPerSecond"]
         assert tokens["measured"] == level["outputTokensPerSecond"]
         assert tokens["ratio"] == pytest.approx(tokens["measured"] / tokens["estimate"], rel=1e-2)
@@ -157,7 +192,9 @@ def test_the_plans_estimate_stands_next_to_each_measured_figure(capsys):
 def test_the_deadline_bounds_the_whole_run(capsys):
     with VllmStandIn(timing=TIMING) as vllm:
         started = time.monotonic()
-        code, data, _ = run_bench(capsys, vllm.url + "/v1", concurrency="1,4", duration=30, warmup=0, timeout=1.0)
+        code, data, _ = run_bench(
+            capsys, vllm.url + "/v1", concurrency="1,4", duration=30, warmup=0, timeout=1.0
+        )
         took = time.monotonic() - started
     assert code == 1 and data["stoppedBy"] == "timeout"
     assert took < 1.0 + 1.0  # the budget, plus closing the client
@@ -170,12 +207,36 @@ def test_ctrl_c_prints_what_was_measured_so_far():
         env = {**os.environ, "APERTUS_API_KEY": DEFAULT_API_KEY}
         process = subprocess.Popen(
             # python -m stacks.bench: the bench command without the plan's (slow) imports
-            [sys.executable, "-m", "stacks.bench", "--endpoint", vllm.url + "/v1", "--concurrency", "2,4",
-             "--duration", "30", "--warmup", "0", "--input-tokens", "10", "--output-tokens", str(OUTPUT), "--json"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "stacks.bench",
+                "--endpoint",
+                vllm.url + "/v1",
+                "--concurrency",
+                "2,4",
+                "--duration",
+                "30",
+                "--warmup",
+                "0",
+                "--input-tokens",
+                "10",
+                "--output-tokens",
+                str(OUTPUT),
+                "--json",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and sum(1 for r in vllm.requests if r[1] == "/v1/chat/completions") < 6:
+            while (
+                time.monotonic() < deadline
+                and sum(1 for r in vllm.requests if r[1] == "/v1/chat/completions") < 6
+            ):
                 time.sleep(0.05)  # the first level has measured a few requests
             process.send_signal(signal.SIGINT)
             out, err = process.communicate(timeout=10)
@@ -189,13 +250,16 @@ def test_ctrl_c_prints_what_was_measured_so_far():
     assert any("Ctrl-C" in note for note in data["notes"])
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (dict(concurrency="0,4"), "--concurrency '0,4'"),
-    (dict(concurrency="many"), "positive whole numbers"),
-    (dict(duration=0), "--duration 0 must be"),
-    (dict(endpoint="http://127.0.0.1:9/api"), "give http://127.0.0.1:9/api/v1"),
-    (dict(ca_file="/nonexistent/root.crt"), "--ca-file /nonexistent/root.crt: no such file"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (dict(concurrency="0,4"), "--concurrency '0,4'"),
+        (dict(concurrency="many"), "positive whole numbers"),
+        (dict(duration=0), "--duration 0 must be"),
+        (dict(endpoint="http://127.0.0.1:9/api"), "give http://127.0.0.1:9/api/v1"),
+        (dict(ca_file="/nonexistent/root.crt"), "--ca-file /nonexistent/root.crt: no such file"),
+    ],
+)
 def test_usage_errors_are_one_line(capsys, overrides, needle):
     code, data, _ = run_bench(capsys, overrides.pop("endpoint", "http://127.0.0.1:9/v1"), **overrides)
     assert code == 2 and needle in data["error"]
@@ -221,8 +285,9 @@ def test_plot_says_how_to_install_matplotlib_or_draws_the_png(capsys, tmp_path):
         assert code == 2 and "pip install 'apertus-azure[plot]'" in data["error"] and not target.exists()
         return
     with VllmStandIn(timing=TIMING) as vllm:
-        code, _, _ = run_bench(capsys, vllm.url + "/v1", concurrency="1,8", duration=0.4, warmup=0,
-                               plot=str(target))
+        code, _, _ = run_bench(
+            capsys, vllm.url + "/v1", concurrency="1,8", duration=0.4, warmup=0, plot=str(target)
+        )
     assert code == 0 and target.read_bytes().startswith(b"\x89PNG")
 
 
@@ -231,8 +296,9 @@ def test_through_real_caddy_with_the_container_apps_caddyfile(capsys, tmp_path):
 
     with running_gateway(VARIANTS["containerapp"], tmp_path) as gateway:
         gateway.standin.set_timing(TIMING)
-        code, data, _ = run_bench(capsys, f"http://127.0.0.1:{gateway.port}/v1", concurrency="2", duration=0.6,
-                                  warmup=0.1)
+        code, data, _ = run_bench(
+            capsys, f"http://127.0.0.1:{gateway.port}/v1", concurrency="2", duration=0.6, warmup=0.1
+        )
     assert code == 0, data
     [level] = data["levels"]
     assert level["errors"] == {} and level["succeeded"] > 0
@@ -242,10 +308,21 @@ def test_through_real_caddy_with_the_container_apps_caddyfile(capsys, tmp_path):
 
 
 def test_the_stand_in_answers_help():
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "vllm_standin.py"), "--help"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "vllm_standin.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0 and result.stderr == ""
-    for option in ("--port", "--api-key", "--ttft", "--token-delay", "--max-concurrency", "--fail-every",
-                   "--failure"):
+    for option in (
+        "--port",
+        "--api-key",
+        "--ttft",
+        "--token-delay",
+        "--max-concurrency",
+        "--fail-every",
+        "--failure",
+    ):
         assert option in result.stdout
     assert "python -m stacks smoke" in result.stdout

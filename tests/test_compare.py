@@ -43,7 +43,8 @@ def test_dev_lists_every_fit_cheapest_token_first_with_the_current_choice_marked
         assert row["coldStartSeconds"] > 0 and row["idleUsdPerMonth"] >= 0
         # $/Mtok is the running hour over the tokens it serves
         assert row["usdPerMillionOutputTokens"] == pytest.approx(
-            row["runningUsdPerHour"] / (row["outputTokensPerSecond"] * 3600) * 1e6, rel=0.01)
+            row["runningUsdPerHour"] / (row["outputTokensPerSecond"] * 3600) * 1e6, rel=0.01
+        )
 
 
 def test_the_idle_month_is_what_bills_with_no_gpu_running():
@@ -91,7 +92,8 @@ def test_the_plan_prices_tokens_at_the_expected_load(tmp_path):
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     (tmp_path / "Pulumi.load.yaml").write_text(
         "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
-        "  apertus-azure:expectedRequestsPerMinute: 30\n")
+        "  apertus-azure:expectedRequestsPerMinute: 30\n"
+    )
     plan = plan_stack("load", tmp_path)["plan"]
     t = plan["throughput"]
     assert t["expectedRequestsPerMinute"] == 30
@@ -102,7 +104,8 @@ def test_the_plan_prices_tokens_at_the_expected_load(tmp_path):
     assert t["deploymentHourlyUsd"] >= plan["hourlyCostUsd"]
     (tmp_path / "Pulumi.bad.yaml").write_text(
         "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
-        "  apertus-azure:expectedRequestsPerMinute: 0\n")
+        "  apertus-azure:expectedRequestsPerMinute: 0\n"
+    )
     with pytest.raises(ConfigError, match="expectedRequestsPerMinute"):
         plan_stack("bad", tmp_path)
 

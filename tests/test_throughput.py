@@ -27,23 +27,71 @@ DATA = Path(__file__).parent / "data" / "vllm_throughput_benchmarks.csv"
 # parameter counts from the model cards
 BENCHMARKED_MODELS = {
     "meta-llama/Meta-Llama-3-8B-Instruct": dict(
-        paramsBillion=8.03, layers=32, attentionHeads=32, kvHeads=8, headDim=128, hiddenSize=4096,
-        intermediateSize=14336, vocabSize=128256, maxContext=8192),
+        paramsBillion=8.03,
+        layers=32,
+        attentionHeads=32,
+        kvHeads=8,
+        headDim=128,
+        hiddenSize=4096,
+        intermediateSize=14336,
+        vocabSize=128256,
+        maxContext=8192,
+    ),
     "meta-llama/Llama-3.1-8B-Instruct": dict(
-        paramsBillion=8.03, layers=32, attentionHeads=32, kvHeads=8, headDim=128, hiddenSize=4096,
-        intermediateSize=14336, vocabSize=128256, maxContext=131072),
+        paramsBillion=8.03,
+        layers=32,
+        attentionHeads=32,
+        kvHeads=8,
+        headDim=128,
+        hiddenSize=4096,
+        intermediateSize=14336,
+        vocabSize=128256,
+        maxContext=131072,
+    ),
     "mistralai/Mistral-7B-Instruct-v0.3": dict(
-        paramsBillion=7.25, layers=32, attentionHeads=32, kvHeads=8, headDim=128, hiddenSize=4096,
-        intermediateSize=14336, vocabSize=32768, maxContext=32768),
+        paramsBillion=7.25,
+        layers=32,
+        attentionHeads=32,
+        kvHeads=8,
+        headDim=128,
+        hiddenSize=4096,
+        intermediateSize=14336,
+        vocabSize=32768,
+        maxContext=32768,
+    ),
     "Qwen/Qwen2-7B-Instruct": dict(
-        paramsBillion=7.62, layers=28, attentionHeads=28, kvHeads=4, headDim=128, hiddenSize=3584,
-        intermediateSize=18944, vocabSize=152064, maxContext=32768),
+        paramsBillion=7.62,
+        layers=28,
+        attentionHeads=28,
+        kvHeads=4,
+        headDim=128,
+        hiddenSize=3584,
+        intermediateSize=18944,
+        vocabSize=152064,
+        maxContext=32768,
+    ),
     "meta-llama/Meta-Llama-3-70B-Instruct": dict(
-        paramsBillion=70.55, layers=80, attentionHeads=64, kvHeads=8, headDim=128, hiddenSize=8192,
-        intermediateSize=28672, vocabSize=128256, maxContext=8192),
+        paramsBillion=70.55,
+        layers=80,
+        attentionHeads=64,
+        kvHeads=8,
+        headDim=128,
+        hiddenSize=8192,
+        intermediateSize=28672,
+        vocabSize=128256,
+        maxContext=8192,
+    ),
     "neuralmagic/Meta-Llama-3.1-70B-Instruct-FP8": dict(
-        paramsBillion=70.55, layers=80, attentionHeads=64, kvHeads=8, headDim=128, hiddenSize=8192,
-        intermediateSize=28672, vocabSize=128256, maxContext=131072),
+        paramsBillion=70.55,
+        layers=80,
+        attentionHeads=64,
+        kvHeads=8,
+        headDim=128,
+        hiddenSize=8192,
+        intermediateSize=28672,
+        vocabSize=128256,
+        maxContext=131072,
+    ),
 }
 HELD_OUT_MEDIAN_LIMIT = 0.25  # issue 18: held-out median |error| of decode tokens/s
 
@@ -60,9 +108,16 @@ def is_fit(row: dict[str, str]) -> bool:
 def predict(row: dict[str, str], efficiency: float = EFFICIENCY) -> float:
     model = resolve_model({"id": row["model"], **BENCHMARKED_MODELS[row["model"]]})
     return decode_tokens_per_second(
-        model, GPU_PERFORMANCE[row["gpu"]], int(row["tensor_parallel_size"]), int(row["concurrency"]),
-        float(row["input_tokens"] or 0), float(row["output_tokens"] or 0), row["quantization"],
-        row["kv_cache_dtype"], efficiency)
+        model,
+        GPU_PERFORMANCE[row["gpu"]],
+        int(row["tensor_parallel_size"]),
+        int(row["concurrency"]),
+        float(row["input_tokens"] or 0),
+        float(row["output_tokens"] or 0),
+        row["quantization"],
+        row["kv_cache_dtype"],
+        efficiency,
+    )
 
 
 def error(row: dict[str, str], efficiency: float = EFFICIENCY) -> float:
@@ -73,8 +128,9 @@ def error(row: dict[str, str], efficiency: float = EFFICIENCY) -> float:
 def fitted_efficiency() -> float:
     """The efficiency (in hundredths) with the smallest median |error| on the fit source's rows."""
     fit = [r for r in rows() if is_fit(r)]
-    return min((c / 100 for c in range(30, 100)),
-               key=lambda e: (statistics.median(abs(error(r, e)) for r in fit), e))
+    return min(
+        (c / 100 for c in range(30, 100)), key=lambda e: (statistics.median(abs(error(r, e)) for r in fit), e)
+    )
 
 
 def test_the_data_is_broad_enough_sourced_and_quoted():
@@ -93,9 +149,13 @@ def test_the_data_is_broad_enough_sourced_and_quoted():
         # the judged figure follows from the quoted text: concurrency / TPOT, or the rate itself
         if "tpot" in row["quote"].lower():
             quote = row["quote"]
-            tpot = float(quote.split("median_tpot_ms\": ")[1] if "median_tpot_ms" in quote
-                         else quote.split("Median TPOT (ms): ")[1] if "Median TPOT" in quote
-                         else quote.split(" | ")[4].split()[0])
+            tpot = float(
+                quote.split('median_tpot_ms": ')[1]
+                if "median_tpot_ms" in quote
+                else quote.split("Median TPOT (ms): ")[1]
+                if "Median TPOT" in quote
+                else quote.split(" | ")[4].split()[0]
+            )
             assert measured == pytest.approx(concurrency * 1000 / tpot, abs=0.1), row["quote"]
         else:
             assert f"{measured:g} tokens/sec" in row["quote"]
@@ -119,20 +179,32 @@ def _table(title: str, data: list[dict[str, str]]) -> tuple[str, list[float]]:
     errors = []
     for row in data:
         errors.append(error(row))
-        lengths = (f"{float(row['input_tokens']):.0f}/{float(row['output_tokens']):.0f}"
-                   if row["input_tokens"] else "not stated")
-        lines.append(f"{row['model'][-36:]:36s} {row['gpu']:14s} {row['tensor_parallel_size']:>2}  "
-                     f"{row['concurrency']:>4}  {lengths:12s} {float(row['measured_decode_tokens_per_second']):>9,.1f} "
-                     f"{predict(row):>10,.1f} {errors[-1]:+7.1%}")
-    lines.append(f"median |error| {statistics.median(abs(e) for e in errors):.1%}, most optimistic "
-                 f"{max(errors):+.1%}, most pessimistic {min(errors):+.1%} ({len(errors)} rows, "
-                 f"{len({r['source'] for r in data})} source(s))")
+        lengths = (
+            f"{float(row['input_tokens']):.0f}/{float(row['output_tokens']):.0f}"
+            if row["input_tokens"]
+            else "not stated"
+        )
+        lines.append(
+            f"{row['model'][-36:]:36s} {row['gpu']:14s} {row['tensor_parallel_size']:>2}  "
+            f"{row['concurrency']:>4}  {lengths:12s} "
+            f"{float(row['measured_decode_tokens_per_second']):>9,.1f} "
+            f"{predict(row):>10,.1f} {errors[-1]:+7.1%}"
+        )
+    lines.append(
+        f"median |error| {statistics.median(abs(e) for e in errors):.1%}, most optimistic "
+        f"{max(errors):+.1%}, most pessimistic {min(errors):+.1%} ({len(errors)} rows, "
+        f"{len({r['source'] for r in data})} source(s))"
+    )
     return "\n".join(lines), errors
 
 
 def test_decode_rate_against_public_vllm_benchmarks(capsys):
-    fit_text, fit_errors = _table(f"FIT (EFFICIENCY {EFFICIENCY} fitted here)", [r for r in rows() if is_fit(r)])
-    held_text, held_errors = _table("HELD-OUT (other sources, judged only)", [r for r in rows() if not is_fit(r)])
+    fit_text, fit_errors = _table(
+        f"FIT (EFFICIENCY {EFFICIENCY} fitted here)", [r for r in rows() if is_fit(r)]
+    )
+    held_text, held_errors = _table(
+        "HELD-OUT (other sources, judged only)", [r for r in rows() if not is_fit(r)]
+    )
     with capsys.disabled():
         print(f"\n{fit_text}\n\n{held_text}")
     assert statistics.median(abs(e) for e in held_errors) <= HELD_OUT_MEDIAN_LIMIT
@@ -141,8 +213,9 @@ def test_decode_rate_against_public_vllm_benchmarks(capsys):
 
 # ---- the model's shape: what a user comparing GPUs relies on ----
 
-LLAMA_8B = resolve_model({"id": "meta-llama/Llama-3.1-8B-Instruct",
-                          **BENCHMARKED_MODELS["meta-llama/Llama-3.1-8B-Instruct"]})
+LLAMA_8B = resolve_model(
+    {"id": "meta-llama/Llama-3.1-8B-Instruct", **BENCHMARKED_MODELS["meta-llama/Llama-3.1-8B-Instruct"]}
+)
 
 
 def test_a_single_stream_is_bandwidth_bound():
@@ -152,7 +225,8 @@ def test_a_single_stream_is_bandwidth_bound():
     ideal = a100.memory_bandwidth_gbs * 1e9 / throughput.weight_bytes_read(LLAMA_8B, "none")
     assert one_a100 == pytest.approx(ideal * EFFICIENCY, rel=0.03)
     assert decode_tokens_per_second(LLAMA_8B, h100, 1, 1, 512, 256) / one_a100 == pytest.approx(
-        h100.memory_bandwidth_gbs / a100.memory_bandwidth_gbs, rel=0.05)
+        h100.memory_bandwidth_gbs / a100.memory_bandwidth_gbs, rel=0.05
+    )
 
 
 def test_batching_raises_throughput_with_diminishing_returns():
@@ -189,17 +263,30 @@ def test_tensor_parallelism_pays_a_communication_term():
 def test_plan_estimate_prices_tokens_at_saturation_and_at_an_expected_load():
     plan = plan_serving(host="vm", model=resolve_model("apertus-8b-instruct"), image=DEFAULT_IMAGE)
     hourly = plan.cost.hourly_usd
-    idle = throughput.estimate(plan.model, plan.gpu, plan.tensor_parallel_size, plan.kv_cache_tokens, hourly,
-                               expected_requests_per_minute=6)
+    idle = throughput.estimate(
+        plan.model,
+        plan.gpu,
+        plan.tensor_parallel_size,
+        plan.kv_cache_tokens,
+        hourly,
+        expected_requests_per_minute=6,
+    )
     assert idle.saturation_batch == min(plan.gpu.vllm_default_batch[1], plan.kv_cache_tokens // 768)
     assert idle.usd_per_mtok_saturated == pytest.approx(
-        hourly / (idle.saturation_tokens_per_second * 3600) * 1e6)
+        hourly / (idle.saturation_tokens_per_second * 3600) * 1e6
+    )
     # 6 requests a minute of 256 tokens: 25.6 tokens/s, one replica, the hour is mostly idle
     assert idle.expected_tokens_per_second == pytest.approx(25.6)
     assert idle.replicas_for_expected == 1
     assert idle.usd_per_mtok_expected > 10 * idle.usd_per_mtok_saturated
-    busy = throughput.estimate(plan.model, plan.gpu, plan.tensor_parallel_size, plan.kv_cache_tokens, hourly,
-                               expected_requests_per_minute=100_000)
+    busy = throughput.estimate(
+        plan.model,
+        plan.gpu,
+        plan.tensor_parallel_size,
+        plan.kv_cache_tokens,
+        hourly,
+        expected_requests_per_minute=100_000,
+    )
     assert busy.replicas_for_expected > 1  # more than a replica serves: priced with the extra replicas
     assert busy.usd_per_mtok_expected == pytest.approx(busy.usd_per_mtok_saturated, rel=0.6)
 

@@ -276,7 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
         if failing and timing.failure == "status":
             self._json(500, ENGINE_DEAD)
             return
-        tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or timing.default_output_tokens)
+        tokens = int(body.get("max_tokens") or body.get("max_completion_tokens")
+                     or timing.default_output_tokens)
         slots = standin.slots
         if slots is not None:
             slots.acquire()
@@ -307,8 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
                                             "finish_reason": None}]})
             send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
             if (body.get("stream_options") or {}).get("include_usage"):
-                send({**chunk, "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
-                                                        "total_tokens": prompt_tokens + tokens}})
+                send({**chunk, "choices": [], "usage": {
+                    "prompt_tokens": prompt_tokens, "completion_tokens": tokens,
+                    "total_tokens": prompt_tokens + tokens}})
             send("data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
@@ -411,7 +413,8 @@ class VllmStandIn:
     def set_timing(self, timing: Timing | None) -> None:
         """Streamed chat completions follow ``timing`` from now on (None: the fixed greeting)."""
         self.timing = timing
-        self.slots = threading.Semaphore(timing.max_concurrency) if timing and timing.max_concurrency else None
+        limited = timing is not None and timing.max_concurrency > 0
+        self.slots = threading.Semaphore(timing.max_concurrency) if limited else None
         with self._count_lock:
             self._streamed = 0
 
@@ -443,14 +446,17 @@ def main(argv: list[str] | None = None) -> int:
                     "`python -m stacks smoke` and `python -m stacks bench` without a GPU.",
         epilog="Then: APERTUS_API_KEY=<key> python -m stacks smoke --endpoint http://127.0.0.1:<port>/v1")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the key /v1 requires (default: %(default)s)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY,
+                        help="the key /v1 requires (default: %(default)s)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the served model name (default: %(default)s)")
-    parser.add_argument("--ttft", type=float, default=0.05, help="seconds to the first streamed token (default 0.05)")
+    parser.add_argument("--ttft", type=float, default=0.05,
+                        help="seconds to the first streamed token (default 0.05)")
     parser.add_argument("--token-delay", type=float, default=0.01,
                         help="seconds between streamed tokens (default 0.01)")
     parser.add_argument("--max-concurrency", type=int, default=8,
                         help="requests generating at once, the rest queue (default 8; 0: no limit)")
-    parser.add_argument("--fail-every", type=int, default=0, help="every Nth streamed request fails (default 0: none)")
+    parser.add_argument("--fail-every", type=int, default=0,
+                        help="every Nth streamed request fails (default 0: none)")
     parser.add_argument("--failure", choices=("status", "broken"), default="status",
                         help="how it fails: HTTP 500, or a stream cut halfway (default status)")
     args = parser.parse_args(argv)

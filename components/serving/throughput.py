@@ -48,9 +48,17 @@ def weight_bytes_read(model: ModelSpec, quantization: str) -> float:
     return model.weight_bytes_for(quantization) - (0 if model.tie_word_embeddings else embedding)
 
 
-def step_seconds(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: int, batch: int,
-                 input_tokens: float, output_tokens: float, quantization: str = "none",
-                 kv_cache_dtype: str = "auto", efficiency: float = EFFICIENCY) -> float:
+def step_seconds(
+    model: ModelSpec,
+    chip: GpuPerformance,
+    tensor_parallel_size: int,
+    batch: int,
+    input_tokens: float,
+    output_tokens: float,
+    quantization: str = "none",
+    kv_cache_dtype: str = "auto",
+    efficiency: float = EFFICIENCY,
+) -> float:
     """Seconds of one decode step of ``batch`` sequences of ``input_tokens`` + ``output_tokens``."""
     tp = tensor_parallel_size
     context = input_tokens + output_tokens / 2  # the average sequence length while it decodes
@@ -68,21 +76,45 @@ def step_seconds(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: i
     return max(memory, compute) / efficiency + communication
 
 
-def decode_tokens_per_second(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: int,
-                             batch: int, input_tokens: float, output_tokens: float,
-                             quantization: str = "none", kv_cache_dtype: str = "auto",
-                             efficiency: float = EFFICIENCY) -> float:
+def decode_tokens_per_second(
+    model: ModelSpec,
+    chip: GpuPerformance,
+    tensor_parallel_size: int,
+    batch: int,
+    input_tokens: float,
+    output_tokens: float,
+    quantization: str = "none",
+    kv_cache_dtype: str = "auto",
+    efficiency: float = EFFICIENCY,
+) -> float:
     """Output tokens per second of the whole batch."""
-    return batch / step_seconds(model, chip, tensor_parallel_size, batch, input_tokens, output_tokens,
-                                quantization, kv_cache_dtype, efficiency)
+    return batch / step_seconds(
+        model,
+        chip,
+        tensor_parallel_size,
+        batch,
+        input_tokens,
+        output_tokens,
+        quantization,
+        kv_cache_dtype,
+        efficiency,
+    )
 
 
-def prefill_seconds(model: ModelSpec, chip: GpuPerformance, tensor_parallel_size: int, tokens: int,
-                    quantization: str = "none", efficiency: float = EFFICIENCY) -> float:
+def prefill_seconds(
+    model: ModelSpec,
+    chip: GpuPerformance,
+    tensor_parallel_size: int,
+    tokens: int,
+    quantization: str = "none",
+    efficiency: float = EFFICIENCY,
+) -> float:
     """Seconds to prefill one prompt of ``tokens`` alone: the time to first token of an idle server."""
     tflops = chip.fp8_tflops if quantization == "fp8" and chip.fp8_tflops else chip.bf16_tflops
     compute = 2 * model.params_billion * 1e9 * tokens / tensor_parallel_size / (tflops * 1e12)
-    weights = weight_bytes_read(model, quantization) / tensor_parallel_size / (chip.memory_bandwidth_gbs * 1e9)
+    weights = (
+        weight_bytes_read(model, quantization) / tensor_parallel_size / (chip.memory_bandwidth_gbs * 1e9)
+    )
     return max(compute, weights) / efficiency
 
 
@@ -108,7 +140,7 @@ class ThroughputEstimate:
         return self.saturation_tokens_per_second / self.output_tokens * 60
 
     def to_json(self) -> dict:
-        rounded = (lambda v, d=2: None if v is None else round(v, d))
+        rounded = lambda v, d=2: None if v is None else round(v, d)
         return {
             "referenceRequest": {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens},
             "saturationBatch": self.saturation_batch,
@@ -132,29 +164,53 @@ def usd_per_million(hourly_usd: float | None, tokens_per_second: float) -> float
     return hourly_usd / (tokens_per_second * SECONDS_PER_HOUR) * 1e6
 
 
-def estimate(model: ModelSpec, sku: GpuSku, tensor_parallel_size: int, kv_cache_tokens: int,
-             hourly_usd: float | None, quantization: str = "none", kv_cache_dtype: str = "auto",
-             expected_requests_per_minute: int | None = None,
-             input_tokens: int = REFERENCE_INPUT_TOKENS, output_tokens: int = REFERENCE_OUTPUT_TOKENS,
-             replica_hourly_usd: float | None = None) -> ThroughputEstimate:
+def estimate(
+    model: ModelSpec,
+    sku: GpuSku,
+    tensor_parallel_size: int,
+    kv_cache_tokens: int,
+    hourly_usd: float | None,
+    quantization: str = "none",
+    kv_cache_dtype: str = "auto",
+    expected_requests_per_minute: int | None = None,
+    input_tokens: int = REFERENCE_INPUT_TOKENS,
+    output_tokens: int = REFERENCE_OUTPUT_TOKENS,
+    replica_hourly_usd: float | None = None,
+) -> ThroughputEstimate:
     """Throughput and $/Mtok of one replica for the reference request. ``hourly_usd``: the whole
     deployment running; ``replica_hourly_usd``: what one more replica adds (default: the same)."""
     chip = sku.performance
     max_seqs = sku.vllm_default_batch[1]
     batch = max(1, min(max_seqs, kv_cache_tokens // (input_tokens + output_tokens)))
-    saturated = decode_tokens_per_second(model, chip, tensor_parallel_size, batch, input_tokens,
-                                         output_tokens, quantization, kv_cache_dtype)
-    single = decode_tokens_per_second(model, chip, tensor_parallel_size, 1, input_tokens, output_tokens,
-                                      quantization, kv_cache_dtype)
+    saturated = decode_tokens_per_second(
+        model, chip, tensor_parallel_size, batch, input_tokens, output_tokens, quantization, kv_cache_dtype
+    )
+    single = decode_tokens_per_second(
+        model, chip, tensor_parallel_size, 1, input_tokens, output_tokens, quantization, kv_cache_dtype
+    )
     ttft = prefill_seconds(model, chip, tensor_parallel_size, input_tokens, quantization)
-    result = ThroughputEstimate(input_tokens, output_tokens, batch, saturated, single, ttft, hourly_usd,
-                                usd_per_million(hourly_usd, saturated))
+    result = ThroughputEstimate(
+        input_tokens,
+        output_tokens,
+        batch,
+        saturated,
+        single,
+        ttft,
+        hourly_usd,
+        usd_per_million(hourly_usd, saturated),
+    )
     if expected_requests_per_minute is None:
         return result
     demand = expected_requests_per_minute / 60 * output_tokens
     replicas = max(1, math.ceil(demand / saturated))
-    extra = (replica_hourly_usd if replica_hourly_usd is not None else hourly_usd)
+    extra = replica_hourly_usd if replica_hourly_usd is not None else hourly_usd
     hourly = None if hourly_usd is None or extra is None else hourly_usd + (replicas - 1) * extra
-    return ThroughputEstimate(**{**result.__dict__, "expected_requests_per_minute": expected_requests_per_minute,
-                                 "expected_tokens_per_second": demand, "replicas_for_expected": replicas,
-                                 "usd_per_mtok_expected": usd_per_million(hourly, demand)})
+    return ThroughputEstimate(
+        **{
+            **result.__dict__,
+            "expected_requests_per_minute": expected_requests_per_minute,
+            "expected_tokens_per_second": demand,
+            "replicas_for_expected": replicas,
+            "usd_per_mtok_expected": usd_per_million(hourly, demand),
+        }
+    )
