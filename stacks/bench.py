@@ -726,6 +726,7 @@ def plot(data: dict[str, Any], path: str) -> None:
     figure, tokens_axis = plt.subplots(figsize=(8, 4.5))
     tokens_axis.plot(x, [level["outputTokensPerSecond"] for level in levels], "o-", label="output tokens/s")
     tokens_axis.set_xscale("log", base=2)
+    tokens_axis.set_xticks(x, [str(c) for c in x])  # the levels as numbers, not powers of two
     tokens_axis.set_xlabel("concurrency")
     tokens_axis.set_ylabel("output tokens/s")
     ttft_axis = tokens_axis.twinx()
