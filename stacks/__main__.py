@@ -21,7 +21,7 @@ from components.serving import ConfigError, quota_request
 from components.serving.monitoring import monitoring_plan, render_monitoring
 from components.serving.pricing import whole_cost
 
-from . import program
+from . import compare, program
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
 from .stackfile import (  # noqa: F401 (re-exported for preflight, smoke and the tests)
     ROOT,
@@ -99,6 +99,7 @@ def describe(args: Any) -> dict[str, Any]:
                          for alt in plan.alternatives],
         "alternativesNote": plan.alternatives_note,
         "monitoring": monitoring_plan(args),  # ops (issue 17): components/serving/monitoring.py
+        "throughput": compare.throughput_json(args),  # stacks/compare.py (issue 18)
     }}
 
 
@@ -203,6 +204,7 @@ def render_text(stack: str, data: dict[str, Any]) -> str:
         f"  startup       readiness budget {-(-p['startupWindowSeconds'] // 60)} min",
         *_render_cold_start_and_costs(p),
         *render_monitoring(p["monitoring"]),
+        *compare.throughput_lines(p),
     ]
     for index, alt in enumerate(p.get("alternatives", [])):
         lines.append(f"  {'alternatives' if index == 0 else '':13s} {alt['gpu']} ({'/'.join(alt['hosts'])}) "
@@ -257,15 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     plan = commands.add_parser("plan", help="print the offline plan of a stack")
     plan.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--compare", action="store_true", help="every host, GPU and quantization that fits, "
+                      "by estimated $ per million tokens (stacks/compare.py)")
     # preflight and smoke talk to Azure, Hugging Face and the endpoint; their modules load their SDKs lazily
-    from . import preflight, smoke
+    from . import bench, preflight, smoke
     preflight.add_parser(commands)
     smoke.add_parser(commands)
+    bench.add_parser(commands)  # stacks/bench.py (issue 18)
     args = parser.parse_args(argv)
-    if args.command in ("preflight", "smoke"):
-        code = (preflight if args.command == "preflight" else smoke).command(args, ROOT)
+    if args.command in ("preflight", "smoke", "bench"):
+        code = {"preflight": preflight, "smoke": smoke, "bench": bench}[args.command].command(args, ROOT)
         close_event_loop()
         return code
+    if args.compare:
+        return compare.command(args, ROOT)
     try:
         data = plan_stack(args.stack, ROOT)
     except (ConfigError, StackFileError) as error:

@@ -149,6 +149,9 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
               fields: dict[str, str]) -> ServingArgs:
     """The host's args from the keys that are set (``fields``: config key -> args field); the
     args' defaults are the stack's defaults, and their checks run here, before any resource."""
+    from .compare import read_expected_load
+
+    read_expected_load(reader)  # not the args': the plan prices tokens at it (stacks/compare.py)
     hints = {f.name: f.type for f in dataclasses.fields(args_type)}  # real types: no future import there
     values = {name: reader.value_for(key, hints[name]) for key, name in {**COMMON_FIELDS, **fields}.items()
               if reader.is_set(key)}

@@ -28,7 +28,7 @@ from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
                "kvCacheDtype", "spot",
                "minReplicas", "maxReplicas", "allowedCidrs", "internal", "hfToken", "apiKey",
-               "vllmImage", "tags",
+               "vllmImage", "tags", "expectedRequestsPerMinute",
                # monitoring (components/serving/monitoring.py, docs/operations.md)
                "alerts", "alertEmails", "alertWebhook", "actionGroupId", "logAnalyticsWorkspaceId",
                "ttftSloSeconds", "queueAlertThreshold")

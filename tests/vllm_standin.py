@@ -11,14 +11,27 @@ vLLM serves FastAPI/Starlette under uvicorn. What matters for a gateway in front
 
 Binds 127.0.0.1 on an ephemeral port; a context manager that stops its server thread on exit.
 Every request is recorded in ``requests`` as (method, raw request target, Authorization header).
+
+With a ``Timing`` (``timing=`` or ``set_timing``), streamed chat completions follow a deterministic
+timing model, for ``python -m stacks bench``: at most ``max_concurrency`` requests generate at once
+(the rest wait in line, first come first served: the wait adds to their time to first token); a
+request that has a slot sends its first token ``ttft`` seconds later, then one token every
+``token_delay`` seconds, ``max_tokens`` tokens in all (one per streamed chunk); every
+``fail_every``-th streamed request fails, with HTTP 500 before any token (``failure="status"``) or
+by closing the connection halfway through the stream (``failure="broken"``). Prompt tokens are
+counted one per whitespace-separated word.
+
+Run by itself: ``python tests/vllm_standin.py --help``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -33,6 +46,22 @@ STREAM_DELAY = 0.02  # seconds between SSE chunks, so time-to-first-token is mea
 REPLY_WORDS = ("Grüezi", "!", " Apertus", " is", " here", ".")
 ENGINE_DEAD = {"error": {"message": "EngineCore encountered an issue: the engine is dead",
                          "type": "InternalServerError", "code": 500}}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The stand-in's timing model for streamed chat completions (see the module doc)."""
+
+    ttft: float = 0.05  # seconds from getting a slot to the first token (the prefill)
+    token_delay: float = 0.01  # seconds between two tokens (the inter-token latency)
+    max_concurrency: int = 0  # requests generating at once; more wait in line; 0: no limit
+    fail_every: int = 0  # every Nth streamed request fails; 0: none
+    failure: str = "status"  # "status": HTTP 500 before any token; "broken": the stream stops halfway
+    default_output_tokens: int = 16  # when the request gives no max_tokens
+
+    def __post_init__(self) -> None:
+        if self.failure not in ("status", "broken"):
+            raise ValueError(f"failure must be 'status' or 'broken', not {self.failure!r}")
 
 
 class _Server(ThreadingHTTPServer):
@@ -207,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
         head = {"id": ident, "created": created, "model": standin.model}
+        if body.get("stream") and standin.timing is not None and not tool:
+            self._timed_stream(head, body, prompt_tokens)
+            return
         if body.get("stream"):
             chunk = {**head, "object": "chat.completion.chunk"}
             events = [{**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
@@ -233,6 +265,60 @@ class _Handler(BaseHTTPRequestHandler):
             finish = "stop"
         self._json(200, {**head, "object": "chat.completion", "usage": usage,
                          "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
+
+    def _timed_stream(self, head: dict[str, Any], body: dict[str, Any], prompt_tokens: int) -> None:
+        """A streamed chat completion under the stand-in's Timing: wait for a slot, prefill, decode."""
+        standin = self.server.standin
+        timing = standin.timing
+        assert timing is not None
+        number = standin.count_streamed()
+        failing = bool(timing.fail_every) and number % timing.fail_every == 0
+        if failing and timing.failure == "status":
+            self._json(500, ENGINE_DEAD)
+            return
+        tokens = int(body.get("max_tokens") or body.get("max_completion_tokens")
+                     or timing.default_output_tokens)
+        slots = standin.slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            chunk = {**head, "object": "chat.completion.chunk"}
+
+            def send(event: dict[str, Any] | str) -> None:
+                data = (event if isinstance(event, str) else f"data: {json.dumps(event)}\n\n").encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+            time.sleep(timing.ttft)
+            send({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                        "finish_reason": None}]})
+            for index in range(tokens):
+                if index:
+                    time.sleep(timing.token_delay)
+                if failing and index == tokens // 2:
+                    self.close_connection = True  # the stream breaks: no final chunk, no [DONE]
+                    return
+                send({**chunk, "choices": [{"index": 0, "delta": {"content": f" t{index}"},
+                                            "finish_reason": None}]})
+            send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                send({**chunk, "choices": [], "usage": {
+                    "prompt_tokens": prompt_tokens, "completion_tokens": tokens,
+                    "total_tokens": prompt_tokens + tokens}})
+            send("data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a cancelled benchmark)
+        finally:
+            if slots is not None:
+                slots.release()
 
     def _completion(self, body: dict[str, Any] | None) -> None:
         body = body or {}
@@ -304,7 +390,7 @@ class VllmStandIn:
 
     def __init__(self, *, api_key: str | None = DEFAULT_API_KEY, model: str = DEFAULT_MODEL,
                  ready_after: float = 0.0, engine_error: bool = False, tool_calls: bool = True,
-                 reply_text: str | None = None) -> None:
+                 reply_text: str | None = None, timing: Timing | None = None, port: int = 0) -> None:
         self.api_key = api_key
         self.reply_text = reply_text  # the chat reply instead of the usual greeting (non-streamed)
         self.model = model
@@ -313,11 +399,30 @@ class VllmStandIn:
         self.tool_calls = tool_calls
         self.requests: list[tuple[str, str, str | None]] = []
         self.started = time.monotonic()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self.timing: Timing | None = None
+        self.slots: threading.Semaphore | None = None
+        self._streamed = 0
+        self._count_lock = threading.Lock()
+        self.set_timing(timing)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.standin = self
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
+
+    def set_timing(self, timing: Timing | None) -> None:
+        """Streamed chat completions follow ``timing`` from now on (None: the fixed greeting)."""
+        self.timing = timing
+        limited = timing is not None and timing.max_concurrency > 0
+        self.slots = threading.Semaphore(timing.max_concurrency) if limited else None
+        with self._count_lock:
+            self._streamed = 0
+
+    def count_streamed(self) -> int:
+        """1 for the first streamed request under the timing model, 2 for the next, ..."""
+        with self._count_lock:
+            self._streamed += 1
+            return self._streamed
 
     def __enter__(self) -> "VllmStandIn":
         self.started = time.monotonic()
@@ -334,11 +439,38 @@ class VllmStandIn:
             self._thread.join(timeout=5)
 
 
-if __name__ == "__main__":  # python tests/vllm_standin.py: a local endpoint to try smoke against
-    with VllmStandIn() as standin:
-        print(f"vLLM stand-in at {standin.url}/v1 (key: {standin.api_key}); Ctrl-C stops it", flush=True)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python tests/vllm_standin.py",
+        description="A local stand-in for vLLM's OpenAI-compatible server on 127.0.0.1, to try "
+                    "`python -m stacks smoke` and `python -m stacks bench` without a GPU.",
+        epilog="Then: APERTUS_API_KEY=<key> python -m stacks smoke --endpoint http://127.0.0.1:<port>/v1")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY,
+                        help="the key /v1 requires (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="the served model name (default: %(default)s)")
+    parser.add_argument("--ttft", type=float, default=0.05,
+                        help="seconds to the first streamed token (default 0.05)")
+    parser.add_argument("--token-delay", type=float, default=0.01,
+                        help="seconds between streamed tokens (default 0.01)")
+    parser.add_argument("--max-concurrency", type=int, default=8,
+                        help="requests generating at once, the rest queue (default 8; 0: no limit)")
+    parser.add_argument("--fail-every", type=int, default=0,
+                        help="every Nth streamed request fails (default 0: none)")
+    parser.add_argument("--failure", choices=("status", "broken"), default="status",
+                        help="how it fails: HTTP 500, or a stream cut halfway (default status)")
+    args = parser.parse_args(argv)
+    timing = Timing(args.ttft, args.token_delay, args.max_concurrency, args.fail_every, args.failure)
+    with VllmStandIn(api_key=args.api_key, model=args.model, timing=timing, port=args.port) as standin:
+        print(f"vLLM stand-in at {standin.url}/v1 (key: {standin.api_key}); {timing}; Ctrl-C stops it",
+              flush=True)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    return 0
+
+
+if __name__ == "__main__":  # python tests/vllm_standin.py: a local endpoint to try smoke and bench against
+    raise SystemExit(main())

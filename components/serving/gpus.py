@@ -76,6 +76,53 @@ DEVICE_MEMORY: dict[tuple[str, int], DeviceMemory] = {
         "which 24.12 MiB is free'", "https://github.com/sungwon-chae/arxiv_confi/blob/HEAD/etu_logging.md"),
 }
 
+@dataclass(frozen=True)
+class GpuPerformance:
+    """What one GPU can move and compute, from NVIDIA's datasheet (``source``): memory bandwidth,
+    peak dense tensor TFLOPS (the datasheets print bf16/fp8 "with sparsity", twice the dense
+    figure: the dense one is used), and the GPU-to-GPU link tensor parallelism all-reduces over."""
+
+    memory_bandwidth_gbs: float  # GB/s (1e9 bytes)
+    bf16_tflops: float  # dense; fp16 where the card has no bf16 (T4)
+    fp8_tflops: float | None  # dense; None: no FP8 tensor cores (vLLM runs FP8 weights W8A16 there)
+    link_gbs: float  # GB/s one way between two GPUs of one machine
+    source: str
+
+
+_A100_SHEET = ("NVIDIA A100 Tensor Core GPU datasheet: https://www.nvidia.com/content/dam/en-zz/Solutions/"
+               "Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf")
+_H100_SHEET = "NVIDIA H100 Tensor Core GPU datasheet: https://www.nvidia.com/en-us/data-center/h100/"
+# chip -> datasheet figures
+GPU_PERFORMANCE: dict[str, GpuPerformance] = {
+    # T4: 320 GB/s GDDR6, 65 TFLOPS mixed-precision (FP16) tensor, PCIe Gen3 x16 (32 GB/s), no bf16
+    "T4": GpuPerformance(320, 65, None, 32, "NVIDIA T4 datasheet: https://www.nvidia.com/content/dam/"
+                         "en-zz/Solutions/Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf"),
+    # A100: BF16 312 TFLOPS dense (624 with sparsity); 40GB SXM 1,555 GB/s, 80GB PCIe 1,935 GB/s,
+    # 80GB SXM 2,039 GB/s; NVLink 600 GB/s (SXM), PCIe Gen4 64 GB/s (PCIe card without a bridge)
+    "A100 SXM 40GB": GpuPerformance(1555, 312, None, 600, _A100_SHEET),
+    "A100 SXM 80GB": GpuPerformance(2039, 312, None, 600, _A100_SHEET),
+    "A100 PCIe 80GB": GpuPerformance(1935, 312, None, 64, _A100_SHEET),
+    # H100 SXM: 3.35 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s
+    "H100 SXM": GpuPerformance(3350, 989.5, 1979, 900, _H100_SHEET),
+    # H100 NVL: 3.9 TB/s, BF16 1,671 / FP8 3,341 TFLOPS with sparsity, NVLink bridge 600 GB/s
+    "H100 NVL": GpuPerformance(3900, 835.5, 1670.5, 600, _H100_SHEET),
+    # H200 SXM: 4.8 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s
+    "H200": GpuPerformance(4800, 989.5, 1979, 900,
+                           "NVIDIA H200 datasheet: https://www.nvidia.com/en-us/data-center/h200/"),
+}
+# Which chip each size carries (Microsoft Learn size docs: NC A100 v4 and the Container Apps A100
+# profiles are A100 PCIe 80GB; ND A100 v4 is A100 SXM 40GB; NDm A100 v4 A100 SXM 80GB; NCads H100 v5
+# H100 NVL; ND H100 v5 H100 SXM; ND H200 v5 H200)
+_CHIP_BY_SKU = {"Standard_ND96asr_v4": "A100 SXM 40GB", "Standard_ND96amsr_A100_v4": "A100 SXM 80GB",
+                "Standard_ND96isr_H100_v5": "H100 SXM"}
+_CHIP_BY_MODEL = {"T4": "T4", "A100": "A100 PCIe 80GB", "H100 NVL": "H100 NVL", "H100": "H100 SXM",
+                  "H200": "H200"}
+
+
+def chip_of(sku_name: str, gpu_model: str) -> str:
+    return _CHIP_BY_SKU.get(sku_name) or _CHIP_BY_MODEL[gpu_model]
+
+
 # vLLM's default scheduler budget for `vllm serve` (vllm/engine/arg_utils.py, checked by
 # tests/engine/test_arg_utils.py::test_defaults_with_usage_context): GPUs with >= 70 GiB that are
 # not A100s get max_num_batched_tokens 8192 and max_num_seqs 1024, every other GPU 2048 and 256.
@@ -142,6 +189,11 @@ class GpuSku:
     @property
     def fp8_kv_cache(self) -> bool:
         return self.compute_capability >= FP8_KV_CC
+
+    @property
+    def performance(self) -> GpuPerformance:
+        """Bandwidth, TFLOPS and GPU link of this size's GPU (GPU_PERFORMANCE, datasheet-cited)."""
+        return GPU_PERFORMANCE[chip_of(self.name, self.gpu_model)]
 
     @property
     def gpus_per_replica(self) -> int:
