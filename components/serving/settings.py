@@ -117,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
        own `managed-by`, `model` and `apertus-exposure`): at most 47, never holding a secret.""", common=True),
     _s("expectedRequestsPerMinute", "integer", "none", """Requests per minute you expect; the plan
        then prices output tokens at this load as well as at saturation ([cost per
-       token](cost-per-token.md)).""", common=True),
+       token](cost-per-token.md)); read by the plan only, not an args field.""", common=True, field=None),
     # ---- monitoring, every host ([operations](operations.md)) ----
     _s("alerts", "boolean", "true", """Alert rules, availability test and dashboard (Azure Monitor);
        `false` creates none of them, and the plan says so.""", common=True, project_default=True),
