@@ -516,7 +516,7 @@ def test_thresholds_default_from_the_plan():
 def test_monitoring_cost_lines_have_sources(runs):
     from components.aks import AksGpuClusterArgs
     plan = catalogue.monitoring_plan(AksGpuClusterArgs(location="swedencentral", hf_token=HF_TOKEN,
-                                                       alert_emails=EMAILS))
+                                                       alert_emails=EMAILS, api_allowed_cidrs=["198.51.100.0/24"]))
     items = [line["item"] for line in plan["costLines"]]
     assert any("availability test" in i for i in items) and any("managed Prometheus" in i for i in items)
     assert all(line["source"] for line in plan["costLines"]) and plan["usdPerMonth"] > 0
