@@ -25,43 +25,36 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-# A throwaway module requiring the pinned releases: `go install ...@version` refuses pkg/v3,
-# whose go.mod has replace directives. Minimal version selection makes the build reproducible
-# from these two pins; go.sum is checked against sum.golang.org.
-src="$root/src"
-mkdir -p "$src" "$bin"
-cat >"$src/go.mod" <<EOF
-module apertus-azure/pulumi-cli
+# Throwaway modules requiring the pinned releases: `go install ...@version` refuses pkg/v3, whose
+# go.mod has replace directives. Minimal version selection makes each build reproducible from its
+# pin; go.sum is checked against sum.golang.org. Two modules, not one: pulumi-yaml v1.25.0 does not
+# compile against pkg v3.276.0 (plugin.NewContextWithRoot changed), so it keeps the pulumi version
+# its own go.mod asks for.
+build() {  # build <dir> <binary> <package> <ldflags> <module@version>...
+  local dir="$root/src/$1" binary="$2" package="$3" ldflags="$4"
+  shift 4
+  mkdir -p "$dir"
+  {
+    printf 'module apertus-azure/%s\n\ngo 1.24\n\nrequire (\n' "$binary"
+    for pin in "$@"; do printf '\t%s %s\n' "${pin%@*}" "${pin#*@}"; done
+    printf ')\n'
+  } >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >"$dir/tools.go"
+  (cd "$dir" && GOFLAGS=-mod=mod go mod tidy && GOFLAGS=-mod=mod go build -o "$bin/$binary.tmp" -ldflags "$ldflags" "$package") >&2
+  mv "$bin/$binary.tmp" "$bin/$binary"
+}
 
-go 1.24
-
-require (
-	github.com/pulumi/pulumi/pkg/v3 $PULUMI_VERSION
-	github.com/pulumi/pulumi/sdk/v3 $PULUMI_VERSION
-	github.com/pulumi/pulumi-yaml $PULUMI_YAML_VERSION
-)
-EOF
-cat >"$src/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml"
-	_ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
-)
-EOF
-cd "$src"
-export GOFLAGS=-mod=mod
-echo "building the Pulumi CLI $PULUMI_VERSION and pulumi-language-yaml $PULUMI_YAML_VERSION in $src (minutes when cold)" >&2
-go mod tidy >&2
-# the version the release binaries report (`pulumi version`), set like pulumi's own Makefile does
-go build -o "$bin/pulumi.tmp" \
-  -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
-  github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >&2
-go build -o "$bin/pulumi-language-yaml.tmp" \
-  -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=$PULUMI_YAML_VERSION" \
-  github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml >&2
-mv "$bin/pulumi.tmp" "$bin/pulumi"
-mv "$bin/pulumi-language-yaml.tmp" "$bin/pulumi-language-yaml"
+mkdir -p "$bin"
+echo "building the Pulumi CLI $PULUMI_VERSION and pulumi-language-yaml $PULUMI_YAML_VERSION under $root (minutes when cold)" >&2
+if [[ ! -x "$bin/pulumi" ]]; then
+  # the version the release binaries report (`pulumi version`), set as pulumi's own Makefile does
+  build cli pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+    "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
+fi
+if [[ ! -x "$bin/pulumi-language-yaml" ]]; then
+  build yaml pulumi-language-yaml github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml \
+    "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=$PULUMI_YAML_VERSION" \
+    "github.com/pulumi/pulumi-yaml@$PULUMI_YAML_VERSION"
+fi
 echo "$bin"

@@ -1,0 +1,261 @@
+"""The project judged by the real Pulumi CLI (the release .ci/pulumi-cli.sh pins and builds).
+
+Every command runs on a temporary `file://` backend with a passphrase secrets provider and its own
+PULUMI_HOME (never the user's ~/.pulumi), no update check and no automatic plugin download. The
+Python language host cannot be built here (the Go module proxy does not serve its module), so
+`pulumi preview` of the Python program stops at "no language plugin 'pulumi-language-python'":
+after the CLI has loaded the project, the stack and validated the stack's config, which is what
+these tests check. The YAML language host is built, so a YAML program using the component runs
+through the real engine and the component provider until the first missing provider plugin.
+docs/pulumi-cli.md says what runs, what cannot and why.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks import __main__ as plan_cli
+from stacks import preflight
+from stacks.stackfile import PulumiYamlLoader, StackFileError, check_declared_type, load_stack_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / ".ci" / "pulumi-cli.sh"
+PINNED = re.search(r"PULUMI_VERSION:-(v[0-9.]+)", SCRIPT.read_text()).group(1)
+TOOLS = Path(os.environ.get("APERTUS_TOOLS_DIR") or
+             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "apertus-azure")
+BIN = TOOLS / "pulumi-cli" / PINNED / "bin"
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+TABLE = yaml.safe_load((ROOT / "tests" / "fixtures" / "pulumi" / "declared_types.yaml").read_text())["cases"]
+HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # a made-up token of the real shape
+API_KEY = "k" * 12 + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+NO_PYTHON_HOST = "no language plugin 'pulumi-language-python' found"
+
+pytestmark = [
+    pytest.mark.pulumi_cli,
+    pytest.mark.skipif(not (BIN / "pulumi").is_file(), reason=(
+        f"the Pulumi CLI {PINNED} is not built in {BIN}: run .ci/pulumi-cli.sh (needs Go and the Go module "
+        "proxy; ~6 min cold, docs/pulumi-cli.md)")),
+]
+
+
+class Cli:
+    """The real `pulumi` with an environment of its own: temp PULUMI_HOME, file:// backend, passphrase."""
+
+    def __init__(self, home: Path):
+        (home / "pulumi-home").mkdir(parents=True)
+        (home / "state").mkdir()
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AZURE_", "ARM_"))}
+        self.env = {**keep, "PATH": f"{BIN}{os.pathsep}{keep.get('PATH', '')}",
+                    "PULUMI_HOME": str(home / "pulumi-home"),
+                    "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
+                    "PULUMI_CONFIG_PASSPHRASE": "apertus-azure test passphrase",
+                    "PULUMI_SKIP_UPDATE_CHECK": "1",
+                    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+                    "PULUMI_DISABLE_REGISTRY_RESOLVE": "true",
+                    "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1"}
+
+    def __call__(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "pulumi"), *args, "--non-interactive"], cwd=cwd, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def ok(self, *args: str, cwd: Path) -> str:
+        result = self(*args, cwd=cwd)
+        assert result.returncode == 0, result.stderr + result.stdout
+        return result.stdout
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    return Cli(tmp_path_factory.mktemp("pulumi"))
+
+
+@pytest.fixture(scope="module")
+def project(cli, tmp_path_factory) -> Path:
+    """A copy of the program's project files with every shipped stack initialised by the CLI."""
+    copy = tmp_path_factory.mktemp("program")
+    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
+        shutil.copy(path, copy / path.name)
+    for stack in STACKS:
+        cli.ok("stack", "init", stack, cwd=copy)
+    return copy
+
+
+def test_the_cli_is_the_pinned_release(cli, tmp_path):
+    assert cli.ok("version", cwd=tmp_path).strip() == PINNED
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_shipped_stack_loads_and_pulumi_config_shows_its_values(cli, project, stack):
+    shown = json.loads(cli.ok("config", "--json", "--stack", stack, cwd=project))
+    _, values, _ = load_stack_file(stack, project)  # the offline reading: the same keys and values
+    assert set(shown) == set(values)
+    for key, value in values.items():
+        expected = value if isinstance(value, str) else json.dumps(value)
+        assert shown[key]["value"] == expected, key
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_preview_validates_every_shipped_stack_and_stops_only_at_the_python_host(cli, project, stack):
+    """The CLI checks required keys and declared types before it starts the language host."""
+    result = cli("preview", "--stack", stack, cwd=project)
+    assert result.returncode != 0 and NO_PYTHON_HOST in result.stderr + result.stdout, result.stderr
+    assert "validating stack config" not in result.stderr + result.stdout
+
+
+def test_a_stack_missing_a_required_key_is_refused_by_the_cli_and_offline(cli, project):
+    (project / "Pulumi.nohost.yaml").write_text("config:\n  azure-native:location: swedencentral\n")
+    cli.ok("stack", "init", "nohost", cwd=project)
+    result = cli("preview", "--stack", "nohost", cwd=project)
+    assert "Stack 'nohost' is missing configuration value 'apertus-azure:host'" in result.stderr, result.stderr
+    with pytest.raises(StackFileError, match="apertus-azure:host is not set"):
+        load_stack_file("nohost", project)
+
+
+# ---- one table of declared types and values, through the CLI and through the offline check ----
+
+DEFAULTS = {"string": "x", "integer": 1, "boolean": False, "array": [], "object": {}}
+
+
+def _declaration(case: dict) -> dict:
+    spec = {"type": case["type"], "default": DEFAULTS[case["type"]]}
+    if case["type"] == "array":
+        spec["items"] = {"type": case["items"]}
+    return spec
+
+
+def _offline_accepts(case: dict) -> bool:
+    loader = PulumiYamlLoader(f"apertus-azure:k: {case['value']}\n")
+    node = loader.get_single_node().value[0][1]
+    try:
+        check_declared_type(Path("Pulumi.t.yaml"), "apertus-azure:k", node, loader, case["type"],
+                            {"type": case["items"]} if "items" in case else None)
+    except StackFileError:
+        return False
+    return True
+
+
+def _cli_run(cli: Cli, workdir: Path, stack: str, rows: list[tuple[int, dict]]) -> str:
+    """`pulumi preview` of a project declaring one key per row, the stack giving each row's value."""
+    (workdir / "Pulumi.yaml").write_text(yaml.safe_dump({
+        "name": "apertus-azure", "runtime": "python",
+        "config": {f"apertus-azure:k{i}": _declaration(case) for i, case in enumerate(TABLE)}}))
+    stack_file = workdir / f"Pulumi.{stack}.yaml"
+    salt = [line for line in stack_file.read_text().splitlines() if line.startswith("encryptionsalt:")]
+    stack_file.write_text("config:\n" + "".join(f"  apertus-azure:k{i}: {case['value']}\n" for i, case in rows)
+                          + "\n".join(salt) + "\n")
+    result = cli("preview", "--stack", stack, cwd=workdir)
+    return result.stderr + result.stdout
+
+
+@pytest.fixture(scope="module")
+def table_through_the_cli(cli, tmp_path_factory) -> dict[int, bool]:
+    """Row -> whether the CLI accepted it. Accepted rows are checked together (the CLI stops at the
+    first refused key), refused ones one run each; two workers, a project and stack each."""
+    workers = []
+    for n in range(2):
+        workdir = tmp_path_factory.mktemp(f"types{n}")
+        (workdir / "Pulumi.yaml").write_text("name: apertus-azure\nruntime: python\n")
+        (workdir / f"Pulumi.t{n}.yaml").write_text("config: {}\n")
+        cli.ok("stack", "init", f"t{n}", cwd=workdir)
+        workers.append((workdir, f"t{n}"))
+    expected_ok = [(i, c) for i, c in enumerate(TABLE) if c["cli"]]
+    jobs = [expected_ok] + [[(i, c)] for i, c in enumerate(TABLE) if not c["cli"]]
+    seen: dict[int, bool] = {}
+
+    def work(n: int) -> None:
+        workdir, stack = workers[n]
+        for rows in jobs[n::2]:
+            output = _cli_run(cli, workdir, stack, rows)
+            refused = re.findall(rf"Stack '{stack}' with configuration key 'apertus-azure:k(\d+)' must be of type",
+                                 output)
+            assert refused or NO_PYTHON_HOST in output, output  # no other failure
+            for i, _ in rows:
+                seen[i] = str(i) not in refused
+            if len(rows) > 1:  # the batch: a refused row would hide the rows after it
+                assert not refused, f"the CLI refused rows {refused} the table says it accepts"
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(work, range(2)))
+    return seen
+
+
+@pytest.mark.parametrize("row", range(len(TABLE)), ids=[f"{c['type']}-{c['value']}" for c in TABLE])
+def test_the_cli_and_the_offline_check_agree_on_every_declared_type_case(table_through_the_cli, row):
+    case = TABLE[row]
+    assert table_through_the_cli[row] == case["cli"], f"the CLI {'accepts' if table_through_the_cli[row] else 'refuses'} it"
+    assert _offline_accepts(case) == case["cli"]
+
+
+# ---- the secrets a user sets with the CLI, read by plan and preflight ----
+
+@pytest.fixture(scope="module")
+def dev_with_secrets(cli, project) -> Path:
+    cli.ok("config", "set", "--secret", "apertus-azure:hfToken", HF_TOKEN, "--stack", "dev", cwd=project)
+    cli.ok("config", "set", "--secret", "apertus-azure:apiKey", API_KEY, "--stack", "dev", cwd=project)
+    return project
+
+
+def test_the_cli_writes_secrets_in_its_secure_form(dev_with_secrets):
+    text = (dev_with_secrets / "Pulumi.dev.yaml").read_text()
+    config = yaml.safe_load(text)["config"]
+    for key in ("apertus-azure:hfToken", "apertus-azure:apiKey"):
+        assert set(config[key]) == {"secure"} and config[key]["secure"].startswith("v1:"), config[key]
+    assert HF_TOKEN not in text and API_KEY not in text
+
+
+def test_plan_reads_the_stack_the_cli_wrote(dev_with_secrets, monkeypatch, capsys):
+    _, _, secret_keys = load_stack_file("dev", dev_with_secrets)
+    assert secret_keys == {"apertus-azure:hfToken", "apertus-azure:apiKey"}
+    monkeypatch.setattr(plan_cli, "ROOT", dev_with_secrets)
+    assert plan_cli.main(["plan", "--stack", "dev", "--json"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert not any("hfToken is not set" in w for w in data["plan"]["warnings"])
+    assert data["outputs"]["apiKey"] == "[secret]"
+    assert HF_TOKEN not in out + err and API_KEY not in out + err
+
+
+def test_preflight_reads_the_stack_and_its_token_through_the_cli(cli, dev_with_secrets):
+    """preflight's stack reading (before any Azure call): the plan, the selected stack and the
+    decrypted hfToken from `pulumi config get`, with the real CLI on PATH."""
+    cli.ok("stack", "select", "dev", cwd=dev_with_secrets)
+    env = preflight.Environment(env={k: v for k, v in cli.env.items() if k != "HF_TOKEN"},
+                                which=lambda name: shutil.which(name, path=cli.env["PATH"]),
+                                run=functools.partial(subprocess.run, env=cli.env))
+    assert preflight.selected_stack(dev_with_secrets, env.which, env.run)[0] == "dev"
+    assert plan_cli.plan_stack("dev", dev_with_secrets)["plan"]["host"] == "containerapp"
+    assert preflight.hf_token("dev", env, dev_with_secrets) == (HF_TOKEN, "stack 'dev' config hfToken", "")
+
+
+# ---- the policy pack and the component package ----
+
+@pytest.fixture(scope="module")
+def yaml_program(cli, tmp_path_factory) -> Path:
+    """An empty YAML program: the runtime this machine has a language host for."""
+    if not (BIN / "pulumi-language-yaml").is_file():
+        pytest.skip(f"pulumi-language-yaml is not built in {BIN}: run .ci/pulumi-cli.sh")
+    program = tmp_path_factory.mktemp("yaml-program")
+    (program / "Pulumi.yaml").write_text("name: policy-check\nruntime: yaml\n")
+    cli.ok("stack", "init", "dev", cwd=program)
+    return program
+
+
+def test_the_policy_pack_manifest_loads_and_stops_only_at_the_python_host(cli, yaml_program, tmp_path):
+    result = cli("preview", "--policy-pack", str(ROOT / "policy"), cwd=yaml_program)
+    assert "could not start policy pack" in result.stderr and NO_PYTHON_HOST in result.stderr, result.stderr
+    broken = tmp_path / "policy"  # the check can fail: the CLI reads PulumiPolicy.yaml first
+    broken.mkdir()
+    (broken / "PulumiPolicy.yaml").write_text("description: no runtime\n")
+    result = cli("preview", "--policy-pack", str(broken), cwd=yaml_program)
+    assert "project is missing a 'runtime' attribute" in result.stderr, result.stderr
