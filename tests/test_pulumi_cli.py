@@ -324,3 +324,67 @@ def test_a_yaml_program_using_the_component_runs_until_the_first_missing_provide
     errors = [line for line in output.splitlines() if "error:" in line.lower()]
     assert all("pulumi-resource-azure-native" in line for line in errors), errors
     assert HF_TOKEN not in output
+
+
+# ---- the component package: SDKs for other languages ----
+
+COMPONENTS = ("ContainerAppGpu", "GpuVirtualMachine", "AksGpuCluster")
+SECRET_MARKS = {"nodejs": ('pulumi.secret(args.hfToken)', 'pulumi.secret(args.apiKey)',
+                           'additionalSecretOutputs: ["apiKey"]'),
+                "go": ("pulumi.ToSecret(args.HfToken)", "pulumi.ToSecret(args.ApiKey)",
+                       "pulumi.AdditionalSecretOutputs(")}
+NODE = BIN.parent / "node" / "node_modules"
+SLOW = pytest.mark.skipif(not os.environ.get("APERTUS_CLI_SLOW"), reason=(
+    "compiling a generated SDK takes 10-30 s with warm caches (minutes cold); .ci/run sets "
+    "APERTUS_CLI_SLOW=1, or run: APERTUS_CLI_SLOW=1 python -m pytest tests/test_pulumi_cli.py"))
+
+
+@pytest.fixture(scope="module")
+def sdks(tmp_path_factory) -> dict[str, Path]:
+    """The Node.js and Go SDKs generated from the component schema (what `pulumi package add`
+    infers: the analyzer of tests/test_schema.py) by pkg/v3's generators (.ci/pulumi-gen-sdk)."""
+    if not (BIN / "pulumi-gen-sdk").is_file():
+        pytest.skip(f"pulumi-gen-sdk is not built in {BIN}: run .ci/pulumi-cli.sh")
+    from test_schema import load_entry_point
+
+    entry = load_entry_point()
+    out = tmp_path_factory.mktemp("sdks")
+    (out / "schema.json").write_text(entry.ApertusProvider(entry.COMPONENTS, entry.PACKAGE, entry.VERSION).schema)
+    made = {}
+    for language in ("nodejs", "go"):
+        result = subprocess.run([str(BIN / "pulumi-gen-sdk"), str(out / "schema.json"), language,
+                                 str(out / language)], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        made[language] = out / language
+    return made
+
+
+@pytest.mark.parametrize("language", ["nodejs", "go"])
+def test_the_generated_sdk_has_the_three_components_with_their_secrets(sdks, language):
+    folder = sdks[language] / ("apertus" if language == "go" else "")
+    for component in COMPONENTS:
+        source = (folder / f"{component[0].lower()}{component[1:]}.{'go' if language == 'go' else 'ts'}").read_text()
+        assert all(mark in source for mark in SECRET_MARKS[language]), (component, language)
+
+
+@SLOW
+def test_the_generated_go_sdk_compiles(sdks):
+    sdk = sdks["go"]
+    internal = re.search(r'"(\S+)/apertus/internal"', (sdk / "apertus" / "init.go").read_text()).group(1)
+    (sdk / "go.mod").write_text(f"module {internal}\n\ngo 1.24\n\nrequire github.com/pulumi/pulumi/sdk/v3 {PINNED}\n")
+    env = {**os.environ, "GOFLAGS": "-mod=mod"}
+    for command in (["go", "mod", "tidy"], ["go", "build", "./..."], ["go", "vet", "./..."]):
+        result = subprocess.run(command, cwd=sdk, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
+
+
+@SLOW
+def test_the_generated_nodejs_sdk_compiles_with_tsc(sdks):
+    if not (NODE / ".bin" / "tsc").is_file():
+        pytest.skip(f"TypeScript is not installed in {NODE}: run .ci/pulumi-cli.sh (needs npm)")
+    sdk = sdks["nodejs"]
+    (sdk / "node_modules").symlink_to(NODE)
+    result = subprocess.run([str(NODE / ".bin" / "tsc"), "--outDir", "bin"], cwd=sdk, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all((sdk / "bin" / f"{c[0].lower()}{c[1:]}.js").is_file() for c in COMPONENTS)
