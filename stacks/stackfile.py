@@ -5,6 +5,7 @@ and line. Used by every command that reads a stack offline (plan, preflight, smo
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,15 @@ def config_entries(path: Path) -> list[tuple[str, yaml.Node, PulumiYamlLoader]]:
 
 
 def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
-    """A config value as the engine hands it over: a top-level scalar is its text as written
-    (Pulumi decodes it into a string), a map or list is decoded with the YAML 1.2 core schema."""
+    """A config value as the engine hands it over: a top-level scalar is the text the CLI stores
+    (yaml.v3's value, a number or boolean re-written as JSON: `1.30` -> "1.3", `0x8000` -> "32768",
+    `3.0` -> "3", `True` -> "true", as `pulumi config get` shows; see cli_config_content), a map or
+    list is decoded with the YAML 1.2 core schema."""
     if isinstance(node, yaml.ScalarNode):
-        return "" if node.tag.endswith(":null") and node.style is None else node.value
+        try:
+            return cli_config_content(node)
+        except ValueError:  # .nan / .inf: the CLI cannot store it; the type checks refuse it
+            return node.value
     return loader.construct_object(node, deep=True)
 
 
@@ -162,10 +168,36 @@ def _go_int(text: str) -> int | None:
     return None
 
 
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]| )(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,9}))?"
+                        r"(Z|[+-]\d{2}:\d{2})?)?$")
+
+
+class GoTime(str):
+    """A YAML timestamp as the CLI stores it: Go's time.Time.String() (config/object.go
+    unmarshalObject), e.g. `2026-11-28` -> "2026-11-28 00:00:00 +0000 UTC" (the offset printed
+    twice when it is not UTC, as for a zone without a name; a zone of the machine's own would
+    print its name instead: this assumes a UTC machine)."""
+
+
+def _go_time(text: str) -> GoTime | None:
+    """yaml.v3 parseTimestamp's formats (2006-1-2, with T/t/space and a time, Z or an offset)."""
+    match = _TIMESTAMP.match(text)
+    if match is None or (match.group(8) and text[10:11] == " "):  # the space form has no zone
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31 and int(hour or 0) < 24 and int(minute or 0) < 60
+            and int(second or 0) < 60):
+        return None
+    frac = f".{fraction.rstrip('0')}" if fraction and fraction.rstrip("0") else ""
+    offset = "+0000 UTC" if zone in (None, "Z", "+00:00", "-00:00") else f"{zone.replace(':', '')} " * 2
+    return GoTime(f"{int(year):04d}-{int(month):02d}-{int(day):02d} {int(hour or 0):02d}:{int(minute or 0):02d}:"
+                  f"{int(second or 0):02d}{frac} {offset.strip()}")
+
+
 def yaml_v3_scalar(node: yaml.ScalarNode) -> Any:
     """A scalar as go-yaml v3 decodes it into an untyped Go value (resolve.go): quoted -> string;
-    true/false, null and .inf words; ints with underscores, 0x/0o/0b and 0777 octal; YAML floats;
-    anything else (dates too: yaml.v3 hands a timestamp to `any` as its text) a string."""
+    true/false, null and .inf words; timestamps (a GoTime string); ints with underscores, 0x/0o/0b
+    and 0777 octal; YAML floats; anything else a string."""
     text = node.value
     if node.style is not None:
         return text
@@ -175,6 +207,8 @@ def yaml_v3_scalar(node: yaml.ScalarNode) -> Any:
         return float(text) if re.match(r"^\.[0-9]+(?:[eE][-+]?[0-9]+)?$", text) else text
     if text[:1] not in tuple("+-0123456789"):
         return text
+    if (stamp := _go_time(text)) is not None:
+        return stamp
     plain = text.replace("_", "")
     if (number := _go_int(plain)) is not None:
         return number
@@ -189,7 +223,7 @@ def _go_json(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
-        if value != value or abs(value) == float("inf"):
+        if not math.isfinite(value):
             raise ValueError("not representable in JSON")
         return float(value)
     if isinstance(value, list):
@@ -302,8 +336,8 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     entries = config_entries(stack_file)
     present = {key if ":" in key else f"{name}:{key}" for key, _, _ in entries}
     for missing in missing_required_keys(name, project.get("config") or {}, present):
-        raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without a "
-                             f"default, so the Pulumi CLI refuses the stack; run: pulumi config set "
+        raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without "
+                             f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
                              f"{missing.partition(':')[2]} <value> --stack {stack}")
     for key, node, stack_loader in entries:
         key = key if ":" in key else f"{name}:{key}"

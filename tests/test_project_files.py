@@ -18,8 +18,14 @@ import jsonschema
 import pytest
 import yaml
 
-from stacks.stackfile import (DECLARED_TYPES, PulumiYamlLoader, StackFileError, check_declared_type,
-                              load_stack_file, missing_required_keys)
+from stacks.stackfile import (
+    DECLARED_TYPES,
+    PulumiYamlLoader,
+    StackFileError,
+    check_declared_type,
+    load_stack_file,
+    missing_required_keys,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "pulumi"
@@ -37,7 +43,7 @@ def test_the_vendored_schemas_are_the_files_sources_json_names():
 
     for name, source in SOURCES["schemas"].items():
         assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() == source["sha256"], name
-    assert f"project-{PINNED}.json" in SOURCES["schemas"], "vendor the schema of the CLI .ci/pulumi-cli.sh pins"
+    assert f"project-{PINNED}.json" in SOURCES["schemas"], "vendor the schema of the pinned CLI"
     minimum = re.search(r"oldest supported Pulumi CLI: \*\*(v[0-9.]+)\*\*",
                         (ROOT / "docs" / "pulumi-cli.md").read_text()).group(1)
     assert f"project-{minimum}.json" in SOURCES["schemas"], "vendor the schema of the oldest supported CLI"
@@ -51,7 +57,7 @@ def test_the_repository_has_the_program_and_the_library_example():
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_every_pulumi_yaml_passes_the_cli_project_schema(program, schema):
     validator = jsonschema.Draft202012Validator(json.loads((FIXTURES / schema).read_text()))
-    project = yaml.load((ROOT / program).read_text(), Loader=PulumiYamlLoader)  # noqa: S506 - safe loader
+    project = yaml.load((ROOT / program).read_text(), Loader=PulumiYamlLoader)
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(project)]
     assert errors == [], f"{program} is refused by the Pulumi CLI's {schema}"
 
@@ -72,7 +78,7 @@ def test_declared_types_are_the_ones_the_cli_knows_and_defaults_fit_them(program
     has the declared type (the CLI refuses the whole project otherwise)."""
     from stacks.stackfile import cli_accepts
 
-    project = yaml.load((ROOT / program).read_text(), Loader=PulumiYamlLoader)  # noqa: S506
+    project = yaml.load((ROOT / program).read_text(), Loader=PulumiYamlLoader)
     for key, spec in (project.get("config") or {}).items():
         if "type" not in spec:
             continue
@@ -141,7 +147,8 @@ def test_gpu_memory_utilization_is_a_fraction_the_stack_can_give(tmp_path):
 
 # ---- PulumiPlugin.yaml and PulumiPolicy.yaml: no schema, the CLI's structs ----
 
-MANIFESTS = {"provider/PulumiPlugin.yaml": "PulumiPlugin.yaml", "policy/PulumiPolicy.yaml": "PulumiPolicy.yaml"}
+MANIFESTS = {"provider/PulumiPlugin.yaml": "PulumiPlugin.yaml",
+             "policy/PulumiPolicy.yaml": "PulumiPolicy.yaml"}
 
 
 def _runtime_ok(runtime) -> bool:
@@ -159,10 +166,10 @@ def test_plugin_and_policy_manifests_use_only_fields_the_cli_reads(path, version
     with yaml.v3 into PluginProject / PolicyPackProject and drop any other field without a word, so
     a misspelt field would silently do nothing."""
     fields = SOURCES["manifests"][MANIFESTS[path]][version]
-    manifest = yaml.load((ROOT / path).read_text(), Loader=PulumiYamlLoader)  # noqa: S506
+    manifest = yaml.load((ROOT / path).read_text(), Loader=PulumiYamlLoader)
     assert set(manifest) <= set(fields), f"{path}: the CLI ignores {sorted(set(manifest) - set(fields))}"
-    assert _runtime_ok(manifest["runtime"]) and (
-        manifest["runtime"] if isinstance(manifest["runtime"], str) else manifest["runtime"]["name"]) == "python"
+    runtime = manifest["runtime"]
+    assert _runtime_ok(runtime) and (runtime if isinstance(runtime, str) else runtime["name"]) == "python"
     for key, value in manifest.items():
         if fields[key] in ("string", "*string"):
             assert isinstance(value, str), f"{path}: {key} must be a string for the CLI"

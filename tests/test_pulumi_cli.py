@@ -27,7 +27,8 @@ import yaml
 
 from stacks import __main__ as plan_cli
 from stacks import preflight
-from stacks.stackfile import PulumiYamlLoader, StackFileError, check_declared_type, load_stack_file
+from stacks.stackfile import (PulumiYamlLoader, StackFileError, check_declared_type, load_stack_file,
+                              stack_value)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / ".ci" / "pulumi-cli.sh"
@@ -67,7 +68,7 @@ class Cli:
 
     def __call__(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "pulumi"), *args, "--non-interactive"], cwd=cwd, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+                              check=False, capture_output=True, text=True, timeout=timeout)
 
     def ok(self, *args: str, cwd: Path) -> str:
         result = self(*args, cwd=cwd)
@@ -99,8 +100,8 @@ def test_the_cli_is_the_pinned_release(cli, tmp_path):
 def test_every_pulumi_yaml_loads_in_the_cli(cli, tmp_path, program):
     """The schema check, for real: a new stack of each project previews up to the language host."""
     shutil.copy(ROOT / program, tmp_path / "Pulumi.yaml")
-    (tmp_path / "Pulumi.ci.yaml").write_text("config:\n  azure-native:location: swedencentral\n"
-                                             + ("  apertus-azure:host: vm\n" if program == "Pulumi.yaml" else ""))
+    host = "  apertus-azure:host: vm\n" if program == "Pulumi.yaml" else ""
+    (tmp_path / "Pulumi.ci.yaml").write_text(f"config:\n  azure-native:location: swedencentral\n{host}")
     cli.ok("stack", "init", "ci", cwd=tmp_path)
     result = cli("preview", cwd=tmp_path)
     assert NO_PYTHON_HOST in result.stderr and "could not validate" not in result.stderr, result.stderr
@@ -128,9 +129,30 @@ def test_a_stack_missing_a_required_key_is_refused_by_the_cli_and_offline(cli, p
     (project / "Pulumi.nohost.yaml").write_text("config:\n  azure-native:location: swedencentral\n")
     cli.ok("stack", "init", "nohost", cwd=project)
     result = cli("preview", "--stack", "nohost", cwd=project)
-    assert "Stack 'nohost' is missing configuration value 'apertus-azure:host'" in result.stderr, result.stderr
+    missing = "Stack 'nohost' is missing configuration value 'apertus-azure:host'"
+    assert missing in result.stderr, result.stderr
     with pytest.raises(StackFileError, match="apertus-azure:host is not set"):
         load_stack_file("nohost", project)
+
+
+SCALARS = ["1.30", "0x8000", "3.0", "1e3", "True", "19:00", '"1.30"', "0o17", "017", "1_000", "2026-11-28",
+           "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2026-13-01",
+           "yes", "~", "+3", ".5"]
+
+
+def test_the_cli_hands_a_scalar_over_as_the_offline_reader_does(cli, tmp_path):
+    """`pulumi config` shows what the program receives: yaml.v3's value re-written as JSON text
+    (`kubernetesVersion: 1.30` arrives as "1.3"); stacks/stackfile.py stack_value gives the same."""
+    (tmp_path / "Pulumi.yaml").write_text("name: apertus-azure\nruntime: python\n")
+    text = "config:\n" + "".join(f"  apertus-azure:s{i}: {value}\n" for i, value in enumerate(SCALARS))
+    (tmp_path / "Pulumi.s.yaml").write_text(text)
+    cli.ok("stack", "init", "s", cwd=tmp_path)
+    shown = json.loads(cli.ok("config", "--json", "--stack", "s", cwd=tmp_path))
+    loader = PulumiYamlLoader(text)
+    nodes = {key.value: value for key, value in loader.get_single_node().value[0][1].value}
+    for i, value in enumerate(SCALARS):
+        key = f"apertus-azure:s{i}"
+        assert shown[key]["value"] == stack_value(nodes[key], loader), value
 
 
 # ---- one table of declared types and values, through the CLI and through the offline check ----
@@ -163,8 +185,8 @@ def _cli_run(cli: Cli, workdir: Path, stack: str, rows: list[tuple[int, dict]]) 
         "config": {f"apertus-azure:k{i}": _declaration(case) for i, case in enumerate(TABLE)}}))
     stack_file = workdir / f"Pulumi.{stack}.yaml"
     salt = [line for line in stack_file.read_text().splitlines() if line.startswith("encryptionsalt:")]
-    stack_file.write_text("config:\n" + "".join(f"  apertus-azure:k{i}: {case['value']}\n" for i, case in rows)
-                          + "\n".join(salt) + "\n")
+    values = "".join(f"  apertus-azure:k{i}: {case['value']}\n" for i, case in rows)
+    stack_file.write_text("config:\n" + values + "\n".join(salt) + "\n")
     result = cli("preview", "--stack", stack, cwd=workdir)
     return result.stderr + result.stdout
 
@@ -188,8 +210,8 @@ def table_through_the_cli(cli, tmp_path_factory) -> dict[int, bool]:
         workdir, stack = workers[n]
         for rows in jobs[n::2]:
             output = _cli_run(cli, workdir, stack, rows)
-            refused = re.findall(rf"Stack '{stack}' with configuration key 'apertus-azure:k(\d+)' must be of type",
-                                 output)
+            refused = re.findall(
+                rf"Stack '{stack}' with configuration key 'apertus-azure:k(\d+)' must be of type", output)
             assert refused or NO_PYTHON_HOST in output, output  # no other failure
             for i, _ in rows:
                 seen[i] = str(i) not in refused
@@ -204,7 +226,8 @@ def table_through_the_cli(cli, tmp_path_factory) -> dict[int, bool]:
 @pytest.mark.parametrize("row", range(len(TABLE)), ids=[f"{c['type']}-{c['value']}" for c in TABLE])
 def test_the_cli_and_the_offline_check_agree_on_every_declared_type_case(table_through_the_cli, row):
     case = TABLE[row]
-    assert table_through_the_cli[row] == case["cli"], f"the CLI {'accepts' if table_through_the_cli[row] else 'refuses'} it"
+    cli_accepted = table_through_the_cli[row]
+    assert cli_accepted == case["cli"], f"the CLI {'accepts' if cli_accepted else 'refuses'} it"
     assert _offline_accepts(case) == case["cli"]
 
 
@@ -317,7 +340,7 @@ def test_a_yaml_program_using_the_component_runs_until_the_first_missing_provide
     cli.ok("config", "set", "--secret", "hfToken", HF_TOKEN, cwd=program)
     env = {**cli.env, "PATH": f"{launcher.parent}{os.pathsep}{cli.env['PATH']}"}
     result = subprocess.run([str(BIN / "pulumi"), "preview", "--non-interactive"], cwd=program, env=env,
-                            capture_output=True, text=True, timeout=240)
+                            check=False, capture_output=True, text=True, timeout=240)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "no resource plugin 'pulumi-resource-azure-native' found" in output, output
@@ -349,11 +372,13 @@ def sdks(tmp_path_factory) -> dict[str, Path]:
 
     entry = load_entry_point()
     out = tmp_path_factory.mktemp("sdks")
-    (out / "schema.json").write_text(entry.ApertusProvider(entry.COMPONENTS, entry.PACKAGE, entry.VERSION).schema)
+    provider = entry.ApertusProvider(entry.COMPONENTS, entry.PACKAGE, entry.VERSION)
+    (out / "schema.json").write_text(provider.schema)
     made = {}
     for language in ("nodejs", "go"):
         result = subprocess.run([str(BIN / "pulumi-gen-sdk"), str(out / "schema.json"), language,
-                                 str(out / language)], capture_output=True, text=True, timeout=120)
+                                 str(out / language)], check=False, capture_output=True, text=True,
+                                timeout=120)
         assert result.returncode == 0, result.stderr
         made[language] = out / language
     return made
@@ -363,7 +388,8 @@ def sdks(tmp_path_factory) -> dict[str, Path]:
 def test_the_generated_sdk_has_the_three_components_with_their_secrets(sdks, language):
     folder = sdks[language] / ("apertus" if language == "go" else "")
     for component in COMPONENTS:
-        source = (folder / f"{component[0].lower()}{component[1:]}.{'go' if language == 'go' else 'ts'}").read_text()
+        extension = "go" if language == "go" else "ts"
+        source = (folder / f"{component[0].lower()}{component[1:]}.{extension}").read_text()
         assert all(mark in source for mark in SECRET_MARKS[language]), (component, language)
 
 
@@ -371,10 +397,12 @@ def test_the_generated_sdk_has_the_three_components_with_their_secrets(sdks, lan
 def test_the_generated_go_sdk_compiles(sdks):
     sdk = sdks["go"]
     internal = re.search(r'"(\S+)/apertus/internal"', (sdk / "apertus" / "init.go").read_text()).group(1)
-    (sdk / "go.mod").write_text(f"module {internal}\n\ngo 1.24\n\nrequire github.com/pulumi/pulumi/sdk/v3 {PINNED}\n")
+    (sdk / "go.mod").write_text(
+        f"module {internal}\n\ngo 1.24\n\nrequire github.com/pulumi/pulumi/sdk/v3 {PINNED}\n")
     env = {**os.environ, "GOFLAGS": "-mod=mod"}
     for command in (["go", "mod", "tidy"], ["go", "build", "./..."], ["go", "vet", "./..."]):
-        result = subprocess.run(command, cwd=sdk, env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(command, cwd=sdk, env=env, check=False, capture_output=True, text=True,
+                                timeout=600)
         assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
 
 
@@ -384,7 +412,7 @@ def test_the_generated_nodejs_sdk_compiles_with_tsc(sdks):
         pytest.skip(f"TypeScript is not installed in {NODE}: run .ci/pulumi-cli.sh (needs npm)")
     sdk = sdks["nodejs"]
     (sdk / "node_modules").symlink_to(NODE)
-    result = subprocess.run([str(NODE / ".bin" / "tsc"), "--outDir", "bin"], cwd=sdk, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([str(NODE / ".bin" / "tsc"), "--outDir", "bin"], cwd=sdk, check=False,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert all((sdk / "bin" / f"{c[0].lower()}{c[1:]}.js").is_file() for c in COMPONENTS)
