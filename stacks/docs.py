@@ -38,19 +38,32 @@ def _group(setting: Setting) -> str:
     return "common to every host" if setting.common else "host " + ", ".join(setting.hosts)
 
 
+def _declared(setting: Setting) -> bool:
+    """Declared under ``config:``: a key with a project default, or ``host`` (required). The Pulumi CLI
+    makes every declared key without a ``default`` required on every stack (`pulumi preview` stops with
+    "Stack '<name>' is missing configuration values", pkg/v3 workspace/config.go mergeConfig), so an
+    optional key without one project-wide default is listed in a comment instead."""
+    return setting.project_default is not None or setting.key == "host"
+
+
+def _shape(setting: Setting) -> str:
+    if setting.type is None:
+        shape = UNDECLARED_SHAPE[setting.key]
+    else:
+        shape = "list of string" if setting.type == "array" else setting.type
+    return shape + (", secret" if setting.secret else "")
+
+
 def pulumi_yaml_config() -> str:
-    """The ``config:`` block of Pulumi.yaml, declarations in table order."""
+    """The ``config:`` block of Pulumi.yaml: declarations, then the optional keys as comments."""
     out = ["config:",
            "  # Generated from components/serving/settings.py by",
            f"  # `{GENERATOR}`: edit the table, not this block. Types: only",
            "  # string | integer | boolean | array (the Pulumi CLI refuses others); a map or a fraction is",
-           "  # declared without a type. Host keys have no project default (it would land in every",
-           "  # stack's config). Reference: docs/configuration.md."]
-    group = None
+           "  # declared without a type. Reference: docs/configuration.md."]
     for setting in SETTINGS:
-        if _group(setting) != group:
-            group = _group(setting)
-            out.append(f"  # ---- {group} ----")
+        if not _declared(setting):
+            continue
         out.append(f"  {NAMESPACE}:{setting.key}:")
         if setting.type:
             out.append(f"    type: {setting.type}")
@@ -61,6 +74,22 @@ def pulumi_yaml_config() -> str:
         if setting.project_default is not None:
             out.append(f"    default: {json.dumps(setting.project_default)}")
         out += _yaml_description(description(setting))
+    out += ["# Optional settings without one project-wide default are NOT declared under `config:`: the Pulumi",
+            "# CLI makes every declared key without a `default` required on every stack (`pulumi preview`/`up`",
+            "# stop with \"Stack '<name>' is missing configuration values ...\", pulumi/pulumi",
+            "# pkg/workspace/config.go, mergeConfig). Set them per stack: `pulumi config set KEY VALUE`",
+            "# (`--secret` for secrets; `--path 'KEY[0]'` for list items). The offline plan reads them the",
+            "# same way (python -m stacks plan). Type given in brackets."]
+    group = None
+    for setting in SETTINGS:
+        if _declared(setting):
+            continue
+        if _group(setting) != group:
+            group = _group(setting)
+            out += ["#", f"# {group}:"]
+        text = f"{NAMESPACE}:{setting.key} ({_shape(setting)}): {description(setting)}"
+        lines = textwrap.wrap(text, 96, break_long_words=False, break_on_hyphens=False)
+        out += [f"#   {lines[0]}", *(f"#     {line}" for line in lines[1:])]
     return "\n".join(out) + "\n"
 
 

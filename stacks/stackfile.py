@@ -5,6 +5,7 @@ and line. Used by every command that reads a stack offline (plan, preflight, smo
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -217,10 +218,15 @@ def config_entries(path: Path) -> list[tuple[str, yaml.Node, PulumiYamlLoader]]:
 
 
 def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
-    """A config value as the engine hands it over: a top-level scalar is its text as written
-    (Pulumi decodes it into a string), a map or list is decoded with the YAML 1.2 core schema."""
+    """A config value as the engine hands it over: a top-level scalar is the text the CLI stores
+    (yaml.v3's value, a number or boolean re-written as JSON: `1.30` -> "1.3", `0x8000` -> "32768",
+    `3.0` -> "3", `True` -> "true", as `pulumi config get` shows; see cli_config_content), a map or
+    list is decoded with the YAML 1.2 core schema."""
     if isinstance(node, yaml.ScalarNode):
-        return "" if node.tag.endswith(":null") and node.style is None else node.value
+        try:
+            return cli_config_content(node)
+        except ValueError:  # .nan / .inf: the CLI cannot store it; the type checks refuse it
+            return node.value
     try:
         return loader.construct_object(node, deep=True)
     except yaml.MarkedYAMLError as error:
@@ -232,34 +238,191 @@ def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
                              f"({type(error).__name__})") from None
 
 
-# Pulumi.yaml `type:` -> the YAML shapes a stack value of that type may have. The Pulumi CLI checks
-# stack config against the project's declared types before running the program ("validating stack
-# config: ... must be of type 'integer'"), so the offline plan refuses what `pulumi up` would.
-_DECLARED_TAGS = {"integer": ("int",), "number": ("int", "float"), "boolean": ("bool",)}
+# ---- declared types, checked exactly as the Pulumi CLI checks them ----
+# `pulumi preview` / `up` check every stack value against the `type:` Pulumi.yaml declares for its key
+# before the program runs ("validating stack config: Stack 'dev' with configuration key '...' must be of
+# type 'integer'"): pulumi/pulumi pkg/v3 workspace/config.go validateStackConfigValue and sdk/v3
+# go/common/workspace/project.go ValidateConfigValue (v3.276.0, tests/fixtures/pulumi/SOURCES.json).
+# What they check is the value as the CLI stores it: yaml.v3 decodes the scalar, and the CLI keeps its
+# text, a number or boolean re-written as JSON (`3.0` -> "3", `True` -> "true", `0x10` -> "16"); a list
+# or map is kept as JSON and decoded again (its numbers become floats). Secrets are checked after
+# decryption, which needs the passphrase: offline they pass. tests/fixtures/pulumi/declared_types.yaml
+# is one table of cases run through this function (tests/test_project_files.py) and through the real
+# CLI (tests/test_pulumi_cli.py).
+
+DECLARED_TYPES = ("string", "integer", "boolean", "array", "object")  # project.json simpleConfigType
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_GO_PARSE_INT = re.compile(r"^[+-]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)$")
+_YAML_V3_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_YAML_V3_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True), **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+}
+
+
+def _go_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64), then ParseUint: sign, 0x / 0o / 0b and leading-0 octal."""
+    if not _GO_PARSE_INT.match(text):
+        return None
+    sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.removeprefix("+"))
+    prefix = digits[:2].lower()
+    base, digits = ({"0x": 16, "0o": 8, "0b": 2}[prefix], digits[2:]) if prefix in ("0x", "0o", "0b") \
+        else (8 if len(digits) > 1 and digits[0] == "0" else 10, digits)
+    value = sign * int(digits, base)
+    if _INT64[0] <= value <= _INT64[1] or (text[0] not in "+-" and value < 2 ** 64):
+        return value
+    return None
+
+
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]| )(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,9}))?"
+                        r"(Z|[+-]\d{2}:\d{2})?)?$")
+
+
+class GoTime(str):
+    """A YAML timestamp as the CLI stores it: Go's time.Time.String() (config/object.go
+    unmarshalObject), e.g. `2026-11-28` -> "2026-11-28 00:00:00 +0000 UTC" (the offset printed
+    twice when it is not UTC, as for a zone without a name; a zone of the machine's own would
+    print its name instead: this assumes a UTC machine)."""
+
+
+def _go_time(text: str) -> GoTime | None:
+    """yaml.v3 parseTimestamp's formats (2006-1-2, with T/t/space and a time, Z or an offset)."""
+    match = _TIMESTAMP.match(text)
+    if match is None or (match.group(8) and text[10:11] == " "):  # the space form has no zone
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31 and int(hour or 0) < 24 and int(minute or 0) < 60
+            and int(second or 0) < 60):
+        return None
+    frac = f".{fraction.rstrip('0')}" if fraction and fraction.rstrip("0") else ""
+    offset = "+0000 UTC" if zone in (None, "Z", "+00:00", "-00:00") else f"{zone.replace(':', '')} " * 2
+    return GoTime(f"{int(year):04d}-{int(month):02d}-{int(day):02d} {int(hour or 0):02d}:{int(minute or 0):02d}:"
+                  f"{int(second or 0):02d}{frac} {offset.strip()}")
+
+
+def yaml_v3_scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar as go-yaml v3 decodes it into an untyped Go value (resolve.go): quoted -> string;
+    true/false, null and .inf words; timestamps (a GoTime string); ints with underscores, 0x/0o/0b
+    and 0777 octal; YAML floats; anything else a string."""
+    text = node.value
+    if node.style is not None:
+        return text
+    if text in _YAML_V3_WORDS:
+        return _YAML_V3_WORDS[text]
+    if text[:1] == ".":
+        return float(text) if re.match(r"^\.[0-9]+(?:[eE][-+]?[0-9]+)?$", text) else text
+    if text[:1] not in tuple("+-0123456789"):
+        return text
+    if (stamp := _go_time(text)) is not None:
+        return stamp
+    plain = text.replace("_", "")
+    if (number := _go_int(plain)) is not None:
+        return number
+    if _YAML_V3_FLOAT.match(plain) and abs(float(plain)) != float("inf"):  # ParseFloat: range error
+        return float(plain)
+    return text
+
+
+def _go_json(value: Any) -> Any:
+    """A decoded YAML value after the CLI's JSON round trip: numbers become floats (json.Unmarshal
+    into `any`); NaN and infinities cannot be written as JSON (the CLI fails on the file)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("not representable in JSON")
+        return float(value)
+    if isinstance(value, list):
+        return [_go_json(item) for item in value]
+    return {str(k): _go_json(v) for k, v in value.items()}
+
+
+def _go_yaml(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return yaml_v3_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_go_yaml(item) for item in node.value]
+    return {str(_go_yaml(k)): _go_yaml(v) for k, v in node.value}
+
+
+def cli_config_content(node: yaml.Node) -> Any:
+    """What validateStackConfigValue checks for a stack value: a scalar's text as the CLI stores it
+    (object.MarshalString: booleans and numbers as JSON), a list or map decoded from its JSON.
+    ValueError when the CLI could not store the value at all (NaN, infinity)."""
+    if isinstance(node, yaml.ScalarNode):
+        value = yaml_v3_scalar(node)
+        if value is None:
+            return ""  # a top-level null is the empty string (workspace/loaders.go checkForEmptyConfig)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            _go_json(value)
+            # Go's JSON writes a float below 1e21 in plain digits ("3" for 3.0), larger ones as 1e+21
+            return str(int(value)) if value == int(value) and abs(value) < 1e21 else repr(value)
+        return str(value)
+    return _go_json(_go_yaml(node))
+
+
+def cli_accepts(declared: str, items: dict | None, content: Any) -> bool:
+    """sdk/v3 go/common/workspace/project.go ValidateConfigValue, line for line."""
+    if declared == "string":
+        return isinstance(content, str)
+    if declared == "integer":
+        if isinstance(content, bool):
+            return False
+        if isinstance(content, int):
+            return True
+        if isinstance(content, float):
+            return content == int(content) if abs(content) != float("inf") else False
+        if isinstance(content, str):  # strconv.Atoi: sign and decimal digits, 64 bits
+            return bool(re.match(r"^[+-]?[0-9]+$", content)) and _INT64[0] <= int(content) <= _INT64[1]
+        return False
+    if declared == "boolean":
+        return content in ("true", "false") if isinstance(content, str) else isinstance(content, bool)
+    if declared == "object":
+        return isinstance(content, dict)
+    if not isinstance(content, list) or not items:
+        return False
+    return all(cli_accepts(items.get("type"), items.get("items"), item) for item in content)
 
 
 def check_declared_type(path: Path, key: str, node: yaml.Node, loader: PulumiYamlLoader,
-                        declared: str | None) -> None:
+                        declared: str | None, items: dict | None = None) -> None:
+    """Refuse, as one StackFileError line, a stack value the Pulumi CLI refuses for the declared type."""
     if declared is None or (isinstance(node, yaml.MappingNode) and
                             [k.value for k, _ in node.value] == ["secure"]):
         return
-    if declared == "array":
-        ok = isinstance(node, yaml.SequenceNode)
-    elif declared in _DECLARED_TAGS:
-        tag = (loader.resolve(yaml.ScalarNode, node.value, (True, False)).rsplit(":", 1)[-1]
-               if isinstance(node, yaml.ScalarNode) and node.style is None else "str")
-        ok = isinstance(node, yaml.ScalarNode) and tag in _DECLARED_TAGS[declared]
-    else:
-        ok = isinstance(node, yaml.ScalarNode)
-    if not ok:
-        shown = ("a quoted string" if isinstance(node, yaml.ScalarNode) and node.style
-                 else "a list" if isinstance(node, yaml.SequenceNode)
-                 else "a map" if isinstance(node, yaml.MappingNode) else f"'{node.value}'")
-        example = {"array": f"a YAML list (pulumi config set --path '{key.partition(':')[2]}[0]' VALUE)",
-                   "integer": "a whole number, unquoted", "number": "a number, unquoted",
-                   "boolean": "true or false, unquoted"}.get(declared, "a single value")
-        raise StackFileError(f"{_where(path, node.start_mark)}: {key} is {shown}, but Pulumi.yaml declares "
-                             f"it {declared} and Pulumi refuses the stack; give {example}")
+    try:
+        ok = cli_accepts(declared, items, cli_config_content(node))
+    except ValueError:
+        ok = False
+    if ok:
+        return
+    shown = ("a quoted string" if isinstance(node, yaml.ScalarNode) and node.style
+             else "a list" if isinstance(node, yaml.SequenceNode)
+             else "a map" if isinstance(node, yaml.MappingNode)
+             else "empty" if node.value == "" else f"'{node.value}'")
+    item_type = (items or {}).get("type", "string")
+    example = {"array": f"a YAML list of {item_type} values "
+                        f"(pulumi config set --path '{key.partition(':')[2]}[0]' VALUE)",
+               "integer": "a whole number (e.g. 3)", "boolean": "true or false",
+               "object": "a YAML map", "string": "a single value"}.get(declared, "a single value")
+    raise StackFileError(f"{_where(path, node.start_mark)}: {key} is {shown}, but Pulumi.yaml declares "
+                         f"it {declared if declared != 'array' else f'a list of {item_type}'} and Pulumi "
+                         f"refuses the stack; give {example}")
+
+
+def missing_required_keys(name: str, declared: dict[str, Any], present: set[str]) -> list[str]:
+    """Keys the CLI requires on the stack (pkg/v3 workspace/config.go mergeConfig): declared in the
+    project's namespace with neither `default` nor `value`."""
+    return sorted(full for key, spec in declared.items()
+                  if (full := key if ":" in key else f"{name}:{key}").startswith(f"{name}:")
+                  and not (isinstance(spec, dict) and (spec.get("default") is not None
+                                                      or spec.get("value") is not None))
+                  and full not in present)
 
 
 def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any], set[str]]:
@@ -275,13 +438,19 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     for key, declared in (project.get("config") or {}).items():
         if isinstance(declared, dict) and "default" in declared:
             values[key if ":" in key else f"{name}:{key}"] = declared["default"]
-    declared_types = {(key if ":" in key else f"{name}:{key}"): declared["type"]
+    declared_types = {(key if ":" in key else f"{name}:{key}"): (declared["type"], declared.get("items"))
                       for key, declared in (project.get("config") or {}).items()
                       if isinstance(declared, dict) and "type" in declared}
     secret_keys: set[str] = set()
-    for key, node, stack_loader in config_entries(stack_file):
+    entries = config_entries(stack_file)
+    present = {key if ":" in key else f"{name}:{key}" for key, _, _ in entries}
+    for missing in missing_required_keys(name, project.get("config") or {}, present):
+        raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without "
+                             f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
+                             f"{missing.partition(':')[2]} <value> --stack {stack}")
+    for key, node, stack_loader in entries:
         key = key if ":" in key else f"{name}:{key}"
-        check_declared_type(stack_file, key, node, stack_loader, declared_types.get(key))
+        check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:
             value = SECRET_PLACEHOLDER

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,11 +117,15 @@ def test_unknown_stack_exits_2(capsys):
 
 
 def test_pulumi_yaml_declares_exactly_the_keys_the_program_reads():
-    declared = {key.split(":", 1)[1] for key in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]}
+    """Declared under config:, or (optional keys without a project default, which the Pulumi CLI
+    would make required: docs/pulumi-cli.md) listed in Pulumi.yaml's comment block."""
+    text = (ROOT / "Pulumi.yaml").read_text()
+    declared = {key.split(":", 1)[1] for key in yaml.safe_load(text)["config"]}
+    listed = set(re.findall(r"^#   apertus-azure:(\w+) \(", text, re.MULTILINE))
     read = set(COMMON_KEYS)
     for host in HOSTS:
         read |= set(host_module(host).KEYS)
-    assert declared == read
+    assert declared | listed == read and not declared & listed
 
 
 def test_docs_document_every_key_and_readme_both_commands():
