@@ -1,6 +1,6 @@
 """``python -m stacks preflight [--stack NAME] [--json]``: will ``pulumi up`` get what it asks for?
 
-Plans the stack exactly like ``plan`` (stacks/__main__.plan_stack), then asks the user's own
+Plans the stack exactly like ``plan`` (stacks/common.py plan_stack), then asks the user's own
 subscription with Microsoft's management SDKs (credentials from azure-identity's
 DefaultAzureCredential) and Hugging Face with huggingface_hub. Read-only: nothing is created and
 no capacity is reserved, so a size that is offered and within quota now can still be out of stock
@@ -23,6 +23,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from . import common
+from .common import StackFileError, UsageError, selected_stack  # noqa: F401 (selected_stack: re-exported)
 
 ARM_SCOPE = "https://management.azure.com/.default"
 LOGIN_HINT = ("no Azure credentials found: run 'az login' (then 'az account set --subscription <id>'), "
@@ -73,26 +76,6 @@ class Environment:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     which: Callable[[str], str | None] = shutil.which
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run
-
-
-class UsageError(Exception):
-    """Exit 2: the user has to do something before any check can run."""
-
-
-# ---------------------------------------------------------------- subscription and identity
-
-def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,
-                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
-    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was."""
-    if which("pulumi"):
-        try:
-            result = run(["pulumi", "stack", "--show-name"], cwd=root, capture_output=True, text=True, timeout=30)
-        except (subprocess.TimeoutExpired, OSError):
-            result = None
-        name = result.stdout.strip() if result is not None and result.returncode == 0 else ""
-        if name and "\n" not in name:
-            return name, "the selected Pulumi stack"
-    return "dev", "default: no Pulumi stack selected"
 
 
 def default_subscription(env: dict[str, str]) -> str | None:
@@ -632,9 +615,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     (no credentials, no subscription) the other checks still run and ``error`` says why (exit 2)."""
     from components.serving import resolve_model
 
-    from .__main__ import plan_stack
-
-    data = plan_stack(stack, root)
+    data = common.plan_stack(stack, root)
     plan = data["plan"]
     checks: list[Check] = []
     error = None
@@ -690,8 +671,6 @@ def command(args: Any, root: Path, env: Environment | None = None) -> int:
     """Exit 0: nothing failed; 1: a check failed; 2: a usage error (bad stack, no Azure login or
     subscription; the checks that could run are still printed)."""
     from components.serving import ConfigError
-
-    from .__main__ import StackFileError
 
     env = env or Environment()
     stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, env.which, env.run)

@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from . import common
+from .common import StackFileError, UsageError, selected_stack
+
 HEALTH_PATH = "/health"
 POLL_SECONDS = 2.0
 REQUEST_SECONDS = 120.0  # one request at most; a cold replica's first request can take a while
@@ -57,10 +60,6 @@ class Step:
     def line(self) -> str:
         took = f" ({self.seconds:.1f} s)" if self.seconds is not None else ""
         return f"{self.status:4s}  {self.name}: {self.found}{took}"
-
-
-class UsageError(Exception):
-    """Exit 2: no endpoint or key to test."""
 
 
 class Stop(Exception):
@@ -570,10 +569,8 @@ def add_parser(commands: Any) -> None:
 def default_timeout(stack: str, root: Path) -> float:
     from components.serving import ConfigError
 
-    from .__main__ import StackFileError, plan_stack
-
     try:
-        return startup_budget_seconds(plan_stack(stack, root)["plan"])
+        return startup_budget_seconds(common.plan_stack(stack, root)["plan"])
     except (ConfigError, StackFileError) as error:
         raise UsageError(f"no startup budget from stack '{stack}' ({error}); pass --timeout") from error
 
@@ -590,8 +587,6 @@ def usage_error(message: str, as_json: bool) -> int:
 def command(args: Any, root: Path, env: dict[str, str] | None = None,
             run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
             which: Callable[[str], str | None] = shutil.which, poll: float = POLL_SECONDS) -> int:
-    from .preflight import selected_stack
-
     env = os.environ if env is None else env
     ca_file = getattr(args, "ca_file", None)
     needs_stack = not args.endpoint or args.timeout is None  # the stack's outputs, or its startup budget

@@ -162,7 +162,7 @@ def test_usage_errors_exit_2_with_one_line(capsys, argv_env, message):
 
 
 def test_default_timeout_is_the_plans_startup_budget():
-    from stacks.__main__ import plan_stack
+    from stacks.common import plan_stack
 
     plan = plan_stack("dev", ROOT)["plan"]
     assert smoke.default_timeout("dev", ROOT) == plan["startupWindowSeconds"] == smoke.startup_budget_seconds(plan)
