@@ -25,7 +25,12 @@ from .stackfile import ROOT, SECRET_PLACEHOLDER, StackFileError, load_stack_file
 
 
 class UsageError(Exception):
-    """Exit 2: the user has to do something before the command can run."""
+    """Exit 2: the user has to do something before the command can run. ``problem`` says what is
+    wrong, ``fix`` what to do (preflight --json reports them apart); the message is both."""
+
+    def __init__(self, problem: str, fix: str = ""):
+        self.problem, self.fix = problem, fix
+        super().__init__(f"{problem}; {fix}" if fix else problem)
 
 
 def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,

@@ -28,8 +28,9 @@ from . import common
 from .common import StackFileError, UsageError, selected_stack  # noqa: F401 (selected_stack: re-exported)
 
 ARM_SCOPE = "https://management.azure.com/.default"
-LOGIN_HINT = ("no Azure credentials found: run 'az login' (then 'az account set --subscription <id>'), "
-              "or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal")
+NO_LOGIN = "no Azure credentials found"
+LOGIN_FIX = ("run 'az login' (then 'az account set --subscription <id>'), "
+             "or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal")
 
 # azure-native module of a resource type -> the resource provider Azure must have registered
 # (learn.microsoft.com/azure/azure-resource-manager/management/azure-services-resource-providers)
@@ -129,29 +130,31 @@ def access_token(credential: Any, env: dict[str, str] | None = None) -> str:
             "AZURE_USERNAME")):
         # EnvironmentCredential (azure-identity) needs one of these beside the client and tenant ids
         raise UsageError("a service principal is half set up: AZURE_CLIENT_ID and AZURE_TENANT_ID are set "
-                         "but not AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or "
+                         "but not AZURE_CLIENT_SECRET",
+                         "set AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or "
                          "AZURE_FEDERATED_TOKEN_FILE for workload identity)")
     try:
         return credential.get_token(ARM_SCOPE).token
     except CredentialUnavailableError as error:
-        raise UsageError(LOGIN_HINT) from error
+        raise UsageError(NO_LOGIN, LOGIN_FIX) from error
     except ClientAuthenticationError as error:
         if re.search(r"failed to resolve|name or service not known|temporary failure in name resolution|"
                      r"connection (refused|reset|aborted)|max retries exceeded", str(error), re.I):
-            raise UsageError("cannot reach Microsoft Entra ID (login.microsoftonline.com) to sign in: "
+            raise UsageError("cannot reach Microsoft Entra ID (login.microsoftonline.com) to sign in",
                              "check the network or proxy (HTTPS_PROXY), then run preflight again") from error
         tried = refused_credential(error)
         if tried is None and "Attempted credentials" in str(error):
-            raise UsageError(LOGIN_HINT) from error
+            raise UsageError(NO_LOGIN, LOGIN_FIX) from error
         if tried is None:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             who = ("EnvironmentCredential (AZURE_CLIENT_ID)" if env.get("AZURE_CLIENT_ID")
                    else type(credential).__name__)
             tried = f"{who}: {first}"
-        raise UsageError(f"Azure refused the credentials: {tried[:300]}; fix them (az login again, or a valid "
+        raise UsageError(f"Azure refused the credentials: {tried[:300]}", "fix them (az login again, or a valid "
                          "AZURE_CLIENT_SECRET / AZURE_TENANT_ID) and run preflight again") from error
     except ValueError as error:  # e.g. a malformed AZURE_TENANT_ID
-        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]}") from error
+        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]}",
+                         "check AZURE_TENANT_ID and AZURE_CLIENT_ID (ids are GUIDs)") from error
 
 
 # ---------------------------------------------------------------- Azure checks
@@ -414,8 +417,7 @@ def hf_token(stack: str, env: Environment, root: Path) -> tuple[str | None, str,
             result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack], cwd=root,
                              capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired as error:
-            result, problem = None, (f"pulumi config get hfToken did not finish in {error.timeout:.0f} s "
-                                     f"({PASSPHRASE_HINT})")
+            result, problem = None, f"pulumi config get hfToken did not finish in {error.timeout:.0f} s"
         if result is not None and result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip(), f"stack '{stack}' config hfToken", ""
     if env.env.get("HF_TOKEN"):
@@ -437,7 +439,9 @@ def check_hugging_face(model: str, gated: bool, token: str | None, source: str, 
     if token is None:
         status = "FAIL" if gated or problem else "warn"
         return [Check(status, "hugging face token", problem or f"none in the stack config or HF_TOKEN; {model} is "
-                      f"{'gated' if gated else 'public'}", "pulumi config set --secret hfToken <token>")]
+                      f"{'gated' if gated else 'public'}",
+                      f"{PASSPHRASE_HINT}, then run preflight again" if problem
+                      else "pulumi config set --secret hfToken <token>")]
     api = HfApi(endpoint=endpoint)
     try:
         user = api.whoami(token=token)
@@ -607,7 +611,8 @@ def make_credential(env: Environment) -> Any:
         return DefaultAzureCredential()
     except ValueError as error:  # a malformed AZURE_TENANT_ID is refused here
         raise UsageError(f"Azure credentials: {str(error).splitlines()[0]} (AZURE_TENANT_ID "
-                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})") from error  # what DefaultAzureCredential read
+                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})",  # what DefaultAzureCredential read
+                         "set AZURE_TENANT_ID to your tenant's id (a GUID), or unset it to use az login") from error
 
 
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
@@ -625,11 +630,11 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
         token = access_token(credential, env.env)  # credentials first: a login problem before anything else
         subscription = default_subscription(env.env)
         if not subscription:
-            raise UsageError("no Azure subscription chosen: run 'az account set --subscription <id>' or set "
-                             "AZURE_SUBSCRIPTION_ID")
+            raise UsageError("no Azure subscription chosen",
+                             "run 'az account set --subscription <id>' or set AZURE_SUBSCRIPTION_ID")
     except UsageError as problem:
         error = str(problem)
-        checks.append(Check("FAIL", "azure", error))
+        checks.append(Check("FAIL", "azure", problem.problem, problem.fix))
     if error is None:
         from azure.core.exceptions import AzureError
 

@@ -95,10 +95,27 @@ class Deadline:
 _SENT_KEYS: set[str] = set()
 
 
+# a key this long is random enough that any occurrence is the key, even glued to other text (an
+# upstream echoing it after other characters); a shorter one (a test key like "test") is hidden only
+# where it stands as a word of its own, so "testing" stays "testing"
+ANYWHERE_LENGTH = 16
+
+
+def _whole(secret: str) -> str:
+    """A pattern for the secret: anywhere when it is long, else as a whole word (where it starts or
+    ends with a letter, digit or _, no such character may touch it there)."""
+    if len(secret) >= ANYWHERE_LENGTH:
+        return re.escape(secret)
+    before = r"(?<![A-Za-z0-9_])" if re.match(r"\w", secret[0], re.ASCII) else ""
+    after = r"(?![A-Za-z0-9_])" if re.match(r"\w", secret[-1], re.ASCII) else ""
+    return before + re.escape(secret) + after
+
+
 def redact(text: str, key: str | None) -> str:
-    """The key, and any bearer token, out of a string that will be printed."""
-    for secret in filter(None, {key, *_SENT_KEYS}):
-        text = text.replace(secret, "***")
+    """Every occurrence of the key (and of the keys smoke sent), and any bearer token, out of a
+    string that will be printed; a short key inside a longer word ("test" in "testing") stays."""
+    for secret in sorted(filter(None, {key, *_SENT_KEYS}), key=len, reverse=True):
+        text = re.sub(_whole(secret), "***", text)
     return re.sub(r"(?i)(bearer\s+)[^\s\"',;)]+", r"\1***", text)
 
 
