@@ -38,6 +38,7 @@ from vllm_standin import VllmStandIn
 LOOPBACK_ALLOWED = "127.0.0.1/32"  # the allow-list the AKS variant admits; 127.0.0.2 is outside it
 OUTSIDE_SOURCE = "127.0.0.2"  # Linux routes all of 127.0.0.0/8 to lo: a second, distinct client address
 STARTUP_SECONDS = 30.0  # at most: it serves in well under a second idle, seconds on a loaded machine
+REQUEST_SECONDS = 30.0  # one request at most: a hang guard, not a measure (a loaded machine is slow)
 
 # What the stand-in may ever see: the decoded path of the raw target, compared case-sensitively
 FORWARDABLE = re.compile(r"/v1/.*|/health", re.S)
@@ -242,9 +243,10 @@ class Gateway:
         if self.variant.https:
             context = ssl.create_default_context(cafile=str(self.root_cert))
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=5, context=context, source_address=(source, 0))
+                "127.0.0.1", self.port, timeout=REQUEST_SECONDS, context=context, source_address=(source, 0))
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5, source_address=(source, 0))
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_SECONDS,
+                                              source_address=(source, 0))
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
             if key is not None:
