@@ -35,7 +35,9 @@ _EXPORTS = {
     "ServingArgs": ".base", "ServingComponent": ".base",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AksGpuCluster", "AksGpuClusterArgs", "ConfigError", "ContainerAppGpu", "ContainerAppGpuArgs",
+           "GpuVirtualMachine", "GpuVirtualMachineArgs", "ModelSecrets", "ModelSecretsArgs", "ServingArgs",
+           "ServingComponent"]  # = sorted(_EXPORTS), spelt out for linters and type checkers
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports on demand
     from .aks import AksGpuCluster, AksGpuClusterArgs

@@ -57,6 +57,8 @@ def render_short(stack: str, data: dict[str, Any]) -> str:
     costs = p["costs"]
     idle_usd, idle_why = idle(p)
     replicas = p["replicas"]
+    # the price paid (the spot price with spot), as the monthly figures count it
+    running = costs["gpuUsdPerHour"] if costs["gpuUsdPerHour"] is not None else p["hourlyCostUsd"]
     lines = [
         f"apertus-azure plan: stack '{stack}' (offline: nothing was created)",
         "",
@@ -69,16 +71,18 @@ def render_short(stack: str, data: dict[str, Any]) -> str:
         + (f", quantization {p['quantization']}" if p["quantization"] != "none" else ""),
         f"  context       {p['maxModelLen']:,} tokens",
         f"  KV cache      {p['kvCacheTokens']:,} tokens = {p['maxConcurrentSequences']} concurrent "
-        "full-context sequences",
-        f"  cost          running: {money(p['hourlyCostUsd'], 3)}/h per "
-        f"{'VM' if p['host'] == 'vm' else 'GPU node' if p['host'] == 'aks' else 'replica'}",
+        f"full-context sequence{'s' if p['maxConcurrentSequences'] != 1 else ''}",
+        f"  cost          running: {money(running, 3)}/h per "
+        f"{'VM' if p['host'] == 'vm' else 'GPU node' if p['host'] == 'aks' else 'replica'}"
+        + (" (spot)" if p["spot"] else ""),
         f"                idle: {money(idle_usd)}/month: {idle_why}",
         f"                per month: {money(costs['monthlyAtDutyCycleUsd'])} at {costs['dutyCycle']}; "
         f"{money(costs['monthly24x7Usd'])} 24/7",
         f"  exposure      {p['exposure']['summary']}",
     ]
     if cold := p.get("coldStart"):
-        lines.append(f"  cold start    first {minutes(cold['firstSeconds'])}, warm {minutes(cold['warmSeconds'])}; "
+        lines.append(f"  cold start    first {minutes(cold['firstSeconds'])}, "
+                     f"warm {minutes(cold['warmSeconds'])}; "
                      f"readiness budget {-(-p['startupWindowSeconds'] // 60)} min")
     else:
         lines.append(f"  startup       readiness budget {-(-p['startupWindowSeconds'] // 60)} min")

@@ -238,14 +238,14 @@ class Gateway:
     root_cert: Path | None
 
     def request(self, method: str, target: str, *, key: str | None = None, body: bytes | None = None,
-                source: str = "127.0.0.1") -> tuple[int, str]:
+                source: str = "127.0.0.1", timeout: float = REQUEST_SECONDS) -> tuple[int, str]:
         """Send ``target`` byte for byte; return the status and body."""
         if self.variant.https:
             context = ssl.create_default_context(cafile=str(self.root_cert))
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=REQUEST_SECONDS, context=context, source_address=(source, 0))
+                "127.0.0.1", self.port, timeout=timeout, context=context, source_address=(source, 0))
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_SECONDS,
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
                                               source_address=(source, 0))
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
@@ -271,14 +271,15 @@ PORT_ATTEMPTS = 3
 def _wait_until_serving(process: subprocess.Popen, gateway: Gateway, log: Path, last: bool = True) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
+        # Caddy logs a port taken before it exits: whoever holds the port may even answer the probe
+        if not last and "address already in use" in log.read_text():
+            raise PortTaken(gateway.port)
         if process.poll() is not None:
-            if not last and "address already in use" in log.read_text():
-                raise PortTaken(gateway.port)
             pytest.fail(f"caddy exited ({process.returncode}) for {gateway.variant.name}:\n{log.read_text()}")
         try:
             if gateway.variant.https and not (gateway.root_cert and gateway.root_cert.exists()):
                 raise OSError("no CA yet")
-            gateway.request("GET", "/health")
+            gateway.request("GET", "/health", timeout=2)  # a poll: a slow answer is asked again
             return
         except (OSError, ssl.SSLError, http.client.HTTPException):
             time.sleep(0.05)
@@ -308,6 +309,7 @@ def running_gateway(variant: Variant, home: Path) -> Iterator[Gateway]:
                 _wait_until_serving(process, running, log, last=attempt == PORT_ATTEMPTS - 1)
                 break
             except PortTaken:
+                process.kill()
                 process.wait(timeout=5)
             except BaseException:  # did not serve in time: no Caddy is left behind
                 process.kill()

@@ -191,6 +191,7 @@ def test_config_error_is_importable_from_the_package():
     import components
 
     assert components.ConfigError is ConfigError and "ConfigError" in components.__all__
+    assert components.__all__ == sorted(components._EXPORTS)
     for name in components.__all__:  # every exported name resolves
         assert getattr(components, name) is not None
     assert issubclass(ConfigError, __import__("pulumi").RunError)

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from stacks import plan as plan_command
-from stacks.common import plan_stack
 from stacks.program import COMMON_KEYS, host_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,3 +221,18 @@ def test_a_json_plan_error_is_a_json_document(capsys):
     out, err = capsys.readouterr()
     assert json.loads(out)["error"].startswith("no stack file Pulumi.no-such-stack.yaml")
     assert err.startswith("error: no stack file") and err.count("\n") == 1
+
+
+def test_a_spot_plan_prices_running_at_the_spot_price(tmp_path, capsys):
+    """The running figure is what the monthly figures count: the spot price with spot."""
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump({"config": {
+        "azure-native:location": "swedencentral", "apertus-azure:host": "vm",
+        "apertus-azure:model": "apertus-70b-instruct", "apertus-azure:gpu": "Standard_NC48ads_A100_v4",
+        "apertus-azure:spot": True}}))
+    assert plan_exit_code("s", tmp_path) == 0
+    out = capsys.readouterr().out
+    costs = plan_command.plan_stack("s", tmp_path)["plan"]["costs"]
+    assert f"running: ${costs['gpuUsdPerHour']:,.3f}/h per VM (spot)" in out
+    assert costs["gpuUsdPerHour"] < 9.55  # below the on-demand $9.550/h
+    assert "8,064 tokens = 1 concurrent full-context sequence\n" in out

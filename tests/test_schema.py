@@ -133,7 +133,7 @@ def test_a_model_object_from_another_language_plans_the_component(provider):
 
 
 @pytest.mark.parametrize("inputs, path, words", [
-    ({"model": {**CUSTOM_MODEL, "layers": 28.5}}, "model.layers", ["28.5", "int"]),
+    ({"model": {**CUSTOM_MODEL, "layers": 28.5}}, "model.layers", ["28.5", "whole number"]),
     ({"allowedCidrs": ["10.0.0.1/8"]}, "allowedCidrs", ["did you mean 10.0.0.0/8"]),
     ({"concurrentRequests": 0}, "concurrentRequests", ["at least 1"]),
 ])
