@@ -293,7 +293,7 @@ class GpuVirtualMachineArgs(ServingArgs):
                            else check_admin_username(checks.text("adminUsername", self.admin_username)))
         if "vm" not in self.plan.gpu.hosts:
             raise ConfigError("gpu", self.plan.gpu.name, "is not a VM size",
-                              "use a VM size such as Standard_NC24ads_A100_v4")
+                              "use e.g. Standard_NC24ads_A100_v4, or leave gpu unset for the cheapest that fits")
         check_ssh_sources("sshAllowedCidrs", self.ssh_allowed_cidrs)
         if self.ssh_public_key is not None:
             check_ssh_public_key(self.ssh_public_key)

@@ -537,7 +537,7 @@ def plan_estimate(
         )
     from components.serving import GPUS, ConfigError, resolve_model, throughput
 
-    from .__main__ import StackFileError, plan_stack  # the ux helper moves plan_stack to stacks/plan.py
+    from .common import StackFileError, plan_stack
 
     try:
         plan = plan_stack(stack, root)["plan"]

@@ -221,7 +221,7 @@ def compare_rows(
 
 
 def compare_stack(stack: str, root: Path) -> dict[str, Any]:
-    from .__main__ import plan_stack  # the ux helper moves this to stacks/plan.py: import it from there
+    from .common import plan_stack
 
     p = plan_stack(stack, root)["plan"]
     current = (p["host"], p["gpu"], p["quantization"], p["kvCacheDtype"])
@@ -277,7 +277,7 @@ def render(data: dict[str, Any]) -> str:
 
 
 def command(args: Any, root: Path) -> int:
-    from .__main__ import StackFileError
+    from .stackfile import StackFileError
 
     try:
         data = compare_stack(args.stack, root)

@@ -1,6 +1,6 @@
 """``python -m stacks preflight [--stack NAME] [--json]``: will ``pulumi up`` get what it asks for?
 
-Plans the stack exactly like ``plan`` (stacks/__main__.plan_stack), then asks the user's own
+Plans the stack exactly like ``plan`` (stacks/common.py plan_stack), then asks the user's own
 subscription with Microsoft's management SDKs (credentials from azure-identity's
 DefaultAzureCredential) and Hugging Face with huggingface_hub. Read-only: nothing is created and
 no capacity is reserved, so a size that is offered and within quota now can still be out of stock
@@ -24,9 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from . import common
+from .common import StackFileError, UsageError, selected_stack  # noqa: F401 (selected_stack: re-exported)
+
 ARM_SCOPE = "https://management.azure.com/.default"
-LOGIN_HINT = ("no Azure credentials found: run 'az login' (then 'az account set --subscription <id>'), "
-              "or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal")
+NO_LOGIN = "no Azure credentials found"
+LOGIN_FIX = ("run 'az login' (then 'az account set --subscription <id>'), "
+             "or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal")
 
 # azure-native module of a resource type -> the resource provider Azure must have registered
 # (learn.microsoft.com/azure/azure-resource-manager/management/azure-services-resource-providers)
@@ -73,26 +77,6 @@ class Environment:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     which: Callable[[str], str | None] = shutil.which
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run
-
-
-class UsageError(Exception):
-    """Exit 2: the user has to do something before any check can run."""
-
-
-# ---------------------------------------------------------------- subscription and identity
-
-def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,
-                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
-    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was."""
-    if which("pulumi"):
-        try:
-            result = run(["pulumi", "stack", "--show-name"], cwd=root, capture_output=True, text=True, timeout=30)
-        except (subprocess.TimeoutExpired, OSError):
-            result = None
-        name = result.stdout.strip() if result is not None and result.returncode == 0 else ""
-        if name and "\n" not in name:
-            return name, "the selected Pulumi stack"
-    return "dev", "default: no Pulumi stack selected"
 
 
 def default_subscription(env: dict[str, str]) -> str | None:
@@ -146,29 +130,31 @@ def access_token(credential: Any, env: dict[str, str] | None = None) -> str:
             "AZURE_USERNAME")):
         # EnvironmentCredential (azure-identity) needs one of these beside the client and tenant ids
         raise UsageError("a service principal is half set up: AZURE_CLIENT_ID and AZURE_TENANT_ID are set "
-                         "but not AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or "
+                         "but not AZURE_CLIENT_SECRET",
+                         "set AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or "
                          "AZURE_FEDERATED_TOKEN_FILE for workload identity)")
     try:
         return credential.get_token(ARM_SCOPE).token
     except CredentialUnavailableError as error:
-        raise UsageError(LOGIN_HINT) from error
+        raise UsageError(NO_LOGIN, LOGIN_FIX) from error
     except ClientAuthenticationError as error:
         if re.search(r"failed to resolve|name or service not known|temporary failure in name resolution|"
                      r"connection (refused|reset|aborted)|max retries exceeded", str(error), re.I):
-            raise UsageError("cannot reach Microsoft Entra ID (login.microsoftonline.com) to sign in: "
+            raise UsageError("cannot reach Microsoft Entra ID (login.microsoftonline.com) to sign in",
                              "check the network or proxy (HTTPS_PROXY), then run preflight again") from error
         tried = refused_credential(error)
         if tried is None and "Attempted credentials" in str(error):
-            raise UsageError(LOGIN_HINT) from error
+            raise UsageError(NO_LOGIN, LOGIN_FIX) from error
         if tried is None:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             who = ("EnvironmentCredential (AZURE_CLIENT_ID)" if env.get("AZURE_CLIENT_ID")
                    else type(credential).__name__)
             tried = f"{who}: {first}"
-        raise UsageError(f"Azure refused the credentials: {tried[:300]}; fix them (az login again, or a valid "
+        raise UsageError(f"Azure refused the credentials: {tried[:300]}", "fix them (az login again, or a valid "
                          "AZURE_CLIENT_SECRET / AZURE_TENANT_ID) and run preflight again") from error
     except ValueError as error:  # e.g. a malformed AZURE_TENANT_ID
-        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]}") from error
+        raise UsageError(f"Azure credentials: {str(error).splitlines()[0]}",
+                         "check AZURE_TENANT_ID and AZURE_CLIENT_ID (ids are GUIDs)") from error
 
 
 # ---------------------------------------------------------------- Azure checks
@@ -431,8 +417,7 @@ def hf_token(stack: str, env: Environment, root: Path) -> tuple[str | None, str,
             result = env.run(["pulumi", "config", "get", "hfToken", "--stack", stack], cwd=root,
                              capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired as error:
-            result, problem = None, (f"pulumi config get hfToken did not finish in {error.timeout:.0f} s "
-                                     f"({PASSPHRASE_HINT})")
+            result, problem = None, f"pulumi config get hfToken did not finish in {error.timeout:.0f} s"
         if result is not None and result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip(), f"stack '{stack}' config hfToken", ""
     if env.env.get("HF_TOKEN"):
@@ -454,7 +439,9 @@ def check_hugging_face(model: str, gated: bool, token: str | None, source: str, 
     if token is None:
         status = "FAIL" if gated or problem else "warn"
         return [Check(status, "hugging face token", problem or f"none in the stack config or HF_TOKEN; {model} is "
-                      f"{'gated' if gated else 'public'}", "pulumi config set --secret hfToken <token>")]
+                      f"{'gated' if gated else 'public'}",
+                      f"{PASSPHRASE_HINT}, then run preflight again" if problem
+                      else "pulumi config set --secret hfToken <token>")]
     api = HfApi(endpoint=endpoint)
     try:
         user = api.whoami(token=token)
@@ -624,7 +611,8 @@ def make_credential(env: Environment) -> Any:
         return DefaultAzureCredential()
     except ValueError as error:  # a malformed AZURE_TENANT_ID is refused here
         raise UsageError(f"Azure credentials: {str(error).splitlines()[0]} (AZURE_TENANT_ID "
-                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})") from error  # what DefaultAzureCredential read
+                         f"{os.environ.get('AZURE_TENANT_ID', '')!r})",  # what DefaultAzureCredential read
+                         "set AZURE_TENANT_ID to your tenant's id (a GUID), or unset it to use az login") from error
 
 
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
@@ -632,9 +620,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     (no credentials, no subscription) the other checks still run and ``error`` says why (exit 2)."""
     from components.serving import resolve_model
 
-    from .__main__ import plan_stack
-
-    data = plan_stack(stack, root)
+    data = common.plan_stack(stack, root)
     plan = data["plan"]
     checks: list[Check] = []
     error = None
@@ -644,11 +630,11 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
         token = access_token(credential, env.env)  # credentials first: a login problem before anything else
         subscription = default_subscription(env.env)
         if not subscription:
-            raise UsageError("no Azure subscription chosen: run 'az account set --subscription <id>' or set "
-                             "AZURE_SUBSCRIPTION_ID")
+            raise UsageError("no Azure subscription chosen",
+                             "run 'az account set --subscription <id>' or set AZURE_SUBSCRIPTION_ID")
     except UsageError as problem:
         error = str(problem)
-        checks.append(Check("FAIL", "azure", error))
+        checks.append(Check("FAIL", "azure", problem.problem, problem.fix))
     if error is None:
         from azure.core.exceptions import AzureError
 
@@ -690,8 +676,6 @@ def command(args: Any, root: Path, env: Environment | None = None) -> int:
     """Exit 0: nothing failed; 1: a check failed; 2: a usage error (bad stack, no Azure login or
     subscription; the checks that could run are still printed)."""
     from components.serving import ConfigError
-
-    from .__main__ import StackFileError
 
     env = env or Environment()
     stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, env.which, env.run)

@@ -51,8 +51,7 @@ def check_unknown_keys(host: str) -> None:
     for other in HOSTS:
         for key in host_module(other).KEYS if other != host else ():
             other_hosts.setdefault(key, []).append(other)
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    for full in sorted(keys):
+    for full in sorted(given_keys()):
         namespace, _, key = full.partition(":")
         if namespace != NAMESPACE or key in own:
             continue
@@ -76,10 +75,39 @@ def shown_value(full_key: str, value: Any) -> Any:
     return value
 
 
+def given_keys() -> set[str]:
+    """Every full config key the stack sets (``namespace:key``)."""
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def misspelt(error: ConfigError) -> ConfigError:
+    """A required key that is missing while a key close to it is set: name the misspelling
+    ("unknown key 'hots' (did you mean 'host'?)"), not just the missing key."""
+    if error.value is not None or not error.why.startswith("is required"):
+        return error
+    namespace, _, wanted = (error.key if ":" in error.key else f"{NAMESPACE}:{error.key}").partition(":")
+    known = set(COMMON_KEYS).union(*(host_module(host).KEYS for host in HOSTS))
+    given = {key.partition(":")[2]: key for key in given_keys()
+             if key.startswith(f"{namespace}:") and key.partition(":")[2] not in known | {wanted}}
+    close = difflib.get_close_matches(wanted, given, n=1, cutoff=0.7)
+    if not close:
+        return error
+    name = close[0] if namespace == NAMESPACE else given[close[0]]  # apertus-azure keys go without it
+    right = wanted if namespace == NAMESPACE else f"{namespace}:{wanted}"
+    value = shown_value(given[close[0]], runtime_config.get_config(given[close[0]]))
+    fix = (f"rename it: pulumi config rm {name} && pulumi config set {right} "
+           + (f"{value}" if value is not None and not isinstance(value, (dict, list)) else "<value>"))
+    return ConfigError(error.key, None, f"{error.why}: the stack sets unknown key '{name}' "
+                       f"(did you mean '{right}'?)", fix)
+
+
 def read_args() -> tuple[ModuleType, ServingArgs]:
     """The selected host's module and its args, every setting checked; no resource yet."""
     reader = ConfigReader()
-    settings = read_settings(reader)
+    try:
+        settings = read_settings(reader)
+    except ConfigError as error:
+        raise misspelt(error) from None
     host = host_module(settings.host)
     check_unknown_keys(settings.host)
     return host, host.read(reader, settings)

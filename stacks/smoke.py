@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from . import common
+from .common import StackFileError, UsageError, selected_stack
+
 HEALTH_PATH = "/health"
 POLL_SECONDS = 2.0
 REQUEST_SECONDS = 120.0  # one request at most; a cold replica's first request can take a while
@@ -57,10 +60,6 @@ class Step:
     def line(self) -> str:
         took = f" ({self.seconds:.1f} s)" if self.seconds is not None else ""
         return f"{self.status:4s}  {self.name}: {self.found}{took}"
-
-
-class UsageError(Exception):
-    """Exit 2: no endpoint or key to test."""
 
 
 class Stop(Exception):
@@ -96,10 +95,27 @@ class Deadline:
 _SENT_KEYS: set[str] = set()
 
 
+# a key this long is random enough that any occurrence is the key, even glued to other text (an
+# upstream echoing it after other characters); a shorter one (a test key like "test") is hidden only
+# where it stands as a word of its own, so "testing" stays "testing"
+ANYWHERE_LENGTH = 16
+
+
+def _whole(secret: str) -> str:
+    """A pattern for the secret: anywhere when it is long, else as a whole word (where it starts or
+    ends with a letter, digit or _, no such character may touch it there)."""
+    if len(secret) >= ANYWHERE_LENGTH:
+        return re.escape(secret)
+    before = r"(?<![A-Za-z0-9_])" if re.match(r"\w", secret[0], re.ASCII) else ""
+    after = r"(?![A-Za-z0-9_])" if re.match(r"\w", secret[-1], re.ASCII) else ""
+    return before + re.escape(secret) + after
+
+
 def redact(text: str, key: str | None) -> str:
-    """The key, and any bearer token, out of a string that will be printed."""
-    for secret in filter(None, {key, *_SENT_KEYS}):
-        text = text.replace(secret, "***")
+    """Every occurrence of the key (and of the keys smoke sent), and any bearer token, out of a
+    string that will be printed; a short key inside a longer word ("test" in "testing") stays."""
+    for secret in sorted(filter(None, {key, *_SENT_KEYS}), key=len, reverse=True):
+        text = re.sub(_whole(secret), "***", text)
     return re.sub(r"(?i)(bearer\s+)[^\s\"',;)]+", r"\1***", text)
 
 
@@ -570,10 +586,8 @@ def add_parser(commands: Any) -> None:
 def default_timeout(stack: str, root: Path) -> float:
     from components.serving import ConfigError
 
-    from .__main__ import StackFileError, plan_stack
-
     try:
-        return startup_budget_seconds(plan_stack(stack, root)["plan"])
+        return startup_budget_seconds(common.plan_stack(stack, root)["plan"])
     except (ConfigError, StackFileError) as error:
         raise UsageError(f"no startup budget from stack '{stack}' ({error}); pass --timeout") from error
 
@@ -590,8 +604,6 @@ def usage_error(message: str, as_json: bool) -> int:
 def command(args: Any, root: Path, env: dict[str, str] | None = None,
             run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
             which: Callable[[str], str | None] = shutil.which, poll: float = POLL_SECONDS) -> int:
-    from .preflight import selected_stack
-
     env = os.environ if env is None else env
     ca_file = getattr(args, "ca_file", None)
     needs_stack = not args.endpoint or args.timeout is None  # the stack's outputs, or its startup budget

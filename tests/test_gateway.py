@@ -37,7 +37,8 @@ from vllm_standin import VllmStandIn
 
 LOOPBACK_ALLOWED = "127.0.0.1/32"  # the allow-list the AKS variant admits; 127.0.0.2 is outside it
 OUTSIDE_SOURCE = "127.0.0.2"  # Linux routes all of 127.0.0.0/8 to lo: a second, distinct client address
-STARTUP_SECONDS = 10.0
+STARTUP_SECONDS = 30.0  # at most: it serves in well under a second idle, seconds on a loaded machine
+REQUEST_SECONDS = 30.0  # one request at most: a hang guard, not a measure (a loaded machine is slow)
 
 # What the stand-in may ever see: the decoded path of the raw target, compared case-sensitively
 FORWARDABLE = re.compile(r"/v1/.*|/health", re.S)
@@ -237,14 +238,15 @@ class Gateway:
     root_cert: Path | None
 
     def request(self, method: str, target: str, *, key: str | None = None, body: bytes | None = None,
-                source: str = "127.0.0.1") -> tuple[int, str]:
+                source: str = "127.0.0.1", timeout: float = REQUEST_SECONDS) -> tuple[int, str]:
         """Send ``target`` byte for byte; return the status and body."""
         if self.variant.https:
             context = ssl.create_default_context(cafile=str(self.root_cert))
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=5, context=context, source_address=(source, 0))
+                "127.0.0.1", self.port, timeout=timeout, context=context, source_address=(source, 0))
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5, source_address=(source, 0))
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                              source_address=(source, 0))
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
             if key is not None:
@@ -259,15 +261,25 @@ class Gateway:
             conn.close()
 
 
-def _wait_until_serving(process: subprocess.Popen, gateway: Gateway, log: Path) -> None:
+class PortTaken(Exception):
+    """Caddy could not bind the port free_port() found: something else took it meanwhile."""
+
+
+PORT_ATTEMPTS = 3
+
+
+def _wait_until_serving(process: subprocess.Popen, gateway: Gateway, log: Path, last: bool = True) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
+        # Caddy logs a port taken before it exits: whoever holds the port may even answer the probe
+        if not last and "address already in use" in log.read_text():
+            raise PortTaken(gateway.port)
         if process.poll() is not None:
             pytest.fail(f"caddy exited ({process.returncode}) for {gateway.variant.name}:\n{log.read_text()}")
         try:
             if gateway.variant.https and not (gateway.root_cert and gateway.root_cert.exists()):
                 raise OSError("no CA yet")
-            gateway.request("GET", "/health")
+            gateway.request("GET", "/health", timeout=2)  # a poll: a slow answer is asked again
             return
         except (OSError, ssl.SSLError, http.client.HTTPException):
             time.sleep(0.05)
@@ -279,19 +291,31 @@ def running_gateway(variant: Variant, home: Path) -> Iterator[Gateway]:
     """The variant's rendered Caddyfile, made local, served by the real Caddy in front of a fresh
     stand-in; Caddy is killed on exit (tests/test_smoke.py runs its smoke through one too)."""
     with VllmStandIn() as standin:
-        port = free_port()
         rendered = variant.render()
-        (home / "Caddyfile").write_text(variant.runnable(rendered, port, standin))
         env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
                "XDG_CONFIG_HOME": str(home / "config")}
         log = home / "caddy.log"
-        with log.open("w") as sink:
-            process = subprocess.Popen([caddy_binary(), "run", "--config", str(home / "Caddyfile"),
-                                        "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
-        try:
-            root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        for attempt in range(PORT_ATTEMPTS):
+            # free_port() closes its probe before Caddy binds: another process (a parallel test
+            # run) may take the port in between; Caddy then exits, and a new port is tried
+            port = free_port()
+            (home / "Caddyfile").write_text(variant.runnable(rendered, port, standin))
+            with log.open("w") as sink:
+                process = subprocess.Popen([caddy_binary(), "run", "--config", str(home / "Caddyfile"),
+                                            "--adapter", "caddyfile"], env=env, stdout=sink, stderr=sink)
             running = Gateway(variant, rendered[0], port, standin, root if variant.https else None)
-            _wait_until_serving(process, running, log)
+            try:
+                _wait_until_serving(process, running, log, last=attempt == PORT_ATTEMPTS - 1)
+                break
+            except PortTaken:
+                process.kill()
+                process.wait(timeout=5)
+            except BaseException:  # did not serve in time: no Caddy is left behind
+                process.kill()
+                process.wait(timeout=5)
+                raise
+        try:
             standin.requests.clear()
             yield running
         finally:
@@ -387,3 +411,20 @@ def test_vllm_itself_serves_no_api_docs(host):
                           network_cache=True).launch
     assert "--disable-fastapi-docs" in launch.args
     assert "--enable-fastapi-docs" not in launch.args
+
+
+def test_a_port_taken_before_caddy_binds_it_is_retried_on_another(tmp_path, monkeypatch):
+    """free_port() cannot reserve its port: when another process takes it first, Caddy exits with
+    'address already in use' and the gateway starts again on a new port instead of failing the test."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setitem(globals(), "free_port", lambda: next(ports, None) or _free_port())
+        with running_gateway(VARIANTS["containerapp"], tmp_path) as running:
+            assert running.port != taken
+            assert running.request("GET", "/health")[0] == 200
+
+
+_free_port = free_port

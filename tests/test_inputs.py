@@ -3,6 +3,7 @@ any resource, in the stack and in the library args alike."""
 
 from __future__ import annotations
 
+import argparse
 import textwrap
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from components.serving.regions import REGIONS, normalize_region
 from components.containerapp import ContainerAppGpu, ContainerAppGpuArgs
 from components.vm import GpuVirtualMachine, GpuVirtualMachineArgs, check_ssh_sources
 from conftest import API_KEY, HF_TOKEN, PROJECT, assert_config_error, run_stack, stack_config, unwrap
-from stacks import __main__ as plan_cli
+from stacks import plan as plan_command
+from stacks.common import plan_stack
+from stacks.stackfile import load_stack_file
 from stacks.config import is_secret_key
 from stacks.offline import run_program
 from stacks.program import run
@@ -254,7 +257,11 @@ PROJECT_FILE = (ROOT / "Pulumi.yaml").read_text()
 def write_stack(tmp_path: Path, monkeypatch, text: str) -> None:
     (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE)
     (tmp_path / "Pulumi.t.yaml").write_text(textwrap.dedent(text))
-    monkeypatch.setattr(plan_cli, "ROOT", tmp_path)
+
+
+def plan_exit_code(root: Path) -> int:
+    """`python -m stacks plan --stack t` in the directory ``root``."""
+    return plan_command.command(argparse.Namespace(stack="t", json=False, detail=False, diagram=None), root)
 
 
 @pytest.mark.parametrize("text,line", [
@@ -269,7 +276,7 @@ def write_stack(tmp_path: Path, monkeypatch, text: str) -> None:
 ])
 def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypatch, capsys, text, line):
     write_stack(tmp_path, monkeypatch, text)
-    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"error: Pulumi.t.yaml, line {line}: "), err
 
@@ -292,7 +299,7 @@ def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
           apertus-azure:hfToken:
             secure: v1:abc
         """)
-    _, values, secret_keys = plan_cli.load_stack_file("t", tmp_path)
+    _, values, secret_keys = load_stack_file("t", tmp_path)
     assert values["apertus-azure:autoShutdown"] == "19:00"  # PyYAML (YAML 1.1) made it 1140
     # (a `yes` where Pulumi.yaml declares a boolean is refused: see the declared-type test below)
     assert values["apertus-azure:tags"] == {"window": "19:00", "enabled": "on", "mode": 15, "hex": 31,
@@ -308,7 +315,7 @@ def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, monk
           apertus-azure:host: vm
           apertus-azure:hfToken: {HF_TOKEN}
         """)
-    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err
     assert "hfToken is stored in plain text" in err and "pulumi config set --secret hfToken" in err
     assert HF_TOKEN not in err
@@ -325,18 +332,18 @@ def test_the_plan_states_who_can_reach_what(tmp_path, monkeypatch):
           apertus-azure:sshPublicKey: {ED25519_KEY}
           apertus-azure:sshAllowedCidrs: [203.0.113.7/32]
         """)
-    data = plan_cli.plan_stack("t", tmp_path)
+    data = plan_stack("t", tmp_path)
     assert data["plan"]["region"] == "westeurope"
     assert data["plan"]["exposure"]["summary"] == "public, HTTPS from 198.51.100.0/24, SSH from 203.0.113.7/32"
     assert "  exposure      public, HTTPS from 198.51.100.0/24, SSH from 203.0.113.7/32" in \
-        plan_cli.render_text("t", data).splitlines()
+        plan_command.render_detail("t", data).splitlines()
     write_stack(tmp_path, monkeypatch, """\
         config:
           azure-native:location: swedencentral
           apertus-azure:host: containerapp
           apertus-azure:internal: true
         """)
-    assert plan_cli.plan_stack("t", tmp_path)["plan"]["exposure"]["summary"] == \
+    assert plan_stack("t", tmp_path)["plan"]["exposure"]["summary"] == \
         "internal, HTTPS from the virtual network, SSH off"
 
 
@@ -375,7 +382,7 @@ def test_a_repeated_source_is_listed_once():
 
 
 def test_the_aks_exposure_names_who_reaches_the_kubernetes_api():
-    data = plan_cli.plan_stack("aks")["plan"]["exposure"]  # the shipped stack names its ranges (issue 15.2)
+    data = plan_stack("aks")["plan"]["exposure"]  # the shipped stack names its ranges (issue 15.2)
     assert data["kubernetesApiFrom"] == ["203.0.113.0/24"]
     assert data["summary"].endswith("Kubernetes API from 203.0.113.0/24 (Entra ID sign-in)")
 
@@ -420,6 +427,6 @@ def test_a_value_of_another_type_than_pulumi_yaml_declares_is_refused_like_pulum
         tmp_path, monkeypatch, capsys, setting, line_value):
     write_stack(tmp_path, monkeypatch, f"config:\n  azure-native:location: swedencentral\n"
                                        f"  apertus-azure:host: vm\n  {setting}\n")
-    assert plan_cli.main(["plan", "--stack", "t"]) == 2
+    assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Pulumi.t.yaml, line 4: ") and line_value in err and "declares" in err, err

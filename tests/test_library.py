@@ -233,7 +233,7 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
               "assert not (u.find_spec('components') or u.find_spec('stacks')), 'the repo is importable'; "
               "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_program.py']))")
     result = subprocess.run([sys.executable, "-c", script], cwd=team, env=env, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 

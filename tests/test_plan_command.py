@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import os
 import re
@@ -12,32 +14,112 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks import __main__ as plan_cli
+from stacks import plan as plan_command
 from stacks.program import COMMON_KEYS, host_module
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ("containerapp", "vm", "aks")
 
 
+_plans: dict[str, dict] = {}
+
+
+@pytest.fixture(autouse=True)
+def planned_once(monkeypatch):
+    """The shipped stacks are planned once per module (about a second each); the tests that change
+    a stack file plan in their own directory, uncached."""
+    real = plan_command.plan_stack
+
+    def plan_stack(stack: str, root: Path = ROOT) -> dict:
+        if root != ROOT:
+            return real(stack, root)
+        if stack not in _plans:
+            _plans[stack] = real(stack, root)
+        return copy.deepcopy(_plans[stack])
+
+    monkeypatch.setattr(plan_command, "plan_stack", plan_stack)
+
+
+def plan_exit_code(stack: str, root: Path = ROOT, **flags) -> int:
+    """`python -m stacks plan --stack <stack>` in the directory ``root``, in this process."""
+    args = argparse.Namespace(**{"stack": stack, "json": False, "detail": False, "diagram": None, **flags})
+    return plan_command.command(args, root)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     return subprocess.run([sys.executable, "-m", "stacks", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=300)  # a hang guard only
 
 
-def test_dev_plan_prints_everything_a_user_checks_before_pulumi_up():
+def test_dev_plan_prints_what_a_user_decides_on_in_a_screenful():
     result = run_cli("plan")
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    for expected in ["  model         swiss-ai/Apertus-8B-Instruct-2509",
+                     "  host          containerapp in swedencentral, 0..1 replicas",
+                     "  GPU           Consumption-GPU-NC24-A100 (1 x A100 80 GB)", "why: cheapest",
+                     "  TP            tensor-parallel size 1", "  context       65,536 tokens",
+                     "441,280 tokens = 6 concurrent", "running: $4.775/h per replica",
+                     "idle: $48.45/month: scaled to zero", "per month: $888.85 at 8 h/day on 22 workdays",
+                     "$3,534.20 24/7", "  exposure      public, HTTPS from any source, SSH off",
+                     "  cold start    first ~11 min, warm ~7 min", "WARNING       hfToken is not set"]:
+        assert expected in out, f"{expected!r} missing from the plan:\n{out}"
+    # the breakdown is behind --detail
+    assert "vllm serve" not in out and "azure-native:app:ContainerApp" not in out
+    assert "--detail" in out.splitlines()[-1]
+    assert result.stderr == "", result.stderr
+
+
+def test_detail_prints_the_whole_breakdown(capsys):
+    assert plan_exit_code("dev", detail=True) == 0
+    out = capsys.readouterr().out
     for expected in ["host          containerapp", "region        swedencentral",
                      "swiss-ai/Apertus-8B-Instruct-2509", "Consumption-GPU-NC24-A100", "why: cheapest",
                      "tensor-parallel size 1", "65,536 tokens", "441,280 tokens", "$4.775/h",
                      "/month (730 h)", "quota", "vllm serve --model swiss-ai/Apertus-8B-Instruct-2509",
                      "--tool-call-parser apertus", "apertus:index:ContainerAppGpu",
-                     "azure-native:app:ContainerApp", "hfToken is not set"]:
+                     "azure-native:app:ContainerApp", "hfToken is not set", "always billed:",
+                     "idle: $48.45/month"]:
         assert expected in out, f"{expected!r} missing from the plan:\n{out}"
     assert "  exposure      public, HTTPS from any source, SSH off" in out.splitlines()
-    assert result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("stack", ["dev", "vm-70b", "aks"])
+def test_the_short_plan_of_every_shipped_stack_fits_a_screen(stack, capsys):
+    assert plan_exit_code(stack) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= 30, "\n".join(lines)
+    assert all(len(line) <= 250 for line in lines), max(lines, key=len)
+
+
+def test_the_aks_plan_says_why_it_bills_a_gpu_when_idle(capsys):
+    """AKS cannot scale to zero: the idle cost is a whole GPU node's month, and the plan says why."""
+    assert plan_exit_code("aks") == 0
+    out = capsys.readouterr().out
+    idle = next(line for line in out.splitlines() if "idle:" in line)
+    assert "minReplicas 1 keeps 1 GPU node running" in idle and "cannot start from zero" in idle
+    data = plan_command.plan_stack("aks")["plan"]
+    costs = data["costs"]
+    # idle = everything that always bills + one GPU node's 730 h = the 24/7 figure here
+    assert f"${costs['fixedUsdPerMonth'] + costs['gpuUsdPerHour'] * 730:,.2f}/month" in idle
+    assert f"${costs['monthly24x7Usd']:,.2f}/month" in idle
+
+
+def test_a_vm_plan_says_what_bills_while_deallocated(capsys):
+    assert plan_exit_code("vm-70b") == 0
+    out = capsys.readouterr().out
+    assert "idle: $61.37/month: VM deallocated" in out
+    assert "cheaper fits  Standard_NC48ads_A100_v4: $9.550/h, context 65,536, quantization fp8" in out
+
+
+def test_detail_and_json_exclude_each_other(capsys):
+    parser = argparse.ArgumentParser(prog="python -m stacks")
+    plan_command.add_parser(parser.add_subparsers(dest="command"))  # as stacks/__main__.py does
+    assert parser.parse_args(["plan", "--diagram", "d.md"]).diagram == "d.md"
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["plan", "--detail", "--json"])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 # azure-native has ~260 modules that take minutes to import together; the plan stays fast (the
@@ -60,7 +142,7 @@ print(json.dumps({"loaded": loaded, "openLoops": open_loops}), file=sys.stderr)
 
 def test_the_plan_process_imports_only_what_it_uses_and_exits_clean():
     result = subprocess.run([sys.executable, "-c", PLAN_PROBE], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+                            timeout=300)
     *noise, last = result.stderr.strip().splitlines()
     probe = json.loads(last)
     used = {"_utilities", "provider"}  # the package's own plumbing
@@ -94,7 +176,7 @@ SHIPPED_STACKS = ("Pulumi.aks.yaml", "Pulumi.dev.yaml", "Pulumi.vm-70b.yaml")
 @pytest.mark.parametrize("stack_file", SHIPPED_STACKS)
 def test_every_stack_file_in_the_repo_plans(stack_file):
     stack = stack_file[len("Pulumi."):-len(".yaml")]
-    data = plan_cli.plan_stack(stack)
+    data = plan_command.plan_stack(stack)
     assert data["plan"]["host"] in HOSTS and data["resources"]
 
 
@@ -103,15 +185,14 @@ def test_bad_stack_config_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": {
         "azure-native:location": "swedencentral", "apertus-azure:host": "containerapp",
         "apertus-azure:model": "apertus-70b-instruct"}}))
-    monkeypatch.setattr(plan_cli, "ROOT", tmp_path)
-    assert plan_cli.main(["plan", "--stack", "bad"]) == 2
+    assert plan_exit_code("bad", tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("error: apertus-azure:model")
     assert "Standard_NC96ads_A100_v4" in err
 
 
 def test_unknown_stack_exits_2(capsys):
-    assert plan_cli.main(["plan", "--stack", "no-such-stack"]) == 2
+    assert plan_exit_code("no-such-stack") == 2
     err = capsys.readouterr().err
     assert "stacks here:" in err and "dev" in err
 
@@ -142,7 +223,22 @@ def test_docs_document_every_key_and_readme_both_commands():
 
 
 def test_a_json_plan_error_is_a_json_document(capsys):
-    assert plan_cli.main(["plan", "--stack", "no-such-stack", "--json"]) == 2
+    assert plan_exit_code("no-such-stack", json=True) == 2
     out, err = capsys.readouterr()
     assert json.loads(out)["error"].startswith("no stack file Pulumi.no-such-stack.yaml")
     assert err.startswith("error: no stack file") and err.count("\n") == 1
+
+
+def test_a_spot_plan_prices_running_at_the_spot_price(tmp_path, capsys):
+    """The running figure is what the monthly figures count: the spot price with spot."""
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump({"config": {
+        "azure-native:location": "swedencentral", "apertus-azure:host": "vm",
+        "apertus-azure:model": "apertus-70b-instruct", "apertus-azure:gpu": "Standard_NC48ads_A100_v4",
+        "apertus-azure:spot": True}}))
+    assert plan_exit_code("s", tmp_path) == 0
+    out = capsys.readouterr().out
+    costs = plan_command.plan_stack("s", tmp_path)["plan"]["costs"]
+    assert f"running: ${costs['gpuUsdPerHour']:,.3f}/h per VM (spot)" in out
+    assert costs["gpuUsdPerHour"] < 9.55  # below the on-demand $9.550/h
+    assert "8,064 tokens = 1 concurrent full-context sequence\n" in out

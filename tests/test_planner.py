@@ -313,7 +313,7 @@ def test_the_activation_peak_follows_the_models_mlp():
 
 
 def test_plan_json_carries_alternatives_and_the_fp8_keys():
-    from stacks.__main__ import plan_stack
+    from stacks.common import plan_stack
 
     described = plan_stack("vm-70b")["plan"]
     assert (described["quantization"], described["kvCacheDtype"]) == ("none", "auto")
@@ -355,7 +355,7 @@ def test_stack_config_fp8_reaches_the_vllm_command(tmp_path):
     import shutil
     from pathlib import Path
 
-    from stacks.__main__ import plan_stack
+    from stacks.common import plan_stack
 
     root = Path(__file__).resolve().parents[1]
     shutil.copy(root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")

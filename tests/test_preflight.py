@@ -213,9 +213,9 @@ _plans: dict[tuple[str, Path], dict[str, Any]] = {}
 
 @pytest.fixture(autouse=True)
 def planned_once(monkeypatch):
-    """preflight plans through stacks.__main__.plan_stack (tested in test_plan_command); planning a
+    """preflight plans through stacks.common.plan_stack (tested in test_plan_command); planning a
     stack once per test session keeps these tests fast."""
-    from stacks import __main__ as cli
+    from stacks import common as cli
 
     real = cli.plan_stack
 
@@ -571,10 +571,10 @@ def test_rbac_wildcards_and_not_actions():
 
 
 def test_sdks_are_imported_only_inside_the_commands():
-    """`plan` and `pulumi up` import stacks/__main__.py, which imports these two modules: their
+    """`python -m stacks plan` runs stacks/__main__.py, which imports every command's module: their
     module level must not need the Azure, Hugging Face or OpenAI SDKs."""
     sdks = ("azure", "huggingface_hub", "openai")
-    for module in ("preflight", "smoke", "__main__"):
+    for module in ("preflight", "smoke", "__main__", "plan", "common"):
         tree = ast.parse((ROOT / "stacks" / f"{module}.py").read_text())
         top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
@@ -623,7 +623,9 @@ def test_the_real_default_credential_with_nothing_set_up_gives_the_login_line(ar
     env.credential = None  # the real DefaultAzureCredential
     code, data, err = run("dev", env, capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    assert data["error"].startswith("no Azure credentials found: run 'az login'"), data["error"]
+    assert data["error"].startswith("no Azure credentials found; run 'az login'"), data["error"]
+    azure = checks(data)["azure"]  # the problem and what to do, apart
+    assert (azure["found"], azure["fix"][:16]) == ("no Azure credentials found", "run 'az login' (")
 
 
 def test_a_half_set_up_service_principal_names_what_is_missing(arm, hub, capsys):
@@ -785,7 +787,8 @@ def test_pulumi_waiting_for_a_passphrase_is_one_line(arm, hub, capsys):
     code, data, err = run("dev", environment(arm, hub, Tools(hang=("config", "version"))), capsys)
     assert code == 1 and "Traceback" not in err
     token = checks(data)["hugging face token"]
-    assert token["status"] == "FAIL" and "PULUMI_CONFIG_PASSPHRASE" in token["found"]
+    assert token["status"] == "FAIL" and "did not finish" in token["found"]
+    assert "PULUMI_CONFIG_PASSPHRASE" in token["fix"]
     assert checks(data)["pulumi CLI"]["status"] == "warn"
 
 
@@ -798,3 +801,27 @@ def test_stack_defaults_to_the_selected_pulumi_stack(arm, hub, capsys):
     preflight.command(argparse.Namespace(stack=None, json=False), ROOT, env)
     assert capsys.readouterr().out.startswith(
         "apertus-azure preflight: stack 'dev' (default: no Pulumi stack selected), subscription")
+
+
+def test_every_finding_that_is_not_ok_says_what_to_do_in_fix():
+    """preflight --json keeps what it found (``found``) and what to do (``fix``) apart: every warn or
+    FAIL check the module can produce passes a fix of its own."""
+    tree = ast.parse((ROOT / "stacks" / "preflight.py").read_text())
+    made = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Check"
+            and node.args and not (isinstance(node.args[0], ast.Constant) and node.args[0].value == "ok")]
+    assert len(made) > 20
+    missing = [node.lineno for node in made
+               if len(node.args) + len(node.keywords) < 4 and not any(k.arg is None for k in node.keywords)]
+    assert not missing, f"stacks/preflight.py lines {missing}: a warn or FAIL check without a fix"
+
+
+def test_no_subscription_is_a_finding_with_its_fix_apart(arm, hub, capsys):
+    env = environment(arm, hub)
+    del env.env["AZURE_SUBSCRIPTION_ID"]
+    env.env["AZURE_CONFIG_DIR"] = str(ROOT / "no-such-dir")
+    code, data, err = run("dev", env, capsys)
+    assert code == 2
+    azure = checks(data)["azure"]
+    assert (azure["status"], azure["found"]) == ("FAIL", "no Azure subscription chosen")
+    assert azure["fix"] == "run 'az account set --subscription <id>' or set AZURE_SUBSCRIPTION_ID"
+    assert all(c["fix"] for c in data["checks"] if c["status"] != "ok"), data["checks"]

@@ -17,7 +17,8 @@ from components.serving.pricing import (
     spot_price,
     whole_cost,
 )
-from stacks import __main__ as plan_cli
+from stacks import plan as plan_command
+from stacks.common import plan_stack
 
 KINDS = {"snapshot", "list", "estimate"}
 
@@ -127,7 +128,7 @@ def test_spot_quota_names_the_low_priority_family():
 
 
 def test_plan_json_carries_cold_start_and_costs():
-    data = plan_cli.plan_stack("dev")
+    data = plan_stack("dev")
     json.dumps(data)  # serialisable
     p = data["plan"]
     cold = p["coldStart"]
@@ -141,5 +142,5 @@ def test_plan_json_carries_cold_start_and_costs():
     # one running replica's GPU machine, at the stack region's price: the GPU cost line's figure
     gpu_line = next(line for line in costs["lines"] if line["item"].startswith("GPU "))
     assert p["hourlyCostUsd"] == gpu_line["usdPerHour"] == 4.775  # swedencentral, not East US's 3.673
-    text = plan_cli.render_text("dev", data)
+    text = plan_command.render_detail("dev", data)
     assert "cold start    first ~" in text and "always billed:" in text and "24/7:" in text

@@ -147,7 +147,7 @@ def test_a_model_object_from_another_language_plans_the_component(provider):
 
 
 @pytest.mark.parametrize("inputs, path, words", [
-    ({"model": {**CUSTOM_MODEL, "layers": 28.5}}, "model.layers", ["28.5", "int"]),
+    ({"model": {**CUSTOM_MODEL, "layers": 28.5}}, "model.layers", ["28.5", "whole number"]),
     ({"allowedCidrs": ["10.0.0.1/8"]}, "allowedCidrs", ["did you mean 10.0.0.0/8"]),
     ({"concurrentRequests": 0}, "concurrentRequests", ["at least 1"]),
 ])
@@ -184,14 +184,14 @@ def test_the_plugin_process_serves_the_completed_schema():
     port it prints), answering GetSchema with the secrets marked."""
     process = subprocess.Popen([sys.executable, str(ROOT / "provider" / "__main__.py"), "127.0.0.1:1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, process.kill)  # a plugin that never prints its port ends the test
+    watchdog = threading.Timer(300, process.kill)  # a plugin that never prints its port ends the test
     watchdog.start()
     try:
         port = process.stdout.readline().strip()
         assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(
-                provider_pb2.GetSchemaRequest(version=0), timeout=30)
+                provider_pb2.GetSchemaRequest(version=0), timeout=120)
         served = json.loads(answer.schema)
         inputs = served["resources"]["apertus:index:GpuVirtualMachine"]["inputProperties"]
         assert inputs["hfToken"]["secret"] is True and inputs["apiKey"]["secret"] is True

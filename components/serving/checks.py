@@ -28,7 +28,9 @@ def plain(key: str, value: Any) -> Any:
     """Settings that decide which resources exist must be known before deployment."""
     if is_output(value):
         raise ConfigError(key, None, "is an Output, but it decides which resources exist, so it must "
-                          "be a plain value known before deployment", "pass a plain value")
+                          "be a plain value known before deployment",
+                          "compute it before the program runs (e.g. from pulumi.Config), not from another "
+                          "resource's output")
     return value
 
 
@@ -45,7 +47,7 @@ def plain_items(key: str, values: Any) -> None:
 def text(key: str, value: Any) -> str:
     plain(key, value)
     if not isinstance(value, str):
-        raise ConfigError(key, value, "is not a string", "give a string")
+        raise ConfigError(key, value, "is not a string", "put it in quotes so YAML reads it as text")
     if not value.strip():
         raise ConfigError(key, value, "is empty", "give a value or remove the key")
     return value
@@ -93,12 +95,14 @@ def _number(key, value, kind, minimum, maximum):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             kind is int and not float(value).is_integer()):
         raise ConfigError(key, value, f"is not {'a whole number' if kind is int else 'a number'}",
-                          f"give a {'whole ' if kind is int else ''}number")
+                          f"write digits only, without quotes, e.g. {'4' if kind is int else '0.9'}")
     value = kind(value)
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
                   else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
-        raise ConfigError(key, value, f"must be {bounds}", f"give a value {bounds}")
+        nearest = kind(minimum if minimum is not None and value < minimum else maximum)
+        raise ConfigError(key, value, f"must be {bounds}",
+                          f"use {nearest if kind is int else f'{nearest:g}'}, the nearest allowed value")
     return value
 
 
@@ -120,7 +124,8 @@ def string_list(key: str, value: Any) -> list[str]:
         plain_items(key, value)
     if isinstance(value, Mapping) or not isinstance(value, (list, tuple)) or not all(
             isinstance(v, str) for v in value):
-        raise ConfigError(key, value, "is not a list of strings", "give a YAML list of strings")
+        raise ConfigError(key, value, "is not a list of strings",
+                          "write one '- item' line per entry under the key, each item a string")
     return list(value)
 
 

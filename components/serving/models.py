@@ -165,6 +165,10 @@ def resolve_model(value: str | Mapping[str, Any] | None) -> ModelSpec:
                       f"use one of {', '.join(MODELS)}")
 
 
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+_KIND_EXAMPLES = {int: "32", float: "8.05", str: '"bfloat16"', bool: "true"}
+
+
 def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
     known = set(_CUSTOM_FIELDS) | set(_CUSTOM_OPTIONAL)
     unknown = sorted(set(value) - known)
@@ -187,10 +191,12 @@ def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
         if kind is int and isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
         if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
-            raise ConfigError(f"model.{key}", raw, f"must be {kind.__name__}",
-                              f"give a {kind.__name__} value")
+            raise ConfigError(f"model.{key}", raw, f"must be {_KIND_NAMES[kind]}",
+                              f"write it like {_KIND_EXAMPLES[kind]}, without quotes"
+                              if kind is not str else f"quote it, like {_KIND_EXAMPLES[kind]}")
         if kind in (int, float) and raw <= 0:
-            raise ConfigError(f"model.{key}", raw, "must be positive", "give a number above 0")
+            raise ConfigError(f"model.{key}", raw, "must be above 0",
+                              "copy the figure from the model's config.json on Hugging Face")
         fields[field] = raw
     spec = ModelSpec(**fields)
     if spec.tool_call_parser is not None and spec.tool_call_parser not in TOOL_CALL_PARSERS:

@@ -236,13 +236,35 @@ def fit(model: ModelSpec, sku: GpuSku, utilization: float, tokens_wanted: int,
 
 def _fitting_gpus(model: ModelSpec, utilization: float, tokens: int, host: str = "",
                   quantization: str = "none", kv_cache_dtype: str = "auto") -> list[str]:
-    """Catalog GPUs that hold one ``tokens`` sequence, this host's first, cheapest first, for errors."""
+    """Catalog GPUs that hold one ``tokens`` sequence, this host's first, cheapest first, for errors;
+    each says what it gives (``gives``)."""
     fitting = [(host not in sku.hosts, sku.price_usd_hour or math.inf, sku.name, sorted(sku.hosts))
                for sku in GPUS.values()
                if (p := fit(model, sku, utilization, tokens, quantization, kv_cache_dtype))
                and p.kv_cache_tokens >= tokens]
-    return [f"host {' or '.join(repr(h) for h in hosts)} with gpu '{name}'"
+    return [f"host {' or '.join(repr(h) for h in hosts)} with gpu '{name}' "
+            f"({gives(model, GPUS[name], utilization, quantization, kv_cache_dtype)})"
             for _, _, name, hosts in sorted(fitting)[:2]]
+
+
+def _context_on(model: ModelSpec, sku: GpuSku, utilization: float, quantization: str,
+                kv_cache_dtype: str) -> int:
+    """The context plan_serving would give on ``sku`` without maxModelLen (0: none)."""
+    plan = fit(model, sku, utilization, model.max_context, quantization, kv_cache_dtype)
+    return min(model.max_context, plan.kv_cache_tokens // CONTEXT_STEP * CONTEXT_STEP) if plan else 0
+
+
+def gives(model: ModelSpec, sku: GpuSku, utilization: float, quantization: str = "none",
+          kv_cache_dtype: str = "auto") -> str:
+    """What a suggested GPU gives: '7,168-token context in bf16; 65,536 with quantization fp8'."""
+    context = _context_on(model, sku, utilization, quantization, kv_cache_dtype)
+    weights = "bf16" if quantization == "none" else f"quantization {quantization}"
+    text = f"{context:,}-token context in {weights}"
+    if quantization == "none" and context < model.max_context:
+        quantized = _context_on(model, sku, utilization, "fp8", kv_cache_dtype)
+        if quantized > context:
+            text += f"; {quantized:,} with quantization fp8"
+    return text
 
 
 def _gb(value: float) -> str:

@@ -1,0 +1,197 @@
+"""Messages a user acts on (issue 14, part 3): each names what is wrong and adds what to do.
+
+A misspelt required key is named with its misspelling; a GPU suggestion says what the GPU gives;
+no ConfigError's fix repeats its why; smoke hides the key as a word, not inside other words;
+preflight --json keeps what to do apart from what it found; the error type is importable from the
+package itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
+from stacks import plan as plan_command
+from stacks import smoke
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILE = (ROOT / "Pulumi.yaml").read_text()
+
+
+def plan_error(tmp_path: Path, capsys, config: str) -> str:
+    (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE)
+    (tmp_path / "Pulumi.t.yaml").write_text("config:\n" + textwrap.indent(textwrap.dedent(config), "  "))
+    args = argparse.Namespace(stack="t", json=False, detail=False, diagram=None)
+    assert plan_command.command(args, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+# ---- a misspelt required key is named ----
+
+def test_a_misspelt_host_is_named_with_the_key_it_stands_for(tmp_path, capsys):
+    err = plan_error(tmp_path, capsys, """\
+        azure-native:location: swedencentral
+        apertus-azure:hots: containerapp
+        """)
+    assert "unknown key 'hots' (did you mean 'host'?)" in err, err
+    assert "pulumi config rm hots && pulumi config set host containerapp" in err
+
+
+def test_a_misspelt_location_is_named_with_its_namespace(tmp_path, capsys):
+    err = plan_error(tmp_path, capsys, """\
+        azure-native:locaton: swedencentral
+        apertus-azure:host: vm
+        """)
+    assert "unknown key 'azure-native:locaton' (did you mean 'azure-native:location'?)" in err, err
+
+
+def test_a_missing_key_with_nothing_close_still_says_how_to_set_it(tmp_path, capsys):
+    err = plan_error(tmp_path, capsys, "azure-native:location: swedencentral\n")
+    assert err.startswith("error: apertus-azure:host is required; run: pulumi config set host"), err
+
+
+def test_a_misspelt_secret_looking_key_does_not_show_its_value(tmp_path, capsys):
+    # 'hostToken' is close to nothing required; 'hots' with a token-looking value is not shown
+    err = plan_error(tmp_path, capsys, """\
+        azure-native:location: swedencentral
+        apertus-azure:hots: hf_abcdefghijklmnopqrstuvwxyz
+        """)
+    assert "did you mean 'host'?" in err and "hf_abcdefghij" not in err, err
+
+
+# ---- a GPU suggestion says what it gives ----
+
+def test_a_suggested_gpu_says_the_context_it_gives_and_with_fp8():
+    with pytest.raises(ConfigError) as error:
+        plan_serving(host="vm", model=resolve_model("apertus-70b-instruct"), gpu="Standard_NC24ads_A100_v4",
+                     image=DEFAULT_IMAGE)
+    assert ("with gpu 'Standard_NC48ads_A100_v4' (7,168-token context in bf16; 65,536 with quantization fp8)"
+            in str(error.value)), error.value
+    # the figures are the plan's own: that GPU planned in bf16 and with fp8
+    model = resolve_model("apertus-70b-instruct")
+    assert plan_serving(host="vm", model=model, gpu="Standard_NC48ads_A100_v4",
+                        image=DEFAULT_IMAGE).max_model_len == 7168
+    assert plan_serving(host="vm", model=model, gpu="Standard_NC48ads_A100_v4", quantization="fp8",
+                        image=DEFAULT_IMAGE).max_model_len == 65536
+
+
+def test_a_suggestion_that_gives_the_full_context_says_so():
+    with pytest.raises(ConfigError) as error:
+        plan_serving(host="containerapp", model=resolve_model("apertus-70b-instruct"), image=DEFAULT_IMAGE)
+    assert "with gpu 'Standard_NC96ads_A100_v4' (65,536-token context in bf16)" in str(error.value)
+
+
+# ---- no message repeats itself ----
+
+STOP = set("a an the of to is are not it its or and in on with be must value values one for by as at "
+           "from this that".split())
+ACTIONS = set("use give set pass remove raise lower run change choose put add make write spell store "
+              "leave".split())
+
+
+def _text(node: ast.AST) -> str:
+    """A message argument as text: literal parts as written, each interpolation as {its source}."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_text(part) if isinstance(part, ast.Constant) else _text(part.value)
+                       if isinstance(part.value, (ast.IfExp, ast.Constant)) else
+                       " {" + ast.unparse(part.value).replace(" ", "") + "} " for part in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _text(node.left) + _text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _text(node.body) + " | " + _text(node.orelse)
+    return " {" + ast.unparse(node).replace(" ", "") + "} "
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\{[^}]*\}|[a-z0-9.]+[a-z0-9]|[a-z0-9]", text.lower())
+
+
+def repeats(why: str, fix: str) -> str | None:
+    """Why the fix says nothing the why did not: a three-word run of the why again ("at least 1"),
+    or only words of the why besides the verb ("must be a plain value; pass a plain value")."""
+    why_words, fix_words = _words(why), _words(fix)
+    runs = {tuple(why_words[i:i + 3]) for i in range(len(why_words) - 2)}
+    again = [run for run in (tuple(fix_words[i:i + 3]) for i in range(len(fix_words) - 2)) if run in runs]
+    if again:
+        return f"repeats {' '.join(again[0])!r}"
+    content = {w for w in fix_words if w not in STOP | ACTIONS}
+    if content and content <= set(why_words):
+        return f"adds nothing to the why: {sorted(content)}"
+    return None
+
+
+def config_errors() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted([*ROOT.joinpath("components").rglob("*.py"), *ROOT.joinpath("stacks").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None))
+                    == "ConfigError" and len(node.args) == 4):
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", _text(node.args[2]), _text(node.args[3])))
+    return found
+
+
+def test_the_repeat_finder_finds_the_repeats_it_is_for():
+    assert repeats("must be at least 1", "give a value at least 1")
+    assert repeats("must be {bounds}", "give a value {bounds}")
+    assert repeats("is an Output, so it must be a plain value", "pass a plain value")
+    assert repeats("is not a VM size", "use a VM size such as X")
+    assert not repeats("must be at least 1", "use 1, the nearest allowed value")
+    assert not repeats("is above maxReplicas ({high})", "set minReplicas <= {high} or raise maxReplicas")
+
+
+def test_no_config_error_repeats_its_why_in_its_fix():
+    errors = config_errors()
+    assert len(errors) > 100  # the scan sees the messages (components/ and stacks/)
+    repeated = [f"{where}: {why!r} / {fix!r}: {problem}" for where, why, fix in errors
+                if (problem := repeats(why, fix))]
+    assert not repeated, "\n".join(repeated)
+
+
+def test_a_number_out_of_bounds_names_the_nearest_allowed_value():
+    from components.serving import checks
+
+    for call, expected in [(lambda: checks.whole_number("queueDepthTarget", 0, minimum=1),
+                            "apertus-azure:queueDepthTarget = 0: must be at least 1; use 1, the nearest "
+                            "allowed value"),
+                           (lambda: checks.number("gpuMemoryUtilization", 0.99, 0.5, 0.98),
+                            "apertus-azure:gpuMemoryUtilization = 0.99: must be between 0.5 and 0.98; use "
+                            "0.98, the nearest allowed value")]:
+        with pytest.raises(ConfigError) as error:
+            call()
+        assert str(error.value) == expected
+
+
+# ---- smoke hides the key, as a word ----
+
+def test_smoke_redacts_whole_occurrences_of_the_key_only():
+    assert smoke.redact("testing the test key", "test") == "testing the *** key"
+    assert smoke.redact("key=test; 'test'. attest test_x", "test") == "key=***; '***'. attest test_x"
+    # a base64 key with = and / at its edges: hidden wherever it stands
+    key = "+/Yz09=="
+    assert smoke.redact(f"x{key}x {key}", key) == "x***x ***"
+    assert smoke.redact("Authorization: Bearer anything", None) == "Authorization: Bearer ***"
+    # a key long enough to be random is hidden even glued to other text (an upstream echoing it)
+    long_key = "k" * 8 + "0123456789"
+    assert smoke.redact(f"yyy{long_key}yyy", long_key) == "yyy***yyy"
+
+
+# ---- the error type from the package itself ----
+
+def test_config_error_is_importable_from_the_package():
+    import components
+
+    assert components.ConfigError is ConfigError and "ConfigError" in components.__all__
+    assert components.__all__ == sorted(components._EXPORTS)
+    for name in components.__all__:  # every exported name resolves
+        assert getattr(components, name) is not None
+    assert issubclass(ConfigError, __import__("pulumi").RunError)
