@@ -23,7 +23,7 @@ from components.serving.pricing import whole_cost
 from . import program
 from .compare import throughput_json
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
-from .stackfile import ROOT, SECRET_PLACEHOLDER, StackFileError, load_stack_file  # noqa: F401 (shared)
+from .stackfile import ROOT, StackFileError, load_stack_file, secret_placeholder  # noqa: F401 (shared)
 
 
 class UsageError(Exception):
@@ -168,7 +168,7 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token
-        values[token_key], notes = SECRET_PLACEHOLDER, [
+        values[token_key], notes = secret_placeholder(token_key), [
             "hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
             "pulumi config set --secret hfToken <token> (the Apertus repos are gated)"]
         secret_keys.add(token_key)

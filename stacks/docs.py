@@ -142,16 +142,12 @@ def host_keys_table(host: str) -> str:
 
 REGION = "swedencentral"
 TABLE_MODELS = ("apertus-8b-instruct", "apertus-70b-instruct")
-HOURS_PER_MONTH = 730
 ARGS_TYPES = {"containerapp": ("components.containerapp", "ContainerAppGpuArgs"),
               "vm": ("components.vm", "GpuVirtualMachineArgs"), "aks": ("components.aks", "AksGpuClusterArgs")}
 
 
 def _describe():
-    try:  # the plan command's own data (it may live in stacks/plan.py)
-        from stacks.plan import describe
-    except ImportError:
-        from stacks.__main__ import describe
+    from stacks.common import describe  # the plan command's own data
     return describe
 
 
@@ -166,19 +162,10 @@ def host_args(host: str, model: str) -> Any:
     return args_type(location=REGION, model=model, hf_token="hf_placeholder_for_the_plan", **extra)
 
 
-def idle_usd_per_month(costs: dict[str, Any]) -> float:
-    """A month without requests: the lines that always bill, plus the GPU machines that never stop
-    (recovered from the duty-cycle total: those machines run all month, else one runs the duty hours)."""
-    fixed, gpu, duty = costs["fixedUsdPerMonth"], costs["gpuUsdPerHour"], costs["monthlyAtDutyCycleUsd"]
-    always_on = round((duty - fixed) / (gpu * HOURS_PER_MONTH))
-    if abs(duty - fixed - always_on * gpu * HOURS_PER_MONTH) > 0.05:
-        always_on = 0  # one machine for the duty hours only: it is off when idle
-    return fixed + always_on * gpu * HOURS_PER_MONTH
-
-
 def host_rows() -> list[dict[str, Any]]:
     """One row per host and catalog model it serves, from the plan's figures."""
     from components.serving import ConfigError
+    from stacks.plan import idle  # the short plan's idle line: one rule for both
     describe = _describe()
     rows = []
     for host in HOSTS:
@@ -198,7 +185,7 @@ def host_rows() -> list[dict[str, Any]]:
             rows.append({
                 "host": host, "serves": serves if index == 0 else "", "model": plan["model"],
                 "gpu": plan["gpu"], "hardware": plan["gpuHardware"], "tp": plan["tensorParallelSize"],
-                "hourly": plan["costs"]["gpuUsdPerHour"], "idle": idle_usd_per_month(plan["costs"]),
+                "hourly": plan["costs"]["gpuUsdPerHour"], "idle": idle(plan)[0],
                 "first": cold["firstSeconds"], "warm": cold["warmSeconds"]})
     return rows
 

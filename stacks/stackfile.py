@@ -14,6 +14,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_PLACEHOLDER = "offline-placeholder-secret-0123456789abcdef"  # passes the apiKey rules
+# offline, an encrypted value is planned as a stand-in of its kind: distinct per key (the program
+# refuses an apiKey equal to the hfToken) and of the shape its checks want (an https webhook URL)
+_PLACEHOLDER_SHAPES = {"alertWebhook": "https://offline-placeholder.invalid/webhook"}
+
+
+def secret_placeholder(key: str) -> str:
+    """The offline stand-in for the encrypted value of ``key`` (``project:name`` or ``name``)."""
+    name = key.rpartition(":")[2]
+    return _PLACEHOLDER_SHAPES.get(name, f"{SECRET_PLACEHOLDER}-{name}")
 
 
 class StackFileError(Exception):
@@ -453,7 +462,7 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
         check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:
-            value = SECRET_PLACEHOLDER
+            value = secret_placeholder(key)
             secret_keys.add(key)
         values[key] = value
     return name, values, secret_keys

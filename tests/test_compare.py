@@ -12,7 +12,7 @@ import pytest
 from components.serving import ConfigError, GPUS
 from stacks import compare
 from stacks import __main__ as plan_cli
-from stacks.__main__ import plan_stack
+from stacks.common import plan_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 

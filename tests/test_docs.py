@@ -257,26 +257,26 @@ def test_container_apps_serves_8b_only_and_the_others_both_models(host_rows):
 
 def test_the_dev_stacks_plan_prints_the_container_apps_row(host_rows):
     """The dev stack is the table's Container Apps row: the plan command gives the same figures."""
-    from stacks import docs
-    try:
-        from stacks.plan import plan_stack
-    except ImportError:
-        from stacks.__main__ import plan_stack
+    from stacks.common import plan_stack
+    from stacks.plan import idle
     plan = plan_stack("dev")["plan"]
     row = host_rows[0]
     assert (plan["gpu"], plan["costs"]["gpuUsdPerHour"], plan["coldStart"]["firstSeconds"],
             plan["coldStart"]["warmSeconds"]) == (row["gpu"], row["hourly"], row["first"], row["warm"])
-    assert docs.idle_usd_per_month(plan["costs"]) == row["idle"] == plan["costs"]["fixedUsdPerMonth"]
+    assert idle(plan)[0] == row["idle"] == plan["costs"]["fixedUsdPerMonth"]
 
 
 def test_idle_month_counts_the_gpu_machines_that_never_stop():
-    from stacks import docs
-    # AKS with one GPU node always on: the duty-cycle total runs it all month
-    aks = {"fixedUsdPerMonth": 478.31, "gpuUsdPerHour": 4.775, "monthlyAtDutyCycleUsd": 478.31 + 4.775 * 730}
-    assert docs.idle_usd_per_month(aks) == pytest.approx(3964.06, abs=0.01)
-    # a VM deallocated outside the duty hours: only what always bills
-    vm = {"fixedUsdPerMonth": 61.37, "gpuUsdPerHour": 19.1, "monthlyAtDutyCycleUsd": 61.37 + 19.1 * 176}
-    assert docs.idle_usd_per_month(vm) == 61.37
+    """The README's idle column is the short plan's idle line (stacks/plan.py idle)."""
+    from stacks.plan import idle
+    # AKS with one minimum replica: its GPU node runs all month
+    aks = {"host": "aks", "replicas": {"min": 1, "max": 1},
+           "costs": {"fixedUsdPerMonth": 478.31, "gpuUsdPerHour": 4.775, "monthly24x7Usd": 478.31 + 4.775 * 730}}
+    assert idle(aks)[0] == pytest.approx(3964.06, abs=0.01)
+    # a deallocated VM: only what always bills
+    vm = {"host": "vm", "replicas": {"min": 1, "max": 1},
+          "costs": {"fixedUsdPerMonth": 61.37, "gpuUsdPerHour": 19.1, "monthly24x7Usd": 61.37 + 19.1 * 730}}
+    assert idle(vm)[0] == 61.37
 
 
 def test_readme_library_example_runs_as_written():

@@ -32,7 +32,7 @@ def test_api_access_mistakes_are_one_line(overrides, key, words):
 
 
 def test_api_public_is_open_on_purpose_and_the_plan_says_so():
-    from stacks.__main__ import exposure
+    from stacks.common import exposure
 
     run = run_stack(stack_config("aks", apiPublic=True))
     assert "apiServerAccessProfile" not in unwrap(run.mocks.one(CLUSTER).inputs)
@@ -42,7 +42,7 @@ def test_api_public_is_open_on_purpose_and_the_plan_says_so():
 
 
 def test_api_private_makes_a_private_cluster_without_public_fqdn():
-    from stacks.__main__ import exposure
+    from stacks.common import exposure
 
     run = run_stack(stack_config("aks", apiPrivate=True, internal=True))
     profile = unwrap(run.mocks.one(CLUSTER).inputs)["apiServerAccessProfile"]

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from stacks import __main__ as plan_cli
+from stacks.common import plan_stack
 from stacks import preflight
 from stacks.stackfile import (PulumiYamlLoader, StackFileError, check_declared_type, load_stack_file,
                               stack_value)
@@ -268,7 +269,7 @@ def test_preflight_reads_the_stack_and_its_token_through_the_cli(cli, dev_with_s
                                 which=lambda name: shutil.which(name, path=cli.env["PATH"]),
                                 run=functools.partial(subprocess.run, env=cli.env))
     assert preflight.selected_stack(dev_with_secrets, env.which, env.run)[0] == "dev"
-    assert plan_cli.plan_stack("dev", dev_with_secrets)["plan"]["host"] == "containerapp"
+    assert plan_stack("dev", dev_with_secrets)["plan"]["host"] == "containerapp"
     assert preflight.hf_token("dev", env, dev_with_secrets) == (HF_TOKEN, "stack 'dev' config hfToken", "")
 
 
