@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import re
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +22,7 @@ from pulumi.runtime import config as runtime_config
 from components.base import ServingArgs
 from components.serving import HOSTS, ConfigError
 
+from .stackfile import HF_TOKEN_LOOKING, SECRET_LOOKING_NAME
 from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
@@ -36,8 +36,6 @@ COMPONENT_NAME = "apertus"
 SECRET_KEYS = ("hfToken", "apiKey", "alertWebhook")
 # a key whose name looks like a credential, or a value that looks like a Hugging Face token
 # (hf_ followed by letters and digits), is never shown in an error, even when misspelt
-SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORECASE)
-HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
 def host_module(host: str) -> ModuleType:

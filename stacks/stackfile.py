@@ -6,6 +6,7 @@ and line. Used by every command that reads a stack offline (plan, preflight, smo
 from __future__ import annotations
 
 import math
+import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -424,6 +425,14 @@ def check_declared_type(path: Path, key: str, node: yaml.Node, loader: PulumiYam
                          f"refuses the stack; give {example}")
 
 
+# a key whose name looks like a credential never has its value shown (stacks/program.py has the same rule)
+SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORECASE)
+# ... nor a value that looks like a Hugging Face token (hf_ and letters or digits); only a short plain
+# word (a host name, a region) is repeated in a suggested command
+HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{8,}")
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9._/-]{1,40}")
+
+
 def missing_required_keys(name: str, declared: dict[str, Any], present: set[str]) -> list[str]:
     """Keys the CLI requires on the stack (pkg/v3 workspace/config.go mergeConfig): declared in the
     project's namespace with neither `default` nor `value`."""
@@ -454,9 +463,21 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     entries = config_entries(stack_file)
     present = {key if ":" in key else f"{name}:{key}" for key, _, _ in entries}
     for missing in missing_required_keys(name, project.get("config") or {}, present):
+        short = missing.partition(":")[2]
+        # a misspelling of the missing key is named: "unknown key 'hots' (did you mean 'host'?)"
+        typo = difflib.get_close_matches(short, [k.partition(":")[2] for k in present
+                                                 if k.startswith(f"{name}:")], n=1)
+        if typo:
+            node = next(n for k, n, _ in entries if k.rpartition(":")[2] == typo[0])
+            shown = (node.value if isinstance(node, yaml.ScalarNode) and _PLAIN_WORD.fullmatch(node.value)
+                     and not SECRET_LOOKING_NAME.search(typo[0]) and not HF_TOKEN_LOOKING.search(node.value)
+                     else "<value>")
+            raise StackFileError(f"{stack_file.name}: {missing} is required: the stack sets unknown key "
+                                 f"'{typo[0]}' (did you mean '{short}'?); rename it: pulumi config rm "
+                                 f"{typo[0]} --stack {stack} && pulumi config set {short} {shown} --stack {stack}")
         raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without "
                              f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
-                             f"{missing.partition(':')[2]} <value> --stack {stack}")
+                             f"{short} <value> --stack {stack}")
     for key, node, stack_loader in entries:
         key = key if ":" in key else f"{name}:{key}"
         check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))

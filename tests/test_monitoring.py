@@ -482,7 +482,7 @@ def test_azure_rule_group_carries_the_same_rules(runs):
     ({"ttftSloSeconds": -1}, "ttftSloSeconds", ["between"]),
     ({"queueAlertThreshold": 0}, "queueAlertThreshold", ["at least 1"]),
     ({"alerts": "yes"}, "alerts", ["not a boolean"]),
-    ({"logAnalyticsWorkspaceId": "my-workspace"}, "logAnalyticsWorkspaceId", ["not a Log Analytics"]),
+    ({"logAnalyticsWorkspaceId": "my-workspace"}, "logAnalyticsWorkspaceId", ["not a workspace's resource id"]),
 ])
 def test_bad_monitoring_settings_fail_in_one_line(overrides, key, words):
     assert_config_error(stack_config("vm", apiKey=API_KEY, **overrides), key, words)

@@ -211,7 +211,7 @@ def check_action_group_id(value: Any) -> str:
 def check_workspace_id(value: Any) -> str:
     text = checks.text("logAnalyticsWorkspaceId", value).strip()
     if WORKSPACE_ID.fullmatch(text) is None:
-        raise ConfigError("logAnalyticsWorkspaceId", text, "is not a Log Analytics workspace's resource id",
+        raise ConfigError("logAnalyticsWorkspaceId", text, "is not a workspace's resource id",
                           "give /subscriptions/<id>/resourceGroups/<group>/providers/"
                           "Microsoft.OperationalInsights/workspaces/<name> (az monitor log-analytics "
                           "workspace show --query id)")
