@@ -202,3 +202,14 @@ def test_aks_gateway_dns_label_is_component_plus_6_random_characters_and_a_valid
     assert label == f"apertus-{suffix}"
     rule = RULES["dnsLabels"]["publicIPAddresses.dnsSettings.domainNameLabel"]
     assert re.fullmatch(rule["pattern"], label) and len(label) <= rule["max"]
+
+
+def test_workbook_name_is_a_random_uuid_kept_in_the_state():
+    # the service takes only a UUID as a workbook's name ("Invalid Workbook resource name" otherwise,
+    # https://github.com/MicrosoftDocs/azure-docs/issues/52844; the SDK: "The value must be an UUID")
+    run = stack_run("vm")
+    name = run.mocks.one("azure-native:applicationinsights:Workbook").inputs["resourceName"]
+    found = [r for r in run.resources if r.type == "random:index/randomUuid:RandomUuid"
+             and r.name == "apertus-workbook-id"]
+    assert len(found) == 1 and name == found[0].outputs["result"]
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", name)
