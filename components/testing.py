@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -162,6 +163,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                         "random:index/randomString:RandomString"):
             digest = hashlib.sha256(args.name.encode()).hexdigest()
             outputs.setdefault("result", (digest * 4)[:int(args.inputs.get("length", 16))])
+        if args.typ == "random:index/randomUuid:RandomUuid":  # a stable UUID per logical name
+            outputs.setdefault("result", str(uuid.uuid5(uuid.NAMESPACE_URL, args.name)))
         if args.typ == "kubernetes:core/v1:Service":
             outputs.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "203.0.113.20"}]}})
         urn, parent = self._parents.pop((args.typ, args.name), ("", ""))
