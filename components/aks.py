@@ -209,6 +209,9 @@ def cluster_network(address_space: str) -> ClusterNetwork:
 # (AKS lists minors like 1.33, 1.34, 1.35: `az aks get-versions`); the patch is AKS's to keep
 # current (upgrade channel 'patch'). Whether the region runs that minor is preflight's question.
 KUBERNETES_MINOR = re.compile(r"1\.[1-9][0-9]?")
+# AKS runs only recent minors (1.3x in 2026: learn.microsoft.com/azure/aks/supported-kubernetes-versions);
+# a one-digit minor is what YAML makes of an unquoted 1.30 (the number 1.3), so it gets its own message
+KUBERNETES_OLDEST_PLAUSIBLE_MINOR = 10
 
 
 def with_upgrade_surge(nodes: int) -> int:
@@ -288,6 +291,12 @@ class AksGpuClusterArgs(base.ServingArgs):
             raise ConfigError("kubernetesVersion", self.kubernetes_version,
                               "must be a Kubernetes minor version like '1.35'",
                               "give major.minor; AKS picks the latest patch and keeps it patched")
+        if int(self.kubernetes_version.split(".")[1]) < KUBERNETES_OLDEST_PLAUSIBLE_MINOR:
+            raise ConfigError("kubernetesVersion", self.kubernetes_version,
+                              "is not a version AKS runs; an unquoted 1.30 in a stack file reaches the "
+                              "program as the number 1.3",
+                              f"quote it: kubernetesVersion: \"1.{self.kubernetes_version.split('.')[1]}0\" "
+                              f"(or the default {DEFAULT_KUBERNETES_VERSION})")
         if self.min_replicas < 1:
             raise ConfigError("minReplicas", self.min_replicas,
                               "host 'aks' scales on the queue depth its running replicas report, so with "

@@ -357,7 +357,7 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
     from pulumi_policy.proxy import unknown_checking_proxy
 
     resources = run.resources if isinstance(run, OfflineRun) else list(run)
-    policies = policies if policies is not None else load_policy_pack(pack_dir).POLICIES
+    policies = policies if policies is not None else load_policy_pack(pack_dir).PACK_POLICIES
     options = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
                                     custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
     found: list[PolicyViolation] = []

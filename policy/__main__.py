@@ -6,11 +6,10 @@ the policies themselves are in the apertus_policies package, which the tests imp
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from apertus_policies import NAME, POLICIES
-from monitoring_policy import serving_host_monitored  # every serving host is monitored (issue 17)
+from apertus_policies import NAME, PACK_POLICIES
 
 PolicyPack(
     name=NAME,
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*POLICIES, serving_host_monitored],
+    policies=PACK_POLICIES,
 )

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         exit_code = main()
+    except BrokenPipeError:  # `python -m stacks plan | head`: the reader left; no traceback
+        sys.stderr.close()
+        exit_code = 0
     finally:
         close_event_loop()
     sys.exit(exit_code)

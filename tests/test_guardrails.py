@@ -44,7 +44,7 @@ def test_api_public_is_open_on_purpose_and_the_plan_says_so():
 def test_api_private_makes_a_private_cluster_without_public_fqdn():
     from stacks.common import exposure
 
-    run = run_stack(stack_config("aks", apiPrivate=True, internal=True))
+    run = run_stack(stack_config("aks", apiPrivate=True, internal=True, alertEmails=["oncall@example.com"]))
     profile = unwrap(run.mocks.one(CLUSTER).inputs)["apiServerAccessProfile"]
     assert profile == {"enablePrivateCluster": True, "privateDNSZone": "system",
                        "enablePrivateClusterPublicFQDN": False}

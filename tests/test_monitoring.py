@@ -25,7 +25,7 @@ from components.serving import ConfigError
 from components.serving import monitoring as catalogue
 from conftest import (API_KEY, HF_TOKEN, PROJECT, ROOT, assert_config_error, plain_occurrences,
                       stack_config, unwrap)
-from policy.monitoring_policy import serving_host_monitored
+from policy.apertus_policies.monitoring import serving_host_monitored
 from stacks.offline import is_secret, run_program
 from stacks.program import run
 

@@ -601,8 +601,9 @@ def test_main_builds_the_pack_from_every_policy(monkeypatch):
     monkeypatch.syspath_prepend(str(POLICY_DIR))
     monkeypatch.delitem(sys.modules, "apertus_policies", raising=False)
     runpy.run_path(str(POLICY_DIR / "__main__.py"), run_name="__main__")
-    # plus the monitoring policy, registered from policy/monitoring_policy.py (ops, issue 17)
-    assert [p.name for p in built["policies"]] == [p.name for p in pack.POLICIES] + ["serving-host-monitored"]
+    # the security policies and the monitoring one: the offline runner runs the same list
+    assert [p.name for p in built["policies"]] == [p.name for p in pack.PACK_POLICIES]
+    assert [p.name for p in pack.PACK_POLICIES] == [p.name for p in pack.POLICIES] + ["serving-host-monitored"]
     assert built["enforcement_level"] == EnforcementLevel.MANDATORY
 
 
@@ -615,7 +616,7 @@ def test_pack_project_files():
 
 # ---------------------------------------------------------------- a platform team's own program
 
-def _team_program(debug_port: str | None = None) -> Any:
+def _team_program(debug_port: str | None = None, alerts_to: tuple[str, ...] = ("oncall@example.com",)) -> Any:
     """A platform team's program: an internal VM from the components, plus (optionally) a
     security group of its own that opens a port straight to vLLM."""
     import pulumi
@@ -625,7 +626,8 @@ def _team_program(debug_port: str | None = None) -> Any:
 
     def program() -> None:
         vm = GpuVirtualMachine("team", GpuVirtualMachineArgs(
-            location="swedencentral", hf_token=pulumi.Config().require_secret("hfToken"), internal=True))
+            location="swedencentral", hf_token=pulumi.Config().require_secret("hfToken"), internal=True,
+            alert_emails=list(alerts_to)))  # monitored: the pack's operations policy passes
         if debug_port:
             network.NetworkSecurityGroup("debug", resource_group_name="rg-team", security_rules=[
                 network.SecurityRuleArgs(name="debug", priority=100, direction="Inbound", access="Allow",
@@ -644,6 +646,9 @@ def test_run_policy_pack_judges_a_platform_teams_program():
 
     clean = run_program(_team_program(), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
     assert run_policy_pack(clean) == []
+    # without an alert destination the operations policy speaks (the CLI runs the same list)
+    quiet = run_program(_team_program(alerts_to=()), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    assert [v.policy for v in run_policy_pack(quiet)] == ["serving-host-monitored"]
     bad = run_program(_team_program("8000"), "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
     found = run_policy_pack(bad)
     assert {v.policy for v in found} == {"vllm-only-behind-gateway", "closed-when-internal"}, found

@@ -9,11 +9,12 @@ per concern:
 - containers.py: containers that hold GPUs are locked down
 - secrets.py: no secret in a plain property
 - images.py: pinned images (the rule the program applies too: components/serving/rules.py)
+- monitoring.py: every serving host is watched by an alert that reaches an action group
 
 Importable without side effects: ``__main__.py`` builds the ``PolicyPack`` (which starts the
 analyzer server); the tests and ``apertus_azure.testing.run_policy_pack`` call each policy's
-``validate`` directly. To add a policy (e.g. policy/monitoring_policy.py's), append it to
-RESOURCE_POLICIES or STACK_POLICIES below: one line.
+``validate`` directly. To add a policy, append it to RESOURCE_POLICIES or STACK_POLICIES below: one
+line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .exposure import api_server_problem, closed_when_internal, exposure_problem
 from .gateway import is_gateway_container, is_vllm_container, nsg_rule_problems, vllm_behind_gateway, \
     vllm_behind_gateway_across_stack  # noqa: F401
 from .hardening import aks_identity_hardened, key_vault_hardened, storage_account_hardened
+from .monitoring import serving_host_monitored
 from .images import custom_data_images, image_problem, images_pinned, shell_image_references  # noqa: F401
 from .network import https_only, no_public_ssh, no_public_ssh_in_pieces, ssh_source_problems  # noqa: F401
 from .secrets import class_switches, is_random, no_plain_secrets, plain_places, secret_looking, \
@@ -40,4 +42,8 @@ RESOURCE_POLICIES = [https_only, no_public_ssh, key_vault_hardened, storage_acco
                      aks_identity_hardened, gpu_containers_locked_down, no_plain_secrets,
                      images_pinned, vllm_behind_gateway]
 STACK_POLICIES = [no_public_ssh_in_pieces, closed_when_internal, vllm_behind_gateway_across_stack]
-POLICIES = [*RESOURCE_POLICIES, *STACK_POLICIES]
+POLICIES = [*RESOURCE_POLICIES, *STACK_POLICIES]  # the security promises
+# operations (issue 17): a serving host whose alerts reach no action group fails the pack too
+OPERATIONS_POLICIES = [serving_host_monitored]
+# what ``pulumi up --policy-pack policy`` runs (__main__.py) and run_policy_pack runs by default
+PACK_POLICIES = [*POLICIES, *OPERATIONS_POLICIES]

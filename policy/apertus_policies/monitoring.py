@@ -1,7 +1,8 @@
 """Policy ``serving-host-monitored``: every serving host is watched by an alert that reaches someone.
 
-Self-contained (the pack's other policies live in apertus_policies.py); registered in
-``policy/__main__.py``. A stack policy: it sees every resource's outputs (ids are known), so it can
+One module of the pack (policy/apertus_policies/), registered in STACK_POLICIES like the others,
+so ``pulumi up --policy-pack policy`` and ``apertus_azure.testing.run_policy_pack`` run it alike. A
+stack policy: it sees every resource's outputs (ids are known), so it can
 match an alert rule to the host it watches.
 
 A serving host is an Azure Container App, a virtual machine or an AKS cluster. It is monitored when
