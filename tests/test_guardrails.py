@@ -185,6 +185,23 @@ def test_kubernetes_version_format_is_checked_offline(version):
     assert_config_error(stack_config("aks", kubernetesVersion=version), "kubernetesVersion", ["minor version"])
 
 
+def test_an_unquoted_1_30_read_as_1_3_says_to_quote_it(tmp_path, capsys):
+    """The Pulumi CLI hands `kubernetesVersion: 1.30` to the program as "1.3" (docs/pulumi-cli.md)."""
+    import argparse
+
+    from conftest import ROOT
+    from stacks import plan as plan_command
+    for name in ("Pulumi.yaml",):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "Pulumi.t.yaml").write_text("config:\n  azure-native:location: swedencentral\n"
+                                            "  apertus-azure:host: aks\n  apertus-azure:apiPublic: true\n"
+                                            "  apertus-azure:kubernetesVersion: 1.30\n")
+    args = argparse.Namespace(stack="t", json=False, detail=False, diagram=None, compare=False)
+    assert plan_command.command(args, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "'1.3'" in err and 'quote it: kubernetesVersion: "1.30"' in err and err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize("tags, words", [
     ({"managed-by": "me"}, ["own tag"]), ({"apertus-exposure": "public"}, ["own tag"]),
     ({"MODEL": "x"}, ["own tag"]), ({"microsoftTeam": "x"}, ["reserves", "microsoft"]),
