@@ -316,7 +316,7 @@ def test_the_generator_says_what_is_stale_and_writes_it(tmp_path, monkeypatch, c
     from stacks import docs
     (tmp_path / "docs").mkdir()
     for name in ("Pulumi.yaml", "README.md", "docs/configuration.md", "docs/containerapp.md", "docs/vm.md",
-                 "docs/aks.md"):
+                 "docs/aks.md", *(f"Pulumi.{stack}.yaml" for stack in docs.HOST_STACKS.values())):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.setattr(docs, "ROOT", tmp_path)
     assert docs.main([]) == 0 and capsys.readouterr().out.strip() == "up to date"
@@ -332,3 +332,16 @@ def test_each_host_page_lists_its_own_keys_from_the_settings_table(host):
     from stacks import docs
     assert _generated(DOCS / f"{host}.md", f"keys of {host}") == docs.host_keys_table(host), \
         f"docs/{host}.md is out of date: python -m stacks.docs --write"
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_each_host_page_shows_the_request_path_of_its_example_stack(host):
+    """The diagram is drawn from the example stack's offline plan, so it cannot drift from the code."""
+    from stacks import docs
+    from stacks.diagram import mermaid_blocks
+    stack = docs.HOST_STACKS[host]
+    embedded = _generated(DOCS / f"{host}.md", f"request path of {stack}")
+    assert embedded == docs.host_diagram(host), f"docs/{host}.md is out of date: python -m stacks.docs --write"
+    # the same flowchart as the stack's full diagram page (written by plan --diagram)
+    assert mermaid_blocks(embedded) == mermaid_blocks((DOCS / "diagrams" / f"{stack}.md").read_text())[:1]
+    assert f"diagrams/{stack}.md" in (DOCS / f"{host}.md").read_text()
