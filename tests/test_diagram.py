@@ -44,7 +44,7 @@ def test_the_request_path_names_each_hop_and_where_sources_and_the_key_are_check
     aks = "\n".join(diagram.request_path(plans["aks"]))
     assert 'gateway["Caddy gateway pods :443 (TLS)<br/>forwards /v1/* and /health only, 404 to the rest<br/>' \
            'allowed sources: any source"]' in aks
-    assert "Kubernetes API server<br/>from: any source" in aks
+    assert "Kubernetes API server<br/>from: 203.0.113.0/24" in aks  # Pulumi.aks.yaml's apiAllowedCidrs
     vm = "\n".join(diagram.request_path(plans["vm-70b"]))
     assert 'entry["public IP + network security group, 443<br/>allowed sources: any source"]' in vm
 
@@ -54,7 +54,7 @@ def test_the_resource_diagram_has_every_resource_once(plans):
     lines = diagram.resources(data)
     nodes = [line for line in lines if line.startswith("  r") and "[" in line]
     edges = [line for line in lines if "-->" in line]
-    assert len(nodes) == diagram.count(data["resources"]) == 48
+    assert len(nodes) == diagram.count(data["resources"]) == 67  # with monitoring
     assert len(edges) == len(nodes) - 1  # one root, a tree
 
 
