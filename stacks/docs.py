@@ -3,7 +3,10 @@
 - ``Pulumi.yaml``'s ``config:`` block and the key reference in ``docs/configuration.md``, from the
   settings table (``components/serving/settings.py``);
 - the README's host table, from the plan's own figures (``describe``, what ``python -m stacks plan
-  --json`` prints under ``plan``) for each host and catalog model in one region.
+  --json`` prints under ``plan``) for each host and catalog model in one region;
+- the request-path diagram on each host page (docs/containerapp.md, vm.md, aks.md), of that host's
+  example stack (``HOST_STACKS``), drawn by stacks/diagram.py from the stack's offline plan: the
+  same flowchart ``python -m stacks plan --diagram`` writes into docs/diagrams/<stack>.md.
 
 Without ``--write`` it says which files differ and exits 1 (``tests/test_docs.py`` checks the same).
 Not imported by the ``plan`` command: the host table plans five configurations.
@@ -208,6 +211,25 @@ def host_table(rows: list[dict[str, Any]] | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+# ---- the request path on each host page ----
+
+# The example stack each host page shows (its stack file is in the repository root).
+HOST_STACKS = {"containerapp": "dev", "vm": "vm-70b", "aks": "aks"}
+
+
+def host_diagram(host: str) -> str:
+    """The generated part of docs/<host>.md: the request path of the host's example stack."""
+    from stacks.common import plan_stack
+    from stacks.diagram import PATHS, request_path
+    stack = HOST_STACKS[host]
+    data = plan_stack(stack, ROOT)
+    plan = data["plan"]
+    intro = (f"Stack `{stack}` (`Pulumi.{stack}.yaml`): {plan['model']} on `{plan['gpu']}`. Exposure: "
+             f"{plan['exposure']['summary']}. Built by {PATHS[host].built_in}.")
+    return "\n".join([*textwrap.wrap(intro, 100, break_long_words=False, break_on_hyphens=False),
+                      "", "```mermaid", *request_path(data), "```", ""])
+
+
 # ---- files ----
 
 def replace_between(text: str, name: str, generated: str) -> str:
@@ -226,7 +248,8 @@ def expected_files(*, host_table_rows: list[dict[str, Any]] | None = None,
     files[configuration] = replace_between(configuration.read_text(), "keys", configuration_reference())
     for host in HOSTS:
         page = ROOT / "docs" / f"{host}.md"
-        files[page] = replace_between(page.read_text(), f"keys of {host}", host_keys_table(host))
+        text = replace_between(page.read_text(), f"keys of {host}", host_keys_table(host))
+        files[page] = replace_between(text, f"request path of {HOST_STACKS[host]}", host_diagram(host))
     if with_host_table:
         readme = ROOT / "README.md"
         files[readme] = replace_between(readme.read_text(), "host table", host_table(host_table_rows))

@@ -15,12 +15,6 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 README_MAX_LINES = 250
 
-# Pages other helpers write for this release, linked from docs/README.md ("Coming with this
-# release") before they are merged. The integrator empties this set once they are in.
-NOT_YET_MERGED = {"docs/pulumi-cli.md", "docs/guardrails.md", "docs/azure-schemas.md", "docs/operations.md",
-                  "docs/runbooks.md", "docs/bench.md", "docs/cost-per-token.md", "docs/plan.md",
-                  "docs/diagrams"}
-
 FENCE = re.compile(r"^(```|~~~)")
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -86,8 +80,7 @@ def broken_links(page: Path) -> list[str]:
         where = f"{page.relative_to(ROOT)}:{number}: {target}"
         relative = destination.relative_to(ROOT).as_posix() if destination.is_relative_to(ROOT) else None
         if not destination.exists():
-            if relative not in NOT_YET_MERGED:
-                problems.append(f"{where}: no such file")
+            problems.append(f"{where}: no such file")
             continue
         if anchor and (destination.suffix != ".md" or anchor not in anchors(destination)):
             problems.append(f"{where}: no heading with anchor #{anchor} in {relative}")
@@ -118,14 +111,6 @@ def test_every_relative_link_and_anchor_resolves(page):
     assert broken_links(page) == []
 
 
-def test_links_to_pages_not_yet_merged_are_exactly_the_coming_list():
-    """The allowance is for the pages docs/README.md announces, nothing else."""
-    index = (DOCS / "README.md").read_text()
-    coming = index.split("## Coming with this release", 1)[1]
-    listed = {(DOCS / target).resolve().relative_to(ROOT).as_posix() for target in LINK.findall(coming)}
-    assert listed == NOT_YET_MERGED
-
-
 def test_every_page_has_one_title():
     for page in pages():
         titles = [line for _, line in prose_lines(page.read_text()) if line.startswith("# ")]
@@ -134,9 +119,9 @@ def test_every_page_has_one_title():
 
 def test_every_docs_page_is_reachable_from_the_index():
     linked = {(DOCS / target.partition("#")[0]).resolve() for _, target in links(DOCS / "README.md")}
-    for page in DOCS.glob("*.md"):
-        if page.name != "README.md":
-            assert page.resolve() in linked, f"docs/README.md does not link {page.name}"
+    for page in DOCS.rglob("*.md"):  # docs/diagrams/ too
+        if page != DOCS / "README.md":
+            assert page.resolve() in linked, f"docs/README.md does not link {page.relative_to(DOCS)}"
 
 
 def test_readme_is_read_in_five_minutes():
@@ -331,7 +316,7 @@ def test_the_generator_says_what_is_stale_and_writes_it(tmp_path, monkeypatch, c
     from stacks import docs
     (tmp_path / "docs").mkdir()
     for name in ("Pulumi.yaml", "README.md", "docs/configuration.md", "docs/containerapp.md", "docs/vm.md",
-                 "docs/aks.md"):
+                 "docs/aks.md", *(f"Pulumi.{stack}.yaml" for stack in docs.HOST_STACKS.values())):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.setattr(docs, "ROOT", tmp_path)
     assert docs.main([]) == 0 and capsys.readouterr().out.strip() == "up to date"
@@ -347,3 +332,16 @@ def test_each_host_page_lists_its_own_keys_from_the_settings_table(host):
     from stacks import docs
     assert _generated(DOCS / f"{host}.md", f"keys of {host}") == docs.host_keys_table(host), \
         f"docs/{host}.md is out of date: python -m stacks.docs --write"
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_each_host_page_shows_the_request_path_of_its_example_stack(host):
+    """The diagram is drawn from the example stack's offline plan, so it cannot drift from the code."""
+    from stacks import docs
+    from stacks.diagram import mermaid_blocks
+    stack = docs.HOST_STACKS[host]
+    embedded = _generated(DOCS / f"{host}.md", f"request path of {stack}")
+    assert embedded == docs.host_diagram(host), f"docs/{host}.md is out of date: python -m stacks.docs --write"
+    # the same flowchart as the stack's full diagram page (written by plan --diagram)
+    assert mermaid_blocks(embedded) == mermaid_blocks((DOCS / "diagrams" / f"{stack}.md").read_text())[:1]
+    assert f"diagrams/{stack}.md" in (DOCS / f"{host}.md").read_text()

@@ -122,8 +122,8 @@ def test_detail_and_json_exclude_each_other(capsys):
     assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
-# azure-native has ~260 modules that take minutes to import together; the plan stays fast (the
-# README's "under 10 s") as long as it imports only the ones the components use. Counted instead of
+# azure-native has ~260 modules that take minutes to import together; the plan stays fast (a few
+# seconds, docs/quickstart.md) as long as it imports only the ones the components use. Counted instead of
 # timed, so a slow machine cannot fail it.
 PLAN_PROBE = """
 import asyncio, gc, json, runpy, sys, types

@@ -68,7 +68,7 @@ def string_input(key: str, value: Any, secret: bool = False) -> Any:
     return value
 
 
-# Component inputs whose stack config key has another name (README: "Use as a library"): their
+# Component inputs whose stack config key has another name (docs/library.md): their
 # errors use the config key and name the input; the component provider reports the input's name.
 CONFIG_KEYS = {"concurrentRequests": "scaleConcurrentRequests"}
 INPUT_NAMES = {config_key: name for name, config_key in CONFIG_KEYS.items()}

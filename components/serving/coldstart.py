@@ -46,7 +46,7 @@ TP_INIT_SECONDS = 15
 
 # Host start-up (estimates): a serverless GPU replica being placed; a pod on an existing GPU node;
 # a VM booting; the VM's first-boot setup (components/cloudinit.py: apt, the Canonical-signed
-# 580-server driver, Docker, the NVIDIA container toolkit; the README estimated the whole setup at
+# 580-server driver, Docker, the NVIDIA container toolkit; earlier estimates put the whole setup at
 # 10-15 min including the image pull counted separately here) and the one reboot that loads the driver.
 ACA_REPLICA_SECONDS = 60
 ACA_REQUEST_TIMEOUT_SECONDS = 240  # Container Apps ingress request timeout (ingress overview)

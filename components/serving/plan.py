@@ -52,7 +52,7 @@ FIT_SOURCES = ("https://github.com/llm-d/llm-d-benchmark/",)
 # "Estimated CUDA graph memory" vLLM 0.2x logs for a dense model with the default 51 piecewise +
 # 35 full graphs is 0.52 GiB (Qwen3-8B, LMCache/LMCache#3430); 0.19's graph pools measured
 # 0.51-1.85 GiB, mean 1.04 GiB, over 49 H100 runs (llm-d-planner accuracy report). 1 GiB is kept
-# for 8B-70B; no A100/H100 0.21+ log checks it (see README "How the planner decides").
+# for 8B-70B; no A100/H100 0.21+ log checks it (see docs/planner.md).
 CUDAGRAPH_BYTES = 1.0 * GIB
 CUDAGRAPH_COUNTED_FROM = (0, 21)
 VLLM_VERSION = "0.33.0"  # the default image's (launch.DEFAULT_IMAGE): the version the plan is for

@@ -50,7 +50,7 @@ SPOT_PRICES: dict[str, Price] = {
 SPOT_RATIO = _SPOT_A100 / 3.673
 
 # Everything besides the GPU machines. Sources beside each; "list" figures are the pricing pages' East
-# US figures as quoted in the project's README before this module, not re-read from a dated snapshot.
+# US figures (listed with their sources in docs/cost.md), not re-read from a dated snapshot.
 PRICES: dict[str, Price] = {
     # AKS system pool size (components/aks.py SYSTEM_VM_SIZE)
     "Standard_D4ds_v5": Price(0.226, "hour", RETAIL_SNAPSHOT, RETAIL_SNAPSHOT_DATE, "snapshot"),

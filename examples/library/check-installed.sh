@@ -2,7 +2,7 @@
 # The library as a user gets it: pip installs the package (its files only; dependencies come from
 # the Python running this) into a temporary directory, and this example's offline test runs from
 # outside the repository, where `components` and `stacks` are not importable.
-# Usage: examples/library/check-installed.sh [python]   (README: "Use as a library"; .ci/run)
+# Usage: examples/library/check-installed.sh [python]   (docs/library.md; .ci/run)
 set -euo pipefail
 python="${1:-python}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"

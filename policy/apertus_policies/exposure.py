@@ -46,7 +46,7 @@ WORKSPACE = "azure-native:operationalinsights:Workspace"
 # parameters decide whether the account is public (kubernetes-sigs/azurefile-csi-driver
 # docs/driver-parameters.md: networkEndpointType, publicNetworkAccess)
 CSI_STORAGE_PROVISIONERS = ("file.csi.azure.com", "blob.csi.azure.com")
-# The documented exception (README "internal"): Log Analytics stays reachable over its public
+# The documented exception (docs/security.md, Log Analytics): Log Analytics stays reachable over its public
 # endpoints, ingestion authenticated; closing it needs an Azure Monitor Private Link Scope whose
 # DNS changes reach every Azure Monitor resource the VNet uses. The policy accepts exactly that:
 # a workspace in an internal stack may keep public ingestion and query.
