@@ -61,9 +61,9 @@ def pulumi_yaml_config() -> str:
     """The ``config:`` block of Pulumi.yaml: declarations, then the optional keys as comments."""
     out = ["config:",
            "  # Generated from components/serving/settings.py by",
-           f"  # `{GENERATOR}`: edit the table, not this block. Types: only",
-           "  # string | integer | boolean | array (the Pulumi CLI refuses others); a map or a fraction is",
-           "  # declared without a type. Reference: docs/configuration.md."]
+           f"  # `{GENERATOR}`: edit the table, not this block. Every declaration has a type of",
+           "  # string | integer | boolean | array (older and newer CLI project schemas accept these; a",
+           "  # fraction is declared a string). Reference: docs/configuration.md."]
     for setting in SETTINGS:
         if not _declared(setting):
             continue

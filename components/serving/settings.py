@@ -77,9 +77,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("maxModelLen", "integer", "the model's maximum (65536) if one sequence fits, else the largest "
        "multiple of 1024 that does", """Context window in tokens; a value that does not fit the GPU is
        an error.""", common=True),
-    _s("gpuMemoryUtilization", None, "0.9", """vLLM's share of each GPU's memory, a number from 0.5 to
-       0.99.""", common=True,
-       project_default=0.9),
+    _s("gpuMemoryUtilization", "string", "0.9", """vLLM's share of each GPU's memory, a number from 0.5
+       to 0.99 (`0.9` in a stack file; declared as a string because Pulumi.yaml cannot declare a
+       fraction, and the program reads it as a number).""", common=True,
+       project_default="0.9"),
     _s("quantization", "string", "`none`", """`none` or `fp8`: vLLM's on-the-fly FP8 weights
        (`--quantization fp8`), about half the weight memory; native on H100/H200 (compute capability
        8.9+), weight-only (FP8 Marlin) on A100 and T4. The plan lists FP8 alternatives; it never
@@ -204,7 +205,7 @@ ARGS_ONLY: tuple[Setting, ...] = (
 )
 
 # How a value without a declared type looks (Pulumi.yaml cannot say it).
-UNDECLARED_SHAPE = {"model": "string or map", "gpuMemoryUtilization": "number", "tags": "map",
+UNDECLARED_SHAPE = {"model": "string or map", "tags": "map",
                     "ttftSloSeconds": "number"}
 
 BY_KEY = {setting.key: setting for setting in SETTINGS}
