@@ -895,13 +895,17 @@ class AksGpuCluster(base.ServingComponent):
 def api_server_access_profile(args: AksGpuClusterArgs
                               ) -> Optional[containerservice.ManagedClusterAPIServerAccessProfileArgs]:
     """Who reaches the Kubernetes API server: the authorized ranges; or a private cluster, whose API
-    server has a private IP only, named in a system-managed private DNS zone linked to the VNet,
-    without the public FQDN AKS adds by default ("Create a private AKS cluster", learn.microsoft.com/
-    azure/aks/private-clusters; authorized IP ranges do not apply to private clusters, "Secure access
-    to the API server using authorized IP address ranges"); or, with apiPublic, open (None)."""
+    server has a private IP only ("Create a private AKS cluster", learn.microsoft.com/azure/aks/
+    private-clusters; authorized IP ranges do not apply to private clusters, "Secure access to the API
+    server using authorized IP address ranges"); or, with apiPublic, open (None).
+
+    The private cluster keeps the public FQDN AKS adds by default: a public DNS name that resolves to
+    the private IP, so a runner in a peered network or on a VPN finds the API server without a link
+    to the system private DNS zone (which AKS links to the cluster's own VNet only); the address
+    itself is reachable only from networks routed to the VNet."""
     if args.api_private:
         return containerservice.ManagedClusterAPIServerAccessProfileArgs(
-            enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=False)
+            enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=True)
     if args.api_allowed_cidrs:
         return containerservice.ManagedClusterAPIServerAccessProfileArgs(
             authorized_ip_ranges=list(args.api_allowed_cidrs))

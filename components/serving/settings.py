@@ -190,8 +190,9 @@ SETTINGS: tuple[Setting, ...] = (
        (Entra ID sign-in still needed); the plan lists it under exposure. Not with `internal` or
        `apiAllowedCidrs`.""", hosts=("aks",)),
     _s("apiPrivate", "boolean", "false", """Private cluster: the Kubernetes API server only on a
-       private IP in the cluster's VNet (no public FQDN); Pulumi and kubectl must then run inside that
-       VNet or a peered network ([guardrails](guardrails.md)). Not with `apiAllowedCidrs` or
+       private IP in the cluster's VNet (its public DNS name resolves to that IP); Pulumi and kubectl
+       must then run from a network routed to the VNet, so the first `pulumi up` goes in two steps
+       ([guardrails](guardrails.md#deploying-a-private-cluster)). Not with `apiAllowedCidrs` or
        `apiPublic`.""", hosts=("aks",)),
 )
 
