@@ -391,15 +391,20 @@ def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, priva
         network_ = ipaddress.ip_network(cidr)
         if network_.prefixlen == 0:
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr, "allows every address, which is no limit",
-                              "give the networks Pulumi and kubectl run from, or set apiPublic: true")
+                              "give the networks Pulumi and kubectl run from, or set "
+                              + ("apiPrivate: true" if internal else "apiPublic: true"))
         if any(network_.overlaps(other) for other in NON_PUBLIC_RANGES):
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr,
                               "is not a public range; the API server sees only public source addresses",
                               "give the public address your traffic leaves from (e.g. your NAT's)")
     problems = rules.source_range_problems(cidrs)
     if problems:
-        raise ConfigError(API_ALLOWED_CIDRS_KEY, list(cidrs), f"is too broad: {problems[0]} (the policy "
-                          "pack's limit for an internal stack)", "give narrower ranges, or set apiPublic: true")
+        # the same limit as the policy pack's (components/serving/rules.py): every entry, and all of
+        # them together, at most a /8
+        raise ConfigError(API_ALLOWED_CIDRS_KEY, list(cidrs), f"is too broad: {problems[0]} (each range "
+                          "and all of them together may cover at most a /8)",
+                          "give narrower ranges, or set apiPrivate: true" if internal
+                          else "give narrower ranges, or set apiPublic: true to leave it open on purpose")
 
 
 check_api_allowed_cidrs = check_api_access  # the name callers used before apiPublic/apiPrivate

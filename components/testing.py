@@ -339,9 +339,29 @@ def load_policy_pack(pack_dir: str | os.PathLike[str] | None = None) -> Any:
     import sys
 
     directory = str(pack_dir or DEFAULT_POLICY_PACK)
+    if not (Path(directory) / "apertus_policies" / "__init__.py").is_file():
+        # pip install ships the components, not the pack: the pack lives in a checkout's policy/
+        raise FileNotFoundError(f"no policy pack in {directory}: pass pack_dir=<a checkout of "
+                                "apertus-azure>/policy (the pack is not installed with the package)")
     if directory not in sys.path:
         sys.path.insert(0, directory)
     return importlib.import_module("apertus_policies")
+
+
+def _config_per_policy(config: dict[str, Any] | None, names: list[str]) -> Callable[[str], Any]:
+    """Each policy's config from a ``--policy-pack-config``-shaped dict (keys: policy names and
+    "all"), or the same dict for all; a mix, or an unknown policy name, is an error."""
+    config = config or {}
+    named = [key for key in config if key in names or key == "all"]
+    # a dict under a name that is no policy is a misspelt policy, not a shorthand setting
+    unknown = sorted(key for key in config if key not in named
+                     and (named or isinstance(config[key], dict)))
+    if unknown:
+        raise ValueError(f"policy config keys {unknown} are neither policy names nor 'all'; the pack's "
+                         f"policies: {', '.join(names)}")
+    if not named:
+        return lambda name: config or None
+    return lambda name: {**(config.get("all") or {}), **(config.get(name) or {})} or None
 
 
 def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] | None = None,
@@ -350,7 +370,9 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
     """Run the policy pack over an offline run of *your* program, the way ``pulumi preview
     --policy-pack policy`` would: resource policies see each resource's inputs, stack policies
     every resource's outputs, secrets as plain values (pulumi-policy 1.21 ``Analyze``), behind the
-    pack's unknown-checking proxy. ``config`` is the policy config (e.g. ``{"internal": True}``).
+    pack's unknown-checking proxy. ``config`` is the policy config in the shape of a
+    ``--policy-pack-config`` file, per policy name (``{"closed-when-internal": {"internal": True}}``,
+    ``"all"`` for every policy), or one dict for every policy (``{"internal": True}``).
     Needs ``pulumi-policy`` (policy/requirements.txt). An empty list means the pack passes."""
     from pulumi_policy import (PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions,
                                ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs)
@@ -361,7 +383,10 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
     options = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
                                     custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
     found: list[PolicyViolation] = []
+    per_policy = _config_per_policy(config, [policy.name for policy in policies])
     for policy in policies:
+        config = per_policy(policy.name)
+
         def report(message: str, urn: str | None = None, policy=policy) -> None:
             found.append(PolicyViolation(policy.name, urn or current.get("urn"), message))
 
