@@ -57,8 +57,12 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         # AKS GPU nodes run containerd with NVIDIA's runtime, and the image's own environment sets
         # NVIDIA_VISIBLE_DEVICES=all (NVIDIA/dcgm-exporter Dockerfiles): the exporter sees every GPU
         # without taking one from the scheduler (no nvidia.com/gpu request)
+        # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
+        # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
         env=[core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
-             core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true")],
+             core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
+             core.EnvVarArgs(name="NODE_NAME", value_from=core.EnvVarSourceArgs(
+                 field_ref=core.ObjectFieldSelectorArgs(field_path="spec.nodeName")))],
         ports=[core.ContainerPortArgs(name="metrics", container_port=DCGM_PORT, protocol="TCP")],
         resources=core.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "128Mi"},
                                                 limits={"cpu": "500m", "memory": "512Mi"}),
