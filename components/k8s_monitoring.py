@@ -59,6 +59,8 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         # without taking one from the scheduler (no nvidia.com/gpu request)
         # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
         # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
+        # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
+        # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
         env=[core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
              core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
              core.EnvVarArgs(name="NODE_NAME", value_from=core.EnvVarSourceArgs(
@@ -157,7 +159,10 @@ def prometheus_rules(namespace: str, settings: AlertSettings, *, min_replicas: i
         rule("gpu-memory",
              f"max by (Hostname, gpu) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) > {gpu:g}",
              10, f"> {gpu:.1%} of a GPU's memory for 10 min"),
-        rule("gpu-xid", "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0", 0, "any XID error code"),
+        # the DCGM gauge keeps the last XID code until the exporter restarts: alert on a change of it
+        # (a new XID), so the alert clears 10 min after the last one
+        rule("gpu-xid", "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[10m])) > 0", 0,
+             "a new XID error code in 10 min"),
     ]
     if min_replicas > 0:
         rules.append(rule("no-ready-replica",

@@ -441,7 +441,7 @@ CASES = {
 @needs_promtool
 def test_every_prometheus_rule_passes_promtool_check(tmp_path):
     result = subprocess.run([PROMTOOL, "check", "rules", str(rule_file(tmp_path))],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(CASES) == {r["alert"] for r in k8s_monitoring.prometheus_rules(NS, SETTINGS, min_replicas=1)}
 
@@ -460,7 +460,28 @@ def test_every_prometheus_rule_fires_when_it_should_and_stays_silent_otherwise(t
     test_path.write_text(yaml.safe_dump({"rule_files": [rules_path.name], "evaluation_interval": "1m",
                                          "tests": tests}, sort_keys=False))
     result = subprocess.run([PROMTOOL, "test", "rules", test_path.name], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def promtool_test(tmp_path: Path, tests: list[dict[str, Any]]) -> subprocess.CompletedProcess:
+    rules_path = rule_file(tmp_path)
+    test_path = tmp_path / "more-tests.yaml"
+    test_path.write_text(yaml.safe_dump({"rule_files": [rules_path.name], "evaluation_interval": "1m",
+                                         "tests": tests}, sort_keys=False))
+    return subprocess.run([PROMTOOL, "test", "rules", test_path.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_promtool
+def test_gpu_xid_fires_on_a_new_xid_and_clears_although_the_gauge_keeps_the_code(tmp_path):
+    xid = 'DCGM_FI_DEV_XID_ERRORS{Hostname="node-1",gpu="0"}'
+    # the exporter's gauge holds 79 from minute 2 on; a second fault (43) comes at minute 20
+    series = [{"series": xid, "values": "0 0 79x17 43x10"}]
+    at = {"3m": [expected("gpu-xid", GPU)], "11m": [expected("gpu-xid", GPU)], "13m": [],
+          "18m": [], "21m": [expected("gpu-xid", GPU)], "29m": [expected("gpu-xid", GPU)], "31m": []}
+    result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "alert_rule_test": [
+        {"eval_time": t, "alertname": "gpu-xid", "exp_alerts": alerts} for t, alerts in at.items()]}])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
