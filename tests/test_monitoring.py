@@ -485,6 +485,22 @@ def test_gpu_xid_fires_on_a_new_xid_and_clears_although_the_gauge_keeps_the_code
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def workbook_query(title: str) -> str:
+    items = workbook.aks_items({"monitorWorkspace": "amw", "cluster": "c", "workspace": "w"}, NS)
+    return next(item["content"]["query"] for item in items if item["name"] == title)
+
+
+@needs_promtool
+def test_workbook_shows_both_waiting_and_running_requests(tmp_path):
+    series = [{"series": f'vllm:num_requests_waiting{{namespace="{NS}",pod="p"}}', "values": "3x5"},
+              {"series": f'vllm:num_requests_running{{namespace="{NS}",pod="p"}}', "values": "7x5"}]
+    query = workbook_query("Requests waiting and running")
+    result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": query, "eval_time": "2m",
+         "exp_samples": [{"labels": '{state="waiting"}', "value": 3}, {"labels": '{state="running"}', "value": 7}]}]}])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_azure_rule_group_carries_the_same_rules(runs):
     group = inputs(runs["aks"].mocks.one(PROM_RULES))
     settings_rules = {r["alert"]: r for r in group["rules"]}
