@@ -59,8 +59,6 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         # without taking one from the scheduler (no nvidia.com/gpu request)
         # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
         # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
-        # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
-        # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
         env=[core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
              core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
              core.EnvVarArgs(name="NODE_NAME", value_from=core.EnvVarSourceArgs(
