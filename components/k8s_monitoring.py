@@ -6,6 +6,9 @@
 - the DCGM exporter DaemonSet on the GPU pools (GPU utilization, memory, XID errors);
 - a NetworkPolicy letting the add-on's scraper (kube-system, ``rsName: ama-metrics``) reach vLLM's
   port: the namespace denies all other ingress (components/k8s_workload.py);
+- managed Prometheus' ``ama-metrics-settings-configmap`` in kube-system, with only the setting we
+  need (the agent's defaults otherwise): keep ``kube_node_labels`` (the workbook's GPU nodes per
+  pool), which the minimal ingestion profile drops;
 - ``prometheus_rules``: the alert rules as plain data, registered by the AKS component as an
   Azure Monitor Prometheus rule group and checked in the tests by the real ``promtool``.
 
@@ -38,6 +41,15 @@ DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
 DCGM_PORT = 9400
 DCGM_NAMESPACE = "kube-system"
 AMA_METRICS_LABEL = {"rsName": "ama-metrics"}  # the add-on's scraper ReplicaSet in kube-system
+
+# Managed Prometheus reads this ConfigMap (Azure/prometheus-collector otelcollector/configmaps/
+# ama-metrics-settings-configmap.yaml; learn.microsoft.com/azure/azure-monitor/containers/
+# prometheus-metrics-scrape-configuration-minimal: with minimalingestionprofile = true a target's
+# keep-list regex adds metrics to the minimal set). kube_node_labels is not in that set.
+AMA_METRICS_CONFIGMAP = "ama-metrics-settings-configmap"
+KUBE_STATE_KEEP = "kube_node_labels"
+AMA_METRICS_KEEP_LIST = f'kubestate = "{KUBE_STATE_KEEP}"\nminimalingestionprofile = true\n'
+AGENT_SCHEMA_VERSION = "v1"  # the only schema version the agent accepts (its template says so)
 
 
 def pod_monitor(resource_name: str, name: str, namespace: str, app: str, port: str,
@@ -96,11 +108,21 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         opts=opts)
 
 
+def agent_settings(name: str, opts: pulumi.ResourceOptions) -> None:
+    """The metrics agent's ConfigMap: only the setting we change, the agent's defaults otherwise."""
+    version = {"schema-version": AGENT_SCHEMA_VERSION, "config-version": "ver1"}
+    core.ConfigMap(f"{name}-ama-metrics-settings",
+                   metadata=meta.ObjectMetaArgs(name=AMA_METRICS_CONFIGMAP, namespace="kube-system",
+                                                labels=dict(PART_OF)),
+                   data={**version, "default-targets-metrics-keep-list": AMA_METRICS_KEEP_LIST}, opts=opts)
+
+
 def managed_prometheus_scraping(name: str, namespace: str, port: int, gpu_pools: tuple[str, ...],
                                 cluster_opts: pulumi.ResourceOptions,
                                 in_namespace: pulumi.ResourceOptions) -> None:
     """PodMonitors for vLLM and DCGM, the exporter, and the scraper's way through the namespace policy."""
     pod_monitor(f"{name}-vllm-podmonitor", VLLM, namespace, VLLM, "http", in_namespace)
+    agent_settings(name, cluster_opts)
     dcgm_exporter(name, gpu_pools, cluster_opts)
     pod_monitor(f"{name}-dcgm-podmonitor", DCGM_EXPORTER, DCGM_NAMESPACE, DCGM_EXPORTER, "metrics", cluster_opts)
     scraper = networking.NetworkPolicyPeerArgs(

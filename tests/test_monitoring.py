@@ -501,6 +501,24 @@ def test_workbook_shows_both_waiting_and_running_requests(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def agent_configmap(run, name: str) -> dict[str, Any]:
+    [configmap] = [inputs(r) for r in run.resources
+                   if r.type == "kubernetes:core/v1:ConfigMap" and inputs(r)["metadata"]["name"] == name]
+    assert configmap["metadata"]["namespace"] == "kube-system"
+    assert configmap["data"]["schema-version"] == "v1"  # the only version the agents accept
+    return configmap["data"]
+
+
+def test_managed_prometheus_keeps_kube_node_labels_for_the_workbook(runs):
+    import tomllib
+    for name in ("aks", "aks-internal"):
+        data = agent_configmap(runs[name], "ama-metrics-settings-configmap")
+        keep = tomllib.loads(data["default-targets-metrics-keep-list"])
+        assert keep == {"kubestate": "kube_node_labels", "minimalingestionprofile": True}
+        assert re.fullmatch(keep["kubestate"], "kube_node_labels")
+    assert "kube_node_labels{" in workbook_query("vLLM replicas available, GPU nodes")
+
+
 def test_azure_rule_group_carries_the_same_rules(runs):
     group = inputs(runs["aks"].mocks.one(PROM_RULES))
     settings_rules = {r["alert"]: r for r in group["rules"]}
