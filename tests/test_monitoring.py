@@ -509,6 +509,19 @@ def agent_configmap(run, name: str) -> dict[str, Any]:
     return configmap["data"]
 
 
+def test_container_insights_collects_normal_events_for_the_spot_fallback_alert(runs):
+    import tomllib
+    data = agent_configmap(runs["aks"], "container-azm-ms-agentconfig")  # spot: true
+    settings = tomllib.loads(data["log-data-collection-settings"])["log_collection_settings"]
+    # only this setting: stdout/stderr/env_var keep the agent's defaults
+    assert settings == {"collect_all_kube_events": {"enabled": True}}
+    # no spot pools, no spot-fallback alert: Normal events are not paid for
+    assert not [r for r in runs["aks-internal"].resources
+                if r.type == "kubernetes:core/v1:ConfigMap" and inputs(r)["metadata"]["name"] == "container-azm-ms-agentconfig"]
+    query = alerts.aks_on_demand_fallback("/subscriptions/x/c", "gpu", NS)
+    assert 'Reason == "TriggeredScaleUp"' in query  # a Normal event: needs the setting above
+
+
 def test_managed_prometheus_keeps_kube_node_labels_for_the_workbook(runs):
     import tomllib
     for name in ("aks", "aks-internal"):
@@ -517,6 +530,18 @@ def test_managed_prometheus_keeps_kube_node_labels_for_the_workbook(runs):
         assert keep == {"kubestate": "kube_node_labels", "minimalingestionprofile": True}
         assert re.fullmatch(keep["kubestate"], "kube_node_labels")
     assert "kube_node_labels{" in workbook_query("vLLM replicas available, GPU nodes")
+
+
+def test_aks_spot_monitoring_adds_the_normal_events_ingestion_to_its_cost():
+    from components.aks import AksGpuClusterArgs
+
+    def events_lines(spot: bool) -> list[dict[str, Any]]:
+        plan = catalogue.monitoring_plan(AksGpuClusterArgs(location="swedencentral", hf_token=HF_TOKEN, spot=spot,
+                                                           alert_emails=EMAILS, api_allowed_cidrs=["198.51.100.0/24"]))
+        return [line for line in plan["costLines"] if "KubeEvents" in line["item"]]
+    [line] = events_lines(True)
+    assert line["usdPerMonth"] > 0 and "container-insights-data-collection-configmap" in line["source"]
+    assert events_lines(False) == []
 
 
 def test_azure_rule_group_carries_the_same_rules(runs):
