@@ -587,7 +587,8 @@ class AksGpuCluster(base.ServingComponent):
         workload = self._workload(name, args, namespace, secrets, client, public, k8s_opts)
         k8s_monitoring.managed_prometheus_scraping(
             name, namespace, args.plan.launch.port, tuple(pool for pool, _ in gpu_pools_named(args.spot)),
-            k8s_opts, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[workload.deployment])))
+            k8s_opts, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[workload.deployment])),
+            all_kube_events=args.spot)  # spot-fallback reads a Normal event
         # the certificate names this host; resolved once its load balancer is there
         gateway_ip = str(args.network.gateway_ip)
         host = (pulumi.Output.all(workload.entry_service.id).apply(lambda _: gateway_ip)

@@ -6,6 +6,11 @@
 - the DCGM exporter DaemonSet on the GPU pools (GPU utilization, memory, XID errors);
 - a NetworkPolicy letting the add-on's scraper (kube-system, ``rsName: ama-metrics``) reach vLLM's
   port: the namespace denies all other ingress (components/k8s_workload.py);
+- the two agent ConfigMaps in kube-system, each with only the settings we need (the agents use their
+  defaults for everything left out): Container Insights' ``container-azm-ms-agentconfig`` collecting
+  Normal Kubernetes events too (the ``spot-fallback`` alert reads the autoscaler's TriggeredScaleUp,
+  a Normal event), and managed Prometheus' ``ama-metrics-settings-configmap`` keeping
+  ``kube_node_labels`` (the workbook's GPU nodes per pool), which the minimal ingestion profile drops;
 - ``prometheus_rules``: the alert rules as plain data, registered by the AKS component as an
   Azure Monitor Prometheus rule group and checked in the tests by the real ``promtool``.
 
@@ -39,6 +44,25 @@ DCGM_PORT = 9400
 DCGM_NAMESPACE = "kube-system"
 AMA_METRICS_LABEL = {"rsName": "ama-metrics"}  # the add-on's scraper ReplicaSet in kube-system
 
+# Container Insights reads this ConfigMap (name, namespace, keys and TOML tables as in its template,
+# microsoft/Docker-Provider kubernetes/container-azm-ms-agentconfig.yaml; settings table in
+# learn.microsoft.com/azure/azure-monitor/containers/container-insights-data-collection-configmap).
+# Without it only non-Normal (Warning) events reach KubeEvents; TriggeredScaleUp is a Normal event.
+# PreemptScheduled (spot-eviction) is a Warning event of AKS's node problem detector (seen as
+# "Warning PreemptScheduled" in maksim-paskal/aks-node-termination-handler#98): collected either way.
+CONTAINER_INSIGHTS_CONFIGMAP = "container-azm-ms-agentconfig"
+CONTAINER_INSIGHTS_SETTINGS = ("[log_collection_settings]\n"
+                               "  [log_collection_settings.collect_all_kube_events]\n"
+                               "    enabled = true\n")
+# Managed Prometheus reads this one (Azure/prometheus-collector otelcollector/configmaps/
+# ama-metrics-settings-configmap.yaml; learn.microsoft.com/azure/azure-monitor/containers/
+# prometheus-metrics-scrape-configuration-minimal: with minimalingestionprofile = true a target's
+# keep-list regex adds metrics to the minimal set). kube_node_labels is not in that set.
+AMA_METRICS_CONFIGMAP = "ama-metrics-settings-configmap"
+KUBE_STATE_KEEP = "kube_node_labels"
+AMA_METRICS_KEEP_LIST = f'kubestate = "{KUBE_STATE_KEEP}"\nminimalingestionprofile = true\n'
+AGENT_SCHEMA_VERSION = "v1"  # the only schema version both agents accept (their templates say so)
+
 
 def pod_monitor(resource_name: str, name: str, namespace: str, app: str, port: str,
                 opts: pulumi.ResourceOptions) -> CustomResource:
@@ -57,8 +81,12 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         # AKS GPU nodes run containerd with NVIDIA's runtime, and the image's own environment sets
         # NVIDIA_VISIBLE_DEVICES=all (NVIDIA/dcgm-exporter Dockerfiles): the exporter sees every GPU
         # without taking one from the scheduler (no nvidia.com/gpu request)
+        # NODE_NAME from the pod's node, as NVIDIA's chart does (NVIDIA/dcgm-exporter
+        # deployment/templates/daemonset.yaml): the exporter's Hostname label is then the node's name
         env=[core.EnvVarArgs(name="DCGM_EXPORTER_LISTEN", value=f":{DCGM_PORT}"),
-             core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true")],
+             core.EnvVarArgs(name="DCGM_EXPORTER_KUBERNETES", value="true"),
+             core.EnvVarArgs(name="NODE_NAME", value_from=core.EnvVarSourceArgs(
+                 field_ref=core.ObjectFieldSelectorArgs(field_path="spec.nodeName")))],
         ports=[core.ContainerPortArgs(name="metrics", container_port=DCGM_PORT, protocol="TCP")],
         resources=core.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "128Mi"},
                                                 limits={"cpu": "500m", "memory": "512Mi"}),
@@ -92,11 +120,28 @@ def dcgm_exporter(name: str, gpu_pools: tuple[str, ...], opts: pulumi.ResourceOp
         opts=opts)
 
 
+def agent_settings(name: str, opts: pulumi.ResourceOptions, *, all_kube_events: bool) -> None:
+    """The monitoring agents' ConfigMaps: only the settings we change, the agents' defaults otherwise.
+    Normal events are collected only where an alert reads one (``all_kube_events``: the spot pools'
+    spot-fallback alert); they are billed Log Analytics ingestion."""
+    version = {"schema-version": AGENT_SCHEMA_VERSION, "config-version": "ver1"}
+    if all_kube_events:
+        core.ConfigMap(f"{name}-container-insights-settings",
+                       metadata=meta.ObjectMetaArgs(name=CONTAINER_INSIGHTS_CONFIGMAP, namespace="kube-system",
+                                                    labels=dict(PART_OF)),
+                       data={**version, "log-data-collection-settings": CONTAINER_INSIGHTS_SETTINGS}, opts=opts)
+    core.ConfigMap(f"{name}-ama-metrics-settings",
+                   metadata=meta.ObjectMetaArgs(name=AMA_METRICS_CONFIGMAP, namespace="kube-system",
+                                                labels=dict(PART_OF)),
+                   data={**version, "default-targets-metrics-keep-list": AMA_METRICS_KEEP_LIST}, opts=opts)
+
+
 def managed_prometheus_scraping(name: str, namespace: str, port: int, gpu_pools: tuple[str, ...],
                                 cluster_opts: pulumi.ResourceOptions,
-                                in_namespace: pulumi.ResourceOptions) -> None:
+                                in_namespace: pulumi.ResourceOptions, *, all_kube_events: bool = False) -> None:
     """PodMonitors for vLLM and DCGM, the exporter, and the scraper's way through the namespace policy."""
     pod_monitor(f"{name}-vllm-podmonitor", VLLM, namespace, VLLM, "http", in_namespace)
+    agent_settings(name, cluster_opts, all_kube_events=all_kube_events)
     dcgm_exporter(name, gpu_pools, cluster_opts)
     pod_monitor(f"{name}-dcgm-podmonitor", DCGM_EXPORTER, DCGM_NAMESPACE, DCGM_EXPORTER, "metrics", cluster_opts)
     scraper = networking.NetworkPolicyPeerArgs(
@@ -153,7 +198,10 @@ def prometheus_rules(namespace: str, settings: AlertSettings, *, min_replicas: i
         rule("gpu-memory",
              f"max by (Hostname, gpu) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) > {gpu:g}",
              10, f"> {gpu:.1%} of a GPU's memory for 10 min"),
-        rule("gpu-xid", "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0", 0, "any XID error code"),
+        # the DCGM gauge keeps the last XID code until the exporter restarts: alert on a change of it
+        # (a new XID), so the alert clears 10 min after the last one
+        rule("gpu-xid", "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[10m])) > 0", 0,
+             "a new XID error code in 10 min"),
     ]
     if min_replicas > 0:
         rules.append(rule("no-ready-replica",

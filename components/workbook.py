@@ -127,7 +127,10 @@ def aks_items(ids: dict[str, str], namespace: str) -> list[dict[str, Any]]:
                 amw),
         _promql("Generation tokens per second", f"sum(rate(vllm:generation_tokens_total{{{ns}}}[5m]))", amw),
         _promql("Requests waiting and running",
-                f"sum(vllm:num_requests_waiting{{{ns}}}) or sum(vllm:num_requests_running{{{ns}}})", amw),
+                # both sums have an empty label set, so a bare `or` would drop the right side: label each
+                f"label_replace(sum(vllm:num_requests_waiting{{{ns}}}), \"state\", \"waiting\", \"\", \"\") "
+                f"or label_replace(sum(vllm:num_requests_running{{{ns}}}), \"state\", \"running\", \"\", \"\")",
+                amw),
         _promql("KV-cache usage (0-1)", f"max by (pod) (vllm:kv_cache_usage_perc{{{ns}}})", amw),
         _promql("GPU utilization (%)", "avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", amw),
         _promql("GPU memory used (MiB)", "max by (Hostname, gpu) (DCGM_FI_DEV_FB_USED)", amw),

@@ -862,6 +862,13 @@ def test_stack_outputs_explain_kubectl_access(runs):
     assert outputs["resourceGroupName"] == "apertus-rg"  # for `az aks stop -g ...`
 
 
+def test_dcgm_exporter_names_each_gpu_by_the_node_it_runs_on(runs):
+    # as NVIDIA's chart: NODE_NAME from spec.nodeName, so the Hostname label is the node's name
+    [container] = pod(runs["8b"], "dcgm-exporter", "DaemonSet")["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+
+
 # ---- what real tools say about the objects ----
 
 def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(runs):

@@ -441,7 +441,7 @@ CASES = {
 @needs_promtool
 def test_every_prometheus_rule_passes_promtool_check(tmp_path):
     result = subprocess.run([PROMTOOL, "check", "rules", str(rule_file(tmp_path))],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(CASES) == {r["alert"] for r in k8s_monitoring.prometheus_rules(NS, SETTINGS, min_replicas=1)}
 
@@ -460,8 +460,88 @@ def test_every_prometheus_rule_fires_when_it_should_and_stays_silent_otherwise(t
     test_path.write_text(yaml.safe_dump({"rule_files": [rules_path.name], "evaluation_interval": "1m",
                                          "tests": tests}, sort_keys=False))
     result = subprocess.run([PROMTOOL, "test", "rules", test_path.name], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def promtool_test(tmp_path: Path, tests: list[dict[str, Any]]) -> subprocess.CompletedProcess:
+    rules_path = rule_file(tmp_path)
+    test_path = tmp_path / "more-tests.yaml"
+    test_path.write_text(yaml.safe_dump({"rule_files": [rules_path.name], "evaluation_interval": "1m",
+                                         "tests": tests}, sort_keys=False))
+    return subprocess.run([PROMTOOL, "test", "rules", test_path.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_promtool
+def test_gpu_xid_fires_on_a_new_xid_and_clears_although_the_gauge_keeps_the_code(tmp_path):
+    xid = 'DCGM_FI_DEV_XID_ERRORS{Hostname="node-1",gpu="0"}'
+    # the exporter's gauge holds 79 from minute 2 on; a second fault (43) comes at minute 20
+    series = [{"series": xid, "values": "0 0 79x17 43x10"}]
+    at = {"3m": [expected("gpu-xid", GPU)], "11m": [expected("gpu-xid", GPU)], "13m": [],
+          "18m": [], "21m": [expected("gpu-xid", GPU)], "29m": [expected("gpu-xid", GPU)], "31m": []}
+    result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "alert_rule_test": [
+        {"eval_time": t, "alertname": "gpu-xid", "exp_alerts": alerts} for t, alerts in at.items()]}])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def workbook_query(title: str) -> str:
+    items = workbook.aks_items({"monitorWorkspace": "amw", "cluster": "c", "workspace": "w"}, NS)
+    return next(item["content"]["query"] for item in items if item["name"] == title)
+
+
+@needs_promtool
+def test_workbook_shows_both_waiting_and_running_requests(tmp_path):
+    series = [{"series": f'vllm:num_requests_waiting{{namespace="{NS}",pod="p"}}', "values": "3x5"},
+              {"series": f'vllm:num_requests_running{{namespace="{NS}",pod="p"}}', "values": "7x5"}]
+    query = workbook_query("Requests waiting and running")
+    result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": query, "eval_time": "2m",
+         "exp_samples": [{"labels": '{state="waiting"}', "value": 3}, {"labels": '{state="running"}', "value": 7}]}]}])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def agent_configmap(run, name: str) -> dict[str, Any]:
+    [configmap] = [inputs(r) for r in run.resources
+                   if r.type == "kubernetes:core/v1:ConfigMap" and inputs(r)["metadata"]["name"] == name]
+    assert configmap["metadata"]["namespace"] == "kube-system"
+    assert configmap["data"]["schema-version"] == "v1"  # the only version the agents accept
+    return configmap["data"]
+
+
+def test_container_insights_collects_normal_events_for_the_spot_fallback_alert(runs):
+    import tomllib
+    data = agent_configmap(runs["aks"], "container-azm-ms-agentconfig")  # spot: true
+    settings = tomllib.loads(data["log-data-collection-settings"])["log_collection_settings"]
+    # only this setting: stdout/stderr/env_var keep the agent's defaults
+    assert settings == {"collect_all_kube_events": {"enabled": True}}
+    # no spot pools, no spot-fallback alert: Normal events are not paid for
+    assert not [r for r in runs["aks-internal"].resources
+                if r.type == "kubernetes:core/v1:ConfigMap" and inputs(r)["metadata"]["name"] == "container-azm-ms-agentconfig"]
+    query = alerts.aks_on_demand_fallback("/subscriptions/x/c", "gpu", NS)
+    assert 'Reason == "TriggeredScaleUp"' in query  # a Normal event: needs the setting above
+
+
+def test_managed_prometheus_keeps_kube_node_labels_for_the_workbook(runs):
+    import tomllib
+    for name in ("aks", "aks-internal"):
+        data = agent_configmap(runs[name], "ama-metrics-settings-configmap")
+        keep = tomllib.loads(data["default-targets-metrics-keep-list"])
+        assert keep == {"kubestate": "kube_node_labels", "minimalingestionprofile": True}
+        assert re.fullmatch(keep["kubestate"], "kube_node_labels")
+    assert "kube_node_labels{" in workbook_query("vLLM replicas available, GPU nodes")
+
+
+def test_aks_spot_monitoring_adds_the_normal_events_ingestion_to_its_cost():
+    from components.aks import AksGpuClusterArgs
+
+    def events_lines(spot: bool) -> list[dict[str, Any]]:
+        plan = catalogue.monitoring_plan(AksGpuClusterArgs(location="swedencentral", hf_token=HF_TOKEN, spot=spot,
+                                                           alert_emails=EMAILS, api_allowed_cidrs=["198.51.100.0/24"]))
+        return [line for line in plan["costLines"] if "KubeEvents" in line["item"]]
+    [line] = events_lines(True)
+    assert line["usdPerMonth"] > 0 and "container-insights-data-collection-configmap" in line["source"]
+    assert events_lines(False) == []
 
 
 def test_azure_rule_group_carries_the_same_rules(runs):

@@ -297,3 +297,19 @@ def test_every_catalog_gpu_has_cited_datasheet_figures():
         assert perf.memory_bandwidth_gbs > 0 and perf.bf16_tflops > 0 and perf.link_gbs > 0
         assert "https://www.nvidia.com/" in perf.source
         assert (perf.fp8_tflops is not None) == sku.fp8_kv_cache  # FP8 tensor cores from Hopper (cc 8.9)
+
+
+def test_links_are_one_way_and_nc_a100_v4_pairs_talk_over_their_nvlink_bridge():
+    # the datasheets print both directions added: A100 NVLink 600, PCIe Gen4 64, H100 SXM 900, H100 NVL 600
+    one_way = {"A100 SXM 80GB": 300, "A100 PCIe 80GB": 32, "H100 SXM": 450, "H100 NVL": 300, "H200": 450}
+    assert {chip: GPU_PERFORMANCE[chip].link_gbs for chip in one_way} == one_way
+    from components.serving.gpus import GPUS as SKUS
+    pairs = {name: sku.performance for name, sku in SKUS.items()
+             if name in ("Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4")}
+    assert len(pairs) == 2 and all("nca100v4-series" in p.source for p in pairs.values())
+    chip = pairs["Standard_NC96ads_A100_v4"]
+    assert (chip.link_for(2), chip.link_for(4)) == (300, 32)  # TP 2 on the bridge, TP 4 across pairs on PCIe
+    assert SKUS["Standard_NC24ads_A100_v4"].performance.pair_link_gbs is None
+    two = throughput.step_seconds(LLAMA_8B, chip, 2, 16, 512, 256)
+    unbridged = throughput.step_seconds(LLAMA_8B, GPU_PERFORMANCE["A100 PCIe 80GB"], 2, 16, 512, 256)
+    assert two < unbridged

@@ -85,35 +85,58 @@ class GpuPerformance:
     memory_bandwidth_gbs: float  # GB/s (1e9 bytes)
     bf16_tflops: float  # dense; fp16 where the card has no bf16 (T4)
     fp8_tflops: float | None  # dense; None: no FP8 tensor cores (vLLM runs FP8 weights W8A16 there)
-    link_gbs: float  # GB/s one way between two GPUs of one machine
+    link_gbs: float  # GB/s one way (per direction) between any two GPUs of one machine
     source: str
+    # GB/s one way over an NVLink bridge joining GPUs in pairs (PCIe cards): tensor parallel 2 runs over
+    # it; wider groups all-reduce across pairs over PCIe (``link_gbs``). None: no bridge.
+    pair_link_gbs: float | None = None
+
+    def link_for(self, tensor_parallel_size: int) -> float:
+        """The slowest link a ring all-reduce of ``tensor_parallel_size`` GPUs crosses, one way."""
+        if self.pair_link_gbs is not None and tensor_parallel_size <= 2:
+            return self.pair_link_gbs
+        return self.link_gbs
 
 
 _A100_SHEET = ("NVIDIA A100 Tensor Core GPU datasheet: https://www.nvidia.com/content/dam/en-zz/Solutions/"
                "Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf")
 _H100_SHEET = "NVIDIA H100 Tensor Core GPU datasheet: https://www.nvidia.com/en-us/data-center/h100/"
+# Link figures are one way (per direction): the datasheets print both directions added (A100 NVLink
+# "600 GB/s", PCIe Gen4 "64 GB/s"; H100 SXM NVLink "900 GB/s", H100 NVL bridge "600 GB/s"), and a ring
+# all-reduce sends one way on every link while it receives on the other, so half the printed figure.
+# NC A100 v4: Microsoft lists "NVIDIA NVLink Interconnect: Supported" (learn.microsoft.com/azure/
+# virtual-machines/sizes/gpu-accelerated/nca100v4-series; MicrosoftDocs/azure-docs articles/
+# virtual-machines/nc-a100-v4-series.md): its A100 PCIe cards are NVLink-bridged in pairs (the A100
+# datasheet's "NVLink Bridge for 2 GPUs: 600 GB/s"), so the 4-GPU size is two pairs joined by PCIe.
+_NC_A100_V4_SHEET = _A100_SHEET + ("; pairs: learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/"
+                                   "nca100v4-series (NVIDIA NVLink Interconnect: Supported)")
 # chip -> datasheet figures
 GPU_PERFORMANCE: dict[str, GpuPerformance] = {
     # T4: 320 GB/s GDDR6, 65 TFLOPS mixed-precision (FP16) tensor, PCIe Gen3 x16 (32 GB/s), no bf16
-    "T4": GpuPerformance(320, 65, None, 32, "NVIDIA T4 datasheet: https://www.nvidia.com/content/dam/"
+    # (PCIe Gen3 x16: 32 GB/s both ways, 16 one way)
+    "T4": GpuPerformance(320, 65, None, 16, "NVIDIA T4 datasheet: https://www.nvidia.com/content/dam/"
                          "en-zz/Solutions/Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf"),
     # A100: BF16 312 TFLOPS dense (624 with sparsity); 40GB SXM 1,555 GB/s, 80GB PCIe 1,935 GB/s,
-    # 80GB SXM 2,039 GB/s; NVLink 600 GB/s (SXM), PCIe Gen4 64 GB/s (PCIe card without a bridge)
-    "A100 SXM 40GB": GpuPerformance(1555, 312, None, 600, _A100_SHEET),
-    "A100 SXM 80GB": GpuPerformance(2039, 312, None, 600, _A100_SHEET),
-    "A100 PCIe 80GB": GpuPerformance(1935, 312, None, 64, _A100_SHEET),
-    # H100 SXM: 3.35 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s
-    "H100 SXM": GpuPerformance(3350, 989.5, 1979, 900, _H100_SHEET),
-    # H100 NVL: 3.9 TB/s, BF16 1,671 / FP8 3,341 TFLOPS with sparsity, NVLink bridge 600 GB/s
-    "H100 NVL": GpuPerformance(3900, 835.5, 1670.5, 600, _H100_SHEET),
-    # H200 SXM: 4.8 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s
-    "H200": GpuPerformance(4800, 989.5, 1979, 900,
+    # 80GB SXM 2,039 GB/s; NVLink 600 GB/s (SXM; 300 one way), PCIe Gen4 64 GB/s (32 one way),
+    # NVLink Bridge for 2 GPUs 600 GB/s (PCIe cards; 300 one way)
+    "A100 SXM 40GB": GpuPerformance(1555, 312, None, 300, _A100_SHEET),
+    "A100 SXM 80GB": GpuPerformance(2039, 312, None, 300, _A100_SHEET),
+    "A100 PCIe 80GB": GpuPerformance(1935, 312, None, 32, _A100_SHEET),
+    "A100 PCIe 80GB NVLink pairs": GpuPerformance(1935, 312, None, 32, _NC_A100_V4_SHEET, pair_link_gbs=300),
+    # H100 SXM: 3.35 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s (450 one way)
+    "H100 SXM": GpuPerformance(3350, 989.5, 1979, 450, _H100_SHEET),
+    # H100 NVL: 3.9 TB/s, BF16 1,671 / FP8 3,341 TFLOPS with sparsity, NVLink bridge 600 GB/s (300 one way)
+    "H100 NVL": GpuPerformance(3900, 835.5, 1670.5, 300, _H100_SHEET),
+    # H200 SXM: 4.8 TB/s, BF16 1,979 / FP8 3,958 TFLOPS with sparsity, NVLink 900 GB/s (450 one way)
+    "H200": GpuPerformance(4800, 989.5, 1979, 450,
                            "NVIDIA H200 datasheet: https://www.nvidia.com/en-us/data-center/h200/"),
 }
 # Which chip each size carries (Microsoft Learn size docs: NC A100 v4 and the Container Apps A100
 # profiles are A100 PCIe 80GB; ND A100 v4 is A100 SXM 40GB; NDm A100 v4 A100 SXM 80GB; NCads H100 v5
 # H100 NVL; ND H100 v5 H100 SXM; ND H200 v5 H200)
 _CHIP_BY_SKU = {"Standard_ND96asr_v4": "A100 SXM 40GB", "Standard_ND96amsr_A100_v4": "A100 SXM 80GB",
+                "Standard_NC48ads_A100_v4": "A100 PCIe 80GB NVLink pairs",
+                "Standard_NC96ads_A100_v4": "A100 PCIe 80GB NVLink pairs",
                 "Standard_ND96isr_H100_v5": "H100 SXM"}
 _CHIP_BY_MODEL = {"T4": "T4", "A100": "A100 PCIe 80GB", "H100 NVL": "H100 NVL", "H100": "H100 SXM",
                   "H200": "H200"}

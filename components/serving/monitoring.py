@@ -305,6 +305,12 @@ SCRAPE_SECONDS = 30
 # VM: the metrics timer logs ~60 lines of ~200 bytes a minute to Syslog, plus vLLM's and Caddy's own
 # logs (~0.1 GB/month at a few requests a second): ~0.6 GB/month
 VM_SYSLOG_GB_PER_MONTH = 0.6
+# AKS: the spot-fallback alert needs Normal Kubernetes events in KubeEvents (Container Insights keeps only
+# Warning ones unless collect_all_kube_events is on; learn.microsoft.com/azure/azure-monitor/containers/
+# container-insights-data-collection-configmap). Estimate: ~1,000 Normal events a node a day (pod
+# scheduling, image pulls, probes, autoscaler and KEDA scaling) x ~1.5 KB a KubeEvents row
+# (~45 MB/node/month); not measured on a cluster: check `KubeEvents | summarize sum(_BilledSize)`.
+KUBE_EVENTS_GB_PER_NODE_MONTH = 0.045
 
 
 @dataclass(frozen=True)
@@ -315,7 +321,7 @@ class MonitoringCostLine:
 
 
 def monitoring_cost(host: str, *, web_test: bool, rules: int, log_rules: int, nodes: int = 0,
-                    gpus: int = 0, replicas: int = 1) -> list[MonitoringCostLine]:
+                    gpus: int = 0, replicas: int = 1, spot: bool = False) -> list[MonitoringCostLine]:
     """What watching this deployment adds per month (log ingestion of the host itself is in the
     plan's cost section already; the VM's Syslog is new and counted here)."""
     lines = []
@@ -333,6 +339,15 @@ def monitoring_cost(host: str, *, web_test: bool, rules: int, log_rules: int, no
             f"managed Prometheus, ~{series:,} series every {SCRAPE_SECONDS} s = {samples / 1e6:,.0f}M "
             f"samples x ${PROMETHEUS_USD_PER_10M_SAMPLES}/10M", samples / 1e7 * PROMETHEUS_USD_PER_10M_SAMPLES,
             MONITOR_PRICING))
+    if host == "aks" and spot:  # the spot-fallback alert reads Normal events: the cluster collects them all
+        price = PRICES["log_analytics_gb"]
+        events_gb = KUBE_EVENTS_GB_PER_NODE_MONTH * nodes
+        lines.append(MonitoringCostLine(
+            f"Normal Kubernetes events in KubeEvents (collect_all_kube_events, for spot-fallback), "
+            f"~{events_gb:.2f} GB ({nodes} nodes x ~{KUBE_EVENTS_GB_PER_NODE_MONTH * 1000:.0f} MB) "
+            f"x ${price.usd:.2f}/GB", events_gb * price.usd,
+            f"{price.source}; volume: estimate, ~1,000 Normal events/node/day x ~1.5 KB (setting: "
+            "learn.microsoft.com/azure/azure-monitor/containers/container-insights-data-collection-configmap)"))
     if host == "vm":
         price = PRICES["log_analytics_gb"]
         lines.append(MonitoringCostLine(
@@ -363,7 +378,8 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
     nodes = (bounds[1] if bounds else 1) + 2  # GPU nodes at most + the system pool's two
     gpus = (bounds[1] if bounds else 1) * args.plan.gpu.gpu_count
     cost = monitoring_cost(host, web_test=web_test and settings.enabled, rules=kinds.count("metric") + kinds.count("log"),
-                           log_rules=kinds.count("log"), nodes=nodes, gpus=gpus, replicas=high) if settings.enabled else []
+                           log_rules=kinds.count("log"), nodes=nodes, gpus=gpus, replicas=high,
+                           spot=spot) if settings.enabled else []
     warnings = []
     if settings.enabled and not settings.reaches_someone:
         warnings.append("alerts reach no one: set alertEmails, alertWebhook (secret) or actionGroupId")

@@ -72,7 +72,7 @@ def step_seconds(
     if tp > 1:
         hops = 2 * (tp - 1)
         volume = hops / tp * batch * model.hidden * ACTIVATION_BYTES
-        communication = 2 * model.layers * (hops * ALLREDUCE_HOP_SECONDS + volume / (chip.link_gbs * 1e9))
+        communication = 2 * model.layers * (hops * ALLREDUCE_HOP_SECONDS + volume / (chip.link_for(tp) * 1e9))
     return max(memory, compute) / efficiency + communication
 
 
