@@ -188,7 +188,10 @@ def compare_rows(
                     if plan.tensor_parallel_size < sku.gpus_per_replica:
                         continue  # idle GPUs: the smaller size of the same GPU is the fit
                     running = whole_cost(plan, region=region, min_machines=1)
-                    idle = whole_cost(plan, region=region, min_machines=0)
+                    # idle: no requests. AKS keeps minReplicas >= 1 (KEDA scales on what running replicas
+                    # report), so one replica's GPU machine runs all month; the others stop
+                    idle_usd = (running.monthly_24x7_usd if host == "aks"
+                                else whole_cost(plan, region=region, min_machines=0).fixed_usd_per_month)
                     hourly = running_hourly_usd(running)
                     estimate = throughput.estimate(
                         model,
@@ -211,7 +214,7 @@ def compare_rows(
                             plan.kv_cache_tokens,
                             plan.cold_start.first_seconds if plan.cold_start else None,
                             hourly,
-                            idle.fixed_usd_per_month,
+                            idle_usd,
                             estimate.saturation_tokens_per_second,
                             estimate.usd_per_mtok_saturated,
                             current == (host, sku.name, quantization, kv_cache_dtype),
@@ -266,7 +269,8 @@ def render(data: dict[str, Any]) -> str:
     lines += [
         "",
         "  (*) the stack's current choice. $/h run: the whole deployment with one GPU machine running; "
-        "$/mo idle: what bills scaled to zero or stopped.",
+        "$/mo idle: what bills with no requests (containerapp scaled to zero, vm deallocated, aks with "
+        "its one minimum replica's GPU node).",
         f"  tok/s and $/Mtok: one replica saturated with {ref['inputTokens']}+{ref['outputTokens']}-token "
         "requests, from the roofline model (docs/cost-per-token.md); measure yours with "
         "python -m stacks bench.",

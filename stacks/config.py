@@ -132,6 +132,11 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     host = reader.choice("host", HOSTS)
     location = pulumi.Config("azure-native").get("location")
     if not location:
+        if reader.is_set("location"):  # `location:` without its namespace lands in apertus-azure:
+            raise ConfigError(LOCATION_KEY, None, "is required: the stack sets unknown key 'location' "
+                              "(did you mean 'azure-native:location'?)",
+                              "rename it: pulumi config rm location && pulumi config set "
+                              "azure-native:location <region>")
         raise ConfigError(LOCATION_KEY, None, "is required (the Azure region)",
                           "run: pulumi config set azure-native:location swedencentral")
     location = normalize_region(location)
