@@ -438,7 +438,8 @@ def _over(base: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _recorded_resources(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    return [(r["type"], _over(HARDENED.get(r["type"], {}), r.get("props") or {}), r.get("name", f"r{index}"))
+    return [(r["type"], _over(HARDENED.get(pack.normalise_type(r["type"]), {}), r.get("props") or {}),
+             r.get("name", f"r{index}"))
             for index, r in enumerate(case["resources"])]
 
 
@@ -745,3 +746,14 @@ def test_the_pack_loads_the_shared_rules_without_the_components():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(len(pack.POLICIES))
+
+
+def test_every_policy_sees_normalised_types():
+    """An API-versioned azure-native token or a Kubernetes *Patch kind is judged like the plain type:
+    every policy's validate goes through common.normalised (one place)."""
+    inner = [vars(p).get("_ResourceValidationPolicy__validate") or vars(p).get("_StackValidationPolicy__validate")
+             for p in pack.PACK_POLICIES]
+    assert all(getattr(v, "normalises_types", False) for v in inner)
+    assert pack.normalise_type("azure-native:network/v20240301:SecurityRule") == pack.SECURITY_RULE
+    assert pack.normalise_type("azure-native:keyvault/v20230701preview:Vault") == pack.KEY_VAULT
+    assert pack.base_kind("kubernetes:core/v1:ServicePatch") == pack.K8S_SERVICE

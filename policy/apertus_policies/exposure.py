@@ -21,6 +21,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .common import (
+    normalised,
     INTERNAL_LB_ANNOTATION,
     K8S_SERVICE,
     KEY_VAULT,
@@ -158,7 +159,7 @@ closed_when_internal = StackValidationPolicy(
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",
-    validate=validate_closed_when_internal,
+    validate=normalised(validate_closed_when_internal),
     enforcement_level=MANDATORY,
     config_schema=PolicyConfigSchema(properties={"internal": {
         "type": "boolean",

@@ -27,6 +27,7 @@ from pulumi_policy import (
 )
 
 from .common import (
+    normalised,
     CONTAINER_APP,
     K8S_SERVICE,
     LOAD_BALANCER,
@@ -173,7 +174,7 @@ vllm_behind_gateway = ResourceValidationPolicy(
                 "outside the VNet or another port than 443/80 to the internet, a service tag or a wide "
                 "range; Container Apps ingress targets the gateway; no Kubernetes LoadBalancer/NodePort "
                 "Service and no Azure load balancer rule reaches vLLM's port.",
-    validate=validate_behind_gateway,
+    validate=normalised(validate_behind_gateway),
     enforcement_level=MANDATORY,
 )
 
@@ -248,6 +249,6 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
     description="Across the stack: no Kubernetes LoadBalancer/NodePort Service selects the pods that run "
                 "vLLM, and a GPU VM with a public IP has no security group rule that reaches past the gateway.",
-    validate=validate_behind_gateway_across_stack,
+    validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
 )

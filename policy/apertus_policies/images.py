@@ -10,6 +10,7 @@ import yaml
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
+    normalised,
     CONTAINER_APP,
     MANDATORY,
     VIRTUAL_MACHINE,
@@ -144,6 +145,6 @@ images_pinned = ResourceValidationPolicy(
     description="Container images (Container Apps, Kubernetes workloads, and the images VM custom data "
                 "pulls or runs with docker) carry a version tag or a digest, never 'latest', "
                 "'nightly' or a similar moving tag, and never no tag.",
-    validate=validate_pinned_images,
+    validate=normalised(validate_pinned_images),
     enforcement_level=MANDATORY,
 )

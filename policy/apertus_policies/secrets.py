@@ -12,6 +12,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
+    normalised,
     CONTAINER_APP,
     K8S_CONFIG_MAP,
     MANDATORY,
@@ -164,7 +165,7 @@ no_plain_secrets = ResourceValidationPolicy(
     description="No Hugging Face token or random key appears in tags, Kubernetes labels, "
                 "annotations or ConfigMaps, container env values or command lines, or VM custom "
                 "data: secrets travel as Key Vault / secretRef / secretKeyRef references.",
-    validate=validate_no_plain_secrets,
+    validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
 )
 
