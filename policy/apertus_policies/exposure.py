@@ -31,6 +31,7 @@ from .common import (
     MANDATORY,
     NETWORK_INTERFACE,
     STORAGE_ACCOUNT,
+    VIRTUAL_MACHINE,
     exposure_marker,
     get,
     is_true,
@@ -41,6 +42,8 @@ from .common import (
 PUBLIC_IP = "azure-native:network:PublicIPAddress"
 PUBLIC_IP_PREFIX = "azure-native:network:PublicIPPrefix"
 NAT_GATEWAY = "azure-native:network:NatGateway"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
+AGENT_POOL = "azure-native:containerservice:AgentPool"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 # Azure Files / Blob CSI drivers provision storage accounts themselves: their StorageClass
@@ -95,6 +98,24 @@ def outbound_only_addresses(resources: list[Any]) -> set[str]:
             for field in ("publicIpAddresses", "publicIpPrefixes") for ref in items(get(r.props, field))}
 
 
+def inline_public_ip_configurations(props: Any) -> list[str]:
+    """Names of the ipConfigurations a VM or scale set declares inline (networkProfile
+    .networkInterfaceConfigurations, with networkApiVersion) that ask Azure for a public IP:
+    publicIPAddressConfiguration gives each VM or instance its own public address."""
+    profiles = [get(props, "networkProfile"), get(props, "virtualMachineProfile", "networkProfile")]
+    return [str(get(ip, "name") or get(nic, "name") or "?")
+            for profile in profiles for nic in items(get(profile, "networkInterfaceConfigurations"))
+            for ip in items(get(nic, "ipConfigurations")) if get(ip, "publicIPAddressConfiguration")]
+
+
+def public_node_pools(resource_type: str, props: Any) -> list[str]:
+    """AKS node pools whose nodes each get a public IP (enableNodePublicIP)."""
+    if resource_type == AGENT_POOL:
+        return ["(this pool)"] if is_true(get(props, "enableNodePublicIP")) else []
+    return [str(get(p, "name") or "?") for p in items(get(props, "agentPoolProfiles"))
+            if is_true(get(p, "enableNodePublicIP"))]
+
+
 def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset()) -> str | None:
     """Why one resource is reachable from outside the VNet, or None."""
     props, kind = resource.props, resource.resource_type
@@ -105,6 +126,13 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
     if kind == NETWORK_INTERFACE:
         if any(get(c, "publicIPAddress") for c in items(get(props, "ipConfigurations"))):
             return "has a public IP address"
+    elif kind in (VIRTUAL_MACHINE, VM_SCALE_SET):
+        inline = inline_public_ip_configurations(props)
+        if inline:
+            return (f"declares a public IP inline (ipConfigurations {', '.join(inline)} have a "
+                    "publicIPAddressConfiguration)")
+    elif kind == AGENT_POOL and public_node_pools(kind, props):
+        return "gives every node a public IP (enableNodePublicIP: true)"
     elif kind == LOAD_BALANCER:
         if any(get(c, "publicIPAddress") or get(c, "publicIPPrefix")
                for c in items(get(props, "frontendIPConfigurations"))):
@@ -119,6 +147,9 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         problem = api_server_problem(props)
         if problem:
             return f"{problem}; make the cluster private or list narrow authorizedIPRanges"
+        pools = public_node_pools(kind, props)
+        if pools:
+            return f"gives the nodes of agentPoolProfiles {', '.join(pools)} public IPs (enableNodePublicIP: true)"
     elif kind == KEY_VAULT:
         access = str(get(props, "properties", "publicNetworkAccess") or "enabled").lower()
         if access != "disabled":

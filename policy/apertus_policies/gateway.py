@@ -53,6 +53,8 @@ from .common import (
     whole_number,
 )
 
+from .exposure import inline_public_ip_configurations
+
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
@@ -226,6 +228,11 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
         if vm.resource_type != VIRTUAL_MACHINE or \
                 not str(get(vm.props, "hardwareProfile", "vmSize") or "").lower().startswith(GPU_VM_PREFIX):
             continue
+        if inline_public_ip_configurations(vm.props):
+            report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM declares a public IP inline (networkProfile."
+                   "networkInterfaceConfigurations[].ipConfigurations[].publicIPAddressConfiguration), with no "
+                   "security group this pack can judge; give vLLM's VM no public IP, put the gateway in front",
+                   vm.urn)
         for reference in items(get(vm.props, "networkProfile", "networkInterfaces")):
             nic = ids.get(str(get(reference, "id")).lower())
             if nic is None or nic.resource_type != NETWORK_INTERFACE:
