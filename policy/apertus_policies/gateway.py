@@ -15,6 +15,7 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,10 +69,31 @@ def _repository(image: Any) -> str:
     return name.split(":", 1)[0].lower()
 
 
+def command_words(container: Any) -> list[str]:
+    """The words of a container's command and args as a shell reads them: a word that holds a
+    script (``sh -c "vllm serve m --port 8001"``, or one args string ``"--model m --port 9000"``)
+    is split again with shlex, down to three levels of quoting."""
+    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+    for _ in range(3):
+        split: list[str] = []
+        for word in words:
+            if any(space in word for space in " \t\n;&|"):
+                try:
+                    split.extend(shlex.split(word.replace(";", " ; ").replace("&&", " && ")))
+                except ValueError:  # unbalanced quotes: plain words
+                    split.extend(word.split())
+            else:
+                split.append(word)
+        if split == words:
+            break
+        words = split
+    return words
+
+
 def is_vllm_container(container: Any) -> bool:
     """A container that runs vLLM: its image is a vLLM image, or its command runs `vllm serve`
     or vLLM's OpenAI server module."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+    words = command_words(container)
     text = " ".join(words)
     return ("vllm" in _repository(get(container, "image"))
             or "vllm serve" in text or "vllm.entrypoints" in text)
@@ -82,19 +104,21 @@ def is_gateway_container(container: Any) -> bool:
     return _repository(get(container, "image")) == "caddy"
 
 
-def vllm_port(container: Any) -> int:
-    """The port vLLM listens on: its --port argument, else vLLM's default the hosts use."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+def vllm_ports(container: Any) -> set[int]:
+    """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
+    args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
+    words = command_words(container)
+    found = {rules.VLLM_PORT}
     for index, word in enumerate(words):
         value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
             word.split("=", 1)[1] if word.startswith("--port=") else None)
         if value is not None and whole_number(value) is not None:
-            return whole_number(value)
-    return rules.VLLM_PORT
+            found.add(whole_number(value))
+    return found
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
-    return {vllm_port(c) for c in containers} | {rules.VLLM_PORT}
+    return set().union(*(vllm_ports(c) for c in containers)) | {rules.VLLM_PORT}
 
 
 # ---------------------------------------------------------------- NSG rules
@@ -143,9 +167,10 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
         vllm = [c for c in containers if is_vllm_container(c)]
         vllm_ports = _container_ports(vllm) if vllm else {rules.VLLM_PORT}
         target = whole_number(get(ingress, "targetPort"))
-        if target in vllm_ports:
-            report(f"{label}: ingress targetPort {target} is vLLM's port; target the gateway container's "
-                   "port so every request passes the gateway")
+        if target in vllm_ports or (vllm and target is None):
+            report(f"{label}: ingress targetPort {target} is vLLM's port (vLLM listens on "
+                   f"{', '.join(map(str, sorted(vllm_ports)))}); target the gateway container's port, which "
+                   "must differ from every vLLM container's port, so every request passes the gateway")
         for mapping in items(get(ingress, "additionalPortMappings")):
             port = whole_number(get(mapping, "targetPort"))
             if port in vllm_ports:
