@@ -193,7 +193,7 @@ def is_false(value: Any) -> bool:
 
 
 def _label(args: Any) -> str:
-    return f"{args.resource_type} '{args.name}'"
+    return f"{getattr(args, 'original_type', None) or args.resource_type} '{args.name}'"
 
 
 def _listed(names: Sequence[str], shown: int = 5) -> str:

@@ -48,7 +48,9 @@ from .common import (
     aca_containers,
     get,
     items,
+    is_true,
     k8s_containers,
+    pod_spec,
     pod_template_metadata,
     rules,
     whole_number,
@@ -57,6 +59,12 @@ from .common import (
 from .exposure import inline_public_ip_configurations
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+INBOUND_NAT_RULE = "azure-native:network:InboundNatRule"
+APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
+FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
+FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
+K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
 
@@ -179,20 +187,75 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
         if vllm and not any(is_gateway_container(c) for c in containers):
             report(f"{label}: ingress reaches container(s) {_listed([str(get(c, 'name')) for c in containers])} "
                    "but none is the gateway (Caddy); the ingress must target the gateway in front of vLLM")
-    elif args.resource_type == K8S_SERVICE and get(props, "spec", "type") in EXPOSED_SERVICE_TYPES:
-        kind = get(props, "spec", "type")
+    elif args.resource_type == K8S_SERVICE and service_exposure(props):
+        kind = service_exposure(props)
+        if str(getattr(args, "original_type", "")).endswith("Patch") and \
+                not isinstance(get(props, "spec", "selector"), Mapping):
+            report(f"{label}: a Service patch makes a Service {kind} without stating its selector, so this "
+                   "pack cannot see which pods it exposes; declare the Service whole, or give the patch "
+                   "the selector (of the gateway's pods)")
         for port in items(get(props, "spec", "ports")):
             numbers = {whole_number(get(port, "targetPort")), whole_number(get(port, "port"))}
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
+    elif args.resource_type in POD_SPEC_PATHS:
+        spec = pod_spec(args.resource_type, props)
+        for container in k8s_containers(args.resource_type, props):
+            if not is_vllm_container(container):
+                continue
+            name = get(container, "name")
+            if is_true(get(spec, "hostNetwork")):
+                report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
+                       "its port is the node's; reach vLLM only through the gateway")
+            for port in items(get(container, "ports")):
+                if whole_number(get(port, "hostPort")):
+                    report(f"{label}: vLLM container '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} "
+                           "on the node; reach vLLM only through the gateway")
     elif args.resource_type == LOAD_BALANCER:
-        for kind in ("loadBalancingRules", "inboundNatRules"):
+        for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
-                ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
-                if rules.VLLM_PORT in ports:
+                if _forwards_to_vllm(rule):
                     report(f"{label}: {kind} '{_rule_name(rule, f'#{index}')}' forwards to vLLM's port "
                            f"{rules.VLLM_PORT}; balance only the gateway's ports")
+    elif args.resource_type == INBOUND_NAT_RULE:
+        if _forwards_to_vllm(props):
+            report(f"{label}: the inbound NAT rule forwards to vLLM's port {rules.VLLM_PORT}; reach vLLM only "
+                   "through the gateway")
+    elif args.resource_type == APPLICATION_GATEWAY:
+        for index, setting in enumerate(items(get(props, "backendHttpSettingsCollection"))):
+            if whole_number(get(setting, "port")) == rules.VLLM_PORT:
+                report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' sends to vLLM's port "
+                       f"{rules.VLLM_PORT}; send to the gateway's port")
+    elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES):
+        for collection in items(get(props, "ruleCollections")):
+            for index, rule in enumerate(items(get(collection, "rules"))):
+                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT:
+                    report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
+                           f"{rules.VLLM_PORT}; translate to the gateway's port")
+
+
+def _forwards_to_vllm(rule: Any) -> bool:
+    """A load balancer rule, NAT rule or NAT pool that reaches vLLM's port: its backend or frontend
+    port is vLLM's, a backend port range holds it, or it is an HA-ports rule (port 0, protocol All)."""
+    ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
+    if rules.VLLM_PORT in ports:
+        return True
+    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
+    backend = whole_number(get(rule, "backendPort"))
+    if backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
+        return True  # HA ports: every port (learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview)
+    return backend is None and start is not None and end is not None and start <= rules.VLLM_PORT <= end
+
+
+def service_exposure(props: Any) -> str | None:
+    """How a Kubernetes Service faces outside the cluster: 'LoadBalancer', 'NodePort', 'externalIPs', or None."""
+    kind = get(props, "spec", "type")
+    if kind in EXPOSED_SERVICE_TYPES:
+        return str(kind)
+    if items(get(props, "spec", "externalIPs")):
+        return "externalIPs"
+    return None
 
 
 vllm_behind_gateway = ResourceValidationPolicy(
@@ -222,6 +285,20 @@ def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
     return found
 
 
+def _service_names(service: Any) -> set[str]:
+    """The names an Ingress or EndpointSlice may use for a Service: metadata.name, else the resource's."""
+    name = get(service.props, "metadata", "name")
+    return {str(name)} if isinstance(name, str) and name else {str(service.name)}
+
+
+def _ingress_backends(props: Any) -> list[Any]:
+    """Every backend of an Ingress: the default backend and each rule path's."""
+    backends = [get(props, "spec", "defaultBackend")]
+    backends += [get(path, "backend") for rule in items(get(props, "spec", "rules"))
+                 for path in items(get(rule, "http", "paths"))]
+    return [b for b in backends if isinstance(b, Mapping)]
+
+
 def _selects(selector: Any, labels: Mapping) -> bool:
     """A Service selector picks pods with these labels (an empty selector picks no pods)."""
     if not isinstance(selector, Mapping) or not selector:
@@ -241,13 +318,41 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
 
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
-    for workload, labels in vllm_pod_labels(resources):
-        for service in resources:
-            if service.resource_type == K8S_SERVICE and get(service.props, "spec", "type") in EXPOSED_SERVICE_TYPES \
-                    and _selects(get(service.props, "spec", "selector"), labels):
-                report(f"{K8S_SERVICE} '{service.name}': a {get(service.props, 'spec', 'type')} Service selects "
-                       f"the vLLM pods of '{workload}'; only the gateway's Service may face outside the cluster",
-                       service.urn)
+    vllm_pods = vllm_pod_labels(resources)
+    services = [r for r in resources if r.resource_type == K8S_SERVICE]
+    reaching_vllm = {}  # Service name -> why it reaches vLLM
+    for service in services:
+        selector = get(service.props, "spec", "selector")
+        workloads = [workload for workload, labels in vllm_pods if _selects(selector, labels)]
+        ports = [p for p in items(get(service.props, "spec", "ports"))
+                 if rules.VLLM_PORT in {whole_number(get(p, "targetPort")), whole_number(get(p, "port"))}]
+        why = (f"selects the vLLM pods of '{workloads[0]}'" if workloads else
+               f"reaches vLLM's port {rules.VLLM_PORT}" if ports else None)
+        if why:
+            for name in _service_names(service):
+                reaching_vllm[name] = why
+        exposure = service_exposure(service.props)
+        if exposure and workloads:
+            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} selects the vLLM pods of "
+                   f"'{workloads[0]}'; only the gateway's Service may face outside the cluster", service.urn)
+    for ingress in resources:
+        if ingress.resource_type != K8S_INGRESS:
+            continue
+        for backend in _ingress_backends(ingress.props):
+            name = str(get(backend, "service", "name") or "")
+            if name in reaching_vllm:
+                report(f"{K8S_INGRESS} '{ingress.name}': its backend Service '{name}' {reaching_vllm[name]}; "
+                       "route the Ingress to the gateway's Service", ingress.urn)
+    exposed_names = {name: service_exposure(s.props) for s in services if service_exposure(s.props)
+                     and not isinstance(get(s.props, "spec", "selector"), Mapping) for name in _service_names(s)}
+    for endpoints in resources:
+        if endpoints.resource_type != ENDPOINT_SLICE:
+            continue
+        owner = str(get(endpoints.props, "metadata", "labels", "kubernetes.io/service-name") or "")
+        if owner in exposed_names and any(whole_number(get(p, "port")) == rules.VLLM_PORT
+                                          for p in items(get(endpoints.props, "ports"))):
+            report(f"{ENDPOINT_SLICE} '{endpoints.name}': sends the {exposed_names[owner]} Service '{owner}' to "
+                   f"port {rules.VLLM_PORT}, vLLM's; only the gateway may face outside the cluster", endpoints.urn)
     ids = _by_id(resources)
     for vm in resources:
         if vm.resource_type != VIRTUAL_MACHINE or \
