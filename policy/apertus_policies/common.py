@@ -58,6 +58,7 @@ SECURITY_RULE = "azure-native:network:SecurityRule"
 NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
 LOAD_BALANCER = "azure-native:network:LoadBalancer"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
 K8S_SERVICE = "kubernetes:core/v1:Service"
 K8S_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
