@@ -701,8 +701,8 @@ def test_no_policy_crashes_on_fuzzed_inputs(stacks):
     rng = random.Random(15)
     seeds = [(r.type, unwrap(r.inputs), r.name) for name in ("vm-8b", "aks-8b-internal", "containerapp-8b")
              for r in stacks[name] if r.custom]
-    seeds += [r for case in RECORDED_BAD.values() for r in _recorded_resources(case)]
-    seeds += [r for case in RECORDED_GOOD.values() for r in _recorded_resources(case)]
+    seeds += [(t, unwrap(p), n) for case in RECORDED_BAD.values() for t, p, n in _recorded_resources(case)]
+    seeds += [(t, unwrap(p), n) for case in RECORDED_GOOD.values() for t, p, n in _recorded_resources(case)]
     for round_ in range(600):
         picked = [rng.choice(seeds) for _ in range(3)]
         mutated = [(t, _mutate(p, rng), n) for t, p, n in picked]
