@@ -49,6 +49,8 @@ rules = _shared_rules()
 MANDATORY = EnforcementLevel.MANDATORY
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
+CONTAINER_APP_JOB = "azure-native:app:Job"
+ACA_KINDS = (CONTAINER_APP, CONTAINER_APP_JOB)  # both run template.containers / initContainers
 MANAGED_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 KEY_VAULT = "azure-native:keyvault:Vault"
@@ -71,6 +73,7 @@ _POD_SPEC_PATHS = {
     "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
     "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
     "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:batch/v1beta1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 POD_SPEC_PATHS = _POD_SPEC_PATHS
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")

@@ -11,7 +11,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 from .common import (
     normalised,
-    CONTAINER_APP,
+    ACA_KINDS,
     MANDATORY,
     VIRTUAL_MACHINE,
     _label,
@@ -117,7 +117,7 @@ def custom_data_images(props: Any) -> list[str]:
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == CONTAINER_APP:
+    if args.resource_type in ACA_KINDS:
         containers = list(aca_containers(args.props))
     else:
         containers = list(k8s_containers(args.resource_type, args.props))

@@ -14,7 +14,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 from .common import (
     normalised,
-    CONTAINER_APP,
+    ACA_KINDS,
     K8S_CONFIG_MAP,
     MANDATORY,
     VIRTUAL_MACHINE,
@@ -171,7 +171,7 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
             for key, value in get(props, "data").items():
                 yield f"data.{key}", value
         containers = list(k8s_containers(resource_type, props))
-    elif resource_type == CONTAINER_APP:
+    elif resource_type in ACA_KINDS:
         containers = list(aca_containers(props))
     else:
         containers = []
