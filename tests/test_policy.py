@@ -482,7 +482,8 @@ def test_recorded_violation_is_caught(case):
 @pytest.mark.parametrize("case", RECORDED_GOOD)
 def test_recorded_passing_stack_passes(case):
     resources = _recorded_resources(RECORDED_GOOD[case])
-    assert {p.name: violations(p, resources) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
+    config = RECORDED_GOOD[case].get("config")
+    assert {p.name: violations(p, resources, config) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
 
 
 def test_at_least_40_violations_are_recorded_and_every_policy_has_some():

@@ -7,10 +7,11 @@ it by using the components. The policy config ``internal: true|false`` overrides
 whole stack. Adding a public resource therefore cannot switch the rule off: a public IP added to
 an internal stack is one more violation, not a reason to stop checking.
 
-In scope: with ``internal: true`` in the policy config, every resource; else every resource
-marked ``internal``, and, when no resource is marked ``public``, every unmarked one (Kubernetes
-objects carry no Azure tags). A stack with both markers (an internal and a public component in
-one program) judges only what is marked internal.
+In scope: with ``internal: true`` in the policy config, every resource; with ``internal: false``,
+none; else, when any resource is marked ``internal``, every resource. A resource's own ``public``
+marker does not take it out of an internal stack (a raw resource in a team's program can tag
+itself): only the policy config's ``public`` list (resource names or URNs) exempts a resource, so a
+program that holds an internal and a public component names the public one's resources there.
 """
 
 from __future__ import annotations
@@ -65,17 +66,21 @@ def stack_is_internal(args: StackValidationArgs) -> bool:
     return any(exposure_marker(r.props) == "internal" for r in args.resources)
 
 
+def exempt_public(args: StackValidationArgs) -> set[str]:
+    """The names and URNs the policy config's ``public`` list declares public on purpose."""
+    listed = (args.get_config() or {}).get("public")
+    return {str(item) for item in listed} if isinstance(listed, (list, tuple)) else set()
+
+
 def internal_resources(args: StackValidationArgs) -> list[Any]:
     """The resources the rule judges (see the module docstring)."""
     configured = (args.get_config() or {}).get("internal")
-    if configured is not None:
-        return list(args.resources) if configured else []
-    markers = [exposure_marker(r.props) for r in args.resources]
-    if "internal" not in markers:
+    if configured is not None and not configured:
         return []
-    mixed = "public" in markers
-    return [r for r, marker in zip(args.resources, markers)
-            if marker == "internal" or (marker is None and not mixed)]
+    if configured is None and not any(exposure_marker(r.props) == "internal" for r in args.resources):
+        return []
+    exempt = exempt_public(args)
+    return [r for r in args.resources if r.name not in exempt and r.urn not in exempt]
 
 
 def api_server_problem(props: Any) -> str | None:
@@ -192,8 +197,13 @@ closed_when_internal = StackValidationPolicy(
                 "stays public, as documented).",
     validate=normalised(validate_closed_when_internal),
     enforcement_level=MANDATORY,
-    config_schema=PolicyConfigSchema(properties={"internal": {
-        "type": "boolean",
-        "description": "Declare the whole stack internal (true) or public (false) instead of reading "
-                       "the components' apertus-exposure tag"}}),
+    config_schema=PolicyConfigSchema(properties={
+        "internal": {
+            "type": "boolean",
+            "description": "Declare the whole stack internal (true) or public (false) instead of reading "
+                           "the components' apertus-exposure tag"},
+        "public": {
+            "type": "array", "items": {"type": "string"},
+            "description": "Resource names or URNs that stay public in an internal stack (a resource's own "
+                           "apertus-exposure: public tag does not exempt it)"}}),
 )
