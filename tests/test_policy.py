@@ -666,6 +666,55 @@ def test_run_policy_pack_judges_a_platform_teams_program():
     assert all(v.resource for v in found)
 
 
+
+def _review3_program() -> None:
+    """A real Pulumi program (review 3): six ways around the pack that it used to pass."""
+    import pulumi
+    from pulumi_azure_native import app, compute, containerservice, network
+
+    internal = {pack.EXPOSURE_TAG: "internal"}
+    subnet = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+    app.ContainerApp("llm", resource_group_name="rg", managed_environment_id="/subscriptions/x/env",
+        configuration=app.ConfigurationArgs(ingress=app.IngressArgs(external=True, target_port=8001, transport="http")),
+        template=app.TemplateArgs(containers=[
+            app.ContainerArgs(name="gateway", image=CADDY_IMAGE),
+            app.ContainerArgs(name="vllm", image=DEFAULT_IMAGE, command=["sh", "-c"],
+                              args=["vllm serve swiss-ai/Apertus-8B-Instruct-2509 --port 8001"])]))
+    compute.VirtualMachine("gpu-vm", resource_group_name="rg", tags=internal,
+        hardware_profile=compute.HardwareProfileArgs(vm_size="Standard_NC24ads_A100_v4"),
+        network_profile=compute.NetworkProfileArgs(network_api_version="2020-11-01",
+            network_interface_configurations=[compute.VirtualMachineNetworkInterfaceConfigurationArgs(
+                name="nic", primary=True, ip_configurations=[compute.VirtualMachineNetworkInterfaceIPConfigurationArgs(
+                    name="ip", subnet=compute.SubResourceArgs(id=subnet),
+                    public_ip_address_configuration=compute.VirtualMachinePublicIPAddressConfigurationArgs(name="pip"))])]))
+    containerservice.AgentPool("gpu", resource_group_name="rg", resource_name_="aks", vm_size="Standard_NC24ads_A100_v4",
+                               count=1, enable_node_public_ip=True, tags=internal)
+    compute.VirtualMachineScaleSet("vmss", resource_group_name="rg", tags=internal,
+        virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
+            network_profile=compute.VirtualMachineScaleSetNetworkProfileArgs(network_interface_configurations=[
+                compute.VirtualMachineScaleSetNetworkConfigurationArgs(name="n", ip_configurations=[
+                    compute.VirtualMachineScaleSetIPConfigurationArgs(
+                        name="i", public_ip_address_configuration=compute.VirtualMachineScaleSetPublicIPAddressConfigurationArgs(
+                            name="p"))])])))
+    network.InboundNatRule("to-vllm", resource_group_name="rg", load_balancer_name="lb", frontend_port=8000,
+                           backend_port=8000, protocol="Tcp", frontend_ip_configuration=network.SubResourceArgs(id="x"))
+    pulumi.CustomResource("azure-native:network/v20240301:SecurityRule", "open-vllm", {
+        "resourceGroupName": "rg", "networkSecurityGroupName": "nsg", "direction": "Inbound", "access": "Allow",
+        "protocol": "Tcp", "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*",
+        "destinationPortRange": "8000", "priority": 100})
+
+
+def test_run_policy_pack_catches_review3_program():
+    """Each of the review's six resources is named by the policy it breaks (run under the mocks)."""
+    from components.testing import run_policy_pack, run_program
+
+    run = run_program(_review3_program, "team", "dev", {"azure-native:location": "swedencentral"})
+    found = {(v.policy, v.resource.rsplit("::", 1)[-1]) for v in run_policy_pack(run)}
+    assert {("vllm-only-behind-gateway", "llm"), ("vllm-only-behind-gateway", "to-vllm"),
+            ("vllm-only-behind-gateway", "open-vllm"), ("closed-when-internal", "gpu-vm"),
+            ("closed-when-internal", "gpu"), ("closed-when-internal", "vmss"),
+            ("vllm-only-behind-gateway-across-stack", "gpu-vm")} <= found, found
+
 # ---------------------------------------------------------------- fuzz: no policy crashes
 
 HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001:db8::/32", "0.0.0.0/0",

@@ -8,9 +8,13 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   internet, a service tag or a range broader than the shared limit (rules.BROADEST_PREFIX);
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
-- Kubernetes LoadBalancer and NodePort Services never target vLLM's port or select vLLM's pods;
-- Azure load balancer rules never forward to vLLM's port;
-- a GPU VM whose NIC has a public IP: its network security group allows none of the above.
+- Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
+  vLLM's port or select vLLM's pods, nor does an Ingress backend or a selector-less Service's
+  EndpointSlice; a vLLM container has no hostPort and its pod no hostNetwork;
+- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
+  firewall DNAT rules never forward to vLLM's port;
+- a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
+  group allows none of the above.
 """
 
 from __future__ import annotations
@@ -262,8 +266,10 @@ vllm_behind_gateway = ResourceValidationPolicy(
     name="vllm-only-behind-gateway",
     description="Nothing reaches vLLM around the gateway: no NSG rule opens vLLM's port to a source "
                 "outside the VNet or another port than 443/80 to the internet, a service tag or a wide "
-                "range; Container Apps ingress targets the gateway; no Kubernetes LoadBalancer/NodePort "
-                "Service and no Azure load balancer rule reaches vLLM's port.",
+                "range; Container Apps ingress targets the gateway, never a vLLM container's port; no "
+                "Kubernetes LoadBalancer/NodePort/externalIPs Service or patch, hostPort or hostNetwork, and "
+                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend or firewall DNAT "
+                "reaches vLLM's port.",
     validate=normalised(validate_behind_gateway),
     enforcement_level=MANDATORY,
 )
@@ -384,8 +390,9 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no Kubernetes LoadBalancer/NodePort Service selects the pods that run "
-                "vLLM, and a GPU VM with a public IP has no security group rule that reaches past the gateway.",
+    description="Across the stack: no exposed Kubernetes Service, Ingress backend or EndpointSlice reaches "
+                "the pods or port of vLLM, no GPU VM declares a public IP inline, and a GPU VM with a public IP "
+                "has no security group rule that reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
 )

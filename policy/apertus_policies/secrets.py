@@ -1,4 +1,5 @@
-"""No secret in a plain property (tags, labels, env values, command lines, custom data)."""
+"""No secret in a plain property (tags, labels, env values, command lines, custom data, extension
+settings, run commands, app settings, alert and workbook text); webhook URLs marked secret."""
 
 from __future__ import annotations
 
@@ -244,8 +245,10 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
 no_plain_secrets = ResourceValidationPolicy(
     name="no-secrets-in-plain-properties",
     description="No Hugging Face token or random key appears in tags, Kubernetes labels, "
-                "annotations or ConfigMaps, container env values or command lines, or VM custom "
-                "data: secrets travel as Key Vault / secretRef / secretKeyRef references.",
+                "annotations or ConfigMaps, container env values, command lines or probe headers, VM "
+                "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
+                "descriptions or workbooks, and action group webhooks are marked secret: secrets travel as "
+                "Key Vault / secretRef / secretKeyRef references.",
     validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
 )
