@@ -364,6 +364,23 @@ def _config_per_policy(config: dict[str, Any] | None, names: list[str]) -> Calla
     return lambda name: {**(config.get("all") or {}), **(config.get(name) or {})} or None
 
 
+def secret_marked_options(options: Any, inputs: Any) -> Any:
+    """``options`` with additional_secret_outputs naming the inputs that hold a secret: the engine
+    hands the pack the resource's additionalSecretOutputs; the mocks see no options, so an input
+    given as a secret stands for it (components/alerts.py does both for webhookReceivers)."""
+    def holds_secret(value: Any) -> bool:
+        return is_secret(value) or (isinstance(value, dict) and any(holds_secret(v) for v in value.values())) \
+            or (isinstance(value, list) and any(holds_secret(v) for v in value))
+    marked = [key for key, value in inputs.items() if holds_secret(value)] if isinstance(inputs, dict) else []
+    if not marked:
+        return options
+    from pulumi_policy import PolicyResourceOptions
+    return PolicyResourceOptions(protect=options.protect, ignore_changes=options.ignore_changes,
+                                 delete_before_replace=options.delete_before_replace, aliases=options.aliases,
+                                 custom_timeouts=options.custom_timeouts,
+                                 additional_secret_outputs=[*options.additional_secret_outputs, *marked])
+
+
 def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] | None = None,
                     pack_dir: str | os.PathLike[str] | None = None,
                     policies: list[Any] | None = None) -> list[PolicyViolation]:
@@ -396,7 +413,7 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
                 current["urn"] = resource.urn or resource.name
                 policy.validate(ResourceValidationArgs(
                     resource.type, unknown_checking_proxy(unwrap_secret(resource.inputs)), resource.urn,
-                    resource.name, options, None, config), report)
+                    resource.name, secret_marked_options(options, resource.inputs), None, config), report)
         else:
             current.clear()
             stack = [PolicyResource(r.type, unknown_checking_proxy(unwrap_secret(r.outputs)), r.urn, r.name,

@@ -36,6 +36,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from components.gateway import CADDY_IMAGE
 from components.serving.launch import DEFAULT_IMAGE
 from conftest import API_KEY as SUITE_API_KEY
+from components.testing import secret_marked_options
 from conftest import HF_TOKEN, run_stack, stack_config, unwrap
 from policy import apertus_policies as pack
 from stacks.offline import Registered
@@ -85,7 +86,7 @@ def resource_args(resource_type: str, props: dict[str, Any], name: str = "fixtur
     """What Analyze passes a resource policy: plain values (secrets unwrapped), behind the proxy."""
     return ResourceValidationArgs(resource_type, unknown_checking_proxy(unwrap(props)),
                                   f"urn:pulumi:test::apertus-azure::{resource_type}::{name}", name,
-                                  _options(), None, config)
+                                  secret_marked_options(_options(), props), None, config)
 
 
 def stack_resource(resource_type: str, props: dict[str, Any], name: str = "fixture") -> PolicyResource:
@@ -415,7 +416,8 @@ BAD = {
 # fixtures that rightly break a second rule as well (a port that is neither the gateway's nor SSH's)
 ALSO = {"nsg-all-ports": {"vllm-only-behind-gateway"}, "public-lb-8000": {"vllm-only-behind-gateway"},
         "ssh-from-internet-tag": {"vllm-only-behind-gateway"},
-        "aca-external-tcp-port": {"vllm-only-behind-gateway"}}
+        "aca-external-tcp-port": {"vllm-only-behind-gateway"},
+        "gpu-host-namespaces": {"vllm-only-behind-gateway"}}  # vLLM on the node's network
 
 
 def _load_fixtures(name: str) -> list[dict[str, Any]]:
@@ -438,8 +440,15 @@ def _over(base: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _recorded_resources(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    return [(r["type"], _over(HARDENED.get(r["type"], {}), r.get("props") or {}), r.get("name", f"r{index}"))
+    return [(r["type"], _marked(_over(HARDENED.get(pack.normalise_type(r["type"]), {}), r.get("props") or {}),
+                                r.get("secret", [])), r.get("name", f"r{index}"))
             for index, r in enumerate(case["resources"])]
+
+
+def _marked(props: dict[str, Any], secret: list[str]) -> dict[str, Any]:
+    """``props`` with the inputs a fixture lists under ``secret`` wrapped as the SDK sends a secret."""
+    return {key: {rpc._special_sig_key: rpc._special_secret_sig, "value": value} if key in secret else value
+            for key, value in props.items()}
 
 
 def _assert_flagged_only_by(case: str, target: str, resources: list[Any], words: list[str],
@@ -473,7 +482,8 @@ def test_recorded_violation_is_caught(case):
 @pytest.mark.parametrize("case", RECORDED_GOOD)
 def test_recorded_passing_stack_passes(case):
     resources = _recorded_resources(RECORDED_GOOD[case])
-    assert {p.name: violations(p, resources) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
+    config = RECORDED_GOOD[case].get("config")
+    assert {p.name: violations(p, resources, config) for p in pack.POLICIES} == {p.name: [] for p in pack.POLICIES}
 
 
 def test_at_least_40_violations_are_recorded_and_every_policy_has_some():
@@ -656,6 +666,55 @@ def test_run_policy_pack_judges_a_platform_teams_program():
     assert all(v.resource for v in found)
 
 
+
+def _review3_program() -> None:
+    """A real Pulumi program (review 3): six ways around the pack that it used to pass."""
+    import pulumi
+    from pulumi_azure_native import app, compute, containerservice, network
+
+    internal = {pack.EXPOSURE_TAG: "internal"}
+    subnet = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+    app.ContainerApp("llm", resource_group_name="rg", managed_environment_id="/subscriptions/x/env",
+        configuration=app.ConfigurationArgs(ingress=app.IngressArgs(external=True, target_port=8001, transport="http")),
+        template=app.TemplateArgs(containers=[
+            app.ContainerArgs(name="gateway", image=CADDY_IMAGE),
+            app.ContainerArgs(name="vllm", image=DEFAULT_IMAGE, command=["sh", "-c"],
+                              args=["vllm serve swiss-ai/Apertus-8B-Instruct-2509 --port 8001"])]))
+    compute.VirtualMachine("gpu-vm", resource_group_name="rg", tags=internal,
+        hardware_profile=compute.HardwareProfileArgs(vm_size="Standard_NC24ads_A100_v4"),
+        network_profile=compute.NetworkProfileArgs(network_api_version="2020-11-01",
+            network_interface_configurations=[compute.VirtualMachineNetworkInterfaceConfigurationArgs(
+                name="nic", primary=True, ip_configurations=[compute.VirtualMachineNetworkInterfaceIPConfigurationArgs(
+                    name="ip", subnet=compute.SubResourceArgs(id=subnet),
+                    public_ip_address_configuration=compute.VirtualMachinePublicIPAddressConfigurationArgs(name="pip"))])]))
+    containerservice.AgentPool("gpu", resource_group_name="rg", resource_name_="aks", vm_size="Standard_NC24ads_A100_v4",
+                               count=1, enable_node_public_ip=True, tags=internal)
+    compute.VirtualMachineScaleSet("vmss", resource_group_name="rg", tags=internal,
+        virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
+            network_profile=compute.VirtualMachineScaleSetNetworkProfileArgs(network_interface_configurations=[
+                compute.VirtualMachineScaleSetNetworkConfigurationArgs(name="n", ip_configurations=[
+                    compute.VirtualMachineScaleSetIPConfigurationArgs(
+                        name="i", public_ip_address_configuration=compute.VirtualMachineScaleSetPublicIPAddressConfigurationArgs(
+                            name="p"))])])))
+    network.InboundNatRule("to-vllm", resource_group_name="rg", load_balancer_name="lb", frontend_port=8000,
+                           backend_port=8000, protocol="Tcp", frontend_ip_configuration=network.SubResourceArgs(id="x"))
+    pulumi.CustomResource("azure-native:network/v20240301:SecurityRule", "open-vllm", {
+        "resourceGroupName": "rg", "networkSecurityGroupName": "nsg", "direction": "Inbound", "access": "Allow",
+        "protocol": "Tcp", "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*",
+        "destinationPortRange": "8000", "priority": 100})
+
+
+def test_run_policy_pack_catches_review3_program():
+    """Each of the review's six resources is named by the policy it breaks (run under the mocks)."""
+    from components.testing import run_policy_pack, run_program
+
+    run = run_program(_review3_program, "team", "dev", {"azure-native:location": "swedencentral"})
+    found = {(v.policy, v.resource.rsplit("::", 1)[-1]) for v in run_policy_pack(run)}
+    assert {("vllm-only-behind-gateway", "llm"), ("vllm-only-behind-gateway", "to-vllm"),
+            ("vllm-only-behind-gateway", "open-vllm"), ("closed-when-internal", "gpu-vm"),
+            ("closed-when-internal", "gpu"), ("closed-when-internal", "vmss"),
+            ("vllm-only-behind-gateway-across-stack", "gpu-vm")} <= found, found
+
 # ---------------------------------------------------------------- fuzz: no policy crashes
 
 HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001:db8::/32", "0.0.0.0/0",
@@ -692,8 +751,8 @@ def test_no_policy_crashes_on_fuzzed_inputs(stacks):
     rng = random.Random(15)
     seeds = [(r.type, unwrap(r.inputs), r.name) for name in ("vm-8b", "aks-8b-internal", "containerapp-8b")
              for r in stacks[name] if r.custom]
-    seeds += [r for case in RECORDED_BAD.values() for r in _recorded_resources(case)]
-    seeds += [r for case in RECORDED_GOOD.values() for r in _recorded_resources(case)]
+    seeds += [(t, unwrap(p), n) for case in RECORDED_BAD.values() for t, p, n in _recorded_resources(case)]
+    seeds += [(t, unwrap(p), n) for case in RECORDED_GOOD.values() for t, p, n in _recorded_resources(case)]
     for round_ in range(600):
         picked = [rng.choice(seeds) for _ in range(3)]
         mutated = [(t, _mutate(p, rng), n) for t, p, n in picked]
@@ -745,3 +804,14 @@ def test_the_pack_loads_the_shared_rules_without_the_components():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(len(pack.POLICIES))
+
+
+def test_every_policy_sees_normalised_types():
+    """An API-versioned azure-native token or a Kubernetes *Patch kind is judged like the plain type:
+    every policy's validate goes through common.normalised (one place)."""
+    inner = [vars(p).get("_ResourceValidationPolicy__validate") or vars(p).get("_StackValidationPolicy__validate")
+             for p in pack.PACK_POLICIES]
+    assert all(getattr(v, "normalises_types", False) for v in inner)
+    assert pack.normalise_type("azure-native:network/v20240301:SecurityRule") == pack.SECURITY_RULE
+    assert pack.normalise_type("azure-native:keyvault/v20230701preview:Vault") == pack.KEY_VAULT
+    assert pack.base_kind("kubernetes:core/v1:ServicePatch") == pack.K8S_SERVICE

@@ -12,7 +12,9 @@ an advisory "can't run during preview".
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -47,6 +49,8 @@ rules = _shared_rules()
 MANDATORY = EnforcementLevel.MANDATORY
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
+CONTAINER_APP_JOB = "azure-native:app:Job"
+ACA_KINDS = (CONTAINER_APP, CONTAINER_APP_JOB)  # both run template.containers / initContainers
 MANAGED_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 KEY_VAULT = "azure-native:keyvault:Vault"
@@ -56,6 +60,7 @@ SECURITY_RULE = "azure-native:network:SecurityRule"
 NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
 LOAD_BALANCER = "azure-native:network:LoadBalancer"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
 K8S_SERVICE = "kubernetes:core/v1:Service"
 K8S_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
@@ -68,6 +73,7 @@ _POD_SPEC_PATHS = {
     "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
     "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
     "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:batch/v1beta1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 POD_SPEC_PATHS = _POD_SPEC_PATHS
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -80,6 +86,67 @@ SSH_PORT = 22
 # broadest SSH source allowed: an IPv4 /8 (issue 8.6); for IPv6 a /48, the end-site assignment
 # of RFC 6177 section 2
 SSH_BROADEST_PREFIX = {4: 8, 6: 48}
+
+# ---------------------------------------------------------------- resource types
+
+# An explicit API version in the type token (`pulumi package add azure-native network v20240301`,
+# or the SDK's pulumi_azure_native.network.v20240301 modules) makes the same ARM resource as the
+# default token: azure-native:network/v20240301:SecurityRule is azure-native:network:SecurityRule.
+_VERSIONED_MODULE = re.compile(r"^(azure-native:[^:/]+)/v\d{8}(?:preview)?(:[^:]+)$", re.IGNORECASE)
+# Kubernetes server-side apply patches (pulumi-kubernetes 3.20+: ServicePatch, DeploymentPatch, ...)
+# change the live object as the kind without the suffix does
+PATCH_SUFFIX = "Patch"
+
+
+def normalise_type(resource_type: Any) -> str:
+    """The type every policy matches on: the API version dropped from an azure-native module.
+    (Kubernetes ``*Patch`` kinds keep their name; policies that judge them ask ``base_kind``.)"""
+    text = str(resource_type or "")
+    match = _VERSIONED_MODULE.match(text)
+    return match.group(1) + match.group(2) if match else text
+
+
+def base_kind(resource_type: str) -> str:
+    """A Kubernetes ``*Patch`` type as the kind it patches: kubernetes:core/v1:ServicePatch is a Service."""
+    if resource_type.startswith("kubernetes:") and resource_type.endswith(PATCH_SUFFIX) and \
+            len(resource_type.rsplit(":", 1)[-1]) > len(PATCH_SUFFIX):
+        return resource_type[:-len(PATCH_SUFFIX)]
+    return resource_type
+
+
+class _Typed:
+    """An engine argument or resource with its type normalised; everything else passes through."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.resource_type = base_kind(normalise_type(getattr(inner, "resource_type", "")))
+        self.original_type = getattr(inner, "resource_type", "")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _Stack:
+    """Stack arguments whose resources carry normalised types."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.resources = [_Typed(r) for r in (getattr(inner, "resources", None) or [])]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def normalised(validate: Any) -> Any:
+    """Every policy's validate goes through this: the resource types it sees are normalised
+    (normalise_type, base_kind), so a versioned token or a Patch kind is judged like the plain one."""
+    @functools.wraps(validate)
+    def run(args: Any, report: Any) -> None:
+        wrapped = _Stack(args) if hasattr(args, "resources") else _Typed(args)
+        return validate(wrapped, report)
+    run.normalises_types = True
+    return run
+
 
 # ---------------------------------------------------------------- small readers
 
@@ -130,7 +197,7 @@ def is_false(value: Any) -> bool:
 
 
 def _label(args: Any) -> str:
-    return f"{args.resource_type} '{args.name}'"
+    return f"{getattr(args, 'original_type', None) or args.resource_type} '{args.name}'"
 
 
 def _listed(names: Sequence[str], shown: int = 5) -> str:

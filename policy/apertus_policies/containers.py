@@ -7,6 +7,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
+    normalised,
     GPU_RESOURCE,
     MANDATORY,
     _label,
@@ -79,7 +80,7 @@ gpu_containers_locked_down = ResourceValidationPolicy(
                 "NVIDIA_VISIBLE_DEVICES) drop ALL Linux capabilities, add none, are not privileged, "
                 "set allowPrivilegeEscalation: false, and their pods share no host namespace "
                 "(hostPID, hostIPC, hostNetwork); Container Apps has no securityContext to set.",
-    validate=validate_gpu_capabilities,
+    validate=normalised(validate_gpu_capabilities),
     enforcement_level=MANDATORY,
 )
 

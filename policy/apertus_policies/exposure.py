@@ -7,10 +7,11 @@ it by using the components. The policy config ``internal: true|false`` overrides
 whole stack. Adding a public resource therefore cannot switch the rule off: a public IP added to
 an internal stack is one more violation, not a reason to stop checking.
 
-In scope: with ``internal: true`` in the policy config, every resource; else every resource
-marked ``internal``, and, when no resource is marked ``public``, every unmarked one (Kubernetes
-objects carry no Azure tags). A stack with both markers (an internal and a public component in
-one program) judges only what is marked internal.
+In scope: with ``internal: true`` in the policy config, every resource; with ``internal: false``,
+none; else, when any resource is marked ``internal``, every resource. A resource's own ``public``
+marker does not take it out of an internal stack (a raw resource in a team's program can tag
+itself): only the policy config's ``public`` list (resource names or URNs) exempts a resource, so a
+program that holds an internal and a public component names the public one's resources there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .common import (
+    normalised,
     INTERNAL_LB_ANNOTATION,
     K8S_SERVICE,
     KEY_VAULT,
@@ -30,6 +32,7 @@ from .common import (
     MANDATORY,
     NETWORK_INTERFACE,
     STORAGE_ACCOUNT,
+    VIRTUAL_MACHINE,
     exposure_marker,
     get,
     is_true,
@@ -40,6 +43,8 @@ from .common import (
 PUBLIC_IP = "azure-native:network:PublicIPAddress"
 PUBLIC_IP_PREFIX = "azure-native:network:PublicIPPrefix"
 NAT_GATEWAY = "azure-native:network:NatGateway"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
+AGENT_POOL = "azure-native:containerservice:AgentPool"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 # Azure Files / Blob CSI drivers provision storage accounts themselves: their StorageClass
@@ -61,17 +66,21 @@ def stack_is_internal(args: StackValidationArgs) -> bool:
     return any(exposure_marker(r.props) == "internal" for r in args.resources)
 
 
+def exempt_public(args: StackValidationArgs) -> set[str]:
+    """The names and URNs the policy config's ``public`` list declares public on purpose."""
+    listed = (args.get_config() or {}).get("public")
+    return {str(item) for item in listed} if isinstance(listed, (list, tuple)) else set()
+
+
 def internal_resources(args: StackValidationArgs) -> list[Any]:
     """The resources the rule judges (see the module docstring)."""
     configured = (args.get_config() or {}).get("internal")
-    if configured is not None:
-        return list(args.resources) if configured else []
-    markers = [exposure_marker(r.props) for r in args.resources]
-    if "internal" not in markers:
+    if configured is not None and not configured:
         return []
-    mixed = "public" in markers
-    return [r for r, marker in zip(args.resources, markers)
-            if marker == "internal" or (marker is None and not mixed)]
+    if configured is None and not any(exposure_marker(r.props) == "internal" for r in args.resources):
+        return []
+    exempt = exempt_public(args)
+    return [r for r in args.resources if r.name not in exempt and r.urn not in exempt]
 
 
 def api_server_problem(props: Any) -> str | None:
@@ -94,6 +103,24 @@ def outbound_only_addresses(resources: list[Any]) -> set[str]:
             for field in ("publicIpAddresses", "publicIpPrefixes") for ref in items(get(r.props, field))}
 
 
+def inline_public_ip_configurations(props: Any) -> list[str]:
+    """Names of the ipConfigurations a VM or scale set declares inline (networkProfile
+    .networkInterfaceConfigurations, with networkApiVersion) that ask Azure for a public IP:
+    publicIPAddressConfiguration gives each VM or instance its own public address."""
+    profiles = [get(props, "networkProfile"), get(props, "virtualMachineProfile", "networkProfile")]
+    return [str(get(ip, "name") or get(nic, "name") or "?")
+            for profile in profiles for nic in items(get(profile, "networkInterfaceConfigurations"))
+            for ip in items(get(nic, "ipConfigurations")) if get(ip, "publicIPAddressConfiguration")]
+
+
+def public_node_pools(resource_type: str, props: Any) -> list[str]:
+    """AKS node pools whose nodes each get a public IP (enableNodePublicIP)."""
+    if resource_type == AGENT_POOL:
+        return ["(this pool)"] if is_true(get(props, "enableNodePublicIP")) else []
+    return [str(get(p, "name") or "?") for p in items(get(props, "agentPoolProfiles"))
+            if is_true(get(p, "enableNodePublicIP"))]
+
+
 def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset()) -> str | None:
     """Why one resource is reachable from outside the VNet, or None."""
     props, kind = resource.props, resource.resource_type
@@ -104,6 +131,13 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
     if kind == NETWORK_INTERFACE:
         if any(get(c, "publicIPAddress") for c in items(get(props, "ipConfigurations"))):
             return "has a public IP address"
+    elif kind in (VIRTUAL_MACHINE, VM_SCALE_SET):
+        inline = inline_public_ip_configurations(props)
+        if inline:
+            return (f"declares a public IP inline (ipConfigurations {', '.join(inline)} have a "
+                    "publicIPAddressConfiguration)")
+    elif kind == AGENT_POOL and public_node_pools(kind, props):
+        return "gives every node a public IP (enableNodePublicIP: true)"
     elif kind == LOAD_BALANCER:
         if any(get(c, "publicIPAddress") or get(c, "publicIPPrefix")
                for c in items(get(props, "frontendIPConfigurations"))):
@@ -118,6 +152,9 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         problem = api_server_problem(props)
         if problem:
             return f"{problem}; make the cluster private or list narrow authorizedIPRanges"
+        pools = public_node_pools(kind, props)
+        if pools:
+            return f"gives the nodes of agentPoolProfiles {', '.join(pools)} public IPs (enableNodePublicIP: true)"
     elif kind == KEY_VAULT:
         access = str(get(props, "properties", "publicNetworkAccess") or "enabled").lower()
         if access != "disabled":
@@ -154,14 +191,20 @@ def validate_closed_when_internal(args: StackValidationArgs, report: ReportViola
 closed_when_internal = StackValidationPolicy(
     name="closed-when-internal",
     description="Internal stacks (the components' apertus-exposure tag, or policy config 'internal') "
-                "have no public IP, public load balancer or external Container Apps environment, an "
+                "have no public IP (inline VM/scale-set or AKS node public IPs included; a resource's own "
+                "public tag exempts nothing, the config's public list does), public load balancer or external Container Apps environment, an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",
-    validate=validate_closed_when_internal,
+    validate=normalised(validate_closed_when_internal),
     enforcement_level=MANDATORY,
-    config_schema=PolicyConfigSchema(properties={"internal": {
-        "type": "boolean",
-        "description": "Declare the whole stack internal (true) or public (false) instead of reading "
-                       "the components' apertus-exposure tag"}}),
+    config_schema=PolicyConfigSchema(properties={
+        "internal": {
+            "type": "boolean",
+            "description": "Declare the whole stack internal (true) or public (false) instead of reading "
+                           "the components' apertus-exposure tag"},
+        "public": {
+            "type": "array", "items": {"type": "string"},
+            "description": "Resource names or URNs that stay public in an internal stack (a resource's own "
+                           "apertus-exposure: public tag does not exempt it)"}}),
 )

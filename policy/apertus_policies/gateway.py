@@ -8,13 +8,18 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   internet, a service tag or a range broader than the shared limit (rules.BROADEST_PREFIX);
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
-- Kubernetes LoadBalancer and NodePort Services never target vLLM's port or select vLLM's pods;
-- Azure load balancer rules never forward to vLLM's port;
-- a GPU VM whose NIC has a public IP: its network security group allows none of the above.
+- Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
+  vLLM's port or select vLLM's pods, nor does an Ingress backend or a selector-less Service's
+  EndpointSlice; a vLLM container has no hostPort and its pod no hostNetwork;
+- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
+  firewall DNAT rules never forward to vLLM's port;
+- a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
+  group allows none of the above.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +32,7 @@ from pulumi_policy import (
 )
 
 from .common import (
+    normalised,
     CONTAINER_APP,
     K8S_SERVICE,
     LOAD_BALANCER,
@@ -46,13 +52,23 @@ from .common import (
     aca_containers,
     get,
     items,
+    is_true,
     k8s_containers,
+    pod_spec,
     pod_template_metadata,
     rules,
     whole_number,
 )
 
+from .exposure import inline_public_ip_configurations
+
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+INBOUND_NAT_RULE = "azure-native:network:InboundNatRule"
+APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
+FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
+FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
+K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
 
@@ -65,10 +81,31 @@ def _repository(image: Any) -> str:
     return name.split(":", 1)[0].lower()
 
 
+def command_words(container: Any) -> list[str]:
+    """The words of a container's command and args as a shell reads them: a word that holds a
+    script (``sh -c "vllm serve m --port 8001"``, or one args string ``"--model m --port 9000"``)
+    is split again with shlex, down to three levels of quoting."""
+    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+    for _ in range(3):
+        split: list[str] = []
+        for word in words:
+            if any(space in word for space in " \t\n;&|"):
+                try:
+                    split.extend(shlex.split(word.replace(";", " ; ").replace("&&", " && ")))
+                except ValueError:  # unbalanced quotes: plain words
+                    split.extend(word.split())
+            else:
+                split.append(word)
+        if split == words:
+            break
+        words = split
+    return words
+
+
 def is_vllm_container(container: Any) -> bool:
     """A container that runs vLLM: its image is a vLLM image, or its command runs `vllm serve`
     or vLLM's OpenAI server module."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+    words = command_words(container)
     text = " ".join(words)
     return ("vllm" in _repository(get(container, "image"))
             or "vllm serve" in text or "vllm.entrypoints" in text)
@@ -79,19 +116,21 @@ def is_gateway_container(container: Any) -> bool:
     return _repository(get(container, "image")) == "caddy"
 
 
-def vllm_port(container: Any) -> int:
-    """The port vLLM listens on: its --port argument, else vLLM's default the hosts use."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+def vllm_ports(container: Any) -> set[int]:
+    """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
+    args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
+    words = command_words(container)
+    found = {rules.VLLM_PORT}
     for index, word in enumerate(words):
         value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
             word.split("=", 1)[1] if word.startswith("--port=") else None)
         if value is not None and whole_number(value) is not None:
-            return whole_number(value)
-    return rules.VLLM_PORT
+            found.add(whole_number(value))
+    return found
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
-    return {vllm_port(c) for c in containers} | {rules.VLLM_PORT}
+    return set().union(*(vllm_ports(c) for c in containers)) | {rules.VLLM_PORT}
 
 
 # ---------------------------------------------------------------- NSG rules
@@ -140,9 +179,10 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
         vllm = [c for c in containers if is_vllm_container(c)]
         vllm_ports = _container_ports(vllm) if vllm else {rules.VLLM_PORT}
         target = whole_number(get(ingress, "targetPort"))
-        if target in vllm_ports:
-            report(f"{label}: ingress targetPort {target} is vLLM's port; target the gateway container's "
-                   "port so every request passes the gateway")
+        if target in vllm_ports or (vllm and target is None):
+            report(f"{label}: ingress targetPort {target} is vLLM's port (vLLM listens on "
+                   f"{', '.join(map(str, sorted(vllm_ports)))}); target the gateway container's port, which "
+                   "must differ from every vLLM container's port, so every request passes the gateway")
         for mapping in items(get(ingress, "additionalPortMappings")):
             port = whole_number(get(mapping, "targetPort"))
             if port in vllm_ports:
@@ -151,29 +191,86 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
         if vllm and not any(is_gateway_container(c) for c in containers):
             report(f"{label}: ingress reaches container(s) {_listed([str(get(c, 'name')) for c in containers])} "
                    "but none is the gateway (Caddy); the ingress must target the gateway in front of vLLM")
-    elif args.resource_type == K8S_SERVICE and get(props, "spec", "type") in EXPOSED_SERVICE_TYPES:
-        kind = get(props, "spec", "type")
+    elif args.resource_type == K8S_SERVICE and service_exposure(props):
+        kind = service_exposure(props)
+        if str(getattr(args, "original_type", "")).endswith("Patch") and \
+                not isinstance(get(props, "spec", "selector"), Mapping):
+            report(f"{label}: a Service patch makes a Service {kind} without stating its selector, so this "
+                   "pack cannot see which pods it exposes; declare the Service whole, or give the patch "
+                   "the selector (of the gateway's pods)")
         for port in items(get(props, "spec", "ports")):
             numbers = {whole_number(get(port, "targetPort")), whole_number(get(port, "port"))}
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
+    elif args.resource_type in POD_SPEC_PATHS:
+        spec = pod_spec(args.resource_type, props)
+        for container in k8s_containers(args.resource_type, props):
+            if not is_vllm_container(container):
+                continue
+            name = get(container, "name")
+            if is_true(get(spec, "hostNetwork")):
+                report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
+                       "its port is the node's; reach vLLM only through the gateway")
+            for port in items(get(container, "ports")):
+                if whole_number(get(port, "hostPort")):
+                    report(f"{label}: vLLM container '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} "
+                           "on the node; reach vLLM only through the gateway")
     elif args.resource_type == LOAD_BALANCER:
-        for kind in ("loadBalancingRules", "inboundNatRules"):
+        for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
-                ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
-                if rules.VLLM_PORT in ports:
+                if _forwards_to_vllm(rule):
                     report(f"{label}: {kind} '{_rule_name(rule, f'#{index}')}' forwards to vLLM's port "
                            f"{rules.VLLM_PORT}; balance only the gateway's ports")
+    elif args.resource_type == INBOUND_NAT_RULE:
+        if _forwards_to_vllm(props):
+            report(f"{label}: the inbound NAT rule forwards to vLLM's port {rules.VLLM_PORT}; reach vLLM only "
+                   "through the gateway")
+    elif args.resource_type == APPLICATION_GATEWAY:
+        for index, setting in enumerate(items(get(props, "backendHttpSettingsCollection"))):
+            if whole_number(get(setting, "port")) == rules.VLLM_PORT:
+                report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' sends to vLLM's port "
+                       f"{rules.VLLM_PORT}; send to the gateway's port")
+    elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES):
+        for collection in items(get(props, "ruleCollections")):
+            for index, rule in enumerate(items(get(collection, "rules"))):
+                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT:
+                    report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
+                           f"{rules.VLLM_PORT}; translate to the gateway's port")
+
+
+def _forwards_to_vllm(rule: Any) -> bool:
+    """A load balancer rule, NAT rule or NAT pool that reaches vLLM's port: its backend or frontend
+    port is vLLM's, a backend port range holds it, or it is an HA-ports rule (port 0, protocol All)."""
+    ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
+    if rules.VLLM_PORT in ports:
+        return True
+    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
+    backend = whole_number(get(rule, "backendPort"))
+    if backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
+        return True  # HA ports: every port (learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview)
+    return backend is None and start is not None and end is not None and start <= rules.VLLM_PORT <= end
+
+
+def service_exposure(props: Any) -> str | None:
+    """How a Kubernetes Service faces outside the cluster: 'LoadBalancer', 'NodePort', 'externalIPs', or None."""
+    kind = get(props, "spec", "type")
+    if kind in EXPOSED_SERVICE_TYPES:
+        return str(kind)
+    if items(get(props, "spec", "externalIPs")):
+        return "externalIPs"
+    return None
 
 
 vllm_behind_gateway = ResourceValidationPolicy(
     name="vllm-only-behind-gateway",
     description="Nothing reaches vLLM around the gateway: no NSG rule opens vLLM's port to a source "
                 "outside the VNet or another port than 443/80 to the internet, a service tag or a wide "
-                "range; Container Apps ingress targets the gateway; no Kubernetes LoadBalancer/NodePort "
-                "Service and no Azure load balancer rule reaches vLLM's port.",
-    validate=validate_behind_gateway,
+                "range; Container Apps ingress targets the gateway, never a vLLM container's port; no "
+                "Kubernetes LoadBalancer/NodePort/externalIPs Service or patch, hostPort or hostNetwork, and "
+                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend or firewall DNAT "
+                "reaches vLLM's port.",
+    validate=normalised(validate_behind_gateway),
     enforcement_level=MANDATORY,
 )
 
@@ -192,6 +289,20 @@ def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
                 labels = get(resource.props, "metadata", "labels")
             found.append((resource.name, labels if isinstance(labels, Mapping) else {}))
     return found
+
+
+def _service_names(service: Any) -> set[str]:
+    """The names an Ingress or EndpointSlice may use for a Service: metadata.name, else the resource's."""
+    name = get(service.props, "metadata", "name")
+    return {str(name)} if isinstance(name, str) and name else {str(service.name)}
+
+
+def _ingress_backends(props: Any) -> list[Any]:
+    """Every backend of an Ingress: the default backend and each rule path's."""
+    backends = [get(props, "spec", "defaultBackend")]
+    backends += [get(path, "backend") for rule in items(get(props, "spec", "rules"))
+                 for path in items(get(rule, "http", "paths"))]
+    return [b for b in backends if isinstance(b, Mapping)]
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
@@ -213,18 +324,51 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
 
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
-    for workload, labels in vllm_pod_labels(resources):
-        for service in resources:
-            if service.resource_type == K8S_SERVICE and get(service.props, "spec", "type") in EXPOSED_SERVICE_TYPES \
-                    and _selects(get(service.props, "spec", "selector"), labels):
-                report(f"{K8S_SERVICE} '{service.name}': a {get(service.props, 'spec', 'type')} Service selects "
-                       f"the vLLM pods of '{workload}'; only the gateway's Service may face outside the cluster",
-                       service.urn)
+    vllm_pods = vllm_pod_labels(resources)
+    services = [r for r in resources if r.resource_type == K8S_SERVICE]
+    reaching_vllm = {}  # Service name -> why it reaches vLLM
+    for service in services:
+        selector = get(service.props, "spec", "selector")
+        workloads = [workload for workload, labels in vllm_pods if _selects(selector, labels)]
+        ports = [p for p in items(get(service.props, "spec", "ports"))
+                 if rules.VLLM_PORT in {whole_number(get(p, "targetPort")), whole_number(get(p, "port"))}]
+        why = (f"selects the vLLM pods of '{workloads[0]}'" if workloads else
+               f"reaches vLLM's port {rules.VLLM_PORT}" if ports else None)
+        if why:
+            for name in _service_names(service):
+                reaching_vllm[name] = why
+        exposure = service_exposure(service.props)
+        if exposure and workloads:
+            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} selects the vLLM pods of "
+                   f"'{workloads[0]}'; only the gateway's Service may face outside the cluster", service.urn)
+    for ingress in resources:
+        if ingress.resource_type != K8S_INGRESS:
+            continue
+        for backend in _ingress_backends(ingress.props):
+            name = str(get(backend, "service", "name") or "")
+            if name in reaching_vllm:
+                report(f"{K8S_INGRESS} '{ingress.name}': its backend Service '{name}' {reaching_vllm[name]}; "
+                       "route the Ingress to the gateway's Service", ingress.urn)
+    exposed_names = {name: service_exposure(s.props) for s in services if service_exposure(s.props)
+                     and not isinstance(get(s.props, "spec", "selector"), Mapping) for name in _service_names(s)}
+    for endpoints in resources:
+        if endpoints.resource_type != ENDPOINT_SLICE:
+            continue
+        owner = str(get(endpoints.props, "metadata", "labels", "kubernetes.io/service-name") or "")
+        if owner in exposed_names and any(whole_number(get(p, "port")) == rules.VLLM_PORT
+                                          for p in items(get(endpoints.props, "ports"))):
+            report(f"{ENDPOINT_SLICE} '{endpoints.name}': sends the {exposed_names[owner]} Service '{owner}' to "
+                   f"port {rules.VLLM_PORT}, vLLM's; only the gateway may face outside the cluster", endpoints.urn)
     ids = _by_id(resources)
     for vm in resources:
         if vm.resource_type != VIRTUAL_MACHINE or \
                 not str(get(vm.props, "hardwareProfile", "vmSize") or "").lower().startswith(GPU_VM_PREFIX):
             continue
+        if inline_public_ip_configurations(vm.props):
+            report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM declares a public IP inline (networkProfile."
+                   "networkInterfaceConfigurations[].ipConfigurations[].publicIPAddressConfiguration), with no "
+                   "security group this pack can judge; give vLLM's VM no public IP, put the gateway in front",
+                   vm.urn)
         for reference in items(get(vm.props, "networkProfile", "networkInterfaces")):
             nic = ids.get(str(get(reference, "id")).lower())
             if nic is None or nic.resource_type != NETWORK_INTERFACE:
@@ -246,8 +390,9 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no Kubernetes LoadBalancer/NodePort Service selects the pods that run "
-                "vLLM, and a GPU VM with a public IP has no security group rule that reaches past the gateway.",
-    validate=validate_behind_gateway_across_stack,
+    description="Across the stack: no exposed Kubernetes Service, Ingress backend or EndpointSlice reaches "
+                "the pods or port of vLLM, no GPU VM declares a public IP inline, and a GPU VM with a public IP "
+                "has no security group rule that reaches past the gateway.",
+    validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
+    normalised,
     KEY_VAULT,
     MANAGED_CLUSTER,
     MANDATORY,
@@ -35,7 +36,7 @@ key_vault_hardened = ResourceValidationPolicy(
     name="key-vault-hardened",
     description="Key Vaults holding the HF token and API key use Azure RBAC authorization, soft "
                 "delete and purge protection.",
-    validate=validate_key_vault,
+    validate=normalised(validate_key_vault),
     enforcement_level=MANDATORY,
 )
 
@@ -62,7 +63,7 @@ storage_account_hardened = ResourceValidationPolicy(
     name="storage-account-hardened",
     description="Storage accounts (model cache) refuse shared-key access, require TLS 1.2 or newer "
                 "and allow no anonymous blob access, each set explicitly.",
-    validate=validate_storage_account,
+    validate=normalised(validate_storage_account),
     enforcement_level=MANDATORY,
 )
 
@@ -87,7 +88,7 @@ aks_identity_hardened = ResourceValidationPolicy(
     name="aks-identity-hardened",
     description="AKS clusters disable local accounts, authorize with Azure RBAC (Entra ID) and run "
                 "workload identity with the OIDC issuer, so no static credential exists.",
-    validate=validate_aks_identity,
+    validate=normalised(validate_aks_identity),
     enforcement_level=MANDATORY,
 )
 

@@ -10,7 +10,8 @@ import yaml
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
-    CONTAINER_APP,
+    normalised,
+    ACA_KINDS,
     MANDATORY,
     VIRTUAL_MACHINE,
     _label,
@@ -116,7 +117,7 @@ def custom_data_images(props: Any) -> list[str]:
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == CONTAINER_APP:
+    if args.resource_type in ACA_KINDS:
         containers = list(aca_containers(args.props))
     else:
         containers = list(k8s_containers(args.resource_type, args.props))
@@ -144,6 +145,6 @@ images_pinned = ResourceValidationPolicy(
     description="Container images (Container Apps, Kubernetes workloads, and the images VM custom data "
                 "pulls or runs with docker) carry a version tag or a digest, never 'latest', "
                 "'nightly' or a similar moving tag, and never no tag.",
-    validate=validate_pinned_images,
+    validate=normalised(validate_pinned_images),
     enforcement_level=MANDATORY,
 )

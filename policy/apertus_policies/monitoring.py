@@ -18,6 +18,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from .common import normalised
+
 SERVING_HOSTS = {
     "azure-native:app:ContainerApp": "container app",
     "azure-native:compute:VirtualMachine": "virtual machine",
@@ -87,6 +89,6 @@ serving_host_monitored = StackValidationPolicy(
     name="serving-host-monitored",
     description="Every serving host (container app, VM, AKS cluster) is watched by an alert rule that "
                 "sends to an action group.",
-    validate=validate_serving_host_monitored,
+    validate=normalised(validate_serving_host_monitored),
     enforcement_level=EnforcementLevel.MANDATORY,
 )

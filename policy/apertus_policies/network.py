@@ -7,6 +7,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
 
 from .common import (
+    normalised,
     ACME_RULE_WORD,
     CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
@@ -96,7 +97,7 @@ https_only = ResourceValidationPolicy(
                 "TCP transport and external extra ports; storage accounts require secure transfer (except NFS-only "
                 "FileStorage behind VNet rules, which Azure requires); port 80 is open only for ACME "
                 "HTTP-01 (NSG and Azure load balancer rules named 'acme', public gateway Services beside 443).",
-    validate=validate_https_only,
+    validate=normalised(validate_https_only),
     enforcement_level=MANDATORY,
 )
 
@@ -125,7 +126,7 @@ no_public_ssh = ResourceValidationPolicy(
     description="Inbound SSH (port 22, inline NSG rules and SecurityRule resources) is allowed only "
                 "from address ranges no broader than an IPv4 /8 (IPv6 /48), one by one and together: "
                 "never '*', 'Internet', service tags or 0.0.0.0/0.",
-    validate=validate_no_public_ssh,
+    validate=normalised(validate_no_public_ssh),
     enforcement_level=MANDATORY,
 )
 
@@ -151,7 +152,7 @@ no_public_ssh_in_pieces = StackValidationPolicy(
     description="The inbound SSH sources of every NSG and SecurityRule in the stack, taken together, "
                 "cover no more than an IPv4 /8 (IPv6 /48): SSH cannot be opened to the world in "
                 "pieces spread over several rules or security groups.",
-    validate=validate_no_public_ssh_in_pieces,
+    validate=normalised(validate_no_public_ssh_in_pieces),
     enforcement_level=MANDATORY,
 )
 

@@ -1,4 +1,5 @@
-"""No secret in a plain property (tags, labels, env values, command lines, custom data)."""
+"""No secret in a plain property (tags, labels, env values, command lines, custom data, extension
+settings, run commands, app settings, alert and workbook text); webhook URLs marked secret."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import base64
 import binascii
 import math
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .common import (
-    CONTAINER_APP,
+    normalised,
+    ACA_KINDS,
     K8S_CONFIG_MAP,
     MANDATORY,
     VIRTUAL_MACHINE,
+    VM_SCALE_SET,
     _label,
     aca_containers,
     get,
@@ -103,14 +107,51 @@ def secret_looking(text: str, digest_expected: bool = False) -> str | None:
     return None
 
 
+GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 section 2.3.1; cloud-init accepts gzip-compressed user data
+MAX_INFLATED = 4 * 1024 * 1024  # read at most this much of compressed custom data (no gzip bomb)
+
+
 def _decoded_custom_data(value: Any) -> str:
-    """VM custom data is base64 (compute API osProfile.customData); scan the decoded text."""
+    """VM custom data is base64 (compute API osProfile.customData), possibly gzip-compressed
+    (cloud-init reads gzip user data); scan the decoded text."""
     if not isinstance(value, str):
         return ""
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
+        raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return value
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            raw = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(raw, MAX_INFLATED)
+        except zlib.error:
+            return raw.decode("utf-8", errors="replace")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _strings(value: Any, where: str, depth: int = 0) -> Iterator[tuple[str, str]]:
+    """Every string inside a nested value, with its path (at most 20 levels deep)."""
+    if isinstance(value, str):
+        yield where, value
+    elif depth < 20 and isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}", depth + 1)
+    elif depth < 20 and isinstance(value, (list, tuple)) or (
+            depth < 20 and hasattr(value, "__getitem__") and hasattr(value, "__len__")
+            and not isinstance(value, (str, bytes, Mapping))):
+        for index, item in enumerate(items(value)):
+            yield from _strings(item, f"{where}[{index}]", depth + 1)
+
+
+VM_EXTENSION = "azure-native:compute:VirtualMachineExtension"
+VMSS_EXTENSION = "azure-native:compute:VirtualMachineScaleSetExtension"
+RUN_COMMANDS = ("azure-native:compute:VirtualMachineRunCommand",
+                "azure-native:compute:VirtualMachineRunCommandByVirtualMachine",
+                "azure-native:compute:VirtualMachineScaleSetVMRunCommand")
+WEB_APPS = ("azure-native:web:WebApp", "azure-native:web:WebAppSlot")
+WEB_APP_SETTINGS = ("azure-native:web:WebAppApplicationSettings", "azure-native:web:WebAppApplicationSettingsSlot")
+LOG_ALERTS = ("azure-native:monitor:ScheduledQueryRule", "azure-native:insights:ScheduledQueryRule")
+WORKBOOKS = ("azure-native:insights:Workbook", "azure-native:applicationinsights:Workbook")
+ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
 
 
 def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
@@ -131,24 +172,66 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
             for key, value in get(props, "data").items():
                 yield f"data.{key}", value
         containers = list(k8s_containers(resource_type, props))
-    elif resource_type == CONTAINER_APP:
+    elif resource_type in ACA_KINDS:
         containers = list(aca_containers(props))
     else:
         containers = []
     for container in containers:
         name = get(container, "name")
+        for probe in items(get(container, "probes")) + [get(container, key) for key in
+                                                         ("livenessProbe", "readinessProbe", "startupProbe")]:
+            for header in items(get(probe, "httpGet", "httpHeaders")):
+                yield f"container '{name}' probe header {get(header, 'name')}", get(header, "value")
         for env in items(get(container, "env")):
             if get(env, "value") is not None:
                 yield f"container '{name}' env {get(env, 'name')}", get(env, "value")
         for field in ("command", "args"):
             for index, value in enumerate(items(get(container, field))):
                 yield f"container '{name}' {field}[{index}]", value
-    if resource_type == VIRTUAL_MACHINE:
-        yield "osProfile.customData", _decoded_custom_data(get(props, "osProfile", "customData"))
-        yield "userData", _decoded_custom_data(get(props, "userData"))
+    if resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET):
+        for base in ("", "virtualMachineProfile."):
+            root = get(props, "virtualMachineProfile") if base else props
+            yield f"{base}osProfile.customData", _decoded_custom_data(get(root, "osProfile", "customData"))
+            yield f"{base}userData", _decoded_custom_data(get(root, "userData"))
+    if resource_type in (VM_EXTENSION, VMSS_EXTENSION):  # protectedSettings is the encrypted place
+        yield from _strings(get(props, "settings"), "settings")
+    if resource_type in RUN_COMMANDS:  # protectedParameters is the place for secrets
+        yield "source.script", get(props, "source", "script")
+        for index, parameter in enumerate(items(get(props, "parameters"))):
+            yield f"parameters[{index}] {get(parameter, 'name')}", get(parameter, "value")
+    if resource_type in WEB_APPS:
+        for setting in items(get(props, "siteConfig", "appSettings")):
+            yield f"siteConfig.appSettings {get(setting, 'name')}", get(setting, "value")
+        for setting in items(get(props, "siteConfig", "connectionStrings")):
+            yield f"siteConfig.connectionStrings {get(setting, 'name')}", get(setting, "connectionString")
+    if resource_type in WEB_APP_SETTINGS and isinstance(get(props, "properties"), Mapping):
+        for key, value in get(props, "properties").items():
+            yield f"properties.{key}", value
+    if resource_type in LOG_ALERTS:
+        yield "description", get(props, "description")
+    if resource_type in WORKBOOKS:
+        yield "serializedData", get(props, "serializedData")
+
+
+def plain_webhooks(args: Any) -> list[str]:
+    """Names of an action group's webhook receivers whose serviceUri (a URL that carries its own
+    credential) is not marked secret. The engine hands the policy secrets as plain values, so the
+    mark the pack can read is the resource option additionalSecretOutputs: ["webhookReceivers"]
+    (what components/alerts.py sets)."""
+    if args.resource_type not in ACTION_GROUPS:
+        return []
+    secret = {str(o) for o in (getattr(getattr(args, "opts", None), "additional_secret_outputs", None) or [])}
+    if "webhookReceivers" in secret:
+        return []
+    return [str(get(r, "name") or f"#{i}") for i, r in enumerate(items(get(args.props, "webhookReceivers")))
+            if get(r, "serviceUri")]
 
 
 def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for name in plain_webhooks(args):
+        report(f"{_label(args)}: webhook receiver '{name}' has a serviceUri not marked secret; a webhook URL "
+               "carries its own credential: pass it with pulumi.Output.secret and "
+               "additional_secret_outputs=[\"webhookReceivers\"] (as components/alerts.py does)")
     for where, value in plain_places(args.resource_type, args.props):
         if not isinstance(value, str):
             continue
@@ -162,9 +245,11 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
 no_plain_secrets = ResourceValidationPolicy(
     name="no-secrets-in-plain-properties",
     description="No Hugging Face token or random key appears in tags, Kubernetes labels, "
-                "annotations or ConfigMaps, container env values or command lines, or VM custom "
-                "data: secrets travel as Key Vault / secretRef / secretKeyRef references.",
-    validate=validate_no_plain_secrets,
+                "annotations or ConfigMaps, container env values, command lines or probe headers, VM "
+                "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
+                "descriptions or workbooks, and action group webhooks are marked secret: secrets travel as "
+                "Key Vault / secretRef / secretKeyRef references.",
+    validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
 )
 
