@@ -95,9 +95,25 @@ def allowed_alias_ratio(decode_count: int) -> float:
     return 0.99 - 0.89 * (decode_count - ALIAS_RATIO_LOW) / (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW)
 
 
+# A stack file (or Pulumi.yaml) larger than this is refused before it is parsed: the shipped ones are
+# under 12 KB, a few hundred settings with long lists stay far below it, and PyYAML's pure-Python
+# parser needs seconds per megabyte, so a file this large is a mistake (a pasted log, a generated
+# list), not a configuration.
+STACK_FILE_MAX_BYTES = 256 * 1024
+
+
 def _text(path: Path) -> str:
     """The file as UTF-8 text (Pulumi reads stack files as UTF-8); a bad byte is one line."""
-    data = path.read_bytes()
+    size = path.stat().st_size
+    if size > STACK_FILE_MAX_BYTES:
+        raise StackFileError(f"{path.name}: {size:,} bytes, more than the {STACK_FILE_MAX_BYTES // 1024} KiB a "
+                             "stack file may have (the shipped ones are under 12 KB); a file this large is a "
+                             "mistake: keep settings only, and long lists short")
+    with path.open("rb") as stream:
+        data = stream.read(STACK_FILE_MAX_BYTES + 1)
+    if len(data) > STACK_FILE_MAX_BYTES:  # grew since stat
+        raise StackFileError(f"{path.name}: more than the {STACK_FILE_MAX_BYTES // 1024} KiB a stack file may "
+                             "have; a file this large is a mistake")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -90,7 +90,7 @@ HOSTILE_FILES = {
     "alias-bomb": (_laughs(9, 9), ["excessive aliasing"]),
     "deep-flow-nesting": ("config:\n  apertus-azure:tags: " + "[" * 20_000 + "\n", ["deeper than 100"]),
     "deep-block-nesting": ("config:\n  apertus-azure:tags:\n" + "".join("  " * (i + 2) + f"k{i}:\n"
-                                                                        for i in range(1200)) + "\n",
+                                                                        for i in range(400)) + "\n",
                            ["deeper than 100"]),
     "python-object": ("config:\n  apertus-azure:tags: !!python/object/apply:os.system ['true']\n", ["!!python/"]),
     "python-name-in-list": ("config:\n  apertus-azure:allowedCidrs:\n    - !!python/name:os.system ''\n",
@@ -353,3 +353,34 @@ def test_every_workload_pod_has_egress_limits_and_no_metadata_service(internal):
     deny = [unwrap(r.inputs)["spec"] for r in run.mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
             if r.inputs["metadata"]["name"] == "default-deny-ingress"]
     assert deny == [{"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}]
+
+
+def test_a_stack_file_over_the_size_limit_is_refused_before_parsing_fast(tmp_path):
+    """A 1 MB file (a seeded mix of hostile YAML: flow maps, brackets, aliases) is one line in well
+    under a second: refused by its size, never handed to the pure-Python parser (which needs > 40 s)."""
+    import random
+    import time
+
+    from stacks.stackfile import STACK_FILE_MAX_BYTES, StackFileError, load_stack_file
+
+    rng = random.Random(7)
+    pieces = ["kN: v, ", "[[[", "\"[{\", ", "&aN x, ", "*a0, ", "? [x]\n", "\u202e", "203.0.0.N/32, "]
+    body = "config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {"
+    while len(body) < 1_000_000:
+        body += rng.choice(pieces).replace("N", str(rng.randrange(10_000)))
+    root = _stack_dir(tmp_path, body + "}\n")
+    started = time.monotonic()
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("hostile", root)
+    assert time.monotonic() - started < 0.5
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("Pulumi.hostile.yaml: ") and "256 KiB" in message, message
+    assert STACK_FILE_MAX_BYTES == 256 * 1024
+
+
+def test_a_stack_file_just_under_the_size_limit_still_reads(tmp_path):
+    from stacks.stackfile import STACK_FILE_MAX_BYTES, load_stack_file
+
+    body = "config:\n  apertus-azure:host: vm\n# " + "x" * (STACK_FILE_MAX_BYTES - 200) + "\n"
+    _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert values["apertus-azure:host"] == "vm"
