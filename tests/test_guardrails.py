@@ -365,10 +365,10 @@ def test_a_stack_file_over_the_size_limit_is_refused_before_parsing_fast(tmp_pat
 
     rng = random.Random(7)
     pieces = ["kN: v, ", "[[[", "\"[{\", ", "&aN x, ", "*a0, ", "? [x]\n", "\u202e", "203.0.0.N/32, "]
-    body = "config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {"
-    while len(body) < 1_000_000:
-        body += rng.choice(pieces).replace("N", str(rng.randrange(10_000)))
-    root = _stack_dir(tmp_path, body + "}\n")
+    body = ["config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {"]
+    body += [rng.choice(pieces).replace("N", str(rng.randrange(10_000))) for _ in range(150_000)]
+    root = _stack_dir(tmp_path, "".join(body) + "}\n")
+    assert (root / "Pulumi.hostile.yaml").stat().st_size > 1_000_000
     started = time.monotonic()
     with pytest.raises(StackFileError) as caught:
         load_stack_file("hostile", root)
