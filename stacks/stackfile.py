@@ -122,29 +122,35 @@ def _text(path: Path) -> str:
                              "file as UTF-8") from None
 
 
-def _refuse_deep_nesting(path: Path, text: str) -> None:
-    """Deeper than YAML_MAX_DEPTH: flow brackets counted on the raw text first (cheap, before the
-    scanner), then block and flow collections on the event stream."""
-    depth = deepest = 0
-    for character in text:
-        if character in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif character in "]}":
-            depth -= 1
-    if deepest > YAML_MAX_DEPTH:
-        raise StackFileError(f"{path.name}: brackets nest deeper than {YAML_MAX_DEPTH} levels; no "
-                             "config value nests that deep (Pulumi itself stops at 10,000)")
-    depth = 0
-    for event in yaml.parse(text, Loader=PulumiYamlLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > YAML_MAX_DEPTH:
-                raise StackFileError(f"{_where(path, event.start_mark)}: nesting deeper than "
-                                     f"{YAML_MAX_DEPTH} levels; no config value nests that deep (Pulumi "
-                                     "itself stops at 10,000)")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+class _DepthLimitedLoader(PulumiYamlLoader):
+    """PulumiYamlLoader that counts collection nesting while it composes (one parse, no separate
+    pass): deeper than YAML_MAX_DEPTH is refused at the first collection past the limit, after the
+    scanner has read only that far, so a bracket inside a quoted string never counts."""
+
+    def __init__(self, text: str, path: Path):
+        super().__init__(text)
+        self._path, self._depth = path, 0
+
+    def _enter(self) -> None:
+        self._depth += 1
+        if self._depth > YAML_MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise StackFileError(f"{_where(self._path, mark)}: nesting deeper than {YAML_MAX_DEPTH} levels; "
+                                 "no config value nests that deep (Pulumi itself stops at 10,000)")
+
+    def compose_sequence_node(self, anchor: Any) -> yaml.Node:
+        self._enter()
+        try:
+            return super().compose_sequence_node(anchor)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.Node:
+        self._enter()
+        try:
+            return super().compose_mapping_node(anchor)
+        finally:
+            self._depth -= 1
 
 
 def _refuse_excessive_aliasing_and_odd_nodes(path: Path, root: yaml.Node | None) -> None:
@@ -188,8 +194,7 @@ def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
     bomb or a Python tag is one line naming file and line."""
     text = _text(path)
     try:
-        _refuse_deep_nesting(path, text)
-        loader = PulumiYamlLoader(text)
+        loader = _DepthLimitedLoader(text, path)
         node = loader.get_single_node()
         _refuse_excessive_aliasing_and_odd_nodes(path, node)
         _refuse_duplicate_keys(path, node)

@@ -384,3 +384,17 @@ def test_a_stack_file_just_under_the_size_limit_still_reads(tmp_path):
     body = "config:\n  apertus-azure:host: vm\n# " + "x" * (STACK_FILE_MAX_BYTES - 200) + "\n"
     _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
     assert values["apertus-azure:host"] == "vm"
+
+
+def test_brackets_inside_a_quoted_string_are_not_nesting(tmp_path):
+    """Depth is measured on the YAML structure: 150 '[' inside a quoted value are text, not levels
+    (the value's own check then judges it), while 150 real levels are still refused."""
+    from stacks.stackfile import StackFileError, load_stack_file
+
+    for quoted in ('"' + "[" * 150 + '"', "'" + "{[" * 150 + "'"):
+        body = f"config:\n  apertus-azure:host: vm\n  apertus-azure:gpu: {quoted}\n"
+        _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+        assert values["apertus-azure:gpu"] == quoted[1:-1]
+    body = "config:\n  apertus-azure:host: vm\n  apertus-azure:tags: " + "[" * 150 + "]" * 150 + "\n"
+    with pytest.raises(StackFileError, match=r"^Pulumi.hostile.yaml, line 3: nesting deeper than 100"):
+        load_stack_file("hostile", _stack_dir(tmp_path, body))
