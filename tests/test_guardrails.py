@@ -398,3 +398,32 @@ def test_brackets_inside_a_quoted_string_are_not_nesting(tmp_path):
     body = "config:\n  apertus-azure:host: vm\n  apertus-azure:tags: " + "[" * 150 + "]" * 150 + "\n"
     with pytest.raises(StackFileError, match=r"^Pulumi.hostile.yaml, line 3: nesting deeper than 100"):
         load_stack_file("hostile", _stack_dir(tmp_path, body))
+
+
+def _plan_file(tmp_path, settings: str):
+    from stacks.common import plan_stack
+
+    body = "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n" + settings
+    return plan_stack("hostile", _stack_dir(tmp_path, body))
+
+
+@pytest.mark.parametrize("setting, key, limit", [
+    ("queueAlertThreshold: 99999999999999999999", "queueAlertThreshold", "1000000"),
+    ("queueAlertThreshold: 1000001", "queueAlertThreshold", "1000000"),
+    ("expectedRequestsPerMinute: 9223372036854775807", "expectedRequestsPerMinute", "1,000,000"),
+    ("expectedRequestsPerMinute: 1000001", "expectedRequestsPerMinute", "1,000,000"),
+])
+def test_absurdly_large_thresholds_and_loads_are_one_line(tmp_path, setting, key, limit):
+    from components.serving import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        _plan_file(tmp_path, f"  apertus-azure:{setting}\n")
+    message = str(caught.value)
+    assert message.startswith(f"apertus-azure:{key} = ") and limit in message and "\n" not in message, message
+
+
+def test_the_largest_allowed_threshold_and_load_still_plan(tmp_path):
+    plan = _plan_file(tmp_path, "  apertus-azure:queueAlertThreshold: 1000000\n"
+                                "  apertus-azure:expectedRequestsPerMinute: 1000000\n")["plan"]
+    assert plan["throughput"]["expectedRequestsPerMinute"] == 1_000_000
+    assert plan["monitoring"]["thresholds"]["queueAlertThreshold"] == 1_000_000

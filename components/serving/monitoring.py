@@ -53,6 +53,9 @@ WORKSPACE_ID = re.compile(
     re.IGNORECASE)
 # an address as Azure's action group email receiver takes it: one @, a dotted domain, no spaces
 EMAIL = re.compile(r"[^@\s,;<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# a user-given queueAlertThreshold above this is a typo: the largest queue a deployment here can hold
+# is vLLM's max_num_seqs (256) waiting per replica at Container Apps' 1,000 replicas = 256,000
+QUEUE_ALERT_THRESHOLD_MAX = 1_000_000
 MAX_EMAILS = 1000  # action groups take up to 1,000 email receivers (Azure Monitor service limits)
 
 
@@ -248,7 +251,8 @@ def alert_settings(*, plan: Any, alerts: Any, emails: Any, webhook_given: bool, 
         queue, why = default_queue_alert_threshold(plan, max_replicas, queue_depth_target)
         notes.append(why)
     else:
-        queue = checks.whole_number("queueAlertThreshold", queue_alert_threshold, minimum=1)
+        queue = checks.whole_number("queueAlertThreshold", queue_alert_threshold, minimum=1,
+                                     maximum=QUEUE_ALERT_THRESHOLD_MAX)
     return AlertSettings(enabled=enabled, emails=addresses, webhook=webhook_given, action_group_id=group,
                          ttft_slo_seconds=ttft, queue_alert_threshold=queue,
                          gpu_memory_alert_fraction=default_gpu_memory_fraction(plan.gpu_memory_utilization),
