@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import checks
-from .errors import ConfigError
+from .errors import ConfigError, redact
 from .pricing import PRICES
 
 RUNBOOK = "docs/runbooks.md"
@@ -148,15 +148,15 @@ class AlertSettings:
 
     @property
     def destination(self) -> str:
-        """Where the alerts go, in words; never the webhook's URL."""
+        """Where the alerts go, in words; never the webhook's URL, nor a token-shaped value (redact)."""
         if not self.enabled:
             return "nowhere: alerts are off (alerts: false)"
         if self.action_group_id:
-            return f"the existing action group {self.action_group_id}"
+            return redact(f"the existing action group {self.action_group_id}")
         parts = [f"email to {', '.join(self.emails)}"] if self.emails else []
         if self.webhook:
             parts.append("the webhook in alertWebhook (secret)")
-        return " and ".join(parts) if parts else "no one"
+        return redact(" and ".join(parts)) if parts else "no one"
 
     @property
     def reaches_someone(self) -> bool:
