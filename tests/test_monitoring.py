@@ -480,8 +480,10 @@ def test_azure_rule_group_carries_the_same_rules(runs):
     ({"actionGroupId": "oncall"}, "actionGroupId", ["not an action group"]),
     ({"actionGroupId": GROUP_ID, "alertEmails": EMAILS}, "actionGroupId", ["ignored"]),
     ({"ttftSloSeconds": -1}, "ttftSloSeconds", ["between"]),
-    ({"queueAlertThreshold": 0}, "queueAlertThreshold", ["at least 1"]),
+    ({"queueAlertThreshold": 0}, "queueAlertThreshold", ["between 1 and 1000000"]),
     ({"alerts": "yes"}, "alerts", ["not a boolean"]),
+    ({"alertEmails": ["OnCall@Example.com", "oncall@example.com"]}, "alertEmails", ["given twice"]),
+    ({"alertEmails": ["a@example.com", "a@example.com"]}, "alertEmails", ["given twice"]),
     ({"logAnalyticsWorkspaceId": "my-workspace"}, "logAnalyticsWorkspaceId", ["not a workspace's resource id"]),
 ])
 def test_bad_monitoring_settings_fail_in_one_line(overrides, key, words):

@@ -232,7 +232,12 @@ def alert_settings(*, plan: Any, alerts: Any, emails: Any, webhook_given: bool, 
                    queue_depth_target: int | None = None) -> AlertSettings:
     """Every alert setting checked, the defaults filled in from the plan; one-line ConfigErrors."""
     enabled = True if alerts is None else checks.boolean("alerts", alerts)
-    addresses = tuple(dict.fromkeys(check_email(a) for a in checks.string_list("alertEmails", emails or [])))
+    addresses = tuple(check_email(a) for a in checks.string_list("alertEmails", emails or []))
+    folded = [address.casefold() for address in addresses]
+    if len(set(folded)) < len(folded):  # mail domains and (in practice) mailboxes ignore case
+        twice = next(address for n, address in enumerate(addresses) if folded[n] in folded[:n])
+        raise ConfigError("alertEmails", twice, "is given twice (addresses differing only in case are the "
+                          "same mailbox, which would get every alert twice)", "list each address once")
     if len(addresses) > MAX_EMAILS:
         raise ConfigError("alertEmails", f"{len(addresses)} addresses",
                           f"an action group takes at most {MAX_EMAILS} email receivers", "use a mailing list")
