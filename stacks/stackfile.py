@@ -500,7 +500,22 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
                              f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
                              f"{short} <value> --stack {stack}")
     for key, node, stack_loader in entries:
+        namespace, colon, short = key.partition(":")
+        if colon and (not namespace or not short):
+            # the Pulumi CLI keeps ':host' as a key of no namespace, which no program reads: a typo
+            raise StackFileError(f"{_where(stack_file, node.start_mark)}: the key '{key[:80]}' has an empty "
+                                 f"{'namespace' if not namespace else 'name'}, so no program reads it; write "
+                                 f"{name}:<name> (e.g. {name}:{short or 'host'})")
         key = key if ":" in key else f"{name}:{key}"
+        secure = node.value[0][1] if isinstance(node, yaml.MappingNode) and \
+            [k.value for k, _ in node.value] == ["secure"] else None
+        if secure is not None and not (isinstance(secure, yaml.ScalarNode) and secure.value and
+                                       isinstance(yaml_v3_scalar(secure), str)):
+            # `pulumi config set --secret` writes `secure:` and its ciphertext, a string; anything else
+            # the CLI hands the program as a plain map, so a secret would not be one
+            raise StackFileError(f"{_where(stack_file, node.start_mark)}: {key} has 'secure:' with a value "
+                                 "that is not the ciphertext text Pulumi writes; set it again: pulumi config "
+                                 f"set --secret {short or key} <value> --stack {stack}")
         check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:

@@ -427,3 +427,34 @@ def test_the_largest_allowed_threshold_and_load_still_plan(tmp_path):
                                 "  apertus-azure:expectedRequestsPerMinute: 1000000\n")["plan"]
     assert plan["throughput"]["expectedRequestsPerMinute"] == 1_000_000
     assert plan["monitoring"]["thresholds"]["queueAlertThreshold"] == 1_000_000
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("apertus-azure:hfToken: {secure: [1, 2]}", ["apertus-azure:hfToken", "secure:", "--secret hfToken"]),
+    ("apertus-azure:hfToken: {secure: {a: b}}", ["apertus-azure:hfToken", "secure:"]),
+    ("apertus-azure:hfToken: {secure: 12}", ["apertus-azure:hfToken", "secure:"]),
+    ("apertus-azure:hfToken: {secure: }", ["apertus-azure:hfToken", "secure:"]),
+    (":host: aks", ["':host'", "empty namespace", "apertus-azure:host"]),
+    ("'apertus-azure:': x", ["'apertus-azure:'", "empty name"]),
+])
+def test_a_malformed_secret_or_key_is_one_line(tmp_path, setting, words):
+    """The Pulumi CLI (v3.276.0, `pulumi config`) reads `{secure: [1, 2]}` as a plain map, not a secret,
+    and keeps `:host` as a key of no namespace that no program reads: both are mistakes, named here."""
+    from stacks.stackfile import StackFileError, load_stack_file
+
+    body = f"config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n  {setting}\n"
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("hostile", _stack_dir(tmp_path, body))
+    message = str(caught.value)
+    assert message.startswith("Pulumi.hostile.yaml, line 4: ") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_quoted_secure_ciphertext_is_still_a_secret(tmp_path):
+    from stacks.stackfile import load_stack_file
+
+    body = ("config:\n  apertus-azure:host: vm\n  apertus-azure:hfToken:\n    secure: \"v1:abc\"\n"
+            "  apertus-azure:apiKey:\n    secure: v1:AAAABBBB\n")
+    _, _, secrets = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert secrets == {"apertus-azure:hfToken", "apertus-azure:apiKey"}
