@@ -476,7 +476,7 @@ def capped_response_hooks(deadline: Deadline, limit: int = MAX_BODY_BYTES, async
     return {"response": [counted_async if asynchronous else counted]}
 
 
-def _too_large(error: BaseException) -> str | None:
+def too_large(error: BaseException) -> str | None:
     found = next((cause for cause in _causes(error) if isinstance(cause, BodyTooLarge)), None)
     return f"{found}: vLLM's answers here are a few kilobytes; is the endpoint vLLM?" if found else None
 
@@ -501,9 +501,9 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
             raise Stop(Step("FAIL", name, f"timeout: the --timeout budget ({deadline.seconds:.0f} s) ran out "
                             "before this step finished", time.monotonic() - started)) from None
         except BodyTooLarge as error:
-            raise Stop(Step("FAIL", name, _too_large(error) or str(error), time.monotonic() - started)) from None
+            raise Stop(Step("FAIL", name, too_large(error) or str(error), time.monotonic() - started)) from None
         except openai.OpenAIError as error:
-            fatal = unreachable(error, endpoint) or _too_large(error)
+            fatal = unreachable(error, endpoint) or too_large(error)
             raise Stop(Step("FAIL", name, fatal or api_failure(error, seconds), time.monotonic() - started)) from None
         except Exception as error:  # noqa: BLE001 - whatever answered is not vLLM: one line, no traceback
             detail = clip(str(error).splitlines()[0], 160) if str(error) else type(error).__name__
