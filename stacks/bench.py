@@ -43,6 +43,7 @@ DEFAULT_TTFT_SLO = 2.0
 REQUEST_SECONDS = 300.0  # one request at most (256 tokens at 1 token/s is a broken endpoint)
 SIZING_PROBES = 6
 SIZING_SECONDS = 60.0  # one sizing probe at most
+MODEL_ID_MAX = 256  # longer is not a model id (Hugging Face repo ids are at most 96 characters)
 PLOT_HINT = "--plot needs matplotlib: pip install 'apertus-azure[plot]' (or: pip install matplotlib)"
 # Words for synthetic prompts: common English words, shuffled per request so no two prompts share a
 # prefix (vLLM's prefix cache would otherwise skip their prefill)
@@ -951,7 +952,9 @@ def command(
             data["notes"].append(f"plot written to {args.plot}")
         except OSError as error:
             data["notes"].append(f"could not write the plot to {args.plot}: {error.strerror or error}")
-    print(redact(json.dumps(data, indent=2) if args.json else render(data), key))
+    # a server's strings (its model id, its error messages) are shown with control characters as text
+    text = redact(json.dumps(data, indent=2) if args.json else render(data), key)
+    print("\n".join(smoke.printable(line) for line in text.split("\n")))
     if data["stoppedBy"] == "ctrl-c":
         return 130
     return 0 if data["stoppedBy"] is None else 1
@@ -985,7 +988,16 @@ async def _bench(
         base_url=endpoint,
         api_key=key,
         max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(verify=context or True, follow_redirects=False),
+        default_headers={"Accept-Encoding": "identity"},
+        # every answer read through smoke's counter: at most 1 MB, plus 4 KB per streamed token (a
+        # vLLM chunk is a few hundred bytes), and never past the deadline
+        http_client=openai.DefaultAsyncHttpxClient(
+            verify=context or True,
+            follow_redirects=False,
+            event_hooks=smoke.capped_response_hooks(
+                deadline, smoke.MAX_BODY_BYTES + 4096 * options.output_tokens, asynchronous=True
+            ),
+        ),
     )
 
     def show(text: str) -> None:
@@ -998,16 +1010,19 @@ async def _bench(
                 served = [str(getattr(m, "id", "")) for m in getattr(page, "data", None) or []]
                 if not served:
                     raise ValueError("no model listed: is the endpoint vLLM's OpenAI-compatible API?")
+                if len(served[0]) > MODEL_ID_MAX:  # a Hugging Face repo id is at most 96 characters
+                    raise ValueError(f"the served model id is {len(served[0]):,} characters long "
+                                     f"({smoke.clip(served[0], 40)}...): is the endpoint vLLM?")
                 data["model"] = served[0]
             show("sizing the prompt by the server's token count")
             data["promptSizing"] = await size_prompt(client, data["model"], options.input_tokens, deadline)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - one line, no traceback
-            message = smoke.unreachable(error, endpoint) or (
+            message = smoke.unreachable(error, endpoint) or smoke.too_large(error) or (
                 smoke.api_failure(error, 30.0)
                 if isinstance(error, openai.OpenAIError)
-                else f"{type(error).__name__}: {error}"
+                else f"{type(error).__name__}: {smoke.clip(str(error), 200)}"
             )
             data["stoppedBy"] = "error"
             data["error"] = message

@@ -25,6 +25,10 @@ from components.serving.plan import unsupported
 from components.serving.pricing import HOURS_PER_MONTH, whole_cost
 
 EXPECTED_LOAD_KEY = "expectedRequestsPerMinute"
+# a million requests a minute (16,667 a second) is far beyond any deployment this project plans (a few
+# hundred requests a second even at Container Apps' 1,000 replicas); a larger figure is a typo and would
+# plan absurd replica counts (9.2e18 planned 9.67e15 replicas)
+EXPECTED_LOAD_MAX = 1_000_000
 
 
 def read_expected_load(reader: Any = None) -> int | None:
@@ -42,6 +46,13 @@ def read_expected_load(reader: Any = None) -> int | None:
             value,
             "must be a whole number of requests per minute, at least 1",
             f"e.g. pulumi config set {EXPECTED_LOAD_KEY} 30, or remove it",
+        )
+    if value > EXPECTED_LOAD_MAX:
+        raise ConfigError(
+            EXPECTED_LOAD_KEY,
+            value,
+            f"is more than {EXPECTED_LOAD_MAX:,} requests per minute, beyond any deployment this project plans",
+            f"give your real peak load, at most {EXPECTED_LOAD_MAX}",
         )
     return value
 

@@ -35,6 +35,9 @@ from .common import StackFileError, UsageError, selected_stack
 HEALTH_PATH = "/health"
 POLL_SECONDS = 2.0
 REQUEST_SECONDS = 120.0  # one request at most; a cold replica's first request can take a while
+# an answer smoke reads is at most this large: vLLM's replies here are a few kilobytes (a model list,
+# a 32-token completion); a larger one is not vLLM, and reading it would only fill memory and the terminal
+MAX_BODY_BYTES = 1_000_000
 # vLLM serves these without a key (vllm/entrypoints/openai/api_server.py: the key middleware only
 # guards /v1; /metrics is a mount matching every path that starts with /metrics)
 NOT_PUBLIC = ("/metrics", "/metrics/", "/docs", "/openapi.json", "/tokenize", "/invocations")
@@ -74,6 +77,10 @@ class Unreachable(Exception):
     """No point in waiting: the name does not resolve, or TLS refuses the certificate."""
 
 
+class BodyTooLarge(Exception):
+    """The server sent more than the read limit."""
+
+
 class Deadline:
     """One budget for the whole run; each request gets at most what is left of it."""
 
@@ -111,17 +118,44 @@ def _whole(secret: str) -> str:
     return before + re.escape(secret) + after
 
 
+FRAGMENT = 8  # any 8 characters of a long key in a row are hidden: a key split or cut by a server
+
+
+def _mask_fragments(text: str, secret: str) -> str:
+    """Hide every run of FRAGMENT or more characters that is a piece of ``secret`` (a key the server
+    split in parts, or cut off at a read limit)."""
+    pieces = {secret[i:i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
+    hidden = [False] * len(text)
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i:i + FRAGMENT] in pieces:
+            hidden[i:i + FRAGMENT] = [True] * FRAGMENT
+    if not any(hidden):
+        return text
+    return re.sub(r"\x00+", "***", "".join("\x00" if h else c for c, h in zip(text, hidden)))
+
+
 def redact(text: str, key: str | None) -> str:
-    """Every occurrence of the key (and of the keys smoke sent), and any bearer token, out of a
-    string that will be printed; a short key inside a longer word ("test" in "testing") stays."""
+    """Every occurrence of the key (and of the keys smoke sent), also URL-encoded or in pieces of 8
+    characters or more, and any bearer token, out of a string that will be printed; a short key
+    inside a longer word ("test" in "testing") stays."""
     for secret in sorted(filter(None, {key, *_SENT_KEYS}), key=len, reverse=True):
-        text = re.sub(_whole(secret), "***", text)
-    return re.sub(r"(?i)(bearer\s+)[^\s\"',;)]+", r"\1***", text)
+        for form in sorted({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)},
+                           key=len, reverse=True):
+            text = re.sub(_whole(form), "***", text)
+        if len(secret) >= ANYWHERE_LENGTH:
+            text = _mask_fragments(text.replace("\x00", "\\x00"), secret)
+    return re.sub(r"(?i)(bearer(?:\s+|%20|\+))[^\s\"',;)&]+", r"\1***", text)
+
+
+def printable(text: str) -> str:
+    """Non-printable characters (terminal escapes, bidi controls, NUL) as repr writes them: \\x1b."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def clip(text: str, limit: int) -> str:
-    """A printable excerpt: the keys taken out first, then shortened."""
-    return redact(text, None)[:limit]
+    """A printable excerpt of a server's text: the keys taken out, escapes shown as text, shortened
+    (the text is cut to a bounded length first, so a huge answer costs nothing)."""
+    return printable(redact(text[:limit * 4 + 64], None))[:limit]
 
 
 def startup_budget_seconds(plan: dict[str, Any]) -> int:
@@ -226,12 +260,12 @@ def _http_status(url: str, headers: dict[str, str] | None, timeout: float,
     opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
     try:
         with opener.open(request, timeout=timeout) as response:
-            return response.status, response.reason
+            return response.status, clip(str(response.reason), 80)
     except urllib.error.HTTPError as error:
         if 300 <= error.code < 400:
-            return error.code, f"redirects to {error.headers.get('Location') or 'nowhere'}"
+            return error.code, f"redirects to {clip(error.headers.get('Location') or 'nowhere', 160)}"
         text = error.read(300).decode("utf-8", "replace")
-        return error.code, _error_message(text) or error.reason
+        return error.code, _error_message(text) or clip(str(error.reason), 80)
     except http.client.HTTPException as error:  # BadStatusLine, too many headers: no HTTP server there
         raise Unreachable(f"{url} did not answer as an HTTP server ({type(error).__name__}: "
                           f"{clip(str(error), 80)}): is the endpoint right?") from None
@@ -242,7 +276,7 @@ def _http_status(url: str, headers: dict[str, str] | None, timeout: float,
         reason = getattr(error, "reason", error)
         if isinstance(reason, (TimeoutError, socket.timeout)) or isinstance(error, TimeoutError):
             return None, f"no answer within {timeout:.0f} s"
-        return None, str(reason)
+        return None, clip(str(reason), 160)
 
 
 def _error_message(body: str) -> str:
@@ -263,7 +297,7 @@ class Progress:
         self.stream, self.tty, self.last, self.key = stream, stream.isatty(), -1e9, key
 
     def show(self, text: str, elapsed: float) -> None:
-        text = redact(text, self.key)
+        text = printable(redact(text, self.key))
         if self.tty:
             self.stream.write(f"\r\033[K{text}")
             self.stream.flush()
@@ -358,8 +392,8 @@ def api_failure(error: Exception, seconds: float) -> str:
     if isinstance(error, openai.APITimeoutError):
         return f"timeout: no answer within {seconds:.1f} s"
     if isinstance(error, openai.APIConnectionError):
-        return f"connection failed: {error.__cause__ or error}"
-    return f"{type(error).__name__}: {error}"
+        return f"connection failed: {clip(str(error.__cause__ or error), 160)}"
+    return f"{type(error).__name__}: {clip(str(error), 160)}"
 
 
 def _choice(reply: Any) -> Any:
@@ -396,13 +430,66 @@ def within(deadline: Deadline, call: Callable[[Any], Any], argument: Any) -> Any
     return result["value"]
 
 
+def capped_response_hooks(deadline: Deadline, limit: int = MAX_BODY_BYTES, asynchronous: bool = False
+                          ) -> dict[str, list[Callable[..., Any]]]:
+    """httpx response hooks for the openai SDK's client: every body is read through a counter that
+    stops at ``limit`` bytes (BodyTooLarge) or at the deadline (Spent), and compressed bodies are
+    read as sent (never inflated: a small gzip can unpack to gigabytes)."""
+    import httpx2 as httpx
+
+    def counted(response: Any) -> None:
+        response.headers.pop("content-encoding", None)
+        inner = response.stream
+        if asynchronous:
+            class Capped(httpx.AsyncByteStream):
+                async def __aiter__(self) -> Any:
+                    total = 0
+                    async for chunk in inner:
+                        total += len(chunk)
+                        if total > limit:
+                            raise BodyTooLarge(f"the answer is larger than {limit:,} bytes")
+                        if time.monotonic() > deadline.end:
+                            raise Spent
+                        yield chunk
+
+                async def aclose(self) -> None:
+                    await inner.aclose()
+        else:
+            class Capped(httpx.SyncByteStream):  # type: ignore[no-redef]
+                def __iter__(self) -> Any:
+                    total = 0
+                    for chunk in inner:
+                        total += len(chunk)
+                        if total > limit:
+                            raise BodyTooLarge(f"the answer is larger than {limit:,} bytes")
+                        if time.monotonic() > deadline.end:
+                            raise Spent
+                        yield chunk
+
+                def close(self) -> None:
+                    inner.close()
+        response.stream = Capped()
+
+    async def counted_async(response: Any) -> None:
+        counted(response)
+
+    return {"response": [counted_async if asynchronous else counted]}
+
+
+def too_large(error: BaseException) -> str | None:
+    found = next((cause for cause in _causes(error) if isinstance(cause, BodyTooLarge)), None)
+    return f"{found}: vLLM's answers here are a few kilobytes; is the endpoint vLLM?" if found else None
+
+
 def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], deadline: Deadline,
               context: ssl.SSLContext | None = None) -> None:
     """The client's view, appended to ``steps``; raises Stop when the rest cannot run."""
     import openai
 
     client = openai.OpenAI(base_url=endpoint.rstrip("/"), api_key=key, max_retries=0,
-                           http_client=openai.DefaultHttpxClient(verify=context or True, follow_redirects=False))
+                           default_headers={"Accept-Encoding": "identity"},
+                           http_client=openai.DefaultHttpxClient(verify=context or True, follow_redirects=False,
+                                                                 event_hooks=capped_response_hooks(deadline)))
 
     def timed(name: str, call: Callable[[Any], tuple[str, str]]) -> None:
         started = time.monotonic()
@@ -413,8 +500,10 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         except Spent:
             raise Stop(Step("FAIL", name, f"timeout: the --timeout budget ({deadline.seconds:.0f} s) ran out "
                             "before this step finished", time.monotonic() - started)) from None
+        except BodyTooLarge as error:
+            raise Stop(Step("FAIL", name, too_large(error) or str(error), time.monotonic() - started)) from None
         except openai.OpenAIError as error:
-            fatal = unreachable(error, endpoint)
+            fatal = unreachable(error, endpoint) or too_large(error)
             raise Stop(Step("FAIL", name, fatal or api_failure(error, seconds), time.monotonic() - started)) from None
         except Exception as error:  # noqa: BLE001 - whatever answered is not vLLM: one line, no traceback
             detail = clip(str(error).splitlines()[0], 160) if str(error) else type(error).__name__
@@ -434,9 +523,10 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         served.extend(str(getattr(m, "id", "?")) for m in getattr(page, "data", None) or [])
         if not served:
             return "FAIL", "no model listed: is the endpoint vLLM's OpenAI-compatible API?"
+        shown = ", ".join(clip(m, 100) for m in served[:5]) + (f" and {len(served) - 5} more" if len(served) > 5 else "")
         if model and model not in served:
-            return "FAIL", f"{model} is not served (served: {', '.join(served)})"
-        return "ok", f"serves {', '.join(served)}"
+            return "FAIL", f"{clip(model, 100)} is not served (served: {shown})"
+        return "ok", f"serves {shown}"
 
     timed("models", models)
     name = model or served[0]
@@ -454,11 +544,12 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
         chunks, tokens = 0, None
         events = api.chat.completions.create(model=name, messages=messages, max_tokens=64, stream=True,
                                              stream_options={"include_usage": True})
+        ran_out = ("FAIL", "timeout: the stream was still running when the --timeout budget "
+                   f"({deadline.seconds:.0f} s) ran out")
         try:
             for chunk in events:
                 if time.monotonic() > deadline.end:
-                    return "FAIL", (f"timeout: the stream was still running when the --timeout budget "
-                                    f"({deadline.seconds:.0f} s) ran out ({chunks} chunks with text)")
+                    return ran_out[0], f"{ran_out[1]} ({chunks} chunks with text)"
                 usage = getattr(chunk, "usage", None)
                 if usage is not None and isinstance(getattr(usage, "completion_tokens", None), int):
                     tokens = usage.completion_tokens
@@ -468,6 +559,8 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
                     now = time.monotonic()
                     first = first or now
                     last, chunks = now, chunks + 1
+        except Spent:  # the body reader stops at the deadline too
+            return ran_out[0], f"{ran_out[1]} ({chunks} chunks with text)"
         finally:
             events.close()
         if first is None:
@@ -493,7 +586,7 @@ def api_steps(endpoint: str, key: str, model: str | None, steps: list[Step], dea
             parsed = json.loads(arguments)
         except ValueError:
             return "FAIL", f"tool call arguments are not JSON: {clip(arguments, 80)!r}"
-        return "ok", f"{getattr(function, 'name', '?')}({json.dumps(parsed)})"
+        return "ok", f"{clip(str(getattr(function, 'name', '?')), 60)}({clip(json.dumps(parsed), 200)})"
 
     timed("chat completion", chat)
     timed("streamed completion", stream)
@@ -535,7 +628,9 @@ def run_smoke(endpoint: str, key: str, model: str | None, timeout: float, poll: 
         except Unreachable as error:
             answer = (None, str(error))
         steps.append(exposure(base, path, *answer))
-    return [Step(s.status, s.name, redact(s.found, key), s.seconds) for s in steps]
+    # every step's text passes the key redaction and shows control characters as text (a server's
+    # strings end up in these lines: model ids, error messages, reason phrases, redirect targets)
+    return [Step(s.status, s.name, printable(redact(s.found, key)), s.seconds) for s in steps]
 
 
 def exposure(base: str, path: str, status: int | None, reason: str) -> Step:

@@ -95,9 +95,25 @@ def allowed_alias_ratio(decode_count: int) -> float:
     return 0.99 - 0.89 * (decode_count - ALIAS_RATIO_LOW) / (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW)
 
 
+# A stack file (or Pulumi.yaml) larger than this is refused before it is parsed: the shipped ones are
+# under 12 KB, a few hundred settings with long lists stay far below it, and PyYAML's pure-Python
+# parser needs seconds per megabyte, so a file this large is a mistake (a pasted log, a generated
+# list), not a configuration.
+STACK_FILE_MAX_BYTES = 256 * 1024
+
+
 def _text(path: Path) -> str:
     """The file as UTF-8 text (Pulumi reads stack files as UTF-8); a bad byte is one line."""
-    data = path.read_bytes()
+    size = path.stat().st_size
+    if size > STACK_FILE_MAX_BYTES:
+        raise StackFileError(f"{path.name}: {size:,} bytes, more than the {STACK_FILE_MAX_BYTES // 1024} KiB a "
+                             "stack file may have (the shipped ones are under 12 KB); a file this large is a "
+                             "mistake: keep settings only, and long lists short")
+    with path.open("rb") as stream:
+        data = stream.read(STACK_FILE_MAX_BYTES + 1)
+    if len(data) > STACK_FILE_MAX_BYTES:  # grew since stat
+        raise StackFileError(f"{path.name}: more than the {STACK_FILE_MAX_BYTES // 1024} KiB a stack file may "
+                             "have; a file this large is a mistake")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -106,29 +122,35 @@ def _text(path: Path) -> str:
                              "file as UTF-8") from None
 
 
-def _refuse_deep_nesting(path: Path, text: str) -> None:
-    """Deeper than YAML_MAX_DEPTH: flow brackets counted on the raw text first (cheap, before the
-    scanner), then block and flow collections on the event stream."""
-    depth = deepest = 0
-    for character in text:
-        if character in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif character in "]}":
-            depth -= 1
-    if deepest > YAML_MAX_DEPTH:
-        raise StackFileError(f"{path.name}: brackets nest deeper than {YAML_MAX_DEPTH} levels; no "
-                             "config value nests that deep (Pulumi itself stops at 10,000)")
-    depth = 0
-    for event in yaml.parse(text, Loader=PulumiYamlLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > YAML_MAX_DEPTH:
-                raise StackFileError(f"{_where(path, event.start_mark)}: nesting deeper than "
-                                     f"{YAML_MAX_DEPTH} levels; no config value nests that deep (Pulumi "
-                                     "itself stops at 10,000)")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+class _DepthLimitedLoader(PulumiYamlLoader):
+    """PulumiYamlLoader that counts collection nesting while it composes (one parse, no separate
+    pass): deeper than YAML_MAX_DEPTH is refused at the first collection past the limit, after the
+    scanner has read only that far, so a bracket inside a quoted string never counts."""
+
+    def __init__(self, text: str, path: Path):
+        super().__init__(text)
+        self._path, self._depth = path, 0
+
+    def _enter(self) -> None:
+        self._depth += 1
+        if self._depth > YAML_MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise StackFileError(f"{_where(self._path, mark)}: nesting deeper than {YAML_MAX_DEPTH} levels; "
+                                 "no config value nests that deep (Pulumi itself stops at 10,000)")
+
+    def compose_sequence_node(self, anchor: Any) -> yaml.Node:
+        self._enter()
+        try:
+            return super().compose_sequence_node(anchor)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.Node:
+        self._enter()
+        try:
+            return super().compose_mapping_node(anchor)
+        finally:
+            self._depth -= 1
 
 
 def _refuse_excessive_aliasing_and_odd_nodes(path: Path, root: yaml.Node | None) -> None:
@@ -172,8 +194,7 @@ def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
     bomb or a Python tag is one line naming file and line."""
     text = _text(path)
     try:
-        _refuse_deep_nesting(path, text)
-        loader = PulumiYamlLoader(text)
+        loader = _DepthLimitedLoader(text, path)
         node = loader.get_single_node()
         _refuse_excessive_aliasing_and_odd_nodes(path, node)
         _refuse_duplicate_keys(path, node)
@@ -479,7 +500,22 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
                              f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
                              f"{short} <value> --stack {stack}")
     for key, node, stack_loader in entries:
+        namespace, colon, short = key.partition(":")
+        if colon and (not namespace or not short):
+            # the Pulumi CLI keeps ':host' as a key of no namespace, which no program reads: a typo
+            raise StackFileError(f"{_where(stack_file, node.start_mark)}: the key '{key[:80]}' has an empty "
+                                 f"{'namespace' if not namespace else 'name'}, so no program reads it; write "
+                                 f"{name}:<name> (e.g. {name}:{short or 'host'})")
         key = key if ":" in key else f"{name}:{key}"
+        secure = node.value[0][1] if isinstance(node, yaml.MappingNode) and \
+            [k.value for k, _ in node.value] == ["secure"] else None
+        if secure is not None and not (isinstance(secure, yaml.ScalarNode) and secure.value and
+                                       isinstance(yaml_v3_scalar(secure), str)):
+            # `pulumi config set --secret` writes `secure:` and its ciphertext, a string; anything else
+            # the CLI hands the program as a plain map, so a secret would not be one
+            raise StackFileError(f"{_where(stack_file, node.start_mark)}: {key} has 'secure:' with a value "
+                                 "that is not the ciphertext text Pulumi writes; set it again: pulumi config "
+                                 f"set --secret {short or key} <value> --stack {stack}")
         check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:

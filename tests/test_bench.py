@@ -326,3 +326,39 @@ def test_the_stand_in_answers_help():
     ):
         assert option in result.stdout
     assert "python -m stacks smoke" in result.stdout
+
+
+def _models_answer(models_body: bytes):
+    from test_smoke import _json
+
+    def answer(handler, path, auth, body):
+        if path.startswith("/v1") and auth != f"Bearer {DEFAULT_API_KEY}":
+            return _json(401, {"error": "Unauthorized"})
+        if path == "/v1/models":
+            return 200, {}, models_body
+        return _json(500, {"error": {"message": "\x1b[2J\x1b]0;pwn\x07 engine down"}})
+    return answer
+
+
+def test_a_huge_models_answer_stops_at_the_read_limit(capsys):
+    from test_smoke import Hostile
+
+    huge = b'{"object":"list","data":[{"id":"' + b"A" * 20_000_000 + b'"}]}'
+    started = time.monotonic()
+    with Hostile(_models_answer(huge)) as server:
+        code, data, _ = run_bench(capsys, server.url + "/v1", concurrency="1", duration=0.2, timeout=8)
+    assert time.monotonic() - started < 8
+    assert code == 1 and data["stoppedBy"] == "error"
+    assert data["error"].startswith("the answer is larger than 1,0") and len(data["error"]) < 300, data["error"]
+
+
+def test_server_strings_are_printed_with_control_characters_escaped(capsys):
+    from test_smoke import Hostile
+
+    models = json.dumps({"object": "list", "data": [{"id": "m\x1b[31m\u202e", "object": "model"}]}).encode()
+    with Hostile(_models_answer(models)) as server:
+        code, text, err = run_bench(capsys, server.url + "/v1", concurrency="1", duration=0.2, timeout=8,
+                                    json=False)
+    assert code == 1
+    assert "\x1b" not in text + err and "\u202e" not in text + err and "\x07" not in text + err
+    assert "\\x1b[2J" in text or "\\x1b[31m" in text, text

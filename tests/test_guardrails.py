@@ -90,7 +90,7 @@ HOSTILE_FILES = {
     "alias-bomb": (_laughs(9, 9), ["excessive aliasing"]),
     "deep-flow-nesting": ("config:\n  apertus-azure:tags: " + "[" * 20_000 + "\n", ["deeper than 100"]),
     "deep-block-nesting": ("config:\n  apertus-azure:tags:\n" + "".join("  " * (i + 2) + f"k{i}:\n"
-                                                                        for i in range(1200)) + "\n",
+                                                                        for i in range(400)) + "\n",
                            ["deeper than 100"]),
     "python-object": ("config:\n  apertus-azure:tags: !!python/object/apply:os.system ['true']\n", ["!!python/"]),
     "python-name-in-list": ("config:\n  apertus-azure:allowedCidrs:\n    - !!python/name:os.system ''\n",
@@ -353,3 +353,108 @@ def test_every_workload_pod_has_egress_limits_and_no_metadata_service(internal):
     deny = [unwrap(r.inputs)["spec"] for r in run.mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
             if r.inputs["metadata"]["name"] == "default-deny-ingress"]
     assert deny == [{"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}]
+
+
+def test_a_stack_file_over_the_size_limit_is_refused_before_parsing_fast(tmp_path):
+    """A 1 MB file (a seeded mix of hostile YAML: flow maps, brackets, aliases) is one line in well
+    under a second: refused by its size, never handed to the pure-Python parser (which needs > 40 s)."""
+    import random
+    import time
+
+    from stacks.stackfile import STACK_FILE_MAX_BYTES, StackFileError, load_stack_file
+
+    rng = random.Random(7)
+    pieces = ["kN: v, ", "[[[", "\"[{\", ", "&aN x, ", "*a0, ", "? [x]\n", "\u202e", "203.0.0.N/32, "]
+    body = ["config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {"]
+    body += [rng.choice(pieces).replace("N", str(rng.randrange(10_000))) for _ in range(150_000)]
+    root = _stack_dir(tmp_path, "".join(body) + "}\n")
+    assert (root / "Pulumi.hostile.yaml").stat().st_size > 1_000_000
+    started = time.monotonic()
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("hostile", root)
+    assert time.monotonic() - started < 0.5
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("Pulumi.hostile.yaml: ") and "256 KiB" in message, message
+    assert STACK_FILE_MAX_BYTES == 256 * 1024
+
+
+def test_a_stack_file_just_under_the_size_limit_still_reads(tmp_path):
+    from stacks.stackfile import STACK_FILE_MAX_BYTES, load_stack_file
+
+    body = "config:\n  apertus-azure:host: vm\n# " + "x" * (STACK_FILE_MAX_BYTES - 200) + "\n"
+    _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert values["apertus-azure:host"] == "vm"
+
+
+def test_brackets_inside_a_quoted_string_are_not_nesting(tmp_path):
+    """Depth is measured on the YAML structure: 150 '[' inside a quoted value are text, not levels
+    (the value's own check then judges it), while 150 real levels are still refused."""
+    from stacks.stackfile import StackFileError, load_stack_file
+
+    for quoted in ('"' + "[" * 150 + '"', "'" + "{[" * 150 + "'"):
+        body = f"config:\n  apertus-azure:host: vm\n  apertus-azure:gpu: {quoted}\n"
+        _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+        assert values["apertus-azure:gpu"] == quoted[1:-1]
+    body = "config:\n  apertus-azure:host: vm\n  apertus-azure:tags: " + "[" * 150 + "]" * 150 + "\n"
+    with pytest.raises(StackFileError, match=r"^Pulumi.hostile.yaml, line 3: nesting deeper than 100"):
+        load_stack_file("hostile", _stack_dir(tmp_path, body))
+
+
+def _plan_file(tmp_path, settings: str):
+    from stacks.common import plan_stack
+
+    body = "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n" + settings
+    return plan_stack("hostile", _stack_dir(tmp_path, body))
+
+
+@pytest.mark.parametrize("setting, key, limit", [
+    ("queueAlertThreshold: 99999999999999999999", "queueAlertThreshold", "1000000"),
+    ("queueAlertThreshold: 1000001", "queueAlertThreshold", "1000000"),
+    ("expectedRequestsPerMinute: 9223372036854775807", "expectedRequestsPerMinute", "1,000,000"),
+    ("expectedRequestsPerMinute: 1000001", "expectedRequestsPerMinute", "1,000,000"),
+])
+def test_absurdly_large_thresholds_and_loads_are_one_line(tmp_path, setting, key, limit):
+    from components.serving import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        _plan_file(tmp_path, f"  apertus-azure:{setting}\n")
+    message = str(caught.value)
+    assert message.startswith(f"apertus-azure:{key} = ") and limit in message and "\n" not in message, message
+
+
+def test_the_largest_allowed_threshold_and_load_still_plan(tmp_path):
+    plan = _plan_file(tmp_path, "  apertus-azure:queueAlertThreshold: 1000000\n"
+                                "  apertus-azure:expectedRequestsPerMinute: 1000000\n")["plan"]
+    assert plan["throughput"]["expectedRequestsPerMinute"] == 1_000_000
+    assert plan["monitoring"]["thresholds"]["queueAlertThreshold"] == 1_000_000
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("apertus-azure:hfToken: {secure: [1, 2]}", ["apertus-azure:hfToken", "secure:", "--secret hfToken"]),
+    ("apertus-azure:hfToken: {secure: {a: b}}", ["apertus-azure:hfToken", "secure:"]),
+    ("apertus-azure:hfToken: {secure: 12}", ["apertus-azure:hfToken", "secure:"]),
+    ("apertus-azure:hfToken: {secure: }", ["apertus-azure:hfToken", "secure:"]),
+    (":host: aks", ["':host'", "empty namespace", "apertus-azure:host"]),
+    ("'apertus-azure:': x", ["'apertus-azure:'", "empty name"]),
+])
+def test_a_malformed_secret_or_key_is_one_line(tmp_path, setting, words):
+    """The Pulumi CLI (v3.276.0, `pulumi config`) reads `{secure: [1, 2]}` as a plain map, not a secret,
+    and keeps `:host` as a key of no namespace that no program reads: both are mistakes, named here."""
+    from stacks.stackfile import StackFileError, load_stack_file
+
+    body = f"config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n  {setting}\n"
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("hostile", _stack_dir(tmp_path, body))
+    message = str(caught.value)
+    assert message.startswith("Pulumi.hostile.yaml, line 4: ") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_quoted_secure_ciphertext_is_still_a_secret(tmp_path):
+    from stacks.stackfile import load_stack_file
+
+    body = ("config:\n  apertus-azure:host: vm\n  apertus-azure:hfToken:\n    secure: \"v1:abc\"\n"
+            "  apertus-azure:apiKey:\n    secure: v1:AAAABBBB\n")
+    _, _, secrets = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert secrets == {"apertus-azure:hfToken", "apertus-azure:apiKey"}

@@ -560,8 +560,10 @@ def test_azure_rule_group_carries_the_same_rules(runs):
     ({"actionGroupId": "oncall"}, "actionGroupId", ["not an action group"]),
     ({"actionGroupId": GROUP_ID, "alertEmails": EMAILS}, "actionGroupId", ["ignored"]),
     ({"ttftSloSeconds": -1}, "ttftSloSeconds", ["between"]),
-    ({"queueAlertThreshold": 0}, "queueAlertThreshold", ["at least 1"]),
+    ({"queueAlertThreshold": 0}, "queueAlertThreshold", ["between 1 and 1000000"]),
     ({"alerts": "yes"}, "alerts", ["not a boolean"]),
+    ({"alertEmails": ["OnCall@Example.com", "oncall@example.com"]}, "alertEmails", ["given twice"]),
+    ({"alertEmails": ["a@example.com", "a@example.com"]}, "alertEmails", ["given twice"]),
     ({"logAnalyticsWorkspaceId": "my-workspace"}, "logAnalyticsWorkspaceId", ["not a workspace's resource id"]),
 ])
 def test_bad_monitoring_settings_fail_in_one_line(overrides, key, words):
@@ -631,3 +633,18 @@ def test_policy_flags_an_unwatched_host_and_alerts_that_reach_no_one(runs, no_de
     assert "virtual machine 'apertus-vm' has no alert rule" in message
     [message] = policy_violations(no_destination.resources)
     assert "reach no action group" in message
+
+
+def test_a_token_shaped_alert_address_is_redacted_in_the_plan(tmp_path):
+    """An address holding something shaped like a Hugging Face token is never echoed by the plan."""
+    from stacks.common import plan_stack
+
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    token_like = "hf_abcdefghijklmnopqrstuvwxyz0123"
+    (tmp_path / "Pulumi.mail.yaml").write_text(
+        "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+        f"  apertus-azure:alertEmails: [oncall@example.com, {token_like}@x.ch]\n")
+    plan = plan_stack("mail", tmp_path)
+    destination = plan["plan"]["monitoring"]["destination"]
+    assert "oncall@example.com" in destination and "redacted" in destination, destination
+    assert token_like not in json.dumps(plan)

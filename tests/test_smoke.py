@@ -587,3 +587,51 @@ def test_a_key_in_a_reply_is_never_printed_even_cut_short(capsys):
         code, data, _ = run_smoke(capsys, vllm.url + "/v1")
     text = json.dumps(data)
     assert DEFAULT_API_KEY[:10] not in text and DEFAULT_API_KEY not in text
+
+
+def test_a_huge_model_id_is_cut_off_at_the_read_limit_within_the_timeout(capsys):
+    """A 20 MB /v1/models answer: smoke stops reading at 1 MB, says so in one line, and the run
+    stays within --timeout (it once printed a 200 MB id and ran 22 s against --timeout 8)."""
+    huge = (b'{"object":"list","data":[{"id":"' + b"A" * 20_000_000 + b'"}]}')
+
+    def answer(handler, path, auth, body):
+        if path == "/health":
+            return 200, {}, b""
+        if path.startswith("/v1") and auth != f"Bearer {DEFAULT_API_KEY}":
+            return _json(401, {"error": "Unauthorized"})
+        return (200, {}, huge) if path == "/v1/models" else _json(404, {"detail": "Not Found"})
+
+    started = time.monotonic()
+    with Hostile(answer) as server:
+        code, text, err = run_smoke(capsys, server.url + "/v1", timeout=8, as_json=False)
+    assert time.monotonic() - started < 8
+    assert code == 1 and len(text) + len(err) < 5000
+    assert "FAIL  models: the answer is larger than 1,000,000 bytes" in text, text
+
+
+def test_server_strings_are_shown_escaped_and_the_key_hidden_even_split_or_url_encoded(capsys):
+    """A model id with terminal escape sequences and the key split in two, an error with the key
+    URL-encoded: the terminal sees \\x1b as text, and no piece of the key, in text and --json."""
+    from urllib.parse import quote
+
+    def answer(handler, path, auth, body):
+        if path == "/health":
+            return 200, {}, b""
+        if path.startswith("/v1") and auth != f"Bearer {DEFAULT_API_KEY}":
+            return _json(401, {"error": "Unauthorized"})
+        key = auth.removeprefix("Bearer ")
+        if path == "/v1/models":
+            return _json(200, {"object": "list", "data": [
+                {"id": "\x1b[2J\x1b]0;pwn\x07" + key[:10] + "/" + key[10:], "object": "model"}]})
+        return _json(500, {"error": {"message": f"\u202ebad k={quote(key, safe='')} auth={quote(auth)}"}})
+
+    with Hostile(answer) as server:
+        code, text, err = run_smoke(capsys, server.url + "/v1", as_json=False)
+        _, data, err_json = run_smoke(capsys, server.url + "/v1")
+    assert code == 1
+    for output in (text + err, json.dumps(data) + err_json):
+        assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
+        assert DEFAULT_API_KEY[:8] not in output and DEFAULT_API_KEY[-8:] not in output
+        assert quote(DEFAULT_API_KEY, safe="")[-8:] not in output
+    assert "\\x1b[2J\\x1b]0;pwn\\x07***/***" in text, text
+    assert steps(data)["models"]["found"].startswith("serves \\x1b[2J")

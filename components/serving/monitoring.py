@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import checks
-from .errors import ConfigError
+from .errors import ConfigError, redact
 from .pricing import PRICES
 
 RUNBOOK = "docs/runbooks.md"
@@ -53,6 +53,9 @@ WORKSPACE_ID = re.compile(
     re.IGNORECASE)
 # an address as Azure's action group email receiver takes it: one @, a dotted domain, no spaces
 EMAIL = re.compile(r"[^@\s,;<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# a user-given queueAlertThreshold above this is a typo: the largest queue a deployment here can hold
+# is vLLM's max_num_seqs (256) waiting per replica at Container Apps' 1,000 replicas = 256,000
+QUEUE_ALERT_THRESHOLD_MAX = 1_000_000
 MAX_EMAILS = 1000  # action groups take up to 1,000 email receivers (Azure Monitor service limits)
 
 
@@ -145,15 +148,15 @@ class AlertSettings:
 
     @property
     def destination(self) -> str:
-        """Where the alerts go, in words; never the webhook's URL."""
+        """Where the alerts go, in words; never the webhook's URL, nor a token-shaped value (redact)."""
         if not self.enabled:
             return "nowhere: alerts are off (alerts: false)"
         if self.action_group_id:
-            return f"the existing action group {self.action_group_id}"
+            return redact(f"the existing action group {self.action_group_id}")
         parts = [f"email to {', '.join(self.emails)}"] if self.emails else []
         if self.webhook:
             parts.append("the webhook in alertWebhook (secret)")
-        return " and ".join(parts) if parts else "no one"
+        return redact(" and ".join(parts)) if parts else "no one"
 
     @property
     def reaches_someone(self) -> bool:
@@ -229,7 +232,12 @@ def alert_settings(*, plan: Any, alerts: Any, emails: Any, webhook_given: bool, 
                    queue_depth_target: int | None = None) -> AlertSettings:
     """Every alert setting checked, the defaults filled in from the plan; one-line ConfigErrors."""
     enabled = True if alerts is None else checks.boolean("alerts", alerts)
-    addresses = tuple(dict.fromkeys(check_email(a) for a in checks.string_list("alertEmails", emails or [])))
+    addresses = tuple(check_email(a) for a in checks.string_list("alertEmails", emails or []))
+    folded = [address.casefold() for address in addresses]
+    if len(set(folded)) < len(folded):  # mail domains and (in practice) mailboxes ignore case
+        twice = next(address for n, address in enumerate(addresses) if folded[n] in folded[:n])
+        raise ConfigError("alertEmails", twice, "is given twice (addresses differing only in case are the "
+                          "same mailbox, which would get every alert twice)", "list each address once")
     if len(addresses) > MAX_EMAILS:
         raise ConfigError("alertEmails", f"{len(addresses)} addresses",
                           f"an action group takes at most {MAX_EMAILS} email receivers", "use a mailing list")
@@ -248,7 +256,8 @@ def alert_settings(*, plan: Any, alerts: Any, emails: Any, webhook_given: bool, 
         queue, why = default_queue_alert_threshold(plan, max_replicas, queue_depth_target)
         notes.append(why)
     else:
-        queue = checks.whole_number("queueAlertThreshold", queue_alert_threshold, minimum=1)
+        queue = checks.whole_number("queueAlertThreshold", queue_alert_threshold, minimum=1,
+                                     maximum=QUEUE_ALERT_THRESHOLD_MAX)
     return AlertSettings(enabled=enabled, emails=addresses, webhook=webhook_given, action_group_id=group,
                          ttft_slo_seconds=ttft, queue_alert_threshold=queue,
                          gpu_memory_alert_fraction=default_gpu_memory_fraction(plan.gpu_memory_utilization),
