@@ -27,9 +27,13 @@ from vllm_standin import DEFAULT_API_KEY, DEFAULT_MODEL, Timing, VllmStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.35  # rates: measured within 35% of the timing model's
-LATENCY_SLACK = 0.06  # seconds a latency may exceed the configured one (client + HTTP + scheduling)
-TIMING = Timing(ttft=0.05, token_delay=0.02, max_concurrency=4)
-OUTPUT = 8  # tokens per request: end to end 0.05 + 7 x 0.02 = 0.19 s with a slot
+# seconds a latency may exceed the configured one (client + HTTP + scheduling): generous, since a
+# newcomer's machine may be busy; the timing model's steps are made large enough that the checks
+# below still tell a right measurement from a wrong one by several times this
+LATENCY_SLACK = 0.2
+TIMING = Timing(ttft=0.15, token_delay=0.06, max_concurrency=4)
+OUTPUT = 8  # tokens per request: end to end 0.15 + 7 x 0.06 = 0.57 s with a slot
+SLO = 0.45  # level 4 (a slot each): ~0.15 s; level 8 (half wait a request for a slot): ~0.7 s
 
 
 def bench_args(endpoint: str, **overrides) -> argparse.Namespace:
@@ -38,11 +42,11 @@ def bench_args(endpoint: str, **overrides) -> argparse.Namespace:
         endpoint=endpoint,
         ca_file=None,
         concurrency="1,4,8",
-        duration=0.6,
-        warmup=0.15,
+        duration=1.6,
+        warmup=0.3,
         input_tokens=30,
         output_tokens=OUTPUT,
-        ttft_slo=0.15,
+        ttft_slo=SLO,
         timeout=None,
         usd_per_hour=3.6,
         json=True,
@@ -62,7 +66,7 @@ def run_bench(
 
 @pytest.fixture(scope="module")
 def measured():
-    """One ladder against the timing model, shared by the checks below (about 3 s)."""
+    """One ladder against the timing model, shared by the checks below (about 6 s)."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
@@ -104,8 +108,8 @@ def test_percentiles_and_rates_follow_the_configured_timing(measured):
 
 def test_the_knee_is_the_highest_level_under_the_ttft_slo(measured):
     _, data, _ = measured
-    assert data["knee"]["concurrency"] == 4 and data["knee"]["sloSeconds"] == 0.15
-    assert data["knee"]["ttftP95Seconds"] < 0.15 < by_level(data)[8]["ttftSeconds"]["p95"]
+    assert data["knee"]["concurrency"] == 4 and data["knee"]["sloSeconds"] == SLO
+    assert data["knee"]["ttftP95Seconds"] < SLO < by_level(data)[8]["ttftSeconds"]["p95"]
 
 
 def test_prompts_are_sized_by_the_servers_count(measured):
@@ -166,7 +170,7 @@ def test_the_plans_estimate_stands_next_to_each_measured_figure(capsys):
             stack="dev",
             usd_per_hour=None,
             concurrency="1,8",
-            duration=0.4,
+            duration=0.8,
             warmup=0.05,
         )
     assert code == 0 and data["plan"]["hourlyUsd"] > 0 and "plan of stack 'dev'" in data["plan"]["source"]
@@ -297,7 +301,7 @@ def test_through_real_caddy_with_the_container_apps_caddyfile(capsys, tmp_path):
     with running_gateway(VARIANTS["containerapp"], tmp_path) as gateway:
         gateway.standin.set_timing(TIMING)
         code, data, _ = run_bench(
-            capsys, f"http://127.0.0.1:{gateway.port}/v1", concurrency="2", duration=0.6, warmup=0.1
+            capsys, f"http://127.0.0.1:{gateway.port}/v1", concurrency="2", duration=1.2, warmup=0.1
         )
     assert code == 0, data
     [level] = data["levels"]
