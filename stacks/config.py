@@ -133,8 +133,8 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     location = pulumi.Config("azure-native").get("location")
     if not location:
         if reader.is_set("location"):  # `location:` without its namespace lands in apertus-azure:
-            raise ConfigError(LOCATION_KEY, None, "is required: the stack sets unknown key 'location' "
-                              "(did you mean 'azure-native:location'?)",
+            raise ConfigError(LOCATION_KEY, None, "is required, and the stack sets 'location' without a "
+                              "namespace (did you mean this key?)",
                               "rename it: pulumi config rm location && pulumi config set "
                               "azure-native:location <region>")
         raise ConfigError(LOCATION_KEY, None, "is required (the Azure region)",

@@ -197,3 +197,11 @@ def test_config_error_is_importable_from_the_package():
     for name in components.__all__:  # every exported name resolves
         assert getattr(components, name) is not None
     assert issubclass(ConfigError, __import__("pulumi").RunError)
+
+
+def test_a_location_without_its_namespace_is_named(tmp_path, capsys):
+    err = plan_error(tmp_path, capsys, """\
+        location: westeurope
+        apertus-azure:host: vm
+        """)
+    assert "'location' without a namespace" in err and "pulumi config set azure-native:location" in err, err
