@@ -519,7 +519,19 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
         check_declared_type(stack_file, key, node, stack_loader, *declared_types.get(key, (None, None)))
         value = stack_value(node, stack_loader)
         if isinstance(value, dict) and set(value) == {"secure"}:
+            if key in _plain_settings(name):
+                # offline the value cannot be decrypted, and a stand-in would be judged instead
+                short = key.partition(":")[2]
+                raise StackFileError(f"{stack_file.name}: {key} is stored encrypted, but it is not a "
+                                     "secret setting (the offline plan cannot read it); store it plain: "
+                                     f"pulumi config set {short} <value> --stack {stack}")
             value = secret_placeholder(key)
             secret_keys.add(key)
         values[key] = value
     return name, values, secret_keys
+
+
+def _plain_settings(project: str) -> set[str]:
+    """The project's settings that are not secrets (components/serving/settings.py)."""
+    from components.serving.settings import SETTINGS
+    return {f"{project}:{s.key}" for s in SETTINGS if not s.secret}

@@ -205,3 +205,13 @@ def test_a_location_without_its_namespace_is_named(tmp_path, capsys):
         apertus-azure:host: vm
         """)
     assert "'location' without a namespace" in err and "pulumi config set azure-native:location" in err, err
+
+
+def test_a_plain_setting_stored_encrypted_is_named_not_planned_as_a_placeholder(tmp_path, capsys):
+    err = plan_error(tmp_path, capsys, """\
+        azure-native:location: swedencentral
+        apertus-azure:host:
+          secure: v1:abcdef
+        """)
+    assert "apertus-azure:host is stored encrypted, but it is not a secret setting" in err, err
+    assert "placeholder" not in err
