@@ -36,14 +36,6 @@ def sdks_imported():
     import openai  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def no_keys_from_other_tests():
-    """smoke remembers every key it sent (to hide them in all later output): a test's output must
-    not depend on which tests ran before it in the same process."""
-    smoke._SENT_KEYS.clear()
-    yield
-    smoke._SENT_KEYS.clear()
-
 
 # a run that passes ends as soon as its last step does: the default only bounds a broken one, and
 # is long enough that a loaded machine does not turn a passing run into a timeout
@@ -125,7 +117,8 @@ def test_timeout_is_one_line_reason(capsys):
 def test_engine_error(capsys):
     # a dead engine keeps /health at 503 (as vLLM does): smoke gives up at its timeout and says why
     with VllmStandIn(engine_error=True) as vllm:
-        code, text, _ = run_smoke(capsys, vllm.url + "/v1", timeout=1.0, as_json=False)
+        # 3 s: the first /health answer must arrive within it also on a busy machine
+        code, text, _ = run_smoke(capsys, vllm.url + "/v1", timeout=3.0, as_json=False)
     assert code == 1
     last = text.strip().splitlines()[-1]
     assert last.startswith("FAILED (1): timeout:") and "(last: 503" in last and "engine is dead" in last
