@@ -9,10 +9,12 @@ are in stacks/stackfile.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import io
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +35,15 @@ class UsageError(Exception):
     def __init__(self, problem: str, fix: str = ""):
         self.problem, self.fix = problem, fix
         super().__init__(f"{problem}; {fix}" if fix else problem)
+
+
+def print_error(error: Exception, as_json: bool) -> int:
+    """A bad config or stack file: one line on stderr (and, with --json, one JSON document on stdout,
+    like preflight and smoke); the commands' exit code 2."""
+    if as_json:
+        print(json.dumps({"error": str(error)}))
+    print(f"error: {error}", file=sys.stderr)
+    return 2
 
 
 def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,

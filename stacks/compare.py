@@ -12,7 +12,6 @@ text) and the optional ``expectedRequestsPerMinute`` key they price a real load 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,14 +291,12 @@ def render(data: dict[str, Any]) -> str:
 
 
 def command(args: Any, root: Path) -> int:
+    from .common import print_error
     from .stackfile import StackFileError
 
     try:
         data = compare_stack(args.stack, root)
     except (ConfigError, StackFileError) as error:
-        if args.json:
-            print(json.dumps({"error": str(error)}))
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return print_error(error, args.json)
     print(json.dumps(data, indent=2) if args.json else render(data))
     return 0

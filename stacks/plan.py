@@ -11,7 +11,6 @@ A bad config exits 2 with its one-line error. docs/plan.md says how to read each
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from components.serving import ConfigError
 
 from components.serving.monitoring import render_monitoring
 
-from .common import StackFileError, count, plan_stack
+from .common import StackFileError, count, plan_stack, print_error
 from .compare import throughput_lines
 
 HOURS_PER_MONTH = 730  # components/serving/pricing.py HOURS_PER_MONTH (Azure's calculator convention)
@@ -236,11 +235,7 @@ def command(args: Any, root: Path) -> int:
     try:
         data = plan_stack(args.stack, root)
     except (ConfigError, StackFileError) as error:
-        # with --json, one JSON document on stdout like preflight and smoke; the line on stderr too
-        if args.json:
-            print(json.dumps({"error": str(error)}))
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return print_error(error, args.json)
     if getattr(args, "diagram", None):
         from .diagram import write_diagram
 
