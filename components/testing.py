@@ -15,11 +15,13 @@ import hashlib
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pulumi
+from pulumi import resource as pulumi_resource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings
@@ -294,6 +296,63 @@ class OfflineRun:
         return self.mocks.resources
 
 
+@contextmanager
+def _alias_specs_only(monitor: pulumi_mocks.MockMonitor) -> Iterator[None]:
+    """Skip the URNs the SDK works out for every alias in ``Resource.__init__`` while a program runs.
+
+    Each azure-native resource carries its type's aliases (tens of earlier API versions). The SDK
+    turns every one into a URN up front (``self._aliases``), a chain of Outputs and tasks that makes
+    up about 70 % of an offline run. Those URNs are read only by ``all_aliases``, which the SDK calls
+    when the monitor lacks the ``aliasSpecs`` feature; the mock monitor has it (as the engine has),
+    so the SDK sends alias specs and never reads them. tests/test_library.py checks that a run
+    records the same resources with and without this."""
+    asked = type("SupportsFeatureRequest", (), {"id": "aliasSpecs"})()
+    if not monitor.SupportsFeature(asked).hasSupport:  # then the SDK reads the URNs: work them out
+        yield
+        return
+    original = pulumi_resource.collapse_alias_to_urn
+    pulumi_resource.collapse_alias_to_urn = _unread_alias_urn
+    try:
+        yield
+    finally:
+        pulumi_resource.collapse_alias_to_urn = original
+
+
+def _unread_alias_urn(alias: Any, name: str, typ: str, parent: Any) -> None:
+    """Stands for an alias URN the SDK does not read when the monitor takes alias specs."""
+    return None
+
+
+async def _settle() -> None:
+    """``wait_for_rpcs()``, waiting for the program's outstanding outputs a round at a time.
+
+    The SDK waits for them one completion at a time (``asyncio.wait(FIRST_COMPLETED)`` over all
+    that are pending, again after each): quadratic in the thousands of Outputs of a stack. Here each
+    round waits until all of them are done or one has failed, and re-raises that failure as the SDK
+    does; new RPCs and outputs are picked up in the next round, as there."""
+    state = settings.SETTINGS
+    if not (hasattr(state, "outputs") and hasattr(state, "lock")):  # an SDK without them: its own loop
+        await runtime_stack.wait_for_rpcs()
+        return
+    rpc_manager = settings._get_rpc_manager()
+    while True:
+        await runtime_stack.wait_for_rpcs(await_all_outstanding_tasks=False)
+        while True:
+            with state.lock:
+                pending = list(state.outputs)
+                state.outputs.clear()  # a set in current SDKs, a list in 3.231: both have clear()
+            if not pending:
+                break
+            done, not_done = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                await task  # a failed output raises here, as in the SDK's loop
+            with state.lock:
+                for task in not_done:
+                    (state.outputs.add if isinstance(state.outputs, set) else state.outputs.append)(task)
+        if not rpc_manager.rpcs:
+            break
+
+
 def run_program(program: Callable[[], None], project: str, stack: str, config: dict[str, Any],
                 secret_keys: set[str] = frozenset()) -> OfflineRun:
     """Run ``program`` as ``pulumi up`` would, against mocks; raise what the program raises."""
@@ -306,10 +365,11 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
         # Stack(func) runs the program, then registers the stack's outputs: the one form every
         # SDK release takes (3.231 requires func; later releases keep it for direct callers)
         runtime_stack.Stack(program)
-        await runtime_stack.wait_for_rpcs()
+        await _settle()
 
     try:
-        _sync_await(in_stack())
+        with _alias_specs_only(settings.get_monitor()):
+            _sync_await(in_stack())
     except Exception as error:
         error.registered = list(mocks.resources)  # what was registered before it failed
         raise

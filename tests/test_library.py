@@ -208,6 +208,31 @@ def test_every_resource_of_a_stack_belongs_to_the_host_component(host, component
         assert node is root, f"{resource.type} {resource.name} is outside {component}"
 
 
+def test_the_offline_runs_shortcuts_change_nothing_the_mocks_record(monkeypatch):
+    """run_program skips the alias URNs the SDK works out but never reads under a monitor with alias
+    specs, and waits for outstanding outputs a round at a time (components/testing.py:
+    _alias_specs_only, _settle): the same program records the same resources, inputs, parents and
+    outputs as with the SDK's own work and its own wait_for_rpcs."""
+    import contextlib
+
+    import components.testing as offline
+    from pulumi.runtime import stack as runtime_stack
+
+    config = stack_config("containerapp", apiKey=API_KEY)
+    shortcut = run_stack(config)
+    monkeypatch.setattr(offline, "_alias_specs_only", lambda monitor: contextlib.nullcontext())
+    monkeypatch.setattr(offline, "_settle", runtime_stack.wait_for_rpcs)
+    full = run_stack(config)
+
+    def recorded(run):
+        # sorted: the order of registrations that wait on nothing in common is the event loop's
+        return sorted(((r.urn, r.type, r.parent, r.custom, r.inputs, r.outputs) for r in run.resources),
+                      key=lambda record: record[0])
+
+    assert len(shortcut.resources) > 20 and recorded(shortcut) == recorded(full)
+    assert shortcut.outputs == full.outputs and shortcut.secret_outputs == full.secret_outputs
+
+
 def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(tmp_path):
     """The installed layout (pyproject: package-dir apertus_azure = components), laid out the way pip
     installs it, and the README's example test run where `components`/`stacks` cannot be imported.
