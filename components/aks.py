@@ -27,7 +27,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -144,7 +144,7 @@ DCR_NAME_MAX = 64  # data collection rule names: 64 characters at most (Docker-P
 # from 02:00 UTC for 4 hours ("Use planned maintenance to schedule and control upgrades": the
 # aksManagedNodeOSUpgradeSchedule configuration; windows are at least 4 hours)
 NODE_OS_MAINTENANCE = "aksManagedNodeOSUpgradeSchedule"
-MAINTENANCE_DAY, MAINTENANCE_START, MAINTENANCE_HOURS = containerservice.WeekDay.SUNDAY, "02:00", 4
+MAINTENANCE_DAY, MAINTENANCE_START, MAINTENANCE_HOURS = "Sunday", "02:00", 4  # containerservice.WeekDay
 
 # ---- network: the component's own VNet, so every range is known before anything exists ----
 # Azure CNI overlay: pods get addresses from POD_CIDR, a fixed /24 per node; Services from
@@ -449,17 +449,18 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
-# who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output)
-ClientConfig = pulumi.Output[authorization.GetClientConfigResult]
+if TYPE_CHECKING:  # azure-native's modules load when a resource is built, not on import
+    # who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output)
+    ClientConfig = pulumi.Output[authorization.GetClientConfigResult]
 
 
 @dataclass(frozen=True)
 class AksNetwork:
     """What the network step hands on: the VNet and its subnets, and the vault's private access."""
 
-    vnet: network.VirtualNetwork
-    nodes: network.Subnet
-    gateway_subnet: Optional[network.Subnet]
+    vnet: "network.VirtualNetwork"
+    nodes: "network.Subnet"
+    gateway_subnet: "Optional[network.Subnet]"
     """internal: the internal load balancer's subnet."""
     private_access: Optional[VaultPrivateAccess]
 
@@ -468,10 +469,10 @@ class AksNetwork:
 class ClusterAccess:
     """What the access step hands on: the control plane's identity and the role assignments."""
 
-    identity: managedidentity.UserAssignedIdentity
-    cluster_roles: list[authorization.RoleAssignment]
+    identity: "managedidentity.UserAssignedIdentity"
+    cluster_roles: "list[authorization.RoleAssignment]"
     """What the control plane's identity holds before the cluster exists."""
-    admin: authorization.RoleAssignment
+    admin: "authorization.RoleAssignment"
     """AKS cluster admin for the identity running Pulumi."""
 
 
@@ -483,7 +484,7 @@ class PublicName:
     fqdn: pulumi.Output[str]
 
 
-def cluster_network_profile() -> containerservice.ContainerServiceNetworkProfileArgs:
+def cluster_network_profile() -> "containerservice.ContainerServiceNetworkProfileArgs":
     """Azure CNI overlay with Cilium, the explicit pod and service ranges, a standard load balancer."""
     return containerservice.ContainerServiceNetworkProfileArgs(
         network_plugin=containerservice.NetworkPlugin.AZURE,
@@ -498,7 +499,7 @@ def cluster_network_profile() -> containerservice.ContainerServiceNetworkProfile
 
 
 def cluster_addons(workspace: pulumi.CustomResource
-                   ) -> dict[str, containerservice.ManagedClusterAddonProfileArgs]:
+                   ) -> "dict[str, containerservice.ManagedClusterAddonProfileArgs]":
     """Container Insights (managed-identity auth) and the Key Vault Secrets Store CSI driver."""
     return {
         "omsagent": containerservice.ManagedClusterAddonProfileArgs(enabled=True, config={
@@ -508,7 +509,8 @@ def cluster_addons(workspace: pulumi.CustomResource
     }
 
 
-def system_pool(location: str, nodes: network.Subnet) -> containerservice.ManagedClusterAgentPoolProfileArgs:
+def system_pool(location: str, nodes: "network.Subnet"
+                ) -> "containerservice.ManagedClusterAgentPoolProfileArgs":
     """The small autoscaled system pool, zonal where the region has zones."""
     return containerservice.ManagedClusterAgentPoolProfileArgs(
         name="system",
@@ -625,7 +627,7 @@ class AksGpuCluster(base.ServingComponent):
 
     @staticmethod
     def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
-                        vnet: network.VirtualNetwork, client: ClientConfig,
+                        vnet: "network.VirtualNetwork", client: "ClientConfig",
                         child: pulumi.ResourceOptions) -> ClusterAccess:
         """The control plane's identity with its roles, and cluster admin for the deployer."""
         # the control plane manages load balancers and node NICs in the VNet: its identity must hold
@@ -663,9 +665,9 @@ class AksGpuCluster(base.ServingComponent):
             opts=child)
         return ClusterAccess(identity=identity, cluster_roles=cluster_roles, admin=admin)
 
-    def _cluster(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], nodes: network.Subnet,
-                 workspace: pulumi.CustomResource, client: ClientConfig,
-                 access: ClusterAccess) -> containerservice.ManagedCluster:
+    def _cluster(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], nodes: "network.Subnet",
+                 workspace: pulumi.CustomResource, client: "ClientConfig",
+                 access: ClusterAccess) -> "containerservice.ManagedCluster":
         """The AKS cluster with its system pool: Entra ID + Azure RBAC, workload identity, KEDA."""
         return containerservice.ManagedCluster(
             f"{name}-aks",
@@ -708,8 +710,8 @@ class AksGpuCluster(base.ServingComponent):
                                         depends_on=[*access.cluster_roles, access.admin]))
 
     @staticmethod
-    def _maintenance_window(name: str, rg: pulumi.Output[str], cluster: containerservice.ManagedCluster,
-                            child: pulumi.ResourceOptions) -> containerservice.MaintenanceConfiguration:
+    def _maintenance_window(name: str, rg: pulumi.Output[str], cluster: "containerservice.ManagedCluster",
+                            child: pulumi.ResourceOptions) -> "containerservice.MaintenanceConfiguration":
         """Node OS image upgrades only in the weekly window."""
         return containerservice.MaintenanceConfiguration(
             f"{name}-node-os-window",
@@ -718,14 +720,14 @@ class AksGpuCluster(base.ServingComponent):
             resource_name_=cluster.name,
             maintenance_window=containerservice.MaintenanceWindowArgs(
                 schedule=containerservice.ScheduleArgs(weekly=containerservice.WeeklyScheduleArgs(
-                    interval_weeks=1, day_of_week=MAINTENANCE_DAY)),
+                    interval_weeks=1, day_of_week=containerservice.WeekDay(MAINTENANCE_DAY))),
                 start_time=MAINTENANCE_START, utc_offset="+00:00", duration_hours=MAINTENANCE_HOURS),
             opts=child)
 
     @staticmethod
     def _workload_identity(name: str, rg: pulumi.Output[str], secrets: ModelSecrets,
-                           cluster: containerservice.ManagedCluster, namespace: str,
-                           child: pulumi.ResourceOptions) -> managedidentity.FederatedIdentityCredential:
+                           cluster: "containerservice.ManagedCluster", namespace: str,
+                           child: pulumi.ResourceOptions) -> "managedidentity.FederatedIdentityCredential":
         """vLLM's identity federated with its service account, through the cluster's OIDC issuer."""
         return managedidentity.FederatedIdentityCredential(
             f"{name}-vllm-federation",
@@ -738,9 +740,9 @@ class AksGpuCluster(base.ServingComponent):
             opts=child)
 
     def _kubernetes_provider(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
-                             cluster: containerservice.ManagedCluster,
-                             client: ClientConfig,
-                             depends_on: list[pulumi.Resource]) -> k8s.Provider:
+                             cluster: "containerservice.ManagedCluster",
+                             client: "ClientConfig",
+                             depends_on: list[pulumi.Resource]) -> "k8s.Provider":
         """The provider the Kubernetes objects go through, signing in with kubelogin."""
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
@@ -758,7 +760,7 @@ class AksGpuCluster(base.ServingComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     @staticmethod
-    def _autoscaler_priorities(name: str, k8s_opts: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
+    def _autoscaler_priorities(name: str, k8s_opts: pulumi.ResourceOptions) -> "k8s.core.v1.ConfigMap":
         """Spot: the cluster autoscaler's priority expander tries the spot pool first."""
         return k8s.core.v1.ConfigMap(
             f"{name}-autoscaler-priorities",
@@ -779,7 +781,7 @@ class AksGpuCluster(base.ServingComponent):
 
     @staticmethod
     def _workload(name: str, args: AksGpuClusterArgs, namespace: str, secrets: ModelSecrets,
-                  client: ClientConfig, public: Optional[PublicName],
+                  client: "ClientConfig", public: Optional[PublicName],
                   k8s_opts: pulumi.ResourceOptions) -> k8s_workload.Workload:
         """vLLM, its gateway and its scaling, as Kubernetes objects (components/k8s_workload.py)."""
         return k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
@@ -803,7 +805,7 @@ class AksGpuCluster(base.ServingComponent):
 
     @staticmethod
     def _stack_outputs(args: AksGpuClusterArgs, rg: pulumi.Output[str],
-                       cluster: containerservice.ManagedCluster, vnet: network.VirtualNetwork,
+                       cluster: "containerservice.ManagedCluster", vnet: "network.VirtualNetwork",
                        namespace: str) -> dict[str, pulumi.Input[str]]:
         """Names, the commands to reach the cluster and its logs, the GPU nodes and quota to ask for."""
         low, high = args.gpu_node_bounds
@@ -829,8 +831,8 @@ class AksGpuCluster(base.ServingComponent):
         return stack_outputs
 
     def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
-                            cluster: containerservice.ManagedCluster, workspace: pulumi.CustomResource,
-                            tags: dict[str, str]) -> monitor.DataCollectionRuleAssociation:
+                            cluster: "containerservice.ManagedCluster", workspace: pulumi.CustomResource,
+                            tags: dict[str, str]) -> "monitor.DataCollectionRuleAssociation":
         """The data collection rule Container Insights (managed-identity auth) sends through."""
         # args.location is Azure's region name already (ServingArgs normalises "West Europe")
         rule_name = pulumi.Output.concat("MSCI-", args.location, "-", cluster.name).apply(
@@ -864,8 +866,8 @@ class AksGpuCluster(base.ServingComponent):
             opts=pulumi.ResourceOptions(parent=self))
 
     def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
-                   cluster: containerservice.ManagedCluster, nodes: network.Subnet,
-                   tags: dict[str, str]) -> list[containerservice.AgentPool]:
+                   cluster: "containerservice.ManagedCluster", nodes: "network.Subnet",
+                   tags: dict[str, str]) -> "list[containerservice.AgentPool]":
         low, high = args.gpu_node_bounds
         pools = []
         for pool, spot in gpu_pools_named(args.spot):
@@ -899,7 +901,7 @@ class AksGpuCluster(base.ServingComponent):
 
 
 def api_server_access_profile(args: AksGpuClusterArgs
-                              ) -> Optional[containerservice.ManagedClusterAPIServerAccessProfileArgs]:
+                              ) -> "Optional[containerservice.ManagedClusterAPIServerAccessProfileArgs]":
     """Who reaches the Kubernetes API server: the authorized ranges; or a private cluster, whose API
     server has a private IP only ("Create a private AKS cluster", learn.microsoft.com/azure/aks/
     private-clusters; authorized IP ranges do not apply to private clusters, "Secure access to the API

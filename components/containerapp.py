@@ -189,7 +189,7 @@ def endpoint_subnet(address_space: str) -> ipaddress.IPv4Network:
     return endpoints
 
 
-def container_app_probe(kind: app.Type, probe: Probe) -> app.ContainerAppProbeArgs:
+def container_app_probe(kind: "app.Type", probe: Probe) -> "app.ContainerAppProbeArgs":
     """A launch-spec probe as a Container Apps HTTP probe; the API's minimum initial delay is 1 s."""
     if (probe.failure_threshold > PROBE_MAX_FAILURE_THRESHOLD
             or probe.period_seconds > PROBE_MAX_PERIOD_SECONDS
@@ -237,7 +237,7 @@ def gib(amount: float) -> str:
     return f"{amount:g}Gi"
 
 
-def vllm_resources(sku: GpuSku) -> app.ContainerResourcesArgs:
+def vllm_resources(sku: GpuSku) -> "app.ContainerResourcesArgs":
     """The replica's allocation minus the proxy's share."""
     cpu, memory = replica_allocation(sku)
     return app.ContainerResourcesArgs(cpu=cpu - PROXY_CPU, memory=gib(memory - PROXY_MEMORY_GIB))
@@ -249,7 +249,7 @@ def proxy_caddyfile(upstream_port: int) -> str:
                                         tls=GatewayTls.NONE))
 
 
-def proxy_container(upstream_port: int) -> app.ContainerArgs:
+def proxy_container(upstream_port: int) -> "app.ContainerArgs":
     """Caddy beside vLLM in the same replica (shared network namespace), ingress's only target."""
     if upstream_port == PROXY_PORT:
         raise ValueError(f"vLLM's port {upstream_port} is the proxy's port")
@@ -266,7 +266,7 @@ def proxy_container(upstream_port: int) -> app.ContainerArgs:
             timeout_seconds=5, failure_threshold=3)])
 
 
-def workload_profiles(sku: GpuSku, min_replicas: int, max_replicas: int) -> list[app.WorkloadProfileArgs]:
+def workload_profiles(sku: GpuSku, min_replicas: int, max_replicas: int) -> "list[app.WorkloadProfileArgs]":
     """Consumption plus the GPU profile; only a dedicated profile takes node counts."""
     consumption = app.WorkloadProfileArgs(name=CONSUMPTION_PROFILE, workload_profile_type=CONSUMPTION_PROFILE)
     if sku.serverless:
@@ -279,7 +279,7 @@ def workload_profiles(sku: GpuSku, min_replicas: int, max_replicas: int) -> list
         maximum_count=max(1, math.ceil(max_replicas / replicas_per_node)))]
 
 
-def ingress_fqdn(configuration: app.outputs.ConfigurationResponse | None) -> str:
+def ingress_fqdn(configuration: "app.outputs.ConfigurationResponse | None") -> str:
     """The app's ingress FQDN as Azure reports it (on the environment's domain, internal or not)."""
     fqdn = configuration.ingress.fqdn if configuration and configuration.ingress else None
     if not fqdn:
@@ -303,12 +303,12 @@ class AppLogs:
 class AppNetwork:
     """What the network step hands on: the VNet, the environment's subnet, the vault's private access."""
 
-    vnet: network.VirtualNetwork
-    subnet: network.Subnet
+    vnet: "network.VirtualNetwork"
+    subnet: "network.Subnet"
     private_access: Optional[VaultPrivateAccess]
 
 
-def vllm_container(plan: ServingPlan) -> app.ContainerArgs:
+def vllm_container(plan: ServingPlan) -> "app.ContainerArgs":
     """vLLM as ``plan.launch`` says, secrets by Key Vault reference, weights on the cache volume."""
     launch = plan.launch
     return app.ContainerArgs(
@@ -327,7 +327,7 @@ def vllm_container(plan: ServingPlan) -> app.ContainerArgs:
         volume_mounts=[app.VolumeMountArgs(volume_name=CACHE_VOLUME, mount_path=launch.cache_mount)])
 
 
-def app_configuration(args: ContainerAppGpuArgs, secrets: ModelSecrets) -> app.ConfigurationArgs:
+def app_configuration(args: ContainerAppGpuArgs, secrets: ModelSecrets) -> "app.ConfigurationArgs":
     """Key Vault secret references and the HTTPS ingress, which reaches the proxy only."""
     return app.ConfigurationArgs(
         active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
@@ -347,7 +347,7 @@ def app_configuration(args: ContainerAppGpuArgs, secrets: ModelSecrets) -> app.C
                 for index, cidr in enumerate(args.allowed_cidrs)] or None))
 
 
-def app_template(args: ContainerAppGpuArgs, cache: app.ManagedEnvironmentsStorage) -> app.TemplateArgs:
+def app_template(args: ContainerAppGpuArgs, cache: "app.ManagedEnvironmentsStorage") -> "app.TemplateArgs":
     """vLLM then the proxy in one replica, the NFS cache volume, HTTP-concurrency scaling."""
     return app.TemplateArgs(
         containers=[vllm_container(args.plan), proxy_container(args.plan.launch.port)],
@@ -457,7 +457,7 @@ class ContainerAppGpu(base.ServingComponent):
         return AppNetwork(vnet=vnet, subnet=subnet, private_access=private_access)
 
     def _environment(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
-                     subnet: network.Subnet, logs: AppLogs) -> app.ManagedEnvironment:
+                     subnet: "network.Subnet", logs: AppLogs) -> "app.ManagedEnvironment":
         """The workload-profiles environment in the subnet: Consumption plus the plan's GPU profile."""
         return app.ManagedEnvironment(
             f"{name}-env", resource_group_name=group, location=args.location,
@@ -479,8 +479,8 @@ class ContainerAppGpu(base.ServingComponent):
                 replace_on_changes=[GPU_PROFILE_TYPE_PATH], delete_before_replace=True))
 
     def _workload(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
-                  environment: app.ManagedEnvironment, secrets: ModelSecrets,
-                  cache: app.ManagedEnvironmentsStorage) -> app.ContainerApp:
+                  environment: "app.ManagedEnvironment", secrets: ModelSecrets,
+                  cache: "app.ManagedEnvironmentsStorage") -> "app.ContainerApp":
         """The container app on the GPU profile: vLLM and its proxy, behind the HTTPS ingress."""
         return app.ContainerApp(
             f"{name}-app", resource_group_name=group, location=args.location,
@@ -500,8 +500,8 @@ class ContainerAppGpu(base.ServingComponent):
                                         delete_before_replace=True))
 
     def _model_cache(self, name: str, args: ContainerAppGpuArgs, group: pulumi.Output[str],
-                     subnet: network.Subnet, environment: app.ManagedEnvironment,
-                     child: pulumi.ResourceOptions) -> app.ManagedEnvironmentsStorage:
+                     subnet: "network.Subnet", environment: "app.ManagedEnvironment",
+                     child: pulumi.ResourceOptions) -> "app.ManagedEnvironmentsStorage":
         """A Premium NFS share, open to the environment's subnet only, linked to the environment."""
         # account names are global, 3-24 lowercase letters and digits
         suffix = random.RandomString(f"{name}-st-suffix", length=8, special=False, upper=False, opts=child)
@@ -538,8 +538,8 @@ class ContainerAppGpu(base.ServingComponent):
                     access_mode=app.AccessMode.READ_WRITE)),
             opts=child)
 
-    def _private_dns(self, name: str, group: pulumi.Output[str], vnet: network.VirtualNetwork,
-                     environment: app.ManagedEnvironment, tags: dict[str, str],
+    def _private_dns(self, name: str, group: pulumi.Output[str], vnet: "network.VirtualNetwork",
+                     environment: "app.ManagedEnvironment", tags: dict[str, str],
                      child: pulumi.ResourceOptions) -> None:
         """An internal environment's apps resolve in the VNet through a zone named after its domain
         (learn.microsoft.com/azure/container-apps/vnet-custom-internal: zone, VNet link, ``*`` A record)."""

@@ -83,15 +83,17 @@ IMDS = "169.254.169.254/32"  # Azure Instance Metadata Service (learn.microsoft.
 AZURE_PLATFORM = "168.63.129.16/32"  # Azure's virtual public IP (learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16)
 NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
                 AZURE_PLATFORM)
-CLUSTER_DNS = networking.NetworkPolicyPeerArgs(
-    namespace_selector=meta.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-    pod_selector=meta.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))  # CoreDNS on AKS
+CLUSTER_DNS = {"namespace": {"kubernetes.io/metadata.name": "kube-system"},
+               "pods": {"k8s-app": "kube-dns"}}  # CoreDNS on AKS
 
 
 def egress_rules(internet_https: bool, to_pods: list[tuple[str, int]]) -> list[networking.NetworkPolicyEgressRuleArgs]:
     """DNS, 443 to the internet when ``internet_https``, and (app, port) pods in the namespace."""
+    cluster_dns = networking.NetworkPolicyPeerArgs(
+        namespace_selector=meta.LabelSelectorArgs(match_labels=CLUSTER_DNS["namespace"]),
+        pod_selector=meta.LabelSelectorArgs(match_labels=CLUSTER_DNS["pods"]))
     rules = [networking.NetworkPolicyEgressRuleArgs(
-        to=[CLUSTER_DNS], ports=[networking.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+        to=[cluster_dns], ports=[networking.NetworkPolicyPortArgs(port=53, protocol="UDP"),
                                  networking.NetworkPolicyPortArgs(port=53, protocol="TCP")])]
     if internet_https:
         rules.append(networking.NetworkPolicyEgressRuleArgs(

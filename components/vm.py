@@ -61,8 +61,8 @@ DATA_DISK_LUN = 0
 # Ubuntu image 30 GiB + driver/toolkit ~3 GB + the vLLM image (~10 GB compressed, roughly twice that
 # unpacked; estimate) + Caddy, with room for one image update; 128 GiB is billed as a P10
 OS_DISK_GIB = 128
-UBUNTU_2404 = compute.ImageReferenceArgs(publisher="Canonical", offer="ubuntu-24_04-lts",
-                                         sku="server", version="latest")  # Gen2 image
+UBUNTU_2404 = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+               "version": "latest"}  # Gen2 image: compute.ImageReferenceArgs
 
 
 # Accelerated networking per the "Feature support" tables of the sizes' Microsoft Learn pages
@@ -341,7 +341,7 @@ def check_custom_data_fits(args: GpuVirtualMachineArgs) -> None:
                           "shorten vllmImage or model.id, or use host 'aks'")
 
 
-def inbound_rules(args: GpuVirtualMachineArgs) -> list[network.SecurityRuleArgs]:
+def inbound_rules(args: GpuVirtualMachineArgs) -> "list[network.SecurityRuleArgs]":
     """HTTPS from allowedCidrs, ACME on 80 (public only), SSH when enabled, then deny all."""
     https_from = list(args.allowed_cidrs) or ["VirtualNetwork" if args.internal else "*"]
     rules = [_allow("allow-https", 100, "443", https_from, "the API (Caddy, TLS)")]
@@ -361,7 +361,7 @@ def inbound_rules(args: GpuVirtualMachineArgs) -> list[network.SecurityRuleArgs]
 
 
 def _allow(name: str, priority: int, port: str, sources: list[str],
-           description: str) -> network.SecurityRuleArgs:
+           description: str) -> "network.SecurityRuleArgs":
     source = ({"source_address_prefix": sources[0]} if len(sources) == 1
               else {"source_address_prefixes": sources})
     return network.SecurityRuleArgs(
@@ -375,7 +375,7 @@ def _allow(name: str, priority: int, port: str, sources: list[str],
 class VmNetwork:
     """What the network step hands on: the VM's subnet and, internal, the vault's private access."""
 
-    subnet: network.Subnet
+    subnet: "network.Subnet"
     private_access: Optional[VaultPrivateAccess]
 
 
@@ -383,7 +383,7 @@ class VmNetwork:
 class VmAddress:
     """What the address step hands on: the public IP (none when internal) and the name clients use."""
 
-    public_ip: Optional[network.PublicIPAddress]
+    public_ip: "Optional[network.PublicIPAddress]"
     host: pulumi.Output[str]
     """The public IP's DNS name, or the fixed private IP when internal: the certificate names it."""
 
@@ -399,10 +399,10 @@ def boot_custom_data(args: GpuVirtualMachineArgs, secrets: ModelSecrets,
             data_disk_lun=DATA_DISK_LUN, ssh_enabled=args.ssh_enabled, vm_size=plan.gpu.name)))
 
 
-def storage_profile(cache_disk: compute.Disk) -> compute.StorageProfileArgs:
+def storage_profile(cache_disk: "compute.Disk") -> "compute.StorageProfileArgs":
     """Ubuntu 24.04 on a Premium OS disk, and the model-cache disk attached read-cached."""
     return compute.StorageProfileArgs(
-        image_reference=UBUNTU_2404,
+        image_reference=compute.ImageReferenceArgs(**UBUNTU_2404),
         os_disk=compute.OSDiskArgs(
             create_option=compute.DiskCreateOptionTypes.FROM_IMAGE, disk_size_gb=OS_DISK_GIB,
             caching=compute.CachingTypes.READ_WRITE,
@@ -418,7 +418,7 @@ def storage_profile(cache_disk: compute.Disk) -> compute.StorageProfileArgs:
 
 
 def os_profile(name: str, args: GpuVirtualMachineArgs,
-               custom_data: pulumi.Output[str]) -> compute.OSProfileArgs:
+               custom_data: pulumi.Output[str]) -> "compute.OSProfileArgs":
     """Key-only sign-in (the given key, or the sealed one) and the cloud-init custom data."""
     ssh_key = args.ssh_public_key.strip() if args.ssh_public_key else sealed_ssh_key()
     return compute.OSProfileArgs(
@@ -544,8 +544,8 @@ class GpuVirtualMachine(ServingComponent):
         return VmAddress(public_ip=public_ip, host=public_ip.dns_settings.apply(lambda dns: dns.fqdn))
 
     @staticmethod
-    def _nic(name: str, args: GpuVirtualMachineArgs, subnet: network.Subnet, address: VmAddress,
-             where: dict, child: pulumi.ResourceOptions) -> network.NetworkInterface:
+    def _nic(name: str, args: GpuVirtualMachineArgs, subnet: "network.Subnet", address: VmAddress,
+             where: dict, child: pulumi.ResourceOptions) -> "network.NetworkInterface":
         """The VM's NIC on the fixed private IP, with the public IP when there is one."""
         return network.NetworkInterface(
             f"{name}-nic",
@@ -560,7 +560,7 @@ class GpuVirtualMachine(ServingComponent):
 
     @staticmethod
     def _model_cache(name: str, args: GpuVirtualMachineArgs, where: dict,
-                     child: pulumi.ResourceOptions) -> compute.Disk:
+                     child: pulumi.ResourceOptions) -> "compute.Disk":
         """A Premium SSD data disk for the weights, sized by the cold-start estimate."""
         tier = data_disk_tier(args.plan.cold_start.cache.size_gib)
         return compute.Disk(
@@ -569,9 +569,9 @@ class GpuVirtualMachine(ServingComponent):
             creation_data=compute.CreationDataArgs(create_option=compute.DiskCreateOption.EMPTY),
             **where, opts=child)
 
-    def _virtual_machine(self, name: str, args: GpuVirtualMachineArgs, nic: network.NetworkInterface,
-                         cache_disk: compute.Disk, custom_data: pulumi.Output[str], secrets: ModelSecrets,
-                         where: dict) -> compute.VirtualMachine:
+    def _virtual_machine(self, name: str, args: GpuVirtualMachineArgs, nic: "network.NetworkInterface",
+                         cache_disk: "compute.Disk", custom_data: pulumi.Output[str], secrets: ModelSecrets,
+                         where: dict) -> "compute.VirtualMachine":
         """The GPU VM itself: the workload, started by cloud-init, reading secrets as its identity."""
         return compute.VirtualMachine(
             f"{name}-vm",
@@ -594,7 +594,7 @@ class GpuVirtualMachine(ServingComponent):
                 replace_on_changes=["osProfile"], delete_before_replace=True))
 
     def _auto_shutdown(self, name: str, args: GpuVirtualMachineArgs, where: dict,
-                       child: pulumi.ResourceOptions) -> devtestlab.GlobalSchedule:
+                       child: pulumi.ResourceOptions) -> "devtestlab.GlobalSchedule":
         """A daily deallocation at ``auto_shutdown`` in its time zone."""
         return devtestlab.GlobalSchedule(
             f"{name}-auto-shutdown",
@@ -631,7 +631,7 @@ class GpuVirtualMachine(ServingComponent):
         return stack_outputs
 
     @staticmethod
-    def _nat_gateway(name: str, where: dict, child: pulumi.ResourceOptions) -> network.NatGateway:
+    def _nat_gateway(name: str, where: dict, child: pulumi.ResourceOptions) -> "network.NatGateway":
         """Outbound only (apt, container images, Hugging Face) for a VM without a public IP."""
         address = network.PublicIPAddress(
             f"{name}-nat-ip",

@@ -111,3 +111,24 @@ def assert_roles_go_to_managed_identities_only(run: OfflineRun) -> None:
 
 __all__ = ["API_KEY", "assert_config_error", "assert_roles_go_to_managed_identities_only", "config_error",
            "HF_TOKEN", "LOCATION", "plain_occurrences", "run_stack", "stack_config", "unwrap"]
+
+
+# ---- scheduling: pytest-xdist hands whole files (--dist loadfile) to its workers in collection order
+
+# The files that take longest, first (a file's tests share its module fixtures): the longest start
+# at once and the short ones fill in behind them, instead of one long file starting last. bench and
+# smoke mostly wait on their local servers' timing, so the worker beside them keeps the CPU busy.
+LONGEST_FIRST = ("test_pulumi_cli.py", "test_bench.py", "test_smoke.py", "test_aks.py", "test_policy.py",
+                 "test_inputs.py", "test_library.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: a file keeps its own order
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core and one more, for the files that mostly wait (bench, smoke)."""
+    return min((os.cpu_count() or 1) + 1, 8)

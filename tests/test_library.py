@@ -39,6 +39,19 @@ def test_package_exports_the_three_hosts():
         assert hasattr(components, f"{name}Args")
 
 
+def test_importing_the_components_loads_no_provider_sdk_module():
+    """azure-native's and pulumi-kubernetes' modules load when a resource is built, not when the
+    components are imported: the component provider answers GetSchema without them, and a program
+    using one host loads only that host's (annotations that name their types are strings)."""
+    probe = ("import sys, types; import components.aks, components.vm, components.containerapp; "
+             "print(sorted(n for n, m in sys.modules.items() if n.startswith(('pulumi_azure_native.', "
+             "'pulumi_kubernetes.')) and n.count('.') >= 2 and type(m) is types.ModuleType "
+             "and not n.startswith('pulumi_kubernetes.apiextensions.')))")  # CustomResource: no generated types
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
 def test_two_instances_in_one_program_do_not_collide_and_use_the_callers_resource_group():
     def program():
         ContainerAppGpu("team-a", aca_args(resource_group_name="rg-shared"))
