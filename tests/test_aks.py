@@ -110,13 +110,18 @@ def vllm_container(run) -> dict:
 
 @pytest.fixture(scope="module")
 def manifest_dir(runs, tmp_path_factory) -> Path:
+    """Every object of every run, each distinct one once (checkov names objects by kind, namespace
+    and name, so a copy would only be scanned again)."""
     root = tmp_path_factory.mktemp("aks-manifests")
+    written: set[str] = set()
     for name, run in runs.items():
         folder = root / name
         folder.mkdir()
         for index, manifest in enumerate(manifests(run)):
-            path = folder / f"{index:02d}-{manifest['kind']}-{manifest['metadata']['name']}.yaml"
-            path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+            text = yaml.safe_dump(manifest, sort_keys=False)
+            if text not in written:
+                written.add(text)
+                (folder / f"{index:02d}-{manifest['kind']}-{manifest['metadata']['name']}.yaml").write_text(text)
     return root
 
 

@@ -64,17 +64,29 @@ def run_bench(
     return code, (json.loads(out) if args.json and out.strip().startswith("{") else out), err
 
 
+def has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
-def measured():
-    """One ladder against the timing model, shared by the checks below (about 6 s)."""
+def measured(tmp_path_factory):
+    """One ladder against the timing model, priced and estimated from the dev stack's plan and
+    drawn with --plot when matplotlib is there; shared by the checks below (about 6 s)."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
+    png = tmp_path_factory.mktemp("bench") / "bench.png"
     with VllmStandIn(timing=TIMING) as vllm:
         out, err = io.StringIO(), io.StringIO()
+        args = bench_args(vllm.url + "/v1", stack="dev", usd_per_hour=None,
+                          plot=str(png) if has_matplotlib() else None)
         with redirect_stdout(out), redirect_stderr(err):
-            code = bench.command(bench_args(vllm.url + "/v1"), ROOT, env={"APERTUS_API_KEY": DEFAULT_API_KEY})
-    return code, json.loads(out.getvalue()), err.getvalue()
+            code = bench.command(args, ROOT, env={"APERTUS_API_KEY": DEFAULT_API_KEY})
+    return code, json.loads(out.getvalue()), err.getvalue(), png
 
 
 def by_level(data: dict) -> dict[int, dict]:
@@ -82,7 +94,7 @@ def by_level(data: dict) -> dict[int, dict]:
 
 
 def test_percentiles_and_rates_follow_the_configured_timing(measured):
-    code, data, _ = measured
+    code, data, _, _ = measured
     assert code == 0 and data["stoppedBy"] is None
     assert data["model"] == DEFAULT_MODEL
     levels = by_level(data)
@@ -107,13 +119,13 @@ def test_percentiles_and_rates_follow_the_configured_timing(measured):
 
 
 def test_the_knee_is_the_highest_level_under_the_ttft_slo(measured):
-    _, data, _ = measured
+    _, data, _, _ = measured
     assert data["knee"]["concurrency"] == 4 and data["knee"]["sloSeconds"] == SLO
     assert data["knee"]["ttftP95Seconds"] < SLO < by_level(data)[8]["ttftSeconds"]["p95"]
 
 
 def test_prompts_are_sized_by_the_servers_count(measured):
-    _, data, _ = measured
+    _, data, _, _ = measured
     sizing = data["promptSizing"]
     # the stand-in counts one token per word and adds no template: the first probe lands on 30
     assert sizing == {
@@ -126,18 +138,18 @@ def test_prompts_are_sized_by_the_servers_count(measured):
     }
 
 
-def test_tokens_are_priced_from_the_hourly_cost(measured):
-    _, data, _ = measured
-    assert data["plan"] == {"hourlyUsd": 3.6, "source": "--usd-per-hour"}
+def test_tokens_are_priced_from_the_plans_hourly_cost(measured):
+    _, data, _, _ = measured
+    hourly = data["plan"]["hourlyUsd"]
+    assert hourly > 0 and "plan of stack 'dev'" in data["plan"]["source"]
     for level in data["levels"]:
         assert level["usdPerMillionOutputTokens"] == pytest.approx(
-            3.6 / (level["outputTokensPerSecond"] * 3600) * 1e6, rel=1e-3
+            hourly / (level["outputTokensPerSecond"] * 3600) * 1e6, rel=1e-3
         )
-        assert level["estimate"] is None  # no stack: no plan to compare with
 
 
 def test_the_json_has_the_documented_schema(measured):
-    _, data, _ = measured
+    _, data, _, _ = measured
     jsonschema.Draft202012Validator.check_schema(bench.BENCH_SCHEMA)
     jsonschema.validate(data, bench.BENCH_SCHEMA)
     doc = (ROOT / "docs" / "bench.md").read_text()
@@ -146,7 +158,7 @@ def test_the_json_has_the_documented_schema(measured):
 
 
 def test_the_key_is_never_printed(measured):
-    _, data, err = measured
+    _, data, err, _ = measured
     assert DEFAULT_API_KEY not in json.dumps(data) + err
 
 
@@ -160,20 +172,14 @@ def test_errors_are_counted_by_kind(capsys, failure, kind):
     # every third streamed request fails
     assert level["errors"][kind] == pytest.approx(level["requests"] / 3, abs=1.5)
     assert level["succeeded"] == level["requests"] - level["errors"][kind]
+    # --usd-per-hour prices the tokens instead of a stack's plan, with no estimate to compare
+    assert data["plan"] == {"hourlyUsd": 3.6, "source": "--usd-per-hour"} and level["estimate"] is None
+    assert level["usdPerMillionOutputTokens"] == pytest.approx(
+        3.6 / (level["outputTokensPerSecond"] * 3600) * 1e6, rel=1e-3)
 
 
-def test_the_plans_estimate_stands_next_to_each_measured_figure(capsys):
-    with VllmStandIn(timing=TIMING) as vllm:
-        code, data, err = run_bench(
-            capsys,
-            vllm.url + "/v1",
-            stack="dev",
-            usd_per_hour=None,
-            concurrency="1,8",
-            duration=0.8,
-            warmup=0.05,
-        )
-    assert code == 0 and data["plan"]["hourlyUsd"] > 0 and "plan of stack 'dev'" in data["plan"]["source"]
+def test_the_plans_estimate_stands_next_to_each_measured_figure(measured):
+    _, data, err, _ = measured
     for level in data["levels"]:
         estimate = level["estimate"]
         assert set(estimate) == {
@@ -188,7 +194,7 @@ def test_the_plans_estimate_stands_next_to_each_measured_figure(capsys):
         assert tokens["ratio"] == pytest.approx(tokens["measured"] / tokens["estimate"], rel=1e-2)
     # the text report: the same figures, the knee and the ratios
     text = bench.render(data)
-    assert "knee: concurrency 1" in text and "plan: TTFT p50" in text and ", x" in text
+    assert "knee: concurrency 4" in text and "plan: TTFT p50" in text and ", x" in text
     assert "prompts: 30 words = 30 tokens by the server's count (1 probe)" in text
     assert "Traceback" not in text + err and DEFAULT_API_KEY not in text + err
 
@@ -280,19 +286,14 @@ def test_an_unreachable_endpoint_fails_in_one_line(capsys):
     assert "connection failed" in data["error"]
 
 
-def test_plot_says_how_to_install_matplotlib_or_draws_the_png(capsys, tmp_path):
-    target = tmp_path / "bench.png"
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+def test_plot_says_how_to_install_matplotlib_or_draws_the_png(capsys, tmp_path, measured):
+    if not has_matplotlib():
+        target = tmp_path / "bench.png"
         code, data, _ = run_bench(capsys, "http://127.0.0.1:9/v1", plot=str(target))
         assert code == 2 and "pip install 'apertus-azure[plot]'" in data["error"] and not target.exists()
         return
-    with VllmStandIn(timing=TIMING) as vllm:
-        code, _, _ = run_bench(
-            capsys, vllm.url + "/v1", concurrency="1,8", duration=0.4, warmup=0, plot=str(target)
-        )
-    assert code == 0 and target.read_bytes().startswith(b"\x89PNG")
+    _, data, _, png = measured  # the ladder above, run with --plot
+    assert png.read_bytes().startswith(b"\x89PNG") and f"plot written to {png}" in data["notes"]
 
 
 def test_through_real_caddy_with_the_container_apps_caddyfile(capsys, tmp_path):
