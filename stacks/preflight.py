@@ -341,9 +341,10 @@ def kubernetes_versions_offered(versions: list[Any], region: str) -> str:
 
 
 def check_kubernetes_version(versions: list[Any], version: str, region: str, default: bool = False) -> Check:
-    """The stack's version among the region's: a major.minor matches its minor (AKS picks that minor's
-    newest GA patch), a major.minor.patch that patch. Long-term support only fails (the cluster is on
-    community support), a preview minor warns."""
+    """The stack's version among the region's: a major.minor matches its minor, a major.minor.patch that
+    patch ("When you create a cluster without designating a patch, the cluster runs the minor version's
+    latest GA patch": AKS "Supported Kubernetes versions", alias minor version). Long-term support only
+    fails (the cluster is on community support); a preview minor warns (AKS preview terms: no SLA)."""
     name = kubernetes_version_label(version, default)
     minor = ".".join(version.split(".")[:2])
     offered = next((v for v in versions if v.version == minor), None)
