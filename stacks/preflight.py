@@ -285,6 +285,83 @@ def check_aca_gpu_quota(usages: list[Any], profile: str, region: str, need: int)
     return Check(quota.status, label, f"{usage.name.value}: {quota.found}", quota.fix)
 
 
+# AKS support plans a Kubernetes version can be run under (capabilities.supportPlan of
+# Microsoft.ContainerService/locations/{region}/kubernetesVersions). Long-term support needs the
+# Premium tier and supportPlan AKSLongTermSupport on the cluster ("Enabling LTS requires moving your
+# cluster to the Premium tier and explicitly selecting the LTS support plan": AKS "Long-term support"),
+# and the managed KEDA add-on is not supported there; components/aks.py makes a Free-tier cluster on
+# the default plan, KubernetesOfficial (community support), with KEDA.
+COMMUNITY_SUPPORT = "KubernetesOfficial"
+LONG_TERM_SUPPORT = "AKSLongTermSupport"
+
+
+def stack_kubernetes_version(stack: str, root: Path) -> tuple[str, bool]:
+    """The stack's kubernetesVersion as the program reads it, else the component's default; and
+    whether it is that default (plan_stack has refused a malformed one already)."""
+    from components.aks import DEFAULT_KUBERNETES_VERSION
+
+    project, values, _ = common.load_stack_file(stack, root)
+    value = values.get(f"{project}:kubernetesVersion")
+    return (value, False) if value else (DEFAULT_KUBERNETES_VERSION, True)
+
+
+def kubernetes_version_label(version: str, default: bool) -> str:
+    return f"kubernetesVersion {version}" + (" (the default)" if default else "")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+def _support_plans(offered: Any) -> set[str]:
+    """An entry with no capabilities (older API versions) is in community support."""
+    plans = {_text(plan) for plan in (offered.capabilities.support_plan or [])} if offered.capabilities else set()
+    return plans or {COMMUNITY_SUPPORT}
+
+
+def _newest_patch(offered: Any) -> str:
+    return max(offered.patch_versions or {offered.version: None}, key=_version_key)
+
+
+def kubernetes_versions_offered(versions: list[Any], region: str) -> str:
+    """What the region offers, in one clause: the minors this cluster can run (community support, GA)
+    with the setting to pick one, the others by kind."""
+    ordered = sorted(versions, key=lambda v: _version_key(v.version or ""))
+    usable = [v for v in ordered if not v.is_preview and COMMUNITY_SUPPORT in _support_plans(v)]
+    suggest = next((v for v in usable if v.is_default), usable[-1] if usable else None)
+    groups = [("GA minors (newest patch)", [f"{v.version} ({_newest_patch(v)})" for v in usable]),
+              ("preview", [v.version for v in ordered if v.is_preview]),
+              ("long-term support only", [v.version for v in ordered if COMMUNITY_SUPPORT not in _support_plans(v)])]
+    listed = "; ".join(f"{kind} {', '.join(names)}" for kind, names in groups if names)
+    if suggest is None:
+        return (f"{region} offers no GA version in community support ({listed or 'none at all'}): use another "
+                "region (az aks get-versions --location <region> -o table)")
+    return (f"pulumi config set kubernetesVersion {suggest.version}"
+            + (f" (AKS's default in {region})" if suggest.is_default else "") + f"; {region} offers {listed}")
+
+
+def check_kubernetes_version(versions: list[Any], version: str, region: str, default: bool = False) -> Check:
+    """The stack's version among the region's: a major.minor matches its minor, a major.minor.patch that
+    patch ("When you create a cluster without designating a patch, the cluster runs the minor version's
+    latest GA patch": AKS "Supported Kubernetes versions", alias minor version). Long-term support only
+    fails (the cluster is on community support); a preview minor warns (AKS preview terms: no SLA)."""
+    name = kubernetes_version_label(version, default)
+    minor = ".".join(version.split(".")[:2])
+    offered = next((v for v in versions if v.version == minor), None)
+    fix = kubernetes_versions_offered(versions, region)
+    if offered is None or (version != minor and version not in (offered.patch_versions or {})):
+        return Check("FAIL", name, f"not offered in {region}", fix)
+    if COMMUNITY_SUPPORT not in _support_plans(offered):
+        return Check("FAIL", name, f"offered in {region} only with long-term support ({LONG_TERM_SUPPORT}), which "
+                     "needs a Premium-tier cluster on that plan; this stack's is Free tier on community support "
+                     "with the KEDA add-on, which LTS does not support", fix)
+    if offered.is_preview:
+        return Check("warn", name, f"a preview version in {region} (no support or SLA until it is GA)",
+                     f"for a GA version: {fix}")
+    picked = f"; AKS picks its newest GA patch, {_newest_patch(offered)} today" if version == minor else ""
+    return Check("ok", name, f"offered in {region}{picked}")
+
+
 def find_usage(usages: list[Any], name: str) -> Any:
     return next((u for u in usages if _normal(u.name.value) == _normal(name)
                  or _normal(u.name.localized_value or "") == _normal(name)), None)
@@ -524,11 +601,14 @@ def _guard(checks: list[Check], name: str, call: str, fn: Callable[[], Any]) -> 
 
 
 def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscription: str,
-                 credential: Any, kwargs: dict[str, Any], checks: list[Check], token: str) -> None:
-    """Appends every Azure check to ``checks`` (kept when a later call fails)."""
+                 credential: Any, kwargs: dict[str, Any], checks: list[Check], token: str,
+                 kubernetes_version: tuple[str, bool] | None = None) -> None:
+    """Appends every Azure check to ``checks`` (kept when a later call fails). ``kubernetes_version``:
+    an aks stack's version and whether it is the default (stack_kubernetes_version)."""
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.resource.resources import ResourceManagementClient
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
@@ -588,6 +668,13 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
             # the catalog's quota family is what the plan (and this check) count against
             checks.append(Check("warn", f"quota family of {plan['gpu']}", f"Azure says '{gpu_sku.family}', "
                                 f"the catalog '{quota['family']}'", "fix components/serving/gpus.py"))
+    if region is not None and plan["host"] == "aks" and kubernetes_version is not None:
+        version, default = kubernetes_version
+        clusters = ContainerServiceClient(credential, subscription, **kwargs).managed_clusters
+        versions = _guard(checks, kubernetes_version_label(version, default), "list Kubernetes versions",
+                          lambda: clusters.list_kubernetes_versions(region).values_property or [])
+        if versions is not None:
+            checks.append(check_kubernetes_version(versions, version, region, default))
 
     checks += permission_checks(AuthorizationManagementClient(credential, subscription, **kwargs),
                                 token_object_id(token), subscription, plan["host"])
@@ -639,7 +726,8 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
         from azure.core.exceptions import AzureError
 
         try:
-            azure_checks(plan, data["resources"], subscription, credential, env.client_kwargs, checks, token)
+            azure_checks(plan, data["resources"], subscription, credential, env.client_kwargs, checks, token,
+                         stack_kubernetes_version(stack, root) if plan["host"] == "aks" else None)
         except AzureError as failure:  # no answer at all: network, proxy, DNS
             detail = str(failure).splitlines()[0] if str(failure) else "no detail"
             checks.append(Check("FAIL", "azure", f"could not reach Azure Resource Manager ({type(failure).__name__}: "

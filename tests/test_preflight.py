@@ -56,7 +56,7 @@ class FakeArm(HttpTransport):
     def __init__(self) -> None:
         self.data = {name: fixture(f"{name}.json") for name in (
             "locations", "resource_skus", "compute_usages", "workload_profiles", "app_usages",
-            "role_assignments", "role_owner", "role_contributor", "provider")}
+            "role_assignments", "role_owner", "role_contributor", "provider", "kubernetes_versions")}
         self.unregistered: set[str] = set()
         self.requests: list[str] = []
         sub = f"/subscriptions/{SUBSCRIPTION}"
@@ -67,6 +67,8 @@ class FakeArm(HttpTransport):
             (rf"{sub}/providers/Microsoft\.App/locations/[^/]+/availableManagedEnvironmentsWorkloadProfileTypes",
              lambda m: self.data["workload_profiles"]),
             (rf"{sub}/providers/Microsoft\.App/locations/[^/]+/usages", lambda m: self.data["app_usages"]),
+            (rf"{sub}/providers/Microsoft\.ContainerService/locations/[^/]+/kubernetesVersions",
+             lambda m: self.data["kubernetes_versions"]),
             (rf"{sub}/providers/Microsoft\.Authorization/roleAssignments", lambda m: self.data["role_assignments"]),
             (rf"{sub}/providers/Microsoft\.Authorization/roleDefinitions/(?P<id>[^/]+)", self._role),
             (rf"{sub}/providers/(?P<ns>Microsoft\.[A-Za-z]+)", self._provider),
@@ -309,6 +311,7 @@ def test_containerapp_stack_passes_and_asks_azure_what_it_needs(arm, hub, capsys
     # the caller's own assignments, found by the object id in the token
     assert any(f"assignedTo('{OBJECT_ID}')" in r for r in arm.requests)
     assert any("availableManagedEnvironmentsWorkloadProfileTypes" in r for r in arm.requests)
+    assert not any("kubernetesVersions" in r for r in arm.requests)  # only aks runs Kubernetes
 
 
 def test_aks_stack_checks_both_pools_family_and_regional_quota(arm, hub, capsys):
@@ -325,6 +328,12 @@ def test_aks_stack_checks_both_pools_family_and_regional_quota(arm, hub, capsys)
     assert found["provider Microsoft.Compute"]["status"] == "ok"  # node pools are scale sets
     assert found["kubelogin"]["status"] == "ok"
     assert any("filter=location eq 'swedencentral'" in r for r in arm.requests)
+    # Pulumi.aks.yaml leaves kubernetesVersion at the component's default; the region offers that minor
+    assert found["kubernetesVersion 1.35 (the default)"] == {
+        "status": "ok", "name": "kubernetesVersion 1.35 (the default)",
+        "found": "offered in swedencentral; AKS picks its newest GA patch, 1.35.1 today", "fix": ""}
+    assert any(r.startswith(f"GET /subscriptions/{SUBSCRIPTION}/providers/Microsoft.ContainerService/locations/"
+                            "swedencentral/kubernetesVersions?api-version=") for r in arm.requests)
 
 
 # ------------------------------------------------------------------ each check failing
@@ -586,6 +595,84 @@ def test_fixtures_keep_the_shapes_they_cite():
     for path in FIXTURES.glob("*.json"):
         document = json.loads(path.read_text())
         assert document["source"].startswith("Azure/azure-rest-api-specs specification/"), path.name
+
+
+# ------------------------------------------------------------------ kubernetesVersion against the region's list
+
+REGION_OFFERS = ("swedencentral offers GA minors (newest patch) 1.33 (1.33.6), 1.34 (1.34.2), 1.35 (1.35.1); "
+                 "preview 1.36; long-term support only 1.31")
+
+
+def kubernetes_versions(arm: FakeArm) -> list[Any]:
+    """The fixture as the real SDK deserialises it, through the same transport hook."""
+    from azure.mgmt.containerservice import ContainerServiceClient
+
+    clusters = ContainerServiceClient(FakeCredential(), SUBSCRIPTION, transport=arm).managed_clusters
+    return clusters.list_kubernetes_versions("swedencentral").values_property
+
+
+@pytest.mark.parametrize("version, status, found", [
+    ("1.34", "ok", "offered in swedencentral; AKS picks its newest GA patch, 1.34.2 today"),
+    ("1.34.1", "ok", "offered in swedencentral"),  # a patch the region offers
+    ("1.34.9", "FAIL", "not offered in swedencentral"),
+    ("1.29", "FAIL", "not offered in swedencentral"),
+    # the cluster is Free tier on community support: AKS refuses an LTS-only version for it
+    ("1.31", "FAIL", "offered in swedencentral only with long-term support (AKSLongTermSupport), which needs"),
+    ("1.36", "warn", "a preview version in swedencentral (no support or SLA until it is GA)"),
+])
+def test_kubernetes_version_against_the_regions_list(arm, version, status, found):
+    check = preflight.check_kubernetes_version(kubernetes_versions(arm), version, "swedencentral")
+    assert (check.name, check.status) == (f"kubernetesVersion {version}", status)
+    assert check.found.startswith(found), check.found
+    if status != "ok":  # AKS's default minor in the region, then everything it offers, on one line
+        assert check.fix.endswith("pulumi config set kubernetesVersion 1.34 (AKS's default in swedencentral); "
+                                  + REGION_OFFERS), check.fix
+
+
+def test_a_kubernetes_version_the_region_lacks_fails_naming_what_it_offers(arm, hub, capsys):
+    arm.data["kubernetes_versions"]["values"] = [v for v in arm.data["kubernetes_versions"]["values"]
+                                                 if v["version"] != "1.35"]
+    code = preflight.command(argparse.Namespace(stack="aks", json=False), ROOT, environment(arm, hub))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert ("FAIL  kubernetesVersion 1.35 (the default): not offered in swedencentral; pulumi config set "
+            "kubernetesVersion 1.34 (AKS's default in swedencentral); swedencentral offers GA minors (newest patch) "
+            "1.33 (1.33.6), 1.34 (1.34.2); preview 1.36; long-term support only 1.31") in out.splitlines(), out
+
+
+@pytest.mark.parametrize("status, error", [(403, "AuthorizationFailed"), (404, "ResourceNotFound")])
+def test_a_refused_kubernetes_versions_call_is_one_line_and_the_other_checks_stay(arm, hub, capsys, status, error):
+    real = arm.send
+
+    def send(request: Any, **kwargs: Any) -> Any:
+        if urlparse(request.url).path.endswith("/kubernetesVersions"):
+            return arm._response(request, status, {"error": {"code": error, "message": "not for you"}})
+        return real(request, **kwargs)
+
+    arm.send = send
+    code, data, err = run("aks", environment(arm, hub), capsys)
+    assert code == 1 and "Traceback" not in err and "azure" not in checks(data)
+    version = checks(data)["kubernetesVersion 1.35 (the default)"]
+    assert (version["status"], version["found"]) == (
+        "FAIL", f"list Kubernetes versions answered {status}: ({error}) not for you")
+    assert version["fix"].startswith("preflight needs read access to the subscription")
+    assert [c["status"] for c in data["checks"] if c["status"] == "FAIL"] == ["FAIL"]  # the rest still passes
+
+
+def test_kubernetes_versions_are_asked_for_aks_stacks_only(arm, hub, capsys):
+    code, data, _ = run("vm-70b", environment(arm, hub), capsys)
+    assert code == 0, failed(data)
+    assert not [name for name in checks(data) if name.startswith("kubernetesVersion")]
+    assert not any("kubernetesVersions" in r for r in arm.requests)
+
+
+def test_the_stacks_own_kubernetes_version_else_the_components_default(tmp_path):
+    from components.aks import DEFAULT_KUBERNETES_VERSION
+
+    assert preflight.stack_kubernetes_version("aks", ROOT) == (DEFAULT_KUBERNETES_VERSION, True)
+    root = stack_root(tmp_path, "k8s", {"azure-native:location": "swedencentral", "apertus-azure:host": "aks",
+                                        "apertus-azure:kubernetesVersion": "1.33"})
+    assert preflight.stack_kubernetes_version("k8s", root) == ("1.33", False)
 
 
 # ------------------------------------------------------------------ review findings
