@@ -653,7 +653,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         f"apertus-azure bench: {data['endpoint']}" + (f" (stack '{data['stack']}')" if data["stack"] else ""),
         f"model {data['model']}; {o['inputTokens']}+{o['outputTokens']}-token requests; "
-        f"{o['durationSeconds']:g} s per level after {o['warmupSeconds']:g} s of warm-up; "
+        f"{o['durationSeconds']:.3g} s per level after {o['warmupSeconds']:.3g} s of warm-up; "
         f"TTFT SLO {o['ttftSloSeconds']:g} s",
         f"prompts: {sizing['words']} words = {sizing['serverTokens']} tokens by the server's count "
         f"({sizing['probes']} probe{'s' if sizing['probes'] != 1 else ''}"

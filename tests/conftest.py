@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import sys
 from pathlib import Path
@@ -46,10 +48,30 @@ def stack_config(host: str, **overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in config.items() if value is not None}
 
 
-def run_stack(config: dict[str, Any], stack: str = "test") -> OfflineRun:
-    """Run the whole program with this config, as ``pulumi up`` would; secrets marked secret."""
+# Runs that succeeded, by stack and config, for tests that change nothing around the program: a
+# test using monkeypatch or capturing output may see what a run does, so it always runs afresh.
+_RUNS: dict[str, OfflineRun] = {}
+_FRESH_RUNS_FOR = {"monkeypatch", "capsys", "capfd", "caplog", "recwarn"}
+_reuse_runs = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _reuse_runs
+    _reuse_runs = not _FRESH_RUNS_FOR & set(getattr(item, "fixturenames", ()))
+
+
+def run_stack(config: dict[str, Any], stack: str = "test", fresh: bool = False) -> OfflineRun:
+    """Run the whole program with this config, as ``pulumi up`` would; secrets marked secret.
+    A test that changes nothing around the program gets a copy of an earlier identical run;
+    ``fresh``: run it anyway (a fixture that patches something with MonkeyPatch.context)."""
     secret_keys = {key for key in ("hfToken", "apiKey") if key in config}
-    return run_program(run, PROJECT, stack, config, secret_keys)
+    if fresh or not _reuse_runs:
+        return run_program(run, PROJECT, stack, config, secret_keys)
+    key = json.dumps([stack, config], sort_keys=True, default=repr)
+    if key not in _RUNS:
+        _RUNS[key] = run_program(run, PROJECT, stack, config, secret_keys)
+    return copy.deepcopy(_RUNS[key])
 
 
 def config_error(config: dict[str, Any]) -> tuple[ConfigError, list[Registered]]:

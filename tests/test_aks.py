@@ -240,7 +240,7 @@ def with_dependencies():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
-        run = run_stack(CONFIGS["8b"])
+        run = run_stack(CONFIGS["8b"], fresh=True)
     return run, dependencies
 
 

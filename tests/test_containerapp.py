@@ -204,7 +204,7 @@ def internal_recorded():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
-        run = run_stack(stack_config("containerapp", internal=True))
+        run = run_stack(stack_config("containerapp", internal=True), fresh=True)
     return run, dependencies, options
 
 

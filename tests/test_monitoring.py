@@ -8,6 +8,7 @@ never against what the mocks echo; the PromQL rules go through the real ``promto
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -170,6 +171,11 @@ def test_alerts_false_registers_no_rule_and_the_plan_says_so():
                                                          alerts=False))
     assert catalogue.render_monitoring(plan) == [
         "  alerts        off (alerts: false): nothing watches this deployment"]
+    # destinations given with alerts off are named as unused, in one line
+    with_emails = catalogue.monitoring_plan(ContainerAppGpuArgs(location="swedencentral", hf_token=HF_TOKEN,
+                                                                alerts=False, alert_emails=EMAILS))
+    [warning] = with_emails["warnings"]
+    assert "alerts: false" in warning and "alertEmails" in warning and "\n" not in warning
 
 
 # ---- what each rule watches ----
@@ -372,7 +378,7 @@ def test_workbook_metrics_are_documented():
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None and not __import__("os").environ.get("CI"),
+    PROMTOOL is None and not os.environ.get("CI"),
     reason="promtool not found: apt-get install -y --no-install-recommends prometheus (Debian's package "
            "ships it; .ci/run installs it)")
 NS = "apertus"

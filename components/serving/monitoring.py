@@ -392,6 +392,9 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
     warnings = []
     if settings.enabled and not settings.reaches_someone:
         warnings.append("alerts reach no one: set alertEmails, alertWebhook (secret) or actionGroupId")
+    if not settings.enabled and (settings.emails or settings.webhook or settings.action_group_id):
+        warnings.append("alerts: false creates no alert, so alertEmails, alertWebhook and actionGroupId "
+                        "are not used: remove them, or remove alerts: false")
     return {
         "enabled": settings.enabled,
         "destination": settings.destination,
