@@ -552,7 +552,7 @@ def plan_estimate(
     source = (
         "--usd-per-hour"
         if hourly_override is not None
-        else f"plan of stack '{stack}': the whole deployment running, {plan['gpu']} at min replicas"
+        else f"plan of stack '{stack}': the whole deployment running, {plan['gpu']} x max(min replicas, 1)"
     )
     try:
         model = resolve_model(plan["model"])

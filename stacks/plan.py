@@ -11,6 +11,7 @@ A bad config exits 2 with its one-line error. docs/plan.md says how to read each
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,8 @@ def short_lines(p: dict[str, Any]) -> list[str]:
                         f"{t['expectedRequestsPerMinute']} requests/min"
                         if t.get("expectedRequestsPerMinute") is not None else ""))
     m = p["monitoring"]
-    lines.append(f"  alerts        {len(m['alerts'])} rules to {m['destination']}, ~{money(m['usdPerMonth'])}/month"
+    lines.append(f"  alerts        {len(m['alerts'])} alerts ({m['azureRules']} Azure rules) to {m['destination']}, "
+                 f"~{money(m['usdPerMonth'])}/month"
                  if m["enabled"] else "  alerts        off (alerts: false): nothing watches this deployment")
     lines += [f"  WARNING       {w}" for w in m.get("warnings", [])]
     return lines
@@ -231,6 +233,11 @@ def command(args: Any, root: Path) -> int:
     if getattr(args, "compare", False):
         from . import compare
 
+        extra = [flag for flag, given in (("--detail", args.detail), ("--diagram", args.diagram)) if given]
+        if extra:  # one table (or --json); the plan's own forms do not combine with it
+            print(f"error: --compare prints its own table and does not take {' or '.join(extra)}; "
+                  "run them as two commands", file=sys.stderr)
+            return 2
         return compare.command(args, root)
     try:
         data = plan_stack(args.stack, root)

@@ -563,12 +563,28 @@ def check_hugging_face(model: str, gated: bool, token: str | None, source: str, 
     return checks
 
 
+# The oldest Pulumi CLI the project supports (docs/pulumi-cli.md): the floor of the Python SDK in
+# requirements.txt (pulumi>=3.231); its project schema is the oldest one Pulumi.yaml is checked against.
+OLDEST_CLI = (3, 231, 0)
+
+
+def check_cli_version(printed: str) -> Check:
+    """`pulumi version`'s answer against the oldest supported release; a dev build passes with its text."""
+    found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", printed)
+    if found and tuple(int(part) for part in found.groups()) < OLDEST_CLI:
+        oldest = "v" + ".".join(map(str, OLDEST_CLI))
+        return Check("FAIL", "pulumi CLI", f"{printed[:40]} is older than {oldest}, the oldest this "
+                     "project supports", f"upgrade it to {oldest} or newer: "
+                     "https://www.pulumi.com/docs/iac/download-install/")
+    return Check("ok", "pulumi CLI", printed[:80] or "installed")
+
+
 def check_tools(host: str, env: Environment) -> list[Check]:
     checks = []
     if env.which("pulumi"):
         try:
             result = env.run(["pulumi", "version"], capture_output=True, text=True, timeout=60)
-            checks.append(Check("ok", "pulumi CLI", result.stdout.strip() or "installed"))
+            checks.append(check_cli_version(result.stdout.strip()))
         except subprocess.TimeoutExpired as error:
             checks.append(Check("warn", "pulumi CLI", f"pulumi version did not finish in {error.timeout:.0f} s",
                                 "run it yourself to see what it waits for"))
@@ -576,10 +592,11 @@ def check_tools(host: str, env: Environment) -> list[Check]:
         checks.append(Check("FAIL", "pulumi CLI", "not on PATH",
                             "install it: https://www.pulumi.com/docs/iac/download-install/"))
     if host == "aks":
-        # up itself uses a bearer-token kubeconfig (components/aks.py); kubectl on the cluster does not
+        # the Kubernetes provider's kubeconfig runs `kubelogin get-token` on every call (components/aks.py:
+        # KUBELOGIN_MODES, docs/aks.md "How Pulumi signs in to the cluster"), as does kubeconfigCommand's
         checks.append(Check("ok", "kubelogin", "installed") if env.which("kubelogin") else Check(
-            "warn", "kubelogin", "not on PATH: pulumi up works without it, the kubeconfigCommand output does not",
-            "install it: az aks install-cli"))
+            "FAIL", "kubelogin", "not on PATH: pulumi up signs in to the cluster through it",
+            "install it where pulumi up runs: az aks install-cli"))
     return checks
 
 

@@ -143,6 +143,16 @@ def test_detail_and_json_exclude_each_other(capsys):
     assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags", [{"diagram": "d.md"}, {"detail": True}])
+def test_compare_refuses_the_plans_own_forms_in_one_line(flags, tmp_path, capsys):
+    """--compare prints one table: --diagram or --detail with it would be silently dropped."""
+    flags = {key: str(tmp_path / value) if key == "diagram" else value for key, value in flags.items()}
+    assert plan_exit_code("dev", compare=True, **flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--compare" in err and next(iter(flags)) in err
+    assert not (tmp_path / "d.md").exists()
+
+
 def test_the_plan_process_imports_only_what_it_uses_and_exits_clean(plan_process):
     _, noise, probe = plan_process
     used = {"_utilities", "provider"}  # the package's own plumbing

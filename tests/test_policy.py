@@ -37,7 +37,7 @@ from components.gateway import CADDY_IMAGE
 from components.serving.launch import DEFAULT_IMAGE
 from conftest import API_KEY as SUITE_API_KEY
 from components.testing import secret_marked_options
-from conftest import HF_TOKEN, run_stack, stack_config, unwrap
+from conftest import HF_TOKEN, ROOT, run_stack, stack_config, unwrap
 from policy import apertus_policies as pack
 from stacks.offline import Registered
 
@@ -665,6 +665,20 @@ def test_run_policy_pack_judges_a_platform_teams_program():
     assert any("debug-ip" in v.message and "public IP" in v.message for v in found), found
     assert all(v.resource for v in found)
 
+
+
+def test_the_pack_passes_on_the_library_example_the_docs_run_it_over(monkeypatch):
+    """docs/guardrails.md runs the pack over the program of docs/library.md (examples/library)."""
+    import importlib.util
+
+    import components
+    from components.testing import run_policy_pack, run_program
+    monkeypatch.setitem(sys.modules, "apertus_azure", components)  # the installed name (pyproject)
+    spec = importlib.util.spec_from_file_location("team_example", ROOT / "examples" / "library" / "__main__.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    run = run_program(example.program, "team-llm", "dev", {"hfToken": HF_TOKEN}, {"hfToken"})
+    assert run_policy_pack(run) == []
 
 
 def _review3_program() -> None:

@@ -239,8 +239,9 @@ class Tools:
     """The pulumi CLI and kubelogin as PATH lookups and subprocess results."""
 
     def __init__(self, installed=("pulumi", "kubelogin"), hf_token: str | None = HF_TOKEN,
-                 selected: str | None = None, hang: tuple[str, ...] = ()):
+                 selected: str | None = None, hang: tuple[str, ...] = (), cli_version: str = "v3.276.0"):
         self.installed, self.hf_token, self.calls = set(installed), hf_token, []
+        self.cli_version = cli_version
         self.selected, self.hang = selected, hang  # `pulumi stack select`ed stack; subcommands that hang
 
     def which(self, name: str) -> str | None:
@@ -254,7 +255,7 @@ class Tools:
             return subprocess.CompletedProcess(argv, 0 if self.selected else 255, f"{self.selected or ''}\n",
                                                "" if self.selected else "error: no stack selected\n")
         if argv[:2] == ["pulumi", "version"]:
-            return subprocess.CompletedProcess(argv, 0, "v3.210.0\n", "")
+            return subprocess.CompletedProcess(argv, 0, f"{self.cli_version}\n", "")
         if argv[:3] == ["pulumi", "config", "get"] and self.hf_token:
             return subprocess.CompletedProcess(argv, 0, self.hf_token + "\n", "")
         return subprocess.CompletedProcess(argv, 255, "", "error: configuration key 'hfToken' not found\n")
@@ -306,7 +307,7 @@ def test_containerapp_stack_passes_and_asks_azure_what_it_needs(arm, hub, capsys
     assert found["permission Microsoft.Authorization/roleAssignments/write"]["status"] == "ok"
     assert found["model access swiss-ai/Apertus-8B-Instruct-2509"]["status"] == "ok"
     assert found["hugging face token"]["found"].startswith("stack 'dev' config hfToken is valid (user heidi)")
-    assert found["pulumi CLI"]["found"] == "v3.210.0"
+    assert found["pulumi CLI"]["found"] == "v3.276.0"
     assert "kubelogin" not in found  # only aks needs it
     # the caller's own assignments, found by the object id in the token
     assert any(f"assignedTo('{OBJECT_ID}')" in r for r in arm.requests)
@@ -509,11 +510,22 @@ def test_unreachable_azure_and_hugging_face_are_one_line_each(arm, hub, capsys):
     assert found["hugging face token"]["found"].startswith("could not reach http://127.0.0.1:9 (")
 
 
-def test_kubelogin_missing_on_aks_warns(arm, hub, capsys):
+def test_kubelogin_missing_on_aks_fails(arm, hub, capsys):
+    """The Kubernetes provider signs in through kubelogin's exec plugin: pulumi up needs it."""
     code, data, _ = run("aks", environment(arm, hub, Tools(installed=("pulumi",))), capsys)
-    assert code == 0, failed(data)
-    assert checks(data)["kubelogin"]["status"] == "warn"
-    assert checks(data)["kubelogin"]["fix"] == "install it: az aks install-cli"
+    assert code == 1 and [line.split(":")[0] for line in failed(data)] == ["kubelogin"], failed(data)
+    assert checks(data)["kubelogin"]["status"] == "FAIL"
+    assert checks(data)["kubelogin"]["fix"] == "install it where pulumi up runs: az aks install-cli"
+
+
+@pytest.mark.parametrize("printed, status", [("v3.210.0", "FAIL"), ("v3.230.9", "FAIL"), ("v3.231.0", "ok"),
+                                             ("v3.276.0", "ok"), ("v4.0.0", "ok"),
+                                             ("v3.277.1-dev.0", "ok"), ("unknown", "ok")])
+def test_a_pulumi_cli_older_than_the_supported_floor_fails(printed, status):
+    check = preflight.check_cli_version(printed)
+    assert check.status == status and check.found.startswith(printed)
+    if status == "FAIL":
+        assert "older than v3.231.0" in check.found and "upgrade" in check.fix
 
 
 def test_no_credentials_is_one_line_and_exit_2_and_the_other_checks_still_run(arm, hub, capsys):

@@ -399,6 +399,7 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
         "enabled": settings.enabled,
         "destination": settings.destination,
         "availabilityTest": {"created": web_test and settings.enabled, "note": web_test_note},
+        "azureRules": len(kinds),  # the Azure alert rules the alerts become (one may need two)
         "alerts": [{"key": s.key, "title": s.title, "severity": s.severity, "windowMinutes": s.window_minutes,
                     "signal": s.signal[host], "runbook": f"{RUNBOOK}#{s.anchor}"} for s in specs],
         "thresholds": {"ttftSloSeconds": settings.ttft_slo_seconds,

@@ -14,6 +14,7 @@ def program() -> None:
         hf_token=hf_token,
         allowed_cidrs=["203.0.113.0/24"],  # the office; a list, always
         max_replicas=2,
+        alert_emails=["ml-oncall@example.com"],  # who hears when it breaks (docs/operations.md)
         tags={"team": "ml-platform"},
     ))
     batch = GpuVirtualMachine("batch", GpuVirtualMachineArgs(
@@ -21,6 +22,7 @@ def program() -> None:
         model="apertus-70b-instruct",
         hf_token=hf_token,
         auto_shutdown="19:00",
+        alert_emails=["ml-oncall@example.com"],
         tags={"team": "ml-platform"},
     ))
     for prefix, component in (("chat", chat), ("batch", batch)):
