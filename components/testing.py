@@ -306,8 +306,7 @@ def _alias_specs_only(monitor: pulumi_mocks.MockMonitor) -> Iterator[None]:
     when the monitor lacks the ``aliasSpecs`` feature; the mock monitor has it (as the engine has),
     so the SDK sends alias specs and never reads them. tests/test_library.py checks that a run
     records the same resources with and without this."""
-    asked = type("SupportsFeatureRequest", (), {"id": "aliasSpecs"})()
-    if not monitor.SupportsFeature(asked).hasSupport:  # then the SDK reads the URNs: work them out
+    if not _monitor_takes_alias_specs(monitor):  # then the SDK reads the URNs: work them out
         yield
         return
     original = pulumi_resource.collapse_alias_to_urn
@@ -318,8 +317,24 @@ def _alias_specs_only(monitor: pulumi_mocks.MockMonitor) -> Iterator[None]:
         pulumi_resource.collapse_alias_to_urn = original
 
 
+def _monitor_takes_alias_specs(monitor: Any) -> bool:
+    """Asked the way the SDK asks: the deployment info's features where the monitor has them (current
+    SDKs decide from those), else SupportsFeature("aliasSpecs") (3.231)."""
+    from pulumi.runtime.proto import resource_pb2
+    if hasattr(monitor, "GetDeploymentInfo"):
+        features = monitor.GetDeploymentInfo(None).supportedFeatures
+        return resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS in features
+    asked = type("SupportsFeatureRequest", (), {"id": "aliasSpecs"})()
+    return bool(monitor.SupportsFeature(asked).hasSupport)
+
+
 def _unread_alias_urn(alias: Any, name: str, typ: str, parent: Any) -> None:
-    """Stands for an alias URN the SDK does not read when the monitor takes alias specs."""
+    """Stands for an alias URN the SDK does not read when the monitor takes alias specs; keeps the
+    SDK's own refusal of an Alias whose name or type is None (raised where the SDK would compute it)."""
+    if isinstance(alias, pulumi.Alias):
+        for field, value in (("name", alias.name), ("type_", alias.type_)):
+            if value is None:
+                raise Exception(f"No valid '{field}' passed in for alias.")
     return None
 
 
@@ -358,6 +373,14 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
     """Run ``program`` as ``pulumi up`` would, against mocks; raise what the program raises."""
     mocks = install_mocks(project, stack)
     set_config(project, config, set(secret_keys))
+    # what an earlier run left behind (set_mocks keeps the SDK's output set and RPC manager): a failed
+    # output stays pending there, and its error would be raised again in this run
+    with settings.SETTINGS.lock:
+        for left in list(settings.SETTINGS.outputs):
+            if left.done() and not left.cancelled():
+                left.exception()  # retrieved: asyncio would log it as never retrieved otherwise
+        settings.SETTINGS.outputs.clear()
+    settings._get_rpc_manager().clear()
 
     async def in_stack() -> None:
         # what run_in_stack does, minus waiting for an engine's shutdown signal

@@ -340,6 +340,28 @@ def kubernetes_versions_offered(versions: list[Any], region: str) -> str:
             + (f" (AKS's default in {region})" if suggest.is_default else "") + f"; {region} offers {listed}")
 
 
+MINOR_VERSION = re.compile(r"\d{1,3}\.\d{1,3}", re.ASCII)
+PATCH_VERSION = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,4}", re.ASCII)
+
+
+def readable_kubernetes_versions(versions: Any) -> list[Any]:
+    """The entries of Azure's reply whose version is a plain major.minor (their patches plain
+    major.minor.patch): what the check compares and suggests, so no reply text that is not a version
+    reaches a fix line (a suggested `pulumi config set ...`) or breaks the check."""
+    if not isinstance(versions, (list, tuple)):
+        return []
+    readable = []
+    for entry in versions:
+        minor = getattr(entry, "version", None)
+        if not (isinstance(minor, str) and MINOR_VERSION.fullmatch(minor)):
+            continue
+        patches = getattr(entry, "patch_versions", None)
+        entry.patch_versions = ({k: v for k, v in patches.items() if isinstance(k, str) and PATCH_VERSION.fullmatch(k)}
+                                if isinstance(patches, dict) else None)
+        readable.append(entry)
+    return readable
+
+
 def check_kubernetes_version(versions: list[Any], version: str, region: str, default: bool = False) -> Check:
     """The stack's version among the region's: a major.minor matches its minor, a major.minor.patch that
     patch ("When you create a cluster without designating a patch, the cluster runs the minor version's
@@ -691,7 +713,10 @@ def azure_checks(plan: dict[str, Any], resources: list[dict[str, Any]], subscrip
         versions = _guard(checks, kubernetes_version_label(version, default), "list Kubernetes versions",
                           lambda: clusters.list_kubernetes_versions(region).values_property or [])
         if versions is not None:
-            checks.append(check_kubernetes_version(versions, version, region, default))
+            readable = readable_kubernetes_versions(versions)
+            checks.append(check_kubernetes_version(readable, version, region, default) if readable else Check(
+                "warn", kubernetes_version_label(version, default), f"Azure's list for {region} holds no "
+                "version this check can read", f"az aks get-versions --location {region} -o table"))
 
     checks += permission_checks(AuthorizationManagementClient(credential, subscription, **kwargs),
                                 token_object_id(token), subscription, plan["host"])

@@ -66,6 +66,10 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
 
 PulumiYamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 PulumiYamlLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+# !!binary inside a list or map stays its text, as a top-level value does (the stack value is read
+# as text, stack_value): bytes would reach the config, which holds JSON, as no value at all
+PulumiYamlLoader.add_constructor("tag:yaml.org,2002:binary",
+                                 lambda loader, node: str(loader.construct_scalar(node)))
 
 
 def _where(path: Path, mark: Any) -> str:

@@ -121,6 +121,17 @@ def test_a_hostile_stack_file_is_one_line_fast(tmp_path, case):
         assert word in message, message
 
 
+def test_binary_values_inside_lists_and_maps_read_as_their_text(tmp_path):
+    """!!binary nested in a value is text, as a top-level one is, not bytes the config cannot hold."""
+    from stacks.stackfile import load_stack_file
+
+    body = ("config:\n  apertus-azure:host: vm\n  apertus-azure:tags: {owner: !!binary aGVsbG8=}\n"
+            "  apertus-azure:alertEmails: [!!binary aGVsbG8=]\n")
+    _, values, _ = load_stack_file("hostile", _stack_dir(tmp_path, body))
+    assert values["apertus-azure:tags"] == {"owner": "aGVsbG8="}
+    assert values["apertus-azure:alertEmails"] == ["aGVsbG8="]
+
+
 def test_aliases_pulumi_accepts_still_read(tmp_path):
     """A few aliases (a shared list of ranges) are fine, as they are for yaml.v3."""
     from stacks.stackfile import load_stack_file

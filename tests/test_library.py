@@ -246,6 +246,44 @@ def test_the_offline_runs_shortcuts_change_nothing_the_mocks_record(monkeypatch)
     assert shortcut.outputs == full.outputs and shortcut.secret_outputs == full.secret_outputs
 
 
+@pytest.mark.parametrize("field", ["name", "type_"])
+def test_an_alias_the_sdk_refuses_is_refused_offline_too(field):
+    """The alias shortcut keeps the SDK's refusal of an Alias whose name or type is None."""
+    import pulumi_random as random
+
+    def program() -> None:
+        random.RandomString("a", length=4, opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(**{field: None})]))
+
+    with pytest.raises(Exception, match=f"No valid '{field}' passed in for alias"):
+        run_program(program, "p", "s", {})
+
+
+def test_a_failed_run_leaves_nothing_behind_for_the_next():
+    """An output that failed in one run_program stays in the SDK's pending set: the next, clean
+    program must not get that run's error."""
+    import pulumi_random as random
+
+    def failing() -> None:
+        random.RandomString("a", length=pulumi.Output.from_input(1).apply(lambda one: one // 0))
+
+    def clean() -> None:
+        random.RandomString("b", length=8)
+        pulumi.export("x", 1)
+
+    with pytest.raises(ZeroDivisionError):
+        run_program(failing, "p", "s", {})
+    assert run_program(clean, "p", "s", {}).outputs == {"x": 1}
+    # the failed run's own futures: collected here, quietly, not logged at interpreter exit
+    import gc
+    import logging
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.disabled = True
+    try:
+        gc.collect()
+    finally:
+        asyncio_log.disabled = False
+
+
 def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(tmp_path):
     """The installed layout (pyproject: package-dir apertus_azure = components), laid out the way pip
     installs it, and the README's example test run where `components`/`stacks` cannot be imported.

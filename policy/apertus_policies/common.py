@@ -243,9 +243,15 @@ def _port_ranges(rule: Any) -> list[tuple[int, int]]:
 def _allows_inbound_tcp(rule: Any) -> bool:
     """An inbound Allow rule for TCP (or any protocol). Azure's defaults: a rule without a
     direction or access is not created, so a missing one is read as the permissive value."""
-    return (str(get(rule, "direction") or "inbound").lower() == "inbound"
-            and str(get(rule, "access") or "allow").lower() == "allow"
-            and str(get(rule, "protocol") or "*").lower() in ("tcp", "*", "any"))
+    # judged closed: only an exact (trimmed, any case) Outbound, Deny or non-TCP protocol lets a rule
+    # off, so a value with stray spaces or an unknown spelling counts as the permissive one
+    return (str(get(rule, "direction") or "").strip().lower() != "outbound"
+            and str(get(rule, "access") or "").strip().lower() != "deny"
+            and str(get(rule, "protocol") or "").strip().lower() not in NOT_TCP_PROTOCOLS)
+
+
+# NSG rule protocols that cannot carry a TCP connection (SecurityRuleProtocol: Tcp, Udp, Icmp, Esp, *, Ah)
+NOT_TCP_PROTOCOLS = frozenset({"udp", "icmp", "esp", "ah"})
 
 
 def _opens_tcp_port(rule: Any, port: int) -> bool:

@@ -205,17 +205,21 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
                        f"{rules.VLLM_PORT}; expose only the gateway")
     elif args.resource_type in POD_SPEC_PATHS:
         spec = pod_spec(args.resource_type, props)
-        for container in k8s_containers(args.resource_type, props):
+        containers = list(k8s_containers(args.resource_type, props))
+        for container in containers:
             if not is_vllm_container(container):
                 continue
             name = get(container, "name")
             if is_true(get(spec, "hostNetwork")):
                 report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
                        "its port is the node's; reach vLLM only through the gateway")
-            for port in items(get(container, "ports")):
-                if whole_number(get(port, "hostPort")):
-                    report(f"{label}: vLLM container '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} "
-                           "on the node; reach vLLM only through the gateway")
+            # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
+            for other in containers:
+                for port in items(get(other, "ports")):
+                    if whole_number(get(port, "hostPort")):
+                        where = "vLLM container" if other is container else f"container '{get(other, 'name')}' in vLLM's pod, beside vLLM container"
+                        report(f"{label}: {where} '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} "
+                               "on the node; reach vLLM only through the gateway")
     elif args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
