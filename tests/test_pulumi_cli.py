@@ -317,6 +317,7 @@ outputs:
 """
 
 
+@pytest.mark.cli_slow
 @pytest.mark.skipif(not os.environ.get("APERTUS_CLI_SLOW"), reason=(
     "~20 s: the component provider starts twice and imports azure-native each time; .ci/run sets "
     "APERTUS_CLI_SLOW=1, or run: APERTUS_CLI_SLOW=1 python -m pytest tests/test_pulumi_cli.py"))
@@ -394,6 +395,7 @@ def test_the_generated_sdk_has_the_three_components_with_their_secrets(sdks, lan
         assert all(mark in source for mark in SECRET_MARKS[language]), (component, language)
 
 
+@pytest.mark.cli_slow
 @SLOW
 def test_the_generated_go_sdk_compiles(sdks):
     sdk = sdks["go"]
@@ -407,6 +409,7 @@ def test_the_generated_go_sdk_compiles(sdks):
         assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
 
 
+@pytest.mark.cli_slow
 @SLOW
 def test_the_generated_nodejs_sdk_compiles_with_tsc(sdks):
     if not (NODE / ".bin" / "tsc").is_file():
