@@ -320,7 +320,8 @@ outputs:
 @pytest.mark.cli_slow
 @pytest.mark.skipif(not os.environ.get("APERTUS_CLI_SLOW"), reason=(
     "the CLI's slow tier (~5-8 s: the real engine starts the component provider twice), kept out of "
-    "the suite's minute; .ci/run runs it: APERTUS_CLI_SLOW=1 python -m pytest -m cli_slow tests/test_pulumi_cli.py"))
+    "the suite's minute; .ci/run runs it: "
+    "APERTUS_CLI_SLOW=1 python -m pytest -m cli_slow tests/test_pulumi_cli.py"))
 def test_a_yaml_program_using_the_component_runs_until_the_first_missing_provider_plugin(cli, tmp_path):
     """The real YAML language host reads the program, loads the component's schema from the provider
     and the engine runs Construct in it; the component then registers its Azure resources, and the
@@ -361,7 +362,8 @@ SECRET_MARKS = {"nodejs": ('pulumi.secret(args.hfToken)', 'pulumi.secret(args.ap
 NODE = BIN.parent / "node" / "node_modules"
 SLOW = pytest.mark.skipif(not os.environ.get("APERTUS_CLI_SLOW"), reason=(
     "the CLI's slow tier (go build / tsc of a generated SDK, ~3 s each warm, minutes cold), kept out of "
-    "the suite's minute; .ci/run runs it: APERTUS_CLI_SLOW=1 python -m pytest -m cli_slow tests/test_pulumi_cli.py"))
+    "the suite's minute; .ci/run runs it: "
+    "APERTUS_CLI_SLOW=1 python -m pytest -m cli_slow tests/test_pulumi_cli.py"))
 
 
 @pytest.fixture(scope="module")
