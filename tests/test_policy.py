@@ -360,6 +360,21 @@ BAD = {
                            "name": "cuda", "image": "nvidia/cuda:12.8.0-base-ubuntu24.04", "resources": {"requests": {"nvidia.com/gpu": 1.0}},
                            "securityContext": {"privileged": True, "capabilities": {"drop": ["ALL"]}}}]}})],
                        ["privileged"]),
+    # review 5: kinds the pack's table does not name are judged by their pod spec's shape
+    "gpu-privileged-replication-controller": ("gpu-containers-drop-capabilities",
+        [("kubernetes:core/v1:ReplicationController", {"spec": {"template": {"spec": {"containers": [{
+            "name": "cuda", "image": "nvidia/cuda:12.8.0-base-ubuntu24.04",
+            "resources": {"limits": {"nvidia.com/gpu": 1.0}}, "securityContext": {"privileged": True}}]}}}})],
+        ["privileged"]),
+    "keda-scaled-job-latest-vllm": ("images-pinned",
+        [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:latest"}]}}}}})],
+        ["vllm/vllm-openai:latest"]),
+    "keda-scaled-job-token-in-env": ("no-secrets-in-plain-properties",
+        [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+                            "env": [{"name": "HF_TOKEN", "value": HF_TOKEN}]}]}}}}})],
+        ["HF_TOKEN"]),
     "gpu-adds-capabilities": ("gpu-containers-drop-capabilities",
                               [(DEPLOYMENT, _deployment({**GPU, "securityContext": {
                                   **LOCKED_DOWN, "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN", "NET_ADMIN"]}}}))],

@@ -167,14 +167,44 @@ def items(value: Any) -> list[Any]:
     return []
 
 
+def _pod_spec_by_shape(props: Any, depth: int = 8) -> tuple[Any, Any]:
+    """(the first mapping holding a ``containers`` list, the mapping it is the ``spec`` of): a pod
+    spec in a kind the table does not name (ReplicationController, PodTemplate, a CustomResource
+    such as KEDA's ScaledJob), found by its shape, breadth first, a few levels deep."""
+    def is_list(value: Any) -> bool:
+        return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+    level: list[tuple[Any, Any]] = [(props, None)]  # (node, the mapping whose "spec" it is)
+    for _ in range(depth):
+        below: list[tuple[Any, Any]] = []
+        for node, holder in level:
+            if isinstance(node, Mapping):
+                if is_list(get(node, "containers")):
+                    return node, holder
+                below += [(value, node if key == "spec" else None) for key, value in node.items()]
+            elif is_list(node):
+                below += [(item, None) for item in node]
+        level = [(node, holder) for node, holder in below if isinstance(node, Mapping) or is_list(node)]
+    return None, None
+
+
 def pod_spec(resource_type: str, props: Any) -> Any:
     path = _POD_SPEC_PATHS.get(resource_type)
-    return get(props, *path) if path else None
+    if path:
+        return get(props, *path)
+    if str(resource_type).startswith("kubernetes:"):
+        return _pod_spec_by_shape(props)[0]
+    return None
 
 
 def pod_template_metadata(resource_type: str, props: Any) -> Any:
     path = _POD_SPEC_PATHS.get(resource_type)
-    return get(props, *path[:-1], "metadata") if path and len(path) > 1 else None
+    if path:
+        return get(props, *path[:-1], "metadata") if len(path) > 1 else None
+    if str(resource_type).startswith("kubernetes:"):
+        holder = _pod_spec_by_shape(props)[1]
+        return get(holder, "metadata") if holder is not None else None
+    return None
 
 
 def k8s_containers(resource_type: str, props: Any) -> Iterator[Any]:

@@ -39,7 +39,6 @@ from .common import (
     MANDATORY,
     NETWORK_INTERFACE,
     NSG,
-    POD_SPEC_PATHS,
     SECURITY_RULE,
     VIRTUAL_MACHINE,
     _address_sources,
@@ -203,7 +202,7 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
-    elif args.resource_type in POD_SPEC_PATHS:
+    elif pod_spec(args.resource_type, props) is not None:
         spec = pod_spec(args.resource_type, props)
         containers = list(k8s_containers(args.resource_type, props))
         for container in containers:
@@ -285,7 +284,7 @@ def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
     """(workload name, pod labels) of every Kubernetes workload that runs vLLM."""
     found = []
     for resource in resources:
-        if resource.resource_type not in POD_SPEC_PATHS:
+        if pod_spec(resource.resource_type, resource.props) is None:
             continue
         if any(is_vllm_container(c) for c in k8s_containers(resource.resource_type, resource.props)):
             labels = get(pod_template_metadata(resource.resource_type, resource.props), "labels")
