@@ -522,6 +522,9 @@ def test_kubelogin_missing_on_aks_fails(arm, hub, capsys):
                                              ("v3.276.0", "ok"), ("v4.0.0", "ok"),
                                              ("v3.277.1-dev.0", "ok"), ("unknown", "ok")])
 def test_a_pulumi_cli_older_than_the_supported_floor_fails(printed, status):
+    # the floor is the SDK's in requirements.txt (the CLI and the SDK are released together)
+    floor = re.search(r"^pulumi>=([\d.]+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert preflight.OLDEST_CLI[:len(floor.split("."))] == tuple(int(p) for p in floor.split("."))
     check = preflight.check_cli_version(printed)
     assert check.status == status and check.found.startswith(printed)
     if status == "FAIL":

@@ -159,8 +159,13 @@ class AlertSettings:
         return redact(" and ".join(parts)) if parts else "no one"
 
     @property
+    def has_destination(self) -> bool:
+        """An action group, an address or a webhook is given (used only while alerts are on)."""
+        return bool(self.action_group_id or self.emails or self.webhook)
+
+    @property
     def reaches_someone(self) -> bool:
-        return self.enabled and bool(self.action_group_id or self.emails or self.webhook)
+        return self.enabled and self.has_destination
 
 
 def default_queue_alert_threshold(plan: Any, max_replicas: int, queue_depth_target: int | None) -> tuple[int, str]:
@@ -392,7 +397,7 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
     warnings = []
     if settings.enabled and not settings.reaches_someone:
         warnings.append("alerts reach no one: set alertEmails, alertWebhook (secret) or actionGroupId")
-    if not settings.enabled and (settings.emails or settings.webhook or settings.action_group_id):
+    if not settings.enabled and settings.has_destination:
         warnings.append("alerts: false creates no alert, so alertEmails, alertWebhook and actionGroupId "
                         "are not used: remove them, or remove alerts: false")
     return {

@@ -202,8 +202,7 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
-    elif pod_spec(args.resource_type, props) is not None:
-        spec = pod_spec(args.resource_type, props)
+    elif (spec := pod_spec(args.resource_type, props)) is not None:
         containers = list(k8s_containers(args.resource_type, props))
         for container in containers:
             if not is_vllm_container(container):
@@ -215,10 +214,11 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
             for other in containers:
                 for port in items(get(other, "ports")):
-                    if whole_number(get(port, "hostPort")):
-                        where = "vLLM container" if other is container else f"container '{get(other, 'name')}' in vLLM's pod, beside vLLM container"
-                        report(f"{label}: {where} '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} "
-                               "on the node; reach vLLM only through the gateway")
+                    if host_port := whole_number(get(port, "hostPort")):
+                        who = (f"vLLM container '{name}'" if other is container
+                               else f"container '{get(other, 'name')}' in vLLM's pod (beside '{name}')")
+                        report(f"{label}: {who} publishes hostPort {host_port} on the node; "
+                               "reach vLLM only through the gateway")
     elif args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
