@@ -27,7 +27,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -449,9 +449,10 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
-if TYPE_CHECKING:  # azure-native's modules load when a resource is built, not on import
-    # who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output)
-    ClientConfig = pulumi.Output[authorization.GetClientConfigResult]
+# who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output).
+# The result type is a forward reference: typing.get_type_hints resolves it, while importing this
+# module still loads no azure-native module (they load when a resource is built)
+ClientConfig = pulumi.Output["authorization.GetClientConfigResult"]
 
 
 @dataclass(frozen=True)
@@ -806,7 +807,7 @@ class AksGpuCluster(base.ServingComponent):
     @staticmethod
     def _stack_outputs(args: AksGpuClusterArgs, rg: pulumi.Output[str],
                        cluster: "containerservice.ManagedCluster", vnet: "network.VirtualNetwork",
-                       namespace: str) -> dict[str, pulumi.Input[str]]:
+                       namespace: str) -> "dict[str, str | pulumi.Output[str]]":
         """Names, the commands to reach the cluster and its logs, the GPU nodes and quota to ask for."""
         low, high = args.gpu_node_bounds
         quota = high * args.plan.gpu.vcpus
@@ -830,7 +831,7 @@ class AksGpuCluster(base.ServingComponent):
                 f"cat {k8s_gateway.CADDY_ROOT_CERT}")
         return stack_outputs
 
-    def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+    def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                             cluster: "containerservice.ManagedCluster", workspace: pulumi.CustomResource,
                             tags: dict[str, str]) -> "monitor.DataCollectionRuleAssociation":
         """The data collection rule Container Insights (managed-identity auth) sends through."""
@@ -865,7 +866,7 @@ class AksGpuCluster(base.ServingComponent):
             description="Container Insights data for this cluster; deleting it stops the logs",
             opts=pulumi.ResourceOptions(parent=self))
 
-    def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+    def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                    cluster: "containerservice.ManagedCluster", nodes: "network.Subnet",
                    tags: dict[str, str]) -> "list[containerservice.AgentPool]":
         low, high = args.gpu_node_bounds
