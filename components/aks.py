@@ -361,6 +361,20 @@ class AksGpuClusterArgs(base.ServingArgs):
         return low, high
 
 
+@dataclass(frozen=True)
+class AsWritten:
+    """A value an error echoes the way the stack file spells it: YAML ``true``, not Python's ``True``
+    (ConfigError shows a value's repr)."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+YAML_TRUE = AsWritten("true")
+
+
 def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, private: bool) -> None:
     """Who reaches the Kubernetes API server, chosen explicitly: apiAllowedCidrs (public ranges,
     at most 200), apiPrivate (a private cluster), or apiPublic (open, and the plan says so)."""
@@ -375,12 +389,12 @@ def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, priva
                           "for its range); or set apiPrivate: true (Pulumi then runs inside the VNet), "
                           "or apiPublic: true to leave it open on purpose")
     if len(chosen) > 1:
-        raise ConfigError(chosen[1], True if chosen[1] != API_ALLOWED_CIDRS_KEY else list(cidrs),
+        raise ConfigError(chosen[1], YAML_TRUE if chosen[1] != API_ALLOWED_CIDRS_KEY else list(cidrs),
                           f"contradicts {chosen[0]}: choose one way to reach the Kubernetes API server "
                           "(AKS takes no authorized IP ranges on a private cluster)",
                           f"keep one of {API_ALLOWED_CIDRS_KEY}, {API_PRIVATE_KEY}, {API_PUBLIC_KEY}")
     if internal and public:
-        raise ConfigError(API_PUBLIC_KEY, True, "contradicts internal: true (the API server can read the "
+        raise ConfigError(API_PUBLIC_KEY, YAML_TRUE, "contradicts internal: true (the API server can read the "
                           "API key's Secret, so an internal stack does not leave it open)",
                           f"set {API_ALLOWED_CIDRS_KEY} or {API_PRIVATE_KEY}: true")
     if len(cidrs) > MAX_API_ALLOWED_CIDRS:

@@ -974,6 +974,17 @@ def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     assert_config_error(stack_config("aks", **overrides), key, words)
 
 
+@pytest.mark.parametrize("overrides,key", [
+    ({"apiPublic": True, "apiPrivate": True, "apiAllowedCidrs": None}, "apiPrivate"),
+    ({"apiPrivate": True, "apiAllowedCidrs": [CIDR]}, "apiPrivate"),
+    ({"apiPublic": True, "internal": True, "apiAllowedCidrs": None}, "apiPublic"),
+])
+def test_a_conflicting_api_switch_is_echoed_as_the_stack_file_writes_it(overrides, key):
+    """`apiPublic: true` in YAML comes back as `true`, not Python's `True`."""
+    message = str(assert_config_error(stack_config("aks", **overrides), key, [f"{key} = true: contradicts"]))
+    assert "True" not in message, message
+
+
 def test_tensor_parallel_wider_than_a_node_is_refused():
     plan = expected_plan("70b")
     too_wide = dataclasses.replace(plan, tensor_parallel_size=plan.gpu.gpu_count * 2)
