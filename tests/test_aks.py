@@ -900,8 +900,10 @@ OUTSIDE_AKS = {"GpuVirtualMachine._stack_outputs": "components/vm.py: pulumi.Inp
 def test_every_host_method_annotation_resolves(function):
     """typing.get_type_hints (the component provider's schema inference, help(), IDEs) resolves every
     annotation; names of SDK types are forward references, so importing the components still loads no
-    provider SDK module (tests/test_library.py, test_importing_the_components_loads_no_provider_sdk_module)."""
-    typing.get_type_hints(function)
+    provider SDK module (tests/test_library.py, test_importing_the_components_loads_no_provider_sdk_module).
+    A local namespace of its own makes every forward reference evaluate afresh, in the method's module:
+    the typing module caches what another module resolved first."""
+    typing.get_type_hints(function, localns={})
 
 
 # ---- what real tools say about the objects ----
