@@ -7,8 +7,8 @@ Cilium network policy and explicit pod/service ranges, Azure RBAC for Kubernetes
 disabled, Container Insights with its data collection rule, KEDA and Key Vault CSI add-ons), a
 small system pool (zonal where the region has zones), the GPU pool(s), a weekly node OS upgrade
 window, the identity federated with the vLLM service account, and AKS cluster admin for the
-identity running Pulumi, on the resource group and assigned before the cluster so it has reached
-AKS by the time Pulumi first calls the Kubernetes API. Kubernetes side: components/k8s_workload.py.
+identity running Pulumi on that cluster only; the Kubernetes provider waits until the API server
+honours it (``await_cluster_admin``). Kubernetes side: components/k8s_workload.py.
 
 Entry point: the Caddy gateway, HTTPS only. Public: a Let's Encrypt certificate for the public
 IP's Azure DNS name. ``internal=True``: an internal load balancer on a fixed private IP in a
@@ -21,16 +21,24 @@ pool with minimum 0. The vLLM pods tolerate spot and prefer it; the cluster auto
 expander tries the spot pool first and falls back to on-demand when spot capacity cannot be had.
 """
 
+import asyncio
 import base64
 import ipaddress
 import json
 import math
+import os
 import re
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi.runtime import mocks as pulumi_mocks, settings as pulumi_settings
 import pulumi_random as random
 import yaml
 from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
@@ -71,12 +79,23 @@ GPU_POOL, SPOT_POOL = "gpu", "gpuspot"  # Linux pool names: lowercase alphanumer
 MAX_NODES_PER_POOL = 1000  # AKS quotas and limits: 1,000 nodes per node pool
 DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds one
 
-# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference).
-# Assigned on the resource group, before the cluster: Azure RBAC reaches AKS minutes after an
-# assignment ("Use Azure role-based access control for Kubernetes Authorization": new role
-# assignments "can take up to five minutes to propagate and be updated by the authorization server"),
-# and cluster creation (~5-10 min) covers that wait, where a cluster-scoped one made afterwards did not.
+# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference), on the
+# cluster only. Cluster-wide, not the namespaced "Azure Kubernetes Service RBAC Admin": Pulumi creates
+# cluster-scoped objects (the Namespace, StorageClasses) and objects in kube-system (NVIDIA's device
+# plugin, the agents' ConfigMaps, the autoscaler's priorities).
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+# A cluster-scoped assignment can only be made once the cluster exists, and Azure RBAC reaches AKS
+# minutes later ("Use Azure role-based access control for Kubernetes Authorization": new role
+# assignments "can take up to five minutes to propagate and be updated by the authorization server").
+# pulumi-kubernetes retries a create only on NotFound and NoMatch (provider/pkg/await/await.go,
+# Creation: retrier.Do(apierrors.IsNotFound, meta.IsNoMatchError)), so a 403 Forbidden fails the run;
+# its maintainers: "We currently do not attempt any retries if a create/update/delete request fails"
+# (pulumi/pulumi-kubernetes#3429). So the provider's kubeconfig resolves only once the API server says
+# the deployer may create a Namespace (a SelfSubjectAccessReview, what `kubectl auth can-i` asks):
+# polled every ADMIN_POLL_SECONDS for at most ADMIN_WAIT_SECONDS, three times the documented delay.
+ADMIN_WAIT_SECONDS = 15 * 60
+ADMIN_POLL_SECONDS = 15
+ADMIN_PROBE = {"verb": "create", "resource": "namespaces"}  # the first object Pulumi creates
 # Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
 # (Azure/kubelogin docs, "--server-id")
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -463,6 +482,78 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
+def deploying_for_real() -> bool:
+    """``pulumi up`` talking to a real engine: not a preview, not the SDK's mocks (tests, ``plan``)."""
+    monitor = pulumi_settings.get_monitor()
+    return (not pulumi_settings.is_dry_run() and monitor is not None
+            and not isinstance(monitor, pulumi_mocks.MockMonitor))
+
+
+def cluster_admin_granted(kubeconfig: dict, run: Callable = subprocess.run,
+                          urlopen: Callable = urllib.request.urlopen) -> Optional[bool]:
+    """Whether the API server lets the kubeconfig's user create Namespaces (a SelfSubjectAccessReview,
+    which every signed-in user may send): True, False (403 or not allowed: Azure RBAC has not reached
+    AKS yet), or None when it cannot be asked (no kubelogin, no token, unreachable): the Kubernetes
+    provider then reports that itself."""
+    plugin = kubeconfig["users"][0]["user"]["exec"]
+    try:
+        token_run = run([plugin["command"], *plugin["args"]], capture_output=True, text=True, timeout=120,
+                        env={**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}})
+        token = json.loads(token_run.stdout)["status"]["token"] if token_run.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        token = None
+    if not token:
+        return None
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    authority = cluster.get("certificate-authority-data")
+    context = ssl.create_default_context(
+        cadata=base64.b64decode(authority).decode() if authority else None)
+    review = urllib.request.Request(
+        cluster["server"].rstrip("/") + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        data=json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                         "spec": {"resourceAttributes": ADMIN_PROBE}}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Accept": "application/json"},
+        method="POST")
+    try:
+        with urlopen(review, context=context, timeout=30) as response:
+            return json.load(response).get("status", {}).get("allowed") is True
+    except urllib.error.HTTPError as error:
+        return False if error.code == 403 else None
+    except (OSError, ValueError):  # unreachable, TLS, a timeout, not JSON
+        return None
+
+
+async def await_cluster_admin(kubeconfig: str, log: Callable[[str], None], warn: Callable[[str], None],
+                              granted: Optional[Callable[[dict], Optional[bool]]] = None,
+                              sleep: Callable = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
+                              for_real: Optional[Callable[[], bool]] = None) -> str:
+    """``kubeconfig``, once its user may create Namespaces (at most ADMIN_WAIT_SECONDS later, then
+    with a warning: the provider's first object reports the 403). Only on ``pulumi up``: a preview
+    and the offline runs ask nothing. ``granted``, ``sleep``, ``clock`` and ``for_real`` stand in
+    for the API server, the event loop's sleep, the clock and ``deploying_for_real`` in tests."""
+    if not (for_real or deploying_for_real)():
+        return kubeconfig
+    ask = granted or cluster_admin_granted
+    config = json.loads(kubeconfig)
+    deadline = clock() + ADMIN_WAIT_SECONDS
+    waited = False
+    while (answer := await asyncio.to_thread(ask, config)) is False:
+        if clock() >= deadline:
+            warn(f"the cluster-admin role assignment still does not allow creating Namespaces after "
+                f"{ADMIN_WAIT_SECONDS // 60} minutes; Azure documents rare delays of up to an hour: "
+                "run `pulumi up` again later")
+            return kubeconfig
+        if not waited:
+            log("waiting for the cluster-admin role assignment to reach AKS (Azure RBAC for Kubernetes "
+                "takes up to ~5 minutes) before creating Kubernetes objects")
+            waited = True
+        await sleep(ADMIN_POLL_SECONDS)
+    if waited and answer:
+        log("the cluster-admin role assignment is in effect")
+    return kubeconfig
+
+
 # who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output).
 # The result type is a forward reference: typing.get_type_hints resolves it, while importing this
 # module still loads no azure-native module (they load when a resource is built)
@@ -482,13 +573,11 @@ class AksNetwork:
 
 @dataclass(frozen=True)
 class ClusterAccess:
-    """What the access step hands on: the control plane's identity and the role assignments."""
+    """What the access step hands on: the control plane's identity and its role assignments."""
 
     identity: "managedidentity.UserAssignedIdentity"
     cluster_roles: "list[authorization.RoleAssignment]"
     """What the control plane's identity holds before the cluster exists."""
-    admin: "authorization.RoleAssignment"
-    """AKS cluster admin for the identity running Pulumi."""
 
 
 @dataclass(frozen=True)
@@ -588,14 +677,15 @@ class AksGpuCluster(base.ServingComponent):
             hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
         access = self._cluster_access(name, args, rg, net.vnet, client, child)
         cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
+        admin = self._cluster_admin(name, args, cluster, client, child)
         gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
         self._container_insights(name, args, rg, cluster, workspace, args.all_tags)
         monitoring.aks_prometheus_collection(name, args, rg, prometheus, cluster, self)
         self._maintenance_window(name, rg, cluster, child)
         namespace = base.dns_safe(name, 63)
         federation = self._workload_identity(name, rg, secrets, cluster, namespace, child)
-        provider = self._kubernetes_provider(name, args, rg, cluster, client, depends_on=[
-            access.admin, *gpu_pools, federation, *secrets.readers_wait_for,
+        provider = self._kubernetes_provider(name, args, rg, cluster, client, admin, depends_on=[
+            admin, *gpu_pools, federation, *secrets.readers_wait_for,
             *([net.gateway_subnet] if net.gateway_subnet is not None else [])])
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         if args.spot:
@@ -644,7 +734,7 @@ class AksGpuCluster(base.ServingComponent):
     def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                         vnet: "network.VirtualNetwork", client: "ClientConfig",
                         child: pulumi.ResourceOptions) -> ClusterAccess:
-        """The control plane's identity with its roles, and cluster admin for the deployer."""
+        """The control plane's identity with the roles it needs before the cluster exists."""
         # the control plane manages load balancers and node NICs in the VNet: its identity must hold
         # Network Contributor there before the cluster exists, hence user-assigned
         identity = managedidentity.UserAssignedIdentity(
@@ -657,9 +747,6 @@ class AksGpuCluster(base.ServingComponent):
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
             opts=child)]
-        # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts).
-        # On the resource group (admin on every AKS cluster in it) so it can exist before the
-        # cluster and propagate while the cluster is created
         rg_id = pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", rg)
         if args.internal:
             # the Azure Files CSI driver puts its storage behind private endpoints named in this group
@@ -670,15 +757,21 @@ class AksGpuCluster(base.ServingComponent):
                 principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
                 role_definition_id=role_definition(client.subscription_id, PRIVATE_DNS_ZONE_CONTRIBUTOR),
                 opts=child))
-        admin = authorization.RoleAssignment(
+        return ClusterAccess(identity=identity, cluster_roles=cluster_roles)
+
+    @staticmethod
+    def _cluster_admin(name: str, args: AksGpuClusterArgs, cluster: "containerservice.ManagedCluster",
+                       client: "ClientConfig", child: pulumi.ResourceOptions) -> "authorization.RoleAssignment":
+        """The identity running Pulumi administers this cluster, and no other, through Azure RBAC (local
+        accounts are off); the Kubernetes provider waits until AKS honours it (ADMIN_WAIT_SECONDS)."""
+        return authorization.RoleAssignment(
             f"{name}-cluster-admin",
-            scope=rg_id,
+            scope=cluster.id,
             principal_id=client.object_id,
             principal_type=(args.deployer_principal_type if args.deployer_principal_type is not None
                             else client.client_id.apply(deployer_principal_type)),
             role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
-        return ClusterAccess(identity=identity, cluster_roles=cluster_roles, admin=admin)
 
     def _cluster(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], nodes: "network.Subnet",
                  workspace: pulumi.CustomResource, client: "ClientConfig",
@@ -722,7 +815,7 @@ class AksGpuCluster(base.ServingComponent):
             tags=args.all_tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
-                                        depends_on=[*access.cluster_roles, access.admin]))
+                                        depends_on=access.cluster_roles))
 
     @staticmethod
     def _maintenance_window(name: str, rg: pulumi.Output[str], cluster: "containerservice.ManagedCluster",
@@ -756,22 +849,27 @@ class AksGpuCluster(base.ServingComponent):
 
     def _kubernetes_provider(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                              cluster: "containerservice.ManagedCluster",
-                             client: "ClientConfig",
+                             client: "ClientConfig", admin: "authorization.RoleAssignment",
                              depends_on: list[pulumi.Resource]) -> "k8s.Provider":
-        """The provider the Kubernetes objects go through, signing in with kubelogin."""
+        """The provider the Kubernetes objects go through, signing in with kubelogin; its kubeconfig
+        resolves once the API server honours the deployer's cluster-admin assignment."""
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
         # no token and no delete_unreachable: an unreachable cluster fails the run, it never empties state
         kubeconfig = pulumi.Output.all(
-            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id).apply(
-                lambda values: kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]))
+            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id, admin.id).apply(
+                lambda values: await_cluster_admin(
+                    kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]),
+                    log=lambda message: pulumi.log.info(message, resource=admin),
+                    warn=lambda message: pulumi.log.warn(message, resource=admin)))
         return k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,
             # only a different cluster replaces the objects, not a changed kubeconfig
             cluster_identifier=cluster.id,
-            # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
-            # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
+            # objects go in once Pulumi may use the API (and, on destroy, go before the admin role),
+            # the GPU pools exist (the device plugin and vLLM target them), the vLLM pods may read the
+            # vault and the internal LB's subnet exists
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     @staticmethod

@@ -3,6 +3,7 @@ registers dumped as a manifest and checked by kubernetes-validate (strict) and c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import inspect
@@ -12,6 +13,7 @@ import math
 import re
 import subprocess
 import typing
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -232,22 +234,32 @@ def test_node_subnet_holds_every_node_the_pod_range_allows_and_overlaps_no_clust
 
 @pytest.fixture(scope="module")
 def with_dependencies():
-    """The 8b stack run again, with the URNs each resource waits for, by resource name."""
+    """The 8b stack run again as `pulumi up` would (the cluster-admin wait asks a stand-in, which
+    records the kubeconfig it was given), with the URNs each resource waits for, by resource name."""
     dependencies: dict[str, set[str]] = {}
     register = offline.RecordingMonitor.RegisterResource
+    asked: list[dict] = []
 
     def recording(monitor, request):
         dependencies[request.name] = set(request.dependencies)
+        if request.provider:  # a provider reference, "<urn>::<id>": the resource waits for it too
+            dependencies[request.name].add(request.provider.rsplit("::", 1)[0])
         return register(monitor, request)
+
+    def granted(kubeconfig: dict) -> bool:
+        asked.append(kubeconfig)
+        return True
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+        patch.setattr(aks, "deploying_for_real", lambda: True)
+        patch.setattr(aks, "cluster_admin_granted", granted)
         run = run_stack(CONFIGS["8b"], fresh=True)
-    return run, dependencies
+    return run, dependencies, asked
 
 
 def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(with_dependencies):
-    run, dependencies = with_dependencies
+    run, dependencies, _ = with_dependencies
     [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
     cluster = run.mocks.one(CLUSTER)
     assert unwrap(cluster.inputs)["identity"] == {"type": "UserAssigned",
@@ -263,23 +275,136 @@ def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_f
     assert role.urn in dependencies[cluster.name]
 
 
-def test_deploying_identity_is_cluster_admin_on_the_group_before_the_cluster_exists(with_dependencies):
-    run, dependencies = with_dependencies
+def test_deploying_identity_is_cluster_admin_on_the_cluster_only_and_every_object_waits_for_it(
+        with_dependencies):
+    run, dependencies, asked = with_dependencies
     cluster = run.mocks.one(CLUSTER)
-    group = run.mocks.one("azure-native:resources:ResourceGroup")
-    group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
-    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == group_id]
+    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == cluster.outputs["id"]]
     # Azure's built-in "Azure Kubernetes Service RBAC Cluster Admin" role id (built-in roles reference)
     assert admin.inputs["roleDefinitionId"].endswith("/roleDefinitions/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
     # the mocks sign in as an application (a CI service principal): Azure refuses "User" for it
     assert admin.inputs["principalType"] == "ServicePrincipal"
-    # Azure RBAC takes minutes to reach AKS: the assignment propagates while the cluster is created
-    assert admin.urn in dependencies[cluster.name]
-    # the Kubernetes provider waits for the admin role and for the GPU pools its objects target
+    # nothing at the resource group, whatever else it holds (a shared group)
+    group = run.mocks.one("azure-native:resources:ResourceGroup")
+    group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
+    assert [r.name for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == group_id] == []
+    # made once the cluster exists: the cluster does not wait for it
+    assert cluster.urn in dependencies[admin.name] and admin.urn not in dependencies[cluster.name]
+    # the Kubernetes provider waits for the admin role and for the GPU pools its objects target ...
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     assert {admin.urn, *(pool.urn for pool in run.mocks.of_type(POOL))} <= dependencies[provider.name]
+    # ... and its kubeconfig resolves only after the API server was asked whether the role is in effect
+    assert asked == [provider_kubeconfig(run)]
+    # every Kubernetes object goes through that provider
+    assert all(provider.urn in dependencies[r.name] for r in run.resources if r.type.startswith("kubernetes:"))
+
+
+class AdminWaitClock:
+    """Stand-ins for the cluster-admin wait: the API server's answers in turn, and a clock the
+    sleeps advance."""
+
+    def __init__(self, answers):
+        self.answers, self.now, self.sleeps, self.logged = list(answers), 0.0, [], []
+
+    def granted(self, kubeconfig):
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    async def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def wait(self, for_real=True) -> str:
+        return asyncio.run(aks.await_cluster_admin(
+            '{"users": []}', log=self.logged.append, warn=lambda message: self.logged.append("WARN " + message),
+            granted=self.granted, sleep=self.sleep, clock=lambda: self.now, for_real=lambda: for_real))
+
+
+def test_kubernetes_objects_wait_until_the_api_server_honours_the_admin_role():
+    clock = AdminWaitClock([False, False, True])
+    assert clock.wait() == '{"users": []}'
+    assert clock.sleeps == [aks.ADMIN_POLL_SECONDS] * 2
+    assert len(clock.logged) == 2 and "in effect" in clock.logged[-1]
+    # in effect already (every later `pulumi up`): one question, no wait, nothing said
+    clock = AdminWaitClock([True])
+    clock.wait()
+    assert clock.sleeps == [] and clock.logged == []
+
+
+def test_the_admin_wait_gives_up_with_a_warning_and_never_waits_on_a_cluster_it_cannot_ask():
+    clock = AdminWaitClock([False])
+    clock.wait()
+    assert sum(clock.sleeps) == aks.ADMIN_WAIT_SECONDS == 15 * 60  # three times the documented ~5 min
+    assert clock.logged[-1].startswith("WARN ") and "run `pulumi up` again" in clock.logged[-1]
+    # no kubelogin, unreachable, no token: the Kubernetes provider reports it, at once
+    clock = AdminWaitClock([None])
+    clock.wait()
+    assert clock.sleeps == [] and clock.logged == []
+    # a preview and the offline runs ask nothing
+    clock = AdminWaitClock([False])
+    clock.wait(for_real=False)
+    assert clock.sleeps == [] and clock.answers == [False]
+
+
+def test_the_offline_runs_are_not_a_real_deployment(runs):
+    assert not aks.deploying_for_real()
+
+
+class ReviewResponse:
+    def __init__(self, body: dict):
+        self.body = json.dumps(body).encode()
+
+    def read(self, *_):
+        return self.body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        return False
+
+
+def test_the_admin_probe_is_a_self_subject_access_review_with_a_kubelogin_token():
+    config = json.loads(aks.kubelogin_kubeconfig(
+        base64.b64encode(offline._KUBECONFIG.encode()).decode(), "azurecli", offline.FAKE_TENANT, ""))
+    commands, requests = [], []
+
+    def kubelogin(command, **kwargs):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, json.dumps(
+            {"kind": "ExecCredential", "status": {"token": "entra-token"}}), "")
+
+    def urlopen(request, **kwargs):
+        requests.append(request)
+        return ReviewResponse({"status": {"allowed": True}})
+
+    assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=urlopen) is True
+    assert commands == [["kubelogin", *config["users"][0]["user"]["exec"]["args"]]]
+    [request] = requests
+    assert request.full_url == "https://aks.example.invalid:443/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert request.get_method() == "POST" and request.get_header("Authorization") == "Bearer entra-token"
+    assert json.loads(request.data)["spec"] == {"resourceAttributes": {"verb": "create", "resource": "namespaces"}}
+
+    def answering(error):
+        def urlopen(request, **kwargs):
+            if isinstance(error, dict):
+                return ReviewResponse(error)
+            raise error
+        return urlopen
+
+    forbidden = urllib.error.HTTPError("u", 403, "Forbidden", {}, None)
+    unauthorized = urllib.error.HTTPError("u", 401, "Unauthorized", {}, None)
+    for answer, expected in (({"status": {"allowed": False}}, False), (forbidden, False),
+                             (unauthorized, None), (urllib.error.URLError("no route"), None),
+                             (TimeoutError(), None)):
+        assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=answering(answer)) is expected, answer
+
+    def no_kubelogin(command, **kwargs):
+        raise FileNotFoundError(command[0])
+
+    assert aks.cluster_admin_granted(config, run=no_kubelogin, urlopen=urlopen) is None
+    assert len(requests) == 1  # nothing sent without a token
 
 
 def test_one_on_demand_gpu_pool_without_spot(runs):
