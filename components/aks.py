@@ -41,7 +41,8 @@ import pulumi_kubernetes as k8s
 from pulumi.runtime import mocks as pulumi_mocks, settings as pulumi_settings
 import pulumi_random as random
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
+from pulumi_azure_native import (authorization, containerservice, managedidentity, monitor, network,
+                                  privatedns, storage)
 
 from . import base, k8s_common, k8s_gateway, k8s_monitoring, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
@@ -131,12 +132,15 @@ WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 # AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
 # managed identity in AKS" recommends when not using the Azure CLI.
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-# Built-in role "Private DNS Zone Contributor" (Azure built-in roles reference). internal: the Azure
-# Files CSI driver creates private endpoints for the storage it provisions, with a
-# privatelink.file.core.windows.net zone in the VNet's resource group, as the cluster identity
-# (azurefile-csi-driver driver-parameters.md, networkEndpointType; it asks for Contributor on that
-# group: this grants the DNS part of it, the VNet part is Network Contributor above)
-PRIVATE_DNS_ZONE_CONTRIBUTOR = "b12aa53e-6015-4669-85d0-8515ebb3ae7f"
+# internal: Azure Files over NFS behind a private endpoint, all made here, mounted as static volumes
+# (components/k8s_common.py private_files_claim). Left to the CSI driver (networkEndpointType:
+# privateEndpoint) the cluster identity would need the private DNS zone privatelink.file.core.windows.net,
+# which the driver creates in the VNet's group when missing, its VNet link, and the private endpoint
+# and its zone group in that group (cloud-provider-azure pkg/provider/azure_storageaccount.go,
+# EnsureStorageAccount; the driver's README asks for Contributor on the VNet's resource group). Made
+# by Pulumi, the cluster identity needs no role for them, and Pulumi owns (and deletes) every one.
+FILES_PRIVATE_LINK_GROUP = "file"  # the storage account's sub-resource for Azure Files
+FILES_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net"  # "Azure Private Endpoint DNS configuration"
 
 # API server authorized IP ranges: "You can specify up to 200 authorized IP ranges"; not with private
 # clusters (Microsoft Learn, "Secure access to the API server using authorized IP address ranges").
@@ -186,7 +190,7 @@ AKS_RESERVED_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
 # own is the documented way). /29 is Azure's smallest subnet.
 NODE_SUBNET_PREFIX = 23
 GATEWAY_SUBNET_PREFIX = 28
-ENDPOINT_SUBNET_PREFIX = 28  # internal: the Key Vault's private endpoint, the /28 after the gateway's
+ENDPOINT_SUBNET_PREFIX = 28  # internal: the vault's and the shares' private endpoints, after the gateway's
 MIN_VNET_PREFIX = 22  # the node /23, then the gateway /28 and the endpoints /28
 NODE_SUBNET_NAME = "nodes"
 GATEWAY_SUBNET_NAME = "internal-lb"  # the Service names it in azure-load-balancer-internal-subnet
@@ -204,7 +208,7 @@ class ClusterNetwork:
     gateway_ip: ipaddress.IPv4Address
     """The internal load balancer's address: the first usable one of ``gateway_subnet``."""
     endpoint_subnet: ipaddress.IPv4Network
-    """internal: the Key Vault's private endpoint, the /28 after ``gateway_subnet``."""
+    """internal: the Key Vault's and the file shares' private endpoints, the /28 after ``gateway_subnet``."""
 
 
 def cluster_network(address_space: str) -> ClusterNetwork:
@@ -265,7 +269,7 @@ class AksGpuClusterArgs(base.ServingArgs):
     api_private: Optional[bool] = False
 
     _host = "aks"
-    _network_cache = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
+    _network_cache = True  # weights on a premium Azure Files share all replicas share (SMB; internal: NFS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -581,6 +585,15 @@ class ClusterAccess:
 
 
 @dataclass(frozen=True)
+class PrivateFilesMade:
+    """internal: the NFS shares as the volumes name them, and what a mount waits for (the shares, and
+    the endpoint's name resolving in the VNet)."""
+
+    claims: k8s_common.PrivateFiles
+    mounts_wait_for: list[pulumi.Resource]
+
+
+@dataclass(frozen=True)
 class PublicName:
     """Public entry point: the gateway IP's Azure DNS label and the name it gives."""
 
@@ -684,14 +697,17 @@ class AksGpuCluster(base.ServingComponent):
         self._maintenance_window(name, rg, cluster, child)
         namespace = base.dns_safe(name, 63)
         federation = self._workload_identity(name, rg, secrets, cluster, namespace, child)
+        files = self._private_files(name, args, rg, net, child) if args.internal else None
         provider = self._kubernetes_provider(name, args, rg, cluster, client, admin, depends_on=[
             admin, *gpu_pools, federation, *secrets.readers_wait_for,
-            *([net.gateway_subnet] if net.gateway_subnet is not None else [])])
+            *([net.gateway_subnet] if net.gateway_subnet is not None else []),
+            *(files.mounts_wait_for if files is not None else [])])
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         if args.spot:
             self._autoscaler_priorities(name, k8s_opts)
         public = None if args.internal else self._public_name(name, args, child)
-        workload = self._workload(name, args, namespace, secrets, client, public, k8s_opts)
+        workload = self._workload(name, args, namespace, secrets, client, public,
+                                  files.claims if files is not None else None, k8s_opts)
         k8s_monitoring.managed_prometheus_scraping(
             name, namespace, args.plan.launch.port, tuple(pool for pool, _ in gpu_pools_named(args.spot)),
             k8s_opts, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[workload.deployment])),
@@ -731,6 +747,63 @@ class AksGpuCluster(base.ServingComponent):
                           private_access=VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id))
 
     @staticmethod
+    def _private_files(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], net: AksNetwork,
+                       child: pulumi.ResourceOptions) -> "PrivateFilesMade":
+        """internal: premium NFS shares for the model cache and the gateway, in an account closed to
+        public networks and reached through a private endpoint whose name resolves in the VNet."""
+        # account names are global, 3-24 lowercase letters and digits
+        suffix = random.RandomString(f"{name}-files-suffix", length=8, special=False, upper=False, opts=child)
+        prefix = "".join(ch for ch in base.dns_safe(name, 12) if ch.isalnum())
+        account = storage.StorageAccount(
+            f"{name}-files", resource_group_name=rg, location=args.location,
+            account_name=pulumi.Output.concat("st", prefix, suffix.result),
+            kind=storage.Kind.FILE_STORAGE,  # NFS shares exist on premium file accounts only
+            sku=storage.SkuArgs(name=storage.SkuName.PREMIUM_LRS),
+            # NFS 4.1 has no in-transit encryption on this path: with secure transfer required the mount
+            # fails (the CSI driver makes its own NFS accounts so too); the private endpoint keeps it private
+            enable_https_traffic_only=False,
+            allow_shared_key_access=False,  # NFS mounts use no key; nothing here needs one
+            allow_blob_public_access=False,
+            minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+            public_network_access=storage.PublicNetworkAccess.DISABLED,
+            network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY),
+            tags=args.all_tags, opts=child)
+        sizes = {k8s_vllm.MODEL_CACHE_CLAIM: k8s_vllm.model_cache_gib(args.plan),
+                 k8s_gateway.GATEWAY_DATA_CLAIM: k8s_common.PREMIUM_FILES_MIN_GIB}
+        shares = {claim: storage.FileShare(
+            f"{name}-{claim}-share", resource_group_name=rg, account_name=account.name, share_name=claim,
+            enabled_protocols=storage.EnabledProtocols.NFS,
+            # vLLM runs as root and writes the cache; the driver chmods the mount root as root
+            root_squash=storage.RootSquashType.NO_ROOT_SQUASH,
+            share_quota=gib, opts=child) for claim, gib in sizes.items()}
+        access = net.private_access
+        endpoint = network.PrivateEndpoint(
+            f"{name}-files-endpoint", resource_group_name=rg, location=args.location,
+            subnet=network.SubnetArgs(id=access.subnet_id),
+            private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
+                name="files", private_link_service_id=account.id, group_ids=[FILES_PRIVATE_LINK_GROUP])],
+            tags=args.all_tags, opts=child)
+        zone = privatedns.PrivateZone(
+            f"{name}-files-dns", resource_group_name=rg, location="Global",
+            private_zone_name=FILES_PRIVATE_DNS_ZONE, tags=args.all_tags, opts=child)
+        link = privatedns.VirtualNetworkLink(
+            f"{name}-files-dns-link", resource_group_name=rg, private_zone_name=zone.name, location="Global",
+            registration_enabled=False, virtual_network=privatedns.SubResourceArgs(id=access.vnet_id),
+            tags=args.all_tags, opts=child)
+        # the zone group keeps the endpoint's A record in the zone as its address changes
+        zone_group = network.PrivateDnsZoneGroup(
+            f"{name}-files-dns-group", resource_group_name=rg, private_endpoint_name=endpoint.name,
+            private_dns_zone_group_name="files",
+            private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name="files",
+                                                                       private_dns_zone_id=zone.id)],
+            opts=child)
+        return PrivateFilesMade(
+            # each share is named after its claim; the provider waits for the shares (mounts_wait_for)
+            claims=k8s_common.PrivateFiles(resource_group=rg, account=account.name,
+                                           shares={claim: claim for claim in shares}),
+            mounts_wait_for=[*shares.values(), endpoint, link, zone_group])
+
+    @staticmethod
     def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                         vnet: "network.VirtualNetwork", client: "ClientConfig",
                         child: pulumi.ResourceOptions) -> ClusterAccess:
@@ -747,21 +820,12 @@ class AksGpuCluster(base.ServingComponent):
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
             opts=child)]
-        rg_id = pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", rg)
-        if args.internal:
-            # the Azure Files CSI driver puts its storage behind private endpoints named in this group
-            cluster_roles.append(authorization.RoleAssignment(
-                f"{name}-cluster-private-dns",
-                scope=rg_id,
-                principal_id=identity.principal_id,
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                role_definition_id=role_definition(client.subscription_id, PRIVATE_DNS_ZONE_CONTRIBUTOR),
-                opts=child))
         return ClusterAccess(identity=identity, cluster_roles=cluster_roles)
 
     @staticmethod
     def _cluster_admin(name: str, args: AksGpuClusterArgs, cluster: "containerservice.ManagedCluster",
-                       client: "ClientConfig", child: pulumi.ResourceOptions) -> "authorization.RoleAssignment":
+                       client: "ClientConfig",
+                       child: pulumi.ResourceOptions) -> "authorization.RoleAssignment":
         """The identity running Pulumi administers this cluster, and no other, through Azure RBAC (local
         accounts are off); the Kubernetes provider waits until AKS honours it (ADMIN_WAIT_SECONDS)."""
         return authorization.RoleAssignment(
@@ -895,6 +959,7 @@ class AksGpuCluster(base.ServingComponent):
     @staticmethod
     def _workload(name: str, args: AksGpuClusterArgs, namespace: str, secrets: ModelSecrets,
                   client: "ClientConfig", public: Optional[PublicName],
+                  private_files: Optional[k8s_common.PrivateFiles],
                   k8s_opts: pulumi.ResourceOptions) -> k8s_workload.Workload:
         """vLLM, its gateway and its scaling, as Kubernetes objects (components/k8s_workload.py)."""
         return k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
@@ -914,6 +979,7 @@ class AksGpuCluster(base.ServingComponent):
             public_fqdn=public.fqdn if public else None,
             internal_ip=str(args.network.gateway_ip) if args.internal else None,
             internal_subnet=GATEWAY_SUBNET_NAME if args.internal else None,
+            private_files=private_files,
         ), k8s_opts)
 
     @staticmethod

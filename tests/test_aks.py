@@ -45,6 +45,7 @@ VNET = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 ROLE = "azure-native:authorization:RoleAssignment"
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
 CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject", "PodMonitor"}  # add-on CRDs: kubernetes-validate has no schema
@@ -298,7 +299,8 @@ def test_deploying_identity_is_cluster_admin_on_the_cluster_only_and_every_objec
     # ... and its kubeconfig resolves only after the API server was asked whether the role is in effect
     assert asked == [provider_kubeconfig(run)]
     # every Kubernetes object goes through that provider
-    assert all(provider.urn in dependencies[r.name] for r in run.resources if r.type.startswith("kubernetes:"))
+    assert all(provider.urn in dependencies[r.name]
+               for r in run.resources if r.type.startswith("kubernetes:"))
 
 
 class AdminWaitClock:
@@ -317,8 +319,9 @@ class AdminWaitClock:
 
     def wait(self, for_real=True) -> str:
         return asyncio.run(aks.await_cluster_admin(
-            '{"users": []}', log=self.logged.append, warn=lambda message: self.logged.append("WARN " + message),
-            granted=self.granted, sleep=self.sleep, clock=lambda: self.now, for_real=lambda: for_real))
+            '{"users": []}', log=self.logged.append,
+            warn=lambda message: self.logged.append("WARN " + message), granted=self.granted,
+            sleep=self.sleep, clock=lambda: self.now, for_real=lambda: for_real))
 
 
 def test_kubernetes_objects_wait_until_the_api_server_honours_the_admin_role():
@@ -382,9 +385,11 @@ def test_the_admin_probe_is_a_self_subject_access_review_with_a_kubelogin_token(
     assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=urlopen) is True
     assert commands == [["kubelogin", *config["users"][0]["user"]["exec"]["args"]]]
     [request] = requests
-    assert request.full_url == "https://aks.example.invalid:443/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert request.full_url == ("https://aks.example.invalid:443"
+                                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
     assert request.get_method() == "POST" and request.get_header("Authorization") == "Bearer entra-token"
-    assert json.loads(request.data)["spec"] == {"resourceAttributes": {"verb": "create", "resource": "namespaces"}}
+    assert json.loads(request.data)["spec"] == {
+        "resourceAttributes": {"verb": "create", "resource": "namespaces"}}
 
     def answering(error):
         def urlopen(request, **kwargs):
@@ -573,35 +578,76 @@ def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, n
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, name):
-    """Every Azure Files volume the CSI driver provisions: internal -> private endpoint, no shared
-    key, no public access (driver-parameters.md); public stacks keep premium SMB and the built-in class."""
+def test_internal_file_storage_is_key_less_nfs_on_shares_pulumi_makes_behind_a_private_endpoint(runs, name):
+    """internal: every Azure Files volume is a static volume on a premium NFS share Pulumi makes, in
+    an account closed to public networks and without shared keys, reached through a private endpoint
+    whose name resolves in the VNet; the CSI driver provisions nothing, so no AKS identity needs a role
+    for it. Public stacks keep premium SMB that the driver provisions, and the built-in class."""
     run = runs[name]
     classes = objects(run, "StorageClass")
     claims = objects(run, "PersistentVolumeClaim")
-    used = {claim["spec"]["storageClassName"] for claim in claims.values()}
-    if name == "internal":
-        assert used <= set(classes)  # no built-in class: those are SMB with a key, on a public endpoint
-        for class_name in used:
-            parameters = classes[class_name]["parameters"]
-            assert parameters == {"skuName": "Premium_LRS", "protocol": "nfs",
-                                  "networkEndpointType": "privateEndpoint",
-                                  "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
-            assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(classes[class_name]["mountOptions"])
-        # premium shares start at 100 GiB: the gateway's small volume asks for that much
-        gateway = claims[f"{k8s_workload.GATEWAY}-data"]["spec"]["resources"]["requests"]["storage"]
-        assert int(gateway.removesuffix("Gi")) >= k8s_common.PREMIUM_FILES_MIN_GIB
-        # the driver names the endpoints it creates in a private DNS zone of the VNet's group
-        cluster_identity = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"][0]
-        group = run.mocks.one("azure-native:resources:ResourceGroup")
-        group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
-        assert [r for r in run.mocks.of_type(ROLE)
-                if r.inputs["principalId"] == cluster_identity.outputs["principalId"]
-                and r.inputs["scope"] == group_id
-                and r.inputs["roleDefinitionId"].endswith("/b12aa53e-6015-4669-85d0-8515ebb3ae7f")]
-    else:
+    if name != "internal":
+        used = {claim["spec"]["storageClassName"] for claim in claims.values()}
         assert k8s_gateway.GATEWAY_STORAGE_CLASS in used
         assert all(c["parameters"] == {"skuName": "Premium_LRS"} for c in classes.values())
+        assert not run.mocks.of_type(STORAGE_ACCOUNT) and not objects(run, "PersistentVolume")
+        return
+    assert classes == {}  # nothing for the driver to provision (the built-in classes are SMB with a key)
+    [account] = run.mocks.of_type(STORAGE_ACCOUNT)
+    settings = unwrap(account.inputs)
+    assert settings["kind"] == "FileStorage" and settings["sku"] == {"name": "Premium_LRS"}
+    assert settings["publicNetworkAccess"] == "Disabled"
+    assert settings["networkRuleSet"]["defaultAction"] == "Deny"
+    assert settings["allowSharedKeyAccess"] is False and settings["allowBlobPublicAccess"] is False
+    group = run.mocks.one("azure-native:resources:ResourceGroup").outputs["name"]
+    shares = {r.inputs["shareName"]: unwrap(r.inputs)
+              for r in run.mocks.of_type("azure-native:storage:FileShare")}
+    volumes = objects(run, "PersistentVolume")
+    assert set(shares) == set(claims) == {k8s_vllm.MODEL_CACHE_CLAIM, k8s_gateway.GATEWAY_DATA_CLAIM}
+    for claim_name, claim in claims.items():
+        spec = claim["spec"]
+        volume = volumes[spec["volumeName"]]["spec"]
+        share = shares[claim_name]
+        assert share["accountName"] == account.outputs["name"] and share["enabledProtocols"] == "NFS"
+        assert spec["storageClassName"] == "" == volume["storageClassName"]  # never the cluster's default
+        assert volume["claimRef"] == {"namespace": claim["metadata"]["namespace"], "name": claim_name}
+        assert volume["persistentVolumeReclaimPolicy"] == "Retain"  # the share is Pulumi's to delete
+        assert volume["csi"]["driver"] == "file.csi.azure.com"
+        assert volume["csi"]["volumeAttributes"] == {
+            "resourceGroup": group, "storageAccount": account.outputs["name"], "shareName": claim_name,
+            "protocol": "nfs"}
+        assert spec["accessModes"] == volume["accessModes"] == ["ReadWriteMany"]
+        assert spec["resources"]["requests"]["storage"] == volume["capacity"]["storage"] \
+            == f"{int(share['shareQuota'])}Gi"
+        assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(volume["mountOptions"])
+    # premium shares start at 100 GiB: the gateway's small volume asks for that much
+    assert shares[k8s_gateway.GATEWAY_DATA_CLAIM]["shareQuota"] == k8s_common.PREMIUM_FILES_MIN_GIB
+    assert shares[k8s_vllm.MODEL_CACHE_CLAIM]["shareQuota"] == k8s_vllm.model_cache_gib(expected_plan("8b"))
+    # the account's endpoint sits in the endpoints subnet; its name resolves through the file zone
+    [endpoint] = [r for r in run.mocks.of_type("azure-native:network:PrivateEndpoint")
+                  if r.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"]
+                  == account.outputs["id"]]
+    assert endpoint.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["file"]
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert subnet.inputs["subnetName"] == aks.ENDPOINT_SUBNET_NAME
+    [zone] = [r for r in run.mocks.of_type("azure-native:privatedns:PrivateZone")
+              if r.inputs["privateZoneName"] == "privatelink.file.core.windows.net"]
+    assert [r for r in run.mocks.of_type("azure-native:privatedns:VirtualNetworkLink")
+            if r.inputs["privateZoneName"] == zone.outputs["name"]
+            and r.inputs["virtualNetwork"]["id"] == run.mocks.one(VNET).outputs["id"]]
+    [zone_group] = [r for r in run.mocks.of_type("azure-native:network:PrivateDnsZoneGroup")
+                    if r.inputs["privateEndpointName"] == endpoint.outputs["name"]]
+    assert [c["privateDnsZoneId"] for c in zone_group.inputs["privateDnsZoneConfigs"]] == [zone.outputs["id"]]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_the_cluster_identity_holds_network_contributor_on_its_vnet_and_nothing_else(runs, name):
+    """No role on the resource group, no DNS role: Pulumi makes the private endpoints and zones."""
+    run = runs[name]
+    [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
+    held = [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == identity.outputs["principalId"]]
+    assert [(r.inputs["scope"], r.inputs["roleDefinitionId"].rsplit("/", 1)[1]) for r in held] == [
+        (run.mocks.one(VNET).outputs["id"], aks.NETWORK_CONTRIBUTOR)]
 
 
 def test_internal_api_server_takes_only_the_allowed_ranges(runs):
@@ -621,7 +667,7 @@ def test_vault_has_purge_protection_and_stays_public_when_not_internal(runs):
     assert_vault_is_public_with_purge_protection(runs["8b"])
 
 
-def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monkeypatch):
+def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns_and_the_shares(monkeypatch):
     run, dependencies = run_recording_dependencies(monkeypatch, CONFIGS["internal"])
     endpoint = assert_vault_is_private_in(run, run.mocks.one(VNET))
     [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
@@ -629,6 +675,10 @@ def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monke
     # the vLLM pods read the vault through the CSI driver: every Kubernetes object waits for the DNS
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[provider.name]
+    # ... and for the NFS shares, their endpoint and its name in the VNet
+    files = {r.urn for r in run.resources if r.name.startswith("apertus-") and r.name.endswith(
+        ("-share", "-files-endpoint", "-files-dns-link", "-files-dns-group"))}
+    assert len(files) == 5 and files <= dependencies[provider.name]
 
 
 def test_70b_cache_is_larger_than_the_premium_minimum():
