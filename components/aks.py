@@ -7,8 +7,8 @@ Cilium network policy and explicit pod/service ranges, Azure RBAC for Kubernetes
 disabled, Container Insights with its data collection rule, KEDA and Key Vault CSI add-ons), a
 small system pool (zonal where the region has zones), the GPU pool(s), a weekly node OS upgrade
 window, the identity federated with the vLLM service account, and AKS cluster admin for the
-identity running Pulumi, on the resource group and assigned before the cluster so it has reached
-AKS by the time Pulumi first calls the Kubernetes API. Kubernetes side: components/k8s_workload.py.
+identity running Pulumi on that cluster only; the Kubernetes provider waits until the API server
+honours it (``await_cluster_admin``). Kubernetes side: components/k8s_workload.py.
 
 Entry point: the Caddy gateway, HTTPS only. Public: a Let's Encrypt certificate for the public
 IP's Azure DNS name. ``internal=True``: an internal load balancer on a fixed private IP in a
@@ -21,19 +21,28 @@ pool with minimum 0. The vLLM pods tolerate spot and prefer it; the cluster auto
 expander tries the spot pool first and falls back to on-demand when spot capacity cannot be had.
 """
 
+import asyncio
 import base64
 import ipaddress
 import json
 import math
+import os
 import re
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi.runtime import mocks as pulumi_mocks, settings as pulumi_settings
 import pulumi_random as random
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity, monitor, network
+from pulumi_azure_native import (authorization, containerservice, managedidentity, monitor, network,
+                                  privatedns, storage)
 
 from . import base, k8s_common, k8s_gateway, k8s_monitoring, k8s_vllm, k8s_workload, monitoring
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
@@ -71,12 +80,23 @@ GPU_POOL, SPOT_POOL = "gpu", "gpuspot"  # Linux pool names: lowercase alphanumer
 MAX_NODES_PER_POOL = 1000  # AKS quotas and limits: 1,000 nodes per node pool
 DEFAULT_QUEUE_DEPTH_TARGET = 5  # waiting requests per replica before KEDA adds one
 
-# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference).
-# Assigned on the resource group, before the cluster: Azure RBAC reaches AKS minutes after an
-# assignment ("Use Azure role-based access control for Kubernetes Authorization": new role
-# assignments "can take up to five minutes to propagate and be updated by the authorization server"),
-# and cluster creation (~5-10 min) covers that wait, where a cluster-scoped one made afterwards did not.
+# Built-in role "Azure Kubernetes Service RBAC Cluster Admin" (Azure built-in roles reference), on the
+# cluster only. Cluster-wide, not the namespaced "Azure Kubernetes Service RBAC Admin": Pulumi creates
+# cluster-scoped objects (the Namespace, StorageClasses) and objects in kube-system (NVIDIA's device
+# plugin, the agents' ConfigMaps, the autoscaler's priorities).
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+# A cluster-scoped assignment can only be made once the cluster exists, and Azure RBAC reaches AKS
+# minutes later ("Use Azure role-based access control for Kubernetes Authorization": new role
+# assignments "can take up to five minutes to propagate and be updated by the authorization server").
+# pulumi-kubernetes retries a create only on NotFound and NoMatch (provider/pkg/await/await.go,
+# Creation: retrier.Do(apierrors.IsNotFound, meta.IsNoMatchError)), so a 403 Forbidden fails the run;
+# its maintainers: "We currently do not attempt any retries if a create/update/delete request fails"
+# (pulumi/pulumi-kubernetes#3429). So the provider's kubeconfig resolves only once the API server says
+# the deployer may create a Namespace (a SelfSubjectAccessReview, what `kubectl auth can-i` asks):
+# polled every ADMIN_POLL_SECONDS for at most ADMIN_WAIT_SECONDS, three times the documented delay.
+ADMIN_WAIT_SECONDS = 15 * 60
+ADMIN_POLL_SECONDS = 15
+ADMIN_PROBE = {"verb": "create", "resource": "namespaces"}  # the first object Pulumi creates
 # Microsoft Entra application of the AKS API server: the audience kubelogin requests tokens for
 # (Azure/kubelogin docs, "--server-id")
 AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -112,12 +132,15 @@ WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 # AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
 # managed identity in AKS" recommends when not using the Azure CLI.
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-# Built-in role "Private DNS Zone Contributor" (Azure built-in roles reference). internal: the Azure
-# Files CSI driver creates private endpoints for the storage it provisions, with a
-# privatelink.file.core.windows.net zone in the VNet's resource group, as the cluster identity
-# (azurefile-csi-driver driver-parameters.md, networkEndpointType; it asks for Contributor on that
-# group: this grants the DNS part of it, the VNet part is Network Contributor above)
-PRIVATE_DNS_ZONE_CONTRIBUTOR = "b12aa53e-6015-4669-85d0-8515ebb3ae7f"
+# internal: Azure Files over NFS behind a private endpoint, all made here, mounted as static volumes
+# (components/k8s_common.py private_files_claim). Left to the CSI driver (networkEndpointType:
+# privateEndpoint) the cluster identity would need the private DNS zone privatelink.file.core.windows.net,
+# which the driver creates in the VNet's group when missing, its VNet link, and the private endpoint
+# and its zone group in that group (cloud-provider-azure pkg/provider/azure_storageaccount.go,
+# EnsureStorageAccount; the driver's README asks for Contributor on the VNet's resource group). Made
+# by Pulumi, the cluster identity needs no role for them, and Pulumi owns (and deletes) every one.
+FILES_PRIVATE_LINK_GROUP = "file"  # the storage account's sub-resource for Azure Files
+FILES_PRIVATE_DNS_ZONE = "privatelink.file.core.windows.net"  # "Azure Private Endpoint DNS configuration"
 
 # API server authorized IP ranges: "You can specify up to 200 authorized IP ranges"; not with private
 # clusters (Microsoft Learn, "Secure access to the API server using authorized IP address ranges").
@@ -167,7 +190,7 @@ AKS_RESERVED_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
 # own is the documented way). /29 is Azure's smallest subnet.
 NODE_SUBNET_PREFIX = 23
 GATEWAY_SUBNET_PREFIX = 28
-ENDPOINT_SUBNET_PREFIX = 28  # internal: the Key Vault's private endpoint, the /28 after the gateway's
+ENDPOINT_SUBNET_PREFIX = 28  # internal: the vault's and the shares' private endpoints, after the gateway's
 MIN_VNET_PREFIX = 22  # the node /23, then the gateway /28 and the endpoints /28
 NODE_SUBNET_NAME = "nodes"
 GATEWAY_SUBNET_NAME = "internal-lb"  # the Service names it in azure-load-balancer-internal-subnet
@@ -185,7 +208,7 @@ class ClusterNetwork:
     gateway_ip: ipaddress.IPv4Address
     """The internal load balancer's address: the first usable one of ``gateway_subnet``."""
     endpoint_subnet: ipaddress.IPv4Network
-    """internal: the Key Vault's private endpoint, the /28 after ``gateway_subnet``."""
+    """internal: the Key Vault's and the file shares' private endpoints, the /28 after ``gateway_subnet``."""
 
 
 def cluster_network(address_space: str) -> ClusterNetwork:
@@ -246,7 +269,7 @@ class AksGpuClusterArgs(base.ServingArgs):
     api_private: Optional[bool] = False
 
     _host = "aks"
-    _network_cache = True  # weights live on a premium Azure Files (SMB) share shared by all replicas
+    _network_cache = True  # weights on a premium Azure Files share all replicas share (SMB; internal: NFS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -361,6 +384,20 @@ class AksGpuClusterArgs(base.ServingArgs):
         return low, high
 
 
+@dataclass(frozen=True)
+class AsWritten:
+    """A value an error echoes the way the stack file spells it: YAML ``true``, not Python's ``True``
+    (ConfigError shows a value's repr)."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+YAML_TRUE = AsWritten("true")
+
+
 def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, private: bool) -> None:
     """Who reaches the Kubernetes API server, chosen explicitly: apiAllowedCidrs (public ranges,
     at most 200), apiPrivate (a private cluster), or apiPublic (open, and the plan says so)."""
@@ -375,12 +412,12 @@ def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, priva
                           "for its range); or set apiPrivate: true (Pulumi then runs inside the VNet), "
                           "or apiPublic: true to leave it open on purpose")
     if len(chosen) > 1:
-        raise ConfigError(chosen[1], True if chosen[1] != API_ALLOWED_CIDRS_KEY else list(cidrs),
+        raise ConfigError(chosen[1], YAML_TRUE if chosen[1] != API_ALLOWED_CIDRS_KEY else list(cidrs),
                           f"contradicts {chosen[0]}: choose one way to reach the Kubernetes API server "
                           "(AKS takes no authorized IP ranges on a private cluster)",
                           f"keep one of {API_ALLOWED_CIDRS_KEY}, {API_PRIVATE_KEY}, {API_PUBLIC_KEY}")
     if internal and public:
-        raise ConfigError(API_PUBLIC_KEY, True, "contradicts internal: true (the API server can read the "
+        raise ConfigError(API_PUBLIC_KEY, YAML_TRUE, "contradicts internal: true (the API server can read the "
                           "API key's Secret, so an internal stack does not leave it open)",
                           f"set {API_ALLOWED_CIDRS_KEY} or {API_PRIVATE_KEY}: true")
     if len(cidrs) > MAX_API_ALLOWED_CIDRS:
@@ -449,9 +486,82 @@ def kubelogin_kubeconfig(user_kubeconfig_b64: str, mode: str, tenant_id: str, cl
     })
 
 
-if TYPE_CHECKING:  # azure-native's modules load when a resource is built, not on import
-    # who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output)
-    ClientConfig = pulumi.Output[authorization.GetClientConfigResult]
+def deploying_for_real() -> bool:
+    """``pulumi up`` talking to a real engine: not a preview, not the SDK's mocks (tests, ``plan``)."""
+    monitor = pulumi_settings.get_monitor()
+    return (not pulumi_settings.is_dry_run() and monitor is not None
+            and not isinstance(monitor, pulumi_mocks.MockMonitor))
+
+
+def cluster_admin_granted(kubeconfig: dict, run: Callable = subprocess.run,
+                          urlopen: Callable = urllib.request.urlopen) -> Optional[bool]:
+    """Whether the API server lets the kubeconfig's user create Namespaces (a SelfSubjectAccessReview,
+    which every signed-in user may send): True, False (403 or not allowed: Azure RBAC has not reached
+    AKS yet), or None when it cannot be asked (no kubelogin, no token, unreachable): the Kubernetes
+    provider then reports that itself."""
+    plugin = kubeconfig["users"][0]["user"]["exec"]
+    try:
+        token_run = run([plugin["command"], *plugin["args"]], capture_output=True, text=True, timeout=120,
+                        env={**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}})
+        token = json.loads(token_run.stdout)["status"]["token"] if token_run.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        token = None
+    if not token:
+        return None
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    authority = cluster.get("certificate-authority-data")
+    context = ssl.create_default_context(
+        cadata=base64.b64decode(authority).decode() if authority else None)
+    review = urllib.request.Request(
+        cluster["server"].rstrip("/") + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        data=json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                         "spec": {"resourceAttributes": ADMIN_PROBE}}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Accept": "application/json"},
+        method="POST")
+    try:
+        with urlopen(review, context=context, timeout=30) as response:
+            return json.load(response).get("status", {}).get("allowed") is True
+    except urllib.error.HTTPError as error:
+        return False if error.code == 403 else None
+    except (OSError, ValueError):  # unreachable, TLS, a timeout, not JSON
+        return None
+
+
+async def await_cluster_admin(kubeconfig: str, log: Callable[[str], None], warn: Callable[[str], None],
+                              granted: Optional[Callable[[dict], Optional[bool]]] = None,
+                              sleep: Callable = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
+                              for_real: Optional[Callable[[], bool]] = None) -> str:
+    """``kubeconfig``, once its user may create Namespaces (at most ADMIN_WAIT_SECONDS later, then
+    with a warning: the provider's first object reports the 403). Only on ``pulumi up``: a preview
+    and the offline runs ask nothing. ``granted``, ``sleep``, ``clock`` and ``for_real`` stand in
+    for the API server, the event loop's sleep, the clock and ``deploying_for_real`` in tests."""
+    if not (for_real or deploying_for_real)():
+        return kubeconfig
+    ask = granted or cluster_admin_granted
+    config = json.loads(kubeconfig)
+    deadline = clock() + ADMIN_WAIT_SECONDS
+    waited = False
+    while (answer := await asyncio.to_thread(ask, config)) is False:
+        if clock() >= deadline:
+            warn(f"the cluster-admin role assignment still does not allow creating Namespaces after "
+                f"{ADMIN_WAIT_SECONDS // 60} minutes; Azure documents rare delays of up to an hour: "
+                "run `pulumi up` again later")
+            return kubeconfig
+        if not waited:
+            log("waiting for the cluster-admin role assignment to reach AKS (Azure RBAC for Kubernetes "
+                "takes up to ~5 minutes) before creating Kubernetes objects")
+            waited = True
+        await sleep(ADMIN_POLL_SECONDS)
+    if waited and answer:
+        log("the cluster-admin role assignment is in effect")
+    return kubeconfig
+
+
+# who runs Pulumi: subscription, tenant, client and object id (authorization.get_client_config_output).
+# The result type is a forward reference: typing.get_type_hints resolves it, while importing this
+# module still loads no azure-native module (they load when a resource is built)
+ClientConfig = pulumi.Output["authorization.GetClientConfigResult"]
 
 
 @dataclass(frozen=True)
@@ -467,13 +577,20 @@ class AksNetwork:
 
 @dataclass(frozen=True)
 class ClusterAccess:
-    """What the access step hands on: the control plane's identity and the role assignments."""
+    """What the access step hands on: the control plane's identity and its role assignments."""
 
     identity: "managedidentity.UserAssignedIdentity"
     cluster_roles: "list[authorization.RoleAssignment]"
     """What the control plane's identity holds before the cluster exists."""
-    admin: "authorization.RoleAssignment"
-    """AKS cluster admin for the identity running Pulumi."""
+
+
+@dataclass(frozen=True)
+class PrivateFilesMade:
+    """internal: the NFS shares as the volumes name them, and what a mount waits for (the shares, and
+    the endpoint's name resolving in the VNet)."""
+
+    claims: k8s_common.PrivateFiles
+    mounts_wait_for: list[pulumi.Resource]
 
 
 @dataclass(frozen=True)
@@ -573,20 +690,24 @@ class AksGpuCluster(base.ServingComponent):
             hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
         access = self._cluster_access(name, args, rg, net.vnet, client, child)
         cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
+        admin = self._cluster_admin(name, args, cluster, client, child)
         gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
         self._container_insights(name, args, rg, cluster, workspace, args.all_tags)
         monitoring.aks_prometheus_collection(name, args, rg, prometheus, cluster, self)
         self._maintenance_window(name, rg, cluster, child)
         namespace = base.dns_safe(name, 63)
         federation = self._workload_identity(name, rg, secrets, cluster, namespace, child)
-        provider = self._kubernetes_provider(name, args, rg, cluster, client, depends_on=[
-            access.admin, *gpu_pools, federation, *secrets.readers_wait_for,
-            *([net.gateway_subnet] if net.gateway_subnet is not None else [])])
+        files = self._private_files(name, args, rg, net, child) if args.internal else None
+        provider = self._kubernetes_provider(name, args, rg, cluster, client, admin, depends_on=[
+            admin, *gpu_pools, federation, *secrets.readers_wait_for,
+            *([net.gateway_subnet] if net.gateway_subnet is not None else []),
+            *(files.mounts_wait_for if files is not None else [])])
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         if args.spot:
             self._autoscaler_priorities(name, k8s_opts)
         public = None if args.internal else self._public_name(name, args, child)
-        workload = self._workload(name, args, namespace, secrets, client, public, k8s_opts)
+        workload = self._workload(name, args, namespace, secrets, client, public,
+                                  files.claims if files is not None else None, k8s_opts)
         k8s_monitoring.managed_prometheus_scraping(
             name, namespace, args.plan.launch.port, tuple(pool for pool, _ in gpu_pools_named(args.spot)),
             k8s_opts, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[workload.deployment])),
@@ -626,10 +747,67 @@ class AksGpuCluster(base.ServingComponent):
                           private_access=VaultPrivateAccess(subnet_id=endpoints.id, vnet_id=vnet.id))
 
     @staticmethod
+    def _private_files(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], net: AksNetwork,
+                       child: pulumi.ResourceOptions) -> "PrivateFilesMade":
+        """internal: premium NFS shares for the model cache and the gateway, in an account closed to
+        public networks and reached through a private endpoint whose name resolves in the VNet."""
+        # account names are global, 3-24 lowercase letters and digits
+        suffix = random.RandomString(f"{name}-files-suffix", length=8, special=False, upper=False, opts=child)
+        prefix = "".join(ch for ch in base.dns_safe(name, 12) if ch.isalnum())
+        account = storage.StorageAccount(
+            f"{name}-files", resource_group_name=rg, location=args.location,
+            account_name=pulumi.Output.concat("st", prefix, suffix.result),
+            kind=storage.Kind.FILE_STORAGE,  # NFS shares exist on premium file accounts only
+            sku=storage.SkuArgs(name=storage.SkuName.PREMIUM_LRS),
+            # NFS 4.1 has no in-transit encryption on this path: with secure transfer required the mount
+            # fails (the CSI driver makes its own NFS accounts so too); the private endpoint keeps it private
+            enable_https_traffic_only=False,
+            allow_shared_key_access=False,  # NFS mounts use no key; nothing here needs one
+            allow_blob_public_access=False,
+            minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+            public_network_access=storage.PublicNetworkAccess.DISABLED,
+            network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY),
+            tags=args.all_tags, opts=child)
+        sizes = {k8s_vllm.MODEL_CACHE_CLAIM: k8s_vllm.model_cache_gib(args.plan),
+                 k8s_gateway.GATEWAY_DATA_CLAIM: k8s_common.PREMIUM_FILES_MIN_GIB}
+        shares = {claim: storage.FileShare(
+            f"{name}-{claim}-share", resource_group_name=rg, account_name=account.name, share_name=claim,
+            enabled_protocols=storage.EnabledProtocols.NFS,
+            # vLLM runs as root and writes the cache; the driver chmods the mount root as root
+            root_squash=storage.RootSquashType.NO_ROOT_SQUASH,
+            share_quota=gib, opts=child) for claim, gib in sizes.items()}
+        access = net.private_access
+        endpoint = network.PrivateEndpoint(
+            f"{name}-files-endpoint", resource_group_name=rg, location=args.location,
+            subnet=network.SubnetArgs(id=access.subnet_id),
+            private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
+                name="files", private_link_service_id=account.id, group_ids=[FILES_PRIVATE_LINK_GROUP])],
+            tags=args.all_tags, opts=child)
+        zone = privatedns.PrivateZone(
+            f"{name}-files-dns", resource_group_name=rg, location="Global",
+            private_zone_name=FILES_PRIVATE_DNS_ZONE, tags=args.all_tags, opts=child)
+        link = privatedns.VirtualNetworkLink(
+            f"{name}-files-dns-link", resource_group_name=rg, private_zone_name=zone.name, location="Global",
+            registration_enabled=False, virtual_network=privatedns.SubResourceArgs(id=access.vnet_id),
+            tags=args.all_tags, opts=child)
+        # the zone group keeps the endpoint's A record in the zone as its address changes
+        zone_group = network.PrivateDnsZoneGroup(
+            f"{name}-files-dns-group", resource_group_name=rg, private_endpoint_name=endpoint.name,
+            private_dns_zone_group_name="files",
+            private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name="files",
+                                                                       private_dns_zone_id=zone.id)],
+            opts=child)
+        return PrivateFilesMade(
+            # each share is named after its claim; the provider waits for the shares (mounts_wait_for)
+            claims=k8s_common.PrivateFiles(resource_group=rg, account=account.name,
+                                           shares={claim: claim for claim in shares}),
+            mounts_wait_for=[*shares.values(), endpoint, link, zone_group])
+
+    @staticmethod
     def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                         vnet: "network.VirtualNetwork", client: "ClientConfig",
                         child: pulumi.ResourceOptions) -> ClusterAccess:
-        """The control plane's identity with its roles, and cluster admin for the deployer."""
+        """The control plane's identity with the roles it needs before the cluster exists."""
         # the control plane manages load balancers and node NICs in the VNet: its identity must hold
         # Network Contributor there before the cluster exists, hence user-assigned
         identity = managedidentity.UserAssignedIdentity(
@@ -642,28 +820,22 @@ class AksGpuCluster(base.ServingComponent):
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
             opts=child)]
-        # the identity running Pulumi administers the cluster through Azure RBAC (no local accounts).
-        # On the resource group (admin on every AKS cluster in it) so it can exist before the
-        # cluster and propagate while the cluster is created
-        rg_id = pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", rg)
-        if args.internal:
-            # the Azure Files CSI driver puts its storage behind private endpoints named in this group
-            cluster_roles.append(authorization.RoleAssignment(
-                f"{name}-cluster-private-dns",
-                scope=rg_id,
-                principal_id=identity.principal_id,
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                role_definition_id=role_definition(client.subscription_id, PRIVATE_DNS_ZONE_CONTRIBUTOR),
-                opts=child))
-        admin = authorization.RoleAssignment(
+        return ClusterAccess(identity=identity, cluster_roles=cluster_roles)
+
+    @staticmethod
+    def _cluster_admin(name: str, args: AksGpuClusterArgs, cluster: "containerservice.ManagedCluster",
+                       client: "ClientConfig",
+                       child: pulumi.ResourceOptions) -> "authorization.RoleAssignment":
+        """The identity running Pulumi administers this cluster, and no other, through Azure RBAC (local
+        accounts are off); the Kubernetes provider waits until AKS honours it (ADMIN_WAIT_SECONDS)."""
+        return authorization.RoleAssignment(
             f"{name}-cluster-admin",
-            scope=rg_id,
+            scope=cluster.id,
             principal_id=client.object_id,
             principal_type=(args.deployer_principal_type if args.deployer_principal_type is not None
                             else client.client_id.apply(deployer_principal_type)),
             role_definition_id=role_definition(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
             opts=child)
-        return ClusterAccess(identity=identity, cluster_roles=cluster_roles, admin=admin)
 
     def _cluster(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], nodes: "network.Subnet",
                  workspace: pulumi.CustomResource, client: "ClientConfig",
@@ -707,7 +879,7 @@ class AksGpuCluster(base.ServingComponent):
             tags=args.all_tags,
             # the autoscaler moves the count; do not reset it on the next `pulumi up`
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles[0].count"],
-                                        depends_on=[*access.cluster_roles, access.admin]))
+                                        depends_on=access.cluster_roles))
 
     @staticmethod
     def _maintenance_window(name: str, rg: pulumi.Output[str], cluster: "containerservice.ManagedCluster",
@@ -741,22 +913,27 @@ class AksGpuCluster(base.ServingComponent):
 
     def _kubernetes_provider(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                              cluster: "containerservice.ManagedCluster",
-                             client: "ClientConfig",
+                             client: "ClientConfig", admin: "authorization.RoleAssignment",
                              depends_on: list[pulumi.Resource]) -> "k8s.Provider":
-        """The provider the Kubernetes objects go through, signing in with kubelogin."""
+        """The provider the Kubernetes objects go through, signing in with kubelogin; its kubeconfig
+        resolves once the API server honours the deployer's cluster-admin assignment."""
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=cluster.name)
         # no token and no delete_unreachable: an unreachable cluster fails the run, it never empties state
         kubeconfig = pulumi.Output.all(
-            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id).apply(
-                lambda values: kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]))
+            credentials.kubeconfigs[0].value, client.tenant_id, client.client_id, admin.id).apply(
+                lambda values: await_cluster_admin(
+                    kubelogin_kubeconfig(values[0], args.kubelogin_mode, values[1], values[2]),
+                    log=lambda message: pulumi.log.info(message, resource=admin),
+                    warn=lambda message: pulumi.log.warn(message, resource=admin)))
         return k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,
             # only a different cluster replaces the objects, not a changed kubeconfig
             cluster_identifier=cluster.id,
-            # objects go in once Pulumi may use the API, the GPU pools exist (the device plugin and
-            # vLLM target them), the vLLM pods may read the vault and the internal LB's subnet exists
+            # objects go in once Pulumi may use the API (and, on destroy, go before the admin role),
+            # the GPU pools exist (the device plugin and vLLM target them), the vLLM pods may read the
+            # vault and the internal LB's subnet exists
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     @staticmethod
@@ -782,6 +959,7 @@ class AksGpuCluster(base.ServingComponent):
     @staticmethod
     def _workload(name: str, args: AksGpuClusterArgs, namespace: str, secrets: ModelSecrets,
                   client: "ClientConfig", public: Optional[PublicName],
+                  private_files: Optional[k8s_common.PrivateFiles],
                   k8s_opts: pulumi.ResourceOptions) -> k8s_workload.Workload:
         """vLLM, its gateway and its scaling, as Kubernetes objects (components/k8s_workload.py)."""
         return k8s_workload.deploy_workload(name, k8s_workload.WorkloadArgs(
@@ -801,12 +979,13 @@ class AksGpuCluster(base.ServingComponent):
             public_fqdn=public.fqdn if public else None,
             internal_ip=str(args.network.gateway_ip) if args.internal else None,
             internal_subnet=GATEWAY_SUBNET_NAME if args.internal else None,
+            private_files=private_files,
         ), k8s_opts)
 
     @staticmethod
     def _stack_outputs(args: AksGpuClusterArgs, rg: pulumi.Output[str],
                        cluster: "containerservice.ManagedCluster", vnet: "network.VirtualNetwork",
-                       namespace: str) -> dict[str, pulumi.Input[str]]:
+                       namespace: str) -> "dict[str, str | pulumi.Output[str]]":
         """Names, the commands to reach the cluster and its logs, the GPU nodes and quota to ask for."""
         low, high = args.gpu_node_bounds
         quota = high * args.plan.gpu.vcpus
@@ -830,7 +1009,7 @@ class AksGpuCluster(base.ServingComponent):
                 f"cat {k8s_gateway.CADDY_ROOT_CERT}")
         return stack_outputs
 
-    def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+    def _container_insights(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                             cluster: "containerservice.ManagedCluster", workspace: pulumi.CustomResource,
                             tags: dict[str, str]) -> "monitor.DataCollectionRuleAssociation":
         """The data collection rule Container Insights (managed-identity auth) sends through."""
@@ -865,7 +1044,7 @@ class AksGpuCluster(base.ServingComponent):
             description="Container Insights data for this cluster; deleting it stops the logs",
             opts=pulumi.ResourceOptions(parent=self))
 
-    def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Input[str],
+    def _gpu_pools(self, name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
                    cluster: "containerservice.ManagedCluster", nodes: "network.Subnet",
                    tags: dict[str, str]) -> "list[containerservice.AgentPool]":
         low, high = args.gpu_node_bounds

@@ -1,5 +1,5 @@
 """What every part of the AKS workload shares: the args, names and labels, scheduling on the GPU
-pools, restricted security contexts, Azure Files storage classes and NVIDIA's device plugin.
+pools, restricted security contexts, Azure Files volumes and NVIDIA's device plugin.
 
 The parts: ``k8s_vllm`` (vLLM, its secrets and model cache), ``k8s_gateway`` (Caddy, the only way
 in), ``k8s_scaling`` (Prometheus + KEDA); ``k8s_workload.deploy_workload`` registers them all.
@@ -40,15 +40,25 @@ SMB_CACHE_PARAMETERS = {"skuName": "Premium_LRS"}
 SMB_MOUNT_OPTIONS = ("dir_mode=0755", "file_mode=0644", "uid=0", "gid=0",
                      # the Hugging Face cache links snapshots to blobs, which SMB cannot store otherwise
                      "mfsymlinks", "cache=strict", "actimeo=30", "nosharesock")
-# internal: premium NFS (NFS mounts use no key, so the account allows no shared-key access), reached
-# through a private endpoint the driver creates in the node subnet, and closed to public networks.
-# NFS shares exist only on premium accounts; the driver chmods the mount root to 0777 by default
-# (mountPermissions), so non-root pods can write too.
-PRIVATE_NFS_PARAMETERS = {"skuName": "Premium_LRS", "protocol": "nfs",
-                          "networkEndpointType": "privateEndpoint",
-                          "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
+# internal: premium NFS shares Pulumi creates (components/aks.py: a storage account closed to public
+# networks, without shared keys, behind a private endpoint), mounted as static volumes: the driver
+# provisions nothing, so the cluster's identity needs no role on the resource group or its DNS zones.
+# NFS mounts use no key: for a volume with protocol nfs and a share name the driver asks Azure nothing
+# (azurefile-csi-driver, GetAccountInfo: "nfs protocol does not need account key, return directly"),
+# and it chmods the mount root to 0777 (mountPermissions) so non-root pods can write too.
+CSI_DRIVER = "file.csi.azure.com"
 # AKS's recommended NFS options for Azure Files ("Azure Files CSI driver" / NFS performance docs)
 NFS_MOUNT_OPTIONS = ("nconnect=4", "noresvport", "actimeo=30")
+
+
+@dataclass(frozen=True)
+class PrivateFiles:
+    """internal: where the NFS shares are that the volumes mount (all made by components/aks.py)."""
+
+    resource_group: pulumi.Input[str]
+    account: pulumi.Input[str]
+    shares: dict[str, pulumi.Input[str]]
+    """The share of each claim, by claim name (``model-cache``, ``gateway-data``)."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,15 @@ class WorkloadArgs:
     public_fqdn: pulumi.Input[str] | None = None
     internal_ip: str | None = None  # internal entry point only: the load balancer's fixed private IP
     internal_subnet: str | None = None  # ... and the name of the subnet that IP belongs to
+    private_files: PrivateFiles | None = None  # internal only: the NFS shares behind a private endpoint
 
     def __post_init__(self) -> None:
         if self.internal and not (self.internal_ip and self.internal_subnet):
             raise ValueError("an internal gateway needs internal_ip (its certificate names that address) "
                              "and internal_subnet (the subnet holding it)")
+        if self.internal != (self.private_files is not None):
+            raise ValueError("private_files (the NFS shares behind a private endpoint) go with internal, "
+                             "and only with it")
         if not self.internal and (self.dns_label is None or self.public_fqdn is None):
             raise ValueError("a public gateway needs dns_label and public_fqdn")
 
@@ -162,19 +176,55 @@ def content_hash(text: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(text).apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16])
 
 
-def files_storage_class(resource_name: str, class_name: str, private: bool,
+def files_storage_class(resource_name: str, class_name: str,
                         opts: pulumi.ResourceOptions) -> storage.StorageClass:
-    """Premium Azure Files: SMB, or (private) key-less NFS behind a private endpoint."""
+    """Premium Azure Files over SMB, which the CSI driver provisions (public stacks)."""
     return storage.StorageClass(
         resource_name,
         metadata=meta.ObjectMetaArgs(name=class_name, labels=dict(PART_OF)),
-        provisioner="file.csi.azure.com",
-        parameters=dict(PRIVATE_NFS_PARAMETERS if private else SMB_CACHE_PARAMETERS),
-        mount_options=list(NFS_MOUNT_OPTIONS if private else SMB_MOUNT_OPTIONS),
+        provisioner=CSI_DRIVER,
+        parameters=dict(SMB_CACHE_PARAMETERS),
+        mount_options=list(SMB_MOUNT_OPTIONS),
         reclaim_policy="Delete",
         allow_volume_expansion=True,
         volume_binding_mode="Immediate",
         opts=opts)
+
+
+def private_files_claim(resource_name: str, metadata: meta.ObjectMetaArgs, gib: int, files: PrivateFiles,
+                        cluster_opts: pulumi.ResourceOptions,
+                        opts: pulumi.ResourceOptions) -> core.PersistentVolumeClaim:
+    """internal: a claim bound to a static volume on one of Pulumi's NFS shares (the volume is
+    cluster-wide: ``cluster_opts``), as azurefile-csi-driver's deploy/example/pv-azurefile-nfs.yaml.
+    Retain: the share is Pulumi's to delete, not the driver's."""
+    claim_name, namespace = metadata.name, metadata.namespace
+    volume_name = f"{namespace}-{claim_name}"  # volumes are cluster-wide; also the driver's volume id
+    volume = core.PersistentVolume(
+        f"{resource_name}-volume",
+        metadata=meta.ObjectMetaArgs(name=volume_name, labels=metadata.labels),
+        spec=core.PersistentVolumeSpecArgs(
+            capacity={"storage": f"{gib}Gi"},
+            access_modes=["ReadWriteMany"],
+            persistent_volume_reclaim_policy="Retain",
+            storage_class_name="",
+            mount_options=list(NFS_MOUNT_OPTIONS),
+            # only this claim may bind it ("Reserving a PersistentVolume", Kubernetes docs)
+            claim_ref=core.ObjectReferenceArgs(namespace=namespace, name=claim_name),
+            csi=core.CSIPersistentVolumeSourceArgs(
+                driver=CSI_DRIVER,
+                volume_handle=volume_name,  # unique in the cluster, no '#'
+                volume_attributes={"resourceGroup": files.resource_group, "storageAccount": files.account,
+                                   "shareName": files.shares[claim_name], "protocol": "nfs"})),
+        opts=cluster_opts)
+    return core.PersistentVolumeClaim(
+        resource_name,
+        metadata=metadata,
+        spec=core.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteMany"],
+            storage_class_name="",  # no class: not the cluster's default, nothing to provision
+            volume_name=volume_name,
+            resources=core.VolumeResourceRequirementsArgs(requests={"storage": f"{gib}Gi"})),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[volume])))
 
 
 def device_plugin(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> apps.DaemonSet:

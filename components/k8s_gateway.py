@@ -16,12 +16,12 @@ from pulumi_kubernetes.networking import v1 as networking
 from pulumi_kubernetes.policy import v1 as policy
 
 from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
-from .k8s_common import (CONFIG_HASH, GATEWAY, PREMIUM_FILES_MIN_GIB, WorkloadArgs, content_hash,
-                         files_storage_class, labels, object_meta, restricted_container_context, selector)
+from .k8s_common import (CONFIG_HASH, GATEWAY, PREMIUM_FILES_MIN_GIB, WorkloadArgs, content_hash, labels,
+                         object_meta, private_files_claim, restricted_container_context, selector)
 
 GATEWAY_STORAGE_CLASS = "azurefile-csi"  # AKS built-in class (standard Azure Files, RWX)
 GATEWAY_CERT_GIB = 1
-PRIVATE_FILES_CLASS = "apertus-private-files"  # internal: the gateway's volume (key-less NFS too)
+GATEWAY_DATA_CLAIM = f"{GATEWAY}-data"
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")  # RFC 1918: who reaches an internal LB
 ANYWHERE = "0.0.0.0/0"
 
@@ -106,23 +106,22 @@ def gateway(name: str, args: WorkloadArgs, upstream: str, opts: pulumi.ResourceO
 
 def gateway_data(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> core.PersistentVolumeClaim:
     """The volume both replicas share: certificates, the ACME account or the internal CA."""
-    # internal: the built-in class is SMB (an account key) on a public endpoint; a private key-less
-    # NFS share instead, at the premium minimum of 100 GiB
-    gateway_class, gateway_gib, gateway_opts = GATEWAY_STORAGE_CLASS, GATEWAY_CERT_GIB, opts
-    if args.internal:
-        private_class = files_storage_class(f"{name}-private-files-class", PRIVATE_FILES_CLASS, True, opts)
-        gateway_class, gateway_gib = PRIVATE_FILES_CLASS, PREMIUM_FILES_MIN_GIB
-        gateway_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[private_class]))
+    # shared by both replicas, kept across restarts: the certificates, the ACME account (Let's
+    # Encrypt rate-limits reissues) or the internal CA (clients trust its root)
+    metadata = gateway_meta(args, GATEWAY_DATA_CLAIM, annotations={"pulumi.com/skipAwait": "true"})
+    if args.private_files is not None:
+        # internal: the built-in class is SMB (an account key) on a public endpoint; Pulumi's private
+        # key-less NFS share instead, at the premium minimum of 100 GiB
+        return private_files_claim(f"{name}-gateway-data", metadata, PREMIUM_FILES_MIN_GIB,
+                                   args.private_files, opts, opts)
     return core.PersistentVolumeClaim(
         f"{name}-gateway-data",
-        # shared by both replicas, kept across restarts: the certificates, the ACME account (Let's
-        # Encrypt rate-limits reissues) or the internal CA (clients trust its root)
-        metadata=gateway_meta(args, f"{GATEWAY}-data", annotations={"pulumi.com/skipAwait": "true"}),
+        metadata=metadata,
         spec=core.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteMany"],
-            storage_class_name=gateway_class,
-            resources=core.VolumeResourceRequirementsArgs(requests={"storage": f"{gateway_gib}Gi"})),
-        opts=gateway_opts)
+            storage_class_name=GATEWAY_STORAGE_CLASS,
+            resources=core.VolumeResourceRequirementsArgs(requests={"storage": f"{GATEWAY_CERT_GIB}Gi"})),
+        opts=opts)
 
 
 def gateway_service(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -> core.Service:
@@ -215,5 +214,5 @@ def gateway_pod_spec() -> core.PodSpecArgs:
             core.VolumeArgs(name="caddyfile",
                             config_map=core.ConfigMapVolumeSourceArgs(name=f"{GATEWAY}-config")),
             core.VolumeArgs(name="data", persistent_volume_claim=core.PersistentVolumeClaimVolumeSourceArgs(
-                claim_name=f"{GATEWAY}-data")),
+                claim_name=GATEWAY_DATA_CLAIM)),
             core.VolumeArgs(name="config", empty_dir=core.EmptyDirVolumeSourceArgs())])

@@ -15,15 +15,16 @@ from pulumi_kubernetes.meta import v1 as meta
 from pulumi_kubernetes.policy import v1 as policy
 
 from .k8s_common import (PREMIUM_FILES_MIN_GIB, VLLM, WorkloadArgs, cluster_service, files_storage_class,
-                         gpu_affinity, gpu_tolerations, labels, object_meta, restricted_container_context,
-                         selector)
+                         gpu_affinity, gpu_tolerations, labels, object_meta, private_files_claim,
+                         restricted_container_context, selector)
 from .serving import GpuSku, Probe, ServingPlan
 
 SERVICE_ACCOUNT = "vllm"
 SECRET_PROVIDER_CLASS = "model-secrets"
 SYNCED_SECRET = "model-secrets"  # created by the CSI driver while a vLLM pod mounts the volume
 SECRETS_MOUNT = "/mnt/secrets-store"
-MODEL_CACHE_CLASS = "apertus-model-cache"
+MODEL_CACHE_CLASS = "apertus-model-cache"  # public stacks: the class the driver provisions the share by
+MODEL_CACHE_CLAIM = "model-cache"
 
 # ---- pod sizing ----
 # NCCL shared memory for TP > 1 (vLLM's Kubernetes guide uses 2Gi); counts toward the memory limit
@@ -105,7 +106,7 @@ def vllm_pod_spec(args: WorkloadArgs) -> core.PodSpecArgs:
     launch = args.plan.launch
     volumes = [
         core.VolumeArgs(name="model-cache", persistent_volume_claim=core.PersistentVolumeClaimVolumeSourceArgs(
-            claim_name="model-cache")),
+            claim_name=MODEL_CACHE_CLAIM)),
         core.VolumeArgs(name="secrets-store", csi=core.CSIVolumeSourceArgs(
             driver="secrets-store.csi.k8s.io", read_only=True,
             volume_attributes={"secretProviderClass": SECRET_PROVIDER_CLASS})),
@@ -165,13 +166,17 @@ def model_secrets(name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions) -
 
 def model_cache(name: str, args: WorkloadArgs, cluster_opts: pulumi.ResourceOptions,
                 opts: pulumi.ResourceOptions) -> core.PersistentVolumeClaim:
-    """Premium Azure Files shared by every replica (RWX); the class is cluster-wide (``cluster_opts``)."""
-    model_class = files_storage_class(f"{name}-model-cache-class", MODEL_CACHE_CLASS, args.internal,
-                                      cluster_opts)
+    """Premium Azure Files shared by every replica (RWX). Public: SMB the driver provisions through a
+    class (cluster-wide: ``cluster_opts``); internal: Pulumi's NFS share, a static volume."""
+    metadata = object_meta(MODEL_CACHE_CLAIM, args.namespace, VLLM,
+                           annotations={"pulumi.com/skipAwait": "true"})
+    if args.private_files is not None:
+        return private_files_claim(f"{name}-model-cache", metadata, model_cache_gib(args.plan),
+                                   args.private_files, cluster_opts, opts)
+    model_class = files_storage_class(f"{name}-model-cache-class", MODEL_CACHE_CLASS, cluster_opts)
     return core.PersistentVolumeClaim(
         f"{name}-model-cache",
-        metadata=object_meta("model-cache", args.namespace, VLLM,
-                             annotations={"pulumi.com/skipAwait": "true"}),
+        metadata=metadata,
         spec=core.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteMany"],
             storage_class_name=MODEL_CACHE_CLASS,

@@ -3,13 +3,17 @@ registers dumped as a manifest and checked by kubernetes-validate (strict) and c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+import inspect
 import ipaddress
 import json
 import math
 import re
 import subprocess
+import typing
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from conftest import (
     unwrap,
 )
 
-from components import aks, base, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, testing
+from components import aks, base, containerapp, k8s_common, k8s_gateway, k8s_vllm, k8s_workload, testing, vm
 from components.aks import AksGpuClusterArgs
 from components.serving import DEFAULT_IMAGE, ConfigError, plan_serving, resolve_model
 import tools
@@ -41,6 +45,7 @@ VNET = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 ROLE = "azure-native:authorization:RoleAssignment"
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SKIPS_FILE = Path(__file__).parent / "checkov-skips.yaml"
 CUSTOM_KINDS = {"SecretProviderClass", "ScaledObject", "PodMonitor"}  # add-on CRDs: kubernetes-validate has no schema
@@ -230,22 +235,32 @@ def test_node_subnet_holds_every_node_the_pod_range_allows_and_overlaps_no_clust
 
 @pytest.fixture(scope="module")
 def with_dependencies():
-    """The 8b stack run again, with the URNs each resource waits for, by resource name."""
+    """The 8b stack run again as `pulumi up` would (the cluster-admin wait asks a stand-in, which
+    records the kubeconfig it was given), with the URNs each resource waits for, by resource name."""
     dependencies: dict[str, set[str]] = {}
     register = offline.RecordingMonitor.RegisterResource
+    asked: list[dict] = []
 
     def recording(monitor, request):
         dependencies[request.name] = set(request.dependencies)
+        if request.provider:  # a provider reference, "<urn>::<id>": the resource waits for it too
+            dependencies[request.name].add(request.provider.rsplit("::", 1)[0])
         return register(monitor, request)
+
+    def granted(kubeconfig: dict) -> bool:
+        asked.append(kubeconfig)
+        return True
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(offline.RecordingMonitor, "RegisterResource", recording)
+        patch.setattr(aks, "deploying_for_real", lambda: True)
+        patch.setattr(aks, "cluster_admin_granted", granted)
         run = run_stack(CONFIGS["8b"], fresh=True)
-    return run, dependencies
+    return run, dependencies, asked
 
 
 def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(with_dependencies):
-    run, dependencies = with_dependencies
+    run, dependencies, _ = with_dependencies
     [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
     cluster = run.mocks.one(CLUSTER)
     assert unwrap(cluster.inputs)["identity"] == {"type": "UserAssigned",
@@ -261,23 +276,140 @@ def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_f
     assert role.urn in dependencies[cluster.name]
 
 
-def test_deploying_identity_is_cluster_admin_on_the_group_before_the_cluster_exists(with_dependencies):
-    run, dependencies = with_dependencies
+def test_deploying_identity_is_cluster_admin_on_the_cluster_only_and_every_object_waits_for_it(
+        with_dependencies):
+    run, dependencies, asked = with_dependencies
     cluster = run.mocks.one(CLUSTER)
-    group = run.mocks.one("azure-native:resources:ResourceGroup")
-    group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
-    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == group_id]
+    [admin] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == cluster.outputs["id"]]
     # Azure's built-in "Azure Kubernetes Service RBAC Cluster Admin" role id (built-in roles reference)
     assert admin.inputs["roleDefinitionId"].endswith("/roleDefinitions/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
     deployer = offline._invoke_results()["azure-native:authorization:getClientConfig"]({})
     assert admin.inputs["principalId"] == deployer["objectId"]
     # the mocks sign in as an application (a CI service principal): Azure refuses "User" for it
     assert admin.inputs["principalType"] == "ServicePrincipal"
-    # Azure RBAC takes minutes to reach AKS: the assignment propagates while the cluster is created
-    assert admin.urn in dependencies[cluster.name]
-    # the Kubernetes provider waits for the admin role and for the GPU pools its objects target
+    # nothing at the resource group, whatever else it holds (a shared group)
+    group = run.mocks.one("azure-native:resources:ResourceGroup")
+    group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
+    assert [r.name for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == group_id] == []
+    # made once the cluster exists: the cluster does not wait for it
+    assert cluster.urn in dependencies[admin.name] and admin.urn not in dependencies[cluster.name]
+    # the Kubernetes provider waits for the admin role and for the GPU pools its objects target ...
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     assert {admin.urn, *(pool.urn for pool in run.mocks.of_type(POOL))} <= dependencies[provider.name]
+    # ... and its kubeconfig resolves only after the API server was asked whether the role is in effect
+    assert asked == [provider_kubeconfig(run)]
+    # every Kubernetes object goes through that provider
+    assert all(provider.urn in dependencies[r.name]
+               for r in run.resources if r.type.startswith("kubernetes:"))
+
+
+class AdminWaitClock:
+    """Stand-ins for the cluster-admin wait: the API server's answers in turn, and a clock the
+    sleeps advance."""
+
+    def __init__(self, answers):
+        self.answers, self.now, self.sleeps, self.logged = list(answers), 0.0, [], []
+
+    def granted(self, kubeconfig):
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    async def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def wait(self, for_real=True) -> str:
+        return asyncio.run(aks.await_cluster_admin(
+            '{"users": []}', log=self.logged.append,
+            warn=lambda message: self.logged.append("WARN " + message), granted=self.granted,
+            sleep=self.sleep, clock=lambda: self.now, for_real=lambda: for_real))
+
+
+def test_kubernetes_objects_wait_until_the_api_server_honours_the_admin_role():
+    clock = AdminWaitClock([False, False, True])
+    assert clock.wait() == '{"users": []}'
+    assert clock.sleeps == [aks.ADMIN_POLL_SECONDS] * 2
+    assert len(clock.logged) == 2 and "in effect" in clock.logged[-1]
+    # in effect already (every later `pulumi up`): one question, no wait, nothing said
+    clock = AdminWaitClock([True])
+    clock.wait()
+    assert clock.sleeps == [] and clock.logged == []
+
+
+def test_the_admin_wait_gives_up_with_a_warning_and_never_waits_on_a_cluster_it_cannot_ask():
+    clock = AdminWaitClock([False])
+    clock.wait()
+    assert sum(clock.sleeps) == aks.ADMIN_WAIT_SECONDS == 15 * 60  # three times the documented ~5 min
+    assert clock.logged[-1].startswith("WARN ") and "run `pulumi up` again" in clock.logged[-1]
+    # no kubelogin, unreachable, no token: the Kubernetes provider reports it, at once
+    clock = AdminWaitClock([None])
+    clock.wait()
+    assert clock.sleeps == [] and clock.logged == []
+    # a preview and the offline runs ask nothing
+    clock = AdminWaitClock([False])
+    clock.wait(for_real=False)
+    assert clock.sleeps == [] and clock.answers == [False]
+
+
+def test_the_offline_runs_are_not_a_real_deployment(runs):
+    assert not aks.deploying_for_real()
+
+
+class ReviewResponse:
+    def __init__(self, body: dict):
+        self.body = json.dumps(body).encode()
+
+    def read(self, *_):
+        return self.body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        return False
+
+
+def test_the_admin_probe_is_a_self_subject_access_review_with_a_kubelogin_token():
+    config = json.loads(aks.kubelogin_kubeconfig(
+        base64.b64encode(offline._KUBECONFIG.encode()).decode(), "azurecli", offline.FAKE_TENANT, ""))
+    commands, requests = [], []
+
+    def kubelogin(command, **kwargs):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, json.dumps(
+            {"kind": "ExecCredential", "status": {"token": "entra-token"}}), "")
+
+    def urlopen(request, **kwargs):
+        requests.append(request)
+        return ReviewResponse({"status": {"allowed": True}})
+
+    assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=urlopen) is True
+    assert commands == [["kubelogin", *config["users"][0]["user"]["exec"]["args"]]]
+    [request] = requests
+    assert request.full_url == ("https://aks.example.invalid:443"
+                                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+    assert request.get_method() == "POST" and request.get_header("Authorization") == "Bearer entra-token"
+    assert json.loads(request.data)["spec"] == {
+        "resourceAttributes": {"verb": "create", "resource": "namespaces"}}
+
+    def answering(error):
+        def urlopen(request, **kwargs):
+            if isinstance(error, dict):
+                return ReviewResponse(error)
+            raise error
+        return urlopen
+
+    forbidden = urllib.error.HTTPError("u", 403, "Forbidden", {}, None)
+    unauthorized = urllib.error.HTTPError("u", 401, "Unauthorized", {}, None)
+    for answer, expected in (({"status": {"allowed": False}}, False), (forbidden, False),
+                             (unauthorized, None), (urllib.error.URLError("no route"), None),
+                             (TimeoutError(), None)):
+        assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=answering(answer)) is expected, answer
+
+    def no_kubelogin(command, **kwargs):
+        raise FileNotFoundError(command[0])
+
+    assert aks.cluster_admin_granted(config, run=no_kubelogin, urlopen=urlopen) is None
+    assert len(requests) == 1  # nothing sent without a token
 
 
 def test_one_on_demand_gpu_pool_without_spot(runs):
@@ -446,35 +578,76 @@ def test_model_cache_is_a_shared_premium_files_volume_at_the_cache_mount(runs, n
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_internal_file_storage_is_key_less_nfs_behind_private_endpoints(runs, name):
-    """Every Azure Files volume the CSI driver provisions: internal -> private endpoint, no shared
-    key, no public access (driver-parameters.md); public stacks keep premium SMB and the built-in class."""
+def test_internal_file_storage_is_key_less_nfs_on_shares_pulumi_makes_behind_a_private_endpoint(runs, name):
+    """internal: every Azure Files volume is a static volume on a premium NFS share Pulumi makes, in
+    an account closed to public networks and without shared keys, reached through a private endpoint
+    whose name resolves in the VNet; the CSI driver provisions nothing, so no AKS identity needs a role
+    for it. Public stacks keep premium SMB that the driver provisions, and the built-in class."""
     run = runs[name]
     classes = objects(run, "StorageClass")
     claims = objects(run, "PersistentVolumeClaim")
-    used = {claim["spec"]["storageClassName"] for claim in claims.values()}
-    if name == "internal":
-        assert used <= set(classes)  # no built-in class: those are SMB with a key, on a public endpoint
-        for class_name in used:
-            parameters = classes[class_name]["parameters"]
-            assert parameters == {"skuName": "Premium_LRS", "protocol": "nfs",
-                                  "networkEndpointType": "privateEndpoint",
-                                  "allowSharedKeyAccess": "false", "publicNetworkAccess": "Disabled"}
-            assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(classes[class_name]["mountOptions"])
-        # premium shares start at 100 GiB: the gateway's small volume asks for that much
-        gateway = claims[f"{k8s_workload.GATEWAY}-data"]["spec"]["resources"]["requests"]["storage"]
-        assert int(gateway.removesuffix("Gi")) >= k8s_common.PREMIUM_FILES_MIN_GIB
-        # the driver names the endpoints it creates in a private DNS zone of the VNet's group
-        cluster_identity = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"][0]
-        group = run.mocks.one("azure-native:resources:ResourceGroup")
-        group_id = f"/subscriptions/{offline.FAKE_SUBSCRIPTION}/resourceGroups/{group.outputs['name']}"
-        assert [r for r in run.mocks.of_type(ROLE)
-                if r.inputs["principalId"] == cluster_identity.outputs["principalId"]
-                and r.inputs["scope"] == group_id
-                and r.inputs["roleDefinitionId"].endswith("/b12aa53e-6015-4669-85d0-8515ebb3ae7f")]
-    else:
+    if name != "internal":
+        used = {claim["spec"]["storageClassName"] for claim in claims.values()}
         assert k8s_gateway.GATEWAY_STORAGE_CLASS in used
         assert all(c["parameters"] == {"skuName": "Premium_LRS"} for c in classes.values())
+        assert not run.mocks.of_type(STORAGE_ACCOUNT) and not objects(run, "PersistentVolume")
+        return
+    assert classes == {}  # nothing for the driver to provision (the built-in classes are SMB with a key)
+    [account] = run.mocks.of_type(STORAGE_ACCOUNT)
+    settings = unwrap(account.inputs)
+    assert settings["kind"] == "FileStorage" and settings["sku"] == {"name": "Premium_LRS"}
+    assert settings["publicNetworkAccess"] == "Disabled"
+    assert settings["networkRuleSet"]["defaultAction"] == "Deny"
+    assert settings["allowSharedKeyAccess"] is False and settings["allowBlobPublicAccess"] is False
+    group = run.mocks.one("azure-native:resources:ResourceGroup").outputs["name"]
+    shares = {r.inputs["shareName"]: unwrap(r.inputs)
+              for r in run.mocks.of_type("azure-native:storage:FileShare")}
+    volumes = objects(run, "PersistentVolume")
+    assert set(shares) == set(claims) == {k8s_vllm.MODEL_CACHE_CLAIM, k8s_gateway.GATEWAY_DATA_CLAIM}
+    for claim_name, claim in claims.items():
+        spec = claim["spec"]
+        volume = volumes[spec["volumeName"]]["spec"]
+        share = shares[claim_name]
+        assert share["accountName"] == account.outputs["name"] and share["enabledProtocols"] == "NFS"
+        assert spec["storageClassName"] == "" == volume["storageClassName"]  # never the cluster's default
+        assert volume["claimRef"] == {"namespace": claim["metadata"]["namespace"], "name": claim_name}
+        assert volume["persistentVolumeReclaimPolicy"] == "Retain"  # the share is Pulumi's to delete
+        assert volume["csi"]["driver"] == "file.csi.azure.com"
+        assert volume["csi"]["volumeAttributes"] == {
+            "resourceGroup": group, "storageAccount": account.outputs["name"], "shareName": claim_name,
+            "protocol": "nfs"}
+        assert spec["accessModes"] == volume["accessModes"] == ["ReadWriteMany"]
+        assert spec["resources"]["requests"]["storage"] == volume["capacity"]["storage"] \
+            == f"{int(share['shareQuota'])}Gi"
+        assert not {"mfsymlinks", "uid=0", "dir_mode=0755"} & set(volume["mountOptions"])
+    # premium shares start at 100 GiB: the gateway's small volume asks for that much
+    assert shares[k8s_gateway.GATEWAY_DATA_CLAIM]["shareQuota"] == k8s_common.PREMIUM_FILES_MIN_GIB
+    assert shares[k8s_vllm.MODEL_CACHE_CLAIM]["shareQuota"] == k8s_vllm.model_cache_gib(expected_plan("8b"))
+    # the account's endpoint sits in the endpoints subnet; its name resolves through the file zone
+    [endpoint] = [r for r in run.mocks.of_type("azure-native:network:PrivateEndpoint")
+                  if r.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"]
+                  == account.outputs["id"]]
+    assert endpoint.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["file"]
+    [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
+    assert subnet.inputs["subnetName"] == aks.ENDPOINT_SUBNET_NAME
+    [zone] = [r for r in run.mocks.of_type("azure-native:privatedns:PrivateZone")
+              if r.inputs["privateZoneName"] == "privatelink.file.core.windows.net"]
+    assert [r for r in run.mocks.of_type("azure-native:privatedns:VirtualNetworkLink")
+            if r.inputs["privateZoneName"] == zone.outputs["name"]
+            and r.inputs["virtualNetwork"]["id"] == run.mocks.one(VNET).outputs["id"]]
+    [zone_group] = [r for r in run.mocks.of_type("azure-native:network:PrivateDnsZoneGroup")
+                    if r.inputs["privateEndpointName"] == endpoint.outputs["name"]]
+    assert [c["privateDnsZoneId"] for c in zone_group.inputs["privateDnsZoneConfigs"]] == [zone.outputs["id"]]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_the_cluster_identity_holds_network_contributor_on_its_vnet_and_nothing_else(runs, name):
+    """No role on the resource group, no DNS role: Pulumi makes the private endpoints and zones."""
+    run = runs[name]
+    [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
+    held = [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == identity.outputs["principalId"]]
+    assert [(r.inputs["scope"], r.inputs["roleDefinitionId"].rsplit("/", 1)[1]) for r in held] == [
+        (run.mocks.one(VNET).outputs["id"], aks.NETWORK_CONTRIBUTOR)]
 
 
 def test_internal_api_server_takes_only_the_allowed_ranges(runs):
@@ -494,7 +667,7 @@ def test_vault_has_purge_protection_and_stays_public_when_not_internal(runs):
     assert_vault_is_public_with_purge_protection(runs["8b"])
 
 
-def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monkeypatch):
+def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns_and_the_shares(monkeypatch):
     run, dependencies = run_recording_dependencies(monkeypatch, CONFIGS["internal"])
     endpoint = assert_vault_is_private_in(run, run.mocks.one(VNET))
     [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
@@ -502,6 +675,10 @@ def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns(monke
     # the vLLM pods read the vault through the CSI driver: every Kubernetes object waits for the DNS
     [provider] = run.mocks.of_type("pulumi:providers:kubernetes")
     assert dns_ready_urns(run) and dns_ready_urns(run) <= dependencies[provider.name]
+    # ... and for the NFS shares, their endpoint and its name in the VNet
+    files = {r.urn for r in run.resources if r.name.startswith("apertus-") and r.name.endswith(
+        ("-share", "-files-endpoint", "-files-dns-link", "-files-dns-group"))}
+    assert len(files) == 5 and files <= dependencies[provider.name]
 
 
 def test_70b_cache_is_larger_than_the_premium_minimum():
@@ -874,6 +1051,36 @@ def test_dcgm_exporter_names_each_gpu_by_the_node_it_runs_on(runs):
     assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
 
 
+# ---- the components' annotations ----
+
+def host_methods():
+    """Every method the three host classes define or inherit from this project (pulumi's own are not
+    ours to annotate): (id, function)."""
+    for cls in (aks.AksGpuCluster, vm.GpuVirtualMachine, containerapp.ContainerAppGpu):
+        for method_name, function in inspect.getmembers(cls, predicate=inspect.isfunction):
+            if function.__module__.startswith("components."):
+                yield f"{cls.__name__}.{method_name}", function
+
+
+# components/vm.py annotates pulumi.Input[str], whose Union names "Output[T]" unqualified: it resolves
+# only where a module has a global named Output (components/aks.py says pulumi.Output[str] instead)
+OUTSIDE_AKS = {"GpuVirtualMachine._stack_outputs": "components/vm.py: pulumi.Input's 'Output[T]' forward reference"}
+
+
+@pytest.mark.parametrize("function", [
+    pytest.param(function, id=method_id,
+                 marks=[pytest.mark.xfail(strict=True, raises=NameError, reason=OUTSIDE_AKS[method_id])]
+                 if method_id in OUTSIDE_AKS else [])
+    for method_id, function in host_methods()])
+def test_every_host_method_annotation_resolves(function):
+    """typing.get_type_hints (the component provider's schema inference, help(), IDEs) resolves every
+    annotation; names of SDK types are forward references, so importing the components still loads no
+    provider SDK module (tests/test_library.py, test_importing_the_components_loads_no_provider_sdk_module).
+    A local namespace of its own makes every forward reference evaluate afresh, in the method's module:
+    the typing module caches what another module resolved first."""
+    typing.get_type_hints(function, localns={})
+
+
 # ---- what real tools say about the objects ----
 
 def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(runs):
@@ -942,6 +1149,17 @@ def test_checkov_leaves_no_failed_check_unexplained(manifest_dir):
 ])
 def test_bad_input_is_one_line_before_any_resource(overrides, key, words):
     assert_config_error(stack_config("aks", **overrides), key, words)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    ({"apiPublic": True, "apiPrivate": True, "apiAllowedCidrs": None}, "apiPrivate"),
+    ({"apiPrivate": True, "apiAllowedCidrs": [CIDR]}, "apiPrivate"),
+    ({"apiPublic": True, "internal": True, "apiAllowedCidrs": None}, "apiPublic"),
+])
+def test_a_conflicting_api_switch_is_echoed_as_the_stack_file_writes_it(overrides, key):
+    """`apiPublic: true` in YAML comes back as `true`, not Python's `True`."""
+    message = str(assert_config_error(stack_config("aks", **overrides), key, [f"{key} = true: contradicts"]))
+    assert "True" not in message, message
 
 
 def test_tensor_parallel_wider_than_a_node_is_refused():
