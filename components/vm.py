@@ -609,7 +609,7 @@ class GpuVirtualMachine(ServingComponent):
             **where, opts=child)
 
     def _stack_outputs(self, args: GpuVirtualMachineArgs, group: pulumi.Output[str],
-                       host: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
+                       host: pulumi.Output[str]) -> dict[str, pulumi.Output[str] | str]:
         """The VM's name and the commands to start it, read its boot log, SSH in, fetch the CA."""
         az = {"--resource-group": group, "--name": self.vm.name}
         stack_outputs = {

@@ -1062,16 +1062,8 @@ def host_methods():
                 yield f"{cls.__name__}.{method_name}", function
 
 
-# components/vm.py annotates pulumi.Input[str], whose Union names "Output[T]" unqualified: it resolves
-# only where a module has a global named Output (components/aks.py says pulumi.Output[str] instead)
-OUTSIDE_AKS = {"GpuVirtualMachine._stack_outputs": "components/vm.py: pulumi.Input's 'Output[T]' forward reference"}
-
-
-@pytest.mark.parametrize("function", [
-    pytest.param(function, id=method_id,
-                 marks=[pytest.mark.xfail(strict=True, raises=NameError, reason=OUTSIDE_AKS[method_id])]
-                 if method_id in OUTSIDE_AKS else [])
-    for method_id, function in host_methods()])
+@pytest.mark.parametrize("function", [pytest.param(function, id=method_id)
+                                      for method_id, function in host_methods()])
 def test_every_host_method_annotation_resolves(function):
     """typing.get_type_hints (the component provider's schema inference, help(), IDEs) resolves every
     annotation; names of SDK types are forward references, so importing the components still loads no
