@@ -368,11 +368,11 @@ BAD = {
         ["privileged"]),
     "keda-scaled-job-latest-vllm": ("images-pinned",
         [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
-            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:latest"}]}}}}})],
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:latest", "securityContext": LOCKED_DOWN}]}}}}})],
         ["vllm/vllm-openai:latest"]),
     "keda-scaled-job-token-in-env": ("no-secrets-in-plain-properties",
         [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
-            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1", "securityContext": LOCKED_DOWN,
                             "env": [{"name": "HF_TOKEN", "value": HF_TOKEN}]}]}}}}})],
         ["HF_TOKEN"]),
     "gpu-adds-capabilities": ("gpu-containers-drop-capabilities",

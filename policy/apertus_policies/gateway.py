@@ -19,7 +19,6 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,12 +49,13 @@ from .common import (
     _rule_name,
     aca_containers,
     get,
-    items,
+    is_gateway_container,
     is_true,
-    k8s_containers,
-    pod_spec,
-    pod_template_metadata,
+    is_vllm_container,
+    items,
     rules,
+    serving_pod,
+    vllm_ports,
     whole_number,
 )
 
@@ -70,62 +70,6 @@ K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
-
-
-# ---------------------------------------------------------------- who is vLLM, who is the gateway
-
-def _repository(image: Any) -> str:
-    """The last path component of an image reference, without tag or digest: 'vllm-openai', 'caddy'."""
-    name = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
-    return name.split(":", 1)[0].lower()
-
-
-def command_words(container: Any) -> list[str]:
-    """The words of a container's command and args as a shell reads them: a word that holds a
-    script (``sh -c "vllm serve m --port 8001"``, or one args string ``"--model m --port 9000"``)
-    is split again with shlex, down to three levels of quoting."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
-    for _ in range(3):
-        split: list[str] = []
-        for word in words:
-            if any(space in word for space in " \t\n;&|"):
-                try:
-                    split.extend(shlex.split(word.replace(";", " ; ").replace("&&", " && ")))
-                except ValueError:  # unbalanced quotes: plain words
-                    split.extend(word.split())
-            else:
-                split.append(word)
-        if split == words:
-            break
-        words = split
-    return words
-
-
-def is_vllm_container(container: Any) -> bool:
-    """A container that runs vLLM: its image is a vLLM image, or its command runs `vllm serve`
-    or vLLM's OpenAI server module."""
-    words = command_words(container)
-    text = " ".join(words)
-    return ("vllm" in _repository(get(container, "image"))
-            or "vllm serve" in text or "vllm.entrypoints" in text)
-
-
-def is_gateway_container(container: Any) -> bool:
-    """The gateway: Caddy (components/gateway.py CADDY_IMAGE), by its image."""
-    return _repository(get(container, "image")) == "caddy"
-
-
-def vllm_ports(container: Any) -> set[int]:
-    """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
-    args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
-    words = command_words(container)
-    found = {rules.VLLM_PORT}
-    for index, word in enumerate(words):
-        value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
-            word.split("=", 1)[1] if word.startswith("--port=") else None)
-        if value is not None and whole_number(value) is not None:
-            found.add(whole_number(value))
-    return found
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
@@ -202,17 +146,14 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
-    elif (spec := pod_spec(args.resource_type, props)) is not None:
-        containers = list(k8s_containers(args.resource_type, props))
-        for container in containers:
-            if not is_vllm_container(container):
-                continue
+    elif (pod := serving_pod(args.resource_type, props)) is not None:
+        for container in pod.vllm:
             name = get(container, "name")
-            if is_true(get(spec, "hostNetwork")):
+            if is_true(get(pod.spec, "hostNetwork")):
                 report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
                        "its port is the node's; reach vLLM only through the gateway")
             # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
-            for other in containers:
+            for other in pod.containers:
                 for port in items(get(other, "ports")):
                     if host_port := whole_number(get(port, "hostPort")):
                         who = (f"vLLM container '{name}'" if other is container
@@ -282,16 +223,9 @@ vllm_behind_gateway = ResourceValidationPolicy(
 
 def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
     """(workload name, pod labels) of every Kubernetes workload that runs vLLM."""
-    found = []
-    for resource in resources:
-        if pod_spec(resource.resource_type, resource.props) is None:
-            continue
-        if any(is_vllm_container(c) for c in k8s_containers(resource.resource_type, resource.props)):
-            labels = get(pod_template_metadata(resource.resource_type, resource.props), "labels")
-            if resource.resource_type == "kubernetes:core/v1:Pod":
-                labels = get(resource.props, "metadata", "labels")
-            found.append((resource.name, labels if isinstance(labels, Mapping) else {}))
-    return found
+    pods = [(resource.name, serving_pod(resource.resource_type, resource.props)) for resource in resources
+            if str(resource.resource_type).startswith("kubernetes:")]
+    return [(name, pod.labels) for name, pod in pods if pod is not None and pod.vllm]
 
 
 def _service_names(service: Any) -> set[str]:
