@@ -1,4 +1,4 @@
-"""Pods that hold GPUs or run vLLM are locked down.
+"""Pods that hold GPUs, run vLLM or run the gateway are locked down.
 
 Which pods those are is read once, by ``common.serving_pod`` (the gateway policy reads the same):
 a container holds GPUs when it requests an nvidia.com/ (or amd.com/gpu) resource, lists a DRA
@@ -91,7 +91,7 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         report(f"{label}: {problem}")
         return
     pod = serving_pod(args.resource_type, args.props)
-    if pod is None or not pod.gpu:
+    if pod is None or not (pod.gpu or pod.gateway):
         return
     for container, how in pod.gpu:
         context = get(container, "securityContext")
@@ -113,11 +113,31 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         if not is_false(get(context, "allowPrivilegeEscalation")):
             report(f"{label}: GPU container {name} does not set allowPrivilegeEscalation: false; a setuid "
                    "binary could regain capabilities")
-    whose = f"the pod of GPU container '{get(pod.gpu[0][0], 'name')}' ({pod.gpu[0][1]})"
-    # PSS Baseline "Host Namespaces": hostNetwork, hostPID, hostIPC unset or false
-    for field in HOST_NAMESPACES:
-        if is_true(get(pod.spec, field)):
-            report(f"{label}: {whose} sets {field}: true, sharing the node's namespace; leave it unset")
+    whose = (f"the pod of GPU container '{get(pod.gpu[0][0], 'name')}' ({pod.gpu[0][1]})" if pod.gpu
+             else f"the pod of gateway container '{get(pod.gateway[0], 'name')}'")
+    if pod.gpu:
+        # PSS Baseline "Host Namespaces": hostNetwork, hostPID, hostIPC unset or false
+        for field in HOST_NAMESPACES:
+            if is_true(get(pod.spec, field)):
+                report(f"{label}: {whose} sets {field}: true, sharing the node's namespace; leave it unset")
+    # the rest holds for the gateway's pods too: it is the one way in, and holds the TLS key
+    # PSS Baseline "HostPath Volumes": spec.volumes[*].hostPath undefined
+    for volume in items(get(pod.spec, "volumes")):
+        if get(volume, "hostPath") is not None:
+            report(f"{label}: {whose} mounts the node's filesystem (hostPath volume '{get(volume, 'name')}', "
+                   f"path {get(volume, 'hostPath', 'path')}); use a PersistentVolumeClaim, CSI or emptyDir volume")
+    # PSS Baseline "Seccomp": spec.securityContext and every container's seccompProfile.type not Unconfined
+    places = [("the pod", get(pod.spec, "securityContext"))]
+    places += [(f"container '{get(c, 'name')}'", get(c, "securityContext")) for c in pod.containers]
+    for where, context in places:
+        if str(get(context, "seccompProfile", "type") or "").strip().lower() == "unconfined":
+            report(f"{label}: in {whose}, {where} sets seccompProfile.type: Unconfined, so every system call "
+                   "reaches the node's kernel; use RuntimeDefault")
+    # PSS Baseline "/proc Mount Type": every container's procMount undefined or Default
+    for container in pod.containers:
+        if str(get(container, "securityContext", "procMount") or "").strip().lower() == "unmasked":
+            report(f"{label}: in {whose}, container '{get(container, 'name')}' sets procMount: Unmasked, "
+                   "exposing the node's /proc paths the runtime masks; leave it Default")
 
 
 gpu_containers_locked_down = ResourceValidationPolicy(
@@ -126,8 +146,9 @@ gpu_containers_locked_down = ResourceValidationPolicy(
                 "a MIG slice or nvidia.com/gpu.shared, or amd.com/gpu; list a DRA claim; run under an NVIDIA "
                 "runtime class; set NVIDIA_VISIBLE_DEVICES, also through an envFrom prefix; mount NVIDIA's "
                 "device-list directory; or run vLLM) drop ALL Linux capabilities, add none, are not privileged "
-                "and set allowPrivilegeEscalation: false, and their pods share no host namespace (Pod Security "
-                "Standards Baseline/Restricted); no ConfigMap or Secret sets "
+                "and set allowPrivilegeEscalation: false, and their pods share no host namespace; those pods "
+                "and the gateway's mount no hostPath volume and set no seccompProfile Unconfined or procMount "
+                "Unmasked (Pod Security Standards Baseline/Restricted); no ConfigMap or Secret sets "
                 "NVIDIA_VISIBLE_DEVICES and no RuntimeClass hides NVIDIA's runtime under another name. "
                 "Container Apps has no securityContext to set.",
     validate=normalised(validate_gpu_capabilities),
