@@ -20,6 +20,7 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -54,6 +55,7 @@ from .common import (
     is_vllm_container,
     items,
     rules,
+    ServingPod,
     serving_pod,
     vllm_ports,
     whole_number,
@@ -221,11 +223,11 @@ vllm_behind_gateway = ResourceValidationPolicy(
 
 # ---------------------------------------------------------------- across the stack
 
-def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
-    """(workload name, pod labels) of every Kubernetes workload that runs vLLM."""
+def vllm_pods(resources: list[Any]) -> list[tuple[str, ServingPod]]:
+    """(workload name, its pod) of every Kubernetes workload that runs vLLM."""
     pods = [(resource.name, serving_pod(resource.resource_type, resource.props)) for resource in resources
             if str(resource.resource_type).startswith("kubernetes:")]
-    return [(name, pod.labels) for name, pod in pods if pod is not None and pod.vllm]
+    return [(name, pod) for name, pod in pods if pod is not None and pod.vllm]
 
 
 def _service_names(service: Any) -> set[str]:
@@ -234,12 +236,146 @@ def _service_names(service: Any) -> set[str]:
     return {str(name)} if isinstance(name, str) and name else {str(service.name)}
 
 
-def _ingress_backends(props: Any) -> list[Any]:
+@dataclass(frozen=True)
+class Backend:
+    """Where an Ingress or a Gateway API route sends traffic: a Service (or another kind) by name,
+    on a port given by number or by the Service port's name (None: not given)."""
+    field: str
+    kind: str
+    name: str
+    port: int | str | None
+
+
+def _port_ref(value: Any) -> int | str | None:
+    number = whole_number(value)
+    return number if number is not None else value if isinstance(value, str) and value else None
+
+
+def _ingress_backends(props: Any) -> list[Backend]:
     """Every backend of an Ingress: the default backend and each rule path's."""
-    backends = [get(props, "spec", "defaultBackend")]
-    backends += [get(path, "backend") for rule in items(get(props, "spec", "rules"))
-                 for path in items(get(rule, "http", "paths"))]
-    return [b for b in backends if isinstance(b, Mapping)]
+    found = [("default backend", get(props, "spec", "defaultBackend"))]
+    found += [("backend", get(path, "backend")) for rule in items(get(props, "spec", "rules"))
+              for path in items(get(rule, "http", "paths"))]
+    backends = []
+    for field, backend in found:
+        service, resource = get(backend, "service"), get(backend, "resource")
+        if isinstance(service, Mapping):
+            port = get(service, "port", "number")
+            backends.append(Backend(field, "Service", str(get(service, "name") or ""),
+                                    _port_ref(port if port is not None else get(service, "port", "name"))))
+        if isinstance(resource, Mapping):
+            backends.append(Backend(field, str(get(resource, "kind") or ""), str(get(resource, "name") or ""), None))
+    return backends
+
+
+# Gateway API routes, every version of the group (v1, v1beta1, v1alpha2, ...): a CustomResource and
+# crd2pulumi's classes both register the type kubernetes:<group>/<version>:<kind>
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+
+
+def route_kind(resource_type: str) -> str | None:
+    """'HTTPRoute', 'GRPCRoute', ... for a Gateway API route type, else None."""
+    parts = str(resource_type).split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == GATEWAY_API_GROUP \
+            and parts[2] in ROUTE_KINDS:
+        return parts[2]
+    return None
+
+
+def _route_backends(props: Any) -> list[Backend]:
+    """Every backendRef of a route's rules, and the backendRef of each RequestMirror filter (of a
+    rule or of a backendRef): a mirror sends a copy of every request to its backend."""
+    def backend(field: str, ref: Any) -> list[Backend]:
+        if not isinstance(ref, Mapping):
+            return []
+        group, kind = str(get(ref, "group") or ""), str(get(ref, "kind") or "Service")
+        kind = kind if kind != "Service" or group in ("", "core") else f"{kind}.{group}"
+        return [Backend(field, kind, str(get(ref, "name") or ""), _port_ref(get(ref, "port")))]
+
+    def mirrors(filters: Any) -> list[Backend]:
+        return [b for f in items(filters) for b in backend("requestMirror backendRef",
+                                                           get(f, "requestMirror", "backendRef"))]
+
+    found = []
+    for rule in items(get(props, "spec", "rules")):
+        for ref in items(get(rule, "backendRefs")):
+            found += backend("backendRef", ref) + mirrors(get(ref, "filters"))
+        found += mirrors(get(rule, "filters"))
+    return found
+
+
+def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
+    """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
+    gateway containers declare and no vLLM container listens on. A port nobody declares is not."""
+    if not pod.gateway:
+        return False
+    number = whole_number(target)
+    if number is None and not isinstance(target, str):
+        return False
+    if number is not None and any(number in vllm_ports(c) for c in pod.vllm):
+        return False
+    owners = [c for c in pod.containers for port in items(get(c, "ports"))
+              if (get(port, "name") == target if number is None else whole_number(get(port, "containerPort")) == number)]
+    return bool(owners) and all(is_gateway_container(c) for c in owners)
+
+
+def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why a selector and its target ports reach vLLM's pods around the gateway: it picks a vLLM pod
+    and a target port there is not the gateway container's (any port, when the pod has no gateway)."""
+    for workload, pod in pods:
+        if _selects(selector, pod.labels):
+            missed = [t for t in targets or [None] if not _ends_at_gateway(pod, t)]
+            if missed:
+                port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
+                return (f"selects the vLLM pods of '{workload}'" if not pod.gateway else
+                        f"selects the vLLM pods of '{workload}' on port {port}, which is not their gateway's")
+    return None
+
+
+def _service_targets(service: Any, port: int | str | None) -> list[Any]:
+    """The Service ports a backend uses (the one it names by number or name; all when it names none or
+    none matches), as their target ports (targetPort, else port)."""
+    ports = items(get(service.props, "spec", "ports"))
+    chosen = [p for p in ports if port is not None and port in (whole_number(get(p, "port")), get(p, "name"))] or ports
+    return [get(p, "targetPort") if get(p, "targetPort") is not None else get(p, "port") for p in chosen]
+
+
+def _service_reach(service: Any, port: int | str | None, pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why a backend on this Service reaches vLLM around the gateway, or None: the Service selects
+    vLLM's pods (on a port that is not their gateway's), or, selecting none, one of its ports is vLLM's."""
+    selector = get(service.props, "spec", "selector")
+    why = _selected_vllm_pods(selector, _service_targets(service, port), pods)
+    if why or any(_selects(selector, pod.labels) for _, pod in pods):
+        return why
+    numbers = {whole_number(get(p, key)) for p in items(get(service.props, "spec", "ports"))
+               if port is None or port in (whole_number(get(p, "port")), get(p, "name")) for key in ("port", "targetPort")}
+    return f"reaches vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None
+
+
+def _backend_reach(backend: Backend, services: dict[str, list[Any]], resources: list[Any],
+                   pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why traffic to this backend reaches vLLM around the gateway, or None. A Service or another kind
+    with a pod selector (an Inference Extension InferencePool) is read from the stack; one the stack
+    does not hold is judged by its port alone."""
+    if backend.kind == "Service":
+        known = services.get(backend.name, [])
+        for service in known:
+            if why := _service_reach(service, backend.port, pods):
+                return why
+        if known:
+            return None
+    else:
+        for other in resources:
+            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or backend.name not in _service_names(other):
+                continue
+            selector = get(other.props, "spec", "selector")
+            selector = get(selector, "matchLabels") if isinstance(get(selector, "matchLabels"), Mapping) else selector
+            targets = [get(t, "number") for t in items(get(other.props, "spec", "targetPorts"))]
+            targets += [get(other.props, "spec", "targetPortNumber")] if get(other.props, "spec", "targetPortNumber") else []
+            if why := _selected_vllm_pods(selector, targets or [backend.port], pods):
+                return why
+    return f"targets port {rules.VLLM_PORT}, vLLM's" if backend.port == rules.VLLM_PORT else None
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
@@ -261,31 +397,28 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
 
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
-    vllm_pods = vllm_pod_labels(resources)
+    pods = vllm_pods(resources)
     services = [r for r in resources if r.resource_type == K8S_SERVICE]
-    reaching_vllm = {}  # Service name -> why it reaches vLLM
+    by_name: dict[str, list[Any]] = {}
     for service in services:
-        selector = get(service.props, "spec", "selector")
-        workloads = [workload for workload, labels in vllm_pods if _selects(selector, labels)]
-        ports = [p for p in items(get(service.props, "spec", "ports"))
-                 if rules.VLLM_PORT in {whole_number(get(p, "targetPort")), whole_number(get(p, "port"))}]
-        why = (f"selects the vLLM pods of '{workloads[0]}'" if workloads else
-               f"reaches vLLM's port {rules.VLLM_PORT}" if ports else None)
-        if why:
-            for name in _service_names(service):
-                reaching_vllm[name] = why
+        for name in _service_names(service):
+            by_name.setdefault(name, []).append(service)
         exposure = service_exposure(service.props)
-        if exposure and workloads:
-            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} selects the vLLM pods of "
-                   f"'{workloads[0]}'; only the gateway's Service may face outside the cluster", service.urn)
-    for ingress in resources:
-        if ingress.resource_type != K8S_INGRESS:
+        if exposure and (why := _selected_vllm_pods(get(service.props, "spec", "selector"),
+                                                     _service_targets(service, None), pods)):
+            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
+                   "Service may face outside the cluster", service.urn)
+    for route in resources:
+        kind = "Ingress" if route.resource_type == K8S_INGRESS else route_kind(route.resource_type)
+        if kind is None:
             continue
-        for backend in _ingress_backends(ingress.props):
-            name = str(get(backend, "service", "name") or "")
-            if name in reaching_vllm:
-                report(f"{K8S_INGRESS} '{ingress.name}': its backend Service '{name}' {reaching_vllm[name]}; "
-                       "route the Ingress to the gateway's Service", ingress.urn)
+        for backend in _ingress_backends(route.props) if kind == "Ingress" else _route_backends(route.props):
+            if why := _backend_reach(backend, by_name, resources, pods):
+                fix = ("route the Ingress to the gateway's Service" if kind == "Ingress" else
+                       f"a Gateway API {kind} is served by its own proxy, not by the gateway (Caddy), so it "
+                       "skips the gateway's TLS, path allow-list and limits; send it to the gateway's Service")
+                report(f"{route.resource_type} '{route.name}': its {backend.field} {backend.kind} "
+                       f"'{backend.name}' {why}; {fix}", route.urn)
     exposed_names = {name: service_exposure(s.props) for s in services if service_exposure(s.props)
                      and not isinstance(get(s.props, "spec", "selector"), Mapping) for name in _service_names(s)}
     for endpoints in resources:
