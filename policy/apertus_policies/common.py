@@ -419,6 +419,16 @@ def vllm_ports(container: Any) -> set[int]:
     return found
 
 
+def vllm_port_unread(container: Any) -> bool:
+    """vLLM may listen on a port its command does not show: a --port that is not a number (``$PORT``)
+    or a --config file, which can set the port too (vllm serve --help: --config)."""
+    words = command_words(container)
+    ports = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--port"]
+    ports += [word.split("=", 1)[1] for word in words if word.startswith("--port=")]
+    return any(whole_number(port) is None for port in ports) or \
+        any(word == "--config" or word.startswith("--config=") for word in words)
+
+
 def gpu_access(container: Any, spec: Any = None) -> str | None:
     """How a Kubernetes container gets GPUs, as words for a message, or None. ``spec`` is its pod's
     spec (the runtime class). What the pod does not show counts as a GPU: an env ``valueFrom`` (its

@@ -9,8 +9,10 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
 - Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
-  vLLM's port or select vLLM's pods, nor does an Ingress backend or a selector-less Service's
-  EndpointSlice; a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's port or select vLLM's pods, nor does an Ingress backend, a Gateway API route's backendRef
+  or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or a selector-less
+  Service's EndpointSlice; where the gateway runs in vLLM's pod, only its own port may be reached;
+  a vLLM container has no hostPort and its pod no hostNetwork;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
@@ -57,6 +59,7 @@ from .common import (
     rules,
     ServingPod,
     serving_pod,
+    vllm_port_unread,
     vllm_ports,
     whole_number,
 )
@@ -307,13 +310,15 @@ def _route_backends(props: Any) -> list[Backend]:
 
 def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
     """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
-    gateway containers declare and no vLLM container listens on. A port nobody declares is not."""
+    gateway containers declare and no vLLM container listens on. A port nobody declares is not, nor is
+    any port of a pod whose vLLM port cannot be read."""
     if not pod.gateway:
         return False
     number = whole_number(target)
     if number is None and not isinstance(target, str):
         return False
-    if number is not None and any(number in vllm_ports(c) for c in pod.vllm):
+    if any(vllm_port_unread(c) for c in pod.vllm) or \
+            (number is not None and any(number in vllm_ports(c) for c in pod.vllm)):
         return False
     owners = [c for c in pod.containers for port in items(get(c, "ports"))
               if (get(port, "name") == target if number is None else whole_number(get(port, "containerPort")) == number)]
@@ -460,8 +465,10 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no exposed Kubernetes Service, Ingress backend or EndpointSlice reaches "
-                "the pods or port of vLLM, no GPU VM declares a public IP inline, and a GPU VM with a public IP "
+    description="Across the stack: no exposed Kubernetes Service, Ingress backend, Gateway API route "
+                "(HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: backendRefs and request mirrors) or "
+                "EndpointSlice reaches the pods or port of vLLM (a pod that runs the gateway beside vLLM only "
+                "on the gateway's port), no GPU VM declares a public IP inline, and a GPU VM with a public IP "
                 "has no security group rule that reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
