@@ -599,10 +599,17 @@ def test_unpinned_image_in_the_vm_cloud_init_is_flagged(stacks, image):
 
 
 def test_the_aks_vllm_container_is_a_gpu_container(stacks):
-    """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing)."""
+    """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing),
+    and the one reading of a pod (serving_pod) finds the real stack's roles: vLLM holds the GPU, Caddy
+    is the gateway, NVIDIA's device plugin and DCGM exporter (hostPath, no GPU request) are neither."""
     deployments = [r for r in stacks["aks-8b"] if r.type in pack._POD_SPEC_PATHS]
     gpu = [c["name"] for r in deployments for c in pack.k8s_containers(r.type, unwrap(r.inputs)) if pack._gets_gpu(c)]
     assert gpu == ["vllm"]
+    pods = {r.name: pack.serving_pod(r.type, unwrap(r.inputs)) for r in deployments}
+    roles = {name: ([c["name"] for c, _ in pod.gpu], [c["name"] for c in pod.vllm], [c["name"] for c in pod.gateway])
+             for name, pod in pods.items() if pod.gpu or pod.vllm or pod.gateway}
+    assert roles == {"apertus-vllm": (["vllm"], ["vllm"], []), "apertus-gateway": ([], [], ["caddy"])}
+    assert pods["apertus-vllm"].gpu[0][1] == "requests nvidia.com/gpu"
 
 
 def test_internal_can_be_declared_in_policy_config():

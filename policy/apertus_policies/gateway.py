@@ -321,7 +321,8 @@ def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
             (number is not None and any(number in vllm_ports(c) for c in pod.vllm)):
         return False
     owners = [c for c in pod.containers for port in items(get(c, "ports"))
-              if (get(port, "name") == target if number is None else whole_number(get(port, "containerPort")) == number)]
+              if (get(port, "name") == target if number is None
+                  else whole_number(get(port, "containerPort")) == number)]
     return bool(owners) and all(is_gateway_container(c) for c in owners)
 
 
@@ -338,23 +339,26 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[tuple[str,
     return None
 
 
-def _service_targets(service: Any, port: int | str | None) -> list[Any]:
-    """The Service ports a backend uses (the one it names by number or name; all when it names none or
-    none matches), as their target ports (targetPort, else port)."""
+def _service_ports(service: Any, port: int | str | None) -> list[Any]:
+    """The Service ports a backend uses: the one it names by number or by name; all of them when it
+    names none or none matches."""
     ports = items(get(service.props, "spec", "ports"))
-    chosen = [p for p in ports if port is not None and port in (whole_number(get(p, "port")), get(p, "name"))] or ports
-    return [get(p, "targetPort") if get(p, "targetPort") is not None else get(p, "port") for p in chosen]
+    return [p for p in ports if port is not None and port in (whole_number(get(p, "port")), get(p, "name"))] or ports
+
+
+def _targets(ports: list[Any]) -> list[Any]:
+    """Where Service ports send traffic on the pod: targetPort, else the port itself."""
+    return [get(p, "targetPort") if get(p, "targetPort") is not None else get(p, "port") for p in ports]
 
 
 def _service_reach(service: Any, port: int | str | None, pods: list[tuple[str, ServingPod]]) -> str | None:
     """Why a backend on this Service reaches vLLM around the gateway, or None: the Service selects
     vLLM's pods (on a port that is not their gateway's), or, selecting none, one of its ports is vLLM's."""
-    selector = get(service.props, "spec", "selector")
-    why = _selected_vllm_pods(selector, _service_targets(service, port), pods)
+    selector, ports = get(service.props, "spec", "selector"), _service_ports(service, port)
+    why = _selected_vllm_pods(selector, _targets(ports), pods)
     if why or any(_selects(selector, pod.labels) for _, pod in pods):
         return why
-    numbers = {whole_number(get(p, key)) for p in items(get(service.props, "spec", "ports"))
-               if port is None or port in (whole_number(get(p, "port")), get(p, "name")) for key in ("port", "targetPort")}
+    numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
     return f"reaches vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None
 
 
@@ -372,12 +376,14 @@ def _backend_reach(backend: Backend, services: dict[str, list[Any]], resources: 
             return None
     else:
         for other in resources:
-            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or backend.name not in _service_names(other):
+            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or \
+                    backend.name not in _service_names(other):
                 continue
-            selector = get(other.props, "spec", "selector")
+            spec = get(other.props, "spec")
+            selector = get(spec, "selector")  # a label map (v1alpha2), or a LabelSelector's matchLabels (v1)
             selector = get(selector, "matchLabels") if isinstance(get(selector, "matchLabels"), Mapping) else selector
-            targets = [get(t, "number") for t in items(get(other.props, "spec", "targetPorts"))]
-            targets += [get(other.props, "spec", "targetPortNumber")] if get(other.props, "spec", "targetPortNumber") else []
+            targets = [get(t, "number") for t in items(get(spec, "targetPorts"))]  # v1; v1alpha2: targetPortNumber
+            targets += [get(spec, "targetPortNumber")] if get(spec, "targetPortNumber") is not None else []
             if why := _selected_vllm_pods(selector, targets or [backend.port], pods):
                 return why
     return f"targets port {rules.VLLM_PORT}, vLLM's" if backend.port == rules.VLLM_PORT else None
@@ -410,7 +416,7 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
             by_name.setdefault(name, []).append(service)
         exposure = service_exposure(service.props)
         if exposure and (why := _selected_vllm_pods(get(service.props, "spec", "selector"),
-                                                     _service_targets(service, None), pods)):
+                                                     _targets(_service_ports(service, None)), pods)):
             report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
                    "Service may face outside the cluster", service.urn)
     for route in resources:
