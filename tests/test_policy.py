@@ -9,6 +9,7 @@ stack policies.
 from __future__ import annotations
 
 import base64
+import copy
 import random
 import runpy
 import string
@@ -368,11 +369,11 @@ BAD = {
         ["privileged"]),
     "keda-scaled-job-latest-vllm": ("images-pinned",
         [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
-            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:latest"}]}}}}})],
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:latest", "securityContext": LOCKED_DOWN}]}}}}})],
         ["vllm/vllm-openai:latest"]),
     "keda-scaled-job-token-in-env": ("no-secrets-in-plain-properties",
         [("kubernetes:keda.sh/v1alpha1:ScaledJob", {"spec": {"jobTargetRef": {"template": {"spec": {
-            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1", "securityContext": LOCKED_DOWN,
                             "env": [{"name": "HF_TOKEN", "value": HF_TOKEN}]}]}}}}})],
         ["HF_TOKEN"]),
     "gpu-adds-capabilities": ("gpu-containers-drop-capabilities",
@@ -598,10 +599,17 @@ def test_unpinned_image_in_the_vm_cloud_init_is_flagged(stacks, image):
 
 
 def test_the_aks_vllm_container_is_a_gpu_container(stacks):
-    """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing)."""
+    """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing),
+    and the one reading of a pod (serving_pod) finds the real stack's roles: vLLM holds the GPU, Caddy
+    is the gateway, NVIDIA's device plugin and DCGM exporter (hostPath, no GPU request) are neither."""
     deployments = [r for r in stacks["aks-8b"] if r.type in pack._POD_SPEC_PATHS]
     gpu = [c["name"] for r in deployments for c in pack.k8s_containers(r.type, unwrap(r.inputs)) if pack._gets_gpu(c)]
     assert gpu == ["vllm"]
+    pods = {r.name: pack.serving_pod(r.type, unwrap(r.inputs)) for r in deployments}
+    roles = {name: ([c["name"] for c, _ in pod.gpu], [c["name"] for c in pod.vllm], [c["name"] for c in pod.gateway])
+             for name, pod in pods.items() if pod.gpu or pod.vllm or pod.gateway}
+    assert roles == {"apertus-vllm": (["vllm"], ["vllm"], []), "apertus-gateway": ([], [], ["caddy"])}
+    assert pods["apertus-vllm"].gpu[0][1] == "requests nvidia.com/gpu"
 
 
 def test_internal_can_be_declared_in_policy_config():
@@ -754,7 +762,12 @@ HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001
                   "8000", "80-443", "7000-9000", "9000-8000", "x-y", "-", "", "65536", 8000, 8000.0, 8000.5,
                   True, None, [], {}, ["443", "8000"], [None, 1.0], {"id": None}, [{"id": "/x"}], "Tcp", "Allow",
                   "Inbound", "LoadBalancer", "NodePort", "caddy:2.10.2", "vllm/vllm-openai:nightly-2026", "1e309",
-                  "a" * 500, "\x00", "hf_" + "A" * 34, {"apertus-exposure": "internal"}, ["--port", "notanumber"]]
+                  "a" * 500, "\x00", "hf_" + "A" * 34, {"apertus-exposure": "internal"}, ["--port", "notanumber"],
+                  # the pod and route readers' fields (issue 15): named ports, resource names, enum words
+                  "http", "https", "metrics", -1, "0", "1Gi", "nvidia", "nvidia.com/mig-1g.10gb", "NVIDIA_",
+                  "NVIDIA_VISIBLE_DEVICES", "/var/run/nvidia-container-devices/all", "Unconfined", "Unmasked",
+                  "Service", "InferencePool", {"type": "Unconfined"}, {"path": "/"}, [{"name": "gpu"}],
+                  {"matchLabels": {"app": "vllm"}}, {"app": "vllm"}, [{"number": 8000}], {"number": "http"}]
 
 
 def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
@@ -779,15 +792,20 @@ def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
 
 
 def test_no_policy_crashes_on_fuzzed_inputs(stacks):
-    """Seeded: 600 mutated resources (host stacks' own and the recorded fixtures), each through
-    every policy alone and in a small stack: nothing raises (a crash would block every deploy)."""
+    """Seeded: 600 mutated stacks (host stacks' own resources and the recorded fixtures), each through
+    every policy: nothing raises (a crash would block every deploy). Two rounds in three take three
+    resources at random; one in three takes a recorded fixture whole, so the readers that join
+    resources (a route to its Service to its pods and their ports, an InferencePool) meet the
+    mutations together."""
     rng = random.Random(15)
     seeds = [(r.type, unwrap(r.inputs), r.name) for name in ("vm-8b", "aks-8b-internal", "containerapp-8b")
              for r in stacks[name] if r.custom]
-    seeds += [(t, unwrap(p), n) for case in RECORDED_BAD.values() for t, p, n in _recorded_resources(case)]
-    seeds += [(t, unwrap(p), n) for case in RECORDED_GOOD.values() for t, p, n in _recorded_resources(case)]
+    cases = [[(t, unwrap(p), n) for t, p, n in _recorded_resources(case)]
+             for case in [*RECORDED_BAD.values(), *RECORDED_GOOD.values()]]
+    seeds += [resource for case in cases for resource in case]
+    cases = [case for case in cases if 1 < len(case) <= 8]
     for round_ in range(600):
-        picked = [rng.choice(seeds) for _ in range(3)]
+        picked = rng.choice(cases) if round_ % 3 == 2 else [rng.choice(seeds) for _ in range(3)]
         mutated = [(t, _mutate(p, rng), n) for t, p, n in picked]
         for _ in range(rng.randrange(3)):
             mutated = [(t, _mutate(p, rng), n) for t, p, n in mutated]
@@ -796,6 +814,107 @@ def test_no_policy_crashes_on_fuzzed_inputs(stacks):
                 violations(policy, mutated, rng.choice([None, {"internal": True}, {}]))
             except Exception as error:  # noqa: BLE001  the failure names the input
                 raise AssertionError(f"{policy.name} crashed in round {round_} on {mutated!r:.2000}") from error
+
+
+# one stack that holds every field the pod and route readers follow (issue 15): a pod with GPUs by
+# each route, vLLM and the gateway beside a metrics sidecar, its Service, a route with a mirror, an
+# InferencePool, an Ingress, the ConfigMap, Secret and RuntimeClass a pod may load
+READER_STACK = [
+    (DEPLOYMENT, {"spec": {"template": {"metadata": {"labels": {"app": "llm"}}, "spec": {
+        "runtimeClassName": "nvidia", "hostNetwork": True,
+        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "one-gpu"}],
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "cache", "hostPath": {"path": "/mnt"}}],
+        "containers": [
+            {"name": "vllm", "image": "vllm/vllm-openai:v0.33.0", "args": ["--port", "8000"],
+             "resources": {"limits": {"nvidia.com/mig-1g.10gb": "1"}, "claims": [{"name": "gpu"}]},
+             "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+             "envFrom": [{"prefix": "NVIDIA_", "configMapRef": {"name": "gpu-env"}}],
+             "volumeMounts": [{"name": "cache", "mountPath": "/var/run/nvidia-container-devices/all"}],
+             "securityContext": {**LOCKED_DOWN, "procMount": "Default", "seccompProfile": {"type": "RuntimeDefault"}}},
+            {"name": "gateway", "image": "caddy:2.10.2", "ports": [{"name": "https", "containerPort": 8443.0}]},
+            {"name": "exporter", "image": "ghcr.io/acme/exporter:1.0",
+             "ports": [{"name": "metrics", "containerPort": 9400.0}]}]}}}}),
+    (pack.K8S_SERVICE, {"metadata": {"name": "llm"}, "spec": {
+        "type": "LoadBalancer", "selector": {"app": "llm"},
+        "ports": [{"name": "https", "port": 443.0, "targetPort": "https"}]}}),
+    ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", {"spec": {"rules": [{
+        "backendRefs": [{"group": "", "kind": "Service", "name": "llm", "port": 443.0}],
+        "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "llm", "port": 9400.0}}}]}]}}),
+    ("kubernetes:inference.networking.k8s.io/v1:InferencePool", {"metadata": {"name": "pool"}, "spec": {
+        "selector": {"matchLabels": {"app": "llm"}}, "targetPorts": [{"number": 8000.0}], "targetPortNumber": 8000.0}}),
+    ("kubernetes:gateway.networking.k8s.io/v1alpha2:TCPRoute", {"spec": {"rules": [{"backendRefs": [
+        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "pool"}]}]}}),
+    ("kubernetes:networking.k8s.io/v1:Ingress", {"spec": {"defaultBackend": {"service": {
+        "name": "llm", "port": {"number": 443.0, "name": "https"}}}}}),
+    (pack.K8S_CONFIG_MAP, {"data": {"NVIDIA_VISIBLE_DEVICES": "all"}}),
+    ("kubernetes:core/v1:Secret", {"data": {"NVIDIA_VISIBLE_DEVICES": "YWxs"},
+                                   "stringData": {"NVIDIA_VISIBLE_DEVICES": "0"}}),
+    ("kubernetes:node.k8s.io/v1:RuntimeClass", {"metadata": {"name": "fast"}, "handler": "nvidia"}),
+]
+POD = ("spec", "template", "spec")
+VLLM = (*POD, "containers", 0)
+READER_FIELDS = [  # (resource index, path) of each field the new readers follow
+    (0, (*POD, "runtimeClassName")), (0, (*POD, "hostNetwork")), (0, (*POD, "resourceClaims")),
+    (0, (*POD, "volumes")),
+    (0, (*POD, "volumes", 0, "hostPath")), (0, (*POD, "securityContext", "seccompProfile", "type")),
+    (0, (*POD, "securityContext")), (0, ("spec", "template", "metadata", "labels")),
+    (0, (*VLLM, "resources", "limits")), (0, (*VLLM, "resources", "limits", "nvidia.com/mig-1g.10gb")),
+    (0, (*VLLM, "resources", "claims")), (0, (*VLLM, "resources", "claims", 0, "name")),
+    (0, (*VLLM, "env", 0, "value")), (0, (*VLLM, "envFrom")), (0, (*VLLM, "envFrom", 0, "prefix")),
+    (0, (*VLLM, "volumeMounts", 0, "mountPath")), (0, (*VLLM, "securityContext", "procMount")),
+    (0, (*VLLM, "securityContext", "seccompProfile")),
+    (0, (*POD, "containers", 1, "ports", 0, "containerPort")),
+    (0, (*POD, "containers", 1, "ports", 0, "name")), (0, (*POD, "containers", 2, "ports")),
+    (1, ("spec", "selector")), (1, ("spec", "ports", 0, "port")), (1, ("spec", "ports", 0, "targetPort")),
+    (1, ("spec", "ports", 0, "name")), (1, ("metadata", "name")),
+    (2, ("spec", "rules")), (2, ("spec", "rules", 0, "backendRefs")),
+    (2, ("spec", "rules", 0, "backendRefs", 0, "port")),
+    (2, ("spec", "rules", 0, "backendRefs", 0, "name")), (2, ("spec", "rules", 0, "backendRefs", 0, "kind")),
+    (2, ("spec", "rules", 0, "backendRefs", 0, "group")), (2, ("spec", "rules", 0, "filters")),
+    (2, ("spec", "rules", 0, "filters", 0, "requestMirror", "backendRef")),
+    (3, ("spec", "selector")), (3, ("spec", "selector", "matchLabels")), (3, ("spec", "targetPorts")),
+    (3, ("spec", "targetPorts", 0, "number")), (3, ("spec", "targetPortNumber")), (3, ("metadata", "name")),
+    (4, ("spec", "rules", 0, "backendRefs", 0, "kind")), (5, ("spec", "defaultBackend", "service", "port")),
+    (5, ("spec", "defaultBackend", "service", "port", "number")), (6, ("data",)),
+    (6, ("data", "NVIDIA_VISIBLE_DEVICES")),
+    (7, ("data", "NVIDIA_VISIBLE_DEVICES")), (7, ("stringData",)), (8, ("handler",)), (8, ("metadata",)),
+]
+# every shape those fields take or could be given: numbers as strings, ints and floats, named ports,
+# words, maps where lists belong and lists where maps belong, nothing at all
+READER_VALUES = [None, "8000", 8000.5, "0", "http", "", True, [], {}, [{"number": "http"}], {"number": 8000}]
+
+
+def _set(props: Any, path: tuple[Any, ...], value: Any, delete: bool = False) -> None:
+    *parents, last = path
+    for step in parents:
+        props = props[step]
+    if delete:
+        del props[last]
+    else:
+        props[last] = value
+
+
+def test_no_pod_or_route_reader_crashes_on_any_shape_of_its_fields():
+    """Each field the GPU, pod and route readers follow, in turn set to every shape in READER_VALUES
+    or removed: the policies that read them (the container policy and the gateway's two) judge the
+    changed resource, the across-stack one the whole stack, and nothing raises. The stack as it
+    stands is caught by all three, so the readers are not blind to it."""
+    readers = [pack.gpu_containers_locked_down, pack.vllm_behind_gateway]
+    assert all(violations(policy, READER_STACK) for policy in [*readers, pack.vllm_behind_gateway_across_stack])
+    unchanged = [stack_resource(t, p, f"r{i}") for i, (t, p) in enumerate(READER_STACK)]
+    for index, path in READER_FIELDS:
+        resource_type = READER_STACK[index][0]
+        for value in [*READER_VALUES, "delete"]:
+            props = copy.deepcopy(READER_STACK[index][1])
+            _set(props, path, value, delete=value == "delete")
+            stack = [*unchanged[:index], stack_resource(resource_type, props, f"r{index}"), *unchanged[index + 1:]]
+            try:
+                for policy in readers:
+                    violations(policy, [(resource_type, props)])
+                pack.vllm_behind_gateway_across_stack.validate(StackValidationArgs(stack, None), lambda *_: None)
+            except Exception as error:  # noqa: BLE001  the failure names the input
+                raise AssertionError(f"resource {index} {path} = {value!r} crashed a policy") from error
 
 
 def test_pack_version_is_one():

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import posixpath
 import re
+import shlex
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +81,7 @@ _POD_SPEC_PATHS = {
 POD_SPEC_PATHS = _POD_SPEC_PATHS
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
-GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource name
+GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource name for a whole GPU
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 ACME_RULE_WORD = "acme"  # the hosts name their port-80 rule for ACME HTTP-01 "allow-acme-http"
 
@@ -337,3 +340,168 @@ def exposure_marker(props: Any) -> str | None:
         if str(name).lower() == EXPOSURE_TAG and str(value).lower() in ("internal", "public"):
             return str(value).lower()
     return None
+
+
+# ---------------------------------------------------------------- GPU, vLLM and gateway pods
+
+# Extended resources that hand a container GPUs. NVIDIA's device plugin advertises every resource
+# under nvidia.com/: whole GPUs (nvidia.com/gpu), MIG slices (nvidia.com/mig-1g.10gb), time-sliced
+# or renamed ones (nvidia.com/gpu.shared, or any `rename`: NVIDIA/k8s-device-plugin
+# api/config/v1/resources.go NewResourceName prefixes each name with nvidia.com/); AMD's plugin
+# advertises amd.com/gpu (ROCm/k8s-device-plugin). NVIDIA's network operator's nvidia.com/ RDMA and
+# SR-IOV devices are host devices too, and are judged alike.
+GPU_RESOURCE_PREFIXES = ("nvidia.com/", "amd.com/gpu")
+# The NVIDIA container runtime gives GPUs to a container whose env sets NVIDIA_VISIBLE_DEVICES
+# (indices, UUIDs or 'all'), whatever it requests; 'none', 'void' or empty give none (NVIDIA
+# Container Toolkit user guide, docs.nvidia.com/datacenter/cloud-native/container-toolkit, "GPU Enumeration")
+GPU_ENV = "NVIDIA_VISIBLE_DEVICES"
+NO_GPU_ENV_VALUES = ("", "void", "none")
+# ...or mounts anything under this directory when the runtime accepts device lists as volume mounts
+# (accept-nvidia-visible-devices-as-volume-mounts; the device plugin's deviceListStrategy volume-mounts)
+GPU_DEVICE_MOUNT_ROOT = "/var/run/nvidia-container-devices"
+# NVIDIA's runtime classes (the GPU Operator creates nvidia, nvidia-cdi and nvidia-legacy) run every
+# container of the pod under that runtime, which hands GPUs to any whose environment, the image's
+# included, sets NVIDIA_VISIBLE_DEVICES
+GPU_RUNTIME_WORD = "nvidia"
+
+
+def _repository(image: Any) -> str:
+    """The last path component of an image reference, without tag or digest: 'vllm-openai', 'caddy'."""
+    name = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0].lower()
+
+
+def command_words(container: Any) -> list[str]:
+    """The words of a container's command and args as a shell reads them: a word that holds a
+    script (``sh -c "vllm serve m --port 8001"``, or one args string ``"--model m --port 9000"``)
+    is split again with shlex, down to three levels of quoting."""
+    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
+    for _ in range(3):
+        split: list[str] = []
+        for word in words:
+            if any(space in word for space in " \t\n;&|"):
+                try:
+                    split.extend(shlex.split(word.replace(";", " ; ").replace("&&", " && ")))
+                except ValueError:  # unbalanced quotes: plain words
+                    split.extend(word.split())
+            else:
+                split.append(word)
+        if split == words:
+            break
+        words = split
+    return words
+
+
+def is_vllm_container(container: Any) -> bool:
+    """A container that runs vLLM: its image is a vLLM image, or its command runs `vllm serve`
+    or vLLM's OpenAI server module."""
+    words = command_words(container)
+    text = " ".join(words)
+    return ("vllm" in _repository(get(container, "image"))
+            or "vllm serve" in text or "vllm.entrypoints" in text)
+
+
+def is_gateway_container(container: Any) -> bool:
+    """The gateway: Caddy (components/gateway.py CADDY_IMAGE), by its image."""
+    return _repository(get(container, "image")) == "caddy"
+
+
+def vllm_ports(container: Any) -> set[int]:
+    """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
+    args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
+    words = command_words(container)
+    found = {rules.VLLM_PORT}
+    for index, word in enumerate(words):
+        value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
+            word.split("=", 1)[1] if word.startswith("--port=") else None)
+        if value is not None and whole_number(value) is not None:
+            found.add(whole_number(value))
+    return found
+
+
+def vllm_port_unread(container: Any) -> bool:
+    """vLLM may listen on a port its command does not show: a --port that is not a number (``$PORT``)
+    or a --config file, which can set the port too (vllm serve --help: --config)."""
+    words = command_words(container)
+    ports = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--port"]
+    ports += [word.split("=", 1)[1] for word in words if word.startswith("--port=")]
+    return any(whole_number(port) is None for port in ports) or \
+        any(word == "--config" or word.startswith("--config=") for word in words)
+
+
+def gpu_access(container: Any, spec: Any = None) -> str | None:
+    """How a Kubernetes container gets GPUs, as words for a message, or None. ``spec`` is its pod's
+    spec (the runtime class). What the pod does not show counts as a GPU: an env ``valueFrom`` (its
+    value is elsewhere), a DRA claim (its device class is in a ResourceClaim or template elsewhere)."""
+    resources = get(container, "resources")
+    for kind in ("limits", "requests"):
+        asked = get(resources, kind)
+        for name, quantity in (asked.items() if isinstance(asked, Mapping) else ()):
+            if str(name).lower().startswith(GPU_RESOURCE_PREFIXES) and whole_number(quantity) != 0:
+                return f"requests {name}"
+    claims = [str(get(claim, "name")) for claim in items(get(resources, "claims"))]
+    if claims:  # Dynamic Resource Allocation: a container gets the devices of the claims it lists
+        return f"uses the DRA claim '{claims[0]}'"
+    runtime = get(spec, "runtimeClassName")
+    if isinstance(runtime, str) and GPU_RUNTIME_WORD in runtime.lower():
+        return f"runs under runtimeClassName '{runtime}'"
+    for env in items(get(container, "env")):
+        if get(env, "name") == GPU_ENV and (get(env, "valueFrom") is not None
+                                            or str(get(env, "value") or "").strip().lower() not in NO_GPU_ENV_VALUES):
+            return f"sets {GPU_ENV}"
+    for source in items(get(container, "envFrom")):
+        prefix = get(source, "prefix")  # envFrom's prefix + a key of the ConfigMap or Secret names each variable
+        if isinstance(prefix, str) and prefix and GPU_ENV.startswith(prefix):
+            return f"loads envFrom with prefix '{prefix}', which can make {GPU_ENV}"
+    for mount in items(get(container, "volumeMounts")):
+        path = get(mount, "mountPath")
+        if isinstance(path, str) and posixpath.normpath("/" + path.lstrip("/")).startswith(GPU_DEVICE_MOUNT_ROOT):
+            return f"mounts {path}"
+    return None
+
+
+def _turns_gpus_off(container: Any) -> bool:
+    """The container's own env sets NVIDIA_VISIBLE_DEVICES to none, void or empty, which overrides
+    the image's (and any envFrom's) value."""
+    return any(get(env, "name") == GPU_ENV and get(env, "valueFrom") is None
+               and str(get(env, "value") or "").strip().lower() in NO_GPU_ENV_VALUES
+               for env in items(get(container, "env")))
+
+
+@dataclass(frozen=True)
+class ServingPod:
+    """One reading of a pod spec, shared by every policy: which containers hold GPUs (and how),
+    which run vLLM, which are the gateway."""
+    spec: Mapping
+    labels: Mapping
+    containers: tuple[Any, ...]
+    gpu: tuple[tuple[Any, str], ...]  # (container, how it gets GPUs)
+    vllm: tuple[Any, ...]
+    gateway: tuple[Any, ...]
+
+
+# vLLM's image is built FROM nvidia/cuda (vllm docker/Dockerfile), whose images set
+# NVIDIA_VISIBLE_DEVICES=all: on a node whose container runtime is NVIDIA's (AKS GPU nodes) vLLM gets
+# every GPU whatever it requests, so a vLLM container is a GPU container
+VLLM_GPU_ACCESS = "runs vLLM, whose image sets NVIDIA_VISIBLE_DEVICES=all"
+
+
+def serving_pod(resource_type: str, props: Any) -> ServingPod | None:
+    """The pod of a Kubernetes workload (any kind, by its known path or its shape), read once; None
+    when the resource holds no pod spec."""
+    spec = pod_spec(resource_type, props)
+    if not isinstance(spec, Mapping):
+        return None
+    containers = tuple(c for key in _CONTAINER_LISTS for c in items(get(spec, key)))
+    gpu, vllm = [], []
+    for container in containers:
+        how = gpu_access(container, spec)
+        if is_vllm_container(container):
+            vllm.append(container)
+            how = how or (None if _turns_gpus_off(container) else VLLM_GPU_ACCESS)
+        if how:
+            gpu.append((container, how))
+    labels = get(props, "metadata", "labels") if resource_type == "kubernetes:core/v1:Pod" else \
+        get(pod_template_metadata(resource_type, props), "labels")
+    return ServingPod(spec, labels if isinstance(labels, Mapping) else {}, containers, tuple(gpu), tuple(vllm),
+                      tuple(c for c in containers if is_gateway_container(c)))

@@ -9,8 +9,10 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
 - Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
-  vLLM's port or select vLLM's pods, nor does an Ingress backend or a selector-less Service's
-  EndpointSlice; a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's port or select vLLM's pods, nor does an Ingress backend, a Gateway API route's backendRef
+  or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or a selector-less
+  Service's EndpointSlice; where the gateway runs in vLLM's pod, only its own port may be reached;
+  a vLLM container has no hostPort and its pod no hostNetwork;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
@@ -19,8 +21,8 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -50,12 +52,15 @@ from .common import (
     _rule_name,
     aca_containers,
     get,
-    items,
+    is_gateway_container,
     is_true,
-    k8s_containers,
-    pod_spec,
-    pod_template_metadata,
+    is_vllm_container,
+    items,
     rules,
+    ServingPod,
+    serving_pod,
+    vllm_port_unread,
+    vllm_ports,
     whole_number,
 )
 
@@ -70,62 +75,6 @@ K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
-
-
-# ---------------------------------------------------------------- who is vLLM, who is the gateway
-
-def _repository(image: Any) -> str:
-    """The last path component of an image reference, without tag or digest: 'vllm-openai', 'caddy'."""
-    name = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
-    return name.split(":", 1)[0].lower()
-
-
-def command_words(container: Any) -> list[str]:
-    """The words of a container's command and args as a shell reads them: a word that holds a
-    script (``sh -c "vllm serve m --port 8001"``, or one args string ``"--model m --port 9000"``)
-    is split again with shlex, down to three levels of quoting."""
-    words = [str(w) for w in items(get(container, "command")) + items(get(container, "args"))]
-    for _ in range(3):
-        split: list[str] = []
-        for word in words:
-            if any(space in word for space in " \t\n;&|"):
-                try:
-                    split.extend(shlex.split(word.replace(";", " ; ").replace("&&", " && ")))
-                except ValueError:  # unbalanced quotes: plain words
-                    split.extend(word.split())
-            else:
-                split.append(word)
-        if split == words:
-            break
-        words = split
-    return words
-
-
-def is_vllm_container(container: Any) -> bool:
-    """A container that runs vLLM: its image is a vLLM image, or its command runs `vllm serve`
-    or vLLM's OpenAI server module."""
-    words = command_words(container)
-    text = " ".join(words)
-    return ("vllm" in _repository(get(container, "image"))
-            or "vllm serve" in text or "vllm.entrypoints" in text)
-
-
-def is_gateway_container(container: Any) -> bool:
-    """The gateway: Caddy (components/gateway.py CADDY_IMAGE), by its image."""
-    return _repository(get(container, "image")) == "caddy"
-
-
-def vllm_ports(container: Any) -> set[int]:
-    """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
-    args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
-    words = command_words(container)
-    found = {rules.VLLM_PORT}
-    for index, word in enumerate(words):
-        value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
-            word.split("=", 1)[1] if word.startswith("--port=") else None)
-        if value is not None and whole_number(value) is not None:
-            found.add(whole_number(value))
-    return found
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
@@ -202,17 +151,14 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
-    elif (spec := pod_spec(args.resource_type, props)) is not None:
-        containers = list(k8s_containers(args.resource_type, props))
-        for container in containers:
-            if not is_vllm_container(container):
-                continue
+    elif (pod := serving_pod(args.resource_type, props)) is not None:
+        for container in pod.vllm:
             name = get(container, "name")
-            if is_true(get(spec, "hostNetwork")):
+            if is_true(get(pod.spec, "hostNetwork")):
                 report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
                        "its port is the node's; reach vLLM only through the gateway")
             # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
-            for other in containers:
+            for other in pod.containers:
                 for port in items(get(other, "ports")):
                     if host_port := whole_number(get(port, "hostPort")):
                         who = (f"vLLM container '{name}'" if other is container
@@ -280,18 +226,11 @@ vllm_behind_gateway = ResourceValidationPolicy(
 
 # ---------------------------------------------------------------- across the stack
 
-def vllm_pod_labels(resources: list[Any]) -> list[tuple[str, Mapping]]:
-    """(workload name, pod labels) of every Kubernetes workload that runs vLLM."""
-    found = []
-    for resource in resources:
-        if pod_spec(resource.resource_type, resource.props) is None:
-            continue
-        if any(is_vllm_container(c) for c in k8s_containers(resource.resource_type, resource.props)):
-            labels = get(pod_template_metadata(resource.resource_type, resource.props), "labels")
-            if resource.resource_type == "kubernetes:core/v1:Pod":
-                labels = get(resource.props, "metadata", "labels")
-            found.append((resource.name, labels if isinstance(labels, Mapping) else {}))
-    return found
+def vllm_pods(resources: list[Any]) -> list[tuple[str, ServingPod]]:
+    """(workload name, its pod) of every Kubernetes workload that runs vLLM."""
+    pods = [(resource.name, serving_pod(resource.resource_type, resource.props)) for resource in resources
+            if str(resource.resource_type).startswith("kubernetes:")]
+    return [(name, pod) for name, pod in pods if pod is not None and pod.vllm]
 
 
 def _service_names(service: Any) -> set[str]:
@@ -300,12 +239,154 @@ def _service_names(service: Any) -> set[str]:
     return {str(name)} if isinstance(name, str) and name else {str(service.name)}
 
 
-def _ingress_backends(props: Any) -> list[Any]:
+@dataclass(frozen=True)
+class Backend:
+    """Where an Ingress or a Gateway API route sends traffic: a Service (or another kind) by name,
+    on a port given by number or by the Service port's name (None: not given)."""
+    field: str
+    kind: str
+    name: str
+    port: int | str | None
+
+
+def _port_ref(value: Any) -> int | str | None:
+    number = whole_number(value)
+    return number if number is not None else value if isinstance(value, str) and value else None
+
+
+def _ingress_backends(props: Any) -> list[Backend]:
     """Every backend of an Ingress: the default backend and each rule path's."""
-    backends = [get(props, "spec", "defaultBackend")]
-    backends += [get(path, "backend") for rule in items(get(props, "spec", "rules"))
-                 for path in items(get(rule, "http", "paths"))]
-    return [b for b in backends if isinstance(b, Mapping)]
+    found = [("default backend", get(props, "spec", "defaultBackend"))]
+    found += [("backend", get(path, "backend")) for rule in items(get(props, "spec", "rules"))
+              for path in items(get(rule, "http", "paths"))]
+    backends = []
+    for field, backend in found:
+        service, resource = get(backend, "service"), get(backend, "resource")
+        if isinstance(service, Mapping):
+            port = get(service, "port", "number")
+            backends.append(Backend(field, "Service", str(get(service, "name") or ""),
+                                    _port_ref(port if port is not None else get(service, "port", "name"))))
+        if isinstance(resource, Mapping):
+            backends.append(Backend(field, str(get(resource, "kind") or ""), str(get(resource, "name") or ""), None))
+    return backends
+
+
+# Gateway API routes, every version of the group (v1, v1beta1, v1alpha2, ...): a CustomResource and
+# crd2pulumi's classes both register the type kubernetes:<group>/<version>:<kind>
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+
+
+def route_kind(resource_type: str) -> str | None:
+    """'HTTPRoute', 'GRPCRoute', ... for a Gateway API route type, else None."""
+    parts = str(resource_type).split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == GATEWAY_API_GROUP \
+            and parts[2] in ROUTE_KINDS:
+        return parts[2]
+    return None
+
+
+def _route_backends(props: Any) -> list[Backend]:
+    """Every backendRef of a route's rules, and the backendRef of each RequestMirror filter (of a
+    rule or of a backendRef): a mirror sends a copy of every request to its backend."""
+    def backend(field: str, ref: Any) -> list[Backend]:
+        if not isinstance(ref, Mapping):
+            return []
+        group, kind = str(get(ref, "group") or ""), str(get(ref, "kind") or "Service")
+        kind = kind if kind != "Service" or group in ("", "core") else f"{kind}.{group}"
+        return [Backend(field, kind, str(get(ref, "name") or ""), _port_ref(get(ref, "port")))]
+
+    def mirrors(filters: Any) -> list[Backend]:
+        return [b for f in items(filters) for b in backend("requestMirror backendRef",
+                                                           get(f, "requestMirror", "backendRef"))]
+
+    found = []
+    for rule in items(get(props, "spec", "rules")):
+        for ref in items(get(rule, "backendRefs")):
+            found += backend("backendRef", ref) + mirrors(get(ref, "filters"))
+        found += mirrors(get(rule, "filters"))
+    return found
+
+
+def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
+    """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
+    gateway containers declare and no vLLM container listens on. A port nobody declares is not, nor is
+    any port of a pod whose vLLM port cannot be read."""
+    if not pod.gateway:
+        return False
+    number = whole_number(target)
+    if number is None and not isinstance(target, str):
+        return False
+    if any(vllm_port_unread(c) for c in pod.vllm) or \
+            (number is not None and any(number in vllm_ports(c) for c in pod.vllm)):
+        return False
+    owners = [c for c in pod.containers for port in items(get(c, "ports"))
+              if (get(port, "name") == target if number is None
+                  else whole_number(get(port, "containerPort")) == number)]
+    return bool(owners) and all(is_gateway_container(c) for c in owners)
+
+
+def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why a selector and its target ports reach vLLM's pods around the gateway: it picks a vLLM pod
+    and a target port there is not the gateway container's (any port, when the pod has no gateway)."""
+    for workload, pod in pods:
+        if _selects(selector, pod.labels):
+            missed = [t for t in targets or [None] if not _ends_at_gateway(pod, t)]
+            if missed:
+                port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
+                return (f"selects the vLLM pods of '{workload}'" if not pod.gateway else
+                        f"selects the vLLM pods of '{workload}' on port {port}, which is not their gateway's")
+    return None
+
+
+def _service_ports(service: Any, port: int | str | None) -> list[Any]:
+    """The Service ports a backend uses: the one it names by number or by name; all of them when it
+    names none or none matches."""
+    ports = items(get(service.props, "spec", "ports"))
+    return [p for p in ports if port is not None and port in (whole_number(get(p, "port")), get(p, "name"))] or ports
+
+
+def _targets(ports: list[Any]) -> list[Any]:
+    """Where Service ports send traffic on the pod: targetPort, else the port itself."""
+    return [get(p, "targetPort") if get(p, "targetPort") is not None else get(p, "port") for p in ports]
+
+
+def _service_reach(service: Any, port: int | str | None, pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why a backend on this Service reaches vLLM around the gateway, or None: the Service selects
+    vLLM's pods (on a port that is not their gateway's), or, selecting none, one of its ports is vLLM's."""
+    selector, ports = get(service.props, "spec", "selector"), _service_ports(service, port)
+    why = _selected_vllm_pods(selector, _targets(ports), pods)
+    if why or any(_selects(selector, pod.labels) for _, pod in pods):
+        return why
+    numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
+    return f"reaches vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None
+
+
+def _backend_reach(backend: Backend, services: dict[str, list[Any]], resources: list[Any],
+                   pods: list[tuple[str, ServingPod]]) -> str | None:
+    """Why traffic to this backend reaches vLLM around the gateway, or None. A Service or another kind
+    with a pod selector (an Inference Extension InferencePool) is read from the stack; one the stack
+    does not hold is judged by its port alone."""
+    if backend.kind == "Service":
+        known = services.get(backend.name, [])
+        for service in known:
+            if why := _service_reach(service, backend.port, pods):
+                return why
+        if known:
+            return None
+    else:
+        for other in resources:
+            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or \
+                    backend.name not in _service_names(other):
+                continue
+            spec = get(other.props, "spec")
+            selector = get(spec, "selector")  # a label map (v1alpha2), or a LabelSelector's matchLabels (v1)
+            selector = get(selector, "matchLabels") if isinstance(get(selector, "matchLabels"), Mapping) else selector
+            targets = [get(t, "number") for t in items(get(spec, "targetPorts"))]  # v1; v1alpha2: targetPortNumber
+            targets += [get(spec, "targetPortNumber")] if get(spec, "targetPortNumber") is not None else []
+            if why := _selected_vllm_pods(selector, targets or [backend.port], pods):
+                return why
+    return f"targets port {rules.VLLM_PORT}, vLLM's" if backend.port == rules.VLLM_PORT else None
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
@@ -327,31 +408,28 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
 
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
-    vllm_pods = vllm_pod_labels(resources)
+    pods = vllm_pods(resources)
     services = [r for r in resources if r.resource_type == K8S_SERVICE]
-    reaching_vllm = {}  # Service name -> why it reaches vLLM
+    by_name: dict[str, list[Any]] = {}
     for service in services:
-        selector = get(service.props, "spec", "selector")
-        workloads = [workload for workload, labels in vllm_pods if _selects(selector, labels)]
-        ports = [p for p in items(get(service.props, "spec", "ports"))
-                 if rules.VLLM_PORT in {whole_number(get(p, "targetPort")), whole_number(get(p, "port"))}]
-        why = (f"selects the vLLM pods of '{workloads[0]}'" if workloads else
-               f"reaches vLLM's port {rules.VLLM_PORT}" if ports else None)
-        if why:
-            for name in _service_names(service):
-                reaching_vllm[name] = why
+        for name in _service_names(service):
+            by_name.setdefault(name, []).append(service)
         exposure = service_exposure(service.props)
-        if exposure and workloads:
-            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} selects the vLLM pods of "
-                   f"'{workloads[0]}'; only the gateway's Service may face outside the cluster", service.urn)
-    for ingress in resources:
-        if ingress.resource_type != K8S_INGRESS:
+        if exposure and (why := _selected_vllm_pods(get(service.props, "spec", "selector"),
+                                                     _targets(_service_ports(service, None)), pods)):
+            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
+                   "Service may face outside the cluster", service.urn)
+    for route in resources:
+        kind = "Ingress" if route.resource_type == K8S_INGRESS else route_kind(route.resource_type)
+        if kind is None:
             continue
-        for backend in _ingress_backends(ingress.props):
-            name = str(get(backend, "service", "name") or "")
-            if name in reaching_vllm:
-                report(f"{K8S_INGRESS} '{ingress.name}': its backend Service '{name}' {reaching_vllm[name]}; "
-                       "route the Ingress to the gateway's Service", ingress.urn)
+        for backend in _ingress_backends(route.props) if kind == "Ingress" else _route_backends(route.props):
+            if why := _backend_reach(backend, by_name, resources, pods):
+                fix = ("route the Ingress to the gateway's Service" if kind == "Ingress" else
+                       f"a Gateway API {kind} is served by its own proxy, not by the gateway (Caddy), so it "
+                       "skips the gateway's TLS, path allow-list and limits; send it to the gateway's Service")
+                report(f"{route.resource_type} '{route.name}': its {backend.field} {backend.kind} "
+                       f"'{backend.name}' {why}; {fix}", route.urn)
     exposed_names = {name: service_exposure(s.props) for s in services if service_exposure(s.props)
                      and not isinstance(get(s.props, "spec", "selector"), Mapping) for name in _service_names(s)}
     for endpoints in resources:
@@ -393,8 +471,10 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no exposed Kubernetes Service, Ingress backend or EndpointSlice reaches "
-                "the pods or port of vLLM, no GPU VM declares a public IP inline, and a GPU VM with a public IP "
+    description="Across the stack: no exposed Kubernetes Service, Ingress backend, Gateway API route "
+                "(HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: backendRefs and request mirrors) or "
+                "EndpointSlice reaches the pods or port of vLLM (a pod that runs the gateway beside vLLM only "
+                "on the gateway's port), no GPU VM declares a public IP inline, and a GPU VM with a public IP "
                 "has no security group rule that reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
