@@ -187,6 +187,9 @@ class ServingArgs:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
+        if isinstance(self.alert_emails, (list, tuple)):  # an action group shows its addresses as plain text
+            for address in self.alert_emails:
+                checks.check_no_hf_token("alertEmails", address, "an alert email address")
         webhook = checks.string_input("alertWebhook", self.alert_webhook, secret=True)
         if isinstance(webhook, str):
             webhook = pulumi.Output.secret(monitoring.check_webhook_url(webhook))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
-from .rules import HF_TOKEN_PATTERN
+from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -182,6 +182,10 @@ def check_tags(value: Any) -> dict[str, str]:
         raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
                           f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
     for name, tag_value in tags.items():
+        if hf_token_in(name):  # the name is not shown: it is the token
+            raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
+                              "are plain text on every resource",
+                              "remove it; the token goes in hfToken (a secret)")
         if name.lower() in OWN_TAGS:
             raise ConfigError("tags", name, f"is the components' own tag '{name.lower()}' (Azure tag names "
                               "ignore case): the policy pack and cost reports rely on its value",
@@ -199,16 +203,26 @@ def check_tags(value: Any) -> dict[str, str]:
         if len(tag_value) > TAG_VALUE_MAX:
             raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
                               f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
-        if HF_TOKEN_LOOKING.search(name):  # the name is not shown: it is the token
-            raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
-                              "are plain text on every resource", "remove it; the token goes in hfToken (a secret)")
-        if HF_TOKEN_LOOKING.search(tag_value):
+        if hf_token_in(tag_value):
             raise ConfigError(f"tags.{name}", None, "looks like a Hugging Face token, and tags are "
                               "plain text on every resource", "remove it; the token goes in hfToken (a secret)")
+    if hf_token_in_pieces([*tags, *tags.values()]):  # the names and values are not shown
+        raise ConfigError("tags", None, "hold a Hugging Face token split across several tags (names or "
+                          "values put together), and tags are plain text on every resource",
+                          "remove those tags; the token goes in hfToken (a secret)")
     return tags
 
 
-# Hugging Face user access tokens (the shape the policy pack looks for too)
+def check_no_hf_token(key: str, value: Any, where: str) -> None:
+    """A plain-text setting (an image reference, a model id, an email address) holds no Hugging Face
+    token, in any shape the shared finder knows (``rules.hf_token_in``, which the policy pack uses)."""
+    if hf_token_in(value):  # the value is not shown: it holds the token
+        raise ConfigError(key, None, f"holds something shaped like a Hugging Face token, and {where} "
+                          "is plain text", "remove it; the token goes in hfToken (a secret), and rotate it")
+
+
+# Hugging Face user access tokens (the shape the policy pack looks for too; rules.hf_token_in also
+# finds them with separators inside)
 HF_TOKEN_LOOKING = HF_TOKEN_PATTERN
 
 
@@ -226,6 +240,12 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
                 raise ConfigError(f"tags.{name}", None, f"contains the value of {secret_key}, and tags "
                                   "are plain text on every resource", "remove it from the tag (and "
                                   f"rotate {secret_key}: it is in the stack file's history)")
+        pieces = [*tags, *tags.values()]
+        if any(secret in first + second for i, first in enumerate(pieces)
+               for j, second in enumerate(pieces) if i != j) or secret in "".join(pieces):
+            raise ConfigError("tags", None, f"hold the value of {secret_key} split across two tags, and "
+                              "tags are plain text on every resource",
+                              f"remove those tags (and rotate {secret_key})")
 
 
 def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:

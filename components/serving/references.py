@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from .checks import check_no_hf_token
 from .errors import ConfigError
 from .rules import image_pin_problem
 
@@ -33,6 +34,7 @@ HF_REPO_ID_MAX = 96
 
 def check_image_reference(key: str, value: str) -> str:
     """An image reference Docker can pull, e.g. ``vllm/vllm-openai:v0.33.0``."""
+    check_no_hf_token(key, value, "an image reference (in every container spec and VM custom data)")
     match = IMAGE_REFERENCE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ConfigError(key, value, "is not a valid container image reference (Docker's "
@@ -59,6 +61,7 @@ def check_pinned_image(key: str, value: str) -> str:
 
 def check_hf_repo_id(key: str, value: str) -> str:
     """A Hugging Face repo id, e.g. ``swiss-ai/Apertus-8B-Instruct-2509``."""
+    check_no_hf_token(key, value, "the model id (on vLLM's command line)")
     valid = (isinstance(value, str) and HF_REPO_ID.fullmatch(value) is not None
              and all(len(part) <= HF_REPO_ID_MAX for part in value.split("/"))
              and "--" not in value and ".." not in value and not value.endswith(".git"))

@@ -8,8 +8,9 @@ virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 # ---------------------------------------------------------------- ports
 
@@ -112,3 +113,73 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
 
 # Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
+# The same token written with a few separators inside: a space, a dot or '+' of an email local
+# part, the '=' between a tag's name and value, an invisible format character. 'hf_' and then at
+# least 30 letters and digits with at most 3 such characters between any two of them.
+_HF_GAP = r"[\s.,;:=+/|_\-\u200b-\u200d\u2060\ufeff]{0,3}"
+HF_TOKEN_SPREAD = re.compile(rf"hf_{_HF_GAP}(?:[A-Za-z0-9]{_HF_GAP}){{29,}}[A-Za-z0-9]")
+HF_TOKEN_BODY = 30  # the characters judged after 'hf_'
+HF_TOKEN_LENGTH = 34  # a spread match ends after this many letters and digits (a token's length)
+# A spread run counts as a token when its first HF_TOKEN_BODY letters and digits change class
+# (upper case, lower case, digit) at least this often between neighbours: a random token of mixed
+# case switches about every second character (fewer than 0.2 in 1 in 10,000 tokens), words joined
+# across spaces ('hf_token is in the vault before the first run') hardly ever.
+HF_TOKEN_SWITCH_SHARE = 0.2
+
+
+def _class_switches(text: str) -> int:
+    classes = ["d" if c.isdigit() else "u" if c.isupper() else "l" for c in text]
+    return sum(1 for a, b in itertools.pairwise(classes) if a != b)
+
+
+def _end_of_token(text: str, start: int, end: int) -> int:
+    """Where a spread token starting at ``start`` ends: after its HF_TOKEN_LENGTH-th letter or digit
+    (the words after it stay readable in a redacted message), at most ``end``."""
+    seen = 0
+    for index in range(start, end):
+        if text[index].isascii() and text[index].isalnum():
+            seen += 1
+            if seen == HF_TOKEN_LENGTH:
+                return index + 1
+    return end
+
+
+def hf_token_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds something shaped like a Hugging Face token, whole or with separators
+    inside (start, end), in order; empty when nothing does."""
+    spans = [match.span() for match in HF_TOKEN_PATTERN.finditer(text)]
+    for match in HF_TOKEN_SPREAD.finditer(text):
+        body = re.sub(r"[^A-Za-z0-9]", "", match.group(0)[3:])[:HF_TOKEN_BODY]
+        if _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1):
+            spans.append((match.start(), _end_of_token(text, match.start() + 3, match.end())))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def hf_token_in(text: object) -> bool:
+    """``text`` holds something shaped like a Hugging Face token (see ``hf_token_spans``)."""
+    return isinstance(text, str) and "hf_" in text and bool(hf_token_spans(text))
+
+
+def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
+    """A Hugging Face token in one of ``pieces``, or split across them: any two joined in either
+    order, or all of them joined (tag names and values: a reader can put them back together)."""
+    pieces = [piece for piece in pieces if isinstance(piece, str)]
+    if any(hf_token_in(piece) for piece in pieces) or hf_token_in("".join(pieces)):
+        return True
+    return any(hf_token_in(first + second) for i, first in enumerate(pieces)
+               for j, second in enumerate(pieces) if i != j and "hf_" in first + second)
+
+
+def redact_hf_tokens(text: str, replacement: str = "<a Hugging Face token, redacted>") -> str:
+    """``text`` with everything shaped like a Hugging Face token replaced."""
+    if "hf_" not in text:
+        return text
+    for start, end in reversed(hf_token_spans(text)):
+        text = text[:start] + replacement + text[end:]
+    return text
