@@ -56,6 +56,39 @@ def deployment(image: str) -> dict[str, Any]:
         {"name": "vllm", "image": image}]}}}}
 
 
+# ---------------------------------------------------------------- 1. images pinned to one release
+
+SHIPPED_IMAGES = sorted({image for path in (ROOT / "components").rglob("*.py")
+                         for image in re.findall(r'^[A-Z_]*IMAGE = "([^"]+)"', path.read_text(), re.MULTILINE)})
+IMAGES = {
+    # moving: a major or major.minor tag moves with every release under it
+    "x/y:0": False, "x/y:1": False, "x/y:v0": False, "caddy:2": False, "caddy:2.10": False,
+    "x/y:2026.11": False, "x/y:1.0-cu129": False, "nvcr.io/nvidia/pytorch:24.11-py3": False,
+    "x/y:latest": False, "x/y:nightly-2026-11-28": False, "x/y": False, "x/y:cuda": False, "x/y:cu129": False,
+    # one release: a full version, a date, a build or commit, a digest
+    "caddy:2.10.2": True, "x/y:v0.33.0-cu129": True, "nvidia/cuda:12.8.0-base-ubuntu24.04": True,
+    "x/y:20261128": True, "x/y:2026-11-28": True, "x/y:sha-4f2a9c1": True, "x/y:build-57": True,
+    "x/y@sha256:" + "ab" * 32: True, "caddy:2@sha256:" + "0" * 64: True,
+    **{image: True for image in SHIPPED_IMAGES},
+}
+
+
+def test_every_image_the_components_ship_is_in_the_table():
+    assert {"vllm/vllm-openai:v0.33.0", "caddy:2.10.2", "prom/prometheus:v3.5.0",
+            "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04",
+            "nvcr.io/nvidia/k8s-device-plugin:v0.18.0"} <= set(SHIPPED_IMAGES)
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_pinning_is_judged_alike_by_program_and_pack(image):
+    program = program_refuses(lambda: vm_args(vllm_image=image))
+    found = pack_refuses("images-pinned", "kubernetes:apps/v1:Deployment", deployment(image))
+    assert (program is None) == IMAGES[image], program
+    assert (found == []) == IMAGES[image], found
+    if not IMAGES[image] and re.search(r":v?[0-9]+(\.[0-9]+)?(-|$)", image):
+        assert "major or major.minor" in program and "major or major.minor" in found[0]
+
+
 # ---------------------------------------------------------------- 2. a Hugging Face token in any shape
 
 def program_fields(place: str, value: Any) -> dict[str, Any]:

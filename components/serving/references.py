@@ -48,14 +48,16 @@ def check_image_reference(key: str, value: str) -> str:
 
 
 def check_pinned_image(key: str, value: str) -> str:
-    """A valid image reference that names one version: a tag that does not move, or a digest
-    (the rule is ``rules.image_pin_problem``, which the policy pack applies too)."""
+    """A valid image reference that names one release: a tag with a full version (major.minor.patch),
+    a date or a build, or a digest (the rule is ``rules.image_pin_problem``, which the policy pack
+    applies too)."""
     check_image_reference(key, value)
     problem = image_pin_problem(value)
     if problem:
         raise ConfigError(key, value, f"is not pinned to a version (it {problem}): every restart or "
                           "new node could run a different vLLM than the plan",
-                          "give a version tag or a digest, like vllm/vllm-openai:v0.33.0 or ...@sha256:<hex>")
+                          "give the full version tag or a digest, like vllm/vllm-openai:v0.33.0 or "
+                          "...@sha256:<hex>")
     return value
 
 

@@ -27,23 +27,43 @@ DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a
 # tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
 # like 'nightly'); Docker's own default tag is 'latest'
 FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
+# What names one release. A major or major.minor tag moves with every release under it: Docker
+# official images put '2.6.4', '2.6', '2' and 'latest' on one build and move the short ones on
+# (docker-library/official-images library/caddy at 03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7'
+# was 2.7.0-beta.2 before 2.7.0 existed). So a tag pins when it holds a full version of three or
+# more numbers ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04'), a calendar date ('20261128',
+# '2026-11-28') or a labelled build or commit ('build-57', 'sha-4f2a9c1'); a digest always pins.
+FULL_VERSION = re.compile(r"(?<![0-9.])v?[0-9]+\.[0-9]+\.[0-9]+")
+CALENDAR_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}([-._]?)(?:0[1-9]|1[0-2])\1"
+                           r"(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
+BUILD_OR_COMMIT = re.compile(r"(?:^|[-._])(?:(?:build|rev)[-._]?[0-9]+|(?:sha-|git-|g)?"
+                             r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40})(?=$|[-._])")
+SHORT_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)?(?:[-_].*)?")  # '2', 'v1', '2.10', '24.11-py3'
 
 
 def image_pin_problem(image: str) -> str | None:
-    """Why ``image`` is not pinned to one version, or None: a digest pins; a tag pins when it
-    holds a digit and none of its words (split at - . _) names a moving target."""
+    """Why ``image`` is not pinned to one release, or None: a digest pins; a tag pins when none of
+    its words (split at - . _) names a moving target and it holds a full version (major.minor.patch),
+    a calendar date or a labelled build or commit."""
     if DIGEST.search(image):
         return None
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
     tag = last.rsplit(":", 1)[1]
-    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", tag.lower()))
+    words = tag.lower()
+    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", words))
     if floating:
-        return f"uses the tag '{tag}', which moves ('{sorted(floating)[0]}')"
+        return f"uses the tag '{redact_hf_tokens(tag)}', which moves ('{sorted(floating)[0]}')"
+    if FULL_VERSION.search(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
+        return None
+    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
+    if SHORT_VERSION.fullmatch(words):
+        return (f"uses the tag '{shown}', a major or major.minor tag, which moves to each new release "
+                "under it, as Docker official images move '2' and '2.10' from 2.10.1 to 2.10.2")
     if not re.search(r"[0-9]", tag):
-        return f"uses the tag '{tag}', which names no version"
-    return None
+        return f"uses the tag '{shown}', which names no version"
+    return f"uses the tag '{shown}', which names no full version (major.minor.patch), date or build"
 
 
 # ---------------------------------------------------------------- source ranges
