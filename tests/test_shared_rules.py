@@ -163,3 +163,45 @@ def test_the_finder_misses_few_random_tokens_with_a_space_inside():
     assert missed <= 2, missed
 
 
+# ---------------------------------------------------------------- 3. source ranges: what they stand for
+
+# sources -> (the program takes them as apiAllowedCidrs / sshAllowedCidrs, the pack takes them)
+RANGES = {
+    ("203.0.113.0/24",): (True, True),
+    ("0.0.0.0",): (False, False),  # no client sends from it; AKS reads 0.0.0.0/32 specially
+    ("0.0.0.0/32",): (False, False),
+    ("0.0.0.0/0",): (False, False),
+    ("::ffff:0:0/96",): (False, False),  # IPv4-mapped: every IPv4 address
+    ("64:ff9b::/96",): (False, False),  # NAT64: every IPv4 address
+    ("64:ff9b:1::/48",): (False, False),
+    ("::",): (False, False),
+    ("::ffff:203.0.113.0/120",): (False, True),  # 203.0.113.0/24; the program takes IPv4 only
+    ("2001:db8::/48",): (False, True),
+    ("::ffff:1.0.0.0/104", "2.0.0.0/8"): (False, False),  # together two /8s
+}
+
+
+@pytest.mark.parametrize("sources", RANGES)
+def test_source_ranges_are_judged_alike_by_program_and_pack(sources):
+    program_takes, pack_takes = RANGES[sources]
+    api = program_refuses(lambda: AksGpuClusterArgs(location="swedencentral", hf_token=HF_TOKEN,
+                                                    api_allowed_cidrs=list(sources)))
+    ssh = program_refuses(lambda: vm_args(ssh_public_key=ED25519_KEY, ssh_allowed_cidrs=list(sources)))
+    assert (api is None, ssh is None) == (program_takes, program_takes), (api, ssh)
+    cluster = {"apiServerAccessProfile": {"authorizedIPRanges": list(sources)}}
+    aks = pack_refuses("closed-when-internal", "azure-native:containerservice:ManagedCluster", cluster,
+                       {"closed-when-internal": {"internal": True}})
+    nsg = {"securityRules": [{"name": "ssh", "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+                              "sourcePortRange": "*", "destinationAddressPrefix": "*", "priority": 100.0,
+                              "destinationPortRange": "22", "sourceAddressPrefixes": list(sources)}]}
+    ssh_found = pack_refuses("no-public-ssh", "azure-native:network:NetworkSecurityGroup", nsg)
+    assert (aks == [], ssh_found == []) == (pack_takes, pack_takes), (aks, ssh_found)
+
+
+def test_an_ipv4_mapped_range_is_judged_as_the_ipv4_range_it_stands_for():
+    mapped = rules.ipv4_meaning(rules.as_network("::ffff:203.0.113.0/120"))
+    assert mapped[0] == rules.as_network("203.0.113.0/24")
+    assert rules.ipv4_meaning(rules.as_network("::1")) is None  # loopback, not IPv4 in disguise
+    assert rules.is_inside_source("::ffff:10.1.0.0/112")  # 10.1.0.0/16, private
+    [problem, *_] = rules.source_range_problems(["::ffff:0:0/96"])
+    assert "0.0.0.0/0" in problem and "RFC 4291" in problem

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
-from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces
+from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces, not_a_source_problem
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -159,6 +159,10 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
             raise ConfigError(key, value, "is IPv6, but no host here takes IPv6 traffic (and Azure "
                               "rejects IPv4 and IPv6 prefixes in one network security rule)",
                               "give IPv4 networks or addresses")
+        problem = not_a_source_problem(network)  # the shared rule: the policy pack refuses it too
+        if problem:
+            raise ConfigError(key, value, problem, "give the public range your clients connect from, like "
+                              "203.0.113.0/24 (your own address: curl -s https://api.ipify.org)")
         cidrs.append(str(network))
     return tuple(dict.fromkeys(cidrs))  # a repeated source once (an NSG rule lists each prefix once)
 

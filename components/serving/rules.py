@@ -82,6 +82,26 @@ NON_PUBLIC_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
     "fc00::/7", "fe80::/10", "::1/128"))
 
 
+# IPv6 prefixes whose addresses stand for IPv4 ones, the IPv4 address in their last 32 bits: a
+# range there is judged as the IPv4 range it stands for, so '::ffff:0:0/96' is the whole IPv4
+# internet, not a narrow /96. The local-use NAT64 prefix is read in the /96 layout (RFC 6052
+# section 2.2; a network may choose another), and a range broader than the /96 there is all of IPv4.
+IPV4_IN_IPV6 = tuple((ipaddress.ip_network(prefix), why) for prefix, why in (
+    ("::ffff:0:0/96", "IPv4-mapped, RFC 4291 section 2.5.5.2"),
+    ("::ffff:0:0:0/96", "IPv4-translated, RFC 2765 section 2.1"),
+    ("64:ff9b::/96", "the NAT64 well-known prefix, RFC 6052 section 2.1"),
+    ("64:ff9b:1::/48", "the NAT64 local-use prefix, RFC 8215"),
+    ("::/96", "IPv4-compatible, deprecated by RFC 4291 section 2.5.5.1")))
+ALL_IPV4 = ipaddress.ip_network("0.0.0.0/0")
+# Addresses no client sends from: 0.0.0.0/8 is "this host on this network", a source only while a
+# host configures itself (RFC 1122 section 3.2.1.3, RFC 6890 table 1), :: is IPv6's unspecified
+# address (RFC 4291 section 2.5.2). Azure gives 0.0.0.0 meanings of its own (an AKS
+# authorizedIPRanges entry 0.0.0.0/32 allows only the cluster's own outbound IPs, "Secure access to
+# the API server using authorized IP address ranges"); what an NSG makes of it is not documented.
+# A source there is refused as ambiguous.
+NOT_A_SOURCE = tuple(ipaddress.ip_network(cidr) for cidr in ("0.0.0.0/8", "::/128"))
+
+
 def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A source as a network, or None for '*', a service tag or anything that is not a range."""
     try:
@@ -90,20 +110,54 @@ def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network 
         return None
 
 
+def ipv4_meaning(network: ipaddress.IPv4Network | ipaddress.IPv6Network
+                 ) -> tuple[ipaddress.IPv4Network, str] | None:
+    """The IPv4 range an IPv6 range stands for (IPv4-mapped, translated, NAT64, compatible) and
+    why, or None when it stands for none. A range that holds a whole IPv4-embedding prefix stands
+    for every IPv4 address."""
+    if network.version != 6 or network.subnet_of(ipaddress.ip_network("::/127")) and network.prefixlen > 96:
+        return None  # '::' and '::1' are IPv6's own (unspecified, loopback), not IPv4 in disguise
+    for prefix, why in IPV4_IN_IPV6:
+        if prefix.subnet_of(network):
+            return ALL_IPV4, why
+        if network.subnet_of(prefix):
+            if network.prefixlen < 96:  # inside the local-use /48, broader than one /96
+                return ALL_IPV4, why
+            first = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
+            return ipaddress.ip_network(f"{first}/{network.prefixlen - 96}"), why
+    return None
+
+
+def not_a_source_problem(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why ``network`` cannot be meant as a client's source range (see NOT_A_SOURCE), or None."""
+    for other in NOT_A_SOURCE:
+        if network.version == other.version and network.subnet_of(other):
+            if network.version == 6:
+                return "is IPv6's unspecified address (RFC 4291 section 2.5.2), which no client sends from"
+            return ("is not an address any client sends from (0.0.0.0/8 is 'this host on this network', "
+                    "RFC 1122 section 3.2.1.3) and Azure reads 0.0.0.0 in ways of its own (AKS takes "
+                    "0.0.0.0/32 as 'the cluster's outbound IPs only')")
+    return None
+
+
 def is_inside_source(source: object) -> bool:
     """The source is the VNet, Azure's load balancer probe, or a private range (never the internet)."""
     text = str(source).strip()
     if text.lower() in INSIDE_SERVICE_TAGS:
         return True
     network = as_network(text)
+    if network is not None and (meaning := ipv4_meaning(network)):
+        network = meaning[0]
     return network is not None and any(network.version == other.version and network.subnet_of(other)
                                        for other in NON_PUBLIC_RANGES)
 
 
 def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | None = None) -> list[str]:
     """Why these sources are too broad, one reason per problem (empty: fine). '*', 'Internet',
-    service tags and ranges broader than ``broadest`` fail alone; ranges that are each narrow
-    enough fail together when their union covers more than the broadest single range."""
+    service tags and ranges broader than ``broadest`` fail alone; an IPv6 range that stands for
+    IPv4 addresses is judged as those; 0.0.0.0 (any prefix inside 0.0.0.0/8) and '::' fail as
+    ambiguous; ranges that are each narrow enough fail together when their union covers more than
+    the broadest single range."""
     broadest = broadest or BROADEST_PREFIX
     problems: list[str] = []
     networks = []
@@ -113,8 +167,17 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
             problems.append(f"source '{str(source)[:80]}' is not an address range (service tags, "
                             "'Internet' and '*' mean anyone); give CIDRs")
             continue
+        label = f"source '{source}'"
+        meaning = ipv4_meaning(network)
+        if meaning:
+            network = meaning[0]
+            label += f" (the IPv4 range {network}: {meaning[1]})"
+        why_not = not_a_source_problem(network)
+        if why_not:
+            problems.append(f"{label} {why_not}; give the clients' real public ranges")
+            continue
         if network.prefixlen < broadest[network.version]:
-            problems.append(f"source '{source}' is broader than /{broadest[network.version]}")
+            problems.append(f"{label} is broader than /{broadest[network.version]}")
         networks.append(network)
     for version, prefix in broadest.items():
         family = [n for n in networks if n.version == version]
