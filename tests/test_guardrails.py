@@ -471,6 +471,53 @@ def test_a_quoted_secure_ciphertext_is_still_a_secret(tmp_path):
     assert secrets == {"apertus-azure:hfToken", "apertus-azure:apiKey"}
 
 
+# ---------------------------------------------------------------- 4. tags every tagged resource takes
+
+DNS_REFUSED_NAMES = ["cost center", "9lives", "team:ml", "kostenstelle-ä", "owner(s)", "env.", "-team"]
+
+
+@pytest.mark.parametrize("name", DNS_REFUSED_NAMES)
+def test_an_internal_stack_refuses_tag_names_azure_dns_refuses(name):
+    """Internal stacks tag Private DNS zones and links (the vault's, Container Apps'): Azure DNS takes
+    no spaces, leading digits, ':', parentheses or non-ASCII in tag names (tag-resources, Limitations).
+    One line, before any resource, with a name that works; a public stack takes the name."""
+    from components.serving import ConfigError
+    from components.vm import GpuVirtualMachineArgs
+    from conftest import HF_TOKEN
+
+    with pytest.raises(ConfigError) as caught:
+        GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, internal=True, tags={name: "x"})
+    message = str(caught.value)
+    assert caught.value.key == "tags" and "\n" not in message and "Private DNS" in message, message
+    suggested = message.rsplit("e.g. '", 1)[1].split("'")[0]
+    def vm(**fields):
+        return GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, **fields)
+
+    assert vm(internal=True, tags={suggested: "x"}).tags == {suggested: "x"}
+    assert vm(tags={name: "x"}).tags == {name: "x"}
+
+
+def test_an_internal_stack_takes_at_most_twelve_tags_and_an_aks_private_cluster_too():
+    """Private DNS zones and their links take 15 tags (tag-resources, Limitations); the components
+    add three. AKS puts the cluster's tags on its private cluster's DNS zone too ("Use Azure tags in
+    AKS": cluster tags apply to all resources related to the cluster)."""
+    from components.aks import AksGpuClusterArgs
+    from components.serving import ConfigError
+    from components.vm import GpuVirtualMachineArgs
+    from conftest import HF_TOKEN
+
+    twelve, thirteen = {f"t{i}": "x" for i in range(12)}, {f"t{i}": "x" for i in range(13)}
+    place = {"location": "swedencentral", "hf_token": HF_TOKEN}
+    assert GpuVirtualMachineArgs(**place, internal=True, tags=twelve).tags
+    with pytest.raises(ConfigError, match=r"tags = '13 tags': is more than 12: an internal stack"):
+        GpuVirtualMachineArgs(**place, internal=True, tags=thirteen)
+    with pytest.raises(ConfigError, match="more than 12"):
+        AksGpuClusterArgs(**place, api_private=True, internal=True, tags=thirteen)
+    with pytest.raises(ConfigError, match="Private DNS"):
+        AksGpuClusterArgs(**place, api_private=True, tags={"cost center": "x"})
+    assert GpuVirtualMachineArgs(**place, tags=thirteen).tags  # a public VM tags no DNS zone
+
+
 # ---------------------------------------------------------------- 5. the offline harness
 
 def _action_group_program(marked: bool):

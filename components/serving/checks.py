@@ -173,18 +173,37 @@ TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
 # at most 50 tags per resource (same page); the components add these (components/base.py all_tags)
 OWN_TAGS = ("managed-by", "model", "apertus-exposure")
 TAG_COUNT_MAX = 50 - len(OWN_TAGS)
+# An internal stack (or an AKS private cluster) also tags Private DNS zones and their virtual network
+# links, which take less. "Azure DNS zones and Traffic Manager doesn't support the use of spaces in
+# the tag or a tag that starts with a number. Azure DNS tag names do not support special and unicode
+# characters", and "Azure Private DNS (Zone, A records, and virtual network link)" "only support 15
+# tags" (same page, Limitations; MicrosoftDocs/azure-docs PR 124115 adds parentheses; a private zone
+# drops a tag named with ':' without an error, Azure/azure-rest-api-specs issue 11748). The name
+# pattern is OpenShift's for every Azure resource it tags, for the same reason (openshift/enhancements
+# azure_user_defined_tags.md): a letter first, then letters, digits, '_', '.', '-', and not ending in
+# '.' or '-'.
+DNS_TAG_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", re.ASCII)
+DNS_TAG_COUNT_MAX = 15 - len(OWN_TAGS)
 # "Tag names cannot have the following prefixes which are reserved for Azure use: 'microsoft',
 # 'azure', 'windows'" (ARM Tags_CreateOrUpdate, learn.microsoft.com/dotnet/api/azure.resourcemanager.
 # resources.subscriptionresource.createorupdatepredefinedtag)
 RESERVED_TAG_PREFIXES = ("microsoft", "azure", "windows")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+PRIVATE_DNS_WHY = "an internal stack (or an AKS private cluster) tags Private DNS zones and their links"
 
 
-def check_tags(value: Any) -> dict[str, str]:
+def check_tags(value: Any, private_dns: bool = False) -> dict[str, str]:
+    """User tags every resource the components tag takes; ``private_dns``: those include Private DNS
+    zones (an internal stack), whose tag names and count are narrower."""
     tags = string_map("tags", value)
     if len(tags) > TAG_COUNT_MAX:
         raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
                           f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
+    if private_dns and len(tags) > DNS_TAG_COUNT_MAX:
+        raise ConfigError("tags", f"{len(tags)} tags", f"is more than {DNS_TAG_COUNT_MAX}: "
+                          f"{PRIVATE_DNS_WHY}, which take at most 15 tags, and the components add "
+                          f"{', '.join(OWN_TAGS)}",
+                          "drop some tags (a JSON string in one tag's value can hold several)")
     for name, tag_value in tags.items():
         if hf_token_in(name):  # the name is not shown: it is the token
             raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
@@ -204,6 +223,11 @@ def check_tags(value: Any) -> dict[str, str]:
         if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
             raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
                               "none of < > % & \\ ? /)", "rename the tag")
+        if private_dns and not DNS_TAG_NAME.fullmatch(name):
+            raise ConfigError("tags", name, f"is not a valid Azure tag name here: {PRIVATE_DNS_WHY}, "
+                              "and Azure DNS takes only names that start with a letter and hold letters, "
+                              "digits, '_', '.' and '-' (no spaces, ':', parentheses or non-ASCII letters), "
+                              "ending in a letter, digit or '_'", f"rename it, e.g. '{dns_tag_name(name)}'")
         if len(tag_value) > TAG_VALUE_MAX:
             raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
                               f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
@@ -215,6 +239,13 @@ def check_tags(value: Any) -> dict[str, str]:
                           "values put together), and tags are plain text on every resource",
                           "remove those tags; the token goes in hfToken (a secret)")
     return tags
+
+
+def dns_tag_name(name: str) -> str:
+    """A name like ``name`` that Azure DNS takes: other characters become '-', a letter first."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.encode("ascii", "ignore").decode()).strip("-.")
+    cleaned = cleaned if cleaned[:1].isalpha() else f"tag-{cleaned}".rstrip("-.")
+    return cleaned[:TAG_NAME_MAX].rstrip("-.") or "tag"
 
 
 def check_no_hf_token(key: str, value: Any, where: str) -> None:
