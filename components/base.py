@@ -138,7 +138,9 @@ class ServingArgs:
             else checks.number("gpuMemoryUtilization", self.gpu_memory_utilization))
         put("allowed_cidrs", checks.parse_cidrs("allowedCidrs", self.allowed_cidrs))
         put("internal", False if self.internal is None else checks.boolean("internal", self.internal))
-        put("tags", checks.check_tags(self.tags))
+        # an internal stack (or an AKS private cluster) tags Private DNS zones too, which take less
+        private_dns = self.internal or getattr(self, "api_private", None) is True
+        put("tags", checks.check_tags(self.tags, private_dns=private_dns))
         checks.check_no_secret_in_tags(self.tags, {key: value for key, value in (
             ("apiKey", self.api_key), ("hfToken", self.hf_token)) if isinstance(value, str)})
         for field_name, key in (("api_key", "apiKey"), ("hf_token", "hfToken")):
@@ -187,6 +189,9 @@ class ServingArgs:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
+        if isinstance(self.alert_emails, (list, tuple)):  # an action group shows its addresses as plain text
+            for address in self.alert_emails:
+                checks.check_no_hf_token("alertEmails", address, "an alert email address")
         webhook = checks.string_input("alertWebhook", self.alert_webhook, secret=True)
         if isinstance(webhook, str):
             webhook = pulumi.Output.secret(monitoring.check_webhook_url(webhook))

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,9 @@ class Registered:
     parent: str
     custom: bool
     outputs: dict[str, Any] = field(default_factory=dict)
+    additional_secret_outputs: list[str] | None = None
+    """The request's ``additionalSecretOutputs`` option as the engine received it (property names);
+    None when not recorded (a resource built by hand), so ``run_policy_pack`` infers it."""
 
 
 def _fake_id(typ: str, name: str) -> str:
@@ -152,7 +156,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Registered] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._parents: dict[tuple[str, str], tuple[str, str]] = {}
+        self._parents: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
         self.stack_outputs: dict[str, Any] = {}
         self.component_outputs: dict[str, dict[str, Any]] = {}  # by URN
 
@@ -169,9 +173,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs.setdefault("result", str(uuid.uuid5(uuid.NAMESPACE_URL, args.name)))
         if args.typ == "kubernetes:core/v1:Service":
             outputs.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "203.0.113.20"}]}})
-        urn, parent = self._parents.pop((args.typ, args.name), ("", ""))
+        urn, parent, secret_outputs = self._parents.pop((args.typ, args.name), ("", "", None))
         self.resources.append(Registered(urn, args.typ, args.name, dict(args.inputs), parent,
-                                         bool(args.custom), outputs))
+                                         bool(args.custom), outputs, secret_outputs))
         resource_id = args.resource_id or (f"{args.name}-id" if args.custom else None)
         if args.typ.startswith("azure-native:"):
             resource_id = outputs["id"]
@@ -182,8 +186,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         result = _invoke_results().get(args.token)
         return (result(args.args) if result else {}), []  # the SDK iterates failures: None breaks invokes
 
-    def note_parent(self, typ: str, name: str, urn: str, parent: str) -> None:
-        self._parents[(typ, name)] = (urn, parent)
+    def note_parent(self, typ: str, name: str, urn: str, parent: str,
+                    additional_secret_outputs: list[str] | None = None) -> None:
+        """What the RegisterResource request says besides its inputs: URN, parent, and the resource
+        option additionalSecretOutputs (which the mocks' new_resource does not see)."""
+        self._parents[(typ, name)] = (urn, parent, additional_secret_outputs)
 
     # ---- queries used by the plan command and the tests ----
     def of_type(self, typ: str) -> list[Registered]:
@@ -233,7 +240,8 @@ def close_thread_loops() -> None:
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The stock mock monitor, telling the mocks each resource's URN and parent URN."""
+    """The stock mock monitor, telling the mocks each resource's URN, parent URN and
+    additionalSecretOutputs."""
 
     def Invoke(self, request):
         try:
@@ -258,7 +266,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:Stack":
-            self.mocks.note_parent(request.type, request.name, urn, request.parent)
+            self.mocks.note_parent(request.type, request.name, urn, request.parent,
+                                   list(request.additionalSecretOutputs))
         try:
             return super().RegisterResource(request)
         finally:
@@ -368,9 +377,36 @@ async def _settle() -> None:
             break
 
 
+# run_program sets the Pulumi SDK's mocks, config and settings for the whole process: two runs at once
+# (two threads, or a program that calls run_program) would register into each other's mocks
+_RUN_LOCK = threading.Lock()
+
+
+class ConcurrentRunError(RuntimeError):
+    """run_program was called while another run_program was running in this process."""
+
+
 def run_program(program: Callable[[], None], project: str, stack: str, config: dict[str, Any],
                 secret_keys: set[str] = frozenset()) -> OfflineRun:
-    """Run ``program`` as ``pulumi up`` would, against mocks; raise what the program raises."""
+    """Run ``program`` as ``pulumi up`` would, against mocks; raise what the program raises.
+
+    One run at a time per process: the SDK's mocks and settings are process-wide, so a second
+    run_program while one is running (from another thread, or from inside the program) raises
+    ``ConcurrentRunError`` instead of mixing the two runs' resources. Run programs one after
+    another, or in separate processes (pytest-xdist workers are processes)."""
+    if not _RUN_LOCK.acquire(blocking=False):
+        raise ConcurrentRunError(
+            "run_program is already running a program in this process (another thread, or a program "
+            "that calls run_program): the Pulumi SDK's mocks are process-wide, so two runs would mix "
+            "their resources; run them one after another, or in separate processes")
+    try:
+        return _run_program(program, project, stack, config, secret_keys)
+    finally:
+        _RUN_LOCK.release()
+
+
+def _run_program(program: Callable[[], None], project: str, stack: str, config: dict[str, Any],
+                 secret_keys: set[str]) -> OfflineRun:
     mocks = install_mocks(project, stack)
     set_config(project, config, set(secret_keys))
     # what an earlier run left behind (set_mocks keeps the SDK's output set and RPC manager): a failed
@@ -449,19 +485,32 @@ def _config_per_policy(config: dict[str, Any] | None, names: list[str]) -> Calla
 
 def secret_marked_options(options: Any, inputs: Any) -> Any:
     """``options`` with additional_secret_outputs naming the inputs that hold a secret: the engine
-    hands the pack the resource's additionalSecretOutputs; the mocks see no options, so an input
-    given as a secret stands for it (components/alerts.py does both for webhookReceivers)."""
+    hands the pack the resource's additionalSecretOutputs; where that was not recorded (a resource
+    built by hand), an input given as a secret stands for it (components/alerts.py does both for
+    webhookReceivers)."""
     def holds_secret(value: Any) -> bool:
         return is_secret(value) or (isinstance(value, dict) and any(holds_secret(v) for v in value.values())) \
             or (isinstance(value, list) and any(holds_secret(v) for v in value))
     marked = [key for key, value in inputs.items() if holds_secret(value)] if isinstance(inputs, dict) else []
     if not marked:
         return options
+    return _with_secret_outputs(options, [*options.additional_secret_outputs, *marked])
+
+
+def _with_secret_outputs(options: Any, names: list[str]) -> Any:
     from pulumi_policy import PolicyResourceOptions
     return PolicyResourceOptions(protect=options.protect, ignore_changes=options.ignore_changes,
                                  delete_before_replace=options.delete_before_replace, aliases=options.aliases,
-                                 custom_timeouts=options.custom_timeouts,
-                                 additional_secret_outputs=[*options.additional_secret_outputs, *marked])
+                                 custom_timeouts=options.custom_timeouts, additional_secret_outputs=names)
+
+
+def resource_options(options: Any, resource: Registered) -> Any:
+    """The options the engine hands the pack for ``resource``: the additionalSecretOutputs its
+    RegisterResource request carried, as recorded; inferred from its secret inputs only when nothing
+    was recorded (``secret_marked_options``)."""
+    if resource.additional_secret_outputs is None:
+        return secret_marked_options(options, resource.inputs)
+    return _with_secret_outputs(options, list(resource.additional_secret_outputs))
 
 
 def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] | None = None,
@@ -470,9 +519,10 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
     """Run the policy pack over an offline run of *your* program, the way ``pulumi preview
     --policy-pack policy`` would: resource policies see each resource's inputs, stack policies
     every resource's outputs, secrets as plain values (pulumi-policy 1.21 ``Analyze``), behind the
-    pack's unknown-checking proxy. ``config`` is the policy config in the shape of a
-    ``--policy-pack-config`` file, per policy name (``{"closed-when-internal": {"internal": True}}``,
-    ``"all"`` for every policy), or one dict for every policy (``{"internal": True}``).
+    pack's unknown-checking proxy, each with the additionalSecretOutputs its request carried.
+    ``config`` is the policy config in the shape of a ``--policy-pack-config`` file, per policy
+    name (``{"closed-when-internal": {"internal": True}}``, ``"all"`` for every policy), or one dict
+    for every policy (``{"internal": True}``).
     Needs ``pulumi-policy`` (policy/requirements.txt). An empty list means the pack passes."""
     from pulumi_policy import (PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions,
                                ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs)
@@ -496,10 +546,10 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
                 current["urn"] = resource.urn or resource.name
                 policy.validate(ResourceValidationArgs(
                     resource.type, unknown_checking_proxy(unwrap_secret(resource.inputs)), resource.urn,
-                    resource.name, secret_marked_options(options, resource.inputs), None, config), report)
+                    resource.name, resource_options(options, resource), None, config), report)
         else:
             current.clear()
             stack = [PolicyResource(r.type, unknown_checking_proxy(unwrap_secret(r.outputs)), r.urn, r.name,
-                                    options, None, None, [], {}) for r in resources]
+                                    resource_options(options, r), None, None, [], {}) for r in resources]
             policy.validate(StackValidationArgs(stack, config), report)
     return found

@@ -469,3 +469,109 @@ def test_a_quoted_secure_ciphertext_is_still_a_secret(tmp_path):
             "  apertus-azure:apiKey:\n    secure: v1:AAAABBBB\n")
     _, _, secrets = load_stack_file("hostile", _stack_dir(tmp_path, body))
     assert secrets == {"apertus-azure:hfToken", "apertus-azure:apiKey"}
+
+
+# ---------------------------------------------------------------- 4. tags every tagged resource takes
+
+DNS_REFUSED_NAMES = ["cost center", "9lives", "team:ml", "kostenstelle-ä", "owner(s)", "env.", "-team"]
+
+
+@pytest.mark.parametrize("name", DNS_REFUSED_NAMES)
+def test_an_internal_stack_refuses_tag_names_azure_dns_refuses(name):
+    """Internal stacks tag Private DNS zones and links (the vault's, Container Apps'): Azure DNS takes
+    no spaces, leading digits, ':', parentheses or non-ASCII in tag names (tag-resources, Limitations).
+    One line, before any resource, with a name that works; a public stack takes the name."""
+    from components.serving import ConfigError
+    from components.vm import GpuVirtualMachineArgs
+    from conftest import HF_TOKEN
+
+    with pytest.raises(ConfigError) as caught:
+        GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, internal=True, tags={name: "x"})
+    message = str(caught.value)
+    assert caught.value.key == "tags" and "\n" not in message and "Private DNS" in message, message
+    suggested = message.rsplit("e.g. '", 1)[1].split("'")[0]
+    def vm(**fields):
+        return GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, **fields)
+
+    assert vm(internal=True, tags={suggested: "x"}).tags == {suggested: "x"}
+    assert vm(tags={name: "x"}).tags == {name: "x"}
+
+
+def test_an_internal_stack_takes_at_most_twelve_tags_and_an_aks_private_cluster_too():
+    """Private DNS zones and their links take 15 tags (tag-resources, Limitations); the components
+    add three. AKS puts the cluster's tags on its private cluster's DNS zone too ("Use Azure tags in
+    AKS": cluster tags apply to all resources related to the cluster)."""
+    from components.aks import AksGpuClusterArgs
+    from components.serving import ConfigError
+    from components.vm import GpuVirtualMachineArgs
+    from conftest import HF_TOKEN
+
+    twelve, thirteen = {f"t{i}": "x" for i in range(12)}, {f"t{i}": "x" for i in range(13)}
+    place = {"location": "swedencentral", "hf_token": HF_TOKEN}
+    assert GpuVirtualMachineArgs(**place, internal=True, tags=twelve).tags
+    with pytest.raises(ConfigError, match=r"tags = '13 tags': is more than 12: an internal stack"):
+        GpuVirtualMachineArgs(**place, internal=True, tags=thirteen)
+    with pytest.raises(ConfigError, match="more than 12"):
+        AksGpuClusterArgs(**place, api_private=True, internal=True, tags=thirteen)
+    with pytest.raises(ConfigError, match="Private DNS"):
+        AksGpuClusterArgs(**place, api_private=True, tags={"cost center": "x"})
+    assert GpuVirtualMachineArgs(**place, tags=thirteen).tags  # a public VM tags no DNS zone
+
+
+# ---------------------------------------------------------------- 5. the offline harness
+
+def _action_group_program(marked: bool):
+    import pulumi
+    from pulumi_azure_native import monitor
+
+    def program() -> None:
+        options = pulumi.ResourceOptions(additional_secret_outputs=["webhookReceivers"] if marked else None)
+        url = pulumi.Output.secret("https://hooks.example/s")
+        hook = monitor.WebhookReceiverArgs(name="hook", service_uri=url)
+        monitor.ActionGroup("alerts", resource_group_name="rg", location="Global", group_short_name="a",
+                            enabled=True, webhook_receivers=[hook], opts=options)
+    return program
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_run_policy_pack_sees_the_requests_own_additional_secret_outputs(marked):
+    """The mock monitor records each request's additionalSecretOutputs and the pack sees that option,
+    as the engine hands it over: a webhook given as a secret but not marked is caught (the inputs
+    alone would have hidden it); a resource list built by hand still falls back on the inputs."""
+    from components.testing import Registered, run_policy_pack, run_program
+
+    run = run_program(_action_group_program(marked), "p", "s", {})
+    [group] = run.resources
+    assert group.additional_secret_outputs == (["webhookReceivers"] if marked else [])
+    found = [v.policy for v in run_policy_pack(run) if v.policy == "no-secrets-in-plain-properties"]
+    assert found == ([] if marked else ["no-secrets-in-plain-properties"])
+    by_hand = Registered(group.urn, group.type, group.name, group.inputs, "", True, group.outputs)
+    assert [v for v in run_policy_pack([by_hand]) if v.policy == "no-secrets-in-plain-properties"] == []
+
+
+def test_run_program_refuses_a_second_run_while_one_is_running():
+    """The SDK's mocks are process-wide: a run started while another runs (another thread, or the
+    program itself) is refused in one line instead of mixing both runs' resources."""
+    import threading
+
+    import pulumi
+
+    from components.testing import ConcurrentRunError, run_program
+
+    seen: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            run_program(lambda: None, "p", "other", {})
+        except ConcurrentRunError as error:
+            seen.append(error)
+
+    def program() -> None:
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        pulumi.export("done", True)
+
+    assert run_program(program, "p", "s", {}).outputs == {"done": True}
+    assert len(seen) == 1 and "\n" not in str(seen[0]) and "already running" in str(seen[0])
+    assert run_program(lambda: pulumi.export("again", 1), "p", "s", {}).outputs == {"again": 1}  # released

@@ -369,7 +369,7 @@ def test_an_image_that_is_not_pinned_is_refused(image):
 
 def test_a_digest_or_a_version_tag_pins_the_image():
     digest = "vllm/vllm-openai@sha256:" + "ab" * 32
-    for image in (digest, "vllm/vllm-openai:v0.33.0-cu129", "myregistry.azurecr.io/team/vllm:2026.11"):
+    for image in (digest, "vllm/vllm-openai:v0.33.0-cu129", "myregistry.azurecr.io/team/vllm:2026-11-28"):
         assert run_stack(stack_config("vm", vllmImage=image)).outputs["endpoint"]
 
 

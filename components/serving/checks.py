@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
-from .rules import HF_TOKEN_PATTERN
+from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces, not_a_source_problem
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -159,6 +159,10 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
             raise ConfigError(key, value, "is IPv6, but no host here takes IPv6 traffic (and Azure "
                               "rejects IPv4 and IPv6 prefixes in one network security rule)",
                               "give IPv4 networks or addresses")
+        problem = not_a_source_problem(network)  # the shared rule: the policy pack refuses it too
+        if problem:
+            raise ConfigError(key, value, problem, "give the public range your clients connect from, like "
+                              "203.0.113.0/24 (your own address: curl -s https://api.ipify.org)")
         cidrs.append(str(network))
     return tuple(dict.fromkeys(cidrs))  # a repeated source once (an NSG rule lists each prefix once)
 
@@ -169,19 +173,42 @@ TAG_NAME_MAX, TAG_VALUE_MAX, TAG_NAME_FORBIDDEN = 128, 256, set('<>%&\\?/')
 # at most 50 tags per resource (same page); the components add these (components/base.py all_tags)
 OWN_TAGS = ("managed-by", "model", "apertus-exposure")
 TAG_COUNT_MAX = 50 - len(OWN_TAGS)
+# An internal stack (or an AKS private cluster) also tags Private DNS zones and their virtual network
+# links, which take less. "Azure DNS zones and Traffic Manager doesn't support the use of spaces in
+# the tag or a tag that starts with a number. Azure DNS tag names do not support special and unicode
+# characters", and "Azure Private DNS (Zone, A records, and virtual network link)" "only support 15
+# tags" (same page, Limitations; MicrosoftDocs/azure-docs PR 124115 adds parentheses; a private zone
+# drops a tag named with ':' without an error, Azure/azure-rest-api-specs issue 11748). The name
+# pattern is OpenShift's for every Azure resource it tags, for the same reason (openshift/enhancements
+# azure_user_defined_tags.md): a letter first, then letters, digits, '_', '.', '-', and not ending in
+# '.' or '-'.
+DNS_TAG_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", re.ASCII)
+DNS_TAG_COUNT_MAX = 15 - len(OWN_TAGS)
 # "Tag names cannot have the following prefixes which are reserved for Azure use: 'microsoft',
 # 'azure', 'windows'" (ARM Tags_CreateOrUpdate, learn.microsoft.com/dotnet/api/azure.resourcemanager.
 # resources.subscriptionresource.createorupdatepredefinedtag)
 RESERVED_TAG_PREFIXES = ("microsoft", "azure", "windows")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+PRIVATE_DNS_WHY = "an internal stack (or an AKS private cluster) tags Private DNS zones and their links"
 
 
-def check_tags(value: Any) -> dict[str, str]:
+def check_tags(value: Any, private_dns: bool = False) -> dict[str, str]:
+    """User tags every resource the components tag takes; ``private_dns``: those include Private DNS
+    zones (an internal stack), whose tag names and count are narrower."""
     tags = string_map("tags", value)
     if len(tags) > TAG_COUNT_MAX:
         raise ConfigError("tags", f"{len(tags)} tags", f"is more than {TAG_COUNT_MAX} (Azure allows 50 "
                           f"per resource and the components add {', '.join(OWN_TAGS)})", "drop some tags")
+    if private_dns and len(tags) > DNS_TAG_COUNT_MAX:
+        raise ConfigError("tags", f"{len(tags)} tags", f"is more than {DNS_TAG_COUNT_MAX}: "
+                          f"{PRIVATE_DNS_WHY}, which take at most 15 tags, and the components add "
+                          f"{', '.join(OWN_TAGS)}",
+                          "drop some tags (a JSON string in one tag's value can hold several)")
     for name, tag_value in tags.items():
+        if hf_token_in(name):  # the name is not shown: it is the token
+            raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
+                              "are plain text on every resource",
+                              "remove it; the token goes in hfToken (a secret)")
         if name.lower() in OWN_TAGS:
             raise ConfigError("tags", name, f"is the components' own tag '{name.lower()}' (Azure tag names "
                               "ignore case): the policy pack and cost reports rely on its value",
@@ -196,19 +223,41 @@ def check_tags(value: Any) -> dict[str, str]:
         if not name or len(name) > TAG_NAME_MAX or TAG_NAME_FORBIDDEN & set(name):
             raise ConfigError("tags", name, f"is not a valid Azure tag name (1-{TAG_NAME_MAX} characters, "
                               "none of < > % & \\ ? /)", "rename the tag")
+        if private_dns and not DNS_TAG_NAME.fullmatch(name):
+            raise ConfigError("tags", name, f"is not a valid Azure tag name here: {PRIVATE_DNS_WHY}, "
+                              "and Azure DNS takes only names that start with a letter and hold letters, "
+                              "digits, '_', '.' and '-' (no spaces, ':', parentheses or non-ASCII letters), "
+                              "ending in a letter, digit or '_'", f"rename it, e.g. '{dns_tag_name(name)}'")
         if len(tag_value) > TAG_VALUE_MAX:
             raise ConfigError(f"tags.{name}", tag_value[:40] + "...",
                               f"is longer than {TAG_VALUE_MAX} characters", "shorten the value")
-        if HF_TOKEN_LOOKING.search(name):  # the name is not shown: it is the token
-            raise ConfigError("tags", None, "has a tag name that looks like a Hugging Face token, and tags "
-                              "are plain text on every resource", "remove it; the token goes in hfToken (a secret)")
-        if HF_TOKEN_LOOKING.search(tag_value):
+        if hf_token_in(tag_value):
             raise ConfigError(f"tags.{name}", None, "looks like a Hugging Face token, and tags are "
                               "plain text on every resource", "remove it; the token goes in hfToken (a secret)")
+    if hf_token_in_pieces([*tags, *tags.values()]):  # the names and values are not shown
+        raise ConfigError("tags", None, "hold a Hugging Face token split across several tags (names or "
+                          "values put together), and tags are plain text on every resource",
+                          "remove those tags; the token goes in hfToken (a secret)")
     return tags
 
 
-# Hugging Face user access tokens (the shape the policy pack looks for too)
+def dns_tag_name(name: str) -> str:
+    """A name like ``name`` that Azure DNS takes: other characters become '-', a letter first."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.encode("ascii", "ignore").decode()).strip("-.")
+    cleaned = cleaned if cleaned[:1].isalpha() else f"tag-{cleaned}".rstrip("-.")
+    return cleaned[:TAG_NAME_MAX].rstrip("-.") or "tag"
+
+
+def check_no_hf_token(key: str, value: Any, where: str) -> None:
+    """A plain-text setting (an image reference, a model id, an email address) holds no Hugging Face
+    token, in any shape the shared finder knows (``rules.hf_token_in``, which the policy pack uses)."""
+    if hf_token_in(value):  # the value is not shown: it holds the token
+        raise ConfigError(key, None, f"holds something shaped like a Hugging Face token, and {where} "
+                          "is plain text", "remove it; the token goes in hfToken (a secret), and rotate it")
+
+
+# Hugging Face user access tokens (the shape the policy pack looks for too; rules.hf_token_in also
+# finds them with separators inside)
 HF_TOKEN_LOOKING = HF_TOKEN_PATTERN
 
 
@@ -226,6 +275,12 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
                 raise ConfigError(f"tags.{name}", None, f"contains the value of {secret_key}, and tags "
                                   "are plain text on every resource", "remove it from the tag (and "
                                   f"rotate {secret_key}: it is in the stack file's history)")
+        pieces = [*tags, *tags.values()]
+        if any(secret in first + second for i, first in enumerate(pieces)
+               for j, second in enumerate(pieces) if i != j) or secret in "".join(pieces):
+            raise ConfigError("tags", None, f"hold the value of {secret_key} split across two tags, and "
+                              "tags are plain text on every resource",
+                              f"remove those tags (and rotate {secret_key})")
 
 
 def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:

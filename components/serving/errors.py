@@ -3,7 +3,8 @@
 Pulumi prints a ``RunError`` as its message alone, without a stack trace, which is what a
 user who mistyped a config value should see. Every message passes ``redact``: the values of the
 configured secrets (registered with ``register_secret`` when the stack or the args read them),
-and anything shaped like a Hugging Face token, are replaced wherever they appear, whichever key
+and anything shaped like a Hugging Face token (also with a space or a dot inside:
+``rules.hf_token_spans``), are replaced wherever they appear, whichever key
 they were put under; an echoed value is cut to ``SHOWN_MAX`` characters.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import pulumi
 
-from .rules import HF_TOKEN_PATTERN
+from .rules import redact_hf_tokens
 
 SHOWN_MAX = 80  # an echoed value is cut here: enough to recognise, too short to flood a terminal
 SECRET_MIN_LENGTH = 8  # shorter "secrets" are refused elsewhere; redacting them would mangle words
@@ -34,12 +35,12 @@ def redact(text: str) -> str:
     for value, key in sorted(_SECRETS.items(), key=lambda item: -len(item[0])):
         if value in text:
             text = text.replace(value, f"<the value of {key}, redacted>")
-    return HF_TOKEN_PATTERN.sub("<a Hugging Face token, redacted>", text)
+    return redact_hf_tokens(text, "<a Hugging Face token, redacted>")
 
 
 def shown(value: object) -> str:
     """A value as an error message echoes it: repr, redacted, at most SHOWN_MAX characters."""
-    text = redact(repr(value))
+    text = redact(repr(redact(value) if isinstance(value, str) else value))  # before repr escapes a gap
     return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from .checks import check_no_hf_token
 from .errors import ConfigError
 from .rules import image_pin_problem
 
@@ -33,6 +34,7 @@ HF_REPO_ID_MAX = 96
 
 def check_image_reference(key: str, value: str) -> str:
     """An image reference Docker can pull, e.g. ``vllm/vllm-openai:v0.33.0``."""
+    check_no_hf_token(key, value, "an image reference (in every container spec and VM custom data)")
     match = IMAGE_REFERENCE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ConfigError(key, value, "is not a valid container image reference (Docker's "
@@ -46,19 +48,22 @@ def check_image_reference(key: str, value: str) -> str:
 
 
 def check_pinned_image(key: str, value: str) -> str:
-    """A valid image reference that names one version: a tag that does not move, or a digest
-    (the rule is ``rules.image_pin_problem``, which the policy pack applies too)."""
+    """A valid image reference that names one release: a tag with a full version (major.minor.patch),
+    a date or a build, or a digest (the rule is ``rules.image_pin_problem``, which the policy pack
+    applies too)."""
     check_image_reference(key, value)
     problem = image_pin_problem(value)
     if problem:
         raise ConfigError(key, value, f"is not pinned to a version (it {problem}): every restart or "
                           "new node could run a different vLLM than the plan",
-                          "give a version tag or a digest, like vllm/vllm-openai:v0.33.0 or ...@sha256:<hex>")
+                          "give the full version tag or a digest, like vllm/vllm-openai:v0.33.0 or "
+                          "...@sha256:<hex>")
     return value
 
 
 def check_hf_repo_id(key: str, value: str) -> str:
     """A Hugging Face repo id, e.g. ``swiss-ai/Apertus-8B-Instruct-2509``."""
+    check_no_hf_token(key, value, "the model id (on vLLM's command line)")
     valid = (isinstance(value, str) and HF_REPO_ID.fullmatch(value) is not None
              and all(len(part) <= HF_REPO_ID_MAX for part in value.split("/"))
              and "--" not in value and ".." not in value and not value.endswith(".git"))

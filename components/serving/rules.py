@@ -8,8 +8,9 @@ virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 # ---------------------------------------------------------------- ports
 
@@ -26,23 +27,43 @@ DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a
 # tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
 # like 'nightly'); Docker's own default tag is 'latest'
 FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
+# What names one release. A major or major.minor tag moves with every release under it: Docker
+# official images put '2.6.4', '2.6', '2' and 'latest' on one build and move the short ones on
+# (docker-library/official-images library/caddy at 03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7'
+# was 2.7.0-beta.2 before 2.7.0 existed). So a tag pins when it holds a full version of three or
+# more numbers ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04'), a calendar date ('20261128',
+# '2026-11-28') or a labelled build or commit ('build-57', 'sha-4f2a9c1'); a digest always pins.
+FULL_VERSION = re.compile(r"(?<![0-9.])v?[0-9]+\.[0-9]+\.[0-9]+")
+CALENDAR_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}([-._]?)(?:0[1-9]|1[0-2])\1"
+                           r"(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
+BUILD_OR_COMMIT = re.compile(r"(?:^|[-._])(?:(?:build|rev)[-._]?[0-9]+|(?:sha-|git-|g)?"
+                             r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40})(?=$|[-._])")
+SHORT_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)?(?:[-_].*)?")  # '2', 'v1', '2.10', '24.11-py3'
 
 
 def image_pin_problem(image: str) -> str | None:
-    """Why ``image`` is not pinned to one version, or None: a digest pins; a tag pins when it
-    holds a digit and none of its words (split at - . _) names a moving target."""
+    """Why ``image`` is not pinned to one release, or None: a digest pins; a tag pins when none of
+    its words (split at - . _) names a moving target and it holds a full version (major.minor.patch),
+    a calendar date or a labelled build or commit."""
     if DIGEST.search(image):
         return None
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
     tag = last.rsplit(":", 1)[1]
-    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", tag.lower()))
+    words = tag.lower()
+    floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", words))
     if floating:
-        return f"uses the tag '{tag}', which moves ('{sorted(floating)[0]}')"
+        return f"uses the tag '{redact_hf_tokens(tag)}', which moves ('{sorted(floating)[0]}')"
+    if FULL_VERSION.search(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
+        return None
+    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
+    if SHORT_VERSION.fullmatch(words):
+        return (f"uses the tag '{shown}', a major or major.minor tag, which moves to each new release "
+                "under it, as Docker official images move '2' and '2.10' from 2.10.1 to 2.10.2")
     if not re.search(r"[0-9]", tag):
-        return f"uses the tag '{tag}', which names no version"
-    return None
+        return f"uses the tag '{shown}', which names no version"
+    return f"uses the tag '{shown}', which names no full version (major.minor.patch), date or build"
 
 
 # ---------------------------------------------------------------- source ranges
@@ -61,6 +82,26 @@ NON_PUBLIC_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
     "fc00::/7", "fe80::/10", "::1/128"))
 
 
+# IPv6 prefixes whose addresses stand for IPv4 ones, the IPv4 address in their last 32 bits: a
+# range there is judged as the IPv4 range it stands for, so '::ffff:0:0/96' is the whole IPv4
+# internet, not a narrow /96. The local-use NAT64 prefix is read in the /96 layout (RFC 6052
+# section 2.2; a network may choose another), and a range broader than the /96 there is all of IPv4.
+IPV4_IN_IPV6 = tuple((ipaddress.ip_network(prefix), why) for prefix, why in (
+    ("::ffff:0:0/96", "IPv4-mapped, RFC 4291 section 2.5.5.2"),
+    ("::ffff:0:0:0/96", "IPv4-translated, RFC 2765 section 2.1"),
+    ("64:ff9b::/96", "the NAT64 well-known prefix, RFC 6052 section 2.1"),
+    ("64:ff9b:1::/48", "the NAT64 local-use prefix, RFC 8215"),
+    ("::/96", "IPv4-compatible, deprecated by RFC 4291 section 2.5.5.1")))
+ALL_IPV4 = ipaddress.ip_network("0.0.0.0/0")
+# Addresses no client sends from: 0.0.0.0/8 is "this host on this network", a source only while a
+# host configures itself (RFC 1122 section 3.2.1.3, RFC 6890 table 1), :: is IPv6's unspecified
+# address (RFC 4291 section 2.5.2). Azure gives 0.0.0.0 meanings of its own (an AKS
+# authorizedIPRanges entry 0.0.0.0/32 allows only the cluster's own outbound IPs, "Secure access to
+# the API server using authorized IP address ranges"); what an NSG makes of it is not documented.
+# A source there is refused as ambiguous.
+NOT_A_SOURCE = tuple(ipaddress.ip_network(cidr) for cidr in ("0.0.0.0/8", "::/128"))
+
+
 def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A source as a network, or None for '*', a service tag or anything that is not a range."""
     try:
@@ -69,20 +110,54 @@ def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network 
         return None
 
 
+def ipv4_meaning(network: ipaddress.IPv4Network | ipaddress.IPv6Network
+                 ) -> tuple[ipaddress.IPv4Network, str] | None:
+    """The IPv4 range an IPv6 range stands for (IPv4-mapped, translated, NAT64, compatible) and
+    why, or None when it stands for none. A range that holds a whole IPv4-embedding prefix stands
+    for every IPv4 address."""
+    if network.version != 6 or network.subnet_of(ipaddress.ip_network("::/127")) and network.prefixlen > 96:
+        return None  # '::' and '::1' are IPv6's own (unspecified, loopback), not IPv4 in disguise
+    for prefix, why in IPV4_IN_IPV6:
+        if prefix.subnet_of(network):
+            return ALL_IPV4, why
+        if network.subnet_of(prefix):
+            if network.prefixlen < 96:  # inside the local-use /48, broader than one /96
+                return ALL_IPV4, why
+            first = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
+            return ipaddress.ip_network(f"{first}/{network.prefixlen - 96}"), why
+    return None
+
+
+def not_a_source_problem(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why ``network`` cannot be meant as a client's source range (see NOT_A_SOURCE), or None."""
+    for other in NOT_A_SOURCE:
+        if network.version == other.version and network.subnet_of(other):
+            if network.version == 6:
+                return "is IPv6's unspecified address (RFC 4291 section 2.5.2), which no client sends from"
+            return ("is not an address any client sends from (0.0.0.0/8 is 'this host on this network', "
+                    "RFC 1122 section 3.2.1.3) and Azure reads 0.0.0.0 in ways of its own (AKS takes "
+                    "0.0.0.0/32 as 'the cluster's outbound IPs only')")
+    return None
+
+
 def is_inside_source(source: object) -> bool:
     """The source is the VNet, Azure's load balancer probe, or a private range (never the internet)."""
     text = str(source).strip()
     if text.lower() in INSIDE_SERVICE_TAGS:
         return True
     network = as_network(text)
+    if network is not None and (meaning := ipv4_meaning(network)):
+        network = meaning[0]
     return network is not None and any(network.version == other.version and network.subnet_of(other)
                                        for other in NON_PUBLIC_RANGES)
 
 
 def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | None = None) -> list[str]:
     """Why these sources are too broad, one reason per problem (empty: fine). '*', 'Internet',
-    service tags and ranges broader than ``broadest`` fail alone; ranges that are each narrow
-    enough fail together when their union covers more than the broadest single range."""
+    service tags and ranges broader than ``broadest`` fail alone; an IPv6 range that stands for
+    IPv4 addresses is judged as those; 0.0.0.0 (any prefix inside 0.0.0.0/8) and '::' fail as
+    ambiguous; ranges that are each narrow enough fail together when their union covers more than
+    the broadest single range."""
     broadest = broadest or BROADEST_PREFIX
     problems: list[str] = []
     networks = []
@@ -92,8 +167,17 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
             problems.append(f"source '{str(source)[:80]}' is not an address range (service tags, "
                             "'Internet' and '*' mean anyone); give CIDRs")
             continue
+        label = f"source '{source}'"
+        meaning = ipv4_meaning(network)
+        if meaning:
+            network = meaning[0]
+            label += f" (the IPv4 range {network}: {meaning[1]})"
+        why_not = not_a_source_problem(network)
+        if why_not:
+            problems.append(f"{label} {why_not}; give the clients' real public ranges")
+            continue
         if network.prefixlen < broadest[network.version]:
-            problems.append(f"source '{source}' is broader than /{broadest[network.version]}")
+            problems.append(f"{label} is broader than /{broadest[network.version]}")
         networks.append(network)
     for version, prefix in broadest.items():
         family = [n for n in networks if n.version == version]
@@ -112,3 +196,73 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
 
 # Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
+# The same token written with a few separators inside: a space, a dot or '+' of an email local
+# part, the '=' between a tag's name and value, an invisible format character. 'hf_' and then at
+# least 30 letters and digits with at most 3 such characters between any two of them.
+_HF_GAP = r"[\s.,;:=+/|_\-\u200b-\u200d\u2060\ufeff]{0,3}"
+HF_TOKEN_SPREAD = re.compile(rf"hf_{_HF_GAP}(?:[A-Za-z0-9]{_HF_GAP}){{29,}}[A-Za-z0-9]")
+HF_TOKEN_BODY = 30  # the characters judged after 'hf_'
+HF_TOKEN_LENGTH = 34  # a spread match ends after this many letters and digits (a token's length)
+# A spread run counts as a token when its first HF_TOKEN_BODY letters and digits change class
+# (upper case, lower case, digit) at least this often between neighbours: a random token of mixed
+# case switches about every second character (fewer than 0.2 in 1 in 10,000 tokens), words joined
+# across spaces ('hf_token is in the vault before the first run') hardly ever.
+HF_TOKEN_SWITCH_SHARE = 0.2
+
+
+def _class_switches(text: str) -> int:
+    classes = ["d" if c.isdigit() else "u" if c.isupper() else "l" for c in text]
+    return sum(1 for a, b in itertools.pairwise(classes) if a != b)
+
+
+def _end_of_token(text: str, start: int, end: int) -> int:
+    """Where a spread token starting at ``start`` ends: after its HF_TOKEN_LENGTH-th letter or digit
+    (the words after it stay readable in a redacted message), at most ``end``."""
+    seen = 0
+    for index in range(start, end):
+        if text[index].isascii() and text[index].isalnum():
+            seen += 1
+            if seen == HF_TOKEN_LENGTH:
+                return index + 1
+    return end
+
+
+def hf_token_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds something shaped like a Hugging Face token, whole or with separators
+    inside (start, end), in order; empty when nothing does."""
+    spans = [match.span() for match in HF_TOKEN_PATTERN.finditer(text)]
+    for match in HF_TOKEN_SPREAD.finditer(text):
+        body = re.sub(r"[^A-Za-z0-9]", "", match.group(0)[3:])[:HF_TOKEN_BODY]
+        if _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1):
+            spans.append((match.start(), _end_of_token(text, match.start() + 3, match.end())))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def hf_token_in(text: object) -> bool:
+    """``text`` holds something shaped like a Hugging Face token (see ``hf_token_spans``)."""
+    return isinstance(text, str) and "hf_" in text and bool(hf_token_spans(text))
+
+
+def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
+    """A Hugging Face token in one of ``pieces``, or split across them: any two joined in either
+    order, or all of them joined (tag names and values: a reader can put them back together)."""
+    pieces = [piece for piece in pieces if isinstance(piece, str)]
+    if any(hf_token_in(piece) for piece in pieces) or hf_token_in("".join(pieces)):
+        return True
+    return any(hf_token_in(first + second) for i, first in enumerate(pieces)
+               for j, second in enumerate(pieces) if i != j and "hf_" in first + second)
+
+
+def redact_hf_tokens(text: str, replacement: str = "<a Hugging Face token, redacted>") -> str:
+    """``text`` with everything shaped like a Hugging Face token replaced."""
+    if "hf_" not in text:
+        return text
+    for start, end in reversed(hf_token_spans(text)):
+        text = text[:start] + replacement + text[end:]
+    return text

@@ -28,6 +28,7 @@ from .secrets import _decoded_custom_data
 
 # the program refuses the same images (components/serving/references.py check_pinned_image)
 image_problem = rules.image_pin_problem
+shown = rules.redact_hf_tokens  # an image reference in a message never shows a token pasted into it
 LATEST_IN_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*:latest\b")
 
 
@@ -125,26 +126,28 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
         image = get(container, "image")
         problem = "is missing" if not image else image_problem(str(image))
         if problem:
-            report(f"{_label(args)}: container '{get(container, 'name')}' image '{image}' {problem}; "
-                   "pin a version tag or a digest")
+            report(f"{_label(args)}: container '{get(container, 'name')}' image '{shown(str(image))}' "
+                   f"{problem}; pin a full version tag (major.minor.patch) or a digest")
     if args.resource_type == VIRTUAL_MACHINE:
         references = custom_data_images(args.props)
         for reference in references:
             problem = image_problem(reference)
             if problem:
-                report(f"{_label(args)}: custom data pulls or runs image '{reference}': it {problem}; "
-                       "pin a version tag or a digest")
+                report(f"{_label(args)}: custom data pulls or runs image '{shown(reference)}': it {problem}; "
+                       "pin a full version tag (major.minor.patch) or a digest")
         # any other ':latest' image the parser does not see (another container tool, another shape)
         text = _decoded_custom_data(get(args.props, "osProfile", "customData"))
         for reference in sorted(set(LATEST_IN_TEXT.findall(text)) - set(references)):
-            report(f"{_label(args)}: custom data names image '{reference}'; pin a version tag or a digest")
+            report(f"{_label(args)}: custom data names image '{shown(reference)}'; pin a version tag or a "
+                   "digest")
 
 
 images_pinned = ResourceValidationPolicy(
     name="images-pinned",
     description="Container images (Container Apps, Kubernetes workloads, and the images VM custom data "
-                "pulls or runs with docker) carry a version tag or a digest, never 'latest', "
-                "'nightly' or a similar moving tag, and never no tag.",
+                "pulls or runs with docker) carry a full version tag (major.minor.patch, a date or a "
+                "build) or a digest, never 'latest', 'nightly', a bare major or major.minor ('2', "
+                "'2.10') or a similar moving tag, and never no tag.",
     validate=normalised(validate_pinned_images),
     enforcement_level=MANDATORY,
 )

@@ -1,5 +1,6 @@
 """No secret in a plain property (tags, labels, env values, command lines, custom data, extension
-settings, run commands, app settings, alert and workbook text); webhook URLs marked secret."""
+settings, run commands, app settings, alert and workbook text; no Hugging Face token in container
+images, alert email addresses or split across tags); webhook URLs marked secret."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from .common import (
     rules,
 )
 
-HF_TOKEN_PATTERN = rules.HF_TOKEN_PATTERN  # the program refuses the same shape in tags (shared rule)
+HF_TOKEN_PATTERN = rules.HF_TOKEN_PATTERN
+# the finder the program applies to tags, images and alert emails too (shared rule): whole tokens,
+# and tokens with a space, a dot or an '=' inside (rules.hf_token_spans)
+hf_token_in = rules.hf_token_in
 # A candidate key: a run of at least 32 characters (the shortest apiKey the project accepts,
 # issue 8.2) from the alphabet apiKey allows, '/' and '.' included so a base64 key is one run
 # (`openssl rand -base64 36` puts a '/' in most keys). UUIDs (identifiers such as client ids) and
@@ -95,7 +99,7 @@ def secret_looking(text: str, digest_expected: bool = False) -> str | None:
     """What in ``text`` looks like a credential ('a Hugging Face token', 'a hex key', 'a random
     key'), or None. A guess from the text alone: the policy never learns the stack's real key.
     ``digest_expected``: the place is named for a hash, so hex runs in it are digests."""
-    if HF_TOKEN_PATTERN.search(text):
+    if hf_token_in(text):
         return "a Hugging Face token"
     text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", text))
     if digest_expected:
@@ -213,6 +217,31 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
         yield "serializedData", get(props, "serializedData")
 
 
+def token_only_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
+    """(where, value) for plain text that names something (an image, an email address) and may hold
+    a Hugging Face token but, being a name, is not judged for random keys (a commit-hash image tag
+    is not a key)."""
+    if resource_type.startswith("kubernetes:"):
+        containers = list(k8s_containers(resource_type, props))
+    elif resource_type in ACA_KINDS:
+        containers = list(aca_containers(props))
+    else:
+        containers = []
+    for container in containers:
+        yield f"container '{get(container, 'name')}' image", get(container, "image")
+    if resource_type in ACTION_GROUPS:
+        for index, receiver in enumerate(items(get(props, "emailReceivers"))):
+            yield f"emailReceivers[{index}] {get(receiver, 'name')}", get(receiver, "emailAddress")
+
+
+def tag_pieces(props: Any) -> list[str]:
+    """A resource's tag names and values, the pieces a token could be split across."""
+    tags = get(props, "tags")
+    if not isinstance(tags, Mapping):
+        return []
+    return [str(piece) for key, value in tags.items() for piece in (key, value) if isinstance(piece, str)]
+
+
 def plain_webhooks(args: Any) -> list[str]:
     """Names of an action group's webhook receivers whose serviceUri (a URL that carries its own
     credential) is not marked secret. The engine hands the policy secrets as plain values, so the
@@ -232,14 +261,23 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
         report(f"{_label(args)}: webhook receiver '{name}' has a serviceUri not marked secret; a webhook URL "
                "carries its own credential: pass it with pulumi.Output.secret and "
                "additional_secret_outputs=[\"webhookReceivers\"] (as components/alerts.py does)")
+    tokens_found = False
     for where, value in plain_places(args.resource_type, args.props):
         if not isinstance(value, str):
             continue
         key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
         found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)))
+        tokens_found |= found == "a Hugging Face token" and where.startswith("tags.")
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
                    "Key Vault references, secretRef or secretKeyRef, never in plain properties")
+    for where, value in token_only_places(args.resource_type, args.props):
+        if hf_token_in(value):
+            report(f"{_label(args)}: {where} holds a Hugging Face token; names are plain text: pass the "
+                   "token as a Pulumi secret through a Key Vault reference, secretRef or secretKeyRef")
+    if not tokens_found and rules.hf_token_in_pieces(tag_pieces(args.props)):
+        report(f"{_label(args)}: its tags hold a Hugging Face token split across several tags (names or "
+               "values put together); tags are plain text: keep the token in a secret store")
 
 
 no_plain_secrets = ResourceValidationPolicy(
@@ -247,8 +285,9 @@ no_plain_secrets = ResourceValidationPolicy(
     description="No Hugging Face token or random key appears in tags, Kubernetes labels, "
                 "annotations or ConfigMaps, container env values, command lines or probe headers, VM "
                 "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
-                "descriptions or workbooks, and action group webhooks are marked secret: secrets travel as "
-                "Key Vault / secretRef / secretKeyRef references.",
+                "descriptions or workbooks, no Hugging Face token in container images, alert email "
+                "addresses or split across tags, and action group webhooks are marked secret: secrets "
+                "travel as Key Vault / secretRef / secretKeyRef references.",
     validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
 )
