@@ -101,8 +101,8 @@ def test_args_plan_for_their_own_host_with_the_stacks_defaults():
 
 
 def test_plan_argument_stays_for_advanced_use():
-    plan = plan_serving(host="containerapp", model=MODEL, image="registry.example/vllm:1", max_model_len=8192,
-                        network_cache=True)
+    plan = plan_serving(host="containerapp", model=MODEL, image="registry.example/vllm:1.0.0",
+                        max_model_len=8192, network_cache=True)
     args = aca_args(plan=plan)
     assert args.plan is plan and args.model is MODEL
     with pytest.raises(ConfigError, match="another host"):

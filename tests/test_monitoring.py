@@ -641,8 +641,9 @@ def test_policy_flags_an_unwatched_host_and_alerts_that_reach_no_one(runs, no_de
     assert "reach no action group" in message
 
 
-def test_a_token_shaped_alert_address_is_redacted_in_the_plan(tmp_path):
-    """An address holding something shaped like a Hugging Face token is never echoed by the plan."""
+def test_a_token_shaped_alert_address_is_refused_without_showing_it(tmp_path):
+    """An address holding something shaped like a Hugging Face token is refused (the shared token
+    finder, components/serving/rules.py), and the one-line error never echoes it."""
     from stacks.common import plan_stack
 
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
@@ -650,7 +651,7 @@ def test_a_token_shaped_alert_address_is_redacted_in_the_plan(tmp_path):
     (tmp_path / "Pulumi.mail.yaml").write_text(
         "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
         f"  apertus-azure:alertEmails: [oncall@example.com, {token_like}@x.ch]\n")
-    plan = plan_stack("mail", tmp_path)
-    destination = plan["plan"]["monitoring"]["destination"]
-    assert "oncall@example.com" in destination and "redacted" in destination, destination
-    assert token_like not in json.dumps(plan)
+    with pytest.raises(ConfigError) as caught:
+        plan_stack("mail", tmp_path)
+    assert caught.value.key == "alertEmails" and token_like not in str(caught.value), caught.value
+    assert "\n" not in str(caught.value)

@@ -169,7 +169,7 @@ def test_the_finder_misses_few_random_tokens_with_a_space_inside():
 RANGES = {
     ("203.0.113.0/24",): (True, True),
     ("0.0.0.0",): (False, False),  # no client sends from it; AKS reads 0.0.0.0/32 specially
-    ("0.0.0.0/32",): (False, False),
+    ("0.0.0.0/32",): (False, False),  # ... as authorizedIPRanges only: below
     ("0.0.0.0/0",): (False, False),
     ("::ffff:0:0/96",): (False, False),  # IPv4-mapped: every IPv4 address
     ("64:ff9b::/96",): (False, False),  # NAT64: every IPv4 address
@@ -195,7 +195,21 @@ def test_source_ranges_are_judged_alike_by_program_and_pack(sources):
                               "sourcePortRange": "*", "destinationAddressPrefix": "*", "priority": 100.0,
                               "destinationPortRange": "22", "sourceAddressPrefixes": list(sources)}]}
     ssh_found = pack_refuses("no-public-ssh", "azure-native:network:NetworkSecurityGroup", nsg)
-    assert (aks == [], ssh_found == []) == (pack_takes, pack_takes), (aks, ssh_found)
+    aks_takes = pack_takes or sources == ("0.0.0.0/32",)  # AKS: only the cluster's own outbound IP
+    assert (aks == [], ssh_found == []) == (aks_takes, pack_takes), (aks, ssh_found)
+
+
+def test_aks_outbound_only_value_closes_the_api_server_and_widens_nothing():
+    """authorizedIPRanges [0.0.0.0/32] is AKS's "only the outbound public IP of the Standard SKU load
+    balancer" ("Secure access to the API server using authorized IP address ranges in AKS"): closed;
+    beside it, the other ranges are judged as ever."""
+    internal = {"closed-when-internal": {"internal": True}}
+    for ranges, closed in ((["0.0.0.0/32"], True), (["0.0.0.0/32", "203.0.113.0/24"], True),
+                           (["0.0.0.0/32", "0.0.0.0/0"], False), ([" 0.0.0.0/32"], True)):
+        cluster = {"apiServerAccessProfile": {"authorizedIPRanges": ranges}}
+        found = pack_refuses("closed-when-internal", "azure-native:containerservice:ManagedCluster", cluster,
+                             internal)
+        assert (found == []) == closed, (ranges, found)
 
 
 def test_an_ipv4_mapped_range_is_judged_as_the_ipv4_range_it_stands_for():

@@ -83,6 +83,9 @@ def internal_resources(args: StackValidationArgs) -> list[Any]:
     return [r for r in args.resources if r.name not in exempt and r.urn not in exempt]
 
 
+AKS_OUTBOUND_ONLY = "0.0.0.0/32"
+
+
 def api_server_problem(props: Any) -> str | None:
     """Why an AKS API server is reachable from the internet beyond the allowed limit, or None."""
     profile = get(props, "apiServerAccessProfile")
@@ -91,6 +94,12 @@ def api_server_problem(props: Any) -> str | None:
     ranges = [str(r) for r in items(get(profile, "authorizedIPRanges"))]
     if not ranges:
         return "the API server is open to the whole internet (no authorizedIPRanges, not private)"
+    # AKS gives 0.0.0.0/32 a meaning of its own here: "allow only the outbound public IP of the
+    # Standard SKU load balancer" ("Secure access to the API server using authorized IP address
+    # ranges in AKS"), so it closes rather than opens; everywhere else the shared rule refuses it
+    ranges = [r for r in ranges if r.strip() != AKS_OUTBOUND_ONLY]
+    if not ranges:
+        return None
     problems = rules.source_range_problems(ranges)
     return f"authorizedIPRanges: {problems[0]}" if problems else None
 
