@@ -233,7 +233,7 @@ def compare_rows(
     return sorted(rows, key=lambda r: (r.usd_per_mtok is None, r.usd_per_mtok or 0, r.host, r.gpu))
 
 
-def compare_stack(stack: str, root: Path) -> dict[str, Any]:
+def compare_stack(stack: str, root: Path, source: str = "--stack") -> dict[str, Any]:
     from .common import plan_stack
 
     p = plan_stack(stack, root)["plan"]
@@ -241,6 +241,7 @@ def compare_stack(stack: str, root: Path) -> dict[str, Any]:
     rows = compare_rows(p["model"], p["maxModelLen"], p["gpuMemoryUtilization"], p["region"], current)
     return {
         "stack": stack,
+        "stackSource": source,
         "model": p["model"],
         "maxModelLen": p["maxModelLen"],
         "region": p["region"],
@@ -254,9 +255,11 @@ def compare_stack(stack: str, root: Path) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
+    from .common import stack_label
+
     ref = data["referenceRequest"]
     lines = [
-        f"apertus-azure plan --compare: stack '{data['stack']}', {data['model']} at {data['maxModelLen']:,} "
+        f"apertus-azure plan --compare: {stack_label(data['stack'], data['stackSource'])}, {data['model']} at {data['maxModelLen']:,} "
         f"tokens of context, region {data['region']} (offline estimates)",
         "",
         f"  {'':1s} {'host':12s} {'gpu':27s} {'TP':>2s} {'weights/KV':10s} {'context':>7s} "
@@ -290,13 +293,14 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def command(args: Any, root: Path) -> int:
-    from .common import print_error
+def command(args: Any, root: Path, stack: str, source: str) -> int:
+    """``plan --compare`` of ``stack`` (plan.py resolved it, and ``source`` says why that one)."""
+    from .common import print_error, with_stack_source
     from .stackfile import StackFileError
 
     try:
-        data = compare_stack(args.stack, root)
+        data = compare_stack(stack, root, source)
     except (ConfigError, StackFileError) as error:
-        return print_error(error, args.json)
+        return print_error(with_stack_source(error, stack, source), args.json)
     print(json.dumps(data, indent=2) if args.json else render(data))
     return 0

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from . import common
-from .common import StackFileError, UsageError, selected_stack  # noqa: F401 (selected_stack: re-exported)
+from .common import (StackFileError, UsageError, selected_stack,  # noqa: F401 (selected_stack: re-exported)
+                     stack_and_source, stack_label, with_stack_source)
 
 ARM_SCOPE = "https://management.azure.com/.default"
 NO_LOGIN = "no Azure credentials found"
@@ -786,8 +787,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    source = f" ({data['stackSource']})" if data.get("stackSource", "--stack") != "--stack" else ""
-    lines = [f"apertus-azure preflight: stack '{data['stack']}'{source}, subscription "
+    lines = [f"apertus-azure preflight: {stack_label(data['stack'], data.get('stackSource', '--stack'))}, subscription "
              f"{data['subscription'] or '(none)'} (read-only: nothing was created or reserved)", ""]
     lines += [Check(**c).line() for c in data["checks"]]
     lines += ["", f"{data['failed']} failed, {data['warnings']} warning(s): " + (
@@ -808,14 +808,15 @@ def command(args: Any, root: Path, env: Environment | None = None) -> int:
     from components.serving import ConfigError
 
     env = env or Environment()
-    stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, env.which, env.run)
+    stack, source = stack_and_source(args.stack, root, env.which, env.run)
     try:
         data = run_preflight(stack, root, env)
     except (ConfigError, StackFileError, UsageError) as error:
+        message = with_stack_source(error, stack, source)
         if args.json:
-            print(json.dumps({"error": str(error)}))
+            print(json.dumps({"error": message}))
         else:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
         return 2
     data = {**data, "stackSource": source}
     print(json.dumps(data, indent=2) if args.json else render(data))
