@@ -791,7 +791,8 @@ def render(data: dict[str, Any]) -> str:
              f"{data['subscription'] or '(none)'} (read-only: nothing was created or reserved)", ""]
     lines += [Check(**c).line() for c in data["checks"]]
     lines += ["", f"{data['failed']} failed, {data['warnings']} warning(s): " + (
-        "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")]
+        "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")
+        + ("; Azure was not asked: fix the azure line, then run preflight again" if data.get("error") else "")]
     return "\n".join(lines)
 
 
@@ -821,6 +822,7 @@ def command(args: Any, root: Path, env: Environment | None = None) -> int:
     data = {**data, "stackSource": source}
     print(json.dumps(data, indent=2) if args.json else render(data))
     if data.get("error"):
-        print(f"error: {data['error']}", file=sys.stderr)
+        if args.json:  # the text form has it as its azure FAIL line already: once is enough
+            print(f"error: {data['error']}", file=sys.stderr)
         return 2
     return 1 if data["failed"] else 0

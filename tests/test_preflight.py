@@ -546,6 +546,17 @@ def test_no_credentials_is_one_line_and_exit_2_and_the_other_checks_still_run(ar
     assert run("dev", environment(arm, hub, credential=expired), capsys)[0] == 2
 
 
+def test_no_credentials_in_text_form_is_said_once(arm, hub, capsys):
+    """The text form prints the problem as its azure FAIL line; it is not repeated on stderr."""
+    credential = FakeCredential(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"))
+    env = environment(arm, hub, credential=credential)
+    assert preflight.command(argparse.Namespace(stack="dev", json=False), ROOT, env) == 2
+    out, err = capsys.readouterr()
+    assert err == "" and (out + err).count(preflight.NO_LOGIN) == 1
+    assert f"FAIL  azure: {preflight.NO_LOGIN}; run 'az login'" in out
+    assert out.splitlines()[-1].endswith("Azure was not asked: fix the azure line, then run preflight again")
+
+
 def test_subscription_from_the_azure_cli_profile(arm, hub, capsys, tmp_path):
     profile = {"subscriptions": [{"id": "other", "isDefault": False}, {"id": SUBSCRIPTION, "isDefault": True}]}
     (tmp_path / "azureProfile.json").write_text("\ufeff" + json.dumps(profile), encoding="utf-8")  # az writes a BOM
