@@ -25,7 +25,8 @@ from components.serving.pricing import whole_cost
 from . import program
 from .compare import throughput_json
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
-from .stackfile import ROOT, StackFileError, load_stack_file, secret_placeholder  # noqa: F401 (shared)
+from .stackfile import (ROOT, StackFileError, load_stack_file, plain_provider_secrets,  # noqa: F401 (shared)
+                        plain_secret_finding, secret_placeholder)
 
 
 class UsageError(Exception):
@@ -207,13 +208,13 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     def program_with_plan() -> None:
         captured["plan"] = describe(program.run())
 
-    notes = []
+    notes = [": ".join(plain_secret_finding(key, stack)) for key in plain_provider_secrets(values, secret_keys)]
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token
-        values[token_key], notes = secret_placeholder(token_key), [
-            "hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
-            "pulumi config set --secret hfToken <token> (the Apertus repos are gated)"]
+        values[token_key] = secret_placeholder(token_key)
+        notes.append("hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
+                     "pulumi config set --secret hfToken <token> (the Apertus repos are gated)")
         secret_keys.add(token_key)
     # the program's warnings (pulumi.log.warn: stderr without an engine) are in the plan's WARNING lines
     with contextlib.redirect_stderr(io.StringIO()):

@@ -25,6 +25,8 @@ from components.serving.errors import forget_secrets, register_secret
 from components.serving.monitoring import check_webhook_url
 from components.serving.regions import LOCATION_KEY, normalize_region
 
+from .stackfile import PROVIDER_SECRET_KEYS, plain_secret_finding
+
 NAMESPACE = "apertus-azure"
 
 # config key -> field of ServingArgs, for the settings every host takes
@@ -129,6 +131,9 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     if secrets["apiKey"] and secrets["apiKey"] == secrets["hfToken"]:
         raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
                           "set a random key of its own, or remove apiKey to have one generated")
+    for key in PROVIDER_SECRET_KEYS:  # the provider's to read, so only a warning (stacks/stackfile.py)
+        if runtime_config.get_config(key) not in (None, "") and not is_secret_key(key):
+            pulumi.log.warn(": ".join(plain_secret_finding(key, pulumi.get_stack())))
     host = reader.choice("host", HOSTS)
     location = pulumi.Config("azure-native").get("location")
     if not location:

@@ -745,6 +745,14 @@ def make_credential(env: Environment) -> Any:
                          "set AZURE_TENANT_ID to your tenant's id (a GUID), or unset it to use az login") from error
 
 
+def plain_secret_checks(stack: str, root: Path) -> list[Check]:
+    """A provider credential (azure-native:clientSecret, ...) in plain text in the stack file: one
+    warning each, with the command that fixes it; never its value."""
+    _, values, secret_keys = common.load_stack_file(stack, root)
+    findings = [common.plain_secret_finding(key, stack) for key in common.plain_provider_secrets(values, secret_keys)]
+    return [Check("warn", "stack file", found, fix) for found, fix in findings]
+
+
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     """Every check as data; raises ConfigError or StackFileError before any check. Without Azure
     (no credentials, no subscription) the other checks still run and ``error`` says why (exit 2)."""
@@ -779,6 +787,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     token_value, source, problem = hf_token(stack, env, root)
     checks += check_hugging_face(plan["model"], model.gated, token_value, source, env.env.get("HF_ENDPOINT"), problem)
     checks += check_tools(plan["host"], env)
+    checks += plain_secret_checks(stack, root)
     failed = sum(c.status == "FAIL" for c in checks)
     result = {"stack": stack, "subscription": subscription, "host": plan["host"], "region": plan["region"],
               "checks": [asdict(c) for c in checks], "failed": failed,
