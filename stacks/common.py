@@ -127,6 +127,7 @@ def describe(args: Any) -> dict[str, Any]:
         "region": args.location,
         "exposure": exposure(args),
         "model": model.hf_id,
+        "modelNote": model.base_model_note,  # a base model: not for chat (components/serving/models.py)
         "weightsGb": round(plan.weights_gb, 1),
         "kvBytesPerToken": model.kv_bytes_per_token,
         "gpu": plan.gpu.name,

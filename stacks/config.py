@@ -168,8 +168,11 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
     # the args see the secrets as Outputs: the stack checks the tags against their text
     checks.check_no_secret_in_tags(checks.check_tags(values.get("tags")),
                                    {key: reader.secret_text(key) for key in ("apiKey", "hfToken")})
-    return args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
+    args = args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
                      alert_webhook=settings.alert_webhook, **values)
+    if note := args.plan.model.base_model_note:  # the plan shows it under the model (stacks/plan.py)
+        pulumi.log.warn(f"model {args.plan.model.hf_id}: {note}")
+    return args
 
 
 def refuse_spot(reader: ConfigReader) -> None:

@@ -82,6 +82,11 @@ def title(stack: str, data: dict[str, Any]) -> str:
     return f"apertus-azure plan: stack '{stack}' ({'' if source == GIVEN else source + '; '}offline: nothing was created)"
 
 
+def model_note(p: dict[str, Any]) -> list[str]:
+    """The line under the model's when it is a base model, not one for chat."""
+    return [f"                {p['modelNote']}"] if p.get("modelNote") else []
+
+
 def render_short(stack: str, data: dict[str, Any]) -> str:
     p = data["plan"]
     costs = p["costs"]
@@ -93,6 +98,7 @@ def render_short(stack: str, data: dict[str, Any]) -> str:
         title(stack, data),
         "",
         f"  model         {p['model']} ({p['weightsGb']} GB of weights)",
+        *model_note(p),
         f"  host          {p['host']}{' (spot)' if p['spot'] else ''} in {p['region']}, "
         + (f"{replicas['min']}..{replicas['max']} replicas" if p["host"] != "vm" else "one VM"),
         f"  GPU           {p['gpu']} ({p['gpuHardware']})",
@@ -181,6 +187,7 @@ def render_detail(stack: str, data: dict[str, Any]) -> str:
         f"  exposure      {p['exposure']['summary']}",
         f"  model         {p['model']} ({p['weightsGb']} GB of weights, "
         f"{p['kvBytesPerToken'] // 1024} KiB of KV cache per token)",
+        *model_note(p),
         f"  gpu           {p['gpu']} ({p['gpuHardware']})",
         f"                why: {p['gpuReason']}",
         f"  parallelism   tensor-parallel size {p['tensorParallelSize']}",

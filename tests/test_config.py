@@ -115,3 +115,15 @@ def test_a_plain_provider_credential_is_a_warning_under_pulumi_up(monkeypatch):
     run_program(run, PROJECT, "test",
                 stack_config("vm", **{"azure-native:clientSecret": value}), {"hfToken", "azure-native:clientSecret"})
     assert not [m for m in said if "plain text" in m]
+
+
+def test_a_base_model_is_a_warning_under_pulumi_up(monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    run_stack(stack_config("vm", model="apertus-70b"))
+    assert [m for m in said if "instruction-tuned" in m] == [
+        "model swiss-ai/Apertus-70B-2509: base model, not instruction-tuned: chat answers will be poor; "
+        "for chat use model apertus-70b-instruct"]
+    said.clear()
+    run_stack(stack_config("vm", model="apertus-70b-instruct"))
+    assert not [m for m in said if "instruction-tuned" in m]

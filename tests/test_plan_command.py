@@ -183,6 +183,22 @@ def test_json_plan_has_the_same_figures(capsys):
     assert any(child["type"] == "apertus:index:ContainerAppGpu" for child in stack["children"])
 
 
+def test_a_base_model_is_named_as_one_under_the_model_line(tmp_path, capsys):
+    """model: apertus-8b serves the base model: the plan says it is not for chat, and what is."""
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.base.yaml").write_text(yaml.safe_dump({"config": {
+        "azure-native:location": "swedencentral", "apertus-azure:host": "vm", "apertus-azure:model": "apertus-8b"}}))
+    note = ("                base model, not instruction-tuned: chat answers will be poor; for chat use model "
+            "apertus-8b-instruct")
+    for detail in (False, True):
+        assert plan_exit_code("base", tmp_path, detail=detail) == 0
+        lines = capsys.readouterr().out.splitlines()
+        model = next(n for n, line in enumerate(lines) if line.startswith("  model         swiss-ai/Apertus-8B-2509 "))
+        assert lines[model + 1] == note and lines.count(note) == 1
+    assert plan_command.plan_stack("base", tmp_path)["plan"]["modelNote"] == note.strip()
+    assert plan_command.plan_stack("dev")["plan"]["modelNote"] is None
+
+
 # the example stacks the repository ships (a user's own stack files beside them are theirs to check)
 SHIPPED_STACKS = ("Pulumi.aks.yaml", "Pulumi.dev.yaml", "Pulumi.vm-70b.yaml")
 
