@@ -183,6 +183,27 @@ def test_json_plan_has_the_same_figures(capsys):
     assert any(child["type"] == "apertus:index:ContainerAppGpu" for child in stack["children"])
 
 
+def test_detail_lists_only_the_thresholds_the_host_alerts_on(capsys):
+    """Container Apps exports no vLLM or GPU metric: only its 5xx threshold is listed, and what it
+    cannot watch is named once; an aks stack lists every threshold, each once."""
+    assert plan_exit_code("dev", detail=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "                thresholds: 5xx 5%" in lines
+    assert not [line for line in lines if "TTFT p95" in line or "queueAlertThreshold" in line
+                or "ttftSloSeconds" in line or "GPU memory 9" in line]
+    missing = [line for line in lines if "kv_cache_usage_perc" in line]
+    assert missing == ["                not alerted on (Container Apps does not export them): vllm:num_requests_waiting"
+                       " / running, vllm:kv_cache_usage_perc, time to first token and inter-token latency, "
+                       "generation tokens, GPU utilization and memory"]
+    assert "  alerts        2 alerts (3 Azure rules), to no one" in lines  # as the short plan counts them
+    monitoring = plan_command.plan_stack("dev")["plan"]["monitoring"]
+    assert monitoring["thresholds"] == {"serverErrorAlertPercent": 5.0} and monitoring["thresholdNotes"] == []
+    assert plan_exit_code("aks", detail=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "                thresholds: TTFT p95 2 s, queue 20, KV cache 95%, GPU memory 95%, 5xx 5%" in lines
+    assert not [line for line in lines if "not alerted on" in line]
+
+
 def test_a_base_model_is_named_as_one_under_the_model_line(tmp_path, capsys):
     """model: apertus-8b serves the base model: the plan says it is not for chat, and what is."""
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
