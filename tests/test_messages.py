@@ -222,14 +222,14 @@ def test_a_plain_setting_stored_encrypted_is_named_not_planned_as_a_placeholder(
 PROVIDER_SECRET = "s3cr3t~ProviderValue-0123456789"
 
 
-@pytest.mark.parametrize("key", ["azure-native:clientSecret", "azure-native:clientCertificatePassword",
-                                 "azure:clientSecret"])
-def test_a_plain_provider_credential_is_one_warning_with_its_fix(tmp_path, capsys, key):
+def test_a_plain_provider_credential_is_one_warning_with_its_fix(tmp_path, capsys):
+    keys = ["azure-native:clientSecret", "azure-native:clientCertificatePassword", "azure:clientSecret"]
     (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE)
     (tmp_path / "Pulumi.t.yaml").write_text(
         "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
-        f"  azure-native:clientId: 00000000-0000-0000-0000-00000000c1d0\n  {key}: {PROVIDER_SECRET}\n"
-        "  azure-native:oidcToken:\n    secure: v1:abcdef\n")  # stored as a secret: nothing to say
+        "  azure-native:clientId: 00000000-0000-0000-0000-00000000c1d0\n"
+        + "".join(f"  {key}: {PROVIDER_SECRET}-{n}\n" for n, key in enumerate(keys))
+        + "  azure-native:oidcToken:\n    secure: v1:abcdef\n")  # stored as a secret: nothing to say
     for detail in (False, True):
         args = argparse.Namespace(stack="t", json=False, detail=detail, diagram=None)
         assert plan_command.command(args, tmp_path) == 0
@@ -237,5 +237,5 @@ def test_a_plain_provider_credential_is_one_warning_with_its_fix(tmp_path, capsy
         said = [line for line in out.splitlines() if "plain text" in line]
         assert said == [f"  WARNING       {key} is stored in plain text in Pulumi.t.yaml (anyone with the file "
                         f"or its git history has it): pulumi config set --secret {key} <value> --stack t, "
-                        "then rotate it"], out
+                        "then rotate it" for key in keys], out
         assert PROVIDER_SECRET not in out + err and "oidcToken" not in out
