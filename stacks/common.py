@@ -209,7 +209,8 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     def program_with_plan() -> None:
         captured["plan"] = describe(program.run())
 
-    notes = [": ".join(plain_secret_finding(key, stack)) for key in plain_provider_secrets(values, secret_keys)]
+    notes = [": ".join(plain_secret_finding(key, stack))
+             for key in plain_provider_secrets(values, secret_keys)]
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token

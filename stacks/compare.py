@@ -265,9 +265,9 @@ def cold_start_legend(rows: list[dict[str, Any]]) -> list[str]:
     if not first:
         return []
     hosts = ", ".join(f"{host} ~{first[host] / 60:.0f} min" for host in HOSTS if host in first)
-    return [f"  cold start, first: {hosts}. Per host, not a column: the host's own start, the image pull and the "
-            "weight download make it, the GPU changes it by seconds; an estimate whose rates can be off by half "
-            "(docs/cold-start.md)."]
+    return [f"  cold start, first: {hosts}. Per host, not a column: the host's own start, the image pull "
+            "and the weight download make it, the GPU changes it by seconds; an estimate whose rates can be "
+            "off by half (docs/cold-start.md)."]
 
 
 def render(data: dict[str, Any]) -> str:
@@ -275,7 +275,8 @@ def render(data: dict[str, Any]) -> str:
 
     ref = data["referenceRequest"]
     lines = [
-        f"apertus-azure plan --compare: {stack_label(data['stack'], data['stackSource'])}, {data['model']} at {data['maxModelLen']:,} "
+        f"apertus-azure plan --compare: {stack_label(data['stack'], data['stackSource'])}, {data['model']} "
+        f"at {data['maxModelLen']:,} "
         f"tokens of context, region {data['region']} (offline estimates)",
         "",
         f"  {'':1s} {'host':12s} {'gpu':27s} {'TP':>2s} {'weights/KV':10s} {'context':>7s} "

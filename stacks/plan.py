@@ -2,11 +2,12 @@
 
 No Azure account or network: it reads ``Pulumi.<stack>.yaml`` (``secure:`` values count as set;
 without ``--stack``, of the stack ``pulumi stack select`` chose, else dev: stacks/common.py
-``selected_stack``, the rule of every command), runs the real program under recording mocks (stacks/common.py ``plan_stack``), and
-prints what a person decides on (about 20 lines); ``--detail`` adds every cost line, the cold-start
-parts, the vLLM command line and the resource tree ``pulumi up`` would create; ``--json`` prints
-all of it as one document; ``--diagram`` writes the request path and the resources as Mermaid.
-A bad config exits 2 with its one-line error. docs/plan.md says how to read each form.
+``selected_stack``, the rule of every command), runs the real program under recording mocks
+(stacks/common.py ``plan_stack``), and prints what a person decides on (about 20 lines);
+``--detail`` adds every cost line, the cold-start parts, the vLLM command line and the resource
+tree ``pulumi up`` would create; ``--json`` prints all of it as one document; ``--diagram`` writes
+the request path and the resources as Mermaid. A bad config exits 2 with its one-line error.
+docs/plan.md says how to read each form.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ def short_lines(p: dict[str, Any]) -> list[str]:
 
 
 def title(stack: str, data: dict[str, Any]) -> str:
-    """The plan's first line: the stack, why that one when --stack did not name it, and that nothing was made."""
+    """The plan's first line: the stack, why that one when --stack did not name it, and that
+    nothing was made."""
     source = data.get("stackSource", GIVEN)
-    return f"apertus-azure plan: stack '{stack}' ({'' if source == GIVEN else source + '; '}offline: nothing was created)"
+    why = "" if source == GIVEN else f"{source}; "
+    return f"apertus-azure plan: stack '{stack}' ({why}offline: nothing was created)"
 
 
 def model_note(p: dict[str, Any]) -> list[str]:

@@ -749,7 +749,8 @@ def plain_secret_checks(stack: str, root: Path) -> list[Check]:
     """A provider credential (azure-native:clientSecret, ...) in plain text in the stack file: one
     warning each, with the command that fixes it; never its value."""
     _, values, secret_keys = common.load_stack_file(stack, root)
-    findings = [common.plain_secret_finding(key, stack) for key in common.plain_provider_secrets(values, secret_keys)]
+    findings = [common.plain_secret_finding(key, stack)
+                for key in common.plain_provider_secrets(values, secret_keys)]
     return [Check("warn", "stack file", found, fix) for found, fix in findings]
 
 
@@ -796,12 +797,14 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    lines = [f"apertus-azure preflight: {stack_label(data['stack'], data.get('stackSource', '--stack'))}, subscription "
+    stack = stack_label(data["stack"], data.get("stackSource", "--stack"))
+    lines = [f"apertus-azure preflight: {stack}, subscription "
              f"{data['subscription'] or '(none)'} (read-only: nothing was created or reserved)", ""]
     lines += [Check(**c).line() for c in data["checks"]]
     lines += ["", f"{data['failed']} failed, {data['warnings']} warning(s): " + (
         "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")
-        + ("; Azure was not asked: fix the azure line, then run preflight again" if data.get("error") else "")]
+        + ("; Azure was not asked: fix the azure line, then run preflight again" if data.get("error")
+           else "")]
     return "\n".join(lines)
 
 

@@ -130,9 +130,11 @@ _APERTUS_70B = dict(params_billion=70.6, layers=80, attention_heads=64, kv_heads
 # evaluation, and marked so the plan and `pulumi up` say so to whoever picks one for chat
 MODELS: dict[str, ModelSpec] = {
     "apertus-8b-instruct": ModelSpec("swiss-ai/Apertus-8B-Instruct-2509", **_APERTUS_8B),
-    "apertus-8b": ModelSpec("swiss-ai/Apertus-8B-2509", **_APERTUS_8B, instruct_variant="apertus-8b-instruct"),
+    "apertus-8b": ModelSpec("swiss-ai/Apertus-8B-2509", **_APERTUS_8B,
+                            instruct_variant="apertus-8b-instruct"),
     "apertus-70b-instruct": ModelSpec("swiss-ai/Apertus-70B-Instruct-2509", **_APERTUS_70B),
-    "apertus-70b": ModelSpec("swiss-ai/Apertus-70B-2509", **_APERTUS_70B, instruct_variant="apertus-70b-instruct"),
+    "apertus-70b": ModelSpec("swiss-ai/Apertus-70B-2509", **_APERTUS_70B,
+                             instruct_variant="apertus-70b-instruct"),
 }
 DEFAULT_MODEL = "apertus-8b-instruct"
 

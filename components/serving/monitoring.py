@@ -432,10 +432,12 @@ def render_monitoring(m: dict[str, Any]) -> list[str]:
     """The plan's text lines for the monitoring part (label column as the rest of the plan)."""
     if not m["enabled"]:
         return ["  alerts        off (alerts: false): nothing watches this deployment"]
-    lines = [f"  alerts        {len(m['alerts'])} alerts ({m['azureRules']} Azure rules), to {m['destination']}"]
+    lines = [f"  alerts        {len(m['alerts'])} alerts ({m['azureRules']} Azure rules), "
+             f"to {m['destination']}"]
     lines += [f"                sev{a['severity']} {a['key']}: {a['signal']} ({a['runbook']})" for a in m["alerts"]]
-    shown = {"ttftSloSeconds": "TTFT p95 {:g} s", "queueAlertThreshold": "queue {}", "kvCacheAlertPercent":
-             "KV cache {:g}%", "gpuMemoryAlertPercent": "GPU memory {:g}%", "serverErrorAlertPercent": "5xx {:g}%"}
+    shown = {"ttftSloSeconds": "TTFT p95 {:g} s", "queueAlertThreshold": "queue {}",
+             "kvCacheAlertPercent": "KV cache {:g}%", "gpuMemoryAlertPercent": "GPU memory {:g}%",
+             "serverErrorAlertPercent": "5xx {:g}%"}
     if m["thresholds"]:
         lines.append("                thresholds: "
                      + ", ".join(shown[key].format(value) for key, value in m["thresholds"].items()))
