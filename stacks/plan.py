@@ -1,8 +1,9 @@
 """``python -m stacks plan [--stack NAME] [--detail | --json] [--diagram FILE.md]``: the offline plan.
 
-No Azure account or network: it reads ``Pulumi.<stack>.yaml`` (``secure:`` values count as set;
-without ``--stack``, of the stack ``pulumi stack select`` chose, else dev: stacks/common.py
-``selected_stack``, the rule of every command), runs the real program under recording mocks
+No Azure account, and with ``--stack`` no Pulumi CLI or network either: it reads
+``Pulumi.<stack>.yaml`` (``secure:`` values count as set; without ``--stack``, of the stack
+``pulumi stack select`` chose, else dev: stacks/common.py ``selected_stack``, the rule of every
+command), runs the real program under recording mocks
 (stacks/common.py ``plan_stack``), and prints what a person decides on (about 20 lines);
 ``--detail`` adds every cost line, the cold-start parts, the vLLM command line and the resource
 tree ``pulumi up`` would create; ``--json`` prints all of it as one document; ``--diagram`` writes

@@ -419,6 +419,7 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
         "alerts": [{"key": s.key, "title": s.title, "severity": s.severity, "windowMinutes": s.window_minutes,
                     "signal": s.signal[host], "runbook": f"{RUNBOOK}#{s.anchor}"} for s in specs],
         "thresholds": thresholds,  # only those of the alerts this deployment gets
+        # each note starts with the setting it explains (alert_settings)
         "thresholdNotes": [note for note in settings.notes if note.split(" ", 1)[0] in thresholds],
         "notExported": list(CONTAINERAPP_MISSING) if host == "containerapp" else [],
         "costLines": [{"item": c.item, "usdPerMonth": round(c.usd_per_month, 2), "source": c.source}
