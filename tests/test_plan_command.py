@@ -211,12 +211,12 @@ def test_a_base_model_is_named_as_one_under_the_model_line(tmp_path, capsys):
         "azure-native:location": "swedencentral", "apertus-azure:host": "vm", "apertus-azure:model": "apertus-8b"}}))
     note = ("                base model, not instruction-tuned: chat answers will be poor; for chat use model "
             "apertus-8b-instruct")
-    for detail in (False, True):
-        assert plan_exit_code("base", tmp_path, detail=detail) == 0
-        lines = capsys.readouterr().out.splitlines()
+    data = plan_command.plan_stack("base", tmp_path)  # planned once, printed in both forms
+    assert data["plan"]["modelNote"] == note.strip()
+    for render in (plan_command.render_short, plan_command.render_detail):
+        lines = render("base", data).splitlines()
         model = next(n for n, line in enumerate(lines) if line.startswith("  model         swiss-ai/Apertus-8B-2509 "))
         assert lines[model + 1] == note and lines.count(note) == 1
-    assert plan_command.plan_stack("base", tmp_path)["plan"]["modelNote"] == note.strip()
     assert plan_command.plan_stack("dev")["plan"]["modelNote"] is None
 
 
