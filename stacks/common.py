@@ -25,7 +25,8 @@ from components.serving.pricing import whole_cost
 from . import program
 from .compare import throughput_json
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
-from .stackfile import ROOT, StackFileError, load_stack_file, secret_placeholder  # noqa: F401 (shared)
+from .stackfile import (ROOT, StackFileError, load_stack_file, plain_provider_secrets,  # noqa: F401 (shared)
+                        plain_secret_finding, secret_placeholder)
 
 
 class UsageError(Exception):
@@ -37,7 +38,7 @@ class UsageError(Exception):
         super().__init__(f"{problem}; {fix}" if fix else problem)
 
 
-def print_error(error: Exception, as_json: bool) -> int:
+def print_error(error: Exception | str, as_json: bool) -> int:
     """A bad config or stack file: one line on stderr (and, with --json, one JSON document on stdout,
     like preflight and smoke); the commands' exit code 2."""
     if as_json:
@@ -46,18 +47,50 @@ def print_error(error: Exception, as_json: bool) -> int:
     return 2
 
 
+# Without --stack, every command (plan, preflight, smoke, bench) uses the stack `pulumi stack select`
+# chose, the one `pulumi up` would use, else dev (docs/plan.md, "Which stack"); each says which and why
+DEFAULT_STACK = "dev"
+GIVEN = "--stack"  # the source of a stack named on the command line: nothing to explain
+SELECTED = "the selected Pulumi stack"
+NONE_SELECTED = "default: no Pulumi stack selected"
+STACK_QUERY_SECONDS = 10  # `pulumi stack --show-name` reads local files (and, on Pulumi Cloud, one request)
+
+
 def selected_stack(root: Path, which: Callable[[str], str | None] = shutil.which,
                    run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
-    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was."""
-    if which("pulumi"):
-        try:
-            result = run(["pulumi", "stack", "--show-name"], cwd=root, capture_output=True, text=True, timeout=30)
-        except (subprocess.TimeoutExpired, OSError):
-            result = None
-        name = result.stdout.strip() if result is not None and result.returncode == 0 else ""
-        if name and "\n" not in name:
-            return name, "the selected Pulumi stack"
-    return "dev", "default: no Pulumi stack selected"
+    """The stack `pulumi stack select` chose (what `pulumi up` would use), else dev; and which it was.
+
+    Asks the Pulumi CLI (`pulumi stack --show-name`), the one authority on it, when it is installed;
+    without it no stack can have been selected. Never prompts: stdin is closed, --non-interactive."""
+    if not which("pulumi"):
+        return DEFAULT_STACK, NONE_SELECTED
+    try:
+        result = run(["pulumi", "stack", "--show-name", "--non-interactive"], cwd=root, capture_output=True,
+                     text=True, timeout=STACK_QUERY_SECONDS, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return DEFAULT_STACK, f"default: pulumi stack --show-name did not answer in {STACK_QUERY_SECONDS} s"
+    except OSError:
+        return DEFAULT_STACK, NONE_SELECTED
+    name = result.stdout.strip() if result.returncode == 0 else ""
+    if name and "\n" not in name:
+        return name.rpartition("/")[2], SELECTED  # org/project/stack when fully qualified
+    return DEFAULT_STACK, NONE_SELECTED
+
+
+def stack_and_source(given: str | None, root: Path, which: Callable[[str], str | None] = shutil.which,
+                     run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> tuple[str, str]:
+    """The stack a command uses and why: ``--stack`` when given, else ``selected_stack``."""
+    return (given, GIVEN) if given else selected_stack(root, which, run)
+
+
+def stack_label(stack: str, source: str) -> str:
+    """How a command's first line names its stack: with the reason when --stack did not name it."""
+    return f"stack '{stack}'" + ("" if source == GIVEN else f" ({source})")
+
+
+def with_stack_source(error: Exception, stack: str, source: str) -> str:
+    """A stack's error, saying where the stack came from when --stack did not name it."""
+    return str(error) if source == GIVEN else f"{error} (no --stack given, so {stack_label(stack, source)})"
 
 
 # ---- the plan of a stack, as data (``plan --json`` prints it as it is) ----
@@ -94,6 +127,7 @@ def describe(args: Any) -> dict[str, Any]:
         "region": args.location,
         "exposure": exposure(args),
         "model": model.hf_id,
+        "modelNote": model.base_model_note,  # a base model: not for chat (components/serving/models.py)
         "weightsGb": round(plan.weights_gb, 1),
         "kvBytesPerToken": model.kv_bytes_per_token,
         "gpu": plan.gpu.name,
@@ -175,13 +209,14 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
     def program_with_plan() -> None:
         captured["plan"] = describe(program.run())
 
-    notes = []
+    notes = [": ".join(plain_secret_finding(key, stack))
+             for key in plain_provider_secrets(values, secret_keys)]
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token
-        values[token_key], notes = secret_placeholder(token_key), [
-            "hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
-            "pulumi config set --secret hfToken <token> (the Apertus repos are gated)"]
+        values[token_key] = secret_placeholder(token_key)
+        notes.append("hfToken is not set in this stack: planned as if it were; pulumi up stops until you run "
+                     "pulumi config set --secret hfToken <token> (the Apertus repos are gated)")
         secret_keys.add(token_key)
     # the program's warnings (pulumi.log.warn: stderr without an engine) are in the plan's WARNING lines
     with contextlib.redirect_stderr(io.StringIO()):

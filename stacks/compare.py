@@ -233,7 +233,7 @@ def compare_rows(
     return sorted(rows, key=lambda r: (r.usd_per_mtok is None, r.usd_per_mtok or 0, r.host, r.gpu))
 
 
-def compare_stack(stack: str, root: Path) -> dict[str, Any]:
+def compare_stack(stack: str, root: Path, source: str = "--stack") -> dict[str, Any]:
     from .common import plan_stack
 
     p = plan_stack(stack, root)["plan"]
@@ -241,6 +241,7 @@ def compare_stack(stack: str, root: Path) -> dict[str, Any]:
     rows = compare_rows(p["model"], p["maxModelLen"], p["gpuMemoryUtilization"], p["region"], current)
     return {
         "stack": stack,
+        "stackSource": source,
         "model": p["model"],
         "maxModelLen": p["maxModelLen"],
         "region": p["region"],
@@ -253,18 +254,36 @@ def compare_stack(stack: str, root: Path) -> dict[str, Any]:
     }
 
 
+def cold_start_legend(rows: list[dict[str, Any]]) -> list[str]:
+    """The first start per host, not per row: in the estimate (components/serving/coldstart.py) the
+    host's own start, the image pull and the weight download make it; the GPU changes it by seconds
+    (the PCIe copy, TP workers), well inside an estimate whose rates can be off by half."""
+    first: dict[str, int] = {}
+    for r in rows:
+        if r["coldStartSeconds"] is not None:
+            first[r["host"]] = max(first.get(r["host"], 0), r["coldStartSeconds"])
+    if not first:
+        return []
+    hosts = ", ".join(f"{host} ~{first[host] / 60:.0f} min" for host in HOSTS if host in first)
+    return [f"  cold start, first: {hosts}. Per host, not a column: the host's own start, the image pull "
+            "and the weight download make it, the GPU changes it by seconds; an estimate whose rates can be "
+            "off by half (docs/cold-start.md)."]
+
+
 def render(data: dict[str, Any]) -> str:
+    from .common import stack_label
+
     ref = data["referenceRequest"]
     lines = [
-        f"apertus-azure plan --compare: stack '{data['stack']}', {data['model']} at {data['maxModelLen']:,} "
+        f"apertus-azure plan --compare: {stack_label(data['stack'], data['stackSource'])}, {data['model']} "
+        f"at {data['maxModelLen']:,} "
         f"tokens of context, region {data['region']} (offline estimates)",
         "",
         f"  {'':1s} {'host':12s} {'gpu':27s} {'TP':>2s} {'weights/KV':10s} {'context':>7s} "
         f"{'KV tokens':>10s} "
-        f"{'cold':>6s} {'$/h run':>8s} {'$/mo idle':>9s} {'tok/s':>7s} {'$/Mtok':>7s}",
+        f"{'$/h run':>8s} {'$/mo idle':>9s} {'tok/s':>7s} {'$/Mtok':>7s}",
     ]
     for r in data["rows"]:
-        cold = f"{r['coldStartSeconds'] / 60:.0f} min" if r["coldStartSeconds"] is not None else "-"
         run = f"{r['runningUsdPerHour']:.2f}" if r["runningUsdPerHour"] is not None else "-"
         per = f"{r['usdPerMillionOutputTokens']:.2f}" if r["usdPerMillionOutputTokens"] is not None else "-"
         options = (
@@ -273,7 +292,7 @@ def render(data: dict[str, Any]) -> str:
         )
         lines.append(
             f"  {'*' if r['current'] else ' '} {r['host']:12s} {r['gpu']:27s} {r['tensorParallelSize']:>2} "
-            f"{options:10s} {r['maxModelLen']:>7,} {r['kvCacheTokens']:>10,} {cold:>6s} {run:>8s} "
+            f"{options:10s} {r['maxModelLen']:>7,} {r['kvCacheTokens']:>10,} {run:>8s} "
             f"{r['idleUsdPerMonth']:>9,.2f} {r['outputTokensPerSecond']:>7,.0f} {per:>7s}"
         )
     lines += [
@@ -284,19 +303,21 @@ def render(data: dict[str, Any]) -> str:
         f"  tok/s and $/Mtok: one replica saturated with {ref['inputTokens']}+{ref['outputTokens']}-token "
         "requests, from the roofline model (docs/cost-per-token.md); measure yours with "
         "python -m stacks bench.",
+        *cold_start_legend(data["rows"]),
     ]
     if not data["rows"]:
         lines.insert(2, "  no host, GPU or quantization holds this model and context")
     return "\n".join(lines)
 
 
-def command(args: Any, root: Path) -> int:
-    from .common import print_error
+def command(args: Any, root: Path, stack: str, source: str) -> int:
+    """``plan --compare`` of ``stack`` (plan.py resolved it, and ``source`` says why that one)."""
+    from .common import print_error, with_stack_source
     from .stackfile import StackFileError
 
     try:
-        data = compare_stack(args.stack, root)
+        data = compare_stack(stack, root, source)
     except (ConfigError, StackFileError) as error:
-        return print_error(error, args.json)
+        return print_error(with_stack_source(error, stack, source), args.json)
     print(json.dumps(data, indent=2) if args.json else render(data))
     return 0

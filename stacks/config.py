@@ -25,6 +25,8 @@ from components.serving.errors import forget_secrets, register_secret
 from components.serving.monitoring import check_webhook_url
 from components.serving.regions import LOCATION_KEY, normalize_region
 
+from .stackfile import PROVIDER_SECRET_KEYS, plain_secret_finding
+
 NAMESPACE = "apertus-azure"
 
 # config key -> field of ServingArgs, for the settings every host takes
@@ -129,6 +131,9 @@ def read_settings(reader: ConfigReader | None = None) -> StackSettings:
     if secrets["apiKey"] and secrets["apiKey"] == secrets["hfToken"]:
         raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
                           "set a random key of its own, or remove apiKey to have one generated")
+    for key in PROVIDER_SECRET_KEYS:  # the provider's to read, so only a warning (stacks/stackfile.py)
+        if runtime_config.get_config(key) not in (None, "") and not is_secret_key(key):
+            pulumi.log.warn(": ".join(plain_secret_finding(key, pulumi.get_stack())))
     host = reader.choice("host", HOSTS)
     location = pulumi.Config("azure-native").get("location")
     if not location:
@@ -163,8 +168,11 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
     # the args see the secrets as Outputs: the stack checks the tags against their text
     checks.check_no_secret_in_tags(checks.check_tags(values.get("tags")),
                                    {key: reader.secret_text(key) for key in ("apiKey", "hfToken")})
-    return args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
+    args = args_type(location=settings.location, hf_token=settings.hf_token, api_key=settings.api_key,
                      alert_webhook=settings.alert_webhook, **values)
+    if note := args.plan.model.base_model_note:  # the plan shows it under the model (stacks/plan.py)
+        pulumi.log.warn(f"model {args.plan.model.hf_id}: {note}")
+    return args
 
 
 def refuse_spot(reader: ConfigReader) -> None:

@@ -1,25 +1,30 @@
 """``python -m stacks plan [--stack NAME] [--detail | --json] [--diagram FILE.md]``: the offline plan.
 
-No Azure account, Pulumi CLI or network: it reads ``Pulumi.<stack>.yaml`` (``secure:`` values
-count as set), runs the real program under recording mocks (stacks/common.py ``plan_stack``), and
-prints what a person decides on (about 20 lines); ``--detail`` adds every cost line, the cold-start
-parts, the vLLM command line and the resource tree ``pulumi up`` would create; ``--json`` prints
-all of it as one document; ``--diagram`` writes the request path and the resources as Mermaid.
-A bad config exits 2 with its one-line error. docs/plan.md says how to read each form.
+No Azure account, and with ``--stack`` no Pulumi CLI or network either: it reads
+``Pulumi.<stack>.yaml`` (``secure:`` values count as set; without ``--stack``, of the stack
+``pulumi stack select`` chose, else dev: stacks/common.py ``selected_stack``, the rule of every
+command), runs the real program under recording mocks
+(stacks/common.py ``plan_stack``), and prints what a person decides on (about 20 lines);
+``--detail`` adds every cost line, the cold-start parts, the vLLM command line and the resource
+tree ``pulumi up`` would create; ``--json`` prints all of it as one document; ``--diagram`` writes
+the request path and the resources as Mermaid. A bad config exits 2 with its one-line error.
+docs/plan.md says how to read each form.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from components.serving import ConfigError
 
 from components.serving.monitoring import render_monitoring
 
-from .common import StackFileError, count, plan_stack, print_error
+from .common import GIVEN, StackFileError, count, plan_stack, print_error, stack_and_source, with_stack_source
 from .compare import throughput_lines
 
 HOURS_PER_MONTH = 730  # components/serving/pricing.py HOURS_PER_MONTH (Azure's calculator convention)
@@ -73,6 +78,19 @@ def short_lines(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def title(stack: str, data: dict[str, Any]) -> str:
+    """The plan's first line: the stack, why that one when --stack did not name it, and that
+    nothing was made."""
+    source = data.get("stackSource", GIVEN)
+    why = "" if source == GIVEN else f"{source}; "
+    return f"apertus-azure plan: stack '{stack}' ({why}offline: nothing was created)"
+
+
+def model_note(p: dict[str, Any]) -> list[str]:
+    """The line under the model's when it is a base model, not one for chat."""
+    return [f"                {p['modelNote']}"] if p.get("modelNote") else []
+
+
 def render_short(stack: str, data: dict[str, Any]) -> str:
     p = data["plan"]
     costs = p["costs"]
@@ -81,9 +99,10 @@ def render_short(stack: str, data: dict[str, Any]) -> str:
     # the price paid (the spot price with spot), as the monthly figures count it
     running = costs["gpuUsdPerHour"] if costs["gpuUsdPerHour"] is not None else p["hourlyCostUsd"]
     lines = [
-        f"apertus-azure plan: stack '{stack}' (offline: nothing was created)",
+        title(stack, data),
         "",
         f"  model         {p['model']} ({p['weightsGb']} GB of weights)",
+        *model_note(p),
         f"  host          {p['host']}{' (spot)' if p['spot'] else ''} in {p['region']}, "
         + (f"{replicas['min']}..{replicas['max']} replicas" if p["host"] != "vm" else "one VM"),
         f"  GPU           {p['gpu']} ({p['gpuHardware']})",
@@ -165,13 +184,14 @@ def render_detail(stack: str, data: dict[str, Any]) -> str:
     p = data["plan"]
     quota = p["quota"]
     lines = [
-        f"apertus-azure plan: stack '{stack}' (offline: nothing was created)",
+        title(stack, data),
         "",
         f"  host          {p['host']}{' (spot)' if p['spot'] else ''}",
         f"  region        {p['region']}",
         f"  exposure      {p['exposure']['summary']}",
         f"  model         {p['model']} ({p['weightsGb']} GB of weights, "
         f"{p['kvBytesPerToken'] // 1024} KiB of KV cache per token)",
+        *model_note(p),
         f"  gpu           {p['gpu']} ({p['gpuHardware']})",
         f"                why: {p['gpuReason']}",
         f"  parallelism   tensor-parallel size {p['tensorParallelSize']}",
@@ -216,7 +236,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("plan", help="print the offline plan of a stack",
                                  description="The offline plan of a stack: no Azure account, Pulumi CLI "
                                              "or network; docs/plan.md says how to read it.")
-    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml (default: the selected Pulumi "
+                        "stack, else dev)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--detail", action="store_true",
                       help="every cost line, the cold-start parts, the vLLM command and the resource tree")
@@ -228,27 +249,31 @@ def add_parser(commands: Any) -> None:
                         help="also write the request path and the resources as a Mermaid diagram to FILE.md")
 
 
-def command(args: Any, root: Path) -> int:
+def command(args: Any, root: Path, which: Callable[[str], str | None] = shutil.which,
+            run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> int:
     """Exit 0 with the plan; 2 with a one-line error (a bad config or stack file)."""
     if getattr(args, "compare", False):
-        from . import compare
-
         extra = [flag for flag, given in (("--detail", args.detail), ("--diagram", args.diagram)) if given]
         if extra:  # one table (or --json); the plan's own forms do not combine with it
             print(f"error: --compare prints its own table and does not take {' or '.join(extra)}; "
                   "run them as two commands", file=sys.stderr)
             return 2
-        return compare.command(args, root)
+    stack, source = stack_and_source(args.stack, root, which, run)
+    if getattr(args, "compare", False):
+        from . import compare
+
+        return compare.command(args, root, stack, source)
     try:
-        data = plan_stack(args.stack, root)
+        planned = plan_stack(stack, root)
+        data = {"stack": stack, "stackSource": source, **planned}
     except (ConfigError, StackFileError) as error:
-        return print_error(error, args.json)
+        return print_error(with_stack_source(error, stack, source), args.json)
     if getattr(args, "diagram", None):
         from .diagram import write_diagram
 
-        write_diagram(Path(args.diagram), args.stack, data)
+        write_diagram(Path(args.diagram), stack, data)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print((render_detail if getattr(args, "detail", False) else render_short)(args.stack, data))
+        print((render_detail if getattr(args, "detail", False) else render_short)(stack, data))
     return 0

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from . import common
-from .common import StackFileError, UsageError, selected_stack  # noqa: F401 (selected_stack: re-exported)
+from .common import (StackFileError, UsageError, selected_stack,  # noqa: F401 (selected_stack: re-exported)
+                     stack_and_source, stack_label, with_stack_source)
 
 ARM_SCOPE = "https://management.azure.com/.default"
 NO_LOGIN = "no Azure credentials found"
@@ -744,6 +745,15 @@ def make_credential(env: Environment) -> Any:
                          "set AZURE_TENANT_ID to your tenant's id (a GUID), or unset it to use az login") from error
 
 
+def plain_secret_checks(stack: str, root: Path) -> list[Check]:
+    """A provider credential (azure-native:clientSecret, ...) in plain text in the stack file: one
+    warning each, with the command that fixes it; never its value."""
+    _, values, secret_keys = common.load_stack_file(stack, root)
+    findings = [common.plain_secret_finding(key, stack)
+                for key in common.plain_provider_secrets(values, secret_keys)]
+    return [Check("warn", "stack file", found, fix) for found, fix in findings]
+
+
 def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     """Every check as data; raises ConfigError or StackFileError before any check. Without Azure
     (no credentials, no subscription) the other checks still run and ``error`` says why (exit 2)."""
@@ -778,6 +788,7 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
     token_value, source, problem = hf_token(stack, env, root)
     checks += check_hugging_face(plan["model"], model.gated, token_value, source, env.env.get("HF_ENDPOINT"), problem)
     checks += check_tools(plan["host"], env)
+    checks += plain_secret_checks(stack, root)
     failed = sum(c.status == "FAIL" for c in checks)
     result = {"stack": stack, "subscription": subscription, "host": plan["host"], "region": plan["region"],
               "checks": [asdict(c) for c in checks], "failed": failed,
@@ -786,12 +797,14 @@ def run_preflight(stack: str, root: Path, env: Environment) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    source = f" ({data['stackSource']})" if data.get("stackSource", "--stack") != "--stack" else ""
-    lines = [f"apertus-azure preflight: stack '{data['stack']}'{source}, subscription "
+    stack = stack_label(data["stack"], data.get("stackSource", "--stack"))
+    lines = [f"apertus-azure preflight: {stack}, subscription "
              f"{data['subscription'] or '(none)'} (read-only: nothing was created or reserved)", ""]
     lines += [Check(**c).line() for c in data["checks"]]
     lines += ["", f"{data['failed']} failed, {data['warnings']} warning(s): " + (
-        "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")]
+        "fix the FAIL lines before pulumi up" if data["failed"] else "ready for pulumi up")
+        + ("; Azure was not asked: fix the azure line, then run preflight again" if data.get("error")
+           else "")]
     return "\n".join(lines)
 
 
@@ -808,18 +821,20 @@ def command(args: Any, root: Path, env: Environment | None = None) -> int:
     from components.serving import ConfigError
 
     env = env or Environment()
-    stack, source = (args.stack, "--stack") if args.stack else selected_stack(root, env.which, env.run)
+    stack, source = stack_and_source(args.stack, root, env.which, env.run)
     try:
         data = run_preflight(stack, root, env)
     except (ConfigError, StackFileError, UsageError) as error:
+        message = with_stack_source(error, stack, source)
         if args.json:
-            print(json.dumps({"error": str(error)}))
+            print(json.dumps({"error": message}))
         else:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
         return 2
     data = {**data, "stackSource": source}
     print(json.dumps(data, indent=2) if args.json else render(data))
     if data.get("error"):
-        print(f"error: {data['error']}", file=sys.stderr)
+        if args.json:  # the text form has it as its azure FAIL line already: once is enough
+            print(f"error: {data['error']}", file=sys.stderr)
         return 2
     return 1 if data["failed"] else 0

@@ -457,6 +457,26 @@ SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORE
 HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{8,}")
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9._/-]{1,40}")
 
+# The Azure providers' own settings that are credentials (pulumi-azure-native's config: "The Client Secret
+# which should be used", "The password associated with the Client Certificate", the OIDC tokens; the
+# classic pulumi-azure provider has the same keys). The provider reads them, not this program, so a plain
+# one is not refused: it works, but it sits in the file and its git history for anyone who reads them.
+PROVIDER_SECRET_KEYS = tuple(f"{namespace}:{name}" for namespace in ("azure-native", "azure")
+                             for name in ("clientSecret", "clientCertificatePassword", "oidcToken",
+                                          "oidcRequestToken"))
+
+
+def plain_provider_secrets(values: dict[str, Any], secret_keys: set[str]) -> list[str]:
+    """The provider credentials a stack sets in plain text (an empty value holds nothing)."""
+    return [key for key in PROVIDER_SECRET_KEYS
+            if values.get(key) not in (None, "") and key not in secret_keys]
+
+
+def plain_secret_finding(key: str, stack: str) -> tuple[str, str]:
+    """What is wrong with a plain provider credential, and the command that fixes it; never its value."""
+    return (f"{key} is stored in plain text in Pulumi.{stack}.yaml (anyone with the file or its git history "
+            "has it)", f"pulumi config set --secret {key} <value> --stack {stack}, then rotate it")
+
 
 def missing_required_keys(name: str, declared: dict[str, Any], present: set[str]) -> list[str]:
     """Keys the CLI requires on the stack (pkg/v3 workspace/config.go mergeConfig): declared in the

@@ -76,6 +76,26 @@ def test_the_command_prints_one_table_and_json(capsys):
     assert "error" in json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.parametrize("stack", ["dev", "vm-70b"])
+def test_the_cold_start_is_given_per_host_not_as_a_column(stack):
+    """Within a host the estimate moves by seconds between GPUs (the PCIe copy, TP workers): a column
+    would repeat one figure per host as if the GPU decided it. The legend gives it once per host, as
+    the plan rounds it. Should the GPU come to matter by minutes, this fails: then make it a column."""
+    data = compared(stack)
+    first: dict[str, list[int]] = {}
+    for row in data["rows"]:
+        first.setdefault(row["host"], []).append(row["coldStartSeconds"])
+    assert all(max(values) - min(values) < 60 for values in first.values()), first
+    lines = compare.render(data).splitlines()
+    assert "cold" not in lines[2] and "min" not in " ".join(lines[3:3 + len(data["rows"])])
+    [legend] = [line for line in lines if line.startswith("  cold start, first: ")]
+    hosts = ", ".join(f"{host} ~{max(first[host]) / 60:.0f} min" for host in ("containerapp", "vm", "aks")
+                      if host in first)
+    assert legend.startswith(f"  cold start, first: {hosts}. Per host, not a column") and "off by half" in legend
+    plan = plan_stack(stack, ROOT)["plan"]  # the same figure as the plan's own cold-start line
+    assert f"{plan['host']} ~{plan['coldStart']['firstSeconds'] / 60:.0f} min" in legend
+
+
 @pytest.mark.parametrize("value", [0, -3, 2.5, "many", True])
 def test_expected_load_must_be_a_whole_positive_number(value):
     class Reader:

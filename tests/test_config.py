@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
-from conftest import PROJECT, assert_config_error, config_error, stack_config
+from conftest import PROJECT, assert_config_error, config_error, run_stack, stack_config
 from stacks.config import ConfigReader, read_settings
 from stacks.offline import run_program
-from stacks.program import COMMON_KEYS, host_module
+from stacks.program import COMMON_KEYS, host_module, run
 
 HOSTS = ("containerapp", "vm", "aks")
 
@@ -97,3 +98,32 @@ def test_the_program_reads_exactly_the_keys_it_declares(host):
 
     run_program(program, PROJECT, "test", stack_config(host), {"hfToken"})
     assert set(asked) == set(COMMON_KEYS) | set(host_module(host).KEYS)
+
+
+def test_a_plain_provider_credential_is_a_warning_under_pulumi_up(monkeypatch):
+    """The provider reads azure-native:clientSecret, so a plain one is not refused; `pulumi up` warns
+    once, with the command that fixes it, and never shows the value."""
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    value = "plain-client-secret-value-0123456789"
+    run_stack(stack_config("vm", **{"azure-native:clientSecret": value, "azure:clientSecret": ""}))
+    assert [m for m in said if "plain text" in m] == [
+        "azure-native:clientSecret is stored in plain text in Pulumi.test.yaml (anyone with the file or its git "
+        "history has it): pulumi config set --secret azure-native:clientSecret <value> --stack test, then rotate it"]
+    assert not any(value in m for m in said)
+    said.clear()
+    run_program(run, PROJECT, "test",
+                stack_config("vm", **{"azure-native:clientSecret": value}), {"hfToken", "azure-native:clientSecret"})
+    assert not [m for m in said if "plain text" in m]
+
+
+def test_a_base_model_is_a_warning_under_pulumi_up(monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    run_stack(stack_config("vm", model="apertus-70b"))
+    assert [m for m in said if "instruction-tuned" in m] == [
+        "model swiss-ai/Apertus-70B-2509: base model, not instruction-tuned: chat answers will be poor; "
+        "for chat use model apertus-70b-instruct"]
+    said.clear()
+    run_stack(stack_config("vm", model="apertus-70b-instruct"))
+    assert not [m for m in said if "instruction-tuned" in m]

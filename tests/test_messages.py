@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -215,3 +216,29 @@ def test_a_plain_setting_stored_encrypted_is_named_not_planned_as_a_placeholder(
         """)
     assert "apertus-azure:host is stored encrypted, but it is not a secret setting" in err, err
     assert "placeholder" not in err
+
+
+# ---- a provider credential in plain text in the stack file: one warning each, never the value ----
+
+PROVIDER_SECRET = "s3cr3t~ProviderValue-0123456789"
+
+
+def test_a_plain_provider_credential_is_one_warning_with_its_fix(tmp_path, capsys):
+    keys = ["azure-native:clientSecret", "azure-native:clientCertificatePassword", "azure:clientSecret"]
+    (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE)
+    (tmp_path / "Pulumi.t.yaml").write_text(
+        "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+        "  azure-native:clientId: 00000000-0000-0000-0000-00000000c1d0\n"
+        + "".join(f"  {key}: {PROVIDER_SECRET}-{n}\n" for n, key in enumerate(keys))
+        + "  azure-native:oidcToken:\n    secure: v1:abcdef\n")  # stored as a secret: nothing to say
+    args = argparse.Namespace(stack="t", json=True, detail=False, diagram=None)
+    assert plan_command.command(args, tmp_path) == 0
+    raw, err = capsys.readouterr()
+    assert PROVIDER_SECRET not in raw + err
+    data = json.loads(raw)  # planned once; the short and the detailed text print the same warnings
+    for out in (plan_command.render_short("t", data), plan_command.render_detail("t", data)):
+        said = [line for line in out.splitlines() if "plain text" in line]
+        assert said == [f"  WARNING       {key} is stored in plain text in Pulumi.t.yaml (anyone with the file "
+                        f"or its git history has it): pulumi config set --secret {key} <value> --stack t, "
+                        "then rotate it" for key in keys], out
+        assert PROVIDER_SECRET not in out and "oidcToken" not in out

@@ -66,9 +66,11 @@ print(json.dumps({"exitCode": code, "loaded": loaded, "openLoops": open_loops}),
 
 
 @pytest.fixture(scope="module")
-def plan_process() -> tuple[str, list[str], dict]:
-    """README's plan command in a process of its own: its stdout, its other stderr lines, the probe."""
+def plan_process(tmp_path_factory) -> tuple[str, list[str], dict]:
+    """README's plan command in a process of its own: its stdout, its other stderr lines, the probe.
+    As on a fresh machine: no Pulumi stack selected (an empty PULUMI_HOME, should a CLI be on PATH)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env["PULUMI_HOME"] = str(tmp_path_factory.mktemp("pulumi-home"))
     result = subprocess.run([sys.executable, "-c", PLAN_PROBE], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)  # a hang guard only
     *noise, last = result.stderr.strip().splitlines()
@@ -78,6 +80,9 @@ def plan_process() -> tuple[str, list[str], dict]:
 def test_dev_plan_prints_what_a_user_decides_on_in_a_screenful(plan_process):
     out, noise, probe = plan_process
     assert probe["exitCode"] == 0 and noise == [], noise
+    # no --stack: which stack, and why, on the first line
+    assert out.splitlines()[0] == ("apertus-azure plan: stack 'dev' (default: no Pulumi stack selected; "
+                                   "offline: nothing was created)")
     for expected in ["  model         swiss-ai/Apertus-8B-Instruct-2509",
                      "  host          containerapp in swedencentral, 0..1 replicas",
                      "  GPU           Consumption-GPU-NC24-A100 (1 x A100 80 GB)", "why: cheapest",
@@ -178,6 +183,43 @@ def test_json_plan_has_the_same_figures(capsys):
     assert any(child["type"] == "apertus:index:ContainerAppGpu" for child in stack["children"])
 
 
+def test_detail_lists_only_the_thresholds_the_host_alerts_on(capsys):
+    """Container Apps exports no vLLM or GPU metric: only its 5xx threshold is listed, and what it
+    cannot watch is named once; an aks stack lists every threshold, each once."""
+    assert plan_exit_code("dev", detail=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "                thresholds: 5xx 5%" in lines
+    assert not [line for line in lines if "TTFT p95" in line or "queueAlertThreshold" in line
+                or "ttftSloSeconds" in line or "GPU memory 9" in line]
+    missing = [line for line in lines if "kv_cache_usage_perc" in line]
+    assert missing == ["                not alerted on (Container Apps does not export them): vllm:num_requests_waiting"
+                       " / running, vllm:kv_cache_usage_perc, time to first token and inter-token latency, "
+                       "generation tokens, GPU utilization and memory"]
+    assert "  alerts        2 alerts (3 Azure rules), to no one" in lines  # as the short plan counts them
+    monitoring = plan_command.plan_stack("dev")["plan"]["monitoring"]
+    assert monitoring["thresholds"] == {"serverErrorAlertPercent": 5.0} and monitoring["thresholdNotes"] == []
+    assert plan_exit_code("aks", detail=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "                thresholds: TTFT p95 2 s, queue 20, KV cache 95%, GPU memory 95%, 5xx 5%" in lines
+    assert not [line for line in lines if "not alerted on" in line]
+
+
+def test_a_base_model_is_named_as_one_under_the_model_line(tmp_path, capsys):
+    """model: apertus-8b serves the base model: the plan says it is not for chat, and what is."""
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.base.yaml").write_text(yaml.safe_dump({"config": {
+        "azure-native:location": "swedencentral", "apertus-azure:host": "vm", "apertus-azure:model": "apertus-8b"}}))
+    note = ("                base model, not instruction-tuned: chat answers will be poor; for chat use model "
+            "apertus-8b-instruct")
+    data = plan_command.plan_stack("base", tmp_path)  # planned once, printed in both forms
+    assert data["plan"]["modelNote"] == note.strip()
+    for render in (plan_command.render_short, plan_command.render_detail):
+        lines = render("base", data).splitlines()
+        model = next(n for n, line in enumerate(lines) if line.startswith("  model         swiss-ai/Apertus-8B-2509 "))
+        assert lines[model + 1] == note and lines.count(note) == 1
+    assert plan_command.plan_stack("dev")["plan"]["modelNote"] is None
+
+
 # the example stacks the repository ships (a user's own stack files beside them are theirs to check)
 SHIPPED_STACKS = ("Pulumi.aks.yaml", "Pulumi.dev.yaml", "Pulumi.vm-70b.yaml")
 
@@ -229,6 +271,87 @@ def test_docs_document_every_key_and_readme_both_commands():
         assert f"`{key}`" in reference, key
     assert "python -m stacks plan" in readme and "python -m pytest" in readme
     assert "python -m pytest" in ci
+
+
+# ---- which stack: --stack, else the selected Pulumi stack, else dev; the same for every command ----
+
+class FakePulumi:
+    """`pulumi stack --show-name` answering ``selected`` (None: no stack selected, exit 255)."""
+
+    def __init__(self, selected: str | None):
+        self.selected, self.calls = selected, []
+
+    def which(self, name: str) -> str | None:
+        return "/usr/local/bin/pulumi" if name == "pulumi" else None
+
+    def run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+        self.calls.append((argv, kwargs))
+        ok = argv[:3] == ["pulumi", "stack", "--show-name"] and self.selected
+        return subprocess.CompletedProcess(argv, 0 if ok else 255, f"{self.selected}\n" if ok else "",
+                                           "" if ok else "error: no stack selected\n")
+
+
+def plan_without_stack(pulumi: FakePulumi, root: Path = ROOT, **flags) -> int:
+    args = argparse.Namespace(**{"stack": None, "json": False, "detail": False, "diagram": None, **flags})
+    return plan_command.command(args, root, pulumi.which, pulumi.run)
+
+
+def test_without_stack_the_plan_is_of_the_selected_pulumi_stack_and_says_so(capsys):
+    pulumi = FakePulumi("organization/apertus-azure/vm-70b")  # PULUMI_FULLY_QUALIFY_STACK_NAMES
+    assert plan_without_stack(pulumi) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == ("apertus-azure plan: stack 'vm-70b' (the selected Pulumi stack; "
+                     "offline: nothing was created)")
+    [(argv, kwargs)] = pulumi.calls  # asked once, in the project, never waiting on a prompt
+    assert argv == ["pulumi", "stack", "--show-name", "--non-interactive"] and kwargs["cwd"] == ROOT
+    assert kwargs["stdin"] == subprocess.DEVNULL and kwargs["timeout"] <= 10
+    assert plan_without_stack(FakePulumi("vm-70b"), json=True) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["stack"], data["stackSource"]) == ("vm-70b", "the selected Pulumi stack")
+
+
+def test_without_stack_or_a_selected_one_the_plan_is_of_dev(capsys):
+    assert plan_without_stack(FakePulumi(None)) == 0
+    assert capsys.readouterr().out.startswith(
+        "apertus-azure plan: stack 'dev' (default: no Pulumi stack selected; offline")
+    assert plan_without_stack(FakePulumi(None), compare=True) == 0
+    assert capsys.readouterr().out.startswith(
+        "apertus-azure plan --compare: stack 'dev' (default: no Pulumi stack selected), ")
+    given = FakePulumi("aks")
+    assert plan_exit_code("dev", json=True) == 0 and not given.calls  # --stack: nothing to ask
+    assert json.loads(capsys.readouterr().out)["stackSource"] == "--stack"
+
+
+def test_a_selected_stack_without_its_file_says_where_the_name_came_from(capsys):
+    assert plan_without_stack(FakePulumi("prod")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: no stack file Pulumi.prod.yaml; stacks here:")
+    assert "(no --stack given, so stack 'prod' (the selected Pulumi stack))" in err
+
+
+def test_every_command_uses_the_selected_stack_without_stack(tmp_path, monkeypatch, capsys):
+    """One rule for plan, preflight, smoke and bench: a `pulumi` on PATH that has 'aks' selected and
+    fails everything else; smoke and bench then stop at `pulumi stack output --stack aks`."""
+    from stacks import __main__ as cli
+
+    fake = tmp_path / "pulumi"
+    fake.write_text('#!/bin/sh\n[ "$1 $2" = "stack --show-name" ] && echo aks && exit 0\n'
+                    'echo "error: stack output of $*" >&2; exit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert cli.main(["plan"]) == 0
+    assert capsys.readouterr().out.startswith("apertus-azure plan: stack 'aks' (the selected Pulumi stack;")
+    for command in ("smoke", "bench"):
+        assert cli.main([command]) == 2
+        assert "pulumi stack output --stack aks failed" in capsys.readouterr().err, command
+    # preflight: tests/test_preflight.py test_stack_defaults_to_the_selected_pulumi_stack
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    for module in cli.COMMANDS.values():
+        module.add_parser(commands)
+    for name in cli.COMMANDS:
+        stack = next(a for a in commands.choices[name]._actions if a.dest == "stack")
+        assert stack.default is None and "the selected Pulumi stack, else dev" in " ".join(stack.help.split())
 
 
 def test_a_json_plan_error_is_a_json_document(capsys):

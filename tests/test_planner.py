@@ -8,6 +8,7 @@ from components.serving import pricing
 from components.serving import (DEFAULT_IMAGE, GPUS, ConfigError, memory_plan, plan_serving,
                                  quota_request, resolve_model)
 from components.serving.gpus import DEVICE_MEMORY, GIB
+from components.serving.models import MODELS
 from components.serving.plan import CUDAGRAPH_BYTES, NON_TORCH_BYTES_TP, NON_TORCH_BYTES_TP1
 
 A8B, A70B = resolve_model("apertus-8b-instruct"), resolve_model("apertus-70b-instruct")
@@ -375,3 +376,13 @@ def test_the_reason_says_when_an_option_rules_out_cheaper_gpus():
     assert result.gpu.gpu_model.startswith("H100")
     assert "cheaper GPUs cannot run quantization none / kvCacheDtype fp8" in result.gpu_reason
     assert "cannot run" not in plan().gpu_reason
+
+
+@pytest.mark.parametrize("base, instruct", [("apertus-8b", "apertus-8b-instruct"),
+                                            ("apertus-70b", "apertus-70b-instruct")])
+def test_a_base_model_says_it_is_not_for_chat_and_names_its_instruct_variant(base, instruct):
+    spec = MODELS[base]
+    assert spec.instruct_variant == instruct and MODELS[instruct].hf_id == spec.hf_id.replace("-2509", "-Instruct-2509")
+    assert spec.base_model_note == ("base model, not instruction-tuned: chat answers will be poor; for chat use "
+                                    f"model {instruct}")
+    assert MODELS[instruct].base_model_note is None and resolve_model(spec.hf_id) is spec  # by its id too

@@ -546,6 +546,32 @@ def test_no_credentials_is_one_line_and_exit_2_and_the_other_checks_still_run(ar
     assert run("dev", environment(arm, hub, credential=expired), capsys)[0] == 2
 
 
+def test_no_credentials_in_text_form_is_said_once(arm, hub, capsys):
+    """The text form prints the problem as its azure FAIL line; it is not repeated on stderr."""
+    credential = FakeCredential(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"))
+    env = environment(arm, hub, credential=credential)
+    assert preflight.command(argparse.Namespace(stack="dev", json=False), ROOT, env) == 2
+    out, err = capsys.readouterr()
+    assert err == "" and (out + err).count(preflight.NO_LOGIN) == 1
+    assert f"FAIL  azure: {preflight.NO_LOGIN}; run 'az login'" in out
+    assert out.splitlines()[-1].endswith("Azure was not asked: fix the azure line, then run preflight again")
+
+
+def test_a_plain_provider_credential_in_the_stack_file_is_a_warning(arm, hub, capsys, tmp_path):
+    value = "plain-client-secret-0123456789"
+    root = stack_root(tmp_path, "t", {"azure-native:location": "swedencentral", "apertus-azure:host": "vm",
+                                      "azure-native:clientSecret": value})
+    code, data, err = run("t", environment(arm, hub), capsys, root)
+    assert code == 0, failed(data) or err
+    assert checks(data)["stack file"] == {
+        "status": "warn", "name": "stack file",
+        "found": "azure-native:clientSecret is stored in plain text in Pulumi.t.yaml (anyone with the file or "
+                 "its git history has it)",
+        "fix": "pulumi config set --secret azure-native:clientSecret <value> --stack t, then rotate it"}
+    assert value not in json.dumps(data) + err
+    assert "stack file" not in checks(run("dev", environment(arm, hub), capsys)[1])
+
+
 def test_subscription_from_the_azure_cli_profile(arm, hub, capsys, tmp_path):
     profile = {"subscriptions": [{"id": "other", "isDefault": False}, {"id": SUBSCRIPTION, "isDefault": True}]}
     (tmp_path / "azureProfile.json").write_text("\ufeff" + json.dumps(profile), encoding="utf-8")  # az writes a BOM

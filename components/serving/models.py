@@ -55,6 +55,16 @@ class ModelSpec:
     vocab_size: int | None = None
     tie_word_embeddings: bool = False
     gated_mlp: bool = DEFAULT_GATED_MLP  # config.json hidden_act: silu (gated) or xielu (not)
+    # a base (pretrained, not instruction-tuned) model: the catalog name of its instruct variant
+    instruct_variant: str | None = None
+
+    @property
+    def base_model_note(self) -> str | None:
+        """What serving a base model means for chat, and the model to use instead; None otherwise."""
+        if self.instruct_variant is None:
+            return None
+        return (f"base model, not instruction-tuned: chat answers will be poor; for chat use model "
+                f"{self.instruct_variant}")
 
     @property
     def mlp_activation_widths(self) -> int:
@@ -115,11 +125,16 @@ _APERTUS_70B = dict(params_billion=70.6, layers=80, attention_heads=64, kv_heads
                     intermediate_size=43008, vocab_size=131072, tie_word_embeddings=False,
                     gated_mlp=False)
 
+# The -2509 repos without "Instruct" are the pretrained base models of the Instruct ones, which are the
+# ones post-trained for chat (shared/reference/apertus-and-vllm.md, "Models"); served for completions or
+# evaluation, and marked so the plan and `pulumi up` say so to whoever picks one for chat
 MODELS: dict[str, ModelSpec] = {
     "apertus-8b-instruct": ModelSpec("swiss-ai/Apertus-8B-Instruct-2509", **_APERTUS_8B),
-    "apertus-8b": ModelSpec("swiss-ai/Apertus-8B-2509", **_APERTUS_8B),
+    "apertus-8b": ModelSpec("swiss-ai/Apertus-8B-2509", **_APERTUS_8B,
+                            instruct_variant="apertus-8b-instruct"),
     "apertus-70b-instruct": ModelSpec("swiss-ai/Apertus-70B-Instruct-2509", **_APERTUS_70B),
-    "apertus-70b": ModelSpec("swiss-ai/Apertus-70B-2509", **_APERTUS_70B),
+    "apertus-70b": ModelSpec("swiss-ai/Apertus-70B-2509", **_APERTUS_70B,
+                             instruct_variant="apertus-70b-instruct"),
 }
 DEFAULT_MODEL = "apertus-8b-instruct"
 

@@ -126,6 +126,11 @@ RULE_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
             "spot-eviction": ("log",), "spot-fallback": ("log",)},
 }
 
+# The alert each threshold belongs to: the plan lists a threshold only when its alert exists here
+THRESHOLD_ALERTS = {"ttftSloSeconds": "ttft-slo", "queueAlertThreshold": "queue-backlog",
+                    "kvCacheAlertPercent": "kv-cache-full", "gpuMemoryAlertPercent": "gpu-memory",
+                    "serverErrorAlertPercent": "server-errors"}
+
 # vLLM signals Container Apps cannot export: the platform has no Prometheus scraping of an app, and
 # its GPU profiles publish no GPU metric (Supported metrics for Microsoft.App/containerapps lists none)
 CONTAINERAPP_MISSING = ("vllm:num_requests_waiting / running", "vllm:kv_cache_usage_perc",
@@ -394,6 +399,12 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
     cost = monitoring_cost(host, web_test=web_test and settings.enabled, rules=kinds.count("metric") + kinds.count("log"),
                            log_rules=kinds.count("log"), nodes=nodes, gpus=gpus, replicas=high,
                            spot=spot) if settings.enabled else []
+    alerted = {spec.key for spec in specs}
+    thresholds = {key: value for key, value in {
+        "ttftSloSeconds": settings.ttft_slo_seconds, "queueAlertThreshold": settings.queue_alert_threshold,
+        "kvCacheAlertPercent": KV_CACHE_ALERT_FRACTION * 100,
+        "gpuMemoryAlertPercent": round(settings.gpu_memory_alert_fraction * 100, 1),
+        "serverErrorAlertPercent": SERVER_ERROR_ALERT_PERCENT}.items() if THRESHOLD_ALERTS[key] in alerted}
     warnings = []
     if settings.enabled and not settings.reaches_someone:
         warnings.append("alerts reach no one: set alertEmails, alertWebhook (secret) or actionGroupId")
@@ -407,12 +418,9 @@ def monitoring_plan(args: Any) -> dict[str, Any]:
         "azureRules": len(kinds),  # the Azure alert rules the alerts become (one may need two)
         "alerts": [{"key": s.key, "title": s.title, "severity": s.severity, "windowMinutes": s.window_minutes,
                     "signal": s.signal[host], "runbook": f"{RUNBOOK}#{s.anchor}"} for s in specs],
-        "thresholds": {"ttftSloSeconds": settings.ttft_slo_seconds,
-                       "queueAlertThreshold": settings.queue_alert_threshold,
-                       "kvCacheAlertPercent": KV_CACHE_ALERT_FRACTION * 100,
-                       "gpuMemoryAlertPercent": round(settings.gpu_memory_alert_fraction * 100, 1),
-                       "serverErrorAlertPercent": SERVER_ERROR_ALERT_PERCENT},
-        "thresholdNotes": list(settings.notes),
+        "thresholds": thresholds,  # only those of the alerts this deployment gets
+        # each note starts with the setting it explains (alert_settings)
+        "thresholdNotes": [note for note in settings.notes if note.split(" ", 1)[0] in thresholds],
         "notExported": list(CONTAINERAPP_MISSING) if host == "containerapp" else [],
         "costLines": [{"item": c.item, "usdPerMonth": round(c.usd_per_month, 2), "source": c.source}
                       for c in cost],
@@ -425,17 +433,21 @@ def render_monitoring(m: dict[str, Any]) -> list[str]:
     """The plan's text lines for the monitoring part (label column as the rest of the plan)."""
     if not m["enabled"]:
         return ["  alerts        off (alerts: false): nothing watches this deployment"]
-    lines = [f"  alerts        {len(m['alerts'])} rules, to {m['destination']}"]
+    lines = [f"  alerts        {len(m['alerts'])} alerts ({m['azureRules']} Azure rules), "
+             f"to {m['destination']}"]
     lines += [f"                sev{a['severity']} {a['key']}: {a['signal']} ({a['runbook']})" for a in m["alerts"]]
-    t = m["thresholds"]
-    lines.append(f"                thresholds: TTFT p95 {t['ttftSloSeconds']:g} s, queue {t['queueAlertThreshold']}, "
-                 f"KV cache {t['kvCacheAlertPercent']:g}%, GPU memory {t['gpuMemoryAlertPercent']:g}%, "
-                 f"5xx {t['serverErrorAlertPercent']:g}%")
+    shown = {"ttftSloSeconds": "TTFT p95 {:g} s", "queueAlertThreshold": "queue {}",
+             "kvCacheAlertPercent": "KV cache {:g}%", "gpuMemoryAlertPercent": "GPU memory {:g}%",
+             "serverErrorAlertPercent": "5xx {:g}%"}
+    if m["thresholds"]:
+        lines.append("                thresholds: "
+                     + ", ".join(shown[key].format(value) for key, value in m["thresholds"].items()))
     lines += [f"                default: {note}" for note in m["thresholdNotes"]]
     lines.append(f"                availability test: "
                  f"{'yes, ' if m['availabilityTest']['created'] else 'none: '}{m['availabilityTest']['note']}")
-    if m["notExported"]:
-        lines.append(f"                not exported by Container Apps: {', '.join(m['notExported'])}")
+    if m["notExported"]:  # named once, here: no threshold above stands for them
+        lines.append(f"                not alerted on (Container Apps does not export them): "
+                     f"{', '.join(m['notExported'])}")
     lines.append(f"  monitoring    ~${m['usdPerMonth']:,.2f}/month (estimate)")
     lines += [f"                {c['item']}: ${c['usdPerMonth']:,.2f} | {c['source']}" for c in m["costLines"]]
     lines += [f"  WARNING       {w}" for w in m["warnings"]]
