@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import smoke
+from .common import GIVEN, stack_and_source, stack_label
 from .smoke import Deadline, Progress, UsageError, redact, usage_error
 
 DEFAULT_LEVELS = (1, 4, 16, 64)
@@ -86,6 +87,7 @@ BENCH_SCHEMA: dict[str, Any] = {
     "properties": {
         "endpoint": {"type": "string"},
         "stack": {"type": ["string", "null"]},
+        "stackSource": {"type": ["string", "null"]},
         "model": {"type": "string"},
         "options": {
             "type": "object",
@@ -651,7 +653,8 @@ def _ratio(value: float | None) -> str:
 def render(data: dict[str, Any]) -> str:
     o, sizing = data["options"], data["promptSizing"]
     lines = [
-        f"apertus-azure bench: {data['endpoint']}" + (f" (stack '{data['stack']}')" if data["stack"] else ""),
+        f"apertus-azure bench: {data['endpoint']}"
+        + (f" ({stack_label(data['stack'], data.get('stackSource') or GIVEN)})" if data["stack"] else ""),
         f"model {data['model']}; {o['inputTokens']}+{o['outputTokens']}-token requests; "
         f"{o['durationSeconds']:.3g} s per level after {o['warmupSeconds']:.3g} s of warm-up; "
         f"TTFT SLO {o['ttftSloSeconds']:g} s",
@@ -840,9 +843,8 @@ def command(
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
     which: Callable[[str], str | None] = shutil.which,
 ) -> int:
-    from .preflight import selected_stack
-
     env = os.environ if env is None else env
+    source = GIVEN
     try:
         options = read_options(args)
         if args.plot:
@@ -871,7 +873,7 @@ def command(
                 )
             stack, model = args.stack, None
         else:
-            stack = args.stack or selected_stack(root, which, run)[0]
+            stack, source = stack_and_source(args.stack, root, which, run)
             endpoint, key, model = smoke.stack_endpoint(stack, root, run, which)
     except UsageError as error:
         return usage_error(str(error), args.json)
@@ -885,6 +887,7 @@ def command(
     data = {
         "endpoint": endpoint,
         "stack": stack,
+        "stackSource": source if stack else None,
         "model": model or "",
         "options": {
             "concurrency": list(options.levels),

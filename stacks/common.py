@@ -47,9 +47,11 @@ def print_error(error: Exception | str, as_json: bool) -> int:
     return 2
 
 
-# Without --stack, every command (plan, preflight, smoke, bench) uses the stack `pulumi stack select`
-# chose, the one `pulumi up` would use, else dev (docs/plan.md, "Which stack"); each says which and why
+# Without --stack, preflight, smoke and bench use the stack `pulumi stack select` chose, the one
+# `pulumi up` would use, else dev; plan, offline, uses dev (docs/plan.md, "Which stack"); each says
+# which and why
 DEFAULT_STACK = "dev"
+PLAN_DEFAULT = "default without --stack"
 GIVEN = "--stack"  # the source of a stack named on the command line: nothing to explain
 SELECTED = "the selected Pulumi stack"
 NONE_SELECTED = "default: no Pulumi stack selected"

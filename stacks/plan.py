@@ -1,9 +1,8 @@
 """``python -m stacks plan [--stack NAME] [--detail | --json] [--diagram FILE.md]``: the offline plan.
 
-No Azure account, and with ``--stack`` no Pulumi CLI or network either: it reads
-``Pulumi.<stack>.yaml`` (``secure:`` values count as set; without ``--stack``, of the stack
-``pulumi stack select`` chose, else dev: stacks/common.py ``selected_stack``, the rule of every
-command), runs the real program under recording mocks
+No Azure account, Pulumi CLI or network: it reads ``Pulumi.<stack>.yaml`` (``secure:`` values
+count as set; without ``--stack``, of dev: the plan asks no one which stack is selected, unlike
+preflight, smoke and bench, which go online anyway), runs the real program under recording mocks
 (stacks/common.py ``plan_stack``), and prints what a person decides on (about 20 lines);
 ``--detail`` adds every cost line, the cold-start parts, the vLLM command line and the resource
 tree ``pulumi up`` would create; ``--json`` prints all of it as one document; ``--diagram`` writes
@@ -14,17 +13,16 @@ docs/plan.md says how to read each form.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from components.serving import ConfigError
 
 from components.serving.monitoring import render_monitoring
 
-from .common import GIVEN, StackFileError, count, plan_stack, print_error, stack_and_source, with_stack_source
+from .common import (DEFAULT_STACK, GIVEN, PLAN_DEFAULT, StackFileError, count, plan_stack, print_error,
+                     with_stack_source)
 from .compare import throughput_lines
 
 HOURS_PER_MONTH = 730  # components/serving/pricing.py HOURS_PER_MONTH (Azure's calculator convention)
@@ -236,8 +234,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("plan", help="print the offline plan of a stack",
                                  description="The offline plan of a stack: no Azure account, Pulumi CLI "
                                              "or network; docs/plan.md says how to read it.")
-    parser.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml (default: the selected Pulumi "
-                        "stack, else dev)")
+    parser.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml (default: dev; the plan stays "
+                        "offline and does not ask Pulumi which stack is selected)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--detail", action="store_true",
                       help="every cost line, the cold-start parts, the vLLM command and the resource tree")
@@ -249,8 +247,7 @@ def add_parser(commands: Any) -> None:
                         help="also write the request path and the resources as a Mermaid diagram to FILE.md")
 
 
-def command(args: Any, root: Path, which: Callable[[str], str | None] = shutil.which,
-            run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> int:
+def command(args: Any, root: Path) -> int:
     """Exit 0 with the plan; 2 with a one-line error (a bad config or stack file)."""
     if getattr(args, "compare", False):
         extra = [flag for flag, given in (("--detail", args.detail), ("--diagram", args.diagram)) if given]
@@ -258,7 +255,8 @@ def command(args: Any, root: Path, which: Callable[[str], str | None] = shutil.w
             print(f"error: --compare prints its own table and does not take {' or '.join(extra)}; "
                   "run them as two commands", file=sys.stderr)
             return 2
-    stack, source = stack_and_source(args.stack, root, which, run)
+    # offline: never the Pulumi CLI (which may ask Pulumi Cloud); dev unless --stack names another
+    stack, source = (args.stack, GIVEN) if args.stack else (DEFAULT_STACK, PLAN_DEFAULT)
     if getattr(args, "compare", False):
         from . import compare
 

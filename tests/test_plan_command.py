@@ -68,7 +68,7 @@ print(json.dumps({"exitCode": code, "loaded": loaded, "openLoops": open_loops}),
 @pytest.fixture(scope="module")
 def plan_process(tmp_path_factory) -> tuple[str, list[str], dict]:
     """README's plan command in a process of its own: its stdout, its other stderr lines, the probe.
-    As on a fresh machine: no Pulumi stack selected (an empty PULUMI_HOME, should a CLI be on PATH)."""
+    As on a fresh machine: an empty PULUMI_HOME, should a CLI be on PATH (the plan asks it nothing)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PULUMI_HOME"] = str(tmp_path_factory.mktemp("pulumi-home"))
     result = subprocess.run([sys.executable, "-c", PLAN_PROBE], cwd=ROOT, env=env, capture_output=True,
@@ -81,7 +81,7 @@ def test_dev_plan_prints_what_a_user_decides_on_in_a_screenful(plan_process):
     out, noise, probe = plan_process
     assert probe["exitCode"] == 0 and noise == [], noise
     # no --stack: which stack, and why, on the first line
-    assert out.splitlines()[0] == ("apertus-azure plan: stack 'dev' (default: no Pulumi stack selected; "
+    assert out.splitlines()[0] == ("apertus-azure plan: stack 'dev' (default without --stack; "
                                    "offline: nothing was created)")
     for expected in ["  model         swiss-ai/Apertus-8B-Instruct-2509",
                      "  host          containerapp in swedencentral, 0..1 replicas",
@@ -275,63 +275,34 @@ def test_docs_document_every_key_and_readme_both_commands():
 
 # ---- which stack: --stack, else the selected Pulumi stack, else dev; the same for every command ----
 
-class FakePulumi:
-    """`pulumi stack --show-name` answering ``selected`` (None: no stack selected, exit 255)."""
-
-    def __init__(self, selected: str | None):
-        self.selected, self.calls = selected, []
-
-    def which(self, name: str) -> str | None:
-        return "/usr/local/bin/pulumi" if name == "pulumi" else None
-
-    def run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-        self.calls.append((argv, kwargs))
-        ok = argv[:3] == ["pulumi", "stack", "--show-name"] and self.selected
-        return subprocess.CompletedProcess(argv, 0 if ok else 255, f"{self.selected}\n" if ok else "",
-                                           "" if ok else "error: no stack selected\n")
-
-
-def plan_without_stack(pulumi: FakePulumi, root: Path = ROOT, **flags) -> int:
+def plan_without_stack(**flags) -> int:
     args = argparse.Namespace(**{"stack": None, "json": False, "detail": False, "diagram": None, **flags})
-    return plan_command.command(args, root, pulumi.which, pulumi.run)
+    return plan_command.command(args, ROOT)
 
 
-def test_without_stack_the_plan_is_of_the_selected_pulumi_stack_and_says_so(capsys):
-    pulumi = FakePulumi("organization/apertus-azure/vm-70b")  # PULUMI_FULLY_QUALIFY_STACK_NAMES
-    assert plan_without_stack(pulumi) == 0
-    first = capsys.readouterr().out.splitlines()[0]
-    assert first == ("apertus-azure plan: stack 'vm-70b' (the selected Pulumi stack; "
-                     "offline: nothing was created)")
-    [(argv, kwargs)] = pulumi.calls  # asked once, in the project, never waiting on a prompt
-    assert argv == ["pulumi", "stack", "--show-name", "--non-interactive"] and kwargs["cwd"] == ROOT
-    assert kwargs["stdin"] == subprocess.DEVNULL and kwargs["timeout"] <= 10
-    assert plan_without_stack(FakePulumi("vm-70b"), json=True) == 0
+def test_without_stack_the_plan_is_of_dev_and_asks_no_one(tmp_path, monkeypatch, capsys):
+    """The plan stays offline: a `pulumi` on PATH with another stack selected is never asked."""
+    asked = tmp_path / "asked"
+    fake = tmp_path / "pulumi"
+    fake.write_text(f'#!/bin/sh\ntouch {asked}\necho aks\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert plan_without_stack() == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "apertus-azure plan: stack 'dev' (default without --stack; offline: nothing was created)")
+    assert plan_without_stack(json=True) == 0
     data = json.loads(capsys.readouterr().out)
-    assert (data["stack"], data["stackSource"]) == ("vm-70b", "the selected Pulumi stack")
-
-
-def test_without_stack_or_a_selected_one_the_plan_is_of_dev(capsys):
-    assert plan_without_stack(FakePulumi(None)) == 0
-    assert capsys.readouterr().out.startswith(
-        "apertus-azure plan: stack 'dev' (default: no Pulumi stack selected; offline")
-    assert plan_without_stack(FakePulumi(None), compare=True) == 0
-    assert capsys.readouterr().out.startswith(
-        "apertus-azure plan --compare: stack 'dev' (default: no Pulumi stack selected), ")
-    given = FakePulumi("aks")
-    assert plan_exit_code("dev", json=True) == 0 and not given.calls  # --stack: nothing to ask
+    assert (data["stack"], data["stackSource"]) == ("dev", "default without --stack")
+    assert plan_without_stack(compare=True) == 0
+    assert capsys.readouterr().out.startswith("apertus-azure plan --compare: stack 'dev' (default without --stack), ")
+    assert plan_exit_code("dev", json=True) == 0
     assert json.loads(capsys.readouterr().out)["stackSource"] == "--stack"
+    assert not asked.exists()
 
 
-def test_a_selected_stack_without_its_file_says_where_the_name_came_from(capsys):
-    assert plan_without_stack(FakePulumi("prod")) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: no stack file Pulumi.prod.yaml; stacks here:")
-    assert "(no --stack given, so stack 'prod' (the selected Pulumi stack))" in err
-
-
-def test_every_command_uses_the_selected_stack_without_stack(tmp_path, monkeypatch, capsys):
-    """One rule for plan, preflight, smoke and bench: a `pulumi` on PATH that has 'aks' selected and
-    fails everything else; smoke and bench then stop at `pulumi stack output --stack aks`."""
+def test_the_online_commands_use_the_selected_stack_without_stack(tmp_path, monkeypatch, capsys):
+    """preflight, smoke and bench use the selected stack (the plan, offline, dev): a `pulumi` on PATH that
+    has 'aks' selected and fails everything else; smoke and bench then stop at `pulumi stack output --stack aks`."""
     from stacks import __main__ as cli
 
     fake = tmp_path / "pulumi"
@@ -339,8 +310,8 @@ def test_every_command_uses_the_selected_stack_without_stack(tmp_path, monkeypat
                     'echo "error: stack output of $*" >&2; exit 1\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
-    assert cli.main(["plan"]) == 0
-    assert capsys.readouterr().out.startswith("apertus-azure plan: stack 'aks' (the selected Pulumi stack;")
+    assert cli.main(["plan"]) == 0  # offline: dev, above
+    assert capsys.readouterr().out.startswith("apertus-azure plan: stack 'dev' (default without --stack;")
     for command in ("smoke", "bench"):
         assert cli.main([command]) == 2
         assert "pulumi stack output --stack aks failed" in capsys.readouterr().err, command
@@ -351,7 +322,8 @@ def test_every_command_uses_the_selected_stack_without_stack(tmp_path, monkeypat
         module.add_parser(commands)
     for name in cli.COMMANDS:
         stack = next(a for a in commands.choices[name]._actions if a.dest == "stack")
-        assert stack.default is None and "the selected Pulumi stack, else dev" in " ".join(stack.help.split())
+        expected = "default: dev; the plan stays offline" if name == "plan" else "the selected Pulumi stack, else dev"
+        assert stack.default is None and expected in " ".join(stack.help.split()), name
 
 
 def test_a_json_plan_error_is_a_json_document(capsys):
