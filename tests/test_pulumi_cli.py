@@ -12,7 +12,6 @@ docs/pulumi-cli.md says what runs, what cannot and why.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import json
 import os
@@ -37,6 +36,7 @@ PINNED = re.search(r"PULUMI_VERSION:-(v[0-9.]+)", SCRIPT.read_text()).group(1)
 TOOLS = Path(os.environ.get("APERTUS_TOOLS_DIR") or
              Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "apertus-azure")
 BIN = TOOLS / "pulumi-cli" / PINNED / "bin"
+CHECK_STACK_CONFIG = BIN / "pulumi-check-stack-config"  # .ci/pulumi-check-stack-config/main.go
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
 TABLE = yaml.safe_load((ROOT / "tests" / "fixtures" / "pulumi" / "declared_types.yaml").read_text())["cases"]
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # a made-up token of the real shape
@@ -182,57 +182,96 @@ def _offline_accepts(case: dict) -> bool:
     return True
 
 
-def _cli_run(cli: Cli, workdir: Path, stack: str, rows: list[tuple[int, dict]]) -> str:
-    """`pulumi preview` of a project declaring one key per row, the stack giving each row's value."""
-    (workdir / "Pulumi.yaml").write_text(yaml.safe_dump({
-        "name": "apertus-azure", "runtime": "python",
-        "config": {f"apertus-azure:k{i}": _declaration(case) for i, case in enumerate(TABLE)}}))
-    stack_file = workdir / f"Pulumi.{stack}.yaml"
-    salt = [line for line in stack_file.read_text().splitlines() if line.startswith("encryptionsalt:")]
-    values = "".join(f"  apertus-azure:k{i}: {case['value']}\n" for i, case in rows)
-    stack_file.write_text("config:\n" + values + "\n".join(salt) + "\n")
-    result = cli("preview", "--stack", stack, cwd=workdir)
-    return result.stderr + result.stdout
+TYPES_STACK = "types"
+ACCEPTED = "Pulumi.accepted.yaml"  # every row the table says the CLI accepts, in one configuration
+
+
+def _row_file(row: int) -> str:
+    return f"Pulumi.row{row}.yaml"
+
+
+def _config_text(rows: list[int]) -> str:
+    return "config:\n" + "".join(f"  apertus-azure:k{i}: {TABLE[i]['value']}\n" for i in rows)
+
+
+def _first_refused_row_of_each_type() -> list[int]:
+    first: dict[str, int] = {}
+    for i, case in enumerate(TABLE):
+        if not case["cli"]:
+            first.setdefault(case["type"], i)
+    return sorted(first.values())
+
+
+# what `pulumi preview` itself judges: the accepted rows together, and the first refused row of each type
+PREVIEWED = [ACCEPTED] + [_row_file(i) for i in _first_refused_row_of_each_type()]
 
 
 @pytest.fixture(scope="module")
-def table_through_the_cli(cli, tmp_path_factory) -> dict[int, bool]:
-    """Row -> whether the CLI accepted it. Accepted rows are checked together (the CLI stops at the
-    first refused key), refused ones one run each; two workers, a project and stack each."""
-    workers = []
-    for n in range(2):
-        workdir = tmp_path_factory.mktemp(f"types{n}")
-        (workdir / "Pulumi.yaml").write_text("name: apertus-azure\nruntime: python\n")
-        (workdir / f"Pulumi.t{n}.yaml").write_text("config: {}\n")
-        cli.ok("stack", "init", f"t{n}", cwd=workdir)
-        workers.append((workdir, f"t{n}"))
-    expected_ok = [(i, c) for i, c in enumerate(TABLE) if c["cli"]]
-    jobs = [expected_ok] + [[(i, c)] for i, c in enumerate(TABLE) if not c["cli"]]
-    seen: dict[int, bool] = {}
+def types_project(tmp_path_factory) -> Path:
+    """A project declaring one key per row, `k<row>` with a default, and a config file per row giving
+    that row's value, plus ACCEPTED."""
+    workdir = tmp_path_factory.mktemp("types")
+    (workdir / "Pulumi.yaml").write_text(yaml.safe_dump({
+        "name": "apertus-azure", "runtime": "python",
+        "config": {f"apertus-azure:k{i}": _declaration(case) for i, case in enumerate(TABLE)}}))
+    for i in range(len(TABLE)):
+        (workdir / _row_file(i)).write_text(_config_text([i]))
+    (workdir / ACCEPTED).write_text(_config_text([i for i, case in enumerate(TABLE) if case["cli"]]))
+    return workdir
 
-    def work(n: int) -> None:
-        workdir, stack = workers[n]
-        for rows in jobs[n::2]:
-            output = _cli_run(cli, workdir, stack, rows)
-            refused = re.findall(
-                rf"Stack '{stack}' with configuration key 'apertus-azure:k(\d+)' must be of type", output)
-            assert refused or NO_PYTHON_HOST in output, output  # no other failure
-            for i, _ in rows:
-                seen[i] = str(i) not in refused
-            if len(rows) > 1:  # the batch: a refused row would hide the rows after it
-                assert not refused, f"the CLI refused rows {refused} the table says it accepts"
 
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        list(pool.map(work, range(2)))
-    return seen
+@pytest.fixture(scope="module")
+def stack_config_verdicts(types_project) -> dict[str, str | None]:
+    """Config file -> the error `pulumi preview --stack types --config-file <file>` stops at (None when
+    it accepts the config), for every file in one process: pulumi-check-stack-config makes preview's
+    own calls with the pinned pulumi/pkg (.ci/pulumi-check-stack-config/main.go cites them)."""
+    if not CHECK_STACK_CONFIG.is_file():
+        pytest.fail(f"pulumi-check-stack-config is not built in {BIN}: run .ci/pulumi-cli.sh (it builds only "
+                    "what is missing: ~20 s with the Go module and build caches warm)")
+    files = [ACCEPTED, *(_row_file(i) for i in range(len(TABLE)))]
+    result = subprocess.run([str(CHECK_STACK_CONFIG), TYPES_STACK, *files], cwd=types_project, check=False,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("row", range(len(TABLE)), ids=[f"{c['type']}-{c['value']}" for c in TABLE])
-def test_the_cli_and_the_offline_check_agree_on_every_declared_type_case(table_through_the_cli, row):
+def test_the_cli_and_the_offline_check_agree_on_every_declared_type_case(stack_config_verdicts, row):
+    """The CLI's verdict on each row from pulumi-check-stack-config (preview's own code, all rows in one
+    process); the test below shows `pulumi preview` gives the same verdicts."""
     case = TABLE[row]
-    cli_accepted = table_through_the_cli[row]
+    error = stack_config_verdicts[_row_file(row)]
+    refused = (f"validating stack config: Stack '{TYPES_STACK}' with configuration key 'apertus-azure:k{row}' "
+               "must be of type")
+    assert error is None or error.startswith(refused), error  # refused for this key's type, nothing else
+    cli_accepted = error is None
     assert cli_accepted == case["cli"], f"the CLI {'accepts' if cli_accepted else 'refuses'} it"
     assert _offline_accepts(case) == case["cli"]
+
+
+def test_the_cli_accepts_the_accepted_rows_together(stack_config_verdicts):
+    assert stack_config_verdicts[ACCEPTED] is None, stack_config_verdicts[ACCEPTED]
+
+
+@pytest.fixture(scope="module")
+def types_stack(cli, types_project) -> str:
+    cli.ok("stack", "init", TYPES_STACK, cwd=types_project)
+    return TYPES_STACK
+
+
+@pytest.mark.parametrize("config_file", PREVIEWED)
+def test_pulumi_preview_judges_a_config_as_pulumi_check_stack_config_does(cli, types_project, types_stack,
+                                                                           stack_config_verdicts, config_file):
+    """pulumi-check-stack-config is only as good as its likeness to the CLI: the accepted rows and a
+    refused row of each type through the real `pulumi preview`, which must stop where the helper says,
+    in the same words."""
+    result = cli("preview", "--stack", types_stack, "--config-file", config_file, cwd=types_project)
+    output = result.stderr + result.stdout
+    expected = stack_config_verdicts[config_file]
+    if expected is None:
+        assert NO_PYTHON_HOST in output and "validating stack config" not in output, output
+    else:
+        assert f"error: {expected}\n" in output, output
 
 
 # ---- the secrets a user sets with the CLI, read by plan and preflight ----
