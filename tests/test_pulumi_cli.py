@@ -1,7 +1,10 @@
 """The project judged by the real Pulumi CLI (the release .ci/pulumi-cli.sh pins and builds).
 
-Every command runs on a temporary `file://` backend with a passphrase secrets provider and its own
-PULUMI_HOME (never the user's ~/.pulumi), no update check and no automatic plugin download. The
+Every command runs on a temporary `file://` backend with its own PULUMI_HOME (never the user's
+~/.pulumi), no update check and no automatic plugin download. The stack `dev`, whose secrets the tests
+set and read, has the passphrase secrets provider a `pulumi login --local` user gets; every other stack
+has a stand-in for Vault's transit engine (`hashivault://`, _VaultTransit): the passphrase costs each
+command that opens a stack a 1,000,000-round PBKDF2 (~0.18 s of CPU, half of a `pulumi preview`). The
 Python language host cannot be built here (the Go module proxy does not serve its module), so
 `pulumi preview` of the Python program stops at "no language plugin 'pulumi-language-python'":
 after the CLI has loaded the project, the stack and validated the stack's config, which is what
@@ -19,6 +22,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -51,17 +56,50 @@ pytestmark = [
 ]
 
 
-class Cli:
-    """The real `pulumi` with an environment of its own: temp PULUMI_HOME, file:// backend, passphrase."""
+VAULT_KEY = "apertus-azure-tests"
+VAULT = f"hashivault://{VAULT_KEY}"  # the secrets provider of every stack but dev
 
-    def __init__(self, home: Path):
+
+class _VaultTransit(BaseHTTPRequestHandler):
+    """A stand-in for Vault's transit engine, as the CLI's `hashivault://` secrets provider calls it
+    (gocloud.dev/secrets/hashivault: PUT /v1/transit/encrypt|decrypt/<key>) to wrap and unwrap the
+    stack's data key: it wraps by tagging. The stacks using it hold no secrets; dev, which does, keeps
+    the passphrase."""
+
+    def do_PUT(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == f"/v1/transit/encrypt/{VAULT_KEY}":
+            data = {"ciphertext": "vault:v1:" + body["plaintext"]}
+        elif self.path == f"/v1/transit/decrypt/{VAULT_KEY}" and body["ciphertext"].startswith("vault:v1:"):
+            data = {"plaintext": body["ciphertext"].removeprefix("vault:v1:")}
+        else:
+            self.send_error(400, f"not a transit call of key {VAULT_KEY}")
+            return
+        reply = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+class Cli:
+    """The real `pulumi` with an environment of its own: temp PULUMI_HOME, file:// backend, a passphrase
+    and the stand-in Vault."""
+
+    def __init__(self, home: Path, vault_address: str):
         (home / "pulumi-home").mkdir(parents=True)
         (home / "state").mkdir()
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AZURE_", "ARM_"))}
+        keep = {k: v for k, v in os.environ.items()
+                if not k.startswith(("PULUMI_", "AZURE_", "ARM_", "VAULT_"))}
         self.env = {**keep, "PATH": f"{BIN}{os.pathsep}{keep.get('PATH', '')}",
                     "PULUMI_HOME": str(home / "pulumi-home"),
                     "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
                     "PULUMI_CONFIG_PASSPHRASE": "apertus-azure test passphrase",
+                    "VAULT_ADDR": vault_address, "VAULT_TOKEN": "apertus-azure test token",
                     "PULUMI_SKIP_UPDATE_CHECK": "1",
                     "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
                     "PULUMI_DISABLE_REGISTRY_RESOLVE": "true",
@@ -79,20 +117,29 @@ class Cli:
         assert result.returncode == 0, result.stderr + result.stdout
         return result.stdout
 
+    def init(self, stack: str, cwd: Path, passphrase: bool = False) -> None:
+        """`pulumi stack init`, with the stand-in Vault as secrets provider unless `passphrase`."""
+        self.ok("stack", "init", stack, *([] if passphrase else ["--secrets-provider", VAULT]), cwd=cwd)
+
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory) -> Cli:
-    return Cli(tmp_path_factory.mktemp("pulumi"))
+def cli(tmp_path_factory):
+    vault = ThreadingHTTPServer(("127.0.0.1", 0), _VaultTransit)
+    threading.Thread(target=vault.serve_forever, daemon=True).start()
+    yield Cli(tmp_path_factory.mktemp("pulumi"), f"http://127.0.0.1:{vault.server_port}")
+    vault.shutdown()
+    vault.server_close()
 
 
 @pytest.fixture(scope="module")
 def project(cli, tmp_path_factory) -> Path:
-    """A copy of the program's project files with every shipped stack initialised by the CLI."""
+    """A copy of the program's project files with every shipped stack initialised by the CLI (dev with
+    the passphrase: the tests set and read its secrets)."""
     copy = tmp_path_factory.mktemp("program")
     for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
         shutil.copy(path, copy / path.name)
     for stack in STACKS:
-        cli.ok("stack", "init", stack, cwd=copy)
+        cli.init(stack, cwd=copy, passphrase=stack == "dev")
     return copy
 
 
@@ -106,7 +153,7 @@ def test_every_pulumi_yaml_loads_in_the_cli(cli, tmp_path, program):
     shutil.copy(ROOT / program, tmp_path / "Pulumi.yaml")
     host = "  apertus-azure:host: vm\n" if program == "Pulumi.yaml" else ""
     (tmp_path / "Pulumi.ci.yaml").write_text(f"config:\n  azure-native:location: swedencentral\n{host}")
-    cli.ok("stack", "init", "ci", cwd=tmp_path)
+    cli.init("ci", cwd=tmp_path)
     result = cli("preview", cwd=tmp_path)
     assert NO_PYTHON_HOST in result.stderr and "could not validate" not in result.stderr, result.stderr
 
@@ -131,7 +178,7 @@ def test_preview_validates_every_shipped_stack_and_stops_only_at_the_python_host
 
 def test_a_stack_missing_a_required_key_is_refused_by_the_cli_and_offline(cli, project):
     (project / "Pulumi.nohost.yaml").write_text("config:\n  azure-native:location: swedencentral\n")
-    cli.ok("stack", "init", "nohost", cwd=project)
+    cli.init("nohost", cwd=project)
     result = cli("preview", "--stack", "nohost", cwd=project)
     missing = "Stack 'nohost' is missing configuration value 'apertus-azure:host'"
     assert missing in result.stderr, result.stderr
@@ -150,7 +197,7 @@ def test_the_cli_hands_a_scalar_over_as_the_offline_reader_does(cli, tmp_path):
     (tmp_path / "Pulumi.yaml").write_text("name: apertus-azure\nruntime: python\n")
     text = "config:\n" + "".join(f"  apertus-azure:s{i}: {value}\n" for i, value in enumerate(SCALARS))
     (tmp_path / "Pulumi.s.yaml").write_text(text)
-    cli.ok("stack", "init", "s", cwd=tmp_path)
+    cli.init("s", cwd=tmp_path)
     shown = json.loads(cli.ok("config", "--json", "--stack", "s", cwd=tmp_path))
     loader = PulumiYamlLoader(text)
     nodes = {key.value: value for key, value in loader.get_single_node().value[0][1].value}
@@ -191,7 +238,8 @@ def _row_file(row: int) -> str:
 
 
 def _config_text(rows: list[int]) -> str:
-    return "config:\n" + "".join(f"  apertus-azure:k{i}: {TABLE[i]['value']}\n" for i in rows)
+    values = "".join(f"  apertus-azure:k{i}: {TABLE[i]['value']}\n" for i in rows)
+    return f"config:\n{values}secretsprovider: {VAULT}\n"  # a --config-file brings its secrets provider
 
 
 def _first_refused_row_of_each_type() -> list[int]:
@@ -255,7 +303,7 @@ def test_the_cli_accepts_the_accepted_rows_together(stack_config_verdicts):
 
 @pytest.fixture(scope="module")
 def types_stack(cli, types_project) -> str:
-    cli.ok("stack", "init", TYPES_STACK, cwd=types_project)
+    cli.init(TYPES_STACK, cwd=types_project)
     return TYPES_STACK
 
 
@@ -324,7 +372,7 @@ def yaml_program(cli, tmp_path_factory) -> Path:
         pytest.skip(f"pulumi-language-yaml is not built in {BIN}: run .ci/pulumi-cli.sh")
     program = tmp_path_factory.mktemp("yaml-program")
     (program / "Pulumi.yaml").write_text("name: policy-check\nruntime: yaml\n")
-    cli.ok("stack", "init", "dev", cwd=program)
+    cli.init("dev", cwd=program)
     return program
 
 
