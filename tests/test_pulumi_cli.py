@@ -9,7 +9,9 @@ Python language host cannot be built here (the Go module proxy does not serve it
 `pulumi preview` of the Python program stops at "no language plugin 'pulumi-language-python'":
 after the CLI has loaded the project, the stack and validated the stack's config, which is what
 these tests check. The YAML language host is built, so a YAML program using the component runs
-through the real engine and the component provider until the first missing provider plugin.
+through the real engine and the component provider until the first missing provider plugin. The
+declared-type table goes through pulumi-check-stack-config (preview's own calls, from the pinned
+modules, all rows in one process) and a sample of it through `pulumi preview`, which must agree.
 docs/pulumi-cli.md says what runs, what cannot and why.
 """
 
