@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the pinned Pulumi CLI, the Pulumi YAML language host and pulumi-gen-sdk from the Go module
-# proxy (and, when npm is there, TypeScript + @pulumi/pulumi to compile generated SDKs) into a cache
+# Build the pinned Pulumi CLI, the Pulumi YAML language host, pulumi-gen-sdk and pulumi-check-stack-config
+# from the Go module proxy (and, when npm is there, TypeScript + @pulumi/pulumi to compile generated SDKs) into a cache
 # directory, and print its bin directory. Does nothing but print it when everything is built.
 #
 #   .ci/pulumi-cli.sh            -> ~/.cache/apertus-azure/pulumi-cli/v3.276.0/bin
@@ -20,7 +20,8 @@ node="$root/node"  # TypeScript and @pulumi/pulumi, to compile the generated Nod
 here="$(cd "$(dirname "$0")" && pwd)"
 
 has_npm() { command -v npm >/dev/null 2>&1; }
-if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -x "$bin/pulumi-gen-sdk" ]] &&
+if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -x "$bin/pulumi-gen-sdk" &&
+  -x "$bin/pulumi-check-stack-config" ]] &&
   { [[ -x "$node/node_modules/.bin/tsc" ]] || ! has_npm; }; then
   echo "$bin"
   exit 0
@@ -54,7 +55,8 @@ tool() {  # tool <dir> <package>: a tools.go importing the command, so `go mod t
 }
 
 mkdir -p "$bin"
-echo "building the Pulumi CLI $PULUMI_VERSION, pulumi-language-yaml $PULUMI_YAML_VERSION and pulumi-gen-sdk under $root (minutes when cold)" >&2
+echo "building what is missing of the Pulumi CLI $PULUMI_VERSION, pulumi-language-yaml $PULUMI_YAML_VERSION," \
+  "pulumi-gen-sdk and pulumi-check-stack-config under $root (minutes when cold)" >&2
 pins=("github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION")
 if [[ ! -x "$bin/pulumi" ]]; then
   module "$root/src/cli" pulumi "${pins[@]}"
@@ -74,6 +76,12 @@ if [[ ! -x "$bin/pulumi-gen-sdk" ]]; then
   module "$root/src/gen-sdk" pulumi-gen-sdk "${pins[@]}"
   cp "$here/pulumi-gen-sdk/main.go" "$root/src/gen-sdk/main.go"
   build "$root/src/gen-sdk" pulumi-gen-sdk . ""
+fi
+if [[ ! -x "$bin/pulumi-check-stack-config" ]]; then
+  # preview's stack-config check for many config files in one process (.ci/pulumi-check-stack-config/main.go)
+  module "$root/src/check-stack-config" pulumi-check-stack-config "${pins[@]}"
+  cp "$here/pulumi-check-stack-config/main.go" "$root/src/check-stack-config/main.go"
+  build "$root/src/check-stack-config" pulumi-check-stack-config . ""
 fi
 if has_npm && [[ ! -x "$node/node_modules/.bin/tsc" ]]; then
   # the versions the generated package.json accepts (typescript ^4.7.0, @pulumi/pulumi ^3.269.0)
