@@ -65,8 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     # ---- common to every host ----
     _s("host", "string", "required", """Hosting mode: `containerapp` (Container Apps serverless GPU,
        8B only), `vm` (one GPU VM) or `aks` (AKS with GPU node pools).""", common=True, field=None),
-    _s("model", None, "`apertus-8b-instruct`", """Catalog name (`apertus-8b-instruct`, `apertus-8b`,
-       `apertus-70b-instruct`, `apertus-70b`), the Hugging Face id of a catalog model, or an object
+    _s("model", None, "`apertus-8b-instruct`", """Catalog name (`apertus-8b-instruct`,
+       `apertus-70b-instruct`; `apertus-8b` and `apertus-70b` are the base models, not
+       instruction-tuned: the plan says so), the Hugging Face id of a catalog model, or an object
        `{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}` (optional `image`,
        `dtype`, `gated`, `toolCallParser`, and from the model's `config.json` `hiddenSize`,
        `intermediateSize`, `vocabSize`, `tieWordEmbeddings`, `gatedMlp`: true for a gated (SwiGLU) MLP,
@@ -112,10 +113,13 @@ SETTINGS: tuple[Setting, ...] = (
        = -` (RFC 6750's bearer token alphabet), letters and digits, at least 10 of them
        different.""", common=True, secret=True),
     _s("vllmImage", "string", "`vllm/vllm-openai:v0.33.0` (a custom model's `image` when it names "
-       "one)", """Serving image, pinned to one version: a digest, or a tag that is not `latest`,
-       `nightly`, `main`, `stable` or `dev`.""", common=True),
+       "one)", """Serving image, pinned to one release: a digest, or a tag naming a full
+       version (major.minor.patch, like `v0.33.0`), a date or a build; not `latest`, `nightly`,
+       `main`, `stable`, `dev`, nor a major or major.minor tag, which moves.""", common=True),
     _s("tags", None, "`{}`", """Map of tags merged into every taggable resource (with the components'
-       own `managed-by`, `model` and `apertus-exposure`): at most 47, never holding a secret.""", common=True),
+       own `managed-by`, `model` and `apertus-exposure`): at most 47, never holding a secret; with a
+       private DNS zone (`internal`, or `apiPrivate` on aks) at most 12, names of letters, digits,
+       `_`, `.` and `-`, starting with a letter and ending with a letter, digit or `_`, as Azure DNS accepts.""", common=True),
     _s("expectedRequestsPerMinute", "integer", "none", """Requests per minute you expect; the plan
        then prices output tokens at this load as well as at saturation ([cost per
        token](cost-per-token.md)); read by the plan only, not an args field.""", common=True, field=None),
@@ -123,7 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("alerts", "boolean", "true", """Alert rules, availability test and dashboard (Azure Monitor);
        `false` creates none of them, and the plan says so.""", common=True, project_default=True),
     _s("alertEmails", "array", "`[]` (the plan warns when alerts reach no one)", """Addresses the
-       alerts are mailed to (a new action group).""", common=True),
+       alerts are mailed to (a new action group); one holding something shaped like a Hugging Face
+       token is refused.""", common=True),
     _s("alertWebhook", "string", "none", """https URL of a Teams, Slack or other incoming webhook the
        alerts are posted to; a secret (`pulumi config set --secret alertWebhook ...`).""", common=True,
        secret=True),
