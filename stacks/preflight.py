@@ -446,8 +446,7 @@ def roles_up_assigns(host: str) -> list[str]:
     """The built-in roles the program assigns (components/secrets.py, components/aks.py)."""
     roles = ["Key Vault Secrets User"]
     if host == "aks":
-        roles += ["Network Contributor", "Private DNS Zone Contributor (private clusters)",
-                  "Azure Kubernetes Service RBAC Cluster Admin"]
+        roles += ["Network Contributor", "Azure Kubernetes Service RBAC Cluster Admin"]
     return roles
 
 

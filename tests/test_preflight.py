@@ -902,9 +902,22 @@ def test_conditioned_role_assignment_warns_with_the_roles_up_assigns(arm, hub, c
     code, data, _ = run("aks", environment(arm, hub), capsys)
     write = checks(data)["permission Microsoft.Authorization/roleAssignments/write"]
     assert code == 0 and write["status"] == "warn" and "condition" in write["found"]
-    for role in ("Key Vault Secrets User", "Network Contributor", "Private DNS Zone Contributor",
-                 "Azure Kubernetes Service RBAC Cluster Admin"):
+    for role in preflight.roles_up_assigns("aks"):
         assert role in write["fix"]
+
+
+def test_the_roles_preflight_names_are_the_roles_the_aks_program_assigns():
+    from components.aks import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR
+    from components.secrets import KEY_VAULT_SECRETS_USER
+    from conftest import run_stack, stack_config
+
+    names = {KEY_VAULT_SECRETS_USER: "Key Vault Secrets User", NETWORK_CONTRIBUTOR: "Network Contributor",
+             AKS_RBAC_CLUSTER_ADMIN: "Azure Kubernetes Service RBAC Cluster Admin"}
+    run = run_stack(stack_config("aks", internal=True, apiPrivate=True, apiAllowedCidrs=None))
+    assigned = {r.inputs["roleDefinitionId"].rsplit("/", 1)[1]
+                for r in run.mocks.of_type("azure-native:authorization:RoleAssignment")}
+    assert assigned <= set(names), assigned - set(names)
+    assert sorted(names[role] for role in assigned) == sorted(preflight.roles_up_assigns("aks"))
 
 
 def test_a_token_without_oid_cannot_tell_who_you_are(arm, hub, capsys):
