@@ -36,7 +36,7 @@ TIMING = Timing(ttft=0.15, token_delay=0.06, max_concurrency=4)
 OUTPUT = 8  # tokens per request: end to end 0.15 + 7 x 0.06 = 0.57 s with a slot
 SLO = 0.45  # level 4 (a slot each): ~0.15 s; level 8 (half wait a request for a slot): ~0.7 s
 # for the tests that stop bench halfway: what it measured does not matter there, only that it measured
-QUICK = Timing(ttft=0.02, token_delay=0.005, max_concurrency=4)
+QUICK = Timing(ttft=0.05, token_delay=0.02, max_concurrency=4)
 
 
 def bench_args(endpoint: str, **overrides) -> argparse.Namespace:
@@ -203,7 +203,7 @@ def test_the_plans_estimate_stands_next_to_each_measured_figure(measured):
 
 
 def test_the_deadline_bounds_the_whole_run(capsys):
-    with VllmStandIn(timing=QUICK) as vllm:  # a request takes 0.06 s: most of the budget is for the setup
+    with VllmStandIn(timing=QUICK) as vllm:  # a request takes 0.19 s: most of the budget is for the setup
         started = time.monotonic()
         code, data, _ = run_bench(
             capsys, vllm.url + "/v1", concurrency="1,4", duration=30, warmup=0, timeout=1.0
