@@ -39,6 +39,7 @@ LOOPBACK_ALLOWED = "127.0.0.1/32"  # the allow-list the AKS variant admits; 127.
 OUTSIDE_SOURCE = "127.0.0.2"  # Linux routes all of 127.0.0.0/8 to lo: a second, distinct client address
 STARTUP_SECONDS = 30.0  # at most: it serves in well under a second idle, seconds on a loaded machine
 REQUEST_SECONDS = 30.0  # one request at most: a hang guard, not a measure (a loaded machine is slow)
+PROBE_SECONDS = 0.5  # one start-up probe: Caddy answers in milliseconds; a port's holder may never answer
 
 # What the stand-in may ever see: the decoded path of the raw target, compared case-sensitively
 FORWARDABLE = re.compile(r"/v1/.*|/health", re.S)
@@ -279,7 +280,7 @@ def _wait_until_serving(process: subprocess.Popen, gateway: Gateway, log: Path, 
         try:
             if gateway.variant.https and not (gateway.root_cert and gateway.root_cert.exists()):
                 raise OSError("no CA yet")
-            gateway.request("GET", "/health", timeout=2)  # a poll: a slow answer is asked again
+            gateway.request("GET", "/health", timeout=PROBE_SECONDS)  # a poll: a slow answer is asked again
             return
         except (OSError, ssl.SSLError, http.client.HTTPException):
             time.sleep(0.05)

@@ -1,7 +1,9 @@
-"""The harness's own tool set-up (tests/tools.py): one build per version, even with parallel runs."""
+"""The harness's own tool set-up (tests/tools.py): one build per version, even with parallel runs, and
+both ways of running checkov."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -50,3 +52,36 @@ def test_a_missing_system_tool_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI installs it"):
         tools.system_tool("cloud-init", "sudo apt-get install cloud-init", "its schema validator")
+
+
+CLI_JSON = {"check_type": "kubernetes", "results": {
+    "failed_checks": [{"check_id": "CKV_K8S_15", "resource": "Deployment.apertus.vllm"}],
+    "passed_checks": [{"check_id": "CKV_K8S_8", "resource": "Deployment.apertus.vllm"}]}}
+
+
+def fake_command(path, stdout: str):
+    path.write_text(f"#!/bin/sh\ncat <<'END'\n{stdout}\nEND\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("answer", [CLI_JSON, [CLI_JSON]])  # one framework: an object; several: a list
+def test_checkov_from_the_checkov_variable_runs_its_cli(tmp_path, monkeypatch, answer):
+    monkeypatch.setenv("CHECKOV", str(fake_command(tmp_path / "checkov", json.dumps(answer))))
+    monkeypatch.setattr(tools, "isolated_tool", lambda *args: pytest.fail("$CHECKOV is set: build nothing"))
+    report = tools.checkov_kubernetes(tmp_path)
+    assert report.failed == {("CKV_K8S_15", "Deployment.apertus.vllm")}
+    assert report.passed == {("CKV_K8S_8", "Deployment.apertus.vllm")}
+
+
+def test_checkov_of_its_own_runs_the_kubernetes_runner_in_its_virtualenv(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHECKOV", raising=False)
+    found = {"failed": [["CKV_K8S_15", "Deployment.apertus.vllm"]],
+             "passed": [["CKV_K8S_8", "Deployment.apertus.vllm"]]}
+    python = fake_command(tmp_path / "python", json.dumps(found))
+    asked = []
+    monkeypatch.setattr(tools, "isolated_tool", lambda *args: asked.append(args) or str(python))
+    report = tools.checkov_kubernetes(tmp_path)
+    assert asked == [("checkov", tools.CHECKOV_VERSION, "python")]
+    assert report.failed == {("CKV_K8S_15", "Deployment.apertus.vllm")}
+    assert report.passed == {("CKV_K8S_8", "Deployment.apertus.vllm")}

@@ -42,7 +42,7 @@ VLLM_VERSION = "0.33.0"
 METRICS_TEXT = ("# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
                 "# TYPE vllm:num_requests_waiting gauge\n"
                 'vllm:num_requests_waiting{model_name="%s"} 0.0\n')
-STREAM_DELAY = 0.02  # seconds between SSE chunks, so time-to-first-token is measurable
+STREAM_DELAY = 0.005  # seconds between SSE chunks, so time-to-first-token and the decode rate are measurable
 REPLY_WORDS = ("Grüezi", "!", " Apertus", " is", " here", ".")
 ENGINE_DEAD = {"error": {"message": "EngineCore encountered an issue: the engine is dead",
                          "type": "InternalServerError", "code": 500}}
