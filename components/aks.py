@@ -31,10 +31,11 @@ import re
 import ssl
 import subprocess
 import time
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -493,8 +494,22 @@ def deploying_for_real() -> bool:
             and not isinstance(monitor, pulumi_mocks.MockMonitor))
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (an HTTPError), never followed: urllib would re-send the bearer token,
+    valid for every AKS cluster of the tenant, to wherever the reply points (http:// included)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def open_without_redirects(request: urllib.request.Request, context: ssl.SSLContext, timeout: float) -> Any:
+    """``urlopen`` for the admin probe: TLS checked against ``context`` and no redirect followed."""
+    return urllib.request.build_opener(_NoRedirects(), urllib.request.HTTPSHandler(context=context)).open(
+        request, timeout=timeout)
+
+
 def cluster_admin_granted(kubeconfig: dict, run: Callable = subprocess.run,
-                          urlopen: Callable = urllib.request.urlopen) -> Optional[bool]:
+                          urlopen: Callable = open_without_redirects) -> Optional[bool]:
     """Whether the API server lets the kubeconfig's user create Namespaces (a SelfSubjectAccessReview,
     which every signed-in user may send): True, False (403 or not allowed: Azure RBAC has not reached
     AKS yet), or None when it cannot be asked (no kubelogin, no token, unreachable): the Kubernetes
@@ -521,11 +536,13 @@ def cluster_admin_granted(kubeconfig: dict, run: Callable = subprocess.run,
         method="POST")
     try:
         with urlopen(review, context=context, timeout=30) as response:
-            return json.load(response).get("status", {}).get("allowed") is True
-    except urllib.error.HTTPError as error:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:  # a redirect too: not followed, not trusted
         return False if error.code == 403 else None
-    except (OSError, ValueError):  # unreachable, TLS, a timeout, not JSON
+    except (OSError, ValueError, http.client.HTTPException):  # unreachable, TLS, a timeout, not JSON, bad HTTP
         return None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return isinstance(status, dict) and status.get("allowed") is True
 
 
 async def await_cluster_admin(kubeconfig: str, log: Callable[[str], None], warn: Callable[[str], None],

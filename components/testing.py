@@ -378,8 +378,10 @@ async def _settle() -> None:
 
 
 # run_program sets the Pulumi SDK's mocks, config and settings for the whole process: two runs at once
-# (two threads, or a program that calls run_program) would register into each other's mocks
-_RUN_LOCK = threading.Lock()
+# (two threads, or a program that calls run_program) would register into each other's mocks. The lock
+# lives with the SDK's settings, so every copy of this module (components.testing and
+# apertus_azure.testing in one checkout with an editable install) takes the same one
+_RUN_LOCK = vars(settings).setdefault("_apertus_azure_run_lock", threading.Lock())
 
 
 class ConcurrentRunError(RuntimeError):

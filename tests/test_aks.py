@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import functools
+import http.client
 import inspect
 import ipaddress
 import json
@@ -356,7 +357,7 @@ def test_the_offline_runs_are_not_a_real_deployment(runs):
 
 
 class ReviewResponse:
-    def __init__(self, body: dict):
+    def __init__(self, body: Any):
         self.body = json.dumps(body).encode()
 
     def read(self, *_):
@@ -394,9 +395,9 @@ def test_the_admin_probe_is_a_self_subject_access_review_with_a_kubelogin_token(
 
     def answering(error):
         def urlopen(request, **kwargs):
-            if isinstance(error, dict):
-                return ReviewResponse(error)
-            raise error
+            if isinstance(error, BaseException):
+                raise error
+            return ReviewResponse(error)
         return urlopen
 
     forbidden = urllib.error.HTTPError("u", 403, "Forbidden", {}, None)
@@ -411,6 +412,53 @@ def test_the_admin_probe_is_a_self_subject_access_review_with_a_kubelogin_token(
 
     assert aks.cluster_admin_granted(config, run=no_kubelogin, urlopen=urlopen) is None
     assert len(requests) == 1  # nothing sent without a token
+    for odd in ([], "yes", {"status": "allowed"}, {"status": {"allowed": "true"}}):
+        assert aks.cluster_admin_granted(config, run=kubelogin, urlopen=answering(odd)) is False, odd
+    assert aks.cluster_admin_granted(config, run=kubelogin,
+                                     urlopen=answering(http.client.BadStatusLine("x"))) is None
+
+
+def test_the_admin_probe_follows_no_redirect_and_sends_its_token_once(tmp_path):
+    """An API server answering 302 to an http:// address: the token is not sent there (urllib's default
+    opener would re-send the Authorization header), and the redirect is not an answer."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.startswith("/apis/"):
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{server.server_port}/stolen")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                body = json.dumps({"status": {"allowed": True}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = {"users": [{"user": {"exec": {"command": "kubelogin", "args": []}}}],
+                  "clusters": [{"cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}]}
+
+        def kubelogin(command, **kwargs):
+            return subprocess.CompletedProcess(command, 0, json.dumps({"status": {"token": "entra-token"}}), "")
+
+        assert aks.cluster_admin_granted(config, run=kubelogin) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, _ in seen] == ["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"], seen
 
 
 def test_one_on_demand_gpu_pool_without_spot(runs):

@@ -575,3 +575,40 @@ def test_run_program_refuses_a_second_run_while_one_is_running():
     assert run_program(program, "p", "s", {}).outputs == {"done": True}
     assert len(seen) == 1 and "\n" not in str(seen[0]) and "already running" in str(seen[0])
     assert run_program(lambda: pulumi.export("again", 1), "p", "s", {}).outputs == {"again": 1}  # released
+
+
+def test_every_copy_of_the_offline_harness_takes_the_one_lock():
+    """components.testing and apertus_azure.testing (an editable install in a checkout) are two modules
+    over one process-wide SDK: a second copy refuses a run while the first one runs, as one copy does."""
+    import importlib.util
+    import sys
+    import threading
+
+    import pulumi
+
+    from components import testing
+
+    spec = importlib.util.spec_from_file_location("apertus_azure_testing_copy", testing.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = copy  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(copy)
+    finally:
+        del sys.modules[spec.name]
+    assert copy is not testing and copy._RUN_LOCK is testing._RUN_LOCK
+    seen: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            copy.run_program(lambda: None, "p", "other", {})
+        except copy.ConcurrentRunError as error:
+            seen.append(str(error))
+
+    def program() -> None:
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join(30)
+        pulumi.export("done", True)
+
+    assert testing.run_program(program, "p", "s", {}).outputs == {"done": True}
+    assert len(seen) == 1 and "already running" in seen[0]
