@@ -140,8 +140,8 @@ __all__ = ["API_KEY", "assert_config_error", "assert_roles_go_to_managed_identit
 # The files that take longest, first (a file's tests share its module fixtures): the longest start
 # at once and the short ones fill in behind them, instead of one long file starting last. bench and
 # smoke mostly wait on their local servers' timing, so the worker beside them keeps the CPU busy.
-LONGEST_FIRST = ("test_pulumi_cli.py", "test_bench.py", "test_smoke.py", "test_aks.py", "test_policy.py",
-                 "test_inputs.py", "test_library.py")
+LONGEST_FIRST = ("test_smoke.py", "test_bench.py", "test_aks.py", "test_policy.py", "test_pulumi_cli.py",
+                 "test_inputs.py", "test_plan_command.py", "test_library.py")
 
 
 def pytest_collection_modifyitems(items):
