@@ -74,6 +74,36 @@ def run_stack(config: dict[str, Any], stack: str = "test", fresh: bool = False) 
     return copy.deepcopy(_RUNS[key])
 
 
+# The plan of a stack file (stacks/common.py plan_stack, which plan, smoke, bench and the docs
+# generator call), reused the same way: same stack, same directory, same bytes in both files
+_PLANS: dict[str, dict[str, Any]] = {}
+
+
+def _reusing_plans(plan_stack):
+    def reused(stack: str, root: Path = ROOT) -> dict[str, Any]:
+        if not _reuse_runs:
+            return plan_stack(stack, root)
+        files = [Path(root) / "Pulumi.yaml", Path(root) / f"Pulumi.{stack}.yaml"]
+        key = json.dumps([stack, str(Path(root).resolve())] +
+                         [f.read_bytes().hex() if f.is_file() else None for f in files])
+        if key not in _PLANS:
+            _PLANS[key] = plan_stack(stack, root)  # an error is raised, never kept
+        return copy.deepcopy(_PLANS[key])
+    reused.__wrapped__ = plan_stack
+    return reused
+
+
+def pytest_collection_finish(session):
+    """Every stacks module holding plan_stack (imported by name) gets the reusing one."""
+    import stacks.common
+    original = getattr(stacks.common.plan_stack, "__wrapped__", stacks.common.plan_stack)
+    reused = _reusing_plans(original)
+    for name, module in list(sys.modules.items()):
+        if (name == "stacks" or name.startswith("stacks.") or name.startswith("test_")) and \
+                getattr(module, "plan_stack", None) is original:
+            module.plan_stack = reused
+
+
 def config_error(config: dict[str, Any]) -> tuple[ConfigError, list[Registered]]:
     """Run a config that must fail; return the error and what was registered before it."""
     with pytest.raises(ConfigError) as caught:
