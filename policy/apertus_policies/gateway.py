@@ -441,9 +441,97 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
     return ids.get(str(nsg_id).lower()) if isinstance(nsg_id, str) else None
 
 
+# ---------------------------------------------------------------- Kubernetes *Patch resources
+
+@dataclass
+class Patched:
+    """A stack's object with a server-side apply ``*Patch`` laid over it, judged as the live object."""
+    resource_type: str
+    props: Any
+    name: str
+    urn: str
+    original_type: str
+
+
+_LIST_KEYS = ("name", "port", "containerPort", "mountPath")  # how SSA merges the lists a patch touches
+
+
+def _merge(live: Any, patch: Any) -> Any:
+    """``patch`` laid over ``live`` as server-side apply does: maps key by key, lists of named (or
+    numbered) entries entry by entry, anything else replaced."""
+    if isinstance(live, dict) and isinstance(patch, dict):
+        merged = dict(live)
+        for key, value in patch.items():
+            merged[key] = _merge(live[key], value) if key in live else value
+        return merged
+    if isinstance(live, list) and isinstance(patch, list) and all(isinstance(e, dict) for e in live + patch):
+        for key in _LIST_KEYS:
+            if all(key in e for e in live + patch):
+                merged_list = list(live)
+                for entry in patch:
+                    at = next((i for i, e in enumerate(merged_list) if e[key] == entry[key]), None)
+                    if at is None:
+                        merged_list.append(entry)
+                    else:
+                        merged_list[at] = _merge(merged_list[at], entry)
+                return merged_list
+    return patch
+
+
+def _same_object(patch: Any, live: Any) -> bool:
+    """A patch names the live object: same kind, metadata.name and namespace (a namespace left out on
+    either side is taken to match: the provider's default may be either)."""
+    if live.resource_type != patch.resource_type or getattr(live.resource_type, "is_patch", False):
+        return False
+    name = get(patch.props, "metadata", "name")
+    if not isinstance(name, str) or name != get(live.props, "metadata", "name"):
+        return False
+    spaces = [get(patch.props, "metadata", "namespace"), get(live.props, "metadata", "namespace")]
+    return None in spaces or spaces[0] == spaces[1]
+
+
+def with_patches_applied(resources: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(the stack with each ``*Patch`` laid over the object it names, the patched objects, the patches
+    whose object the stack does not hold)."""
+    patches = [r for r in resources if getattr(r.resource_type, "is_patch", False)]
+    result = [r for r in resources if r not in patches]
+    patched, alone = [], []
+    for patch in patches:
+        at = next((i for i, live in enumerate(result) if _same_object(patch, live)), None)
+        if at is None:
+            alone.append(patch)
+            continue
+        live = result[at]
+        result[at] = Patched(live.resource_type, _merge(plain(live.props), plain(patch.props)), patch.name,
+                             patch.urn, str(getattr(patch, "original_type", patch.resource_type)))
+        patched.append(result[at])
+    return result + alone, patched, alone
+
+
+def _judge_patches(patched: list[Any], alone: list[Any], pods: list[tuple[str, ServingPod]],
+                   report: ReportViolation) -> None:
+    """A patched object is judged whole by the one-resource rules; a Service patch whose Service the
+    stack does not hold must not select vLLM's pods or name vLLM's port (the live Service may be exposed)."""
+    for resource in patched:
+        validate_behind_gateway(resource, lambda message, urn=None, r=resource: report(
+            f"{message} (with the patch laid over the object it changes)", r.urn))
+    for patch in alone:
+        if patch.resource_type != K8S_SERVICE:
+            continue
+        ports = items(get(patch.props, "spec", "ports"))
+        why = _selected_vllm_pods(get(patch.props, "spec", "selector"), _targets(ports), pods)
+        numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
+        why = why or (f"sends a port to vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None)
+        if why:
+            report(f"{patch.original_type} '{patch.name}': patches a Service this stack does not hold, which may "
+                   f"face outside the cluster, and {why}; patch only the gateway's Service, or declare the "
+                   "Service whole", patch.urn)
+
+
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = list(args.resources)
+    resources, patched, alone = with_patches_applied(list(args.resources))
     pods = vllm_pods(resources)
+    _judge_patches(patched, alone, pods, report)
     services = [r for r in resources if r.resource_type == K8S_SERVICE]
     by_name: dict[str, list[Any]] = {}
     for service in services:
