@@ -514,7 +514,11 @@ def test_at_least_40_violations_are_recorded_and_every_policy_has_some():
 
 @pytest.mark.parametrize("good", [
     ("https-only-ingress", (pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "kind": "FileStorage", "enableHttpsTrafficOnly": False,
+                                                   "sku": {"name": "Premium_LRS"},
                                                    "networkRuleSet": {"defaultAction": "Deny"}})),  # the NFS case
+    ("https-only-ingress", (pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "kind": "FileStorage", "enableHttpsTrafficOnly": False,
+                                                   "sku": {"name": "Premium_ZRS"}, "publicNetworkAccess": "Disabled",
+                                                   "networkRuleSet": {"defaultAction": "Allow"}})),
     ("https-only-ingress", (pack.NSG, _nsg({"name": "allow-acme-http", "sourceAddressPrefix": "*",
                                             "destinationPortRange": "80"}))),
     ("https-only-ingress", (pack.NSG, _nsg({"name": "deny-http", "access": "Deny", "sourceAddressPrefix": "*",
