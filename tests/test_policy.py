@@ -514,7 +514,11 @@ def test_at_least_40_violations_are_recorded_and_every_policy_has_some():
 
 @pytest.mark.parametrize("good", [
     ("https-only-ingress", (pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "kind": "FileStorage", "enableHttpsTrafficOnly": False,
+                                                   "sku": {"name": "Premium_LRS"},
                                                    "networkRuleSet": {"defaultAction": "Deny"}})),  # the NFS case
+    ("https-only-ingress", (pack.STORAGE_ACCOUNT, {**GOOD_STORAGE, "kind": "FileStorage", "enableHttpsTrafficOnly": False,
+                                                   "sku": {"name": "Premium_ZRS"}, "publicNetworkAccess": "Disabled",
+                                                   "networkRuleSet": {"defaultAction": "Allow"}})),
     ("https-only-ingress", (pack.NSG, _nsg({"name": "allow-acme-http", "sourceAddressPrefix": "*",
                                             "destinationPortRange": "80"}))),
     ("https-only-ingress", (pack.NSG, _nsg({"name": "deny-http", "access": "Deny", "sourceAddressPrefix": "*",
@@ -601,15 +605,20 @@ def test_unpinned_image_in_the_vm_cloud_init_is_flagged(stacks, image):
 def test_the_aks_vllm_container_is_a_gpu_container(stacks):
     """The GPU policy inspects the real vLLM container (a pass on no GPU container would prove nothing),
     and the one reading of a pod (serving_pod) finds the real stack's roles: vLLM holds the GPU, Caddy
-    is the gateway, NVIDIA's device plugin and DCGM exporter (hostPath, no GPU request) are neither."""
+    is the gateway; NVIDIA's device plugin and DCGM exporter request no GPU but run on the GPU pools
+    (they tolerate the GPU taint), so they count as GPU containers, and pass (host_stack test above):
+    locked down, their kubelet hostPath directories the node agents' documented exception."""
     deployments = [r for r in stacks["aks-8b"] if r.type in pack._POD_SPEC_PATHS]
     gpu = [c["name"] for r in deployments for c in pack.k8s_containers(r.type, unwrap(r.inputs)) if pack._gets_gpu(c)]
     assert gpu == ["vllm"]
     pods = {r.name: pack.serving_pod(r.type, unwrap(r.inputs)) for r in deployments}
     roles = {name: ([c["name"] for c, _ in pod.gpu], [c["name"] for c in pod.vllm], [c["name"] for c in pod.gateway])
              for name, pod in pods.items() if pod.gpu or pod.vllm or pod.gateway}
-    assert roles == {"apertus-vllm": (["vllm"], ["vllm"], []), "apertus-gateway": ([], [], ["caddy"])}
+    assert roles == {"apertus-vllm": (["vllm"], ["vllm"], []), "apertus-gateway": ([], [], ["caddy"]),
+                     "apertus-dcgm-exporter": (["dcgm-exporter"], [], []),
+                     "apertus-nvidia-device-plugin": (["nvidia-device-plugin-ctr"], [], [])}
     assert pods["apertus-vllm"].gpu[0][1] == "requests nvidia.com/gpu"
+    assert "tolerates the GPU taint 'sku'" in pods["apertus-dcgm-exporter"].gpu[0][1]
 
 
 def test_internal_can_be_declared_in_policy_config():
@@ -967,3 +976,34 @@ def test_every_policy_sees_normalised_types():
     assert pack.normalise_type("azure-native:network/v20240301:SecurityRule") == pack.SECURITY_RULE
     assert pack.normalise_type("azure-native:keyvault/v20230701preview:Vault") == pack.KEY_VAULT
     assert pack.base_kind("kubernetes:core/v1:ServicePatch") == pack.K8S_SERVICE
+
+
+def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_advisory(stacks):
+    """A first preview: Azure-computed values (the workload identity's client id) are unknown in the aks
+    stack's ServiceAccount and SecretProviderClass, kinds that hold no pods, so the policy does not read
+    them; a workload with an unknown image is read for the worse case (it may run vLLM). A route to
+    vLLM is still caught, and nothing raises UnknownValueError."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    def blank(value: Any, kinds: tuple[str, ...], resource_type: str) -> Any:
+        if isinstance(value, dict):
+            return {k: blank(v, kinds, resource_type) for k, v in value.items()}
+        if isinstance(value, list):
+            return [blank(v, kinds, resource_type) for v in value]
+        return UNKNOWN_STRING_VALUE if isinstance(value, str) and resource_type in kinds else value
+
+    no_pods = ("kubernetes:core/v1:ServiceAccount", "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass")
+    resources = [(r.type, blank(unwrap(r.outputs), no_pods, r.type), r.name) for r in stacks["aks-8b"]]
+    assert any(t in no_pods for t, _, _ in resources)
+    policy = pack.vllm_behind_gateway_across_stack
+    assert violations(policy, resources) == []
+    route = ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+             {"spec": {"rules": [{"backendRefs": [{"name": "vllm", "port": 8000.0}]}]}}, "team-route")
+    assert len(violations(policy, [*resources, route])) == 1
+    # a team's workload whose image is unknown, behind a LoadBalancer Service: taken to run vLLM
+    unknown = (DEPLOYMENT, {"spec": {"template": {"metadata": {"labels": {"app": "team"}}, "spec": {
+        "containers": [{"name": "app", "image": UNKNOWN_STRING_VALUE}]}}}}, "team")
+    exposed = (pack.K8S_SERVICE, {"metadata": {"name": "team"}, "spec": {
+        "type": "LoadBalancer", "selector": {"app": "team"}, "ports": [{"port": 443.0}]}}, "team-lb")
+    found = violations(policy, [*resources, unknown, exposed])
+    assert len(found) == 1 and "'team-lb'" in found[0], found

@@ -35,7 +35,7 @@ from .secrets import class_switches, is_random, no_plain_secrets, plain_places, 
     shannon_entropy  # noqa: F401
 
 # The pack's version: PulumiPolicy.yaml says the same (tests/test_policy.py checks)
-VERSION = "0.4.0"
+VERSION = "0.5.0"
 NAME = "apertus-azure-security"
 
 RESOURCE_POLICIES = [https_only, no_public_ssh, key_vault_hardened, storage_account_hardened,

@@ -117,12 +117,24 @@ def base_kind(resource_type: str) -> str:
     return resource_type
 
 
+class TypeName(str):
+    """A normalised type that still says whether the resource was a Kubernetes ``*Patch``."""
+    is_patch: bool = False
+
+
+def typed_name(resource_type: Any) -> TypeName:
+    original = normalise_type(resource_type)
+    name = TypeName(base_kind(original))
+    name.is_patch = name != original
+    return name
+
+
 class _Typed:
     """An engine argument or resource with its type normalised; everything else passes through."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.resource_type = base_kind(normalise_type(getattr(inner, "resource_type", "")))
+        self.resource_type = typed_name(getattr(inner, "resource_type", ""))
         self.original_type = getattr(inner, "resource_type", "")
 
     def __getattr__(self, name: str) -> Any:
@@ -170,50 +182,93 @@ def items(value: Any) -> list[Any]:
     return []
 
 
-def _pod_spec_by_shape(props: Any, depth: int = 8) -> tuple[Any, Any]:
-    """(the first mapping holding a ``containers`` list, the mapping it is the ``spec`` of): a pod
-    spec in a kind the table does not name (ReplicationController, PodTemplate, a CustomResource
-    such as KEDA's ScaledJob), found by its shape, breadth first, a few levels deep."""
+# Kinds that never hold a pod spec: reading them as pods would only meet values they do not need
+# (an unknown Azure client id in a ServiceAccount's annotations during a first preview)
+NO_POD_KINDS = frozenset({
+    "ServiceAccount", "ConfigMap", "Secret", "Service", "Endpoints", "EndpointSlice", "Namespace",
+    "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "Ingress", "IngressClass", "NetworkPolicy",
+    "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "PodDisruptionBudget", "PriorityClass",
+    "RuntimeClass", "LimitRange", "ResourceQuota", "SecretProviderClass", "CustomResourceDefinition",
+    "HorizontalPodAutoscaler", "PodMonitor", "ServiceMonitor", "HTTPRoute", "GRPCRoute", "TLSRoute",
+    "TCPRoute", "UDPRoute", "Gateway", "GatewayClass", "ReferenceGrant", "InferencePool",
+    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "CSIDriver", "VolumeSnapshotClass",
+})
+POD_KIND = "kubernetes:core/v1:Pod"
+
+
+def kind_name(resource_type: Any) -> str:
+    """The kind of a Kubernetes type token: kubernetes:core/v1:ServiceAccount is 'ServiceAccount'."""
+    return str(resource_type).rsplit(":", 1)[-1]
+
+
+def may_hold_pods(resource_type: Any) -> bool:
+    text = str(resource_type)
+    return text.startswith("kubernetes:") and kind_name(base_kind(text)) not in NO_POD_KINDS
+
+
+def _pod_specs_by_shape(props: Any, depth: int = 10) -> list[tuple[Any, Any]]:
+    """Every (mapping holding a ``containers`` list, the mapping it is the ``spec`` of) in a kind the
+    table does not name (ReplicationController, PodTemplate, a CustomResource such as KEDA's
+    ScaledJob, or one with several pod templates: LeaderWorkerSet's leaderTemplate and
+    workerTemplate, RayCluster's headGroupSpec and workerGroupSpecs), breadth first, a few levels deep."""
     def is_list(value: Any) -> bool:
         return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
+    found: list[tuple[Any, Any]] = []
     level: list[tuple[Any, Any]] = [(props, None)]  # (node, the mapping whose "spec" it is)
     for _ in range(depth):
         below: list[tuple[Any, Any]] = []
         for node, holder in level:
             if isinstance(node, Mapping):
                 if is_list(get(node, "containers")):
-                    return node, holder
+                    found.append((node, holder))
+                    continue  # a pod spec's own fields hold no further pod
                 below += [(value, node if key == "spec" else None) for key, value in node.items()]
             elif is_list(node):
                 below += [(item, None) for item in node]
         level = [(node, holder) for node, holder in below if isinstance(node, Mapping) or is_list(node)]
-    return None, None
+    return found
+
+
+def _pod_spec_by_shape(props: Any, depth: int = 10) -> tuple[Any, Any]:
+    found = _pod_specs_by_shape(props, depth)
+    return found[0] if found else (None, None)
+
+
+def pod_specs(resource_type: str, props: Any) -> list[tuple[Any, Any]]:
+    """Every (pod spec, its template's metadata) of a Kubernetes resource: one for the workload kinds
+    by their known path, all found by shape for any other kind that may hold pods."""
+    path = _POD_SPEC_PATHS.get(resource_type)
+    if path:
+        metadata = get(props, *path[:-1], "metadata") if len(path) > 1 else get(props, "metadata")
+        return [(get(props, *path), metadata)]
+    if may_hold_pods(resource_type):
+        return [(spec, get(holder, "metadata") if holder is not None else None)
+                for spec, holder in _pod_specs_by_shape(props)]
+    return []
 
 
 def pod_spec(resource_type: str, props: Any) -> Any:
-    path = _POD_SPEC_PATHS.get(resource_type)
-    if path:
-        return get(props, *path)
-    if str(resource_type).startswith("kubernetes:"):
-        return _pod_spec_by_shape(props)[0]
-    return None
+    """The first pod spec of a resource (``pod_specs`` has them all), or None."""
+    found = pod_specs(resource_type, props)
+    return found[0][0] if found else None
 
 
 def pod_template_metadata(resource_type: str, props: Any) -> Any:
     path = _POD_SPEC_PATHS.get(resource_type)
     if path:
         return get(props, *path[:-1], "metadata") if len(path) > 1 else None
-    if str(resource_type).startswith("kubernetes:"):
-        holder = _pod_spec_by_shape(props)[1]
-        return get(holder, "metadata") if holder is not None else None
-    return None
+    found = pod_specs(resource_type, props)
+    return found[0][1] if found else None
 
 
 def k8s_containers(resource_type: str, props: Any) -> Iterator[Any]:
-    spec = pod_spec(resource_type, props)
-    for key in _CONTAINER_LISTS:
-        yield from items(get(spec, key))
+    """Every container of every pod spec of a resource; a ``*Patch`` kind's containers without an
+    image (a server-side apply patch merges containers by name and keeps the live image) are left out."""
+    patch = getattr(resource_type, "is_patch", False)
+    for spec, _ in pod_specs(resource_type, props):
+        for key in _CONTAINER_LISTS:
+            yield from (c for c in items(get(spec, key)) if not (patch and get(c, "image") is None))
 
 
 def aca_containers(props: Any) -> Iterator[Any]:
@@ -485,23 +540,117 @@ class ServingPod:
 # every GPU whatever it requests, so a vLLM container is a GPU container
 VLLM_GPU_ACCESS = "runs vLLM, whose image sets NVIDIA_VISIBLE_DEVICES=all"
 
+# How a pod reaches a GPU node without requesting a GPU. The hosts' GPU pools are tainted
+# sku=gpu:NoSchedule (components/k8s_common.py GPU_TAINT_KEY/VALUE, from the AKS GPU docs) and NVIDIA's
+# device plugin tolerates nvidia.com/gpu; AKS labels every node with its pool
+# (kubernetes.azure.com/agentpool: the hosts' pools are 'gpu' and 'gpuspot', components/aks.py) and GPU
+# nodes with kubernetes.azure.com/accelerator; NVIDIA's GPU feature discovery adds nvidia.com/ labels.
+# On such a node a CUDA image (nvidia/cuda sets NVIDIA_VISIBLE_DEVICES=all) sees every GPU.
+GPU_TAINTS = {"sku": "gpu", "nvidia.com/gpu": None}  # key: value (None: any value)
+GPU_NODE_LABEL_PREFIXES = ("nvidia.com/", "kubernetes.azure.com/accelerator")
+AGENT_POOL_LABEL = "kubernetes.azure.com/agentpool"
+GPU_POOL_WORD = "gpu"
+# the kubelet directories NVIDIA's node agents (device plugin, DCGM exporter) mount to do their work:
+# the device plugin registers its socket, the exporter maps GPUs to pods (components/k8s_common.py,
+# components/k8s_monitoring.py); neither is the node's filesystem at large
+NODE_AGENT_HOST_PATHS = ("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/pod-resources")
 
-def serving_pod(resource_type: str, props: Any) -> ServingPod | None:
-    """The pod of a Kubernetes workload (any kind, by its known path or its shape), read once; None
-    when the resource holds no pod spec."""
-    spec = pod_spec(resource_type, props)
+
+def _gpu_node_label(key: Any, values: list[Any]) -> bool:
+    key = str(key)
+    if key.lower().startswith(GPU_NODE_LABEL_PREFIXES):
+        return True
+    if key == "sku":  # the hosts' taint key doubles as a label some pools carry
+        return any(str(v).lower() == "gpu" for v in values)
+    return key == AGENT_POOL_LABEL and any(GPU_POOL_WORD in str(v).lower() for v in values)
+
+
+
+def gpu_node_reach(spec: Any) -> str | None:
+    """How a pod can be scheduled onto a GPU node without requesting a GPU, as words, or None: it
+    tolerates the GPU taint (or every taint), selects a GPU node label or pool, or names its node."""
+    for toleration in items(get(spec, "tolerations")):
+        key, operator = get(toleration, "key"), str(get(toleration, "operator") or "Equal")
+        if key in (None, "") and operator == "Exists":
+            return "tolerates every taint (operator Exists without a key)"
+        if str(key) in GPU_TAINTS:
+            wanted = GPU_TAINTS[str(key)]
+            if operator == "Exists" or wanted is None or str(get(toleration, "value")).lower() == wanted:
+                return f"tolerates the GPU taint '{key}'"
+    selector = get(spec, "nodeSelector")
+    for key, value in (selector.items() if isinstance(selector, Mapping) else ()):
+        if _gpu_node_label(key, [value]):
+            return f"selects GPU nodes by nodeSelector '{key}'"
+    terms = items(get(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                      "nodeSelectorTerms"))
+    terms += [get(t, "preference") for t in items(get(spec, "affinity", "nodeAffinity",
+                                                      "preferredDuringSchedulingIgnoredDuringExecution"))]
+    for term in terms:
+        for expression in items(get(term, "matchExpressions")):
+            if _gpu_node_label(get(expression, "key"), items(get(expression, "values"))):
+                return f"selects GPU nodes by node affinity on '{get(expression, 'key')}'"
+    if get(spec, "nodeName") not in (None, ""):
+        return f"names its node ('{get(spec, 'nodeName')}'), which bypasses the scheduler and its taints"
+    return None
+
+
+def _gpu_node_access(reach: str) -> str:
+    return f"{reach}, where a CUDA image sees every GPU without requesting one"
+
+
+def read_pod(spec: Any, labels: Any) -> ServingPod | None:
+    """One pod spec read: GPU, vLLM and gateway containers."""
     if not isinstance(spec, Mapping):
         return None
     containers = tuple(c for key in _CONTAINER_LISTS for c in items(get(spec, key)))
+    reach = gpu_node_reach(spec)
     gpu, vllm = [], []
     for container in containers:
         how = gpu_access(container, spec)
         if is_vllm_container(container):
             vllm.append(container)
             how = how or (None if _turns_gpus_off(container) else VLLM_GPU_ACCESS)
+        if not how and is_true(get(container, "securityContext", "privileged")):
+            how = "is privileged, which hands it every device of its node, GPUs included"
+        if not how and reach and not _turns_gpus_off(container):
+            how = _gpu_node_access(reach)
         if how:
             gpu.append((container, how))
-    labels = get(props, "metadata", "labels") if resource_type == "kubernetes:core/v1:Pod" else \
-        get(pod_template_metadata(resource_type, props), "labels")
     return ServingPod(spec, labels if isinstance(labels, Mapping) else {}, containers, tuple(gpu), tuple(vllm),
                       tuple(c for c in containers if is_gateway_container(c)))
+
+
+def serving_pods(resource_type: str, props: Any) -> list[ServingPod]:
+    """Every pod of a Kubernetes resource (any kind, by its known path or its shape; a custom resource
+    with several pod templates gives several), each read once; none for a kind that holds no pods."""
+    pods = [read_pod(spec, get(metadata, "labels")) for spec, metadata in pod_specs(resource_type, props)]
+    return [pod for pod in pods if pod is not None]
+
+
+def serving_pod(resource_type: str, props: Any) -> ServingPod | None:
+    """The first pod of a Kubernetes resource (``serving_pods`` reads them all), or None."""
+    pods = serving_pods(resource_type, props)
+    return pods[0] if pods else None
+
+
+# ---------------------------------------------------------------- unknown values (preview)
+
+def plain(value: Any) -> Any:
+    """Props behind pulumi-policy's unknown-checking proxy as plain dicts and lists, unknown values
+    left as the engine's sentinel strings (``is_unknown``), so a reader can take the worse case for
+    them instead of failing the whole policy."""
+    if isinstance(value, Mapping):
+        inner = value["__target"] if type(value).__name__ == "_DictProxy" else value
+        return {key: plain(inner[key]) for key in inner}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        inner = value["__target"] if type(value).__name__ == "_ListProxy" else value
+        return [plain(item) for item in inner]
+    return value
+
+
+def is_unknown(value: Any) -> bool:
+    from pulumi_policy import proxy
+    return isinstance(value, str) and value in (
+        proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
+        proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
+        proxy.UNKNOWN_ARCHIVE_VALUE)

@@ -1,6 +1,6 @@
 """Pods that hold GPUs, run vLLM or run the gateway are locked down.
 
-Which pods those are is read once, by ``common.serving_pod`` (the gateway policy reads the same):
+Which pods those are is read once, by ``common.serving_pods`` (the gateway policy reads the same):
 a container holds GPUs when it requests an nvidia.com/ (or amd.com/gpu) resource, lists a DRA
 claim, runs under an NVIDIA runtime class, sets NVIDIA_VISIBLE_DEVICES (also through an envFrom
 prefix) or mounts NVIDIA's device-list directory, or runs vLLM. Each rule cites the Kubernetes Pod
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import posixpath
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
@@ -23,13 +24,16 @@ from .common import (
     K8S_CONFIG_MAP,
     MANDATORY,
     NO_GPU_ENV_VALUES,
+    NODE_AGENT_HOST_PATHS,
+    ServingPod,
     _label,
     get,
     gpu_access,
     is_false,
     is_true,
     items,
-    serving_pod,
+    pod_specs,
+    serving_pods,
 )
 
 HOST_NAMESPACES = ("hostPID", "hostIPC", "hostNetwork")
@@ -38,7 +42,7 @@ RUNTIME_CLASSES = ("kubernetes:node.k8s.io/v1:RuntimeClass", "kubernetes:node.k8
 
 
 def _gets_gpu(container: Any, spec: Any = None) -> bool:
-    """Whether a container gets GPUs (common.gpu_access; a vLLM container counts too, see serving_pod)."""
+    """Whether a container gets GPUs (common.gpu_access; a vLLM container counts too, see read_pod)."""
     return gpu_access(container, spec) is not None
 
 
@@ -90,8 +94,55 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
     if problem := hidden_gpu_access(args):
         report(f"{label}: {problem}")
         return
-    pod = serving_pod(args.resource_type, args.props)
-    if pod is None or not (pod.gpu or pod.gateway):
+    if getattr(args.resource_type, "is_patch", False):
+        for problem in patch_weakening(args.resource_type, args.props):
+            report(f"{label}: the patch {problem}; a patch is judged alone, so this pack cannot see whether the "
+                   "pod it changes holds GPUs or runs vLLM or the gateway: declare the workload whole")
+    for pod in serving_pods(args.resource_type, args.props):
+        _judge_pod(label, pod, report)
+
+
+def _node_agent_mount(pod: ServingPod, volume: Any) -> bool:
+    """A hostPath of one of the kubelet directories NVIDIA's node agents need, in a pod that runs neither
+    vLLM nor the gateway and whose containers get GPUs only by running on a GPU node (the device plugin,
+    the DCGM exporter): the agents' documented exception."""
+    path = get(volume, "hostPath", "path")
+    if not isinstance(path, str) or posixpath.normpath("/" + path.lstrip("/")) not in NODE_AGENT_HOST_PATHS:
+        return False
+    return not pod.vllm and not pod.gateway and all(gpu_access(c, pod.spec) is None and
+                                                    not is_true(get(c, "securityContext", "privileged"))
+                                                    for c, _ in pod.gpu)
+
+
+# pod and container fields that weaken isolation (Pod Security Standards Baseline)
+def patch_weakening(resource_type: str, props: Any) -> list[str]:
+    """What a workload ``*Patch`` sets that would weaken a serving pod: host namespaces, hostPath
+    volumes, privileged containers, added capabilities, privilege escalation, Unconfined seccomp,
+    Unmasked /proc."""
+    found = []
+    for spec, _ in pod_specs(resource_type, props):
+        found += [f"sets {field}: true" for field in HOST_NAMESPACES if is_true(get(spec, field))]
+        found += [f"adds hostPath volume '{get(v, 'name')}'" for v in items(get(spec, "volumes"))
+                  if get(v, "hostPath") is not None]
+        contexts = [get(spec, "securityContext")] + [get(c, "securityContext") for key in
+                                                     ("initContainers", "containers", "ephemeralContainers")
+                                                     for c in items(get(spec, key))]
+        for context in contexts:
+            if is_true(get(context, "privileged")):
+                found.append("makes a container privileged")
+            if items(get(context, "capabilities", "add")):
+                found.append("adds capabilities")
+            if is_true(get(context, "allowPrivilegeEscalation")):
+                found.append("allows privilege escalation")
+            if str(get(context, "seccompProfile", "type") or "").strip().lower() == "unconfined":
+                found.append("sets seccompProfile Unconfined")
+            if str(get(context, "procMount") or "").strip().lower() == "unmasked":
+                found.append("sets procMount Unmasked")
+    return list(dict.fromkeys(found))
+
+
+def _judge_pod(label: str, pod: ServingPod, report: ReportViolation) -> None:
+    if not (pod.gpu or pod.gateway or pod.vllm):
         return
     for container, how in pod.gpu:
         context = get(container, "securityContext")
@@ -114,16 +165,18 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
             report(f"{label}: GPU container {name} does not set allowPrivilegeEscalation: false; a setuid "
                    "binary could regain capabilities")
     whose = (f"the pod of GPU container '{get(pod.gpu[0][0], 'name')}' ({pod.gpu[0][1]})" if pod.gpu
+             else f"the pod of vLLM container '{get(pod.vllm[0], 'name')}'" if pod.vllm
              else f"the pod of gateway container '{get(pod.gateway[0], 'name')}'")
     if pod.gpu:
         # PSS Baseline "Host Namespaces": hostNetwork, hostPID, hostIPC unset or false
         for field in HOST_NAMESPACES:
             if is_true(get(pod.spec, field)):
                 report(f"{label}: {whose} sets {field}: true, sharing the node's namespace; leave it unset")
-    # the rest holds for the gateway's pods too: it is the one way in, and holds the TLS key
+    # the rest holds for vLLM's pods (GPUs on or off) and the gateway's too: it is the one way in,
+    # and holds the TLS key
     # PSS Baseline "HostPath Volumes": spec.volumes[*].hostPath undefined
     for volume in items(get(pod.spec, "volumes")):
-        if get(volume, "hostPath") is not None:
+        if get(volume, "hostPath") is not None and not _node_agent_mount(pod, volume):
             report(f"{label}: {whose} mounts the node's filesystem (hostPath volume '{get(volume, 'name')}', "
                    f"path {get(volume, 'hostPath', 'path')}); use a PersistentVolumeClaim, CSI or emptyDir volume")
     # PSS Baseline "Seccomp": spec.securityContext and every container's seccompProfile.type not Unconfined

@@ -22,7 +22,7 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pulumi_policy import (
@@ -32,6 +32,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from .common import (
     normalised,
@@ -58,7 +59,10 @@ from .common import (
     items,
     rules,
     ServingPod,
-    serving_pod,
+    is_unknown,
+    may_hold_pods,
+    plain,
+    serving_pods,
     vllm_port_unread,
     vllm_ports,
     whole_number,
@@ -151,21 +155,30 @@ def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolatio
             if rules.VLLM_PORT in numbers:
                 report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
-    elif (pod := serving_pod(args.resource_type, props)) is not None:
-        for container in pod.vllm:
-            name = get(container, "name")
-            if is_true(get(pod.spec, "hostNetwork")):
-                report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
-                       "its port is the node's; reach vLLM only through the gateway")
-            # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
-            for other in pod.containers:
-                for port in items(get(other, "ports")):
-                    if host_port := whole_number(get(port, "hostPort")):
-                        who = (f"vLLM container '{name}'" if other is container
-                               else f"container '{get(other, 'name')}' in vLLM's pod (beside '{name}')")
-                        report(f"{label}: {who} publishes hostPort {host_port} on the node; "
-                               "reach vLLM only through the gateway")
-    elif args.resource_type == LOAD_BALANCER:
+    else:
+        for pod in serving_pods(args.resource_type, props):
+            _judge_vllm_pod(label, pod, report)
+    _judge_azure_forwarding(args, props, label, report)
+
+
+def _judge_vllm_pod(label: str, pod: ServingPod, report: ReportViolation) -> None:
+    for container in pod.vllm:
+        name = get(container, "name")
+        if is_true(get(pod.spec, "hostNetwork")):
+            report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
+                   "its port is the node's; reach vLLM only through the gateway")
+        # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
+        for other in pod.containers:
+            for port in items(get(other, "ports")):
+                if host_port := whole_number(get(port, "hostPort")):
+                    who = (f"vLLM container '{name}'" if other is container
+                           else f"container '{get(other, 'name')}' in vLLM's pod (beside '{name}')")
+                    report(f"{label}: {who} publishes hostPort {host_port} on the node; "
+                           "reach vLLM only through the gateway")
+
+
+def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportViolation) -> None:
+    if args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
                 if _forwards_to_vllm(rule):
@@ -226,11 +239,32 @@ vllm_behind_gateway = ResourceValidationPolicy(
 
 # ---------------------------------------------------------------- across the stack
 
+def _pods_worse_case(resource: Any) -> list[ServingPod]:
+    """The pods of a resource whose props hold an unknown value (a first preview): read from the plain
+    props, a container whose image, command or args is unknown taken to run vLLM."""
+    pods = []
+    for pod in serving_pods(resource.resource_type, plain(resource.props)):
+        unread = tuple(c for c in pod.containers if c not in pod.vllm and any(
+            is_unknown(get(c, key)) or any(is_unknown(w) for w in items(get(c, key)))
+            for key in ("image", "command", "args")))
+        pods.append(replace(pod, vllm=pod.vllm + unread) if unread else pod)
+    return pods
+
+
 def vllm_pods(resources: list[Any]) -> list[tuple[str, ServingPod]]:
-    """(workload name, its pod) of every Kubernetes workload that runs vLLM."""
-    pods = [(resource.name, serving_pod(resource.resource_type, resource.props)) for resource in resources
-            if str(resource.resource_type).startswith("kubernetes:")]
-    return [(name, pod) for name, pod in pods if pod is not None and pod.vllm]
+    """(workload name, its pod) of every pod of a Kubernetes resource that runs vLLM; kinds that hold no
+    pods are not read, and a resource with an unknown value is read for the worse case, never failing
+    the policy."""
+    found = []
+    for resource in resources:
+        if not may_hold_pods(resource.resource_type):
+            continue
+        try:
+            pods = serving_pods(resource.resource_type, resource.props)
+        except UnknownValueError:
+            pods = _pods_worse_case(resource)
+        found += [(resource.name, pod) for pod in pods if pod.vllm]
+    return found
 
 
 def _service_names(service: Any) -> set[str]:
@@ -390,11 +424,12 @@ def _backend_reach(backend: Backend, services: dict[str, list[Any]], resources: 
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
-    """A Service selector picks pods with these labels (an empty selector picks no pods)."""
+    """A Service selector picks pods with these labels (an empty selector picks no pods); a label whose
+    value is unknown (preview) is taken to match."""
     if not isinstance(selector, Mapping) or not selector:
         return False
-    return all(str(labels.get(key)) == str(value) for key, value in selector.items() if key in labels) and \
-        all(key in labels for key in selector)
+    return all(is_unknown(labels.get(key)) or str(labels.get(key)) == str(value)
+               for key, value in selector.items() if key in labels) and all(key in labels for key in selector)
 
 
 def _by_id(resources: list[Any]) -> dict[str, Any]:
@@ -406,9 +441,97 @@ def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
     return ids.get(str(nsg_id).lower()) if isinstance(nsg_id, str) else None
 
 
+# ---------------------------------------------------------------- Kubernetes *Patch resources
+
+@dataclass
+class Patched:
+    """A stack's object with a server-side apply ``*Patch`` laid over it, judged as the live object."""
+    resource_type: str
+    props: Any
+    name: str
+    urn: str
+    original_type: str
+
+
+_LIST_KEYS = ("name", "port", "containerPort", "mountPath")  # how SSA merges the lists a patch touches
+
+
+def _merge(live: Any, patch: Any) -> Any:
+    """``patch`` laid over ``live`` as server-side apply does: maps key by key, lists of named (or
+    numbered) entries entry by entry, anything else replaced."""
+    if isinstance(live, dict) and isinstance(patch, dict):
+        merged = dict(live)
+        for key, value in patch.items():
+            merged[key] = _merge(live[key], value) if key in live else value
+        return merged
+    if isinstance(live, list) and isinstance(patch, list) and all(isinstance(e, dict) for e in live + patch):
+        for key in _LIST_KEYS:
+            if all(key in e for e in live + patch):
+                merged_list = list(live)
+                for entry in patch:
+                    at = next((i for i, e in enumerate(merged_list) if e[key] == entry[key]), None)
+                    if at is None:
+                        merged_list.append(entry)
+                    else:
+                        merged_list[at] = _merge(merged_list[at], entry)
+                return merged_list
+    return patch
+
+
+def _same_object(patch: Any, live: Any) -> bool:
+    """A patch names the live object: same kind, metadata.name and namespace (a namespace left out on
+    either side is taken to match: the provider's default may be either)."""
+    if live.resource_type != patch.resource_type or getattr(live.resource_type, "is_patch", False):
+        return False
+    name = get(patch.props, "metadata", "name")
+    if not isinstance(name, str) or name != get(live.props, "metadata", "name"):
+        return False
+    spaces = [get(patch.props, "metadata", "namespace"), get(live.props, "metadata", "namespace")]
+    return None in spaces or spaces[0] == spaces[1]
+
+
+def with_patches_applied(resources: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(the stack with each ``*Patch`` laid over the object it names, the patched objects, the patches
+    whose object the stack does not hold)."""
+    patches = [r for r in resources if getattr(r.resource_type, "is_patch", False)]
+    result = [r for r in resources if r not in patches]
+    patched, alone = [], []
+    for patch in patches:
+        at = next((i for i, live in enumerate(result) if _same_object(patch, live)), None)
+        if at is None:
+            alone.append(patch)
+            continue
+        live = result[at]
+        result[at] = Patched(live.resource_type, _merge(plain(live.props), plain(patch.props)), patch.name,
+                             patch.urn, str(getattr(patch, "original_type", patch.resource_type)))
+        patched.append(result[at])
+    return result + alone, patched, alone
+
+
+def _judge_patches(patched: list[Any], alone: list[Any], pods: list[tuple[str, ServingPod]],
+                   report: ReportViolation) -> None:
+    """A patched object is judged whole by the one-resource rules; a Service patch whose Service the
+    stack does not hold must not select vLLM's pods or name vLLM's port (the live Service may be exposed)."""
+    for resource in patched:
+        validate_behind_gateway(resource, lambda message, urn=None, r=resource: report(
+            f"{message} (with the patch laid over the object it changes)", r.urn))
+    for patch in alone:
+        if patch.resource_type != K8S_SERVICE:
+            continue
+        ports = items(get(patch.props, "spec", "ports"))
+        why = _selected_vllm_pods(get(patch.props, "spec", "selector"), _targets(ports), pods)
+        numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
+        why = why or (f"sends a port to vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None)
+        if why:
+            report(f"{patch.original_type} '{patch.name}': patches a Service this stack does not hold, which may "
+                   f"face outside the cluster, and {why}; patch only the gateway's Service, or declare the "
+                   "Service whole", patch.urn)
+
+
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = list(args.resources)
+    resources, patched, alone = with_patches_applied(list(args.resources))
     pods = vllm_pods(resources)
+    _judge_patches(patched, alone, pods, report)
     services = [r for r in resources if r.resource_type == K8S_SERVICE]
     by_name: dict[str, list[Any]] = {}
     for service in services:

@@ -54,7 +54,8 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
     elif args.resource_type == STORAGE_ACCOUNT:
         if is_false(get(props, "enableHttpsTrafficOnly")) and not _nfs_only_account(props):
             report(f"{label}: enableHttpsTrafficOnly is false on an account reachable outside a VNet; "
-                   "only an NFS FileStorage account whose network rules deny by default may turn it off")
+                   "only a premium NFS FileStorage account closed to public networks (publicNetworkAccess "
+                   "Disabled, or default action Deny with no ipRules) may turn it off")
     elif args.resource_type in (NSG, SECURITY_RULE):
         for index, rule in enumerate(_nsg_rules(args.resource_type, props)):
             name = _rule_name(rule, args.name if args.resource_type == SECURITY_RULE else f"#{index}")
@@ -85,10 +86,16 @@ def _nfs_only_account(props: Any) -> bool:
     """Azure Files NFS shares are mounted without TLS, so their account cannot require secure transfer;
     Microsoft recommends secure transfer for every account "except where NFS Azure file shares are
     used with network-level security" (learn.microsoft.com/azure/storage/common/
-    storage-require-secure-transfer). The exception therefore holds only for a FileStorage account
-    whose network rules deny by default."""
-    return (get(props, "kind") == "FileStorage"
-            and str(get(props, "networkRuleSet", "defaultAction") or "").lower() == "deny")
+    storage-require-secure-transfer). The exception therefore holds only for a premium FileStorage
+    account (the only kind that holds NFS shares) closed to public networks: publicNetworkAccess
+    Disabled, or network rules that deny by default and allow no IP range (a VNet rule or private
+    endpoint is the network-level security)."""
+    if get(props, "kind") != "FileStorage" or not str(get(props, "sku", "name") or "").lower().startswith("premium"):
+        return False
+    if str(get(props, "publicNetworkAccess") or "").lower() == "disabled":
+        return True
+    return (str(get(props, "networkRuleSet", "defaultAction") or "").lower() == "deny"
+            and not items(get(props, "networkRuleSet", "ipRules")))
 
 
 https_only = ResourceValidationPolicy(
