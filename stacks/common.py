@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from components.serving import quota_request
+from components.serving import quota_request, rules
 from components.serving.monitoring import monitoring_plan
 from components.serving.pricing import whole_cost
 
@@ -114,6 +114,20 @@ def exposure(args: Any) -> dict[str, Any]:
     return {**exposed, "summary": summary}
 
 
+def documentation_range_warnings(args: Any) -> list[str]:
+    """An allow-list holding a documentation range (the examples' 203.0.113.0/24): nobody sends from
+    it, so whoever runs pulumi up would be locked out of what the key guards."""
+    warnings = []
+    for key, field in (("allowedCidrs", "allowed_cidrs"), ("apiAllowedCidrs", "api_allowed_cidrs"),
+                       ("sshAllowedCidrs", "ssh_allowed_cidrs")):
+        found = rules.documentation_ranges(getattr(args, field, None) or ())
+        if found:
+            warnings.append(f"{key} {', '.join(found)}: a documentation range (RFC 5737/3849) that no "
+                            "one sends from; put your own address range there before pulumi up (your "
+                            "public address: curl -s https://api.ipify.org)")
+    return warnings
+
+
 def describe(args: Any) -> dict[str, Any]:
     """The plan of the host's args (``ServingArgs`` subclass), as data."""
     plan = args.plan
@@ -151,7 +165,7 @@ def describe(args: Any) -> dict[str, Any]:
         "vllmImage": plan.launch.image,
         "vllmCommand": list(plan.launch.argv),
         "startupWindowSeconds": plan.launch.startup_window_seconds,
-        "warnings": list(plan.warnings),
+        "warnings": list(plan.warnings) + documentation_range_warnings(args),
         "quantization": plan.quantization,
         "kvCacheDtype": plan.kv_cache_dtype,
         "alternatives": [{"gpu": alt.gpu, "hosts": list(alt.hosts),

@@ -265,12 +265,13 @@ def test_idle_month_counts_the_gpu_machines_that_never_stop():
 
 
 def test_readme_library_example_runs_as_written():
-    """The ten lines under "Use as a library" plan and build offline, as `pulumi up` would run them
-    (the installed package `apertus_azure` is this repository's `components/`)."""
-    from components.testing import run_program
+    """The lines under "Use as a library" plan and build offline, as `pulumi up` would run them (the
+    installed package `apertus_azure` is this repository's `components/`), and the policy pack passes
+    them: what a user copies is what the guardrails accept."""
+    from components.testing import run_policy_pack, run_program
     section = README.read_text().split("## Use as a library", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
-    assert len(code.strip().splitlines()) <= 12
+    assert len(code.strip().splitlines()) <= 13
     source = code.replace("from apertus_azure import", "from components import")
 
     def program() -> None:
@@ -280,6 +281,7 @@ def test_readme_library_example_runs_as_written():
     assert run.outputs["endpoint"].startswith("https://") and run.outputs["endpoint"].endswith("/v1")
     assert run.outputs["gpu"] == "Consumption-GPU-NC24-A100"
     assert "apiKey" in run.secret_outputs
+    assert run_policy_pack(run) == []
 
 
 # ---- help() shows the same meanings ----

@@ -346,3 +346,12 @@ def test_a_spot_plan_prices_running_at_the_spot_price(tmp_path, capsys):
     assert f"running: ${costs['gpuUsdPerHour']:,.3f}/h per VM (spot)" in out
     assert costs["gpuUsdPerHour"] < 9.55  # below the on-demand $9.550/h
     assert "8,064 tokens = 1 concurrent full-context sequence\n" in out
+
+
+def test_an_allow_list_of_documentation_ranges_is_a_warning_in_the_plan():
+    """The shipped aks stack's apiAllowedCidrs is 203.0.113.0/24 (RFC 5737): nobody sends from it, so
+    the plan says so before pulumi up builds a cluster its deployer cannot reach."""
+    warnings = plan_command.plan_stack("aks")["plan"]["warnings"]
+    [warning] = [w for w in warnings if "documentation range" in w]
+    assert warning.startswith("apiAllowedCidrs 203.0.113.0/24: a documentation range") and "\n" not in warning
+    assert not any("documentation range" in w for w in plan_command.plan_stack("dev")["plan"]["warnings"])

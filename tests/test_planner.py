@@ -386,3 +386,17 @@ def test_a_base_model_says_it_is_not_for_chat_and_names_its_instruct_variant(bas
     assert spec.base_model_note == ("base model, not instruction-tuned: chat answers will be poor; for chat use "
                                     f"model {instruct}")
     assert MODELS[instruct].base_model_note is None and resolve_model(spec.hf_id) is spec  # by its id too
+
+
+def test_a_size_the_snapshot_prices_only_in_east_us_says_so_in_the_plan():
+    """switzerlandwest is in the price snapshot with two sizes only: a plan there priced (and chosen)
+    at East US's prices says so in a warning, not only in --detail's cost source."""
+    model = MODELS["apertus-8b-instruct"]
+    west = plan_serving(host="vm", model=model, image=DEFAULT_IMAGE, region="switzerlandwest")
+    assert pricing.priced_from_east_us(west.gpu, "switzerlandwest")
+    [warning] = [w for w in west.warnings if "price" in w]
+    assert f"{west.gpu.name} has no switzerlandwest price" in warning and "East US" in warning
+    north = plan_serving(host="vm", model=model, image=DEFAULT_IMAGE, region="switzerlandnorth")
+    assert not any("price" in w for w in north.warnings), north.warnings
+    aca = plan_serving(host="containerapp", model=model, image=DEFAULT_IMAGE, region="switzerlandwest")
+    assert any("no switzerlandwest price" in w for w in aca.warnings)  # its profile's VM size

@@ -32,7 +32,7 @@ from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
 from .gpus import GIB, GPUS, HOSTS, GpuSku, gpus_for_host
 from .launch import LaunchSpec, build_launch_spec
 from .models import KV_CACHE_DTYPES, QUANTIZATIONS, ModelSpec
-from .pricing import HOURS_PER_MONTH, on_demand_price
+from .pricing import HOURS_PER_MONTH, RETAIL_SNAPSHOT_DATE, on_demand_price, priced_from_east_us
 
 # Non-torch memory the profile run adds per GPU: 0.24-0.25 GiB at TP 1 and 2.06-2.13 GiB at TP 2-4
 # ("non-torch forward increase memory", vLLM 0.19.0 on H100; llm-d-incubation/llm-d-planner
@@ -455,6 +455,10 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
         warnings.append(f"{sku.name} is not documented in region '{region}' (documented: "
                         f"{', '.join(sorted(sku.documented_regions))}); check availability before "
                         "pulumi up")
+    if priced_from_east_us(sku, region):
+        warnings.append(f"{sku.name} has no {region} price in the retail-price snapshot "
+                        f"({RETAIL_SNAPSHOT_DATE}): it is priced, and compared with the other sizes, at "
+                        f"East US's; check its {region} price and availability before pulumi up")
     if plan.tensor_parallel_size < sku.gpus_per_replica:
         warnings.append(f"{sku.name} has {sku.gpus_per_replica} GPUs; TP {plan.tensor_parallel_size} "
                         "uses only some of them")

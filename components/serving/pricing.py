@@ -186,6 +186,17 @@ ACA_PROFILE_VM = {
 }
 
 
+def priced_from_east_us(sku, region: str | None) -> bool:
+    """Whether the snapshot has no price of this GPU machine in ``region`` and East US's stands in
+    (the size, or a Container Apps profile's VM size, is in the snapshot, but not in that region)."""
+    if not region:
+        return False
+    size = ACA_PROFILE_VM.get(sku.name, sku.name)
+    regions = _snapshot()
+    where = region.replace(" ", "").lower()
+    return where != "eastus" and size not in regions.get(where, {}) and size in regions["eastus"]
+
+
 def on_demand_price(sku, region: str | None = None) -> Price | None:
     """A GPU machine's on-demand price in the region: the dated snapshot for VM sizes; for a
     Container Apps profile, an estimate from the VM size with the same GPUs."""

@@ -82,6 +82,23 @@ NON_PUBLIC_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
     "fc00::/7", "fe80::/10", "::1/128"))
 
 
+# Address ranges reserved for documentation (RFC 5737 section 3; RFC 3849): no client has them,
+# so an allow-list naming one lets no one in; examples (and the shipped aks stack) use them
+DOCUMENTATION_RANGES = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def documentation_ranges(sources: Iterable[object]) -> list[str]:
+    """The sources inside a documentation range (as given): an allow-list entry nobody sends from."""
+    found = []
+    for source in sources:
+        network = as_network(source)
+        if network is not None and any(network.version == doc.version and network.subnet_of(doc)
+                                       for doc in DOCUMENTATION_RANGES):
+            found.append(str(source))
+    return found
+
+
 # IPv6 prefixes whose addresses stand for IPv4 ones, the IPv4 address in their last 32 bits: a
 # range there is judged as the IPv4 range it stands for, so '::ffff:0:0/96' is the whole IPv4
 # internet, not a narrow /96. The local-use NAT64 prefix is read in the /96 layout (RFC 6052
