@@ -25,7 +25,7 @@ from components.serving.pricing import whole_cost
 from . import program
 from .compare import throughput_json
 from .offline import OfflineRun, Registered, close_thread_loops, run_program
-from .stackfile import (ROOT, StackFileError, load_stack_file, plain_provider_secrets,  # noqa: F401 (shared)
+from .stackfile import (ROOT, StackFileError, load_stack_file, plain_provider_secrets, unread_settings,  # noqa: F401 (shared)
                         plain_secret_finding, secret_placeholder)
 
 
@@ -226,7 +226,7 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
         captured["plan"] = describe(program.run())
 
     notes = [": ".join(plain_secret_finding(key, stack))
-             for key in plain_provider_secrets(values, secret_keys)]
+             for key in plain_provider_secrets(values, secret_keys)] + unread_settings(stack, root)
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token

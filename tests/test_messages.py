@@ -242,3 +242,23 @@ def test_a_plain_provider_credential_is_one_warning_with_its_fix(tmp_path, capsy
                         f"or its git history has it): pulumi config set --secret {key} <value> --stack t, "
                         "then rotate it" for key in keys], out
         assert PROVIDER_SECRET not in out and "oidcToken" not in out
+
+
+def test_a_setting_nothing_reads_is_named_in_the_plan(tmp_path):
+    """A misspelt namespace (apertus-azur:), the classic provider's (azure:) and a misspelt top-level
+    `confg:` are kept by the Pulumi CLI and read by no one: the plan names each, never a token."""
+    from stacks.common import plan_stack
+
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.t.yaml").write_text(
+        "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+        "  apertus-azur:maxReplicas: 3\n  azure:location: westeurope\n"
+        "  hf_abcdefghijklmnopqrstuvwxyz0123:x: 1\nconfg:\n  x: 1\n")
+    warnings = plan_stack("t", tmp_path)["plan"]["warnings"]
+    assert ("Pulumi.t.yaml: 'apertus-azur:maxReplicas' is not read by this program (namespace "
+            "'apertus-azur'); did you mean apertus-azure:maxReplicas?") in warnings
+    assert any("'azure:location'" in w and "did you mean azure-native:location?" in w for w in warnings)
+    assert any("top-level key 'confg'" in w and "did you mean 'config:'?" in w for w in warnings)
+    assert not any("hf_abcdefgh" in w for w in warnings)
+    for stack in ("dev", "aks", "vm-70b"):  # the shipped stacks read everything they set
+        assert not any("not read" in w or "top-level" in w for w in plan_stack(stack)["plan"]["warnings"])
