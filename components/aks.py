@@ -431,7 +431,7 @@ def check_api_access(cidrs: tuple[str, ...], internal: bool, public: bool, priva
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr, "allows every address, which is no limit",
                               "give the networks Pulumi and kubectl run from, or set "
                               + ("apiPrivate: true" if internal else "apiPublic: true"))
-        if any(network_.overlaps(other) for other in NON_PUBLIC_RANGES):
+        if any(network_.overlaps(other) for other in NON_PUBLIC_RANGES) and not rules.source_range_problems([cidr]):
             raise ConfigError(API_ALLOWED_CIDRS_KEY, cidr,
                               "is not a public range; the API server sees only public source addresses",
                               "give the public address your traffic leaves from (e.g. your NAT's)")

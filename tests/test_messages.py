@@ -262,3 +262,25 @@ def test_a_setting_nothing_reads_is_named_in_the_plan(tmp_path):
     assert not any("hf_abcdefgh" in w for w in warnings)
     for stack in ("dev", "aks", "vm-70b"):  # the shipped stacks read everything they set
         assert not any("not read" in w or "top-level" in w for w in plan_stack(stack)["plan"]["warnings"])
+
+
+@pytest.mark.parametrize("tags,value,fix", [
+    ({"cost": 12}, "cost: 12", 'quote it: cost: "12"'),
+    ({"owner": None}, "owner: ", 'quote it: owner: ""'),
+    ({"team": [1]}, "team", "give each tag one string value"),
+])
+def test_a_tag_yaml_reads_as_no_string_is_named_with_its_fix(tags, value, fix):
+    from components.serving.checks import string_map
+
+    with pytest.raises(ConfigError) as caught:
+        string_map("tags", tags)
+    assert caught.value.key == "tags" and f"= '{value}'" in str(caught.value) and fix in str(caught.value)
+    assert "{" not in str(caught.value)  # no Python notation
+
+
+def test_a_range_broader_than_a_slash_8_is_called_too_broad_even_over_private_space():
+    from components.aks import AksGpuClusterArgs
+
+    with pytest.raises(ConfigError) as caught:
+        AksGpuClusterArgs(location="swedencentral", hf_token="t", api_allowed_cidrs=["0.0.0.0/1", "128.0.0.0/1"])
+    assert "too broad" in str(caught.value) and "not a public range" not in str(caught.value)

@@ -135,9 +135,22 @@ def string_map(key: str, value: Any) -> dict[str, str]:
         return {}
     if isinstance(value, Mapping):
         plain_items(key, value)
-    if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, Mapping):
         raise ConfigError(key, value, "is not a map of strings", "give a YAML map like {team: ml}")
+    def as_written(scalar: Any) -> str:  # YAML's spelling of what it read as a number, boolean or nothing
+        return {True: "true", False: "false", None: ""}.get(scalar, scalar) if isinstance(
+            scalar, (bool, type(None))) else str(scalar)
+
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise ConfigError(key, as_written(name), "is a tag name YAML reads as a number or boolean, not text",
+                              f'quote it: "{as_written(name)}": ...')
+        if isinstance(item, (bool, int, float, type(None))):  # `cost: 12`, `owner:`
+            raise ConfigError(key, f"{name}: {as_written(item)}", "is not text: a tag's value is a string",
+                              f'quote it: {name}: "{as_written(item)}"')
+        if not isinstance(item, str):
+            raise ConfigError(key, name, f"has a {type(item).__name__} as its value, not text",
+                              "give each tag one string value")
     return dict(value)
 
 
