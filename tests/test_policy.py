@@ -1007,3 +1007,20 @@ def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_
         "type": "LoadBalancer", "selector": {"app": "team"}, "ports": [{"port": 443.0}]}}, "team-lb")
     found = violations(policy, [*resources, unknown, exposed])
     assert len(found) == 1 and "'team-lb'" in found[0], found
+
+
+def test_an_alias_bomb_in_vm_custom_data_is_not_expanded():
+    """Nested YAML aliases (a "billion laughs") in a cloud-config: the pack scans the text and does not
+    expand them (it took minutes and gigabytes); an ordinary cloud-config is still walked."""
+    import time
+
+    from policy.apertus_policies import images
+
+    levels = ["a0: &a0 [docker pull nginx:latest]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = "#cloud-config\n" + "\n".join(levels) + "\nruncmd: [*a9]\n"
+    started = time.process_time()
+    scripts = images.custom_data_scripts(bomb)
+    assert time.process_time() - started < 1 and scripts == [bomb]
+    plain = "#cloud-config\nruncmd:\n  - [docker, pull, 'nginx:latest']\n"
+    assert "docker pull nginx:latest" in images.custom_data_scripts(plain)

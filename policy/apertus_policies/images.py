@@ -93,14 +93,41 @@ def shell_image_references(script: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# A cloud-config whose aliases expand past this many nodes is not walked (a YAML "billion laughs":
+# ~460 bytes of nested aliases expand to minutes and gigabytes); its text is still scanned as shell.
+# Far above any real cloud-config (the VM host's has no alias); Go's yaml.v3 bounds the same way.
+MAX_EXPANDED_NODES = 10_000
+
+
+def expanded_nodes(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded, counting no further than limit + 1."""
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node) -> int:
+        if id(current) not in sizes:
+            children = (current.value if isinstance(current, yaml.SequenceNode) else
+                        [part for pair in current.value for part in pair] if isinstance(current, yaml.MappingNode)
+                        else [])
+            total = 1
+            for child in children:
+                total = min(total + size(child), limit + 1)
+            sizes[id(current)] = total
+        return sizes[id(current)]
+
+    return size(node)
+
+
 def custom_data_scripts(text: str) -> list[str]:
     """The shell in VM custom data: a cloud-config's write_files contents, runcmd and bootcmd
     entries (YAML may quote them, which would hide their lines), plus the text itself."""
     scripts = [text]
     if text.startswith("#cloud-config"):
         try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)  # composing shares aliased nodes: cheap
+            if node is None or expanded_nodes(node) > MAX_EXPANDED_NODES:
+                return scripts
             document = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             return scripts
         if isinstance(document, dict):
             scripts += [str(get(f, "content")) for f in items(document.get("write_files"))
