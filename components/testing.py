@@ -434,6 +434,10 @@ def _run_program(program: Callable[[], None], project: str, stack: str, config: 
     except Exception as error:
         error.registered = list(mocks.resources)  # what was registered before it failed
         raise
+    finally:
+        # the run's config leaves with it: code outside a run (the docs generator, a test) reading
+        # pulumi.Config would otherwise see the last run's values, a failed run's bad one included
+        pulumi.runtime.set_all_config({}, [])
     outputs = {key: unwrap_secret(value) for key, value in mocks.stack_outputs.items()}
     secret = {key for key, value in mocks.stack_outputs.items() if is_secret(value)}
     return OfflineRun(mocks, outputs, secret)

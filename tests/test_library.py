@@ -377,3 +377,13 @@ def test_declared_dependencies_cover_what_the_package_imports_and_what_they_requ
             if requirement.name == "pulumi" and requirement.marker is None:
                 assert requirement.specifier.contains(floor), (
                     f"requirements.txt allows pulumi {floor}, but {name} requires {requirement.specifier}")
+
+
+def test_a_run_leaves_no_config_behind():
+    """Code that reads pulumi.Config outside a run (the docs generator's host table) must not see the
+    last run's values: a failed run's bad value made the next such read fail, depending on test order."""
+    with pytest.raises(ConfigError):
+        run_program(lambda: components.ContainerAppGpu("x", aca_args(allowed_cidrs="203.0.113.0/24")),
+                    "apertus-azure", "dev", {"expectedRequestsPerMinute": 0, "host": "vm"})
+    assert pulumi.Config("apertus-azure").get("expectedRequestsPerMinute") is None
+    assert pulumi.Config("apertus-azure").get("host") is None
