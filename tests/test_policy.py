@@ -441,7 +441,8 @@ ALSO = {"nsg-all-ports": {"vllm-only-behind-gateway"}, "public-lb-8000": {"vllm-
 
 
 def _load_fixtures(name: str) -> list[dict[str, Any]]:
-    return yaml.safe_load((FIXTURES / name).read_text())
+    # libyaml's parser when PyYAML has it (its wheels do): the same data, read ~8x faster in every worker
+    return yaml.load((FIXTURES / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 RECORDED_BAD = {case["name"]: case for case in _load_fixtures("violations.yaml")}
