@@ -237,10 +237,20 @@ def test_library_args_check_the_image_and_repo_id_of_the_plan():
 
 
 def test_a_custom_data_overflow_is_a_config_error_before_any_resource():
-    # a valid reference (the grammar allows any digest length) that would not fit Azure's 64 KB
+    # the reference grammar allows any digest length, registries only 64 hex digits (sha256): such an
+    # image is refused as unpinned first; the cloud-init size guard stays behind it for what else grows
+    import types
+
+    from components.vm import check_custom_data_fits
+
     huge = "vllm/vllm-openai@sha256:" + "a" * 40_000
     assert check_image_reference("vllmImage", huge) == huge
-    assert_config_error(stack_config("vm", vllmImage=huge), "host", ["cloud-init would be", "65,536"])
+    assert_config_error(stack_config("vm", vllmImage=huge), "vllmImage", ["no registry resolves"])
+    args = types.SimpleNamespace(plan=plan_serving(host="vm", model=MODEL, image=huge), internal=False,
+                                 location="westus3", ssh_enabled=False)
+    with pytest.raises(ConfigError) as caught:
+        check_custom_data_fits(args)
+    assert caught.value.key == "host" and "cloud-init would be" in str(caught.value) and "65,536" in str(caught.value)
 
 
 def test_a_tag_value_over_256_characters_is_refused_by_the_library_args():

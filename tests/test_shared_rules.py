@@ -68,7 +68,9 @@ IMAGES = {
     # one release: a full version, a date, a build or commit, a digest
     "caddy:2.10.2": True, "x/y:v0.33.0-cu129": True, "nvidia/cuda:12.8.0-base-ubuntu24.04": True,
     "x/y:20261128": True, "x/y:2026-11-28": True, "x/y:sha-4f2a9c1": True, "x/y:build-57": True,
-    "x/y@sha256:" + "ab" * 32: True, "caddy:2@sha256:" + "0" * 64: True,
+    "x/y@sha256:" + "ab" * 32: True, "caddy:2@sha256:" + "0" * 64: True, "x/y@sha512:" + "c" * 128: True,
+    # a digest no registry resolves (OCI: sha256 is 64 lowercase hex digits) pins nothing
+    "x/y@sha256:" + "AB" * 32: False, "x/y@sha256:" + "ab" * 16: False, "x/y:1.2.3@sha256:" + "a" * 63: False,
     **{image: True for image in SHIPPED_IMAGES},
 }
 

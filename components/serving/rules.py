@@ -24,6 +24,9 @@ SSH_PORT = 22  # judged by its own rule (source_range_problems with BROADEST_PRE
 
 # a digest after '@' (distribution/reference grammar: algorithm ':' at least 32 hex digits)
 DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+# what pins: a digest of a registered algorithm, as registries resolve it (OCI image spec,
+# descriptor.md "Digests": sha256 [a-f0-9]{64}, sha512 [a-f0-9]{128}, lowercase)
+RESOLVABLE_DIGEST = re.compile(r"@(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 # tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
 # like 'nightly'); Docker's own default tag is 'latest'
 FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
@@ -45,8 +48,11 @@ def image_pin_problem(image: str) -> str | None:
     """Why ``image`` is not pinned to one release, or None: a digest pins; a tag pins when none of
     its words (split at - . _) names a moving target and it holds a full version (major.minor.patch),
     a calendar date or a labelled build or commit."""
-    if DIGEST.search(image):
+    if RESOLVABLE_DIGEST.search(image):
         return None
+    if DIGEST.search(image):
+        return ("has a digest no registry resolves: sha256 takes 64 lowercase hex digits, sha512 128 "
+                "(OCI image spec, descriptor digests)")
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
