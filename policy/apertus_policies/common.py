@@ -276,6 +276,15 @@ def aca_containers(props: Any) -> Iterator[Any]:
         yield from items(get(props, "template", key))
 
 
+def workload_containers(resource_type: str, props: Any) -> list[Any]:
+    """The containers of a Kubernetes workload or a Container Apps app or job; none for other types."""
+    if resource_type in ACA_KINDS:
+        return list(aca_containers(props))
+    if resource_type.startswith("kubernetes:"):
+        return list(k8s_containers(resource_type, props))
+    return []
+
+
 def is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 

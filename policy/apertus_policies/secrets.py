@@ -16,18 +16,16 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 from .common import (
     normalised,
-    ACA_KINDS,
     K8S_CONFIG_MAP,
     MANDATORY,
     VIRTUAL_MACHINE,
     VM_SCALE_SET,
     _label,
-    aca_containers,
     get,
     items,
-    k8s_containers,
     pod_template_metadata,
     rules,
+    workload_containers,
 )
 
 HF_TOKEN_PATTERN = rules.HF_TOKEN_PATTERN
@@ -175,12 +173,7 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
         if resource_type == K8S_CONFIG_MAP and isinstance(get(props, "data"), Mapping):
             for key, value in get(props, "data").items():
                 yield f"data.{key}", value
-        containers = list(k8s_containers(resource_type, props))
-    elif resource_type in ACA_KINDS:
-        containers = list(aca_containers(props))
-    else:
-        containers = []
-    for container in containers:
+    for container in workload_containers(resource_type, props):
         name = get(container, "name")
         for probe in items(get(container, "probes")) + [get(container, key) for key in
                                                          ("livenessProbe", "readinessProbe", "startupProbe")]:
@@ -221,13 +214,7 @@ def token_only_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any
     """(where, value) for plain text that names something (an image, an email address) and may hold
     a Hugging Face token but, being a name, is not judged for random keys (a commit-hash image tag
     is not a key)."""
-    if resource_type.startswith("kubernetes:"):
-        containers = list(k8s_containers(resource_type, props))
-    elif resource_type in ACA_KINDS:
-        containers = list(aca_containers(props))
-    else:
-        containers = []
-    for container in containers:
+    for container in workload_containers(resource_type, props):
         yield f"container '{get(container, 'name')}' image", get(container, "image")
     if resource_type in ACTION_GROUPS:
         for index, receiver in enumerate(items(get(props, "emailReceivers"))):
