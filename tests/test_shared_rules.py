@@ -22,8 +22,10 @@ pack = load_policy_pack()
 POLICIES = {policy.name: policy for policy in pack.PACK_POLICIES}
 ED25519_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2sBXL5pNBrfm8aXZhx0wZQ0HUgZ2hZHeS9kQ2eMcO/ "
                "you@laptop")
-# a token of the real shape: "hf_" and 34 letters and digits, mixed case
-TOKEN = "hf_QwErTyUiOpAsDfGhJkLzXcVbNm01234567"
+# a made-up token of the real shape ("hf_" and 34 letters and digits, mixed case), put together here
+# so that no token-shaped literal sits in the source: the keyboard's rows, alternating case, and digits
+TOKEN = "hf_" + "".join(c.upper() if i % 2 == 0 else c for i, c in enumerate("qwertyuiopasdfghjklzxcvbnm")) \
+    + "01234567"
 
 
 def program_refuses(make_args) -> str | None:
