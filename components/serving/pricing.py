@@ -161,17 +161,24 @@ def _snapshot() -> dict[str, dict[str, float]]:
     return json.loads(SNAPSHOT_FILE.read_text())["pricesUsdPerHour"]
 
 
-def snapshot_price(size: str, region: str | None) -> Price | None:
-    """The snapshot's hourly price of a VM size in the region (East US when the region is not in it)."""
+def snapshot_region(size: str, region: str | None) -> tuple[str, str | None]:
+    """The region asked for (normalised) and the one whose snapshot price stands for the size there:
+    that region, else East US, else None (not in the snapshot)."""
     regions = _snapshot()
     where = (region or "eastus").replace(" ", "").lower()
     if size in regions.get(where, {}):
-        return Price(regions[where][size], "hour", f"{RETAIL_SNAPSHOT} ({where})", RETAIL_SNAPSHOT_DATE,
-                     "snapshot")
-    if size in regions["eastus"]:
-        return Price(regions["eastus"][size], "hour", f"{RETAIL_SNAPSHOT} (eastus: no {where} price in it)",
-                     RETAIL_SNAPSHOT_DATE, "snapshot")
-    return None
+        return where, where
+    return where, "eastus" if size in regions["eastus"] else None
+
+
+def snapshot_price(size: str, region: str | None) -> Price | None:
+    """The snapshot's hourly price of a VM size in the region (East US when the region is not in it)."""
+    where, priced = snapshot_region(size, region)
+    if priced is None:
+        return None
+    note = where if priced == where else f"eastus: no {where} price in it"
+    return Price(_snapshot()[priced][size], "hour", f"{RETAIL_SNAPSHOT} ({note})", RETAIL_SNAPSHOT_DATE,
+                 "snapshot")
 
 
 # Container Apps GPU profiles have no published per-second rate in our sources: each is priced as the
@@ -191,10 +198,8 @@ def priced_from_east_us(sku, region: str | None) -> bool:
     (the size, or a Container Apps profile's VM size, is in the snapshot, but not in that region)."""
     if not region:
         return False
-    size = ACA_PROFILE_VM.get(sku.name, sku.name)
-    regions = _snapshot()
-    where = region.replace(" ", "").lower()
-    return where != "eastus" and size not in regions.get(where, {}) and size in regions["eastus"]
+    where, priced = snapshot_region(ACA_PROFILE_VM.get(sku.name, sku.name), region)
+    return priced == "eastus" != where
 
 
 def on_demand_price(sku, region: str | None = None) -> Price | None:
