@@ -226,7 +226,7 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
         captured["plan"] = describe(program.run())
 
     notes = [": ".join(plain_secret_finding(key, stack))
-             for key in plain_provider_secrets(values, secret_keys)] + unread_settings(stack, root)
+             for key in plain_provider_secrets(values, secret_keys)] + unread_settings(stack, project, values, root)
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token

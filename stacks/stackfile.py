@@ -473,18 +473,17 @@ READ_NAMESPACES = ("azure-native", "pulumi")
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 
 
-def unread_settings(stack: str, root: Path = ROOT) -> list[str]:
-    """One line per stack-file setting nothing reads: a key in a namespace that is neither the project's
-    nor a provider's this program uses (`apertus-azur:maxReplicas`, classic `azure:location`), and a
-    top-level key a stack file does not have (`confg:`); a misspelling is named. Never a value."""
+def unread_settings(stack: str, project: str, values: dict[str, Any], root: Path = ROOT) -> list[str]:
+    """One line per stack-file setting nothing reads: a key (of ``values``, as load_stack_file read
+    them) in a namespace that is neither the project's nor a provider's this program uses
+    (`apertus-azur:maxReplicas`, classic `azure:location`), and a top-level key a stack file does not
+    have (`confg:`); a misspelling is named. Never a value."""
     stack_file = root / f"Pulumi.{stack}.yaml"
 
     def shown(text: str) -> str:  # a name as written, or a stand-in: never a token or a control character
         return text if _PLAIN_WORD.fullmatch(text) and not HF_TOKEN_LOOKING.search(text) else "<a name>"
 
-    project_loader, project_node = read_yaml(root / "Pulumi.yaml")
-    name = project_loader.construct_document(project_node)["name"] if project_node is not None else ""
-    read = (name, *READ_NAMESPACES)
+    read = (project, *READ_NAMESPACES)
     lines = []
     _, document = read_yaml(stack_file)
     if isinstance(document, yaml.MappingNode):
@@ -493,9 +492,9 @@ def unread_settings(stack: str, root: Path = ROOT) -> list[str]:
                 guess = difflib.get_close_matches(key.value, STACK_FILE_KEYS, n=1)
                 lines.append(f"{stack_file.name}: top-level key '{shown(key.value)}' is not part of a stack file, so "
                              f"nothing under it is read" + (f" (did you mean '{guess[0]}:'?)" if guess else ""))
-    for key, _, _ in config_entries(stack_file):
-        namespace, colon, short = key.partition(":")
-        if colon and namespace not in read:
+    for key in values:
+        namespace, _, short = key.partition(":")
+        if namespace not in read:
             guess = difflib.get_close_matches(namespace, read, n=1) or (["azure-native"] if namespace == "azure"
                                                                         else [])
             lines.append(f"{stack_file.name}: '{shown(namespace)}:{shown(short)}' is not read by this program "
