@@ -225,9 +225,10 @@ def test_every_resource_of_a_stack_belongs_to_the_host_component(host, component
 
 def test_the_offline_runs_shortcuts_change_nothing_the_mocks_record(monkeypatch):
     """run_program skips the alias URNs the SDK works out but never reads under a monitor with alias
-    specs, and waits for outstanding outputs a round at a time (components/testing.py:
-    _alias_specs_only, _settle): the same program records the same resources, inputs, parents and
-    outputs as with the SDK's own work and its own wait_for_rpcs."""
+    specs, skips the stack traces the mock monitor drops, and waits for outstanding outputs a round
+    at a time (components/testing.py: _alias_specs_only, _no_source_positions, _settle): the same
+    program records the same resources, inputs, parents and outputs as with the SDK's own work and
+    its own wait_for_rpcs."""
     import contextlib
 
     import components.testing as offline
@@ -237,6 +238,7 @@ def test_the_offline_runs_shortcuts_change_nothing_the_mocks_record(monkeypatch)
     shortcut = run_stack(config)
     monkeypatch.setattr(offline, "_alias_specs_only", lambda monitor: contextlib.nullcontext())
     monkeypatch.setattr(offline, "_settle", runtime_stack.wait_for_rpcs)
+    monkeypatch.setattr(offline, "_no_source_positions", contextlib.nullcontext)
     full = run_stack(config)
 
     def recorded(run):
