@@ -275,8 +275,8 @@ def plan_exit_code(root: Path) -> int:
 
 
 @pytest.mark.parametrize("text,line", [
-    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: [vm\n", 4),
-    ("config:\n  azure-native:location: swedencentral\n\tapertus-azure:host: vm\n", 3),
+    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: [vm\n", "3, column 23"),
+    ("config:\n  azure-native:location: swedencentral\n\tapertus-azure:host: vm\n", "3, column 1"),
     ("config:\n  - azure-native:location: swedencentral\n", 2),
     ("config: vm\n", 1),
     ("- config\n", 1),
@@ -289,6 +289,43 @@ def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypa
     assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"error: Pulumi.t.yaml, line {line}: "), err
+
+
+# A YAML syntax error in plain words: what is wrong and what to write, not the parser's tokens
+# (issue: a bare *, a tab or a bad indent gave "expected <block end>, but found ...")
+@pytest.mark.parametrize("text, expected", [
+    ("config:\n  apertus-azure:host: vm\n  apertus-azure:sshAllowedCidrs: *\n",
+     "Pulumi.t.yaml, line 3, column 34: a value starts with '*', which YAML reads as an alias (a reference "
+     "to an &anchor), not as text; quote a value that starts with *: \"*\""),
+    ("config:\n  apertus-azure:gpu: *A100\n",
+     "Pulumi.t.yaml, line 2, column 22: '*A100' is read as a reference to an anchor '&A100', and the file "
+     "defines none; quote a value that starts with *: \"*A100\""),
+    ("config:\n  apertus-azure:host: vm\n\tapertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 1: a tab indents this line, and YAML indents with spaces only; indent "
+     "with spaces, not tabs"),
+    ("config:\n  apertus-azure:host: vm\n   apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 4: this line is indented more than line 2 above it, so YAML reads it as "
+     "the rest of line 2's value; indent the keys of one map by the same number of spaces"),
+    ("config:\n    apertus-azure:host: vm\n  apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 3: this line is indented by 2 spaces and line 2 above it by 4, so YAML "
+     "cannot tell which map or list it belongs to; indent the keys of one map, and the items of one list, "
+     "by the same number of spaces"),
+    ("config:\n  apertus-azure:host vm\n  apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 2, column 3: this line has no ': ' (a colon and a space) between its key and its "
+     "value; write each setting as key: value"),
+    ("config:\n  apertus-azure:tags:\n    team: a: b\n", "line 3, column 12: the value holds ': '"),
+    ("config:\n  apertus-azure:gpu: \"A100\n", "line 2, column 22: the value quoted with \" here is never closed"),
+    ("config:\n  apertus-azure:host: @vm\n", "a value starts with '@', which YAML reserves; quote the value"),
+])
+def test_a_yaml_syntax_error_says_what_is_wrong_and_what_to_write(tmp_path, text, expected):
+    from stacks.stackfile import StackFileError, read_yaml
+
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(text)
+    with pytest.raises(StackFileError) as caught:
+        read_yaml(path)
+    message = str(caught.value)
+    assert expected in message and "\n" not in message and "<block" not in message, message
 
 
 def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
