@@ -18,6 +18,7 @@ from pulumi_azure_native import resources
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks, monitoring, settings
 from .serving.errors import register_secret
+from .serving.gpus import check_gpu_name
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
@@ -132,6 +133,8 @@ class ServingArgs:
         put("api_key", key)
         put("resource_group_name", checks.string_input("resourceGroupName", self.resource_group_name))
         put("gpu", checks.optional_text("gpu", self.gpu))
+        if self.gpu is not None and self._host and self.plan is None:
+            check_gpu_name(self.gpu, self._host)  # a misspelt size gets the nearest one
         if self.max_model_len is not None:
             put("max_model_len", checks.whole_number("maxModelLen", self.max_model_len, minimum=1))
         put("gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION if self.gpu_memory_utilization is None

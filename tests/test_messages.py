@@ -284,3 +284,48 @@ def test_a_range_broader_than_a_slash_8_is_called_too_broad_even_over_private_sp
     with pytest.raises(ConfigError) as caught:
         AksGpuClusterArgs(location="swedencentral", hf_token="t", api_allowed_cidrs=["0.0.0.0/1", "128.0.0.0/1"])
     assert "too broad" in str(caught.value) and "not a public range" not in str(caught.value)
+
+
+# ---- a misspelt model or GPU gets the nearest valid choice, and the list ----
+
+@pytest.mark.parametrize("value, nearest", [
+    ("swiss-ai/Apertus-8B-Instruct", "swiss-ai/Apertus-8B-Instruct-2509"),
+    ("apertus-70b-instuct", "apertus-70b-instruct"),
+])
+def test_a_misspelt_model_gets_the_nearest_catalog_name_and_the_list(value, nearest):
+    with pytest.raises(ConfigError) as caught:
+        resolve_model(value)
+    message = str(caught.value)
+    assert message.startswith(f"apertus-azure:model = '{value}': is not a catalog model; did you mean "
+                              f"'{nearest}'? use one of apertus-8b-instruct, apertus-8b, "), message
+    assert "swiss-ai/Apertus-70B-2509" in message  # the list names the Hugging Face ids too
+    with pytest.raises(ConfigError) as caught:  # another model's id: nothing near, the list and the object
+        resolve_model("Qwen/Qwen2.5-7B-Instruct")
+    assert "did you mean" not in str(caught.value) and "{id, paramsBillion" in str(caught.value)
+
+
+@pytest.mark.parametrize("host, gpu, nearest", [
+    ("vm", "A10O", "'Standard_NC24ads_A100_v4' (1 x A100 80 GB)"),
+    ("vm", "Standard_NC24ads_A100_v5", "'Standard_NC24ads_A100_v4' (1 x A100 80 GB)"),
+    ("aks", "h100", "'Standard_NC40ads_H100_v5' (1 x H100 NVL 94 GB)"),
+    ("containerapp", "A10O", "'Consumption-GPU-NC24-A100' (1 x A100 80 GB)"),
+])
+def test_a_misspelt_gpu_gets_the_nearest_size_of_the_host_and_the_list(host, gpu, nearest):
+    from components.serving.gpus import check_gpu_name, gpus_for_host
+
+    with pytest.raises(ConfigError) as caught:
+        check_gpu_name(gpu, host)
+    kind = "workload profile" if host == "containerapp" else "VM size"
+    every = ", ".join(sku.name for sku in gpus_for_host(host))
+    assert str(caught.value) == (f"apertus-azure:gpu = '{gpu}': is not a GPU {kind} in the catalog; did you "
+                                 f"mean {nearest}? for host '{host}' use one of {every}")
+
+
+def test_the_args_check_the_gpu_name_before_planning():
+    from components.vm import GpuVirtualMachineArgs
+
+    with pytest.raises(ConfigError, match="did you mean 'Standard_NC24ads_A100_v4'"):
+        GpuVirtualMachineArgs(location="swedencentral", hf_token="t", gpu="A10O")
+    # a catalog name of another host is left to the planner, which names the host
+    with pytest.raises(ConfigError, match="is a Container Apps workload profile, not valid for host 'vm'"):
+        GpuVirtualMachineArgs(location="swedencentral", hf_token="t", gpu="NC24-A100")

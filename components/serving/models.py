@@ -171,13 +171,24 @@ def resolve_model(value: str | Mapping[str, Any] | None) -> ModelSpec:
         for spec in MODELS.values():
             if spec.hf_id.lower() == value.lower():
                 return spec
-        raise ConfigError("model", value, "not a catalog model",
-                          f"use one of {', '.join(MODELS)}, their Hugging Face ids, or an object "
-                          "{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}")
+        close = closest_model(value)
+        hint = f"did you mean '{close}'? " if close else ""
+        raise ConfigError("model", value, "is not a catalog model",
+                          f"{hint}use one of {', '.join(MODELS)}, their Hugging Face ids "
+                          f"({', '.join(spec.hf_id for spec in MODELS.values())}), or for another model an "
+                          "object {id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}")
     if isinstance(value, Mapping):
         return _custom_model(value)
     raise ConfigError("model", value, "must be a catalog name or an object",
                       f"use one of {', '.join(MODELS)}")
+
+
+def closest_model(value: str) -> str | None:
+    """The catalog name or Hugging Face id nearest a misspelt one, spelt the catalog's way
+    (``swiss-ai/Apertus-8B-Instruct`` -> ``swiss-ai/Apertus-8B-Instruct-2509``), or None."""
+    spellings = {name: name for name in MODELS} | {spec.hf_id.lower(): spec.hf_id for spec in MODELS.values()}
+    close = difflib.get_close_matches(value.strip().lower(), spellings, n=1, cutoff=0.75)
+    return spellings[close[0]] if close else None
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
