@@ -5,6 +5,7 @@ schema inference (pulumi.provider.experimental.analyzer) reads the args' and com
 annotations at run time and needs real types, not strings.
 """
 
+import functools
 import inspect
 import ipaddress
 import re
@@ -17,7 +18,7 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks, monitoring, settings
-from .serving.errors import register_secret
+from .serving.errors import CONFIG, register_secret, speaking_of
 from .serving.gpus import check_gpu_name
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
@@ -31,6 +32,9 @@ EXPOSURE_TAG = "apertus-exposure"
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
+# how a program passes the token: a secret from its own config (docs/library.md)
+HF_TOKEN_ARGS_FIX = ("accept the model's terms on huggingface.co, then pass a token as a secret, e.g. "
+                     "hfToken=pulumi.Config().require_secret('hfToken')")
 
 # The key is the only gate in front of vLLM's /v1 (a bearer token compared with --api-key). At
 # least 32 characters (random letters and digits: 32 x log2(62) ~ 190 bits), in the characters of
@@ -47,7 +51,10 @@ def check_api_key(key: str) -> str:
         return ConfigError("apiKey", None, f"is refused ({len(key)} characters): {why}",
                            "set a random key of at least 32 characters, e.g. pulumi config set "
                            "--secret apiKey \"$(openssl rand -base64 36)\", or remove apiKey to "
-                           "have one generated")
+                           "have one generated",
+                           args_fix="pass a random key of at least 32 characters, e.g. "
+                           "pulumi.Output.secret(secrets.token_urlsafe(36)), or leave apiKey out to have one "
+                           "generated")
     if not key:
         raise refuse("it is empty, which would leave the API open")
     if any(character.isspace() for character in key):
@@ -63,6 +70,16 @@ def check_api_key(key: str) -> str:
     if len(set(key)) < API_KEY_MIN_DISTINCT:
         raise refuse(f"it has fewer than {API_KEY_MIN_DISTINCT} different characters, so it is guessable")
     return key
+
+
+def _about_the_arguments(post_init: Any) -> Any:
+    """``__post_init__`` whose errors name the args' arguments (``GpuVirtualMachineArgs: max_model_len``),
+    unless a stack's config builds the args (serving/errors.py, ``speaking_of``)."""
+    @functools.wraps(post_init)
+    def checked(self: Any) -> None:
+        with speaking_of(type(self).__name__):
+            post_init(self)
+    return checked
 
 
 @dataclass(frozen=True)
@@ -109,7 +126,10 @@ class ServingArgs:
         super().__init_subclass__(**kwargs)
         if cls._host:
             cls.__doc__ = settings.args_doc(cls.__doc__ or "", cls._host)
+        if "__post_init__" in cls.__dict__:  # a host's own checks speak of its arguments too
+            cls.__post_init__ = _about_the_arguments(cls.__dict__["__post_init__"])
 
+    @_about_the_arguments
     def __post_init__(self) -> None:
         """Every value checked and normalised once, then the plan. The region is stored normalised
         (``West Europe`` -> ``westeurope``), so every name derived from it is Azure's. A plain ``str``
@@ -167,7 +187,8 @@ class ServingArgs:
         if model.gated and self.hf_token is None:
             raise ConfigError("hfToken", None, f"is required: {model.hf_id} is gated on Hugging Face",
                               "accept the model's terms on huggingface.co, then pass a token "
-                              "(stack config: pulumi config set --secret hfToken <token>)")
+                              "(stack config: pulumi config set --secret hfToken <token>)",
+                              args_fix=HF_TOKEN_ARGS_FIX)
         if self.plan is None:
             put("plan", plan_serving(
                 host=self._host, model=model, gpu=self.gpu, max_model_len=self.max_model_len,
@@ -225,7 +246,8 @@ class ServingArgs:
         if isinstance(args, cls):
             return args
         if isinstance(args, Mapping):
-            return cls(**args)
+            with speaking_of(CONFIG):  # the component package's inputs: named like the config keys
+                return cls(**args)
         raise TypeError(f"expected {cls.__name__} or a dict of its fields, got {type(args).__name__}")
 
     @property

@@ -138,7 +138,7 @@ class ContainerAppGpuArgs(ServingArgs):
                               "use Consumption-GPU-NC24-A100, Consumption-GPU-NC8as-T4 or NC24/48/96-A100")
         if set(self.plan.launch.secret_env.values()) - self._vault_secret_names():
             raise ConfigError("hfToken", None, "is not set but the vLLM launch spec reads HF_TOKEN",
-                              "run: pulumi config set --secret hfToken <token>")
+                              "run: pulumi config set --secret hfToken <token>", args_fix=base.HF_TOKEN_ARGS_FIX)
         if self.min_replicas < 0 or self.min_replicas > self.max_replicas:
             raise ConfigError("minReplicas", self.min_replicas,
                               f"must be between 0 and maxReplicas ({self.max_replicas})",

@@ -338,7 +338,8 @@ def check_custom_data_fits(args: GpuVirtualMachineArgs) -> None:
     if size >= cloudinit.MAX_CUSTOM_DATA_BYTES:
         raise ConfigError("host", "vm", f"the VM's cloud-init would be {size:,} bytes base64, and "
                           f"Azure takes less than {cloudinit.MAX_CUSTOM_DATA_BYTES:,} as custom data",
-                          "shorten vllmImage or model.id, or use host 'aks'")
+                          "shorten vllmImage or model.id, or use host 'aks'",
+                          args_fix="shorten vllmImage or model.id, or use AksGpuCluster")
 
 
 def inbound_rules(args: GpuVirtualMachineArgs) -> "list[network.SecurityRuleArgs]":

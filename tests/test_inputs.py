@@ -63,7 +63,7 @@ def test_a_strong_api_key_is_taken(good):
 
 def test_library_args_refuse_a_weak_plain_key_at_construction():
     plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
-    with pytest.raises(ConfigError, match=r"apiKey is refused \(5 characters\)"):
+    with pytest.raises(ConfigError, match=r"GpuVirtualMachineArgs: api_key is refused \(5 characters\)"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, api_key="short")
 
 
@@ -77,7 +77,8 @@ def test_library_args_refuse_a_weak_output_key_when_its_value_is_known():
 
     with pytest.raises(Exception) as caught:
         run_program(program, "someone-else", "prod", {})
-    assert "apiKey is refused (5 characters)" in str(caught.value)
+    # checked at deploy, and still about the argument the program passed
+    assert "GpuVirtualMachineArgs: api_key is refused (5 characters)" in str(caught.value)
     assert "short" not in str(caught.value).replace("shorter", "")
 
 
@@ -232,7 +233,7 @@ def test_a_custom_models_own_image_is_checked_too():
 
 def test_library_args_check_the_image_and_repo_id_of_the_plan():
     plan = plan_serving(host="vm", model=MODEL, image="vllm/vllm-openai:bad tag")
-    with pytest.raises(ConfigError, match="vllmImage"):
+    with pytest.raises(ConfigError, match="GpuVirtualMachineArgs: vllm_image"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN)
 
 
@@ -255,7 +256,7 @@ def test_a_custom_data_overflow_is_a_config_error_before_any_resource():
 
 def test_a_tag_value_over_256_characters_is_refused_by_the_library_args():
     plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
-    with pytest.raises(ConfigError, match="tags.team"):
+    with pytest.raises(ConfigError, match=r"GpuVirtualMachineArgs: tags\['team'\]"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, tags={"team": "x" * 257})
 
 
@@ -403,7 +404,7 @@ def test_a_tag_holding_a_secret_is_refused_without_showing_it(host):
                                     [secret_key if secret_key == "apiKey" else "Hugging Face token"])
         assert API_KEY not in str(error) and HF_TOKEN not in str(error)
     # the library args know plain secrets too
-    with pytest.raises(ConfigError, match="contains the value of apiKey"):
+    with pytest.raises(ConfigError, match="contains the value of api_key"):
         GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, api_key=API_KEY,
                               tags={"note": API_KEY})
 
@@ -447,7 +448,7 @@ def test_a_secret_given_as_an_output_is_checked_against_the_tags_when_known():
             location="swedencentral", hf_token=pulumi.Output.secret(HF_TOKEN),
             api_key=pulumi.Output.secret(API_KEY), tags={"note": API_KEY[:40]}))
 
-    with pytest.raises(ConfigError, match="contains the value of apiKey") as caught:
+    with pytest.raises(ConfigError, match="contains the value of api_key") as caught:
         run_program(program, PROJECT, "lib", {})
     assert API_KEY not in str(caught.value)
 

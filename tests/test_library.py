@@ -115,7 +115,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
     ({"tags": ["team"]}, "tags", ["map of strings"]),
     ({"max_replicas": 0}, "maxReplicas", ["at least 1"]),
-    ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above maxReplicas"]),
+    ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above max_replicas"]),
     ({"max_replicas": "2"}, "maxReplicas", ["whole number"]),
     ({"internal": "yes"}, "internal", ["true or false"]),
     ({"gpu_memory_utilization": 1.5}, "gpuMemoryUtilization", ["0.5 and 0.99"]),
@@ -126,7 +126,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
     ({"concurrent_requests": 0}, "scaleConcurrentRequests",
-     ["at least 1", "component input concurrentRequests"]),
+     ["ContainerAppGpuArgs: concurrent_requests = 0: must be at least 1"]),
     ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs",
      ["holds an Output", "plain"]),
     ({"tags": {"team": pulumi.Output.from_input("ml")}}, "tags", ["holds an Output (at 'team')", "plain"]),
@@ -140,6 +140,9 @@ def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
         aca_args(**overrides)
     message = str(caught.value)
     assert caught.value.key == key and "\n" not in message, message
+    # the message names the argument as the program wrote it, not the stack's config key
+    assert message.startswith(f"ContainerAppGpuArgs: {next(iter(overrides))}"), message
+    assert "apertus-azure:" not in message and "component input" not in message, message
     for word in words:
         assert word in message, message
     assert "12345" not in message  # a secret's value is never shown
@@ -166,7 +169,7 @@ def test_admin_username_is_one_azure_and_linux_accept(name, words):
 @pytest.mark.parametrize("args_type, extras", [
     (ContainerAppGpuArgs, {}), (AksGpuClusterArgs, {})])
 def test_an_empty_vnet_address_space_is_refused_not_replaced(args_type, extras):
-    with pytest.raises(ConfigError, match="vnetAddressSpace = '': is empty"):
+    with pytest.raises(ConfigError, match=f"{args_type.__name__}: vnet_address_space = '': is empty"):
         args_type(location="westus3", hf_token="t", vnet_address_space="", **extras)
 
 

@@ -253,7 +253,7 @@ def args_doc(summary: str, host: str) -> str:
         lines.extend(textwrap.wrap(description(setting, with_hosts=False), 92,
                                    initial_indent="    ", subsequent_indent="    "))
     lines += ["", "Every value is checked when the args are made (a one-line ConfigError naming the "
-              "config key), and the planner runs then: ``args.plan`` is ready before any resource exists. "
+              "argument), and the planner runs then: ``args.plan`` is ready before any resource exists. "
               "docs/configuration.md has the same table."]
     return "\n".join(lines) + "\n"
 
