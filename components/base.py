@@ -5,6 +5,7 @@ schema inference (pulumi.provider.experimental.analyzer) reads the args' and com
 annotations at run time and needs real types, not strings.
 """
 
+import dataclasses
 import functools
 import inspect
 import ipaddress
@@ -18,7 +19,7 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks, monitoring, settings
-from .serving.errors import CONFIG, register_secret, speaking_of
+from .serving.errors import CONFIG, args_class, python_names, register_secret, speaking_of
 from .serving.gpus import check_gpu_name
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
@@ -207,6 +208,12 @@ class ServingArgs:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+
+    def _warn(self, warning: str) -> None:
+        """A value that is accepted but surprising: one more of the plan's warnings, which the plan
+        prints and ``pulumi up`` logs once (``_register``); from a program it names the argument."""
+        text = python_names(warning) if args_class() else warning
+        object.__setattr__(self, "plan", dataclasses.replace(self.plan, warnings=(*self.plan.warnings, text)))
 
     def _check_monitoring(self) -> None:
         """The alert settings, checked once here (the host's replica bounds refine the defaults later)."""

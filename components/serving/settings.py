@@ -163,7 +163,9 @@ SETTINGS: tuple[Setting, ...] = (
        too (otherwise port 22 is closed and sshd disabled).""", hosts=("vm",)),
     _s("sshAllowedCidrs", "array", "none", """Networks allowed to SSH (required with `sshPublicKey`):
        no entry broader than a /8 and all together at most a /8's worth; `0.0.0.0/0`, `::/0` and `*`
-       are refused.""", hosts=("vm",)),
+       are refused. On a public VM SSH arrives at the public IP from public addresses, so a private
+       range (`10.0.0.0/8`, ...) is a warning: it admits only a network you peer or route to the
+       VM's VNet.""", hosts=("vm",)),
     _s("autoShutdown", "string", "none", """Daily deallocation time, `"HH:MM"` (24-hour), through
        Azure's VM auto-shutdown; there is no matching auto-start.""", hosts=("vm",)),
     _s("autoShutdownTimeZone", "string", "`UTC`", """Windows time zone id for `autoShutdown`, spelt
