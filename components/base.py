@@ -33,6 +33,8 @@ EXPOSURE_TAG = "apertus-exposure"
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
+# the secret args fields and their config keys: a plain str is held as a secret Output (docs/library.md)
+SECRET_FIELDS = (("hf_token", "hfToken"), ("api_key", "apiKey"), ("alert_webhook", "alertWebhook"))
 # how a program passes the token: a secret from its own config (docs/library.md)
 HF_TOKEN_ARGS_FIX = ("accept the model's terms on huggingface.co, then pass a token as a secret, e.g. "
                      "hfToken=pulumi.Config().require_secret('hfToken')")
@@ -135,10 +137,12 @@ class ServingArgs:
         """Every value checked and normalised once, then the plan. The region is stored normalised
         (``West Europe`` -> ``westeurope``), so every name derived from it is Azure's. A plain ``str``
         API key is checked here; an ``Output`` one is checked when its value is known, so a weak key
-        given as an Output fails at deploy, not at construction."""
+        given as an Output fails at deploy, not at construction. A secret given as a plain ``str`` is
+        checked as text, then held as a secret Output (``_seal_plain_secrets``)."""
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)  # frozen: normalise once, here
 
+        plain_secrets = [name for name, _ in SECRET_FIELDS if isinstance(getattr(self, name), str)]
         put("location", normalize_region(checks.text("location", self.location)))
         put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
         key = checks.string_input("apiKey", self.api_key, secret=True)
@@ -208,6 +212,27 @@ class ServingArgs:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+        self._seal_plain_secrets(plain_secrets)
+
+    def _seal_plain_secrets(self, plain: list[str]) -> None:
+        """Secrets a program passed as plain ``str`` (every check above has read their text) become
+        secret Outputs, so whatever they flow into is encrypted in the state and never a plain output,
+        and the program is told once: its own copy is still plain text. A stack passes its config
+        secrets as secret Outputs; the component package's inputs are marked secret by its schema."""
+        for name in plain:
+            if name != "alert_webhook":  # _check_monitoring made it a secret Output already
+                object.__setattr__(self, name, pulumi.Output.secret(getattr(self, name)))
+        args_name = args_class()
+        if plain and args_name:
+            keys = dict(SECRET_FIELDS)
+            names = " and ".join(plain)
+            reads = " / ".join(f"pulumi.Config().require_secret('{keys[name]}')" for name in plain)
+            one = len(plain) == 1
+            pulumi.log.warn(f"{args_name}: {names} {'is a plain str' if one else 'are plain str'}: held as "
+                            f"{'a secret' if one else 'secrets'} from here on (pulumi.Output.secret), so the "
+                            f"state and outputs keep {'it' if one else 'them'} encrypted, but your program has "
+                            f"{'it' if one else 'them'} in plain text; pass a secret instead: {reads}, or "
+                            "pulumi.Output.secret(value)")
 
     def _warn(self, warning: str) -> None:
         """A value that is accepted but surprising: one more of the plan's warnings, which the plan

@@ -77,10 +77,25 @@ def test_two_instances_in_one_program_do_not_collide_and_use_the_callers_resourc
     assert plain_occurrences(run.resources, HF_TOKEN) == []
 
 
-def test_type_tokens_follow_apertus_index():
-    run = run_program(lambda: ContainerAppGpu("x", aca_args()), "p", "s", {})
+def test_type_tokens_follow_apertus_index_and_a_plain_token_is_held_as_a_secret(monkeypatch):
+    """One run for two things: the type tokens, and an hf_token a program passes as a plain str: held
+    as a secret Output (nothing plain in any resource or output), and the program is warned once."""
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    run = run_program(lambda: ContainerAppGpu("x", aca_args(hf_token=HF_TOKEN)), "p", "s", {})
     tokens = {r.type for r in run.resources if not r.custom}
     assert tokens == {"apertus:index:ContainerAppGpu", "apertus:index:ModelSecrets"}
+    assert any(HF_TOKEN in repr(r.inputs) for r in run.resources)  # it reaches the vault, as a secret
+    assert plain_occurrences(run.resources, HF_TOKEN) == []
+    assert HF_TOKEN not in repr(run.mocks.component_outputs) + repr(run.outputs)
+    assert [m for m in said if "plain str" in m] == [
+        "ContainerAppGpuArgs: hf_token is a plain str: held as a secret from here on (pulumi.Output.secret), so "
+        "the state and outputs keep it encrypted, but your program has it in plain text; pass a secret instead: "
+        "pulumi.Config().require_secret('hfToken'), or pulumi.Output.secret(value)"]
+    # a secret Output (the stack's way, and aca_args'): nothing to say
+    said.clear()
+    args = aca_args()
+    assert not [m for m in said if "plain str" in m] and isinstance(args.hf_token, pulumi.Output)
 
 
 def test_gated_model_without_token_is_refused_by_the_args():
