@@ -41,6 +41,14 @@ def test_package_exports_the_three_hosts():
         assert hasattr(components, f"{name}Args")
 
 
+def test_the_package_has_the_version_of_pyproject():
+    """One version string: pyproject.toml's; the checkout reads it there, the component package too."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert components.__version__ == version and "__version__" in dir(components)
+    assert "0.1.0" not in (ROOT / "components" / "__init__.py").read_text()  # not written twice
+    assert "__version__" in (ROOT / "provider" / "__main__.py").read_text()
+
+
 def test_importing_the_components_loads_no_provider_sdk_module():
     """azure-native's and pulumi-kubernetes' modules load when a resource is built, not when the
     components are imported: the component provider answers GetSchema without them, and a program
@@ -335,6 +343,12 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
             for data in source.glob(pattern):
                 (site / package.replace(".", "/") / data.relative_to(source)).parent.mkdir(exist_ok=True)
                 shutil.copy(data, site / package.replace(".", "/") / data.relative_to(source))
+    # the metadata pip writes (name and version from pyproject.toml): what the installed __version__ reads
+    version = pyproject["project"]["version"]
+    metadata = site / f"apertus_azure-{version}.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pyproject['project']['name']}\n"
+                                       f"Version: {version}\n")
     team = tmp_path / "team-llm"
     shutil.copytree(ROOT / "examples" / "library", team)
 
@@ -349,6 +363,7 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
     sys.path.insert(0, str(site))
     try:
         assert not importlib.util.find_spec("apertus_azure").origin.startswith(str(ROOT))
+        assert importlib.import_module("apertus_azure").__version__ == version
         spec = importlib.util.spec_from_file_location("team_test_program", team / "test_program.py")
         team_tests = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = team_tests
