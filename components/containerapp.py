@@ -27,6 +27,7 @@ from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, GpuSku, Probe, ServingPlan, checks
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
+from .serving.errors import args_class
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
 HOST = "containerapp"
@@ -157,9 +158,29 @@ class ContainerAppGpuArgs(ServingArgs):
         if self.internal:
             endpoint_subnet(self.vnet_address_space)
         startup_probe(self.plan.launch, self.plan.model.hf_id)
+        if warning := unused_threshold_warning(self.ttft_slo_seconds, self.queue_alert_threshold):
+            self._warn(warning)
 
     def _vault_secret_names(self) -> set[str]:
         return {SECRET_API_KEY} | ({SECRET_HF_TOKEN} if self.hf_token is not None else set())
+
+
+# The alert thresholds whose alerts need vLLM's own metrics, which Container Apps does not scrape
+# (components/serving/monitoring.py CONTAINERAPP_MISSING): accepted, checked, and said to be unused
+UNUSED_THRESHOLDS = ("ttftSloSeconds", "queueAlertThreshold")
+
+
+def unused_threshold_warning(ttft_slo_seconds: object, queue_alert_threshold: object) -> str | None:
+    """The thresholds a Container Apps deployment was given but has no alert for, in one warning."""
+    given = [f"{key} {value}" for key, value in zip(UNUSED_THRESHOLDS, (ttft_slo_seconds, queue_alert_threshold))
+             if value is not None]
+    if not given:
+        return None
+    other_hosts = "GpuVirtualMachine or AksGpuCluster" if args_class() else "host 'vm' or 'aks'"
+    return (f"{' and '.join(given)}: not used on Container Apps, which does not export vLLM's metrics (no "
+            "Prometheus scrape of the app), so there is no time-to-first-token or queue alert here to take "
+            f"{'it' if len(given) == 1 else 'them'}; remove {'it' if len(given) == 1 else 'them'}, or use "
+            f"{other_hosts} for those alerts")
 
 
 def infrastructure_subnet(address_space: str) -> ipaddress.IPv4Network:

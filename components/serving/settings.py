@@ -137,11 +137,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logAnalyticsWorkspaceId", "string", "the deployment creates one", """Resource id of an
        existing Log Analytics workspace to use.""", common=True),
     _s("ttftSloSeconds", None, "2 (MLPerf server-scenario bound)", """p95 time to first token, in
-       seconds, above which an alert fires (`vm`, `aks`: Container Apps cannot export it).""",
+       seconds, above which an alert fires (`vm`, `aks`; Container Apps does not export it, so on
+       `containerapp` it is not used and the plan warns).""",
        common=True),
     _s("queueAlertThreshold", "integer", "`aks`: queueDepthTarget x maxReplicas; `vm`: the requests "
        "one replica runs at once (min of 256 and the KV cache's full-context sequences)",
-       """Requests waiting in vLLM's queue for 5 minutes that fire an alert (`vm`, `aks`).""",
+       """Requests waiting in vLLM's queue for 5 minutes that fire an alert (`vm`, `aks`; not used on
+       `containerapp`, and the plan warns).""",
        common=True),
     # ---- host containerapp ----
     _s("scaleConcurrentRequests", "integer", "32", """In-flight HTTP requests per replica above which
