@@ -228,11 +228,11 @@ class ServingArgs:
             names = " and ".join(plain)
             reads = " / ".join(f"pulumi.Config().require_secret('{keys[name]}')" for name in plain)
             one = len(plain) == 1
+            it = "it" if one else "them"
             pulumi.log.warn(f"{args_name}: {names} {'is a plain str' if one else 'are plain str'}: held as "
                             f"{'a secret' if one else 'secrets'} from here on (pulumi.Output.secret), so the "
-                            f"state and outputs keep {'it' if one else 'them'} encrypted, but your program has "
-                            f"{'it' if one else 'them'} in plain text; pass a secret instead: {reads}, or "
-                            "pulumi.Output.secret(value)")
+                            f"state and outputs keep {it} encrypted, but your program has {it} in plain "
+                            f"text; pass a secret instead: {reads}, or pulumi.Output.secret(value)")
 
     def _warn(self, warning: str) -> None:
         """A value that is accepted but surprising: one more of the plan's warnings, which the plan

@@ -139,7 +139,8 @@ class ContainerAppGpuArgs(ServingArgs):
                               "use Consumption-GPU-NC24-A100, Consumption-GPU-NC8as-T4 or NC24/48/96-A100")
         if set(self.plan.launch.secret_env.values()) - self._vault_secret_names():
             raise ConfigError("hfToken", None, "is not set but the vLLM launch spec reads HF_TOKEN",
-                              "run: pulumi config set --secret hfToken <token>", args_fix=base.HF_TOKEN_ARGS_FIX)
+                              "run: pulumi config set --secret hfToken <token>",
+                              args_fix=base.HF_TOKEN_ARGS_FIX)
         if self.min_replicas < 0 or self.min_replicas > self.max_replicas:
             raise ConfigError("minReplicas", self.min_replicas,
                               f"must be between 0 and maxReplicas ({self.max_replicas})",
@@ -172,8 +173,8 @@ UNUSED_THRESHOLDS = ("ttftSloSeconds", "queueAlertThreshold")
 
 def unused_threshold_warning(ttft_slo_seconds: object, queue_alert_threshold: object) -> str | None:
     """The thresholds a Container Apps deployment was given but has no alert for, in one warning."""
-    given = [f"{key} {value}" for key, value in zip(UNUSED_THRESHOLDS, (ttft_slo_seconds, queue_alert_threshold))
-             if value is not None]
+    values = (ttft_slo_seconds, queue_alert_threshold)
+    given = [f"{key} {value}" for key, value in zip(UNUSED_THRESHOLDS, values) if value is not None]
     if not given:
         return None
     other_hosts = "GpuVirtualMachine or AksGpuCluster" if args_class() else "host 'vm' or 'aks'"

@@ -277,7 +277,8 @@ def command(args: Any, root: Path) -> int:
         try:
             created = write_diagram(Path(args.diagram), stack, data)
         except OSError as error:
-            return print_error(f"--diagram {args.diagram}: cannot write it ({error.strerror or error})", args.json)
+            return print_error(f"--diagram {args.diagram}: cannot write it ({error.strerror or error})",
+                               args.json)
         if created:  # on stderr: --json keeps stdout one JSON document
             print(f"note: --diagram created the folder{'s' if len(created) > 1 else ''} "
                   f"{', '.join(str(folder) for folder in created)}, which did not exist", file=sys.stderr)

@@ -193,7 +193,8 @@ def yaml_syntax_message(path: Path, error: yaml.MarkedYAMLError, text: str) -> s
         why = "this line has a key without ': ' after it"
         fix = "write each setting as key: value, and quote a value that spans lines"
     if why is None:
-        why = "YAML cannot read the file here (" + " ".join(f"{problem or context or 'invalid YAML'}".split())[:120] + ")"
+        said = " ".join((problem or context or "invalid YAML").split())[:120]
+        why = f"YAML cannot read the file here ({said})"
     if line_index is None and mark is not None:
         line_index, column = mark.line, mark.column if column is None else column
     where = f"{path.name}, line {line_index + 1}, column {column + 1}" if line_index is not None else path.name

@@ -150,7 +150,8 @@ def string_map(key: str, value: Any) -> dict[str, str]:
     for name, item in value.items():
         if not isinstance(name, str):
             raise ConfigError(key, as_written(name), "is a tag name YAML reads as a number or boolean, not text",
-                              f'quote it: "{as_written(name)}": ...', args_fix=f"use the str {as_written(name)!r}",
+                              f'quote it: "{as_written(name)}": ...',
+                              args_fix=f"use the str {as_written(name)!r}",
                               args_why="is a tag name that is a number or boolean, not text")
         if isinstance(item, (bool, int, float, type(None))):  # `cost: 12`, `owner:`
             raise ConfigError(key, f"{name}: {as_written(item)}", "is not text: a tag's value is a string",
@@ -319,5 +320,6 @@ def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int
         key, value = (("minReplicas", low) if low != 1 or max_replicas is None else ("maxReplicas", high))
         raise ConfigError(key, value, "host 'vm' runs exactly one server", "remove the key, or use host "
                           "'aks' or 'containerapp' for several replicas",
-                          args_fix="leave it out, or use AksGpuCluster or ContainerAppGpu for several replicas")
+                          args_fix="leave it out, or use AksGpuCluster or ContainerAppGpu for several "
+                          "replicas")
     return low, high

@@ -94,7 +94,7 @@ def python_names(text: str) -> str:
 
 
 def argument(args_name: str, key: str) -> str:
-    """How an args error names its setting: ``GpuVirtualMachineArgs: max_model_len``, ``...: model['layers']``."""
+    """How an args error names its setting: ``GpuVirtualMachineArgs: max_model_len``, ``model['layers']``."""
     head, *path = key.split(".")
     if head in NOT_ARGS_FIELDS:
         return f"{args_name}: {head}"

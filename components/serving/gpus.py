@@ -275,7 +275,7 @@ def gpus_for_host(host: str) -> list[GpuSku]:
 
 
 def _squeezed(name: str) -> str:
-    """Lowercase letters and digits, without Azure's 'Standard_': 'Standard_NC24ads_A100_v4' -> 'nc24adsa100v4'."""
+    """Lowercase letters and digits, without 'Standard_': 'Standard_NC24ads_A100_v4' -> 'nc24adsa100v4'."""
     return re.sub(r"[^a-z0-9]", "", name.lower()).removeprefix("standard")
 
 
@@ -290,7 +290,8 @@ def closest_gpu(name: str, host: str) -> GpuSku | None:
     if close:
         return by_name[close[0]]
     models = {_squeezed(sku.gpu_model) for sku in own}
-    named = [model for model in models if model.startswith(wanted)] if wanted else []  # 'h100': H100 and H100 NVL
+    # 'h100' names both H100 and H100 NVL
+    named = [model for model in models if model.startswith(wanted)] if wanted else []
     named = named or difflib.get_close_matches(wanted, models, n=1, cutoff=0.7)
     fitting = [sku for sku in own if _squeezed(sku.gpu_model) in named]
     return min(fitting, key=lambda sku: (sku.gpu_count, sku.price_usd_hour or float("inf")), default=None)
@@ -303,7 +304,7 @@ def check_gpu_name(name: str, host: str) -> None:
         return
     kind = "workload profile" if host == "containerapp" else "VM size"
     close = closest_gpu(name, host)
-    hint = (f"did you mean '{close.name}' ({close.gpu_count} x {close.gpu_model} {close.gpu_memory_gb:g} GB)? "
-            if close else "")
+    hint = (f"did you mean '{close.name}' ({close.gpu_count} x {close.gpu_model} "
+            f"{close.gpu_memory_gb:g} GB)? " if close else "")
     raise ConfigError("gpu", name, f"is not a GPU {kind} in the catalog",
                       f"{hint}for host '{host}' use one of {', '.join(s.name for s in gpus_for_host(host))}")
