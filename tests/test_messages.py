@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import re
 import textwrap
@@ -133,6 +134,7 @@ def repeats(why: str, fix: str) -> str | None:
     return None
 
 
+@functools.cache  # parsed once for the two scans below
 def config_error_calls() -> list[tuple[str, ast.Call]]:
     found = []
     for path in sorted([*ROOT.joinpath("components").rglob("*.py"), *ROOT.joinpath("stacks").rglob("*.py")]):
