@@ -27,7 +27,7 @@ from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, GpuSku, Probe, ServingPlan, checks
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
-from .serving.errors import args_class
+from .serving.errors import args_class, speaking_of
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
 HOST = "containerapp"
@@ -417,7 +417,8 @@ class ContainerAppGpu(base.ServingComponent):
     """The action group every alert goes to (none with alerts: false)."""
 
     def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        check_component_name(name)
+        with speaking_of(type(self).__name__):  # "ContainerAppGpu: name = ...", the first argument
+            check_component_name(name)
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

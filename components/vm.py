@@ -25,6 +25,7 @@ from . import cloudinit, monitoring
 from .base import ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
+from .serving.errors import speaking_of
 from .serving.rules import NON_PUBLIC_RANGES
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
 from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
@@ -498,7 +499,8 @@ class GpuVirtualMachine(ServingComponent):
     def __init__(self, name: str, args: GpuVirtualMachineArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
-        check_component_name(name, "GPU VM")
+        with speaking_of(type(self).__name__):  # "GpuVirtualMachine: name = ...", the first argument
+            check_component_name(name, "GPU VM")
         super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         group = resource_group(name, args, self)

@@ -461,6 +461,7 @@ def test_a_container_app_component_name_azure_would_refuse_is_a_config_error(nam
     with pytest.raises(ConfigError, match="cannot name a container app") as caught:
         run_program(program, PROJECT, "lib", {})
     assert caught.value.registered == []
+    assert str(caught.value).startswith(f"ContainerAppGpu: name = {name!r}: ")  # the component's argument
 
 
 # (the whole table of what the real Pulumi CLI accepts per declared type: tests/fixtures/pulumi/

@@ -300,7 +300,7 @@ def closest_gpu(name: str, host: str) -> GpuSku | None:
 def check_gpu_name(name: str, host: str) -> None:
     """A ``gpu`` that is no size or profile in the catalog, as a ConfigError naming the nearest of the
     host's and listing them all. A catalog name of another host passes: the planner names the host."""
-    if any(sku.name.lower() == name.strip().lower() for sku in GPUS.values()):
+    if any(sku.name.lower() == name.lower() for sku in GPUS.values()):
         return
     kind = "workload profile" if host == "containerapp" else "VM size"
     close = closest_gpu(name, host)
