@@ -17,12 +17,15 @@ program offline under recording mocks. ``ConfigError`` (a ``pulumi.RunError``: P
 message without a stack trace) is the one error type the args and components raise.
 
 Each name is imported on first use, so a program (or ``python -m stacks plan``) that uses one host
-does not load the Azure and Kubernetes SDK modules of the others.
+does not load the Azure and Kubernetes SDK modules of the others. ``__version__`` is the package's
+version from its one source, ``[project] version`` in pyproject.toml (``package_version``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # name -> the module (relative to this package) that defines it
@@ -48,7 +51,25 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from .vm import GpuVirtualMachine, GpuVirtualMachineArgs
 
 
+DISTRIBUTION = "apertus-azure"  # pyproject.toml [project] name
+
+
+def package_version() -> str:
+    """pyproject.toml's ``[project] version``: in the repository checkout (imported as ``components``)
+    read from the file itself, so it cannot lag behind an edit; installed (``apertus_azure``), from the
+    distribution's metadata, which pip wrote from the same field."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if __name__ == "components" and pyproject.is_file():
+        import tomllib
+
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    return importlib.metadata.version(DISTRIBUTION)
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()["__version__"] = version = package_version()
+        return version
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
@@ -57,4 +78,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})

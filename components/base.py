@@ -5,6 +5,8 @@ schema inference (pulumi.provider.experimental.analyzer) reads the args' and com
 annotations at run time and needs real types, not strings.
 """
 
+import dataclasses
+import functools
 import inspect
 import ipaddress
 import re
@@ -17,7 +19,8 @@ from pulumi_azure_native import resources
 
 from .serving import DEFAULT_IMAGE, DEFAULT_MODEL, ConfigError, ModelSpec, ServingPlan, plan_serving, resolve_model
 from .serving import checks, monitoring, settings
-from .serving.errors import register_secret
+from .serving.errors import CONFIG, args_class, python_names, register_secret, speaking_of
+from .serving.gpus import check_gpu_name
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
 from .serving.regions import normalize_region
@@ -30,6 +33,11 @@ EXPOSURE_TAG = "apertus-exposure"
 DEFAULT_VNET_ADDRESS_SPACE = "10.240.0.0/16"  # the VNet of hosts containerapp and aks
 VNET_KEY = "vnetAddressSpace"
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default (vllm/config/cache.py)
+# the secret args fields and their config keys: a plain str is held as a secret Output (docs/library.md)
+SECRET_FIELDS = (("hf_token", "hfToken"), ("api_key", "apiKey"), ("alert_webhook", "alertWebhook"))
+# how a program passes the token: a secret from its own config (docs/library.md)
+HF_TOKEN_ARGS_FIX = ("accept the model's terms on huggingface.co, then pass a token as a secret, e.g. "
+                     "hfToken=pulumi.Config().require_secret('hfToken')")
 
 # The key is the only gate in front of vLLM's /v1 (a bearer token compared with --api-key). At
 # least 32 characters (random letters and digits: 32 x log2(62) ~ 190 bits), in the characters of
@@ -46,7 +54,10 @@ def check_api_key(key: str) -> str:
         return ConfigError("apiKey", None, f"is refused ({len(key)} characters): {why}",
                            "set a random key of at least 32 characters, e.g. pulumi config set "
                            "--secret apiKey \"$(openssl rand -base64 36)\", or remove apiKey to "
-                           "have one generated")
+                           "have one generated",
+                           args_fix="pass a random key of at least 32 characters, e.g. "
+                           "pulumi.Output.secret(secrets.token_urlsafe(36)), or leave apiKey out to have one "
+                           "generated")
     if not key:
         raise refuse("it is empty, which would leave the API open")
     if any(character.isspace() for character in key):
@@ -62,6 +73,16 @@ def check_api_key(key: str) -> str:
     if len(set(key)) < API_KEY_MIN_DISTINCT:
         raise refuse(f"it has fewer than {API_KEY_MIN_DISTINCT} different characters, so it is guessable")
     return key
+
+
+def _about_the_arguments(post_init: Any) -> Any:
+    """``__post_init__`` whose errors name the args' arguments (``GpuVirtualMachineArgs: max_model_len``),
+    unless a stack's config builds the args (serving/errors.py, ``speaking_of``)."""
+    @functools.wraps(post_init)
+    def checked(self: Any) -> None:
+        with speaking_of(type(self).__name__):
+            post_init(self)
+    return checked
 
 
 @dataclass(frozen=True)
@@ -108,15 +129,20 @@ class ServingArgs:
         super().__init_subclass__(**kwargs)
         if cls._host:
             cls.__doc__ = settings.args_doc(cls.__doc__ or "", cls._host)
+        if "__post_init__" in cls.__dict__:  # a host's own checks speak of its arguments too
+            cls.__post_init__ = _about_the_arguments(cls.__dict__["__post_init__"])
 
+    @_about_the_arguments
     def __post_init__(self) -> None:
         """Every value checked and normalised once, then the plan. The region is stored normalised
         (``West Europe`` -> ``westeurope``), so every name derived from it is Azure's. A plain ``str``
         API key is checked here; an ``Output`` one is checked when its value is known, so a weak key
-        given as an Output fails at deploy, not at construction."""
+        given as an Output fails at deploy, not at construction. A secret given as a plain ``str`` is
+        checked as text, then held as a secret Output (``_seal_plain_secrets``)."""
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)  # frozen: normalise once, here
 
+        plain_secrets = [name for name, _ in SECRET_FIELDS if isinstance(getattr(self, name), str)]
         put("location", normalize_region(checks.text("location", self.location)))
         put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))
         key = checks.string_input("apiKey", self.api_key, secret=True)
@@ -132,6 +158,8 @@ class ServingArgs:
         put("api_key", key)
         put("resource_group_name", checks.string_input("resourceGroupName", self.resource_group_name))
         put("gpu", checks.optional_text("gpu", self.gpu))
+        if self.gpu is not None and self._host and self.plan is None:
+            check_gpu_name(self.gpu, self._host)  # a misspelt size gets the nearest one
         if self.max_model_len is not None:
             put("max_model_len", checks.whole_number("maxModelLen", self.max_model_len, minimum=1))
         put("gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION if self.gpu_memory_utilization is None
@@ -164,7 +192,8 @@ class ServingArgs:
         if model.gated and self.hf_token is None:
             raise ConfigError("hfToken", None, f"is required: {model.hf_id} is gated on Hugging Face",
                               "accept the model's terms on huggingface.co, then pass a token "
-                              "(stack config: pulumi config set --secret hfToken <token>)")
+                              "(stack config: pulumi config set --secret hfToken <token>)",
+                              args_fix=HF_TOKEN_ARGS_FIX)
         if self.plan is None:
             put("plan", plan_serving(
                 host=self._host, model=model, gpu=self.gpu, max_model_len=self.max_model_len,
@@ -183,6 +212,33 @@ class ServingArgs:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+        self._seal_plain_secrets(plain_secrets)
+
+    def _seal_plain_secrets(self, plain: list[str]) -> None:
+        """Secrets a program passed as plain ``str`` (every check above has read their text) become
+        secret Outputs, so whatever they flow into is encrypted in the state and never a plain output,
+        and the program is told once: its own copy is still plain text. A stack passes its config
+        secrets as secret Outputs; the component package's inputs are marked secret by its schema."""
+        for name in plain:
+            if name != "alert_webhook":  # _check_monitoring made it a secret Output already
+                object.__setattr__(self, name, pulumi.Output.secret(getattr(self, name)))
+        args_name = args_class()
+        if plain and args_name:
+            keys = dict(SECRET_FIELDS)
+            names = " and ".join(plain)
+            reads = " / ".join(f"pulumi.Config().require_secret('{keys[name]}')" for name in plain)
+            one = len(plain) == 1
+            it = "it" if one else "them"
+            pulumi.log.warn(f"{args_name}: {names} {'is a plain str' if one else 'are plain str'}: held as "
+                            f"{'a secret' if one else 'secrets'} from here on (pulumi.Output.secret), so the "
+                            f"state and outputs keep {it} encrypted, but your program has {it} in plain "
+                            f"text; pass a secret instead: {reads}, or pulumi.Output.secret(value)")
+
+    def _warn(self, warning: str) -> None:
+        """A value that is accepted but surprising: one more of the plan's warnings, which the plan
+        prints and ``pulumi up`` logs once (``_register``); from a program it names the argument."""
+        text = python_names(warning) if args_class() else warning
+        object.__setattr__(self, "plan", dataclasses.replace(self.plan, warnings=(*self.plan.warnings, text)))
 
     def _check_monitoring(self) -> None:
         """The alert settings, checked once here (the host's replica bounds refine the defaults later)."""
@@ -222,7 +278,8 @@ class ServingArgs:
         if isinstance(args, cls):
             return args
         if isinstance(args, Mapping):
-            return cls(**args)
+            with speaking_of(CONFIG):  # the component package's inputs: named like the config keys
+                return cls(**args)
         raise TypeError(f"expected {cls.__name__} or a dict of its fields, got {type(args).__name__}")
 
     @property

@@ -27,6 +27,7 @@ from .gateway import CADDY_IMAGE, GatewaySite, GatewayTls, render_caddyfile
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, GpuSku, Probe, ServingPlan, checks
 from .serving.coldstart import PREMIUM_FILES_MIN_GIB
+from .serving.errors import args_class, speaking_of
 from .serving.launch import SECRET_API_KEY, SECRET_HF_TOKEN, LaunchSpec
 
 HOST = "containerapp"
@@ -138,7 +139,8 @@ class ContainerAppGpuArgs(ServingArgs):
                               "use Consumption-GPU-NC24-A100, Consumption-GPU-NC8as-T4 or NC24/48/96-A100")
         if set(self.plan.launch.secret_env.values()) - self._vault_secret_names():
             raise ConfigError("hfToken", None, "is not set but the vLLM launch spec reads HF_TOKEN",
-                              "run: pulumi config set --secret hfToken <token>")
+                              "run: pulumi config set --secret hfToken <token>",
+                              args_fix=base.HF_TOKEN_ARGS_FIX)
         if self.min_replicas < 0 or self.min_replicas > self.max_replicas:
             raise ConfigError("minReplicas", self.min_replicas,
                               f"must be between 0 and maxReplicas ({self.max_replicas})",
@@ -157,9 +159,29 @@ class ContainerAppGpuArgs(ServingArgs):
         if self.internal:
             endpoint_subnet(self.vnet_address_space)
         startup_probe(self.plan.launch, self.plan.model.hf_id)
+        if warning := unused_threshold_warning(self.ttft_slo_seconds, self.queue_alert_threshold):
+            self._warn(warning)
 
     def _vault_secret_names(self) -> set[str]:
         return {SECRET_API_KEY} | ({SECRET_HF_TOKEN} if self.hf_token is not None else set())
+
+
+# The alert thresholds whose alerts need vLLM's own metrics, which Container Apps does not scrape
+# (components/serving/monitoring.py CONTAINERAPP_MISSING): accepted, checked, and said to be unused
+UNUSED_THRESHOLDS = ("ttftSloSeconds", "queueAlertThreshold")
+
+
+def unused_threshold_warning(ttft_slo_seconds: object, queue_alert_threshold: object) -> str | None:
+    """The thresholds a Container Apps deployment was given but has no alert for, in one warning."""
+    values = (ttft_slo_seconds, queue_alert_threshold)
+    given = [f"{key} {value}" for key, value in zip(UNUSED_THRESHOLDS, values) if value is not None]
+    if not given:
+        return None
+    other_hosts = "GpuVirtualMachine or AksGpuCluster" if args_class() else "host 'vm' or 'aks'"
+    return (f"{' and '.join(given)}: not used on Container Apps, which does not export vLLM's metrics (no "
+            "Prometheus scrape of the app), so there is no time-to-first-token or queue alert here to take "
+            f"{'it' if len(given) == 1 else 'them'}; remove {'it' if len(given) == 1 else 'them'}, or use "
+            f"{other_hosts} for those alerts")
 
 
 def infrastructure_subnet(address_space: str) -> ipaddress.IPv4Network:
@@ -395,7 +417,8 @@ class ContainerAppGpu(base.ServingComponent):
     """The action group every alert goes to (none with alerts: false)."""
 
     def __init__(self, name: str, args: ContainerAppGpuArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        check_component_name(name)
+        with speaking_of(type(self).__name__):  # "ContainerAppGpu: name = ...", the first argument
+            check_component_name(name)
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
         super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

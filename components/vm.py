@@ -25,6 +25,8 @@ from . import cloudinit, monitoring
 from .base import ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, resource_group
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
+from .serving.errors import speaking_of
+from .serving.rules import NON_PUBLIC_RANGES
 # Premium SSD tiers and the disk sizing live with the cold-start estimate, which reads their speed
 from .serving.coldstart import PREMIUM_SSD_TIERS, data_disk_tier  # noqa: F401 (PREMIUM_SSD_TIERS re-exported)
 
@@ -180,6 +182,30 @@ def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
                           f"addresses, more than a /{SSH_BROADEST_PREFIX} ({SSH_MAX_ADDRESSES:,})", fix)
 
 
+# Ranges no packet from the internet carries as its source (components/serving/rules.py, shared with
+# the policy pack), with what they are
+UNROUTED_SOURCES = {"10.0.0.0/8": "private, RFC 1918", "172.16.0.0/12": "private, RFC 1918",
+                    "192.168.0.0/16": "private, RFC 1918", "100.64.0.0/10": "carrier-grade NAT, RFC 6598",
+                    "127.0.0.0/8": "loopback", "169.254.0.0/16": "link-local"}
+assert set(UNROUTED_SOURCES) == {str(n) for n in NON_PUBLIC_RANGES if n.version == 4}
+
+
+def ssh_source_warnings(sources: Sequence[str], internal: bool) -> list[str]:
+    """A public VM takes SSH at its public IP, where every source is a public address, and its VNet is
+    the component's own, peered with nothing: an entry in a private range lets no one in. Accepted
+    (a network peered or routed to the VNet later does come from such a range), but said."""
+    if internal:
+        return []
+    unrouted = [f"{source} ({why})" for source in sources for cidr, why in UNROUTED_SOURCES.items()
+                if ipaddress.ip_network(source).subnet_of(ipaddress.ip_network(cidr))]
+    if not unrouted:
+        return []
+    return [f"sshAllowedCidrs {', '.join(unrouted)}: no SSH client can come from there: the VM is public "
+            f"(internal: false), SSH reaches it at its public IP from public addresses, and its VNet "
+            f"({VNET_CIDR}) is peered with nothing; give the public address your SSH client connects from "
+            "(curl -s https://api.ipify.org), or keep it if you peer or route that network to the VNet"]
+
+
 def _ssh_fields(blob: bytes) -> list[bytes]:
     """The length-prefixed fields of an OpenSSH public-key blob (RFC 4253 section 6.6)."""
     fields, offset = [], 0
@@ -295,6 +321,8 @@ class GpuVirtualMachineArgs(ServingArgs):
             raise ConfigError("gpu", self.plan.gpu.name, "is not a VM size",
                               "use e.g. Standard_NC24ads_A100_v4, or leave gpu unset for the cheapest that fits")
         check_ssh_sources("sshAllowedCidrs", self.ssh_allowed_cidrs)
+        for warning in ssh_source_warnings(self.ssh_allowed_cidrs, self.internal):
+            self._warn(warning)
         if self.ssh_public_key is not None:
             check_ssh_public_key(self.ssh_public_key)
             if not self.ssh_allowed_cidrs:
@@ -338,7 +366,8 @@ def check_custom_data_fits(args: GpuVirtualMachineArgs) -> None:
     if size >= cloudinit.MAX_CUSTOM_DATA_BYTES:
         raise ConfigError("host", "vm", f"the VM's cloud-init would be {size:,} bytes base64, and "
                           f"Azure takes less than {cloudinit.MAX_CUSTOM_DATA_BYTES:,} as custom data",
-                          "shorten vllmImage or model.id, or use host 'aks'")
+                          "shorten vllmImage or model.id, or use host 'aks'",
+                          args_fix="shorten vllmImage or model.id, or use AksGpuCluster")
 
 
 def inbound_rules(args: GpuVirtualMachineArgs) -> "list[network.SecurityRuleArgs]":
@@ -470,7 +499,8 @@ class GpuVirtualMachine(ServingComponent):
     def __init__(self, name: str, args: GpuVirtualMachineArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
-        check_component_name(name, "GPU VM")
+        with speaking_of(type(self).__name__):  # "GpuVirtualMachine: name = ...", the first argument
+            check_component_name(name, "GPU VM")
         super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         group = resource_group(name, args, self)

@@ -17,7 +17,6 @@ package, one directory up.
 
 import json
 import sys
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Optional
@@ -32,12 +31,12 @@ from pulumi.provider.experimental.component import ComponentProvider  # noqa: E4
 from pulumi.provider.provider import ConstructResult  # noqa: E402
 from pulumi.provider.server import ComponentInitError  # noqa: E402
 
-from components import AksGpuCluster, ContainerAppGpu, GpuVirtualMachine  # noqa: E402
+from components import AksGpuCluster, ContainerAppGpu, GpuVirtualMachine, __version__  # noqa: E402
 from components.serving import ConfigError, checks, settings  # noqa: E402
 
 PACKAGE = "apertus"
 COMPONENTS = [ContainerAppGpu, GpuVirtualMachine, AksGpuCluster]
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+VERSION = __version__  # pyproject.toml [project] version, the package's one version
 SECRET_INPUTS = ("hfToken", "apiKey", "alertWebhook")
 SECRET_OUTPUTS = ("apiKey",)
 

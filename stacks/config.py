@@ -21,7 +21,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.base import ServingArgs, check_api_key
 from components.serving import HOSTS, ConfigError, checks
-from components.serving.errors import forget_secrets, register_secret
+from components.serving.errors import CONFIG, forget_secrets, register_secret, speaking_of
 from components.serving.monitoring import check_webhook_url
 from components.serving.regions import LOCATION_KEY, normalize_region
 
@@ -159,6 +159,12 @@ def read_args(reader: ConfigReader, settings: StackSettings, args_type: type[Ser
               fields: dict[str, str]) -> ServingArgs:
     """The host's args from the keys that are set (``fields``: config key -> args field); the
     args' defaults are the stack's defaults, and their checks run here, before any resource."""
+    with speaking_of(CONFIG):  # the args' errors name the config keys, as the stack file does
+        return _read_args(reader, settings, args_type, fields)
+
+
+def _read_args(reader: ConfigReader, settings: StackSettings, args_type: type[ServingArgs],
+               fields: dict[str, str]) -> ServingArgs:
     from .compare import read_expected_load
 
     read_expected_load(reader)  # not the args': the plan prices tokens at it (stacks/compare.py)

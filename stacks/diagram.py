@@ -143,9 +143,24 @@ def render(stack: str, data: dict[str, Any]) -> str:
     ])
 
 
-def write_diagram(path: Path, stack: str, data: dict[str, Any]) -> None:
+def target_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take the diagram (a folder, or under a file), or None; checked before the
+    plan runs, so a typo costs nothing."""
+    if path.is_dir():
+        return f"--diagram {path} is a folder; give a file in it, e.g. {path / 'diagram.md'}"
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"--diagram {path}: {existing} is a file, not a folder; give a path in a folder"
+    return None
+
+
+def write_diagram(path: Path, stack: str, data: dict[str, Any]) -> list[Path]:
+    """Write the diagram; the folders it had to create (outermost first), which the plan names: a
+    misspelt folder would otherwise appear without a word."""
+    created = [parent for parent in reversed(path.parents) if not parent.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(stack, data))
+    return created
 
 
 def mermaid_blocks(markdown: str) -> list[str]:

@@ -261,6 +261,11 @@ def command(args: Any, root: Path) -> int:
         from . import compare
 
         return compare.command(args, root, stack, source)
+    if getattr(args, "diagram", None):
+        from .diagram import target_problem
+
+        if problem := target_problem(Path(args.diagram)):
+            return print_error(problem, args.json)
     try:
         planned = plan_stack(stack, root)
         data = {"stack": stack, "stackSource": source, **planned}
@@ -269,7 +274,14 @@ def command(args: Any, root: Path) -> int:
     if getattr(args, "diagram", None):
         from .diagram import write_diagram
 
-        write_diagram(Path(args.diagram), stack, data)
+        try:
+            created = write_diagram(Path(args.diagram), stack, data)
+        except OSError as error:
+            return print_error(f"--diagram {args.diagram}: cannot write it ({error.strerror or error})",
+                               args.json)
+        if created:  # on stderr: --json keeps stdout one JSON document
+            print(f"note: --diagram created the folder{'s' if len(created) > 1 else ''} "
+                  f"{', '.join(str(folder) for folder in created)}, which did not exist", file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

@@ -21,6 +21,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.base import ServingArgs
 from components.serving import HOSTS, ConfigError
+from components.serving.errors import CONFIG, speaking_of
 
 from .stackfile import HF_TOKEN_LOOKING, SECRET_LOOKING_NAME
 from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
@@ -101,14 +102,15 @@ def misspelt(error: ConfigError) -> ConfigError:
 
 def read_args() -> tuple[ModuleType, ServingArgs]:
     """The selected host's module and its args, every setting checked; no resource yet."""
-    reader = ConfigReader()
-    try:
-        settings = read_settings(reader)
-    except ConfigError as error:
-        raise misspelt(error) from None
-    host = host_module(settings.host)
-    check_unknown_keys(settings.host)
-    return host, host.read(reader, settings)
+    with speaking_of(CONFIG):  # every error names the config key
+        reader = ConfigReader()
+        try:
+            settings = read_settings(reader)
+        except ConfigError as error:
+            raise misspelt(error) from None
+        host = host_module(settings.host)
+        check_unknown_keys(settings.host)
+        return host, host.read(reader, settings)
 
 
 def run() -> ServingArgs:

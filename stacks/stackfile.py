@@ -76,6 +76,131 @@ def _where(path: Path, mark: Any) -> str:
     return f"{path.name}, line {mark.line + 1}" if mark is not None else path.name
 
 
+# ---- YAML syntax errors in plain words ----
+# PyYAML says what its scanner expected ("expected <block end>, but found '<block mapping start>'");
+# a person needs what is wrong in their file and what to write instead. The cases are the mistakes
+# people make in stack files: a bare * or & (an alias or anchor), a tab, a bad indent, ': ' inside a
+# value, an unclosed quote or bracket; anything else still gets file, line and column.
+YAML_SYNTAX_HINT = ("check the quoting and indentation there: indent with spaces, and quote a value that "
+                    "starts with * & ! | > ? @ ` % [ { or holds ': '")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def spaces(count: int) -> str:
+    return f"{count} space{'' if count == 1 else 's'}"
+
+
+def _line_above(lines: list[str], index: int) -> int | None:
+    """The nearest line above ``index`` that holds something besides a comment."""
+    for above in range(min(index, len(lines)) - 1, -1, -1):
+        if lines[above].strip() and not lines[above].lstrip().startswith("#"):
+            return above
+    return None
+
+
+def _token_at(lines: list[str], mark: Any) -> str:
+    """The word at ``mark`` as written, for an example fix; a stand-in when it may be a secret."""
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    token = re.match(r"[^\s,\[\]{}]*", line[mark.column:] if mark is not None else "").group()
+    plain = re.fullmatch(r"[*&!|>?@`%A-Za-z0-9._/:-]{1,40}", token) and not HF_TOKEN_LOOKING.search(token)
+    return token if plain else "..."
+
+
+def yaml_syntax_message(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
+    """One line for a YAML syntax error: file, line and column, what is wrong in plain words, and
+    what to write instead."""
+    lines = text.splitlines()
+    problem, context = str(error.problem or ""), str(error.context or "")
+    mark = error.problem_mark or error.context_mark
+    why, fix = None, YAML_SYNTAX_HINT
+    line_index: int | None = None  # where to point, when not at the parser's mark (0-based)
+    column: int | None = None
+
+    def line_of(m: Any) -> str:
+        return lines[m.line] if m is not None and m.line < len(lines) else ""
+
+    if "\\t" in problem or "tab character" in problem:
+        line = line_of(mark)
+        if not line[:mark.column].strip():
+            why = "a tab indents this line, and YAML indents with spaces only"
+            fix = "indent with spaces, not tabs"
+        else:
+            why = "a tab stands where YAML takes spaces only"
+            fix = "use spaces, not tabs"
+    elif context in ("while scanning an alias", "while scanning an anchor"):
+        mark = error.context_mark
+        sign, meaning = (("*", "an alias (a reference to an &anchor)") if "alias" in context
+                         else ("&", "an anchor (a name for reuse)"))
+        why = f"a value starts with '{sign}', which YAML reads as {meaning}, not as text"
+        fix = f'quote a value that starts with {sign}: "{_token_at(lines, mark)}"'
+    elif problem.startswith("found undefined alias"):
+        token = _token_at(lines, mark)
+        why = (f"'{token}' is read as a reference to an anchor '&{token[1:]}', and the file defines none"
+               if token != "..." else "a value that starts with '*' is read as a reference to an anchor "
+               "the file does not define")
+        fix = f'quote a value that starts with *: "{token}"'
+    elif "that cannot start any token" in problem:
+        sign = line_of(mark)[mark.column:mark.column + 1]
+        why = (f"a value starts with '{sign}', which YAML reserves" if sign in "@`"
+               else f"a value starts with '{sign}', which YAML reads as a directive" if sign == "%"
+               else f"YAML cannot start a value with '{sign}'")
+        fix = f'quote the value: "{_token_at(lines, mark)}"'
+    elif problem == "mapping values are not allowed here":
+        line, above = line_of(mark), _line_above(lines, mark.line)
+        if re.search(r":\s", line[:mark.column]):
+            why = "the value holds ': ', which YAML reads as the start of another key"
+            fix = "quote a value that contains ': ', e.g. key: \"a: b\""
+        elif above is not None and _indent(line) > _indent(lines[above]):
+            why = (f"this line is indented more than line {above + 1} above it, so YAML reads it as "
+                   f"the rest of line {above + 1}'s value")
+            fix = "indent the keys of one map by the same number of spaces"
+            column = _indent(line)
+        elif above is not None and not re.search(r":(\s|$)", lines[above]):
+            why = "this line has no ': ' (a colon and a space) between its key and its value"
+            fix = "write each setting as key: value"
+            line_index, column = above, _indent(lines[above])
+    elif problem == "mapping keys are not allowed here":
+        why = "a value starts with '?', which YAML reads as a complex key"
+        fix = "quote a value that starts with ?"
+    elif problem.startswith("expected <block end>"):
+        line, above = line_of(mark), _line_above(lines, mark.line)
+        if above is not None and _indent(line) != _indent(lines[above]):
+            why = (f"this line is indented by {spaces(_indent(line))} and line {above + 1} above it by "
+                   f"{_indent(lines[above])}, so YAML cannot tell which map or list it belongs to")
+            fix = "indent the keys of one map, and the items of one list, by the same number of spaces"
+        elif line.lstrip().startswith("-"):
+            why = "a list item ('- ') stands among the keys of a map"
+            fix = "put the list under its own key, indented by two more spaces"
+    elif context == "while scanning a quoted scalar":
+        mark = error.context_mark
+        quote = line_of(mark)[mark.column:mark.column + 1] or '"'
+        why = f"the value quoted with {quote} here is never closed"
+        fix = f"end it with {quote} on the same line"
+    elif context in ("while parsing a flow sequence", "while parsing a flow mapping"):
+        mark = error.context_mark
+        opened, closing = ("[", "]") if "sequence" in context else ("{", "}")
+        why = f"the {'list' if opened == '[' else 'map'} opened with '{opened}' here is not closed"
+        fix = f"close it with '{closing}', or quote a value that starts with '{opened}'"
+    elif context == "while scanning a block scalar":
+        mark = error.context_mark
+        why = "a value starts with '|' or '>', which YAML reads as the start of a block of text"
+        fix = f'quote the value: "{_token_at(lines, mark)}"'
+    elif context == "while scanning a simple key":
+        mark = error.context_mark
+        why = "this line has a key without ': ' after it"
+        fix = "write each setting as key: value, and quote a value that spans lines"
+    if why is None:
+        said = " ".join((problem or context or "invalid YAML").split())[:120]
+        why = f"YAML cannot read the file here ({said})"
+    if line_index is None and mark is not None:
+        line_index, column = mark.line, mark.column if column is None else column
+    where = f"{path.name}, line {line_index + 1}, column {column + 1}" if line_index is not None else path.name
+    return f"{where}: {why}; {fix}"
+
+
 # Limits of Pulumi's own parser, gopkg.in/yaml.v3 (github.com/go-yaml/yaml, branch v3): decode.go
 # refuses a document whose decoding is mostly alias expansion ("yaml: document contains excessive
 # aliasing": more than 100 aliased nodes among more than 1,000 decoded, in a share above
@@ -204,9 +329,7 @@ def read_yaml(path: Path) -> tuple[PulumiYamlLoader, yaml.Node | None]:
         _refuse_duplicate_keys(path, node)
         return loader, node
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
-        raise StackFileError(f"{_where(path, mark)}: {problem[:200]}") from None
+        raise StackFileError(yaml_syntax_message(path, error, text)) from None
     except yaml.YAMLError as error:
         raise StackFileError(f"{path.name}: {' '.join(str(error).split())[:200]}") from None
     except RecursionError:

@@ -446,3 +446,34 @@ def test_proxy_is_small_has_no_gpu_volume_or_secret_and_a_readiness_probe(defaul
 
 def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(default_run):
     assert_roles_go_to_managed_identities_only(default_run)
+
+
+# ---- the alert thresholds Container Apps has no alert for: accepted, checked, and said ----
+
+def test_ttft_and_queue_thresholds_are_a_warning_on_container_apps():
+    from conftest import PROJECT, stack_config
+    from stacks.config import ConfigReader, read_settings
+    from stacks.program import host_module
+
+    assert containerapp.unused_threshold_warning(None, None) is None
+    assert containerapp.unused_threshold_warning(3, None) == (
+        "ttftSloSeconds 3: not used on Container Apps, which does not export vLLM's metrics (no Prometheus "
+        "scrape of the app), so there is no time-to-first-token or queue alert here to take it; remove it, "
+        "or use host 'vm' or 'aks' for those alerts")
+    # a stack's settings, read as pulumi up reads them (no resource): under the plan's warnings, which
+    # the plan prints and pulumi up logs
+    read = []
+
+    def program() -> None:
+        reader = ConfigReader()
+        read.append(host_module("containerapp").read(reader, read_settings(reader)))
+
+    offline.run_program(program, PROJECT, "test", stack_config(
+        "containerapp", ttftSloSeconds=3, queueAlertThreshold=50), {"hfToken"})
+    assert [w for w in read[0].plan.warnings if "not used on Container Apps" in w] == [
+        "ttftSloSeconds 3 and queueAlertThreshold 50: not used on Container Apps, which does not export vLLM's "
+        "metrics (no Prometheus scrape of the app), so there is no time-to-first-token or queue alert here to "
+        "take them; remove them, or use host 'vm' or 'aks' for those alerts"]
+    # still checked: a value out of range is an error, not a warning
+    with pytest.raises(containerapp.ConfigError, match="ttft_slo_seconds"):
+        containerapp.ContainerAppGpuArgs(location="swedencentral", hf_token=HF_TOKEN, ttft_slo_seconds=0)

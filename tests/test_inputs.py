@@ -63,7 +63,7 @@ def test_a_strong_api_key_is_taken(good):
 
 def test_library_args_refuse_a_weak_plain_key_at_construction():
     plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
-    with pytest.raises(ConfigError, match=r"apiKey is refused \(5 characters\)"):
+    with pytest.raises(ConfigError, match=r"GpuVirtualMachineArgs: api_key is refused \(5 characters\)"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, api_key="short")
 
 
@@ -77,7 +77,8 @@ def test_library_args_refuse_a_weak_output_key_when_its_value_is_known():
 
     with pytest.raises(Exception) as caught:
         run_program(program, "someone-else", "prod", {})
-    assert "apiKey is refused (5 characters)" in str(caught.value)
+    # checked at deploy, and still about the argument the program passed
+    assert "GpuVirtualMachineArgs: api_key is refused (5 characters)" in str(caught.value)
     assert "short" not in str(caught.value).replace("shorter", "")
 
 
@@ -232,7 +233,7 @@ def test_a_custom_models_own_image_is_checked_too():
 
 def test_library_args_check_the_image_and_repo_id_of_the_plan():
     plan = plan_serving(host="vm", model=MODEL, image="vllm/vllm-openai:bad tag")
-    with pytest.raises(ConfigError, match="vllmImage"):
+    with pytest.raises(ConfigError, match="GpuVirtualMachineArgs: vllm_image"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN)
 
 
@@ -255,7 +256,7 @@ def test_a_custom_data_overflow_is_a_config_error_before_any_resource():
 
 def test_a_tag_value_over_256_characters_is_refused_by_the_library_args():
     plan = plan_serving(host="vm", model=MODEL, image=DEFAULT_IMAGE)
-    with pytest.raises(ConfigError, match="tags.team"):
+    with pytest.raises(ConfigError, match=r"GpuVirtualMachineArgs: tags\['team'\]"):
         GpuVirtualMachineArgs(plan=plan, location="westus3", hf_token=HF_TOKEN, tags={"team": "x" * 257})
 
 
@@ -275,8 +276,8 @@ def plan_exit_code(root: Path) -> int:
 
 
 @pytest.mark.parametrize("text,line", [
-    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: [vm\n", 4),
-    ("config:\n  azure-native:location: swedencentral\n\tapertus-azure:host: vm\n", 3),
+    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: [vm\n", "3, column 23"),
+    ("config:\n  azure-native:location: swedencentral\n\tapertus-azure:host: vm\n", "3, column 1"),
     ("config:\n  - azure-native:location: swedencentral\n", 2),
     ("config: vm\n", 1),
     ("- config\n", 1),
@@ -289,6 +290,43 @@ def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypa
     assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"error: Pulumi.t.yaml, line {line}: "), err
+
+
+# A YAML syntax error in plain words: what is wrong and what to write, not the parser's tokens
+# (issue: a bare *, a tab or a bad indent gave "expected <block end>, but found ...")
+@pytest.mark.parametrize("text, expected", [
+    ("config:\n  apertus-azure:host: vm\n  apertus-azure:sshAllowedCidrs: *\n",
+     "Pulumi.t.yaml, line 3, column 34: a value starts with '*', which YAML reads as an alias (a reference "
+     "to an &anchor), not as text; quote a value that starts with *: \"*\""),
+    ("config:\n  apertus-azure:gpu: *A100\n",
+     "Pulumi.t.yaml, line 2, column 22: '*A100' is read as a reference to an anchor '&A100', and the file "
+     "defines none; quote a value that starts with *: \"*A100\""),
+    ("config:\n  apertus-azure:host: vm\n\tapertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 1: a tab indents this line, and YAML indents with spaces only; indent "
+     "with spaces, not tabs"),
+    ("config:\n  apertus-azure:host: vm\n   apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 4: this line is indented more than line 2 above it, so YAML reads it as "
+     "the rest of line 2's value; indent the keys of one map by the same number of spaces"),
+    ("config:\n    apertus-azure:host: vm\n  apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 3, column 3: this line is indented by 2 spaces and line 2 above it by 4, so YAML "
+     "cannot tell which map or list it belongs to; indent the keys of one map, and the items of one list, "
+     "by the same number of spaces"),
+    ("config:\n  apertus-azure:host vm\n  apertus-azure:gpu: x\n",
+     "Pulumi.t.yaml, line 2, column 3: this line has no ': ' (a colon and a space) between its key and its "
+     "value; write each setting as key: value"),
+    ("config:\n  apertus-azure:tags:\n    team: a: b\n", "line 3, column 12: the value holds ': '"),
+    ("config:\n  apertus-azure:gpu: \"A100\n", "line 2, column 22: the value quoted with \" here is never closed"),
+    ("config:\n  apertus-azure:host: @vm\n", "a value starts with '@', which YAML reserves; quote the value"),
+])
+def test_a_yaml_syntax_error_says_what_is_wrong_and_what_to_write(tmp_path, text, expected):
+    from stacks.stackfile import StackFileError, read_yaml
+
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(text)
+    with pytest.raises(StackFileError) as caught:
+        read_yaml(path)
+    message = str(caught.value)
+    assert expected in message and "\n" not in message and "<block" not in message, message
 
 
 def test_scalars_are_read_as_pulumi_reads_them(tmp_path, monkeypatch):
@@ -366,7 +404,7 @@ def test_a_tag_holding_a_secret_is_refused_without_showing_it(host):
                                     [secret_key if secret_key == "apiKey" else "Hugging Face token"])
         assert API_KEY not in str(error) and HF_TOKEN not in str(error)
     # the library args know plain secrets too
-    with pytest.raises(ConfigError, match="contains the value of apiKey"):
+    with pytest.raises(ConfigError, match="contains the value of api_key"):
         GpuVirtualMachineArgs(location="swedencentral", hf_token=HF_TOKEN, api_key=API_KEY,
                               tags={"note": API_KEY})
 
@@ -410,7 +448,7 @@ def test_a_secret_given_as_an_output_is_checked_against_the_tags_when_known():
             location="swedencentral", hf_token=pulumi.Output.secret(HF_TOKEN),
             api_key=pulumi.Output.secret(API_KEY), tags={"note": API_KEY[:40]}))
 
-    with pytest.raises(ConfigError, match="contains the value of apiKey") as caught:
+    with pytest.raises(ConfigError, match="contains the value of api_key") as caught:
         run_program(program, PROJECT, "lib", {})
     assert API_KEY not in str(caught.value)
 
@@ -423,6 +461,7 @@ def test_a_container_app_component_name_azure_would_refuse_is_a_config_error(nam
     with pytest.raises(ConfigError, match="cannot name a container app") as caught:
         run_program(program, PROJECT, "lib", {})
     assert caught.value.registered == []
+    assert str(caught.value).startswith(f"ContainerAppGpu: name = {name!r}: ")  # the component's argument
 
 
 # (the whole table of what the real Pulumi CLI accepts per declared type: tests/fixtures/pulumi/

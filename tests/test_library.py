@@ -41,6 +41,14 @@ def test_package_exports_the_three_hosts():
         assert hasattr(components, f"{name}Args")
 
 
+def test_the_package_has_the_version_of_pyproject():
+    """One version string: pyproject.toml's; the checkout reads it there, the component package too."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert components.__version__ == version and "__version__" in dir(components)
+    assert "0.1.0" not in (ROOT / "components" / "__init__.py").read_text()  # not written twice
+    assert "__version__" in (ROOT / "provider" / "__main__.py").read_text()
+
+
 def test_importing_the_components_loads_no_provider_sdk_module():
     """azure-native's and pulumi-kubernetes' modules load when a resource is built, not when the
     components are imported: the component provider answers GetSchema without them, and a program
@@ -77,10 +85,25 @@ def test_two_instances_in_one_program_do_not_collide_and_use_the_callers_resourc
     assert plain_occurrences(run.resources, HF_TOKEN) == []
 
 
-def test_type_tokens_follow_apertus_index():
-    run = run_program(lambda: ContainerAppGpu("x", aca_args()), "p", "s", {})
+def test_type_tokens_follow_apertus_index_and_a_plain_token_is_held_as_a_secret(monkeypatch):
+    """One run for two things: the type tokens, and an hf_token a program passes as a plain str: held
+    as a secret Output (nothing plain in any resource or output), and the program is warned once."""
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    run = run_program(lambda: ContainerAppGpu("x", aca_args(hf_token=HF_TOKEN)), "p", "s", {})
     tokens = {r.type for r in run.resources if not r.custom}
     assert tokens == {"apertus:index:ContainerAppGpu", "apertus:index:ModelSecrets"}
+    assert any(HF_TOKEN in repr(r.inputs) for r in run.resources)  # it reaches the vault, as a secret
+    assert plain_occurrences(run.resources, HF_TOKEN) == []
+    assert HF_TOKEN not in repr(run.mocks.component_outputs) + repr(run.outputs)
+    assert [m for m in said if "plain str" in m] == [
+        "ContainerAppGpuArgs: hf_token is a plain str: held as a secret from here on (pulumi.Output.secret), so "
+        "the state and outputs keep it encrypted, but your program has it in plain text; pass a secret instead: "
+        "pulumi.Config().require_secret('hfToken'), or pulumi.Output.secret(value)"]
+    # a secret Output (the stack's way, and aca_args'): nothing to say
+    said.clear()
+    args = aca_args()
+    assert not [m for m in said if "plain str" in m] and isinstance(args.hf_token, pulumi.Output)
 
 
 def test_gated_model_without_token_is_refused_by_the_args():
@@ -115,7 +138,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
     ({"tags": ["team"]}, "tags", ["map of strings"]),
     ({"max_replicas": 0}, "maxReplicas", ["at least 1"]),
-    ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above maxReplicas"]),
+    ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above max_replicas"]),
     ({"max_replicas": "2"}, "maxReplicas", ["whole number"]),
     ({"internal": "yes"}, "internal", ["true or false"]),
     ({"gpu_memory_utilization": 1.5}, "gpuMemoryUtilization", ["0.5 and 0.99"]),
@@ -126,7 +149,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
     ({"concurrent_requests": 0}, "scaleConcurrentRequests",
-     ["at least 1", "component input concurrentRequests"]),
+     ["ContainerAppGpuArgs: concurrent_requests = 0: must be at least 1"]),
     ({"allowed_cidrs": [pulumi.Output.from_input("10.0.0.0/8")]}, "allowedCidrs",
      ["holds an Output", "plain"]),
     ({"tags": {"team": pulumi.Output.from_input("ml")}}, "tags", ["holds an Output (at 'team')", "plain"]),
@@ -140,6 +163,9 @@ def test_every_argument_is_checked_like_the_stack_config(overrides, key, words):
         aca_args(**overrides)
     message = str(caught.value)
     assert caught.value.key == key and "\n" not in message, message
+    # the message names the argument as the program wrote it, not the stack's config key
+    assert message.startswith(f"ContainerAppGpuArgs: {next(iter(overrides))}"), message
+    assert "apertus-azure:" not in message and "component input" not in message, message
     for word in words:
         assert word in message, message
     assert "12345" not in message  # a secret's value is never shown
@@ -166,7 +192,7 @@ def test_admin_username_is_one_azure_and_linux_accept(name, words):
 @pytest.mark.parametrize("args_type, extras", [
     (ContainerAppGpuArgs, {}), (AksGpuClusterArgs, {})])
 def test_an_empty_vnet_address_space_is_refused_not_replaced(args_type, extras):
-    with pytest.raises(ConfigError, match="vnetAddressSpace = '': is empty"):
+    with pytest.raises(ConfigError, match=f"{args_type.__name__}: vnet_address_space = '': is empty"):
         args_type(location="westus3", hf_token="t", vnet_address_space="", **extras)
 
 
@@ -319,6 +345,12 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
             for data in source.glob(pattern):
                 (site / package.replace(".", "/") / data.relative_to(source)).parent.mkdir(exist_ok=True)
                 shutil.copy(data, site / package.replace(".", "/") / data.relative_to(source))
+    # the metadata pip writes (name and version from pyproject.toml): what the installed __version__ reads
+    version = pyproject["project"]["version"]
+    metadata = site / f"apertus_azure-{version}.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pyproject['project']['name']}\n"
+                                       f"Version: {version}\n")
     team = tmp_path / "team-llm"
     shutil.copytree(ROOT / "examples" / "library", team)
 
@@ -333,6 +365,7 @@ def test_the_example_program_runs_from_outside_the_repo_with_only_apertus_azure(
     sys.path.insert(0, str(site))
     try:
         assert not importlib.util.find_spec("apertus_azure").origin.startswith(str(ROOT))
+        assert importlib.import_module("apertus_azure").__version__ == version
         spec = importlib.util.spec_from_file_location("team_test_program", team / "test_program.py")
         team_tests = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = team_tests

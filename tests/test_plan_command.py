@@ -355,3 +355,23 @@ def test_an_allow_list_of_documentation_ranges_is_a_warning_in_the_plan():
     [warning] = [w for w in warnings if "documentation range" in w]
     assert warning.startswith("apiAllowedCidrs 203.0.113.0/24: a documentation range") and "\n" not in warning
     assert not any("documentation range" in w for w in plan_command.plan_stack("dev")["plan"]["warnings"])
+
+
+# ---- --diagram FILE.md: a folder it creates is named; a path that cannot be a file is refused ----
+
+def test_diagram_names_the_folders_it_creates_and_refuses_a_folder_or_a_file_as_parent(tmp_path, capsys):
+    target = tmp_path / "docs" / "diagramz" / "dev.md"
+    assert plan_exit_code("dev", diagram=str(target), json=True) == 0  # the cached plan: no new run
+    out, err = capsys.readouterr()
+    assert json.loads(out)["stack"] == "dev"  # stdout stays one JSON document
+    assert err == (f"note: --diagram created the folders {tmp_path / 'docs'}, {tmp_path / 'docs' / 'diagramz'}, "
+                   "which did not exist\n")
+    assert target.read_text().startswith("# ")
+    assert plan_exit_code("dev", diagram=str(target)) == 0  # the folder is there now: nothing to say
+    assert "note:" not in capsys.readouterr().err
+    # refused before the plan runs, one line, exit 2
+    for path, words in ((tmp_path / "docs", "is a folder; give a file in it"),
+                        (target / "x.md", f"{target} is a file, not a folder")):
+        assert plan_exit_code("dev", diagram=str(path)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"error: --diagram {path}") and words in err, err

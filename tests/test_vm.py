@@ -541,3 +541,26 @@ def test_internal_vault_is_reached_only_through_a_private_endpoint_in_the_vms_vn
 
 def test_every_role_assignment_names_its_principal_type_and_none_is_to_the_deployer(run_8b):
     assert_roles_go_to_managed_identities_only(run_8b)
+
+
+# ---- SSH from a private range on a public VM: accepted (a peered network comes from one), but said ----
+
+def test_a_private_ssh_source_on_a_public_vm_is_a_warning_with_what_to_give():
+    import pulumi
+
+    from components.vm import GpuVirtualMachineArgs, ssh_source_warnings
+
+    assert ssh_source_warnings(["10.1.0.0/16", "203.0.113.7/32", "100.64.1.1/32"], internal=False) == [
+        "sshAllowedCidrs 10.1.0.0/16 (private, RFC 1918), 100.64.1.1/32 (carrier-grade NAT, RFC 6598): no SSH "
+        "client can come from there: the VM is public (internal: false), SSH reaches it at its public IP from "
+        "public addresses, and its VNet (10.42.0.0/16) is peered with nothing; give the public address your SSH "
+        "client connects from (curl -s https://api.ipify.org), or keep it if you peer or route that network to "
+        "the VNet"]
+    assert ssh_source_warnings(["10.1.0.0/16"], internal=True) == []  # internal: what reaches it is private
+    assert ssh_source_warnings(["203.0.113.7/32"], internal=False) == []
+    # the args put it under the plan's warnings (the plan prints them, pulumi up logs them), in the
+    # argument's name from a program
+    args = GpuVirtualMachineArgs(location="swedencentral", hf_token=pulumi.Output.secret("t"),
+                                 ssh_public_key=ED25519_KEY, ssh_allowed_cidrs=["192.168.1.0/24"])
+    assert [w for w in args.plan.warnings if "192.168.1.0/24" in w][0].startswith(
+        "ssh_allowed_cidrs 192.168.1.0/24 (private, RFC 1918): no SSH client")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, args_class
 from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces, not_a_source_problem
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
@@ -47,9 +47,11 @@ def plain_items(key: str, values: Any) -> None:
 def text(key: str, value: Any) -> str:
     plain(key, value)
     if not isinstance(value, str):
-        raise ConfigError(key, value, "is not a string", "put it in quotes so YAML reads it as text")
+        raise ConfigError(key, value, "is not a string", "put it in quotes so YAML reads it as text",
+                          args_fix="pass a str")
     if not value.strip():
-        raise ConfigError(key, value, "is empty", "give a value or remove the key")
+        raise ConfigError(key, value, "is empty", "give a value or remove the key",
+                          args_fix="give a value or leave the argument out")
     return value
 
 
@@ -77,9 +79,10 @@ INPUT_NAMES = {config_key: name for name, config_key in CONFIG_KEYS.items()}
 def naming_input(error: ConfigError) -> ConfigError:
     """``error`` about a config key, also naming the component input when its name differs."""
     name = INPUT_NAMES.get(error.key)
-    if name is None:
+    if name is None or args_class() is not None:  # a Python program: the message names the argument
         return error
-    return ConfigError(error.key, error.value, f"{error.why} (component input {name})", error.fix)
+    return ConfigError(error.key, error.value, f"{error.why} (component input {name})", error.fix,
+                       args_fix=error.args_fix, args_why=error.args_why)
 
 
 def whole_number(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -95,7 +98,8 @@ def _number(key, value, kind, minimum, maximum):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             kind is int and not float(value).is_integer()):
         raise ConfigError(key, value, f"is not {'a whole number' if kind is int else 'a number'}",
-                          f"write digits only, without quotes, e.g. {'4' if kind is int else '0.9'}")
+                          f"write digits only, without quotes, e.g. {'4' if kind is int else '0.9'}",
+                          args_fix=f"pass {'an int, e.g. 4' if kind is int else 'a float, e.g. 0.9'}")
     value = kind(value)
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
@@ -125,7 +129,8 @@ def string_list(key: str, value: Any) -> list[str]:
     if isinstance(value, Mapping) or not isinstance(value, (list, tuple)) or not all(
             isinstance(v, str) for v in value):
         raise ConfigError(key, value, "is not a list of strings",
-                          "write one '- item' line per entry under the key, each item a string")
+                          "write one '- item' line per entry under the key, each item a string",
+                          args_fix="pass one str per entry, like ['203.0.113.0/24']")
     return list(value)
 
 
@@ -136,7 +141,8 @@ def string_map(key: str, value: Any) -> dict[str, str]:
     if isinstance(value, Mapping):
         plain_items(key, value)
     if not isinstance(value, Mapping):
-        raise ConfigError(key, value, "is not a map of strings", "give a YAML map like {team: ml}")
+        raise ConfigError(key, value, "is not a map of strings", "give a YAML map like {team: ml}",
+                          args_fix="pass a dict of str, like {'team': 'ml'}")
     def as_written(scalar: Any) -> str:  # YAML's spelling of what it read as a number, boolean or nothing
         return {True: "true", False: "false", None: ""}.get(scalar, scalar) if isinstance(
             scalar, (bool, type(None))) else str(scalar)
@@ -144,10 +150,13 @@ def string_map(key: str, value: Any) -> dict[str, str]:
     for name, item in value.items():
         if not isinstance(name, str):
             raise ConfigError(key, as_written(name), "is a tag name YAML reads as a number or boolean, not text",
-                              f'quote it: "{as_written(name)}": ...')
+                              f'quote it: "{as_written(name)}": ...',
+                              args_fix=f"use the str {as_written(name)!r}",
+                              args_why="is a tag name that is a number or boolean, not text")
         if isinstance(item, (bool, int, float, type(None))):  # `cost: 12`, `owner:`
             raise ConfigError(key, f"{name}: {as_written(item)}", "is not text: a tag's value is a string",
-                              f'quote it: {name}: "{as_written(item)}"')
+                              f'quote it: {name}: "{as_written(item)}"',
+                              args_fix=f"pass a str: {{{name!r}: {as_written(item)!r}}}")
         if not isinstance(item, str):
             raise ConfigError(key, name, f"has a {type(item).__name__} as its value, not text",
                               "give each tag one string value")
@@ -287,7 +296,8 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
             if secret in tag_value:
                 raise ConfigError(f"tags.{name}", None, f"contains the value of {secret_key}, and tags "
                                   "are plain text on every resource", "remove it from the tag (and "
-                                  f"rotate {secret_key}: it is in the stack file's history)")
+                                  f"rotate {secret_key}: it is in the stack file's history)",
+                                  args_fix=f"remove it from the tag (and rotate {secret_key})")
         pieces = [*tags, *tags.values()]
         if any(secret in first + second for i, first in enumerate(pieces)
                for j, second in enumerate(pieces) if i != j) or secret in "".join(pieces):
@@ -309,5 +319,7 @@ def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int
         # name the key the user set (an unset maxReplicas follows minReplicas up)
         key, value = (("minReplicas", low) if low != 1 or max_replicas is None else ("maxReplicas", high))
         raise ConfigError(key, value, "host 'vm' runs exactly one server", "remove the key, or use host "
-                          "'aks' or 'containerapp' for several replicas")
+                          "'aks' or 'containerapp' for several replicas",
+                          args_fix="leave it out, or use AksGpuCluster or ContainerAppGpu for several "
+                          "replicas")
     return low, high

@@ -20,7 +20,11 @@ cited line per card, with its URL), not from the marketed GB: an "80 GB" A100 re
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
+
+from .errors import ConfigError
 
 HOSTS = ("containerapp", "vm", "aks")
 
@@ -268,3 +272,39 @@ GPUS: dict[str, GpuSku] = {sku.name: sku for sku in [
 
 def gpus_for_host(host: str) -> list[GpuSku]:
     return [sku for sku in GPUS.values() if host in sku.hosts]
+
+
+def _squeezed(name: str) -> str:
+    """Lowercase letters and digits, without 'Standard_': 'Standard_NC24ads_A100_v4' -> 'nc24adsa100v4'."""
+    return re.sub(r"[^a-z0-9]", "", name.lower()).removeprefix("standard")
+
+
+def closest_gpu(name: str, host: str) -> GpuSku | None:
+    """The host's size or profile nearest a misspelt ``name``: a near miss of a name
+    ('Standard_NC24ads_A100_v5'), else the smallest of the host's sizes with the GPU model it names or
+    nearly names ('A100', 'A10O' -> the A100 size with the fewest GPUs), else None."""
+    own = gpus_for_host(host)
+    wanted = _squeezed(name)
+    by_name = {_squeezed(sku.name): sku for sku in own}
+    close = difflib.get_close_matches(wanted, by_name, n=1, cutoff=0.8)
+    if close:
+        return by_name[close[0]]
+    models = {_squeezed(sku.gpu_model) for sku in own}
+    # 'h100' names both H100 and H100 NVL
+    named = [model for model in models if model.startswith(wanted)] if wanted else []
+    named = named or difflib.get_close_matches(wanted, models, n=1, cutoff=0.7)
+    fitting = [sku for sku in own if _squeezed(sku.gpu_model) in named]
+    return min(fitting, key=lambda sku: (sku.gpu_count, sku.price_usd_hour or float("inf")), default=None)
+
+
+def check_gpu_name(name: str, host: str) -> None:
+    """A ``gpu`` that is no size or profile in the catalog, as a ConfigError naming the nearest of the
+    host's and listing them all. A catalog name of another host passes: the planner names the host."""
+    if any(sku.name.lower() == name.lower() for sku in GPUS.values()):
+        return
+    kind = "workload profile" if host == "containerapp" else "VM size"
+    close = closest_gpu(name, host)
+    hint = (f"did you mean '{close.name}' ({close.gpu_count} x {close.gpu_model} "
+            f"{close.gpu_memory_gb:g} GB)? " if close else "")
+    raise ConfigError("gpu", name, f"is not a GPU {kind} in the catalog",
+                      f"{hint}for host '{host}' use one of {', '.join(s.name for s in gpus_for_host(host))}")

@@ -171,17 +171,34 @@ def resolve_model(value: str | Mapping[str, Any] | None) -> ModelSpec:
         for spec in MODELS.values():
             if spec.hf_id.lower() == value.lower():
                 return spec
-        raise ConfigError("model", value, "not a catalog model",
-                          f"use one of {', '.join(MODELS)}, their Hugging Face ids, or an object "
-                          "{id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}")
+        close = closest_model(value)
+        hint = f"did you mean '{close}'? " if close else ""
+        raise ConfigError("model", value, "is not a catalog model",
+                          f"{hint}use one of {', '.join(MODELS)}, their Hugging Face ids "
+                          f"({', '.join(spec.hf_id for spec in MODELS.values())}), or for another model an "
+                          "object {id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext}",
+                          args_fix=f"{hint}use one of {', '.join(MODELS)}, their Hugging Face ids "
+                          f"({', '.join(spec.hf_id for spec in MODELS.values())}), or for another model a "
+                          "dict {id, paramsBillion, layers, attentionHeads, kvHeads, headDim, maxContext} or "
+                          "a ModelSpec")
     if isinstance(value, Mapping):
         return _custom_model(value)
     raise ConfigError("model", value, "must be a catalog name or an object",
                       f"use one of {', '.join(MODELS)}")
 
 
+def closest_model(value: str) -> str | None:
+    """The catalog name or Hugging Face id nearest a misspelt one, spelt the catalog's way
+    (``swiss-ai/Apertus-8B-Instruct`` -> ``swiss-ai/Apertus-8B-Instruct-2509``), or None."""
+    spellings = {name: name for name in MODELS} | {spec.hf_id.lower(): spec.hf_id for spec in MODELS.values()}
+    close = difflib.get_close_matches(value.strip().lower(), spellings, n=1, cutoff=0.75)
+    return spellings[close[0]] if close else None
+
+
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 _KIND_EXAMPLES = {int: "32", float: "8.05", str: '"bfloat16"', bool: "true"}
+_KIND_PYTHON = {int: "an int, like 32", float: "a float, like 8.05", str: "a str, like 'bfloat16'",
+                bool: "True or False"}
 
 
 def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
@@ -208,7 +225,8 @@ def _custom_model(value: Mapping[str, Any]) -> ModelSpec:
         if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
             raise ConfigError(f"model.{key}", raw, f"must be {_KIND_NAMES[kind]}",
                               f"write it like {_KIND_EXAMPLES[kind]}, without quotes"
-                              if kind is not str else f"quote it, like {_KIND_EXAMPLES[kind]}")
+                              if kind is not str else f"quote it, like {_KIND_EXAMPLES[kind]}",
+                              args_fix=f"pass {_KIND_PYTHON[kind]}")
         if kind in (int, float) and raw <= 0:
             raise ConfigError(f"model.{key}", raw, "must be above 0",
                               "copy the figure from the model's config.json on Hugging Face")

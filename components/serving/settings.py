@@ -137,11 +137,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logAnalyticsWorkspaceId", "string", "the deployment creates one", """Resource id of an
        existing Log Analytics workspace to use.""", common=True),
     _s("ttftSloSeconds", None, "2 (MLPerf server-scenario bound)", """p95 time to first token, in
-       seconds, above which an alert fires (`vm`, `aks`: Container Apps cannot export it).""",
+       seconds, above which an alert fires (`vm`, `aks`; Container Apps does not export it, so on
+       `containerapp` it is not used and the plan warns).""",
        common=True),
     _s("queueAlertThreshold", "integer", "`aks`: queueDepthTarget x maxReplicas; `vm`: the requests "
        "one replica runs at once (min of 256 and the KV cache's full-context sequences)",
-       """Requests waiting in vLLM's queue for 5 minutes that fire an alert (`vm`, `aks`).""",
+       """Requests waiting in vLLM's queue for 5 minutes that fire an alert (`vm`, `aks`; not used on
+       `containerapp`, and the plan warns).""",
        common=True),
     # ---- host containerapp ----
     _s("scaleConcurrentRequests", "integer", "32", """In-flight HTTP requests per replica above which
@@ -163,7 +165,9 @@ SETTINGS: tuple[Setting, ...] = (
        too (otherwise port 22 is closed and sshd disabled).""", hosts=("vm",)),
     _s("sshAllowedCidrs", "array", "none", """Networks allowed to SSH (required with `sshPublicKey`):
        no entry broader than a /8 and all together at most a /8's worth; `0.0.0.0/0`, `::/0` and `*`
-       are refused.""", hosts=("vm",)),
+       are refused. On a public VM SSH arrives at the public IP from public addresses, so a private
+       range (`10.0.0.0/8`, ...) is a warning: it admits only a network you peer or route to the
+       VM's VNet.""", hosts=("vm",)),
     _s("autoShutdown", "string", "none", """Daily deallocation time, `"HH:MM"` (24-hour), through
        Azure's VM auto-shutdown; there is no matching auto-start.""", hosts=("vm",)),
     _s("autoShutdownTimeZone", "string", "`UTC`", """Windows time zone id for `autoShutdown`, spelt
@@ -253,7 +257,7 @@ def args_doc(summary: str, host: str) -> str:
         lines.extend(textwrap.wrap(description(setting, with_hosts=False), 92,
                                    initial_indent="    ", subsequent_indent="    "))
     lines += ["", "Every value is checked when the args are made (a one-line ConfigError naming the "
-              "config key), and the planner runs then: ``args.plan`` is ready before any resource exists. "
+              "argument), and the planner runs then: ``args.plan`` is ready before any resource exists. "
               "docs/configuration.md has the same table."]
     return "\n".join(lines) + "\n"
 

@@ -26,6 +26,6 @@ def test_both_endpoints_are_planned_and_keys_stay_secret():
 
 
 def test_a_mistake_is_one_line_before_any_resource():
-    with pytest.raises(ConfigError, match="allowedCidrs"):
+    with pytest.raises(ConfigError, match="ContainerAppGpuArgs: allowed_cidrs"):
         run_program(lambda: team_program.ContainerAppGpu("x", team_program.ContainerAppGpuArgs(
             location="swedencentral", hf_token="t", allowed_cidrs="203.0.113.0/24")), "team-llm", "dev", {})
