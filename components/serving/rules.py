@@ -7,9 +7,11 @@ virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable
 
 # ---------------------------------------------------------------- ports
@@ -217,20 +219,86 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
 
 # ---------------------------------------------------------------- secrets in text
 
-# Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
+# Hugging Face user access tokens: "hf_" and 34 letters. The Hub's page (huggingface.co/docs/hub/
+# security-tokens) gives no grammar; gitleaks' rule huggingface-access-token, which cites it, matches
+# hf_ + 34 letters, and every real token among its test cases is letters only (gitleaks
+# cmd/generate/config/rules/huggingface.go). Digits are taken too, and 30 are enough: a token cut
+# short still gives most of it away.
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
-# The same token written with a few separators inside: a space, a dot or '+' of an email local
-# part, the '=' between a tag's name and value, an invisible format character. 'hf_' and then at
-# least 30 letters and digits with at most 3 such characters between any two of them.
-_HF_GAP = r"[\s.,;:=+/|_\-\u200b-\u200d\u2060\ufeff]{0,3}"
-HF_TOKEN_SPREAD = re.compile(rf"hf_{_HF_GAP}(?:[A-Za-z0-9]{_HF_GAP}){{29,}}[A-Za-z0-9]")
-HF_TOKEN_BODY = 30  # the characters judged after 'hf_'
-HF_TOKEN_LENGTH = 34  # a spread match ends after this many letters and digits (a token's length)
-# A spread run counts as a token when its first HF_TOKEN_BODY letters and digits change class
-# (upper case, lower case, digit) at least this often between neighbours: a random token of mixed
-# case switches about every second character (fewer than 0.2 in 1 in 10,000 tokens), words joined
-# across spaces ('hf_token is in the vault before the first run') hardly ever.
+HF_TOKEN_BODY = 30  # the fewest letters and digits after 'hf_' that count as a token
+HF_TOKEN_LENGTH = 34  # a token's letters and digits: a spread one ends after this many
+
+# The same token written with anything between its characters: spaces, dots, dashes, an email's
+# '+', '~' or '!', a tag's '=', a line break, as many as you like. A separator is any character that
+# is not a letter, digit or mark (Unicode categories Z, P, S, C); a letter, digit or mark of another
+# script ends the token (it is not one any more). Characters a reader does not see are dropped
+# first: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt: soft hyphen, zero-width
+# space, joiners, word joiner, bidi marks, variation selectors, Hangul fillers, tag characters, the
+# BOM) and every other format character (category Cf); and each character is read as its NFKC
+# form, so a fullwidth 'ｈｆ＿' is 'hf_'.
+IGNORABLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+                    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+                    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+                    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                    (0xE0000, 0xE0FFF))
+_OTHER_SCRIPT = "\uffff"  # stands in the skeleton for a letter, digit or mark no token holds
+_PREFIX = re.compile(r"h[^A-Za-z0-9\uffff]*?f[^A-Za-z0-9\uffff]*?_")
+_PREFIX_CUT = re.compile(r"h[^A-Za-z0-9\uffff]*(?:f[^A-Za-z0-9\uffff]*)?$")  # a prefix that goes on in the next piece
+_BODY_CHAR = re.compile(r"[A-Za-z0-9\uffff]")
+# A spread run counts as a token when its letters and digits read as random, not as words: they
+# mix upper and lower case; neighbours change class (upper case, lower case, digit) at least once
+# every five pairs; and at most 65% of the pairs of neighbouring letters are two lower-case ones. A
+# random token of letters has a quarter such pairs and switches every second character; words
+# joined across spaces ('hf_token is in the key vault') are almost all lower-case pairs. Title Case
+# and PascalCase words without figures sit near the limit and are often taken for a token.
+# tests/test_shared_rules.py measures both sides: random tokens missed, and how often 'hf_' put
+# before a word of the project's own docs reads as a token.
 HF_TOKEN_SWITCH_SHARE = 0.2
+HF_TOKEN_LOWER_PAIR_SHARE = 0.65
+
+
+def _is_ignorable(char: str) -> bool:
+    code = ord(char)
+    return unicodedata.category(char) == "Cf" or any(low <= code <= high for low, high in IGNORABLE_RANGES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_as(char: str) -> str:
+    """What a non-ASCII character reads as when looking for a token: '' (unseen), its ASCII NFKC form
+    (fullwidth 'Ａ' is 'A'), ' ' (a separator) or _OTHER_SCRIPT (a letter, digit or mark)."""
+    if _is_ignorable(char):
+        return ""
+    normal = unicodedata.normalize("NFKC", char)
+    if normal.isascii():
+        return normal
+    return _OTHER_SCRIPT if unicodedata.category(char)[0] in "LNM" else " "
+
+
+def _skeleton(text: str) -> tuple[str, list[int] | None]:
+    """``text`` as a token finder reads it, and where each of its characters came from in ``text``
+    (None: the same place; ASCII text reads as itself)."""
+    if text.isascii():
+        return text, None
+    read, where = [], []
+    for index, char in enumerate(text):
+        seen = char if char.isascii() else _read_as(char)
+        read.append(seen)
+        where.extend([index] * len(seen))
+    return "".join(read), where
+
+
+def _body_after(skeleton: str, position: int) -> tuple[str, int]:
+    """The letters and digits from ``position`` on, separators skipped, up to HF_TOKEN_LENGTH or
+    another script's character; and where the last one is (or -1)."""
+    body, last = [], -1
+    for match in _BODY_CHAR.finditer(skeleton, position):
+        if match.group() == _OTHER_SCRIPT:
+            break
+        body.append(match.group())
+        last = match.start()
+        if len(body) == HF_TOKEN_LENGTH:
+            break
+    return "".join(body), last
 
 
 def _class_switches(text: str) -> int:
@@ -238,54 +306,100 @@ def _class_switches(text: str) -> int:
     return sum(1 for a, b in itertools.pairwise(classes) if a != b)
 
 
-def _end_of_token(text: str, start: int, end: int) -> int:
-    """Where a spread token starting at ``start`` ends: after its HF_TOKEN_LENGTH-th letter or digit
-    (the words after it stay readable in a redacted message), at most ``end``."""
-    seen = 0
-    for index in range(start, end):
-        if text[index].isascii() and text[index].isalnum():
-            seen += 1
-            if seen == HF_TOKEN_LENGTH:
-                return index + 1
-    return end
+def _reads_as_random(body: str) -> bool:
+    """A spread token's letters and digits, not words (see HF_TOKEN_LOWER_PAIR_SHARE)."""
+    letter_pairs = [(a, b) for a, b in itertools.pairwise(body) if a.isalpha() and b.isalpha()]
+    lower_pairs = sum(1 for a, b in letter_pairs if a.islower() and b.islower())
+    return (len(body) >= HF_TOKEN_BODY and any(c.isupper() for c in body) and any(c.islower() for c in body)
+            and _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1)
+            and lower_pairs <= HF_TOKEN_LOWER_PAIR_SHARE * len(letter_pairs))
 
 
 def hf_token_spans(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds something shaped like a Hugging Face token, whole or with separators
-    inside (start, end), in order; empty when nothing does."""
-    spans = [match.span() for match in HF_TOKEN_PATTERN.finditer(text)]
-    for match in HF_TOKEN_SPREAD.finditer(text):
-        body = re.sub(r"[^A-Za-z0-9]", "", match.group(0)[3:])[:HF_TOKEN_BODY]
-        if _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1):
-            spans.append((match.start(), _end_of_token(text, match.start() + 3, match.end())))
+    """Where ``text`` holds something shaped like a Hugging Face token (start, end), in order: 'hf_'
+    and 30 or more letters and digits, whole, or with separators anywhere inside (the run then
+    reads as random, not as words: HF_TOKEN_LOWER_PAIR_SHARE); empty when nothing does."""
+    if text.isascii() and ("_" not in text or "h" not in text):
+        return []
+    skeleton, where = _skeleton(text)
+    found = [match.span() for match in HF_TOKEN_PATTERN.finditer(skeleton)]
+    for prefix in _PREFIX.finditer(skeleton):
+        body, last = _body_after(skeleton, prefix.end())
+        if _reads_as_random(body):
+            found.append((prefix.start(), last + 1))
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
+    for start, end in sorted(found):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
-    return merged
+    if where is None:
+        return merged
+    return [(where[start], where[end - 1] + 1) for start, end in merged]
 
 
 def hf_token_in(text: object) -> bool:
     """``text`` holds something shaped like a Hugging Face token (see ``hf_token_spans``)."""
-    return isinstance(text, str) and "hf_" in text and bool(hf_token_spans(text))
+    return isinstance(text, str) and bool(hf_token_spans(text))
+
+
+def _token_starts(pieces: list[str]) -> Iterable[tuple[str, set[int]]]:
+    """The beginnings of a token among ``pieces``: the letters and digits after an 'hf_' in one piece
+    (or in two, 'h' | 'f_...'), and which pieces that took."""
+    skeletons = [_skeleton(piece)[0] for piece in pieces]
+    for index, skeleton in enumerate(skeletons):
+        for prefix in _PREFIX.finditer(skeleton):
+            yield _body_after(skeleton, prefix.end())[0], {index}
+        cut = _PREFIX_CUT.search(skeleton)
+        if cut is None:
+            continue
+        for other, rest in enumerate(skeletons):
+            prefix = _PREFIX.match(skeleton + rest, cut.start()) if other != index else None
+            if prefix is not None and prefix.end() > len(skeleton):
+                yield _body_after(skeleton + rest, prefix.end())[0], {index, other}
+
+
+# A tag name or value made of plain words: capitalised or lower-case words, acronyms and numbers
+# whose letters are mostly lower-case pairs ('CostCenter', 'ml-platform', 'Production'). A random
+# piece of 10 letters reads so about 3% of the time. When the other pieces are put after a piece
+# holding 'hf_', those come last, and at least HF_TOKEN_UNWORDED of the token's letters must come
+# from the start and the pieces that are not plain words: ordinary tags beside an 'hf_team' are
+# words; a token's pieces are not. tests/test_shared_rules.py measures it (tokens in 3-6 shuffled
+# pieces among ordinary tags, and ordinary tags with an hf_ word).
+_WORDS = re.compile(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])|[0-9]+)+")
+HF_TOKEN_UNWORDED = 14
+
+
+def _plain_words(letters: str) -> bool:
+    pairs = list(itertools.pairwise(letters))
+    lower = sum(a.islower() and b.islower() for a, b in pairs)
+    return bool(_WORDS.fullmatch(letters)) and lower >= 0.5 * len(pairs)
 
 
 def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
-    """A Hugging Face token in one of ``pieces``, or split across them: any two joined in either
-    order, or all of them joined (tag names and values: a reader can put them back together)."""
+    """A Hugging Face token in one of ``pieces`` or split across any number of them, in any order (tag
+    names and values: a reader can put them back together). Joined pieces are read as a token with
+    separators inside (``hf_token_spans``): all of them as given; a piece holding 'hf_' (or 'h' and
+    then 'f_' in another) followed by any one other; and followed by all the others, those that are
+    not plain words first (HF_TOKEN_UNWORDED)."""
     pieces = [piece for piece in pieces if isinstance(piece, str)]
-    if any(hf_token_in(piece) for piece in pieces) or hf_token_in("".join(pieces)):
+    if any(hf_token_in(piece) for piece in pieces) or hf_token_in(" ".join(pieces)):
         return True
-    return any(hf_token_in(first + second) for i, first in enumerate(pieces)
-               for j, second in enumerate(pieces) if i != j and "hf_" in first + second)
+    letters = [None if _OTHER_SCRIPT in (skeleton := _skeleton(piece)[0])
+               else re.sub(r"[^A-Za-z0-9]", "", skeleton) for piece in pieces]
+    for start, used in _token_starts(pieces):
+        rest = [letters[i] for i in range(len(pieces)) if i not in used and letters[i]]
+        candidates = [start + piece for piece in rest]
+        unworded = start + "".join(piece for piece in rest if not _plain_words(piece))
+        if len(unworded) >= HF_TOKEN_UNWORDED:
+            candidates.append(unworded + "".join(piece for piece in rest if _plain_words(piece)))
+        if any(_reads_as_random(candidate[:HF_TOKEN_LENGTH]) for candidate in candidates):
+            return True
+    return False
 
 
 def redact_hf_tokens(text: str, replacement: str = "<a Hugging Face token, redacted>") -> str:
     """``text`` with everything shaped like a Hugging Face token replaced."""
-    if "hf_" not in text:
-        return text
     for start, end in reversed(hf_token_spans(text)):
         text = text[:start] + replacement + text[end:]
     return text
