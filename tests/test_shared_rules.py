@@ -126,6 +126,11 @@ TOKEN_CASES = {
     "ordinary tags": ("tags", {"team": "ml-platform", "owner": "hf_team", "cost-center": "4711"}, False),
     "words after hf_": ("tags", {"note": "hf_token is in the key vault before the first run"}, False),
     "ordinary email": ("email", "hf-oncall.ml_team+alerts@example.com", False),
+    # every character RFC 5322 allows unquoted in a local part (atext, section 3.2.3); Azure's
+    # EmailReceiver.emailAddress is a plain string (no pattern in the action group API)
+    "email: every atext character": ("email", "!#$%&'*+-/=?^_`{|}~@example.com", False),
+    "email: '~' and '!'": ("email", "first.last~ops!pager@example.co.uk", False),
+    "email: hf_ and '~'": ("email", "hf_oncall~ml-team@example.com", False),
     "commit-hash image tag": ("image", "myacr.azurecr.io/vllm:sha-4f2a9c1e0b3d5a7f", False),
     # more separators than three, invisible characters, more than two tags (review findings)
     "four spaces inside": ("tags", {"note": f"{TOKEN[:20]}    {TOKEN[20:]}"}, True),
