@@ -67,12 +67,19 @@ IMAGES = {
     "x/y:0": False, "x/y:1": False, "x/y:v0": False, "caddy:2": False, "caddy:2.10": False,
     "x/y:2026.11": False, "x/y:1.0-cu129": False, "nvcr.io/nvidia/pytorch:24.11-py3": False,
     "x/y:latest": False, "x/y:nightly-2026-11-28": False, "x/y": False, "x/y:cuda": False, "x/y:cu129": False,
-    # one release: a full version, a date, a build or commit, a digest
+    # two numbers name one release for a few projects, but the shape is caddy's moving '2.10': a digest pins them
+    "registry.k8s.io/pause:3.10": False, "ubuntu:14.04": False,
+    "registry.k8s.io/pause:3.10@sha256:" + "7c" * 32: True, "nvcr.io/nvidia/pytorch:24.11-py3@sha256:" + "e1" * 32: True,
+    # a full version after other letters is something else's (Python's, CUDA's), not the image's
+    "x/y:py3.12.4-slim": False, "x/y:cuda12.8.0": False, "x/y:vllm-0.33.0": False,
+    # one release: a full version first, a date, a build or commit, a digest
     "caddy:2.10.2": True, "x/y:v0.33.0-cu129": True, "nvidia/cuda:12.8.0-base-ubuntu24.04": True,
     "x/y:20261128": True, "x/y:2026-11-28": True, "x/y:sha-4f2a9c1": True, "x/y:build-57": True,
+    "ubuntu:noble-20250415": True, "x/y:2.10.2rc1": True,
     "x/y@sha256:" + "ab" * 32: True, "caddy:2@sha256:" + "0" * 64: True, "x/y@sha512:" + "c" * 128: True,
     # a digest no registry resolves (OCI: sha256 is 64 lowercase hex digits) pins nothing
     "x/y@sha256:" + "AB" * 32: False, "x/y@sha256:" + "ab" * 16: False, "x/y:1.2.3@sha256:" + "a" * 63: False,
+    "x/y@sha256:abc": False, "x/y@md5:" + "a" * 32: False, "x/y@sha256:" + "g" * 64: False,
     **{image: True for image in SHIPPED_IMAGES},
 }
 
@@ -89,8 +96,34 @@ def test_image_pinning_is_judged_alike_by_program_and_pack(image):
     found = pack_refuses("images-pinned", "kubernetes:apps/v1:Deployment", deployment(image))
     assert (program is None) == IMAGES[image], program
     assert (found == []) == IMAGES[image], found
-    if not IMAGES[image] and re.search(r":v?[0-9]+(\.[0-9]+)?(-|$)", image):
-        assert "major or major.minor" in program and "major or major.minor" in found[0]
+    if not IMAGES[image] and re.search(r":v?[0-9]+(-|$)", image):
+        assert "a major tag" in program and "a major tag" in found[0]
+    if not IMAGES[image] and re.search(r":v?[0-9]+\.[0-9]+(-|$)", image):
+        assert "two-number tag" in program and "@sha256:<64 hex digits>" in found[0]
+
+
+# image -> what the message must say: what is wrong, and what would work
+IMAGE_MESSAGES = {
+    "x/y@sha256:abc": ["3 hex digits", "exactly 64", "copy the digest whole"],
+    "x/y@sha256:" + "ab" * 16: ["32 hex digits", "exactly 64"],
+    "x/y:1.2.3@sha256:" + "a" * 63: ["63 hex digits", "exactly 64"],
+    "x/y@sha512:" + "c" * 64: ["sha512 digest of 64 hex digits", "exactly 128"],
+    "x/y@sha256:" + "AB" * 32: ["upper case", "lower case"],
+    "x/y@sha256:" + "g" * 64: ["'g'", "not a hex digit"],
+    "x/y@md5:" + "a" * 32: ["algorithm 'md5'", "sha256 digest"],
+    "x/y@": ["not one", "'@sha256:' and 64 lower-case hex digits"],
+    "registry.k8s.io/pause:3.10": ["two-number tag '3.10'", "'<image>:3.10@sha256:<64 hex digits>'"],
+    "x/y:py3.12.4-slim": ["'3.12.4' comes after 'py'", "starts with the image's own version"],
+    "caddy:2": ["a major tag", "2.10.2"],
+}
+
+
+@pytest.mark.parametrize("image", IMAGE_MESSAGES)
+def test_an_unpinned_image_is_told_what_is_wrong_and_what_would_work(image):
+    problem = rules.image_pin_problem(image)
+    assert problem and "\n" not in problem and all(part in problem for part in IMAGE_MESSAGES[image]), problem
+    [found] = pack_refuses("images-pinned", "kubernetes:apps/v1:Deployment", deployment(image))
+    assert problem in found
 
 
 # ---------------------------------------------------------------- 2. a Hugging Face token in any shape
@@ -342,6 +375,29 @@ def test_source_ranges_are_judged_alike_by_program_and_pack(sources):
     ssh_found = pack_refuses("no-public-ssh", "azure-native:network:NetworkSecurityGroup", nsg)
     aks_takes = pack_takes or sources == ("0.0.0.0/32",)  # AKS: only the cluster's own outbound IP
     assert (aks == [], ssh_found == []) == (aks_takes, pack_takes), (aks, ssh_found)
+
+
+# a source that is no range -> what its message must say: what is wrong, and what would work
+RANGE_MESSAGES = {
+    "10.0.0.0/33": ["prefix length /33", "IPv4 address has 32 bits", "/0 to /32"],
+    "2001:db8::/129": ["prefix length /129", "128 bits", "2001:db8::/48"],
+    "10.0.0.0/x": ["'/x'", "not a number", "/0 to /32"],
+    "300.1.2.3/24": ["Octet 300 (> 255)", "203.0.113.0/24"],
+    "10.0.0/24": ["Expected 4 octets", "203.0.113.0/24"],
+    "*": ["mean anyone", "give CIDRs"],
+    "AzureCloud": ["service tags", "give CIDRs"],
+}
+
+
+@pytest.mark.parametrize("source", RANGE_MESSAGES)
+def test_a_source_that_is_no_range_is_told_what_is_wrong_and_what_would_work(source):
+    [problem] = rules.source_range_problems([source])
+    assert "\n" not in problem and all(part in problem for part in RANGE_MESSAGES[source]), problem
+    nsg = {"securityRules": [{"name": "ssh", "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+                              "sourcePortRange": "*", "destinationAddressPrefix": "*", "priority": 100.0,
+                              "destinationPortRange": "22", "sourceAddressPrefix": source}]}
+    found = pack_refuses("no-public-ssh", "azure-native:network:NetworkSecurityGroup", nsg)
+    assert any(problem in message for message in found), found
 
 
 def test_aks_outbound_only_value_closes_the_api_server_and_widens_nothing():

@@ -24,51 +24,100 @@ SSH_PORT = 22  # judged by its own rule (source_range_problems with BROADEST_PRE
 
 # ---------------------------------------------------------------- image pinning
 
-# a digest after '@' (distribution/reference grammar: algorithm ':' at least 32 hex digits)
-DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 # what pins: a digest of a registered algorithm, as registries resolve it (OCI image spec,
 # descriptor.md "Digests": sha256 [a-f0-9]{64}, sha512 [a-f0-9]{128}, lowercase)
+DIGEST_HEX_DIGITS = {"sha256": 64, "sha512": 128}
 RESOLVABLE_DIGEST = re.compile(r"@(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 # tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
 # like 'nightly'); Docker's own default tag is 'latest'
 FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
-# What names one release. A major or major.minor tag moves with every release under it: Docker
-# official images put '2.6.4', '2.6', '2' and 'latest' on one build and move the short ones on
-# (docker-library/official-images library/caddy at 03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7'
-# was 2.7.0-beta.2 before 2.7.0 existed). So a tag pins when it holds a full version of three or
-# more numbers ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04'), a calendar date ('20261128',
-# '2026-11-28') or a labelled build or commit ('build-57', 'sha-4f2a9c1'); a digest always pins.
+# Which tags pin, by their shape alone (a registry does not say which of its tags it moves):
+# - a tag that starts with a full version of three or more numbers, the image's own release
+#   ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04', '12.8.0-base-ubuntu24.04'). A version after
+#   other letters ('py3.12.4-slim', 'cuda12.8.0', 'vllm-0.33.0') is not taken: it is usually the
+#   version of something inside (Python's, CUDA's), and the image is rebuilt under it.
+# - a calendar date ('20261128', '2026-11-28', 'noble-20250415') or a labelled build or commit
+#   ('build-57', 'sha-4f2a9c1') anywhere in it: one build.
+# - nothing else: a major tag ('2', 'v0') or a two-number one ('2.10', '3.10', '24.11-py3',
+#   '2026.11') moves for most images. Docker official images put '2.6.4', '2.6', '2' and 'latest'
+#   on one build and move the short ones on (docker-library/official-images library/caddy at
+#   03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7' was 2.7.0-beta.2 before 2.7.0
+#   existed), and year.month moves too ('14.04' beside 'trusty-20160317' on one build, moved to
+#   the next dated one: library/ubuntu at 020c4230). Some projects do name one release with two
+#   numbers (registry.k8s.io/pause:3.10, NGC's monthly 24.11-py3), but the tag's shape is the same
+#   as caddy's moving '2.10', so the rule cannot tell them apart; those are pinned by digest, which
+#   may follow the tag ('registry.k8s.io/pause:3.10@sha256:...').
+# A digest always pins; even a full version tag can be re-pushed (official images rebuild on
+# base-image updates); only a digest is immutable.
+OWN_FULL_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+){2,}(?![0-9])")  # at the tag's start
 FULL_VERSION = re.compile(r"(?<![0-9.])v?[0-9]+\.[0-9]+\.[0-9]+")
 CALENDAR_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}([-._]?)(?:0[1-9]|1[0-2])\1"
                            r"(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
 BUILD_OR_COMMIT = re.compile(r"(?:^|[-._])(?:(?:build|rev)[-._]?[0-9]+|(?:sha-|git-|g)?"
                              r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40})(?=$|[-._])")
-SHORT_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)?(?:[-_].*)?")  # '2', 'v1', '2.10', '24.11-py3'
+MAJOR_TAG = re.compile(r"v?[0-9]+(?:[-_].*)?")  # '2', 'v0', '2-alpine'
+TWO_NUMBER_TAG = re.compile(r"v?[0-9]+\.[0-9]+(?:[-_].*)?")  # '2.10', '3.10', '24.11-py3'
+DIGEST_HELP = "docker buildx imagetools inspect <image> prints it"
+
+
+def digest_problem(digest: str) -> str | None:
+    """What is wrong with the digest after '@' (``digest`` without the '@'), or None when a registry
+    resolves it: which algorithm, how many hex digits, which case."""
+    algorithm, colon, digits = digest.partition(":")
+    if not colon or not algorithm or not digits:
+        return (f"has '@{digest[:80]}' where a digest goes, which is not one: a digest is '@sha256:' "
+                f"and 64 lower-case hex digits ({DIGEST_HELP})")
+    if algorithm not in DIGEST_HEX_DIGITS:
+        return (f"has a digest of the algorithm '{algorithm[:20]}', which no registry resolves: give the "
+                f"image's sha256 digest, '@sha256:' and 64 lower-case hex digits ({DIGEST_HELP})")
+    wanted = DIGEST_HEX_DIGITS[algorithm]
+    other = sorted(set(digits) - set("0123456789abcdefABCDEF"))
+    if other:
+        return (f"has a {algorithm} digest with '{other[0]}' in it, which is not a hex digit (0-9, a-f), so no "
+                f"registry resolves it: copy the digest whole, {wanted} hex digits ({DIGEST_HELP})")
+    if len(digits) != wanted:
+        return (f"has a {algorithm} digest of {len(digits)} hex digits, which no registry resolves: {algorithm} "
+                f"takes exactly {wanted} (OCI image spec, descriptor digests); copy the digest whole "
+                f"({DIGEST_HELP})")
+    if digits != digits.lower():
+        return (f"has a {algorithm} digest in upper case, which no registry resolves (OCI image spec: "
+                f"lower-case hex): write the same digits in lower case")
+    return None
 
 
 def image_pin_problem(image: str) -> str | None:
     """Why ``image`` is not pinned to one release, or None: a digest pins; a tag pins when none of
-    its words (split at - . _) names a moving target and it holds a full version (major.minor.patch),
-    a calendar date or a labelled build or commit."""
+    its words (split at - . _) names a moving target and it starts with a full version
+    (major.minor.patch), or holds a calendar date or a labelled build or commit (see
+    OWN_FULL_VERSION for why a two-number tag does not)."""
     if RESOLVABLE_DIGEST.search(image):
         return None
-    if DIGEST.search(image):
-        return ("has a digest no registry resolves: sha256 takes 64 lowercase hex digits, sha512 128 "
-                "(OCI image spec, descriptor digests)")
+    if "@" in image:
+        return redact_hf_tokens(digest_problem(image.split("@", 1)[1]) or "has a digest no registry resolves")
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
     tag = last.rsplit(":", 1)[1]
     words = tag.lower()
+    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
     floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", words))
     if floating:
-        return f"uses the tag '{redact_hf_tokens(tag)}', which moves ('{sorted(floating)[0]}')"
-    if FULL_VERSION.search(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
+        return f"uses the tag '{shown}', which moves ('{sorted(floating)[0]}')"
+    if OWN_FULL_VERSION.match(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
         return None
-    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
-    if SHORT_VERSION.fullmatch(words):
-        return (f"uses the tag '{shown}', a major or major.minor tag, which moves to each new release "
-                "under it, as Docker official images move '2' and '2.10' from 2.10.1 to 2.10.2")
+    if MAJOR_TAG.fullmatch(words):
+        return (f"uses the tag '{shown}', a major tag, which moves to each new release under it, as Docker "
+                "official images move 'caddy:2' from 2.10.1 to 2.10.2")
+    if TWO_NUMBER_TAG.fullmatch(words):
+        return (f"uses the two-number tag '{shown}', which moves for most images ('caddy:2.10' from 2.10.1 to "
+                "2.10.2) though a few keep it on one release (registry.k8s.io/pause:3.10), and the tag cannot "
+                f"tell which: add its digest, '<image>:{shown}@sha256:<64 hex digits>' ({DIGEST_HELP})")
+    version = FULL_VERSION.search(words)
+    if version:
+        return (f"uses the tag '{shown}', whose full version '{version.group()}' comes after "
+                f"'{redact_hf_tokens(tag[:version.start()])}', the version of something in the image (like "
+                "Python's in 'py3.12.4'), not of the image, which is rebuilt under it: use a tag that starts "
+                "with the image's own version, a date or a build, or a digest")
     if not re.search(r"[0-9]", tag):
         return f"uses the tag '{shown}', which names no version"
     return f"uses the tag '{shown}', which names no full version (major.minor.patch), date or build"
@@ -135,6 +184,35 @@ def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network 
         return None
 
 
+def range_syntax_problem(source: object) -> str:
+    """Why ``source`` (which ``as_network`` could not read) is not an address range, and what would
+    be: a prefix length the address does not have ('/33'), an address that is not one, or a
+    service tag / '*' / 'Internet', which stands for anyone."""
+    text = str(source).strip()
+    address, slash, prefix = text.partition("/")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        if re.fullmatch(r"[A-Za-z*][A-Za-z0-9.*]*", text):
+            return ("is not an address range: service tags, 'Internet' and '*' mean anyone (or a whole "
+                    "cloud); give CIDRs like 203.0.113.0/24")
+        try:  # the family's own reason ("Octet 300 (> 255) not permitted", "Expected 4 octets")
+            (ipaddress.IPv6Address if ":" in address else ipaddress.IPv4Address)(address)
+            reason = "not an address"
+        except ValueError as error:
+            reason = redact_hf_tokens(str(error))[:120]
+        return f"is not an IP address ({reason}); give CIDRs like 203.0.113.0/24"
+    bits = parsed.max_prefixlen
+    example = "203.0.113.0/24" if parsed.version == 4 else "2001:db8::/48"
+    if slash and not prefix.isdigit():
+        return (f"has the prefix '/{redact_hf_tokens(prefix)[:20]}', which is not a number of bits; give a "
+                f"length from /0 to /{bits}, like {example}")
+    if slash and int(prefix) > bits:
+        return (f"has the prefix length /{int(prefix)}, but an IPv{parsed.version} address has {bits} bits; give "
+                f"a length from /0 to /{bits}, like {example} (one address: /{bits})")
+    return f"is not an address range; give CIDRs like {example}"
+
+
 def ipv4_meaning(network: ipaddress.IPv4Network | ipaddress.IPv6Network
                  ) -> tuple[ipaddress.IPv4Network, str] | None:
     """The IPv4 range an IPv6 range stands for (IPv4-mapped, translated, NAT64, compatible) and
@@ -189,8 +267,7 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
     for source in sources:
         network = as_network(source)
         if network is None:
-            problems.append(f"source '{str(source)[:80]}' is not an address range (service tags, "
-                            "'Internet' and '*' mean anyone); give CIDRs")
+            problems.append(f"source '{redact_hf_tokens(str(source))[:80]}' {range_syntax_problem(source)}")
             continue
         label = f"source '{source}'"
         meaning = ipv4_meaning(network)
