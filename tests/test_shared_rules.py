@@ -341,6 +341,16 @@ def test_tokens_in_shuffled_tags_are_found_and_ordinary_tags_beside_an_hf_word_a
     assert missed <= 2 and refused <= 6, (missed, refused)
 
 
+# ---------------------------------------------------------------- tag names ignore case
+
+def test_tag_names_that_differ_only_in_case_are_found():
+    assert rules.case_clashing_tag_names(["team", "owner", "Team"]) == ("team", "Team")
+    assert rules.case_clashing_tag_names(["CostCenter", "COSTCENTER"]) == ("CostCenter", "COSTCENTER")
+    assert rules.case_clashing_tag_names(["\u00c9quipe", "\u00e9quipe"]) == ("\u00c9quipe", "\u00e9quipe")
+    assert rules.case_clashing_tag_names(["team", "owner", "cost-center"]) is None
+    assert rules.case_clashing_tag_names([]) is None
+
+
 # ---------------------------------------------------------------- 3. source ranges: what they stand for
 
 # sources -> (the program takes them as apiAllowedCidrs / sshAllowedCidrs, the pack takes them)

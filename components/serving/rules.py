@@ -294,6 +294,23 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
     return problems
 
 
+# ---------------------------------------------------------------- tags
+
+def case_clashing_tag_names(names: Iterable[str]) -> tuple[str, str] | None:
+    """The first two tag names that differ only in case ('Team' and 'team'), or None. Azure takes
+    them for one tag ("The tag name can have a maximum of 512 characters and is case insensitive":
+    the ARM Tags API, Az.Resources Set-AzTag), so one of the two values would be lost. Compared in
+    lower case, letter by letter (no ß-to-ss folding)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            return first, name
+    return None
+
+
 # ---------------------------------------------------------------- secrets in text
 
 # Hugging Face user access tokens: "hf_" and 34 letters. The Hub's page (huggingface.co/docs/hub/
