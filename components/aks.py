@@ -2,7 +2,7 @@
 
 Azure side (this file): a VNet of the component's own (``vnet_address_space``, laid out by
 ``cluster_network``) with the node subnet, an AKS cluster (a user-assigned control-plane identity
-holding Network Contributor on that VNet, OIDC issuer + workload identity, Azure CNI overlay with
+holding Network Contributor on the subnets it uses, OIDC issuer + workload identity, Azure CNI overlay with
 Cilium network policy and explicit pod/service ranges, Azure RBAC for Kubernetes, local accounts
 disabled, Container Insights with its data collection rule, KEDA and Key Vault CSI add-ons), a
 small system pool (zonal where the region has zones), the GPU pool(s), a weekly node OS upgrade
@@ -127,11 +127,20 @@ KUBELOGIN_APP_MODES = frozenset({"spn", "workloadidentity", "msi"})
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 
-# Built-in role "Network Contributor" (Azure built-in roles reference). With its own subnet the
-# cluster identity needs at least this on the subnet ("Configure Azure CNI Overlay networking",
-# prerequisites), and on the VNet for internal load balancers ("Use an internal load balancer with
-# AKS", Use private networks). A user-assigned identity gets it before the cluster exists, as "Use a
-# managed identity in AKS" recommends when not using the Azure CLI.
+# Built-in role "Network Contributor" (Azure built-in roles reference), given to the cluster identity
+# on the subnets the cluster uses, not on the VNet. What it needs there is to read and join them:
+# "Microsoft.Network/virtualNetworks/subnets/read, .../subnets/join/action: Required if using a
+# subnet in another resource group such as a custom VNET", and subnets/read for an internal load
+# balancer's subnet ("AKS service permissions reference", Additional AKS cluster identity
+# permissions). "To use customer-managed subnets, the cluster identity needs Network Contributor
+# permissions, or equivalent custom permissions, on the subnets" ("Configure Azure CNI Powered by
+# Cilium in AKS", prerequisites; "the subnet within your virtual network": "CNI networking in AKS",
+# prerequisites). So: the node subnet, and with internal=True the internal load balancer's subnet
+# ("Use an internal load balancer with AKS" asks for the VNet, but the custom role it lists holds
+# only those two subnet actions). No API server subnet: this cluster has no API server VNet
+# integration (api_server_access_profile names none), and a private cluster's "system" DNS zone is
+# AKS's own, in the node resource group. Assigned before the cluster exists (the Azure CLI makes the
+# same assignment on the subnet when it creates a cluster in one), hence a user-assigned identity.
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 # internal: Azure Files over NFS behind a private endpoint, all made here, mounted as static volumes
 # (components/k8s_common.py private_files_claim). Left to the CSI driver (networkEndpointType:
@@ -705,7 +714,7 @@ class AksGpuCluster(base.ServingComponent):
         secrets = ModelSecrets(f"{name}-secrets", ModelSecretsArgs(
             resource_group_name=rg, location=args.location, api_key=self.api_key,
             hf_token=args.hf_token, tags=args.all_tags, private_access=net.private_access), opts=child)
-        access = self._cluster_access(name, args, rg, net.vnet, client, child)
+        access = self._cluster_access(name, args, rg, net, client, child)
         cluster = self._cluster(name, args, rg, net.nodes, workspace, client, access)
         admin = self._cluster_admin(name, args, cluster, client, child)
         gpu_pools = self._gpu_pools(name, args, rg, cluster, net.nodes, args.all_tags)
@@ -821,22 +830,23 @@ class AksGpuCluster(base.ServingComponent):
             mounts_wait_for=[*shares.values(), endpoint, link, zone_group])
 
     @staticmethod
-    def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str],
-                        vnet: "network.VirtualNetwork", client: "ClientConfig",
-                        child: pulumi.ResourceOptions) -> ClusterAccess:
-        """The control plane's identity with the roles it needs before the cluster exists."""
-        # the control plane manages load balancers and node NICs in the VNet: its identity must hold
-        # Network Contributor there before the cluster exists, hence user-assigned
+    def _cluster_access(name: str, args: AksGpuClusterArgs, rg: pulumi.Output[str], net: AksNetwork,
+                        client: "ClientConfig", child: pulumi.ResourceOptions) -> ClusterAccess:
+        """The control plane's identity with the roles it needs before the cluster exists: Network
+        Contributor on each subnet the cluster uses (NETWORK_CONTRIBUTOR), nothing on the VNet."""
         identity = managedidentity.UserAssignedIdentity(
             f"{name}-cluster-identity", resource_group_name=rg, location=args.location, tags=args.all_tags,
             opts=child)
+        subnets = {NODE_SUBNET_NAME: net.nodes}
+        if net.gateway_subnet is not None:
+            subnets[GATEWAY_SUBNET_NAME] = net.gateway_subnet
         cluster_roles = [authorization.RoleAssignment(
-            f"{name}-cluster-network",
-            scope=vnet.id,
+            f"{name}-cluster-network-{subnet_name}",
+            scope=subnet.id,
             principal_id=identity.principal_id,
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
             role_definition_id=role_definition(client.subscription_id, NETWORK_CONTRIBUTOR),
-            opts=child)]
+            opts=child) for subnet_name, subnet in subnets.items()]
         return ClusterAccess(identity=identity, cluster_roles=cluster_roles)
 
     @staticmethod

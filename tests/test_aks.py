@@ -261,14 +261,14 @@ def with_dependencies():
     return run, dependencies, asked
 
 
-def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_vnet_first(with_dependencies):
+def test_cluster_identity_is_user_assigned_and_network_contributor_on_the_node_subnet_first(with_dependencies):
     run, dependencies, _ = with_dependencies
     [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
     cluster = run.mocks.one(CLUSTER)
     assert unwrap(cluster.inputs)["identity"] == {"type": "UserAssigned",
                                                   "userAssignedIdentities": [identity.outputs["id"]]}
-    vnet = run.mocks.one(VNET)
-    [role] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == vnet.outputs["id"]]
+    [nodes] = [r for r in run.mocks.of_type(SUBNET) if r.inputs["subnetName"] == aks.NODE_SUBNET_NAME]
+    [role] = [r for r in run.mocks.of_type(ROLE) if r.inputs["scope"] == nodes.outputs["id"]]
     assert role.inputs["roleDefinitionId"].endswith(
         "/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7")  # Network Contributor
     assert aks.NETWORK_CONTRIBUTOR == "4d97b98b-1d4f-4787-a291-c67834d212e7"
@@ -690,13 +690,18 @@ def test_internal_file_storage_is_key_less_nfs_on_shares_pulumi_makes_behind_a_p
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_the_cluster_identity_holds_network_contributor_on_its_vnet_and_nothing_else(runs, name):
-    """No role on the resource group, no DNS role: Pulumi makes the private endpoints and zones."""
+def test_the_cluster_identity_holds_network_contributor_on_the_subnets_it_uses_and_nothing_else(runs, name):
+    """The node subnet, and the internal load balancer's with internal: true ("AKS service permissions
+    reference": subnets/read and subnets/join/action on the subnets); nothing on the VNet (so not on
+    the private endpoints' subnet), the resource group or a DNS zone: Pulumi makes the endpoints and zones."""
     run = runs[name]
     [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
     held = [r for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == identity.outputs["principalId"]]
-    assert [(r.inputs["scope"], r.inputs["roleDefinitionId"].rsplit("/", 1)[1]) for r in held] == [
-        (run.mocks.one(VNET).outputs["id"], aks.NETWORK_CONTRIBUTOR)]
+    subnets = {r.outputs["id"]: r.inputs["subnetName"] for r in run.mocks.of_type(SUBNET)}
+    used = [aks.NODE_SUBNET_NAME, aks.GATEWAY_SUBNET_NAME] if name == "internal" else [aks.NODE_SUBNET_NAME]
+    assert sorted((subnets.get(r.inputs["scope"]), r.inputs["roleDefinitionId"].rsplit("/", 1)[1]) for r in held) \
+        == sorted((subnet, aks.NETWORK_CONTRIBUTOR) for subnet in used)
+    assert run.mocks.one(VNET).outputs["id"] not in {r.inputs["scope"] for r in run.mocks.of_type(ROLE)}
 
 
 def test_internal_api_server_takes_only_the_allowed_ranges(runs):
@@ -718,6 +723,10 @@ def test_vault_has_purge_protection_and_stays_public_when_not_internal(runs):
 
 def test_internal_vault_is_private_and_kubernetes_objects_wait_for_its_dns_and_the_shares(monkeypatch):
     run, dependencies = run_recording_dependencies(monkeypatch, CONFIGS["internal"])
+    # the cluster identity's roles on both subnets exist before the cluster (the run is reused for this)
+    [identity] = [r for r in run.mocks.of_type(IDENTITY) if r.name == "apertus-cluster-identity"]
+    roles = {r.urn for r in run.mocks.of_type(ROLE) if r.inputs["principalId"] == identity.outputs["principalId"]}
+    assert len(roles) == 2 and roles <= dependencies[run.mocks.one(CLUSTER).name]
     endpoint = assert_vault_is_private_in(run, run.mocks.one(VNET))
     [subnet] = [r for r in run.mocks.of_type(SUBNET) if r.outputs["id"] == endpoint.inputs["subnet"]["id"]]
     assert subnet.inputs["subnetName"] == aks.ENDPOINT_SUBNET_NAME

@@ -7,9 +7,11 @@ virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable
 
 # ---------------------------------------------------------------- ports
@@ -22,51 +24,100 @@ SSH_PORT = 22  # judged by its own rule (source_range_problems with BROADEST_PRE
 
 # ---------------------------------------------------------------- image pinning
 
-# a digest after '@' (distribution/reference grammar: algorithm ':' at least 32 hex digits)
-DIGEST = re.compile(r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 # what pins: a digest of a registered algorithm, as registries resolve it (OCI image spec,
 # descriptor.md "Digests": sha256 [a-f0-9]{64}, sha512 [a-f0-9]{128}, lowercase)
+DIGEST_HEX_DIGITS = {"sha256": 64, "sha512": 128}
 RESOLVABLE_DIGEST = re.compile(r"@(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 # tag words that name a moving target, not a version ('nightly-cu128' and 'nightly-2026' move
 # like 'nightly'); Docker's own default tag is 'latest'
 FLOATING_TAG_WORDS = frozenset({"latest", "nightly", "stable", "edge", "main", "master", "dev", "rolling"})
-# What names one release. A major or major.minor tag moves with every release under it: Docker
-# official images put '2.6.4', '2.6', '2' and 'latest' on one build and move the short ones on
-# (docker-library/official-images library/caddy at 03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7'
-# was 2.7.0-beta.2 before 2.7.0 existed). So a tag pins when it holds a full version of three or
-# more numbers ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04'), a calendar date ('20261128',
-# '2026-11-28') or a labelled build or commit ('build-57', 'sha-4f2a9c1'); a digest always pins.
+# Which tags pin, by their shape alone (a registry does not say which of its tags it moves):
+# - a tag that starts with a full version of three or more numbers, the image's own release
+#   ('v0.33.0', '2.10.2', '3.3.9-3.6.1-ubuntu22.04', '12.8.0-base-ubuntu24.04'). A version after
+#   other letters ('py3.12.4-slim', 'cuda12.8.0', 'vllm-0.33.0') is not taken: it is usually the
+#   version of something inside (Python's, CUDA's), and the image is rebuilt under it.
+# - a calendar date ('20261128', '2026-11-28', 'noble-20250415') or a labelled build or commit
+#   ('build-57', 'sha-4f2a9c1') anywhere in it: one build.
+# - nothing else: a major tag ('2', 'v0') or a two-number one ('2.10', '3.10', '24.11-py3',
+#   '2026.11') moves for most images. Docker official images put '2.6.4', '2.6', '2' and 'latest'
+#   on one build and move the short ones on (docker-library/official-images library/caddy at
+#   03199a36: "SharedTags: 2.6.4, 2.6, 2, latest"; its '2.7' was 2.7.0-beta.2 before 2.7.0
+#   existed), and year.month moves too ('14.04' beside 'trusty-20160317' on one build, moved to
+#   the next dated one: library/ubuntu at 020c4230). Some projects do name one release with two
+#   numbers (registry.k8s.io/pause:3.10, NGC's monthly 24.11-py3), but the tag's shape is the same
+#   as caddy's moving '2.10', so the rule cannot tell them apart; those are pinned by digest, which
+#   may follow the tag ('registry.k8s.io/pause:3.10@sha256:...').
+# A digest always pins; even a full version tag can be re-pushed (official images rebuild on
+# base-image updates); only a digest is immutable.
+OWN_FULL_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+){2,}(?![0-9])")  # at the tag's start
 FULL_VERSION = re.compile(r"(?<![0-9.])v?[0-9]+\.[0-9]+\.[0-9]+")
 CALENDAR_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}([-._]?)(?:0[1-9]|1[0-2])\1"
                            r"(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
 BUILD_OR_COMMIT = re.compile(r"(?:^|[-._])(?:(?:build|rev)[-._]?[0-9]+|(?:sha-|git-|g)?"
                              r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40})(?=$|[-._])")
-SHORT_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)?(?:[-_].*)?")  # '2', 'v1', '2.10', '24.11-py3'
+MAJOR_TAG = re.compile(r"v?[0-9]+(?:[-_].*)?")  # '2', 'v0', '2-alpine'
+TWO_NUMBER_TAG = re.compile(r"v?[0-9]+\.[0-9]+(?:[-_].*)?")  # '2.10', '3.10', '24.11-py3'
+DIGEST_HELP = "docker buildx imagetools inspect <image> prints it"
+
+
+def digest_problem(digest: str) -> str | None:
+    """What is wrong with the digest after '@' (``digest`` without the '@'), or None when a registry
+    resolves it: which algorithm, how many hex digits, which case."""
+    algorithm, colon, digits = digest.partition(":")
+    if not colon or not algorithm or not digits:
+        return (f"has '@{digest[:80]}' where a digest goes, which is not one: a digest is '@sha256:' "
+                f"and 64 lower-case hex digits ({DIGEST_HELP})")
+    if algorithm not in DIGEST_HEX_DIGITS:
+        return (f"has a digest of the algorithm '{algorithm[:20]}', which no registry resolves: give the "
+                f"image's sha256 digest, '@sha256:' and 64 lower-case hex digits ({DIGEST_HELP})")
+    wanted = DIGEST_HEX_DIGITS[algorithm]
+    other = sorted(set(digits) - set("0123456789abcdefABCDEF"))
+    if other:
+        return (f"has a {algorithm} digest with '{other[0]}' in it, which is not a hex digit (0-9, a-f), so no "
+                f"registry resolves it: copy the digest whole, {wanted} hex digits ({DIGEST_HELP})")
+    if len(digits) != wanted:
+        return (f"has a {algorithm} digest of {len(digits)} hex digits, which no registry resolves: {algorithm} "
+                f"takes exactly {wanted} (OCI image spec, descriptor digests); copy the digest whole "
+                f"({DIGEST_HELP})")
+    if digits != digits.lower():
+        return (f"has a {algorithm} digest in upper case, which no registry resolves (OCI image spec: "
+                f"lower-case hex): write the same digits in lower case")
+    return None
 
 
 def image_pin_problem(image: str) -> str | None:
     """Why ``image`` is not pinned to one release, or None: a digest pins; a tag pins when none of
-    its words (split at - . _) names a moving target and it holds a full version (major.minor.patch),
-    a calendar date or a labelled build or commit."""
+    its words (split at - . _) names a moving target and it starts with a full version
+    (major.minor.patch), or holds a calendar date or a labelled build or commit (see
+    OWN_FULL_VERSION for why a two-number tag does not)."""
     if RESOLVABLE_DIGEST.search(image):
         return None
-    if DIGEST.search(image):
-        return ("has a digest no registry resolves: sha256 takes 64 lowercase hex digits, sha512 128 "
-                "(OCI image spec, descriptor digests)")
+    if "@" in image:
+        return redact_hf_tokens(digest_problem(image.split("@", 1)[1]) or "has a digest no registry resolves")
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return "has no tag (Docker pulls 'latest')"
     tag = last.rsplit(":", 1)[1]
     words = tag.lower()
+    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
     floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", words))
     if floating:
-        return f"uses the tag '{redact_hf_tokens(tag)}', which moves ('{sorted(floating)[0]}')"
-    if FULL_VERSION.search(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
+        return f"uses the tag '{shown}', which moves ('{sorted(floating)[0]}')"
+    if OWN_FULL_VERSION.match(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
         return None
-    shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
-    if SHORT_VERSION.fullmatch(words):
-        return (f"uses the tag '{shown}', a major or major.minor tag, which moves to each new release "
-                "under it, as Docker official images move '2' and '2.10' from 2.10.1 to 2.10.2")
+    if MAJOR_TAG.fullmatch(words):
+        return (f"uses the tag '{shown}', a major tag, which moves to each new release under it, as Docker "
+                "official images move 'caddy:2' from 2.10.1 to 2.10.2")
+    if TWO_NUMBER_TAG.fullmatch(words):
+        return (f"uses the two-number tag '{shown}', which moves for most images ('caddy:2.10' from 2.10.1 to "
+                "2.10.2) though a few keep it on one release (registry.k8s.io/pause:3.10), and the tag cannot "
+                f"tell which: add its digest, '<image>:{shown}@sha256:<64 hex digits>' ({DIGEST_HELP})")
+    version = FULL_VERSION.search(words)
+    if version:
+        return (f"uses the tag '{shown}', whose full version '{version.group()}' comes after "
+                f"'{redact_hf_tokens(tag[:version.start()])}', the version of something in the image (like "
+                "Python's in 'py3.12.4'), not of the image, which is rebuilt under it: use a tag that starts "
+                "with the image's own version, a date or a build, or a digest")
     if not re.search(r"[0-9]", tag):
         return f"uses the tag '{shown}', which names no version"
     return f"uses the tag '{shown}', which names no full version (major.minor.patch), date or build"
@@ -133,6 +184,35 @@ def as_network(source: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network 
         return None
 
 
+def range_syntax_problem(source: object) -> str:
+    """Why ``source`` (which ``as_network`` could not read) is not an address range, and what would
+    be: a prefix length the address does not have ('/33'), an address that is not one, or a
+    service tag / '*' / 'Internet', which stands for anyone."""
+    text = str(source).strip()
+    address, slash, prefix = text.partition("/")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        if re.fullmatch(r"[A-Za-z*][A-Za-z0-9.*]*", text):
+            return ("is not an address range: service tags, 'Internet' and '*' mean anyone (or a whole "
+                    "cloud); give CIDRs like 203.0.113.0/24")
+        try:  # the family's own reason ("Octet 300 (> 255) not permitted", "Expected 4 octets")
+            (ipaddress.IPv6Address if ":" in address else ipaddress.IPv4Address)(address)
+            reason = "not an address"
+        except ValueError as error:
+            reason = redact_hf_tokens(str(error))[:120]
+        return f"is not an IP address ({reason}); give CIDRs like 203.0.113.0/24"
+    bits = parsed.max_prefixlen
+    example = "203.0.113.0/24" if parsed.version == 4 else "2001:db8::/48"
+    if slash and not prefix.isdigit():
+        return (f"has the prefix '/{redact_hf_tokens(prefix)[:20]}', which is not a number of bits; give a "
+                f"length from /0 to /{bits}, like {example}")
+    if slash and int(prefix) > bits:
+        return (f"has the prefix length /{int(prefix)}, but an IPv{parsed.version} address has {bits} bits; give "
+                f"a length from /0 to /{bits}, like {example} (one address: /{bits})")
+    return f"is not an address range; give CIDRs like {example}"
+
+
 def ipv4_meaning(network: ipaddress.IPv4Network | ipaddress.IPv6Network
                  ) -> tuple[ipaddress.IPv4Network, str] | None:
     """The IPv4 range an IPv6 range stands for (IPv4-mapped, translated, NAT64, compatible) and
@@ -187,8 +267,7 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
     for source in sources:
         network = as_network(source)
         if network is None:
-            problems.append(f"source '{str(source)[:80]}' is not an address range (service tags, "
-                            "'Internet' and '*' mean anyone); give CIDRs")
+            problems.append(f"source '{redact_hf_tokens(str(source))[:80]}' {range_syntax_problem(source)}")
             continue
         label = f"source '{source}'"
         meaning = ipv4_meaning(network)
@@ -215,22 +294,105 @@ def source_range_problems(sources: Iterable[object], broadest: dict[int, int] | 
     return problems
 
 
+# ---------------------------------------------------------------- tags
+
+def case_clashing_tag_names(names: Iterable[str]) -> tuple[str, str] | None:
+    """The first two tag names that differ only in case ('Team' and 'team'), or None. Azure takes
+    them for one tag ("The tag name can have a maximum of 512 characters and is case insensitive":
+    the ARM Tags API, Az.Resources Set-AzTag), so one of the two values would be lost. Compared in
+    lower case, letter by letter (no ß-to-ss folding)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            return first, name
+    return None
+
+
 # ---------------------------------------------------------------- secrets in text
 
-# Hugging Face user access tokens: "hf_" + 34 letters/digits (huggingface.co/docs/hub/security-tokens)
+# Hugging Face user access tokens: "hf_" and 34 letters. The Hub's page (huggingface.co/docs/hub/
+# security-tokens) gives no grammar; gitleaks' rule huggingface-access-token, which cites it, matches
+# hf_ + 34 letters, and every real token among its test cases is letters only (gitleaks
+# cmd/generate/config/rules/huggingface.go). Digits are taken too, and 30 are enough: a token cut
+# short still gives most of it away.
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
-# The same token written with a few separators inside: a space, a dot or '+' of an email local
-# part, the '=' between a tag's name and value, an invisible format character. 'hf_' and then at
-# least 30 letters and digits with at most 3 such characters between any two of them.
-_HF_GAP = r"[\s.,;:=+/|_\-\u200b-\u200d\u2060\ufeff]{0,3}"
-HF_TOKEN_SPREAD = re.compile(rf"hf_{_HF_GAP}(?:[A-Za-z0-9]{_HF_GAP}){{29,}}[A-Za-z0-9]")
-HF_TOKEN_BODY = 30  # the characters judged after 'hf_'
-HF_TOKEN_LENGTH = 34  # a spread match ends after this many letters and digits (a token's length)
-# A spread run counts as a token when its first HF_TOKEN_BODY letters and digits change class
-# (upper case, lower case, digit) at least this often between neighbours: a random token of mixed
-# case switches about every second character (fewer than 0.2 in 1 in 10,000 tokens), words joined
-# across spaces ('hf_token is in the vault before the first run') hardly ever.
+HF_TOKEN_BODY = 30  # the fewest letters and digits after 'hf_' that count as a token
+HF_TOKEN_LENGTH = 34  # a token's letters and digits: a spread one ends after this many
+
+# The same token written with anything between its characters: spaces, dots, dashes, an email's
+# '+', '~' or '!', a tag's '=', a line break, as many as you like. A separator is any character that
+# is not a letter, digit or mark (Unicode categories Z, P, S, C); a letter, digit or mark of another
+# script ends the token (it is not one any more). Characters a reader does not see are dropped
+# first: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt: soft hyphen, zero-width
+# space, joiners, word joiner, bidi marks, variation selectors, Hangul fillers, tag characters, the
+# BOM) and every other format character (category Cf); and each character is read as its NFKC
+# form, so a fullwidth 'ｈｆ＿' is 'hf_'.
+IGNORABLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+                    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+                    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+                    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                    (0xE0000, 0xE0FFF))
+_OTHER_SCRIPT = "\uffff"  # stands in the skeleton for a letter, digit or mark no token holds
+_PREFIX = re.compile(r"h[^A-Za-z0-9\uffff]*?f[^A-Za-z0-9\uffff]*?_")
+_PREFIX_CUT = re.compile(r"h[^A-Za-z0-9\uffff]*(?:f[^A-Za-z0-9\uffff]*)?$")  # a prefix that goes on in the next piece
+_BODY_CHAR = re.compile(r"[A-Za-z0-9\uffff]")
+# A spread run counts as a token when its letters and digits read as random, not as words: they
+# mix upper and lower case; neighbours change class (upper case, lower case, digit) at least once
+# every five pairs; and at most 65% of the pairs of neighbouring letters are two lower-case ones. A
+# random token of letters has a quarter such pairs and switches every second character; words
+# joined across spaces ('hf_token is in the key vault') are almost all lower-case pairs. Title Case
+# and PascalCase words without figures sit near the limit and are often taken for a token.
+# tests/test_shared_rules.py measures both sides: random tokens missed, and how often 'hf_' put
+# before a word of the project's own docs reads as a token.
 HF_TOKEN_SWITCH_SHARE = 0.2
+HF_TOKEN_LOWER_PAIR_SHARE = 0.65
+
+
+def _is_ignorable(char: str) -> bool:
+    code = ord(char)
+    return unicodedata.category(char) == "Cf" or any(low <= code <= high for low, high in IGNORABLE_RANGES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_as(char: str) -> str:
+    """What a non-ASCII character reads as when looking for a token: '' (unseen), its ASCII NFKC form
+    (fullwidth 'Ａ' is 'A'), ' ' (a separator) or _OTHER_SCRIPT (a letter, digit or mark)."""
+    if _is_ignorable(char):
+        return ""
+    normal = unicodedata.normalize("NFKC", char)
+    if normal.isascii():
+        return normal
+    return _OTHER_SCRIPT if unicodedata.category(char)[0] in "LNM" else " "
+
+
+def _skeleton(text: str) -> tuple[str, list[int] | None]:
+    """``text`` as a token finder reads it, and where each of its characters came from in ``text``
+    (None: the same place; ASCII text reads as itself)."""
+    if text.isascii():
+        return text, None
+    read, where = [], []
+    for index, char in enumerate(text):
+        seen = char if char.isascii() else _read_as(char)
+        read.append(seen)
+        where.extend([index] * len(seen))
+    return "".join(read), where
+
+
+def _body_after(skeleton: str, position: int) -> tuple[str, int]:
+    """The letters and digits from ``position`` on, separators skipped, up to HF_TOKEN_LENGTH or
+    another script's character; and where the last one is (or -1)."""
+    body, last = [], -1
+    for match in _BODY_CHAR.finditer(skeleton, position):
+        if match.group() == _OTHER_SCRIPT:
+            break
+        body.append(match.group())
+        last = match.start()
+        if len(body) == HF_TOKEN_LENGTH:
+            break
+    return "".join(body), last
 
 
 def _class_switches(text: str) -> int:
@@ -238,54 +400,100 @@ def _class_switches(text: str) -> int:
     return sum(1 for a, b in itertools.pairwise(classes) if a != b)
 
 
-def _end_of_token(text: str, start: int, end: int) -> int:
-    """Where a spread token starting at ``start`` ends: after its HF_TOKEN_LENGTH-th letter or digit
-    (the words after it stay readable in a redacted message), at most ``end``."""
-    seen = 0
-    for index in range(start, end):
-        if text[index].isascii() and text[index].isalnum():
-            seen += 1
-            if seen == HF_TOKEN_LENGTH:
-                return index + 1
-    return end
+def _reads_as_random(body: str) -> bool:
+    """A spread token's letters and digits, not words (see HF_TOKEN_LOWER_PAIR_SHARE)."""
+    letter_pairs = [(a, b) for a, b in itertools.pairwise(body) if a.isalpha() and b.isalpha()]
+    lower_pairs = sum(1 for a, b in letter_pairs if a.islower() and b.islower())
+    return (len(body) >= HF_TOKEN_BODY and any(c.isupper() for c in body) and any(c.islower() for c in body)
+            and _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1)
+            and lower_pairs <= HF_TOKEN_LOWER_PAIR_SHARE * len(letter_pairs))
 
 
 def hf_token_spans(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds something shaped like a Hugging Face token, whole or with separators
-    inside (start, end), in order; empty when nothing does."""
-    spans = [match.span() for match in HF_TOKEN_PATTERN.finditer(text)]
-    for match in HF_TOKEN_SPREAD.finditer(text):
-        body = re.sub(r"[^A-Za-z0-9]", "", match.group(0)[3:])[:HF_TOKEN_BODY]
-        if _class_switches(body) >= HF_TOKEN_SWITCH_SHARE * (len(body) - 1):
-            spans.append((match.start(), _end_of_token(text, match.start() + 3, match.end())))
+    """Where ``text`` holds something shaped like a Hugging Face token (start, end), in order: 'hf_'
+    and 30 or more letters and digits, whole, or with separators anywhere inside (the run then
+    reads as random, not as words: HF_TOKEN_LOWER_PAIR_SHARE); empty when nothing does."""
+    if text.isascii() and ("_" not in text or "h" not in text):
+        return []
+    skeleton, where = _skeleton(text)
+    found = [match.span() for match in HF_TOKEN_PATTERN.finditer(skeleton)]
+    for prefix in _PREFIX.finditer(skeleton):
+        body, last = _body_after(skeleton, prefix.end())
+        if _reads_as_random(body):
+            found.append((prefix.start(), last + 1))
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
+    for start, end in sorted(found):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
-    return merged
+    if where is None:
+        return merged
+    return [(where[start], where[end - 1] + 1) for start, end in merged]
 
 
 def hf_token_in(text: object) -> bool:
     """``text`` holds something shaped like a Hugging Face token (see ``hf_token_spans``)."""
-    return isinstance(text, str) and "hf_" in text and bool(hf_token_spans(text))
+    return isinstance(text, str) and bool(hf_token_spans(text))
+
+
+def _token_starts(pieces: list[str]) -> Iterable[tuple[str, set[int]]]:
+    """The beginnings of a token among ``pieces``: the letters and digits after an 'hf_' in one piece
+    (or in two, 'h' | 'f_...'), and which pieces that took."""
+    skeletons = [_skeleton(piece)[0] for piece in pieces]
+    for index, skeleton in enumerate(skeletons):
+        for prefix in _PREFIX.finditer(skeleton):
+            yield _body_after(skeleton, prefix.end())[0], {index}
+        cut = _PREFIX_CUT.search(skeleton)
+        if cut is None:
+            continue
+        for other, rest in enumerate(skeletons):
+            prefix = _PREFIX.match(skeleton + rest, cut.start()) if other != index else None
+            if prefix is not None and prefix.end() > len(skeleton):
+                yield _body_after(skeleton + rest, prefix.end())[0], {index, other}
+
+
+# A tag name or value made of plain words: capitalised or lower-case words, acronyms and numbers
+# whose letters are mostly lower-case pairs ('CostCenter', 'ml-platform', 'Production'). A random
+# piece of 10 letters reads so about 3% of the time. When the other pieces are put after a piece
+# holding 'hf_', those come last, and at least HF_TOKEN_UNWORDED of the token's letters must come
+# from the start and the pieces that are not plain words: ordinary tags beside an 'hf_team' are
+# words; a token's pieces are not. tests/test_shared_rules.py measures it (tokens in 3-6 shuffled
+# pieces among ordinary tags, and ordinary tags with an hf_ word).
+_WORDS = re.compile(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])|[0-9]+)+")
+HF_TOKEN_UNWORDED = 14
+
+
+def _plain_words(letters: str) -> bool:
+    pairs = list(itertools.pairwise(letters))
+    lower = sum(a.islower() and b.islower() for a, b in pairs)
+    return bool(_WORDS.fullmatch(letters)) and lower >= 0.5 * len(pairs)
 
 
 def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
-    """A Hugging Face token in one of ``pieces``, or split across them: any two joined in either
-    order, or all of them joined (tag names and values: a reader can put them back together)."""
+    """A Hugging Face token in one of ``pieces`` or split across any number of them, in any order (tag
+    names and values: a reader can put them back together). Joined pieces are read as a token with
+    separators inside (``hf_token_spans``): all of them as given; a piece holding 'hf_' (or 'h' and
+    then 'f_' in another) followed by any one other; and followed by all the others, those that are
+    not plain words first (HF_TOKEN_UNWORDED)."""
     pieces = [piece for piece in pieces if isinstance(piece, str)]
-    if any(hf_token_in(piece) for piece in pieces) or hf_token_in("".join(pieces)):
+    if any(hf_token_in(piece) for piece in pieces) or hf_token_in(" ".join(pieces)):
         return True
-    return any(hf_token_in(first + second) for i, first in enumerate(pieces)
-               for j, second in enumerate(pieces) if i != j and "hf_" in first + second)
+    letters = [None if _OTHER_SCRIPT in (skeleton := _skeleton(piece)[0])
+               else re.sub(r"[^A-Za-z0-9]", "", skeleton) for piece in pieces]
+    for start, used in _token_starts(pieces):
+        rest = [letters[i] for i in range(len(pieces)) if i not in used and letters[i]]
+        candidates = [start + piece for piece in rest]
+        unworded = start + "".join(piece for piece in rest if not _plain_words(piece))
+        if len(unworded) >= HF_TOKEN_UNWORDED:
+            candidates.append(unworded + "".join(piece for piece in rest if _plain_words(piece)))
+        if any(_reads_as_random(candidate[:HF_TOKEN_LENGTH]) for candidate in candidates):
+            return True
+    return False
 
 
 def redact_hf_tokens(text: str, replacement: str = "<a Hugging Face token, redacted>") -> str:
     """``text`` with everything shaped like a Hugging Face token replaced."""
-    if "hf_" not in text:
-        return text
     for start, end in reversed(hf_token_spans(text)):
         text = text[:start] + replacement + text[end:]
     return text
