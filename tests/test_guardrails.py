@@ -220,6 +220,7 @@ def test_an_unquoted_1_30_read_as_1_3_says_to_quote_it(tmp_path, capsys):
     ({"MODEL": "x"}, ["own tag"]), ({"microsoftTeam": "x"}, ["reserves", "microsoft"]),
     ({"Azure-cost": "x"}, ["reserves"]), ({"windowsHost": "x"}, ["reserves"]),
     ({"team": "a\nb"}, ["control character"]), ({"te\tam": "x"}, ["control character"]),
+    ({"Team": "ml", "team": "ops"}, ["'Team, team'", "ignores case", "keep one"]),
 ])
 def test_tags_the_components_own_or_azure_refuses_are_refused(tags, words):
     key = f"tags.{next(iter(tags))}" if "control" in words[0] and "\n" in next(iter(tags.values())) else "tags"

@@ -415,6 +415,30 @@ def test_an_image_that_is_not_pinned_is_refused(image):
     assert_config_error(stack_config("vm", vllmImage=image), "vllmImage", ["not pinned"])
 
 
+@pytest.mark.parametrize("value, words", [
+    ("203.0.113.0/33", ["/33", "32 bits", "from /0 to /32"]),
+    ("2001:db8::/129", ["/129", "128 bits"]),
+    ("300.1.1.1/24", ["Octet 300", "203.0.113.0/24"]),
+    ("203.0.113.0/x", ["'/x'", "not a number of bits"]),
+    ("AzureCloud", ["service tags", "mean anyone"]),
+])
+def test_a_source_that_is_no_range_says_what_is_wrong_with_it(value, words):
+    assert_config_error(stack_config("containerapp", allowedCidrs=[value]), "allowedCidrs", words)
+
+
+@pytest.mark.parametrize("digest, words", [
+    ("sha256:abc", ["3 hex digits", "exactly 64"]),
+    ("sha256:" + "AB" * 32, ["upper case", "lower case"]),
+    ("md5:" + "ab" * 16, ["'md5'", "sha256"]),
+])
+def test_a_digest_no_registry_resolves_is_named_as_such(digest, words):
+    """The reference grammar refuses short digests before the pinning rule: the message is still the
+    pinning rule's specific one, not the grammar's generic one."""
+    error = assert_config_error(stack_config("vm", vllmImage=f"vllm/vllm-openai:v0.33.0@{digest}"), "vllmImage",
+                                [*words, "drop the digest"])
+    assert "not a valid container image reference" not in str(error)
+
+
 def test_a_digest_or_a_version_tag_pins_the_image():
     digest = "vllm/vllm-openai@sha256:" + "ab" * 32
     for image in (digest, "vllm/vllm-openai:v0.33.0-cu129", "myregistry.azurecr.io/team/vllm:2026-11-28"):

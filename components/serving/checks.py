@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError, args_class
-from .rules import HF_TOKEN_PATTERN, hf_token_in, hf_token_in_pieces, not_a_source_problem
+from .rules import (HF_TOKEN_PATTERN, case_clashing_tag_names, hf_token_in, hf_token_in_pieces, not_a_source_problem,
+                    range_syntax_problem)
 
 # Replica bounds when not set: Container Apps scales to zero; AKS keeps one pod warm; a VM is one server.
 DEFAULT_REPLICAS = {"containerapp": (0, 1), "vm": (1, 1), "aks": (1, 1)}
@@ -170,11 +171,12 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
         try:
             network = ipaddress.ip_network(value, strict=True)
         except ValueError as error:
-            hint = ""
             try:
                 hint = f"; did you mean {ipaddress.ip_network(value, strict=False)}?"
-            except ValueError:
-                pass
+            except ValueError:  # not a range at all: the shared rule says why ('/33', octets, a tag)
+                why, _, fix = range_syntax_problem(value).partition("; ")
+                raise ConfigError(key, value, why, fix or "give networks like 203.0.113.0/24 or single "
+                                  "addresses like 198.51.100.7") from None
             raise ConfigError(key, value, f"is not a valid CIDR ({error}{hint})",
                               "give networks like 203.0.113.0/24 or single addresses like 198.51.100.7")
         if network.version == 6:
@@ -256,6 +258,11 @@ def check_tags(value: Any, private_dns: bool = False) -> dict[str, str]:
         if hf_token_in(tag_value):
             raise ConfigError(f"tags.{name}", None, "looks like a Hugging Face token, and tags are "
                               "plain text on every resource", "remove it; the token goes in hfToken (a secret)")
+    clash = case_clashing_tag_names(tags)
+    if clash:
+        raise ConfigError("tags", f"{clash[0]}, {clash[1]}", "are one tag name to Azure, which ignores case in "
+                          "tag names (ARM Tags API), so one of the two values would be lost",
+                          "keep one of them")
     if hf_token_in_pieces([*tags, *tags.values()]):  # the names and values are not shown
         raise ConfigError("tags", None, "hold a Hugging Face token split across several tags (names or "
                           "values put together), and tags are plain text on every resource",

@@ -10,7 +10,7 @@ import re
 
 from .checks import check_no_hf_token
 from .errors import ConfigError
-from .rules import image_pin_problem
+from .rules import digest_problem, image_pin_problem
 
 # Docker distribution reference grammar, as compiled in github.com/distribution/reference v0.6.0
 # regexp.go (the grammar comment in reference.go; Docker CLI and containerd both vendor it):
@@ -51,6 +51,12 @@ def check_pinned_image(key: str, value: str) -> str:
     """A valid image reference that names one release: a tag with a full version (major.minor.patch),
     a date or a build, or a digest (the rule is ``rules.image_pin_problem``, which the policy pack
     applies too)."""
+    if isinstance(value, str) and "@" in value:  # a digest the grammar refuses: say what is wrong with it
+        check_no_hf_token(key, value, "an image reference (in every container spec and VM custom data)")
+        problem = digest_problem(value.split("@", 1)[1])
+        if problem:
+            raise ConfigError(key, value, problem, "or drop the digest and pin with the full version tag, "
+                              "like vllm/vllm-openai:v0.33.0")
     check_image_reference(key, value)
     problem = image_pin_problem(value)
     if problem:
