@@ -611,15 +611,15 @@ def _gpu_node_access(reach: str) -> str:
     return f"{reach}, where a CUDA image sees every GPU without requesting one"
 
 
-def env_from_sources(container: Any) -> list[tuple[str, str, str]]:
-    """(kind, name, prefix) of every ConfigMap or Secret a container loads whole with envFrom."""
+def env_from_sources(container: Any) -> list[tuple[str, Any, str]]:
+    """(kind, name as given, prefix) of every ConfigMap or Secret a container loads whole with envFrom."""
     found = []
     for source in items(get(container, "envFrom")):
         for field_name, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
             ref = get(source, field_name)
             if isinstance(ref, Mapping):
                 prefix = get(source, "prefix")
-                found.append((kind, str(get(ref, "name")), prefix if isinstance(prefix, str) else ""))
+                found.append((kind, get(ref, "name"), prefix if isinstance(prefix, str) else ""))
     return found
 
 
