@@ -257,11 +257,23 @@ def _pods_worse_case(resource: Any) -> list[ServingPod]:
 
 
 class VllmPod(NamedTuple):
-    """A pod that runs vLLM: its workload (resource name, object name, namespace) and the pod as read."""
+    """A pod that runs vLLM: its workload (resource name, object name, namespace), the pod as read, and
+    where its vLLM containers listen (read once: every --port and vLLM's default; unread: any port)."""
     workload: str
     object_name: str
     namespace: str | None
     pod: ServingPod
+    listens: frozenset[int]
+    unread: bool
+
+
+def _vllm_pod(resource: Any, pod: ServingPod) -> VllmPod:
+    try:
+        listens = frozenset(port for c in pod.vllm for port in vllm_ports(c))
+        unread = any(vllm_port_unread(c) for c in pod.vllm)
+    except UnknownValueError:
+        listens, unread = frozenset(), True
+    return VllmPod(resource.name, object_name(resource), object_namespace(resource), pod, listens, unread)
 
 
 def vllm_pods(resources: list[Any]) -> list[VllmPod]:
@@ -275,8 +287,7 @@ def vllm_pods(resources: list[Any]) -> list[VllmPod]:
             pods = serving_pods(resource.resource_type, resource.props)
         except UnknownValueError:
             pods = _pods_worse_case(resource)
-        found += [VllmPod(resource.name, object_name(resource), object_namespace(resource), pod)
-                  for pod in pods if pod.vllm]
+        found += [_vllm_pod(resource, pod) for pod in pods if pod.vllm]
     return found
 
 
@@ -291,6 +302,8 @@ class _View:
     ports: frozenset[int] = frozenset()  # every port vLLM may listen on in this stack
     port_unread: bool = False  # a vLLM container's --port (or --config) cannot be read
     namespaces: dict[int, str | None] = field(default_factory=dict)
+    manual: dict[int, tuple[Any, str] | None] = field(default_factory=dict)  # _manual_endpoints_reach, by Service
+    reach: dict[tuple[int, Any, int], str | None] = field(default_factory=dict)  # _service_reach, by (Service, port, hops)
 
     def namespace(self, resource: Any) -> str | None:
         if id(resource) not in self.namespaces:
@@ -311,11 +324,12 @@ def _read_view(resources: list[Any], pods: list[VllmPod]) -> _View:
             view.endpoints.append(resource)
     ports = {rules.VLLM_PORT}
     for vllm_pod in pods:
+        ports |= vllm_pod.listens
+        view.port_unread |= vllm_pod.unread
         for container in vllm_pod.pod.vllm:
             try:
-                ports |= vllm_ports(container) | {n for port in items(get(container, "ports"))
-                                                  if (n := whole_number(get(port, "containerPort"))) is not None}
-                view.port_unread |= vllm_port_unread(container)
+                ports |= {n for port in items(get(container, "ports"))
+                          if (n := whole_number(get(port, "containerPort"))) is not None}
             except UnknownValueError:
                 view.port_unread = True
     view.ports = frozenset(ports)
@@ -394,17 +408,17 @@ def _route_backends(props: Any) -> list[Backend]:
     return found
 
 
-def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
+def _ends_at_gateway(vllm_pod: VllmPod, target: Any) -> bool:
     """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
     gateway containers declare and no vLLM container listens on. A port nobody declares is not, nor is
     any port of a pod whose vLLM port cannot be read."""
+    pod = vllm_pod.pod
     if not pod.gateway:
         return False
     number = whole_number(target)
     if number is None and not isinstance(target, str):
         return False
-    if any(vllm_port_unread(c) for c in pod.vllm) or \
-            (number is not None and any(number in vllm_ports(c) for c in pod.vllm)):
+    if vllm_pod.unread or number in vllm_pod.listens:
         return False
     owners = [c for c in pod.containers for port in items(get(c, "ports"))
               if (get(port, "name") == target if number is None
@@ -419,7 +433,7 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], 
     for vllm_pod in pods:
         pod = vllm_pod.pod
         if namespace_match(namespace, vllm_pod.namespace) != "no" and _selects(selector, pod.labels):
-            missed = [t for t in targets or [None] if not _ends_at_gateway(pod, t)]
+            missed = [t for t in targets or [None] if not _ends_at_gateway(vllm_pod, t)]
             if missed:
                 port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
                 return (f"selects the vLLM pods of '{vllm_pod.workload}'" if not pod.gateway else
@@ -460,7 +474,7 @@ def _endpoint_reach(ports: list[Any], refs: list[Any], namespace: str | None, vi
         for vllm_pod in view.pods:
             if (pod_name == vllm_pod.object_name or pod_name.startswith(vllm_pod.object_name + "-")) \
                     and namespace_match(where, vllm_pod.namespace) != "no" \
-                    and any(not _ends_at_gateway(vllm_pod.pod, port) for port in ports):
+                    and any(not _ends_at_gateway(vllm_pod, port) for port in ports):
                 return f"vLLM's pod '{pod_name}' (of '{vllm_pod.workload}')"
     numbers = [whole_number(port) for port in ports]
     if None in numbers:
@@ -478,6 +492,12 @@ def _manual_endpoints_reach(service: Any, view: _View) -> tuple[Any, str] | None
     whether it has a selector or not; an Endpoints object counts for a Service without one (empty or
     missing): the endpoints controller owns a selecting Service's (kubernetes.io/docs/concepts/services-
     networking/service, "Services without selectors"). A slice port without a number means every port."""
+    if id(service) not in view.manual:
+        view.manual[id(service)] = _read_manual_endpoints(service, view)
+    return view.manual[id(service)]
+
+
+def _read_manual_endpoints(service: Any, view: _View) -> tuple[Any, str] | None:
     name, namespace = object_name(service), view.namespace(service)
     found = []
     for resource in view.slices:
@@ -550,6 +570,13 @@ def _service_reach(service: Any, port: int | str | None, view: _View, hops: int 
     """Why a backend on this Service reaches vLLM around the gateway, or None: it selects vLLM's pods (on a
     port that is not their gateway's), its hand-written endpoints reach them, it is an ExternalName for
     vLLM's Service, or, selecting no vLLM pod, one of its ports is vLLM's."""
+    key = (id(service), port, hops)
+    if key not in view.reach:
+        view.reach[key] = _read_service_reach(service, port, view, hops)
+    return view.reach[key]
+
+
+def _read_service_reach(service: Any, port: int | str | None, view: _View, hops: int) -> str | None:
     if str(get(service.props, "spec", "type")) == "ExternalName":
         return _external_name_reach(service, port, view, hops)
     namespace, selector, ports = view.namespace(service), get(service.props, "spec", "selector"), \
