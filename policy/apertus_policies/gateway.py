@@ -9,10 +9,14 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
 - Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
-  vLLM's port or select vLLM's pods, nor does an Ingress backend, a Gateway API route's backendRef
-  or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or a selector-less
-  Service's EndpointSlice; where the gateway runs in vLLM's pod, only its own port may be reached;
-  a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's port or select vLLM's pods, nor do their hand-written endpoints (an EndpointSlice labelled
+  with a Service's name, an Endpoints object of a Service without a selector) reach vLLM's pods or
+  ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
+  backendRef or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or an Istio
+  VirtualService's destination or mirror, through a Service, its endpoints or an ExternalName for
+  vLLM's Service; Services are matched by namespace and name; where the gateway runs in vLLM's pod,
+  only its own port may be reached; a vLLM container has no hostPort and its pod no hostNetwork;
+- a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
@@ -879,11 +883,14 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no exposed Kubernetes Service, Ingress backend, Gateway API route "
-                "(HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: backendRefs and request mirrors) or "
-                "EndpointSlice reaches the pods or port of vLLM (a pod that runs the gateway beside vLLM only "
-                "on the gateway's port), no GPU VM declares a public IP inline, and a GPU VM with a public IP "
-                "has no security group rule that reaches past the gateway.",
+    description="Across the stack: no exposed Kubernetes Service, hand-written EndpointSlice or Endpoints, "
+                "Ingress backend, Gateway API route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: "
+                "backendRefs and request mirrors) or Istio VirtualService reaches the pods or port of vLLM, "
+                "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
+                "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
+                "no Helm release, whose objects the pack cannot see, in a stack that serves vLLM; no GPU VM "
+                "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
+                "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
 )
