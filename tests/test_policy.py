@@ -1124,6 +1124,9 @@ def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_
         "type": "LoadBalancer", "selector": {"app": "team"}, "ports": [{"port": 443.0}]}}, "team-lb")
     found = violations(policy, [*resources, unknown, exposed])
     assert len(found) == 1 and "'team-lb'" in found[0], found
+    # vLLM loading a ConfigMap the stack names itself, whose name is not known yet: no advisory, no violation
+    autonamed = (DEPLOYMENT, _deployment({"envFrom": [{"configMapRef": {"name": UNKNOWN_STRING_VALUE}}]}), "auto")
+    assert violations(pack.no_unseen_env_across_stack, [*resources, autonamed]) == []
 
 
 def test_an_alias_bomb_in_vm_custom_data_is_not_expanded():

@@ -326,31 +326,31 @@ no_plain_secrets = ResourceValidationPolicy(
 
 # ---------------------------------------------------------------- across the stack
 
-def _pods(resource: Any) -> list[Any]:
-    """A resource's pods; one with an unknown value (a first preview) read from its plain props."""
-    try:
-        return serving_pods(resource.resource_type, resource.props)
-    except UnknownValueError:
-        return serving_pods(resource.resource_type, plain(resource.props))
+def _unseen_in(resource: Any, props: Any, created: list[tuple[str | None, str]]) -> list[tuple[Any, str, Any]]:
+    namespace, found = object_namespace(resource), []
+    for pod in serving_pods(resource.resource_type, props):
+        if not (pod.gpu or pod.vllm):
+            continue
+        for container in pod.containers:
+            for kind, name, _ in env_from_sources(container):
+                if kind == "ConfigMap" and isinstance(name, str) and name and not is_unknown(name) and not any(
+                        known == name and namespace_match(space, namespace) != "no" for space, known in created):
+                    found.append((resource, str(get(container, "name")), name))
+    return found
 
 
 def unseen_config_maps(resources: list[Any]) -> list[tuple[Any, str, Any]]:
     """(workload, container name, ConfigMap name) for each ConfigMap a pod that holds GPUs or runs vLLM loads
     whole with envFrom and the stack does not create (by namespace and name). Whether it holds a credential
-    in plain text (or NVIDIA_VISIBLE_DEVICES) is unseen: the worse case. A name not known yet (preview) is
-    most likely the stack's own ConfigMap's, and is left alone."""
+    in plain text (or NVIDIA_VISIBLE_DEVICES) is unseen: the worse case. A name not known yet (a first
+    preview of a ConfigMap the stack names itself) is left alone."""
     created = [(object_namespace(r), object_name(r)) for r in resources if r.resource_type == K8S_CONFIG_MAP]
     found = []
     for resource in (r for r in resources if may_hold_pods(r.resource_type)):
-        for pod in _pods(resource):
-            if not (pod.gpu or pod.vllm):
-                continue
-            for container in pod.containers:
-                for kind, name, _ in env_from_sources(container):
-                    if kind == "ConfigMap" and isinstance(name, str) and name and not is_unknown(name) and not any(
-                            known == name and namespace_match(space, object_namespace(resource)) != "no"
-                            for space, known in created):
-                        found.append((resource, str(get(container, "name")), name))
+        try:
+            found += _unseen_in(resource, resource.props, created)
+        except UnknownValueError:  # read for the worse case from the plain props, never failing the policy
+            found += _unseen_in(resource, plain(resource.props), created)
     return found
 
 
