@@ -10,8 +10,8 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   runs vLLM with ingress also runs the gateway;
 - Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
   vLLM's port or select vLLM's pods, nor do their hand-written endpoints (an EndpointSlice labelled
-  with a Service's name, an Endpoints object of a Service without a selector) reach vLLM's pods or
-  ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
+  with a Service's name, an Endpoints object of a Service without a selector), or those of a Service
+  the stack does not hold, reach vLLM's pods or ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
   backendRef or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or an Istio
   VirtualService's destination or mirror, through a Service, its endpoints or an ExternalName for
   vLLM's Service; Services are matched by namespace and name; where the gateway runs in vLLM's pod,
@@ -503,24 +503,27 @@ def _manual_endpoints_reach(service: Any, view: _View) -> tuple[Any, str] | None
 
 def _read_manual_endpoints(service: Any, view: _View) -> tuple[Any, str] | None:
     name, namespace = object_name(service), view.namespace(service)
-    found = []
-    for resource in view.slices:
-        if get(resource.props, "metadata", "labels", SERVICE_NAME_LABEL) == name and \
-                namespace_match(view.namespace(resource), namespace) != "no":
-            ports = [get(p, "port") for p in items(get(resource.props, "ports"))]
-            found.append((resource, ports, [get(e, "targetRef") for e in items(get(resource.props, "endpoints"))]))
+    found = [r for r in view.slices if get(r.props, "metadata", "labels", SERVICE_NAME_LABEL) == name]
     selector = get(service.props, "spec", "selector")
     if not (isinstance(selector, Mapping) and selector):
-        for resource in view.endpoints:
-            if object_name(resource) == name and namespace_match(view.namespace(resource), namespace) != "no":
-                for subset in items(get(resource.props, "subsets")):
-                    refs = [get(a, "targetRef") for key in ("addresses", "notReadyAddresses")
-                            for a in items(get(subset, key))]
-                    found.append((resource, [get(p, "port") for p in items(get(subset, "ports"))], refs))
-    for resource, ports, refs in found:
-        if ports and (why := _endpoint_reach(ports, refs, view.namespace(resource), view)):
+        found += [r for r in view.endpoints if object_name(r) == name]
+    for resource in found:
+        if namespace_match(view.namespace(resource), namespace) != "no" and (why := _endpoints_reach(resource, view)):
             return resource, why
     return None
+
+
+def _endpoints_reach(resource: Any, view: _View) -> str | None:
+    """Why an EndpointSlice's or Endpoints object's (ports, targets) reach vLLM, or None."""
+    if resource.resource_type == ENDPOINT_SLICE:
+        parts = [([get(p, "port") for p in items(get(resource.props, "ports"))],
+                  [get(e, "targetRef") for e in items(get(resource.props, "endpoints"))])]
+    else:
+        parts = [([get(p, "port") for p in items(get(subset, "ports"))],
+                  [get(a, "targetRef") for key in ("addresses", "notReadyAddresses") for a in items(get(subset, key))])
+                 for subset in items(get(resource.props, "subsets"))]
+    return next((why for ports, refs in parts
+                 if ports and (why := _endpoint_reach(ports, refs, view.namespace(resource), view))), None)
 
 
 # where a cluster DNS name points: <service>.<namespace>.svc.<cluster domain> (also a headless Service's
@@ -807,6 +810,21 @@ def _judge_patches(patched: list[Any], alone: list[Any], view: _View, report: Re
                    "Service whole", patch.urn)
 
 
+def _judge_endpoints_of_unheld_services(view: _View, report: ReportViolation) -> None:
+    """Hand-written endpoints for a Service the stack does not certainly hold (another stack's gateway
+    load balancer, say): kube-proxy adds them to that Service, which may face outside the cluster, so
+    they may not reach vLLM (an EndpointSlice without the kubernetes.io/service-name label serves none)."""
+    owned = [(r, get(r.props, "metadata", "labels", SERVICE_NAME_LABEL)) for r in view.slices]
+    owned += [(r, object_name(r)) for r in view.endpoints]
+    for resource, owner in owned:
+        if not isinstance(owner, str) or not owner or _services_at(view.namespace(resource), owner, view)[1]:
+            continue
+        if why := _endpoints_reach(resource, view):
+            report(f"{resource.resource_type} '{resource.name}': adds endpoints on {why} to Service '{owner}', which "
+                   "this stack does not hold and which may face outside the cluster; reach vLLM only through the "
+                   "gateway, and give a Service its endpoints in the stack that holds it", resource.urn)
+
+
 def _judge_routes(view: _View, report: ReportViolation) -> None:
     """Ingress backends, Gateway API routes' backendRefs and mirrors, Istio VirtualServices' destinations."""
     for route in view.resources:
@@ -843,6 +861,7 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
             report(f"{endpoints.resource_type} '{endpoints.name}': sends the {exposure} Service "
                    f"'{object_name(service)}' to {why}; only the gateway may face outside the cluster; point "
                    "the Service at the gateway's pods with a selector", endpoints.urn)
+    _judge_endpoints_of_unheld_services(view, report)
     _judge_routes(view, report)
     for release in (r for r in resources if helm_release(r.resource_type)):
         if view.pods or _mentions_vllm(release):
