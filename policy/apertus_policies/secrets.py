@@ -29,12 +29,12 @@ from .common import (
     get,
     is_unknown,
     items,
-    k8s_containers,
     may_hold_pods,
     namespace_match,
     object_name,
     object_namespace,
     plain,
+    pod_specs,
     pod_template_metadata,
     rules,
     serving_pods,
@@ -272,7 +272,9 @@ def credentials_from_config_maps(resource_type: str, props: Any) -> list[str]:
     """Where a Kubernetes container reads a credential-named variable from a ConfigMap (configMapKeyRef):
     the credential sits in plain text wherever the ConfigMap is, in this stack or not."""
     found = []
-    for container in k8s_containers(resource_type, props) if resource_type.startswith("kubernetes:") else ():
+    containers = (c for spec, _ in pod_specs(resource_type, props) if resource_type.startswith("kubernetes:")
+                  for key in ("initContainers", "containers", "ephemeralContainers") for c in items(get(spec, key)))
+    for container in containers:  # a patch's containers too: it merges env into the live one by name
         for env in items(get(container, "env")):
             ref = get(env, "valueFrom", "configMapKeyRef")
             if isinstance(ref, Mapping) and credential_name(get(env, "name")):
