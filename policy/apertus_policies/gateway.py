@@ -624,9 +624,16 @@ def _backend_reach(backend: Backend, namespace: str | None, view: _View, hops: i
                 return why
     why = _port_reach(backend.port, view)
     if why and backend.kind == "Service" and view.services.get(backend.name):
-        spaces = sorted({str(view.namespace(s) or "unknown") for s in view.services[backend.name]})
+        spaces = sorted({_shown(view.namespace(s)) for s in view.services[backend.name]})
         why += f", of a Service not certainly the stack's Service '{backend.name}' (namespace {_listed(spaces)})"
     return why
+
+
+def _shown(namespace: str | None) -> str:
+    """A namespace as a message names it."""
+    if namespace is None:
+        return "unknown"
+    return "unstated" if namespace_match(namespace, "") == "maybe" else namespace
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
