@@ -25,6 +25,7 @@ from pulumi.runtime import proto, rpc
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -777,7 +778,11 @@ HOSTILE_VALUES = ["*", "Internet", "AzureCloud", "VirtualNetwork", "::/0", "2001
                   "http", "https", "metrics", -1, "0", "1Gi", "nvidia", "nvidia.com/mig-1g.10gb", "NVIDIA_",
                   "NVIDIA_VISIBLE_DEVICES", "/var/run/nvidia-container-devices/all", "Unconfined", "Unmasked",
                   "Service", "InferencePool", {"type": "Unconfined"}, {"path": "/"}, [{"name": "gpu"}],
-                  {"matchLabels": {"app": "vllm"}}, {"app": "vllm"}, [{"number": 8000}], {"number": "http"}]
+                  {"matchLabels": {"app": "vllm"}}, {"app": "vllm"}, [{"number": 8000}], {"number": "http"},
+                  # review 6: namespaces, DNS names, endpoints, Istio, Baseline's fields
+                  "ExternalName", "vllm.apertus.svc.cluster.local", "vllm.", "mesh", "apertus", "spc_t",
+                  "localhost/x", {"hostProcess": True}, [{"name": "net.core.somaxconn"}], [{"port": None}],
+                  [{"configMapRef": {"name": "x"}}], {"configMapKeyRef": {"name": "x", "key": "k"}}]
 
 
 def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
@@ -830,7 +835,7 @@ def test_no_policy_crashes_on_fuzzed_inputs(stacks):
 # each route, vLLM and the gateway beside a metrics sidecar, its Service, a route with a mirror, an
 # InferencePool, an Ingress, the ConfigMap, Secret and RuntimeClass a pod may load
 READER_STACK = [
-    (DEPLOYMENT, {"spec": {"template": {"metadata": {"labels": {"app": "llm"}}, "spec": {
+    (DEPLOYMENT, {"metadata": {"name": "llm", "namespace": "apertus"}, "spec": {"template": {"metadata": {"labels": {"app": "llm"}}, "spec": {
         "runtimeClassName": "nvidia", "hostNetwork": True,
         "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "one-gpu"}],
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
@@ -861,6 +866,31 @@ READER_STACK = [
     ("kubernetes:core/v1:Secret", {"data": {"NVIDIA_VISIBLE_DEVICES": "YWxs"},
                                    "stringData": {"NVIDIA_VISIBLE_DEVICES": "0"}}),
     ("kubernetes:node.k8s.io/v1:RuntimeClass", {"metadata": {"name": "fast"}, "handler": "nvidia"}),
+    ("kubernetes:core/v1:Endpoints", {"metadata": {"name": "llm", "namespace": "apertus"}, "subsets": [{
+        "addresses": [{"ip": "10.244.0.5", "targetRef": {"kind": "Pod", "name": "llm-5d-x", "namespace": "apertus"}}],
+        "ports": [{"port": 8000.0}]}]}),
+    ("kubernetes:discovery.k8s.io/v1:EndpointSlice", {"metadata": {"labels": {"kubernetes.io/service-name": "llm"}},
+                                                      "endpoints": [{"targetRef": {"kind": "Pod", "name": "llm-5d-x"}}],
+                                                      "ports": [{"port": 8000.0}]}),
+    (pack.K8S_SERVICE, {"metadata": {"name": "alias", "namespace": "web"}, "spec": {
+        "type": "ExternalName", "externalName": "llm.apertus.svc.cluster.local", "ports": [{"port": 8000.0}]}}),
+    ("kubernetes:networking.istio.io/v1:VirtualService", {"metadata": {"namespace": "web"}, "spec": {
+        "hosts": ["llm.example.com"], "gateways": ["public"],
+        "http": [{"route": [{"destination": {"host": "alias", "port": {"number": 8000.0}}}],
+                  "mirror": {"host": "llm.apertus", "port": {"number": 8000.0}}}]}}),
+    ("kubernetes:helm.sh/v3:Release", {"chart": "vllm-stack", "name": "stack", "repositoryOpts": {"repo": "https://x"}}),
+    # review 6: a GPU pod with every field Pod Security Standards Baseline restricts, and a sidecar's env from elsewhere
+    ("kubernetes:core/v1:Pod", {"metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/tool": "unconfined"}},
+                                "spec": {"securityContext": {
+        "sysctls": [{"name": "kernel.msgmax", "value": "1"}], "seLinuxOptions": {"type": "spc_t", "user": "u"},
+        "windowsOptions": {"hostProcess": True}, "appArmorProfile": {"type": "Unconfined"}},
+        "containers": [{"name": "cuda", "image": "nvidia/cuda:12.8.0-base-ubuntu24.04", "securityContext": LOCKED_DOWN,
+                        "resources": {"limits": {"nvidia.com/gpu": "1"}}},
+                       {"name": "tool", "image": "ghcr.io/acme/tool:1.0.0", "envFrom": [{"configMapRef": {"name": "shared"}}],
+                        "env": [{"name": "HF_TOKEN", "valueFrom": {"configMapKeyRef": {"name": "model-env", "key": "hf"}}}],
+                        "ports": [{"containerPort": 9400.0, "hostPort": 9400.0}],
+                        "lifecycle": {"preStop": {"tcpSocket": {"host": "10.0.0.1", "port": 22.0}}},
+                        "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}}),
 ]
 POD = ("spec", "template", "spec")
 VLLM = (*POD, "containers", 0)
@@ -889,6 +919,21 @@ READER_FIELDS = [  # (resource index, path) of each field the new readers follow
     (5, ("spec", "defaultBackend", "service", "port", "number")), (6, ("data",)),
     (6, ("data", "NVIDIA_VISIBLE_DEVICES")),
     (7, ("data", "NVIDIA_VISIBLE_DEVICES")), (7, ("stringData",)), (8, ("handler",)), (8, ("metadata",)),
+    # review 6: Baseline's pod and container fields, envFrom and keyRefs, namespaces, endpoints, ExternalName,
+    # Istio, Helm
+    (0, ("metadata", "namespace")), (14, ("spec", "containers", 1, "env", 0, "valueFrom")),
+    (14, ("spec", "containers", 1, "envFrom", 0, "configMapRef")), (14, ("spec", "containers", 1, "ports", 0, "hostPort")),
+    (9, ("subsets", 0, "ports")), (9, ("subsets", 0, "addresses", 0, "targetRef")), (10, ("metadata", "labels")),
+    (10, ("ports", 0, "port")), (11, ("spec", "externalName")), (11, ("spec", "ports")), (12, ("spec", "hosts")),
+    (12, ("spec", "gateways")), (12, ("spec", "http", 0, "route", 0, "destination")),
+    (12, ("spec", "http", 0, "mirror")), (13, ("chart",)),
+]
+# Pod Security Standards Baseline's fields, read by the container policy alone
+BASELINE_FIELDS = [
+    (14, ("metadata", "annotations")), (14, ("spec", "securityContext", "sysctls")),
+    (14, ("spec", "securityContext", "seLinuxOptions")), (14, ("spec", "securityContext", "windowsOptions")),
+    (14, ("spec", "securityContext", "appArmorProfile", "type")), (14, ("spec", "containers", 1, "lifecycle")),
+    (14, ("spec", "containers", 1, "securityContext", "capabilities", "add")),
 ]
 # every shape those fields take or could be given: numbers as strings, ints and floats, named ports,
 # words, maps where lists belong and lists where maps belong, nothing at all
@@ -907,24 +952,99 @@ def _set(props: Any, path: tuple[Any, ...], value: Any, delete: bool = False) ->
 
 def test_no_pod_or_route_reader_crashes_on_any_shape_of_its_fields():
     """Each field the GPU, pod and route readers follow, in turn set to every shape in READER_VALUES
-    or removed: the policies that read them (the container policy and the gateway's two) judge the
-    changed resource, the across-stack one the whole stack, and nothing raises. The stack as it
-    stands is caught by all three, so the readers are not blind to it."""
-    readers = [pack.gpu_containers_locked_down, pack.vllm_behind_gateway]
-    assert all(violations(policy, READER_STACK) for policy in [*readers, pack.vllm_behind_gateway_across_stack])
+    or removed: the policies that read them (the container, gateway and secrets policies) judge the
+    changed resource, the across-stack ones the whole stack, and nothing raises; so does every shape
+    of a provider's namespace. The stack as it stands is caught by all of them, so the readers are
+    not blind to it."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    gpu, gateway, secrets = pack.gpu_containers_locked_down, pack.vllm_behind_gateway, pack.no_plain_secrets
+    across = [pack.vllm_behind_gateway_across_stack, pack.no_unseen_env_across_stack]
+    assert all(violations(policy, READER_STACK) for policy in [gpu, gateway, secrets, *across])
     unchanged = [stack_resource(t, p, f"r{i}") for i, (t, p) in enumerate(READER_STACK)]
-    for index, path in READER_FIELDS:
+
+    def judge(stack: list[PolicyResource], policies: list[Any] = across) -> None:
+        for policy in policies:
+            policy.validate(StackValidationArgs(stack, None), lambda *_: None)
+
+    def reading(resource_type: str) -> tuple[list[Any], list[Any]]:
+        """The policies that read a kind: pods all; a ConfigMap, Secret or RuntimeClass the container and
+        secrets policies; Services, endpoints and routes the gateway's (the fuzz test above runs every policy)."""
+        if pack.may_hold_pods(resource_type):
+            return [gpu, gateway, secrets], across
+        if pack.kind_name(resource_type) in ("ConfigMap", "Secret", "RuntimeClass"):
+            return [gpu, secrets], across[1:]
+        return [gateway], across[:1]
+
+    for index, path in [*READER_FIELDS, *BASELINE_FIELDS]:
         resource_type = READER_STACK[index][0]
+        resource_policies, stack_policies = ([gpu], []) if (index, path) in BASELINE_FIELDS else reading(resource_type)
         for value in [*READER_VALUES, "delete"]:
             props = copy.deepcopy(READER_STACK[index][1])
             _set(props, path, value, delete=value == "delete")
-            stack = [*unchanged[:index], stack_resource(resource_type, props, f"r{index}"), *unchanged[index + 1:]]
+            # READER_STACK holds no secret: its props go behind the engine's proxy as they are
+            changed = PolicyResource(resource_type, unknown_checking_proxy(props), f"urn:r{index}", f"r{index}",
+                                     unchanged[index].opts, None, None, [], {})
+            stack = [*unchanged[:index], changed, *unchanged[index + 1:]]
             try:
-                for policy in readers:
-                    violations(policy, [(resource_type, props)])
-                pack.vllm_behind_gateway_across_stack.validate(StackValidationArgs(stack, None), lambda *_: None)
+                args = ResourceValidationArgs(resource_type, changed.props, changed.urn, changed.name, changed.opts,
+                                              None, None)
+                for policy in resource_policies:
+                    policy.validate(args, lambda *_: None)
+                judge(stack, stack_policies)
             except Exception as error:  # noqa: BLE001  the failure names the input
                 raise AssertionError(f"resource {index} {path} = {value!r} crashed a policy") from error
+    for value in [*READER_VALUES, UNKNOWN_STRING_VALUE, "delete"]:  # the provider's default namespace, every shape
+        provider = _provider({} if value == "delete" else {"namespace": value})
+        try:
+            judge([PolicyResource(r.resource_type, r.props, r.urn, r.name, r.opts, provider, None, [], {})
+                   for r in unchanged])
+        except Exception as error:  # noqa: BLE001
+            raise AssertionError(f"provider namespace {value!r} crashed a policy") from error
+
+
+def _provider(props: dict[str, Any], name: str = "k8s") -> PolicyProviderResource:
+    return PolicyProviderResource("pulumi:providers:kubernetes", unknown_checking_proxy(props),
+                                  f"urn:pulumi:test::apertus-azure::pulumi:providers:kubernetes::{name}", name)
+
+
+def test_services_are_matched_by_namespace_from_the_object_or_its_provider():
+    """A Kubernetes object's namespace is its own, else its provider's `namespace`, else the provider's
+    default (its kubeconfig context's, 'default' without one): the same for two objects of one provider,
+    possibly any stated one, and any at all while unknown. A route to port 8000 of Service 'vllm' is judged
+    by the stack's Service 'vllm' only when that Service is certainly the one it names."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    def placed(props: dict[str, Any], provider: PolicyProviderResource | None) -> PolicyResource:
+        return PolicyResource(pack.K8S_SERVICE, unknown_checking_proxy(props), "urn:x", "x", _options(), provider,
+                              None, [], {})
+
+    team, apertus, bare = _provider({"namespace": "team"}, "team"), _provider({}, "a"), _provider({}, "b")
+    spaces = {"stated": pack.object_namespace(placed({"metadata": {"namespace": "apertus"}}, team)),
+              "provider's": pack.object_namespace(placed({}, team)),
+              "unstated a": pack.object_namespace(placed({}, apertus)),
+              "unstated a again": pack.object_namespace(placed({"metadata": {"namespace": ""}}, apertus)),
+              "unstated b": pack.object_namespace(placed({}, bare)),
+              "unknown": pack.object_namespace(placed({"metadata": {"namespace": UNKNOWN_STRING_VALUE}}, team))}
+    assert spaces["stated"] == "apertus" and spaces["provider's"] == "team" and spaces["unknown"] is None
+    match = pack.namespace_match
+    assert match(spaces["stated"], spaces["provider's"]) == "no"
+    assert match(spaces["unstated a"], spaces["unstated a again"]) == "same"
+    assert {match(spaces["unstated a"], other) for other in ("apertus", spaces["unstated b"], None)} == {"maybe"}
+
+    decoy = (pack.K8S_SERVICE, {"metadata": {"name": "vllm"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80.0}]}})
+    route = ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+             {"spec": {"rules": [{"backendRefs": [{"name": "vllm", "port": 8000.0}]}]}})
+
+    def found(decoy_provider: PolicyProviderResource, route_provider: PolicyProviderResource) -> list[str]:
+        stack = [PolicyResource(t, unknown_checking_proxy(p), f"urn:{i}", f"r{i}", _options(), provider, None, [], {})
+                 for i, ((t, p), provider) in enumerate([(decoy, decoy_provider), (route, route_provider)])]
+        reported: list[str] = []
+        pack.vllm_behind_gateway_across_stack.validate(StackValidationArgs(stack, None), lambda m, u=None: reported.append(m))
+        return reported
+    assert found(apertus, apertus) == []  # the decoy is certainly the route's Service: harmless
+    flagged = found(team, apertus)  # team/vllm is another Service: apertus/vllm, outside the stack, is judged by port
+    assert len(flagged) == 1 and "targets port 8000, vLLM's" in flagged[0], flagged
 
 
 def test_pack_version_is_one():
@@ -1008,6 +1128,9 @@ def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_
         "type": "LoadBalancer", "selector": {"app": "team"}, "ports": [{"port": 443.0}]}}, "team-lb")
     found = violations(policy, [*resources, unknown, exposed])
     assert len(found) == 1 and "'team-lb'" in found[0], found
+    # vLLM loading a ConfigMap the stack names itself, whose name is not known yet: no advisory, no violation
+    autonamed = (DEPLOYMENT, _deployment({"envFrom": [{"configMapRef": {"name": UNKNOWN_STRING_VALUE}}]}), "auto")
+    assert violations(pack.no_unseen_env_across_stack, [*resources, autonamed]) == []
 
 
 def test_an_alias_bomb_in_vm_custom_data_is_not_expanded():

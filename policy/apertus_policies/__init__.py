@@ -6,8 +6,8 @@ per concern:
 - exposure.py: internal means internal, judged from the components' explicit marker
 - network.py: HTTPS only; SSH only from narrow ranges, rule by rule and across the stack
 - hardening.py: Key Vault, storage account and AKS identity settings
-- containers.py: containers that hold GPUs are locked down
-- secrets.py: no secret in a plain property
+- containers.py: every pod meets Pod Security Standards Baseline; containers that hold GPUs are locked down
+- secrets.py: no secret in a plain property; no GPU or vLLM pod loads a ConfigMap the pack cannot see
 - images.py: pinned images (the rule the program applies too: components/serving/rules.py)
 - monitoring.py: every serving host is watched by an alert that reaches an action group
 
@@ -31,17 +31,18 @@ from .hardening import aks_identity_hardened, key_vault_hardened, storage_accoun
 from .monitoring import serving_host_monitored
 from .images import custom_data_images, image_problem, images_pinned, shell_image_references  # noqa: F401
 from .network import https_only, no_public_ssh, no_public_ssh_in_pieces, ssh_source_problems  # noqa: F401
-from .secrets import class_switches, is_random, no_plain_secrets, plain_places, secret_looking, \
-    shannon_entropy  # noqa: F401
+from .secrets import class_switches, credential_name, is_random, no_plain_secrets, no_unseen_env_across_stack, \
+    plain_places, secret_looking, shannon_entropy  # noqa: F401
 
 # The pack's version: PulumiPolicy.yaml says the same (tests/test_policy.py checks)
-VERSION = "0.5.0"
+VERSION = "0.6.0"
 NAME = "apertus-azure-security"
 
 RESOURCE_POLICIES = [https_only, no_public_ssh, key_vault_hardened, storage_account_hardened,
                      aks_identity_hardened, gpu_containers_locked_down, no_plain_secrets,
                      images_pinned, vllm_behind_gateway]
-STACK_POLICIES = [no_public_ssh_in_pieces, closed_when_internal, vllm_behind_gateway_across_stack]
+STACK_POLICIES = [no_public_ssh_in_pieces, closed_when_internal, vllm_behind_gateway_across_stack,
+                  no_unseen_env_across_stack]
 POLICIES = [*RESOURCE_POLICIES, *STACK_POLICIES]  # the security promises
 # operations (issue 17): a serving host whose alerts reach no action group fails the pack too
 OPERATIONS_POLICIES = [serving_host_monitored]

@@ -19,7 +19,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,9 @@ NO_POD_KINDS = frozenset({
     "HorizontalPodAutoscaler", "PodMonitor", "ServiceMonitor", "HTTPRoute", "GRPCRoute", "TLSRoute",
     "TCPRoute", "UDPRoute", "Gateway", "GatewayClass", "ReferenceGrant", "InferencePool",
     "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "CSIDriver", "VolumeSnapshotClass",
+    "VirtualService", "DestinationRule", "ServiceEntry",
+    # a Helm chart's values are settings, not pod specs (a Release's objects are judged apart: gateway.py)
+    "Release", "Chart",
 })
 POD_KIND = "kubernetes:core/v1:Pod"
 
@@ -542,6 +545,7 @@ class ServingPod:
     gpu: tuple[tuple[Any, str], ...]  # (container, how it gets GPUs)
     vllm: tuple[Any, ...]
     gateway: tuple[Any, ...]
+    annotations: Mapping = field(default_factory=dict)  # the pod template's (AppArmor's annotation)
 
 
 # vLLM's image is built FROM nvidia/cuda (vllm docker/Dockerfile), whose images set
@@ -607,7 +611,30 @@ def _gpu_node_access(reach: str) -> str:
     return f"{reach}, where a CUDA image sees every GPU without requesting one"
 
 
-def read_pod(spec: Any, labels: Any) -> ServingPod | None:
+def env_from_sources(container: Any) -> list[tuple[str, Any, str]]:
+    """(kind, name as given, prefix) of every ConfigMap or Secret a container loads whole with envFrom."""
+    found = []
+    for source in items(get(container, "envFrom")):
+        for field_name, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            ref = get(source, field_name)
+            if isinstance(ref, Mapping):
+                prefix = get(source, "prefix")
+                found.append((kind, get(ref, "name"), prefix if isinstance(prefix, str) else ""))
+    return found
+
+
+def _unseen_gpu_env(container: Any) -> str | None:
+    """How a container in a pod that holds GPUs (so on a GPU node) may get them too: it loads a ConfigMap
+    or Secret whole with envFrom, whose keys a pod does not show (this resource policy cannot tell whether
+    the stack creates it); its own env still wins (``_turns_gpus_off``)."""
+    for kind, name, prefix in env_from_sources(container):
+        if not prefix:  # a prefix that could spell NVIDIA_VISIBLE_DEVICES counts already (gpu_access)
+            return (f"loads every key of {kind} '{name}' with envFrom on its pod's GPU node, where a key "
+                    f"{GPU_ENV} hands it every GPU unless its own env sets {GPU_ENV}: void")
+    return None
+
+
+def read_pod(spec: Any, labels: Any, annotations: Any = None) -> ServingPod | None:
     """One pod spec read: GPU, vLLM and gateway containers."""
     if not isinstance(spec, Mapping):
         return None
@@ -625,14 +652,20 @@ def read_pod(spec: Any, labels: Any) -> ServingPod | None:
             how = _gpu_node_access(reach)
         if how:
             gpu.append((container, how))
+    if gpu:  # the pod runs on a GPU node: the other containers' unseen environment is read for the worse case
+        holding = {id(c) for c, _ in gpu}
+        gpu += [(c, how) for c in containers if id(c) not in holding and not _turns_gpus_off(c)
+                and (how := _unseen_gpu_env(c))]
     return ServingPod(spec, labels if isinstance(labels, Mapping) else {}, containers, tuple(gpu), tuple(vllm),
-                      tuple(c for c in containers if is_gateway_container(c)))
+                      tuple(c for c in containers if is_gateway_container(c)),
+                      annotations if isinstance(annotations, Mapping) else {})
 
 
 def serving_pods(resource_type: str, props: Any) -> list[ServingPod]:
     """Every pod of a Kubernetes resource (any kind, by its known path or its shape; a custom resource
     with several pod templates gives several), each read once; none for a kind that holds no pods."""
-    pods = [read_pod(spec, get(metadata, "labels")) for spec, metadata in pod_specs(resource_type, props)]
+    pods = [read_pod(spec, get(metadata, "labels"), get(metadata, "annotations"))
+            for spec, metadata in pod_specs(resource_type, props)]
     return [pod for pod in pods if pod is not None]
 
 
@@ -663,3 +696,48 @@ def is_unknown(value: Any) -> bool:
         proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
         proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
         proxy.UNKNOWN_ARCHIVE_VALUE)
+
+
+# ---------------------------------------------------------------- namespaces
+
+# A namespaced object lands in its metadata.namespace; without one, in its provider's `namespace`
+# setting, else in the namespace of the provider's kubeconfig context, else 'default' (pulumi-kubernetes
+# provider docs, "namespace"; pulumi/pulumi-kubernetes#1896). The pack cannot read a kubeconfig, so an
+# unstated namespace is the same for every object of one provider and may be any stated one.
+UNSTATED_NAMESPACE = "(the default namespace of provider {})"
+
+
+def object_namespace(resource: Any) -> str | None:
+    """Where a resource's Kubernetes object lives: a stated namespace, the provider's, the provider's
+    unstated default (``UNSTATED_NAMESPACE``), or None when a value is unknown (matches every namespace)."""
+    from pulumi_policy.proxy import UnknownValueError
+    provider = getattr(resource, "provider", None)
+    try:
+        for value in (get(resource.props, "metadata", "namespace"), get(getattr(provider, "props", None), "namespace")):
+            if is_unknown(value) or (value is not None and not isinstance(value, str)):
+                return None
+            if value:
+                return value
+    except UnknownValueError:
+        return None
+    return UNSTATED_NAMESPACE.format(getattr(provider, "urn", None) or "")
+
+
+def namespace_match(first: str | None, second: str | None) -> str:
+    """'same' (certainly one namespace), 'maybe' (an unknown or unstated one), or 'no'."""
+    if first is None or second is None:
+        return "maybe"
+    if first == second:
+        return "same"
+    unstated = UNSTATED_NAMESPACE.split("{", 1)[0]
+    return "maybe" if first.startswith(unstated) or second.startswith(unstated) else "no"
+
+
+def object_name(resource: Any) -> str:
+    """A Kubernetes object's name: metadata.name, else the resource's name."""
+    from pulumi_policy.proxy import UnknownValueError
+    try:
+        name = get(resource.props, "metadata", "name")
+    except UnknownValueError:
+        name = None
+    return name if isinstance(name, str) and name and not is_unknown(name) else str(resource.name)

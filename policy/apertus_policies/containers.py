@@ -1,11 +1,13 @@
-"""Pods that hold GPUs, run vLLM or run the gateway are locked down.
+"""Every pod meets Pod Security Standards Baseline; pods that hold GPUs, run vLLM or run the gateway
+are locked down further.
 
-Which pods those are is read once, by ``common.serving_pods`` (the gateway policy reads the same):
+Which pods hold GPUs is read once, by ``common.serving_pods`` (the gateway policy reads the same):
 a container holds GPUs when it requests an nvidia.com/ (or amd.com/gpu) resource, lists a DRA
 claim, runs under an NVIDIA runtime class, sets NVIDIA_VISIBLE_DEVICES (also through an envFrom
-prefix) or mounts NVIDIA's device-list directory, or runs vLLM. Each rule cites the Kubernetes Pod
-Security Standards (kubernetes.io/docs/concepts/security/pod-security-standards) control it
-applies, Baseline or Restricted; where the pack is stricter than the standard, it says so.
+prefix) or mounts NVIDIA's device-list directory, or runs vLLM; in a pod that holds GPUs, a container
+that loads a ConfigMap or Secret whole with envFrom too. Each rule cites the Kubernetes Pod Security
+Standards (https://kubernetes.io/docs/concepts/security/pod-security-standards/) control it applies,
+Baseline or Restricted; where the pack is stricter than the standard, it says so.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .common import (
     items,
     pod_specs,
     serving_pods,
+    whole_number,
 )
 
 HOST_NAMESPACES = ("hostPID", "hostIPC", "hostNetwork")
@@ -94,12 +97,13 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
     if problem := hidden_gpu_access(args):
         report(f"{label}: {problem}")
         return
-    if getattr(args.resource_type, "is_patch", False):
+    patch = getattr(args.resource_type, "is_patch", False)
+    if patch:
         for problem in patch_weakening(args.resource_type, args.props):
             report(f"{label}: the patch {problem}; a patch is judged alone, so this pack cannot see whether the "
-                   "pod it changes holds GPUs or runs vLLM or the gateway: declare the workload whole")
+                   "pod it changes holds GPUs or runs vLLM: declare the workload whole")
     for pod in serving_pods(args.resource_type, args.props):
-        _judge_pod(label, pod, report)
+        _judge_pod(label, pod, report, patch)
 
 
 def _node_agent_mount(pod: ServingPod, volume: Any) -> bool:
@@ -114,36 +118,140 @@ def _node_agent_mount(pod: ServingPod, volume: Any) -> bool:
                                                     for c, _ in pod.gpu)
 
 
-# pod and container fields that weaken isolation (Pod Security Standards Baseline)
+# ---------------------------------------------------------------- Pod Security Standards Baseline
+
+# The Baseline controls' allowed values, from https://kubernetes.io/docs/concepts/security/pod-security-standards/
+# ("Baseline"), as Pod Security Admission applies them (kubernetes/pod-security-admission policy/check_*.go).
+# "Capabilities": the container runtime's default set
+BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                                   "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
+# "Sysctls": the safe set every Kubernetes from 1.29 admits (1.32 adds net.ipv4.tcp_rmem and tcp_wmem, 1.37
+# more: the pack keeps the set an older cluster admits too)
+BASELINE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes"})
+# "SELinux": seLinuxOptions.type one of these (1.31 adds container_engine_t: kept out, as for sysctls), no user or role
+BASELINE_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
+# "Seccomp" and "AppArmor": the profile types a pod or container may set (undefined is allowed too)
+BASELINE_PROFILE_TYPES = ("RuntimeDefault", "Localhost")
+# "AppArmor": the annotation per container, 'runtime/default', 'localhost/<profile>' or empty
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+# "Host Probes / Lifecycle Hooks" (Kubernetes 1.34): a probe or hook handler may not name a host
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+HOOKS = ("postStart", "preStop")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _whose(pod: ServingPod) -> str:
+    if pod.gpu:
+        return f"the pod of GPU container '{get(pod.gpu[0][0], 'name')}' ({pod.gpu[0][1]})"
+    if pod.vllm:
+        return f"the pod of vLLM container '{get(pod.vllm[0], 'name')}'"
+    if pod.gateway:
+        return f"the pod of gateway container '{get(pod.gateway[0], 'name')}'"
+    return f"the pod of container '{get(pod.containers[0], 'name')}'" if pod.containers else "the pod"
+
+
+def _contexts(pod: ServingPod) -> list[tuple[str, Any]]:
+    """('the pod' or "container 'name'", its securityContext) for the pod and each of its containers."""
+    return [("the pod", get(pod.spec, "securityContext"))] + [
+        (f"container '{get(c, 'name')}'", get(c, "securityContext")) for c in pod.containers]
+
+
+def baseline_problems(pod: ServingPod, node_agent_exception: bool = True) -> list[str]:
+    """What in a pod breaks Pod Security Standards Baseline (or the pack's stricter reading), each as
+    'who does what; what would work'. Privileged containers are GPU containers (common.read_pod) and
+    reported by the GPU rules; so are a GPU container's added capabilities, all of them."""
+    whose, found = _whose(pod), []
+    # "Host Namespaces": spec.hostNetwork, hostPID, hostIPC unset or false
+    found += [f"{whose} sets {name}: true, sharing the node's namespace; leave it unset"
+              for name in HOST_NAMESPACES if is_true(get(pod.spec, name))]
+    # "HostPath Volumes": spec.volumes[*].hostPath undefined (NVIDIA's node agents excepted, _node_agent_mount)
+    for volume in items(get(pod.spec, "volumes")):
+        if get(volume, "hostPath") is not None and not (node_agent_exception and _node_agent_mount(pod, volume)):
+            found.append(f"{whose} mounts the node's filesystem (hostPath volume '{get(volume, 'name')}', path "
+                         f"{get(volume, 'hostPath', 'path')}); use a PersistentVolumeClaim, CSI or emptyDir volume")
+    # "Sysctls": spec.securityContext.sysctls[*].name in the safe set
+    unsafe = [_text(get(s, "name")) for s in items(get(pod.spec, "securityContext", "sysctls"))
+              if _text(get(s, "name")) not in BASELINE_SYSCTLS]
+    if unsafe:
+        found.append(f"in {whose}, the pod sets sysctl(s) {', '.join(unsafe)}, outside the namespaced safe set "
+                     "(Pod Security Standards Baseline); tune the node instead, or drop them")
+    # "AppArmor": the per-container annotation 'runtime/default', 'localhost/*' or empty
+    for key, value in pod.annotations.items():
+        if str(key).startswith(APPARMOR_ANNOTATION) and _text(value) not in ("", "runtime/default") \
+                and not _text(value).startswith("localhost/"):
+            found.append(f"in {whose}, annotation {key} is '{value}', which lifts the runtime's AppArmor "
+                         "profile; use runtime/default or localhost/<profile>, or leave it out")
+    for where, context in _contexts(pod):
+        # "Seccomp" and "AppArmor": seccompProfile.type and appArmorProfile.type RuntimeDefault, Localhost or unset
+        for field_name, what in (("seccompProfile", "every system call reaches the node's kernel"),
+                                 ("appArmorProfile", "the runtime's AppArmor profile is lifted")):
+            kind = _text(get(context, field_name, "type"))
+            if kind and kind not in BASELINE_PROFILE_TYPES:
+                found.append(f"in {whose}, {where} sets {field_name}.type: {kind}, so {what}; use RuntimeDefault")
+        # "SELinux": seLinuxOptions.type a container type, user and role unset
+        options = get(context, "seLinuxOptions")
+        if _text(get(options, "type")) not in BASELINE_SELINUX_TYPES:
+            found.append(f"in {whose}, {where} sets seLinuxOptions.type: {_text(get(options, 'type'))}, not a "
+                         f"container type; use {', '.join(sorted(BASELINE_SELINUX_TYPES - {''}))} or leave it unset")
+        found += [f"in {whose}, {where} sets seLinuxOptions.{key}: {_text(get(options, key))}; leave it unset"
+                  for key in ("user", "role") if _text(get(options, key))]
+        # "HostProcess": windowsOptions.hostProcess unset or false
+        if is_true(get(context, "windowsOptions", "hostProcess")):
+            found.append(f"in {whose}, {where} sets windowsOptions.hostProcess: true, which runs it as a process "
+                         "on the Windows node; leave it unset")
+    gpu_held = {id(c) for c, _ in pod.gpu}
+    for container in pod.containers:
+        name, context = get(container, "name"), get(container, "securityContext")
+        # "Capabilities": add only from the default set (a GPU container adds none: the GPU rules)
+        added = [str(c) for c in items(get(context, "capabilities", "add"))
+                 if str(c).upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES]
+        if added and id(container) not in gpu_held:
+            found.append(f"in {whose}, container '{name}' adds capabilities {', '.join(added)}, beyond the "
+                         "runtime's default set; add none of them")
+        # "Host Ports": hostPort unset or 0 (the pack allows no list of known ports)
+        found += [f"in {whose}, container '{name}' publishes hostPort {whole_number(get(port, 'hostPort'))} on "
+                  "the node, around every Service and network policy; expose the pod through a Service"
+                  for port in items(get(container, "ports")) if whole_number(get(port, "hostPort"))]
+        # "/proc Mount Type": procMount unset or Default (stricter than Kubernetes 1.35, which allows any
+        # type with hostUsers: false)
+        if _text(get(context, "procMount")) not in ("", "Default"):
+            found.append(f"in {whose}, container '{name}' sets procMount: {_text(get(context, 'procMount'))}, "
+                         "exposing the node's /proc paths the runtime masks; leave it Default")
+        # "Host Probes / Lifecycle Hooks": no handler names a host (the kubelet would call it from the node)
+        handlers = [(probe, get(container, probe)) for probe in PROBES]
+        handlers += [(f"lifecycle {hook}", get(container, "lifecycle", hook)) for hook in HOOKS]
+        for where, handler in handlers:
+            for kind in ("httpGet", "tcpSocket"):
+                if _text(get(handler, kind, "host")):
+                    found.append(f"in {whose}, container '{name}' {where} {kind} names host "
+                                 f"'{_text(get(handler, kind, 'host'))}', which the kubelet calls from the node; "
+                                 "leave host unset so it checks the pod itself")
+    return found
+
+
 def patch_weakening(resource_type: str, props: Any) -> list[str]:
-    """What a workload ``*Patch`` sets that would weaken a serving pod: host namespaces, hostPath
-    volumes, privileged containers, added capabilities, privilege escalation, Unconfined seccomp,
-    Unmasked /proc."""
+    """What a workload ``*Patch`` sets that Baseline allows but a pod holding GPUs or running vLLM must
+    not (a patch is judged alone, so whose pod it is stays unseen): added capabilities, privilege escalation."""
     found = []
     for spec, _ in pod_specs(resource_type, props):
-        found += [f"sets {field}: true" for field in HOST_NAMESPACES if is_true(get(spec, field))]
-        found += [f"adds hostPath volume '{get(v, 'name')}'" for v in items(get(spec, "volumes"))
-                  if get(v, "hostPath") is not None]
-        contexts = [get(spec, "securityContext")] + [get(c, "securityContext") for key in
-                                                     ("initContainers", "containers", "ephemeralContainers")
-                                                     for c in items(get(spec, key))]
-        for context in contexts:
-            if is_true(get(context, "privileged")):
-                found.append("makes a container privileged")
+        for container in (c for key in ("initContainers", "containers", "ephemeralContainers")
+                          for c in items(get(spec, key))):
+            context = get(container, "securityContext")
             if items(get(context, "capabilities", "add")):
-                found.append("adds capabilities")
+                found.append(f"adds capabilities to container '{get(container, 'name')}'")
             if is_true(get(context, "allowPrivilegeEscalation")):
-                found.append("allows privilege escalation")
-            if str(get(context, "seccompProfile", "type") or "").strip().lower() == "unconfined":
-                found.append("sets seccompProfile Unconfined")
-            if str(get(context, "procMount") or "").strip().lower() == "unmasked":
-                found.append("sets procMount Unmasked")
+                found.append(f"allows privilege escalation in container '{get(container, 'name')}'")
     return list(dict.fromkeys(found))
 
 
-def _judge_pod(label: str, pod: ServingPod, report: ReportViolation) -> None:
-    if not (pod.gpu or pod.gateway or pod.vllm):
-        return
+def _judge_pod(label: str, pod: ServingPod, report: ReportViolation, patch: bool = False) -> None:
     for container, how in pod.gpu:
         context = get(container, "securityContext")
         name = f"'{get(container, 'name')}' ({how})"
@@ -164,44 +272,22 @@ def _judge_pod(label: str, pod: ServingPod, report: ReportViolation) -> None:
         if not is_false(get(context, "allowPrivilegeEscalation")):
             report(f"{label}: GPU container {name} does not set allowPrivilegeEscalation: false; a setuid "
                    "binary could regain capabilities")
-    whose = (f"the pod of GPU container '{get(pod.gpu[0][0], 'name')}' ({pod.gpu[0][1]})" if pod.gpu
-             else f"the pod of vLLM container '{get(pod.vllm[0], 'name')}'" if pod.vllm
-             else f"the pod of gateway container '{get(pod.gateway[0], 'name')}'")
-    if pod.gpu:
-        # PSS Baseline "Host Namespaces": hostNetwork, hostPID, hostIPC unset or false
-        for field in HOST_NAMESPACES:
-            if is_true(get(pod.spec, field)):
-                report(f"{label}: {whose} sets {field}: true, sharing the node's namespace; leave it unset")
-    # the rest holds for vLLM's pods (GPUs on or off) and the gateway's too: it is the one way in,
-    # and holds the TLS key
-    # PSS Baseline "HostPath Volumes": spec.volumes[*].hostPath undefined
-    for volume in items(get(pod.spec, "volumes")):
-        if get(volume, "hostPath") is not None and not _node_agent_mount(pod, volume):
-            report(f"{label}: {whose} mounts the node's filesystem (hostPath volume '{get(volume, 'name')}', "
-                   f"path {get(volume, 'hostPath', 'path')}); use a PersistentVolumeClaim, CSI or emptyDir volume")
-    # PSS Baseline "Seccomp": spec.securityContext and every container's seccompProfile.type not Unconfined
-    places = [("the pod", get(pod.spec, "securityContext"))]
-    places += [(f"container '{get(c, 'name')}'", get(c, "securityContext")) for c in pod.containers]
-    for where, context in places:
-        if str(get(context, "seccompProfile", "type") or "").strip().lower() == "unconfined":
-            report(f"{label}: in {whose}, {where} sets seccompProfile.type: Unconfined, so every system call "
-                   "reaches the node's kernel; use RuntimeDefault")
-    # PSS Baseline "/proc Mount Type": every container's procMount undefined or Default
-    for container in pod.containers:
-        if str(get(container, "securityContext", "procMount") or "").strip().lower() == "unmasked":
-            report(f"{label}: in {whose}, container '{get(container, 'name')}' sets procMount: Unmasked, "
-                   "exposing the node's /proc paths the runtime masks; leave it Default")
+    # every pod, the gateway's and vLLM's (GPUs on or off) included: Baseline; a patch gets no node-agent
+    # exception (it cannot show that the pod it changes is not vLLM's)
+    for problem in baseline_problems(pod, node_agent_exception=not patch):
+        report(f"{label}: {problem}")
 
 
 gpu_containers_locked_down = ResourceValidationPolicy(
     name="gpu-containers-drop-capabilities",
-    description="Kubernetes containers that get GPUs (request an nvidia.com/ resource such as nvidia.com/gpu, "
-                "a MIG slice or nvidia.com/gpu.shared, or amd.com/gpu; list a DRA claim; run under an NVIDIA "
-                "runtime class; set NVIDIA_VISIBLE_DEVICES, also through an envFrom prefix; mount NVIDIA's "
-                "device-list directory; or run vLLM) drop ALL Linux capabilities, add none, are not privileged "
-                "and set allowPrivilegeEscalation: false, and their pods share no host namespace; those pods "
-                "and the gateway's mount no hostPath volume and set no seccompProfile Unconfined or procMount "
-                "Unmasked (Pod Security Standards Baseline/Restricted); no ConfigMap or Secret sets "
+    description="Every Kubernetes pod meets Pod Security Standards Baseline (no host namespace, privileged "
+                "container, added capability beyond the runtime's default set, hostPath volume (NVIDIA's node "
+                "agents' kubelet directories excepted), hostPort, unsafe sysctl, seccomp or AppArmor profile other "
+                "than RuntimeDefault/Localhost, custom SELinux type, user or role, Windows hostProcess, procMount "
+                "other than Default or probe host). Containers that get GPUs (an nvidia.com/ or amd.com/gpu resource, "
+                "a DRA claim, an NVIDIA runtime class, NVIDIA_VISIBLE_DEVICES, also through envFrom, NVIDIA's "
+                "device-list directory, vLLM, a GPU node reached without a request) drop ALL capabilities, add "
+                "none, are not privileged and set allowPrivilegeEscalation: false; no ConfigMap or Secret sets "
                 "NVIDIA_VISIBLE_DEVICES and no RuntimeClass hides NVIDIA's runtime under another name. "
                 "Container Apps has no securityContext to set.",
     validate=normalised(validate_gpu_capabilities),

@@ -9,10 +9,14 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 - Container Apps ingress targets the gateway container's port, never vLLM's, and an app that
   runs vLLM with ingress also runs the gateway;
 - Kubernetes LoadBalancer, NodePort and externalIPs Services (and Service patches) never target
-  vLLM's port or select vLLM's pods, nor does an Ingress backend, a Gateway API route's backendRef
-  or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or a selector-less
-  Service's EndpointSlice; where the gateway runs in vLLM's pod, only its own port may be reached;
-  a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's port or select vLLM's pods, nor do their hand-written endpoints (an EndpointSlice labelled
+  with a Service's name, an Endpoints object of a Service without a selector), or those of a Service
+  the stack does not hold, reach vLLM's pods or ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
+  backendRef or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or an Istio
+  VirtualService's destination or mirror, through a Service, its endpoints or an ExternalName for
+  vLLM's Service; Services are matched by namespace and name; where the gateway runs in vLLM's pod,
+  only its own port may be reached; a vLLM container has no hostPort and its pod no hostNetwork;
+- a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
@@ -22,8 +26,8 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from pulumi_policy import (
     ReportViolation,
@@ -61,6 +65,9 @@ from .common import (
     ServingPod,
     is_unknown,
     may_hold_pods,
+    namespace_match,
+    object_name,
+    object_namespace,
     plain,
     serving_pods,
     vllm_port_unread,
@@ -77,6 +84,8 @@ FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
 K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
+ENDPOINTS = "kubernetes:core/v1:Endpoints"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service (discovery.k8s.io/v1)
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
 
@@ -251,10 +260,29 @@ def _pods_worse_case(resource: Any) -> list[ServingPod]:
     return pods
 
 
-def vllm_pods(resources: list[Any]) -> list[tuple[str, ServingPod]]:
-    """(workload name, its pod) of every pod of a Kubernetes resource that runs vLLM; kinds that hold no
-    pods are not read, and a resource with an unknown value is read for the worse case, never failing
-    the policy."""
+class VllmPod(NamedTuple):
+    """A pod that runs vLLM: its workload (resource name, object name, namespace), the pod as read, and
+    where its vLLM containers listen (read once: every --port and vLLM's default; unread: any port)."""
+    workload: str
+    object_name: str
+    namespace: str | None
+    pod: ServingPod
+    listens: frozenset[int]
+    unread: bool
+
+
+def _vllm_pod(resource: Any, pod: ServingPod) -> VllmPod:
+    try:
+        listens = frozenset(port for c in pod.vllm for port in vllm_ports(c))
+        unread = any(vllm_port_unread(c) for c in pod.vllm)
+    except UnknownValueError:
+        listens, unread = frozenset(), True
+    return VllmPod(resource.name, object_name(resource), object_namespace(resource), pod, listens, unread)
+
+
+def vllm_pods(resources: list[Any]) -> list[VllmPod]:
+    """Every pod of a Kubernetes resource that runs vLLM; kinds that hold no pods are not read, and a
+    resource with an unknown value is read for the worse case, never failing the policy."""
     found = []
     for resource in resources:
         if not may_hold_pods(resource.resource_type):
@@ -263,14 +291,53 @@ def vllm_pods(resources: list[Any]) -> list[tuple[str, ServingPod]]:
             pods = serving_pods(resource.resource_type, resource.props)
         except UnknownValueError:
             pods = _pods_worse_case(resource)
-        found += [(resource.name, pod) for pod in pods if pod.vllm]
+        found += [_vllm_pod(resource, pod) for pod in pods if pod.vllm]
     return found
 
 
-def _service_names(service: Any) -> set[str]:
-    """The names an Ingress or EndpointSlice may use for a Service: metadata.name, else the resource's."""
-    name = get(service.props, "metadata", "name")
-    return {str(name)} if isinstance(name, str) and name else {str(service.name)}
+@dataclass
+class _View:
+    """The stack as the across-stack rules read it, each reading done once."""
+    pods: list[VllmPod]
+    resources: list[Any]
+    services: dict[str, list[Any]] = field(default_factory=dict)  # Services by object name
+    slices: list[Any] = field(default_factory=list)  # EndpointSlices
+    endpoints: list[Any] = field(default_factory=list)  # core/v1 Endpoints
+    ports: frozenset[int] = frozenset()  # every port vLLM may listen on in this stack
+    port_unread: bool = False  # a vLLM container's --port (or --config) cannot be read
+    namespaces: dict[int, str | None] = field(default_factory=dict)
+    manual: dict[int, tuple[Any, str] | None] = field(default_factory=dict)  # _manual_endpoints_reach, by Service
+    reach: dict[tuple[int, Any, int], str | None] = field(default_factory=dict)  # _service_reach, by (Service, port, hops)
+
+    def namespace(self, resource: Any) -> str | None:
+        if id(resource) not in self.namespaces:
+            self.namespaces[id(resource)] = object_namespace(resource)
+        return self.namespaces[id(resource)]
+
+
+def _read_view(resources: list[Any], pods: list[VllmPod]) -> _View:
+    """vLLM's ports are read from its pods in the stack (each --port, each containerPort a vLLM container
+    declares, and vLLM's default), not assumed."""
+    view = _View(pods, resources)
+    for resource in resources:
+        if resource.resource_type == K8S_SERVICE:
+            view.services.setdefault(object_name(resource), []).append(resource)
+        elif resource.resource_type == ENDPOINT_SLICE:
+            view.slices.append(resource)
+        elif resource.resource_type == ENDPOINTS:
+            view.endpoints.append(resource)
+    ports = {rules.VLLM_PORT}
+    for vllm_pod in pods:
+        ports |= vllm_pod.listens
+        view.port_unread |= vllm_pod.unread
+        for container in vllm_pod.pod.vllm:
+            try:
+                ports |= {n for port in items(get(container, "ports"))
+                          if (n := whole_number(get(port, "containerPort"))) is not None}
+            except UnknownValueError:
+                view.port_unread = True
+    view.ports = frozenset(ports)
+    return view
 
 
 @dataclass(frozen=True)
@@ -281,6 +348,7 @@ class Backend:
     kind: str
     name: str
     port: int | str | None
+    namespace: str | None = None  # a backendRef's own namespace; None: the route's
 
 
 def _port_ref(value: Any) -> int | str | None:
@@ -328,7 +396,9 @@ def _route_backends(props: Any) -> list[Backend]:
             return []
         group, kind = str(get(ref, "group") or ""), str(get(ref, "kind") or "Service")
         kind = kind if kind != "Service" or group in ("", "core") else f"{kind}.{group}"
-        return [Backend(field, kind, str(get(ref, "name") or ""), _port_ref(get(ref, "port")))]
+        namespace = get(ref, "namespace")
+        return [Backend(field, kind, str(get(ref, "name") or ""), _port_ref(get(ref, "port")),
+                        namespace if isinstance(namespace, str) and namespace else None)]
 
     def mirrors(filters: Any) -> list[Backend]:
         return [b for f in items(filters) for b in backend("requestMirror backendRef",
@@ -342,17 +412,17 @@ def _route_backends(props: Any) -> list[Backend]:
     return found
 
 
-def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
+def _ends_at_gateway(vllm_pod: VllmPod, target: Any) -> bool:
     """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
     gateway containers declare and no vLLM container listens on. A port nobody declares is not, nor is
     any port of a pod whose vLLM port cannot be read."""
+    pod = vllm_pod.pod
     if not pod.gateway:
         return False
     number = whole_number(target)
     if number is None and not isinstance(target, str):
         return False
-    if any(vllm_port_unread(c) for c in pod.vllm) or \
-            (number is not None and any(number in vllm_ports(c) for c in pod.vllm)):
+    if vllm_pod.unread or number in vllm_pod.listens:
         return False
     owners = [c for c in pod.containers for port in items(get(c, "ports"))
               if (get(port, "name") == target if number is None
@@ -360,17 +430,23 @@ def _ends_at_gateway(pod: ServingPod, target: Any) -> bool:
     return bool(owners) and all(is_gateway_container(c) for c in owners)
 
 
-def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[tuple[str, ServingPod]]) -> str | None:
-    """Why a selector and its target ports reach vLLM's pods around the gateway: it picks a vLLM pod
-    and a target port there is not the gateway container's (any port, when the pod has no gateway)."""
-    for workload, pod in pods:
-        if _selects(selector, pod.labels):
-            missed = [t for t in targets or [None] if not _ends_at_gateway(pod, t)]
+def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], namespace: str | None) -> str | None:
+    """Why a selector (in this namespace) and its target ports reach vLLM's pods around the gateway: it picks
+    a vLLM pod of its namespace and a target port there is not the gateway container's (any port, when the
+    pod has no gateway)."""
+    for vllm_pod in pods:
+        pod = vllm_pod.pod
+        if namespace_match(namespace, vllm_pod.namespace) != "no" and _selects(selector, pod.labels):
+            missed = [t for t in targets or [None] if not _ends_at_gateway(vllm_pod, t)]
             if missed:
                 port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
-                return (f"selects the vLLM pods of '{workload}'" if not pod.gateway else
-                        f"selects the vLLM pods of '{workload}' on port {port}, which is not their gateway's")
+                return (f"selects the vLLM pods of '{vllm_pod.workload}'" if not pod.gateway else
+                        f"selects the vLLM pods of '{vllm_pod.workload}' on port {port}, which is not their gateway's")
     return None
+
+
+def _selects_vllm(selector: Any, pods: list[VllmPod], namespace: str | None) -> bool:
+    return any(namespace_match(namespace, p.namespace) != "no" and _selects(selector, p.pod.labels) for p in pods)
 
 
 def _service_ports(service: Any, port: int | str | None) -> list[Any]:
@@ -385,42 +461,179 @@ def _targets(ports: list[Any]) -> list[Any]:
     return [get(p, "targetPort") if get(p, "targetPort") is not None else get(p, "port") for p in ports]
 
 
-def _service_reach(service: Any, port: int | str | None, pods: list[tuple[str, ServingPod]]) -> str | None:
-    """Why a backend on this Service reaches vLLM around the gateway, or None: the Service selects
-    vLLM's pods (on a port that is not their gateway's), or, selecting none, one of its ports is vLLM's."""
-    selector, ports = get(service.props, "spec", "selector"), _service_ports(service, port)
-    why = _selected_vllm_pods(selector, _targets(ports), pods)
-    if why or any(_selects(selector, pod.labels) for _, pod in pods):
+def _port_reach(port: Any, view: _View) -> str | None:
+    number = whole_number(port)
+    return f"targets port {number}, vLLM's" if number is not None and number in view.ports else None
+
+
+def _endpoint_reach(ports: list[Any], refs: list[Any], namespace: str | None, view: _View) -> str | None:
+    """Why hand-written endpoints (their ports; None: every port) reach vLLM: a target that names a vLLM
+    pod (on a port that is not its gateway's), or a port vLLM listens on in this stack. Their addresses are
+    IPs this pack cannot tie to pods, so the port decides; any port, when vLLM's cannot be read."""
+    for ref in refs:
+        pod_name = get(ref, "name")
+        if str(get(ref, "kind") or "Pod") != "Pod" or not isinstance(pod_name, str):
+            continue
+        where = get(ref, "namespace") if isinstance(get(ref, "namespace"), str) else namespace
+        for vllm_pod in view.pods:
+            if (pod_name == vllm_pod.object_name or pod_name.startswith(vllm_pod.object_name + "-")) \
+                    and namespace_match(where, vllm_pod.namespace) != "no" \
+                    and any(not _ends_at_gateway(vllm_pod, port) for port in ports):
+                return f"vLLM's pod '{pod_name}' (of '{vllm_pod.workload}')"
+    numbers = [whole_number(port) for port in ports]
+    if None in numbers:
+        return "every port (an endpoint port without a number), vLLM's included"
+    if hits := sorted(set(numbers) & view.ports):
+        return f"port {hits[0]}, vLLM's"
+    if numbers and view.port_unread:
+        return f"port {numbers[0]}, which may be vLLM's (a vLLM container's --port cannot be read)"
+    return None
+
+
+def _manual_endpoints_reach(service: Any, view: _View) -> tuple[Any, str] | None:
+    """(the EndpointSlice or Endpoints, why) when endpoints written by hand send a Service to vLLM.
+    kube-proxy routes a Service to every EndpointSlice labelled kubernetes.io/service-name with its name,
+    whether it has a selector or not; an Endpoints object counts for a Service without one (empty or
+    missing): the endpoints controller owns a selecting Service's (kubernetes.io/docs/concepts/services-
+    networking/service, "Services without selectors"). A slice port without a number means every port."""
+    if id(service) not in view.manual:
+        view.manual[id(service)] = _read_manual_endpoints(service, view)
+    return view.manual[id(service)]
+
+
+def _read_manual_endpoints(service: Any, view: _View) -> tuple[Any, str] | None:
+    name, namespace = object_name(service), view.namespace(service)
+    found = [r for r in view.slices if get(r.props, "metadata", "labels", SERVICE_NAME_LABEL) == name]
+    selector = get(service.props, "spec", "selector")
+    if not (isinstance(selector, Mapping) and selector):
+        found += [r for r in view.endpoints if object_name(r) == name]
+    for resource in found:
+        if namespace_match(view.namespace(resource), namespace) != "no" and (why := _endpoints_reach(resource, view)):
+            return resource, why
+    return None
+
+
+def _endpoints_reach(resource: Any, view: _View) -> str | None:
+    """Why an EndpointSlice's or Endpoints object's (ports, targets) reach vLLM, or None."""
+    if resource.resource_type == ENDPOINT_SLICE:
+        parts = [([get(p, "port") for p in items(get(resource.props, "ports"))],
+                  [get(e, "targetRef") for e in items(get(resource.props, "endpoints"))])]
+    else:
+        parts = [([get(p, "port") for p in items(get(subset, "ports"))],
+                  [get(a, "targetRef") for key in ("addresses", "notReadyAddresses") for a in items(get(subset, key))])
+                 for subset in items(get(resource.props, "subsets"))]
+    return next((why for ports, refs in parts
+                 if ports and (why := _endpoint_reach(ports, refs, view.namespace(resource), view))), None)
+
+
+# where a cluster DNS name points: <service>.<namespace>.svc.<cluster domain> (also a headless Service's
+# <pod>.<service>.<namespace>.svc...), <ip-with-dashes>.<namespace>.pod.<cluster domain>, and the short forms
+# a pod's DNS search path completes (<service>.<namespace>, <service>) (kubernetes.io/docs/concepts/
+# services-networking/dns-pod-service)
+CLUSTER_DNS_KINDS = ("svc", "pod")
+
+
+def cluster_address(host: Any, namespace: str | None) -> tuple[str, str | None, str] | None:
+    """(kind 'svc' or 'pod', namespace, name) a cluster DNS name points at, or None for a name outside the
+    cluster. A one-label name is completed with ``namespace`` (None: the resolver's, unknown)."""
+    labels = str(host).strip().rstrip(".").lower().split(".") if isinstance(host, str) and host.strip() else []
+    for kind in CLUSTER_DNS_KINDS:
+        if kind in labels[2:]:
+            at = labels.index(kind, 2)
+            return kind, labels[at - 1], labels[at - 2]
+    if len(labels) == 2:
+        return "svc", labels[1], labels[0]
+    return ("svc", namespace, labels[0]) if len(labels) == 1 else None
+
+
+def _services_at(namespace: str | None, name: str, view: _View) -> tuple[list[Any], bool]:
+    """The stack's Services that may be (namespace, name), and whether one of them certainly is."""
+    found = [(s, namespace_match(view.namespace(s), namespace)) for s in view.services.get(name, [])]
+    return [s for s, match in found if match != "no"], any(match == "same" for _, match in found)
+
+
+MAX_HOPS = 3  # ExternalName Services followed one to another
+
+
+def _external_name_reach(service: Any, port: int | str | None, view: _View, hops: int) -> str | None:
+    """An ExternalName Service's DNS name is a CNAME the client follows: to vLLM's Service, when it names it
+    in one of the cluster's forms (a short one resolves in the client's namespace: any)."""
+    host = get(service.props, "spec", "externalName")
+    address = cluster_address(host, None)
+    if address is None or hops >= MAX_HOPS:
+        return None
+    numbers = [whole_number(port)] if whole_number(port) is not None else \
+        [n for p in _service_ports(service, port) if (n := whole_number(get(p, "port"))) is not None] or [None]
+    kind, namespace, name = address
+    for number in numbers:
+        why = (_backend_reach(Backend("", "Service", name, number), namespace, view, hops + 1) if kind == "svc"
+               else _port_reach(number, view))
+        if why:
+            return f"is an ExternalName for '{host}', whose {'Service' if kind == 'svc' else 'pod'} {why}"
+    return None
+
+
+def _service_reach(service: Any, port: int | str | None, view: _View, hops: int = 0) -> str | None:
+    """Why a backend on this Service reaches vLLM around the gateway, or None: it selects vLLM's pods (on a
+    port that is not their gateway's), its hand-written endpoints reach them, it is an ExternalName for
+    vLLM's Service, or, selecting no vLLM pod, one of its ports is vLLM's."""
+    key = (id(service), port, hops)
+    if key not in view.reach:
+        view.reach[key] = _read_service_reach(service, port, view, hops)
+    return view.reach[key]
+
+
+def _read_service_reach(service: Any, port: int | str | None, view: _View, hops: int) -> str | None:
+    if str(get(service.props, "spec", "type")) == "ExternalName":
+        return _external_name_reach(service, port, view, hops)
+    namespace, selector, ports = view.namespace(service), get(service.props, "spec", "selector"), \
+        _service_ports(service, port)
+    if why := _selected_vllm_pods(selector, _targets(ports), view.pods, namespace):
         return why
-    numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
-    return f"reaches vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None
+    if manual := _manual_endpoints_reach(service, view):
+        return f"has endpoints written by hand ({manual[0].resource_type.rsplit(':', 1)[-1]} '{manual[0].name}') " \
+               f"on {manual[1]}"
+    if _selects_vllm(selector, view.pods, namespace):
+        return None
+    numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")} & view.ports
+    return f"reaches vLLM's port {min(numbers)}" if numbers else None
 
 
-def _backend_reach(backend: Backend, services: dict[str, list[Any]], resources: list[Any],
-                   pods: list[tuple[str, ServingPod]]) -> str | None:
-    """Why traffic to this backend reaches vLLM around the gateway, or None. A Service or another kind
-    with a pod selector (an Inference Extension InferencePool) is read from the stack; one the stack
-    does not hold is judged by its port alone."""
+def _backend_reach(backend: Backend, namespace: str | None, view: _View, hops: int = 0) -> str | None:
+    """Why traffic to this backend (in this namespace) reaches vLLM around the gateway, or None. A Service
+    or another kind with a pod selector (an Inference Extension InferencePool) is read from the stack,
+    matched by namespace and name; one the stack does not certainly hold is judged by its port too."""
     if backend.kind == "Service":
-        known = services.get(backend.name, [])
-        for service in known:
-            if why := _service_reach(service, backend.port, pods):
+        candidates, certain = _services_at(namespace, backend.name, view)
+        for service in candidates:
+            if why := _service_reach(service, backend.port, view, hops):
                 return why
-        if known:
+        if certain:
             return None
     else:
-        for other in resources:
-            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or \
-                    backend.name not in _service_names(other):
+        for other in view.resources:
+            if str(other.resource_type).rsplit(":", 1)[-1] != backend.kind or backend.name != object_name(other) \
+                    or namespace_match(view.namespace(other), namespace) == "no":
                 continue
             spec = get(other.props, "spec")
             selector = get(spec, "selector")  # a label map (v1alpha2), or a LabelSelector's matchLabels (v1)
             selector = get(selector, "matchLabels") if isinstance(get(selector, "matchLabels"), Mapping) else selector
             targets = [get(t, "number") for t in items(get(spec, "targetPorts"))]  # v1; v1alpha2: targetPortNumber
             targets += [get(spec, "targetPortNumber")] if get(spec, "targetPortNumber") is not None else []
-            if why := _selected_vllm_pods(selector, targets or [backend.port], pods):
+            if why := _selected_vllm_pods(selector, targets or [backend.port], view.pods, view.namespace(other)):
                 return why
-    return f"targets port {rules.VLLM_PORT}, vLLM's" if backend.port == rules.VLLM_PORT else None
+    why = _port_reach(backend.port, view)
+    if why and backend.kind == "Service" and view.services.get(backend.name):
+        spaces = sorted({_shown(view.namespace(s)) for s in view.services[backend.name]})
+        why += f", of a Service not certainly the stack's Service '{backend.name}' (namespace {_listed(spaces)})"
+    return why
+
+
+def _shown(namespace: str | None) -> str:
+    """A namespace as a message names it."""
+    if namespace is None:
+        return "unknown"
+    return "unstated" if namespace_match(namespace, "") == "maybe" else namespace
 
 
 def _selects(selector: Any, labels: Mapping) -> bool:
@@ -430,6 +643,80 @@ def _selects(selector: Any, labels: Mapping) -> bool:
         return False
     return all(is_unknown(labels.get(key)) or str(labels.get(key)) == str(value)
                for key, value in selector.items() if key in labels) and all(key in labels for key in selector)
+
+
+# Istio routes (networking.istio.io, every version): a VirtualService's http, tcp and tls routes and its
+# mirrors send traffic to a destination host; served by Istio's proxies, never by the gateway (Caddy)
+ISTIO_GROUP = "networking.istio.io"
+MESH_GATEWAY = "mesh"  # gateways: the sidecars (the default when none is named), no way in from outside
+
+
+def istio_route(resource_type: str) -> bool:
+    parts = str(resource_type).split(":")
+    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == ISTIO_GROUP \
+        and parts[2] == "VirtualService"
+
+
+def _virtual_service_destinations(spec: Any) -> list[tuple[str, Any, Any]]:
+    """(where, host, port number) of every destination and mirror of a VirtualService."""
+    found = []
+    for protocol in ("http", "tcp", "tls"):
+        for rule in items(get(spec, protocol)):
+            found += [(f"{protocol} route destination", get(r, "destination", "host"),
+                       get(r, "destination", "port", "number")) for r in items(get(rule, "route"))]
+            mirrors = [get(rule, "mirror")] + [get(m, "destination") for m in items(get(rule, "mirrors"))]
+            found += [(f"{protocol} mirror", get(m, "host"), get(m, "port", "number"))
+                      for m in mirrors if isinstance(m, Mapping)]
+    return found
+
+
+def _virtual_service_problems(route: Any, view: _View) -> list[str]:
+    """A VirtualService whose destination reaches vLLM, unless it only tunes the sidecars' calls to that
+    very Service (bound to the mesh alone, every host it serves is the destination's Service): that opens
+    no way in. One with no hosts is a delegate another VirtualService may bind to any gateway."""
+    spec, namespace = get(route.props, "spec"), view.namespace(route)
+    gateways = [str(g) for g in items(get(spec, "gateways"))]
+    hosts = [cluster_address(h, namespace) for h in items(get(spec, "hosts"))]
+    problems = []
+    for where, host, port in _virtual_service_destinations(spec):
+        address = cluster_address(host, namespace)
+        if address is None:
+            why = _port_reach(port, view)  # outside the cluster's names (a ServiceEntry's): by its port
+        elif address[0] == "svc":
+            why = _backend_reach(Backend(where, "Service", address[2], _port_ref(port)), address[1], view)
+        else:
+            why = _port_reach(port, view)
+        mesh_only = all(g == MESH_GATEWAY for g in gateways)
+        if why and not (mesh_only and hosts and all(h == address for h in hosts)):
+            bound = f"bound to gateway(s) {_listed(gateways)}" if not mesh_only else \
+                "routing the mesh's calls" if hosts else "a delegate any VirtualService may bind to a gateway"
+            problems.append(f"its {where} '{host}' {why}; a VirtualService ({bound}) is served by Istio's "
+                            "proxies, not by the gateway (Caddy), so it skips the gateway's TLS, path allow-list "
+                            "and limits; route it to the gateway's Service")
+    return problems
+
+
+# Helm releases (kubernetes:helm.sh/v3:Release, and any later version's Release) install their chart's
+# objects inside the provider: no policy sees them. helm.sh/v3 and v4 Chart render the chart and register
+# each object as a resource the pack judges (pulumi.com/registry/packages/kubernetes/api-docs/helm/v4/chart:
+# "This allows you to apply ... Pulumi Policies to the Kubernetes resources")
+HELM_GROUP = "helm.sh"
+
+
+def helm_release(resource_type: str) -> bool:
+    parts = str(resource_type).split(":")
+    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == HELM_GROUP \
+        and parts[2] == "Release"
+
+
+def _mentions_vllm(release: Any) -> bool:
+    """A release whose chart, name or repository names vLLM (vllm-project's production-stack chart) may
+    run vLLM itself; an unknown value is taken to."""
+    try:
+        words = [get(release.props, "chart"), get(release.props, "name"), get(release.props, "repositoryOpts", "repo")]
+    except UnknownValueError:
+        return True
+    return any(is_unknown(w) or "vllm" in str(w or "").lower() for w in words)
 
 
 def _by_id(resources: list[Any]) -> dict[str, Any]:
@@ -451,6 +738,7 @@ class Patched:
     name: str
     urn: str
     original_type: str
+    provider: Any = None  # the live object's (its namespace's default)
 
 
 _LIST_KEYS = ("name", "port", "containerPort", "mountPath")  # how SSA merges the lists a patch touches
@@ -503,13 +791,13 @@ def with_patches_applied(resources: list[Any]) -> tuple[list[Any], list[Any], li
             continue
         live = result[at]
         result[at] = Patched(live.resource_type, _merge(plain(live.props), plain(patch.props)), patch.name,
-                             patch.urn, str(getattr(patch, "original_type", patch.resource_type)))
+                             patch.urn, str(getattr(patch, "original_type", patch.resource_type)),
+                             getattr(live, "provider", None))
         patched.append(result[at])
     return result + alone, patched, alone
 
 
-def _judge_patches(patched: list[Any], alone: list[Any], pods: list[tuple[str, ServingPod]],
-                   report: ReportViolation) -> None:
+def _judge_patches(patched: list[Any], alone: list[Any], view: _View, report: ReportViolation) -> None:
     """A patched object is judged whole by the one-resource rules; a Service patch whose Service the
     stack does not hold must not select vLLM's pods or name vLLM's port (the live Service may be exposed)."""
     for resource in patched:
@@ -519,50 +807,77 @@ def _judge_patches(patched: list[Any], alone: list[Any], pods: list[tuple[str, S
         if patch.resource_type != K8S_SERVICE:
             continue
         ports = items(get(patch.props, "spec", "ports"))
-        why = _selected_vllm_pods(get(patch.props, "spec", "selector"), _targets(ports), pods)
-        numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")}
-        why = why or (f"sends a port to vLLM's port {rules.VLLM_PORT}" if rules.VLLM_PORT in numbers else None)
+        why = _selected_vllm_pods(get(patch.props, "spec", "selector"), _targets(ports), view.pods,
+                                  view.namespace(patch))
+        numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")} & view.ports
+        why = why or (f"sends a port to vLLM's port {min(numbers)}" if numbers else None)
         if why:
             report(f"{patch.original_type} '{patch.name}': patches a Service this stack does not hold, which may "
                    f"face outside the cluster, and {why}; patch only the gateway's Service, or declare the "
                    "Service whole", patch.urn)
 
 
-def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources, patched, alone = with_patches_applied(list(args.resources))
-    pods = vllm_pods(resources)
-    _judge_patches(patched, alone, pods, report)
-    services = [r for r in resources if r.resource_type == K8S_SERVICE]
-    by_name: dict[str, list[Any]] = {}
-    for service in services:
-        for name in _service_names(service):
-            by_name.setdefault(name, []).append(service)
-        exposure = service_exposure(service.props)
-        if exposure and (why := _selected_vllm_pods(get(service.props, "spec", "selector"),
-                                                     _targets(_service_ports(service, None)), pods)):
-            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
-                   "Service may face outside the cluster", service.urn)
-    for route in resources:
+def _judge_endpoints_of_unheld_services(view: _View, report: ReportViolation) -> None:
+    """Hand-written endpoints for a Service the stack does not certainly hold (another stack's gateway
+    load balancer, say): kube-proxy adds them to that Service, which may face outside the cluster, so
+    they may not reach vLLM (an EndpointSlice without the kubernetes.io/service-name label serves none)."""
+    owned = [(r, get(r.props, "metadata", "labels", SERVICE_NAME_LABEL)) for r in view.slices]
+    owned += [(r, object_name(r)) for r in view.endpoints]
+    for resource, owner in owned:
+        if not isinstance(owner, str) or not owner or _services_at(view.namespace(resource), owner, view)[1]:
+            continue
+        if why := _endpoints_reach(resource, view):
+            report(f"{resource.resource_type} '{resource.name}': adds endpoints on {why} to Service '{owner}', which "
+                   "this stack does not hold and which may face outside the cluster; reach vLLM only through the "
+                   "gateway, and give a Service its endpoints in the stack that holds it", resource.urn)
+
+
+def _judge_routes(view: _View, report: ReportViolation) -> None:
+    """Ingress backends, Gateway API routes' backendRefs and mirrors, Istio VirtualServices' destinations."""
+    for route in view.resources:
+        if istio_route(route.resource_type):
+            for problem in _virtual_service_problems(route, view):
+                report(f"{route.resource_type} '{route.name}': {problem}", route.urn)
+            continue
         kind = "Ingress" if route.resource_type == K8S_INGRESS else route_kind(route.resource_type)
         if kind is None:
             continue
         for backend in _ingress_backends(route.props) if kind == "Ingress" else _route_backends(route.props):
-            if why := _backend_reach(backend, by_name, resources, pods):
+            if why := _backend_reach(backend, backend.namespace or view.namespace(route), view):
                 fix = ("route the Ingress to the gateway's Service" if kind == "Ingress" else
                        f"a Gateway API {kind} is served by its own proxy, not by the gateway (Caddy), so it "
                        "skips the gateway's TLS, path allow-list and limits; send it to the gateway's Service")
                 report(f"{route.resource_type} '{route.name}': its {backend.field} {backend.kind} "
                        f"'{backend.name}' {why}; {fix}", route.urn)
-    exposed_names = {name: service_exposure(s.props) for s in services if service_exposure(s.props)
-                     and not isinstance(get(s.props, "spec", "selector"), Mapping) for name in _service_names(s)}
-    for endpoints in resources:
-        if endpoints.resource_type != ENDPOINT_SLICE:
+
+
+def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    resources, patched, alone = with_patches_applied(list(args.resources))
+    view = _read_view(resources, vllm_pods(resources))
+    _judge_patches(patched, alone, view, report)
+    for service in (r for r in resources if r.resource_type == K8S_SERVICE):
+        exposure = service_exposure(service.props)
+        if not exposure:
             continue
-        owner = str(get(endpoints.props, "metadata", "labels", "kubernetes.io/service-name") or "")
-        if owner in exposed_names and any(whole_number(get(p, "port")) == rules.VLLM_PORT
-                                          for p in items(get(endpoints.props, "ports"))):
-            report(f"{ENDPOINT_SLICE} '{endpoints.name}': sends the {exposed_names[owner]} Service '{owner}' to "
-                   f"port {rules.VLLM_PORT}, vLLM's; only the gateway may face outside the cluster", endpoints.urn)
+        if why := _selected_vllm_pods(get(service.props, "spec", "selector"),
+                                      _targets(_service_ports(service, None)), view.pods, view.namespace(service)):
+            report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
+                   "Service may face outside the cluster", service.urn)
+        if manual := _manual_endpoints_reach(service, view):
+            endpoints, why = manual
+            report(f"{endpoints.resource_type} '{endpoints.name}': sends the {exposure} Service "
+                   f"'{object_name(service)}' to {why}; only the gateway may face outside the cluster; point "
+                   "the Service at the gateway's pods with a selector", endpoints.urn)
+    _judge_endpoints_of_unheld_services(view, report)
+    _judge_routes(view, report)
+    for release in (r for r in resources if helm_release(r.resource_type)):
+        if view.pods or _mentions_vllm(release):
+            serving = f"serves vLLM ('{view.pods[0].workload}')" if view.pods else "may serve vLLM"
+            report(f"{release.resource_type} '{release.name}': a Helm release installs its chart's objects inside "
+                   f"the provider, where no policy of this pack sees them, in a stack that {serving}, so whether "
+                   "they reach vLLM around the gateway or weaken its pods is not judged; install the chart with "
+                   "kubernetes:helm.sh/v4:Chart (its objects are resources the pack judges) or render it with "
+                   "`helm template` and apply it with kubernetes:yaml/v2:ConfigGroup", release.urn)
     ids = _by_id(resources)
     for vm in resources:
         if vm.resource_type != VIRTUAL_MACHINE or \
@@ -594,11 +909,14 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
     name="vllm-only-behind-gateway-across-stack",
-    description="Across the stack: no exposed Kubernetes Service, Ingress backend, Gateway API route "
-                "(HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: backendRefs and request mirrors) or "
-                "EndpointSlice reaches the pods or port of vLLM (a pod that runs the gateway beside vLLM only "
-                "on the gateway's port), no GPU VM declares a public IP inline, and a GPU VM with a public IP "
-                "has no security group rule that reaches past the gateway.",
+    description="Across the stack: no exposed Kubernetes Service, hand-written EndpointSlice or Endpoints, "
+                "Ingress backend, Gateway API route (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute: "
+                "backendRefs and request mirrors) or Istio VirtualService reaches the pods or port of vLLM, "
+                "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
+                "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
+                "no Helm release, whose objects the pack cannot see, in a stack that serves vLLM; no GPU VM "
+                "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
+                "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
 )

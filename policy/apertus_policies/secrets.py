@@ -1,6 +1,8 @@
 """No secret in a plain property (tags, labels, env values, command lines, custom data, extension
 settings, run commands, app settings, alert and workbook text; no Hugging Face token in container
-images, alert email addresses or split across tags); webhook URLs marked secret."""
+images, alert email addresses or split across tags; no credential read from a ConfigMap); webhook URLs
+marked secret. Across the stack: a GPU or vLLM pod loads no ConfigMap whole that the stack does not
+create, whose data the pack cannot read."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, \
+    StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
 
 from .common import (
     normalised,
@@ -21,10 +25,19 @@ from .common import (
     VIRTUAL_MACHINE,
     VM_SCALE_SET,
     _label,
+    env_from_sources,
     get,
+    is_unknown,
     items,
+    may_hold_pods,
+    namespace_match,
+    object_name,
+    object_namespace,
+    plain,
+    pod_specs,
     pod_template_metadata,
     rules,
+    serving_pods,
     workload_containers,
 )
 
@@ -243,7 +256,37 @@ def plain_webhooks(args: Any) -> list[str]:
             if get(r, "serviceUri")]
 
 
+# An environment variable named for a credential, by the words of its name: HF_TOKEN, VLLM_API_KEY,
+# AZURE_CLIENT_SECRET, DB_PASSWORD (not TOKENIZER_MODE, KEY_VAULT_NAME or PUBLIC_KEY)
+CREDENTIAL_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "CREDENTIAL", "CREDENTIALS"})
+KEY_QUALIFIERS = frozenset({"API", "ACCESS", "PRIVATE", "SECRET", "SIGNING", "ACCOUNT", "MASTER"})
+
+
+def credential_name(name: Any) -> bool:
+    words = re.split(r"[^A-Z0-9]+", str(name).upper())
+    return any(w in CREDENTIAL_WORDS for w in words) or \
+        any(a in KEY_QUALIFIERS and b == "KEY" for a, b in zip(words, words[1:]))
+
+
+def credentials_from_config_maps(resource_type: str, props: Any) -> list[str]:
+    """Where a Kubernetes container reads a credential-named variable from a ConfigMap (configMapKeyRef):
+    the credential sits in plain text wherever the ConfigMap is, in this stack or not."""
+    found = []
+    containers = (c for spec, _ in pod_specs(resource_type, props) if resource_type.startswith("kubernetes:")
+                  for key in ("initContainers", "containers", "ephemeralContainers") for c in items(get(spec, key)))
+    for container in containers:  # a patch's containers too: it merges env into the live one by name
+        for env in items(get(container, "env")):
+            ref = get(env, "valueFrom", "configMapKeyRef")
+            if isinstance(ref, Mapping) and credential_name(get(env, "name")):
+                found.append(f"container '{get(container, 'name')}' env {get(env, 'name')} reads key "
+                             f"'{get(ref, 'key')}' of ConfigMap '{get(ref, 'name')}'")
+    return found
+
+
 def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for where in credentials_from_config_maps(args.resource_type, args.props):
+        report(f"{_label(args)}: {where}, plain text to anyone who may read the namespace's ConfigMaps; keep "
+               "the credential in a Secret (secretKeyRef) or in Key Vault through the Secrets Store CSI driver")
     for name in plain_webhooks(args):
         report(f"{_label(args)}: webhook receiver '{name}' has a serviceUri not marked secret; a webhook URL "
                "carries its own credential: pass it with pulumi.Output.secret and "
@@ -273,10 +316,59 @@ no_plain_secrets = ResourceValidationPolicy(
                 "annotations or ConfigMaps, container env values, command lines or probe headers, VM "
                 "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
                 "descriptions or workbooks, no Hugging Face token in container images, alert email "
-                "addresses or split across tags, and action group webhooks are marked secret: secrets "
-                "travel as Key Vault / secretRef / secretKeyRef references.",
+                "addresses or split across tags, no credential-named variable is read from a ConfigMap, and "
+                "action group webhooks are marked secret: secrets travel as Key Vault / secretRef / "
+                "secretKeyRef references.",
     validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
 )
 
 
+
+
+# ---------------------------------------------------------------- across the stack
+
+def _unseen_in(resource: Any, props: Any, created: list[tuple[str | None, str]]) -> list[tuple[Any, str, Any]]:
+    namespace, found = object_namespace(resource), []
+    for pod in serving_pods(resource.resource_type, props):
+        if not (pod.gpu or pod.vllm):
+            continue
+        for container in pod.containers:
+            for kind, name, _ in env_from_sources(container):
+                if kind == "ConfigMap" and isinstance(name, str) and name and not is_unknown(name) and not any(
+                        known == name and namespace_match(space, namespace) != "no" for space, known in created):
+                    found.append((resource, str(get(container, "name")), name))
+    return found
+
+
+def unseen_config_maps(resources: list[Any]) -> list[tuple[Any, str, Any]]:
+    """(workload, container name, ConfigMap name) for each ConfigMap a pod that holds GPUs or runs vLLM loads
+    whole with envFrom and the stack does not create (by namespace and name). Whether it holds a credential
+    in plain text (or NVIDIA_VISIBLE_DEVICES) is unseen: the worse case. A name not known yet (a first
+    preview of a ConfigMap the stack names itself) is left alone."""
+    created = [(object_namespace(r), object_name(r)) for r in resources if r.resource_type == K8S_CONFIG_MAP]
+    found = []
+    for resource in (r for r in resources if may_hold_pods(r.resource_type)):
+        try:
+            found += _unseen_in(resource, resource.props, created)
+        except UnknownValueError:  # read for the worse case from the plain props, never failing the policy
+            found += _unseen_in(resource, plain(resource.props), created)
+    return found
+
+
+def validate_no_unseen_env_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource, container, name in unseen_config_maps(list(args.resources)):
+        report(f"{_label(resource)}: container '{container}' of a pod that holds GPUs or runs vLLM loads every key "
+               f"of ConfigMap '{name}' (envFrom), which this stack does not create, so no policy sees whether it "
+               "holds a credential in plain text or NVIDIA_VISIBLE_DEVICES; create the ConfigMap in this stack "
+               "(its data is then judged), or name each variable (value, secretKeyRef)", resource.urn)
+
+
+no_unseen_env_across_stack = StackValidationPolicy(
+    name="no-secrets-in-plain-properties-across-stack",
+    description="Across the stack: a Kubernetes pod that holds GPUs or runs vLLM loads no ConfigMap with "
+                "envFrom that the stack does not create (matched by namespace and name): the pack cannot see "
+                "whether it holds a credential in plain text or NVIDIA_VISIBLE_DEVICES.",
+    validate=normalised(validate_no_unseen_env_across_stack),
+    enforcement_level=MANDATORY,
+)
