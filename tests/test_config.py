@@ -27,7 +27,7 @@ HOSTS = ("containerapp", "vm", "aks")
     ({"maxReplicas": 1.5}, "maxReplicas", ["whole number"]),
     ({"maxModelLen": -5}, "maxModelLen", ["at least 1"]),
     ({"allowedCidrs": ["10.0.0.1/24"]}, "allowedCidrs", ["10.0.0.0/24"]),
-    ({"allowedCidrs": ["not-an-ip"]}, "allowedCidrs", ["not a valid CIDR"]),
+    ({"allowedCidrs": ["not-an-ip"]}, "allowedCidrs", ["is not an IP address", "give CIDRs like"]),
     ({"allowedCidrs": "{\"a\": 1}"}, "allowedCidrs", ["list of strings"]),
     ({"tags": ["a"]}, "tags", ["map of strings"]),
     ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
