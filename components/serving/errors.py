@@ -3,8 +3,8 @@
 Pulumi prints a ``RunError`` as its message alone, without a stack trace, which is what a
 user who mistyped a config value should see. Every message passes ``redact``: the values of the
 configured secrets (registered with ``register_secret`` when the stack or the args read them),
-and anything shaped like a Hugging Face token (also with a space or a dot inside:
-``rules.hf_token_spans``), are replaced wherever they appear, whichever key
+and anything shaped like a Hugging Face token (also cut by separators or hidden by invisible
+characters: ``rules.hf_token_spans``), are replaced wherever they appear, whichever key
 they were put under; an echoed value is cut to ``SHOWN_MAX`` characters.
 
 A message names the setting the way the user gave it. From a stack (and from the component

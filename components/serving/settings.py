@@ -113,9 +113,10 @@ SETTINGS: tuple[Setting, ...] = (
        = -` (RFC 6750's bearer token alphabet), letters and digits, at least 10 of them
        different.""", common=True, secret=True),
     _s("vllmImage", "string", "`vllm/vllm-openai:v0.33.0` (a custom model's `image` when it names "
-       "one)", """Serving image, pinned to one release: a digest, or a tag naming a full
-       version (major.minor.patch, like `v0.33.0`), a date or a build; not `latest`, `nightly`,
-       `main`, `stable`, `dev`, nor a major or major.minor tag, which moves.""", common=True),
+       "one)", """Serving image, pinned to one release: a digest, or a tag that starts with
+       the image's full version (major.minor.patch, like `v0.33.0`) or holds a date or a build; not
+       `latest`, `nightly`, `main`, `stable`, `dev`, nor a major or major.minor tag, which moves (a
+       two-number release like `pause:3.10` takes its digest after the tag).""", common=True),
     _s("tags", None, "`{}`", """Map of tags merged into every taggable resource (with the components'
        own `managed-by`, `model` and `apertus-exposure`): at most 47, never holding a secret; with a
        private DNS zone (`internal`, or `apiPrivate` on aks) at most 12, names of letters, digits,

@@ -43,7 +43,7 @@ from .common import (
 
 HF_TOKEN_PATTERN = rules.HF_TOKEN_PATTERN
 # the finder the program applies to tags, images and alert emails too (shared rule): whole tokens,
-# and tokens with a space, a dot or an '=' inside (rules.hf_token_spans)
+# and tokens cut by any run of separators or hidden by invisible characters (rules.hf_token_spans)
 hf_token_in = rules.hf_token_in
 # A candidate key: a run of at least 32 characters (the shortest apiKey the project accepts,
 # issue 8.2) from the alphabet apiKey allows, '/' and '.' included so a base64 key is one run
