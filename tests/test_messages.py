@@ -345,6 +345,14 @@ def test_the_args_check_the_gpu_name_before_planning():
         GpuVirtualMachineArgs(location="swedencentral", hf_token="t", gpu="NC24-A100")
 
 
+def test_the_planner_called_directly_names_the_nearest_gpu_too():
+    from components.serving import DEFAULT_IMAGE, plan_serving
+    from components.serving.models import resolve_model
+
+    with pytest.raises(ConfigError, match="did you mean 'Standard_NC24ads_A100_v4'"):
+        plan_serving(host="vm", model=resolve_model("apertus-8b-instruct"), gpu="A10O", image=DEFAULT_IMAGE)
+
+
 # ---- an error from a program's args speaks of the argument, a stack's of the config key ----
 
 def test_an_args_error_names_the_argument_and_a_stack_error_the_config_key():

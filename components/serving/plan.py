@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .coldstart import ColdStart, cache_needed_gib, estimate_cold_start
-from .gpus import GIB, GPUS, HOSTS, GpuSku, gpus_for_host
+from .gpus import GIB, GPUS, HOSTS, GpuSku, check_gpu_name, gpus_for_host
 from .launch import LaunchSpec, build_launch_spec
 from .models import KV_CACHE_DTYPES, QUANTIZATIONS, ModelSpec
 from .pricing import HOURS_PER_MONTH, RETAIL_SNAPSHOT_DATE, on_demand_price, priced_from_east_us
@@ -511,8 +511,7 @@ def _lookup_gpu(name: str, host: str) -> GpuSku:
     sku = GPUS.get(name) or next((s for s in GPUS.values() if s.name.lower() == name.lower()), None)
     valid = ", ".join(s.name for s in gpus_for_host(host))
     if sku is None:
-        raise ConfigError("gpu", name, f"not a GPU {'workload profile' if host == 'containerapp' else 'VM size'} "
-                          "in the catalog", f"for host '{host}' use one of {valid}")
+        check_gpu_name(name, host)  # raises, naming the nearest size or profile
     if host not in sku.hosts:
         kind = "a Container Apps workload profile" if "containerapp" in sku.hosts else "a VM size"
         raise ConfigError("gpu", name, f"is {kind}, not valid for host '{host}'", f"use one of {valid}")
