@@ -329,7 +329,10 @@ class AksGpuClusterArgs(base.ServingArgs):
                               "is not a version AKS runs; an unquoted 1.30 in a stack file reaches the "
                               "program as the number 1.3",
                               f"quote it: kubernetesVersion: \"1.{self.kubernetes_version.split('.')[1]}0\" "
-                              f"(or the default {DEFAULT_KUBERNETES_VERSION})")
+                              f"(or the default {DEFAULT_KUBERNETES_VERSION})",
+                              args_why="is not a version AKS runs",
+                              args_fix=f"pass major.minor as a string, like '{DEFAULT_KUBERNETES_VERSION}' "
+                              "(the default)")
         if self.min_replicas < 1:
             raise ConfigError("minReplicas", self.min_replicas,
                               "host 'aks' scales on the queue depth its running replicas report, so with "

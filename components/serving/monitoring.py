@@ -208,7 +208,9 @@ def check_webhook_url(url: str) -> str:
     if parsed.scheme != "https" or not parsed.hostname or any(c.isspace() for c in url.strip()):
         raise ConfigError("alertWebhook", None, "is not an https:// URL (value not shown: webhook "
                           "URLs carry their own credential)",
-                          "pulumi config set --secret alertWebhook https://<your incoming webhook>")
+                          "pulumi config set --secret alertWebhook https://<your incoming webhook>",
+                          args_fix="pass the incoming webhook's https:// URL as a secret, e.g. "
+                          "pulumi.Config().require_secret('alertWebhook')")
     return url.strip()
 
 
