@@ -255,8 +255,9 @@ def args_doc(summary: str, host: str) -> str:
     for setting in for_host(host):
         key = "" if setting in ARGS_ONLY or _snake(setting.key) == setting.field else f" [{setting.key}]"
         lines.append(f"{setting.field}{key}")
-        lines.extend(textwrap.wrap(description(setting, with_hosts=False), 92,
-                                   initial_indent="    ", subsequent_indent="    "))
+        lines.extend(textwrap.wrap(description(setting, with_hosts=False), 92, initial_indent="    ",
+                                   subsequent_indent="    ", break_on_hyphens=False,
+                                   break_long_words=False))  # an image or a URL stays whole, to copy
     lines += ["", "Every value is checked when the args are made (a one-line ConfigError naming the "
               "argument), and the planner runs then: ``args.plan`` is ready before any resource exists. "
               "docs/configuration.md has the same table."]
