@@ -28,12 +28,13 @@ from stacks.stackfile import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+from conftest import SHIPPED_STACKS  # noqa: E402
 FIXTURES = ROOT / "tests" / "fixtures" / "pulumi"
 SOURCES = json.loads((FIXTURES / "SOURCES.json").read_text())
 SCHEMAS = sorted(SOURCES["schemas"])  # project-v3.231.0.json (oldest supported), project-v3.276.0.json
 PROGRAMS = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("**/Pulumi.yaml")
                   if ".venv" not in p.parts and "venv" not in p.parts and "node_modules" not in p.parts)
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+STACKS = sorted(SHIPPED_STACKS)
 TABLE = yaml.safe_load((FIXTURES / "declared_types.yaml").read_text())["cases"]
 PINNED = re.search(r'PULUMI_VERSION:-(v[0-9.]+)', (ROOT / ".ci" / "pulumi-cli.sh").read_text()).group(1)
 
@@ -175,3 +176,16 @@ def test_plugin_and_policy_manifests_use_only_fields_the_cli_reads(path, version
     for key, value in manifest.items():
         if fields[key] in ("string", "*string"):
             assert isinstance(value, str), f"{path}: {key} must be a string for the CLI"
+
+
+def test_the_shipped_stacks_are_the_stack_files_the_repository_tracks():
+    """The suite judges the stack files the repository ships (SHIPPED_STACKS), not a user's own beside
+    them; a stack file added to the repository is added to that list too."""
+    import shutil
+    import subprocess
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout (an unpacked archive): git cannot say which files it tracks")
+    tracked = subprocess.run(["git", "ls-files", "Pulumi.*.yaml"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert sorted(name[len("Pulumi."):-len(".yaml")] for name in tracked if name != "Pulumi.yaml") == \
+        sorted(SHIPPED_STACKS)

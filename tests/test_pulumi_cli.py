@@ -38,13 +38,14 @@ from stacks.stackfile import (PulumiYamlLoader, StackFileError, check_declared_t
                               stack_value)
 
 ROOT = Path(__file__).resolve().parents[1]
+from conftest import SHIPPED_STACKS  # noqa: E402
 SCRIPT = ROOT / ".ci" / "pulumi-cli.sh"
 PINNED = re.search(r"PULUMI_VERSION:-(v[0-9.]+)", SCRIPT.read_text()).group(1)
 TOOLS = Path(os.environ.get("APERTUS_TOOLS_DIR") or
              Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "apertus-azure")
 BIN = TOOLS / "pulumi-cli" / PINNED / "bin"
 CHECK_STACK_CONFIG = BIN / "pulumi-check-stack-config"  # .ci/pulumi-check-stack-config/main.go
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+STACKS = sorted(SHIPPED_STACKS)
 TABLE = yaml.safe_load((ROOT / "tests" / "fixtures" / "pulumi" / "declared_types.yaml").read_text())["cases"]
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # a made-up token of the real shape
 API_KEY = "k" * 12 + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
@@ -138,7 +139,7 @@ def project(cli, tmp_path_factory) -> Path:
     """A copy of the program's project files with every shipped stack initialised by the CLI (dev with
     the passphrase: the tests set and read its secrets)."""
     copy = tmp_path_factory.mktemp("program")
-    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
+    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *(ROOT / f"Pulumi.{s}.yaml" for s in STACKS)]:
         shutil.copy(path, copy / path.name)
     for stack in STACKS:
         cli.init(stack, cwd=copy, passphrase=stack == "dev")
