@@ -638,6 +638,20 @@ def plain_secret_finding(key: str, stack: str) -> tuple[str, str]:
             "has it)", f"pulumi config set --secret {key} <value> --stack {stack}, then rotate it")
 
 
+def _stray_top_level_key(stack_file: Path) -> str | None:
+    """The first top-level key of a stack file that a stack file does not have (`confg:`, or a setting
+    written without `config:` above it), shown only when it is a plain name; None when there is none."""
+    _, document = read_yaml(stack_file)
+    if not isinstance(document, yaml.MappingNode):
+        return None
+    for key, _ in document.value:
+        if isinstance(key, yaml.ScalarNode) and key.value not in STACK_FILE_KEYS:
+            text = key.value
+            plain = _PLAIN_WORD.fullmatch(text.replace(":", "", 1))  # 'apertus-azure:host' too
+            return text if plain and not HF_TOKEN_LOOKING.search(text) else "<a name>"
+    return None
+
+
 def missing_required_keys(name: str, declared: dict[str, Any], present: set[str]) -> list[str]:
     """Keys the CLI requires on the stack (pkg/v3 workspace/config.go mergeConfig): declared in the
     project's namespace with neither `default` nor `value`."""
@@ -680,6 +694,11 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
             raise StackFileError(f"{stack_file.name}: {missing} is required: the stack sets unknown key "
                                  f"'{typo[0]}' (did you mean '{short}'?); rename it: pulumi config rm "
                                  f"{typo[0]} --stack {stack} && pulumi config set {short} {shown} --stack {stack}")
+        stray = _stray_top_level_key(stack_file)
+        if stray:  # `confg:` or no `config:` at all: the settings are there, where nothing reads them
+            raise StackFileError(f"{stack_file.name}: {missing} is not set: the file's top-level key '{stray}' is not "
+                                 f"part of a stack file, so nothing under it is read; put the settings under "
+                                 f"'config:' (as in Pulumi.dev.yaml)")
         raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without "
                              f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
                              f"{short} <value> --stack {stack}")

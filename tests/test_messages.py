@@ -393,3 +393,20 @@ def test_every_error_a_program_can_meet_has_its_fix_in_a_programs_words():
         if STACK_WORDS.search(_text(node.args[2])) and "args_why" not in given:
             missing.append(f"{where}: {_text(node.args[2])!r}")
     assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("text, stray", [
+    ("confg:\n  apertus-azure:host: vm\n", "confg"),
+    ("apertus-azure:host: vm\nazure-native:location: swedencentral\n", "apertus-azure:host"),
+])
+def test_settings_outside_config_are_named_when_a_required_key_is_missing(tmp_path, text, stray):
+    """A misspelt `config:` (or none) leaves host unset: the message names the key nothing reads, not
+    only `pulumi config set host`, which would add a second, empty config section."""
+    from conftest import ROOT
+    from stacks.stackfile import StackFileError, load_stack_file
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(text)
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("s", tmp_path)
+    message = str(caught.value)
+    assert f"top-level key '{stray}'" in message and "under 'config:'" in message and "\n" not in message
