@@ -60,10 +60,9 @@ def check_pinned_image(key: str, value: str) -> str:
     check_image_reference(key, value)
     problem = image_pin_problem(value)
     if problem:
-        raise ConfigError(key, value, f"is not pinned to a version (it {problem}): every restart or "
-                          "new node could run a different vLLM than the plan",
-                          "give the full version tag or a digest, like vllm/vllm-openai:v0.33.0 or "
-                          "...@sha256:<hex>")
+        raise ConfigError(key, value, f"is not pinned to a version: it {problem}",
+                          "give the full version tag, like vllm/vllm-openai:v0.33.0, or a digest "
+                          "(...@sha256:<64 hex digits>), so every restart and new node runs the vLLM the plan read")
     return value
 
 

@@ -102,16 +102,17 @@ def image_pin_problem(image: str) -> str | None:
     shown = redact_hf_tokens(tag)  # a token pasted as a tag is not echoed
     floating = FLOATING_TAG_WORDS.intersection(re.split(r"[-._]", words))
     if floating:
-        return f"uses the tag '{shown}', which moves ('{sorted(floating)[0]}')"
+        word = sorted(floating)[0]
+        return f"uses the tag '{shown}', which moves" + ("" if word == words else f" ('{word}')")
     if OWN_FULL_VERSION.match(words) or CALENDAR_DATE.search(words) or BUILD_OR_COMMIT.search(words):
         return None
     if MAJOR_TAG.fullmatch(words):
         return (f"uses the tag '{shown}', a major tag, which moves to each new release under it, as Docker "
                 "official images move 'caddy:2' from 2.10.1 to 2.10.2")
     if TWO_NUMBER_TAG.fullmatch(words):
-        return (f"uses the two-number tag '{shown}', which moves for most images ('caddy:2.10' from 2.10.1 to "
-                "2.10.2) though a few keep it on one release (registry.k8s.io/pause:3.10), and the tag cannot "
-                f"tell which: add its digest, '<image>:{shown}@sha256:<64 hex digits>' ({DIGEST_HELP})")
+        return (f"uses the two-number tag '{shown}', which moves for most images (caddy:2.10 went from 2.10.1 to "
+                f"2.10.2); a release kept on two numbers (pause:3.10) pins with its digest after the tag, "
+                f"'<image>:{shown}@sha256:<64 hex digits>'")
     version = FULL_VERSION.search(words)
     if version:
         return (f"uses the tag '{shown}', whose full version '{version.group()}' comes after "
