@@ -23,6 +23,7 @@ from .serving.errors import CONFIG, args_class, python_names, register_secret, s
 from .serving.gpus import check_gpu_name
 from .serving.checks import TAG_VALUE_MAX
 from .serving.references import check_hf_repo_id, check_pinned_image
+from .serving.rules import range_syntax_problem
 from .serving.regions import normalize_region
 
 PROJECT_TAG = {"managed-by": "apertus-azure"}
@@ -400,7 +401,11 @@ def vnet_range(address_space: str, largest_prefix: int, layout: str) -> ipaddres
     try:
         vnet = ipaddress.ip_network(address_space, strict=True)
     except ValueError as error:
-        raise ConfigError(VNET_KEY, address_space, f"is not a valid network ({error})",
+        try:  # host bits set: Python names the network meant
+            reason = f"is not a valid network ({error}; did you mean {ipaddress.ip_network(address_space, strict=False)}?)"
+        except ValueError:  # not a range at all: the shared rule says why ('/33', octets)
+            reason = range_syntax_problem(address_space).partition("; ")[0]
+        raise ConfigError(VNET_KEY, address_space, reason,
                           f"give an IPv4 range like {DEFAULT_VNET_ADDRESS_SPACE}") from None
     if vnet.version != 4 or vnet.prefixlen > largest_prefix:
         raise ConfigError(VNET_KEY, address_space,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
 import json
 import typing
 from dataclasses import dataclass, field
@@ -75,7 +76,9 @@ class ConfigReader:
             raise ConfigError(key, None, "is required",
                               f"run: pulumi config set {key} <{'|'.join(choices)}>")
         if value not in choices:
-            raise ConfigError(key, value, "is not a valid choice", f"use one of {', '.join(choices)}")
+            near = [c for c in choices if c == value.strip().lower()] or difflib.get_close_matches(value, choices, n=1)
+            raise ConfigError(key, value, "is not a valid choice", (f"did you mean '{near[0]}'? " if near else "")
+                              + f"use one of {', '.join(choices)}")
         return value
 
     def secret(self, key: str) -> pulumi.Output[str] | None:

@@ -667,6 +667,10 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
     project_file, stack_file = root / "Pulumi.yaml", root / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        named = re.fullmatch(r"(?:.*/)?Pulumi\.(.+)\.ya?ml", stack)  # a file name given for the stack's
+        if named:
+            raise StackFileError(f"'{stack[:80]}' is a stack file's name; give the stack's own name, e.g. "
+                                 f"--stack {named.group(1)[:80]} (stacks here: {', '.join(known)})")
         raise StackFileError(f"no stack file {stack_file.name}; stacks here: {', '.join(known)}")
     loader, project_node = read_yaml(project_file)
     project = loader.construct_document(project_node) if project_node is not None else {}

@@ -410,3 +410,21 @@ def test_settings_outside_config_are_named_when_a_required_key_is_missing(tmp_pa
         load_stack_file("s", tmp_path)
     message = str(caught.value)
     assert f"top-level key '{stray}'" in message and "under 'config:'" in message and "\n" not in message
+
+
+def test_a_stack_file_name_given_for_the_stack_names_the_stack():
+    from conftest import ROOT
+    from stacks.stackfile import StackFileError, load_stack_file
+    with pytest.raises(StackFileError, match=r"is a stack file's name; give the stack's own name, e\.g\. --stack vm-70b"):
+        load_stack_file("Pulumi.vm-70b.yaml", ROOT)
+
+
+@pytest.mark.parametrize("overrides, key, words", [
+    ({"host": "VM"}, "host", ["did you mean 'vm'?"]),
+    ({"host": "containerap"}, "host", ["did you mean 'containerapp'?"]),
+    ({"host": "containerapp", "vnetAddressSpace": "10.0.0.0/33"}, "vnetAddressSpace", ["/33", "32 bits"]),
+    ({"host": "containerapp", "vnetAddressSpace": "10.0.0.1/16"}, "vnetAddressSpace", ["did you mean 10.0.0.0/16?"]),
+])
+def test_a_near_miss_names_what_was_meant(overrides, key, words):
+    from conftest import assert_config_error, stack_config
+    assert_config_error(stack_config(overrides.pop("host"), **overrides), key, words)
