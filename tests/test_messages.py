@@ -428,3 +428,17 @@ def test_a_stack_file_name_given_for_the_stack_names_the_stack():
 def test_a_near_miss_names_what_was_meant(overrides, key, words):
     from conftest import assert_config_error, stack_config
     assert_config_error(stack_config(overrides.pop("host"), **overrides), key, words)
+
+
+def test_a_boolean_is_echoed_in_the_words_it_was_given_in():
+    from components.serving.errors import ConfigError, speaking_of
+    assert "apertus-azure:spot = true:" in str(ConfigError("spot", True, "is refused here", "remove it"))
+    with speaking_of("GpuVirtualMachineArgs"):
+        assert "GpuVirtualMachineArgs: spot = True:" in str(ConfigError("spot", True, "is refused here", "remove it"))
+
+
+def test_digits_in_quotes_from_a_program_are_named_a_string_with_their_own_example():
+    from components.vm import GpuVirtualMachineArgs
+    with pytest.raises(ConfigError, match=r"max_model_len = '4096': is a string, not a whole number; pass an int, "
+                                          r"e\.g\. 4096"):
+        GpuVirtualMachineArgs(location="swedencentral", hf_token="t", max_model_len="4096")

@@ -98,9 +98,13 @@ def _number(key, value, kind, minimum, maximum):
     plain(key, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             kind is int and not float(value).is_integer()):
-        raise ConfigError(key, value, f"is not {'a whole number' if kind is int else 'a number'}",
-                          f"write digits only, without quotes, e.g. {'4' if kind is int else '0.9'}",
-                          args_fix=f"pass {'an int, e.g. 4' if kind is int else 'a float, e.g. 0.9'}")
+        wanted = "a whole number" if kind is int else "a number"
+        text = isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value)
+        example = value.strip() if text and (kind is float or float(value).is_integer()) else \
+            ("4" if kind is int else "0.9")
+        raise ConfigError(key, value, f"is a string, not {wanted}" if text else f"is not {wanted}",
+                          f"write digits only, without quotes, e.g. {example}",
+                          args_fix=f"pass {'an int' if kind is int else 'a float'}, e.g. {example}")
     value = kind(value)
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None

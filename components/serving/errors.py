@@ -53,6 +53,8 @@ def redact(text: str) -> str:
 
 def shown(value: object) -> str:
     """A value as an error message echoes it: repr, redacted, at most SHOWN_MAX characters."""
+    if isinstance(value, bool) and args_class() is None:  # a stack file's words: true, not True
+        return str(value).lower()
     text = redact(repr(redact(value) if isinstance(value, str) else value))  # before repr escapes a gap
     return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
 
