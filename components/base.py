@@ -143,6 +143,9 @@ class ServingArgs:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)  # frozen: normalise once, here
 
+        if self.plan is not None and not isinstance(self.plan, ServingPlan):
+            raise ConfigError("plan", type(self.plan).__name__, "is not a ServingPlan",
+                              "pass what plan_serving(...) returns, or leave plan out to have the args plan")
         plain_secrets = [name for name, _ in SECRET_FIELDS if isinstance(getattr(self, name), str)]
         put("location", normalize_region(checks.text("location", self.location)))
         put("hf_token", checks.string_input("hfToken", self.hf_token, secret=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import API_KEY, assert_config_error, run_stack, stack_config, unwrap
+from conftest import API_KEY, HF_TOKEN, assert_config_error, run_stack, stack_config, unwrap
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 
@@ -613,3 +613,28 @@ def test_every_copy_of_the_offline_harness_takes_the_one_lock():
 
     assert testing.run_program(program, "p", "s", {}).outputs == {"done": True}
     assert len(seen) == 1 and "already running" in seen[0]
+
+
+def test_no_args_field_of_any_host_crashes_on_an_absurd_number():
+    """A number of hundreds of digits, or NaN, in any field of a host's args: a one-line ConfigError
+    (or another RunError), never an OverflowError or AttributeError from the arithmetic behind it."""
+    import dataclasses
+
+    import pulumi
+
+    from components import AksGpuClusterArgs, ContainerAppGpuArgs, GpuVirtualMachineArgs
+    token = pulumi.Output.secret(HF_TOKEN)
+    crashed = []
+    for args_class in (GpuVirtualMachineArgs, AksGpuClusterArgs, ContainerAppGpuArgs):
+        base = {"location": "swedencentral", "hf_token": token}
+        if args_class is AksGpuClusterArgs:
+            base["api_allowed_cidrs"] = ["198.51.100.0/24"]
+        for field in dataclasses.fields(args_class):
+            for value in (int("9" * 400), -int("9" * 400), float("nan")):
+                try:
+                    args_class(**{**base, field.name: value})
+                except pulumi.RunError:
+                    pass
+                except Exception as error:  # noqa: BLE001 - what the test looks for
+                    crashed.append(f"{args_class.__name__}.{field.name}: {type(error).__name__}: {error}"[:160])
+    assert not crashed, crashed

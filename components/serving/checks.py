@@ -9,6 +9,7 @@ component package schema) and a value, and returns the value normalised or raise
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -97,7 +98,7 @@ def number(key: str, value: Any, minimum: float | None = None, maximum: float | 
 def _number(key, value, kind, minimum, maximum):
     plain(key, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            kind is int and not float(value).is_integer()):
+            kind is int and isinstance(value, float) and not value.is_integer()):
         wanted = "a whole number" if kind is int else "a number"
         text = isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value)
         example = value.strip() if text and (kind is float or float(value).is_integer()) else \
@@ -105,7 +106,13 @@ def _number(key, value, kind, minimum, maximum):
         raise ConfigError(key, value, f"is a string, not {wanted}" if text else f"is not {wanted}",
                           f"write digits only, without quotes, e.g. {example}",
                           args_fix=f"pass {'an int' if kind is int else 'a float'}, e.g. {example}")
-    value = kind(value)
+    try:
+        value = kind(value)
+    except OverflowError:  # an integer of hundreds of digits, as a float
+        value = math.inf if value > 0 else -math.inf
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(key, value, f"is not {'a whole number' if kind is int else 'a number'}",
+                          "write digits only, e.g. 0.9")
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
                   else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
@@ -317,12 +324,20 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
                               f"remove those tags (and rotate {secret_key})")
 
 
+# No host runs more replicas: Container Apps takes at most 1,000 (learn.microsoft.com/azure/
+# container-apps/scale-app), AKS at most 1,000 nodes per node pool (AKS quotas and limits) of at most
+# 8 GPUs, one replica each. Each host checks its own limit after this; the bound keeps a number of
+# hundreds of digits out of the arithmetic that follows.
+REPLICAS_MAX = 8000
+
+
 def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:
     """Fewest and most serving replicas, with the host's defaults for what is None."""
     default_min, default_max = DEFAULT_REPLICAS[host]
-    low = default_min if min_replicas is None else whole_number("minReplicas", min_replicas, minimum=0)
+    low = default_min if min_replicas is None else whole_number("minReplicas", min_replicas, minimum=0,
+                                                                 maximum=REPLICAS_MAX)
     high = (max(default_max, low) if max_replicas is None
-            else whole_number("maxReplicas", max_replicas, minimum=1))
+            else whole_number("maxReplicas", max_replicas, minimum=1, maximum=REPLICAS_MAX))
     if low > high:
         raise ConfigError("minReplicas", low, f"is above maxReplicas ({high})",
                           f"set minReplicas <= {high} or raise maxReplicas")
