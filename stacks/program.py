@@ -23,7 +23,7 @@ from components.base import ServingArgs
 from components.serving import HOSTS, ConfigError
 from components.serving.errors import CONFIG, speaking_of
 
-from .stackfile import HF_TOKEN_LOOKING, SECRET_LOOKING_NAME
+from .stackfile import SECRET_LOOKING_NAME, secret_shaped
 from .config import NAMESPACE, ConfigReader, is_secret_key, read_settings
 
 COMMON_KEYS = ("host", "model", "gpu", "maxModelLen", "gpuMemoryUtilization", "quantization",
@@ -69,7 +69,7 @@ def shown_value(full_key: str, value: Any) -> Any:
     key = full_key.partition(":")[2]
     if (is_secret_key(full_key) or SECRET_LOOKING_NAME.search(key)
             or difflib.get_close_matches(key, SECRET_KEYS, n=1, cutoff=0.6)
-            or HF_TOKEN_LOOKING.search(str(value))):
+            or secret_shaped(str(value))):
         return None
     return value
 

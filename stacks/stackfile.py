@@ -13,6 +13,9 @@ from typing import Any
 
 import yaml
 
+from components.serving.errors import redact
+from components.serving.rules import _class_switches
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_PLACEHOLDER = "offline-placeholder-secret-0123456789abcdef"  # passes the apiKey rules
 # offline, an encrypted value is planned as a stand-in of its kind: distinct per key (the program
@@ -27,7 +30,11 @@ def secret_placeholder(key: str) -> str:
 
 
 class StackFileError(Exception):
-    pass
+    """A stack file the Pulumi CLI would refuse or misread, as one line; no secret or token-shaped text
+    in it is shown (``errors.redact``: a tag, a key or a value quoted from the file)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class PulumiYamlLoader(yaml.SafeLoader):
@@ -105,7 +112,7 @@ def _token_at(lines: list[str], mark: Any) -> str:
     """The word at ``mark`` as written, for an example fix; a stand-in when it may be a secret."""
     line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
     token = re.match(r"[^\s,\[\]{}]*", line[mark.column:] if mark is not None else "").group()
-    plain = re.fullmatch(r"[*&!|>?@`%A-Za-z0-9._/:-]{1,40}", token) and not HF_TOKEN_LOOKING.search(token)
+    plain = re.fullmatch(r"[*&!|>?@`%A-Za-z0-9._/:-]{1,40}", token) and not secret_shaped(token)
     return token if plain else "..."
 
 
@@ -578,6 +585,16 @@ SECRET_LOOKING_NAME = re.compile(r"tok|key|secret|pass|pwd|cred|auth", re.IGNORE
 # ... nor a value that looks like a Hugging Face token (hf_ and letters or digits); only a short plain
 # word (a host name, a region) is repeated in a suggested command
 HF_TOKEN_LOOKING = re.compile(r"hf_[A-Za-z0-9]{8,}")
+_RUN = re.compile(r"[A-Za-z0-9+/=_.~-]{20,}")
+
+
+def secret_shaped(text: str) -> bool:
+    """A Hugging Face token's start, or a run of 20+ characters whose letters and digits switch class
+    as often as a random key's do (at least 0.4 per character: `openssl rand -base64 36`, token_urlsafe,
+    hex keys; names such as Standard_NC24ads_A100_v4 or swiss-ai/Apertus-8B-Instruct-2509 stay under
+    0.35): a value a message quotes from the file is replaced when it has that shape."""
+    return bool(HF_TOKEN_LOOKING.search(text)) or any(
+        _class_switches(run) / len(run) >= 0.4 for run in _RUN.findall(text))
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9._/-]{1,40}")
 
 # The Azure providers' own settings that are credentials (pulumi-azure-native's config: "The Client Secret
@@ -604,7 +621,7 @@ def unread_settings(stack: str, project: str, values: dict[str, Any], root: Path
     stack_file = root / f"Pulumi.{stack}.yaml"
 
     def shown(text: str) -> str:  # a name as written, or a stand-in: never a token or a control character
-        return text if _PLAIN_WORD.fullmatch(text) and not HF_TOKEN_LOOKING.search(text) else "<a name>"
+        return text if _PLAIN_WORD.fullmatch(text) and not secret_shaped(text) else "<a name>"
 
     read = (project, *READ_NAMESPACES)
     lines = []
@@ -648,7 +665,7 @@ def _stray_top_level_key(stack_file: Path) -> str | None:
         if isinstance(key, yaml.ScalarNode) and key.value not in STACK_FILE_KEYS:
             text = key.value
             plain = _PLAIN_WORD.fullmatch(text.replace(":", "", 1))  # 'apertus-azure:host' too
-            return text if plain and not HF_TOKEN_LOOKING.search(text) else "<a name>"
+            return text if plain and not secret_shaped(text) else "<a name>"
     return None
 
 
@@ -693,7 +710,7 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
         if typo:
             node = next(n for k, n, _ in entries if k.rpartition(":")[2] == typo[0])
             shown = (node.value if isinstance(node, yaml.ScalarNode) and _PLAIN_WORD.fullmatch(node.value)
-                     and not SECRET_LOOKING_NAME.search(typo[0]) and not HF_TOKEN_LOOKING.search(node.value)
+                     and not SECRET_LOOKING_NAME.search(typo[0]) and not secret_shaped(node.value)
                      else "<value>")
             raise StackFileError(f"{stack_file.name}: {missing} is required: the stack sets unknown key "
                                  f"'{typo[0]}' (did you mean '{short}'?); rename it: pulumi config rm "

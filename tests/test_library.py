@@ -137,7 +137,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"allowed_cidrs": ["10.0.0.1/8"]}, "allowedCidrs", ["10.0.0.0/8"]),
     ({"tags": {"cost/center": "ml"}}, "tags", ["not a valid Azure tag name"]),
     ({"tags": ["team"]}, "tags", ["map of strings"]),
-    ({"max_replicas": 0}, "maxReplicas", ["at least 1"]),
+    ({"max_replicas": 0}, "maxReplicas", ["between 1 and", "use 1"]),
     ({"min_replicas": 2, "max_replicas": 1}, "minReplicas", ["above max_replicas"]),
     ({"max_replicas": "2"}, "maxReplicas", ["whole number"]),
     ({"internal": "yes"}, "internal", ["true or false"]),

@@ -442,3 +442,27 @@ def test_digits_in_quotes_from_a_program_are_named_a_string_with_their_own_examp
     with pytest.raises(ConfigError, match=r"max_model_len = '4096': is a string, not a whole number; pass an int, "
                                           r"e\.g\. 4096"):
         GpuVirtualMachineArgs(location="swedencentral", hf_token="t", max_model_len="4096")
+
+
+@pytest.mark.parametrize("key_shaped", ["Zk9Qw2Lm8Rt5Yx3Vb7Nc1Hd4Jf6Gs0PaUe", "zQALe+10/Yf2Ie5zt45K+UiKlWm1Ik188x6l"])
+def test_a_key_shaped_value_under_a_misspelt_key_is_not_echoed(tmp_path, key_shaped):
+    """A random key pasted under the wrong key: the rename hint stands in <value> for it."""
+    from conftest import ROOT
+    from stacks.stackfile import StackFileError, load_stack_file
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(f"config:\n  azure-native:location: swedencentral\n"
+                                            f"  apertus-azure:hots: '{key_shaped}'\n")
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("s", tmp_path)
+    assert key_shaped not in str(caught.value) and "pulumi config set host <value>" in str(caught.value)
+
+
+def test_a_token_in_a_yaml_tag_is_not_echoed(tmp_path):
+    from conftest import HF_TOKEN, ROOT
+    from stacks.stackfile import StackFileError, load_stack_file
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(f"config:\n  apertus-azure:host: vm\n  apertus-azure:hfToken: "
+                                            f"!!python/name:{HF_TOKEN}\n")
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file("s", tmp_path)
+    assert HF_TOKEN not in str(caught.value) and "redacted" in str(caught.value)
