@@ -108,3 +108,66 @@ def test_argo_tekton_and_kserve_single_containers_are_judged():
     # an Argo template whose steps only name other templates holds no container
     steps = {"spec": {"templates": [{"name": "main", "steps": [[{"name": "a", "template": "b"}]]}]}}
     assert _pod_findings("kubernetes:argoproj.io/v1alpha1:Workflow", steps) == ([], [])
+
+
+# ---------------------------------------------------------------- 3. SSH and admin ports in pieces
+
+NSG = "azure-native:network:NetworkSecurityGroup"
+RULE = "azure-native:network:SecurityRule"
+
+
+def _rule(port: Any, source: str, **extra: Any) -> dict[str, Any]:
+    return {"direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourcePortRange": "*",
+            "sourceAddressPrefix": source, "destinationAddressPrefix": "*", "destinationPortRange": str(port),
+            "priority": 100, **extra}
+
+
+def test_ssh_pieces_sharing_a_name_are_all_counted():
+    """The union was keyed by resource name: an NSG and a SecurityRule both named 'ssh', or rules of
+    versioned type tokens, overwrote each other and passed."""
+    nsg = (NSG, "ssh", {"securityRules": [{**_rule(22, "1.0.0.0/8"), "name": "a"}]})
+    found = judge_stack(network.no_public_ssh_in_pieces, [nsg, (RULE, "ssh", _rule(22, "2.0.0.0/8"))])
+    assert len(found) == 1 and "2 resources" in found[0], found
+    versioned = [(f"azure-native:network/v2024{i:02d}01:SecurityRule", "ssh", _rule(22, f"{i}.0.0.0/8"))
+                 for i in range(1, 6)]
+    found = judge_stack(network.no_public_ssh_in_pieces, versioned)
+    assert len(found) == 1 and "5 resources" in found[0], found
+
+
+def test_rdp_opened_in_pieces_is_refused():
+    """Only SSH had a union: RDP to all of IPv4 in /8 pieces (many rules, or one NSG) passed."""
+    pieces = [(RULE, f"rdp{i}", _rule(3389, f"{i}.0.0.0/8")) for i in range(1, 224)]
+    found = judge_stack(network.no_public_ssh_in_pieces, pieces)
+    assert len(found) == 1 and "RDP" in found[0], found
+    one = (NSG, "nsg", {"securityRules": [{**_rule(3389, f"{i}.0.0.0/8"), "name": f"r{i}"} for i in range(1, 30)]})
+    assert [m for m in judge_stack(network.no_public_ssh_in_pieces, [one]) if "RDP" in m]
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "rdp", _rule(3389, "203.0.113.0/24"))]) == []
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "rdp", _rule(3389, "Internet"))])
+    # a rule no-public-ssh refuses (every port from anywhere) is reported there, once
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "any", _rule("*", "*"))]) == []
+
+
+# ---------------------------------------------------------------- 4. VirtualNetwork is inside
+
+def test_vnet_sources_are_inside_for_ssh_and_port_80():
+    """'Allow everything from VirtualNetwork' and SSH from the VirtualNetwork tag were refused, though
+    the gateway policy counts the tag as inside the VNet."""
+    allow_vnet = {**_rule("*", "VirtualNetwork"), "protocol": "*"}
+    assert judge(network.https_only, RULE, allow_vnet, "allow-vnet") == []
+    assert judge(network.no_public_ssh, RULE, allow_vnet, "allow-vnet") == []
+    assert judge(network.no_public_ssh, RULE, _rule(22, "VirtualNetwork"), "ssh-vnet") == []
+    # port 80 or SSH from the internet is still refused
+    assert judge(network.https_only, RULE, _rule("*", "Internet"), "any")
+    assert judge(network.no_public_ssh, RULE, _rule(22, "Internet"), "ssh")
+    assert judge(network.no_public_ssh, RULE, {**_rule(22, "VirtualNetwork"), "sourceAddressPrefixes": ["*"]}, "x")
+
+
+def test_vnet_tag_with_a_default_route_in_the_stack_is_judged_as_its_routes():
+    """Azure adds user-defined route prefixes to the VirtualNetwork tag: a route table in the stack
+    that sends 0.0.0.0/0 to an appliance makes SSH from VirtualNetwork SSH from anywhere."""
+    ssh = (RULE, "ssh-vnet", _rule(22, "VirtualNetwork"))
+    assert judge_stack(network.no_public_ssh_in_pieces, [ssh]) == []
+    table = ("azure-native:network:RouteTable", "rt", {"routes": [
+        {"name": "to-firewall", "addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance"}]})
+    found = judge_stack(network.no_public_ssh_in_pieces, [ssh, table])
+    assert found and all("route tables" in m and "0.0.0.0/0" in m for m in found), found
