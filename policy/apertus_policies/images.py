@@ -21,6 +21,7 @@ from .common import (
     k8s_containers,
     rules,
 )
+from .containers import unread_pods
 from .secrets import _decoded_custom_data
 
 
@@ -29,7 +30,16 @@ from .secrets import _decoded_custom_data
 # the program refuses the same images (components/serving/references.py check_pinned_image)
 image_problem = rules.image_pin_problem
 shown = rules.redact_hf_tokens  # an image reference in a message never shows a token pasted into it
-LATEST_IN_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*:latest\b")
+# anchored at the start of a run of reference characters (the lookbehind), so each run is tried once:
+# the unanchored pattern retried every position of a long run and took quadratic time
+LATEST_IN_TEXT = re.compile(r"(?<![A-Za-z0-9._/-])[A-Za-z0-9._/-]+:latest\b")
+
+# Custom data past this much text is not read further (a few KB of gzip inflate to megabytes); the
+# rest may pull any image, so custom data this long is a violation (the worse case), far above a real
+# cloud-config (Azure caps customData at 64 KB of base64 before compression)
+MAX_SCANNED_TEXT = 512 * 1024
+# a shell line's `docker run`/`pull` arguments and a `for` loop's words are read this far
+MAX_COMMAND_TEXT = 4096
 
 
 # `docker run`/`pull` options that take no value (docker run --help, docker pull --help, Docker 28);
@@ -40,7 +50,29 @@ DOCKER_FLAGS = frozenset({"--all-tags", "--rm", "--detach", "--interactive", "--
                           "--disable-content-trust", "--quiet", "--sig-proxy", "--help"})
 DOCKER_SHORT_FLAGS = frozenset("ditPq")  # -d -i -t -P -q, also clustered as -it, -dit
 DOCKER_IMAGE_COMMAND = re.compile(r"\bdocker\s+(?:container\s+|image\s+)?(run|create|pull)\s+(.*)")
-FOR_IMAGE_LOOP = re.compile(r"\bfor\s+(\w+)\s+in\s+(.*?);\s*do\b")
+# `for <var> in <words>` up to the `;` that a `do` follows (found by splitting at `;`, so no pattern
+# scans a line from every `for`: the lazy `(.*?);\s*do` did, in quadratic time)
+FOR_IMAGE_LOOP = re.compile(r"\bfor\s+(\w+)\s+in\s")
+LOOP_DO = re.compile(r"\s*do\b")
+DOCKER_PULLS = re.compile(r"docker\s+(?:pull|run|create)\b")
+
+
+def latest_in_text(text: str) -> list[str]:
+    """Every 'name:latest' in text (a reference starts at a letter or digit), in linear time."""
+    found = (match.lstrip("._/-") for match in LATEST_IN_TEXT.findall(text))
+    return [reference for reference in found if not reference.startswith(":")]
+
+
+def _loops(line: str) -> list[tuple[str, str]]:
+    """(variable, words) of each `for <variable> in <words>; do` on one shell line."""
+    pieces = line.split(";")
+    loops = []
+    for piece, after in zip(pieces, pieces[1:]):
+        if LOOP_DO.match(after):
+            head = FOR_IMAGE_LOOP.search(piece)
+            if head:
+                loops.append((head.group(1), piece[head.end():][:MAX_COMMAND_TEXT]))
+    return loops
 
 
 def _shell_lines(script: str) -> list[str]:
@@ -78,15 +110,23 @@ def shell_image_references(script: str) -> list[str]:
     or runs "$<var>" (the shapes components/cloudinit.py writes)."""
     lines = _shell_lines(script)
     found: list[str] = []
+    pulled: dict[int, set[str]] = {}  # line index: the variables a docker pull/run/create on it names
+
+    def pulls(index: int) -> set[str]:
+        if index not in pulled:
+            pull = DOCKER_PULLS.search(lines[index]) if "docker" in lines[index] else None
+            pulled[index] = set(re.findall(r"\$\{?(\w+)", lines[index][pull.end():])) if pull else set()
+        return pulled[index]
+
     for index, line in enumerate(lines):
-        loop = FOR_IMAGE_LOOP.search(line)
-        if loop:
-            body = "\n".join(lines[index:index + 5])  # the loop body follows on the next lines
-            if re.search(r"docker\s+(?:pull|run|create)\b[^\n]*\$\{?" + loop.group(1) + r"\b", body):
-                found += [w for w in _words(loop.group(2)) if not w.startswith("$")]
-        command = DOCKER_IMAGE_COMMAND.search(line)
+        for variable, loop_words in _loops(line) if "for" in line else ():
+            # the loop body follows on the next lines
+            if any(variable in pulls(body) for body in range(index, min(index + 5, len(lines)))):
+                found += [w for w in _words(loop_words) if not w.startswith("$")]
+        command = DOCKER_IMAGE_COMMAND.search(line) if "docker" in line else None
         if command:
-            words = _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0])
+            arguments = command.group(2)[:MAX_COMMAND_TEXT]
+            words = _words(re.split(r"\s(?:\|\||&&|;|\|)\s", arguments)[0])
             image = _image_after_options(words)
             if image and not image.startswith("$"):
                 found.append(image)
@@ -117,31 +157,79 @@ def expanded_nodes(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
     return size(node)
 
 
-def custom_data_scripts(text: str) -> list[str]:
-    """The shell in VM custom data: a cloud-config's write_files contents, runcmd and bootcmd
-    entries (YAML may quote them, which would hide their lines), plus the text itself."""
+class TooLarge(Exception):
+    """A cloud-config with more YAML nodes than the pack reads."""
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that stops composing past MAX_EXPANDED_NODES nodes, so a flat list of
+    millions of items is refused while it is read, not held in memory whole first (an alias counts
+    once here; expanded_nodes bounds what aliases stand for)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.composed += 1
+        if self.composed > MAX_EXPANDED_NODES:
+            raise TooLarge
+        return super().compose_node(parent, index)
+
+
+def read_custom_data(text: str) -> tuple[list[str], str | None]:
+    """The shell in VM custom data (``custom_data_scripts``) and why some of it was not read, or None:
+    text past MAX_SCANNED_TEXT, or a cloud-config past MAX_EXPANDED_NODES nodes (aliases expanded)."""
+    problem = None
+    if len(text) > MAX_SCANNED_TEXT:
+        problem = (f"is longer than {MAX_SCANNED_TEXT // 1024} KiB once decoded, which this pack does not read "
+                   "past, so the images its rest pulls cannot be judged")
+        text = text[:MAX_SCANNED_TEXT]
     scripts = [text]
     if text.startswith("#cloud-config"):
+        loader = _CountingLoader(text)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)  # composing shares aliased nodes: cheap
-            if node is None or expanded_nodes(node) > MAX_EXPANDED_NODES:
-                return scripts
-            document = yaml.safe_load(text)
+            node = loader.get_single_node()  # composing shares aliased nodes: cheap
+            if node is None:
+                return scripts, problem
+            if expanded_nodes(node) > MAX_EXPANDED_NODES:
+                raise TooLarge
+            document = loader.construct_document(node)
+        except TooLarge:
+            return scripts, problem or (
+                f"is a cloud-config of more than {MAX_EXPANDED_NODES:,} YAML nodes (aliases expanded), which "
+                "this pack does not walk, so the images its runcmd, bootcmd and write_files pull cannot be judged")
         except (yaml.YAMLError, RecursionError):
-            return scripts
+            return scripts, problem
+        finally:
+            loader.dispose()
         if isinstance(document, dict):
             scripts += [str(get(f, "content")) for f in items(document.get("write_files"))
                         if get(f, "content")]
             for key in ("runcmd", "bootcmd"):
                 for entry in items(document.get(key)):
                     scripts.append(shlex.join(map(str, entry)) if isinstance(entry, list) else str(entry))
-    return scripts
+    return scripts, problem
+
+
+def custom_data_scripts(text: str) -> list[str]:
+    """The shell in VM custom data: a cloud-config's write_files contents, runcmd and bootcmd
+    entries (YAML may quote them, which would hide their lines), plus the text itself (at most
+    MAX_SCANNED_TEXT of it; a cloud-config past MAX_EXPANDED_NODES nodes gives the text only)."""
+    return read_custom_data(text)[0]
 
 
 def custom_data_images(props: Any) -> list[str]:
+    return _custom_data_reading(props)[0]
+
+
+def _custom_data_reading(props: Any) -> tuple[list[str], list[str], str | None]:
+    """(images the VM's custom data pulls or runs, other ':latest' names in it, why part was not read)."""
     text = _decoded_custom_data(get(props, "osProfile", "customData"))
-    return list(dict.fromkeys(reference for script in custom_data_scripts(text)
-                              for reference in shell_image_references(script)))
+    scripts, problem = read_custom_data(text)
+    references = list(dict.fromkeys(reference for script in scripts
+                                    for reference in shell_image_references(script)))
+    return references, latest_in_text(scripts[0]), problem
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -149,6 +237,10 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
         containers = list(aca_containers(args.props))
     else:
         containers = list(k8s_containers(args.resource_type, args.props))
+        # pods the common readers miss (containers.unread_pods): a made-up pod's container without an
+        # image (a KServe model, served by its runtime's image) is not judged
+        containers += [container for pod, whole in unread_pods(args.resource_type, args.props)
+                       for container in pod.containers if whole or get(container, "image") is not None]
     for container in containers:
         image = get(container, "image")
         problem = "is missing" if not image else image_problem(str(image))
@@ -156,15 +248,17 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
             report(f"{_label(args)}: container '{get(container, 'name')}' image '{shown(str(image))}' "
                    f"{problem}; pin a full version tag (major.minor.patch) or a digest")
     if args.resource_type == VIRTUAL_MACHINE:
-        references = custom_data_images(args.props)
+        references, latest, unread = _custom_data_reading(args.props)
+        if unread:
+            report(f"{_label(args)}: custom data {unread}; keep it shorter, or pull images from a script "
+                   "the pack can read whole")
         for reference in references:
             problem = image_problem(reference)
             if problem:
                 report(f"{_label(args)}: custom data pulls or runs image '{shown(reference)}': it {problem}; "
                        "pin a full version tag (major.minor.patch) or a digest")
         # any other ':latest' image the parser does not see (another container tool, another shape)
-        text = _decoded_custom_data(get(args.props, "osProfile", "customData"))
-        for reference in sorted(set(LATEST_IN_TEXT.findall(text)) - set(references)):
+        for reference in sorted(set(latest) - set(references)):
             report(f"{_label(args)}: custom data names image '{shown(reference)}'; pin a version tag or a "
                    "digest")
 

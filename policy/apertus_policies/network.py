@@ -59,9 +59,10 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
     elif args.resource_type in (NSG, SECURITY_RULE):
         for index, rule in enumerate(_nsg_rules(args.resource_type, props)):
             name = _rule_name(rule, args.name if args.resource_type == SECURITY_RULE else f"#{index}")
-            if _opens_tcp_port(rule, 80) and ACME_RULE_WORD not in name.lower():
-                report(f"{label}: rule '{name}' allows inbound port 80; plain HTTP is open only in a rule "
-                       f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}') that Caddy redirects to HTTPS")
+            if _opens_tcp_port(rule, 80) and ACME_RULE_WORD not in name.lower() and not _inside_only(rule):
+                report(f"{label}: rule '{name}' allows inbound port 80 from outside the VNet; plain HTTP is open "
+                       f"only in a rule named for ACME HTTP-01 (containing '{ACME_RULE_WORD}') that Caddy redirects "
+                       "to HTTPS, or from inside the VNet (VirtualNetwork, private ranges)")
     elif args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules"):
             for index, rule in enumerate(items(get(props, kind))):
@@ -113,8 +114,21 @@ https_only = ResourceValidationPolicy(
 # ---------------------------------------------------------------- SSH
 
 def ssh_source_problems(sources: list[str]) -> list[str]:
-    """Why these SSH sources are too broad (empty: fine): the shared rule, components/serving/rules.py."""
-    return rules.source_range_problems(sources, SSH_BROADEST_PREFIX)
+    """Why these SSH sources are too broad (empty: fine): the shared rule, components/serving/rules.py.
+    The service tags that stay inside Azure's network (rules.INSIDE_SERVICE_TAGS: VirtualNetwork and
+    AzureLoadBalancer), which the gateway policy counts as inside the VNet too, are no reason: what
+    VirtualNetwork adds from route tables is judged across the stack (``vnet_tag_ranges``)."""
+    return rules.source_range_problems([s for s in sources if not is_inside_tag(s)], SSH_BROADEST_PREFIX)
+
+
+def is_inside_tag(source: Any) -> bool:
+    return str(source).strip().lower() in rules.INSIDE_SERVICE_TAGS
+
+
+def _inside_only(rule: Any) -> bool:
+    """Every source of an NSG rule stays inside the VNet (rules.is_inside_source: VirtualNetwork,
+    AzureLoadBalancer, private ranges), as the gateway policy reads it."""
+    return all(rules.is_inside_source(source) for source in _address_sources(rule))
 
 
 def validate_no_public_ssh(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -131,34 +145,89 @@ def validate_no_public_ssh(args: ResourceValidationArgs, report: ReportViolation
 no_public_ssh = ResourceValidationPolicy(
     name="no-public-ssh",
     description="Inbound SSH (port 22, inline NSG rules and SecurityRule resources) is allowed only "
-                "from address ranges no broader than an IPv4 /8 (IPv6 /48), one by one and together: "
-                "never '*', 'Internet', service tags or 0.0.0.0/0.",
+                "from address ranges no broader than an IPv4 /8 (IPv6 /48), one by one and together, or "
+                "from inside the VNet (the VirtualNetwork and AzureLoadBalancer tags): never '*', "
+                "'Internet', other service tags or 0.0.0.0/0.",
     validate=normalised(validate_no_public_ssh),
     enforcement_level=MANDATORY,
 )
 
 
+# Remote administration ports judged as SSH is, taken together across the stack: RDP and WinRM (HTTP,
+# HTTPS). SSH alone is judged rule by rule too (no-public-ssh); these only here, where one resource counts.
+ADMIN_PORTS = {SSH_PORT: "SSH", 3389: "RDP", 5985: "WinRM", 5986: "WinRM over HTTPS"}
+ROUTE_TABLE = "azure-native:network:RouteTable"
+ROUTE = "azure-native:network:Route"
+
+
+def _resource_key(resource: Any) -> str:
+    """A resource's identity in the stack: its URN (type, parent and name), never its name alone,
+    which an NSG and a SecurityRule, or two versions of one type, may share."""
+    return str(getattr(resource, "urn", None) or
+               f"{getattr(resource, 'original_type', None) or resource.resource_type}::{resource.name}")
+
+
+def vnet_tag_ranges(resources: list[Any]) -> list[str]:
+    """What the VirtualNetwork service tag stands for beyond the VNets, as far as the stack shows:
+    Microsoft lists 'address prefixes used on user-defined routes' in it
+    (learn.microsoft.com/azure/virtual-network/service-tags-overview), so a route table that sends
+    0.0.0.0/0 to an appliance makes the tag cover every address. Route tables outside the stack are
+    not seen."""
+    ranges: list[str] = []
+    for resource in resources:
+        routes = (items(get(resource.props, "routes")) if resource.resource_type == ROUTE_TABLE
+                  else [resource.props] if resource.resource_type == ROUTE else [])
+        ranges += [str(get(route, "addressPrefix")) for route in routes
+                   if get(route, "addressPrefix") and rules.as_network(get(route, "addressPrefix")) is not None]
+    return ranges
+
+
+def _refused_for_ssh(rule: Any) -> bool:
+    """A rule that opens SSH to sources no-public-ssh refuses: it reports the rule (a '*' port rule
+    from the internet is one problem, not one per administration port)."""
+    return _opens_tcp_port(rule, SSH_PORT) and bool(ssh_source_problems(_address_sources(rule)))
+
+
 def validate_no_public_ssh_in_pieces(args: StackValidationArgs, report: ReportViolation) -> None:
-    """The union across resources: 199 SecurityRules with one /8 each pass one by one. A resource
-    that fails on its own is left to ``no-public-ssh``, so each problem is reported once."""
-    pieces: dict[str, list[str]] = {}
-    for resource in args.resources:
-        rules = [r for r in _nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, SSH_PORT)]
-        sources = [s for rule in rules for s in _address_sources(rule)]
-        if sources and not ssh_source_problems(sources):
-            pieces[resource.name] = sources
-    if len(pieces) < 2:
-        return
-    for problem in ssh_source_problems([s for sources in pieces.values() for s in sources]):
-        report(f"inbound SSH across {len(pieces)} resources ({_listed(sorted(pieces))}): {problem}; "
-               "allow at most a /8 in the whole stack (your own addresses), or use Azure Bastion")
+    """The union across resources: 199 SecurityRules with one /8 each pass one by one. For SSH a
+    resource that fails on its own is left to ``no-public-ssh``, so each problem is reported once;
+    RDP and WinRM (ADMIN_PORTS) are judged here only, one resource alone included (a rule no-public-ssh
+    refuses for SSH is left to it, so each rule's problem is reported once). Resources are told
+    apart by URN. The VirtualNetwork tag stands for the route prefixes of the stack's route tables."""
+    vnet_ranges = vnet_tag_ranges(args.resources)
+    for port, what in ADMIN_PORTS.items():
+        pieces: dict[str, list[str]] = {}
+        names: dict[str, str] = {}
+        via_vnet = False
+        for resource in args.resources:
+            opened = [r for r in _nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, port)
+                      and not (port != SSH_PORT and _refused_for_ssh(r))]
+            sources = [s for rule in opened for s in _address_sources(rule)]
+            if not sources:
+                continue
+            if port == SSH_PORT and ssh_source_problems(sources):
+                continue  # no-public-ssh reports it
+            if vnet_ranges and any(s.strip().lower() == "virtualnetwork" for s in sources):
+                via_vnet = True
+                sources = [t for s in sources for t in (vnet_ranges if s.strip().lower() == "virtualnetwork" else [s])]
+            pieces[_resource_key(resource)] = sources
+            names[_resource_key(resource)] = str(resource.name)
+        if port == SSH_PORT and len(pieces) < 2 and not via_vnet:
+            continue
+        shown = _listed(sorted(names.values()))
+        why = (" (the VirtualNetwork tag includes the address prefixes of the stack's route tables: "
+               f"{_listed(sorted(set(vnet_ranges)))})" if via_vnet else "")
+        for problem in ssh_source_problems([s for sources in pieces.values() for s in sources]):
+            report(f"inbound {what} (port {port}) across {len(pieces)} resource{'s' if len(pieces) > 1 else ''} "
+                   f"({shown}): {problem}{why}; allow at most a /8 in the whole stack (your own addresses), "
+                   "or use Azure Bastion")
 
 
 no_public_ssh_in_pieces = StackValidationPolicy(
     name="no-public-ssh-across-stack",
-    description="The inbound SSH sources of every NSG and SecurityRule in the stack, taken together, "
-                "cover no more than an IPv4 /8 (IPv6 /48): SSH cannot be opened to the world in "
-                "pieces spread over several rules or security groups.",
+    description="The inbound SSH (and RDP, WinRM) sources of every NSG and SecurityRule in the stack, "
+                "taken together, cover no more than an IPv4 /8 (IPv6 /48): remote administration cannot be "
+                "opened to the world in pieces spread over several rules or security groups.",
     validate=normalised(validate_no_public_ssh_in_pieces),
     enforcement_level=MANDATORY,
 )

@@ -1,0 +1,173 @@
+"""Gaps a review of the policy pack found (hostile custom data, pods in custom resources, SSH and
+admin ports opened in pieces, the VirtualNetwork tag): each test failed before its fix."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from policy.apertus_policies import containers, images, network
+
+VM = "azure-native:compute:VirtualMachine"
+
+
+def judge(policy: Any, resource_type: str, props: Any, name: str = "r") -> list[str]:
+    """The messages a resource policy reports for one resource."""
+    found: list[str] = []
+    policy.validate(SimpleNamespace(resource_type=resource_type, props=props, name=name, urn=f"urn::{name}"),
+                    lambda message, *_: found.append(message))
+    return found
+
+
+def judge_stack(policy: Any, resources: list[tuple[str, str, Any]]) -> list[str]:
+    """The messages a stack policy reports for (type, name, props) resources, each with its own URN."""
+    found: list[str] = []
+    stack = [SimpleNamespace(resource_type=kind, name=name, props=props,
+                             urn=f"urn:pulumi:dev::p::{kind}::{name}") for kind, name, props in resources]
+    policy.validate(SimpleNamespace(resources=stack), lambda message, *_: found.append(message))
+    return found
+
+
+def custom_data(text: bytes) -> dict[str, Any]:
+    return {"osProfile": {"customData": base64.b64encode(gzip.compress(text)).decode()}}
+
+
+# ---------------------------------------------------------------- 1. hostile custom data
+
+def test_hostile_custom_data_is_judged_quickly_and_reported():
+    """A few KB of gzip that inflate to megabytes of one long line made the ':latest' and `for` loop
+    patterns run for hours; the text is now read in linear time, at most MAX_SCANNED_TEXT of it, and
+    custom data past that is a violation (the images its rest pulls cannot be judged)."""
+    for text in (b"#!/bin/sh\n" + b"a" * 4_000_000, b"#!/bin/sh\n" + b"for a in " * 440_000,
+                 b"#!/bin/sh\n" + b"for a in ; do " * 300_000):
+        props = custom_data(text)
+        assert len(props["osProfile"]["customData"]) < 20_000
+        started = time.process_time()
+        found = judge(images.images_pinned, VM, props)
+        assert time.process_time() - started < 5
+        assert any("does not read past" in message for message in found), found
+
+
+def test_a_huge_flat_cloud_config_is_refused_while_composed():
+    """A flat list of many items was composed whole before the alias guard; composing now stops past
+    MAX_EXPANDED_NODES nodes, and such a cloud-config is a violation."""
+    props = custom_data(b"#cloud-config\nruncmd: [" + b"a," * 200_000 + b"a]\n")
+    started = time.process_time()
+    found = judge(images.images_pinned, VM, props)
+    assert time.process_time() - started < 5
+    assert any("YAML nodes" in message for message in found), found
+
+
+def test_custom_data_images_are_still_read_after_the_rewrite():
+    text = (b"#!/bin/sh\nfor image in nginx:latest caddy:2.10.2; do\n  docker pull \"$image\"\ndone\n"
+            b"docker run -d --name x registry.example/app:nightly\npodman pull ._quay.io/x:latest\n")
+    found = judge(images.images_pinned, VM, custom_data(text))
+    assert [m for m in found if "'nginx:latest'" in m] and [m for m in found if "app:nightly" in m], found
+    assert [m for m in found if "names image 'quay.io/x:latest'" in m], found
+    assert not [m for m in found if "caddy" in m or "read" in m], found
+
+
+# ---------------------------------------------------------------- 2. pods in custom resources
+
+BAD = {"name": "x", "image": "busybox:latest", "securityContext": {"privileged": True},
+       "resources": {"limits": {"nvidia.com/gpu": 1}}}
+
+
+def _pod_findings(resource_type: str, props: Any) -> tuple[list[str], list[str]]:
+    return (judge(containers.gpu_containers_locked_down, resource_type, props),
+            judge(images.images_pinned, resource_type, props))
+
+
+def test_a_knative_service_is_read_as_pods_a_core_service_is_not():
+    """NO_POD_KINDS matched a kind by name: a Knative Service (serving.knative.dev) was never read."""
+    props = {"metadata": {"name": "ks"}, "spec": {"template": {"spec": {"containers": [BAD]}}}}
+    capabilities, pinned = _pod_findings("kubernetes:serving.knative.dev/v1:Service", props)
+    assert any("is privileged" in m for m in capabilities) and any("busybox:latest" in m for m in pinned)
+    assert _pod_findings("kubernetes:core/v1:Service", props) == ([], [])
+    assert containers.named_like_pod_less("kubernetes:serving.knative.dev/v1:Service")
+    assert not containers.named_like_pod_less("kubernetes:networking.istio.io/v1:Gateway")
+
+
+def test_argo_tekton_and_kserve_single_containers_are_judged():
+    argo = {"spec": {"hostNetwork": True, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                     "templates": [{"name": "main", "container": BAD},
+                                   {"name": "s", "script": {**BAD, "name": None, "source": "echo"}}]}}
+    capabilities, pinned = _pod_findings("kubernetes:argoproj.io/v1alpha1:Workflow", argo)
+    assert any("hostNetwork" in m for m in capabilities) and any("hostPath" in m for m in capabilities)
+    assert any("'s.script'" in m for m in capabilities) and len(pinned) == 2, (capabilities, pinned)
+    tekton = {"spec": {"steps": [BAD], "sidecars": [{**BAD, "name": "side"}]}}
+    capabilities, pinned = _pod_findings("kubernetes:tekton.dev/v1:Task", tekton)
+    assert any("'side'" in m for m in capabilities) and len(pinned) == 2, (capabilities, pinned)
+    kserve = {"spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"},
+                                               "securityContext": {"privileged": True}}}}}
+    capabilities, pinned = _pod_findings("kubernetes:serving.kserve.io/v1beta1:InferenceService", kserve)
+    assert any("'predictor.model'" in m and "privileged" in m for m in capabilities) and pinned == []
+    # an Argo template whose steps only name other templates holds no container
+    steps = {"spec": {"templates": [{"name": "main", "steps": [[{"name": "a", "template": "b"}]]}]}}
+    assert _pod_findings("kubernetes:argoproj.io/v1alpha1:Workflow", steps) == ([], [])
+
+
+# ---------------------------------------------------------------- 3. SSH and admin ports in pieces
+
+NSG = "azure-native:network:NetworkSecurityGroup"
+RULE = "azure-native:network:SecurityRule"
+
+
+def _rule(port: Any, source: str, **extra: Any) -> dict[str, Any]:
+    return {"direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourcePortRange": "*",
+            "sourceAddressPrefix": source, "destinationAddressPrefix": "*", "destinationPortRange": str(port),
+            "priority": 100, **extra}
+
+
+def test_ssh_pieces_sharing_a_name_are_all_counted():
+    """The union was keyed by resource name: an NSG and a SecurityRule both named 'ssh', or rules of
+    versioned type tokens, overwrote each other and passed."""
+    nsg = (NSG, "ssh", {"securityRules": [{**_rule(22, "1.0.0.0/8"), "name": "a"}]})
+    found = judge_stack(network.no_public_ssh_in_pieces, [nsg, (RULE, "ssh", _rule(22, "2.0.0.0/8"))])
+    assert len(found) == 1 and "2 resources" in found[0], found
+    versioned = [(f"azure-native:network/v2024{i:02d}01:SecurityRule", "ssh", _rule(22, f"{i}.0.0.0/8"))
+                 for i in range(1, 6)]
+    found = judge_stack(network.no_public_ssh_in_pieces, versioned)
+    assert len(found) == 1 and "5 resources" in found[0], found
+
+
+def test_rdp_opened_in_pieces_is_refused():
+    """Only SSH had a union: RDP to all of IPv4 in /8 pieces (many rules, or one NSG) passed."""
+    pieces = [(RULE, f"rdp{i}", _rule(3389, f"{i}.0.0.0/8")) for i in range(1, 224)]
+    found = judge_stack(network.no_public_ssh_in_pieces, pieces)
+    assert len(found) == 1 and "RDP" in found[0], found
+    one = (NSG, "nsg", {"securityRules": [{**_rule(3389, f"{i}.0.0.0/8"), "name": f"r{i}"} for i in range(1, 30)]})
+    assert [m for m in judge_stack(network.no_public_ssh_in_pieces, [one]) if "RDP" in m]
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "rdp", _rule(3389, "203.0.113.0/24"))]) == []
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "rdp", _rule(3389, "Internet"))])
+    # a rule no-public-ssh refuses (every port from anywhere) is reported there, once
+    assert judge_stack(network.no_public_ssh_in_pieces, [(RULE, "any", _rule("*", "*"))]) == []
+
+
+# ---------------------------------------------------------------- 4. VirtualNetwork is inside
+
+def test_vnet_sources_are_inside_for_ssh_and_port_80():
+    """'Allow everything from VirtualNetwork' and SSH from the VirtualNetwork tag were refused, though
+    the gateway policy counts the tag as inside the VNet."""
+    allow_vnet = {**_rule("*", "VirtualNetwork"), "protocol": "*"}
+    assert judge(network.https_only, RULE, allow_vnet, "allow-vnet") == []
+    assert judge(network.no_public_ssh, RULE, allow_vnet, "allow-vnet") == []
+    assert judge(network.no_public_ssh, RULE, _rule(22, "VirtualNetwork"), "ssh-vnet") == []
+    # port 80 or SSH from the internet is still refused
+    assert judge(network.https_only, RULE, _rule("*", "Internet"), "any")
+    assert judge(network.no_public_ssh, RULE, _rule(22, "Internet"), "ssh")
+    assert judge(network.no_public_ssh, RULE, {**_rule(22, "VirtualNetwork"), "sourceAddressPrefixes": ["*"]}, "x")
+
+
+def test_vnet_tag_with_a_default_route_in_the_stack_is_judged_as_its_routes():
+    """Azure adds user-defined route prefixes to the VirtualNetwork tag: a route table in the stack
+    that sends 0.0.0.0/0 to an appliance makes SSH from VirtualNetwork SSH from anywhere."""
+    ssh = (RULE, "ssh-vnet", _rule(22, "VirtualNetwork"))
+    assert judge_stack(network.no_public_ssh_in_pieces, [ssh]) == []
+    table = ("azure-native:network:RouteTable", "rt", {"routes": [
+        {"name": "to-firewall", "addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance"}]})
+    found = judge_stack(network.no_public_ssh_in_pieces, [ssh, table])
+    assert found and all("route tables" in m and "0.0.0.0/0" in m for m in found), found
