@@ -38,6 +38,7 @@ from .common import (
     is_true,
     is_unknown,
     items,
+    normalise_type,
     plain_resources,
     rules,
 )
@@ -122,9 +123,10 @@ def outbound_only_addresses(resources: list[Any]) -> set[str]:
 
 
 def _nat_references(resources: list[Any]) -> tuple[int, set[str]]:
-    """(how many NAT gateway address references have an id not known yet, the URNs of the resources the
-    engine says a NAT gateway's address field depends on: its propertyDependencies, which name the public
-    IP whose id the program passed, known or not). A whole list not known yet counts as one reference."""
+    """(how many NAT gateway address references have an id not known yet and no address the engine names
+    for them, the URNs of the addresses it names: a NAT gateway's propertyDependencies of an address field
+    name the resources whose ids the program passed there, known or not). A whole list not known yet
+    counts as one reference."""
     count, depended = 0, set()
     for r in resources:
         if r.resource_type != NAT_GATEWAY:
@@ -133,8 +135,10 @@ def _nat_references(resources: list[Any]) -> tuple[int, set[str]]:
         for field in NAT_ADDRESS_FIELDS:
             value = get(r.props, field)
             refs = [value] if is_unknown(value) else items(value)
-            count += len([ref for ref in refs if is_unknown(ref) or is_unknown(get(ref, "id"))])
-            depended |= {str(getattr(d, "urn", "")) for d in dependencies.get(field, None) or []}
+            named = {str(getattr(d, "urn", "")) for d in dependencies.get(field, None) or []
+                     if normalise_type(getattr(d, "resource_type", None)) in (PUBLIC_IP, PUBLIC_IP_PREFIX)}
+            count += max(len([ref for ref in refs if is_unknown(ref) or is_unknown(get(ref, "id"))]) - len(named), 0)
+            depended |= named
     return count, depended
 
 
