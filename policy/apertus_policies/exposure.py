@@ -12,6 +12,10 @@ none; else, when any resource is marked ``internal``, every resource. A resource
 marker does not take it out of an internal stack (a raw resource in a team's program can tag
 itself): only the policy config's ``public`` list (resource names or URNs) exempts a resource, so a
 program that holds an internal and a public component names the public one's resources there.
+
+The stack is read as plain values and an unknown (a preview) judged for the worse case, so it never
+turns the policy into an advisory; a public IP whose id is not known yet is a NAT gateway's only as
+``unknown_addresses`` says (docs/policy-pack.md, "Unknown values in a preview").
 """
 
 from __future__ import annotations

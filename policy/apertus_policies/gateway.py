@@ -14,13 +14,18 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   the stack does not hold, reach vLLM's pods or ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
   backendRef or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or an Istio
   VirtualService's destination or mirror, through a Service, its endpoints or an ExternalName for
-  vLLM's Service; Services are matched by namespace and name; where the gateway runs in vLLM's pod,
-  only its own port may be reached; a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's Service; Services are matched by namespace and name; a selector key a controller adds to
+  the pods it creates (CONTROLLER_LABELS) matches; an exposed Service is judged by every port vLLM
+  listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
+  port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
+  hostPort and its pod no hostNetwork;
 - a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
+The across-stack policy reads the stack as plain values and takes the worse case for a value not
+known yet (a preview), so an unknown never turns it into an advisory (docs/policy-pack.md).
 """
 
 from __future__ import annotations
