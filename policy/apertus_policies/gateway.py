@@ -464,6 +464,11 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], 
             missed = [t for t in targets or [None] if not _ends_at_gateway(vllm_pod, t)]
             if missed:
                 port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
+                named = sorted({n for c in pod.containers for p in items(get(c, "ports"))
+                                if isinstance(port, str) and get(p, "name") == port
+                                and (n := whole_number(get(p, "containerPort"))) is not None}
+                               & _declared_vllm_ports(vllm_pod))
+                port = f"{port} ({named[0]}, where vLLM listens)" if named else port
                 return (f"selects the vLLM pods of '{vllm_pod.workload}'" if not pod.gateway else
                         f"selects the vLLM pods of '{vllm_pod.workload}' on port {port}, which is not their gateway's")
     return None
