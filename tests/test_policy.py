@@ -1169,6 +1169,13 @@ def test_an_unknown_value_does_not_turn_a_stack_policy_into_an_advisory(stacks):
     found = []
     closed.validate(StackValidationArgs(stack, None), lambda message, urn=None: found.append(message))
     assert len(found) == 1 and "'team-ip'" in found[0], found
+    # where the engine names what a NAT gateway's unknown address came from, no other address fills it
+    nat_alone = PolicyResource(stack[nat].resource_type, stack[nat].props, stack[nat].urn, stack[nat].name,
+                               _options(), None, None, [], {"publicIpAddresses": [stack[0]]})
+    found = []
+    closed.validate(StackValidationArgs([nat_alone, stack_resource(*team_ip)], None),
+                    lambda message, urn=None: found.append(message))
+    assert len(found) == 1 and "'team-ip'" in found[0], found
     unknown_type = (pack.K8S_SERVICE, {"metadata": {"name": "s"}, "spec": {"type": UNKNOWN}}, "s")
     assert any("'s'" in f for f in violations(closed, [*internal, unknown_type]))
 

@@ -129,7 +129,8 @@ def outbound_only_addresses(resources: list[Any]) -> set[str]:
 def _nat_references(resources: list[Any]) -> tuple[int, set[str]]:
     """(how many NAT gateway address references have an id not known yet and no address the engine names
     for them, the URNs of the addresses it names: a NAT gateway's propertyDependencies of an address field
-    name the resources whose ids the program passed there, known or not). A whole list not known yet
+    name the resources whose ids the program passed there, known or not; where the engine names any, a
+    value not known yet came from them, and no other address fills it). A whole list not known yet
     counts as one reference."""
     count, depended = 0, set()
     for r in resources:
@@ -141,7 +142,8 @@ def _nat_references(resources: list[Any]) -> tuple[int, set[str]]:
             refs = [value] if is_unknown(value) else items(value)
             named = {str(getattr(d, "urn", "")) for d in dependencies.get(field, None) or []
                      if normalise_type(getattr(d, "resource_type", None)) in (PUBLIC_IP, PUBLIC_IP_PREFIX)}
-            count += max(len([ref for ref in refs if is_unknown(ref) or is_unknown(get(ref, "id"))]) - len(named), 0)
+            if not dependencies.get(field):
+                count += len([ref for ref in refs if is_unknown(ref) or is_unknown(get(ref, "id"))])
             depended |= named
     return count, depended
 
