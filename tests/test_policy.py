@@ -1133,6 +1133,87 @@ def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_
     assert violations(pack.no_unseen_env_across_stack, [*resources, autonamed]) == []
 
 
+def _first_preview(value: Any) -> Any:
+    """Props as a first preview hands them: every Azure id (an ARM path) is not known yet."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+    if isinstance(value, dict):
+        return {k: _first_preview(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_first_preview(v) for v in value]
+    return UNKNOWN_STRING_VALUE if isinstance(value, str) and value.startswith("/subscriptions/") else value
+
+
+def test_an_unknown_value_does_not_turn_a_stack_policy_into_an_advisory(stacks):
+    """Attack u1-u3: pulumi-policy turns a stack policy that raises UnknownValueError into an advisory
+    "can't run during preview". closed-when-internal and the across-stack gateway policy read plain values
+    and judge an unknown for the worse case: the internal VM stack's first preview (its NAT gateway's
+    address id unknown) passes, a public IP added to it is caught; an Ingress backend name, a route's
+    backendRef port, a Service type or a resource id not known yet raises nothing and is judged."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as UNKNOWN
+
+    closed = pack.closed_when_internal
+    for name in sorted(INTERNAL_STACKS):  # every shipped internal stack's first preview passes
+        assert violations(closed, [(r.type, _first_preview(unwrap(r.outputs)), r.name) for r in stacks[name]]) == []
+    internal = [(r.type, _first_preview(unwrap(r.outputs)), r.name) for r in stacks["vm-8b-internal"]]
+    assert any(t == "azure-native:network:NatGateway" and UNKNOWN in str(p) for t, p, _ in internal)
+    team_ip = ("azure-native:network:PublicIPAddress", {"id": UNKNOWN, "tags": {"apertus-exposure": "internal"}},
+               "team-ip")
+    found = violations(closed, [*internal, team_ip])
+    assert any("'team-ip'" in f and "not shown to be a NAT gateway's" in f for f in found), found
+    # the engine's propertyDependencies tie the NAT gateway to its own address: only the team's is reported
+    stack = [stack_resource(*r) for r in [*internal, team_ip]]
+    nat = next(i for i, r in enumerate(stack) if r.resource_type == "azure-native:network:NatGateway")
+    nat_ip = next(r for r in stack if r.resource_type == "azure-native:network:PublicIPAddress" and r.name != "team-ip")
+    stack[nat] = PolicyResource(stack[nat].resource_type, stack[nat].props, stack[nat].urn, stack[nat].name,
+                                _options(), None, None, [nat_ip], {"publicIpAddresses": [nat_ip]})
+    found = []
+    closed.validate(StackValidationArgs(stack, None), lambda message, urn=None: found.append(message))
+    assert len(found) == 1 and "'team-ip'" in found[0], found
+    # where the engine names what a NAT gateway's unknown address came from, no other address fills it
+    nat_alone = PolicyResource(stack[nat].resource_type, stack[nat].props, stack[nat].urn, stack[nat].name,
+                               _options(), None, None, [], {"publicIpAddresses": [stack[0]]})
+    found = []
+    closed.validate(StackValidationArgs([nat_alone, stack_resource(*team_ip)], None),
+                    lambda message, urn=None: found.append(message))
+    assert len(found) == 1 and "'team-ip'" in found[0], found
+    unknown_type = (pack.K8S_SERVICE, {"metadata": {"name": "s"}, "spec": {"type": UNKNOWN}}, "s")
+    assert any("'s'" in f for f in violations(closed, [*internal, unknown_type]))
+
+    across = pack.vllm_behind_gateway_across_stack
+    vllm = (DEPLOYMENT, {"metadata": {"name": "vllm", "namespace": "llm"}, "spec": {"template": {
+        "metadata": {"labels": {"app": "vllm"}}, "spec": {"containers": [
+            {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "args": ["--port", "8001"]}]}}}}, "vllm")
+    inner = (pack.K8S_SERVICE, {"metadata": {"name": "inner", "namespace": "llm"},
+                                "spec": {"selector": {"app": "vllm"}, "ports": [{"port": 80.0, "targetPort": 8001.0}]}},
+             "inner")
+    ingress = ("kubernetes:networking.k8s.io/v1:Ingress", {"metadata": {"name": "ing", "namespace": "llm"},
+               "spec": {"defaultBackend": {"service": {"name": UNKNOWN, "port": {"number": 80.0}}}}}, "ing")
+    route = ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", {"metadata": {"name": "r", "namespace": "llm"},
+             "spec": {"rules": [{"backendRefs": [{"name": "elsewhere", "port": UNKNOWN}]}]}}, "r")
+    typed = (pack.K8S_SERVICE, {"metadata": {"name": "t", "namespace": "llm"},
+                                "spec": {"type": UNKNOWN, "selector": {"app": "vllm"}, "ports": [{"port": 443.0}]}}, "t")
+    nic = ("azure-native:network:NetworkInterface", {"id": UNKNOWN, "ipConfigurations": []}, "nic")
+    found = violations(across, [vllm, inner, ingress, route, typed, nic])
+    assert any("'ing'" in f and "selects the vLLM pods" in f for f in found), found
+    assert any("'r'" in f and "a port not known yet" in f for f in found), found
+    assert any("'t'" in f and "a type not known yet" in f for f in found), found
+    # a GPU VM whose NIC, and the NIC's security group, are referenced by ids not known yet: any of the stack's
+    vm = ("azure-native:compute:VirtualMachine", {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"},
+          "networkProfile": {"networkInterfaces": [{"id": UNKNOWN}]}}, "gpu")
+    gpu_nic = ("azure-native:network:NetworkInterface", {"id": UNKNOWN, "networkSecurityGroup": {"id": UNKNOWN},
+               "ipConfigurations": [{"publicIPAddress": {"id": UNKNOWN}}]}, "gpu-nic")
+    nsg = ("azure-native:network:NetworkSecurityGroup", {"id": UNKNOWN, "name": "nsg", "securityRules": [
+        {"name": "vllm", "direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourceAddressPrefix": "*",
+         "destinationPortRange": "8000", "priority": 100.0}]}, "nsg")
+    found = violations(across, [vm, gpu_nic, nsg])
+    assert found and all("GPU VM with a public IP on NIC 'gpu-nic'" in f for f in found), found
+    assert any("vLLM's port 8000" in f for f in found), found
+    # the shipped AKS and VM stacks in a first preview still pass
+    for name in ("aks-8b", "vm-8b"):
+        shipped = [(r.type, _first_preview(unwrap(r.outputs)), r.name) for r in stacks[name]]
+        assert violations(across, shipped) == [], name
+
+
 def test_an_alias_bomb_in_vm_custom_data_is_not_expanded():
     """Nested YAML aliases (a "billion laughs") in a cloud-config: the pack scans the text and does not
     expand them (it took minutes and gigabytes); an ordinary cloud-config is still walked."""

@@ -698,6 +698,38 @@ def is_unknown(value: Any) -> bool:
         proxy.UNKNOWN_ARCHIVE_VALUE)
 
 
+def has_unknown(value: Any) -> bool:
+    """Whether plain props (``plain``) hold an unknown value anywhere."""
+    if isinstance(value, Mapping):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(v) for v in value)
+    return is_unknown(value)
+
+
+class PlainResource:
+    """A stack policy's resource with its props (and its provider's) read as plain values once
+    (``plain``): reading them never raises UnknownValueError, which would turn the whole stack
+    policy into an advisory "can't run during preview"; ``unknown`` says whether a value is not
+    known yet, for the reader to take the worse case. Everything else passes through."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.resource_type = getattr(inner, "resource_type", "")
+        self.props = plain(getattr(inner, "props", None))
+        self.unknown = has_unknown(self.props)
+        provider = getattr(inner, "provider", None)
+        self.provider = PlainResource(provider) if provider is not None else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def plain_resources(resources: Any) -> list[Any]:
+    """A stack policy's resources as ``PlainResource``s (see there)."""
+    return [PlainResource(r) for r in resources or []]
+
+
 # ---------------------------------------------------------------- namespaces
 
 # A namespaced object lands in its metadata.namespace; without one, in its provider's `namespace`

@@ -12,6 +12,10 @@ none; else, when any resource is marked ``internal``, every resource. A resource
 marker does not take it out of an internal stack (a raw resource in a team's program can tag
 itself): only the policy config's ``public`` list (resource names or URNs) exempts a resource, so a
 program that holds an internal and a public component names the public one's resources there.
+
+The stack is read as plain values and an unknown (a preview) judged for the worse case, so it never
+turns the policy into an advisory; a public IP whose id is not known yet is a NAT gateway's only as
+``unknown_addresses`` says (docs/policy-pack.md, "Unknown values in a preview").
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from .common import (
     exposure_marker,
     get,
     is_true,
+    is_unknown,
     items,
+    normalise_type,
+    plain_resources,
     rules,
 )
 
@@ -63,7 +70,7 @@ def stack_is_internal(args: StackValidationArgs) -> bool:
     configured = (args.get_config() or {}).get("internal")
     if configured is not None:
         return bool(configured)
-    return any(exposure_marker(r.props) == "internal" for r in args.resources)
+    return any(exposure_marker(r.props) == "internal" for r in plain_resources(args.resources))
 
 
 def exempt_public(args: StackValidationArgs) -> set[str]:
@@ -72,15 +79,17 @@ def exempt_public(args: StackValidationArgs) -> set[str]:
     return {str(item) for item in listed} if isinstance(listed, (list, tuple)) else set()
 
 
-def internal_resources(args: StackValidationArgs) -> list[Any]:
-    """The resources the rule judges (see the module docstring)."""
+def internal_resources(args: StackValidationArgs, resources: list[Any] | None = None) -> list[Any]:
+    """The resources the rule judges (see the module docstring); ``resources``: the stack's, read
+    as plain values (``plain_resources``), else read here."""
+    resources = plain_resources(args.resources) if resources is None else resources
     configured = (args.get_config() or {}).get("internal")
     if configured is not None and not configured:
         return []
-    if configured is None and not any(exposure_marker(r.props) == "internal" for r in args.resources):
+    if configured is None and not any(exposure_marker(r.props) == "internal" for r in resources):
         return []
     exempt = exempt_public(args)
-    return [r for r in args.resources if r.name not in exempt and r.urn not in exempt]
+    return [r for r in resources if r.name not in exempt and r.urn not in exempt]
 
 
 AKS_OUTBOUND_ONLY = "0.0.0.0/32"
@@ -104,12 +113,62 @@ def api_server_problem(props: Any) -> str | None:
     return f"authorizedIPRanges: {problems[0]}" if problems else None
 
 
+PUBLIC_IP_PROBLEM = "is a public IP address (not a NAT gateway's outbound one)"
+NAT_ADDRESS_FIELDS = ("publicIpAddresses", "publicIpPrefixes")
+
+
 def outbound_only_addresses(resources: list[Any]) -> set[str]:
     """Ids of public IPs and prefixes a NAT gateway uses: a NAT gateway takes no inbound connection
     ("What is Azure NAT Gateway?": outbound only), and an address in use there cannot sit on a NIC
-    or load balancer too."""
+    or load balancer too. An id not known yet (a first preview) names no address."""
     return {str(get(ref, "id")).lower() for r in resources if r.resource_type == NAT_GATEWAY
-            for field in ("publicIpAddresses", "publicIpPrefixes") for ref in items(get(r.props, field))}
+            for field in NAT_ADDRESS_FIELDS for ref in items(get(r.props, field))
+            if isinstance(get(ref, "id"), str) and not is_unknown(get(ref, "id"))}
+
+
+def _nat_references(resources: list[Any]) -> tuple[int, set[str]]:
+    """(how many NAT gateway address references have an id not known yet and no address the engine names
+    for them, the URNs of the addresses it names: a NAT gateway's propertyDependencies of an address field
+    name the resources whose ids the program passed there, known or not; where the engine names any, a
+    value not known yet came from them, and no other address fills it). A whole list not known yet
+    counts as one reference."""
+    count, depended = 0, set()
+    for r in resources:
+        if r.resource_type != NAT_GATEWAY:
+            continue
+        dependencies = getattr(r, "property_dependencies", None) or {}
+        for field in NAT_ADDRESS_FIELDS:
+            value = get(r.props, field)
+            refs = [value] if is_unknown(value) else items(value)
+            named = {str(getattr(d, "urn", "")) for d in dependencies.get(field, None) or []
+                     if normalise_type(getattr(d, "resource_type", None)) in (PUBLIC_IP, PUBLIC_IP_PREFIX)}
+            if not dependencies.get(field):
+                count += len([ref for ref in refs if is_unknown(ref) or is_unknown(get(ref, "id"))])
+            depended |= named
+    return count, depended
+
+
+def unknown_addresses(resources: list[Any], judged: list[Any]) -> dict[str, str | None]:
+    """Public IPs and prefixes (among ``judged``) whose own id is not known (a first preview: Azure gives
+    an id only once the resource exists; or the engine hands none), by URN, each with why it is not taken
+    for a NAT gateway's outbound address (None: taken for one). The worse case, kept narrow enough for the
+    hosts' own first preview: an address a NAT gateway's address field depends on (the engine's
+    propertyDependencies) is that NAT gateway's; the others may fill the NAT gateways' references whose
+    id is not known yet only while there are at least as many such references as addresses. One address
+    more than references (a public IP added to an internal stack) leaves every such address unproven,
+    and each is reported; a reference by a known id (an address outside the stack) fills none."""
+    slots, depended = _nat_references(resources)
+    candidates = [r for r in judged if r.resource_type in (PUBLIC_IP, PUBLIC_IP_PREFIX)
+                  and (is_unknown(get(r.props, "id")) or get(r.props, "id") is None)]
+    open_candidates = [r for r in candidates if str(r.urn) not in depended]
+    if len(open_candidates) <= slots:
+        return {str(r.urn): None for r in candidates}
+    why = PUBLIC_IP_PROBLEM if not slots else (
+        f"is a public IP address whose id is not known, one of {len(open_candidates)} such addresses against "
+        f"{slots} NAT gateway address reference(s) not known yet, so it is not shown to be a NAT gateway's "
+        "outbound one")
+    return {str(r.urn): None for r in candidates if str(r.urn) in depended} | \
+        {str(r.urn): why for r in open_candidates}
 
 
 def inline_public_ip_configurations(props: Any) -> list[str]:
@@ -134,10 +193,12 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
     """Why one resource is reachable from outside the VNet, or None."""
     props, kind = resource.props, resource.resource_type
     if kind in (PUBLIC_IP, PUBLIC_IP_PREFIX):
-        if str(get(props, "id")).lower() in outbound_only:
+        if isinstance(get(props, "id"), str) and str(get(props, "id")).lower() in outbound_only:
             return None
-        return "is a public IP address (not a NAT gateway's outbound one)"
+        return PUBLIC_IP_PROBLEM
     if kind == NETWORK_INTERFACE:
+        if is_unknown(get(props, "ipConfigurations")):
+            return "may have a public IP address (its ipConfigurations are not known yet)"
         if any(get(c, "publicIPAddress") for c in items(get(props, "ipConfigurations"))):
             return "has a public IP address"
     elif kind in (VIRTUAL_MACHINE, VM_SCALE_SET):
@@ -151,7 +212,8 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         if any(get(c, "publicIPAddress") or get(c, "publicIPPrefix")
                for c in items(get(props, "frontendIPConfigurations"))):
             return "is a public load balancer (a frontend with a public IP)"
-    elif kind == K8S_SERVICE and get(props, "spec", "type") == "LoadBalancer":
+    elif kind == K8S_SERVICE and (get(props, "spec", "type") == "LoadBalancer"
+                                  or is_unknown(get(props, "spec", "type"))):
         if not is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION)):
             return (f"is a public load balancer; annotate it {INTERNAL_LB_ANNOTATION}: \"true\"")
     elif kind == MANAGED_ENVIRONMENT:
@@ -189,9 +251,15 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
 
 
 def validate_closed_when_internal(args: StackValidationArgs, report: ReportViolation) -> None:
-    outbound_only = outbound_only_addresses(list(args.resources))
-    for resource in internal_resources(args):
-        problem = exposure_problem(resource, outbound_only)
+    # read as plain values: one unknown value (a first preview) raised here would turn the whole
+    # policy into an advisory; unknowns are judged for the worse case instead
+    resources = plain_resources(args.resources)
+    outbound_only = outbound_only_addresses(resources)
+    judged = internal_resources(args, resources)
+    unknown = unknown_addresses(resources, judged)
+    for resource in judged:
+        problem = unknown[str(resource.urn)] if str(resource.urn) in unknown else \
+            exposure_problem(resource, outbound_only)
         if problem:
             report(f"{resource.resource_type} '{resource.name}': the stack is internal but it {problem}",
                    resource.urn)

@@ -14,13 +14,18 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   the stack does not hold, reach vLLM's pods or ports (read from vLLM's pods in the stack), nor does an Ingress backend, a Gateway API route's
   backendRef or request mirror (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute) or an Istio
   VirtualService's destination or mirror, through a Service, its endpoints or an ExternalName for
-  vLLM's Service; Services are matched by namespace and name; where the gateway runs in vLLM's pod,
-  only its own port may be reached; a vLLM container has no hostPort and its pod no hostNetwork;
+  vLLM's Service; Services are matched by namespace and name; a selector key a controller adds to
+  the pods it creates (CONTROLLER_LABELS) matches; an exposed Service is judged by every port vLLM
+  listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
+  port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
+  hostPort and its pod no hostNetwork;
 - a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
   firewall DNAT rules never forward to vLLM's port;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
+The across-stack policy reads the stack as plain values and takes the worse case for a value not
+known yet (a preview), so an unknown never turns it into an advisory (docs/policy-pack.md).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from .common import (
     rules,
     ServingPod,
     is_unknown,
+    plain_resources,
     may_hold_pods,
     namespace_match,
     object_name,
@@ -88,6 +94,7 @@ ENDPOINTS = "kubernetes:core/v1:Endpoints"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service (discovery.k8s.io/v1)
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
+SUBNET = "azure-native:network:Subnet"
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
@@ -228,8 +235,10 @@ def service_exposure(props: Any) -> str | None:
     kind = get(props, "spec", "type")
     if kind in EXPOSED_SERVICE_TYPES:
         return str(kind)
-    if items(get(props, "spec", "externalIPs")):
+    if items(get(props, "spec", "externalIPs")) or is_unknown(get(props, "spec", "externalIPs")):
         return "externalIPs"
+    if is_unknown(kind):
+        return "a type not known yet (taken for LoadBalancer)"
     return None
 
 
@@ -288,7 +297,8 @@ def vllm_pods(resources: list[Any]) -> list[VllmPod]:
         if not may_hold_pods(resource.resource_type):
             continue
         try:
-            pods = serving_pods(resource.resource_type, resource.props)
+            pods = _pods_worse_case(resource) if getattr(resource, "unknown", False) else \
+                serving_pods(resource.resource_type, resource.props)
         except UnknownValueError:
             pods = _pods_worse_case(resource)
         found += [_vllm_pod(resource, pod) for pod in pods if pod.vllm]
@@ -332,8 +342,9 @@ def _read_view(resources: list[Any], pods: list[VllmPod]) -> _View:
         view.port_unread |= vllm_pod.unread
         for container in vllm_pod.pod.vllm:
             try:
-                ports |= {n for port in items(get(container, "ports"))
-                          if (n := whole_number(get(port, "containerPort"))) is not None}
+                declared = [get(port, "containerPort") for port in items(get(container, "ports"))]
+                ports |= {n for port in declared if (n := whole_number(port)) is not None}
+                view.port_unread |= is_unknown(get(container, "ports")) or any(is_unknown(p) for p in declared)
             except UnknownValueError:
                 view.port_unread = True
     view.ports = frozenset(ports)
@@ -415,19 +426,32 @@ def _route_backends(props: Any) -> list[Backend]:
 def _ends_at_gateway(vllm_pod: VllmPod, target: Any) -> bool:
     """Whether a Service's targetPort on this pod is the gateway's: a port (by name or number) that only
     gateway containers declare and no vLLM container listens on. A port nobody declares is not, nor is
-    any port of a pod whose vLLM port cannot be read."""
+    any port of a pod whose vLLM port cannot be read, nor a name whose number vLLM listens on (the pod's
+    containers share one network: a gateway container that names vLLM's port 'https' still sends the
+    Service to vLLM), nor a target not known yet."""
     pod = vllm_pod.pod
-    if not pod.gateway:
+    if not pod.gateway or is_unknown(target):
         return False
     number = whole_number(target)
     if number is None and not isinstance(target, str):
         return False
     if vllm_pod.unread or number in vllm_pod.listens:
         return False
-    owners = [c for c in pod.containers for port in items(get(c, "ports"))
-              if (get(port, "name") == target if number is None
-                  else whole_number(get(port, "containerPort")) == number)]
-    return bool(owners) and all(is_gateway_container(c) for c in owners)
+    declared = [(c, port) for c in pod.containers for port in items(get(c, "ports"))
+                if (get(port, "name") == target if number is None
+                    else whole_number(get(port, "containerPort")) == number)]
+    if number is None:
+        numbers = {whole_number(get(port, "containerPort")) for _, port in declared}
+        if None in numbers or numbers & _declared_vllm_ports(vllm_pod):
+            return False
+    return bool(declared) and all(is_gateway_container(c) for c, _ in declared)
+
+
+def _declared_vllm_ports(vllm_pod: VllmPod) -> set[int]:
+    """Where vLLM listens in this pod: every --port and vLLM's default, and each containerPort a vLLM
+    container declares."""
+    return set(vllm_pod.listens) | {n for c in vllm_pod.pod.vllm for port in items(get(c, "ports"))
+                                    if (n := whole_number(get(port, "containerPort"))) is not None}
 
 
 def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], namespace: str | None) -> str | None:
@@ -440,6 +464,11 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], 
             missed = [t for t in targets or [None] if not _ends_at_gateway(vllm_pod, t)]
             if missed:
                 port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
+                named = sorted({n for c in pod.containers for p in items(get(c, "ports"))
+                                if isinstance(port, str) and get(p, "name") == port
+                                and (n := whole_number(get(p, "containerPort"))) is not None}
+                               & _declared_vllm_ports(vllm_pod))
+                port = f"{port} ({named[0]}, where vLLM listens)" if named else port
                 return (f"selects the vLLM pods of '{vllm_pod.workload}'" if not pod.gateway else
                         f"selects the vLLM pods of '{vllm_pod.workload}' on port {port}, which is not their gateway's")
     return None
@@ -462,6 +491,8 @@ def _targets(ports: list[Any]) -> list[Any]:
 
 
 def _port_reach(port: Any, view: _View) -> str | None:
+    if is_unknown(port):
+        return "targets a port not known yet, which may be vLLM's"
     number = whole_number(port)
     return f"targets port {number}, vLLM's" if number is not None and number in view.ports else None
 
@@ -503,7 +534,8 @@ def _manual_endpoints_reach(service: Any, view: _View) -> tuple[Any, str] | None
 
 def _read_manual_endpoints(service: Any, view: _View) -> tuple[Any, str] | None:
     name, namespace = object_name(service), view.namespace(service)
-    found = [r for r in view.slices if get(r.props, "metadata", "labels", SERVICE_NAME_LABEL) == name]
+    found = [r for r in view.slices if get(r.props, "metadata", "labels", SERVICE_NAME_LABEL) == name
+             or is_unknown(get(r.props, "metadata", "labels", SERVICE_NAME_LABEL))]
     selector = get(service.props, "spec", "selector")
     if not (isinstance(selector, Mapping) and selector):
         found += [r for r in view.endpoints if object_name(r) == name]
@@ -548,6 +580,9 @@ def cluster_address(host: Any, namespace: str | None) -> tuple[str, str | None, 
 
 def _services_at(namespace: str | None, name: str, view: _View) -> tuple[list[Any], bool]:
     """The stack's Services that may be (namespace, name), and whether one of them certainly is."""
+    if is_unknown(name):  # a name not known yet may be any Service of the namespace
+        return [s for group in view.services.values() for s in group
+                if namespace_match(view.namespace(s), namespace) != "no"], False
     found = [(s, namespace_match(view.namespace(s), namespace)) for s in view.services.get(name, [])]
     return [s for s, match in found if match != "no"], any(match == "same" for _, match in found)
 
@@ -636,13 +671,29 @@ def _shown(namespace: str | None) -> str:
     return "unstated" if namespace_match(namespace, "") == "maybe" else namespace
 
 
+# Labels Kubernetes controllers add to the pods they create, not in the pod template: a Service that
+# selects by one of them reaches those pods (kubernetes.io/docs/reference/labels-annotations-taints:
+# pod-template-hash, statefulset.kubernetes.io/pod-name, controller-revision-hash,
+# batch.kubernetes.io/job-name, batch.kubernetes.io/controller-uid, apps.kubernetes.io/pod-index; the
+# Job controller also sets the legacy job-name and controller-uid). Their values (a hash, an ordinal,
+# a uid) cannot be known from the stack: such a key is taken to match, the worse case.
+CONTROLLER_LABELS = frozenset({
+    "pod-template-hash", "statefulset.kubernetes.io/pod-name", "controller-revision-hash",
+    "batch.kubernetes.io/job-name", "batch.kubernetes.io/controller-uid", "apps.kubernetes.io/pod-index",
+    "batch.kubernetes.io/job-completion-index", "job-name", "controller-uid"})
+
+
 def _selects(selector: Any, labels: Mapping) -> bool:
     """A Service selector picks pods with these labels (an empty selector picks no pods); a label whose
-    value is unknown (preview) is taken to match."""
+    value is unknown (preview), a key a controller adds to the pods it creates (CONTROLLER_LABELS) that
+    the template does not set, and a selector not known yet are taken to match."""
+    if is_unknown(selector):
+        return True
     if not isinstance(selector, Mapping) or not selector:
         return False
-    return all(is_unknown(labels.get(key)) or str(labels.get(key)) == str(value)
-               for key, value in selector.items() if key in labels) and all(key in labels for key in selector)
+    return all(is_unknown(value) or is_unknown(labels.get(key)) or str(labels.get(key)) == str(value)
+               for key, value in selector.items() if key in labels) and \
+        all(key in labels or key in CONTROLLER_LABELS for key in selector)
 
 
 # Istio routes (networking.istio.io, every version): a VirtualService's http, tcp and tls routes and its
@@ -720,12 +771,22 @@ def _mentions_vllm(release: Any) -> bool:
 
 
 def _by_id(resources: list[Any]) -> dict[str, Any]:
-    return {str(get(r.props, "id")).lower(): r for r in resources if isinstance(get(r.props, "id"), str)}
+    """The stack's resources by their Azure id (an id not known yet names none)."""
+    return {str(get(r.props, "id")).lower(): r for r in resources
+            if isinstance(get(r.props, "id"), str) and not is_unknown(get(r.props, "id"))}
 
 
-def _nsg_of(ref: Any, ids: dict[str, Any]) -> Any:
-    nsg_id = get(ref, "networkSecurityGroup", "id")
-    return ids.get(str(nsg_id).lower()) if isinstance(nsg_id, str) else None
+def _referenced(reference_id: Any, ids: dict[str, Any], resources: list[Any], kind: str) -> list[Any]:
+    """The resources of this kind an id reference may name: the one with that id, or, while the id is
+    not known yet (a first preview), every one of that kind in the stack (the worse case)."""
+    if is_unknown(reference_id):
+        return [r for r in resources if r.resource_type == kind]
+    found = ids.get(str(reference_id).lower()) if isinstance(reference_id, str) else None
+    return [found] if found is not None and found.resource_type == kind else []
+
+
+def _nsgs_of(ref: Any, ids: dict[str, Any], resources: list[Any]) -> list[Any]:
+    return _referenced(get(ref, "networkSecurityGroup", "id"), ids, resources, NSG)
 
 
 # ---------------------------------------------------------------- Kubernetes *Patch resources
@@ -852,15 +913,24 @@ def _judge_routes(view: _View, report: ReportViolation) -> None:
 
 
 def validate_behind_gateway_across_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources, patched, alone = with_patches_applied(list(args.resources))
+    # read as plain values: one unknown value (a first preview) raised here would turn the whole policy
+    # into an advisory; every reader takes the worse case for an unknown instead
+    resources, patched, alone = with_patches_applied(plain_resources(args.resources))
     view = _read_view(resources, vllm_pods(resources))
     _judge_patches(patched, alone, view, report)
     for service in (r for r in resources if r.resource_type == K8S_SERVICE):
         exposure = service_exposure(service.props)
         if not exposure:
             continue
-        if why := _selected_vllm_pods(get(service.props, "spec", "selector"),
-                                      _targets(_service_ports(service, None)), view.pods, view.namespace(service)):
+        selector, ports = get(service.props, "spec", "selector"), _service_ports(service, None)
+        why = _selected_vllm_pods(selector, _targets(ports), view.pods, view.namespace(service))
+        if not why and not _selects_vllm(selector, view.pods, view.namespace(service)):
+            # pods this stack does not show as vLLM's (or endpoints by hand): judged by the ports vLLM listens
+            # on in this stack (its default, 8000, the one-resource policy refuses already)
+            numbers = {whole_number(get(p, key)) for p in ports for key in ("port", "targetPort")} & \
+                (view.ports - {rules.VLLM_PORT})
+            why = f"sends port {min(numbers)} on, a port vLLM listens on in this stack" if numbers else None
+        if why:
             report(f"{K8S_SERVICE} '{service.name}': a Service exposed by {exposure} {why}; only the gateway's "
                    "Service may face outside the cluster", service.urn)
         if manual := _manual_endpoints_reach(service, view):
@@ -878,33 +948,47 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
                    "they reach vLLM around the gateway or weaken its pods is not judged; install the chart with "
                    "kubernetes:helm.sh/v4:Chart (its objects are resources the pack judges) or render it with "
                    "`helm template` and apply it with kubernetes:yaml/v2:ConfigGroup", release.urn)
+    _judge_gpu_vms(resources, report)
+
+
+def _judge_gpu_vms(resources: list[Any], report: ReportViolation) -> None:
+    """A GPU VM (a size not known yet taken for one) with a public IP: inline, or on a NIC whose security
+    groups (the NIC's, its subnets') allow a way past the gateway. A NIC, subnet or security group whose
+    id is not known yet (a first preview) may be any of its kind in the stack."""
     ids = _by_id(resources)
     for vm in resources:
+        size = get(vm.props, "hardwareProfile", "vmSize")
         if vm.resource_type != VIRTUAL_MACHINE or \
-                not str(get(vm.props, "hardwareProfile", "vmSize") or "").lower().startswith(GPU_VM_PREFIX):
+                not (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
             continue
         if inline_public_ip_configurations(vm.props):
             report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM declares a public IP inline (networkProfile."
                    "networkInterfaceConfigurations[].ipConfigurations[].publicIPAddressConfiguration), with no "
                    "security group this pack can judge; give vLLM's VM no public IP, put the gateway in front",
                    vm.urn)
-        for reference in items(get(vm.props, "networkProfile", "networkInterfaces")):
-            nic = ids.get(str(get(reference, "id")).lower())
-            if nic is None or nic.resource_type != NETWORK_INTERFACE:
-                continue
+        said = set()
+        nics = [nic for reference in items(get(vm.props, "networkProfile", "networkInterfaces"))
+                for nic in _referenced(get(reference, "id"), ids, resources, NETWORK_INTERFACE)]
+        for nic in nics:
             configurations = items(get(nic.props, "ipConfigurations"))
-            if not any(get(c, "publicIPAddress") for c in configurations):
+            if not (is_unknown(get(nic.props, "ipConfigurations")) or any(get(c, "publicIPAddress") for c in configurations)):
                 continue
-            subnets = [ids.get(str(get(c, "subnet", "id")).lower()) for c in configurations]
-            groups = [_nsg_of(nic.props, ids)] + [_nsg_of(s.props, ids) for s in subnets if s is not None]
-            for group in [g for g in groups if g is not None]:
-                attached = [r for r in resources if r.resource_type == SECURITY_RULE
-                            and get(r.props, "networkSecurityGroupName") == get(group.props, "name")]
+            subnets = [subnet for c in configurations for subnet in (
+                [r for r in resources if r.resource_type == SUBNET] if is_unknown(get(c, "subnet", "id"))
+                else [ids.get(str(get(c, "subnet", "id")).lower())]) if subnet is not None]
+            groups = _nsgs_of(nic.props, ids, resources) + [g for s in subnets for g in _nsgs_of(s.props, ids, resources)]
+            for group in groups:
+                name = get(group.props, "name")
+                attached = [r for r in resources if r.resource_type == SECURITY_RULE and (
+                    get(r.props, "networkSecurityGroupName") == name or is_unknown(name)
+                    or is_unknown(get(r.props, "networkSecurityGroupName")))]
                 for rule in _nsg_rules(NSG, group.props) + [r.props for r in attached]:
                     for problem in nsg_rule_problems(rule):
-                        report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM with a public IP on NIC '{nic.name}', "
-                               f"whose security group '{group.name}' rule '{_rule_name(rule, '?')}' {problem}",
-                               vm.urn)
+                        message = (f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM with a public IP on NIC '{nic.name}', "
+                                   f"whose security group '{group.name}' rule '{_rule_name(rule, '?')}' {problem}")
+                        if message not in said:
+                            said.add(message)
+                            report(message, vm.urn)
 
 
 vllm_behind_gateway_across_stack = StackValidationPolicy(
