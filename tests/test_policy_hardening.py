@@ -171,3 +171,28 @@ def test_vnet_tag_with_a_default_route_in_the_stack_is_judged_as_its_routes():
         {"name": "to-firewall", "addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance"}]})
     found = judge_stack(network.no_public_ssh_in_pieces, [ssh, table])
     assert found and all("route tables" in m and "0.0.0.0/0" in m for m in found), found
+
+
+# ---------------------------------------------------------------- 5. GPU pools without a taint
+
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+A100 = "Standard_NC24ads_A100_v4"
+
+
+def test_an_untainted_gpu_node_pool_is_refused():
+    """A GPU pool without a NoSchedule GPU taint lets any pod land there, and a CUDA image (whose
+    NVIDIA_VISIBLE_DEVICES=all) use every GPU without requesting one, outside the GPU rules."""
+    policy = containers.gpu_containers_locked_down
+    assert any("GPU pool" in m for m in judge(policy, AGENT_POOL, {"vmSize": A100, "count": 1}))
+    assert any("GPU pool" in m for m in judge(policy, AGENT_POOL, {"vmSize": A100,
+                                                                    "nodeTaints": ["sku=gpu:PreferNoSchedule"]}))
+    assert any("GPU pool" in m for m in judge(policy, AGENT_POOL, {"vmSize": A100, "nodeTaints": ["team=ml:NoSchedule"]}))
+    cluster = {"agentPoolProfiles": [{"name": "system", "vmSize": "Standard_D4s_v5", "mode": "System"},
+                                     {"name": "a100", "vmSize": A100, "mode": "User"}]}
+    assert any("'a100'" in m for m in judge(policy, MANAGED_CLUSTER, cluster))
+    for taint in ("sku=gpu:NoSchedule", "nvidia.com/gpu=present:NoExecute", "nvidia.com/gpu:NoSchedule"):
+        assert judge(policy, AGENT_POOL, {"vmSize": A100, "nodeTaints": [taint]}) == [], taint
+    assert judge(policy, AGENT_POOL, {"vmSize": "Standard_D8s_v5"}) == []
+    cluster["agentPoolProfiles"][1]["nodeTaints"] = ["sku=gpu:NoSchedule"]
+    assert judge(policy, MANAGED_CLUSTER, cluster) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,9 @@ from .common import (
     normalised,
     GPU_ENV,
     GPU_RUNTIME_WORD,
+    GPU_TAINTS,
     K8S_CONFIG_MAP,
+    MANAGED_CLUSTER,
     MANDATORY,
     NO_GPU_ENV_VALUES,
     NO_POD_KINDS,
@@ -223,12 +226,56 @@ def unread_pods(resource_type: str, props: Any, depth: int = 8) -> list[tuple[Se
     return found
 
 
+# ---------------------------------------------------------------- GPU node pools
+
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+GPU_VM_SIZE = re.compile(r"standard_n", re.IGNORECASE)  # Azure's N-series: NC, ND, NV, NG (GPU sizes)
+HOLDING_TAINT_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule still lets any pod land
+
+
+def _holds_gpu_taint(taint: Any) -> bool:
+    """An AKS node taint ('key=value:Effect' or 'key:Effect') that keeps pods off the node unless they
+    tolerate a taint the GPU rules read as the GPU taint (common.GPU_TAINTS: sku=gpu, nvidia.com/gpu)."""
+    if not isinstance(taint, str) or ":" not in taint:
+        return False
+    head, effect = taint.rsplit(":", 1)
+    key, _, value = head.partition("=")
+    if effect.strip() not in HOLDING_TAINT_EFFECTS or key.strip() not in GPU_TAINTS:
+        return False
+    wanted = GPU_TAINTS[key.strip()]
+    return wanted is None or value.strip().lower() == wanted
+
+
+def untainted_gpu_pools(resource_type: str, props: Any) -> list[str]:
+    """AKS GPU node pools (an N-series vmSize) without a NoSchedule or NoExecute GPU taint: on such a node
+    any pod lands, and a CUDA image (NVIDIA_VISIBLE_DEVICES=all) sees every GPU without requesting one,
+    outside the GPU rules, which find the pods that reach GPU nodes by the GPU taint they tolerate."""
+    if resource_type == AGENT_POOL:
+        pools = [("the node pool", props)]
+    elif resource_type == MANAGED_CLUSTER:
+        pools = [(f"agentPoolProfiles '{get(pool, 'name')}'", pool) for pool in items(get(props, "agentPoolProfiles"))]
+    else:
+        return []
+    found = []
+    for where, pool in pools:
+        size = get(pool, "vmSize")
+        if not (isinstance(size, str) and GPU_VM_SIZE.match(size)):
+            continue
+        if not any(_holds_gpu_taint(t) for t in items(get(pool, "nodeTaints"))):
+            found.append(f"{where} is a GPU pool ({size}) without a NoSchedule GPU taint (nodeTaints "
+                         "'sku=gpu:NoSchedule' or 'nvidia.com/gpu:NoSchedule'); any pod may land on it and a "
+                         "CUDA image sees every GPU without requesting one, outside the GPU rules")
+    return found
+
+
 # ---------------------------------------------------------------- the rules
 
 def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Container Apps containers have no securityContext (ContainerApp API: Container has args,
     # command, env, image, name, probes, resources, volumeMounts), so the rule is not expressible there
     label = _label(args)
+    for problem in untainted_gpu_pools(args.resource_type, args.props):
+        report(f"{label}: {problem}")
     if problem := hidden_gpu_access(args):
         report(f"{label}: {problem}")
         return
