@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import random
 import time
 from types import SimpleNamespace
 from typing import Any
 
-from policy.apertus_policies import containers, images, network
+from policy.apertus_policies import containers, images, network, secrets
 
 VM = "azure-native:compute:VirtualMachine"
 
@@ -196,3 +197,102 @@ def test_an_untainted_gpu_node_pool_is_refused():
     assert judge(policy, AGENT_POOL, {"vmSize": "Standard_D8s_v5"}) == []
     cluster["agentPoolProfiles"][1]["nodeTaints"] = ["sku=gpu:NoSchedule"]
     assert judge(policy, MANAGED_CLUSTER, cluster) == []
+
+
+# ---------------------------------------------------------------- 6. secrets in unscanned places
+
+TOKEN = "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"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CADDY = "caddy:2.10.2@sha256:" + "a" * 64
+
+
+def _secrets(resource_type: str, props: Any) -> list[str]:
+    return judge(secrets.no_plain_secrets, resource_type, props)
+
+
+def _config_map(**fields: Any) -> dict[str, Any]:
+    metadata = {"name": "c", "namespace": "llm", "labels": fields.pop("labels", {}),
+                "annotations": fields.pop("annotations", {})}
+    return {"metadata": metadata, **fields}
+
+
+def _deployment(container: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    labels = labels or {"app": "d"}
+    return {"metadata": {"name": "d", "namespace": "llm"},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "c", "image": CADDY, **container}]}}}}
+
+
+def test_a_token_in_keys_names_and_binary_data_is_found():
+    """Label, annotation and ConfigMap keys, env var names and binaryData (base64) were not read."""
+    for props in (_config_map(labels={TOKEN: "x"}), _config_map(annotations={TOKEN: "x"}),
+                  _config_map(data={TOKEN: "x"}),
+                  _config_map(binaryData={"t": base64.b64encode(TOKEN.encode()).decode()})):
+        assert any("Hugging Face token" in m for m in _secrets(CONFIG_MAP, props)), props
+    assert any("env name" in m for m in _secrets(DEPLOYMENT, _deployment({"env": [{"name": TOKEN, "value": "1"}]})))
+
+
+def test_a_token_in_probes_and_lifecycle_hooks_is_found():
+    bearer = ["sh", "-c", f"curl -H 'Authorization: Bearer {TOKEN}' localhost"]
+    for container in ({"livenessProbe": {"exec": {"command": bearer}}},
+                      {"readinessProbe": {"httpGet": {"port": 80, "httpHeaders": [
+                          {"name": "Authorization", "value": f"Bearer {TOKEN}"}]}}},
+                      {"lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", f"echo {TOKEN} > /tmp/t"]}}}},
+                      {"lifecycle": {"preStop": {"httpGet": {"port": 80, "httpHeaders": [
+                          {"name": "X-Key", "value": TOKEN}]}}}}):
+        assert _secrets(DEPLOYMENT, _deployment(container)), container
+
+
+def test_a_token_split_across_labels_or_env_values_is_found():
+    found = _secrets(CONFIG_MAP, _config_map(labels={"a": TOKEN[:18], "b": TOKEN[18:]}))
+    assert any("split" in m for m in found), found
+    found = _secrets(DEPLOYMENT, _deployment({"env": [{"name": "A", "value": TOKEN[:18]},
+                                                      {"name": "B", "value": TOKEN[18:]}]}))
+    assert any("split" in m for m in found), found
+    assert _secrets(DEPLOYMENT, _deployment({"env": [{"name": "HF_HUB_OFFLINE", "value": "1"},
+                                                     {"name": "HF_HOME", "value": "/models/hf_cache"}]})) == []
+
+
+def test_container_instances_env_and_scale_rule_metadata_are_read():
+    group = {"containers": [{"name": "c", "image": CADDY, "environmentVariables": [
+        {"name": "HF_TOKEN", "value": TOKEN}]}]}
+    assert _secrets("azure-native:containerinstance:ContainerGroup", group)
+    group["containers"][0]["environmentVariables"] = [{"name": "HF_TOKEN", "secureValue": TOKEN}]
+    assert _secrets("azure-native:containerinstance:ContainerGroup", group) == []
+    app = {"template": {"containers": [{"name": "gw", "image": CADDY}],
+                        "scale": {"rules": [{"name": "r", "custom": {"type": "x", "metadata": {"token": TOKEN}}}]}}}
+    assert any("scale rule" in m for m in _secrets("azure-native:app:ContainerApp", app))
+    job = {"template": {"containers": [{"name": "j", "image": CADDY}]}, "configuration": {"eventTriggerConfig": {
+        "scale": {"rules": [{"name": "q", "type": "azure-queue", "metadata": {"accountKey": TOKEN}}]}}}}
+    assert any("scale rule" in m for m in _secrets("azure-native:app:Job", job))
+
+
+def _certificate() -> str:
+    """A self-signed certificate's PEM, built by hand (a DER SEQUENCE of random bytes is enough here)."""
+    body = bytes(random.Random(7).getrandbits(8) for _ in range(400))
+    der = b"\x30\x82" + len(body).to_bytes(2, "big") + body
+    text = base64.b64encode(der).decode()
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(text[i:i + 64] for i in range(0, len(text), 64)) + \
+        "\n-----END CERTIFICATE-----\n"
+
+
+def _ssh_key() -> str:
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(random.Random(8).getrandbits(8) for _ in range(32))
+    return "ssh-ed25519 " + base64.b64encode(blob).decode() + " team@example.com"
+
+
+def test_public_certificates_keys_and_commit_labels_are_not_secrets():
+    """o1_overblocking: a CA bundle, an authorized SSH public key and a git SHA under a commit/revision
+    label were flagged as keys. A key dressed as a certificate or an SSH key is still one."""
+    assert _secrets(CONFIG_MAP, _config_map(data={"ca.crt": _certificate() + _certificate()})) == []
+    cloud_config = f"#cloud-config\nssh_authorized_keys:\n  - {_ssh_key()}\n".encode()
+    assert _secrets(VM, {"osProfile": {"customData": base64.b64encode(cloud_config).decode()}}) == []
+    sha = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+    for key in ("app.kubernetes.io/revision", "git-commit", "sha", "revision"):
+        assert _secrets(DEPLOYMENT, _deployment({}, labels={"app": "d", key: sha})) == [], key
+    key = "Zq8XwV3nT6yR1mK9pL2sD5fG7hJ4kA0bC3eN8uQ1"
+    fake = "-----BEGIN CERTIFICATE-----\n" + key + "\n-----END CERTIFICATE-----"
+    assert _secrets(CONFIG_MAP, _config_map(data={"ca.crt": fake}))
+    assert _secrets(CONFIG_MAP, _config_map(data={"keys": "ssh-ed25519 AAAA" + key}))

@@ -20,6 +20,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from .common import (
     normalised,
+    ACA_KINDS,
     K8S_CONFIG_MAP,
     MANDATORY,
     VIRTUAL_MACHINE,
@@ -62,7 +63,7 @@ HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z
 # a place named for a hash (the AKS gateway's 'apertus/config-hash' annotation, 16 hex digits of a
 # SHA-256, rolls the pods when their config changes) holds a digest, not a key
 # (a whole word of the key name: 'checksum/config', 'GIT_SHA', 'config-hash'; not 'SHARED_KEY')
-DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit)(?![a-z0-9])",
+DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit|revision|rev)(?![a-z0-9])",
                           re.IGNORECASE)
 # A run counts as random when its neighbouring characters change class (upper case, lower case,
 # digit) at least once per CLASS_SWITCH_SHARE characters and its Shannon entropy is at least
@@ -106,13 +107,56 @@ def is_random(piece: str) -> bool:
             and shannon_entropy(piece) >= ENTROPY_FLOOR)
 
 
+# Public material that looks random and is no secret: a PEM certificate (a CA bundle in a ConfigMap) and
+# an OpenSSH public key (cloud-init's ssh_authorized_keys). Each is taken out of the text only when its
+# base64 decodes to what it says it is (a DER SEQUENCE whose length is the whole block; an SSH key blob
+# that starts with its own key type), so a key dressed up in a BEGIN CERTIFICATE line stays.
+PEM_CERTIFICATE = re.compile(r"-----BEGIN (?:TRUSTED )?CERTIFICATE-----([A-Za-z0-9+/=\s]{1,65536}?)"
+                             r"-----END (?:TRUSTED )?CERTIFICATE-----")
+SSH_PUBLIC_KEY = re.compile(r"(?<![A-Za-z0-9@.-])((?:sk-)?(?:ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(?:256|384|521))"
+                            r"(?:@openssh\.com)?)[ \t]+(AAAA[A-Za-z0-9+/]{16,16384}={0,2})(?![A-Za-z0-9+/=])")
+
+
+def _der_certificate(block: str) -> bool:
+    try:
+        der = base64.b64decode("".join(block.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(der) < 4 or der[0] != 0x30:
+        return False
+    if der[1] < 0x80:
+        return 2 + der[1] == len(der)
+    count = der[1] & 0x7F
+    if not 1 <= count <= 4 or len(der) < 2 + count:
+        return False
+    return 2 + count + int.from_bytes(der[2:2 + count], "big") == len(der)
+
+
+def _ssh_public_key(key_type: str, blob: str) -> bool:
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else -1
+    return raw[4:4 + size].decode("ascii", errors="replace") == key_type and len(raw) > 4 + size + 16
+
+
+def without_public_material(text: str) -> str:
+    """``text`` without the PEM certificates and OpenSSH public keys in it (public, and random-looking)."""
+    if "CERTIFICATE-----" in text:
+        text = PEM_CERTIFICATE.sub(lambda m: " " if _der_certificate(m.group(1)) else m.group(0), text)
+    if "AAAA" in text:
+        text = SSH_PUBLIC_KEY.sub(lambda m: " " if _ssh_public_key(m.group(1), m.group(2)) else m.group(0), text)
+    return text
+
+
 def secret_looking(text: str, digest_expected: bool = False) -> str | None:
     """What in ``text`` looks like a credential ('a Hugging Face token', 'a hex key', 'a random
     key'), or None. A guess from the text alone: the policy never learns the stack's real key.
     ``digest_expected``: the place is named for a hash, so hex runs in it are digests."""
     if hf_token_in(text):
         return "a Hugging Face token"
-    text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", text))
+    text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", without_public_material(text)))
     if digest_expected:
         text = HEX_RUN.sub(" ", text)
     if any(re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text)):
@@ -169,6 +213,71 @@ WORKBOOKS = ("azure-native:insights:Workbook", "azure-native:applicationinsights
 ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
 
 
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"  # Azure Container Instances
+PROBE_KEYS = ("livenessProbe", "readinessProbe", "startupProbe")
+LIFECYCLE_HOOKS = ("postStart", "preStop")
+
+
+def _decoded_binary(value: Any) -> Any:
+    """A ConfigMap binaryData value, base64: the text it decodes to (undecodable bytes replaced)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)[:MAX_INFLATED].decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return value
+
+
+def _aci_containers(props: Any) -> list[Any]:
+    """An Azure Container Instances group's containers and init containers, each as its properties
+    (the SDK flattens them; an ARM-shaped one holds them under 'properties')."""
+    found = []
+    for container in items(get(props, "containers")) + items(get(props, "initContainers")):
+        inner = get(container, "properties")
+        found.append({"name": get(container, "name"), **inner} if isinstance(inner, Mapping) else container)
+    return found
+
+
+def _handler_places(name: Any, what: str, handler: Any) -> Iterator[tuple[str, Any]]:
+    """A probe's or lifecycle hook's plain text: its exec command, httpGet headers and path."""
+    for index, value in enumerate(items(get(handler, "exec", "command")) + items(get(handler, "command"))):
+        yield f"container '{name}' {what} command[{index}]", value
+    for header in items(get(handler, "httpGet", "httpHeaders")):
+        yield f"container '{name}' {what} header {get(header, 'name')}", get(header, "value")
+    yield f"container '{name}' {what} path", get(handler, "httpGet", "path")
+
+
+def _container_places(container: Any) -> Iterator[tuple[str, Any]]:
+    """A container's plain text: env names and values (Kubernetes env, Container Apps env without
+    secretRef, ACI environmentVariables without secureValue), command lines, probes, lifecycle hooks."""
+    name = get(container, "name")
+    for probe in items(get(container, "probes")) + [get(container, key) for key in PROBE_KEYS]:
+        yield from _handler_places(name, "probe", probe)
+    for hook in LIFECYCLE_HOOKS:
+        yield from _handler_places(name, f"lifecycle {hook}", get(container, "lifecycle", hook))
+    for env in items(get(container, "env")) + items(get(container, "environmentVariables")):
+        yield f"container '{name}' env name", get(env, "name")
+        if get(env, "value") is not None:
+            yield f"container '{name}' env {get(env, 'name')}", get(env, "value")
+    for field in ("command", "args"):
+        for index, value in enumerate(items(get(container, field))):
+            yield f"container '{name}' {field}[{index}]", value
+
+
+def _scale_rule_metadata(props: Any) -> Iterator[tuple[str, Any]]:
+    """A Container Apps app's or job's scale rules' metadata (KEDA scaler settings, plain text: a
+    scaler's credential belongs in the rule's auth, a secretRef)."""
+    rules_ = items(get(props, "template", "scale", "rules")) + \
+        items(get(props, "configuration", "eventTriggerConfig", "scale", "rules"))
+    for rule in rules_:  # an app's rule holds custom/http/tcp/azureQueue: {metadata}, a job's metadata itself
+        for kind, body in [("", rule)] + list(rule.items() if isinstance(rule, Mapping) else ()):
+            metadata = get(body, "metadata") if isinstance(body, Mapping) else None
+            if isinstance(metadata, Mapping):
+                for key, value in metadata.items():
+                    yield f"scale rule '{get(rule, 'name')}' {kind} metadata key".replace("  ", " "), key
+                    yield f"scale rule '{get(rule, 'name')}' {kind} metadata {key}".replace("  ", " "), value
+
+
 def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
     """(where, value) for every property that is never a secret store."""
     tags = get(props, "tags")
@@ -182,22 +291,23 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
                 values = get(metadata, field)
                 if isinstance(values, Mapping):
                     for key, value in values.items():
+                        yield f"{where}.{field} key", key  # a key is plain text too
                         yield f"{where}.{field}.{key}", value
         if resource_type == K8S_CONFIG_MAP and isinstance(get(props, "data"), Mapping):
             for key, value in get(props, "data").items():
+                yield "data key", key
                 yield f"data.{key}", value
+        if resource_type == K8S_CONFIG_MAP and isinstance(get(props, "binaryData"), Mapping):
+            for key, value in get(props, "binaryData").items():  # base64: judged decoded
+                yield "binaryData key", key
+                yield f"binaryData.{key}", _decoded_binary(value)
     for container in workload_containers(resource_type, props):
-        name = get(container, "name")
-        for probe in items(get(container, "probes")) + [get(container, key) for key in
-                                                         ("livenessProbe", "readinessProbe", "startupProbe")]:
-            for header in items(get(probe, "httpGet", "httpHeaders")):
-                yield f"container '{name}' probe header {get(header, 'name')}", get(header, "value")
-        for env in items(get(container, "env")):
-            if get(env, "value") is not None:
-                yield f"container '{name}' env {get(env, 'name')}", get(env, "value")
-        for field in ("command", "args"):
-            for index, value in enumerate(items(get(container, field))):
-                yield f"container '{name}' {field}[{index}]", value
+        yield from _container_places(container)
+    if resource_type == CONTAINER_GROUP:
+        for container in _aci_containers(props):
+            yield from _container_places(container)
+    if resource_type in ACA_KINDS:
+        yield from _scale_rule_metadata(props)
     if resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET):
         for base in ("", "virtualMachineProfile."):
             root = get(props, "virtualMachineProfile") if base else props
@@ -227,7 +337,8 @@ def token_only_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any
     """(where, value) for plain text that names something (an image, an email address) and may hold
     a Hugging Face token but, being a name, is not judged for random keys (a commit-hash image tag
     is not a key)."""
-    for container in workload_containers(resource_type, props):
+    for container in workload_containers(resource_type, props) + (
+            _aci_containers(props) if resource_type == CONTAINER_GROUP else []):
         yield f"container '{get(container, 'name')}' image", get(container, "image")
     if resource_type in ACTION_GROUPS:
         for index, receiver in enumerate(items(get(props, "emailReceivers"))):
@@ -240,6 +351,31 @@ def tag_pieces(props: Any) -> list[str]:
     if not isinstance(tags, Mapping):
         return []
     return [str(piece) for key, value in tags.items() for piece in (key, value) if isinstance(piece, str)]
+
+
+def _pieces_of(mapping: Any) -> list[str]:
+    if not isinstance(mapping, Mapping):
+        return []
+    return [piece for key, value in mapping.items() for piece in (key, value) if isinstance(piece, str)]
+
+
+def piece_groups(resource_type: str, props: Any) -> Iterator[tuple[str, list[str]]]:
+    """(what, pieces) a reader puts together: tags, an object's labels and annotations, a ConfigMap's
+    data, a container's env names and values (rules.hf_token_in_pieces finds a token split across them)."""
+    yield "its tags", tag_pieces(props)
+    if resource_type.startswith("kubernetes:"):
+        for where, metadata in (("its metadata", get(props, "metadata")),
+                                ("its pod template metadata", pod_template_metadata(resource_type, props))):
+            yield f"{where} labels and annotations", \
+                _pieces_of(get(metadata, "labels")) + _pieces_of(get(metadata, "annotations"))
+        if resource_type == K8S_CONFIG_MAP:
+            yield "its data", _pieces_of(get(props, "data"))
+    containers = workload_containers(resource_type, props) + (
+        _aci_containers(props) if resource_type == CONTAINER_GROUP else [])
+    for container in containers:
+        pieces = [piece for env in items(get(container, "env")) + items(get(container, "environmentVariables"))
+                  for piece in (get(env, "name"), get(env, "value")) if isinstance(piece, str)]
+        yield f"container '{get(container, 'name')}' env", pieces
 
 
 def plain_webhooks(args: Any) -> list[str]:
@@ -297,7 +433,7 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
             continue
         key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
         found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)))
-        tokens_found |= found == "a Hugging Face token" and where.startswith("tags.")
+        tokens_found |= found == "a Hugging Face token"
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
                    "Key Vault references, secretRef or secretKeyRef, never in plain properties")
@@ -305,9 +441,12 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
         if hf_token_in(value):
             report(f"{_label(args)}: {where} holds a Hugging Face token; names are plain text: pass the "
                    "token as a Pulumi secret through a Key Vault reference, secretRef or secretKeyRef")
-    if not tokens_found and rules.hf_token_in_pieces(tag_pieces(args.props)):
-        report(f"{_label(args)}: its tags hold a Hugging Face token split across several tags (names or "
-               "values put together); tags are plain text: keep the token in a secret store")
+    if tokens_found:
+        return
+    for what, pieces in piece_groups(args.resource_type, args.props):
+        if len(pieces) > 1 and rules.hf_token_in_pieces(pieces):
+            report(f"{_label(args)}: {what} hold a Hugging Face token split across several entries (names or "
+                   "values put together); they are plain text: keep the token in a secret store")
 
 
 no_plain_secrets = ResourceValidationPolicy(
