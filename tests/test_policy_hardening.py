@@ -296,3 +296,10 @@ def test_public_certificates_keys_and_commit_labels_are_not_secrets():
     fake = "-----BEGIN CERTIFICATE-----\n" + key + "\n-----END CERTIFICATE-----"
     assert _secrets(CONFIG_MAP, _config_map(data={"ca.crt": fake}))
     assert _secrets(CONFIG_MAP, _config_map(data={"keys": "ssh-ed25519 AAAA" + key}))
+
+
+def test_a_token_percent_encoded_or_hex_under_a_checksum_is_found():
+    encoded = "".join(f"%{b:02X}" for b in TOKEN.encode())
+    assert _secrets("azure-native:resources:ResourceGroup", {"tags": {"t": encoded}})
+    assert _secrets(CONFIG_MAP, _config_map(annotations={"checksum/config": TOKEN.encode().hex()}))
+    assert _secrets(CONFIG_MAP, _config_map(annotations={"checksum/config": "9f86d081884c7d65"})) == []

@@ -1,6 +1,6 @@
 """No secret in a plain property (tags, labels, env values, command lines, custom data, extension
 settings, run commands, app settings, alert and workbook text; no Hugging Face token in container
-images, alert email addresses or split across tags; no credential read from a ConfigMap); webhook URLs
+images, alert email addresses or split across tags, labels or env; no credential read from a ConfigMap); webhook URLs
 marked secret. Across the stack: a GPU or vLLM pod loads no ConfigMap whole that the stack does not
 create, whose data the pack cannot read."""
 
@@ -10,6 +10,7 @@ import base64
 import binascii
 import math
 import re
+import urllib.parse
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -113,7 +114,8 @@ def is_random(piece: str) -> bool:
 # that starts with its own key type), so a key dressed up in a BEGIN CERTIFICATE line stays.
 PEM_CERTIFICATE = re.compile(r"-----BEGIN (?:TRUSTED )?CERTIFICATE-----([A-Za-z0-9+/=\s]{1,65536}?)"
                              r"-----END (?:TRUSTED )?CERTIFICATE-----")
-SSH_PUBLIC_KEY = re.compile(r"(?<![A-Za-z0-9@.-])((?:sk-)?(?:ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(?:256|384|521))"
+SSH_PUBLIC_KEY = re.compile(r"(?<![A-Za-z0-9@.-])"
+                            r"((?:sk-)?(?:ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(?:256|384|521))"
                             r"(?:@openssh\.com)?)[ \t]+(AAAA[A-Za-z0-9+/]{16,16384}={0,2})(?![A-Za-z0-9+/=])")
 
 
@@ -154,8 +156,11 @@ def secret_looking(text: str, digest_expected: bool = False) -> str | None:
     """What in ``text`` looks like a credential ('a Hugging Face token', 'a hex key', 'a random
     key'), or None. A guess from the text alone: the policy never learns the stack's real key.
     ``digest_expected``: the place is named for a hash, so hex runs in it are digests."""
-    if hf_token_in(text):
-        return "a Hugging Face token"
+    if hf_token_in(text) or ("%" in text and hf_token_in(urllib.parse.unquote(text))):
+        return "a Hugging Face token"  # also percent-encoded (a URL's query)
+    if digest_expected and any(hf_token_in(bytes.fromhex(run[:len(run) // 2 * 2]).decode("latin-1"))
+                               for run in HEX_RUN.findall(text)):
+        return "a Hugging Face token"  # hex under a hash's name is a digest unless it spells a token
     text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", without_public_material(text)))
     if digest_expected:
         text = HEX_RUN.sub(" ", text)
@@ -452,10 +457,12 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
 no_plain_secrets = ResourceValidationPolicy(
     name="no-secrets-in-plain-properties",
     description="No Hugging Face token or random key appears in tags, Kubernetes labels, "
-                "annotations or ConfigMaps, container env values, command lines or probe headers, VM "
+                "annotations or ConfigMaps (keys and binaryData too), container env names and values (ACI "
+                "included), command lines, probes and lifecycle hooks, Container Apps scale rule metadata, VM "
                 "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
                 "descriptions or workbooks, no Hugging Face token in container images, alert email "
-                "addresses or split across tags, no credential-named variable is read from a ConfigMap, and "
+                "addresses or split across tags, labels, annotations or env, no credential-named variable is "
+                "read from a ConfigMap, and "
                 "action group webhooks are marked secret: secrets travel as Key Vault / secretRef / "
                 "secretKeyRef references.",
     validate=normalised(validate_no_plain_secrets),
