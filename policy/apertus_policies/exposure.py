@@ -294,8 +294,10 @@ def validate_closed_when_internal(args: StackValidationArgs, report: ReportViola
 closed_when_internal = StackValidationPolicy(
     name="closed-when-internal",
     description="Internal stacks (the components' apertus-exposure tag, or policy config 'internal') "
-                "have no public IP (inline VM/scale-set or AKS node public IPs included; a resource's own "
-                "public tag exempts nothing, the config's public list does), public load balancer or external Container Apps environment, an "
+                "have no public IP (inline VM/scale-set or AKS node public IPs, classic-provider ones included; a "
+                "resource's own public tag exempts nothing, the config's public list does), public load balancer, "
+                "Application Gateway frontend, Container Instances group or AKS app routing NGINX, or external "
+                "Container Apps environment, an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",

@@ -19,9 +19,13 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
-- a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
-- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
-  firewall DNAT rules never forward to vLLM's port;
+- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
+  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM;
+- Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
+  an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
+- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
+  firewall DNAT rules (policy and classic) and public container groups never reach vLLM's port; the
+  classic provider's NSG rules are read like azure-native's;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
 The across-stack policy reads the stack as plain values and takes the worse case for a value not
@@ -285,8 +289,8 @@ vllm_behind_gateway = ResourceValidationPolicy(
                 "outside the VNet or another port than 443/80 to the internet, a service tag or a wide "
                 "range; Container Apps ingress targets the gateway, never a vLLM container's port; no "
                 "Kubernetes LoadBalancer/NodePort/externalIPs Service or patch, hostPort or hostNetwork, and "
-                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend or firewall DNAT "
-                "reaches vLLM's port.",
+                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend (layer 7 or 4), "
+                "firewall DNAT (policy or classic) or public Container Instances group reaches vLLM's port.",
     validate=normalised(validate_behind_gateway),
     enforcement_level=MANDATORY,
 )
@@ -1200,7 +1204,9 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "backendRefs and request mirrors) or Istio VirtualService reaches the pods or port of vLLM, "
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
-                "no Helm release, whose objects the pack cannot see, in a stack that serves vLLM; no GPU VM "
+                "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
+                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, in a "
+                "stack that serves vLLM; no GPU VM "
                 "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
