@@ -34,6 +34,7 @@ known yet (a preview), so an unknown never turns it into an advisory (docs/polic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -982,8 +983,7 @@ CONTOUR_GROUP = "projectcontour.io"
 # ingress-nginx exposes TCP/UDP ports from a ConfigMap (--tcp-services-configmap, --udp-services-configmap):
 # data "<external port>": "<namespace>/<service>:<port>[:PROXY][:PROXY]" (kubernetes.github.io/ingress-nginx/
 # user-guide/exposing-tcp-udp-services); any ConfigMap shaped so is read, the flag may name any
-import re as _re
-NGINX_STREAM_ENTRY = _re.compile(r"^\s*([A-Za-z0-9.-]+)/([A-Za-z0-9.-]+):([A-Za-z0-9-]+)(:PROXY){0,2}\s*$")
+NGINX_STREAM_ENTRY = re.compile(r"^\s*([A-Za-z0-9.-]+)/([A-Za-z0-9.-]+):([A-Za-z0-9-]+)(:PROXY){0,2}\s*$")
 
 
 def _group_kind(resource_type: str) -> tuple[str, str]:
@@ -1008,7 +1008,7 @@ def _other_controller_backends(route: Any, view: _View) -> tuple[str, list[Backe
             name, port = str(get(entry, "name") or ""), _port_ref(get(entry, "port"))
             if str(get(entry, "kind") or "Service") == "TraefikService":
                 for other in view.resources:
-                    if _group_kind(other.resource_type) [1] == "TraefikService" and object_name(other) == name \
+                    if _group_kind(other.resource_type)[1] == "TraefikService" and object_name(other) == name \
                             and depth < MAX_HOPS:
                         spec = get(other.props, "spec")
                         nested = items(get(spec, "weighted", "services")) + items(get(spec, "mirroring", "mirrors"))
