@@ -1142,8 +1142,8 @@ def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportVi
     for resource in resources:
         known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type))
         if resource.resource_type == ARM_DEPLOYMENT:
-            known = ("an ARM template deployment has Azure Resource Manager create the template's resources, never "
-                     "registered with Pulumi", "the azure-native resources themselves")
+            known = (("an ARM template deployment has Azure Resource Manager create the template's resources, never "
+                      "registered with Pulumi"), "the azure-native resources themselves")
         if known is None:
             continue
         serving = serving or _serves_vllm(resources, view) or ""
