@@ -1133,6 +1133,31 @@ def test_an_unknown_value_does_not_turn_the_across_stack_gateway_policy_into_an_
     assert violations(pack.no_unseen_env_across_stack, [*resources, autonamed]) == []
 
 
+@pytest.mark.parametrize("stack", ["vm-70b", "aks-8b", "containerapp-8b"])
+def test_installers_no_policy_sees_are_refused_beside_each_host(stacks, stack):
+    """Attacks a3i/a4d: an ARM template deployment, a Flux HelmRelease or an Argo CD Application in a host
+    stack (every host serves vLLM: a GPU VM, a vLLM pod, a vLLM Container App) is refused; unknown values
+    in the new readings are the worse case: a container group whose ipAddress type, or an app routing
+    add-on whose default NGINX type, is not known yet is public in an internal stack."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+    resources = [(r.type, unwrap(r.outputs), r.name) for r in stacks[stack]]
+    policy = pack.vllm_behind_gateway_across_stack
+    assert violations(policy, resources) == []
+    installers = [("azure-native:resources:Deployment", {"properties": {"template": {"resources": []}}}, "arm"),
+                  ("kubernetes:helm.toolkit.fluxcd.io/v2:HelmRelease", {"spec": {"chart": {}}}, "flux"),
+                  ("kubernetes:argoproj.io/v1alpha1:Application", {"spec": {"source": {}}}, "argo")]
+    found = violations(policy, [*resources, *installers])
+    assert len(found) == 3 and all("no policy of this pack sees them" in f for f in found), found
+    internal = {"apertus-exposure": "internal"}
+    unknown = [("azure-native:containerinstance:ContainerGroup",
+                {"tags": internal, "ipAddress": {"type": UNKNOWN_STRING_VALUE}}, "aci"),
+               (pack.MANAGED_CLUSTER, {"tags": internal, "apiServerAccessProfile": {"enablePrivateCluster": True},
+                                       "ingressProfile": {"webAppRouting": {"enabled": True, "nginx": {
+                                           "defaultIngressControllerType": UNKNOWN_STRING_VALUE}}}}, "aks")]
+    found = violations(pack.closed_when_internal, unknown)
+    assert len(found) == 2 and "'aci'" in found[0] and "'aks'" in found[1], found
+
+
 def _first_preview(value: Any) -> Any:
     """Props as a first preview hands them: every Azure id (an ARM path) is not known yet."""
     from pulumi_policy.proxy import UNKNOWN_STRING_VALUE

@@ -54,6 +54,13 @@ VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
+APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
+# the classic provider (pulumi-azure): its public IP and prefix, read as azure-native's (only these are read)
+CLASSIC_PUBLIC_IPS = ("azure:network/publicIp:PublicIp", "azure:network/publicIpPrefix:PublicIpPrefix")
+# AKS application routing add-on: its default NGINX controller's load balancer is public unless
+# ingressProfile.webAppRouting.nginx.defaultIngressControllerType is Internal or None (ManagedClusterIngressProfileNginx)
+CLOSED_APP_ROUTING = ("internal", "none")
 # Azure Files / Blob CSI drivers provision storage accounts themselves: their StorageClass
 # parameters decide whether the account is public (kubernetes-sigs/azurefile-csi-driver
 # docs/driver-parameters.md: networkEndpointType, publicNetworkAccess)
@@ -192,6 +199,18 @@ def public_node_pools(resource_type: str, props: Any) -> list[str]:
 def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset()) -> str | None:
     """Why one resource is reachable from outside the VNet, or None."""
     props, kind = resource.props, resource.resource_type
+    if kind in CLASSIC_PUBLIC_IPS:
+        return PUBLIC_IP_PROBLEM
+    if kind == CONTAINER_GROUP:
+        ip_type = get(props, "ipAddress", "type")
+        if is_unknown(ip_type) or str(ip_type or "").strip().lower() == "public":
+            return "is a container group with a public IP address (ipAddress.type Public); set it Private, in a subnet"
+    elif kind == APPLICATION_GATEWAY:
+        public = [str(get(c, "name") or "?") for c in items(get(props, "frontendIPConfigurations"))
+                  if get(c, "publicIPAddress")]
+        if public:
+            return (f"is an Application Gateway with a public frontend ({', '.join(public)}: a publicIPAddress, "
+                    "wherever the address was made); give it a private frontend only")
     if kind in (PUBLIC_IP, PUBLIC_IP_PREFIX):
         if isinstance(get(props, "id"), str) and str(get(props, "id")).lower() in outbound_only:
             return None
@@ -226,6 +245,13 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         pools = public_node_pools(kind, props)
         if pools:
             return f"gives the nodes of agentPoolProfiles {', '.join(pools)} public IPs (enableNodePublicIP: true)"
+        routing = get(props, "ingressProfile", "webAppRouting")
+        if is_true(get(routing, "enabled")) or is_unknown(get(routing, "enabled")):
+            default = get(routing, "nginx", "defaultIngressControllerType")
+            if is_unknown(default) or str(default or "AnnotationControlled").strip().lower() not in CLOSED_APP_ROUTING:
+                return (f"enables the application routing add-on (ingressProfile.webAppRouting) with its default "
+                        f"NGINX controller '{default or 'AnnotationControlled'}', a public load balancer; set "
+                        "webAppRouting.nginx.defaultIngressControllerType Internal (or None)")
     elif kind == KEY_VAULT:
         access = str(get(props, "properties", "publicNetworkAccess") or "enabled").lower()
         if access != "disabled":
@@ -268,8 +294,10 @@ def validate_closed_when_internal(args: StackValidationArgs, report: ReportViola
 closed_when_internal = StackValidationPolicy(
     name="closed-when-internal",
     description="Internal stacks (the components' apertus-exposure tag, or policy config 'internal') "
-                "have no public IP (inline VM/scale-set or AKS node public IPs included; a resource's own "
-                "public tag exempts nothing, the config's public list does), public load balancer or external Container Apps environment, an "
+                "have no public IP (inline VM/scale-set or AKS node public IPs, classic-provider ones included; a "
+                "resource's own public tag exempts nothing, the config's public list does), public load balancer, "
+                "Application Gateway frontend, Container Instances group or AKS app routing NGINX, or external "
+                "Container Apps environment, an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",

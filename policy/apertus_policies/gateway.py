@@ -19,9 +19,13 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
-- a Helm release, whose objects no policy sees, is refused in a stack that serves vLLM;
-- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends and
-  firewall DNAT rules never forward to vLLM's port;
+- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
+  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM;
+- Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
+  an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
+- Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
+  firewall DNAT rules (policy and classic) and public container groups never reach vLLM's port; the
+  classic provider's NSG rules are read like azure-native's;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
 The across-stack policy reads the stack as plain values and takes the worse case for a value not
@@ -30,6 +34,7 @@ known yet (a preview), so an unknown never turns it into an advisory (docs/polic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -46,6 +51,7 @@ from pulumi_policy.proxy import UnknownValueError
 from .common import (
     normalised,
     CONTAINER_APP,
+    K8S_CONFIG_MAP,
     K8S_SERVICE,
     LOAD_BALANCER,
     MANDATORY,
@@ -88,6 +94,12 @@ INBOUND_NAT_RULE = "azure-native:network:InboundNatRule"
 APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
 FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
+AZURE_FIREWALL = "azure-native:network:AzureFirewall"  # classic rules: natRuleCollections
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
+ARM_DEPLOYMENT = "azure-native:resources:Deployment"
+# the classic provider (pulumi-azure): its network security rules, read like azure-native's
+CLASSIC_SECURITY_RULE = "azure:network/networkSecurityRule:NetworkSecurityRule"
+CLASSIC_NSG = "azure:network/networkSecurityGroup:NetworkSecurityGroup"
 K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 ENDPOINT_SLICE = "kubernetes:discovery.k8s.io/v1:EndpointSlice"
 ENDPOINTS = "kubernetes:core/v1:Endpoints"
@@ -133,9 +145,10 @@ def nsg_rule_problems(rule: Any) -> list[str]:
 
 def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props, label = args.props, _label(args)
-    if args.resource_type in (NSG, SECURITY_RULE):
-        for index, rule in enumerate(_nsg_rules(args.resource_type, props)):
-            name = _rule_name(rule, args.name if args.resource_type == SECURITY_RULE else f"#{index}")
+    if args.resource_type in (NSG, SECURITY_RULE, CLASSIC_NSG, CLASSIC_SECURITY_RULE):
+        single = args.resource_type in (SECURITY_RULE, CLASSIC_SECURITY_RULE)
+        for index, rule in enumerate(_nsg_rules(SECURITY_RULE if single else NSG, props)):
+            name = _rule_name(rule, args.name if single else f"#{index}")
             for problem in nsg_rule_problems(rule):
                 report(f"{label}: rule '{name}' {problem}; only the gateway's ports 443 and 80 face the "
                        "internet, vLLM is reached through the gateway")
@@ -205,16 +218,45 @@ def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportVio
             report(f"{label}: the inbound NAT rule forwards to vLLM's port {rules.VLLM_PORT}; reach vLLM only "
                    "through the gateway")
     elif args.resource_type == APPLICATION_GATEWAY:
-        for index, setting in enumerate(items(get(props, "backendHttpSettingsCollection"))):
-            if whole_number(get(setting, "port")) == rules.VLLM_PORT:
-                report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' sends to vLLM's port "
-                       f"{rules.VLLM_PORT}; send to the gateway's port")
-    elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES):
-        for collection in items(get(props, "ruleCollections")):
+        # v2: backendHttpSettingsCollection (layer 7) and backendSettingsCollection (layer 4, TCP/TLS proxy)
+        for kind in ("backendHttpSettingsCollection", "backendSettingsCollection"):
+            for index, setting in enumerate(items(get(props, kind))):
+                if whole_number(get(setting, "port")) == rules.VLLM_PORT:
+                    report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' ({kind}) sends to "
+                           f"vLLM's port {rules.VLLM_PORT}; send to the gateway's port")
+    elif args.resource_type == CONTAINER_GROUP:
+        _judge_container_group(props, label, report)
+    elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES, AZURE_FIREWALL):
+        for collection in items(get(props, "ruleCollections")) + items(get(props, "natRuleCollections")):
             for index, rule in enumerate(items(get(collection, "rules"))):
                 if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT:
                     report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
                            f"{rules.VLLM_PORT}; translate to the gateway's port")
+
+
+def container_group_is_public(props: Any) -> bool:
+    """An Azure Container Instances group with a public IP address (ipAddress.type Public; one not known
+    yet taken for public)."""
+    kind = get(props, "ipAddress", "type")
+    return is_unknown(kind) or str(kind or "").strip().lower() == "public"
+
+
+def _judge_container_group(props: Any, label: str, report: ReportViolation) -> None:
+    """A public container group's ports are the internet's: none may be vLLM's (8000, any --port of a vLLM
+    container, any port a vLLM container declares; the group's containers share one network)."""
+    if not container_group_is_public(props):
+        return
+    containers = items(get(props, "containers"))
+    vllm = [c for c in containers if is_vllm_container(c)]
+    ports = _container_ports(vllm) | {n for c in vllm for p in items(get(c, "ports"))
+                                      if (n := whole_number(get(p, "port"))) is not None}
+    public = [get(p, "port") for p in items(get(props, "ipAddress", "ports"))]
+    hits = sorted({n for p in public if (n := whole_number(p)) is not None} & ports)
+    if hits or (vllm and any(is_unknown(p) for p in public)):
+        shown = hits[0] if hits else "not known yet"
+        report(f"{label}: the container group has a public IP address (ipAddress.type Public) on port {shown}, "
+               f"where vLLM listens ({', '.join(map(str, sorted(ports)))}); give vLLM's container group no "
+               "public IP (ipAddress.type Private in a VNet) and put the gateway in front")
 
 
 def _forwards_to_vllm(rule: Any) -> bool:
@@ -248,8 +290,8 @@ vllm_behind_gateway = ResourceValidationPolicy(
                 "outside the VNet or another port than 443/80 to the internet, a service tag or a wide "
                 "range; Container Apps ingress targets the gateway, never a vLLM container's port; no "
                 "Kubernetes LoadBalancer/NodePort/externalIPs Service or patch, hostPort or hostNetwork, and "
-                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend or firewall DNAT "
-                "reaches vLLM's port.",
+                "no Azure load balancer rule, NAT rule or pool, Application Gateway backend (layer 7 or 4), "
+                "firewall DNAT (policy or classic) or public Container Instances group reaches vLLM's port.",
     validate=normalised(validate_behind_gateway),
     enforcement_level=MANDATORY,
 )
@@ -595,10 +637,15 @@ def _external_name_reach(service: Any, port: int | str | None, view: _View, hops
     in one of the cluster's forms (a short one resolves in the client's namespace: any)."""
     host = get(service.props, "spec", "externalName")
     address = cluster_address(host, None)
-    if address is None or hops >= MAX_HOPS:
+    if hops >= MAX_HOPS:
         return None
     numbers = [whole_number(port)] if whole_number(port) is not None else \
         [n for p in _service_ports(service, port) if (n := whole_number(get(p, "port"))) is not None] or [None]
+    if address is None:  # a name outside the cluster's DNS (vLLM elsewhere): judged by its port, as Istio's
+        for number in numbers:
+            if number is not None and (why := _port_reach(number, view)):
+                return f"is an ExternalName for '{host}', outside the cluster's names, and {why}"
+        return None
     kind, namespace, name = address
     for number in numbers:
         why = (_backend_reach(Backend("", "Service", name, number), namespace, view, hops + 1) if kind == "svc"
@@ -651,6 +698,10 @@ def _backend_reach(backend: Backend, namespace: str | None, view: _View, hops: i
                     or namespace_match(view.namespace(other), namespace) == "no":
                 continue
             spec = get(other.props, "spec")
+            if _envoy_backend(other.resource_type):
+                if why := _envoy_backend_reach(other, view, hops):
+                    return why
+                continue
             selector = get(spec, "selector")  # a label map (v1alpha2), or a LabelSelector's matchLabels (v1)
             selector = get(selector, "matchLabels") if isinstance(get(selector, "matchLabels"), Mapping) else selector
             targets = [get(t, "number") for t in items(get(spec, "targetPorts"))]  # v1; v1alpha2: targetPortNumber
@@ -662,6 +713,35 @@ def _backend_reach(backend: Backend, namespace: str | None, view: _View, hops: i
         spaces = sorted({_shown(view.namespace(s)) for s in view.services[backend.name]})
         why += f", of a Service not certainly the stack's Service '{backend.name}' (namespace {_listed(spaces)})"
     return why
+
+
+# Envoy Gateway's Backend (gateway.envoyproxy.io, any version): a backendRef to it sends traffic to its
+# endpoints (fqdn or ip, each with a port; gateway.envoyproxy.io/docs/api/extension_types, BackendEndpoint)
+ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io"
+
+
+def _envoy_backend(resource_type: str) -> bool:
+    parts = str(resource_type).split(":")
+    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == ENVOY_GATEWAY_GROUP \
+        and parts[2] == "Backend"
+
+
+def _envoy_backend_reach(backend: Any, view: _View, hops: int) -> str | None:
+    """Why an Envoy Gateway Backend's endpoints reach vLLM: an fqdn that names vLLM's Service, or any
+    endpoint (fqdn outside the cluster, ip) on a port vLLM listens on in this stack."""
+    for endpoint in items(get(backend.props, "spec", "endpoints")):
+        for kind in ("fqdn", "ip"):
+            target = get(endpoint, kind)
+            if not isinstance(target, Mapping):
+                continue
+            port = get(target, "port")
+            host = get(target, "hostname") if kind == "fqdn" else None
+            address = cluster_address(host, view.namespace(backend)) if host is not None else None
+            why = (_backend_reach(Backend("", "Service", address[2], _port_ref(port)), address[1], view, hops + 1)
+                   if address is not None and address[0] == "svc" and hops < MAX_HOPS else _port_reach(port, view))
+            if why:
+                return f"is an Envoy Gateway Backend whose {kind} endpoint '{host or get(target, 'address')}' {why}"
+    return None
 
 
 def _shown(namespace: str | None) -> str:
@@ -893,12 +973,83 @@ def _judge_endpoints_of_unheld_services(view: _View, report: ReportViolation) ->
                    "gateway, and give a Service its endpoints in the stack that holds it", resource.urn)
 
 
+# Other ingress controllers' routes (any version of the group): Traefik's IngressRoute, IngressRouteTCP and
+# IngressRouteUDP (traefik.io, and the older traefik.containo.us) routes[].services (a TraefikService's
+# weighted services and mirrors followed), Contour's HTTPProxy (projectcontour.io) routes[].services and
+# tcpproxy.services; each served by its own proxy, never by the gateway (Caddy)
+TRAEFIK_GROUPS = ("traefik.io", "traefik.containo.us")
+TRAEFIK_ROUTES = ("IngressRoute", "IngressRouteTCP", "IngressRouteUDP")
+CONTOUR_GROUP = "projectcontour.io"
+# ingress-nginx exposes TCP/UDP ports from a ConfigMap (--tcp-services-configmap, --udp-services-configmap):
+# data "<external port>": "<namespace>/<service>:<port>[:PROXY][:PROXY]" (kubernetes.github.io/ingress-nginx/
+# user-guide/exposing-tcp-udp-services); any ConfigMap shaped so is read, the flag may name any
+NGINX_STREAM_ENTRY = re.compile(r"^\s*([A-Za-z0-9.-]+)/([A-Za-z0-9.-]+):([A-Za-z0-9-]+)(:PROXY){0,2}\s*$")
+
+
+def _group_kind(resource_type: str) -> tuple[str, str]:
+    parts = str(resource_type).split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes":
+        return parts[1].split("/", 1)[0], parts[2]
+    return "", ""
+
+
+def _other_controller_backends(route: Any, view: _View) -> tuple[str, list[Backend]] | None:
+    """(the controller, the Services a Traefik, Contour or ingress-nginx stream route sends to) or None."""
+    group, kind = _group_kind(route.resource_type)
+    props = route.props
+
+    def services(field: str, entries: Any, depth: int = 0) -> list[Backend]:
+        found = []
+        for entry in items(entries):
+            if not isinstance(entry, Mapping):
+                continue
+            namespace = get(entry, "namespace")
+            namespace = namespace if isinstance(namespace, str) and namespace else None
+            name, port = str(get(entry, "name") or ""), _port_ref(get(entry, "port"))
+            if str(get(entry, "kind") or "Service") == "TraefikService":
+                for other in view.resources:
+                    if _group_kind(other.resource_type)[1] == "TraefikService" and object_name(other) == name \
+                            and depth < MAX_HOPS:
+                        spec = get(other.props, "spec")
+                        nested = items(get(spec, "weighted", "services")) + items(get(spec, "mirroring", "mirrors"))
+                        nested += [get(spec, "mirroring")] if isinstance(get(spec, "mirroring"), Mapping) else []
+                        found += services(f"{field} (TraefikService '{name}')", nested, depth + 1)
+                continue
+            found.append(Backend(field, "Service", name, port, namespace))
+        return found
+
+    if group in TRAEFIK_GROUPS and kind in TRAEFIK_ROUTES:
+        return "Traefik", [b for r in items(get(props, "spec", "routes"))
+                           for b in services("route service", get(r, "services"))]
+    if group == CONTOUR_GROUP and kind == "HTTPProxy":
+        found = [b for r in items(get(props, "spec", "routes")) for b in services("route service", get(r, "services"))]
+        return "Contour", found + services("tcpproxy service", get(props, "spec", "tcpproxy", "services"))
+    if route.resource_type == K8S_CONFIG_MAP and isinstance(get(props, "data"), Mapping):
+        found = []
+        for key, value in get(props, "data").items():
+            match = NGINX_STREAM_ENTRY.match(value) if isinstance(value, str) and whole_number(key) is not None else None
+            if match:
+                found.append(Backend(f"stream port {key}", "Service", match.group(2), _port_ref(match.group(3)),
+                                     match.group(1)))
+        return ("ingress-nginx (tcp-services/udp-services)", found) if found else None
+    return None
+
+
 def _judge_routes(view: _View, report: ReportViolation) -> None:
-    """Ingress backends, Gateway API routes' backendRefs and mirrors, Istio VirtualServices' destinations."""
+    """Ingress backends, Gateway API routes' backendRefs and mirrors, Istio VirtualServices' destinations,
+    Traefik and Contour routes, ingress-nginx TCP/UDP services."""
     for route in view.resources:
         if istio_route(route.resource_type):
             for problem in _virtual_service_problems(route, view):
                 report(f"{route.resource_type} '{route.name}': {problem}", route.urn)
+            continue
+        if other := _other_controller_backends(route, view):
+            controller, backends = other
+            for backend in backends:
+                if why := _backend_reach(backend, backend.namespace or view.namespace(route), view):
+                    report(f"{route.resource_type} '{route.name}': its {backend.field} '{backend.name}' {why}; "
+                           f"{controller} serves it with its own proxy, not the gateway (Caddy), so it skips the "
+                           "gateway's TLS, path allow-list and limits; send it to the gateway's Service", route.urn)
             continue
         kind = "Ingress" if route.resource_type == K8S_INGRESS else route_kind(route.resource_type)
         if kind is None:
@@ -948,7 +1099,62 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
                    "they reach vLLM around the gateway or weaken its pods is not judged; install the chart with "
                    "kubernetes:helm.sh/v4:Chart (its objects are resources the pack judges) or render it with "
                    "`helm template` and apply it with kubernetes:yaml/v2:ConfigGroup", release.urn)
+    _judge_unseen_installers(resources, view, report)
     _judge_gpu_vms(resources, report)
+
+
+# Resources that install further resources no policy sees (like a Helm release): Flux's HelmRelease and
+# Kustomization (helm.toolkit.fluxcd.io, kustomize.toolkit.fluxcd.io), Argo CD's Application and
+# ApplicationSet (argoproj.io), and an ARM template deployment (azure-native:resources:Deployment: the
+# template's resources are created by Azure Resource Manager, never registered with the engine)
+UNSEEN_INSTALLERS = {
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): (
+        "a Flux HelmRelease has Flux install its chart in the cluster", "kubernetes:helm.sh/v4:Chart"),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"): (
+        "a Flux Kustomization has Flux apply its source's objects in the cluster", "kubernetes:kustomize/v2:Directory"),
+    ("argoproj.io", "Application"): (
+        "an Argo CD Application has Argo CD apply its source's objects in the cluster",
+        "kubernetes:yaml/v2:ConfigGroup or kubernetes:helm.sh/v4:Chart"),
+    ("argoproj.io", "ApplicationSet"): (
+        "an Argo CD ApplicationSet has Argo CD generate Applications and apply their objects",
+        "kubernetes:yaml/v2:ConfigGroup or kubernetes:helm.sh/v4:Chart"),
+}
+
+
+def _serves_vllm(resources: list[Any], view: _View) -> str | None:
+    """What in the stack serves vLLM (a pod, a Container App, a container group, a GPU VM), or None."""
+    if view.pods:
+        return f"'{view.pods[0].workload}'"
+    for r in resources:
+        if r.resource_type == CONTAINER_APP and any(is_vllm_container(c) for c in aca_containers(r.props)):
+            return f"Container App '{r.name}'"
+        if r.resource_type == CONTAINER_GROUP and any(is_vllm_container(c) for c in items(get(r.props, "containers"))):
+            return f"container group '{r.name}'"
+        size = get(r.props, "hardwareProfile", "vmSize")
+        if r.resource_type == VIRTUAL_MACHINE and (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
+            return f"GPU VM '{r.name}'"
+    return None
+
+
+def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """Flux, Argo CD and ARM template deployments in a stack that serves vLLM: refused like a Helm release."""
+    serving = None
+    for resource in resources:
+        known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type))
+        if resource.resource_type == ARM_DEPLOYMENT:
+            known = (("an ARM template deployment has Azure Resource Manager create the template's resources, never "
+                      "registered with Pulumi"), "the azure-native resources themselves")
+        if known is None:
+            continue
+        serving = serving or _serves_vllm(resources, view) or ""
+        mentions = "vllm" in str(plain(resource.props)).lower()  # its template or source names vLLM
+        if not (serving or mentions):
+            continue
+        what, instead = known
+        report(f"{resource.resource_type} '{resource.name}': {what}, where no policy of this pack sees them, in a "
+               f"stack that {f'serves vLLM ({serving})' if serving else 'may serve vLLM (it names vLLM)'}, so whether they reach vLLM around the gateway or weaken it is "
+               f"not judged; declare those objects in the program ({instead}), whose resources the pack judges",
+               resource.urn)
 
 
 def _judge_gpu_vms(resources: list[Any], report: ReportViolation) -> None:
@@ -998,7 +1204,9 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "backendRefs and request mirrors) or Istio VirtualService reaches the pods or port of vLLM, "
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
-                "no Helm release, whose objects the pack cannot see, in a stack that serves vLLM; no GPU VM "
+                "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
+                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, in a "
+                "stack that serves vLLM; no GPU VM "
                 "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
