@@ -10,7 +10,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from policy.apertus_policies import containers, images, network, secrets
+from policy.apertus_policies import common, containers, images, network, secrets
 
 VM = "azure-native:compute:VirtualMachine"
 
@@ -88,8 +88,8 @@ def test_a_knative_service_is_read_as_pods_a_core_service_is_not():
     capabilities, pinned = _pod_findings("kubernetes:serving.knative.dev/v1:Service", props)
     assert any("is privileged" in m for m in capabilities) and any("busybox:latest" in m for m in pinned)
     assert _pod_findings("kubernetes:core/v1:Service", props) == ([], [])
-    assert containers.named_like_pod_less("kubernetes:serving.knative.dev/v1:Service")
-    assert not containers.named_like_pod_less("kubernetes:networking.istio.io/v1:Gateway")
+    assert common.may_hold_pods("kubernetes:serving.knative.dev/v1:Service")
+    assert not common.may_hold_pods("kubernetes:networking.istio.io/v1:Gateway")
 
 
 def test_argo_tekton_and_kserve_single_containers_are_judged():

@@ -204,9 +204,50 @@ def kind_name(resource_type: Any) -> str:
     return str(resource_type).rsplit(":", 1)[-1]
 
 
+# The API groups whose kinds NO_POD_KINDS names: a kind of one of those names in another group is a
+# custom resource that may well hold a pod template (Knative's serving.knative.dev Service does), so it
+# is read by shape like any other custom resource. ('core' is the group of core/v1 and v1.)
+POD_LESS_GROUPS = {
+    **dict.fromkeys(("ServiceAccount", "ConfigMap", "Secret", "Service", "Endpoints", "Namespace",
+                     "PersistentVolume", "PersistentVolumeClaim", "LimitRange", "ResourceQuota"), {"core"}),
+    "EndpointSlice": {"discovery.k8s.io"},
+    "StorageClass": {"storage.k8s.io"}, "CSIDriver": {"storage.k8s.io"},
+    **dict.fromkeys(("Ingress", "IngressClass", "NetworkPolicy"), {"networking.k8s.io", "extensions"}),
+    **dict.fromkeys(("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"), {"rbac.authorization.k8s.io"}),
+    "PodDisruptionBudget": {"policy"},
+    "PriorityClass": {"scheduling.k8s.io"},
+    "RuntimeClass": {"node.k8s.io"},
+    "SecretProviderClass": {"secrets-store.csi.x-k8s.io"},
+    "CustomResourceDefinition": {"apiextensions.k8s.io"},
+    "HorizontalPodAutoscaler": {"autoscaling"},
+    **dict.fromkeys(("PodMonitor", "ServiceMonitor"), {"monitoring.coreos.com", "azmonitoring.coreos.com"}),
+    **dict.fromkeys(("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "GatewayClass", "ReferenceGrant"),
+                    {"gateway.networking.k8s.io"}),
+    "Gateway": {"gateway.networking.k8s.io", "networking.istio.io"},
+    "InferencePool": {"inference.networking.x-k8s.io", "inference.networking.k8s.io"},
+    "ValidatingWebhookConfiguration": {"admissionregistration.k8s.io"},
+    "MutatingWebhookConfiguration": {"admissionregistration.k8s.io"},
+    "VolumeSnapshotClass": {"snapshot.storage.k8s.io"},
+    **dict.fromkeys(("VirtualService", "DestinationRule", "ServiceEntry"), {"networking.istio.io"}),
+    **dict.fromkeys(("Release", "Chart"), {"helm.sh"}),
+}
+
+
+def api_group(resource_type: Any) -> str:
+    """The API group of a Kubernetes type token: kubernetes:serving.knative.dev/v1:Service gives
+    'serving.knative.dev', kubernetes:core/v1:Service 'core'."""
+    module = str(resource_type).split(":")[1] if str(resource_type).count(":") >= 2 else ""
+    return module.split("/")[0] if "/" in module else "core"
+
+
 def may_hold_pods(resource_type: Any) -> bool:
-    text = str(resource_type)
-    return text.startswith("kubernetes:") and kind_name(base_kind(text)) not in NO_POD_KINDS
+    """Whether a Kubernetes resource may hold a pod: every kind but those NO_POD_KINDS names in their own
+    API group (POD_LESS_GROUPS); a kind of the same name in another group (a Knative Service) may."""
+    text = base_kind(str(resource_type))
+    if not text.startswith("kubernetes:"):
+        return False
+    kind = kind_name(text)
+    return kind not in NO_POD_KINDS or api_group(text) not in POD_LESS_GROUPS.get(kind, set())
 
 
 def _pod_specs_by_shape(props: Any, depth: int = 10) -> list[tuple[Any, Any]]:
@@ -661,12 +702,100 @@ def read_pod(spec: Any, labels: Any, annotations: Any = None) -> ServingPod | No
                       annotations if isinstance(annotations, Mapping) else {})
 
 
-def serving_pods(resource_type: str, props: Any) -> list[ServingPod]:
-    """Every pod of a Kubernetes resource (any kind, by its known path or its shape; a custom resource
-    with several pod templates gives several), each read once; none for a kind that holds no pods."""
+# Containers in custom resources that hold one container, or a list of steps, rather than a pod's
+# ``containers`` list: an Argo Workflow template's ``container`` and ``script`` (and its
+# ``initContainers``/``sidecars``), a Tekton Task's ``steps`` and ``sidecars``, a KServe predictor's
+# model or framework (``predictor.model``, ``predictor.huggingface``, ...), which has no image of its own
+SINGLE_CONTAINER_KEYS = ("container", "script")
+CONTAINER_LIST_KEYS = ("steps", "sidecars", "initContainers")
+KSERVE_MODEL_KEYS = ("model", "huggingface", "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx",
+                     "pmml", "lightgbm", "paddle")
+_CONTAINER_FIELDS = ("image", "command", "args", "securityContext", "resources", "env")
+
+
+def _container_like(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(key in value for key in _CONTAINER_FIELDS)
+
+
+def _named(container: Mapping, name: Any) -> Any:
+    """A single container (an Argo template's, a KServe model) named, where it has no name, for where it sits."""
+    return container if container.get("name") else {**container, "name": str(name)}
+
+
+def _held_containers(node: Mapping, key_of_node: str | None) -> list[Any]:
+    kserve = [_named(node[key], f"predictor.{key}") for key in KSERVE_MODEL_KEYS
+              if key_of_node == "predictor" and _container_like(node.get(key))]
+    if isinstance(node.get("containers"), Sequence):  # a pod spec, read by shape already
+        return kserve
+    found = [_named(node[key], f"{node.get('name') or 'template'}.{key}") for key in SINGLE_CONTAINER_KEYS
+             if _container_like(node.get(key))]
+    for key in CONTAINER_LIST_KEYS:
+        value = node.get(key)
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            found += [step for step in value if isinstance(step, Mapping) and "image" in step]
+    return found + kserve
+
+
+def _strip(mapping: Any) -> dict:
+    """A mapping's pod-level fields: its container lists left out."""
+    if not isinstance(mapping, Mapping):
+        return {}
+    return {key: value for key, value in mapping.items()
+            if key not in ("containers", "initContainers", "ephemeralContainers", *SINGLE_CONTAINER_KEYS,
+                           *CONTAINER_LIST_KEYS, *KSERVE_MODEL_KEYS)}
+
+
+def unread_pods(resource_type: str, props: Any, depth: int = 8) -> list[tuple[ServingPod, bool]]:
+    """The pods ``pod_specs`` does not read, made here around the containers of a custom resource's
+    single-container shapes (SINGLE_CONTAINER_KEYS, CONTAINER_LIST_KEYS, a KServe predictor's model),
+    each group judged as a pod whose pod-level fields are those of the resource's ``spec`` and of the
+    mapping that holds them (an Argo template's own volumes or securityContext, say); each with False
+    (not a whole pod spec: its container may have no image, a KServe model's runtime has it)."""
+    text = str(resource_type)
+    if not may_hold_pods(text) or text in _POD_SPEC_PATHS:
+        return []
+    found: list[tuple[ServingPod, bool]] = []
+    top = _strip(get(props, "spec"))
+    level: list[tuple[Any, str | None]] = [(props, None)]
+    for _ in range(depth):
+        below: list[tuple[Any, str | None]] = []
+        for node, key_of_node in level:
+            if isinstance(node, Mapping):
+                held = _held_containers(node, key_of_node)
+                if held:
+                    pod = read_pod({**top, **_strip(node), "containers": held}, None, None)
+                    if pod is not None:
+                        found.append((pod, False))
+                below += [(value, key) for key, value in node.items()
+                          if key not in ("containers", "initContainers", "ephemeralContainers")]
+            elif isinstance(node, Sequence) and not isinstance(node, (str, bytes)):
+                below += [(item, None) for item in node]
+        level = [(node, key) for node, key in below
+                 if isinstance(node, Mapping) or (isinstance(node, Sequence) and not isinstance(node, (str, bytes)))]
+    return found
+
+
+def pods_read(resource_type: str, props: Any) -> list[tuple[ServingPod, bool]]:
+    """Every pod of a Kubernetes resource, each with whether it is a whole pod spec (True: by its kind's
+    known path or by shape, a Knative Service's template included) or one made around single
+    containers (False: ``unread_pods``)."""
     pods = [read_pod(spec, get(metadata, "labels"), get(metadata, "annotations"))
             for spec, metadata in pod_specs(resource_type, props)]
-    return [pod for pod in pods if pod is not None]
+    return [(pod, True) for pod in pods if pod is not None] + unread_pods(resource_type, props)
+
+
+def serving_pods(resource_type: str, props: Any) -> list[ServingPod]:
+    """Every pod of a Kubernetes resource (any kind, by its known path or its shape; a custom resource
+    with several pod templates gives several; an Argo, Tekton or KServe group of single containers gives
+    one made-up pod each), each read once; none for a kind that holds no pods."""
+    return [pod for pod, _ in pods_read(resource_type, props)]
+
+
+def pod_containers(resource_type: str, props: Any) -> list[Any]:
+    """``workload_containers`` and the containers of the made-up pods (``unread_pods``): every container
+    a Kubernetes resource runs."""
+    return workload_containers(resource_type, props) + [
+        container for pod, _ in unread_pods(resource_type, props) for container in pod.containers]
 
 
 def serving_pod(resource_type: str, props: Any) -> ServingPod | None:

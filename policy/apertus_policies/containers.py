@@ -30,8 +30,6 @@ from .common import (
     MANAGED_CLUSTER,
     MANDATORY,
     NO_GPU_ENV_VALUES,
-    NO_POD_KINDS,
-    POD_SPEC_PATHS,
     NODE_AGENT_HOST_PATHS,
     ServingPod,
     _label,
@@ -40,11 +38,9 @@ from .common import (
     is_false,
     is_true,
     items,
-    _pod_specs_by_shape,
-    kind_name,
     pod_specs,
-    read_pod,
-    serving_pods,
+    pods_read,
+    unread_pods,  # noqa: F401 (images.py reads it from here)
     whole_number,
 )
 
@@ -95,135 +91,6 @@ def hidden_gpu_access(args: Any) -> str | None:
                     f"'{GPU_RUNTIME_WORD}', and this pack knows GPU pods by a runtimeClassName that names it; "
                     f"call the class {GPU_RUNTIME_WORD}-{name}")
     return None
-
-
-# ---------------------------------------------------------------- pods the common readers miss
-
-# The API groups whose kinds common.NO_POD_KINDS names: a kind of one of those names in another group
-# is a custom resource that may well hold a pod template (Knative's serving.knative.dev Service does),
-# so it is read by shape like any other custom resource. ('core' is the group of core/v1 and v1.)
-POD_LESS_GROUPS = {
-    **dict.fromkeys(("ServiceAccount", "ConfigMap", "Secret", "Service", "Endpoints", "Namespace",
-                     "PersistentVolume", "PersistentVolumeClaim", "LimitRange", "ResourceQuota"), {"core"}),
-    "EndpointSlice": {"discovery.k8s.io"},
-    "StorageClass": {"storage.k8s.io"}, "CSIDriver": {"storage.k8s.io"},
-    **dict.fromkeys(("Ingress", "IngressClass", "NetworkPolicy"), {"networking.k8s.io", "extensions"}),
-    **dict.fromkeys(("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"), {"rbac.authorization.k8s.io"}),
-    "PodDisruptionBudget": {"policy"},
-    "PriorityClass": {"scheduling.k8s.io"},
-    "RuntimeClass": {"node.k8s.io"},
-    "SecretProviderClass": {"secrets-store.csi.x-k8s.io"},
-    "CustomResourceDefinition": {"apiextensions.k8s.io"},
-    "HorizontalPodAutoscaler": {"autoscaling"},
-    "PodMonitor": {"monitoring.coreos.com"}, "ServiceMonitor": {"monitoring.coreos.com"},
-    **dict.fromkeys(("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "GatewayClass", "ReferenceGrant"),
-                    {"gateway.networking.k8s.io"}),
-    "Gateway": {"gateway.networking.k8s.io", "networking.istio.io"},
-    "InferencePool": {"inference.networking.x-k8s.io", "inference.networking.k8s.io"},
-    "ValidatingWebhookConfiguration": {"admissionregistration.k8s.io"},
-    "MutatingWebhookConfiguration": {"admissionregistration.k8s.io"},
-    "VolumeSnapshotClass": {"snapshot.storage.k8s.io"},
-    **dict.fromkeys(("VirtualService", "DestinationRule", "ServiceEntry"), {"networking.istio.io"}),
-    **dict.fromkeys(("Release", "Chart"), {"helm.sh"}),
-}
-
-
-def api_group(resource_type: str) -> str:
-    """The API group of a Kubernetes type token: kubernetes:serving.knative.dev/v1:Service gives
-    'serving.knative.dev', kubernetes:core/v1:Service 'core'."""
-    module = str(resource_type).split(":")[1] if str(resource_type).count(":") >= 2 else ""
-    return module.split("/")[0] if "/" in module else "core"
-
-
-def named_like_pod_less(resource_type: str) -> bool:
-    """A custom resource whose kind shares a name in NO_POD_KINDS (common.may_hold_pods skips it by
-    name alone): read here by shape."""
-    text = str(resource_type)
-    kind = kind_name(text)
-    return (text.startswith("kubernetes:") and kind in NO_POD_KINDS
-            and api_group(text) not in POD_LESS_GROUPS.get(kind, set()))
-
-
-# Containers in custom resources that hold one container, or a list of steps, rather than a pod's
-# ``containers`` list: an Argo Workflow template's ``container`` and ``script`` (and its
-# ``initContainers``/``sidecars``), a Tekton Task's ``steps`` and ``sidecars``, a KServe predictor's
-# model or framework (``predictor.model``, ``predictor.huggingface``, ...), which has no image of its own
-SINGLE_CONTAINER_KEYS = ("container", "script")
-CONTAINER_LIST_KEYS = ("steps", "sidecars", "initContainers")
-KSERVE_MODEL_KEYS = ("model", "huggingface", "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx",
-                     "pmml", "lightgbm", "paddle")
-_CONTAINER_FIELDS = ("image", "command", "args", "securityContext", "resources", "env")
-
-
-def _container_like(value: Any) -> bool:
-    return isinstance(value, Mapping) and any(key in value for key in _CONTAINER_FIELDS)
-
-
-def _named(container: Mapping, name: Any) -> Any:
-    """A single container (an Argo template's, a KServe model) named, where it has no name, for where it sits."""
-    return container if container.get("name") else {**container, "name": str(name)}
-
-
-def _held_containers(node: Mapping, key_of_node: str | None) -> list[Any]:
-    kserve = [_named(node[key], f"predictor.{key}") for key in KSERVE_MODEL_KEYS
-              if key_of_node == "predictor" and _container_like(node.get(key))]
-    if isinstance(node.get("containers"), Sequence):  # a pod spec, read by shape already
-        return kserve
-    found = [_named(node[key], f"{node.get('name') or 'template'}.{key}") for key in SINGLE_CONTAINER_KEYS
-             if _container_like(node.get(key))]
-    for key in CONTAINER_LIST_KEYS:
-        value = node.get(key)
-        if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-            found += [step for step in value if isinstance(step, Mapping) and "image" in step]
-    return found + kserve
-
-
-def _strip(mapping: Any) -> dict:
-    """A mapping's pod-level fields: its container lists left out."""
-    if not isinstance(mapping, Mapping):
-        return {}
-    return {key: value for key, value in mapping.items()
-            if key not in ("containers", "initContainers", "ephemeralContainers", *SINGLE_CONTAINER_KEYS,
-                           *CONTAINER_LIST_KEYS, *KSERVE_MODEL_KEYS)}
-
-
-def unread_pods(resource_type: str, props: Any, depth: int = 8) -> list[tuple[ServingPod, bool]]:
-    """Pods of a Kubernetes resource the common readers (common.pod_specs) do not read, each with
-    whether it is a whole pod spec (True) or one made here around single containers (False): the pod
-    templates of a custom resource whose kind shares a name with a pod-less kind (a Knative Service),
-    and the containers of the shapes SINGLE_CONTAINER_KEYS, CONTAINER_LIST_KEYS and a KServe predictor's
-    model, each group judged as a pod whose pod-level fields are those of the resource's ``spec`` and of
-    the mapping that holds them (an Argo template's own volumes or securityContext, say)."""
-    text = str(resource_type)
-    if not text.startswith("kubernetes:") or text in POD_SPEC_PATHS:
-        return []
-    found: list[tuple[ServingPod, bool]] = []
-    if named_like_pod_less(text):
-        for spec, holder in _pod_specs_by_shape(props):
-            metadata = get(holder, "metadata") if holder is not None else None
-            pod = read_pod(spec, get(metadata, "labels"), get(metadata, "annotations"))
-            if pod is not None:
-                found.append((pod, True))
-    elif kind_name(text) in NO_POD_KINDS:
-        return []
-    top = _strip(get(props, "spec"))
-    level: list[tuple[Any, str | None]] = [(props, None)]
-    for _ in range(depth):
-        below: list[tuple[Any, str | None]] = []
-        for node, key_of_node in level:
-            if isinstance(node, Mapping):
-                held = _held_containers(node, key_of_node)
-                if held:
-                    pod = read_pod({**top, **_strip(node), "containers": held}, None, None)
-                    if pod is not None:
-                        found.append((pod, False))
-                below += [(value, key) for key, value in node.items()
-                          if key not in ("containers", "initContainers", "ephemeralContainers")]
-            elif isinstance(node, Sequence) and not isinstance(node, (str, bytes)):
-                below += [(item, None) for item in node]
-        level = [(node, key) for node, key in below
-                 if isinstance(node, Mapping) or (isinstance(node, Sequence) and not isinstance(node, (str, bytes)))]
-    return found
 
 
 # ---------------------------------------------------------------- GPU node pools
@@ -284,16 +151,16 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         for problem in patch_weakening(args.resource_type, args.props):
             report(f"{label}: the patch {problem}; a patch is judged alone, so this pack cannot see whether the "
                    "pod it changes holds GPUs or runs vLLM: declare the workload whole")
-    for pod in serving_pods(args.resource_type, args.props):
-        _judge_pod(label, pod, report, patch)
-    if not patch:
-        reported: set[str] = set()
+    reported: set[str] = set()
 
-        def once(message: str, *rest: Any) -> None:  # a made-up pod repeats its resource's pod-level fields
-            if message not in reported:
-                reported.add(message)
-                report(message, *rest)
-        for pod, _ in unread_pods(args.resource_type, args.props):
+    def once(message: str, *rest: Any) -> None:  # a made-up pod repeats its resource's pod-level fields
+        if message not in reported:
+            reported.add(message)
+            report(message, *rest)
+    for pod, whole in pods_read(args.resource_type, args.props):
+        if whole:
+            _judge_pod(label, pod, report, patch)
+        elif not patch:
             _judge_pod(label, pod, once)
 
 
