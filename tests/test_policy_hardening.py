@@ -303,3 +303,53 @@ def test_a_token_percent_encoded_or_hex_under_a_checksum_is_found():
     assert _secrets("azure-native:resources:ResourceGroup", {"tags": {"t": encoded}})
     assert _secrets(CONFIG_MAP, _config_map(annotations={"checksum/config": TOKEN.encode().hex()}))
     assert _secrets(CONFIG_MAP, _config_map(annotations={"checksum/config": "9f86d081884c7d65"})) == []
+
+
+# ---------------------------------------------------------------- pods of custom resources, read in common
+
+KNATIVE = "kubernetes:serving.knative.dev/v1:Service"
+VLLM_IN_KNATIVE = {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "args": ["--model", "m"],
+                   "ports": [{"containerPort": 8000}]}
+
+
+def _knative(container: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "llm", "namespace": "llm"},
+            "spec": {"template": {"spec": {"containers": [container]}}}}
+
+
+def test_may_hold_pods_reads_a_pod_less_kind_name_by_its_api_group():
+    assert common.may_hold_pods(KNATIVE) and common.may_hold_pods("kubernetes:serving.knative.dev/v1:ServicePatch")
+    for kind in ("kubernetes:core/v1:Service", "kubernetes:v1:Service", "kubernetes:core/v1:ServicePatch",
+                 "kubernetes:gateway.networking.k8s.io/v1:Gateway", "kubernetes:helm.sh/v3:Release",
+                 "kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "azure-native:web:WebApp"):
+        assert not common.may_hold_pods(kind), kind
+
+
+def test_a_knative_service_running_vllm_is_a_vllm_workload_for_the_gateway_policies():
+    """may_hold_pods took a Knative Service as a core Service: vllm_pods never read it."""
+    from policy.apertus_policies import gateway
+    resource = SimpleNamespace(resource_type=KNATIVE, name="ks", props=_knative(VLLM_IN_KNATIVE),
+                               urn=f"urn:pulumi:dev::p::{KNATIVE}::ks")
+    found = gateway.vllm_pods([resource])
+    assert [pod.workload for pod in found] == ["ks"] and 8000 in found[0].listens, found
+
+
+def test_the_secrets_policies_read_knative_argo_tekton_and_kserve_containers():
+    env = [{"name": "HF_TOKEN", "value": TOKEN}]
+    assert _secrets(KNATIVE, _knative({**VLLM_IN_KNATIVE, "env": env}))
+    argo = {"spec": {"templates": [{"name": "main", "container": {"image": "busybox:1.36.1", "env": env}}]}}
+    assert _secrets("kubernetes:argoproj.io/v1alpha1:Workflow", argo)
+    assert _secrets("kubernetes:tekton.dev/v1:Task", {"spec": {"steps": [{"image": "busybox:1.36.1", "env": env}]}})
+    kserve = {"spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}, "env": env}}}}
+    assert _secrets("kubernetes:serving.kserve.io/v1beta1:InferenceService", kserve)
+    assert _secrets("kubernetes:core/v1:Service", {"spec": {"template": {"spec": {"containers": [{"env": env}]}}}}) == []
+    # across the stack: a Knative vLLM pod loading a ConfigMap the stack does not create
+    loads = {**VLLM_IN_KNATIVE, "envFrom": [{"configMapRef": {"name": "elsewhere"}}]}
+    found = judge_stack(secrets.no_unseen_env_across_stack, [(KNATIVE, "ks", _knative(loads))])
+    assert any("'elsewhere'" in m for m in found), found
+
+
+def test_containers_and_common_share_one_pod_reader():
+    """containers.py keeps no copy of the pod-less table or the single-container shapes."""
+    assert containers.unread_pods is common.unread_pods
+    assert not hasattr(containers, "POD_LESS_GROUPS") and not hasattr(containers, "named_like_pod_less")

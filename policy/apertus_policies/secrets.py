@@ -40,7 +40,8 @@ from .common import (
     pod_template_metadata,
     rules,
     serving_pods,
-    workload_containers,
+    unread_pods,
+    pod_containers,
 )
 
 HF_TOKEN_PATTERN = rules.HF_TOKEN_PATTERN
@@ -306,7 +307,7 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
             for key, value in get(props, "binaryData").items():  # base64: judged decoded
                 yield "binaryData key", key
                 yield f"binaryData.{key}", _decoded_binary(value)
-    for container in workload_containers(resource_type, props):
+    for container in pod_containers(resource_type, props):
         yield from _container_places(container)
     if resource_type == CONTAINER_GROUP:
         for container in _aci_containers(props):
@@ -342,7 +343,7 @@ def token_only_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any
     """(where, value) for plain text that names something (an image, an email address) and may hold
     a Hugging Face token but, being a name, is not judged for random keys (a commit-hash image tag
     is not a key)."""
-    for container in workload_containers(resource_type, props) + (
+    for container in pod_containers(resource_type, props) + (
             _aci_containers(props) if resource_type == CONTAINER_GROUP else []):
         yield f"container '{get(container, 'name')}' image", get(container, "image")
     if resource_type in ACTION_GROUPS:
@@ -375,7 +376,7 @@ def piece_groups(resource_type: str, props: Any) -> Iterator[tuple[str, list[str
                 _pieces_of(get(metadata, "labels")) + _pieces_of(get(metadata, "annotations"))
         if resource_type == K8S_CONFIG_MAP:
             yield "its data", _pieces_of(get(props, "data"))
-    containers = workload_containers(resource_type, props) + (
+    containers = pod_containers(resource_type, props) + (
         _aci_containers(props) if resource_type == CONTAINER_GROUP else [])
     for container in containers:
         pieces = [piece for env in items(get(container, "env")) + items(get(container, "environmentVariables"))
@@ -413,8 +414,9 @@ def credentials_from_config_maps(resource_type: str, props: Any) -> list[str]:
     """Where a Kubernetes container reads a credential-named variable from a ConfigMap (configMapKeyRef):
     the credential sits in plain text wherever the ConfigMap is, in this stack or not."""
     found = []
-    containers = (c for spec, _ in pod_specs(resource_type, props) if resource_type.startswith("kubernetes:")
-                  for key in ("initContainers", "containers", "ephemeralContainers") for c in items(get(spec, key)))
+    containers = [c for spec, _ in pod_specs(resource_type, props) if resource_type.startswith("kubernetes:")
+                  for key in ("initContainers", "containers", "ephemeralContainers") for c in items(get(spec, key))]
+    containers += [c for pod, _ in unread_pods(resource_type, props) for c in pod.containers]  # Argo, Tekton, KServe
     for container in containers:  # a patch's containers too: it merges env into the live one by name
         for env in items(get(container, "env")):
             ref = get(env, "valueFrom", "configMapKeyRef")
