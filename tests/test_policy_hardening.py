@@ -353,3 +353,15 @@ def test_containers_and_common_share_one_pod_reader():
     """containers.py keeps no copy of the pod-less table or the single-container shapes."""
     assert containers.unread_pods is common.unread_pods
     assert not hasattr(containers, "POD_LESS_GROUPS") and not hasattr(containers, "named_like_pod_less")
+
+
+def test_a_knative_service_running_vllm_is_refused_unless_cluster_local():
+    """Knative's ingress publishes a Knative Service outside the cluster unless it is labelled
+    cluster-local: one running vLLM is vLLM around the gateway."""
+    from policy.apertus_policies import gateway
+    public = _knative(VLLM_IN_KNATIVE)
+    found = judge_stack(gateway.vllm_behind_gateway_across_stack, [(KNATIVE, "ks", public)])
+    assert any("Knative" in m and "cluster-local" in m for m in found), found
+    private = {**public, "metadata": {**public.get("metadata", {}),
+                                      "labels": {"networking.knative.dev/visibility": "cluster-local"}}}
+    assert not judge_stack(gateway.vllm_behind_gateway_across_stack, [(KNATIVE, "ks", private)])

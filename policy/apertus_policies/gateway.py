@@ -77,6 +77,8 @@ from .common import (
     is_unknown,
     plain_resources,
     may_hold_pods,
+    base_kind,
+    kind_name,
     namespace_match,
     object_name,
     object_namespace,
@@ -1100,7 +1102,29 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
                    "kubernetes:helm.sh/v4:Chart (its objects are resources the pack judges) or render it with "
                    "`helm template` and apply it with kubernetes:yaml/v2:ConfigGroup", release.urn)
     _judge_unseen_installers(resources, view, report)
+    _judge_knative_services(resources, report)
     _judge_gpu_vms(resources, report)
+
+
+# A Knative Service gets a URL that Knative's own ingress serves outside the cluster unless its label
+# networking.knative.dev/visibility is cluster-local (Knative Serving, "Configuring private services")
+KNATIVE_VISIBILITY = "networking.knative.dev/visibility"
+
+
+def _judge_knative_services(resources: list[Any], report: ReportViolation) -> None:
+    """A Knative Service whose pods run vLLM is vLLM published by Knative's ingress, around the gateway,
+    unless it is cluster-local (an unknown label: the worse case, public)."""
+    for service in resources:
+        text = str(service.resource_type)
+        if not (text.startswith("kubernetes:serving.knative.dev/") and kind_name(base_kind(text)) == "Service"):
+            continue
+        if not [pod for pod in vllm_pods([service])]:
+            continue
+        if get(service.props, "metadata", "labels", KNATIVE_VISIBILITY) == "cluster-local":
+            continue
+        report(f"{service.resource_type} '{service.name}': a Knative Service running vLLM is published by "
+               "Knative's ingress outside the cluster, around the gateway; label it "
+               f"{KNATIVE_VISIBILITY}: cluster-local and route to it through the gateway", service.urn)
 
 
 # Resources that install further resources no policy sees (like a Helm release): Flux's HelmRelease and
