@@ -90,6 +90,7 @@ from .common import (
 )
 
 from .exposure import inline_public_ip_configurations
+from .network import worse_nsg_rules
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 INBOUND_NAT_RULE = "azure-native:network:InboundNatRule"
@@ -145,63 +146,97 @@ def nsg_rule_problems(rule: Any) -> list[str]:
 
 # ---------------------------------------------------------------- one resource at a time
 
+def _unknown_port(value: Any) -> bool:
+    """A port field not known yet (a preview): it may be vLLM's."""
+    return is_unknown(value)
+
+
+def _unread_container(container: Any) -> bool:
+    """A container whose image, command or args is not known yet: it may run vLLM."""
+    return any(is_unknown(get(container, key)) or any(is_unknown(w) for w in items(get(container, key)))
+               for key in ("image", "command", "args"))
+
+
 def validate_behind_gateway(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    props, label = args.props, _label(args)
+    """Read from plain props (``common.plain``): a value not known yet (a preview) is the worse case (a
+    port may be vLLM's, a container whose image is unknown may run vLLM, an NSG rule field as
+    ``network.worse_rule`` reads it), so the policy never raises UnknownValueError."""
+    props, label = plain(args.props), _label(args)
     if args.resource_type in (NSG, SECURITY_RULE, CLASSIC_NSG, CLASSIC_SECURITY_RULE):
         single = args.resource_type in (SECURITY_RULE, CLASSIC_SECURITY_RULE)
-        for index, rule in enumerate(_nsg_rules(SECURITY_RULE if single else NSG, props)):
+        for index, rule in enumerate(worse_nsg_rules(SECURITY_RULE if single else NSG, props)):
             name = _rule_name(rule, args.name if single else f"#{index}")
             for problem in nsg_rule_problems(rule):
                 report(f"{label}: rule '{name}' {problem}; only the gateway's ports 443 and 80 face the "
                        "internet, vLLM is reached through the gateway")
     elif args.resource_type == CONTAINER_APP:
         ingress = get(props, "configuration", "ingress")
+        if is_unknown(ingress) or is_unknown(get(props, "configuration")):
+            ingress = {"targetPort": ingress}  # not known yet: its target may be vLLM's port
         if not isinstance(ingress, Mapping):
             return
-        containers = list(aca_containers(props))
-        vllm = [c for c in containers if is_vllm_container(c)]
+        listed = get(props, "template")
+        containers = [{"image": listed}] if is_unknown(listed) else [
+            {"image": c} if is_unknown(c) else c for c in aca_containers(props)]
+        for key in ("initContainers", "containers"):
+            if is_unknown(get(props, "template", key)):
+                containers.append({"image": get(props, "template", key)})
+        vllm = [c for c in containers if is_vllm_container(c) or _unread_container(c)]
         vllm_ports = _container_ports(vllm) if vllm else {rules.VLLM_PORT}
-        target = whole_number(get(ingress, "targetPort"))
-        if target in vllm_ports or (vllm and target is None):
-            report(f"{label}: ingress targetPort {target} is vLLM's port (vLLM listens on "
+        raw_target = get(ingress, "targetPort")
+        target = whole_number(raw_target)
+        if target in vllm_ports or (vllm and target is None) or _unknown_port(raw_target):
+            shown = "not known yet" if _unknown_port(raw_target) else target
+            report(f"{label}: ingress targetPort {shown} is vLLM's port (vLLM listens on "
                    f"{', '.join(map(str, sorted(vllm_ports)))}); target the gateway container's port, which "
                    "must differ from every vLLM container's port, so every request passes the gateway")
-        for mapping in items(get(ingress, "additionalPortMappings")):
-            port = whole_number(get(mapping, "targetPort"))
-            if port in vllm_ports:
-                report(f"{label}: additional port mapping targets vLLM's port {port}; reach vLLM only "
+        mappings = get(ingress, "additionalPortMappings")
+        for mapping in [{"targetPort": mappings}] if is_unknown(mappings) else items(mappings):
+            raw = get(mapping, "targetPort") if isinstance(mapping, Mapping) else mapping
+            port = whole_number(raw)
+            if port in vllm_ports or _unknown_port(raw):
+                report(f"{label}: additional port mapping targets vLLM's port "
+                       f"{'(a port not known yet)' if _unknown_port(raw) else port}; reach vLLM only "
                        "through the gateway")
         if vllm and not any(is_gateway_container(c) for c in containers):
             report(f"{label}: ingress reaches container(s) {_listed([str(get(c, 'name')) for c in containers])} "
                    "but none is the gateway (Caddy); the ingress must target the gateway in front of vLLM")
-    elif args.resource_type == K8S_SERVICE and service_exposure(props):
-        kind = service_exposure(props)
+    elif args.resource_type == K8S_SERVICE and (service_exposure(props) or is_unknown(get(props, "spec"))):
+        kind = service_exposure(props) or "a spec not known yet (taken for LoadBalancer)"
         if str(getattr(args, "original_type", "")).endswith("Patch") and \
                 not isinstance(get(props, "spec", "selector"), Mapping):
             report(f"{label}: a Service patch makes a Service {kind} without stating its selector, so this "
                    "pack cannot see which pods it exposes; declare the Service whole, or give the patch "
                    "the selector (of the gateway's pods)")
-        for port in items(get(props, "spec", "ports")):
-            numbers = {whole_number(get(port, "targetPort")), whole_number(get(port, "port"))}
-            if rules.VLLM_PORT in numbers:
-                report(f"{label}: {kind} Service port {get(port, 'port')} reaches vLLM's port "
+        listed = get(props, "spec", "ports")
+        unknown_list = is_unknown(listed) or is_unknown(get(props, "spec"))
+        for port in [{"port": listed}] if unknown_list else items(listed):
+            raw = [get(port, "targetPort"), get(port, "port")] if isinstance(port, Mapping) else [port]
+            numbers = {whole_number(n) for n in raw}
+            if rules.VLLM_PORT in numbers or any(_unknown_port(n) for n in raw):
+                shown = "(not known yet)" if _unknown_port(raw[-1]) else raw[-1]
+                reach = "reaches" if rules.VLLM_PORT in numbers else "may reach (a port not known yet)"
+                report(f"{label}: {kind} Service port {shown} {reach} vLLM's port "
                        f"{rules.VLLM_PORT}; expose only the gateway")
     else:
         for pod in serving_pods(args.resource_type, props):
-            _judge_vllm_pod(label, pod, report)
+            unread = tuple(c for c in pod.containers if c not in pod.vllm and _unread_container(c))
+            _judge_vllm_pod(label, replace(pod, vllm=pod.vllm + unread) if unread else pod, report)
     _judge_azure_forwarding(args, props, label, report)
 
 
 def _judge_vllm_pod(label: str, pod: ServingPod, report: ReportViolation) -> None:
     for container in pod.vllm:
         name = get(container, "name")
-        if is_true(get(pod.spec, "hostNetwork")):
+        if is_true(get(pod.spec, "hostNetwork")) or is_unknown(get(pod.spec, "hostNetwork")):
             report(f"{label}: vLLM container '{name}' runs in the node's network (hostNetwork: true), so "
                    "its port is the node's; reach vLLM only through the gateway")
         # the pod's containers share one network: a hostPort on any of them reaches vLLM's port too
         for other in pod.containers:
-            for port in items(get(other, "ports")):
-                if host_port := whole_number(get(port, "hostPort")):
+            listed = get(other, "ports")
+            for port in [listed] if is_unknown(listed) else items(listed):
+                raw = get(port, "hostPort") if isinstance(port, Mapping) else port
+                if host_port := whole_number(raw) or ("(not known yet)" if is_unknown(raw) else None):
                     who = (f"vLLM container '{name}'" if other is container
                            else f"container '{get(other, 'name')}' in vLLM's pod (beside '{name}')")
                     report(f"{label}: {who} publishes hostPort {host_port} on the node; "
@@ -223,7 +258,7 @@ def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportVio
         # v2: backendHttpSettingsCollection (layer 7) and backendSettingsCollection (layer 4, TCP/TLS proxy)
         for kind in ("backendHttpSettingsCollection", "backendSettingsCollection"):
             for index, setting in enumerate(items(get(props, kind))):
-                if whole_number(get(setting, "port")) == rules.VLLM_PORT:
+                if whole_number(get(setting, "port")) == rules.VLLM_PORT or is_unknown(get(setting, "port")):
                     report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' ({kind}) sends to "
                            f"vLLM's port {rules.VLLM_PORT}; send to the gateway's port")
     elif args.resource_type == CONTAINER_GROUP:
@@ -231,7 +266,7 @@ def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportVio
     elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES, AZURE_FIREWALL):
         for collection in items(get(props, "ruleCollections")) + items(get(props, "natRuleCollections")):
             for index, rule in enumerate(items(get(collection, "rules"))):
-                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT:
+                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT or is_unknown(get(rule, "translatedPort")):
                     report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
                            f"{rules.VLLM_PORT}; translate to the gateway's port")
 
@@ -264,6 +299,9 @@ def _judge_container_group(props: Any, label: str, report: ReportViolation) -> N
 def _forwards_to_vllm(rule: Any) -> bool:
     """A load balancer rule, NAT rule or NAT pool that reaches vLLM's port: its backend or frontend
     port is vLLM's, a backend port range holds it, or it is an HA-ports rule (port 0, protocol All)."""
+    if is_unknown(rule) or any(is_unknown(get(rule, key)) for key in (
+            "backendPort", "frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "protocol")):
+        return True  # a port (or protocol) not known yet may be vLLM's
     ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
     if rules.VLLM_PORT in ports:
         return True

@@ -28,36 +28,99 @@ from .common import (
     get,
     is_false,
     is_true,
+    is_unknown,
     items,
+    plain,
+    plain_resources,
     rules,
     whole_number,
 )
 
 
+# ---------------------------------------------------------------- unknown values (preview)
+
+# How an NSG rule field not known yet (a preview) is read: the worse case, so an unknown never
+# raises (which would turn the policy into an advisory "can't run during preview") and never passes
+_WORSE_RULE_FIELDS = {"direction": "Inbound", "access": "Allow", "protocol": "*",
+                      "sourceAddressPrefix": "*", "destinationPortRange": "*"}
+_WORSE_RULE_LISTS = {"sourceAddressPrefixes": "*", "destinationPortRanges": "*"}
+
+
+def worse_rule(rule: Any) -> Any:
+    """One NSG rule (plain values, ``common.plain``) with every field not known yet read as the worse
+    case: a source as anyone ('*'), a port or port range as every port, a direction, access or
+    protocol as Inbound, Allow, any; a rule wholly unknown is all of these."""
+    if is_unknown(rule):
+        return dict(_WORSE_RULE_FIELDS)
+    if not isinstance(rule, dict):
+        return rule
+    worse = dict(rule)
+    for key, value in _WORSE_RULE_FIELDS.items():
+        if is_unknown(rule.get(key)):
+            worse[key] = value
+    for key, value in _WORSE_RULE_LISTS.items():
+        entries = rule.get(key)
+        if is_unknown(entries):
+            worse[key] = [value]
+        elif isinstance(entries, list):
+            worse[key] = [value if is_unknown(entry) else entry for entry in entries]
+    for key in ("name", "securityRuleName"):
+        if is_unknown(rule.get(key)):
+            worse[key] = "(a name not known yet)"
+    return worse
+
+
+def worse_nsg_rules(resource_type: str, props: Any) -> list[Any]:
+    """The rules of an NSG or SecurityRule read from plain props (``common.plain``), each field not known
+    yet taken for the worse case (``worse_rule``); an NSG whose rule list is unknown holds one rule that
+    is every one of them."""
+    if resource_type == NSG:
+        listed = props.get("securityRules") if isinstance(props, dict) else None
+        if is_unknown(listed):
+            return [worse_rule(listed)]
+        return [worse_rule(r) for r in items(listed) if isinstance(r, dict) or is_unknown(r)]
+    return [worse_rule(r) for r in _nsg_rules(resource_type, props)]
+
+
 # ---------------------------------------------------------------- HTTPS only
 
 def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    props, label = args.props, _label(args)
+    """Read from plain props (``common.plain``): a value not known yet (a preview) is the worse case, so
+    the policy never raises UnknownValueError and is enforced in a preview too."""
+    props, label = plain(args.props), _label(args)
     if args.resource_type == CONTAINER_APP:
         ingress = get(props, "configuration", "ingress")
         if ingress is None:
             return
-        if is_true(get(ingress, "allowInsecure")):
-            report(f"{label}: ingress allowInsecure is true, so plain HTTP reaches the app; set it false")
-        transport = str(get(ingress, "transport") or "auto").lower()
-        if transport == "tcp":
-            report(f"{label}: ingress transport 'tcp' skips the HTTPS front end; use 'auto', 'http' or 'http2'")
-        for mapping in items(get(ingress, "additionalPortMappings")):
-            if is_true(get(mapping, "external")):
-                report(f"{label}: additional port mapping {get(mapping, 'exposedPort')} is external, plain TCP "
+        if is_unknown(ingress):
+            report(f"{label}: ingress is not known yet, so it may allow insecure HTTP or TCP transport; "
+                   "state it in the program")
+            return
+        allow_insecure = get(ingress, "allowInsecure")
+        if is_true(allow_insecure) or is_unknown(allow_insecure):
+            why = "not known yet (taken for true)" if is_unknown(allow_insecure) else "true"
+            report(f"{label}: ingress allowInsecure is {why}, so plain HTTP reaches the app; set it false")
+        transport = get(ingress, "transport")
+        if is_unknown(transport) or str(transport or "auto").lower() == "tcp":
+            shown = "not known yet (taken for 'tcp')" if is_unknown(transport) else "'tcp'"
+            report(f"{label}: ingress transport {shown} skips the HTTPS front end; use 'auto', 'http' or 'http2'")
+        mappings = get(ingress, "additionalPortMappings")
+        for mapping in [{"external": True}] if is_unknown(mappings) else items(mappings):
+            external = get(mapping, "external") if isinstance(mapping, dict) else mapping
+            if is_true(external) or is_unknown(external):
+                port = get(mapping, "exposedPort") if isinstance(mapping, dict) else None
+                shown = "not known yet" if port is None or is_unknown(port) else port
+                report(f"{label}: additional port mapping {shown} is external (or not known yet), plain TCP "
                        "beside the HTTPS ingress; keep additional ports internal")
     elif args.resource_type == STORAGE_ACCOUNT:
-        if is_false(get(props, "enableHttpsTrafficOnly")) and not _nfs_only_account(props):
-            report(f"{label}: enableHttpsTrafficOnly is false on an account reachable outside a VNet; "
+        https = get(props, "enableHttpsTrafficOnly")
+        if (is_false(https) or is_unknown(https)) and not _nfs_only_account(props):
+            shown = "not known yet (taken for false)" if is_unknown(https) else "false"
+            report(f"{label}: enableHttpsTrafficOnly is {shown} on an account reachable outside a VNet; "
                    "only a premium NFS FileStorage account closed to public networks (publicNetworkAccess "
                    "Disabled, or default action Deny with no ipRules) may turn it off")
     elif args.resource_type in (NSG, SECURITY_RULE):
-        for index, rule in enumerate(_nsg_rules(args.resource_type, props)):
+        for index, rule in enumerate(worse_nsg_rules(args.resource_type, props)):
             name = _rule_name(rule, args.name if args.resource_type == SECURITY_RULE else f"#{index}")
             if _opens_tcp_port(rule, 80) and ACME_RULE_WORD not in name.lower() and not _inside_only(rule):
                 report(f"{label}: rule '{name}' allows inbound port 80 from outside the VNet; plain HTTP is open "
@@ -65,22 +128,54 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
                        "to HTTPS, or from inside the VNet (VirtualNetwork, private ranges)")
     elif args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules"):
-            for index, rule in enumerate(items(get(props, kind))):
-                name = _rule_name(rule, f"{kind}#{index}")
+            listed = get(props, kind)
+            for index, rule in enumerate([{}] if is_unknown(listed) else items(listed)):
+                name = _rule_name(rule, f"{kind}#{index}") if isinstance(rule, dict) else f"{kind}#{index}"
+                if is_unknown(name):
+                    name = f"{kind}#{index}"
                 ports = (get(rule, "frontendPort"), get(rule, "frontendPortRangeStart"))
-                if 80 in {whole_number(p) for p in ports} and ACME_RULE_WORD not in name.lower():
-                    report(f"{label}: {kind} '{name}' listens on port 80; plain HTTP is open only in a rule "
+                unknown = is_unknown(rule) or is_unknown(listed) or any(is_unknown(p) for p in ports)
+                if (unknown or 80 in {whole_number(p) for p in ports}) and ACME_RULE_WORD not in name.lower():
+                    shown = "a port not known yet (taken for 80)" if unknown else "port 80"
+                    report(f"{label}: {kind} '{name}' listens on {shown}; plain HTTP is open only in a rule "
                            f"named for ACME HTTP-01 (containing '{ACME_RULE_WORD}')")
-    elif args.resource_type == K8S_SERVICE and get(props, "spec", "type") == "LoadBalancer":
-        internal = is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION))
-        ports = {whole_number(get(p, "port")) for p in items(get(props, "spec", "ports"))} - {None}
+    elif args.resource_type == K8S_SERVICE and (get(props, "spec", "type") == "LoadBalancer"
+                                               or is_unknown(get(props, "spec", "type"))
+                                               or is_unknown(get(props, "spec"))):
+        annotation = get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION)
+        annotations = get(props, "metadata", "annotations")
+        # an internal annotation not known yet: judged by both readings (internal allows 443 only)
+        unsure = is_unknown(annotation) or is_unknown(annotations) or is_unknown(get(props, "metadata"))
+        internal = is_true(annotation) or unsure
+        listed = get(props, "spec", "ports")
+        ports = [get(p, "port") for p in ([] if is_unknown(listed) else items(listed))]
+        numbers = {whole_number(p) for p in ports} - {None}
         allowed = {443} if internal else {443, 80}  # public: port 80 for ACME HTTP-01 and the redirect
-        for port in sorted(ports - allowed):
+        for port in sorted(numbers - allowed):
             why = ("an internal load balancer uses Caddy's own CA, with no ACME and no port 80"
                    if internal and port == 80 else "the gateway serves HTTPS on 443 only")
+            if unsure and port == 80:
+                why += " (whether it is internal is not known yet)"
             report(f"{label}: load balancer port {port} is open; {why}")
-        if not internal and 80 in ports and 443 not in ports:
+        if is_unknown(listed) or is_unknown(get(props, "spec")) or any(is_unknown(p) for p in ports):
+            report(f"{label}: a load balancer port is not known yet (taken for any port); the gateway serves "
+                   "HTTPS on 443 only (and 80 for ACME HTTP-01 on a public one)")
+        if not internal and 80 in numbers and 443 not in numbers:
             report(f"{label}: port 80 without 443; port 80 is only for ACME HTTP-01 beside the HTTPS port")
+
+
+def has_unknown_in(props: Any, *paths: tuple[str, ...]) -> bool:
+    """Whether any of these fields of plain props, or what they hold, is not known yet."""
+    from .common import has_unknown
+    for path in paths:
+        value = props
+        for step in path:
+            if is_unknown(value) or not isinstance(value, dict):
+                break
+            value = value.get(step)
+        if has_unknown(value):
+            return True
+    return False
 
 
 def _nfs_only_account(props: Any) -> bool:
@@ -91,6 +186,8 @@ def _nfs_only_account(props: Any) -> bool:
     account (the only kind that holds NFS shares) closed to public networks: publicNetworkAccess
     Disabled, or network rules that deny by default and allow no IP range (a VNet rule or private
     endpoint is the network-level security)."""
+    if has_unknown_in(props, ("kind",), ("sku", "name"), ("publicNetworkAccess",), ("networkRuleSet",)):
+        return False  # not known yet: not shown to be closed
     if get(props, "kind") != "FileStorage" or not str(get(props, "sku", "name") or "").lower().startswith("premium"):
         return False
     if str(get(props, "publicNetworkAccess") or "").lower() == "disabled":
@@ -132,7 +229,8 @@ def _inside_only(rule: Any) -> bool:
 
 
 def validate_no_public_ssh(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    rules = [r for r in _nsg_rules(args.resource_type, args.props) if _opens_tcp_port(r, SSH_PORT)]
+    # plain props, a field not known yet read as the worse case (worse_rule): never an advisory in a preview
+    rules = [r for r in worse_nsg_rules(args.resource_type, plain(args.props)) if _opens_tcp_port(r, SSH_PORT)]
     if not rules:
         return
     sources = [s for rule in rules for s in _address_sources(rule)]
@@ -177,8 +275,15 @@ def vnet_tag_ranges(resources: list[Any]) -> list[str]:
     for resource in resources:
         routes = (items(get(resource.props, "routes")) if resource.resource_type == ROUTE_TABLE
                   else [resource.props] if resource.resource_type == ROUTE else [])
-        ranges += [str(get(route, "addressPrefix")) for route in routes
-                   if get(route, "addressPrefix") and rules.as_network(get(route, "addressPrefix")) is not None]
+        if is_unknown(get(resource.props, "routes")) or any(is_unknown(r) for r in routes):
+            ranges.append("0.0.0.0/0")  # a route not known yet may send anything: the worse case
+            continue
+        for route in routes:
+            prefix = get(route, "addressPrefix")
+            if is_unknown(prefix):
+                ranges.append("0.0.0.0/0")  # a prefix not known yet: every address
+            elif prefix and rules.as_network(prefix) is not None:
+                ranges.append(str(prefix))
     return ranges
 
 
@@ -194,13 +299,16 @@ def validate_no_public_ssh_in_pieces(args: StackValidationArgs, report: ReportVi
     RDP and WinRM (ADMIN_PORTS) are judged here only, one resource alone included (a rule no-public-ssh
     refuses for SSH is left to it, so each rule's problem is reported once). Resources are told
     apart by URN. The VirtualNetwork tag stands for the route prefixes of the stack's route tables."""
-    vnet_ranges = vnet_tag_ranges(args.resources)
+    # plain values, a field not known yet read as the worse case (worse_rule, vnet_tag_ranges): an unknown
+    # never turns this policy into an advisory "can't run during preview"
+    resources = plain_resources(args.resources)
+    vnet_ranges = vnet_tag_ranges(resources)
     for port, what in ADMIN_PORTS.items():
         pieces: dict[str, list[str]] = {}
         names: dict[str, str] = {}
         via_vnet = False
-        for resource in args.resources:
-            opened = [r for r in _nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, port)
+        for resource in resources:
+            opened = [r for r in worse_nsg_rules(resource.resource_type, resource.props) if _opens_tcp_port(r, port)
                       and not (port != SSH_PORT and _refused_for_ssh(r))]
             sources = [s for rule in opened for s in _address_sources(rule)]
             if not sources:
