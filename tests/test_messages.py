@@ -402,13 +402,7 @@ def test_every_error_a_program_can_meet_has_its_fix_in_a_programs_words():
 def test_settings_outside_config_are_named_when_a_required_key_is_missing(tmp_path, text, stray):
     """A misspelt `config:` (or none) leaves host unset: the message names the key nothing reads, not
     only `pulumi config set host`, which would add a second, empty config section."""
-    from conftest import ROOT
-    from stacks.stackfile import StackFileError, load_stack_file
-    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "Pulumi.s.yaml").write_text(text)
-    with pytest.raises(StackFileError) as caught:
-        load_stack_file("s", tmp_path)
-    message = str(caught.value)
+    message = stack_file_error(tmp_path, text)
     assert f"top-level key '{stray}'" in message and "under 'config:'" in message and "\n" not in message
 
 
@@ -447,22 +441,24 @@ def test_digits_in_quotes_from_a_program_are_named_a_string_with_their_own_examp
 @pytest.mark.parametrize("key_shaped", ["Zk9Qw2Lm8Rt5Yx3Vb7Nc1Hd4Jf6Gs0PaUe", "zQALe+10/Yf2Ie5zt45K+UiKlWm1Ik188x6l"])
 def test_a_key_shaped_value_under_a_misspelt_key_is_not_echoed(tmp_path, key_shaped):
     """A random key pasted under the wrong key: the rename hint stands in <value> for it."""
-    from conftest import ROOT
-    from stacks.stackfile import StackFileError, load_stack_file
-    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "Pulumi.s.yaml").write_text(f"config:\n  azure-native:location: swedencentral\n"
-                                            f"  apertus-azure:hots: '{key_shaped}'\n")
-    with pytest.raises(StackFileError) as caught:
-        load_stack_file("s", tmp_path)
-    assert key_shaped not in str(caught.value) and "pulumi config set host <value>" in str(caught.value)
+    message = stack_file_error(tmp_path, f"config:\n  azure-native:location: swedencentral\n"
+                                         f"  apertus-azure:hots: '{key_shaped}'\n")
+    assert key_shaped not in message and "pulumi config set host <value>" in message
 
 
 def test_a_token_in_a_yaml_tag_is_not_echoed(tmp_path):
-    from conftest import HF_TOKEN, ROOT
+    from conftest import HF_TOKEN
+    message = stack_file_error(tmp_path, f"config:\n  apertus-azure:host: vm\n  apertus-azure:hfToken: "
+                                         f"!!python/name:{HF_TOKEN}\n")
+    assert HF_TOKEN not in message and "redacted" in message
+
+
+def stack_file_error(tmp_path, text: str) -> str:
+    """The one-line error of stack 's' whose file holds ``text``, beside this project's Pulumi.yaml."""
+    from conftest import ROOT
     from stacks.stackfile import StackFileError, load_stack_file
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "Pulumi.s.yaml").write_text(f"config:\n  apertus-azure:host: vm\n  apertus-azure:hfToken: "
-                                            f"!!python/name:{HF_TOKEN}\n")
+    (tmp_path / "Pulumi.s.yaml").write_text(text)
     with pytest.raises(StackFileError) as caught:
         load_stack_file("s", tmp_path)
-    assert HF_TOKEN not in str(caught.value) and "redacted" in str(caught.value)
+    return str(caught.value)
