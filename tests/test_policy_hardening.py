@@ -365,3 +365,13 @@ def test_a_knative_service_running_vllm_is_refused_unless_cluster_local():
     private = {**public, "metadata": {**public.get("metadata", {}),
                                       "labels": {"networking.knative.dev/visibility": "cluster-local"}}}
     assert not judge_stack(gateway.vllm_behind_gateway_across_stack, [(KNATIVE, "ks", private)])
+
+
+def test_an_abbreviated_port_option_is_read_as_vllms_port():
+    """argparse takes a unique prefix of a long option: `--por 9000` moves vLLM to 9000 (`--po` is
+    ambiguous with --pooler-config in the pinned vLLM's --help, so vLLM would not start)."""
+    for args in (["--por", "9000"], ["--por=9000"], ["--port", "9000"]):
+        container = {"image": "vllm/vllm-openai:v0.33.0", "args": ["--model", "m", *args]}
+        assert common.vllm_ports(container) == {8000, 9000}, args
+    assert common.vllm_ports({"image": "vllm/vllm-openai:v0.33.0", "args": ["--po", "9000"]}) == {8000}
+    assert common.vllm_port_unread({"image": "vllm/vllm-openai:v0.33.0", "args": ["--por", "$PORT"]})

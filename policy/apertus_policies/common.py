@@ -514,14 +514,21 @@ def is_gateway_container(container: Any) -> bool:
     return _repository(get(container, "image")) == "caddy"
 
 
+def _is_port_option(word: str) -> bool:
+    """``--port`` or the abbreviation argparse takes for it, ``--por`` (vLLM's parser keeps argparse's
+    allow_abbrev; ``--po`` is ambiguous with ``--pooler-config`` in vllm serve --help=all, so refused)."""
+    return len(word) >= 5 and "--port".startswith(word)
+
+
 def vllm_ports(container: Any) -> set[int]:
     """Every port vLLM may listen on: each --port N / --port=N in its (shell-split) command and
     args, and vLLM's default the hosts use (a --port this pack cannot read leaves the default)."""
     words = command_words(container)
     found = {rules.VLLM_PORT}
     for index, word in enumerate(words):
-        value = words[index + 1] if word == "--port" and index + 1 < len(words) else (
-            word.split("=", 1)[1] if word.startswith("--port=") else None)
+        option, equals, inline = word.partition("=")
+        value = None if not _is_port_option(option) else inline if equals else (
+            words[index + 1] if index + 1 < len(words) else None)
         if value is not None and whole_number(value) is not None:
             found.add(whole_number(value))
     return found
@@ -531,8 +538,8 @@ def vllm_port_unread(container: Any) -> bool:
     """vLLM may listen on a port its command does not show: a --port that is not a number (``$PORT``)
     or a --config file, which can set the port too (vllm serve --help: --config)."""
     words = command_words(container)
-    ports = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--port"]
-    ports += [word.split("=", 1)[1] for word in words if word.startswith("--port=")]
+    ports = [words[i + 1] for i, word in enumerate(words[:-1]) if _is_port_option(word)]
+    ports += [word.split("=", 1)[1] for word in words if "=" in word and _is_port_option(word.split("=", 1)[0])]
     return any(whole_number(port) is None for port in ports) or \
         any(word == "--config" or word.startswith("--config=") for word in words)
 
