@@ -1243,7 +1243,6 @@ def test_an_unknown_value_does_not_turn_a_stack_policy_into_an_advisory(stacks):
 # in some field they read (their own files read proxied props); each entry: the policy's name
 STILL_ADVISORY_ON_AN_UNKNOWN = {
     "key-vault-hardened", "storage-account-hardened", "aks-identity-hardened",  # hardening.py
-    "images-pinned",  # images.py
 }
 
 
