@@ -1241,12 +1241,7 @@ def test_an_unknown_value_does_not_turn_a_stack_policy_into_an_advisory(stacks):
 
 # policies outside network.py and the single-resource gateway policy that still go advisory on an unknown
 # in some field they read (their own files read proxied props); each entry: the policy's name
-STILL_ADVISORY_ON_AN_UNKNOWN = {
-    "key-vault-hardened", "storage-account-hardened", "aks-identity-hardened",  # hardening.py
-    "gpu-containers-drop-capabilities",  # containers.py
-    "no-secrets-in-plain-properties",  # secrets.py
-    "images-pinned",  # images.py
-}
+STILL_ADVISORY_ON_AN_UNKNOWN: set[str] = set()
 
 
 def _unknown_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -37,7 +37,10 @@ from .common import (
     gpu_access,
     is_false,
     is_true,
+    POD_SPEC_PATHS,
+    is_unknown,
     items,
+    plain,
     pod_specs,
     pods_read,
     unread_pods,  # noqa: F401 (images.py reads it from here)
@@ -137,10 +140,88 @@ def untainted_gpu_pools(resource_type: str, props: Any) -> list[str]:
 
 # ---------------------------------------------------------------- the rules
 
+# ---------------------------------------------------------------- unknown values (preview)
+
+# Where a pod field not known yet (a preview) can change what the rules find: the security contexts,
+# host namespaces and ports, hostPath volumes, probe hosts, and everything that decides whether a container
+# gets GPUs or runs vLLM. An unknown anywhere under one of these keys is reported, not judged good; an
+# unknown elsewhere (an env value of another variable, a CSI volume's attributes, a container's name, a
+# service account: the ids and names the components pass in a first preview) changes nothing judged here.
+UNKNOWN_MATTERS = frozenset({
+    "securityContext", "hostNetwork", "hostPID", "hostIPC", "hostUsers", "hostPath", "hostPort", "host",
+    "resources", "resourceClaims", "claims", "runtimeClassName", "tolerations", "nodeSelector", "affinity",
+    "nodeName", "envFrom", "image", "command", "args", "mountPath", "privileged"})
+# a whole list or item of these not known yet may hold anything above
+UNKNOWN_WHOLE = frozenset({"containers", "initContainers", "ephemeralContainers", "volumes", "ports", "env",
+                           "volumeMounts", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe"})
+
+
+def _unknown_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if is_unknown(value):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for key, inner in value.items() for p in _unknown_paths(inner, (*path, key))]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [p for index, inner in enumerate(value) for p in _unknown_paths(inner, (*path, index))]
+    return []
+
+
+def _unknown_matters(spec: Any, path: tuple[Any, ...]) -> bool:
+    if not path or any(step in UNKNOWN_MATTERS for step in path):
+        return True
+    if path[-1] in UNKNOWN_WHOLE or isinstance(path[-1], int):
+        return True  # a whole list, item or probe not known yet
+    if "env" in path:  # an env entry: only NVIDIA_VISIBLE_DEVICES (or a name not known yet) is read
+        at = path.index("env")
+        entry = spec
+        for step in path[:at + 2]:
+            entry = entry[step] if isinstance(entry, (Mapping, list)) else None
+        name = get(entry, "name")
+        return is_unknown(name) or str(name) == GPU_ENV
+    return False
+
+
+def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
+    """The fields of a resource's pods (plain props, ``common.plain``) this policy reads and a preview does
+    not know yet, each as a dotted path; a pod-spec path whose step is not known yet gives the whole pod.
+    Reported as the worse case: the pod may be privileged, share the node's namespaces or hold GPUs."""
+    found = []
+    path = POD_SPEC_PATHS.get(str(resource_type))
+    if path:
+        value = props
+        for index, step in enumerate(path):
+            value = get(value, step)
+            if is_unknown(value):
+                return [f"{'.'.join(path[:index + 1])} (the whole pod spec)"]
+    for pod, _ in pods_read(resource_type, props):
+        found += [".".join(map(str, p)) for p in _unknown_paths(pod.spec) if _unknown_matters(pod.spec, p)]
+        found += [f"annotation {key}" for key, value in pod.annotations.items()
+                  if str(key).startswith(APPARMOR_ANNOTATION) and is_unknown(value)]
+    return list(dict.fromkeys(found))
+
+
+class _PlainArgs:
+    """Resource arguments whose props are plain values (``common.plain``): reading never raises."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.props = plain(inner.props)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Container Apps containers have no securityContext (ContainerApp API: Container has args,
-    # command, env, image, name, probes, resources, volumeMounts), so the rule is not expressible there
+    # command, env, image, name, probes, resources, volumeMounts), so the rule is not expressible there.
+    # Read from plain props: a value not known yet (a preview) never raises UnknownValueError; the known
+    # parts are judged and each unknown field the rules read is reported (unknown_pod_fields)
+    args = _PlainArgs(args)
     label = _label(args)
+    for field_path in unknown_pod_fields(args.resource_type, args.props):
+        report(f"{label}: pod field {field_path} is not known yet (a preview), so this pack cannot judge it and "
+               "takes it for the worse case (a privileged container, a host namespace, GPUs without the GPU "
+               "rules); pass a value known before deployment, or judge the stack again in `pulumi up`")
     for problem in untainted_gpu_pools(args.resource_type, args.props):
         report(f"{label}: {problem}")
     if problem := hidden_gpu_access(args):

@@ -14,7 +14,14 @@ from .common import (
     get,
     is_false,
     is_true,
+    is_unknown,
+    plain,
 )
+
+
+def _why(value, known: str) -> str:
+    """A hardening flag not known yet (a preview) is not hardened: say so rather than show the sentinel."""
+    return "is not known yet (a preview), so it is taken for not set" if is_unknown(value) else known
 
 
 # ---------------------------------------------------------------- Key Vault
@@ -22,13 +29,21 @@ from .common import (
 def validate_key_vault(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != KEY_VAULT:
         return
-    properties, label = get(args.props, "properties"), _label(args)
-    if not is_true(get(properties, "enableRbacAuthorization")):
-        report(f"{label}: enableRbacAuthorization is not true; access policies bypass Azure RBAC")
-    if is_false(get(properties, "enableSoftDelete")):
-        report(f"{label}: enableSoftDelete is false; a deleted secret could not be recovered")
-    if not is_true(get(properties, "enablePurgeProtection")):
-        report(f"{label}: enablePurgeProtection is not true; anyone with delete rights can purge "
+    # plain props (common.plain): an unknown value (a preview) never raises; an unknown flag is not hardened
+    props, label = plain(args.props), _label(args)
+    properties = get(props, "properties")
+    if is_unknown(properties):
+        properties = {key: properties for key in ("enableRbacAuthorization", "enableSoftDelete",
+                                                  "enablePurgeProtection")}
+    value = get(properties, "enableRbacAuthorization")
+    if not is_true(value):
+        report(f"{label}: enableRbacAuthorization {_why(value, 'is not true')}; access policies bypass Azure RBAC")
+    value = get(properties, "enableSoftDelete")
+    if is_false(value) or is_unknown(value):
+        report(f"{label}: enableSoftDelete {_why(value, 'is false')}; a deleted secret could not be recovered")
+    value = get(properties, "enablePurgeProtection")
+    if not is_true(value):
+        report(f"{label}: enablePurgeProtection {_why(value, 'is not true')}; anyone with delete rights can purge "
                "the secrets before the retention period ends")
 
 
@@ -47,16 +62,18 @@ key_vault_hardened = ResourceValidationPolicy(
 def validate_storage_account(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != STORAGE_ACCOUNT:
         return
-    props, label = args.props, _label(args)
-    if not is_false(get(props, "allowSharedKeyAccess")):
-        report(f"{label}: allowSharedKeyAccess is not false (Azure's default allows shared keys); "
+    props, label = plain(args.props), _label(args)  # an unknown flag (a preview) is not hardened
+    value = get(props, "allowSharedKeyAccess")
+    if not is_false(value):
+        report(f"{label}: allowSharedKeyAccess {_why(value, 'is not false')} (Azure's default allows shared keys); "
                "use Entra ID / managed identity")
     tls = get(props, "minimumTlsVersion")
     if tls not in ("TLS1_2", "TLS1_3"):
-        report(f"{label}: minimumTlsVersion is {tls!r} (Azure's default interpretation is TLS 1.0); "
+        report(f"{label}: minimumTlsVersion {_why(tls, f'is {tls!r}')} (Azure's default interpretation is TLS 1.0); "
                "set 'TLS1_2'")
-    if not is_false(get(props, "allowBlobPublicAccess")):
-        report(f"{label}: allowBlobPublicAccess is not false; set it false")
+    value = get(props, "allowBlobPublicAccess")
+    if not is_false(value):
+        report(f"{label}: allowBlobPublicAccess {_why(value, 'is not false')}; set it false")
 
 
 storage_account_hardened = ResourceValidationPolicy(
@@ -73,7 +90,14 @@ storage_account_hardened = ResourceValidationPolicy(
 def validate_aks_identity(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != MANAGED_CLUSTER:
         return
-    props, label = args.props, _label(args)
+    props, label = plain(args.props), _label(args)  # an unknown flag (a preview) is not set: reported
+    unknown = [".".join(path) for path in (("disableLocalAccounts",), ("aadProfile", "enableAzureRBAC"),
+                                           ("securityProfile", "workloadIdentity", "enabled"),
+                                           ("oidcIssuerProfile", "enabled"))
+               if any(is_unknown(get(props, *path[:i])) for i in range(1, len(path) + 1))]
+    if unknown:
+        report(f"{label}: {', '.join(unknown)} not known yet (a preview), so taken for not set; this pack "
+               "judges them again in `pulumi up`")
     if not is_true(get(props, "disableLocalAccounts")):
         report(f"{label}: disableLocalAccounts is not true; the static admin kubeconfig bypasses Entra ID")
     if not is_true(get(props, "aadProfile", "enableAzureRBAC")):

@@ -13,12 +13,15 @@ from .common import (
     normalised,
     ACA_KINDS,
     MANDATORY,
+    POD_SPEC_PATHS,
     VIRTUAL_MACHINE,
     _label,
     aca_containers,
     get,
+    is_unknown,
     items,
     k8s_containers,
+    plain,
     rules,
 )
 from .containers import unread_pods
@@ -233,22 +236,48 @@ def _custom_data_reading(props: Any) -> tuple[list[str], list[str], str | None]:
 
 
 def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    # read from plain props (common.plain): a value not known yet (a preview) never raises; an image, a
+    # container list or VM custom data not known yet is reported as not judgeable yet (it may be unpinned)
+    props = plain(args.props)
     if args.resource_type in ACA_KINDS:
-        containers = list(aca_containers(args.props))
+        containers = list(aca_containers(props))
+        if is_unknown(get(props, "template")) or is_unknown(get(props, "template", "containers")) or \
+                is_unknown(get(props, "template", "initContainers")):
+            report(f"{_label(args)}: its containers are not known yet (a preview), so whether their images "
+                   "are pinned cannot be judged; pass a known image reference, or judge again in `pulumi up`")
     else:
-        containers = list(k8s_containers(args.resource_type, args.props))
+        containers = list(k8s_containers(args.resource_type, props))
+        spec, path = props, POD_SPEC_PATHS.get(str(args.resource_type), ())
+        for step in path:
+            spec = spec if is_unknown(spec) else get(spec, step)
+        if path and (is_unknown(spec) or any(is_unknown(get(spec, key)) for key in
+                                             ("initContainers", "containers", "ephemeralContainers"))):
+            report(f"{_label(args)}: its pod's containers are not known yet (a preview), so whether their images "
+                   "are pinned cannot be judged; pass a known image reference, or judge again in `pulumi up`")
         # pods the common readers miss (containers.unread_pods): a made-up pod's container without an
         # image (a KServe model, served by its runtime's image) is not judged
-        containers += [container for pod, whole in unread_pods(args.resource_type, args.props)
+        containers += [container for pod, whole in unread_pods(args.resource_type, props)
                        for container in pod.containers if whole or get(container, "image") is not None]
     for container in containers:
+        if is_unknown(container):
+            report(f"{_label(args)}: a container is not known yet (a preview), so whether its image is pinned "
+                   "cannot be judged; pass a known image reference, or judge again in `pulumi up`")
+            continue
         image = get(container, "image")
+        if is_unknown(image):
+            report(f"{_label(args)}: container '{get(container, 'name')}' image is not known yet (a preview), so "
+                   "whether it is pinned cannot be judged; pass a known image reference, or judge again in "
+                   "`pulumi up`")
+            continue
         problem = "is missing" if not image else image_problem(str(image))
         if problem:
             report(f"{_label(args)}: container '{get(container, 'name')}' image '{shown(str(image))}' "
                    f"{problem}; pin a full version tag (major.minor.patch) or a digest")
     if args.resource_type == VIRTUAL_MACHINE:
-        references, latest, unread = _custom_data_reading(args.props)
+        if is_unknown(get(props, "osProfile")) or is_unknown(get(props, "osProfile", "customData")):
+            report(f"{_label(args)}: custom data is not known yet (a preview), so the images it pulls cannot be "
+                   "judged; pass custom data known before deployment, or judge again in `pulumi up`")
+        references, latest, unread = _custom_data_reading(props)
         if unread:
             report(f"{_label(args)}: custom data {unread}; keep it shorter, or pull images from a script "
                    "the pack can read whole")

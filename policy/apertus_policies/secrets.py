@@ -426,11 +426,54 @@ def credentials_from_config_maps(resource_type: str, props: Any) -> list[str]:
     return found
 
 
+def _without_unknowns(value: Any) -> Any:
+    """Plain props (``common.plain``) with every value not known yet (a preview) read as empty text: an
+    unknown value cannot hold a token this pack could see, so only that leaf is skipped, the rest is read."""
+    if is_unknown(value):
+        return ""
+    if isinstance(value, Mapping):
+        return {key: _without_unknowns(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_without_unknowns(inner) for inner in value]
+    return value
+
+
+class _KnownArgs:
+    """Resource arguments read from plain props without their unknown values (``_without_unknowns``):
+    reading never raises UnknownValueError, so the policy is enforced in a preview too."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.plain_props = plain(inner.props)
+        self.props = _without_unknowns(self.plain_props)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _PlainArgs:
+    """Arguments whose props are the plain props, unknown values kept (``is_unknown``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.props = inner.plain_props
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    args = _KnownArgs(args)
+    if args.resource_type in ACTION_GROUPS and is_unknown(get(args.plain_props, "webhookReceivers")) and \
+            "webhookReceivers" not in {str(o) for o in (getattr(getattr(args, "opts", None),
+                                                                "additional_secret_outputs", None) or [])}:
+        # a receiver list not known yet may hold a webhook URL (its own credential): the worse case
+        report(f"{_label(args)}: webhookReceivers is not known yet (a preview) and not marked secret; a webhook "
+               "URL carries its own credential: mark webhookReceivers secret (additional_secret_outputs)")
     for where in credentials_from_config_maps(args.resource_type, args.props):
         report(f"{_label(args)}: {where}, plain text to anyone who may read the namespace's ConfigMaps; keep "
                "the credential in a Secret (secretKeyRef) or in Key Vault through the Secrets Store CSI driver")
-    for name in plain_webhooks(args):
+    for name in plain_webhooks(_PlainArgs(args)):  # an unknown serviceUri is a URL still: reported
         report(f"{_label(args)}: webhook receiver '{name}' has a serviceUri not marked secret; a webhook URL "
                "carries its own credential: pass it with pulumi.Output.secret and "
                "additional_secret_outputs=[\"webhookReceivers\"] (as components/alerts.py does)")
