@@ -18,7 +18,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .common import normalised
+from .common import has_unknown, is_unknown, normalised, plain_resources
 
 SERVING_HOSTS = {
     "azure-native:app:ContainerApp": "container app",
@@ -55,6 +55,8 @@ def action_groups(resource_type: str, props: Any) -> list[str]:
     else:  # Prometheus rule group: per rule
         found = [_get(action, "actionGroupId") for rule in _list(_get(props, "rules"))
                  for action in _list(_get(rule, "actions"))]
+        if has_unknown(_get(props, "rules")):  # not known yet (a first preview): may send to one
+            found.append("(an action group not known yet)")
     return [str(group) for group in found if group]
 
 
@@ -66,17 +68,31 @@ def watched_text(resource_type: str, props: Any) -> str:
     return " ".join(parts).lower()
 
 
+def _points_at_unknown(resource_type: str, props: Any) -> bool:
+    """Whether what an alert rule points at is not known yet (a first preview: the scopes are ids of
+    resources not created yet)."""
+    return has_unknown(_get(props, "scopes")) or (resource_type == LOG_ALERT and has_unknown(
+        [_get(condition, "query") for condition in _list(_get(props, "criteria", "allOf"))]))
+
+
 def validate_serving_host_monitored(args: StackValidationArgs, report: ReportViolation) -> None:
-    rules = [(watched_text(r.resource_type, r.props), action_groups(r.resource_type, r.props))
-             for r in args.resources if r.resource_type in ALERT_RULES]
-    for resource in args.resources:
+    # read as plain values: an unknown raised here would turn the policy into an advisory in every first
+    # preview. A rule whose scopes are not known yet may watch any host (an unknown action group counts
+    # as one): the preview cannot tell, and the same policy judges the known ids at the end of `pulumi up`
+    resources = plain_resources(args.resources)
+    rules = [(watched_text(r.resource_type, r.props), action_groups(r.resource_type, r.props),
+              _points_at_unknown(r.resource_type, r.props))
+             for r in resources if r.resource_type in ALERT_RULES]
+    for resource in resources:
         kind = SERVING_HOSTS.get(resource.resource_type)
         if kind is None:
             continue
-        resource_id = str(_get(resource.props, "id") or "").lower()
-        name = str(_get(resource.props, "name") or resource.name).lower()
-        watching = [groups for text, groups in rules
-                    if (resource_id and resource_id in text) or f'"{name}"' in text]
+        resource_id = _get(resource.props, "id")
+        resource_id = "" if is_unknown(resource_id) else str(resource_id or "").lower()
+        name = _get(resource.props, "name")
+        name = str(resource.name if name is None or is_unknown(name) else name).lower()
+        watching = [groups for text, groups, unknown in rules
+                    if unknown or (resource_id and resource_id in text) or f'"{name}"' in text]
         if not watching:
             report(f"{kind} '{resource.name}' has no alert rule watching it; deploy with alerts: true "
                    "(the default) or add your own", resource.urn)

@@ -186,8 +186,9 @@ def _nfs_only_account(props: Any) -> bool:
     account (the only kind that holds NFS shares) closed to public networks: publicNetworkAccess
     Disabled, or network rules that deny by default and allow no IP range (a VNet rule or private
     endpoint is the network-level security)."""
-    if has_unknown_in(props, ("kind",), ("sku", "name"), ("publicNetworkAccess",), ("networkRuleSet",)):
-        return False  # not known yet: not shown to be closed
+    if has_unknown_in(props, ("kind",), ("sku", "name"), ("publicNetworkAccess",),
+                      ("networkRuleSet", "defaultAction"), ("networkRuleSet", "ipRules")):
+        return False  # not known yet: not shown to be closed (a VNet rule's subnet id may be: it opens nothing)
     if get(props, "kind") != "FileStorage" or not str(get(props, "sku", "name") or "").lower().startswith("premium"):
         return False
     if str(get(props, "publicNetworkAccess") or "").lower() == "disabled":
