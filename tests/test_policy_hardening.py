@@ -375,3 +375,26 @@ def test_an_abbreviated_port_option_is_read_as_vllms_port():
         assert common.vllm_ports(container) == {8000, 9000}, args
     assert common.vllm_ports({"image": "vllm/vllm-openai:v0.33.0", "args": ["--po", "9000"]}) == {8000}
     assert common.vllm_port_unread({"image": "vllm/vllm-openai:v0.33.0", "args": ["--por", "$PORT"]})
+
+
+def test_a_key_wrapped_in_a_certificate_or_key_shaped_blob_is_still_found():
+    """Attack 3: the exemptions checked only a DER-shaped header or an SSH key type in front: a key
+    behind four header bytes, or after 'ssh-ed25519' in a blob, passed. The payload is read too."""
+    import struct
+    for secret in ("Zq8XwV3nT6yR1mK9pL2sD5fG7hJ4kA0bC3eN8uQ1", TOKEN):
+        b = secret.encode()
+        der = bytes([0x30, 0x82]) + struct.pack(">H", len(b)) + b
+        pem = "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(der).decode() + "\n-----END CERTIFICATE-----"
+        assert _secrets(CONFIG_MAP, _config_map(data={"ca.crt": pem})), secret
+        kind = b"ssh-ed25519"
+        blob = struct.pack(">I", len(kind)) + kind + b
+        assert _secrets(CONFIG_MAP, _config_map(data={"keys": "ssh-ed25519 " + base64.b64encode(blob).decode()})), \
+            secret
+
+
+def test_a_digest_name_does_not_excuse_a_credential_name_or_a_keys_length():
+    """Attack 3: `API_KEY_REV` is a credential's name, and 32 hex digits are no SHA's length."""
+    key32 = "5f1c9e2a7b0d4c8e9a3b6d2f1e0c4a7b"
+    assert _secrets(CONFIG_MAP, _config_map(data={"revision": key32}))
+    assert _secrets(CONFIG_MAP, _config_map(data={"API_KEY_REV": "5f1c9e2a7b0d4c8e9a3b6d2f1e0c4a7b" * 2}))
+    assert _secrets(CONFIG_MAP, _config_map(data={"revision": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"})) == []

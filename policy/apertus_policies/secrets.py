@@ -65,6 +65,7 @@ HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z
 # a place named for a hash (the AKS gateway's 'apertus/config-hash' annotation, 16 hex digits of a
 # SHA-256, rolls the pods when their config changes) holds a digest, not a key
 # (a whole word of the key name: 'checksum/config', 'GIT_SHA', 'config-hash'; not 'SHARED_KEY')
+DIGEST_LENGTHS = frozenset({16, 40, 64})
 DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit|revision|rev)(?![a-z0-9])",
                           re.IGNORECASE)
 # A run counts as random when its neighbouring characters change class (upper case, lower case,
@@ -120,10 +121,27 @@ SSH_PUBLIC_KEY = re.compile(r"(?<![A-Za-z0-9@.-])"
                             r"(?:@openssh\.com)?)[ \t]+(AAAA[A-Za-z0-9+/]{16,16384}={0,2})(?![A-Za-z0-9+/=])")
 
 
+def _hides_text(raw: bytes) -> bool:
+    """Whether decoded public material carries text a key could be: a token or a random or hex run of
+    16+ printable characters. A real certificate's or public key's bytes are binary, with only short
+    names and URLs in them (a random run of 20 printable bytes: about 1 in 10^11), so this is what a
+    key wrapped in a certificate-shaped or key-shaped blob gives away."""
+    text = raw.decode("latin-1")
+    runs = re.findall(r"[A-Za-z0-9+/=_.~-]{16,}", text)
+    return hf_token_in(text) or any(is_random(run) for run in runs) or any(
+        re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text))
+
+
+# an ed25519 public key blob: its type string and 32 bytes, nothing else (RFC 8709 section 4)
+ED25519_BLOB = 4 + len(b"ssh-ed25519") + 4 + 32
+
+
 def _der_certificate(block: str) -> bool:
     try:
         der = base64.b64decode("".join(block.split()), validate=True)
     except (binascii.Error, ValueError):
+        return False
+    if _hides_text(der):
         return False
     if len(der) < 4 or der[0] != 0x30:
         return False
@@ -141,7 +159,10 @@ def _ssh_public_key(key_type: str, blob: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     size = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else -1
-    return raw[4:4 + size].decode("ascii", errors="replace") == key_type and len(raw) > 4 + size + 16
+    if key_type == "ssh-ed25519" and len(raw) != ED25519_BLOB:
+        return False
+    return raw[4:4 + size].decode("ascii", errors="replace") == key_type and len(raw) > 4 + size + 16 \
+        and not _hides_text(raw[4 + size:])
 
 
 def without_public_material(text: str) -> str:
@@ -163,8 +184,8 @@ def secret_looking(text: str, digest_expected: bool = False) -> str | None:
                                for run in HEX_RUN.findall(text)):
         return "a Hugging Face token"  # hex under a hash's name is a digest unless it spells a token
     text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", without_public_material(text)))
-    if digest_expected:
-        text = HEX_RUN.sub(" ", text)
+    if digest_expected:  # a digest's length: 16 (a short one, the AKS gateway's config-hash), SHA-1's 40, SHA-256's 64
+        text = HEX_RUN.sub(lambda m: " " if len(m.group()) in DIGEST_LENGTHS else m.group(), text)
     if any(re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text)):
         return "a hex key"
     if any(is_random(run) for run in KEY_RUN.findall(text) + KEY_PIECE.findall(text)):
@@ -482,7 +503,7 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
         if not isinstance(value, str):
             continue
         key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
-        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)))
+        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)) and not credential_name(key))
         tokens_found |= found == "a Hugging Face token"
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
