@@ -49,6 +49,30 @@ API_KEY_MIN_DISTINCT = 10
 API_KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
+# The IPv4 ranges no client on the internet comes from (NON_PUBLIC_RANGES of the shared rules, named)
+UNROUTED_SOURCES = {"10.0.0.0/8": "private, RFC 1918", "172.16.0.0/12": "private, RFC 1918",
+                    "192.168.0.0/16": "private, RFC 1918", "100.64.0.0/10": "carrier-grade NAT, RFC 6598",
+                    "127.0.0.0/8": "loopback", "169.254.0.0/16": "link-local"}
+
+
+def unrouted(sources: Sequence[str]) -> list[str]:
+    """The entries of an allow-list that lie in a range no internet client comes from, with why."""
+    return [f"{source} ({why})" for source in sources for cidr, why in UNROUTED_SOURCES.items()
+            if ipaddress.ip_network(source).subnet_of(ipaddress.ip_network(cidr))]
+
+
+def allow_list_warnings(sources: Sequence[str], internal: bool) -> list[str]:
+    """A public host takes HTTPS at its public address, where every client comes from a public one:
+    an allowedCidrs entry in a private range lets no one in. Accepted (a client may reach it through a
+    peered network later, on an internal host the same list is right), but said."""
+    found = [] if internal else unrouted(sources)
+    if not found:
+        return []
+    return [f"allowedCidrs {', '.join(found)}: no client can come from there: the endpoint is public (internal: "
+            "false) and takes HTTPS at its public address, from public addresses; give the public address your "
+            "clients connect from (curl -s https://api.ipify.org), or set internal: true to serve the VNet"]
+
+
 def check_api_key(key: str) -> str:
     """The API key if it is strong enough to be the only gate; a ConfigError that never shows it."""
     def refuse(why: str) -> ConfigError:
@@ -216,6 +240,8 @@ class ServingArgs:
                 raise ConfigError(f"tags.{name}", value[:40] + "...",
                                   f"is longer than {TAG_VALUE_MAX} characters, which Azure refuses",
                                   "shorten the value")
+        for warning in allow_list_warnings(self.allowed_cidrs, self.internal):
+            self._warn(warning)
         self._seal_plain_secrets(plain_secrets)
 
     def _seal_plain_secrets(self, plain: list[str]) -> None:

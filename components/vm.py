@@ -22,7 +22,9 @@ import pulumi_random as random
 from pulumi_azure_native import compute, devtestlab, network
 
 from . import cloudinit, monitoring
-from .base import ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, resource_group
+from .base import (UNROUTED_SOURCES, ServingArgs, ServingComponent, api_key, check_component_name, dns_safe,
+                   resource_group)
+from .base import unrouted as unrouted_sources
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
 from .serving import ConfigError, checks
 from .serving.errors import speaking_of
@@ -182,11 +184,7 @@ def check_ssh_sources(key: str, values: list[str] | tuple[str, ...]) -> None:
                           f"addresses, more than a /{SSH_BROADEST_PREFIX} ({SSH_MAX_ADDRESSES:,})", fix)
 
 
-# Ranges no packet from the internet carries as its source (components/serving/rules.py, shared with
-# the policy pack), with what they are
-UNROUTED_SOURCES = {"10.0.0.0/8": "private, RFC 1918", "172.16.0.0/12": "private, RFC 1918",
-                    "192.168.0.0/16": "private, RFC 1918", "100.64.0.0/10": "carrier-grade NAT, RFC 6598",
-                    "127.0.0.0/8": "loopback", "169.254.0.0/16": "link-local"}
+# the named ranges (components/base.py) are the shared rule's (components/serving/rules.py, also the pack's)
 assert set(UNROUTED_SOURCES) == {str(n) for n in NON_PUBLIC_RANGES if n.version == 4}
 
 
@@ -196,8 +194,7 @@ def ssh_source_warnings(sources: Sequence[str], internal: bool) -> list[str]:
     (a network peered or routed to the VNet later does come from such a range), but said."""
     if internal:
         return []
-    unrouted = [f"{source} ({why})" for source in sources for cidr, why in UNROUTED_SOURCES.items()
-                if ipaddress.ip_network(source).subnet_of(ipaddress.ip_network(cidr))]
+    unrouted = unrouted_sources(sources)
     if not unrouted:
         return []
     return [f"sshAllowedCidrs {', '.join(unrouted)}: no SSH client can come from there: the VM is public "

@@ -502,3 +502,22 @@ def test_a_value_of_another_type_than_pulumi_yaml_declares_is_refused_like_pulum
     assert plan_exit_code(tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Pulumi.t.yaml, line 4: ") and line_value in err and "declares" in err, err
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_a_private_allowed_cidr_on_a_public_host_is_a_warning(host):
+    """A public endpoint takes HTTPS from public addresses: a private allow-list entry lets no one in.
+    Warned in the plan (and under pulumi up), not on an internal host, where it is what reaches it."""
+    import pulumi
+
+    from components import AksGpuClusterArgs, ContainerAppGpuArgs, GpuVirtualMachineArgs
+    args_class = {"containerapp": ContainerAppGpuArgs, "vm": GpuVirtualMachineArgs, "aks": AksGpuClusterArgs}[host]
+    extra = {"api_allowed_cidrs": ["198.51.100.0/24"]} if host == "aks" else {}
+    token = pulumi.Output.secret(HF_TOKEN)
+    public = args_class(location="swedencentral", hf_token=token, allowed_cidrs=["10.1.0.0/16", "203.0.113.0/24"],
+                        **extra)
+    [warning] = [w for w in public.plan.warnings if "10.1.0.0/16" in w]
+    assert warning.startswith("allowed_cidrs 10.1.0.0/16 (private, RFC 1918): no client can come from there")
+    internal = args_class(location="swedencentral", hf_token=token, allowed_cidrs=["10.1.0.0/16"], internal=True,
+                          **extra)
+    assert not [w for w in internal.plan.warnings if "10.1.0.0/16" in w]

@@ -102,7 +102,8 @@ SETTINGS: tuple[Setting, ...] = (
        `minReplicas`). `vm` always runs exactly one.""", hosts=("containerapp", "aks"), common=True),
     _s("allowedCidrs", "array", "`[]`: any source (AKS internal: the private ranges)", """IPv4
        networks or single addresses (`203.0.113.0/24`, `198.51.100.7`) that may reach the endpoint;
-       the API key still applies.""", common=True),
+       the API key still applies. A private range on a public host is warned of: its clients come
+       from public addresses.""", common=True),
     _s("internal", "boolean", "false", """Endpoint reachable only inside the virtual network (no
        public ingress; Key Vault behind a private endpoint).""", common=True, project_default=False),
     _s("hfToken", "string", "none (required for gated models, as Apertus is)", """Hugging Face token
