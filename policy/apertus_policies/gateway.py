@@ -77,8 +77,6 @@ from .common import (
     is_unknown,
     plain_resources,
     may_hold_pods,
-    base_kind,
-    kind_name,
     namespace_match,
     object_name,
     object_namespace,
@@ -472,13 +470,18 @@ GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
 
 
+def _group_kind(resource_type: str) -> tuple[str, str]:
+    """The API group and kind of a Kubernetes type token (kubernetes:<group>/<version>:<kind>), else ('', '')."""
+    parts = str(resource_type).split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes":
+        return parts[1].split("/", 1)[0], parts[2]
+    return "", ""
+
+
 def route_kind(resource_type: str) -> str | None:
     """'HTTPRoute', 'GRPCRoute', ... for a Gateway API route type, else None."""
-    parts = str(resource_type).split(":")
-    if len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == GATEWAY_API_GROUP \
-            and parts[2] in ROUTE_KINDS:
-        return parts[2]
-    return None
+    group, kind = _group_kind(resource_type)
+    return kind if group == GATEWAY_API_GROUP and kind in ROUTE_KINDS else None
 
 
 def _route_backends(props: Any) -> list[Backend]:
@@ -761,9 +764,7 @@ ENVOY_GATEWAY_GROUP = "gateway.envoyproxy.io"
 
 
 def _envoy_backend(resource_type: str) -> bool:
-    parts = str(resource_type).split(":")
-    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == ENVOY_GATEWAY_GROUP \
-        and parts[2] == "Backend"
+    return _group_kind(resource_type) == (ENVOY_GATEWAY_GROUP, "Backend")
 
 
 def _envoy_backend_reach(backend: Any, view: _View, hops: int) -> str | None:
@@ -823,9 +824,7 @@ MESH_GATEWAY = "mesh"  # gateways: the sidecars (the default when none is named)
 
 
 def istio_route(resource_type: str) -> bool:
-    parts = str(resource_type).split(":")
-    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == ISTIO_GROUP \
-        and parts[2] == "VirtualService"
+    return _group_kind(resource_type) == (ISTIO_GROUP, "VirtualService")
 
 
 def _virtual_service_destinations(spec: Any) -> list[tuple[str, Any, Any]]:
@@ -875,9 +874,7 @@ HELM_GROUP = "helm.sh"
 
 
 def helm_release(resource_type: str) -> bool:
-    parts = str(resource_type).split(":")
-    return len(parts) == 3 and parts[0] == "kubernetes" and parts[1].split("/", 1)[0] == HELM_GROUP \
-        and parts[2] == "Release"
+    return _group_kind(resource_type) == (HELM_GROUP, "Release")
 
 
 def _mentions_vllm(release: Any) -> bool:
@@ -1026,13 +1023,6 @@ CONTOUR_GROUP = "projectcontour.io"
 NGINX_STREAM_ENTRY = re.compile(r"^\s*([A-Za-z0-9.-]+)/([A-Za-z0-9.-]+):([A-Za-z0-9-]+)(:PROXY){0,2}\s*$")
 
 
-def _group_kind(resource_type: str) -> tuple[str, str]:
-    parts = str(resource_type).split(":")
-    if len(parts) == 3 and parts[0] == "kubernetes":
-        return parts[1].split("/", 1)[0], parts[2]
-    return "", ""
-
-
 def _other_controller_backends(route: Any, view: _View) -> tuple[str, list[Backend]] | None:
     """(the controller, the Services a Traefik, Contour or ingress-nginx stream route sends to) or None."""
     group, kind = _group_kind(route.resource_type)
@@ -1153,8 +1143,7 @@ def _judge_knative_services(resources: list[Any], report: ReportViolation) -> No
     """A Knative Service whose pods run vLLM is vLLM published by Knative's ingress, around the gateway,
     unless it is cluster-local (an unknown label: the worse case, public)."""
     for service in resources:
-        text = str(service.resource_type)
-        if not (text.startswith("kubernetes:serving.knative.dev/") and kind_name(base_kind(text)) == "Service"):
+        if _group_kind(service.resource_type) != ("serving.knative.dev", "Service"):
             continue
         if not [pod for pod in vllm_pods([service])]:
             continue
