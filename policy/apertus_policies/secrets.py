@@ -122,14 +122,11 @@ SSH_PUBLIC_KEY = re.compile(r"(?<![A-Za-z0-9@.-])"
 
 
 def _hides_text(raw: bytes) -> bool:
-    """Whether decoded public material carries text a key could be: a token or a random or hex run of
-    16+ printable characters. A real certificate's or public key's bytes are binary, with only short
+    """Whether decoded public material carries text a key could be (``secret_looking``: a token, a
+    random or a hex key). A real certificate's or public key's bytes are binary, with only short
     names and URLs in them (a random run of 20 printable bytes: about 1 in 10^11), so this is what a
     key wrapped in a certificate-shaped or key-shaped blob gives away."""
-    text = raw.decode("latin-1")
-    runs = re.findall(r"[A-Za-z0-9+/=_.~-]{16,}", text)
-    return hf_token_in(text) or any(is_random(run) for run in runs) or any(
-        re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text))
+    return secret_looking(raw.decode("latin-1")) is not None
 
 
 # an ed25519 public key blob: its type string and 32 bytes, nothing else (RFC 8709 section 4)
