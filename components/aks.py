@@ -704,7 +704,7 @@ class AksGpuCluster(base.ServingComponent):
     def __init__(self, name: str, args: AksGpuClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = AksGpuClusterArgs.of(args)  # the component provider passes a dict
         base.check_component_name(name, "AKS cluster")
-        super().__init__("apertus:index:AksGpuCluster", name, None, opts)
+        super().__init__("apertus:index:AksGpuCluster", name, None, base.gated(opts, args))
         child = pulumi.ResourceOptions(parent=self)
         rg = base.resource_group(name, args, self)
         self.api_key = base.api_key(name, args, self)

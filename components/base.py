@@ -184,7 +184,9 @@ class ServingArgs:
         elif key is not None:
             key = pulumi.Output.from_input(key).apply(check_api_key)
         put("api_key", key)
-        put("resource_group_name", checks.string_input("resourceGroupName", self.resource_group_name))
+        group = checks.string_input("resourceGroupName", self.resource_group_name)
+        put("resource_group_name", group if group is None or not isinstance(group, str)
+            else check_resource_group_name(group))
         put("gpu", checks.optional_text("gpu", self.gpu))
         if self.gpu is not None and self._host and self.plan is None:
             check_gpu_name(self.gpu, self._host)  # a misspelt size gets the nearest one
@@ -243,6 +245,41 @@ class ServingArgs:
         for warning in allow_list_warnings(self.allowed_cidrs, self.internal):
             self._warn(warning)
         self._seal_plain_secrets(plain_secrets)
+        self._check_outputs_when_known()
+
+    def _check_outputs_when_known(self) -> None:
+        """Every check of a value given as an ``Output`` runs when its value is known, inside that
+        Output: the API key, the webhook, the HF token (a string, not empty, not the API key) and the
+        resource group's name. ``deploy_gate`` joins them; a component waits for it before it
+        registers itself, and its children wait for their parent, so a value refused at deploy time
+        stops the deployment before any of its resources is created (a preview in which the value is
+        not known yet checks it in ``pulumi up``)."""
+        token = self.hf_token
+        if token is not None and not isinstance(token, str):
+            object.__setattr__(self, "hf_token", pulumi.Output.secret(pulumi.Output.from_input(token).apply(
+                lambda value: checks.string_input("hfToken", value, secret=True))))
+        group = self.resource_group_name
+        if group is not None and not isinstance(group, str):
+            object.__setattr__(self, "resource_group_name", pulumi.Output.from_input(group).apply(
+                lambda value: check_resource_group_name(checks.string_input("resourceGroupName", value))))
+        checked = [value for value in (self.api_key, self.hf_token, self.alert_webhook, self.resource_group_name)
+                   if value is not None and not isinstance(value, str)]
+
+        def distinct(values: list[Any]) -> list:
+            if values[0] is not None and values[0] == values[1]:
+                raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
+                                  "set a random key of its own, or leave apiKey out to have one generated",
+                                  args_fix="pass a random key of its own, or leave api_key out to have one "
+                                  "generated")
+            return []
+        # made here, where a message speaks of the program's arguments (the apply keeps that context)
+        object.__setattr__(self, "_gate", pulumi.Output.all(self.api_key, self.hf_token, *checked).apply(distinct)
+                           if checked else None)
+
+    def deploy_gate(self) -> Optional[pulumi.Output[list]]:
+        """An Output that is known, as an empty list, once every value given as an ``Output`` has
+        passed its checks (None when there is none): a component's ``depends_on``."""
+        return getattr(self, "_gate", None)
 
     def _seal_plain_secrets(self, plain: list[str]) -> None:
         """Secrets a program passed as plain ``str`` (every check above has read their text) become
@@ -390,6 +427,21 @@ DERIVED_NAME_MAX = 50
 DERIVED_NAME = re.compile(rf"[A-Za-z0-9](?:[A-Za-z0-9-]{{0,{DERIVED_NAME_MAX - 2}}}[A-Za-z0-9])?")
 
 
+# Azure's resource group names (the REST API specifications' common ResourceGroupNameParameter:
+# pattern ^[-\w\._\(\)]+$, 1-90 characters; "period (except at end)")
+RESOURCE_GROUP_NAME = re.compile(r"[-\w.()]{1,90}")
+
+
+def check_resource_group_name(name: str) -> str:
+    """An existing resource group's name as Azure takes one; checked before anything refers to it."""
+    if RESOURCE_GROUP_NAME.fullmatch(name) is None or name.endswith("."):
+        raise ConfigError("resourceGroupName", name, "is not a resource group name: Azure takes 1-90 letters, "
+                          "digits and - _ . ( ), not ending with '.'",
+                          "pass the name of an existing resource group (az group list -o table), "
+                          "or leave resourceGroupName out to have one created")
+    return name
+
+
 def check_component_name(name: Any, resource: str) -> str:
     """A component name from which Azure-valid resource names derive (VM and AKS components)."""
     if not isinstance(name, str) or DERIVED_NAME.fullmatch(name) is None:
@@ -405,6 +457,16 @@ def dns_safe(text: str, limit: int) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "a" + cleaned
     return cleaned[:limit].rstrip("-")
+
+
+def gated(opts: Optional[pulumi.ResourceOptions], args: ServingArgs) -> Optional[pulumi.ResourceOptions]:
+    """A component's own options, waiting for ``args.deploy_gate()``: its registration, and so every
+    child's (a child waits for its parent's URN), waits until each value given as an ``Output`` is
+    known and has passed its checks; one that fails stops the program before any resource."""
+    gate = args.deploy_gate()
+    if gate is None:
+        return opts
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=gate))
 
 
 def resource_group(name: str, args: ServingArgs, parent: pulumi.Resource) -> pulumi.Output[str]:

@@ -420,7 +420,7 @@ class ContainerAppGpu(base.ServingComponent):
         with speaking_of(type(self).__name__):  # "ContainerAppGpu: name = ...", the first argument
             check_component_name(name)
         args = ContainerAppGpuArgs.of(args)  # the component provider passes a dict
-        super().__init__("apertus:index:ContainerAppGpu", name, None, opts)
+        super().__init__("apertus:index:ContainerAppGpu", name, None, base.gated(opts, args))
         child = pulumi.ResourceOptions(parent=self)
         group = base.resource_group(name, args, self)
         self.api_key = base.api_key(name, args, self)

@@ -22,7 +22,7 @@ import pulumi_random as random
 from pulumi_azure_native import compute, devtestlab, network
 
 from . import cloudinit, monitoring
-from .base import (UNROUTED_SOURCES, ServingArgs, ServingComponent, api_key, check_component_name, dns_safe,
+from .base import (UNROUTED_SOURCES, ServingArgs, ServingComponent, api_key, check_component_name, dns_safe, gated,
                    resource_group)
 from .base import unrouted as unrouted_sources
 from .secrets import ModelSecrets, ModelSecretsArgs, VaultPrivateAccess
@@ -498,7 +498,7 @@ class GpuVirtualMachine(ServingComponent):
         args = GpuVirtualMachineArgs.of(args)  # the component provider passes a dict
         with speaking_of(type(self).__name__):  # "GpuVirtualMachine: name = ...", the first argument
             check_component_name(name, "GPU VM")
-        super().__init__("apertus:index:GpuVirtualMachine", name, None, opts)
+        super().__init__("apertus:index:GpuVirtualMachine", name, None, gated(opts, args))
         child = pulumi.ResourceOptions(parent=self)
         group = resource_group(name, args, self)
         where = {"resource_group_name": group, "location": args.location, "tags": args.all_tags}

@@ -82,6 +82,69 @@ def test_library_args_refuse_a_weak_output_key_when_its_value_is_known():
     assert "short" not in str(caught.value).replace("shorter", "")
 
 
+
+def _unknown() -> pulumi.Output:
+    """An Output whose value is not known yet, as a preview gives a generated key."""
+    import asyncio
+    loop = asyncio.get_event_loop()
+    value, known = loop.create_future(), loop.create_future()
+    value.set_result(None)
+    known.set_result(False)
+    return pulumi.Output(set(), value, known)
+
+
+def _host_program(host: str, **given):
+    from components.aks import AksGpuCluster, AksGpuClusterArgs
+    component, args, extra = {
+        "containerapp": (ContainerAppGpu, ContainerAppGpuArgs, {}),
+        "vm": (GpuVirtualMachine, GpuVirtualMachineArgs, {}),
+        "aks": (AksGpuCluster, AksGpuClusterArgs, {"api_allowed_cidrs": ["198.51.100.0/24"]})}[host]
+
+    def program() -> None:
+        values = {"location": "swedencentral", "hf_token": pulumi.Output.secret(HF_TOKEN), **extra}
+        values.update({name: make() for name, make in given.items()})
+        component("team", args(**values))
+    return program
+
+
+# each value as a program passes it, an Output known only at deploy; what the message must say
+REFUSED_OUTPUTS = {
+    "short key": ({"api_key": lambda: pulumi.Output.secret("short")}, "api_key is refused (5 characters)"),
+    "key equals the HF token": ({"api_key": lambda: pulumi.Output.secret(HF_TOKEN)}, "api_key equals hf_token"),
+    "ftp webhook": ({"alert_webhook": lambda: pulumi.Output.secret("ftp://hooks.example.com/x"),
+                     "alert_emails": lambda: ["ops@example.com"]}, "alert_webhook is not an https:// URL"),
+    "HF token an int": ({"hf_token": lambda: pulumi.Output.secret(123)}, "hf_token is int, not a string"),
+    "HF token empty": ({"hf_token": lambda: pulumi.Output.secret("")}, "hf_token is empty"),
+    "group name empty": ({"resource_group_name": lambda: pulumi.Output.from_input("")},
+                         "resource_group_name = '': is empty"),
+    "group name Azure refuses": ({"resource_group_name": lambda: pulumi.Output.from_input("rg/with?chars")},
+                                 "is not a resource group name"),
+}
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+@pytest.mark.parametrize("case", sorted(REFUSED_OUTPUTS))
+def test_a_value_given_as_an_output_and_refused_at_deploy_stops_it_before_any_resource(host, case):
+    given, says = REFUSED_OUTPUTS[case]
+    with pytest.raises(ConfigError) as caught:
+        run_program(_host_program(host, **given), PROJECT, "lib", {})
+    assert says in str(caught.value)
+    assert caught.value.registered == []  # the component waits for its checked inputs; children for it
+    assert HF_TOKEN not in str(caught.value) and "short" not in str(caught.value).replace("shorter", "")
+
+
+@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+def test_values_not_known_yet_hold_nothing_back(host):
+    # a preview of a program whose key, token and group come from other resources: nothing to check
+    # yet, so the component and its children register as before (pulumi up checks the values)
+    plain = run_program(_host_program(host), PROJECT, "lib", {})
+    pending = run_program(_host_program(host, api_key=_unknown, hf_token=_unknown,
+                                        resource_group_name=_unknown), PROJECT, "lib", {})
+    created = {r.type for r in plain.resources} - {"azure-native:resources:ResourceGroup",
+                                                   "random:index/randomPassword:RandomPassword"}
+    assert created <= {r.type for r in pending.resources}
+
+
 # ---- item 5: regions as Azure names them ----
 
 @pytest.mark.parametrize("given", ["West Europe", "westeurope", "WestEurope", " west europe ", "WEST EUROPE"])

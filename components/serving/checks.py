@@ -67,7 +67,7 @@ def string_input(key: str, value: Any, secret: bool = False) -> Any:
         return value
     if not isinstance(value, str) or not value.strip():
         shown = None if secret else value
-        raise ConfigError(key, shown, f"is {'empty' if isinstance(value, str) else type(value).__name__}, "
+        raise ConfigError(key, shown, "is empty" if isinstance(value, str) else f"is {type(value).__name__}, "
                           "not a string", "pass a string or an Output of one")
     return value
 
