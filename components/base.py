@@ -162,7 +162,7 @@ class ServingArgs:
         """Every value checked and normalised once, then the plan. The region is stored normalised
         (``West Europe`` -> ``westeurope``), so every name derived from it is Azure's. A plain ``str``
         API key is checked here; an ``Output`` one is checked when its value is known, so a weak key
-        given as an Output fails at deploy, not at construction. A secret given as a plain ``str`` is
+        given as an Output fails at deploy, not at construction (before any resource: ``gated``). A secret given as a plain ``str`` is
         checked as text, then held as a secret Output (``_seal_plain_secrets``)."""
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)  # frozen: normalise once, here
