@@ -429,6 +429,17 @@ def run_program(program: Callable[[], None], project: str, stack: str, config: d
         _RUN_LOCK.release()
 
 
+def _quiet_about_raised_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A run that failed on a ``RunError`` (a ConfigError) leaves the futures of every resource that
+    waited for the failed value holding that error; run_program raised it already, so asyncio's
+    "Future exception was never retrieved" report of each, when a later run frees them, is dropped.
+    Every other report goes to asyncio's default handler."""
+    if (context.get("message") == "Future exception was never retrieved"
+            and isinstance(context.get("exception"), pulumi.RunError)):
+        return
+    loop.default_exception_handler(context)
+
+
 def _run_program(program: Callable[[], None], project: str, stack: str, config: dict[str, Any],
                  secret_keys: set[str]) -> OfflineRun:
     mocks = install_mocks(project, stack)
@@ -441,6 +452,9 @@ def _run_program(program: Callable[[], None], project: str, stack: str, config: 
                 left.exception()  # retrieved: asyncio would log it as never retrieved otherwise
         settings.SETTINGS.outputs.clear()
     settings._get_rpc_manager().clear()
+    loop = asyncio.get_event_loop()
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_quiet_about_raised_errors)
 
     async def in_stack() -> None:
         # what run_in_stack does, minus waiting for an engine's shutdown signal

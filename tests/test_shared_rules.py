@@ -188,6 +188,15 @@ TOKEN_CASES = {
     "prose: hf_token in Key Vault": ("tags", {"note": "Keep hf_token in Key Vault, never in a tag or the stack file"},
                                      False),
     "prose: HF_TOKEN and hf_token": ("tags", {"note": "HF_TOKEN or hf_token: see the Hugging Face Hub docs"}, False),
+    # letters of other scripts drawn like the token's, combining marks, the prefix in capitals (attacker)
+    "Cyrillic and Greek lookalikes": ("tags", {"note": TOKEN.translate(str.maketrans(
+        "hoOpTEa", "\u04bb\u043e\u039f\u0440\u0422\u0395\u0430"))}, True),
+    "a combining mark on every character": ("tags", {"note": "\u0301".join(TOKEN)}, True),
+    "the prefix in capitals": ("tags", {"note": "HF_" + TOKEN[3:]}, True),
+    "env names in capitals": ("tags", {"vars": "HF_HOME HF_HUB_OFFLINE HF_HUB_ENABLE_HF_TRANSFER VLLM_API_KEY"},
+                              False),
+    "Russian prose after hf_": ("tags", {"note": "hf_token \u0445\u0440\u0430\u043d\u0438\u0442\u0441\u044f "
+                                         "\u0432 Key Vault, \u043d\u0435 \u0432 \u0442\u0435\u0433\u0430\u0445"}, False),
 }
 
 

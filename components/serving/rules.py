@@ -336,9 +336,20 @@ IGNORABLE_RANGES = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115
                     (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
                     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
                     (0xE0000, 0xE0FFF))
+# A letter of another script drawn like an ASCII letter or digit reads as that letter or digit: a
+# Cyrillic 'һ' or Greek 'Ι' does not hide a token. The single letters of Latin (small capitals,
+# dotless i, long s), Greek, Coptic, Cyrillic, Armenian and Cherokee that Unicode's confusables.txt
+# (UTS #39, https://www.unicode.org/reports/tr39/) gives as confusable with one ASCII letter or digit
+# and NFKC does not already map (taken from confusable_homoglyphs 3.3.1's confusables.json, which is
+# built from that file); the combining marks (categories Mn, Me) a character can carry are dropped.
+_HOMOGLYPHS = str.maketrans(
+    {glyph: ascii_char for glyph, ascii_char in zip(
+        'ɑαаƄЬᏏᴄϲⲥсꮯԁᏧꬲеҽꬵꞙſẝքɡᶃƍցһհᏂıɪɩιιͺіꙇӏꭵᎥϳјƖǀΙⲒІӀոռᴏᴑꬽοσⲟоօρϱⲣрԛգզꭇꭈᴦⲅгꮁꜱƽѕꮪꞟᴜꭎꭒʋυսᴠνѵꮩɯᴡѡԝաꮃхɣᶌʏỿꭚγуүᴢꮓΑАᎪꞴΒВᏴϹⲤСᏟᎠΕЕᎬ𝈓ꞘϜԌᏀᏳΗⲎНᎻꞲͿЈᎫΚⲔКᏦ𝈪ⳐᏞΜϺⲘМᎷΝⲚΟⲞОՕΡⲢРᏢ𝈖ƦᎡᏒЅՏᏕᏚΤⲦТᎢՍ𝈍ѴᏙԜᎳᏔꞳΧⲬХΥϒⲨУҮᎩᎽ𐋵ΖᏃꝚƧϨꙄ𝈆ꞫȜƷꝪⳌЗӠᏎƼⳒбᏮ𝈒ȣȢꝮⳊ',
+        'aaabbbcccccddeeefffffgggghhhiiiiiiiiiiijjllllllnnooooooooppppqqqrrrrrrssssuuuuuuuvvvvwwwwwwxyyyyyyyyzzAAABBBBCCCCDEEEFFFGGGHHHHJJJJKKKKLLLMMMMMNNOOOOPPPPRRRRSSSSTTTTUVVVWWWXXXXYYYYYYYZZZ2222333333334566678899')})
 _OTHER_SCRIPT = "\uffff"  # stands in the skeleton for a letter, digit or mark no token holds
-_PREFIX = re.compile(r"h[^A-Za-z0-9\uffff]*?f[^A-Za-z0-9\uffff]*?_")
-_PREFIX_CUT = re.compile(r"h[^A-Za-z0-9\uffff]*(?:f[^A-Za-z0-9\uffff]*)?$")  # a prefix that goes on in the next piece
+# 'HF_' too: the same secret with its prefix in capitals (the body must still read as random)
+_PREFIX = re.compile(r"[hH][^A-Za-z0-9\uffff]*?[fF][^A-Za-z0-9\uffff]*?_")
+_PREFIX_CUT = re.compile(r"[hH][^A-Za-z0-9\uffff]*(?:[fF][^A-Za-z0-9\uffff]*)?$")  # a prefix that goes on in the next piece
 _BODY_CHAR = re.compile(r"[A-Za-z0-9\uffff]")
 # A spread run counts as a token when its letters and digits read as random, not as words: they
 # mix upper and lower case; neighbours change class (upper case, lower case, digit) at least once
@@ -361,8 +372,11 @@ def _is_ignorable(char: str) -> bool:
 def _read_as(char: str) -> str:
     """What a non-ASCII character reads as when looking for a token: '' (unseen), its ASCII NFKC form
     (fullwidth 'Ａ' is 'A'), ' ' (a separator) or _OTHER_SCRIPT (a letter, digit or mark)."""
-    if _is_ignorable(char):
+    if _is_ignorable(char) or unicodedata.category(char) in ("Mn", "Me"):
         return ""
+    lookalike = char.translate(_HOMOGLYPHS)
+    if lookalike != char:
+        return lookalike
     normal = unicodedata.normalize("NFKC", char)
     if normal.isascii():
         return normal
@@ -414,7 +428,7 @@ def hf_token_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` holds something shaped like a Hugging Face token (start, end), in order: 'hf_'
     and 30 or more letters and digits, whole, or with separators anywhere inside (the run then
     reads as random, not as words: HF_TOKEN_LOWER_PAIR_SHARE); empty when nothing does."""
-    if text.isascii() and ("_" not in text or "h" not in text):
+    if text.isascii() and ("_" not in text or ("h" not in text and "H" not in text)):
         return []
     skeleton, where = _skeleton(text)
     found = [match.span() for match in HF_TOKEN_PATTERN.finditer(skeleton)]
