@@ -518,7 +518,10 @@ def _config_per_policy(config: dict[str, Any] | None, names: list[str]) -> Calla
     unknown = sorted(key for key in config if key not in named
                      and (named or isinstance(config[key], dict)))
     if unknown:
-        raise ValueError(f"policy config keys {unknown} are neither policy names nor 'all'; the pack's "
+        import difflib
+        near = {key: difflib.get_close_matches(key, names, n=1, cutoff=0.6) for key in unknown}
+        hints = "".join(f"; did you mean '{match[0]}' for '{key}'?" for key, match in near.items() if match)
+        raise ValueError(f"policy config keys {unknown} are neither policy names nor 'all'{hints}; the pack's "
                          f"policies: {', '.join(names)}")
     if not named:
         return lambda name: config or None

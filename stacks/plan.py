@@ -279,9 +279,11 @@ def command(args: Any, root: Path) -> int:
         except OSError as error:
             return print_error(f"--diagram {args.diagram}: cannot write it ({error.strerror or error})",
                                args.json)
-        if created:  # on stderr: --json keeps stdout one JSON document
+        # on stderr: --json keeps stdout one JSON document
+        if created:
             print(f"note: --diagram created the folder{'s' if len(created) > 1 else ''} "
                   f"{', '.join(str(folder) for folder in created)}, which did not exist", file=sys.stderr)
+        print(f"note: wrote the diagram of stack '{stack}' to {args.diagram}", file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

@@ -66,7 +66,9 @@ def test_plan_writes_the_diagram_and_still_prints_the_plan(tmp_path, capsys):
     target = tmp_path / "sub" / "dev.md"
     args = argparse.Namespace(stack="dev", json=False, detail=False, diagram=str(target))
     assert plan_command.command(args, ROOT) == 0
-    assert capsys.readouterr().out.startswith("apertus-azure plan: stack 'dev'")
+    printed = capsys.readouterr()
+    assert printed.out.startswith("apertus-azure plan: stack 'dev'")
+    assert f"wrote the diagram of stack 'dev' to {target}" in printed.err  # the user is told where it went
     assert diagram.mermaid_blocks(target.read_text())[0].startswith("flowchart LR")
 
 

@@ -488,6 +488,13 @@ def test_a_source_that_is_no_range_says_what_is_wrong_with_it(value, words):
     assert_config_error(stack_config("containerapp", allowedCidrs=[value]), "allowedCidrs", words)
 
 
+@pytest.mark.parametrize("value", ["*", "Internet", "any"])
+def test_anyone_written_in_allowed_cidrs_is_told_that_leaving_it_out_admits_anyone(value):
+    # the user wants every source: the message says how to get that (the default), not only a CIDR
+    assert_config_error(stack_config("vm", allowedCidrs=[value]), "allowedCidrs",
+                        ["mean anyone", "leave allowedCidrs out: by default any address may connect"])
+
+
 @pytest.mark.parametrize("digest, words", [
     ("sha256:abc", ["3 hex digits", "exactly 64"]),
     ("sha256:" + "AB" * 32, ["upper case", "lower case"]),

@@ -365,10 +365,10 @@ def test_diagram_names_the_folders_it_creates_and_refuses_a_folder_or_a_file_as_
     out, err = capsys.readouterr()
     assert json.loads(out)["stack"] == "dev"  # stdout stays one JSON document
     assert err == (f"note: --diagram created the folders {tmp_path / 'docs'}, {tmp_path / 'docs' / 'diagramz'}, "
-                   "which did not exist\n")
+                   f"which did not exist\nnote: wrote the diagram of stack 'dev' to {target}\n")
     assert target.read_text().startswith("# ")
-    assert plan_exit_code("dev", diagram=str(target)) == 0  # the folder is there now: nothing to say
-    assert "note:" not in capsys.readouterr().err
+    assert plan_exit_code("dev", diagram=str(target)) == 0  # the folder is there now: only where it went
+    assert capsys.readouterr().err == f"note: wrote the diagram of stack 'dev' to {target}\n"
     # refused before the plan runs, one line, exit 2
     for path, words in ((tmp_path / "docs", "is a folder; give a file in it"),
                         (target / "x.md", f"{target} is a file, not a folder")):

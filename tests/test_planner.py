@@ -224,8 +224,15 @@ def test_fp8_kv_cache_halves_kv_bytes_where_the_gpu_has_it():
     assert fp8.kv_cache_tokens == pytest.approx(2 * auto.kv_cache_tokens, abs=16)
     assert fp8.launch.args[fp8.launch.args.index("--kv-cache-dtype") + 1] == "fp8"
     assert "--kv-cache-dtype" not in auto.launch.args
-    # without a gpu, the cheapest that runs an FP8 KV cache is chosen (the A100 cannot)
-    assert plan(kv_cache_dtype="fp8").gpu.name == "Standard_NC40ads_H100_v5"
+    # without a gpu, the cheapest that runs an FP8 KV cache is chosen (the A100 cannot), and the plan
+    # warns that asking to save memory nearly doubled the price
+    moved = plan(kv_cache_dtype="fp8")
+    assert moved.gpu.name == "Standard_NC40ads_H100_v5"
+    [warning] = [w for w in moved.warnings if "moved the GPU" in w]
+    assert warning.startswith("kvCacheDtype fp8 moved the GPU from Standard_NC24ads_A100_v4 ($")
+    assert "remove it to stay on Standard_NC24ads_A100_v4" in warning
+    assert not any("moved the GPU" in w for w in plan(gpu="Standard_NC40ads_H100_v5", kv_cache_dtype="fp8").warnings)
+    assert not any("moved the GPU" in w for w in plan(quantization="fp8").warnings)  # the A100 runs it
 
 
 def test_fp8_weights_halve_weight_memory_and_run_weight_only_on_ampere():

@@ -25,7 +25,8 @@ def test_the_policy_config_is_read_in_every_documented_shape(public_app, config)
 
 
 def test_a_misspelt_policy_name_in_the_config_is_an_error_not_ignored(public_app):
-    with pytest.raises(ValueError, match=r"\['closed-when-internl'\] are neither policy names"):
+    with pytest.raises(ValueError, match=r"\['closed-when-internl'\] are neither policy names nor 'all'; "
+                       r"did you mean 'closed-when-internal' for 'closed-when-internl'\?"):
         run_policy_pack(public_app, config={"closed-when-internl": {"internal": True}})
 
 

@@ -175,6 +175,9 @@ def string_map(key: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
+ANYONE = frozenset({"*", "any", "internet", "0.0.0.0", "all"})  # written to mean "every source"
+
+
 def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
     """IPv4 addresses or networks, normalised; host bits set is a mistake worth naming."""
     cidrs = []
@@ -186,6 +189,9 @@ def parse_cidrs(key: str, values: Any) -> tuple[str, ...]:
                 hint = f"; did you mean {ipaddress.ip_network(value, strict=False)}?"
             except ValueError:  # not a range at all: the shared rule says why ('/33', octets, a tag)
                 why, _, fix = range_syntax_problem(value).partition("; ")
+                if key == "allowedCidrs" and str(value).strip().lower() in ANYONE:
+                    fix += ("; or leave allowedCidrs out: by default any address may connect (internal "
+                            "stacks: private ranges), the API key still required")
                 raise ConfigError(key, value, why, fix or "give networks like 203.0.113.0/24 or single "
                                   "addresses like 198.51.100.7") from None
             raise ConfigError(key, value, f"is not a valid CIDR ({error}{hint})",

@@ -328,6 +328,23 @@ def choose_gpu(model: ModelSpec, host: str, utilization: float, tokens: int,
         f"use {elsewhere or 'a smaller model'}")
 
 
+def _moved_by_options(model: ModelSpec, host: str, utilization: float, tokens: int, chosen: GpuSku,
+                      options: tuple[str, str], region: str | None) -> str | None:
+    """A warning when quantization/kvCacheDtype moved the choice to a dearer GPU than the plan without
+    them would pick (cheaper GPUs cannot run the option): the user asked to save memory, not to pay more."""
+    try:
+        plain, _ = choose_gpu(model, host, utilization, tokens, region=region)
+    except ConfigError:  # without the option nothing fits: the option is what makes it run
+        return None
+    before, after = hourly_usd(plain, region), hourly_usd(chosen, region)
+    if plain.name == chosen.name or before is None or after is None or after <= before:
+        return None
+    set_options = " and ".join(f"{key} {value}" for key, value, default in (
+        ("quantization", options[0], "none"), ("kvCacheDtype", options[1], "auto")) if value != default)
+    return (f"{set_options} moved the GPU from {plain.name} (${before:.3f}/h) to {chosen.name} "
+            f"(${after:.3f}/h): {plain.gpu_model} cannot run it; remove it to stay on {plain.name}")
+
+
 def find_alternatives(model: ModelSpec, tokens: int, utilization: float, kv_cache_dtype: str,
                       host: str, chosen: tuple[str, str], limit: int = ALTERNATIVES,
                       region: str | None = None) -> tuple[Alternative, ...]:
@@ -462,6 +479,9 @@ def plan_serving(*, host: str, model: ModelSpec, gpu: str | None = None,
     if plan.tensor_parallel_size < sku.gpus_per_replica:
         warnings.append(f"{sku.name} has {sku.gpus_per_replica} GPUs; TP {plan.tensor_parallel_size} "
                         "uses only some of them")
+    if gpu is None and options != ("none", "auto") and (moved := _moved_by_options(
+            model, host, gpu_memory_utilization, tokens, sku, options, region)):
+        warnings.append(moved)
     if quantization == "fp8" and sku.fp8_weights == "weight-only":
         warnings.append(f"{sku.gpu_model} runs FP8 weights weight-only (FP8 Marlin, W8A16): memory "
                         "halves, compute stays bf16")
