@@ -382,7 +382,9 @@ closed_when_internal = StackValidationPolicy(
                 "have no public IP (inline VM/scale-set or AKS node public IPs, classic-provider ones included; a "
                 "resource's own public tag exempts nothing, the config's public list does), public load balancer, "
                 "Application Gateway frontend, Container Instances group or AKS app routing NGINX, or external "
-                "Container Apps environment, an "
+                "Container Apps environment (nor an external Container App in an environment the stack does not "
+                "create as internal), no ARM template deployment or classic-provider resource that can make "
+                "something public (the pack cannot judge them), an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",

@@ -20,7 +20,10 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
 - a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
-  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM;
+  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM; so is a
+  classic-provider (azure:) resource that can open a port (exposure.classic_unjudged);
+- inside the cluster too: no NetworkPolicy admits an ipBlock, every source or every namespace to vLLM's
+  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local;
 - Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
   an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
@@ -1493,8 +1496,11 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
                 "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
-                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, in a "
-                "stack that serves vLLM; no GPU VM "
+                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, and no "
+                "classic-provider resource that can open a port, in a stack that serves vLLM; no NetworkPolicy "
+                "admits an ipBlock, every source or every namespace to vLLM's pods on its port; a Knative Service "
+                "or KServe InferenceService serving vLLM is cluster-local; an internal load balancer serves the "
+                "gateway on 443 only; no GPU VM "
                 "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
