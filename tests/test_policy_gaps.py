@@ -257,6 +257,16 @@ def test_a_classic_resource_that_can_expose_a_port_is_refused_beside_vllm_and_wh
     assert judge(classic) == []  # a stack that neither serves vLLM nor is internal
 
 
+def test_a_classic_resource_that_names_vllm_or_a_gpu_size_is_refused_on_its_own():
+    """Without a vLLM pod in the stack, a classic VM of a GPU size, or a rule that names vLLM, may serve it."""
+    vm = ("azure:compute/linuxVirtualMachine:LinuxVirtualMachine", "gpu-vm", {"size": "Standard_NC24ads_A100_v4"})
+    rule = ("azure:lb/rule:Rule", "to-vllm", {"name": "vllm-api", "backendPort": 8000})
+    found = judge(vm, rule)
+    assert any("names vLLM or a GPU size" in m for m in of(found, ACROSS, "gpu-vm")), found
+    assert of(found, ACROSS, "to-vllm"), found
+    assert judge(("azure:compute/linuxVirtualMachine:LinuxVirtualMachine", "web", {"size": "Standard_D4s_v5"})) == []
+
+
 def test_classic_storage_and_key_vaults_are_refused_in_internal_stacks_only():
     for token in ("azure:storage/account:Account", "azure:keyvault/keyVault:KeyVault",
                   "azure:storage/accountNetworkRules:AccountNetworkRules"):

@@ -113,6 +113,7 @@ ENDPOINTS = "kubernetes:core/v1:Endpoints"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service (discovery.k8s.io/v1)
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
+GPU_VM_SIZE_IN_TEXT = re.compile(r"\bstandard_n[a-z]*\d")  # a GPU size named anywhere in a resource's props
 SUBNET = "azure-native:network:Subnet"
 
 
@@ -1260,8 +1261,10 @@ def network_policy(resource_type: str) -> bool:
 def _open_peer(peer: Any) -> str | None:
     """Why a NetworkPolicy peer admits more than chosen pods, or None: everyone, an ipBlock, every pod of every
     namespace (a peer not known yet: everyone)."""
-    if is_unknown(peer) or not isinstance(peer, Mapping) or not peer:
-        return "every source (an empty peer {})" if isinstance(peer, Mapping) else "every source (a peer not known yet)"
+    if is_unknown(peer) or not isinstance(peer, Mapping):
+        return "every source (a peer not known yet)"
+    if all(value is None for value in peer.values()):
+        return "every source (an empty peer {})"
     block = peer.get("ipBlock")
     if block is not None:
         cidr = get(block, "cidr")
@@ -1439,7 +1442,7 @@ def _judge_classic_resources(resources: list[Any], view: _View, report: ReportVi
             continue
         serving = serving or _serves_vllm(resources, view) or ""
         text = str(resource.props).lower()
-        if not (serving or "vllm" in text or GPU_VM_PREFIX in text):
+        if not (serving or "vllm" in text or GPU_VM_SIZE_IN_TEXT.search(text)):
             continue
         what, instead = unjudged
         where = f"serves vLLM ({serving})" if serving else "may serve vLLM (it names vLLM or a GPU size)"
