@@ -35,7 +35,7 @@ from .secrets import class_switches, credential_name, is_random, no_plain_secret
     plain_places, secret_looking, shannon_entropy  # noqa: F401
 
 # The pack's version: PulumiPolicy.yaml says the same (tests/test_policy.py checks)
-VERSION = "0.6.0"
+VERSION = "0.7.0"
 NAME = "apertus-azure-security"
 
 RESOURCE_POLICIES = [https_only, no_public_ssh, key_vault_hardened, storage_account_hardened,

@@ -471,6 +471,11 @@ GPU_DEVICE_MOUNT_ROOT = "/var/run/nvidia-container-devices"
 # container of the pod under that runtime, which hands GPUs to any whose environment, the image's
 # included, sets NVIDIA_VISIBLE_DEVICES
 GPU_RUNTIME_WORD = "nvidia"
+# Container Device Interface: a pod annotation cdi.k8s.io/<name>: <vendor>/<class>=<device> (nvidia.com/gpu=all)
+# has the container runtime (containerd 1.7+, CRI-O) inject those devices itself, whatever the container
+# requests or its NVIDIA_VISIBLE_DEVICES says (github.com/cncf-tags/container-device-interface, "Kubernetes");
+# the pack cannot tell which containers it reaches, so it counts for every container of the pod
+CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
 
 
 def _repository(image: Any) -> str:
@@ -682,15 +687,25 @@ def _unseen_gpu_env(container: Any) -> str | None:
     return None
 
 
+def cdi_devices(annotations: Any) -> str | None:
+    """How a pod's CDI annotation (CDI_ANNOTATION_PREFIX) hands every container of it devices, or None."""
+    for key, value in (annotations.items() if isinstance(annotations, Mapping) else ()):
+        if str(key).lower().startswith(CDI_ANNOTATION_PREFIX):
+            return (f"gets devices '{value}' from the pod's CDI annotation '{key}', which the container runtime "
+                    f"injects whatever the container requests or its {GPU_ENV} says")
+    return None
+
+
 def read_pod(spec: Any, labels: Any, annotations: Any = None) -> ServingPod | None:
     """One pod spec read: GPU, vLLM and gateway containers."""
     if not isinstance(spec, Mapping):
         return None
     containers = tuple(c for key in _CONTAINER_LISTS for c in items(get(spec, key)))
     reach = gpu_node_reach(spec)
+    devices = cdi_devices(annotations)
     gpu, vllm = [], []
     for container in containers:
-        how = gpu_access(container, spec)
+        how = gpu_access(container, spec) or devices
         if is_vllm_container(container):
             vllm.append(container)
             how = how or (None if _turns_gpus_off(container) else VLLM_GPU_ACCESS)

@@ -33,6 +33,7 @@ from .common import (
     NODE_AGENT_HOST_PATHS,
     ServingPod,
     _label,
+    cdi_devices,
     get,
     gpu_access,
     is_false,
@@ -81,6 +82,10 @@ def hidden_gpu_access(args: Any) -> str | None:
     """Why a non-pod resource hands GPUs to pods out of this policy's sight (a resource policy sees one
     resource: it cannot follow an envFrom to its ConfigMap, or a runtimeClassName to its handler), or None."""
     props, kind = args.props, args.resource_type
+    if kind == K8S_CONFIG_MAP and (is_unknown(get(props, "data")) or is_unknown(props)):
+        return (f"has data not known yet (a preview), which may set {GPU_ENV} for every container that loads it "
+                "with envFrom, where this pack cannot see it; pass the data as a map whose keys are known (its values "
+                "may be outputs), or judge the stack again in `pulumi up`")
     if kind in (K8S_CONFIG_MAP, K8S_SECRET):
         value = _env_source_value(kind, props)
         if value is not None and value.strip().lower() not in NO_GPU_ENV_VALUES:
@@ -89,6 +94,10 @@ def hidden_gpu_access(args: Any) -> str | None:
     elif kind in RUNTIME_CLASSES:
         handler = str(get(props, "handler") or "")
         name = str(get(props, "metadata", "name") or args.name)
+        if is_unknown(get(props, "handler")) and GPU_RUNTIME_WORD not in name.lower():
+            return (f"has a handler not known yet (a preview), which may be NVIDIA's runtime under a name without "
+                    f"'{GPU_RUNTIME_WORD}', and this pack knows GPU pods by a runtimeClassName that names it; state "
+                    f"the handler, or call the class {GPU_RUNTIME_WORD}-{name} if it runs NVIDIA's runtime")
         if GPU_RUNTIME_WORD in handler.lower() and GPU_RUNTIME_WORD not in name.lower():
             return (f"runs pods under NVIDIA's runtime (handler '{handler}') by a name without "
                     f"'{GPU_RUNTIME_WORD}', and this pack knows GPU pods by a runtimeClassName that names it; "
@@ -193,6 +202,9 @@ def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
             value = get(value, step)
             if is_unknown(value):
                 return [f"{'.'.join(path[:index + 1])} (the whole pod spec)"]
+    for _, metadata in pod_specs(resource_type, props):
+        if is_unknown(metadata) or is_unknown(get(metadata, "annotations")):
+            found.append("metadata.annotations (the whole map: a CDI device request or AppArmor profile)")
     for pod, _ in pods_read(resource_type, props):
         found += [".".join(map(str, p)) for p in _unknown_paths(pod.spec) if _unknown_matters(pod.spec, p)]
         found += [f"annotation {key}" for key, value in pod.annotations.items()
@@ -252,7 +264,8 @@ def _node_agent_mount(pod: ServingPod, volume: Any) -> bool:
     path = get(volume, "hostPath", "path")
     if not isinstance(path, str) or posixpath.normpath("/" + path.lstrip("/")) not in NODE_AGENT_HOST_PATHS:
         return False
-    return not pod.vllm and not pod.gateway and all(gpu_access(c, pod.spec) is None and
+    return not pod.vllm and not pod.gateway and cdi_devices(pod.annotations) is None and \
+        all(gpu_access(c, pod.spec) is None and
                                                     not is_true(get(c, "securityContext", "privileged"))
                                                     for c, _ in pod.gpu)
 

@@ -27,6 +27,7 @@ from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationAr
 
 from .common import (
     normalised,
+    CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
     K8S_SERVICE,
     KEY_VAULT,
@@ -56,8 +57,55 @@ STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
 APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
+ARM_DEPLOYMENT = "azure-native:resources:Deployment"
 # the classic provider (pulumi-azure): its public IP and prefix, read as azure-native's (only these are read)
 CLASSIC_PUBLIC_IPS = ("azure:network/publicIp:PublicIp", "azure:network/publicIpPrefix:PublicIpPrefix")
+# The classic provider's (pulumi-azure, type tokens azure:<module>/<resource>:<Type>) resources that can open a
+# port or make something public, which the pack does not read (only its NSGs, NSG rules and public IPs):
+# (module, resource name prefixes or None for the whole module, what it is, the azure-native type to use,
+# whether only an internal stack refuses it). A module entirely about exposure is refused whole.
+CLASSIC_UNJUDGED = (
+    ("lb", None, "a load balancer (or its rule, NAT rule or pool, backend pool or probe)",
+     "azure-native:network:LoadBalancer (and InboundNatRule)", False),
+    ("network", ("applicationGateway",), "an Application Gateway", "azure-native:network:ApplicationGateway", False),
+    ("network", ("firewall",), "an Azure Firewall (or its policy or rule collection)",
+     "azure-native:network:AzureFirewall, FirewallPolicy and FirewallPolicyRuleCollectionGroup", False),
+    ("network", ("networkInterface",), "a network interface (or its tie to a pool, NAT rule or security group)",
+     "azure-native:network:NetworkInterface", False),
+    ("frontdoor", None, "a Front Door", "azure-native:cdn:Profile, AFDEndpoint and Route", False),
+    ("cdn", None, "a CDN or Front Door profile, endpoint, origin or route", "azure-native:cdn:Profile, AFDEndpoint and Route", False),
+    ("containerservice", ("group",), "a Container Instances group", "azure-native:containerinstance:ContainerGroup", False),
+    ("containerservice", ("kubernetesCluster",), "an AKS cluster or node pool",
+     "azure-native:containerservice:ManagedCluster and AgentPool", False),
+    ("containerapp", None, "a Container App, job or environment",
+     "azure-native:app:ContainerApp, Job and ManagedEnvironment", False),
+    ("compute", ("linuxVirtualMachine", "windowsVirtualMachine", "virtualMachine:", "linuxVirtualMachineScaleSet",
+                 "windowsVirtualMachineScaleSet", "orchestratedVirtualMachineScaleSet", "scaleSet:"),
+     "a virtual machine or scale set", "azure-native:compute:VirtualMachine and VirtualMachineScaleSet", False),
+    ("apimanagement", None, "an API Management service (or its API, backend or gateway)",
+     "azure-native:apimanagement:ApiManagementService", False),
+    ("appservice", None, "an App Service, Function app or their plan", "azure-native:web:WebApp", False),
+    ("storage", ("account:", "accountNetworkRules"), "a storage account (or its network rules)",
+     "azure-native:storage:StorageAccount", True),
+    ("keyvault", ("keyVault:",), "a Key Vault", "azure-native:keyvault:Vault", True),
+)
+
+
+def classic_unjudged(resource_type: Any, internal: bool) -> tuple[str, str] | None:
+    """(what it is, the azure-native type to use) for a classic-provider resource the pack does not judge
+    and refuses (``internal``: in an internal stack; else: beside vLLM, the ports only), or None."""
+    text = str(resource_type)
+    if not text.startswith("azure:") or "/" not in text:
+        return None
+    module, rest = text[len("azure:"):].split("/", 1)
+    for known, names, what, instead, internal_only in CLASSIC_UNJUDGED:
+        if module.lower() != known or (internal_only and not internal):
+            continue
+        if names is None or any(rest.lower().startswith(name.lower()) for name in names):
+            return what, instead
+    return None
+
+
 # AKS application routing add-on: its default NGINX controller's load balancer is public unless
 # ingressProfile.webAppRouting.nginx.defaultIngressControllerType is Internal or None (ManagedClusterIngressProfileNginx)
 CLOSED_APP_ROUTING = ("internal", "none")
@@ -196,11 +244,47 @@ def public_node_pools(resource_type: str, props: Any) -> list[str]:
             if is_true(get(p, "enableNodePublicIP"))]
 
 
-def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset()) -> str | None:
-    """Why one resource is reachable from outside the VNet, or None."""
+def _app_environment_problem(props: Any, environments: list[Any]) -> str | None:
+    """Why a Container App's external ingress may face the internet: its managed environment is not one the
+    stack creates (another stack's may be external), or its id is not known yet and no environment of the
+    stack that it may be is internal. An environment of the stack is judged itself."""
+    ingress = get(props, "configuration", "ingress")
+    external = get(ingress, "external")
+    if ingress is None or not (is_true(external) or is_unknown(external) or is_unknown(ingress)):
+        return None
+    reference = get(props, "managedEnvironmentId")
+    reference = get(props, "environmentId") if reference is None else reference
+    ids = {str(get(e.props, "id")).lower(): e for e in environments
+           if isinstance(get(e.props, "id"), str) and not is_unknown(get(e.props, "id"))}
+    if isinstance(reference, str) and not is_unknown(reference) and reference.lower() in ids:
+        return None
+    unsure = [e for e in environments if is_unknown(reference) or reference is None
+              or not isinstance(get(e.props, "id"), str) or is_unknown(get(e.props, "id"))]
+    if any(is_true(get(e.props, "vnetConfiguration", "internal")) for e in unsure):
+        return None
+    shown = "not known yet" if is_unknown(reference) or reference is None else f"'{reference}'"
+    return (f"has external ingress in managed environment {shown}, which this stack does not create as an "
+            "internal environment, so whether its ingress faces the internet is not judged; create the internal "
+            "environment (vnetConfiguration.internal: true) in this stack, or set ingress external: false")
+
+
+def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset(),
+                     environments: list[Any] | None = None) -> str | None:
+    """Why one resource is reachable from outside the VNet, or None; ``environments``: the stack's
+    Container Apps environments (a Container App's is judged against them)."""
     props, kind = resource.props, resource.resource_type
     if kind in CLASSIC_PUBLIC_IPS:
         return PUBLIC_IP_PROBLEM
+    if unjudged := classic_unjudged(kind, internal=True):
+        what, instead = unjudged
+        return (f"is {what} of the classic azure provider, which this pack does not read, so whether it is "
+                f"public is not judged; use {instead}, which the pack judges")
+    if kind == ARM_DEPLOYMENT:
+        return ("is an ARM template deployment: Azure Resource Manager creates the template's resources, never "
+                "registered with Pulumi, so whether they are public is not judged; declare them as azure-native "
+                "resources in the program")
+    if kind == CONTAINER_APP:
+        return _app_environment_problem(props, environments or [])
     if kind == CONTAINER_GROUP:
         ip_type = get(props, "ipAddress", "type")
         if is_unknown(ip_type) or str(ip_type or "").strip().lower() == "public":
@@ -283,9 +367,10 @@ def validate_closed_when_internal(args: StackValidationArgs, report: ReportViola
     outbound_only = outbound_only_addresses(resources)
     judged = internal_resources(args, resources)
     unknown = unknown_addresses(resources, judged)
+    environments = [r for r in resources if r.resource_type == MANAGED_ENVIRONMENT]
     for resource in judged:
         problem = unknown[str(resource.urn)] if str(resource.urn) in unknown else \
-            exposure_problem(resource, outbound_only)
+            exposure_problem(resource, outbound_only, environments)
         if problem:
             report(f"{resource.resource_type} '{resource.name}': the stack is internal but it {problem}",
                    resource.urn)
@@ -297,7 +382,9 @@ closed_when_internal = StackValidationPolicy(
                 "have no public IP (inline VM/scale-set or AKS node public IPs, classic-provider ones included; a "
                 "resource's own public tag exempts nothing, the config's public list does), public load balancer, "
                 "Application Gateway frontend, Container Instances group or AKS app routing NGINX, or external "
-                "Container Apps environment, an "
+                "Container Apps environment (nor an external Container App in an environment the stack does not "
+                "create as internal), no ARM template deployment or classic-provider resource that can make "
+                "something public (the pack cannot judge them), an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "
                 "stays public, as documented).",

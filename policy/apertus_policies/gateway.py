@@ -20,7 +20,10 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
 - a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
-  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM;
+  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM; so is a
+  classic-provider (azure:) resource that can open a port (exposure.classic_unjudged);
+- inside the cluster too: no NetworkPolicy admits an ipBlock, every source or every namespace to vLLM's
+  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local;
 - Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
   an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
@@ -51,6 +54,7 @@ from pulumi_policy.proxy import UnknownValueError
 from .common import (
     normalised,
     CONTAINER_APP,
+    INTERNAL_LB_ANNOTATION,
     K8S_CONFIG_MAP,
     K8S_SERVICE,
     LOAD_BALANCER,
@@ -73,8 +77,10 @@ from .common import (
     is_vllm_container,
     items,
     rules,
+    POD_SPEC_PATHS,
     ServingPod,
     is_unknown,
+    kind_name,
     plain_resources,
     may_hold_pods,
     namespace_match,
@@ -87,7 +93,7 @@ from .common import (
     whole_number,
 )
 
-from .exposure import inline_public_ip_configurations
+from .exposure import classic_unjudged, inline_public_ip_configurations
 from .network import worse_nsg_rules
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -107,6 +113,7 @@ ENDPOINTS = "kubernetes:core/v1:Endpoints"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service (discovery.k8s.io/v1)
 # GPU VM sizes: the N family (NC, ND, NV, NG), "Sizes for virtual machines in Azure" (learn.microsoft.com)
 GPU_VM_PREFIX = "standard_n"
+GPU_VM_SIZE_IN_TEXT = re.compile(r"\bstandard_n[a-z]*\d")  # a GPU size named anywhere in a resource's props
 SUBNET = "azure-native:network:Subnet"
 
 
@@ -351,13 +358,15 @@ def _pods_worse_case(resource: Any) -> list[ServingPod]:
 
 class VllmPod(NamedTuple):
     """A pod that runs vLLM: its workload (resource name, object name, namespace), the pod as read, and
-    where its vLLM containers listen (read once: every --port and vLLM's default; unread: any port)."""
+    where its vLLM containers listen (read once: every --port and vLLM's default; unread: any port);
+    ``kind``: the workload's type, which decides the labels its controller adds (CONTROLLER_LABELS)."""
     workload: str
     object_name: str
     namespace: str | None
     pod: ServingPod
     listens: frozenset[int]
     unread: bool
+    kind: str = ""
 
 
 def _vllm_pod(resource: Any, pod: ServingPod) -> VllmPod:
@@ -366,12 +375,15 @@ def _vllm_pod(resource: Any, pod: ServingPod) -> VllmPod:
         unread = any(vllm_port_unread(c) for c in pod.vllm)
     except UnknownValueError:
         listens, unread = frozenset(), True
-    return VllmPod(resource.name, object_name(resource), object_namespace(resource), pod, listens, unread)
+    return VllmPod(resource.name, object_name(resource), object_namespace(resource), pod, listens, unread,
+                   str(resource.resource_type))
 
 
-def vllm_pods(resources: list[Any]) -> list[VllmPod]:
-    """Every pod of a Kubernetes resource that runs vLLM; kinds that hold no pods are not read, and a
-    resource with an unknown value is read for the worse case, never failing the policy."""
+def vllm_pods(resources: list[Any], keep: Any = None) -> list[VllmPod]:
+    """Every pod of a Kubernetes resource that runs vLLM (``keep``: those a test of the pod keeps instead);
+    kinds that hold no pods are not read, and a resource with an unknown value is read for the worse case,
+    never failing the policy."""
+    keep = keep or (lambda pod: bool(pod.vllm))
     found = []
     for resource in resources:
         if not may_hold_pods(resource.resource_type):
@@ -381,7 +393,7 @@ def vllm_pods(resources: list[Any]) -> list[VllmPod]:
                 serving_pods(resource.resource_type, resource.props)
         except UnknownValueError:
             pods = _pods_worse_case(resource)
-        found += [_vllm_pod(resource, pod) for pod in pods if pod.vllm]
+        found += [_vllm_pod(resource, pod) for pod in pods if keep(pod)]
     return found
 
 
@@ -545,7 +557,7 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], 
     pod has no gateway)."""
     for vllm_pod in pods:
         pod = vllm_pod.pod
-        if namespace_match(namespace, vllm_pod.namespace) != "no" and _selects(selector, pod.labels):
+        if namespace_match(namespace, vllm_pod.namespace) != "no" and _selects(selector, pod.labels, vllm_pod.kind):
             missed = [t for t in targets or [None] if not _ends_at_gateway(vllm_pod, t)]
             if missed:
                 port = whole_number(missed[0]) if whole_number(missed[0]) is not None else missed[0]
@@ -560,7 +572,8 @@ def _selected_vllm_pods(selector: Any, targets: list[Any], pods: list[VllmPod], 
 
 
 def _selects_vllm(selector: Any, pods: list[VllmPod], namespace: str | None) -> bool:
-    return any(namespace_match(namespace, p.namespace) != "no" and _selects(selector, p.pod.labels) for p in pods)
+    return any(namespace_match(namespace, p.namespace) != "no" and _selects(selector, p.pod.labels, p.kind)
+               for p in pods)
 
 
 def _service_ports(service: Any, port: int | str | None) -> list[Any]:
@@ -792,29 +805,98 @@ def _shown(namespace: str | None) -> str:
     return "unstated" if namespace_match(namespace, "") == "maybe" else namespace
 
 
-# Labels Kubernetes controllers add to the pods they create, not in the pod template: a Service that
-# selects by one of them reaches those pods (kubernetes.io/docs/reference/labels-annotations-taints:
-# pod-template-hash, statefulset.kubernetes.io/pod-name, controller-revision-hash,
-# batch.kubernetes.io/job-name, batch.kubernetes.io/controller-uid, apps.kubernetes.io/pod-index; the
-# Job controller also sets the legacy job-name and controller-uid). Their values (a hash, an ordinal,
-# a uid) cannot be known from the stack: such a key is taken to match, the worse case.
-CONTROLLER_LABELS = frozenset({
-    "pod-template-hash", "statefulset.kubernetes.io/pod-name", "controller-revision-hash",
-    "batch.kubernetes.io/job-name", "batch.kubernetes.io/controller-uid", "apps.kubernetes.io/pod-index",
-    "batch.kubernetes.io/job-completion-index", "job-name", "controller-uid"})
+# Labels Kubernetes controllers add to the pods they create, not in the pod template, by the workload kinds
+# whose controllers add them (kubernetes.io/docs/reference/labels-annotations-taints): the Deployment
+# controller's pod-template-hash, the StatefulSet controller's statefulset.kubernetes.io/pod-name and
+# apps.kubernetes.io/pod-index, the StatefulSet and DaemonSet controllers' controller-revision-hash, the Job
+# controller's batch.kubernetes.io/job-name, controller-uid and job-completion-index (and the legacy job-name
+# and controller-uid), on a CronJob's Jobs' pods too. Their values (a hash, an ordinal, a uid) cannot be known
+# from the stack: on a pod of such a kind the key is taken to match, the worse case; on a Pod, ReplicaSet or
+# other known kind whose controller does not add it, it is absent; on any other kind (a custom resource, whose
+# operator may create pods through any of these controllers) it matches.
+_JOB_KINDS = frozenset({"Job", "CronJob"})
+CONTROLLER_LABELS: dict[str, frozenset[str]] = {
+    "pod-template-hash": frozenset({"Deployment"}),
+    "statefulset.kubernetes.io/pod-name": frozenset({"StatefulSet"}),
+    "apps.kubernetes.io/pod-index": frozenset({"StatefulSet"}),
+    "controller-revision-hash": frozenset({"StatefulSet", "DaemonSet"}),
+    **dict.fromkeys(("batch.kubernetes.io/job-name", "batch.kubernetes.io/controller-uid",
+                     "batch.kubernetes.io/job-completion-index", "job-name", "controller-uid"), _JOB_KINDS),
+}
+_ADDED = object()  # a label a controller adds, its value not known from the stack
 
 
-def _selects(selector: Any, labels: Mapping) -> bool:
+def _controller_adds(key: Any, kind: str) -> bool:
+    """Whether the controller of a workload of this type (a type token; '' when not known) may add this label
+    to its pods: the kinds CONTROLLER_LABELS names; every kind but the known workload kinds (POD_SPEC_PATHS)."""
+    kinds = CONTROLLER_LABELS.get(str(key))
+    if kinds is None:
+        return False
+    if kind not in POD_SPEC_PATHS:
+        return True
+    return kind_name(kind) in kinds
+
+
+def _label_at(key: Any, labels: Mapping, kind: str) -> Any:
+    """A pod's label: its value from the template, _ADDED for one its controller adds, None when absent."""
+    if key in labels:
+        return labels[key]
+    return _ADDED if _controller_adds(key, kind) else None
+
+
+def _selects(selector: Any, labels: Mapping, kind: str = "") -> bool:
     """A Service selector picks pods with these labels (an empty selector picks no pods); a label whose
-    value is unknown (preview), a key a controller adds to the pods it creates (CONTROLLER_LABELS) that
-    the template does not set, and a selector not known yet are taken to match."""
+    value is unknown (preview), a key the workload's controller adds to the pods it creates (CONTROLLER_LABELS)
+    that the template does not set, and a selector not known yet are taken to match."""
     if is_unknown(selector):
         return True
     if not isinstance(selector, Mapping) or not selector:
         return False
-    return all(is_unknown(value) or is_unknown(labels.get(key)) or str(labels.get(key)) == str(value)
-               for key, value in selector.items() if key in labels) and \
-        all(key in labels or key in CONTROLLER_LABELS for key in selector)
+    for key, value in selector.items():
+        found = _label_at(key, labels, kind)
+        if found is None:
+            return False
+        if not (found is _ADDED or is_unknown(value) or is_unknown(found) or str(found) == str(value)):
+            return False
+    return True
+
+
+def _label_selector_picks(selector: Any, labels: Mapping, kind: str = "") -> bool:
+    """A LabelSelector (matchLabels and matchExpressions: In, NotIn, Exists, DoesNotExist) picks pods with
+    these labels: an empty one, or one not given, picks every pod; anything not known yet, a label a
+    controller adds, or an operator Kubernetes does not know, matches (the worse case)."""
+    if selector is None or is_unknown(selector) or not isinstance(selector, Mapping):
+        return True
+    match_labels, expressions = selector.get("matchLabels"), selector.get("matchExpressions")
+    if is_unknown(match_labels) or is_unknown(expressions):
+        return True
+    if isinstance(match_labels, Mapping) and match_labels and not _selects(match_labels, labels, kind):
+        return False
+    for expression in items(expressions):
+        key, operator, values = get(expression, "key"), get(expression, "operator"), get(expression, "values")
+        if not isinstance(expression, Mapping) or any(is_unknown(v) for v in (key, operator, values)):
+            continue
+        found = _label_at(key, labels, kind)
+        if found is _ADDED or is_unknown(found) or any(is_unknown(v) for v in items(values)):
+            continue
+        wanted = {str(v) for v in items(values)}
+        if (operator == "In" and (found is None or str(found) not in wanted)) or \
+                (operator == "NotIn" and found is not None and str(found) in wanted) or \
+                (operator == "Exists" and found is None) or (operator == "DoesNotExist" and found is not None):
+            return False
+    return True
+
+
+def _picks_every_pod(selector: Any) -> bool:
+    """A LabelSelector that picks everything: empty, or not known yet."""
+    if is_unknown(selector):
+        return True
+    if not isinstance(selector, Mapping):
+        return False
+    match_labels, expressions = selector.get("matchLabels"), selector.get("matchExpressions")
+    if is_unknown(match_labels) or is_unknown(expressions):
+        return True
+    return not (isinstance(match_labels, Mapping) and match_labels) and not items(expressions)
 
 
 # Istio routes (networking.istio.io, every version): a VirtualService's http, tcp and tls routes and its
@@ -995,6 +1077,28 @@ def _judge_patches(patched: list[Any], alone: list[Any], view: _View, report: Re
                    "Service whole", patch.urn)
 
 
+def _judge_internal_gateway_services(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """An internal load balancer Service with a selector (https-only-ingress leaves its ports to this policy,
+    which sees the pods): on the gateway's pods it serves 443 only; on vLLM's pods it is an exposed Service,
+    judged above; on other pods (a team's database) any port passes."""
+    gateways = None
+    for service in (r for r in resources if r.resource_type == K8S_SERVICE):
+        selector, exposure = get(service.props, "spec", "selector"), service_exposure(service.props)
+        if exposure != "LoadBalancer" or not is_true(get(service.props, "metadata", "annotations",
+                                                             INTERNAL_LB_ANNOTATION)):
+            continue
+        ports = sorted({n for p in _service_ports(service, None) if (n := whole_number(get(p, "port"))) not in (None, 443, 80)})
+        if not ports:
+            continue
+        gateways = gateways if gateways is not None else vllm_pods(resources, lambda pod: bool(pod.gateway))
+        picked = [p for p in gateways if namespace_match(view.namespace(service), p.namespace) != "no"
+                  and _selects(selector, p.pod.labels, p.kind)]
+        if picked:
+            report(f"{K8S_SERVICE} '{service.name}': an internal load balancer on port {ports[0]} selects the "
+                   f"gateway's pods of '{picked[0].workload}'; an internal load balancer serves the gateway on 443 "
+                   "only (HTTPS with Caddy's own CA)", service.urn)
+
+
 def _judge_endpoints_of_unheld_services(view: _View, report: ReportViolation) -> None:
     """Hand-written endpoints for a Service the stack does not certainly hold (another stack's gateway
     load balancer, say): kube-proxy adds them to that Service, which may face outside the cluster, so
@@ -1119,6 +1223,7 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
             report(f"{endpoints.resource_type} '{endpoints.name}': sends the {exposure} Service "
                    f"'{object_name(service)}' to {why}; only the gateway may face outside the cluster; point "
                    "the Service at the gateway's pods with a selector", endpoints.urn)
+    _judge_internal_gateway_services(resources, view, report)
     _judge_endpoints_of_unheld_services(view, report)
     _judge_routes(view, report)
     for release in (r for r in resources if helm_release(r.resource_type)):
@@ -1129,9 +1234,128 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
                    "they reach vLLM around the gateway or weaken its pods is not judged; install the chart with "
                    "kubernetes:helm.sh/v4:Chart (its objects are resources the pack judges) or render it with "
                    "`helm template` and apply it with kubernetes:yaml/v2:ConfigGroup", release.urn)
+    for policy in (r for r in resources if network_policy(r.resource_type)):
+        for problem in _network_policy_problems(policy, view):
+            report(f"{policy.resource_type} '{policy.name}': {problem}", policy.urn)
     _judge_unseen_installers(resources, view, report)
+    _judge_classic_resources(resources, view, report)
     _judge_knative_services(resources, report)
+    _judge_kserve_services(resources, report)
     _judge_gpu_vms(resources, report)
+
+
+# NetworkPolicies (networking.k8s.io, any version; extensions/v1beta1 before it): an ingress rule admits its
+# peers to the selected pods on its ports. A rule without ``from`` (or an empty peer {}) admits every source, an
+# ipBlock admits addresses (outside the cluster too, through any load balancer or node), a namespaceSelector
+# that picks every namespace without a podSelector every pod of the cluster; a rule without ``ports`` every
+# port (kubernetes.io/docs/concepts/services-networking/network-policies)
+NETWORK_POLICY_GROUPS = ("networking.k8s.io", "extensions")
+NOT_TCP = ("UDP", "SCTP")
+
+
+def network_policy(resource_type: str) -> bool:
+    group, kind = _group_kind(resource_type)
+    return kind == "NetworkPolicy" and group in NETWORK_POLICY_GROUPS
+
+
+def _open_peer(peer: Any) -> str | None:
+    """Why a NetworkPolicy peer admits more than chosen pods, or None: everyone, an ipBlock, every pod of every
+    namespace (a peer not known yet: everyone)."""
+    if is_unknown(peer) or not isinstance(peer, Mapping):
+        return "every source (a peer not known yet)"
+    if all(value is None for value in peer.values()):
+        return "every source (an empty peer {})"
+    block = peer.get("ipBlock")
+    if block is not None:
+        cidr = get(block, "cidr")
+        return f"the addresses of ipBlock {'(not known yet)' if is_unknown(cidr) or cidr is None else cidr}"
+    namespaces, pods = peer.get("namespaceSelector"), peer.get("podSelector")
+    if namespaces is not None and _picks_every_pod(namespaces) and (pods is None or _picks_every_pod(pods)):
+        return "every pod of every namespace (a namespaceSelector that picks all, without a podSelector)"
+    return None
+
+
+def _admitted_ports(entries: Any, vllm_pod: VllmPod) -> str | None:
+    """Which of vLLM's ports (on this pod) a rule's ``ports`` admit, as words, or None."""
+    listens = _declared_vllm_ports(vllm_pod)
+    if is_unknown(entries) or not items(entries):
+        return "every port" if not is_unknown(entries) else "ports not known yet"
+    for entry in items(entries):
+        if is_unknown(entry) or not isinstance(entry, Mapping):
+            return "a port not known yet"
+        protocol = entry.get("protocol")
+        if isinstance(protocol, str) and protocol.strip().upper() in NOT_TCP:
+            continue
+        port, end = entry.get("port"), entry.get("endPort")
+        if port is None:
+            return "every port (a ports entry without a port)"
+        if is_unknown(port) or is_unknown(end):
+            return "a port not known yet"
+        number = whole_number(port)
+        if number is None:  # a named port: the container ports of that name in the pod
+            numbers = {whole_number(get(p, "containerPort")) for c in vllm_pod.pod.containers
+                       for p in items(get(c, "ports")) if get(p, "name") == port}
+            if numbers & listens or (numbers and vllm_pod.unread) or None in numbers:
+                return f"port '{port}', where vLLM listens"
+            continue
+        last = whole_number(end) if whole_number(end) is not None else number
+        if vllm_pod.unread:
+            return f"port {number}, which may be vLLM's (its --port cannot be read)"
+        if hits := sorted(p for p in listens if number <= p <= last):
+            return f"port {hits[0]}, vLLM's"
+    return None
+
+
+def _network_policy_problems(policy: Any, view: _View) -> list[str]:
+    """Why a NetworkPolicy lets sources other than the gateway reach vLLM's pods on vLLM's port."""
+    spec = get(policy.props, "spec")
+    unknown_spec = is_unknown(spec) or is_unknown(policy.props)
+    selector = None if unknown_spec else get(spec, "podSelector")
+    rules_ = [None] if unknown_spec or is_unknown(get(spec, "ingress")) else items(get(spec, "ingress"))
+    namespace, problems = view.namespace(policy), []
+    for vllm_pod in view.pods:
+        if namespace_match(namespace, vllm_pod.namespace) == "no" or \
+                not (unknown_spec or _label_selector_picks(selector, vllm_pod.pod.labels, vllm_pod.kind)):
+            continue
+        for index, rule in enumerate(rules_):
+            if rule is None or is_unknown(rule) or not isinstance(rule, Mapping):
+                peers, ports = ["every source (an ingress rule not known yet)"], "every port"
+            else:
+                sources = rule.get("from")
+                peers = (["every source (a rule not known yet)"] if is_unknown(sources) else
+                         ["every source (a rule without from)"] if not items(sources) else
+                         [why for peer in items(sources) if (why := _open_peer(peer))])
+                ports = _admitted_ports(rule.get("ports"), vllm_pod) if peers else None
+            if peers and ports:
+                problems.append(f"ingress rule #{index} admits {peers[0]} to the vLLM pods of '{vllm_pod.workload}' on "
+                                f"{ports}, around the gateway; admit only the gateway's pods (a podSelector) and "
+                                "in-cluster agents chosen by namespace and pod")
+        if problems:
+            break
+    return problems
+
+
+# KServe's InferenceService is served by KServe's ingress (Knative's, or the Gateway API's in raw deployment
+# mode) outside the cluster unless labelled networking.kserve.io/visibility: cluster-local (KServe,
+# "Configure InferenceService visibility"); its Hugging Face runtime runs vLLM
+KSERVE_GROUP = "serving.kserve.io"
+KSERVE_VISIBILITY = "networking.kserve.io/visibility"
+
+
+def _judge_kserve_services(resources: list[Any], report: ReportViolation) -> None:
+    """An InferenceService that runs vLLM, holds GPUs or names vLLM is published by KServe's ingress, around
+    the gateway, unless it is cluster-local (an unknown label: the worse case, public)."""
+    for service in resources:
+        if _group_kind(service.resource_type) != (KSERVE_GROUP, "InferenceService"):
+            continue
+        pods = serving_pods(service.resource_type, service.props)
+        if not (vllm_pods([service]) or any(pod.gpu for pod in pods) or "vllm" in str(service.props).lower()):
+            continue
+        if get(service.props, "metadata", "labels", KSERVE_VISIBILITY) == "cluster-local":
+            continue
+        report(f"{service.resource_type} '{service.name}': an InferenceService that serves a model with vLLM or "
+               "GPUs is published by KServe's ingress outside the cluster, around the gateway; label it "
+               f"{KSERVE_VISIBILITY}: cluster-local and route to it through the gateway", service.urn)
 
 
 # A Knative Service gets a URL that Knative's own ingress serves outside the cluster unless its label
@@ -1208,6 +1432,25 @@ def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportVi
                resource.urn)
 
 
+def _judge_classic_resources(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """The classic provider's resources that can open a port (exposure.classic_unjudged), which the pack
+    does not read, in a stack that serves vLLM (or that names vLLM, or a GPU size, itself): not judged."""
+    serving = None
+    for resource in resources:
+        unjudged = classic_unjudged(resource.resource_type, internal=False)
+        if unjudged is None:
+            continue
+        serving = serving or _serves_vllm(resources, view) or ""
+        text = str(resource.props).lower()
+        if not (serving or "vllm" in text or GPU_VM_SIZE_IN_TEXT.search(text)):
+            continue
+        what, instead = unjudged
+        where = f"serves vLLM ({serving})" if serving else "may serve vLLM (it names vLLM or a GPU size)"
+        report(f"{resource.resource_type} '{resource.name}': {what} of the classic azure provider, which this pack "
+               f"does not read, in a stack that {where}, so whether it reaches vLLM around the gateway is not "
+               f"judged; use {instead}, which the pack judges", resource.urn)
+
+
 def _judge_gpu_vms(resources: list[Any], report: ReportViolation) -> None:
     """A GPU VM (a size not known yet taken for one) with a public IP: inline, or on a NIC whose security
     groups (the NIC's, its subnets') allow a way past the gateway. A NIC, subnet or security group whose
@@ -1256,8 +1499,11 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
                 "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
-                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, in a "
-                "stack that serves vLLM; no GPU VM "
+                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, and no "
+                "classic-provider resource that can open a port, in a stack that serves vLLM; no NetworkPolicy "
+                "admits an ipBlock, every source or every namespace to vLLM's pods on its port; a Knative Service "
+                "or KServe InferenceService serving vLLM is cluster-local; an internal load balancer serves the "
+                "gateway on 443 only; no GPU VM "
                 "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),

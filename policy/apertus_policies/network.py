@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
@@ -26,6 +27,7 @@ from .common import (
     _opens_tcp_port,
     _rule_name,
     get,
+    has_unknown,
     is_false,
     is_true,
     is_unknown,
@@ -151,7 +153,15 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
         ports = [get(p, "port") for p in ([] if is_unknown(listed) else items(listed))]
         numbers = {whole_number(p) for p in ports} - {None}
         allowed = {443} if internal else {443, 80}  # public: port 80 for ACME HTTP-01 and the redirect
+        selector = get(props, "spec", "selector")
+        # an internal load balancer for the pods its selector names: whether they are vLLM's or the gateway's
+        # is judged across the stack (vllm-only-behind-gateway-across-stack), which sees the pods; plain HTTP
+        # (80) stays refused here
+        judged_across = internal and not unsure and isinstance(selector, Mapping) and bool(selector) and \
+            not has_unknown(selector)
         for port in sorted(numbers - allowed):
+            if judged_across and port != 80:
+                continue
             why = ("an internal load balancer uses Caddy's own CA, with no ACME and no port 80"
                    if internal and port == 80 else "the gateway serves HTTPS on 443 only")
             if unsure and port == 80:

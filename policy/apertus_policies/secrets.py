@@ -68,6 +68,10 @@ HEX_RUN = re.compile(r"(?<![A-Za-z0-9])(?:[0-9a-f]{16,}|[0-9A-F]{16,})(?![A-Za-z
 DIGEST_LENGTHS = frozenset({16, 40, 64})
 DIGEST_PLACE = re.compile(r"(?<![a-z0-9])(hash|checksum|digest|sha(1|256|512)?|commit|revision|rev)(?![a-z0-9])",
                           re.IGNORECASE)
+# a place named for a version (the label `version`, `app.kubernetes.io/version`) may hold the commit a build
+# came from: a git SHA's 40 hex digits (SHA-1 object names), and only that length
+VERSION_PLACE = re.compile(r"(?<![a-z0-9])version(?![a-z0-9])", re.IGNORECASE)
+GIT_SHA_LENGTHS = frozenset({40})
 # A run counts as random when its neighbouring characters change class (upper case, lower case,
 # digit) at least once per CLASS_SWITCH_SHARE characters and its Shannon entropy is at least
 # ENTROPY_FLOOR bits per character. Measured here on 5,000 random keys each (tests/test_policy.py
@@ -171,10 +175,23 @@ def without_public_material(text: str) -> str:
     return text
 
 
-def secret_looking(text: str, digest_expected: bool = False) -> str | None:
+def digest_lengths_at(key: str) -> frozenset[int]:
+    """The hex lengths a place of this name may hold as a digest: a hash-named place (DIGEST_PLACE) a
+    digest's, a version-named one (VERSION_PLACE) a git SHA's; none under a credential's name."""
+    if credential_name(key):
+        return frozenset()
+    if DIGEST_PLACE.search(key):
+        return DIGEST_LENGTHS
+    return GIT_SHA_LENGTHS if VERSION_PLACE.search(key) else frozenset()
+
+
+def secret_looking(text: str, digest_expected: bool = False, digest_lengths: frozenset[int] = frozenset()) -> str | None:
     """What in ``text`` looks like a credential ('a Hugging Face token', 'a hex key', 'a random
     key'), or None. A guess from the text alone: the policy never learns the stack's real key.
-    ``digest_expected``: the place is named for a hash, so hex runs in it are digests."""
+    ``digest_expected``: the place is named for a hash, so hex runs in it of a digest's length are
+    digests; ``digest_lengths``: the lengths a place allows instead (``digest_lengths_at``)."""
+    digest_lengths = DIGEST_LENGTHS if digest_expected else digest_lengths
+    digest_expected = bool(digest_lengths)
     if hf_token_in(text) or ("%" in text and hf_token_in(urllib.parse.unquote(text))):
         return "a Hugging Face token"  # also percent-encoded (a URL's query)
     if digest_expected and any(hf_token_in(bytes.fromhex(run[:len(run) // 2 * 2]).decode("latin-1"))
@@ -182,7 +199,7 @@ def secret_looking(text: str, digest_expected: bool = False) -> str | None:
         return "a Hugging Face token"  # hex under a hash's name is a digest unless it spells a token
     text = DIGEST_IN_TEXT.sub(" ", UUID.sub(" ", without_public_material(text)))
     if digest_expected:  # a digest's length: 16 (a short one, the AKS gateway's config-hash), SHA-1's 40, SHA-256's 64
-        text = HEX_RUN.sub(lambda m: " " if len(m.group()) in DIGEST_LENGTHS else m.group(), text)
+        text = HEX_RUN.sub(lambda m: " " if len(m.group()) in digest_lengths else m.group(), text)
     if any(re.search(r"[0-9]", run) and re.search(r"[A-Fa-f]", run) for run in HEX_RUN.findall(text)):
         return "a hex key"
     if any(is_random(run) for run in KEY_RUN.findall(text) + KEY_PIECE.findall(text)):
@@ -500,7 +517,7 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
         if not isinstance(value, str):
             continue
         key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
-        found = secret_looking(value, digest_expected=bool(DIGEST_PLACE.search(key)) and not credential_name(key))
+        found = secret_looking(value, digest_lengths=digest_lengths_at(key))
         tokens_found |= found == "a Hugging Face token"
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
