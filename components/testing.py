@@ -452,11 +452,11 @@ def _run_program(program: Callable[[], None], project: str, stack: str, config: 
                 left.exception()  # retrieved: asyncio would log it as never retrieved otherwise
         settings.SETTINGS.outputs.clear()
     settings._get_rpc_manager().clear()
-    loop = asyncio.get_event_loop()
-    if loop.get_exception_handler() is None:
-        loop.set_exception_handler(_quiet_about_raised_errors)
 
     async def in_stack() -> None:
+        loop = asyncio.get_running_loop()  # the one _sync_await runs (it makes one when there is none)
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(_quiet_about_raised_errors)
         # what run_in_stack does, minus waiting for an engine's shutdown signal
         settings.set_root_resource(None)  # set_mocks made and finished one already
         # Stack(func) runs the program, then registers the stack's outputs: the one form every
