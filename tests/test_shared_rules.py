@@ -439,3 +439,27 @@ def test_an_ipv4_mapped_range_is_judged_as_the_ipv4_range_it_stands_for():
     assert rules.is_inside_source("::ffff:10.1.0.0/112")  # 10.1.0.0/16, private
     [problem, *_] = rules.source_range_problems(["::ffff:0:0/96"])
     assert "0.0.0.0/0" in problem and "RFC 4291" in problem
+
+
+def test_thousands_of_pieces_mentioning_hf_are_read_in_linear_time():
+    """Attacker finding d2: a ConfigMap of 3,000 keys whose values mention 'hf_hub_download' took ~250 s
+    (every beginning tried against every other piece, and a word pattern that backtracked exponentially
+    on a long run). Each distinct run is read once now; a long piece that is not words costs nothing."""
+    import time
+
+    pieces = [piece for index in range(3000)
+              for piece in (f"SHARD_{index}", f"hf_hub_download org/model shard_{index}")]
+    pieces.append("a" * 5000 + "B")  # the pattern that backtracked
+    started = time.process_time()
+    assert not rules.hf_token_in_pieces(pieces)
+    assert time.process_time() - started < 2.0  # ~0.2 s here; generous for a loaded machine
+    # still found among them: a token cut in two pieces
+    assert rules.hf_token_in_pieces([*pieces[:200], TOKEN[:17], TOKEN[17:]])
+
+
+def test_pieces_past_the_budget_are_taken_to_hold_a_token():
+    # thousands of beginnings, each tried against thousands of distinct pieces: the worse case, at once
+    pieces = [f"hf_ab{index}" for index in range(400)] + [f"word{chr(97 + index % 26)}{index}x"
+                                                          for index in range(400)]
+    assert rules.hf_token_in_pieces(pieces)
+    assert not rules.hf_token_in_pieces(pieces[:20] + pieces[400:420])  # a few are read, not refused

@@ -7,6 +7,7 @@ virtualenv, so the pack and ``pulumi up`` can never disagree about an image tag 
 
 from __future__ import annotations
 
+import collections
 import functools
 import ipaddress
 import itertools
@@ -475,14 +476,64 @@ def _token_starts(pieces: list[str]) -> Iterable[tuple[str, set[int]]]:
 # from the start and the pieces that are not plain words: ordinary tags beside an 'hf_team' are
 # words; a token's pieces are not. tests/test_shared_rules.py measures it (tokens in 3-6 shuffled
 # pieces among ordinary tags, and ordinary tags with an hf_ word).
-_WORDS = re.compile(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])|[0-9]+)+")
+_RUNS = re.compile(r"[A-Z]+|[a-z]+|[0-9]+")
 HF_TOKEN_UNWORDED = 14
+
+
+def _words_only(letters: str) -> bool:
+    """``letters`` is words, acronyms and numbers run together: every lower-case run has 2+ letters (one
+    capital may start it), every capital run not starting a word has 2+ ('CostCenter', 'ml', 'HTTPServer',
+    '4711'). Read run by run, in linear time (a regular expression of repeated alternatives backtracks
+    exponentially on a long run that fails)."""
+    runs = _RUNS.findall(letters)
+    if "".join(runs) != letters:
+        return False
+    for index, run in enumerate(runs):
+        following = runs[index + 1] if index + 1 < len(runs) else ""
+        if run[0].isupper():
+            capitals = len(run) - 1 if following[:1].islower() else len(run)  # the last one starts a word
+            if capitals == 1:
+                return False
+        elif run[0].islower():
+            if len(run) < 2:
+                return False
+    return True
 
 
 def _plain_words(letters: str) -> bool:
     pairs = list(itertools.pairwise(letters))
     lower = sum(a.islower() and b.islower() for a, b in pairs)
-    return bool(_WORDS.fullmatch(letters)) and lower >= 0.5 * len(pairs)
+    return _words_only(letters) and lower >= 0.5 * len(pairs)
+
+
+# How many joined runs hf_token_in_pieces reads at most (~0.5 s): past it, pieces are taken to hold a
+# token, the worse case. Ordinary tags and ConfigMaps read a few hundred; only thousands of pieces
+# that each start a token-like run reach it.
+HF_PIECES_BUDGET = 40_000
+
+
+def _may_read_as_random(start: str) -> bool:
+    """Whether some run of HF_TOKEN_LENGTH letters and digits beginning with ``start`` can read as
+    random (``_reads_as_random``): not when ``start``'s own lower-case pairs are already more than
+    HF_TOKEN_LOWER_PAIR_SHARE of the pairs such a run has, or when it changes class too seldom for
+    what the rest of the run can add."""
+    if len(start) >= HF_TOKEN_LENGTH:
+        return True
+    lower_pairs = sum(1 for a, b in itertools.pairwise(start) if a.islower() and b.islower())
+    if lower_pairs > HF_TOKEN_LOWER_PAIR_SHARE * (HF_TOKEN_LENGTH - 1):
+        return False
+    return _class_switches(start) + HF_TOKEN_LENGTH - len(start) >= HF_TOKEN_SWITCH_SHARE * (HF_TOKEN_BODY - 1)
+
+
+def _first(texts: Iterable[str], count: int) -> str:
+    """The first ``count`` characters of ``texts`` joined (only a run's first HF_TOKEN_LENGTH matter)."""
+    taken: list[str] = []
+    for text in texts:
+        if count <= 0:
+            break
+        taken.append(text[:count])
+        count -= len(taken[-1])
+    return "".join(taken)
 
 
 def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
@@ -490,19 +541,40 @@ def hf_token_in_pieces(pieces: Iterable[str]) -> bool:
     names and values: a reader can put them back together). Joined pieces are read as a token with
     separators inside (``hf_token_spans``): all of them as given; a piece holding 'hf_' (or 'h' and
     then 'f_' in another) followed by any one other; and followed by all the others, those that are
-    not plain words first (HF_TOKEN_UNWORDED)."""
+    not plain words first (HF_TOKEN_UNWORDED). Only a run's first HF_TOKEN_LENGTH letters and digits
+    are read, each distinct run once, so thousands of pieces take linear time; past HF_PIECES_BUDGET
+    runs the answer is yes (the worse case)."""
     pieces = [piece for piece in pieces if isinstance(piece, str)]
     if any(hf_token_in(piece) for piece in pieces) or hf_token_in(" ".join(pieces)):
         return True
     letters = [None if _OTHER_SCRIPT in (skeleton := _skeleton(piece)[0])
                else re.sub(r"[^A-Za-z0-9]", "", skeleton) for piece in pieces]
+    worded = [index for index, text in enumerate(letters) if text and _plain_words(text)]
+    unworded = [index for index, text in enumerate(letters) if text and not _plain_words(text)]
+    heads: dict[int, collections.Counter] = {}  # a run's length still needed -> the pieces' beginnings
+    budget = HF_PIECES_BUDGET
     for start, used in _token_starts(pieces):
-        rest = [letters[i] for i in range(len(pieces)) if i not in used and letters[i]]
-        candidates = [start + piece for piece in rest]
-        unworded = start + "".join(piece for piece in rest if not _plain_words(piece))
-        if len(unworded) >= HF_TOKEN_UNWORDED:
-            candidates.append(unworded + "".join(piece for piece in rest if _plain_words(piece)))
-        if any(_reads_as_random(candidate[:HF_TOKEN_LENGTH]) for candidate in candidates):
+        if not _may_read_as_random(start):
+            continue
+        need = HF_TOKEN_LENGTH - len(start)
+        if need <= 0:
+            budget -= 1
+            if _reads_as_random(start[:HF_TOKEN_LENGTH]):
+                return True
+            continue
+        if need not in heads:
+            heads[need] = collections.Counter(text[:need] for text in letters if text)
+        own = collections.Counter(letters[index][:need] for index in used if letters[index])
+        candidates = [start + head for head, count in heads[need].items() if count > own[head]]
+        rest = _first((letters[index] for index in unworded if index not in used), need)
+        if len(start) + len(rest) >= HF_TOKEN_UNWORDED:
+            run = start + rest
+            candidates.append(run + _first((letters[index] for index in worded if index not in used),
+                                           HF_TOKEN_LENGTH - len(run)))
+        budget -= len(candidates)
+        if budget < 0:
+            return True
+        if any(_reads_as_random(candidate) for candidate in candidates):
             return True
     return False
 
