@@ -389,6 +389,19 @@ def k8s_containers(resource_type: str, props: Any) -> Iterator[Any]:
             yield from (c for c in items(get(spec, key)) if not (patch and get(c, "image") is None))
 
 
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"  # Azure Container Instances
+
+
+def container_group_containers(props: Any) -> list[Any]:
+    """An Azure Container Instances group's containers and init containers, each as its properties
+    (the SDK flattens them; an ARM-shaped one holds them under 'properties')."""
+    found = []
+    for container in items(get(props, "containers")) + items(get(props, "initContainers")):
+        inner = get(container, "properties")
+        found.append({"name": get(container, "name"), **inner} if isinstance(inner, Mapping) else container)
+    return found
+
+
 def aca_containers(props: Any) -> Iterator[Any]:
     for key in ("initContainers", "containers"):
         yield from items(get(props, "template", key))
@@ -1146,6 +1159,65 @@ def unread_pods(resource_type: str, props: Any, depth: int = 8) -> list[tuple[Se
         pod = read_pod({**fields, "containers": containers}, labels, get(node, "metadata", "annotations"))
         if pod is not None:
             found.append((pod, False))
+    return found
+
+
+# Operators that merge a custom resource's ``containers`` by name into the pods they generate (the Prometheus
+# Operator's Prometheus, Alertmanager, ThanosRuler, PrometheusAgent: "containers" overrides keep the operator's
+# image): a container there without an image is not missing one
+OVERRIDE_CONTAINER_GROUPS = ("monitoring.coreos.com", "azmonitoring.coreos.com")
+
+
+def merges_containers(resource_type: Any) -> bool:
+    return str(resource_type).startswith("kubernetes:") and api_group(resource_type) in OVERRIDE_CONTAINER_GROUPS
+
+
+# Where a CI custom resource keeps values its steps read: Tekton's params (a Task's default, a Run's value),
+# Argo's arguments and inputs parameters (value, default, enum)
+PARAMETER_LIST_KEYS = ("params", "parameters")
+PARAMETER_VALUE_KEYS = ("default", "value", "enum")
+
+
+def parameter_values(resource_type: str, props: Any) -> list[tuple[str, Any]]:
+    """(where, value) of every parameter value a custom resource's steps may read (PARAMETER_LIST_KEYS)."""
+    if not may_hold_pods(resource_type) or str(resource_type) in _POD_SPEC_PATHS or admission_policy(resource_type):
+        return []
+    found = []
+    for key, value in _walk(props):
+        if key in PARAMETER_LIST_KEYS:
+            for entry in (e for e in items(value) if isinstance(e, Mapping)):
+                found += [(f"{key} '{entry.get('name')}' {field_name}", entry[field_name])
+                          for field_name in PARAMETER_VALUE_KEYS if field_name in entry]
+    return found
+
+
+# keys of a custom resource under which a value not known yet (a preview) may hold a container or what every
+# pod of it gets
+HOLDER_KEYS = frozenset({*SINGLE_CONTAINER_KEYS, *CONTAINER_LIST_KEYS, "containers", "templates", "tasks", "finally",
+                         "taskSpec", "pipelineSpec", "stepTemplate", "podTemplate", "containerSet",
+                         "templateDefaults", "podSpecPatch", "computeResources", "stepSpecs", "sidecarSpecs",
+                         "taskRunSpecs", "predictor", "spec", "template"})
+
+
+def unknown_holders(resource_type: str, props: Any, depth: int = 10) -> list[str]:
+    """The dotted paths of a custom resource (not a known workload kind) where a value not known yet sits under
+    a key that may hold a container (HOLDER_KEYS), or is an item of one: a pod the pack cannot make."""
+    if not may_hold_pods(resource_type) or str(resource_type) in _POD_SPEC_PATHS:
+        return []
+    found = []
+    level: list[tuple[Any, tuple]] = [(props, ())]
+    for _ in range(depth):
+        below = []
+        for node, path in level:
+            pairs = node.items() if isinstance(node, Mapping) else enumerate(node) if _is_list(node) else ()
+            for key, value in pairs:
+                step = (*path, key)
+                holder = key in HOLDER_KEYS or (isinstance(key, int) and path and path[-1] in HOLDER_KEYS)
+                if is_unknown(value) and holder:
+                    found.append(".".join(map(str, step)))
+                elif isinstance(value, Mapping) or _is_list(value):
+                    below.append((value, step))
+        level = below
     return found
 
 

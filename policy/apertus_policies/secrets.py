@@ -27,6 +27,7 @@ from .common import (
     VIRTUAL_MACHINE,
     VM_SCALE_SET,
     _label,
+    container_group_containers,
     env_from_sources,
     get,
     is_unknown,
@@ -34,6 +35,7 @@ from .common import (
     may_hold_pods,
     namespace_match,
     object_name,
+    parameter_values,
     object_namespace,
     plain,
     pod_specs,
@@ -270,13 +272,7 @@ def _decoded_binary(value: Any) -> Any:
 
 
 def _aci_containers(props: Any) -> list[Any]:
-    """An Azure Container Instances group's containers and init containers, each as its properties
-    (the SDK flattens them; an ARM-shaped one holds them under 'properties')."""
-    found = []
-    for container in items(get(props, "containers")) + items(get(props, "initContainers")):
-        inner = get(container, "properties")
-        found.append({"name": get(container, "name"), **inner} if isinstance(inner, Mapping) else container)
-    return found
+    return container_group_containers(props)
 
 
 def _handler_places(name: Any, what: str, handler: Any) -> Iterator[tuple[str, Any]]:
@@ -344,6 +340,8 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
                 yield f"binaryData.{key}", _decoded_binary(value)
     for container in pod_containers(resource_type, props):
         yield from _container_places(container)
+    for where, value in parameter_values(resource_type, props):  # Tekton params, Argo parameters
+        yield from _strings(value, where)
     if resource_type == CONTAINER_GROUP:
         for container in _aci_containers(props):
             yield from _container_places(container)
