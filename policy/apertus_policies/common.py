@@ -335,7 +335,7 @@ def _pod_specs_by_shape(props: Any, depth: int = 10) -> list[tuple[Any, Any]]:
         below: list[tuple[Any, Any]] = []
         for node, holder in level:
             if isinstance(node, Mapping):
-                if is_list(get(node, "containers")):
+                if is_list(node.get("containers")):
                     found.append((node, holder))
                     continue  # a pod spec's own fields hold no further pod
                 below += [(value, node if key == "spec" else None) for key, value in node.items()
@@ -1063,7 +1063,12 @@ class _Defaults:
         return container
 
 
+_HOLDING_KEYS = frozenset({*SINGLE_CONTAINER_KEYS, *CONTAINER_LIST_KEYS, "containerSet", "containers"})
+
+
 def _held_containers(node: Mapping, key_of_node: str | None, defaults: _Defaults) -> list[Any]:
+    if key_of_node != "predictor" and _HOLDING_KEYS.isdisjoint(node):  # most nodes hold nothing: a quick no
+        return []
     kserve = [_named(node[key], f"predictor.{key}") for key in KSERVE_MODEL_KEYS
               if key_of_node == "predictor" and _container_like(node.get(key))]
     if isinstance(node.get("containers"), Sequence):  # a pod spec, read by shape already
@@ -1269,12 +1274,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def is_unknown(value: Any) -> bool:
+@functools.lru_cache(maxsize=1)
+def _unknown_sentinels() -> frozenset[str]:
     from pulumi_policy import proxy
-    return isinstance(value, str) and value in (
-        proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
-        proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
-        proxy.UNKNOWN_ARCHIVE_VALUE)
+    return frozenset((proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
+                      proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
+                      proxy.UNKNOWN_ARCHIVE_VALUE))
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value in _unknown_sentinels()
 
 
 def has_unknown(value: Any) -> bool:

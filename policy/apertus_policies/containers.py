@@ -198,10 +198,10 @@ def untainted_gpu_pools(resource_type: str, props: Any) -> list[str]:
         if any(_requirement_excludes_gpus(r) for r in items(get(node, "requirements"))) or \
                 any(_karpenter_gpu_taint(t) for t in items(get(node, "taints"))):
             return []
-        return ["the Karpenter NodePool's requirements let GPU sizes in (no requirement keeps the N family, GPU "
+        return [("the Karpenter NodePool's requirements let GPU sizes in (no requirement keeps the N family, GPU "
                 f"sizes or {GPU_COUNT} out) and its template has no NoSchedule GPU taint (taints: key 'sku', value "
                 "'gpu', or key 'nvidia.com/gpu', effect NoSchedule); any pod may land on such a node and a CUDA image "
-                "sees every GPU without requesting one, outside the GPU rules; add the taint, or keep GPU sizes out"]
+                "sees every GPU without requesting one, outside the GPU rules; add the taint, or keep GPU sizes out")]
     if resource_type == AGENT_POOL:
         pools = [("the node pool", props)]
     elif resource_type == MANAGED_CLUSTER:
@@ -264,7 +264,7 @@ def _unknown_matters(spec: Any, path: tuple[Any, ...]) -> bool:
     return False
 
 
-def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
+def unknown_pod_fields(resource_type: str, props: Any, pods: list[tuple[ServingPod, bool]] | None = None) -> list[str]:
     """The fields of a resource's pods (plain props, ``common.plain``) this policy reads and a preview does
     not know yet, each as a dotted path; a pod-spec path whose step is not known yet gives the whole pod.
     Reported as the worse case: the pod may be privileged, share the node's namespaces or hold GPUs."""
@@ -280,7 +280,7 @@ def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
         if is_unknown(metadata) or is_unknown(get(metadata, "annotations")):
             found.append("metadata.annotations (the whole map: a CDI device request or AppArmor profile)")
     found += unknown_holders(resource_type, props)
-    for pod, _ in pods_read(resource_type, props):
+    for pod, _ in pods_read(resource_type, props) if pods is None else pods:
         found += [".".join(map(str, p)) for p in _unknown_paths(pod.spec) if _unknown_matters(pod.spec, p)]
         found += [f"annotation {key}" for key, value in pod.annotations.items()
                   if str(key).startswith(APPARMOR_ANNOTATION) and is_unknown(value)]
@@ -305,7 +305,8 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
     # parts are judged and each unknown field the rules read is reported (unknown_pod_fields)
     args = _PlainArgs(args)
     label = _label(args)
-    for field_path in unknown_pod_fields(args.resource_type, args.props):
+    pods = pods_read(args.resource_type, args.props)
+    for field_path in unknown_pod_fields(args.resource_type, args.props, pods):
         report(f"{label}: pod field {field_path} is not known yet (a preview), so this pack cannot judge it and "
                "takes it for the worse case (a privileged container, a host namespace, GPUs without the GPU "
                "rules); pass a value known before deployment, or judge the stack again in `pulumi up`")
@@ -329,10 +330,10 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         if message not in reported:
             reported.add(message)
             report(message, *rest)
-    for pod, whole in pods_read(args.resource_type, args.props):
+    for pod, whole in pods:
         for text in items(get(pod.spec, "podSpecPatch")):  # Argo's (common.unread_pods applied the readable ones)
-            patch, problem = read_pod_spec_patch(text)
-            if patch is None and not is_unknown(text):
+            read, problem = read_pod_spec_patch(text)
+            if read is None and not is_unknown(text):
                 once(f"{label}: podSpecPatch {problem}, so this pack cannot tell what it changes in the pod (it may "
                      "make a container privileged or share the node's namespaces); set those fields in the "
                      "template, or write the patch as plain JSON or YAML")
