@@ -250,6 +250,77 @@ def may_hold_pods(resource_type: Any) -> bool:
     return kind not in NO_POD_KINDS or api_group(text) not in POD_LESS_GROUPS.get(kind, set())
 
 
+# Argo's containerSet holds containers that share the template's pod: read with it (unread_pods), not as a pod
+MADE_UP_POD_KEYS = ("containerSet",)
+
+# Admission policy engines: their objects are rules about pods (Kyverno's validate patterns such as image '*:*',
+# containers without an image, anchors like '(name)'; Gatekeeper's templates and constraints; Kubernetes'
+# ValidatingAdmissionPolicy), not pods. Only what such a rule creates or writes into pods is read: a Kyverno
+# generate rule's data (the object it creates, read as its kind) and a mutate rule's patchStrategicMerge (read
+# as made-up pods, so a mutation that makes containers privileged or adds capabilities is judged)
+ADMISSION_POLICY_GROUPS = ("kyverno.io", "gatekeeper.sh", "admissionregistration.k8s.io", "kubewarden.io",
+                           "jspolicy.com", "openpolicyagent.org")
+
+
+def admission_policy(resource_type: Any) -> bool:
+    """A Kubernetes kind of a policy engine (ADMISSION_POLICY_GROUPS, and their subgroups)."""
+    text = str(resource_type)
+    if not text.startswith("kubernetes:"):
+        return False
+    group = api_group(text).lower()
+    return any(group == g or group.endswith("." + g) for g in ADMISSION_POLICY_GROUPS)
+
+
+def _walk(value: Any, depth: int = 12) -> Iterator[tuple[str, Any]]:
+    """(key, value) of every mapping entry in a nested value, a few levels deep."""
+    level = [value]
+    for _ in range(depth):
+        below = []
+        for node in level:
+            if isinstance(node, Mapping):
+                for key, inner in node.items():
+                    yield str(key), inner
+                    below.append(inner)
+            elif isinstance(node, Sequence) and not isinstance(node, (str, bytes)):
+                below += list(node)
+        level = [n for n in below if isinstance(n, Mapping) or (isinstance(n, Sequence) and not isinstance(n, (str, bytes)))]
+        if not level:
+            return
+
+
+def generated_resources(props: Any) -> list[tuple[str, Any]]:
+    """(type token, props) of each object a Kyverno generate rule creates from its ``data`` (its own or a
+    foreach's); an admission-policy kind generated in turn is not read."""
+    found = []
+    for key, generate in _walk(props):
+        if key != "generate" or not isinstance(generate, Mapping):
+            continue
+        for rule in [generate] + [f for f in items(generate.get("foreach")) if isinstance(f, Mapping)]:
+            data = rule.get("data")
+            api, kind = rule.get("apiVersion") or generate.get("apiVersion"), rule.get("kind") or generate.get("kind")
+            if not isinstance(data, Mapping):
+                continue
+            api = str(api or "v1")
+            token = f"kubernetes:{api if '/' in api else 'core/' + api}:{kind}"
+            if not admission_policy(token):
+                found.append((typed_name(token), data))
+    return found
+
+
+def _unanchored(value: Any) -> Any:
+    """A Kyverno patch with its anchors taken off the keys: '+(privileged)' and '(name)' as the field they set or test."""
+    if isinstance(value, Mapping):
+        return {re.sub(r"^[+=<^X]?\((.*)\)$", r"\1", str(key)): _unanchored(inner) for key, inner in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [_unanchored(inner) for inner in value]
+    return value
+
+
+def mutation_patches(props: Any) -> list[Any]:
+    """Every Kyverno mutate rule's patchStrategicMerge (its own or a foreach's), anchors taken off."""
+    return [_unanchored(inner) for key, inner in _walk(props) if key == "patchStrategicMerge" and isinstance(inner, Mapping)]
+
+
 def _pod_specs_by_shape(props: Any, depth: int = 10) -> list[tuple[Any, Any]]:
     """Every (mapping holding a ``containers`` list, the mapping it is the ``spec`` of) in a kind the
     table does not name (ReplicationController, PodTemplate, a CustomResource such as KEDA's
@@ -264,10 +335,11 @@ def _pod_specs_by_shape(props: Any, depth: int = 10) -> list[tuple[Any, Any]]:
         below: list[tuple[Any, Any]] = []
         for node, holder in level:
             if isinstance(node, Mapping):
-                if is_list(get(node, "containers")):
+                if is_list(node.get("containers")):
                     found.append((node, holder))
                     continue  # a pod spec's own fields hold no further pod
-                below += [(value, node if key == "spec" else None) for key, value in node.items()]
+                below += [(value, node if key == "spec" else None) for key, value in node.items()
+                          if key not in MADE_UP_POD_KEYS]
             elif is_list(node):
                 below += [(item, None) for item in node]
         level = [(node, holder) for node, holder in below if isinstance(node, Mapping) or is_list(node)]
@@ -286,6 +358,8 @@ def pod_specs(resource_type: str, props: Any) -> list[tuple[Any, Any]]:
     if path:
         metadata = get(props, *path[:-1], "metadata") if len(path) > 1 else get(props, "metadata")
         return [(get(props, *path), metadata)]
+    if admission_policy(resource_type):
+        return [found for kind, body in generated_resources(props) for found in pod_specs(kind, body)]
     if may_hold_pods(resource_type):
         return [(spec, get(holder, "metadata") if holder is not None else None)
                 for spec, holder in _pod_specs_by_shape(props)]
@@ -313,6 +387,19 @@ def k8s_containers(resource_type: str, props: Any) -> Iterator[Any]:
     for spec, _ in pod_specs(resource_type, props):
         for key in _CONTAINER_LISTS:
             yield from (c for c in items(get(spec, key)) if not (patch and get(c, "image") is None))
+
+
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"  # Azure Container Instances
+
+
+def container_group_containers(props: Any) -> list[Any]:
+    """An Azure Container Instances group's containers and init containers, each as its properties
+    (the SDK flattens them; an ARM-shaped one holds them under 'properties')."""
+    found = []
+    for container in items(get(props, "containers")) + items(get(props, "initContainers")):
+        inner = get(container, "properties")
+        found.append({"name": get(container, "name"), **inner} if isinstance(inner, Mapping) else container)
+    return found
 
 
 def aca_containers(props: Any) -> Iterator[Any]:
@@ -726,13 +813,33 @@ def read_pod(spec: Any, labels: Any, annotations: Any = None) -> ServingPod | No
 
 # Containers in custom resources that hold one container, or a list of steps, rather than a pod's
 # ``containers`` list: an Argo Workflow template's ``container`` and ``script`` (and its
-# ``initContainers``/``sidecars``), a Tekton Task's ``steps`` and ``sidecars``, a KServe predictor's
-# model or framework (``predictor.model``, ``predictor.huggingface``, ...), which has no image of its own
+# ``initContainers``/``sidecars``, its ``containerSet``'s containers), a Tekton Task's ``steps`` and
+# ``sidecars``, a KServe predictor's model or framework (``predictor.model``, ``predictor.huggingface``,
+# ...), which has no image of its own
 SINGLE_CONTAINER_KEYS = ("container", "script")
 CONTAINER_LIST_KEYS = ("steps", "sidecars", "initContainers")
 KSERVE_MODEL_KEYS = ("model", "huggingface", "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx",
                      "pmml", "lightgbm", "paddle")
-_CONTAINER_FIELDS = ("image", "command", "args", "securityContext", "resources", "env")
+_CONTAINER_FIELDS = ("image", "command", "args", "securityContext", "resources", "env", "script", "computeResources")
+# The fields of a Kubernetes PodSpec (core/v1, 1.34): what a custom resource's spec-wide or defaulting fields
+# may hand its pods (Argo's WorkflowSpec and templateDefaults, Tekton's podTemplate use these names)
+POD_SPEC_FIELDS = frozenset({
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "dnsConfig", "dnsPolicy",
+    "enableServiceLinks", "hostAliases", "hostIPC", "hostNetwork", "hostPID", "hostUsers", "hostname",
+    "hostnameOverride", "imagePullSecrets", "nodeName", "nodeSelector", "os", "overhead", "preemptionPolicy",
+    "priority", "priorityClassName", "readinessGates", "resourceClaims", "resources", "restartPolicy",
+    "runtimeClassName", "schedulerName", "schedulingGates", "securityContext", "serviceAccount",
+    "serviceAccountName", "setHostnameAsFQDN", "shareProcessNamespace", "subdomain",
+    "terminationGracePeriodSeconds", "tolerations", "topologySpreadConstraints", "volumes"})
+# Argo runs a container or script template's container as 'main' (podSpecPatch names it so)
+ARGO_MAIN = "main"
+# container fields whose lists a defaulting template (Tekton's stepTemplate, Argo's templateDefaults) and the
+# container's own are joined on (env and mounts merge by name; a later entry of one name wins)
+_JOINED_LISTS = ("env", "envFrom", "volumeMounts", "volumeDevices", "ports")
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 def _container_like(value: Any) -> bool:
@@ -744,64 +851,390 @@ def _named(container: Mapping, name: Any) -> Any:
     return container if container.get("name") else {**container, "name": str(name)}
 
 
-def _held_containers(node: Mapping, key_of_node: str | None) -> list[Any]:
+def overlay(base: Any, over: Any, keep_flags: bool = False) -> Any:
+    """``over`` laid on ``base`` as a strategic merge does: mappings field by field, the joined lists
+    (_JOINED_LISTS) end to end, anything else ``over``'s. ``keep_flags``: a true flag of ``base`` stays true
+    and lists are joined (several overlays of which the pack cannot tell the one that applies: the worse case)."""
+    if isinstance(base, Mapping) and isinstance(over, Mapping):
+        merged = dict(base)
+        for key, value in over.items():
+            if key not in base:
+                merged[key] = value
+            elif key in _JOINED_LISTS and _is_list(base[key]) and _is_list(value):
+                merged[key] = [*base[key], *value]
+            else:
+                merged[key] = overlay(base[key], value, keep_flags)
+        return merged
+    if keep_flags and _is_list(base) and _is_list(over):
+        return [*base, *over]
+    if keep_flags and is_true(base) and not is_true(over):
+        return base
+    return over
+
+
+def _as_container(raw: Mapping) -> dict:
+    """A custom resource's container as a Kubernetes container: Tekton v1's ``computeResources`` read as
+    ``resources`` (both when both are given), a Tekton step's ``script`` and an Argo script template's
+    ``source`` as the last of its args (the script it runs)."""
+    container = dict(raw)
+    if isinstance(container.get("computeResources"), Mapping):
+        container["resources"] = overlay(container.get("resources") or {}, container["computeResources"], True)
+    for key in ("script", "source"):
+        if isinstance(container.get(key), str) or is_unknown(container.get(key)):
+            container["args"] = [*items(container.get("args")), container[key]]
+    return container
+
+
+def read_pod_spec_patch(text: Any) -> tuple[Mapping | None, str | None]:
+    """An Argo podSpecPatch (a JSON or YAML strategic merge patch of the pod spec, as a string) as a mapping,
+    or why it cannot be read (an expression Argo fills in when the workflow runs, YAML aliases, not a map):
+    the pack cannot tell what such a patch changes, the worse case."""
+    if is_unknown(text):
+        return None, "is not known yet (a preview)"
+    if not isinstance(text, str):
+        return None, "is not a string"
+    if "{{" in text:
+        return None, "holds an Argo expression ('{{...}}') filled in only when the workflow runs"
+    import json
+    try:
+        value = json.loads(text)
+    except ValueError:
+        import yaml
+        try:
+            if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+                return None, "uses YAML aliases"
+            value = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError, ValueError):
+            return None, "is neither JSON nor YAML"
+    if not isinstance(value, Mapping):
+        return None, "is not a map of pod fields"
+    return value, None
+
+
+def _patched(pod_fields: dict, containers: list[Any], patches: list[Any]) -> tuple[dict, list[Any]]:
+    """A made-up pod with Argo's podSpecPatches applied: pod fields laid on, containers merged by name (Argo's
+    'main' is the template's own container; a name no container has is a container of its own: Argo's 'wait'
+    and 'init')."""
+    containers = list(containers)
+    for text in patches:
+        patch, _ = read_pod_spec_patch(text)
+        if patch is None:
+            continue
+        pod_fields = overlay(pod_fields, {k: v for k, v in patch.items() if k not in _CONTAINER_LISTS}, True)
+        for entry in (e for key in _CONTAINER_LISTS for e in items(patch.get(key)) if isinstance(e, Mapping)):
+            name = entry.get("name")
+            hits = [i for i, c in enumerate(containers) if get(c, "name") == name or (
+                name == ARGO_MAIN and get(c, "argo-main") is True)]
+            for index in hits:
+                containers[index] = overlay(containers[index], entry)
+            if not hits:
+                containers.append(_as_container(entry))
+    return pod_fields, containers
+
+
+def _pod_fields(mapping: Any) -> dict:
+    """The PodSpec fields (POD_SPEC_FIELDS) of a mapping."""
+    if not isinstance(mapping, Mapping):
+        return {}
+    return {key: value for key, value in mapping.items() if key in POD_SPEC_FIELDS}
+
+
+# Labels the controllers of custom resources add to the pods they create (beside the template's own), by
+# API group: Argo Workflows (workflow/controller/operator.go), Tekton Pipelines (pkg/pod/pod.go makeLabels),
+# Knative Serving (pkg/reconciler/revision/resources/meta.go: the revision's labels, and 'app' set to the
+# revision's name when the template sets none), KServe (its Deployment or Knative Service; serverless pods
+# carry Knative's too). A value the stack cannot show (a generated name, a uid, a state) is not known: taken
+# to match any selector (the worse case); a name that is the resource's own is its metadata.name.
+CRD_POD_LABELS: dict[str, tuple[str, ...]] = {
+    "argoproj.io": ("workflows.argoproj.io/workflow", "workflows.argoproj.io/completed",
+                    "workflows.argoproj.io/cron-workflow", "workflows.argoproj.io/workflow-template",
+                    "workflows.argoproj.io/cluster-workflow-template"),
+    "tekton.dev": ("tekton.dev/task", "tekton.dev/taskRun", "tekton.dev/taskRunUID", "tekton.dev/clusterTask",
+                   "tekton.dev/pipeline", "tekton.dev/pipelineRun", "tekton.dev/pipelineRunUID",
+                   "tekton.dev/pipelineTask", "tekton.dev/memberOf", "app.kubernetes.io/managed-by"),
+    "serving.knative.dev": ("serving.knative.dev/service", "serving.knative.dev/serviceUID",
+                            "serving.knative.dev/configuration", "serving.knative.dev/configurationUID",
+                            "serving.knative.dev/configurationGeneration", "serving.knative.dev/revision",
+                            "serving.knative.dev/revisionUID", "serving.knative.dev/route", "app"),
+    "serving.kserve.io": ("serving.kserve.io/inferenceservice", "component", "app",
+                          "serving.kserve.io/deploymentmode", "serving.knative.dev/service",
+                          "serving.knative.dev/serviceUID", "serving.knative.dev/configuration",
+                          "serving.knative.dev/configurationUID", "serving.knative.dev/configurationGeneration",
+                          "serving.knative.dev/revision", "serving.knative.dev/revisionUID"),
+}
+# the labels whose value is the resource's own name, by (group, kind)
+_OWN_NAME_LABELS = {
+    ("argoproj.io", "Workflow"): ("workflows.argoproj.io/workflow",),
+    ("argoproj.io", "CronWorkflow"): ("workflows.argoproj.io/cron-workflow",),
+    ("tekton.dev", "Task"): ("tekton.dev/task",),
+    ("tekton.dev", "TaskRun"): ("tekton.dev/taskRun",),
+    ("tekton.dev", "Pipeline"): ("tekton.dev/pipeline",),
+    ("tekton.dev", "PipelineRun"): ("tekton.dev/pipelineRun",),
+    ("serving.knative.dev", "Service"): ("serving.knative.dev/service", "serving.knative.dev/configuration"),
+    ("serving.knative.dev", "Configuration"): ("serving.knative.dev/configuration",),
+    ("serving.kserve.io", "InferenceService"): ("serving.kserve.io/inferenceservice",),
+}
+_KNOWN_LABEL_VALUES = {"app.kubernetes.io/managed-by": "tekton-pipelines"}
+
+
+def crd_pod_labels(resource_type: str, props: Any, *template_labels: Any) -> dict:
+    """The labels a custom resource's pod may carry: the resource's own (some controllers copy them), the
+    template's (each of ``template_labels``, later ones winning), and the labels its controller adds
+    (CRD_POD_LABELS), each the resource's name where the label is (_OWN_NAME_LABELS) and the template sets
+    none, else a value not known (matches every selector). A workload kind (POD_SPEC_PATHS) gets its
+    template's labels only."""
+    from pulumi_policy import proxy
+    labels: dict = {}
+    text = str(resource_type)
+    custom = text not in _POD_SPEC_PATHS
+    for source in ((get(props, "metadata", "labels"),) if custom else ()) + template_labels:
+        if isinstance(source, Mapping):
+            labels.update(source)
+    if not custom:
+        return labels
+    group, kind = api_group(text), kind_name(text)
+    name = get(props, "metadata", "name")
+    own = _OWN_NAME_LABELS.get((group, kind), ())
+    for key in CRD_POD_LABELS.get(group, ()):
+        if key in labels:
+            continue
+        if key in own and isinstance(name, str) and name and not is_unknown(name):
+            labels[key] = name
+        else:
+            labels[key] = _KNOWN_LABEL_VALUES.get(key, proxy.UNKNOWN_STRING_VALUE)
+    return labels
+
+
+class _Defaults:
+    """What a custom resource hands every pod it makes, read once: PodSpec fields of its spec, its
+    podTemplates (Tekton: several are merged, the worse case; their env goes to every container), its
+    task-wide computeResources and per-step specs (Tekton's stepSpecs, sidecarSpecs and the v1beta1
+    overrides, by step name), its podSpecPatch and podMetadata labels and its templateDefaults (Argo)."""
+
+    def __init__(self, props: Any) -> None:
+        spec = get(props, "spec")
+        self.pod: dict = _pod_fields(spec)
+        self.env: list[Any] = []
+        self.resources: dict = {}
+        self.by_name: dict[str, dict] = {}
+        self.patches: list[Any] = [get(spec, "podSpecPatch")] if get(spec, "podSpecPatch") is not None else []
+        self.labels = get(spec, "podMetadata", "labels")
+        defaults = get(spec, "templateDefaults")
+        self.template_container: dict = {}
+        if isinstance(defaults, Mapping):
+            self.pod = overlay(self.pod, _pod_fields(defaults))
+            if defaults.get("podSpecPatch") is not None:
+                self.patches.append(defaults["podSpecPatch"])
+            for key in SINGLE_CONTAINER_KEYS:
+                if isinstance(defaults.get(key), Mapping):
+                    self.template_container = overlay(self.template_container, dict(defaults[key]))
+            self.labels = overlay(self.labels if isinstance(self.labels, Mapping) else {},
+                                  get(defaults, "metadata", "labels") or {})
+        for key, value in _walk(props):
+            if key == "podTemplate" and isinstance(value, Mapping):
+                self.pod = overlay(self.pod, _pod_fields(value), keep_flags=True)
+                self.env += items(value.get("env"))
+            elif key in ("stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"):
+                for entry in (e for e in items(value) if isinstance(e, Mapping)):
+                    name = str(entry.get("name"))
+                    self.by_name[name] = overlay(self.by_name.get(name, {}), _as_container(entry), keep_flags=True)
+            elif key == "taskRunSpecs":
+                for entry in (e for e in items(value) if isinstance(e, Mapping)):
+                    if isinstance(entry.get("computeResources"), Mapping):
+                        self.resources = overlay(self.resources, entry["computeResources"], keep_flags=True)
+        if isinstance(get(spec, "computeResources"), Mapping):  # a TaskRun's: the whole task's
+            self.resources = overlay(self.resources, get(spec, "computeResources"), keep_flags=True)
+
+    def container(self, raw: Mapping, template: Mapping | None, argo_main: bool) -> dict:
+        container = _as_container(raw)
+        if template:
+            container = overlay(_as_container(template), container)
+        if argo_main and self.template_container:
+            container = overlay(_as_container(self.template_container), container)
+        if argo_main:
+            container["argo-main"] = True
+        name = str(container.get("name"))
+        if name in self.by_name:
+            container = overlay(container, self.by_name[name])
+        if self.resources:
+            container["resources"] = overlay(container.get("resources") or {}, self.resources, keep_flags=True)
+        if self.env:
+            container["env"] = [*self.env, *items(container.get("env"))]
+        return container
+
+
+_HOLDING_KEYS = frozenset({*SINGLE_CONTAINER_KEYS, *CONTAINER_LIST_KEYS, "containerSet", "containers"})
+
+
+def _held_containers(node: Mapping, key_of_node: str | None, defaults: _Defaults) -> list[Any]:
+    if key_of_node != "predictor" and _HOLDING_KEYS.isdisjoint(node):  # most nodes hold nothing: a quick no
+        return []
     kserve = [_named(node[key], f"predictor.{key}") for key in KSERVE_MODEL_KEYS
               if key_of_node == "predictor" and _container_like(node.get(key))]
     if isinstance(node.get("containers"), Sequence):  # a pod spec, read by shape already
         return kserve
-    found = [_named(node[key], f"{node.get('name') or 'template'}.{key}") for key in SINGLE_CONTAINER_KEYS
-             if _container_like(node.get(key))]
+    template = node.get("stepTemplate") if isinstance(node.get("stepTemplate"), Mapping) else None
+    found = [defaults.container(_named(node[key], f"{node.get('name') or 'template'}.{key}"), None, True)
+             for key in SINGLE_CONTAINER_KEYS if _container_like(node.get(key))]
+    found += [defaults.container(c, None, False) for c in items(get(node, "containerSet", "containers"))
+              if isinstance(c, Mapping)]
     for key in CONTAINER_LIST_KEYS:
         value = node.get(key)
-        if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-            found += [step for step in value if isinstance(step, Mapping) and "image" in step]
+        if _is_list(value):
+            found += [defaults.container(step, template if key == "steps" else None, False) for step in value
+                      if isinstance(step, Mapping) and ("image" in step or "script" in step
+                                                        or (template and _container_like(step)))]
     return found + kserve
 
 
-def _strip(mapping: Any) -> dict:
-    """A mapping's pod-level fields: its container lists left out."""
+def _strip(mapping: Any, holding: set[int]) -> dict:
+    """A mapping's pod-level fields: its container lists, and what holds other containers (``holding``: ids),
+    left out."""
     if not isinstance(mapping, Mapping):
         return {}
     return {key: value for key, value in mapping.items()
-            if key not in ("containers", "initContainers", "ephemeralContainers", *SINGLE_CONTAINER_KEYS,
-                           *CONTAINER_LIST_KEYS, *KSERVE_MODEL_KEYS)}
+            if key not in ("containers", "initContainers", "ephemeralContainers", "containerSet", "stepTemplate",
+                           "metadata", *SINGLE_CONTAINER_KEYS, *CONTAINER_LIST_KEYS, *KSERVE_MODEL_KEYS)
+            and id(value) not in holding}
+
+
+def _mutation_pods(props: Any) -> list[tuple[ServingPod, bool]]:
+    """A Kyverno policy's mutate patches (mutation_patches) as made-up pods: what they write into pods is judged."""
+    found = []
+    for patch in mutation_patches(props):
+        for spec, _ in _pod_specs_by_shape(patch):
+            pod = read_pod({**spec, "containers": [c for c in items(spec.get("containers")) if isinstance(c, Mapping)]},
+                           None, None)
+            if pod is not None:
+                found.append((pod, False))
+    return found
 
 
 def unread_pods(resource_type: str, props: Any, depth: int = 8) -> list[tuple[ServingPod, bool]]:
     """The pods ``pod_specs`` does not read, made here around the containers of a custom resource's
-    single-container shapes (SINGLE_CONTAINER_KEYS, CONTAINER_LIST_KEYS, a KServe predictor's model),
-    each group judged as a pod whose pod-level fields are those of the resource's ``spec`` and of the
-    mapping that holds them (an Argo template's own volumes or securityContext, say); each with False
-    (not a whole pod spec: its container may have no image, a KServe model's runtime has it)."""
+    single-container shapes (SINGLE_CONTAINER_KEYS, CONTAINER_LIST_KEYS, an Argo containerSet, a KServe
+    predictor's model), each group judged as a pod whose pod-level fields are the PodSpec fields of the
+    resource's ``spec`` and what every pod of it gets (_Defaults: Tekton's podTemplate and stepTemplate, Argo's
+    templateDefaults and podSpecPatch), and those of the mapping that holds them (an Argo template's own
+    volumes or securityContext, say); labelled as its controller labels it (crd_pod_labels); each with False
+    (not a whole pod spec: its container may have no image, a KServe model's runtime has it). Linear in the
+    size of the resource: a made-up pod holds no other template. A Kyverno mutate rule's patch gives made-up
+    pods too (admission_policy)."""
     text = str(resource_type)
+    if admission_policy(text):
+        return [made for kind, body in generated_resources(props) for made in unread_pods(kind, body, depth)] + \
+            _mutation_pods(props)
     if not may_hold_pods(text) or text in _POD_SPEC_PATHS:
         return []
-    found: list[tuple[ServingPod, bool]] = []
-    top = _strip(get(props, "spec"))
-    level: list[tuple[Any, str | None]] = [(props, None)]
+    defaults = _Defaults(props)
+    # breadth first: (node, its key, index of its parent entry)
+    entries: list[tuple[Any, str | None, int]] = [(props, None, -1)]
+    holders: list[tuple[int, list[Any]]] = []
+    start = 0
     for _ in range(depth):
-        below: list[tuple[Any, str | None]] = []
-        for node, key_of_node in level:
+        end = len(entries)
+        for index in range(start, end):
+            node, key_of_node, _ = entries[index]
             if isinstance(node, Mapping):
-                held = _held_containers(node, key_of_node)
+                held = _held_containers(node, key_of_node, defaults)
                 if held:
-                    pod = read_pod({**top, **_strip(node), "containers": held}, None, None)
-                    if pod is not None:
-                        found.append((pod, False))
-                below += [(value, key) for key, value in node.items()
-                          if key not in ("containers", "initContainers", "ephemeralContainers")]
-            elif isinstance(node, Sequence) and not isinstance(node, (str, bytes)):
-                below += [(item, None) for item in node]
-        level = [(node, key) for node, key in below
-                 if isinstance(node, Mapping) or (isinstance(node, Sequence) and not isinstance(node, (str, bytes)))]
+                    holders.append((index, held))
+                entries += [(value, key, index) for key, value in node.items()
+                            if key not in ("containers", "initContainers", "ephemeralContainers")
+                            and (isinstance(value, Mapping) or _is_list(value))]
+            elif _is_list(node):
+                entries += [(item, None, index) for item in node if isinstance(item, Mapping) or _is_list(item)]
+        start = end
+    holding: set[int] = set()  # every node on the way to a holder
+    for index, _ in holders:
+        while index >= 0 and id(entries[index][0]) not in holding:
+            holding.add(id(entries[index][0]))
+            index = entries[index][2]
+    found: list[tuple[ServingPod, bool]] = []
+    for index, held in holders:
+        node = entries[index][0]
+        fields = overlay(defaults.pod, _strip(node, holding))
+        patches = [*defaults.patches, *([node["podSpecPatch"]] if node.get("podSpecPatch") is not None else [])]
+        fields, containers = _patched(fields, held, patches)
+        containers = [{k: v for k, v in c.items() if k != "argo-main"} if isinstance(c, Mapping) else c
+                      for c in containers]
+        if patches:
+            fields["podSpecPatch"] = patches
+        labels = crd_pod_labels(text, props, defaults.labels, get(node, "metadata", "labels"))
+        pod = read_pod({**fields, "containers": containers}, labels, get(node, "metadata", "annotations"))
+        if pod is not None:
+            found.append((pod, False))
+    return found
+
+
+# Operators that merge a custom resource's ``containers`` by name into the pods they generate (the Prometheus
+# Operator's Prometheus, Alertmanager, ThanosRuler, PrometheusAgent: "containers" overrides keep the operator's
+# image): a container there without an image is not missing one
+OVERRIDE_CONTAINER_GROUPS = ("monitoring.coreos.com", "azmonitoring.coreos.com")
+
+
+def merges_containers(resource_type: Any) -> bool:
+    return str(resource_type).startswith("kubernetes:") and api_group(resource_type) in OVERRIDE_CONTAINER_GROUPS
+
+
+# Where a CI custom resource keeps values its steps read: Tekton's params (a Task's default, a Run's value),
+# Argo's arguments and inputs parameters (value, default, enum)
+PARAMETER_LIST_KEYS = ("params", "parameters")
+PARAMETER_VALUE_KEYS = ("default", "value", "enum")
+
+
+def parameter_values(resource_type: str, props: Any) -> list[tuple[str, Any]]:
+    """(where, value) of every parameter value a custom resource's steps may read (PARAMETER_LIST_KEYS)."""
+    if not may_hold_pods(resource_type) or str(resource_type) in _POD_SPEC_PATHS or admission_policy(resource_type):
+        return []
+    found = []
+    for key, value in _walk(props):
+        if key in PARAMETER_LIST_KEYS:
+            for entry in (e for e in items(value) if isinstance(e, Mapping)):
+                found += [(f"{key} '{entry.get('name')}' {field_name}", entry[field_name])
+                          for field_name in PARAMETER_VALUE_KEYS if field_name in entry]
+    return found
+
+
+# keys of a custom resource under which a value not known yet (a preview) may hold a container or what every
+# pod of it gets
+HOLDER_KEYS = frozenset({*SINGLE_CONTAINER_KEYS, *CONTAINER_LIST_KEYS, "containers", "templates", "tasks", "finally",
+                         "taskSpec", "pipelineSpec", "stepTemplate", "podTemplate", "containerSet",
+                         "templateDefaults", "podSpecPatch", "computeResources", "stepSpecs", "sidecarSpecs",
+                         "taskRunSpecs", "predictor", "spec", "template"})
+
+
+def unknown_holders(resource_type: str, props: Any, depth: int = 10) -> list[str]:
+    """The dotted paths of a custom resource (not a known workload kind) where a value not known yet sits under
+    a key that may hold a container (HOLDER_KEYS), or is an item of one: a pod the pack cannot make."""
+    if not may_hold_pods(resource_type) or str(resource_type) in _POD_SPEC_PATHS:
+        return []
+    found = []
+    level: list[tuple[Any, tuple]] = [(props, ())]
+    for _ in range(depth):
+        below = []
+        for node, path in level:
+            pairs = node.items() if isinstance(node, Mapping) else enumerate(node) if _is_list(node) else ()
+            for key, value in pairs:
+                step = (*path, key)
+                holder = key in HOLDER_KEYS or (isinstance(key, int) and path and path[-1] in HOLDER_KEYS)
+                if is_unknown(value) and holder:
+                    found.append(".".join(map(str, step)))
+                elif isinstance(value, Mapping) or _is_list(value):
+                    below.append((value, step))
+        level = below
     return found
 
 
 def pods_read(resource_type: str, props: Any) -> list[tuple[ServingPod, bool]]:
     """Every pod of a Kubernetes resource, each with whether it is a whole pod spec (True: by its kind's
     known path or by shape, a Knative Service's template included) or one made around single
-    containers (False: ``unread_pods``)."""
-    pods = [read_pod(spec, get(metadata, "labels"), get(metadata, "annotations"))
+    containers (False: ``unread_pods``). A custom resource's pods carry the labels its controller adds
+    (crd_pod_labels); a Kyverno generate rule's object is read as its kind."""
+    if admission_policy(resource_type):
+        return [made for kind, body in generated_resources(props) for made in pods_read(kind, body)] + \
+            _mutation_pods(props)
+    pods = [read_pod(spec, crd_pod_labels(resource_type, props, get(metadata, "labels")), get(metadata, "annotations"))
             for spec, metadata in pod_specs(resource_type, props)]
     return [(pod, True) for pod in pods if pod is not None] + unread_pods(resource_type, props)
 
@@ -841,12 +1274,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def is_unknown(value: Any) -> bool:
+@functools.lru_cache(maxsize=1)
+def _unknown_sentinels() -> frozenset[str]:
     from pulumi_policy import proxy
-    return isinstance(value, str) and value in (
-        proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
-        proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
-        proxy.UNKNOWN_ARCHIVE_VALUE)
+    return frozenset((proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
+                      proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
+                      proxy.UNKNOWN_ARCHIVE_VALUE))
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value in _unknown_sentinels()
 
 
 def has_unknown(value: Any) -> bool:

@@ -23,6 +23,11 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 from .common import (
     normalised,
+    api_group,
+    kind_name,
+    CONTAINER_GROUP,
+    container_group_containers,
+    is_vllm_container,
     GPU_ENV,
     GPU_RUNTIME_WORD,
     GPU_TAINTS,
@@ -44,6 +49,8 @@ from .common import (
     plain,
     pod_specs,
     pods_read,
+    read_pod_spec_patch,
+    unknown_holders,
     unread_pods,  # noqa: F401 (images.py reads it from here)
     whole_number,
 )
@@ -125,10 +132,76 @@ def _holds_gpu_taint(taint: Any) -> bool:
     return wanted is None or value.strip().lower() == wanted
 
 
+def pool_sizes(pool: Any) -> list[Any]:
+    """Every VM size an AKS node pool may run: its vmSize, and a VirtualMachines-type pool's sizes
+    (virtualMachinesProfile.scale.manual[].size, 2025-09-01; the previews' ``sizes`` lists and autoscale
+    profiles too)."""
+    sizes = [get(pool, "vmSize")]
+    for kind in ("manual", "autoscale"):
+        for profile in items(get(pool, "virtualMachinesProfile", "scale", kind)):
+            sizes += [get(profile, "size"), *items(get(profile, "sizes"))]
+    return [size for size in sizes if size is not None]
+
+
+def _gpu_size(size: Any) -> bool:
+    """An N-series size, or one not known yet (a preview: the worse case)."""
+    return is_unknown(size) or (isinstance(size, str) and bool(GPU_VM_SIZE.match(size.strip())))
+
+
+KARPENTER_GROUP = "karpenter.sh"
+# Karpenter on AKS (node auto-provisioning) labels the sizes it may launch (Azure/karpenter-provider-azure
+# pkg/apis/v1beta1/labels.go): the family ('N' for the GPU sizes), the size's name, its GPUs
+SKU_FAMILY = "karpenter.azure.com/sku-family"
+SIZE_NAME_KEYS = ("node.kubernetes.io/instance-type", "karpenter.azure.com/sku-name")
+GPU_ONLY_KEYS = ("karpenter.azure.com/sku-gpu-name", "karpenter.azure.com/sku-gpu-manufacturer")
+GPU_COUNT = "karpenter.azure.com/sku-gpu-count"
+
+
+def _requirement_excludes_gpus(requirement: Any) -> bool:
+    """A Karpenter NodePool requirement that keeps every GPU size out (a value not known yet keeps none out)."""
+    key, operator, values = get(requirement, "key"), str(get(requirement, "operator") or ""), get(requirement, "values")
+    if any(is_unknown(v) for v in (key, operator, values)) or any(is_unknown(v) for v in items(values)):
+        return False
+    words = [str(v).strip() for v in items(values)]
+    if key == SKU_FAMILY:
+        return (operator == "In" and not any(w.upper().startswith("N") for w in words)) or \
+            (operator == "NotIn" and "N" in (w.upper() for w in words)) or operator == "DoesNotExist"
+    if key in SIZE_NAME_KEYS:
+        return (operator == "In" and not any(_gpu_size(w) for w in words)) or operator == "DoesNotExist"
+    if key in GPU_ONLY_KEYS:
+        return operator == "DoesNotExist"
+    if key == GPU_COUNT:
+        numbers = [whole_number(w) for w in words]
+        return (operator == "In" and numbers == [0] * len(numbers) and bool(numbers)) or operator == "DoesNotExist" \
+            or (operator == "Lt" and numbers[:1] and numbers[0] is not None and numbers[0] <= 1)
+    return False
+
+
+def _karpenter_gpu_taint(taint: Any) -> bool:
+    """A NodePool taint ({key, value, effect}) that keeps pods off unless they tolerate the GPU taint."""
+    key, effect = str(get(taint, "key") or ""), str(get(taint, "effect") or "")
+    if key not in GPU_TAINTS or effect not in HOLDING_TAINT_EFFECTS:
+        return False
+    wanted = GPU_TAINTS[key]
+    return wanted is None or str(get(taint, "value") or "").lower() == wanted
+
+
 def untainted_gpu_pools(resource_type: str, props: Any) -> list[str]:
-    """AKS GPU node pools (an N-series vmSize) without a NoSchedule or NoExecute GPU taint: on such a node
-    any pod lands, and a CUDA image (NVIDIA_VISIBLE_DEVICES=all) sees every GPU without requesting one,
-    outside the GPU rules, which find the pods that reach GPU nodes by the GPU taint they tolerate."""
+    """AKS GPU node pools (an N-series size: vmSize or a VirtualMachines pool's sizes; a size not known yet
+    counts) and Karpenter NodePools (AKS node auto-provisioning) whose requirements let GPU sizes in, without
+    a NoSchedule or NoExecute GPU taint: on such a node any pod lands, and a CUDA image (NVIDIA_VISIBLE_DEVICES=all)
+    sees every GPU without requesting one, outside the GPU rules, which find the pods that reach GPU nodes by
+    the GPU taint they tolerate."""
+    if str(resource_type).startswith("kubernetes:") and api_group(resource_type) == KARPENTER_GROUP \
+            and kind_name(resource_type) == "NodePool":
+        node = get(props, "spec", "template", "spec")
+        if any(_requirement_excludes_gpus(r) for r in items(get(node, "requirements"))) or \
+                any(_karpenter_gpu_taint(t) for t in items(get(node, "taints"))):
+            return []
+        return [("the Karpenter NodePool's requirements let GPU sizes in (no requirement keeps the N family, GPU "
+                f"sizes or {GPU_COUNT} out) and its template has no NoSchedule GPU taint (taints: key 'sku', value "
+                "'gpu', or key 'nvidia.com/gpu', effect NoSchedule); any pod may land on such a node and a CUDA image "
+                "sees every GPU without requesting one, outside the GPU rules; add the taint, or keep GPU sizes out")]
     if resource_type == AGENT_POOL:
         pools = [("the node pool", props)]
     elif resource_type == MANAGED_CLUSTER:
@@ -137,11 +210,12 @@ def untainted_gpu_pools(resource_type: str, props: Any) -> list[str]:
         return []
     found = []
     for where, pool in pools:
-        size = get(pool, "vmSize")
-        if not (isinstance(size, str) and GPU_VM_SIZE.match(size)):
+        sizes = [size for size in pool_sizes(pool) if _gpu_size(size)]
+        if not sizes:
             continue
         if not any(_holds_gpu_taint(t) for t in items(get(pool, "nodeTaints"))):
-            found.append(f"{where} is a GPU pool ({size}) without a NoSchedule GPU taint (nodeTaints "
+            shown = "a size not known yet" if is_unknown(sizes[0]) else sizes[0]
+            found.append(f"{where} is a GPU pool ({shown}) without a NoSchedule GPU taint (nodeTaints "
                          "'sku=gpu:NoSchedule' or 'nvidia.com/gpu:NoSchedule'); any pod may land on it and a "
                          "CUDA image sees every GPU without requesting one, outside the GPU rules")
     return found
@@ -190,7 +264,7 @@ def _unknown_matters(spec: Any, path: tuple[Any, ...]) -> bool:
     return False
 
 
-def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
+def unknown_pod_fields(resource_type: str, props: Any, pods: list[tuple[ServingPod, bool]] | None = None) -> list[str]:
     """The fields of a resource's pods (plain props, ``common.plain``) this policy reads and a preview does
     not know yet, each as a dotted path; a pod-spec path whose step is not known yet gives the whole pod.
     Reported as the worse case: the pod may be privileged, share the node's namespaces or hold GPUs."""
@@ -205,7 +279,8 @@ def unknown_pod_fields(resource_type: str, props: Any) -> list[str]:
     for _, metadata in pod_specs(resource_type, props):
         if is_unknown(metadata) or is_unknown(get(metadata, "annotations")):
             found.append("metadata.annotations (the whole map: a CDI device request or AppArmor profile)")
-    for pod, _ in pods_read(resource_type, props):
+    found += unknown_holders(resource_type, props)
+    for pod, _ in pods_read(resource_type, props) if pods is None else pods:
         found += [".".join(map(str, p)) for p in _unknown_paths(pod.spec) if _unknown_matters(pod.spec, p)]
         found += [f"annotation {key}" for key, value in pod.annotations.items()
                   if str(key).startswith(APPARMOR_ANNOTATION) and is_unknown(value)]
@@ -230,12 +305,17 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
     # parts are judged and each unknown field the rules read is reported (unknown_pod_fields)
     args = _PlainArgs(args)
     label = _label(args)
-    for field_path in unknown_pod_fields(args.resource_type, args.props):
+    pods = pods_read(args.resource_type, args.props)
+    for field_path in unknown_pod_fields(args.resource_type, args.props, pods):
         report(f"{label}: pod field {field_path} is not known yet (a preview), so this pack cannot judge it and "
                "takes it for the worse case (a privileged container, a host namespace, GPUs without the GPU "
                "rules); pass a value known before deployment, or judge the stack again in `pulumi up`")
     for problem in untainted_gpu_pools(args.resource_type, args.props):
         report(f"{label}: {problem}")
+    if args.resource_type == CONTAINER_GROUP:
+        for problem in container_group_problems(args.props):
+            report(f"{label}: {problem}")
+        return
     if problem := hidden_gpu_access(args):
         report(f"{label}: {problem}")
         return
@@ -250,7 +330,13 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         if message not in reported:
             reported.add(message)
             report(message, *rest)
-    for pod, whole in pods_read(args.resource_type, args.props):
+    for pod, whole in pods:
+        for text in items(get(pod.spec, "podSpecPatch")):  # Argo's (common.unread_pods applied the readable ones)
+            read, problem = read_pod_spec_patch(text)
+            if read is None and not is_unknown(text):
+                once(f"{label}: podSpecPatch {problem}, so this pack cannot tell what it changes in the pod (it may "
+                     "make a container privileged or share the node's namespaces); set those fields in the "
+                     "template, or write the patch as plain JSON or YAML")
         if whole:
             _judge_pod(label, pod, report, patch)
         elif not patch:
@@ -428,6 +514,36 @@ def _judge_pod(label: str, pod: ServingPod, report: ReportViolation, patch: bool
     # exception (it cannot show that the pod it changes is not vLLM's)
     for problem in baseline_problems(pod, node_agent_exception=not patch):
         report(f"{label}: {problem}")
+
+
+def container_group_problems(props: Any) -> list[str]:
+    """What an Azure Container Instances group's containers set in their securityContext (SecurityContextDefinition:
+    privileged, capabilities, allowPrivilegeEscalation) that a Kubernetes pod may not: a privileged container
+    (every device of the host, Baseline "Privileged Containers"), capabilities beyond the runtime's default
+    set (Baseline), and, in a container that runs vLLM or holds GPUs (resources' gpu), any added capability or
+    allowed privilege escalation (the GPU rules; drop ALL is not asked: most groups' SKU takes no securityContext)."""
+    found = []
+    for container in container_group_containers(props):
+        context, name = get(container, "securityContext"), get(container, "name")
+        if not isinstance(context, Mapping):
+            continue
+        gpus = any(get(container, "resources", kind, "gpu") is not None for kind in ("requests", "limits"))
+        serving = "runs vLLM" if is_vllm_container(container) else "holds GPUs" if gpus else None
+        if is_true(get(context, "privileged")):
+            found.append(f"container '{name}' is privileged, which hands it every device and capability of its host; "
+                         "leave securityContext.privileged unset")
+        added = [str(c) for c in items(get(context, "capabilities", "add"))]
+        beyond = [c for c in added if c.upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES]
+        if serving and added:
+            found.append(f"container '{name}' {serving} and adds capabilities {', '.join(added)}; vLLM needs none, add "
+                         "nothing to a container that serves or holds GPUs")
+        elif beyond:
+            found.append(f"container '{name}' adds capabilities {', '.join(beyond)}, beyond the runtime's default "
+                         "set; add none of them")
+        if serving and is_true(get(context, "allowPrivilegeEscalation")):
+            found.append(f"container '{name}' {serving} and sets allowPrivilegeEscalation: true; a setuid binary could "
+                         "regain capabilities: set it false or leave it unset")
+    return found
 
 
 gpu_containers_locked_down = ResourceValidationPolicy(

@@ -21,6 +21,7 @@ from .common import (
     is_unknown,
     items,
     k8s_containers,
+    merges_containers,
     plain,
     rules,
 )
@@ -258,6 +259,8 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
         # image (a KServe model, served by its runtime's image) is not judged
         containers += [container for pod, whole in unread_pods(args.resource_type, props)
                        for container in pod.containers if whole or get(container, "image") is not None]
+    if merges_containers(args.resource_type):  # merged by name into the operator's containers, its image kept
+        containers = [c for c in containers if is_unknown(c) or get(c, "image") is not None]
     for container in containers:
         if is_unknown(container):
             report(f"{_label(args)}: a container is not known yet (a preview), so whether its image is pinned "

@@ -27,6 +27,7 @@ from .common import (
     VIRTUAL_MACHINE,
     VM_SCALE_SET,
     _label,
+    container_group_containers,
     env_from_sources,
     get,
     is_unknown,
@@ -34,6 +35,7 @@ from .common import (
     may_hold_pods,
     namespace_match,
     object_name,
+    parameter_values,
     object_namespace,
     plain,
     pod_specs,
@@ -270,13 +272,7 @@ def _decoded_binary(value: Any) -> Any:
 
 
 def _aci_containers(props: Any) -> list[Any]:
-    """An Azure Container Instances group's containers and init containers, each as its properties
-    (the SDK flattens them; an ARM-shaped one holds them under 'properties')."""
-    found = []
-    for container in items(get(props, "containers")) + items(get(props, "initContainers")):
-        inner = get(container, "properties")
-        found.append({"name": get(container, "name"), **inner} if isinstance(inner, Mapping) else container)
-    return found
+    return container_group_containers(props)
 
 
 def _handler_places(name: Any, what: str, handler: Any) -> Iterator[tuple[str, Any]]:
@@ -319,7 +315,7 @@ def _scale_rule_metadata(props: Any) -> Iterator[tuple[str, Any]]:
                     yield f"scale rule '{get(rule, 'name')}' {kind} metadata {key}".replace("  ", " "), value
 
 
-def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
+def plain_places(resource_type: str, props: Any, containers: list[Any] | None = None) -> Iterator[tuple[str, Any]]:
     """(where, value) for every property that is never a secret store."""
     tags = get(props, "tags")
     if isinstance(tags, Mapping):
@@ -342,8 +338,10 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
             for key, value in get(props, "binaryData").items():  # base64: judged decoded
                 yield "binaryData key", key
                 yield f"binaryData.{key}", _decoded_binary(value)
-    for container in pod_containers(resource_type, props):
+    for container in pod_containers(resource_type, props) if containers is None else containers:
         yield from _container_places(container)
+    for where, value in parameter_values(resource_type, props):  # Tekton params, Argo parameters
+        yield from _strings(value, where)
     if resource_type == CONTAINER_GROUP:
         for container in _aci_containers(props):
             yield from _container_places(container)
@@ -374,11 +372,11 @@ def plain_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
         yield "serializedData", get(props, "serializedData")
 
 
-def token_only_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
+def token_only_places(resource_type: str, props: Any, containers: list[Any] | None = None) -> Iterator[tuple[str, Any]]:
     """(where, value) for plain text that names something (an image, an email address) and may hold
     a Hugging Face token but, being a name, is not judged for random keys (a commit-hash image tag
     is not a key)."""
-    for container in pod_containers(resource_type, props) + (
+    for container in (pod_containers(resource_type, props) if containers is None else containers) + (
             _aci_containers(props) if resource_type == CONTAINER_GROUP else []):
         yield f"container '{get(container, 'name')}' image", get(container, "image")
     if resource_type in ACTION_GROUPS:
@@ -400,7 +398,7 @@ def _pieces_of(mapping: Any) -> list[str]:
     return [piece for key, value in mapping.items() for piece in (key, value) if isinstance(piece, str)]
 
 
-def piece_groups(resource_type: str, props: Any) -> Iterator[tuple[str, list[str]]]:
+def piece_groups(resource_type: str, props: Any, containers: list[Any] | None = None) -> Iterator[tuple[str, list[str]]]:
     """(what, pieces) a reader puts together: tags, an object's labels and annotations, a ConfigMap's
     data, a container's env names and values (rules.hf_token_in_pieces finds a token split across them)."""
     yield "its tags", tag_pieces(props)
@@ -411,7 +409,7 @@ def piece_groups(resource_type: str, props: Any) -> Iterator[tuple[str, list[str
                 _pieces_of(get(metadata, "labels")) + _pieces_of(get(metadata, "annotations"))
         if resource_type == K8S_CONFIG_MAP:
             yield "its data", _pieces_of(get(props, "data"))
-    containers = pod_containers(resource_type, props) + (
+    containers = (pod_containers(resource_type, props) if containers is None else containers) + (
         _aci_containers(props) if resource_type == CONTAINER_GROUP else [])
     for container in containers:
         pieces = [piece for env in items(get(container, "env")) + items(get(container, "environmentVariables"))
@@ -513,7 +511,8 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
                "carries its own credential: pass it with pulumi.Output.secret and "
                "additional_secret_outputs=[\"webhookReceivers\"] (as components/alerts.py does)")
     tokens_found = False
-    for where, value in plain_places(args.resource_type, args.props):
+    containers = pod_containers(args.resource_type, args.props)  # read once: a custom resource's take a walk
+    for where, value in plain_places(args.resource_type, args.props, containers):
         if not isinstance(value, str):
             continue
         key = re.split(r"[.\s]", where)[-1]  # the tag, label, annotation, env or data key
@@ -522,13 +521,13 @@ def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolat
         if found:
             report(f"{_label(args)}: {where} holds {found}; pass secrets as Pulumi secrets through "
                    "Key Vault references, secretRef or secretKeyRef, never in plain properties")
-    for where, value in token_only_places(args.resource_type, args.props):
+    for where, value in token_only_places(args.resource_type, args.props, containers):
         if hf_token_in(value):
             report(f"{_label(args)}: {where} holds a Hugging Face token; names are plain text: pass the "
                    "token as a Pulumi secret through a Key Vault reference, secretRef or secretKeyRef")
     if tokens_found:
         return
-    for what, pieces in piece_groups(args.resource_type, args.props):
+    for what, pieces in piece_groups(args.resource_type, args.props, containers):
         if len(pieces) > 1 and rules.hf_token_in_pieces(pieces):
             report(f"{_label(args)}: {what} hold a Hugging Face token split across several entries (names or "
                    "values put together); they are plain text: keep the token in a secret store")
