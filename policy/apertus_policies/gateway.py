@@ -93,7 +93,8 @@ from .common import (
     whole_number,
 )
 
-from .exposure import classic_unjudged, inline_public_ip_configurations
+from .exposure import arm_deployment, classic_unjudged, inline_public_ip_configurations
+from .secrets import _decoded_custom_data
 from .network import worse_nsg_rules
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -103,7 +104,6 @@ FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
 AZURE_FIREWALL = "azure-native:network:AzureFirewall"  # classic rules: natRuleCollections
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
-ARM_DEPLOYMENT = "azure-native:resources:Deployment"
 # the classic provider (pulumi-azure): its network security rules, read like azure-native's
 CLASSIC_SECURITY_RULE = "azure:network/networkSecurityRule:NetworkSecurityRule"
 CLASSIC_NSG = "azure:network/networkSecurityGroup:NetworkSecurityGroup"
@@ -115,6 +115,28 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service 
 GPU_VM_PREFIX = "standard_n"
 GPU_VM_SIZE_IN_TEXT = re.compile(r"\bstandard_n[a-z]*\d")  # a GPU size named anywhere in a resource's props
 SUBNET = "azure-native:network:Subnet"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
+
+
+def gpu_machine(resource: Any) -> str | None:
+    """'GPU VM' or 'GPU VM scale set' for a VM (hardwareProfile.vmSize) or scale set (sku.name) of an N-series
+    size (a size not known yet taken for one), else None."""
+    if resource.resource_type == VIRTUAL_MACHINE:
+        size, what = get(resource.props, "hardwareProfile", "vmSize"), "GPU VM"
+    elif resource.resource_type == VM_SCALE_SET:
+        size, what = get(resource.props, "sku", "name"), "GPU VM scale set"
+    else:
+        return None
+    return what if is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX) else None
+
+
+def machine_runs_vllm(resource: Any) -> bool:
+    """A VM or scale set whose custom data (base64, gzip too) names vLLM: what runs on it, whatever its size."""
+    profile = get(resource.props, "virtualMachineProfile") if resource.resource_type == VM_SCALE_SET else resource.props
+    encoded = get(profile, "osProfile", "customData")
+    if encoded is None or is_unknown(encoded):
+        return False
+    return "vllm" in _decoded_custom_data(encoded).lower()
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
@@ -1396,6 +1418,36 @@ UNSEEN_INSTALLERS = {
 }
 
 
+# Argo Workflows (argoproj.io, any version): a template's ``resource`` step applies any manifest it holds (its
+# ``manifest`` a string, or ``manifestFrom`` an artifact: argo-workflows.readthedocs.io, "Resource Template");
+# Kyverno (kyverno.io, any version): a rule's ``generate`` creates the object its ``data`` or ``clone`` gives
+# (kyverno.io/docs/writing-policies/generate), as a policies.kyverno.io GeneratingPolicy does
+ARGO_WORKFLOW_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+KYVERNO_GROUPS = ("kyverno.io", "policies.kyverno.io")
+
+
+def _in_cluster_installer(resource: Any) -> tuple[str, str] | None:
+    """(what, what to use instead) for an Argo workflow with a resource template or a Kyverno policy with a
+    generate rule (a template or rule list not known yet: the worse case), else None."""
+    group, kind = _group_kind(resource.resource_type)
+    spec = get(resource.props, "spec")
+    if group == "argoproj.io" and kind in ARGO_WORKFLOW_KINDS:
+        templates = get(spec, "workflowSpec", "templates") if kind == "CronWorkflow" else get(spec, "templates")
+        if is_unknown(spec) or is_unknown(templates) or any(
+                is_unknown(t) or get(t, "resource") is not None for t in items(templates)):
+            return (f"an Argo {kind} with a resource template has Argo Workflows apply its manifest in the cluster",
+                    "the Kubernetes resources themselves")
+    elif group in KYVERNO_GROUPS and kind == "GeneratingPolicy":
+        return "a Kyverno GeneratingPolicy has Kyverno create objects in the cluster", "the Kubernetes resources themselves"
+    elif group in KYVERNO_GROUPS and kind in ("ClusterPolicy", "Policy"):
+        listed = get(spec, "rules")
+        if is_unknown(spec) or is_unknown(listed) or any(
+                is_unknown(r) or get(r, "generate") is not None for r in items(listed)):
+            return (f"a Kyverno {kind} with a generate rule has Kyverno create objects in the cluster",
+                    "the Kubernetes resources themselves")
+    return None
+
+
 def _serves_vllm(resources: list[Any], view: _View) -> str | None:
     """What in the stack serves vLLM (a pod, a Container App, a container group, a GPU VM), or None."""
     if view.pods:
@@ -1405,9 +1457,10 @@ def _serves_vllm(resources: list[Any], view: _View) -> str | None:
             return f"Container App '{r.name}'"
         if r.resource_type == CONTAINER_GROUP and any(is_vllm_container(c) for c in items(get(r.props, "containers"))):
             return f"container group '{r.name}'"
-        size = get(r.props, "hardwareProfile", "vmSize")
-        if r.resource_type == VIRTUAL_MACHINE and (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
-            return f"GPU VM '{r.name}'"
+        if what := gpu_machine(r):
+            return f"{what} '{r.name}'"
+        if r.resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET) and machine_runs_vllm(r):
+            return f"{'VM scale set' if r.resource_type == VM_SCALE_SET else 'VM'} '{r.name}' (its custom data names vLLM)"
     return None
 
 
@@ -1415,8 +1468,8 @@ def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportVi
     """Flux, Argo CD and ARM template deployments in a stack that serves vLLM: refused like a Helm release."""
     serving = None
     for resource in resources:
-        known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type))
-        if resource.resource_type == ARM_DEPLOYMENT:
+        known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type)) or _in_cluster_installer(resource)
+        if arm_deployment(resource.resource_type):
             known = (("an ARM template deployment has Azure Resource Manager create the template's resources, never "
                       "registered with Pulumi"), "the azure-native resources themselves")
         if known is None:
@@ -1457,15 +1510,17 @@ def _judge_gpu_vms(resources: list[Any], report: ReportViolation) -> None:
     id is not known yet (a first preview) may be any of its kind in the stack."""
     ids = _by_id(resources)
     for vm in resources:
-        size = get(vm.props, "hardwareProfile", "vmSize")
-        if vm.resource_type != VIRTUAL_MACHINE or \
-                not (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
+        what = gpu_machine(vm)
+        if what is None:
             continue
         if inline_public_ip_configurations(vm.props):
-            report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM declares a public IP inline (networkProfile."
+            where = "virtualMachineProfile.networkProfile" if vm.resource_type == VM_SCALE_SET else "networkProfile"
+            report(f"{vm.resource_type} '{vm.name}': {what} declares a public IP inline ({where}."
                    "networkInterfaceConfigurations[].ipConfigurations[].publicIPAddressConfiguration), with no "
-                   "security group this pack can judge; give vLLM's VM no public IP, put the gateway in front",
+                   "security group this pack can judge; give vLLM's machines no public IP, put the gateway in front",
                    vm.urn)
+        if vm.resource_type != VIRTUAL_MACHINE:
+            continue
         said = set()
         nics = [nic for reference in items(get(vm.props, "networkProfile", "networkInterfaces"))
                 for nic in _referenced(get(reference, "id"), ids, resources, NETWORK_INTERFACE)]

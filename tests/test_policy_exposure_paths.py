@@ -1,0 +1,224 @@
+"""Ways out a fifth review of the policy pack found (pack 0.7.0): Knative Routes, DomainMappings and
+Configurations, KServe's LLMInferenceService router, in-cluster installers (Argo Workflows resource templates,
+Kyverno generate rules), the public paths of an internal AKS or firewall stack, every ARM deployment type, GPU
+VM scale sets, Azure forwarding to a port vLLM listens on besides 8000, and the gateway sidecar in a Knative
+pod. Each case runs the whole pack over hand-built resources and asserts a violation that names the resource
+and why, and that the legitimate configuration beside it passes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from test_policy_gaps import ACROSS, CADDY, CLOSED, INTERNAL, LOCKED, VLLM, judge, of, vllm_container, workload
+
+GATEWAY = "vllm-only-behind-gateway"
+
+
+# ---------------------------------------------------------------- closed-when-internal: public paths (f07)
+
+RG = ("azure-native:resources:ResourceGroup", "rg", {"tags": INTERNAL})
+HARD_CLUSTER = {"tags": INTERNAL, "apiServerAccessProfile": {"enablePrivateCluster": True}}
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+AGW_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/applicationGateways/agw"
+
+
+def cluster(**extra: Any) -> tuple[str, str, dict[str, Any]]:
+    return CLUSTER, "aks", {**HARD_CLUSTER, **extra}
+
+
+def istio(*gateways: dict[str, Any]) -> dict[str, Any]:
+    return {"serviceMeshProfile": {"mode": "Istio", "istio": {"revisions": ["asm-1-25"],
+                                                              "components": {"ingressGateways": list(gateways)}}}}
+
+
+def agic(config: dict[str, Any]) -> dict[str, Any]:
+    return {"addonProfiles": {"ingressApplicationGateway": {"enabled": True, "config": config}}}
+
+
+def app_gateway(public: bool) -> tuple[str, str, dict[str, Any]]:
+    frontend = {"name": "fe", **({"publicIPAddress": {"id": "pip"}} if public else
+                                 {"privateIPAddress": "10.0.2.10", "privateIPAllocationMethod": "Static"})}
+    return "azure-native:network:ApplicationGateway", "agw", {"id": AGW_ID, "tags": INTERNAL,
+                                                              "frontendIPConfigurations": [frontend]}
+
+
+def nginx_controller(annotations: Any) -> tuple[str, str, dict[str, Any]]:
+    return ("kubernetes:approuting.kubernetes.azure.com/v1alpha1:NginxIngressController", "nginx",
+            {"metadata": {"name": "nginx"}, "spec": {"ingressClassName": "nginx", "controllerNamePrefix": "nginx",
+                                                     **({"loadBalancerAnnotations": annotations} if annotations else {})}})
+
+
+def rule_collection_group(kind: str, action: str) -> tuple[str, str, dict[str, Any]]:
+    rule = {"ruleType": "NatRule" if action == "DNAT" else "NetworkRule", "name": "llm", "ipProtocols": ["TCP"],
+            "sourceAddresses": ["*"], "destinationAddresses": ["20.1.2.3"], "destinationPorts": ["443"],
+            **({"translatedAddress": "10.240.1.10", "translatedPort": "443"} if action == "DNAT" else {})}
+    return ("azure-native:network:FirewallPolicyRuleCollectionGroup", "rules", {
+        "firewallPolicyName": "hub-policy", "priority": 100, "ruleCollections": [
+            {"ruleCollectionType": kind, "name": "c", "priority": 100, "action": {"type": action}, "rules": [rule]}]})
+
+
+def generic(namespace: str, kind: str) -> tuple[str, str, dict[str, Any]]:
+    return "azure-native:resources:Resource", "generic", {
+        "resourceGroupName": "rg", "resourceProviderNamespace": namespace, "resourceType": kind,
+        "apiVersion": "2024-05-01", "parentResourcePath": "", "resourceName": "x", "properties": {}}
+
+
+INTERNAL_VIOLATIONS = {
+    "istio-external-gateway": ([cluster(**istio({"mode": "External", "enabled": True}))], "aks", "External ingress"),
+    "agic-greenfield": ([cluster(**agic({"applicationGatewayName": "agw", "subnetCIDR": "10.225.0.0/16"}))], "aks",
+                        "AGIC"),
+    "agic-gateway-of-another-stack": ([cluster(**agic({"applicationGatewayId": AGW_ID}))], "aks", "does not hold"),
+    "app-routing-controller-public": ([nginx_controller(None)], "nginx", "NginxIngressController"),
+    "app-routing-controller-internal-false": ([nginx_controller({
+        "service.beta.kubernetes.io/azure-load-balancer-internal": "false"})], "nginx", "public"),
+    "firewall-policy-dnat": ([rule_collection_group("FirewallPolicyNatRuleCollection", "DNAT")], "rules", "DNAT"),
+    "classic-firewall-dnat": ([("azure-native:network:AzureFirewall", "fw", {"natRuleCollections": [
+        {"name": "n", "action": {"type": "Dnat"}, "rules": [{"name": "r", "translatedPort": "443"}]}]})], "fw", "DNAT"),
+    "generic-public-ip": ([generic("Microsoft.Network", "publicIPAddresses")], "generic", "public IP"),
+    "generic-public-ip-full-type-any-case": ([generic("", "MICROSOFT.NETWORK/PublicIpAddresses")], "generic",
+                                             "public IP"),
+    "generic-other-type": ([generic("Microsoft.Cdn", "profiles")], "generic", "not judged"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTERNAL_VIOLATIONS))
+def test_a_public_path_in_an_internal_stack_is_refused(case):
+    resources, name, why = INTERNAL_VIOLATIONS[case]
+    messages = of(judge(RG, *resources), CLOSED, name)
+    assert messages and all(why in m for m in messages[:1]), messages
+
+
+INTERNAL_PASSING = {
+    "istio-internal-gateway": [cluster(**istio({"mode": "Internal", "enabled": True},
+                                               {"mode": "External", "enabled": False}))],
+    "agic-on-the-stacks-private-gateway": [cluster(**agic({"applicationGatewayId": AGW_ID})), app_gateway(public=False)],
+    "app-routing-controller-internal": [nginx_controller({
+        "service.beta.kubernetes.io/azure-load-balancer-internal": "true"})],
+    "firewall-policy-network-rules": [rule_collection_group("FirewallPolicyFilterRuleCollection", "Allow")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTERNAL_PASSING))
+def test_the_internal_form_of_each_path_passes(case):
+    found = [f for f in judge(RG, *INTERNAL_PASSING[case]) if f[0] == CLOSED]
+    assert found == []
+
+
+def test_agic_on_a_public_gateway_of_the_stack_is_judged_as_that_gateway():
+    found = judge(RG, cluster(**agic({"applicationGatewayId": AGW_ID})), app_gateway(public=True))
+    assert of(found, CLOSED, "aks") == [] and of(found, CLOSED, "agw")
+
+
+def test_a_generic_resource_is_refused_in_internal_stacks_only():
+    assert of(judge(generic("Microsoft.Network", "publicIPAddresses")), CLOSED, "generic") == []
+
+
+# ---------------------------------------------------------------- ARM deployments of every type (f08)
+
+TEMPLATE = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "resources": []}
+ARM_TYPES = {
+    "azure-native:resources:Deployment": {"resourceGroupName": "rg", "properties": {"mode": "Incremental",
+                                                                                    "template": TEMPLATE}},
+    "azure-native:resources:DeploymentAtScope": {"scope": "/subscriptions/s", "properties": {"template": TEMPLATE}},
+    "azure-native:resources:DeploymentAtSubscriptionScope": {"properties": {"template": TEMPLATE}},
+    "azure-native:resources:DeploymentAtManagementGroupScope": {"groupId": "g", "properties": {"template": TEMPLATE}},
+    "azure-native:resources:DeploymentAtTenantScope": {"properties": {"template": TEMPLATE}},
+    "azure-native:resources:DeploymentStackAtResourceGroup": {"resourceGroupName": "rg", "template": TEMPLATE},
+    "azure-native:resources:DeploymentStackAtSubscription": {"template": TEMPLATE},
+    "azure-native:resources/v20240301:DeploymentStackAtManagementGroup": {"template": TEMPLATE},
+    "azure:core/resourceGroupTemplateDeployment:ResourceGroupTemplateDeployment": {
+        "resourceGroupName": "rg", "deploymentMode": "Incremental", "templateContent": json.dumps(TEMPLATE)},
+    "azure:core/subscriptionTemplateDeployment:SubscriptionTemplateDeployment": {"templateContent": "{}"},
+    "azure:core/tenantTemplateDeployment:TenantTemplateDeployment": {"templateContent": "{}"},
+    "azure:management/groupTemplateDeployment:GroupTemplateDeployment": {"templateContent": "{}"},
+}
+GPU_SCALE_SET = ("azure-native:compute:VirtualMachineScaleSet", "gpu", {
+    "sku": {"name": "Standard_NC24ads_A100_v4", "capacity": 1},
+    "virtualMachineProfile": {"osProfile": {"computerNamePrefix": "llm", "adminUsername": "azureuser"}}})
+
+
+@pytest.mark.parametrize("kind", sorted(ARM_TYPES))
+def test_every_arm_deployment_type_is_refused_beside_vllm_and_in_an_internal_stack(kind):
+    arm = (kind, "tmpl", ARM_TYPES[kind])
+    assert of(judge(VLLM, arm), ACROSS, "tmpl")
+    assert of(judge(RG, (kind, "tmpl", {**ARM_TYPES[kind], "tags": INTERNAL})), CLOSED, "tmpl")
+    assert of(judge(arm), ACROSS, "tmpl") == [] and of(judge(arm), CLOSED, "tmpl") == []
+
+
+def test_a_gpu_scale_set_or_a_machine_whose_custom_data_runs_vllm_serves_vllm():
+    arm = ("azure-native:resources:Deployment", "tmpl", {"resourceGroupName": "rg", "properties": {
+        "mode": "Incremental", "templateLink": {"uri": "https://example.blob.core.windows.net/t/main.json"}}})
+    assert of(judge(GPU_SCALE_SET, arm), ACROSS, "tmpl")
+    script = base64.b64encode(b"#cloud-config\nruncmd:\n  - docker run vllm/vllm-openai:v0.11.0 --model m\n").decode()
+    cpu = ("azure-native:compute:VirtualMachineScaleSet", "cpu", {"sku": {"name": "Standard_D4s_v5"},
+                                                                  "virtualMachineProfile": {"osProfile": {"customData": script}}})
+    assert of(judge(cpu, arm), ACROSS, "tmpl")
+    plain_cpu = ("azure-native:compute:VirtualMachineScaleSet", "cpu", {"sku": {"name": "Standard_D4s_v5"}})
+    assert of(judge(plain_cpu, arm), ACROSS, "tmpl") == []
+
+
+# ---------------------------------------------------------------- GPU scale sets with public IPs (f09)
+
+def scale_set(public: bool, size: str = "Standard_NC24ads_A100_v4") -> tuple[str, str, dict[str, Any]]:
+    ip = {"name": "ip", **({"publicIPAddressConfiguration": {"name": "pub"}} if public else {})}
+    return ("azure-native:compute:VirtualMachineScaleSet", "gpu", {
+        "sku": {"name": size, "capacity": 2}, "orchestrationMode": "Flexible", "virtualMachineProfile": {
+            "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [
+                {"name": "nic", "primary": True, "ipConfigurations": [ip]}]}}})
+
+
+def test_a_gpu_scale_set_with_inline_public_ips_is_refused_like_a_gpu_vm():
+    assert any("GPU VM scale set declares a public IP inline" in m for m in of(judge(scale_set(True)), ACROSS, "gpu"))
+    assert of(judge(scale_set(False)), ACROSS, "gpu") == []
+    assert of(judge(scale_set(True, "Standard_D4s_v5")), ACROSS, "gpu") == []
+
+
+# ---------------------------------------------------------------- in-cluster installers (f06)
+
+MANIFEST = ("apiVersion: v1\nkind: Service\nmetadata: {name: llm-pub, namespace: llm}\n"
+            "spec: {type: LoadBalancer, selector: {app: vllm}, ports: [{port: 443, targetPort: 8000}]}\n")
+
+
+def argo(kind: str, templates: list[dict[str, Any]]) -> tuple[str, str, dict[str, Any]]:
+    spec: dict[str, Any] = {"entrypoint": "main", "templates": templates}
+    if kind == "CronWorkflow":
+        spec = {"schedule": "0 * * * *", "workflowSpec": spec}
+    return f"kubernetes:argoproj.io/v1alpha1:{kind}", "installer", {
+        "metadata": {"name": "installer", "namespace": "llm"}, "spec": spec}
+
+
+def kyverno(rule: dict[str, Any], kind: str = "ClusterPolicy") -> tuple[str, str, dict[str, Any]]:
+    return f"kubernetes:kyverno.io/v1:{kind}", "installer", {"metadata": {"name": "installer"}, "spec": {"rules": [
+        {"name": "r", "match": {"any": [{"resources": {"kinds": ["Namespace"]}}]}, **rule}]}}
+
+
+RESOURCE_TEMPLATE = {"name": "main", "resource": {"action": "apply", "manifest": MANIFEST}}
+GENERATE = {"generate": {"apiVersion": "v1", "kind": "Service", "name": "llm-pub", "namespace": "llm",
+                         "data": {"spec": {"type": "LoadBalancer", "selector": {"app": "vllm"}}}}}
+INSTALLERS = {
+    **{f"argo-{kind}": argo(kind, [RESOURCE_TEMPLATE])
+       for kind in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")},
+    "kyverno-cluster-policy-generate": kyverno(GENERATE),
+    "kyverno-policy-generate": kyverno(GENERATE, "Policy"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INSTALLERS))
+def test_an_in_cluster_installer_is_refused_beside_vllm(case):
+    assert of(judge(VLLM, INSTALLERS[case]), ACROSS, "installer")
+    kind, name, props = INSTALLERS[case]
+    other = (kind, name, json.loads(json.dumps(props).replace("vllm", "web")))
+    assert of(judge(INSTALLERS[case]), ACROSS, "installer")  # its manifest names vLLM
+    assert of(judge(other), ACROSS, "installer") == []  # nothing serves or names vLLM
+
+
+def test_argo_steps_and_kyverno_validation_beside_vllm_pass():
+    step = {"name": "main", "container": {"image": "busybox:1.36.1", "command": ["true"], "securityContext": LOCKED}}
+    validate = {"validate": {"message": "m", "pattern": {"spec": {"containers": [{"image": "!*:latest"}]}}}}
+    found = judge(VLLM, argo("Workflow", [step]), kyverno(validate))
+    assert of(found, ACROSS, "installer") == []
