@@ -222,3 +222,113 @@ def test_argo_steps_and_kyverno_validation_beside_vllm_pass():
     validate = {"validate": {"message": "m", "pattern": {"spec": {"containers": [{"image": "!*:latest"}]}}}}
     found = judge(VLLM, argo("Workflow", [step]), kyverno(validate))
     assert of(found, ACROSS, "installer") == []
+
+
+# ---------------------------------------------------------------- Knative Routes, DomainMappings, the gateway (f01, o3)
+
+KNATIVE = "kubernetes:serving.knative.dev/v1"
+CLUSTER_LOCAL = {"networking.knative.dev/visibility": "cluster-local"}
+GATEWAY_SIDECAR = [{"name": "gateway", "image": CADDY, "ports": [{"containerPort": 8443}], "securityContext": LOCKED},
+                   {**vllm_container(args=["--model", "m", "--port", "8001"]), "ports": []}]
+
+
+def knative(kind: str, name: str, containers: list[dict[str, Any]], labels: dict[str, str] | None = None,
+            version: str = "v1") -> tuple[str, str, dict[str, Any]]:
+    return f"kubernetes:serving.knative.dev/{version}:{kind}", name, {
+        "metadata": {"name": name, "namespace": "llm", **({"labels": labels} if labels else {})},
+        "spec": {"template": {"spec": {"containers": containers}}}}
+
+
+def route(traffic: list[dict[str, Any]], labels: dict[str, str] | None = None) -> tuple[str, str, dict[str, Any]]:
+    return f"{KNATIVE}:Route", "route", {"metadata": {"name": "route", "namespace": "llm",
+                                                      **({"labels": labels} if labels else {})},
+                                         "spec": {"traffic": traffic}}
+
+
+def domain_mapping(ref: dict[str, Any], version: str = "v1beta1") -> tuple[str, str, dict[str, Any]]:
+    return f"kubernetes:serving.knative.dev/{version}:DomainMapping", "llm.example.com", {
+        "metadata": {"name": "llm.example.com", "namespace": "llm"}, "spec": {"ref": ref}}
+
+
+KSVC_REF = {"name": "vllm", "kind": "Service", "apiVersion": "serving.knative.dev/v1"}
+KNATIVE_VIOLATIONS = {
+    "configuration-and-public-route": ([knative("Configuration", "cfg", [vllm_container()]),
+                                        route([{"configurationName": "cfg", "percent": 100}])], "route"),
+    "route-to-a-revision": ([knative("Configuration", "cfg", [vllm_container()]),
+                             route([{"revisionName": "cfg-00001", "percent": 100}])], "route"),
+    "public-route-to-a-cluster-local-service": ([knative("Service", "vllm", [vllm_container()], CLUSTER_LOCAL),
+                                                 route([{"configurationName": "vllm", "percent": 100}])], "route"),
+    "domain-mapping-to-a-cluster-local-service": ([knative("Service", "vllm", [vllm_container()], CLUSTER_LOCAL),
+                                                   domain_mapping(KSVC_REF)], "llm.example.com"),
+    "domain-mapping-v1alpha1-to-a-route": ([knative("Configuration", "cfg", [vllm_container()]),
+                                            route([{"configurationName": "cfg"}], CLUSTER_LOCAL),
+                                            domain_mapping({"name": "route", "kind": "Route",
+                                                            "apiVersion": "serving.knative.dev/v1"}, "v1alpha1")],
+                                           "llm.example.com"),
+    "domain-mapping-to-a-core-service-of-vllm": ([VLLM, ("kubernetes:core/v1:Service", "vllm-svc", {
+        "metadata": {"name": "vllm-svc", "namespace": "llm"},
+        "spec": {"selector": {"app": "vllm"}, "ports": [{"port": 80, "targetPort": 8000}]}}),
+        domain_mapping({"name": "vllm-svc", "kind": "Service", "apiVersion": "v1"})], "llm.example.com"),
+    "public-service-where-vllm-declares-the-port": ([knative("Service", "vllm", [
+        {**GATEWAY_SIDECAR[0], "ports": []}, vllm_container()])], "vllm"),
+    "public-service-gateway-on-vllms-port": ([knative("Service", "vllm", [
+        {**GATEWAY_SIDECAR[0], "ports": [{"containerPort": 8001}]}, GATEWAY_SIDECAR[1]])], "vllm"),
+    "public-service-two-containers-declare-ports": ([knative("Service", "vllm", [
+        GATEWAY_SIDECAR[0], vllm_container()])], "vllm"),
+    "knative-ingress-external-split-to-vllm": ([VLLM, ("kubernetes:core/v1:Service", "vllm-svc", {
+        "metadata": {"name": "vllm-svc", "namespace": "llm"},
+        "spec": {"selector": {"app": "vllm"}, "ports": [{"port": 80, "targetPort": 8000}]}}),
+        ("kubernetes:networking.internal.knative.dev/v1alpha1:Ingress", "king", {
+            "metadata": {"name": "king", "namespace": "llm"}, "spec": {"rules": [{
+                "hosts": ["llm.example.com"], "visibility": "ExternalIP", "http": {"paths": [{"splits": [
+                    {"serviceName": "vllm-svc", "serviceNamespace": "llm", "servicePort": 80, "percent": 100}]}]}}]}})],
+        "king"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KNATIVE_VIOLATIONS))
+def test_vllm_published_by_knative_is_refused(case):
+    resources, name = KNATIVE_VIOLATIONS[case]
+    assert of(judge(*resources), ACROSS, name)
+
+
+KNATIVE_PASSING = {
+    "cluster-local-route": [knative("Configuration", "cfg", [vllm_container()]),
+                            route([{"configurationName": "cfg"}], CLUSTER_LOCAL)],
+    "public-route-to-another-configuration": [knative("Configuration", "cfg", [vllm_container()]),
+                                              knative("Configuration", "web", [{"name": "web", "image": CADDY,
+                                                                                "securityContext": LOCKED}]),
+                                              route([{"configurationName": "web"}])],
+    "cluster-local-service-without-mapping": [knative("Service", "vllm", [vllm_container()], CLUSTER_LOCAL)],
+    "gateway-sidecar-service": [knative("Service", "vllm", GATEWAY_SIDECAR)],
+    "domain-mapping-to-a-gateway-sidecar-service": [knative("Service", "vllm", GATEWAY_SIDECAR, CLUSTER_LOCAL),
+                                                    domain_mapping(KSVC_REF)],
+    "domain-mapping-to-another-stacks-service": [domain_mapping({**KSVC_REF, "name": "elsewhere"})],
+}
+
+
+@pytest.mark.parametrize("case", sorted(KNATIVE_PASSING))
+def test_knative_in_front_of_the_gateway_or_cluster_local_passes(case):
+    assert [f for f in judge(*KNATIVE_PASSING[case]) if f[0] in (ACROSS, GATEWAY)] == []
+
+
+# ---------------------------------------------------------------- KServe LLMInferenceService (f02 C)
+
+def llm_inference_service(router: Any) -> tuple[str, str, dict[str, Any]]:
+    spec: dict[str, Any] = {"model": {"uri": "hf://swiss-ai/Apertus-8B-Instruct-2509"},
+                            "template": {"containers": [vllm_container(name="main")]}}
+    if router is not None:
+        spec["router"] = router
+    return "kubernetes:serving.kserve.io/v1alpha1:LLMInferenceService", "llm", {
+        "metadata": {"name": "llm", "namespace": "llm"}, "spec": spec}
+
+
+@pytest.mark.parametrize("router", [{"gateway": {}, "route": {}}, {"route": {}},
+                                    {"gateway": {"refs": [{"name": "edge", "namespace": "gw"}]}}])
+def test_an_llm_inference_service_with_a_router_gateway_or_route_is_refused(router):
+    assert any("LLMInferenceService" in m for m in of(judge(llm_inference_service(router)), ACROSS, "llm"))
+
+
+@pytest.mark.parametrize("router", [None, {"scheduler": {}}])
+def test_an_llm_inference_service_without_a_gateway_or_route_passes(router):
+    assert of(judge(llm_inference_service(router)), ACROSS, "llm") == []

@@ -1261,8 +1261,9 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
             report(f"{policy.resource_type} '{policy.name}': {problem}", policy.urn)
     _judge_unseen_installers(resources, view, report)
     _judge_classic_resources(resources, view, report)
-    _judge_knative_services(resources, report)
+    _judge_knative(resources, view, report)
     _judge_kserve_services(resources, report)
+    _judge_llm_inference_services(resources, report)
     _judge_gpu_vms(resources, report)
 
 
@@ -1381,23 +1382,175 @@ def _judge_kserve_services(resources: list[Any], report: ReportViolation) -> Non
 
 
 # A Knative Service gets a URL that Knative's own ingress serves outside the cluster unless its label
-# networking.knative.dev/visibility is cluster-local (Knative Serving, "Configuring private services")
+# networking.knative.dev/visibility is cluster-local (Knative Serving, "Configuring private services"); so does a
+# Route (the traffic of a Configuration's or a Service's revisions), and a DomainMapping publishes the Service or
+# Route it maps to on its domain even when that is cluster-local (knative.dev/docs/serving/services/custom-domains).
+# Knative's ingress reaches only the container that declares a port (one alone in a multi-container pod).
+# Every version of serving.knative.dev (Service, Configuration, Route, DomainMapping) and of
+# networking.internal.knative.dev (its Ingress: rules with visibility ExternalIP, split to Services)
 KNATIVE_VISIBILITY = "networking.knative.dev/visibility"
+KNATIVE_GROUPS = ("serving.knative.dev", "networking.internal.knative.dev")
+KNATIVE_CLUSTER_LOCAL = "cluster-local"
 
 
-def _judge_knative_services(resources: list[Any], report: ReportViolation) -> None:
-    """A Knative Service whose pods run vLLM is vLLM published by Knative's ingress, around the gateway,
-    unless it is cluster-local (an unknown label: the worse case, public)."""
+def _knative_kind(resource: Any) -> str | None:
+    group, kind = _group_kind(resource.resource_type)
+    return kind if group in KNATIVE_GROUPS else None
+
+
+def _knative_public(resource: Any) -> bool:
+    """Published by Knative's ingress: no cluster-local visibility label (a label not known yet: the worse case)."""
+    return get(resource.props, "metadata", "labels", KNATIVE_VISIBILITY) != KNATIVE_CLUSTER_LOCAL
+
+
+def _knative_serves_gateway(vllm_pod: VllmPod) -> bool:
+    """Knative's ingress reaches only the gateway in this pod: the one container that declares a port is the
+    gateway (not vLLM), and none of its ports (each known) is one vLLM listens on (the pod shares one network)."""
+    pod = vllm_pod.pod
+    if vllm_pod.unread:
+        return False
+    declaring = [c for c in pod.containers if is_unknown(get(c, "ports")) or items(get(c, "ports"))]
+    if len(declaring) != 1 or not is_gateway_container(declaring[0]) or declaring[0] in pod.vllm:
+        return False
+    listed = get(declaring[0], "ports")
+    numbers = [] if is_unknown(listed) else [whole_number(get(p, "containerPort")) for p in items(listed)]
+    return bool(numbers) and None not in numbers and not set(numbers) & _declared_vllm_ports(vllm_pod)
+
+
+def _knative_runs_vllm(resource: Any) -> str | None:
+    """Why Knative's ingress in front of this Service's or Configuration's pods reaches vLLM, or None."""
+    for vllm_pod in vllm_pods([resource]):
+        if not _knative_serves_gateway(vllm_pod):
+            return (f"runs vLLM in '{vllm_pod.workload}', whose container Knative's ingress reaches (the one that "
+                    "declares a port) is not the gateway alone on a port vLLM does not listen on")
+    return None
+
+
+def _knative_route_targets(route: Any, workloads: list[Any], view: _View) -> list[Any]:
+    """The Knative Services and Configurations of the stack a Route's traffic names: by configurationName, or by
+    revisionName (a revision is named <configuration>-<number>, or by its template's metadata.name); a Route of a
+    Knative Service's own name is that Service's; anything not known yet names every one of its namespace."""
+    namespace = view.namespace(route)
+    here = [w for w in workloads if namespace_match(view.namespace(w), namespace) != "no"]
+    traffic = get(route.props, "spec", "traffic")
+    if is_unknown(get(route.props, "spec")) or is_unknown(traffic):
+        return here
+    found = [w for w in here if _knative_kind(w) == "Service" and object_name(w) == object_name(route)]
+    for entry in items(traffic):
+        configuration, revision = get(entry, "configurationName"), get(entry, "revisionName")
+        if is_unknown(entry) or is_unknown(configuration) or is_unknown(revision):
+            return here
+        for workload in here:
+            name = object_name(workload)
+            template = get(workload.props, "spec", "template", "metadata", "name")
+            if configuration == name or (isinstance(revision, str) and (
+                    revision.startswith(name + "-") or (isinstance(template, str) and revision == template))):
+                found.append(workload)
+    return list(dict.fromkeys(found))
+
+
+def _knative_route_reach(route: Any, workloads: list[Any], view: _View) -> str | None:
+    for target in _knative_route_targets(route, workloads, view):
+        if why := _knative_runs_vllm(target):
+            return f"sends traffic to {_knative_kind(target)} '{object_name(target)}', which {why}"
+    return None
+
+
+def _domain_mapping_reach(mapping: Any, workloads: list[Any], routes: list[Any], view: _View) -> str | None:
+    """Why a DomainMapping's target reaches vLLM: a Knative Service that runs vLLM, a Route whose traffic does
+    (whatever their visibility), a core Service that reaches vLLM's pods or port; a reference not known yet, in
+    a stack that serves vLLM, may be any of them. A target the stack does not hold is not judged here."""
+    ref = get(mapping.props, "spec", "ref")
+    name, kind, version = get(ref, "name"), get(ref, "kind"), get(ref, "apiVersion")
+    namespace = get(ref, "namespace") if isinstance(get(ref, "namespace"), str) else view.namespace(mapping)
+    if any(is_unknown(v) for v in (ref, name, kind, version, get(ref, "namespace"))):
+        return "maps to a target not known yet, in a stack that serves vLLM" if view.pods else None
+    if kind == "Service" and isinstance(version, str) and version.startswith("serving.knative.dev"):
+        for workload in workloads:
+            if _knative_kind(workload) == "Service" and object_name(workload) == name and \
+                    namespace_match(view.namespace(workload), namespace) != "no" and (why := _knative_runs_vllm(workload)):
+                return f"maps to Knative Service '{name}', which {why}"
+    elif kind == "Route":
+        held = [r for r in routes if object_name(r) == name and namespace_match(view.namespace(r), namespace) != "no"]
+        held += [w for w in workloads if _knative_kind(w) == "Service" and object_name(w) == name
+                 and namespace_match(view.namespace(w), namespace) != "no"]
+        for target in held:
+            why = _knative_runs_vllm(target) if _knative_kind(target) == "Service" else \
+                _knative_route_reach(target, workloads, view)
+            if why:
+                return f"maps to Route '{name}', which {why}"
+    elif kind == "Service":
+        return _backend_reach(Backend("ref", "Service", str(name), None), namespace, view)
+    return None
+
+
+def _knative_ingress_backends(ingress: Any) -> list[Backend]:
+    """The Services a networking.internal.knative.dev Ingress's ExternalIP rules split traffic to (a rule whose
+    visibility is not ClusterLocal, or not known yet)."""
+    found = []
+    for rule in items(get(ingress.props, "spec", "rules")):
+        if str(get(rule, "visibility") or "ExternalIP") == "ClusterLocal":
+            continue
+        for path in items(get(rule, "http", "paths")):
+            for split in items(get(path, "splits")):
+                namespace = get(split, "serviceNamespace")
+                found.append(Backend("split", "Service", str(get(split, "serviceName") or ""),
+                                     _port_ref(get(split, "servicePort")),
+                                     namespace if isinstance(namespace, str) and namespace else None))
+    return found
+
+
+def _judge_knative(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """A public Knative Service whose pods run vLLM (unless Knative's ingress reaches only the gateway in them),
+    a public Route whose traffic goes to such a Service or Configuration, a DomainMapping to either (public
+    whatever its target's visibility), and a Knative Ingress whose public rules split to vLLM: vLLM published
+    by Knative's ingress, around the gateway."""
+    knative = [r for r in resources if _knative_kind(r)]
+    workloads = [r for r in knative if _knative_kind(r) in ("Service", "Configuration")
+                 and _group_kind(r.resource_type)[0] == "serving.knative.dev"]
+    routes = [r for r in knative if _knative_kind(r) == "Route"]
+    for resource in knative:
+        kind, why = _knative_kind(resource), None
+        fix = (f"label it {KNATIVE_VISIBILITY}: {KNATIVE_CLUSTER_LOCAL}, or let only the gateway container declare "
+               "a port, and route to vLLM through the gateway")
+        if kind == "Service" and resource in workloads and _knative_public(resource):
+            why = _knative_runs_vllm(resource)
+            what = "a Knative Service that"
+        elif kind == "Route" and _knative_public(resource):
+            why, what = _knative_route_reach(resource, workloads, view), "a public Knative Route that"
+        elif kind == "DomainMapping":
+            why = _domain_mapping_reach(resource, workloads, routes, view)
+            what = "a DomainMapping (which publishes its target on its domain, cluster-local or not) that"
+            fix = "map the domain to the gateway's Service instead"
+        elif kind == "Ingress" and _group_kind(resource.resource_type)[0] == "networking.internal.knative.dev":
+            why = next((f"splits to Service '{b.name}', which {w}" for b in _knative_ingress_backends(resource)
+                        if (w := _backend_reach(b, b.namespace or view.namespace(resource), view))), None)
+            what, fix = "a Knative Ingress (rules with visibility ExternalIP) that", "split only to the gateway's Service"
+        else:
+            continue
+        if why:
+            report(f"{resource.resource_type} '{resource.name}': {what} {why} is published by Knative's ingress "
+                   f"outside the cluster, around the gateway; {fix}", resource.urn)
+
+
+# KServe's LLMInferenceService (serving.kserve.io, any version) runs vLLM (llm-d); its spec.router.gateway and
+# spec.router.route have KServe attach an HTTPRoute to a Gateway API gateway (its own default, or the refs given),
+# which KServe documents no cluster-local form for: not judged, so refused; without them it stays in the cluster
+LLM_ROUTER_KEYS = ("gateway", "route", "ingress")
+
+
+def _judge_llm_inference_services(resources: list[Any], report: ReportViolation) -> None:
     for service in resources:
-        if _group_kind(service.resource_type) != ("serving.knative.dev", "Service"):
+        if _group_kind(service.resource_type) != (KSERVE_GROUP, "LLMInferenceService"):
             continue
-        if not [pod for pod in vllm_pods([service])]:
-            continue
-        if get(service.props, "metadata", "labels", KNATIVE_VISIBILITY) == "cluster-local":
-            continue
-        report(f"{service.resource_type} '{service.name}': a Knative Service running vLLM is published by "
-               "Knative's ingress outside the cluster, around the gateway; label it "
-               f"{KNATIVE_VISIBILITY}: cluster-local and route to it through the gateway", service.urn)
+        router = get(service.props, "spec", "router")
+        if is_unknown(get(service.props, "spec")) or is_unknown(router) or \
+                any(get(router, key) is not None or is_unknown(get(router, key)) for key in LLM_ROUTER_KEYS):
+            report(f"{service.resource_type} '{service.name}': an LLMInferenceService with a router gateway or route "
+                   "(spec.router.gateway/route) has KServe publish vLLM through a Gateway API gateway, which this "
+                   "pack does not judge (KServe documents no cluster-local form for it), around the gateway; drop "
+                   "spec.router.gateway and spec.router.route and route to its Service through the gateway",
+                   service.urn)
 
 
 # Resources that install further resources no policy sees (like a Helm release): Flux's HelmRelease and
