@@ -8,12 +8,15 @@ and why, and that the legitimate configuration beside it passes."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any
 
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as UNKNOWN
 
-from test_policy_gaps import ACROSS, CADDY, CLOSED, INTERNAL, LOCKED, VLLM, judge, of, vllm_container, workload
+from test_policy_gaps import ACROSS, CADDY, CLOSED, INTERNAL, LOCKED, VLLM, _paths, _set, judge, of, vllm_container, \
+    workload
 
 GATEWAY = "vllm-only-behind-gateway"
 
@@ -332,3 +335,64 @@ def test_an_llm_inference_service_with_a_router_gateway_or_route_is_refused(rout
 @pytest.mark.parametrize("router", [None, {"scheduler": {}}])
 def test_an_llm_inference_service_without_a_gateway_or_route_passes(router):
     assert of(judge(llm_inference_service(router)), ACROSS, "llm") == []
+
+
+# ---------------------------------------------------------------- Azure forwarding to any port vLLM listens on (f10)
+
+def container_group(port: int) -> tuple[str, str, dict[str, Any]]:
+    return "azure-native:containerinstance:ContainerGroup", "llm", {
+        "osType": "Linux", "ipAddress": {"type": "Private", "ports": [{"port": port}]},
+        "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "ports": [{"port": port}],
+                        "command": ["vllm", "serve", "swiss-ai/Apertus-8B-Instruct-2509", "--port", str(port)]}]}
+
+
+def layer4_gateway(port: int) -> tuple[str, str, dict[str, Any]]:
+    return "azure-native:network:ApplicationGateway", "agw", {
+        "backendSettingsCollection": [{"name": "tcp", "port": port, "protocol": "Tcp", "timeout": 60}]}
+
+
+def dnat(port: int) -> tuple[str, str, dict[str, Any]]:
+    return "azure-native:network:FirewallPolicyRuleCollectionGroup", "dnat", {"priority": 100, "ruleCollections": [{
+        "ruleCollectionType": "FirewallPolicyNatRuleCollection", "name": "n", "action": {"type": "DNAT"},
+        "rules": [{"ruleType": "NatRule", "name": "llm", "translatedAddress": "10.0.3.4", "translatedPort": str(port)}]}]}
+
+
+def balancer(port: int) -> tuple[str, str, dict[str, Any]]:
+    return "azure-native:network:LoadBalancer", "lb", {"loadBalancingRules": [
+        {"name": "r", "protocol": "Tcp", "frontendPort": 443, "backendPort": port}]}
+
+
+@pytest.mark.parametrize("forwarder", [layer4_gateway, dnat, balancer])
+def test_azure_forwarding_to_a_port_vllm_listens_on_in_the_stack_is_refused(forwarder):
+    name = forwarder(0)[1]
+    assert of(judge(container_group(9000), forwarder(9000)), ACROSS, name)
+    assert of(judge(VLLM, workload("other", [vllm_container(args=["--model", "m", "--port", "9100"])]),
+                    forwarder(9100)), ACROSS, name)
+    assert of(judge(container_group(9000), forwarder(443)), ACROSS, name) == []
+    assert of(judge(forwarder(9000)), ACROSS, name) == []  # nothing listens on 9000 here
+
+
+# ---------------------------------------------------------------- unknown values never raise
+
+UNKNOWN_STACKS = {
+    "internal paths": [RG, cluster(**istio({"mode": "External", "enabled": True}),
+                                   **agic({"applicationGatewayId": AGW_ID})), app_gateway(public=False),
+                       nginx_controller({"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
+                       rule_collection_group("FirewallPolicyNatRuleCollection", "DNAT"),
+                       generic("Microsoft.Network", "publicIPAddresses")],
+    "knative": [knative("Service", "vllm", GATEWAY_SIDECAR, CLUSTER_LOCAL),
+                route([{"configurationName": "vllm", "revisionName": "vllm-1"}]), domain_mapping(KSVC_REF)],
+    "installers and machines": [VLLM, INSTALLERS["argo-CronWorkflow"], INSTALLERS["kyverno-policy-generate"],
+                                scale_set(True), llm_inference_service({"gateway": {}})],
+    "forwarding": [container_group(9000), layer4_gateway(9000), dnat(9000), balancer(9000)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_STACKS))
+def test_no_policy_raises_on_an_unknown_in_a_field_these_rules_read(case):
+    stack = UNKNOWN_STACKS[case]
+    for index, (kind, name, props) in enumerate(stack):
+        for path in _paths(props):
+            changed = copy.deepcopy(props)
+            _set(changed, path, UNKNOWN)
+            judge(*stack[:index], (kind, name, changed), *stack[index + 1:])

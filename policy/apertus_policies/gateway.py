@@ -19,15 +19,19 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
-- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
-  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM; so is a
+- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, Argo Workflows
+  resource template, Kyverno generate rule, or ARM deployment of any type, whose objects no policy sees, is
+  refused in a stack that serves vLLM (a GPU VM scale set included); so is a
   classic-provider (azure:) resource that can open a port (exposure.classic_unjudged);
 - inside the cluster too: no NetworkPolicy admits an ipBlock, every source or every namespace to vLLM's
-  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local;
+  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local (unless
+  Knative's ingress reaches only the gateway in its pod), as is a Knative Route to one; no DomainMapping or
+  Knative Ingress publishes one; no LLMInferenceService has a router gateway or route;
 - Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
   an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
-  firewall DNAT rules (policy and classic) and public container groups never reach vLLM's port; the
+  firewall DNAT rules (policy and classic) and public container groups never reach a port vLLM listens on
+  in the stack; the
   classic provider's NSG rules are read like azure-native's;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
@@ -270,32 +274,40 @@ def _judge_vllm_pod(label: str, pod: ServingPod, report: ReportViolation) -> Non
                            "reach vLLM only through the gateway")
 
 
-def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportViolation) -> None:
+def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportViolation,
+                            ports: frozenset[int] = frozenset({rules.VLLM_PORT}), worse: bool = True) -> None:
+    """Azure load balancer rules, NAT rules and pools, Application Gateway backends and firewall DNAT rules that
+    send to one of ``ports`` (vLLM's); ``worse``: a port not known yet (or HA ports) counts too (the one-resource
+    policy; the across-stack one passes the stack's other vLLM ports and leaves those cases to it)."""
+    shown = lambda hit: hit if isinstance(hit, int) else _listed([str(p) for p in sorted(ports)])  # noqa: E731
     if args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
-                if _forwards_to_vllm(rule):
+                if hit := _forwards_to_vllm(rule, ports, worse):
                     report(f"{label}: {kind} '{_rule_name(rule, f'#{index}')}' forwards to vLLM's port "
-                           f"{rules.VLLM_PORT}; balance only the gateway's ports")
+                           f"{shown(hit)}; balance only the gateway's ports")
     elif args.resource_type == INBOUND_NAT_RULE:
-        if _forwards_to_vllm(props):
-            report(f"{label}: the inbound NAT rule forwards to vLLM's port {rules.VLLM_PORT}; reach vLLM only "
+        if hit := _forwards_to_vllm(props, ports, worse):
+            report(f"{label}: the inbound NAT rule forwards to vLLM's port {shown(hit)}; reach vLLM only "
                    "through the gateway")
     elif args.resource_type == APPLICATION_GATEWAY:
         # v2: backendHttpSettingsCollection (layer 7) and backendSettingsCollection (layer 4, TCP/TLS proxy)
         for kind in ("backendHttpSettingsCollection", "backendSettingsCollection"):
             for index, setting in enumerate(items(get(props, kind))):
-                if whole_number(get(setting, "port")) == rules.VLLM_PORT or is_unknown(get(setting, "port")):
+                port = get(setting, "port")
+                if whole_number(port) in ports or (worse and is_unknown(port)):
                     report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' ({kind}) sends to "
-                           f"vLLM's port {rules.VLLM_PORT}; send to the gateway's port")
+                           f"vLLM's port {shown(whole_number(port))}; send to the gateway's port")
     elif args.resource_type == CONTAINER_GROUP:
-        _judge_container_group(props, label, report)
+        if worse:
+            _judge_container_group(props, label, report)
     elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES, AZURE_FIREWALL):
         for collection in items(get(props, "ruleCollections")) + items(get(props, "natRuleCollections")):
             for index, rule in enumerate(items(get(collection, "rules"))):
-                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT or is_unknown(get(rule, "translatedPort")):
+                port = get(rule, "translatedPort")
+                if whole_number(port) in ports or (worse and is_unknown(port)):
                     report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
-                           f"{rules.VLLM_PORT}; translate to the gateway's port")
+                           f"{shown(whole_number(port))}; translate to the gateway's port")
 
 
 def container_group_is_public(props: Any) -> bool:
@@ -323,20 +335,55 @@ def _judge_container_group(props: Any, label: str, report: ReportViolation) -> N
                "public IP (ipAddress.type Private in a VNet) and put the gateway in front")
 
 
-def _forwards_to_vllm(rule: Any) -> bool:
-    """A load balancer rule, NAT rule or NAT pool that reaches vLLM's port: its backend or frontend
-    port is vLLM's, a backend port range holds it, or it is an HA-ports rule (port 0, protocol All)."""
-    if is_unknown(rule) or any(is_unknown(get(rule, key)) for key in (
-            "backendPort", "frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "protocol")):
+def _forwards_to_vllm(rule: Any, ports: frozenset[int] = frozenset({rules.VLLM_PORT}),
+                      worse: bool = True) -> int | bool:
+    """The port of ``ports`` (vLLM's) a load balancer rule, NAT rule or NAT pool reaches (its backend or frontend
+    port, or a frontend range without a backend port), or, with ``worse``, True for an HA-ports rule (port 0,
+    protocol All) or a port not known yet; else False."""
+    if worse and (is_unknown(rule) or any(is_unknown(get(rule, key)) for key in (
+            "backendPort", "frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "protocol"))):
         return True  # a port (or protocol) not known yet may be vLLM's
-    ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
-    if rules.VLLM_PORT in ports:
-        return True
-    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
     backend = whole_number(get(rule, "backendPort"))
-    if backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
+    for port in (backend, whole_number(get(rule, "frontendPort"))):
+        if port in ports:
+            return port
+    if worse and backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
         return True  # HA ports: every port (learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview)
-    return backend is None and start is not None and end is not None and start <= rules.VLLM_PORT <= end
+    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
+    if backend is None and start is not None and end is not None:
+        return next((port for port in sorted(ports) if start <= port <= end), False)
+    return False
+
+
+def stack_vllm_ports(resources: list[Any], view: Any) -> frozenset[int]:
+    """Every port vLLM listens on in the stack: its Kubernetes pods' (``view.ports``), and each --port and declared
+    port of a vLLM container in a Container Instances group or a Container App."""
+    ports = set(view.ports)
+    for resource in resources:
+        if resource.resource_type == CONTAINER_GROUP:
+            containers = items(get(resource.props, "containers"))
+        elif resource.resource_type == CONTAINER_APP:
+            containers = list(aca_containers(resource.props))
+        else:
+            continue
+        for container in (c for c in containers if is_vllm_container(c)):
+            ports |= vllm_ports(container)
+            ports |= {n for p in items(get(container, "ports")) if (n := whole_number(get(p, "port"))) is not None}
+    return frozenset(ports)
+
+
+def _judge_forwarding_to_stack_ports(resources: list[Any], view: Any, report: ReportViolation) -> None:
+    """The Azure forwarding rules judged by every other port vLLM listens on in the stack (8000, not-known ports
+    and HA ports are the one-resource policy's)."""
+    others = stack_vllm_ports(resources, view) - {rules.VLLM_PORT}
+    if not others:
+        return
+    for resource in resources:
+        if resource.resource_type in (LOAD_BALANCER, INBOUND_NAT_RULE, APPLICATION_GATEWAY, FIREWALL_RULES,
+                                      FIREWALL_POLICY_RULES, AZURE_FIREWALL):
+            _judge_azure_forwarding(resource, resource.props, f"{resource.resource_type} '{resource.name}'",
+                                    lambda message, urn=None, r=resource: report(
+                                        f"{message} (vLLM listens on it in this stack)", r.urn), others, worse=False)
 
 
 def service_exposure(props: Any) -> str | None:
@@ -1265,6 +1312,7 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
     _judge_kserve_services(resources, report)
     _judge_llm_inference_services(resources, report)
     _judge_gpu_vms(resources, report)
+    _judge_forwarding_to_stack_ports(resources, view, report)
 
 
 # NetworkPolicies (networking.k8s.io, any version; extensions/v1beta1 before it): an ingress rule admits its
@@ -1707,12 +1755,15 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
                 "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
-                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, and no "
+                "release, Flux, Argo CD, Argo Workflows resource template, Kyverno generate rule or ARM deployment (any "
+                "type), whose objects the pack cannot see, and no "
                 "classic-provider resource that can open a port, in a stack that serves vLLM; no NetworkPolicy "
                 "admits an ipBlock, every source or every namespace to vLLM's pods on its port; a Knative Service "
-                "or KServe InferenceService serving vLLM is cluster-local; an internal load balancer serves the "
-                "gateway on 443 only; no GPU VM "
-                "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
+                "or KServe InferenceService serving vLLM is cluster-local (unless Knative reaches only the gateway in "
+                "its pod), as is a Knative Route to one, no DomainMapping or Knative Ingress publishes one, no "
+                "LLMInferenceService has a router gateway or route; an internal load balancer serves the "
+                "gateway on 443 only; Azure forwarding reaches no port vLLM listens on in the stack; no GPU VM or "
+                "scale set declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
