@@ -46,6 +46,7 @@ from .common import (
     normalise_type,
     plain_resources,
     rules,
+    _rule_name,
 )
 
 PUBLIC_IP = "azure-native:network:PublicIPAddress"
@@ -58,6 +59,24 @@ WORKSPACE = "azure-native:operationalinsights:Workspace"
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
 APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
 ARM_DEPLOYMENT = "azure-native:resources:Deployment"
+# Every ARM deployment: azure-native's Deployment, DeploymentAtScope, DeploymentAtSubscriptionScope,
+# DeploymentAtManagementGroupScope, DeploymentAtTenantScope, DeploymentStackAtResourceGroup, ...AtSubscription,
+# ...AtManagementGroup (any later Deployment* type too), and the classic provider's template deployments
+# (azure:core/resourceGroupTemplateDeployment, subscriptionTemplateDeployment, tenantTemplateDeployment,
+# templateDeployment; azure:management/groupTemplateDeployment): Azure Resource Manager creates the template's
+# resources, never registered with the engine
+ARM_DEPLOYMENT_PREFIX = ARM_DEPLOYMENT
+CLASSIC_TEMPLATE_DEPLOYMENT = "TemplateDeployment"
+GENERIC_RESOURCE = "azure-native:resources:Resource"  # any Azure type, by provider namespace and type name
+# the types a generic Resource may name that make an address public (read for a message of their own)
+GENERIC_PUBLIC_TYPES = ("microsoft.network/publicipaddresses", "microsoft.network/publicipprefixes")
+FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
+FIREWALL_RULE_GROUP = "azure-native:network:FirewallPolicyRuleGroup"
+AZURE_FIREWALL = "azure-native:network:AzureFirewall"
+# AKS application routing's NginxIngressController (approuting.kubernetes.azure.com, any version): its NGINX
+# load balancer is public unless spec.loadBalancerAnnotations holds the internal load balancer annotation
+# (learn.microsoft.com/azure/aks/app-routing-nginx-configuration)
+APP_ROUTING_GROUP = "approuting.kubernetes.azure.com"
 # the classic provider (pulumi-azure): its public IP and prefix, read as azure-native's (only these are read)
 CLASSIC_PUBLIC_IPS = ("azure:network/publicIp:PublicIp", "azure:network/publicIpPrefix:PublicIpPrefix")
 # The classic provider's (pulumi-azure, type tokens azure:<module>/<resource>:<Type>) resources that can open a
@@ -89,6 +108,33 @@ CLASSIC_UNJUDGED = (
      "azure-native:storage:StorageAccount", True),
     ("keyvault", ("keyVault:",), "a Key Vault", "azure-native:keyvault:Vault", True),
 )
+
+
+def arm_deployment(resource_type: Any) -> bool:
+    """Whether a (normalised) type token is an ARM template deployment or deployment stack of either
+    provider (ARM_DEPLOYMENT_PREFIX, CLASSIC_TEMPLATE_DEPLOYMENT)."""
+    text = str(resource_type)
+    if text.startswith(ARM_DEPLOYMENT_PREFIX):
+        return True
+    return text.startswith("azure:") and text.rsplit(":", 1)[-1].endswith(CLASSIC_TEMPLATE_DEPLOYMENT)
+
+
+def generic_resource_type(props: Any) -> str:
+    """The Azure type a generic azure-native:resources:Resource names ('microsoft.network/publicipaddresses'),
+    lower case: its resourceProviderNamespace and resourceType ('?' for a part not known yet)."""
+    namespace, kind = get(props, "resourceProviderNamespace"), get(props, "resourceType")
+    parts = ["?" if is_unknown(part) or not isinstance(part, str) else part.strip().strip("/").lower()
+             for part in (namespace, kind)]
+    if "/" in parts[1] and parts[1].startswith("microsoft."):
+        return parts[1]  # a full type in resourceType
+    return "/".join(part for part in parts if part)
+
+
+def _kubernetes_group_kind(resource_type: Any) -> tuple[str, str]:
+    parts = str(resource_type).split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes":
+        return parts[1].split("/", 1)[0], parts[2]
+    return "", ""
 
 
 def classic_unjudged(resource_type: Any, internal: bool) -> tuple[str, str] | None:
@@ -268,10 +314,114 @@ def _app_environment_problem(props: Any, environments: list[Any]) -> str | None:
             "environment (vnetConfiguration.internal: true) in this stack, or set ingress external: false")
 
 
+def _cluster_problems(props: Any, application_gateways: list[Any]) -> list[str]:
+    """Why an AKS cluster faces the internet: its API server, public node IPs, the application routing add-on's
+    default NGINX, the Istio add-on's External ingress gateway, the AGIC add-on's Application Gateway."""
+    problems = []
+    if problem := api_server_problem(props):
+        problems.append(f"{problem}; make the cluster private or list narrow authorizedIPRanges")
+    if pools := public_node_pools(MANAGED_CLUSTER, props):
+        problems.append(f"gives the nodes of agentPoolProfiles {', '.join(pools)} public IPs (enableNodePublicIP: true)")
+    routing = get(props, "ingressProfile", "webAppRouting")
+    if is_true(get(routing, "enabled")) or is_unknown(get(routing, "enabled")):
+        default = get(routing, "nginx", "defaultIngressControllerType")
+        if is_unknown(default) or str(default or "AnnotationControlled").strip().lower() not in CLOSED_APP_ROUTING:
+            problems.append(f"enables the application routing add-on (ingressProfile.webAppRouting) with its default "
+                            f"NGINX controller '{default or 'AnnotationControlled'}', a public load balancer; set "
+                            "webAppRouting.nginx.defaultIngressControllerType Internal (or None)")
+    if gateways := _external_istio_gateways(props):
+        problems.append(f"enables the Istio add-on's External ingress gateway ({gateways}: serviceMeshProfile.istio."
+                        "components.ingressGateways[].mode External), a public load balancer; use mode Internal")
+    if problem := _agic_problem(props, application_gateways):
+        problems.append(problem)
+    return problems
+
+
+def _external_istio_gateways(props: Any) -> str | None:
+    """The AKS Istio add-on's ingress gateways that are External and enabled (a mode or switch not known
+    yet: the worse case), as words, or None."""
+    listed = get(props, "serviceMeshProfile", "istio", "components", "ingressGateways")
+    if is_unknown(listed):
+        return "ingress gateways not known yet"
+    found = []
+    for index, gateway in enumerate(items(listed)):
+        mode, enabled = get(gateway, "mode"), get(gateway, "enabled")
+        if (is_unknown(mode) or str(mode or "").strip().lower() == "external") and \
+                (is_true(enabled) or is_unknown(enabled) or is_unknown(gateway)):
+            found.append(f"#{index}")
+    return ", ".join(found) or None
+
+
+def _agic_problem(props: Any, application_gateways: list[Any]) -> str | None:
+    """The AGIC add-on (addonProfiles.ingressApplicationGateway) makes an Application Gateway with a public
+    frontend unless it is given an existing one (config.applicationGatewayId; learn.microsoft.com/azure/
+    application-gateway/tutorial-ingress-controller-add-on-new, -existing): one the stack holds is judged
+    itself; another, or an id not known yet while no gateway of the stack it may be is private, may be public."""
+    addon = get(props, "addonProfiles", "ingressApplicationGateway")
+    enabled = get(addon, "enabled")
+    if addon is None or not (is_true(enabled) or is_unknown(enabled) or is_unknown(addon)):
+        return None
+    config = get(addon, "config")
+    config = {str(k).lower(): v for k, v in config.items()} if isinstance(config, Mapping) else {}
+    gateway_id = config.get("applicationgatewayid")
+    if gateway_id is None and not is_unknown(get(addon, "config")):
+        return ("enables the AGIC add-on (addonProfiles.ingressApplicationGateway) without applicationGatewayId, so "
+                "AKS creates an Application Gateway with a public frontend; give it an existing Application Gateway "
+                "with a private frontend only (config.applicationGatewayId), declared in this stack")
+    known = {str(get(g.props, "id")).lower() for g in application_gateways
+             if isinstance(get(g.props, "id"), str) and not is_unknown(get(g.props, "id"))}
+    if isinstance(gateway_id, str) and not is_unknown(gateway_id) and gateway_id.lower() in known:
+        return None
+    unsure = [g for g in application_gateways if not isinstance(get(g.props, "id"), str) or is_unknown(get(g.props, "id"))]
+    if (is_unknown(gateway_id) or gateway_id is None) and any(
+            not any(get(c, "publicIPAddress") for c in items(get(g.props, "frontendIPConfigurations"))) for g in unsure):
+        return None
+    shown = "not known yet" if is_unknown(gateway_id) or gateway_id is None else f"'{gateway_id}'"
+    return (f"enables the AGIC add-on (addonProfiles.ingressApplicationGateway) on Application Gateway {shown}, which "
+            "this stack does not hold, so whether its frontend is public is not judged; declare that Application "
+            "Gateway, with a private frontend only, in this stack")
+
+
+def _generic_resource_problem(props: Any) -> str:
+    """A generic azure-native:resources:Resource: a public IP or prefix by its type; any other type is not read."""
+    kind = generic_resource_type(props)
+    if kind in GENERIC_PUBLIC_TYPES:
+        return f"{PUBLIC_IP_PROBLEM}, made through the generic resource (type {kind}); give the stack none"
+    return (f"is a generic Azure resource (type {kind}), whose properties this pack does not read, so whether it is "
+            "public is not judged; declare it with its own azure-native resource type")
+
+
+def _dnat_problem(kind: str, props: Any) -> str | None:
+    """A firewall DNAT rule publishes an address behind the firewall on the firewall's public IP (Azure Firewall
+    DNAT translates inbound traffic to its public addresses): a NAT rule collection of a policy's rule
+    collection group (ruleCollectionType FirewallPolicyNatRuleCollection, or action DNAT), of an older rule
+    group, or a classic firewall's natRuleCollections. Anything not known yet: the worse case."""
+    if kind == AZURE_FIREWALL:
+        collections = get(props, "natRuleCollections")
+        if is_unknown(collections) or items(collections):
+            return ("has DNAT rules (natRuleCollections), which publish addresses on the firewall's public IP; an "
+                    "internal stack publishes nothing")
+        return None
+    collections = get(props, "ruleCollections") if kind == FIREWALL_POLICY_RULES else get(props, "rules")
+    if is_unknown(collections):
+        return ("has rule collections not known yet, which may hold DNAT rules that publish addresses on the "
+                "firewall's public IP")
+    for index, collection in enumerate(items(collections)):
+        words = [get(collection, "ruleCollectionType"), get(collection, "ruleType"), get(collection, "action", "type")]
+        if is_unknown(collection) or any(is_unknown(w) for w in words) or \
+                any("nat" in str(w or "").lower() for w in words):
+            name = _rule_name(collection, f"#{index}")
+            return (f"has a DNAT rule collection ('{name}'), which publishes addresses on the firewall's public IP; "
+                    "an internal stack publishes nothing")
+    return None
+
+
 def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset(),
-                     environments: list[Any] | None = None) -> str | None:
+                     environments: list[Any] | None = None,
+                     application_gateways: list[Any] | None = None) -> str | None:
     """Why one resource is reachable from outside the VNet, or None; ``environments``: the stack's
-    Container Apps environments (a Container App's is judged against them)."""
+    Container Apps environments (a Container App's is judged against them); ``application_gateways``: the
+    stack's (an AKS AGIC add-on's is judged against them)."""
     props, kind = resource.props, resource.resource_type
     if kind in CLASSIC_PUBLIC_IPS:
         return PUBLIC_IP_PROBLEM
@@ -279,10 +429,19 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         what, instead = unjudged
         return (f"is {what} of the classic azure provider, which this pack does not read, so whether it is "
                 f"public is not judged; use {instead}, which the pack judges")
-    if kind == ARM_DEPLOYMENT:
+    if arm_deployment(kind):
         return ("is an ARM template deployment: Azure Resource Manager creates the template's resources, never "
                 "registered with Pulumi, so whether they are public is not judged; declare them as azure-native "
                 "resources in the program")
+    if kind == GENERIC_RESOURCE:
+        return _generic_resource_problem(props)
+    if kind in (FIREWALL_POLICY_RULES, FIREWALL_RULE_GROUP, AZURE_FIREWALL):
+        return _dnat_problem(kind, props)
+    if _kubernetes_group_kind(kind) == (APP_ROUTING_GROUP, "NginxIngressController"):
+        annotations = get(props, "spec", "loadBalancerAnnotations")
+        if is_unknown(annotations) or not is_true(get(annotations, INTERNAL_LB_ANNOTATION)):
+            return ("is an application routing NginxIngressController whose NGINX load balancer is public (its "
+                    f"spec.loadBalancerAnnotations lack {INTERNAL_LB_ANNOTATION}: \"true\"); add that annotation")
     if kind == CONTAINER_APP:
         return _app_environment_problem(props, environments or [])
     if kind == CONTAINER_GROUP:
@@ -323,19 +482,8 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         if not is_true(get(props, "vnetConfiguration", "internal")):
             return "is an external Container Apps environment; set vnetConfiguration.internal: true"
     elif kind == MANAGED_CLUSTER:
-        problem = api_server_problem(props)
-        if problem:
-            return f"{problem}; make the cluster private or list narrow authorizedIPRanges"
-        pools = public_node_pools(kind, props)
-        if pools:
-            return f"gives the nodes of agentPoolProfiles {', '.join(pools)} public IPs (enableNodePublicIP: true)"
-        routing = get(props, "ingressProfile", "webAppRouting")
-        if is_true(get(routing, "enabled")) or is_unknown(get(routing, "enabled")):
-            default = get(routing, "nginx", "defaultIngressControllerType")
-            if is_unknown(default) or str(default or "AnnotationControlled").strip().lower() not in CLOSED_APP_ROUTING:
-                return (f"enables the application routing add-on (ingressProfile.webAppRouting) with its default "
-                        f"NGINX controller '{default or 'AnnotationControlled'}', a public load balancer; set "
-                        "webAppRouting.nginx.defaultIngressControllerType Internal (or None)")
+        problems = _cluster_problems(props, application_gateways or [])
+        return "; it also ".join(problems) if problems else None
     elif kind == KEY_VAULT:
         access = str(get(props, "properties", "publicNetworkAccess") or "enabled").lower()
         if access != "disabled":
@@ -368,9 +516,10 @@ def validate_closed_when_internal(args: StackValidationArgs, report: ReportViola
     judged = internal_resources(args, resources)
     unknown = unknown_addresses(resources, judged)
     environments = [r for r in resources if r.resource_type == MANAGED_ENVIRONMENT]
+    gateways = [r for r in resources if r.resource_type == APPLICATION_GATEWAY]
     for resource in judged:
         problem = unknown[str(resource.urn)] if str(resource.urn) in unknown else \
-            exposure_problem(resource, outbound_only, environments)
+            exposure_problem(resource, outbound_only, environments, gateways)
         if problem:
             report(f"{resource.resource_type} '{resource.name}': the stack is internal but it {problem}",
                    resource.urn)
@@ -381,9 +530,10 @@ closed_when_internal = StackValidationPolicy(
     description="Internal stacks (the components' apertus-exposure tag, or policy config 'internal') "
                 "have no public IP (inline VM/scale-set or AKS node public IPs, classic-provider ones included; a "
                 "resource's own public tag exempts nothing, the config's public list does), public load balancer, "
-                "Application Gateway frontend, Container Instances group or AKS app routing NGINX, or external "
+                "Application Gateway frontend, Container Instances group, AKS app routing NGINX (add-on default or "
+                "NginxIngressController), Istio add-on External gateway or AGIC-made gateway, firewall DNAT, or external "
                 "Container Apps environment (nor an external Container App in an environment the stack does not "
-                "create as internal), no ARM template deployment or classic-provider resource that can make "
+                "create as internal), no ARM deployment of any type, generic resources:Resource or classic-provider resource that can make "
                 "something public (the pack cannot judge them), an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "

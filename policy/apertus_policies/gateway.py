@@ -19,15 +19,19 @@ HTTP-01), never at vLLM's port or at a container that is not the gateway:
   listens on in the stack; where the gateway runs in vLLM's pod, only its own port may be reached (a
   port name the gateway declares on a port vLLM listens on is vLLM's); a vLLM container has no
   hostPort and its pod no hostNetwork;
-- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, or ARM
-  template deployment, whose objects no policy sees, is refused in a stack that serves vLLM; so is a
+- a Helm release, Flux HelmRelease or Kustomization, Argo CD Application or ApplicationSet, Argo Workflows
+  resource template, Kyverno generate rule, or ARM deployment of any type, whose objects no policy sees, is
+  refused in a stack that serves vLLM (a GPU VM scale set included); so is a
   classic-provider (azure:) resource that can open a port (exposure.classic_unjudged);
 - inside the cluster too: no NetworkPolicy admits an ipBlock, every source or every namespace to vLLM's
-  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local;
+  pods on vLLM's port; a Knative Service or KServe InferenceService serving vLLM is cluster-local (unless
+  Knative's ingress reaches only the gateway in its pod), as is a Knative Route to one; no DomainMapping or
+  Knative Ingress publishes one; no LLMInferenceService has a router gateway or route;
 - Traefik and Contour routes and ingress-nginx TCP/UDP services ConfigMaps are judged as Ingress backends,
   an Envoy Gateway Backend by its endpoints, an ExternalName outside the cluster's names by its port;
 - Azure load balancer rules, inbound NAT rules and pools, Application Gateway backends (layer 7 and 4),
-  firewall DNAT rules (policy and classic) and public container groups never reach vLLM's port; the
+  firewall DNAT rules (policy and classic) and public container groups never reach a port vLLM listens on
+  in the stack; the
   classic provider's NSG rules are read like azure-native's;
 - a GPU VM declares no public IP inline, and one whose NIC has a public IP: its network security
   group allows none of the above.
@@ -93,7 +97,8 @@ from .common import (
     whole_number,
 )
 
-from .exposure import classic_unjudged, inline_public_ip_configurations
+from .exposure import arm_deployment, classic_unjudged, inline_public_ip_configurations
+from .secrets import _decoded_custom_data
 from .network import worse_nsg_rules
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -103,7 +108,6 @@ FIREWALL_POLICY_RULES = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_RULES = "azure-native:network:FirewallPolicyRuleGroup"
 AZURE_FIREWALL = "azure-native:network:AzureFirewall"  # classic rules: natRuleCollections
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
-ARM_DEPLOYMENT = "azure-native:resources:Deployment"
 # the classic provider (pulumi-azure): its network security rules, read like azure-native's
 CLASSIC_SECURITY_RULE = "azure:network/networkSecurityRule:NetworkSecurityRule"
 CLASSIC_NSG = "azure:network/networkSecurityGroup:NetworkSecurityGroup"
@@ -115,6 +119,28 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service 
 GPU_VM_PREFIX = "standard_n"
 GPU_VM_SIZE_IN_TEXT = re.compile(r"\bstandard_n[a-z]*\d")  # a GPU size named anywhere in a resource's props
 SUBNET = "azure-native:network:Subnet"
+VM_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
+
+
+def gpu_machine(resource: Any) -> str | None:
+    """'GPU VM' or 'GPU VM scale set' for a VM (hardwareProfile.vmSize) or scale set (sku.name) of an N-series
+    size (a size not known yet taken for one), else None."""
+    if resource.resource_type == VIRTUAL_MACHINE:
+        size, what = get(resource.props, "hardwareProfile", "vmSize"), "GPU VM"
+    elif resource.resource_type == VM_SCALE_SET:
+        size, what = get(resource.props, "sku", "name"), "GPU VM scale set"
+    else:
+        return None
+    return what if is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX) else None
+
+
+def machine_runs_vllm(resource: Any) -> bool:
+    """A VM or scale set whose custom data (base64, gzip too) names vLLM: what runs on it, whatever its size."""
+    profile = get(resource.props, "virtualMachineProfile") if resource.resource_type == VM_SCALE_SET else resource.props
+    encoded = get(profile, "osProfile", "customData")
+    if encoded is None or is_unknown(encoded):
+        return False
+    return "vllm" in _decoded_custom_data(encoded).lower()
 
 
 def _container_ports(containers: list[Any]) -> set[int]:
@@ -248,32 +274,40 @@ def _judge_vllm_pod(label: str, pod: ServingPod, report: ReportViolation) -> Non
                            "reach vLLM only through the gateway")
 
 
-def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportViolation) -> None:
+def _judge_azure_forwarding(args: Any, props: Any, label: str, report: ReportViolation,
+                            ports: frozenset[int] = frozenset({rules.VLLM_PORT}), worse: bool = True) -> None:
+    """Azure load balancer rules, NAT rules and pools, Application Gateway backends and firewall DNAT rules that
+    send to one of ``ports`` (vLLM's); ``worse``: a port not known yet (or HA ports) counts too (the one-resource
+    policy; the across-stack one passes the stack's other vLLM ports and leaves those cases to it)."""
+    shown = lambda hit: hit if isinstance(hit, int) else _listed([str(p) for p in sorted(ports)])  # noqa: E731
     if args.resource_type == LOAD_BALANCER:
         for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools"):
             for index, rule in enumerate(items(get(props, kind))):
-                if _forwards_to_vllm(rule):
+                if hit := _forwards_to_vllm(rule, ports, worse):
                     report(f"{label}: {kind} '{_rule_name(rule, f'#{index}')}' forwards to vLLM's port "
-                           f"{rules.VLLM_PORT}; balance only the gateway's ports")
+                           f"{shown(hit)}; balance only the gateway's ports")
     elif args.resource_type == INBOUND_NAT_RULE:
-        if _forwards_to_vllm(props):
-            report(f"{label}: the inbound NAT rule forwards to vLLM's port {rules.VLLM_PORT}; reach vLLM only "
+        if hit := _forwards_to_vllm(props, ports, worse):
+            report(f"{label}: the inbound NAT rule forwards to vLLM's port {shown(hit)}; reach vLLM only "
                    "through the gateway")
     elif args.resource_type == APPLICATION_GATEWAY:
         # v2: backendHttpSettingsCollection (layer 7) and backendSettingsCollection (layer 4, TCP/TLS proxy)
         for kind in ("backendHttpSettingsCollection", "backendSettingsCollection"):
             for index, setting in enumerate(items(get(props, kind))):
-                if whole_number(get(setting, "port")) == rules.VLLM_PORT or is_unknown(get(setting, "port")):
+                port = get(setting, "port")
+                if whole_number(port) in ports or (worse and is_unknown(port)):
                     report(f"{label}: backend setting '{_rule_name(setting, f'#{index}')}' ({kind}) sends to "
-                           f"vLLM's port {rules.VLLM_PORT}; send to the gateway's port")
+                           f"vLLM's port {shown(whole_number(port))}; send to the gateway's port")
     elif args.resource_type == CONTAINER_GROUP:
-        _judge_container_group(props, label, report)
+        if worse:
+            _judge_container_group(props, label, report)
     elif args.resource_type in (FIREWALL_RULES, FIREWALL_POLICY_RULES, AZURE_FIREWALL):
         for collection in items(get(props, "ruleCollections")) + items(get(props, "natRuleCollections")):
             for index, rule in enumerate(items(get(collection, "rules"))):
-                if whole_number(get(rule, "translatedPort")) == rules.VLLM_PORT or is_unknown(get(rule, "translatedPort")):
+                port = get(rule, "translatedPort")
+                if whole_number(port) in ports or (worse and is_unknown(port)):
                     report(f"{label}: DNAT rule '{_rule_name(rule, f'#{index}')}' translates to vLLM's port "
-                           f"{rules.VLLM_PORT}; translate to the gateway's port")
+                           f"{shown(whole_number(port))}; translate to the gateway's port")
 
 
 def container_group_is_public(props: Any) -> bool:
@@ -301,20 +335,55 @@ def _judge_container_group(props: Any, label: str, report: ReportViolation) -> N
                "public IP (ipAddress.type Private in a VNet) and put the gateway in front")
 
 
-def _forwards_to_vllm(rule: Any) -> bool:
-    """A load balancer rule, NAT rule or NAT pool that reaches vLLM's port: its backend or frontend
-    port is vLLM's, a backend port range holds it, or it is an HA-ports rule (port 0, protocol All)."""
-    if is_unknown(rule) or any(is_unknown(get(rule, key)) for key in (
-            "backendPort", "frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "protocol")):
+def _forwards_to_vllm(rule: Any, ports: frozenset[int] = frozenset({rules.VLLM_PORT}),
+                      worse: bool = True) -> int | bool:
+    """The port of ``ports`` (vLLM's) a load balancer rule, NAT rule or NAT pool reaches (its backend or frontend
+    port, or a frontend range without a backend port), or, with ``worse``, True for an HA-ports rule (port 0,
+    protocol All) or a port not known yet; else False."""
+    if worse and (is_unknown(rule) or any(is_unknown(get(rule, key)) for key in (
+            "backendPort", "frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "protocol"))):
         return True  # a port (or protocol) not known yet may be vLLM's
-    ports = {whole_number(get(rule, "backendPort")), whole_number(get(rule, "frontendPort"))}
-    if rules.VLLM_PORT in ports:
-        return True
-    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
     backend = whole_number(get(rule, "backendPort"))
-    if backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
+    for port in (backend, whole_number(get(rule, "frontendPort"))):
+        if port in ports:
+            return port
+    if worse and backend == 0 and str(get(rule, "protocol") or "").lower() == "all":
         return True  # HA ports: every port (learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview)
-    return backend is None and start is not None and end is not None and start <= rules.VLLM_PORT <= end
+    start, end = whole_number(get(rule, "frontendPortRangeStart")), whole_number(get(rule, "frontendPortRangeEnd"))
+    if backend is None and start is not None and end is not None:
+        return next((port for port in sorted(ports) if start <= port <= end), False)
+    return False
+
+
+def stack_vllm_ports(resources: list[Any], view: Any) -> frozenset[int]:
+    """Every port vLLM listens on in the stack: its Kubernetes pods' (``view.ports``), and each --port and declared
+    port of a vLLM container in a Container Instances group or a Container App."""
+    ports = set(view.ports)
+    for resource in resources:
+        if resource.resource_type == CONTAINER_GROUP:
+            containers = items(get(resource.props, "containers"))
+        elif resource.resource_type == CONTAINER_APP:
+            containers = list(aca_containers(resource.props))
+        else:
+            continue
+        for container in (c for c in containers if is_vllm_container(c)):
+            ports |= vllm_ports(container)
+            ports |= {n for p in items(get(container, "ports")) if (n := whole_number(get(p, "port"))) is not None}
+    return frozenset(ports)
+
+
+def _judge_forwarding_to_stack_ports(resources: list[Any], view: Any, report: ReportViolation) -> None:
+    """The Azure forwarding rules judged by every other port vLLM listens on in the stack (8000, not-known ports
+    and HA ports are the one-resource policy's)."""
+    others = stack_vllm_ports(resources, view) - {rules.VLLM_PORT}
+    if not others:
+        return
+    for resource in resources:
+        if resource.resource_type in (LOAD_BALANCER, INBOUND_NAT_RULE, APPLICATION_GATEWAY, FIREWALL_RULES,
+                                      FIREWALL_POLICY_RULES, AZURE_FIREWALL):
+            _judge_azure_forwarding(resource, resource.props, f"{resource.resource_type} '{resource.name}'",
+                                    lambda message, urn=None, r=resource: report(
+                                        f"{message} (vLLM listens on it in this stack)", r.urn), others, worse=False)
 
 
 def service_exposure(props: Any) -> str | None:
@@ -1239,9 +1308,11 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
             report(f"{policy.resource_type} '{policy.name}': {problem}", policy.urn)
     _judge_unseen_installers(resources, view, report)
     _judge_classic_resources(resources, view, report)
-    _judge_knative_services(resources, report)
+    _judge_knative(resources, view, report)
     _judge_kserve_services(resources, report)
+    _judge_llm_inference_services(resources, report)
     _judge_gpu_vms(resources, report)
+    _judge_forwarding_to_stack_ports(resources, view, report)
 
 
 # NetworkPolicies (networking.k8s.io, any version; extensions/v1beta1 before it): an ingress rule admits its
@@ -1359,23 +1430,175 @@ def _judge_kserve_services(resources: list[Any], report: ReportViolation) -> Non
 
 
 # A Knative Service gets a URL that Knative's own ingress serves outside the cluster unless its label
-# networking.knative.dev/visibility is cluster-local (Knative Serving, "Configuring private services")
+# networking.knative.dev/visibility is cluster-local (Knative Serving, "Configuring private services"); so does a
+# Route (the traffic of a Configuration's or a Service's revisions), and a DomainMapping publishes the Service or
+# Route it maps to on its domain even when that is cluster-local (knative.dev/docs/serving/services/custom-domains).
+# Knative's ingress reaches only the container that declares a port (one alone in a multi-container pod).
+# Every version of serving.knative.dev (Service, Configuration, Route, DomainMapping) and of
+# networking.internal.knative.dev (its Ingress: rules with visibility ExternalIP, split to Services)
 KNATIVE_VISIBILITY = "networking.knative.dev/visibility"
+KNATIVE_GROUPS = ("serving.knative.dev", "networking.internal.knative.dev")
+KNATIVE_CLUSTER_LOCAL = "cluster-local"
 
 
-def _judge_knative_services(resources: list[Any], report: ReportViolation) -> None:
-    """A Knative Service whose pods run vLLM is vLLM published by Knative's ingress, around the gateway,
-    unless it is cluster-local (an unknown label: the worse case, public)."""
+def _knative_kind(resource: Any) -> str | None:
+    group, kind = _group_kind(resource.resource_type)
+    return kind if group in KNATIVE_GROUPS else None
+
+
+def _knative_public(resource: Any) -> bool:
+    """Published by Knative's ingress: no cluster-local visibility label (a label not known yet: the worse case)."""
+    return get(resource.props, "metadata", "labels", KNATIVE_VISIBILITY) != KNATIVE_CLUSTER_LOCAL
+
+
+def _knative_serves_gateway(vllm_pod: VllmPod) -> bool:
+    """Knative's ingress reaches only the gateway in this pod: the one container that declares a port is the
+    gateway (not vLLM), and none of its ports (each known) is one vLLM listens on (the pod shares one network)."""
+    pod = vllm_pod.pod
+    if vllm_pod.unread:
+        return False
+    declaring = [c for c in pod.containers if is_unknown(get(c, "ports")) or items(get(c, "ports"))]
+    if len(declaring) != 1 or not is_gateway_container(declaring[0]) or declaring[0] in pod.vllm:
+        return False
+    listed = get(declaring[0], "ports")
+    numbers = [] if is_unknown(listed) else [whole_number(get(p, "containerPort")) for p in items(listed)]
+    return bool(numbers) and None not in numbers and not set(numbers) & _declared_vllm_ports(vllm_pod)
+
+
+def _knative_runs_vllm(resource: Any) -> str | None:
+    """Why Knative's ingress in front of this Service's or Configuration's pods reaches vLLM, or None."""
+    for vllm_pod in vllm_pods([resource]):
+        if not _knative_serves_gateway(vllm_pod):
+            return (f"runs vLLM in '{vllm_pod.workload}', whose container Knative's ingress reaches (the one that "
+                    "declares a port) is not the gateway alone on a port vLLM does not listen on")
+    return None
+
+
+def _knative_route_targets(route: Any, workloads: list[Any], view: _View) -> list[Any]:
+    """The Knative Services and Configurations of the stack a Route's traffic names: by configurationName, or by
+    revisionName (a revision is named <configuration>-<number>, or by its template's metadata.name); a Route of a
+    Knative Service's own name is that Service's; anything not known yet names every one of its namespace."""
+    namespace = view.namespace(route)
+    here = [w for w in workloads if namespace_match(view.namespace(w), namespace) != "no"]
+    traffic = get(route.props, "spec", "traffic")
+    if is_unknown(get(route.props, "spec")) or is_unknown(traffic):
+        return here
+    found = [w for w in here if _knative_kind(w) == "Service" and object_name(w) == object_name(route)]
+    for entry in items(traffic):
+        configuration, revision = get(entry, "configurationName"), get(entry, "revisionName")
+        if is_unknown(entry) or is_unknown(configuration) or is_unknown(revision):
+            return here
+        for workload in here:
+            name = object_name(workload)
+            template = get(workload.props, "spec", "template", "metadata", "name")
+            if configuration == name or (isinstance(revision, str) and (
+                    revision.startswith(name + "-") or (isinstance(template, str) and revision == template))):
+                found.append(workload)
+    return list(dict.fromkeys(found))
+
+
+def _knative_route_reach(route: Any, workloads: list[Any], view: _View) -> str | None:
+    for target in _knative_route_targets(route, workloads, view):
+        if why := _knative_runs_vllm(target):
+            return f"sends traffic to {_knative_kind(target)} '{object_name(target)}', which {why}"
+    return None
+
+
+def _domain_mapping_reach(mapping: Any, workloads: list[Any], routes: list[Any], view: _View) -> str | None:
+    """Why a DomainMapping's target reaches vLLM: a Knative Service that runs vLLM, a Route whose traffic does
+    (whatever their visibility), a core Service that reaches vLLM's pods or port; a reference not known yet, in
+    a stack that serves vLLM, may be any of them. A target the stack does not hold is not judged here."""
+    ref = get(mapping.props, "spec", "ref")
+    name, kind, version = get(ref, "name"), get(ref, "kind"), get(ref, "apiVersion")
+    namespace = get(ref, "namespace") if isinstance(get(ref, "namespace"), str) else view.namespace(mapping)
+    if any(is_unknown(v) for v in (ref, name, kind, version, get(ref, "namespace"))):
+        return "maps to a target not known yet, in a stack that serves vLLM" if view.pods else None
+    if kind == "Service" and isinstance(version, str) and version.startswith("serving.knative.dev"):
+        for workload in workloads:
+            if _knative_kind(workload) == "Service" and object_name(workload) == name and \
+                    namespace_match(view.namespace(workload), namespace) != "no" and (why := _knative_runs_vllm(workload)):
+                return f"maps to Knative Service '{name}', which {why}"
+    elif kind == "Route":
+        held = [r for r in routes if object_name(r) == name and namespace_match(view.namespace(r), namespace) != "no"]
+        held += [w for w in workloads if _knative_kind(w) == "Service" and object_name(w) == name
+                 and namespace_match(view.namespace(w), namespace) != "no"]
+        for target in held:
+            why = _knative_runs_vllm(target) if _knative_kind(target) == "Service" else \
+                _knative_route_reach(target, workloads, view)
+            if why:
+                return f"maps to Route '{name}', which {why}"
+    elif kind == "Service":
+        return _backend_reach(Backend("ref", "Service", str(name), None), namespace, view)
+    return None
+
+
+def _knative_ingress_backends(ingress: Any) -> list[Backend]:
+    """The Services a networking.internal.knative.dev Ingress's ExternalIP rules split traffic to (a rule whose
+    visibility is not ClusterLocal, or not known yet)."""
+    found = []
+    for rule in items(get(ingress.props, "spec", "rules")):
+        if str(get(rule, "visibility") or "ExternalIP") == "ClusterLocal":
+            continue
+        for path in items(get(rule, "http", "paths")):
+            for split in items(get(path, "splits")):
+                namespace = get(split, "serviceNamespace")
+                found.append(Backend("split", "Service", str(get(split, "serviceName") or ""),
+                                     _port_ref(get(split, "servicePort")),
+                                     namespace if isinstance(namespace, str) and namespace else None))
+    return found
+
+
+def _judge_knative(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """A public Knative Service whose pods run vLLM (unless Knative's ingress reaches only the gateway in them),
+    a public Route whose traffic goes to such a Service or Configuration, a DomainMapping to either (public
+    whatever its target's visibility), and a Knative Ingress whose public rules split to vLLM: vLLM published
+    by Knative's ingress, around the gateway."""
+    knative = [r for r in resources if _knative_kind(r)]
+    workloads = [r for r in knative if _knative_kind(r) in ("Service", "Configuration")
+                 and _group_kind(r.resource_type)[0] == "serving.knative.dev"]
+    routes = [r for r in knative if _knative_kind(r) == "Route"]
+    for resource in knative:
+        kind, why = _knative_kind(resource), None
+        fix = (f"label it {KNATIVE_VISIBILITY}: {KNATIVE_CLUSTER_LOCAL}, or let only the gateway container declare "
+               "a port, and route to vLLM through the gateway")
+        if kind == "Service" and resource in workloads and _knative_public(resource):
+            why = _knative_runs_vllm(resource)
+            what = "a Knative Service that"
+        elif kind == "Route" and _knative_public(resource):
+            why, what = _knative_route_reach(resource, workloads, view), "a public Knative Route that"
+        elif kind == "DomainMapping":
+            why = _domain_mapping_reach(resource, workloads, routes, view)
+            what = "a DomainMapping (which publishes its target on its domain, cluster-local or not) that"
+            fix = "map the domain to the gateway's Service instead"
+        elif kind == "Ingress" and _group_kind(resource.resource_type)[0] == "networking.internal.knative.dev":
+            why = next((f"splits to Service '{b.name}', which {w}" for b in _knative_ingress_backends(resource)
+                        if (w := _backend_reach(b, b.namespace or view.namespace(resource), view))), None)
+            what, fix = "a Knative Ingress (rules with visibility ExternalIP) that", "split only to the gateway's Service"
+        else:
+            continue
+        if why:
+            report(f"{resource.resource_type} '{resource.name}': {what} {why} is published by Knative's ingress "
+                   f"outside the cluster, around the gateway; {fix}", resource.urn)
+
+
+# KServe's LLMInferenceService (serving.kserve.io, any version) runs vLLM (llm-d); its spec.router.gateway and
+# spec.router.route have KServe attach an HTTPRoute to a Gateway API gateway (its own default, or the refs given),
+# which KServe documents no cluster-local form for: not judged, so refused; without them it stays in the cluster
+LLM_ROUTER_KEYS = ("gateway", "route", "ingress")
+
+
+def _judge_llm_inference_services(resources: list[Any], report: ReportViolation) -> None:
     for service in resources:
-        if _group_kind(service.resource_type) != ("serving.knative.dev", "Service"):
+        if _group_kind(service.resource_type) != (KSERVE_GROUP, "LLMInferenceService"):
             continue
-        if not [pod for pod in vllm_pods([service])]:
-            continue
-        if get(service.props, "metadata", "labels", KNATIVE_VISIBILITY) == "cluster-local":
-            continue
-        report(f"{service.resource_type} '{service.name}': a Knative Service running vLLM is published by "
-               "Knative's ingress outside the cluster, around the gateway; label it "
-               f"{KNATIVE_VISIBILITY}: cluster-local and route to it through the gateway", service.urn)
+        router = get(service.props, "spec", "router")
+        if is_unknown(get(service.props, "spec")) or is_unknown(router) or \
+                any(get(router, key) is not None or is_unknown(get(router, key)) for key in LLM_ROUTER_KEYS):
+            report(f"{service.resource_type} '{service.name}': an LLMInferenceService with a router gateway or route "
+                   "(spec.router.gateway/route) has KServe publish vLLM through a Gateway API gateway, which this "
+                   "pack does not judge (KServe documents no cluster-local form for it), around the gateway; drop "
+                   "spec.router.gateway and spec.router.route and route to its Service through the gateway",
+                   service.urn)
 
 
 # Resources that install further resources no policy sees (like a Helm release): Flux's HelmRelease and
@@ -1396,6 +1619,36 @@ UNSEEN_INSTALLERS = {
 }
 
 
+# Argo Workflows (argoproj.io, any version): a template's ``resource`` step applies any manifest it holds (its
+# ``manifest`` a string, or ``manifestFrom`` an artifact: argo-workflows.readthedocs.io, "Resource Template");
+# Kyverno (kyverno.io, any version): a rule's ``generate`` creates the object its ``data`` or ``clone`` gives
+# (kyverno.io/docs/writing-policies/generate), as a policies.kyverno.io GeneratingPolicy does
+ARGO_WORKFLOW_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+KYVERNO_GROUPS = ("kyverno.io", "policies.kyverno.io")
+
+
+def _in_cluster_installer(resource: Any) -> tuple[str, str] | None:
+    """(what, what to use instead) for an Argo workflow with a resource template or a Kyverno policy with a
+    generate rule (a template or rule list not known yet: the worse case), else None."""
+    group, kind = _group_kind(resource.resource_type)
+    spec = get(resource.props, "spec")
+    if group == "argoproj.io" and kind in ARGO_WORKFLOW_KINDS:
+        templates = get(spec, "workflowSpec", "templates") if kind == "CronWorkflow" else get(spec, "templates")
+        if is_unknown(spec) or is_unknown(templates) or any(
+                is_unknown(t) or get(t, "resource") is not None for t in items(templates)):
+            return (f"an Argo {kind} with a resource template has Argo Workflows apply its manifest in the cluster",
+                    "the Kubernetes resources themselves")
+    elif group in KYVERNO_GROUPS and kind == "GeneratingPolicy":
+        return "a Kyverno GeneratingPolicy has Kyverno create objects in the cluster", "the Kubernetes resources themselves"
+    elif group in KYVERNO_GROUPS and kind in ("ClusterPolicy", "Policy"):
+        listed = get(spec, "rules")
+        if is_unknown(spec) or is_unknown(listed) or any(
+                is_unknown(r) or get(r, "generate") is not None for r in items(listed)):
+            return (f"a Kyverno {kind} with a generate rule has Kyverno create objects in the cluster",
+                    "the Kubernetes resources themselves")
+    return None
+
+
 def _serves_vllm(resources: list[Any], view: _View) -> str | None:
     """What in the stack serves vLLM (a pod, a Container App, a container group, a GPU VM), or None."""
     if view.pods:
@@ -1405,9 +1658,10 @@ def _serves_vllm(resources: list[Any], view: _View) -> str | None:
             return f"Container App '{r.name}'"
         if r.resource_type == CONTAINER_GROUP and any(is_vllm_container(c) for c in items(get(r.props, "containers"))):
             return f"container group '{r.name}'"
-        size = get(r.props, "hardwareProfile", "vmSize")
-        if r.resource_type == VIRTUAL_MACHINE and (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
-            return f"GPU VM '{r.name}'"
+        if what := gpu_machine(r):
+            return f"{what} '{r.name}'"
+        if r.resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET) and machine_runs_vllm(r):
+            return f"{'VM scale set' if r.resource_type == VM_SCALE_SET else 'VM'} '{r.name}' (its custom data names vLLM)"
     return None
 
 
@@ -1415,8 +1669,8 @@ def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportVi
     """Flux, Argo CD and ARM template deployments in a stack that serves vLLM: refused like a Helm release."""
     serving = None
     for resource in resources:
-        known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type))
-        if resource.resource_type == ARM_DEPLOYMENT:
+        known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type)) or _in_cluster_installer(resource)
+        if arm_deployment(resource.resource_type):
             known = (("an ARM template deployment has Azure Resource Manager create the template's resources, never "
                       "registered with Pulumi"), "the azure-native resources themselves")
         if known is None:
@@ -1457,15 +1711,17 @@ def _judge_gpu_vms(resources: list[Any], report: ReportViolation) -> None:
     id is not known yet (a first preview) may be any of its kind in the stack."""
     ids = _by_id(resources)
     for vm in resources:
-        size = get(vm.props, "hardwareProfile", "vmSize")
-        if vm.resource_type != VIRTUAL_MACHINE or \
-                not (is_unknown(size) or str(size or "").lower().startswith(GPU_VM_PREFIX)):
+        what = gpu_machine(vm)
+        if what is None:
             continue
         if inline_public_ip_configurations(vm.props):
-            report(f"{VIRTUAL_MACHINE} '{vm.name}': GPU VM declares a public IP inline (networkProfile."
+            where = "virtualMachineProfile.networkProfile" if vm.resource_type == VM_SCALE_SET else "networkProfile"
+            report(f"{vm.resource_type} '{vm.name}': {what} declares a public IP inline ({where}."
                    "networkInterfaceConfigurations[].ipConfigurations[].publicIPAddressConfiguration), with no "
-                   "security group this pack can judge; give vLLM's VM no public IP, put the gateway in front",
+                   "security group this pack can judge; give vLLM's machines no public IP, put the gateway in front",
                    vm.urn)
+        if vm.resource_type != VIRTUAL_MACHINE:
+            continue
         said = set()
         nics = [nic for reference in items(get(vm.props, "networkProfile", "networkInterfaces"))
                 for nic in _referenced(get(reference, "id"), ids, resources, NETWORK_INTERFACE)]
@@ -1499,12 +1755,15 @@ vllm_behind_gateway_across_stack = StackValidationPolicy(
                 "directly or through an ExternalName Service (a pod that runs the gateway beside vLLM only on "
                 "the gateway's port; Services matched by namespace and name; vLLM's port read from its pods); "
                 "Traefik, Contour, ingress-nginx stream and Envoy Gateway Backend routes judged alike; no Helm "
-                "release, Flux, Argo CD or ARM template deployment, whose objects the pack cannot see, and no "
+                "release, Flux, Argo CD, Argo Workflows resource template, Kyverno generate rule or ARM deployment (any "
+                "type), whose objects the pack cannot see, and no "
                 "classic-provider resource that can open a port, in a stack that serves vLLM; no NetworkPolicy "
                 "admits an ipBlock, every source or every namespace to vLLM's pods on its port; a Knative Service "
-                "or KServe InferenceService serving vLLM is cluster-local; an internal load balancer serves the "
-                "gateway on 443 only; no GPU VM "
-                "declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
+                "or KServe InferenceService serving vLLM is cluster-local (unless Knative reaches only the gateway in "
+                "its pod), as is a Knative Route to one, no DomainMapping or Knative Ingress publishes one, no "
+                "LLMInferenceService has a router gateway or route; an internal load balancer serves the "
+                "gateway on 443 only; Azure forwarding reaches no port vLLM listens on in the stack; no GPU VM or "
+                "scale set declares a public IP inline, and a GPU VM with a public IP has no security group rule that "
                 "reaches past the gateway.",
     validate=normalised(validate_behind_gateway_across_stack),
     enforcement_level=MANDATORY,
