@@ -372,6 +372,45 @@ def test_azure_forwarding_to_a_port_vllm_listens_on_in_the_stack_is_refused(forw
     assert of(judge(forwarder(9000)), ACROSS, name) == []  # nothing listens on 9000 here
 
 
+def gpu_vm(docker_line: str) -> tuple[str, str, dict[str, Any]]:
+    data = f"#cloud-config\nruncmd:\n  - {docker_line}\n"
+    return ("azure-native:compute:VirtualMachine", "gpuvm", {
+        "hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"},
+        "osProfile": {"customData": base64.b64encode(data.encode()).decode()}})
+
+
+def nsg_opening(port: int, source: str = "198.51.100.0/24") -> tuple[str, str, dict[str, Any]]:
+    return ("azure-native:network:NetworkSecurityGroup", "nsg", {"securityRules": [{
+        "name": "api", "priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": source, "sourcePortRange": "*", "destinationAddressPrefix": "*",
+        "destinationPortRange": str(port)}]})
+
+
+RUN = "docker run -d --gpus all"
+IMAGE = "vllm/vllm-openai:v0.11.0 --model m"
+
+
+@pytest.mark.parametrize("docker_line, port", [
+    (f"{RUN} -p 9000:8000 {IMAGE}", 9000),                       # attacker a7: published on 9000
+    (f"{RUN} --publish=0.0.0.0:9443:8000/tcp {IMAGE}", 9443),
+    (f"{RUN} -p9001-9002:8000-8001 {IMAGE}", 9002),
+    (f"{RUN} --network host {IMAGE} --port 9100", 9100),          # the host's network: vLLM's own port
+])
+def test_an_nsg_rule_opening_a_port_a_vms_vllm_is_published_on_is_refused(docker_line, port):
+    # even to one narrow outside range: nothing reaches vLLM except through the gateway
+    assert of(judge(gpu_vm(docker_line), nsg_opening(port)), ACROSS, "nsg")
+
+
+@pytest.mark.parametrize("docker_line, port, source", [
+    (f"{RUN} -p 127.0.0.1:9000:8000 {IMAGE}", 9000, "198.51.100.0/24"),  # loopback: through Caddy only
+    (f"{RUN} -p 9000:8000 {IMAGE}", 9000, "VirtualNetwork"),             # from inside the VNet
+    (f"{RUN} -p 9000:8000 {IMAGE}", 9001, "198.51.100.0/24"),            # another port
+    (f"{RUN} -p 9000:8000 caddy:2.10.2 run", 9000, "198.51.100.0/24"),   # not vLLM
+])
+def test_an_nsg_rule_to_a_port_vllm_is_not_published_on_from_outside_passes_this_rule(docker_line, port, source):
+    assert of(judge(gpu_vm(docker_line), nsg_opening(port, source)), ACROSS, "nsg") == []
+
+
 # ---------------------------------------------------------------- unknown values never raise
 
 UNKNOWN_STACKS = {
@@ -384,7 +423,8 @@ UNKNOWN_STACKS = {
                 route([{"configurationName": "vllm", "revisionName": "vllm-1"}]), domain_mapping(KSVC_REF)],
     "installers and machines": [VLLM, INSTALLERS["argo-CronWorkflow"], INSTALLERS["kyverno-policy-generate"],
                                 scale_set(True), llm_inference_service({"gateway": {}})],
-    "forwarding": [container_group(9000), layer4_gateway(9000), dnat(9000), balancer(9000)],
+    "forwarding": [container_group(9000), layer4_gateway(9000), dnat(9000), balancer(9000),
+                   gpu_vm(f"{RUN} -p 9000:8000 {IMAGE}"), nsg_opening(9000)],
 }
 
 

@@ -143,6 +143,74 @@ def machine_runs_vllm(resource: Any) -> bool:
     return "vllm" in _decoded_custom_data(encoded).lower()
 
 
+LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+PUBLISHED_PORTS_MAX = 1024  # a published range past this many ports is read as its first ones
+
+
+def _published_host_ports(spec: str) -> set[int]:
+    """The host ports of one `docker run -p` value ([ip:]host:container[/proto]; a range 'a-b'); none when
+    it binds a loopback address (reachable from the machine only) or names no host port (docker picks one)."""
+    spec = spec.split("/", 1)[0]
+    if spec.startswith("["):  # [::1]:9000:8000
+        address, _, spec = spec[1:].partition("]")
+        address, spec = f"[{address}]", spec.lstrip(":")
+        parts = [address, *spec.split(":")]
+    else:
+        parts = spec.split(":")
+    if len(parts) < 2 or (len(parts) == 3 and parts[0].startswith(LOOPBACK)):
+        return set()
+    low, _, high = parts[-2].partition("-")
+    first, last = whole_number(low), whole_number(high or low)
+    if first is None or last is None or last < first:
+        return set()
+    return set(range(first, min(last, first + PUBLISHED_PORTS_MAX - 1) + 1))
+
+
+def machine_vllm_ports(resource: Any) -> set[int]:
+    """The ports a VM or scale set serves vLLM on to its network, read from the `docker run` lines of its
+    custom data (the shapes components/cloudinit.py writes, and a program's own): each host port a
+    vLLM container publishes (`-p`/`--publish`, not to a loopback address), and with `--network host` each
+    port vLLM listens on (``vllm_ports``). The shipped VM publishes on 127.0.0.1 only: none."""
+    from .images import DOCKER_IMAGE_COMMAND, _image_after_options, _shell_lines, _words, custom_data_scripts
+
+    profile = get(resource.props, "virtualMachineProfile") if resource.resource_type == VM_SCALE_SET else resource.props
+    encoded = get(profile, "osProfile", "customData")
+    if encoded is None or is_unknown(encoded):
+        return set()
+    text = _decoded_custom_data(encoded)
+    if "vllm" not in text.lower():
+        return set()
+    ports: set[int] = set()
+    for script in custom_data_scripts(text):
+        for line in _shell_lines(script):
+            command = DOCKER_IMAGE_COMMAND.search(line) if "docker" in line else None
+            if command is None or command.group(1) == "pull":
+                continue
+            words = _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0])
+            image = _image_after_options(words)
+            if image is None:
+                continue
+            after = words[words.index(image) + 1:]
+            if not is_vllm_container({"image": image, "args": after}):
+                continue
+            options = words[:words.index(image)]
+            for index, word in enumerate(options):
+                option, equals, value = word.partition("=")
+                if option in ("-p", "--publish"):
+                    value = value if equals else (options[index + 1] if index + 1 < len(options) else "")
+                elif option.startswith("-p") and not option.startswith("--") and len(option) > 2:
+                    value = option[2:]  # -p9000:8000
+                elif option in ("--network", "--net"):
+                    network = value if equals else (options[index + 1] if index + 1 < len(options) else "")
+                    if network == "host":
+                        ports |= vllm_ports({"image": image, "args": after})
+                    continue
+                else:
+                    continue
+                ports |= _published_host_ports(value)
+    return ports
+
+
 def _container_ports(containers: list[Any]) -> set[int]:
     return set().union(*(vllm_ports(c) for c in containers)) | {rules.VLLM_PORT}
 
@@ -360,6 +428,9 @@ def stack_vllm_ports(resources: list[Any], view: Any) -> frozenset[int]:
     port of a vLLM container in a Container Instances group or a Container App."""
     ports = set(view.ports)
     for resource in resources:
+        if resource.resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET):
+            ports |= machine_vllm_ports(resource)
+            continue
         if resource.resource_type == CONTAINER_GROUP:
             containers = items(get(resource.props, "containers"))
         elif resource.resource_type == CONTAINER_APP:
@@ -384,6 +455,23 @@ def _judge_forwarding_to_stack_ports(resources: list[Any], view: Any, report: Re
             _judge_azure_forwarding(resource, resource.props, f"{resource.resource_type} '{resource.name}'",
                                     lambda message, urn=None, r=resource: report(
                                         f"{message} (vLLM listens on it in this stack)", r.urn), others, worse=False)
+        elif resource.resource_type in (NSG, SECURITY_RULE, CLASSIC_NSG, CLASSIC_SECURITY_RULE):
+            single = resource.resource_type in (SECURITY_RULE, CLASSIC_SECURITY_RULE)
+            for index, rule in enumerate(worse_nsg_rules(SECURITY_RULE if single else NSG, plain(resource.props))):
+                opened = _opened_ports(rule, others)
+                if opened:
+                    report(f"{resource.resource_type} '{resource.name}': rule "
+                           f"'{_rule_name(rule, resource.name if single else f'#{index}')}' opens port(s) "
+                           f"{', '.join(map(str, sorted(opened)))}, on which vLLM listens in this stack, to "
+                           f"{_listed([s for s in _address_sources(rule) if not rules.is_inside_source(s)])}, "
+                           "around the gateway; open only the gateway's 443 (and 80 for ACME)", resource.urn)
+
+
+def _opened_ports(rule: Any, ports: frozenset[int]) -> set[int]:
+    """Which of ``ports`` one inbound NSG rule opens to a source outside the VNet (empty: none)."""
+    if not _allows_inbound_tcp(rule) or not any(not rules.is_inside_source(s) for s in _address_sources(rule)):
+        return set()
+    return {port for port in ports for low, high in _port_ranges(rule) if low <= port <= high}
 
 
 def service_exposure(props: Any) -> str | None:
