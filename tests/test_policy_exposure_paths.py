@@ -153,6 +153,22 @@ def test_every_arm_deployment_type_is_refused_beside_vllm_and_in_an_internal_sta
     assert of(judge(arm), ACROSS, "tmpl") == [] and of(judge(arm), CLOSED, "tmpl") == []
 
 
+SCRIPTS = {"azure-native:resources:AzureCliScript": {"azCliVersion": "2.67.0", "kind": "AzureCLI",
+                                                       "retentionInterval": "PT1H",
+                                                       "scriptContent": "az network public-ip create -g rg -n pip"},
+           "azure-native:resources:AzurePowerShellScript": {"azPowerShellVersion": "12.0", "kind": "AzurePowerShell",
+                                                            "retentionInterval": "PT1H", "scriptContent": "New-AzPublicIpAddress"}}
+
+
+@pytest.mark.parametrize("kind", sorted(SCRIPTS))
+def test_a_deployment_script_is_refused_beside_vllm_and_in_an_internal_stack(kind):
+    # it runs the Azure CLI or PowerShell in Azure: what it creates is never registered, so never judged
+    script = (kind, "script", SCRIPTS[kind])
+    assert of(judge(VLLM, script), ACROSS, "script")
+    assert of(judge(RG, (kind, "script", {**SCRIPTS[kind], "tags": INTERNAL})), CLOSED, "script")
+    assert of(judge(script), ACROSS, "script") == [] and of(judge(script), CLOSED, "script") == []
+
+
 def test_a_gpu_scale_set_or_a_machine_whose_custom_data_runs_vllm_serves_vllm():
     arm = ("azure-native:resources:Deployment", "tmpl", {"resourceGroupName": "rg", "properties": {
         "mode": "Incremental", "templateLink": {"uri": "https://example.blob.core.windows.net/t/main.json"}}})

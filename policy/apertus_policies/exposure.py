@@ -119,6 +119,22 @@ def arm_deployment(resource_type: Any) -> bool:
     return text.startswith("azure:") and text.rsplit(":", 1)[-1].endswith(CLASSIC_TEMPLATE_DEPLOYMENT)
 
 
+# Deployment scripts run the Azure CLI or PowerShell inside Azure (Microsoft.Resources/deploymentScripts), as
+# the identity they are given: whatever they create is never registered with the engine
+DEPLOYMENT_SCRIPTS = frozenset({
+    "azure-native:resources:AzureCliScript", "azure-native:resources:AzurePowerShellScript",
+    "azure:core/resourceDeploymentScriptAzureCli:ResourceDeploymentScriptAzureCli",
+    "azure:core/resourceDeploymentScriptPowerShell:ResourceDeploymentScriptPowerShell"})
+
+
+def deployment_script(resource_type: Any) -> bool:
+    """Whether a type token is an Azure deployment script (DEPLOYMENT_SCRIPTS), in any version."""
+    text = str(resource_type)
+    return text in DEPLOYMENT_SCRIPTS or any(
+        text.startswith(known.rsplit(":", 1)[0] + ":") and text.endswith(":" + known.rsplit(":", 1)[1])
+        for known in DEPLOYMENT_SCRIPTS)
+
+
 def generic_resource_type(props: Any) -> str:
     """The Azure type a generic azure-native:resources:Resource names ('microsoft.network/publicipaddresses'),
     lower case: its resourceProviderNamespace and resourceType ('?' for a part not known yet)."""
@@ -433,6 +449,10 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         return ("is an ARM template deployment: Azure Resource Manager creates the template's resources, never "
                 "registered with Pulumi, so whether they are public is not judged; declare them as azure-native "
                 "resources in the program")
+    if deployment_script(kind):
+        return ("is a deployment script: it runs the Azure CLI or PowerShell in Azure, and what it creates is never "
+                "registered with Pulumi, so whether that is public is not judged; declare those resources as "
+                "azure-native resources in the program")
     if kind == GENERIC_RESOURCE:
         return _generic_resource_problem(props)
     if kind in (FIREWALL_POLICY_RULES, FIREWALL_RULE_GROUP, AZURE_FIREWALL):

@@ -97,7 +97,7 @@ from .common import (
     whole_number,
 )
 
-from .exposure import arm_deployment, classic_unjudged, inline_public_ip_configurations
+from .exposure import arm_deployment, classic_unjudged, deployment_script, inline_public_ip_configurations
 from .secrets import _decoded_custom_data
 from .network import worse_nsg_rules
 
@@ -1760,6 +1760,9 @@ def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportVi
         known = UNSEEN_INSTALLERS.get(_group_kind(resource.resource_type)) or _in_cluster_installer(resource)
         if arm_deployment(resource.resource_type):
             known = (("an ARM template deployment has Azure Resource Manager create the template's resources, never "
+                      "registered with Pulumi"), "the azure-native resources themselves")
+        elif deployment_script(resource.resource_type):
+            known = (("a deployment script runs the Azure CLI or PowerShell in Azure, and what it creates is never "
                       "registered with Pulumi"), "the azure-native resources themselves")
         if known is None:
             continue
