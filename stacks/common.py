@@ -227,6 +227,10 @@ def plan_stack(stack: str, root: Path = ROOT) -> dict[str, Any]:
 
     notes = [": ".join(plain_secret_finding(key, stack))
              for key in plain_provider_secrets(values, secret_keys)] + unread_settings(stack, project, values, root)
+    if f"{project}:apiKey" in secret_keys:  # a key the user chose, which the plan cannot decrypt
+        notes.append("apiKey is stored encrypted, which the offline plan cannot read: its checks (at least 32 "
+                     "characters, letters and digits, not equal to hfToken) run under pulumi up, before any "
+                     "resource; leave apiKey out to have a random key generated")
     token_key = f"{project}:hfToken"
     if token_key not in values:
         # the plan is for before secrets are set; pulumi up itself still refuses without the token

@@ -378,8 +378,31 @@ def config_entries(path: Path) -> list[tuple[str, yaml.Node, PulumiYamlLoader]]:
     for key, value in config.value:
         if not isinstance(key, yaml.ScalarNode):
             raise StackFileError(f"{_where(path, key.start_mark)}: a config key must be a name")
+        _refuse_joined_list_items(path, value)
         entries.append((key.value, value, loader))
     return entries
+
+
+def _refuse_joined_list_items(path: Path, node: yaml.Node) -> None:
+    """A list item indented more than the one above it is no item: YAML folds that line into the item
+    above ('- 203.0.113.0/24' then '   - 198.51.100.7' is one value, '203.0.113.0/24 - 198.51.100.7'),
+    which a later check would call a bad range. Named here, at its line, as the indentation it is."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            if (isinstance(item, yaml.ScalarNode) and item.style is None
+                    and item.start_mark.line != item.end_mark.line):
+                lines = item.start_mark.buffer.splitlines() if item.start_mark.buffer else []
+                for index in range(item.start_mark.line + 1, min(item.end_mark.line + 1, len(lines))):
+                    if lines[index].lstrip().startswith("- "):
+                        raise StackFileError(
+                            f"{path.name}, line {index + 1}, column {_indent(lines[index]) + 1}: this list item is "
+                            f"indented by {spaces(_indent(lines[index]))} and the one above it (line "
+                            f"{item.start_mark.line + 1}) by {_indent(lines[item.start_mark.line])}, so YAML reads "
+                            "it as the rest of that item; indent the items of one list by the same number of spaces")
+            _refuse_joined_list_items(path, item)
+    elif isinstance(node, yaml.MappingNode):
+        for _, value in node.value:
+            _refuse_joined_list_items(path, value)
 
 
 def stack_value(node: yaml.Node, loader: PulumiYamlLoader) -> Any:
@@ -575,6 +598,9 @@ def check_declared_type(path: Path, key: str, node: yaml.Node, loader: PulumiYam
                         f"(pulumi config set --path '{key.partition(':')[2]}[0]' VALUE)",
                "integer": "a whole number (e.g. 3)", "boolean": "true or false",
                "object": "a YAML map", "string": "a single value"}.get(declared, "a single value")
+    if isinstance(node, yaml.ScalarNode) and not node.style and re.fullmatch(r"[-+]?\.(?:nan|inf)", node.value,
+                                                                            re.IGNORECASE):
+        example = "a number written in digits, e.g. 0.9 (YAML's .nan and .inf are no value Pulumi can store)"
     raise StackFileError(f"{_where(path, node.start_mark)}: {key} is {shown}, but Pulumi.yaml declares "
                          f"it {declared if declared != 'array' else f'a list of {item_type}'} and Pulumi "
                          f"refuses the stack; give {example}")
@@ -720,9 +746,10 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
             raise StackFileError(f"{stack_file.name}: {missing} is not set: the file's top-level key '{stray}' is not "
                                  f"part of a stack file, so nothing under it is read; put the settings under "
                                  f"'config:' (as in Pulumi.dev.yaml)")
+        choices = "containerapp|vm|aks" if short == "host" else "value"
         raise StackFileError(f"{stack_file.name}: {missing} is not set, and Pulumi.yaml declares it without "
                              f"a default, so the Pulumi CLI refuses the stack; run: pulumi config set "
-                             f"{short} <value> --stack {stack}")
+                             f"{short} <{choices}> --stack {stack}")
     for key, node, stack_loader in entries:
         namespace, colon, short = key.partition(":")
         if colon and (not namespace or not short):

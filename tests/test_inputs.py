@@ -154,7 +154,9 @@ def test_region_spellings_normalise_to_azures_name(given):
 
 @pytest.mark.parametrize("given,suggestion", [("sweden-central", "swedencentral"),
                                               ("swedencentrall", "swedencentral"),
-                                              ("westeuropa", "westeurope")])
+                                              ("westeuropa", "westeurope"),
+                                              ("westeu", "westeurope"),  # cut short (new user: got westus)
+                                              ("swedenc", "swedencentral")])
 def test_a_near_miss_gets_a_did_you_mean(given, suggestion):
     assert_config_error(stack_config("vm", **{"azure-native:location": given}), "azure-native:location",
                         ["not an Azure public-cloud region", f"did you mean '{suggestion}'"])
@@ -346,6 +348,10 @@ def plan_exit_code(root: Path) -> int:
     # Pulumi (yaml.v3) refuses a key given twice; PyYAML would keep the last, hiding a plain-text key
     ("config:\n  apertus-azure:host: vm\n  apertus-azure:apiKey: plain-text-key-0123456789abcdefghij\n"
      "  apertus-azure:apiKey:\n    secure: AAABAx\n", 4),
+    # a list item indented one space more than the one above: YAML folds it into that item (new user:
+    # it was reported as the range '203.0.113.0/24 - 198.51.100.7' having a bad prefix)
+    ("config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n  apertus-azure:allowedCidrs:\n"
+     "    - 203.0.113.0/24\n     - 198.51.100.7\n", "6, column 6"),
 ])
 def test_a_broken_stack_file_is_one_line_naming_file_and_line(tmp_path, monkeypatch, capsys, text, line):
     write_stack(tmp_path, monkeypatch, text)
@@ -591,3 +597,55 @@ def test_a_private_allowed_cidr_on_a_public_host_is_a_warning(host):
     internal = args_class(location="swedencentral", hf_token=token, allowed_cidrs=["10.1.0.0/16"], internal=True,
                           **extra)
     assert not [w for w in internal.plan.warnings if "10.1.0.0/16" in w]
+
+
+def test_an_encrypted_api_key_is_said_to_be_checked_at_pulumi_up(tmp_path, monkeypatch, capsys):
+    # the plan cannot decrypt it, so a weak key would pass the plan silently (new user): it says so
+    write_stack(tmp_path, monkeypatch, "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+                "  apertus-azure:apiKey:\n    secure: AAABAxyz\n")
+    assert plan_exit_code(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "apiKey is stored encrypted, which the offline plan cannot read: its checks" in out
+    write_stack(tmp_path, monkeypatch, "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n")
+    assert plan_exit_code(tmp_path) == 0
+    assert "apiKey is stored encrypted" not in capsys.readouterr().out  # generated: nothing to check
+
+
+@pytest.mark.parametrize("host, words", [
+    ("containerapp", ["must be between 1 and 1000 on host 'containerapp'", "use 1000"]),
+    ("vm", ["is more than host 'vm' runs: one replica", "remove maxReplicas"]),
+])
+def test_a_huge_replica_count_gets_the_hosts_own_limit_as_its_fix(host, words):
+    # the generic bound's "use 8000" was refused by the host's own check in the next run (new user)
+    assert_config_error(stack_config(host, maxReplicas=int("9" * 20)), "maxReplicas", words)
+
+
+def test_a_program_is_told_which_component_class_to_use_not_a_host_setting():
+    # a library user has no `host` setting: the other hosts are named by their component classes
+    with pytest.raises(ConfigError) as caught:
+        ContainerAppGpuArgs(location="swedencentral", hf_token=HF_TOKEN, model="apertus-70b-instruct")
+    message = str(caught.value)
+    assert "use AksGpuCluster or GpuVirtualMachine with gpu='Standard_NC96ads_A100_v4'" in message
+    assert "host '" not in message
+
+
+@pytest.mark.parametrize("text, words", [
+    # new user: each said something beside the point ("give a single value", "is not a number", ...)
+    ("  apertus-azure:gpuMemoryUtilization: .NaN\n", ["YAML's .nan and .inf are no value Pulumi can store"]),
+    ("  apertus-azure:gpuMemoryUtilization: ~\n", ["gpuMemoryUtilization = '': is empty; remove the key to use its "
+                                                  "default"]),
+    ("  apertus-azure:allowedCidrs: [' 203.0.113.0/24']\n", ["has a space before or after it; write it without "
+                                                            "spaces, like '203.0.113.0/24'"]),
+])
+def test_odd_values_get_advice_about_what_is_odd(tmp_path, monkeypatch, capsys, text, words):
+    write_stack(tmp_path, monkeypatch, "config:\n  azure-native:location: swedencentral\n  apertus-azure:host: vm\n"
+                + text)
+    assert plan_exit_code(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert all(word in err for word in words) and err.count("\n") == 1, err
+
+
+def test_a_missing_host_lists_the_hosts(tmp_path, monkeypatch, capsys):
+    write_stack(tmp_path, monkeypatch, "config:\n  azure-native:location: swedencentral\n")
+    assert plan_exit_code(tmp_path) == 2
+    assert "pulumi config set host <containerapp|vm|aks> --stack t" in capsys.readouterr().err

@@ -145,7 +145,7 @@ def test_plan_argument_stays_for_advanced_use():
     ({"max_model_len": 4096.5}, "maxModelLen", ["whole number"]),
     ({"model": 8}, "model", ["catalog name"]),
     ({"model": "apertus-9b"}, "model", ["apertus-8b-instruct"]),
-    ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for host 'containerapp'"]),
+    ({"gpu": "Standard_NC24ads_A100_v4"}, "gpu", ["not valid for ContainerAppGpu"]),
     ({"location": ""}, "location", ["empty"]),
     ({"vllm_image": 3}, "vllmImage", ["not a string"]),
     ({"concurrent_requests": 0}, "scaleConcurrentRequests",

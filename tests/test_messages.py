@@ -59,7 +59,7 @@ def test_a_missing_key_with_nothing_close_still_says_how_to_set_it(tmp_path, cap
     err = plan_error(tmp_path, capsys, "azure-native:location: swedencentral\n")
     # the Pulumi CLI refuses a stack without a declared key that has no default: the plan says so
     assert err.startswith("error: Pulumi.t.yaml: apertus-azure:host is not set"), err
-    assert err.rstrip().endswith("run: pulumi config set host <value> --stack t"), err
+    assert err.rstrip().endswith("run: pulumi config set host <containerapp|vm|aks> --stack t"), err
 
 
 def test_a_misspelt_secret_looking_key_does_not_show_its_value(tmp_path, capsys):
@@ -341,7 +341,7 @@ def test_the_args_check_the_gpu_name_before_planning():
     with pytest.raises(ConfigError, match="did you mean 'Standard_NC24ads_A100_v4'"):
         GpuVirtualMachineArgs(location="swedencentral", hf_token="t", gpu="A10O")
     # a catalog name of another host is left to the planner, which names the host
-    with pytest.raises(ConfigError, match="is a Container Apps workload profile, not valid for host 'vm'"):
+    with pytest.raises(ConfigError, match="is a Container Apps workload profile, not valid for GpuVirtualMachine"):
         GpuVirtualMachineArgs(location="swedencentral", hf_token="t", gpu="NC24-A100")
 
 

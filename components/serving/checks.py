@@ -103,6 +103,10 @@ def _number(key, value, kind, minimum, maximum):
         text = isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value)
         example = value.strip() if text and (kind is float or float(value).is_integer()) else \
             ("4" if kind is int else "0.9")
+        if value is None or (isinstance(value, str) and not value.strip()):  # `key:`, `~`, `''`
+            raise ConfigError(key, value, "is empty", f"remove the key to use its default, or write digits, e.g. "
+                              f"{example}", args_fix=f"leave it out to use its default, or pass "
+                              f"{'an int' if kind is int else 'a float'}, e.g. {example}")
         raise ConfigError(key, value, f"is a string, not {wanted}" if text else f"is not {wanted}",
                           f"write digits only, without quotes, e.g. {example}",
                           args_fix=f"pass {'an int' if kind is int else 'a float'}, e.g. {example}")
@@ -335,15 +339,30 @@ def check_no_secret_in_tags(tags: Mapping[str, str], secrets: dict[str, str | No
 # 8 GPUs, one replica each. Each host checks its own limit after this; the bound keeps a number of
 # hundreds of digits out of the arithmetic that follows.
 REPLICAS_MAX = 8000
+# the nearest value a number past REPLICAS_MAX gets: the host's own limit (containerapp.MAX_REPLICAS; one VM)
+HOST_REPLICAS_MAX = {"containerapp": 1000, "vm": 1}
 
 
 def replica_bounds(host: str, min_replicas: Any, max_replicas: Any) -> tuple[int, int]:
     """Fewest and most serving replicas, with the host's defaults for what is None."""
     default_min, default_max = DEFAULT_REPLICAS[host]
-    low = default_min if min_replicas is None else whole_number("minReplicas", min_replicas, minimum=0,
-                                                                 maximum=REPLICAS_MAX)
-    high = (max(default_max, low) if max_replicas is None
-            else whole_number("maxReplicas", max_replicas, minimum=1, maximum=REPLICAS_MAX))
+    def count(key: str, value: Any, minimum: int) -> int:
+        try:
+            return whole_number(key, value, minimum=minimum, maximum=REPLICAS_MAX)
+        except ConfigError as error:
+            most = HOST_REPLICAS_MAX.get(host)
+            if most is None or not error.why.startswith("must be between") or not (
+                    isinstance(error.value, (int, float)) and error.value > REPLICAS_MAX):
+                raise
+            # past every host's limit: the nearest value this host takes, not one its own check refuses next
+            if most == 1:
+                raise ConfigError(key, error.value, f"is more than host '{host}' runs: one replica",
+                                  f"remove {key}") from None
+            raise ConfigError(key, error.value, f"must be between {minimum} and {most} on host '{host}'",
+                              f"use {most}, the most it takes") from None
+
+    low = default_min if min_replicas is None else count("minReplicas", min_replicas, 0)
+    high = max(default_max, low) if max_replicas is None else count("maxReplicas", max_replicas, 1)
     if low > high:
         raise ConfigError("minReplicas", low, f"is above maxReplicas ({high})",
                           f"set minReplicas <= {high} or raise maxReplicas")

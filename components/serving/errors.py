@@ -89,9 +89,21 @@ def args_class() -> str | None:
     return None if source in (None, CONFIG) else source
 
 
+# a stack's `host` setting, in a program: the component class that is that host
+HOST_COMPONENTS = {"containerapp": "ContainerAppGpu", "vm": "GpuVirtualMachine", "aks": "AksGpuCluster"}
+_HOSTS_WITH_GPU = re.compile(r"\bhost ((?:'(?:containerapp|vm|aks)'(?: or )?)+)(?: with gpu '([^']+)')?")
+
+
+def _components_for_hosts(match: re.Match) -> str:
+    classes = " or ".join(HOST_COMPONENTS[host] for host in re.findall(r"'(\w+)'", match.group(1)))
+    return f"{classes} with gpu='{match.group(2)}'" if match.group(2) else classes
+
+
 def python_names(text: str) -> str:
-    """Config keys in ``text`` as the args fields they are (maxReplicas -> max_replicas); a key in quotes
+    """Config keys in ``text`` as the args fields they are (maxReplicas -> max_replicas), and a host
+    ("host 'aks' with gpu 'X'") as its component class (AksGpuCluster with gpu='X'); a key in quotes
     (pulumi.Config().require_secret('hfToken')) stays."""
+    text = _HOSTS_WITH_GPU.sub(_components_for_hosts, text)
     return _CONFIG_KEY_WORD.sub(lambda match: ARGS_FIELDS[match.group(1)], text)
 
 

@@ -102,7 +102,10 @@ def normalize_region(value: str, key: str = LOCATION_KEY) -> str:
     candidate = re.sub(r"\s+", "", text.lower())
     if candidate in REGIONS:
         return candidate
-    close = difflib.get_close_matches(_squeezed(text), REGIONS, n=3, cutoff=0.75)
+    squeezed = _squeezed(text)
+    # a region cut short ('westeu', 'swedenc') is the region it begins, before any near spelling
+    begun = sorted(region for region in REGIONS if len(squeezed) >= 4 and region.startswith(squeezed))
+    close = begun[:3] or difflib.get_close_matches(squeezed, REGIONS, n=3, cutoff=0.75)
     fix = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
            else "use an Azure region name like swedencentral or westeurope "
                 "(az account list-locations -o table lists them)")

@@ -191,6 +191,8 @@ def range_syntax_problem(source: object) -> str:
     be: a prefix length the address does not have ('/33'), an address that is not one, or a
     service tag / '*' / 'Internet', which stands for anyone."""
     text = str(source).strip()
+    if text and text != str(source):
+        return f"has a space before or after it; write it without spaces, like '{text[:50]}'"
     address, slash, prefix = text.partition("/")
     try:
         parsed = ipaddress.ip_address(address)

@@ -234,7 +234,9 @@ def nsg_rule_problems(rule: Any) -> list[str]:
     problems = []
     if any(low <= rules.VLLM_PORT <= high for low, high in ranges):
         problems.append(f"opens vLLM's port {rules.VLLM_PORT} to {_listed(outside)}, around the gateway")
-    others = [(low, high) for low, high in ranges if _other_ports(low, high)]
+    # a range of vLLM's port alone is said once, above
+    others = [(low, high) for low, high in ranges if _other_ports(low, high) and (low, high) != (
+        rules.VLLM_PORT, rules.VLLM_PORT)]
     broad = rules.source_range_problems(outside)
     if others and broad:
         shown = ", ".join(f"{low}" if low == high else f"{low}-{high}" for low, high in others)
