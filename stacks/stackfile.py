@@ -714,6 +714,9 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[str, dict[str, Any],
         if named:
             raise StackFileError(f"'{stack[:80]}' is a stack file's name; give the stack's own name, e.g. "
                                  f"--stack {named.group(1)[:80]} (stacks here: {', '.join(known)})")
+        if "/" in stack or "\\" in stack:
+            raise StackFileError(f"'{stack[:80]}' is not a stack name (a name has no '/'): give the NAME of a "
+                                 f"Pulumi.NAME.yaml in {root} (stacks here: {', '.join(known)})")
         raise StackFileError(f"no stack file {stack_file.name}; stacks here: {', '.join(known)}")
     loader, project_node = read_yaml(project_file)
     project = loader.construct_document(project_node) if project_node is not None else {}

@@ -411,6 +411,9 @@ def test_a_stack_file_name_given_for_the_stack_names_the_stack():
     from stacks.stackfile import StackFileError, load_stack_file
     with pytest.raises(StackFileError, match=r"is a stack file's name; give the stack's own name, e\.g\. --stack vm-70b"):
         load_stack_file("Pulumi.vm-70b.yaml", ROOT)
+    # a path is no stack name (new user: '../etc/passwd' was answered "no stack file passwd.yaml")
+    with pytest.raises(StackFileError, match=r"'\.\./etc/passwd' is not a stack name \(a name has no '/'\)"):
+        load_stack_file("../etc/passwd", ROOT)
 
 
 @pytest.mark.parametrize("overrides, key, words", [
