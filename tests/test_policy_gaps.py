@@ -414,7 +414,11 @@ def test_no_policy_raises_on_an_unknown_in_a_field_the_new_rules_read(case):
     """As tests/test_policy.py does for the older readings: each field of these stacks in turn not known yet
     (a preview); every policy runs (an UnknownValueError would be pulumi-policy's advisory "can't run during
     preview") and raises nothing."""
-    stack = UNKNOWN_STACKS[case]
+    judge_with_each_field_unknown(UNKNOWN_STACKS[case])
+
+
+def judge_with_each_field_unknown(stack: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Every policy over ``stack`` with each field of each resource in turn not known yet: none may raise."""
     for index, (kind, name, props) in enumerate(stack):
         for path in _paths(props):
             changed = copy.deepcopy(props)

@@ -7,34 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import time
-from types import SimpleNamespace
 from typing import Any
 
 from pulumi_policy import proxy
 from test_shared_rules import TOKEN
 
 from policy.apertus_policies import containers, gateway, images, secrets
+from test_policy_hardening import judge, judge_stack
 
 VLLM = "vllm/vllm-openai:v0.11.0"
 TOOL = "ghcr.io/org/tool:1.2.3"
 SAFE = {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False}
 HEX_KEY = hashlib.sha256(b"apertus").hexdigest()[:32]  # built at run time: no key-shaped literal here
 NS = "llm"
-
-
-def judge(policy: Any, resource_type: str, props: Any, name: str = "r") -> list[str]:
-    found: list[str] = []
-    policy.validate(SimpleNamespace(resource_type=resource_type, props=props, name=name, urn=f"urn::{name}"),
-                    lambda message, *_: found.append(message))
-    return found
-
-
-def judge_stack(policy: Any, resources: list[tuple[str, str, Any]]) -> list[str]:
-    found: list[str] = []
-    stack = [SimpleNamespace(resource_type=kind, name=name, props=props,
-                             urn=f"urn:pulumi:dev::p::{kind}::{name}") for kind, name, props in resources]
-    policy.validate(SimpleNamespace(resources=stack), lambda message, *_: found.append(message))
-    return found
 
 
 def vllm(**extra: Any) -> dict[str, Any]:
