@@ -10,6 +10,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from policy.apertus_policies import common, containers, images, network, secrets
 
 VM = "azure-native:compute:VirtualMachine"
@@ -398,3 +400,52 @@ def test_a_digest_name_does_not_excuse_a_credential_name_or_a_keys_length():
     assert _secrets(CONFIG_MAP, _config_map(data={"revision": key32}))
     assert _secrets(CONFIG_MAP, _config_map(data={"API_KEY_REV": "5f1c9e2a7b0d4c8e9a3b6d2f1e0c4a7b" * 2}))
     assert _secrets(CONFIG_MAP, _config_map(data={"revision": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"})) == []
+
+
+def _vm_running(script: str) -> dict:
+    import base64 as b64
+    return {"hardwareProfile": {"vmSize": "Standard_NC24ads_A100_v4"},
+            "osProfile": {"customData": b64.b64encode(script.encode()).decode()}}
+
+
+@pytest.mark.parametrize("options, said", [
+    ("--privileged --gpus all", "--privileged"),
+    ("--gpus all --cap-add=SYS_ADMIN", "--cap-add SYS_ADMIN"),
+    ("--gpus all --security-opt seccomp=unconfined", "--security-opt seccomp=unconfined"),
+    ("--gpus all --pid=host", "--pid=host"),
+    ("--gpus all --network host", "--network=host"),
+])
+def test_a_gpu_container_a_vms_custom_data_runs_is_held_to_the_gpu_rules(options, said):
+    # attacker finding f4: the container policy judged pods and container groups, not a VM's docker run
+    found = judge(containers.gpu_containers_locked_down, VM,
+                  _vm_running(f"#!/bin/bash\ndocker run -d {options} vllm/vllm-openai:v0.11.0 --model m\n"))
+    assert any(said in message for message in found), found
+
+
+def test_options_in_a_bash_array_are_read_and_the_shipped_shapes_pass():
+    hidden = ("#!/bin/bash\ndocker_args=(\n  --rm\n  --gpus all\n  --privileged\n)\n"
+              'exec docker run "${docker_args[@]}" vllm/vllm-openai:v0.11.0 --model m\n')
+    assert judge(containers.gpu_containers_locked_down, VM, _vm_running(hidden))
+    shipped = ("#!/bin/bash\ndocker_args=(\n  --rm\n  --gpus all\n  --ipc=host\n  --publish 127.0.0.1:8000:8000\n)\n"
+               'exec docker run "${docker_args[@]}" vllm/vllm-openai:v0.11.0 --model m\n'
+               "docker run --rm --name caddy --network host caddy:2.10.2 run\n")  # Caddy: no GPU
+    assert judge(containers.gpu_containers_locked_down, VM, _vm_running(shipped)) == []
+
+
+def test_an_alert_switched_off_or_on_another_host_whose_id_begins_alike_watches_nothing():
+    # attacker finding f6: an id matched as a substring ('.../gpu-old' counted for 'gpu'), `enabled: false`
+    from policy.apertus_policies import monitoring
+
+    vm_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/gpu"
+    group_id = "/subscriptions/s/resourceGroups/rg/providers/microsoft.insights/actionGroups/ops"
+
+    def stack(scope: str, alert_on: bool = True, group_on: bool = True) -> list[tuple[str, str, Any]]:
+        return [(VM, "gpu", {"id": vm_id, "name": "gpu"}),
+                ("azure-native:monitor:ActionGroup", "ops", {"id": group_id, "enabled": group_on}),
+                ("azure-native:monitor:MetricAlert", "down", {"scopes": [scope], "enabled": alert_on,
+                                                             "actions": [{"actionGroupId": group_id}]})]
+    policy = monitoring.serving_host_monitored
+    assert judge_stack(policy, stack(vm_id)) == []
+    assert judge_stack(policy, stack(vm_id + "-old"))  # another VM
+    assert judge_stack(policy, stack(vm_id, alert_on=False))
+    assert judge_stack(policy, stack(vm_id, group_on=False))  # its only action group is switched off

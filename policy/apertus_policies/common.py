@@ -420,6 +420,12 @@ def is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def asks_internal_lb(value: Any) -> bool:
+    """The internal load-balancer annotation as Azure's cloud provider reads it: exactly the string "true"
+    (cloud-provider-azure, requiresInternalLoadBalancer: `l == "true"`); "True" or "TRUE" gets a public one."""
+    return value == "true"
+
+
 def is_false(value: Any) -> bool:
     return value is False or (isinstance(value, str) and value.lower() == "false")
 

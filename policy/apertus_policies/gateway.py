@@ -59,6 +59,7 @@ from .common import (
     normalised,
     CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
+    asks_internal_lb,
     K8S_CONFIG_MAP,
     K8S_SERVICE,
     LOAD_BALANCER,
@@ -1243,8 +1244,8 @@ def _judge_internal_gateway_services(resources: list[Any], view: _View, report: 
     gateways = None
     for service in (r for r in resources if r.resource_type == K8S_SERVICE):
         selector, exposure = get(service.props, "spec", "selector"), service_exposure(service.props)
-        if exposure != "LoadBalancer" or not is_true(get(service.props, "metadata", "annotations",
-                                                             INTERNAL_LB_ANNOTATION)):
+        if exposure != "LoadBalancer" or not asks_internal_lb(get(service.props, "metadata", "annotations",
+                                                                      INTERNAL_LB_ANNOTATION)):
             continue
         ports = sorted({n for p in _service_ports(service, None) if (n := whole_number(get(p, "port"))) not in (None, 443, 80)})
         if not ports:

@@ -13,6 +13,8 @@ with ``alerts: false`` fail it on purpose: that is what the policy is for.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ METRIC_ALERT = "azure-native:monitor:MetricAlert"
 LOG_ALERT = "azure-native:monitor:ScheduledQueryRule"
 PROMETHEUS_RULES = "azure-native:alertsmanagement:PrometheusRuleGroup"
 ACTIVITY_ALERT = "azure-native:monitor:ActivityLogAlert"
+ACTION_GROUP = "azure-native:monitor:ActionGroup"
 ALERT_RULES = (METRIC_ALERT, LOG_ALERT, PROMETHEUS_RULES, ACTIVITY_ALERT)
 
 
@@ -75,14 +78,23 @@ def _points_at_unknown(resource_type: str, props: Any) -> bool:
         [_get(condition, "query") for condition in _list(_get(props, "criteria", "allOf"))]))
 
 
+def _switched_off(props: Any) -> bool:
+    enabled = _get(props, "enabled")
+    return enabled is False or is_unknown(enabled) or (isinstance(enabled, str) and enabled.lower() == "false")
+
+
 def validate_serving_host_monitored(args: StackValidationArgs, report: ReportViolation) -> None:
     # read as plain values: an unknown raised here would turn the policy into an advisory in every first
     # preview. A rule whose scopes are not known yet may watch any host (an unknown action group counts
     # as one): the preview cannot tell, and the same policy judges the known ids at the end of `pulumi up`
     resources = plain_resources(args.resources)
-    rules = [(watched_text(r.resource_type, r.props), action_groups(r.resource_type, r.props),
+    # a rule or action group switched off (`enabled: false`; not known yet: the worse case) alerts no one
+    silent = {str(_get(r.props, "id")).lower() for r in resources
+              if r.resource_type == ACTION_GROUP and _switched_off(r.props) and not is_unknown(_get(r.props, "id"))}
+    rules = [(watched_text(r.resource_type, r.props),
+              [group for group in action_groups(r.resource_type, r.props) if group.lower() not in silent],
               _points_at_unknown(r.resource_type, r.props))
-             for r in resources if r.resource_type in ALERT_RULES]
+             for r in resources if r.resource_type in ALERT_RULES and not _switched_off(r.props)]
     for resource in resources:
         kind = SERVING_HOSTS.get(resource.resource_type)
         if kind is None:
@@ -91,8 +103,10 @@ def validate_serving_host_monitored(args: StackValidationArgs, report: ReportVio
         resource_id = "" if is_unknown(resource_id) else str(resource_id or "").lower()
         name = _get(resource.props, "name")
         name = str(resource.name if name is None or is_unknown(name) else name).lower()
+        # the host's whole id (not one it begins: '.../virtualMachines/gpu' does not watch 'gpu-old')
+        whole_id = re.compile(re.escape(resource_id) + r"(?![\w.-])") if resource_id else None
         watching = [groups for text, groups, unknown in rules
-                    if unknown or (resource_id and resource_id in text) or f'"{name}"' in text]
+                    if unknown or (whole_id and whole_id.search(text)) or f'"{name}"' in text]
         if not watching:
             report(f"{kind} '{resource.name}' has no alert rule watching it; deploy with alerts: true "
                    "(the default) or add your own", resource.urn)

@@ -12,6 +12,7 @@ from .common import (
     ACME_RULE_WORD,
     CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
+    asks_internal_lb,
     K8S_SERVICE,
     LOAD_BALANCER,
     MANDATORY,
@@ -148,7 +149,7 @@ def validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -
         annotations = get(props, "metadata", "annotations")
         # an internal annotation not known yet: judged by both readings (internal allows 443 only)
         unsure = is_unknown(annotation) or is_unknown(annotations) or is_unknown(get(props, "metadata"))
-        internal = is_true(annotation) or unsure
+        internal = asks_internal_lb(annotation) or unsure
         listed = get(props, "spec", "ports")
         ports = [get(p, "port") for p in ([] if is_unknown(listed) else items(listed))]
         numbers = {whole_number(p) for p in ports} - {None}
