@@ -446,3 +446,29 @@ UNKNOWN_STACKS = {
 @pytest.mark.parametrize("case", sorted(UNKNOWN_STACKS))
 def test_no_policy_raises_on_an_unknown_in_a_field_these_rules_read(case):
     judge_with_each_field_unknown(UNKNOWN_STACKS[case])
+
+
+# ---------------------------------------------------------------- tunnels (sixth review, f3)
+
+def tunnel(image: str, annotations: dict[str, str] | None = None) -> tuple[str, str, dict[str, Any]]:
+    kind, name, props = workload("tunnel", [{"name": "t", "image": image, "securityContext": LOCKED,
+                                             "args": ["tunnel", "--url", "http://vllm.llm.svc:8000"]}])
+    if annotations:
+        props = {**props, "metadata": {**props["metadata"], "annotations": annotations}}
+    return kind, name, props
+
+
+@pytest.mark.parametrize("image", ["cloudflare/cloudflared:2025.4.0", "ngrok/ngrok:3.19.1",
+                                   "docker.io/ngrok/kubernetes-ingress-controller:0.15.0",
+                                   "tailscale/tailscale:v1.80.2"])
+def test_a_tunnel_client_beside_vllm_is_refused(image):
+    # a tunnel publishes what it points at through an outbound connection: no Service or route to follow
+    assert of(judge(VLLM, tunnel(image)), ACROSS, "tunnel")
+    assert of(judge(tunnel(image)), ACROSS, "tunnel") == []  # a stack without vLLM
+
+
+def test_a_tailscale_expose_annotation_beside_vllm_is_refused_and_other_images_pass():
+    exposed = ("kubernetes:core/v1:Service", "ts", {"metadata": {"name": "ts", "namespace": "llm", "annotations": {
+        "tailscale.com/expose": "true"}}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}})
+    assert of(judge(VLLM, exposed), ACROSS, "ts")
+    assert of(judge(VLLM, tunnel("ghcr.io/org/ingress-controller:1.2.3")), ACROSS, "tunnel") == []

@@ -57,6 +57,8 @@ from pulumi_policy.proxy import UnknownValueError
 
 from .common import (
     normalised,
+    pods_read,
+    _repository,
     CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
     asks_internal_lb,
@@ -1398,6 +1400,7 @@ def validate_behind_gateway_across_stack(args: StackValidationArgs, report: Repo
         for problem in _network_policy_problems(policy, view):
             report(f"{policy.resource_type} '{policy.name}': {problem}", policy.urn)
     _judge_unseen_installers(resources, view, report)
+    _judge_tunnels(resources, view, report)
     _judge_classic_resources(resources, view, report)
     _judge_knative(resources, view, report)
     _judge_kserve_services(resources, report)
@@ -1754,6 +1757,40 @@ def _serves_vllm(resources: list[Any], view: _View) -> str | None:
         if r.resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET) and machine_runs_vllm(r):
             return f"{'VM scale set' if r.resource_type == VM_SCALE_SET else 'VM'} '{r.name}' (its custom data names vLLM)"
     return None
+
+
+# Tunnel clients publish what they point at from inside the cluster, through an outbound connection: no
+# Service, Ingress or route of the stack shows it (Cloudflare Tunnel's cloudflared, ngrok's agent and
+# Kubernetes operator, Tailscale Funnel, inlets, frp, bore, localtunnel). Beside vLLM the pack cannot tell
+# whether one points at vLLM's port or the gateway's, so it is refused, as a Helm release is.
+TUNNEL_IMAGES = frozenset({"cloudflared", "ngrok", "ngrok-operator", "kubernetes-ingress-controller", "tailscale",
+                           "inlets", "inlets-pro", "frpc", "bore", "localtunnel"})
+TUNNEL_ANNOTATIONS = ("tailscale.com/expose", "tailscale.com/funnel")
+
+
+def _judge_tunnels(resources: list[Any], view: _View, report: ReportViolation) -> None:
+    """A tunnel client's container (TUNNEL_IMAGES, by the image's last path part; ngrok's ingress controller
+    only from an image path naming ngrok) or a Tailscale expose/funnel annotation, in a stack that serves vLLM."""
+    serving = None
+    for resource in resources:
+        found = []
+        for pod, _ in pods_read(resource.resource_type, resource.props):
+            for container in pod.containers:
+                image = str(get(container, "image") or "")
+                name = _repository(image)
+                if name in TUNNEL_IMAGES and (name != "kubernetes-ingress-controller" or "ngrok" in image.lower()):
+                    found.append(f"runs the tunnel client '{image[:80]}'")
+        annotations = get(resource.props, "metadata", "annotations")
+        found += [f"is annotated {key}" for key in TUNNEL_ANNOTATIONS if is_true(get(annotations, key))]
+        if not found:
+            continue
+        serving = serving or _serves_vllm(resources, view) or ""
+        if not serving:
+            continue
+        report(f"{resource.resource_type} '{resource.name}' {found[0]}, in a stack that serves vLLM ({serving}): a "
+               "tunnel publishes what it points at from inside the cluster, through no Service, Ingress or route "
+               "this pack can follow, so whether it reaches vLLM around the gateway is not judged; publish the "
+               "gateway's Service instead, or run the tunnel in a stack without vLLM", resource.urn)
 
 
 def _judge_unseen_installers(resources: list[Any], view: _View, report: ReportViolation) -> None:
