@@ -1487,9 +1487,11 @@ def _network_policy_problems(policy: Any, view: _View) -> list[str]:
                 peers, ports = ["every source (an ingress rule not known yet)"], "every port"
             else:
                 sources = rule.get("from")
+                first = None if is_unknown(sources) or not items(sources) else next(
+                    (why for peer in items(sources) if (why := _open_peer(peer))), None)  # the first says it
                 peers = (["every source (a rule not known yet)"] if is_unknown(sources) else
                          ["every source (a rule without from)"] if not items(sources) else
-                         [why for peer in items(sources) if (why := _open_peer(peer))])
+                         [first] if first else [])
                 ports = _admitted_ports(rule.get("ports"), vllm_pod) if peers else None
             if peers and ports:
                 problems.append(f"ingress rule #{index} admits {peers[0]} to the vLLM pods of '{vllm_pod.workload}' on "
