@@ -432,6 +432,75 @@ def _dnat_problem(kind: str, props: Any) -> str | None:
     return None
 
 
+# Azure services that publish what sits behind them, which the pack reads only for this: Front Door and CDN
+# (an AFD origin with a sharedPrivateLinkResource reaches an internal load balancer or internal Container Apps
+# environment through Private Link, Microsoft's documented way to publish one), API Management outside
+# virtualNetworkType Internal, and a Private Link Service any subscription may see or connect to
+FRONT_DOOR_TYPES = {
+    "azure-native:cdn:Profile": "a Front Door or CDN profile",
+    "azure-native:cdn:AFDEndpoint": "a Front Door endpoint (a public host name)",
+    "azure-native:cdn:Endpoint": "a CDN endpoint (a public host name)",
+    "azure-native:cdn:AFDOrigin": "a Front Door origin",
+    "azure-native:cdn:Origin": "a CDN origin",
+    "azure-native:cdn:AFDOriginGroup": "a Front Door origin group",
+    "azure-native:cdn:OriginGroup": "a CDN origin group",
+    "azure-native:cdn:Route": "a Front Door route",
+    "azure-native:network:FrontDoor": "a classic Front Door",
+}
+API_MANAGEMENT = "azure-native:apimanagement:ApiManagementService"
+PRIVATE_LINK_SERVICE = "azure-native:network:PrivateLinkService"
+# cloud-provider-azure makes a Private Link Service for a LoadBalancer Service with these annotations
+# (cloud-provider-azure.sigs.k8s.io/topics/pls-integration): visibility and auto-approval are space-separated
+# subscription lists, '*' for every subscription
+PLS_CREATE_ANNOTATION = "service.beta.kubernetes.io/azure-pls-create"
+PLS_VISIBILITY_ANNOTATIONS = ("service.beta.kubernetes.io/azure-pls-visibility",
+                              "service.beta.kubernetes.io/azure-pls-auto-approval")
+
+
+def _every_subscription(value: Any) -> bool:
+    """Whether a subscription list (a list, or a space- or comma-separated string) holds '*' or is not known yet."""
+    if is_unknown(value):
+        return True
+    listed = value.replace(",", " ").split() if isinstance(value, str) else items(value)
+    return any(is_unknown(entry) or str(entry).strip() == "*" for entry in listed)
+
+
+def _published_problem(kind: str, props: Any) -> str | None:
+    """Why a Front Door / CDN part, an API Management service, a Private Link Service or a Kubernetes Service
+    that makes one publishes the stack outside its VNet, or None."""
+    if kind in FRONT_DOOR_TYPES:
+        via = ""
+        if get(props, "sharedPrivateLinkResource") is not None:
+            via = (" reaching a private address through Private Link (sharedPrivateLinkResource), which publishes "
+                   "an internal load balancer or environment on Front Door's public endpoint")
+        return (f"is {FRONT_DOOR_TYPES[kind]}{via}: Front Door and CDN serve from public edge host names, so "
+                "an internal stack holds none; publish through a public stack instead")
+    if kind == API_MANAGEMENT:
+        mode = get(props, "virtualNetworkType")
+        if is_unknown(mode) or str(mode or "").strip().lower() != "internal":
+            shown = "not known yet" if is_unknown(mode) else f"'{mode or 'None'}'"
+            return (f"is an API Management service with virtualNetworkType {shown}, whose gateway is reachable "
+                    "from the internet; set virtualNetworkType 'Internal'")
+    if kind == PRIVATE_LINK_SERVICE:
+        for field in ("visibility", "autoApproval"):
+            listed = get(props, field, "subscriptions")
+            if is_unknown(get(props, field)) or (listed is not None and _every_subscription(listed)):
+                return (f"is a Private Link Service whose {field}.subscriptions holds '*' (or is not known yet): "
+                        "any Azure subscription may connect to it (Front Door, a stranger's private endpoint); "
+                        "name the subscriptions that may")
+    if kind == K8S_SERVICE:
+        annotations = get(props, "metadata", "annotations")
+        create = annotations if is_unknown(annotations) else get(annotations, PLS_CREATE_ANNOTATION)
+        if is_unknown(create) or str(create or "").strip().lower() == "true":
+            for name in PLS_VISIBILITY_ANNOTATIONS:
+                value = annotations if is_unknown(annotations) else get(annotations, name)
+                if value is not None and _every_subscription(value):
+                    return (f"makes a Private Link Service ({PLS_CREATE_ANNOTATION}) with {name} '*' (or not "
+                            "known yet): any Azure subscription may connect to it (Front Door, a stranger's "
+                            "private endpoint); name the subscriptions that may")
+    return None
+
+
 def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = frozenset(),
                      environments: list[Any] | None = None,
                      application_gateways: list[Any] | None = None) -> str | None:
@@ -455,6 +524,8 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
                 "azure-native resources in the program")
     if kind == GENERIC_RESOURCE:
         return _generic_resource_problem(props)
+    if published := _published_problem(kind, props):
+        return published
     if kind in (FIREWALL_POLICY_RULES, FIREWALL_RULE_GROUP, AZURE_FIREWALL):
         return _dnat_problem(kind, props)
     if _kubernetes_group_kind(kind) == (APP_ROUTING_GROUP, "NginxIngressController"):
@@ -553,7 +624,8 @@ closed_when_internal = StackValidationPolicy(
                 "Application Gateway frontend, Container Instances group, AKS app routing NGINX (add-on default or "
                 "NginxIngressController), Istio add-on External gateway or AGIC-made gateway, firewall DNAT, or external "
                 "Container Apps environment (nor an external Container App in an environment the stack does not "
-                "create as internal), no ARM deployment of any type, generic resources:Resource or classic-provider resource that can make "
+                "create as internal), no Front Door or CDN, API Management outside Internal VNet mode or Private Link "
+                "Service (resource or Service annotation) open to every subscription, no ARM deployment of any type, generic resources:Resource or classic-provider resource that can make "
                 "something public (the pack cannot judge them), an "
                 "AKS API server that is private or limited to narrow authorizedIPRanges, and Key Vaults, "
                 "storage accounts and CSI storage classes closed to public networks (Log Analytics "

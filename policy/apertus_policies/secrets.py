@@ -254,6 +254,27 @@ WEB_APP_SETTINGS = ("azure-native:web:WebAppApplicationSettings", "azure-native:
 LOG_ALERTS = ("azure-native:monitor:ScheduledQueryRule", "azure-native:insights:ScheduledQueryRule")
 WORKBOOKS = ("azure-native:insights:Workbook", "azure-native:applicationinsights:Workbook")
 ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
+METRIC_ALERTS = ("azure-native:monitor:MetricAlert", "azure-native:insights:MetricAlert",
+                 "azure-native:monitor:ActivityLogAlert", "azure-native:insights:ActivityLogAlert")
+APPLICATION_GATEWAY = "azure-native:network:ApplicationGateway"
+APIM_NAMED_VALUE = "azure-native:apimanagement:NamedValue"
+APP_CONFIG_KEY_VALUE = "azure-native:appconfiguration:KeyValue"
+WEB_APP_CONNECTION_STRINGS = ("azure-native:web:WebAppConnectionStrings", "azure-native:web:WebAppConnectionStringsSlot")
+# pulumi-command: a command line and its environment are plain inputs (and shown in the engine's logs)
+COMMANDS = ("command:local:Command", "command:remote:Command")
+COMMAND_FIELDS = ("create", "update", "delete")
+# Kubernetes custom resources that set request or response headers (a gateway's key injected toward the
+# backend: Authorization: Bearer <key>) or hold scaler settings (KEDA): (API group, kinds; None: any kind)
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+ISTIO_GROUP = "networking.istio.io"
+TRAEFIK_GROUPS = ("traefik.io", "traefik.containo.us")
+KEDA_GROUP = "keda.sh"
+# action group receivers whose URL carries its own credential (a webhook's, a Logic App's SAS `sig=`, a
+# Function's `code=`): (property, URL field) that additionalSecretOutputs must name
+SECRET_URL_RECEIVERS = (("webhookReceivers", "serviceUri"), ("logicAppReceivers", "callbackUrl"),
+                        ("azureFunctionReceivers", "httpTriggerUrl"))
+RECEIVER_WORDS = {"webhookReceivers": "webhook", "logicAppReceivers": "Logic App",
+                  "azureFunctionReceivers": "Azure Function"}
 
 
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"  # Azure Container Instances
@@ -315,6 +336,84 @@ def _scale_rule_metadata(props: Any) -> Iterator[tuple[str, Any]]:
                     yield f"scale rule '{get(rule, 'name')}' {kind} metadata {key}".replace("  ", " "), value
 
 
+def _group_kind(resource_type: str) -> tuple[str, str]:
+    """(API group, kind) of a Kubernetes type token, or ('', '')."""
+    parts = resource_type.split(":")
+    if len(parts) == 3 and parts[0] == "kubernetes":
+        return parts[1].split("/", 1)[0] if "/" in parts[1] else "", parts[2]
+    return "", ""
+
+
+def _header_modifier_places(where: str, filters: Any) -> Iterator[tuple[str, Any]]:
+    """A Gateway API route's RequestHeaderModifier / ResponseHeaderModifier filters: set and add values."""
+    for index, item in enumerate(items(filters)):
+        for field in ("requestHeaderModifier", "responseHeaderModifier"):
+            for action in ("set", "add"):
+                for header in items(get(item, field, action)):
+                    yield f"{where}.filters[{index}] {field} {action} {get(header, 'name')}", get(header, "value")
+
+
+def _custom_resource_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
+    """Header values of Gateway API routes, Istio VirtualServices and Traefik Middlewares, KEDA trigger metadata."""
+    group, kind = _group_kind(resource_type)
+    spec = get(props, "spec")
+    if group == GATEWAY_API_GROUP:
+        for r, rule in enumerate(items(get(spec, "rules"))):
+            yield from _header_modifier_places(f"spec.rules[{r}]", get(rule, "filters"))
+            for b, ref in enumerate(items(get(rule, "backendRefs"))):
+                yield from _header_modifier_places(f"spec.rules[{r}].backendRefs[{b}]", get(ref, "filters"))
+    elif group == ISTIO_GROUP and kind == "VirtualService":
+        for h, route in enumerate(items(get(spec, "http"))):
+            for where, headers in [(f"spec.http[{h}].headers", get(route, "headers"))] + [
+                    (f"spec.http[{h}].route[{d}].headers", get(dest, "headers"))
+                    for d, dest in enumerate(items(get(route, "route")))]:
+                for direction in ("request", "response"):
+                    for action in ("set", "add"):
+                        values = get(headers, direction, action)
+                        if isinstance(values, Mapping):
+                            for name, value in values.items():
+                                yield f"{where}.{direction}.{action} {name}", value
+    elif group in TRAEFIK_GROUPS and kind == "Middleware":
+        yield from _strings(get(spec, "headers"), "spec.headers")
+    elif group == KEDA_GROUP and kind in ("ScaledObject", "ScaledJob"):
+        for t, trigger in enumerate(items(get(spec, "triggers"))):
+            metadata = get(trigger, "metadata")
+            if isinstance(metadata, Mapping):
+                for key, value in metadata.items():
+                    yield f"spec.triggers[{t}] ({get(trigger, 'type')}) metadata key", key
+                    yield f"spec.triggers[{t}] ({get(trigger, 'type')}) metadata {key}", value
+
+
+def _azure_places(resource_type: str, props: Any) -> Iterator[tuple[str, Any]]:
+    """Application Gateway rewrite header values, an API Management named value not marked secret, an App
+    Configuration key-value, web app connection strings, metric and activity log alert descriptions, and a
+    pulumi-command Command's command lines and environment."""
+    if resource_type == APPLICATION_GATEWAY:
+        for rule_set in items(get(props, "rewriteRuleSets")):
+            for rule in items(get(rule_set, "rewriteRules")):
+                for field in ("requestHeaderConfigurations", "responseHeaderConfigurations"):
+                    for header in items(get(rule, "actionSet", field)):
+                        yield (f"rewriteRuleSets '{get(rule_set, 'name')}' rule '{get(rule, 'name')}' {field} "
+                               f"{get(header, 'headerName')}", get(header, "headerValue"))
+    elif resource_type == APIM_NAMED_VALUE and get(props, "secret") is not True:
+        yield "value (secret not true)", get(props, "value")
+    elif resource_type == APP_CONFIG_KEY_VALUE:
+        yield f"value of key {get(props, 'keyValueName')}", get(props, "value")
+    elif resource_type in WEB_APP_CONNECTION_STRINGS and isinstance(get(props, "properties"), Mapping):
+        for key, value in get(props, "properties").items():
+            yield f"properties.{key}", get(value, "value") if isinstance(value, Mapping) else value
+    elif resource_type in METRIC_ALERTS:
+        yield "description", get(props, "description")
+    elif resource_type in COMMANDS:
+        for field in COMMAND_FIELDS:
+            yield field, get(props, field)
+        environment = get(props, "environment")
+        if isinstance(environment, Mapping):
+            for key, value in environment.items():
+                yield "environment key", key
+                yield f"environment.{key}", value
+
+
 def plain_places(resource_type: str, props: Any, containers: list[Any] | None = None) -> Iterator[tuple[str, Any]]:
     """(where, value) for every property that is never a secret store."""
     tags = get(props, "tags")
@@ -370,6 +469,8 @@ def plain_places(resource_type: str, props: Any, containers: list[Any] | None = 
         yield "description", get(props, "description")
     if resource_type in WORKBOOKS:
         yield "serializedData", get(props, "serializedData")
+    yield from _custom_resource_places(resource_type, props)
+    yield from _azure_places(resource_type, props)
 
 
 def token_only_places(resource_type: str, props: Any, containers: list[Any] | None = None) -> Iterator[tuple[str, Any]]:
@@ -417,18 +518,22 @@ def piece_groups(resource_type: str, props: Any, containers: list[Any] | None = 
         yield f"container '{get(container, 'name')}' env", pieces
 
 
-def plain_webhooks(args: Any) -> list[str]:
-    """Names of an action group's webhook receivers whose serviceUri (a URL that carries its own
-    credential) is not marked secret. The engine hands the policy secrets as plain values, so the
-    mark the pack can read is the resource option additionalSecretOutputs: ["webhookReceivers"]
-    (what components/alerts.py sets)."""
+def marked_secret(args: Any) -> set[str]:
+    """The property names the resource option additionalSecretOutputs marks secret."""
+    return {str(o) for o in (getattr(getattr(args, "opts", None), "additional_secret_outputs", None) or [])}
+
+
+def plain_webhooks(args: Any) -> list[tuple[str, str, str]]:
+    """(property, receiver name, URL field) for an action group's receivers whose URL (which carries its own
+    credential: a webhook's, a Logic App's SAS `sig=`, a Function's `code=`) is not marked secret
+    (SECRET_URL_RECEIVERS). The engine hands the policy secrets as plain values, so the mark the pack can
+    read is the resource option additionalSecretOutputs naming the property (["webhookReceivers"] is what
+    components/alerts.py sets)."""
     if args.resource_type not in ACTION_GROUPS:
         return []
-    secret = {str(o) for o in (getattr(getattr(args, "opts", None), "additional_secret_outputs", None) or [])}
-    if "webhookReceivers" in secret:
-        return []
-    return [str(get(r, "name") or f"#{i}") for i, r in enumerate(items(get(args.props, "webhookReceivers")))
-            if get(r, "serviceUri")]
+    secret = marked_secret(args)
+    return [(field, str(get(r, "name") or f"#{i}"), url) for field, url in SECRET_URL_RECEIVERS if field not in secret
+            for i, r in enumerate(items(get(args.props, field))) if get(r, url)]
 
 
 # An environment variable named for a credential, by the words of its name: HF_TOKEN, VLLM_API_KEY,
@@ -497,19 +602,18 @@ class _PlainArgs:
 
 def validate_no_plain_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
     args = _KnownArgs(args)
-    if args.resource_type in ACTION_GROUPS and is_unknown(get(args.plain_props, "webhookReceivers")) and \
-            "webhookReceivers" not in {str(o) for o in (getattr(getattr(args, "opts", None),
-                                                                "additional_secret_outputs", None) or [])}:
-        # a receiver list not known yet may hold a webhook URL (its own credential): the worse case
-        report(f"{_label(args)}: webhookReceivers is not known yet (a preview) and not marked secret; a webhook "
-               "URL carries its own credential: mark webhookReceivers secret (additional_secret_outputs)")
+    for field, url in SECRET_URL_RECEIVERS if args.resource_type in ACTION_GROUPS else ():
+        if is_unknown(get(args.plain_props, field)) and field not in marked_secret(args):
+            # a receiver list not known yet may hold a URL with its own credential: the worse case
+            report(f"{_label(args)}: {field} is not known yet (a preview) and not marked secret; a {url} "
+                   f"carries its own credential: mark {field} secret (additional_secret_outputs)")
     for where in credentials_from_config_maps(args.resource_type, args.props):
         report(f"{_label(args)}: {where}, plain text to anyone who may read the namespace's ConfigMaps; keep "
                "the credential in a Secret (secretKeyRef) or in Key Vault through the Secrets Store CSI driver")
-    for name in plain_webhooks(_PlainArgs(args)):  # an unknown serviceUri is a URL still: reported
-        report(f"{_label(args)}: webhook receiver '{name}' has a serviceUri not marked secret; a webhook URL "
+    for field, name, url in plain_webhooks(_PlainArgs(args)):  # an unknown URL is a URL still: reported
+        report(f"{_label(args)}: {RECEIVER_WORDS[field]} receiver '{name}' has a {url} not marked secret; the URL "
                "carries its own credential: pass it with pulumi.Output.secret and "
-               "additional_secret_outputs=[\"webhookReceivers\"] (as components/alerts.py does)")
+               f"additional_secret_outputs=[\"{field}\"] (as components/alerts.py does for webhookReceivers)")
     tokens_found = False
     containers = pod_containers(args.resource_type, args.props)  # read once: a custom resource's take a walk
     for where, value in plain_places(args.resource_type, args.props, containers):
@@ -539,10 +643,13 @@ no_plain_secrets = ResourceValidationPolicy(
                 "annotations or ConfigMaps (keys and binaryData too), container env names and values (ACI "
                 "included), command lines, probes and lifecycle hooks, Container Apps scale rule metadata, VM "
                 "custom data (also gzip), VM extension settings, run commands, web app settings, alert "
-                "descriptions or workbooks, no Hugging Face token in container images, alert email "
+                "descriptions (log, metric and activity log alerts) or workbooks, route header modifiers (Gateway API, "
+                "Istio, Traefik, Application Gateway rewrites), KEDA trigger metadata, API Management named values "
+                "not marked secret, App Configuration key-values, web app connection strings, pulumi-command "
+                "commands and environment, no Hugging Face token in container images, alert email "
                 "addresses or split across tags, labels, annotations or env, no credential-named variable is "
                 "read from a ConfigMap, and "
-                "action group webhooks are marked secret: secrets travel as Key Vault / secretRef / "
+                "action group webhook, Logic App and Azure Function receiver URLs are marked secret: secrets travel as Key Vault / secretRef / "
                 "secretKeyRef references.",
     validate=normalised(validate_no_plain_secrets),
     enforcement_level=MANDATORY,
