@@ -198,3 +198,14 @@ def test_an_action_group_receiver_url_not_marked_secret_is_refused(field):
 def test_an_action_group_receiver_url_marked_secret_passes(field):
     assert of(_group(field, [field]), SECRETS, "ag") == []
     assert of(_group(field, ["webhookReceivers"]), SECRETS, "ag") != []
+
+
+@pytest.mark.parametrize("value, public", [("true", False), ("True", True), ("TRUE", True), (" true", True)])
+def test_the_internal_load_balancer_annotation_counts_only_as_azure_reads_it(value, public):
+    # cloud-provider-azure's requiresInternalLoadBalancer: `l == "true"`; any other spelling gets a public one
+    service = ("kubernetes:core/v1:Service", "edge", {
+        "metadata": {"name": "edge", "namespace": "llm", "annotations": {
+            "service.beta.kubernetes.io/azure-load-balancer-internal": value}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "db"}, "ports": [{"port": 443}]}})
+    found = of(judge(("azure-native:resources:ResourceGroup", "rg", {"tags": INTERNAL}), service), CLOSED, "edge")
+    assert bool(found) is public, found

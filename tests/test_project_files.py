@@ -102,7 +102,7 @@ def test_a_stack_without_a_required_key_is_refused_offline_like_the_cli_does(tmp
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     (tmp_path / "Pulumi.t.yaml").write_text("config:\n  azure-native:location: swedencentral\n")
     with pytest.raises(StackFileError, match=r"^Pulumi.t.yaml: apertus-azure:host is not set, .* "
-                                             r"run: pulumi config set host <value> --stack t$"):
+                                             r"run: pulumi config set host <containerapp\|vm\|aks> --stack t$"):
         load_stack_file("t", tmp_path)
 
 

@@ -29,6 +29,7 @@ from .common import (
     normalised,
     CONTAINER_APP,
     INTERNAL_LB_ANNOTATION,
+    asks_internal_lb,
     K8S_SERVICE,
     KEY_VAULT,
     LOAD_BALANCER,
@@ -530,7 +531,7 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
         return _dnat_problem(kind, props)
     if _kubernetes_group_kind(kind) == (APP_ROUTING_GROUP, "NginxIngressController"):
         annotations = get(props, "spec", "loadBalancerAnnotations")
-        if is_unknown(annotations) or not is_true(get(annotations, INTERNAL_LB_ANNOTATION)):
+        if is_unknown(annotations) or not asks_internal_lb(get(annotations, INTERNAL_LB_ANNOTATION)):
             return ("is an application routing NginxIngressController whose NGINX load balancer is public (its "
                     f"spec.loadBalancerAnnotations lack {INTERNAL_LB_ANNOTATION}: \"true\"); add that annotation")
     if kind == CONTAINER_APP:
@@ -567,7 +568,7 @@ def exposure_problem(resource: Any, outbound_only: frozenset[str] | set[str] = f
             return "is a public load balancer (a frontend with a public IP)"
     elif kind == K8S_SERVICE and (get(props, "spec", "type") == "LoadBalancer"
                                   or is_unknown(get(props, "spec", "type"))):
-        if not is_true(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION)):
+        if not asks_internal_lb(get(props, "metadata", "annotations", INTERNAL_LB_ANNOTATION)):
             return (f"is a public load balancer; annotate it {INTERNAL_LB_ANNOTATION}: \"true\"")
     elif kind == MANAGED_ENVIRONMENT:
         if not is_true(get(props, "vnetConfiguration", "internal")):
