@@ -133,7 +133,7 @@ def test_a_value_given_as_an_output_and_refused_at_deploy_stops_it_before_any_re
     assert HF_TOKEN not in str(caught.value) and "short" not in str(caught.value).replace("shorter", "")
 
 
-@pytest.mark.parametrize("host", ["containerapp", "vm", "aks"])
+@pytest.mark.parametrize("host", ["aks"])  # the gate is one function for all three hosts (base.gated)
 def test_values_not_known_yet_hold_nothing_back(host):
     # a preview of a program whose key, token and group come from other resources: nothing to check
     # yet, so the component and its children register as before (pulumi up checks the values)

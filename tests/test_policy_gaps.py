@@ -418,9 +418,18 @@ def test_no_policy_raises_on_an_unknown_in_a_field_the_new_rules_read(case):
 
 
 def judge_with_each_field_unknown(stack: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Every policy over ``stack`` with each field of each resource in turn not known yet: none may raise."""
+    """Every policy over ``stack`` with each field of each resource in turn not known yet: none may raise.
+    The resource policies judge the changed resource (the others are as before), the stack policies all."""
+    from pulumi_policy import ResourceValidationPolicy
+
+    from components.testing import load_policy_pack
+    policies = load_policy_pack(POLICY_DIR).PACK_POLICIES
+    per_resource = [policy for policy in policies if isinstance(policy, ResourceValidationPolicy)]
+    per_stack = [policy for policy in policies if not isinstance(policy, ResourceValidationPolicy)]
     for index, (kind, name, props) in enumerate(stack):
         for path in _paths(props):
             changed = copy.deepcopy(props)
             _set(changed, path, UNKNOWN)
-            judge(*stack[:index], (kind, name, changed), *stack[index + 1:])
+            run_policy_pack([resource(kind, name, changed)], pack_dir=POLICY_DIR, policies=per_resource)
+            run_policy_pack([resource(*r) for r in (*stack[:index], (kind, name, changed), *stack[index + 1:])],
+                            pack_dir=POLICY_DIR, policies=per_stack)
