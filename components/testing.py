@@ -579,6 +579,11 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
                                     custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
     found: list[PolicyViolation] = []
     per_policy = _config_per_policy(config, [policy.name for policy in policies])
+    # each resource's plain inputs, outputs and options, read once for every policy (pure functions of the
+    # recorded resource; each policy still gets proxies of its own, as the engine hands each a fresh request)
+    inputs = [unwrap_secret(resource.inputs) for resource in resources]
+    outputs: list[Any] = []
+    marked = [resource_options(options, resource) for resource in resources]
     for policy in policies:
         config = per_policy(policy.name)
 
@@ -587,14 +592,15 @@ def run_policy_pack(run: OfflineRun | list[Registered], config: dict[str, Any] |
 
         current: dict[str, Any] = {}
         if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
+            for index, resource in enumerate(resources):
                 current["urn"] = resource.urn or resource.name
                 policy.validate(ResourceValidationArgs(
-                    resource.type, unknown_checking_proxy(unwrap_secret(resource.inputs)), resource.urn,
-                    resource.name, resource_options(options, resource), None, config), report)
+                    resource.type, unknown_checking_proxy(inputs[index]), resource.urn,
+                    resource.name, marked[index], None, config), report)
         else:
             current.clear()
-            stack = [PolicyResource(r.type, unknown_checking_proxy(unwrap_secret(r.outputs)), r.urn, r.name,
-                                    resource_options(options, r), None, None, [], {}) for r in resources]
+            outputs = outputs or [unwrap_secret(resource.outputs) for resource in resources]
+            stack = [PolicyResource(r.type, unknown_checking_proxy(outputs[index]), r.urn, r.name,
+                                    marked[index], None, None, [], {}) for index, r in enumerate(resources)]
             policy.validate(StackValidationArgs(stack, config), report)
     return found
