@@ -165,11 +165,16 @@ def normalised(validate: Any) -> Any:
 
 # ---------------------------------------------------------------- small readers
 
+_SCALARS = (str, int, float, bool, type(None))  # checked by exact type first: isinstance of an ABC is slow
+
+
 def get(props: Any, *path: str) -> Any:
     """``props[path[0]][path[1]]...``, or None where a step is missing or not a mapping."""
     value = props
     for step in path:
-        if not isinstance(value, Mapping) or step not in value:
+        if type(value) is not dict and (type(value) in _SCALARS or not isinstance(value, Mapping)):
+            return None
+        if step not in value:
             return None
         value = value[step]
     return value
@@ -1271,11 +1276,18 @@ def plain(value: Any) -> Any:
     """Props behind pulumi-policy's unknown-checking proxy as plain dicts and lists, unknown values
     left as the engine's sentinel strings (``is_unknown``), so a reader can take the worse case for
     them instead of failing the whole policy."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {key: plain(item) for key, item in value.items()}
+    if kind is list:
+        return [plain(item) for item in value]
     if isinstance(value, Mapping):
-        inner = value["__target"] if type(value).__name__ == "_DictProxy" else value
+        inner = value["__target"] if kind.__name__ == "_DictProxy" else value
         return {key: plain(inner[key]) for key in inner}
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        inner = value["__target"] if type(value).__name__ == "_ListProxy" else value
+        inner = value["__target"] if kind.__name__ == "_ListProxy" else value
         return [plain(item) for item in inner]
     return value
 
@@ -1294,6 +1306,15 @@ def is_unknown(value: Any) -> bool:
 
 def has_unknown(value: Any) -> bool:
     """Whether plain props (``plain``) hold an unknown value anywhere."""
+    kind = type(value)
+    if kind is str:
+        return is_unknown(value)
+    if kind in _SCALARS:
+        return False
+    if kind is dict:
+        return any(has_unknown(v) for v in value.values())
+    if kind is list:
+        return any(has_unknown(v) for v in value)
     if isinstance(value, Mapping):
         return any(has_unknown(v) for v in value.values())
     if isinstance(value, (list, tuple)):
