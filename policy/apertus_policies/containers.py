@@ -33,6 +33,8 @@ from .common import (
     GPU_TAINTS,
     K8S_CONFIG_MAP,
     MANAGED_CLUSTER,
+    VIRTUAL_MACHINE,
+    VM_SCALE_SET,
     MANDATORY,
     NO_GPU_ENV_VALUES,
     NODE_AGENT_HOST_PATHS,
@@ -316,7 +318,7 @@ def validate_gpu_capabilities(args: ResourceValidationArgs, report: ReportViolat
         for problem in container_group_problems(args.props):
             report(f"{label}: {problem}")
         return
-    if args.resource_type in (VIRTUAL_MACHINE_TYPE, VM_SCALE_SET_TYPE):
+    if args.resource_type in (VIRTUAL_MACHINE, VM_SCALE_SET):
         for problem in machine_docker_problems(args.resource_type, args.props):
             report(f"{label}: {problem}")
         return
@@ -520,35 +522,8 @@ def _judge_pod(label: str, pod: ServingPod, report: ReportViolation, patch: bool
         report(f"{label}: {problem}")
 
 
-VIRTUAL_MACHINE_TYPE = "azure-native:compute:VirtualMachine"
-VM_SCALE_SET_TYPE = "azure-native:compute:VirtualMachineScaleSet"
-BASH_ARRAY = re.compile(r"\b(\w+)\+?=\(([^)]*)\)", re.DOTALL)  # name=( ... ) or name+=( ... ), one per line too
 UNCONFINED = re.compile(r"(?:seccomp|apparmor|systempaths)[=:]unconfined|label[=:]disable", re.IGNORECASE)
 HOST_NAMESPACE_OPTIONS = ("--pid", "--userns", "--uts", "--cgroupns", "--network", "--net")
-
-
-def _docker_runs(script: str) -> list[tuple[list[str], str, list[str]]]:
-    """Each `docker run`/`create` of a script as (options, image, arguments), with "${name[@]}" replaced by
-    the words of the bash array `name` the script defines (components/cloudinit.py writes its options so)."""
-    from .images import DOCKER_IMAGE_COMMAND, _image_after_options, _shell_lines, _words
-
-    arrays: dict[str, list[str]] = {}
-    for match in BASH_ARRAY.finditer(script):
-        arrays.setdefault(match.group(1), []).extend(_words(match.group(2)))
-    runs = []
-    for line in _shell_lines(script):
-        command = DOCKER_IMAGE_COMMAND.search(line) if "docker" in line else None
-        if command is None or command.group(1) == "pull":
-            continue
-        words: list[str] = []
-        for word in _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0]):
-            array = re.fullmatch(r"\$\{(\w+)\[[@*]\]\}", word)
-            words += arrays.get(array.group(1), [word]) if array else [word]
-        image = _image_after_options(words)
-        if image is not None:
-            index = words.index(image)
-            runs.append((words[:index], image, words[index + 1:]))
-    return runs
 
 
 def machine_docker_problems(resource_type: str, props: Any) -> list[str]:
@@ -558,26 +533,19 @@ def machine_docker_problems(resource_type: str, props: Any) -> list[str]:
     disabled SELinux labels, the host's PID, user, UTS or cgroup namespace, or its network. The shared IPC
     namespace (--ipc=host) is taken: vLLM's tensor-parallel workers exchange tensors through /dev/shm, and
     the VM host uses it for TP > 1 (components/cloudinit.py)."""
-    from .images import custom_data_scripts
-    from .secrets import _decoded_custom_data
+    from .images import custom_data_scripts, docker_options, docker_runs, machine_custom_data
 
-    profile = get(props, "virtualMachineProfile") if resource_type == VM_SCALE_SET_TYPE else props
-    encoded = get(profile, "osProfile", "customData")
-    if encoded is None or is_unknown(encoded):
-        return []
-    text = _decoded_custom_data(encoded)
-    if "docker" not in text:
+    text = machine_custom_data(resource_type, props)
+    if text is None or "docker" not in text:
         return []
     problems: list[str] = []
     for script in custom_data_scripts(text):
-        for options, image, arguments in _docker_runs(script):
+        for options, image, arguments in docker_runs(script):
             gpus = any(o == "--gpus" or o.startswith("--gpus=") or "nvidia" in o for o in options)
             if not (gpus or is_vllm_container({"image": image, "args": arguments})):
                 continue
             found = []
-            for index, option in enumerate(options):
-                name, equals, value = option.partition("=")
-                value = value if equals else (options[index + 1] if index + 1 < len(options) else "")
+            for name, value in docker_options(options):
                 if name == "--privileged" and value.lower() not in ("false",):
                     found.append("--privileged")
                 elif name == "--cap-add" and value.upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES:

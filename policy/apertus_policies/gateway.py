@@ -101,7 +101,6 @@ from .common import (
 )
 
 from .exposure import arm_deployment, classic_unjudged, deployment_script, inline_public_ip_configurations
-from .secrets import _decoded_custom_data
 from .network import worse_nsg_rules
 
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -139,11 +138,9 @@ def gpu_machine(resource: Any) -> str | None:
 
 def machine_runs_vllm(resource: Any) -> bool:
     """A VM or scale set whose custom data (base64, gzip too) names vLLM: what runs on it, whatever its size."""
-    profile = get(resource.props, "virtualMachineProfile") if resource.resource_type == VM_SCALE_SET else resource.props
-    encoded = get(profile, "osProfile", "customData")
-    if encoded is None or is_unknown(encoded):
-        return False
-    return "vllm" in _decoded_custom_data(encoded).lower()
+    from .images import machine_custom_data
+
+    return "vllm" in (machine_custom_data(resource.resource_type, resource.props) or "").lower()
 
 
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
@@ -174,43 +171,21 @@ def machine_vllm_ports(resource: Any) -> set[int]:
     custom data (the shapes components/cloudinit.py writes, and a program's own): each host port a
     vLLM container publishes (`-p`/`--publish`, not to a loopback address), and with `--network host` each
     port vLLM listens on (``vllm_ports``). The shipped VM publishes on 127.0.0.1 only: none."""
-    from .images import DOCKER_IMAGE_COMMAND, _image_after_options, _shell_lines, _words, custom_data_scripts
+    from .images import custom_data_scripts, docker_options, docker_runs, machine_custom_data
 
-    profile = get(resource.props, "virtualMachineProfile") if resource.resource_type == VM_SCALE_SET else resource.props
-    encoded = get(profile, "osProfile", "customData")
-    if encoded is None or is_unknown(encoded):
-        return set()
-    text = _decoded_custom_data(encoded)
-    if "vllm" not in text.lower():
+    text = machine_custom_data(resource.resource_type, resource.props)
+    if text is None or "vllm" not in text.lower():
         return set()
     ports: set[int] = set()
     for script in custom_data_scripts(text):
-        for line in _shell_lines(script):
-            command = DOCKER_IMAGE_COMMAND.search(line) if "docker" in line else None
-            if command is None or command.group(1) == "pull":
-                continue
-            words = _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0])
-            image = _image_after_options(words)
-            if image is None:
-                continue
-            after = words[words.index(image) + 1:]
+        for options, image, after in docker_runs(script):
             if not is_vllm_container({"image": image, "args": after}):
                 continue
-            options = words[:words.index(image)]
-            for index, word in enumerate(options):
-                option, equals, value = word.partition("=")
-                if option in ("-p", "--publish"):
-                    value = value if equals else (options[index + 1] if index + 1 < len(options) else "")
-                elif option.startswith("-p") and not option.startswith("--") and len(option) > 2:
-                    value = option[2:]  # -p9000:8000
-                elif option in ("--network", "--net"):
-                    network = value if equals else (options[index + 1] if index + 1 < len(options) else "")
-                    if network == "host":
-                        ports |= vllm_ports({"image": image, "args": after})
-                    continue
-                else:
-                    continue
-                ports |= _published_host_ports(value)
+            for option, value in docker_options(options):
+                if option in ("--network", "--net") and value == "host":
+                    ports |= vllm_ports({"image": image, "args": after})
+                elif option in ("-p", "--publish"):
+                    ports |= _published_host_ports(value)
     return ports
 
 

@@ -15,6 +15,7 @@ from .common import (
     MANDATORY,
     POD_SPEC_PATHS,
     VIRTUAL_MACHINE,
+    VM_SCALE_SET,
     _label,
     aca_containers,
     get,
@@ -221,6 +222,55 @@ def custom_data_scripts(text: str) -> list[str]:
     entries (YAML may quote them, which would hide their lines), plus the text itself (at most
     MAX_SCANNED_TEXT of it; a cloud-config past MAX_EXPANDED_NODES nodes gives the text only)."""
     return read_custom_data(text)[0]
+
+
+BASH_ARRAY = re.compile(r"\b(\w+)\+?=\(([^)]*)\)", re.DOTALL)  # name=( ... ) or name+=( ... ), one per line too
+
+
+def machine_custom_data(resource_type: str, props: Any) -> str | None:
+    """A VM's or scale set's custom data as text (base64, gzip too), or None when it has none or it is not
+    known yet."""
+    profile = get(props, "virtualMachineProfile") if resource_type == VM_SCALE_SET else props
+    encoded = get(profile, "osProfile", "customData")
+    if encoded is None or is_unknown(encoded):
+        return None
+    return _decoded_custom_data(encoded)
+
+
+def docker_runs(script: str) -> list[tuple[list[str], str, list[str]]]:
+    """Each `docker run`/`create` of a script as (options, image, arguments), with "${name[@]}" replaced by
+    the words of the bash array `name` the script defines (components/cloudinit.py writes its options so)."""
+    arrays: dict[str, list[str]] = {}
+    for match in BASH_ARRAY.finditer(script):
+        arrays.setdefault(match.group(1), []).extend(_words(match.group(2)))
+    runs = []
+    for line in _shell_lines(script):
+        command = DOCKER_IMAGE_COMMAND.search(line) if "docker" in line else None
+        if command is None or command.group(1) == "pull":
+            continue
+        words: list[str] = []
+        for word in _words(re.split(r"\s(?:\|\||&&|;|\|)\s", command.group(2))[0]):
+            array = re.fullmatch(r"\$\{(\w+)\[[@*]\]\}", word)
+            words += arrays.get(array.group(1), [word]) if array else [word]
+        image = _image_after_options(words)
+        if image is not None:
+            index = words.index(image)
+            runs.append((words[:index], image, words[index + 1:]))
+    return runs
+
+
+def docker_options(options: list[str]) -> list[tuple[str, str]]:
+    """`docker run` options as (name, value): `--name=value`, `--name value`, `-p9000:8000` (a short option
+    and its value joined); a flag's value is the next word or '' (the reader knows which names take one)."""
+    read = []
+    for index, word in enumerate(options):
+        name, equals, value = word.partition("=")
+        if not equals and len(name) > 2 and name.startswith("-") and not name.startswith("--"):
+            name, value = name[:2], name[2:]
+        elif not equals:
+            value = options[index + 1] if index + 1 < len(options) else ""
+        read.append((name, value))
+    return read
 
 
 def custom_data_images(props: Any) -> list[str]:
