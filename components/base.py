@@ -73,6 +73,14 @@ def allow_list_warnings(sources: Sequence[str], internal: bool) -> list[str]:
             "clients connect from (curl -s https://api.ipify.org), or set internal: true to serve the VNet"]
 
 
+def check_key_is_not_token(key: Any, token: Any) -> None:
+    """The API key is not the Hugging Face token (a plain value at construction, an Output's at deploy)."""
+    if key is not None and key == token:
+        raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
+                          "set a random key of its own, or leave apiKey out to have one generated",
+                          args_fix="pass a random key of its own, or leave api_key out to have one generated")
+
+
 def check_api_key(key: str) -> str:
     """The API key if it is strong enough to be the only gate; a ConfigError that never shows it."""
     def refuse(why: str) -> ConfigError:
@@ -176,9 +184,8 @@ class ServingArgs:
         key = checks.string_input("apiKey", self.api_key, secret=True)
         register_secret("hfToken", self.hf_token)  # plain values: no message may show them
         register_secret("apiKey", key)
-        if isinstance(key, str) and key == self.hf_token:
-            raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
-                              "set a random key of its own, or leave api_key out to have one generated")
+        if isinstance(key, str):
+            check_key_is_not_token(key, self.hf_token)
         if isinstance(key, str):
             check_api_key(key)
         elif key is not None:
@@ -266,11 +273,7 @@ class ServingArgs:
                    if value is not None and not isinstance(value, str)]
 
         def distinct(values: list[Any]) -> list:
-            if values[0] is not None and values[0] == values[1]:
-                raise ConfigError("apiKey", None, "equals hfToken: clients would hold the Hugging Face token",
-                                  "set a random key of its own, or leave apiKey out to have one generated",
-                                  args_fix="pass a random key of its own, or leave api_key out to have one "
-                                  "generated")
+            check_key_is_not_token(*values[:2])
             return []
         # made here, where a message speaks of the program's arguments (the apply keeps that context)
         object.__setattr__(self, "_gate", pulumi.Output.all(self.api_key, self.hf_token, *checked).apply(distinct)
